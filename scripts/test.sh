@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: release build + every test, the op tests under ASan/UBSan, short fuzz runs.
+# Usage: scripts/test.sh [--quick]   (--quick skips the sanitizer and fuzz stages)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=0
+[[ "${1:-}" == "--quick" ]] && quick=1
+
+echo "== release build and tests"
+cmake --preset cpu >/dev/null
+cmake --build --preset cpu
+ctest --preset cpu --timeout 1200
+
+if ((quick)); then exit 0; fi
+
+echo "== sanitizer build (ASan + UBSan) and tests"
+cmake --preset sanitize >/dev/null
+cmake --build --preset sanitize
+ctest --preset sanitize --timeout 1800 -L sanitize
+
+if [[ -x scripts/fuzz.sh ]]; then
+  echo "== fuzzing"
+  scripts/fuzz.sh 60
+fi
+echo "== all tests passed"

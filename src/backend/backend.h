@@ -1,0 +1,204 @@
+// The Backend contract: one static interface over CPU and CUDA, after ../shared/seed/backend_traits.rs.txt.
+//
+// A backend is a type B with only static members (the Rust trait's associated functions):
+//   B::Buffer     an opaque, move-only buffer of `numel()` elements of one `dtype()`, on the device
+//   B::Context    where work accumulates: CPU runs each op immediately, CUDA enqueues on a stream
+//   B::GptqStore  GPTQ weights repacked once at load into what B::gemm_gptq wants
+// and the operations below. Models are templates over B (`template <Backend B> class Llama`), so
+// the backend is chosen once at the top and no op goes through a virtual call.
+//
+// Every op returns Status. Shapes are checked on the host before any work is issued, in release
+// builds too: a mismatch returns kShapeMismatch naming the op, the buffer, and the expected and
+// actual sizes; an unsupported dtype returns kUnsupported. Buffers may be larger than an op needs
+// (pre-allocated scratch), never smaller. Activations are F32 on the CPU; backends document which
+// dtypes each op accepts.
+//
+// Layouts are row-major, outermost first. Notation: [tokens, dim] means `tokens` rows of `dim`.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "backend/backend_types.h"
+#include "core/error.h"
+
+namespace ferrum {
+
+template <class B>
+concept Backend = requires {
+  typename B::Buffer;
+  typename B::Context;
+  typename B::GptqStore;
+} && std::movable<typename B::Buffer> && requires(typename B::Context& ctx, const typename B::Context& cctx,
+                                                  const typename B::Buffer& in, typename B::Buffer& out,
+                                                  std::span<const float> floats, std::span<const uint8_t> bytes,
+                                                  std::span<uint8_t> host_bytes, std::span<const uint32_t> ids,
+                                                  std::span<const int32_t> ints,
+                                                  std::optional<std::span<const int32_t>> g_idx,
+                                                  const typename B::GptqStore& gptq,
+                                                  const QuantWeights<typename B::Buffer>& quant_weights,
+                                                  const QuantKind& kind, const AttnConfig& attn, size_t n,
+                                                  float x, int mode, bool flag, uint32_t u32, DType dtype,
+                                                  ReduceOp reduce, Activation act) {
+  // ── Buffer management (context-free) ──
+  { in.dtype() } -> std::same_as<DType>;
+  { in.numel() } -> std::convertible_to<size_t>;
+  // Zero-initialised buffer of n elements.
+  { B::alloc(n, dtype) } -> std::same_as<Expected<typename B::Buffer>>;
+  // Buffer holding `floats` converted to dtype (a plain float type or i32).
+  { B::from_slice(floats, dtype) } -> std::same_as<Expected<typename B::Buffer>>;
+  // Buffer of n elements of dtype from their raw bytes (how quantized and bf16 weights upload).
+  { B::from_bytes(bytes, dtype, n) } -> std::same_as<Expected<typename B::Buffer>>;
+  // The first n elements converted to float (quantized buffers are dequantized).
+  { B::to_vec(in, n) } -> std::same_as<Expected<std::vector<float>>>;
+  // Raw bytes of the buffer's start, host_bytes.size() of them.
+  { B::to_host(in, host_bytes) } -> std::same_as<Status>;
+
+  // ── Context ──
+  { B::new_context() } -> std::same_as<typename B::Context>;
+  // Flushes accumulated work and waits for it.
+  { B::sync(ctx) } -> std::same_as<Status>;
+
+  // ── Graph capture / replay (CUDA; others inherit "unsupported" defaults) ──
+  // Per decode step: set_decode_state, then replay_last_graph; when it returns false, run eager,
+  // inside set_dev_state_mode(true) + begin/end_graph_capture when in the capture window.
+  { B::set_decode_state(ctx, u32, u32) } -> std::same_as<void>;
+  { B::set_dev_state_mode(ctx, flag) } -> std::same_as<void>;
+  { B::begin_graph_capture(ctx) } -> std::same_as<Status>;
+  { B::end_graph_capture(ctx) } -> std::same_as<Status>;
+  { B::replay_last_graph(ctx) } -> std::same_as<Expected<bool>>;
+  // Drops the captured graph: required before freeing the KV cache it points into.
+  { B::reset_graph(ctx) } -> std::same_as<void>;
+
+  // ── GPTQ ── load once per weight (host inputs, unpacked per backend), multiply per forward.
+  // load_gptq(qweight [k*bits/32, n], scales [groups, n], qzeros [groups, n*bits/32], g_idx [k],
+  //           bits, group_size, k, n); out[m, n] = a[m, k] @ dequant(weight)
+  { B::load_gptq(ints, floats, ints, g_idx, u32, n, n, n) } -> std::same_as<Expected<typename B::GptqStore>>;
+  { B::gemm_gptq(ctx, in, gptq, out, n) } -> std::same_as<Status>;
+
+  // ── Dense GEMM ── out[m, n] = a[m, k] @ b[n, k]^T  (b is a Linear weight, [out_features, in_features])
+  { B::gemm(ctx, in, in, out, n, n, n) } -> std::same_as<Status>;
+  // Same with a packed quantized b; m, n, k describe the dense equivalent.
+  { B::gemm_quant(ctx, in, quant_weights, out, n, n, n, kind) } -> std::same_as<Status>;
+
+  // ── Norms ──
+  // out[t, :] = x[t, :] / sqrt(mean(x[t, :]^2) + eps) * w
+  { B::rms_norm(ctx, in, in, x, out, n, n) } -> std::same_as<Status>;
+  // residual += x; out = rms_norm(residual, w, eps)
+  { B::fused_add_rms_norm(ctx, out, in, in, x, out, n, n) } -> std::same_as<Status>;
+  // out[t, c] = (x[t, c] - mean) / sqrt(var + eps) * gamma[c] + beta[c]  (biased variance)
+  { B::layer_norm(ctx, in, in, in, x, out, n, n) } -> std::same_as<Status>;
+
+  // ── Attention ── (q, k, v, out, batch, q_len, kv_len, pos_offset, cfg); layouts in AttnConfig.
+  { B::flash_attention(ctx, in, in, in, out, n, n, n, n, attn) } -> std::same_as<Status>;
+  // Multi-head latent attention (DeepSeek V2/V3) in the weight-absorbed form:
+  //   q             [batch, num_heads, q_len, kv_lora_rank + qk_rope_head_dim]   (cfg.head_dim = that sum)
+  //   kv_compressed [batch, stride, kv_lora_rank]       (the normalised latent c_kv, shared by all heads)
+  //   kv_rope       [batch, stride, qk_rope_head_dim]   (the RoPE'd shared key part)
+  //   out           [batch, num_heads, q_len, kv_lora_rank]
+  // score(i, j) = scale * (q_latent[i] . c_kv[j] + q_rope[i] . k_rope[j]); out = softmax(score) @ c_kv.
+  // Causality, sliding window, kv_seq_stride and pos_offset act as in flash_attention.
+  // Args: (q, kv_compressed, kv_rope, out, batch, q_len, kv_len, pos_offset, cfg, kv_lora_rank, qk_rope_head_dim)
+  { B::mla_attention(ctx, in, in, in, out, n, n, n, n, attn, n, n) } -> std::same_as<Status>;
+
+  // ── Layout and element-wise ──
+  // dst[dst_offset + i] = src[src_offset + i] for i < len (same dtype).
+  { B::copy_slice(ctx, in, n, out, n, n) } -> std::same_as<Status>;
+  // 2-D copy: rows x cols block from src (row stride src_stride, from src_offset) into dst (dst_stride,
+  // dst_offset). Args: (src, src_offset, src_stride, dst, dst_offset, dst_stride, rows, cols).
+  { B::copy_2d(ctx, in, n, n, out, n, n, n, n) } -> std::same_as<Status>;
+  // out[i, :] = table[ids[i], :]; ids >= rows of table are an error.
+  { B::embedding_lookup(ctx, in, ids, out, n) } -> std::same_as<Status>;
+  // qkv [tokens, q_dim + 2 kv_dim] -> q [tokens, q_dim], k, v [tokens, kv_dim]
+  { B::split_qkv(ctx, in, out, out, out, n, n, n) } -> std::same_as<Status>;
+  // gate_up [tokens, 2 im] (gate first) -> out [tokens, im] = silu(gate) * up
+  { B::fused_silu_mul_split(ctx, in, out, n, n) } -> std::same_as<Status>;
+  // Same with any activation (GeGLU with tanh-GELU for Gemma).
+  { B::fused_act_mul_split(ctx, in, out, n, n, act) } -> std::same_as<Status>;
+  // input [tokens, heads, head_dim] -> output [heads, tokens, head_dim]; mode per QkNormRopeMode.
+  // cos / sin: [positions, head_dim / 2]; token i uses row pos_offset + i. RoPE pairs x[d] with
+  // x[d + head_dim/2] (the "rotate half" convention of HF transformers). norm_w [head_dim] for mode 1.
+  // Args: (input, norm_w, cos, sin, output, tokens, heads, head_dim, pos_offset, eps, mode)
+  { B::qk_norm_rope(ctx, in, in, in, in, out, n, n, n, n, x, mode) } -> std::same_as<Status>;
+  // Writes new_k/new_v [nkv, new_tokens, hd] into rows cache_len.. of cache_k/cache_v [nkv, capacity, hd].
+  // Args: (cache_k, cache_v, cache_len, cache_capacity, new_k, new_v, new_tokens, nkv, hd)
+  { B::kv_cache_append_head_major(ctx, out, out, n, n, in, in, n, n, n) } -> std::same_as<Status>;
+  // [heads, tokens, dim] -> [tokens, heads, dim]
+  { B::transpose_head_to_token(ctx, in, out, n, n, n) } -> std::same_as<Status>;
+  // residual[i] += x[i]
+  { B::add_inplace(ctx, out, in, n) } -> std::same_as<Status>;
+  // data[r, c] += bias[c]
+  { B::add_bias(ctx, out, in, n, n) } -> std::same_as<Status>;
+  // out[i] = gelu_erf(x[i])
+  { B::gelu(ctx, in, out, n) } -> std::same_as<Status>;
+  // out[i] = act(x[i])
+  { B::activation(ctx, in, out, n, act) } -> std::same_as<Status>;
+  // data[i] *= factor
+  { B::scale(ctx, out, n, x) } -> std::same_as<Status>;
+  // data[i] = cap * tanh(data[i] / cap)  (logit soft-capping)
+  { B::softcap(ctx, out, n, x) } -> std::same_as<Status>;
+  // out[r, :] = softmax(x[r, :])
+  { B::softmax_rows(ctx, in, out, n, n) } -> std::same_as<Status>;
+  // ids[r] (i32) = argmax of x[r, :], lowest index on ties
+  { B::argmax_rows(ctx, in, out, n, n) } -> std::same_as<Status>;
+  // values[r, :k] (f32) and ids[r, :k] (i32) of the k largest of x[r, :], descending, lowest index on ties.
+  // Args: (x, values, ids, rows, cols, k)
+  { B::topk_rows(ctx, in, out, out, n, n, n) } -> std::same_as<Status>;
+
+  // ── Tensor-parallel collectives (single-rank defaults: identity) ──
+  { B::world_size(cctx) } -> std::same_as<size_t>;
+  { B::rank(cctx) } -> std::same_as<size_t>;
+  { B::all_reduce(ctx, out, n, reduce) } -> std::same_as<Status>;
+  // global = concat over ranks of local (local_len elements each), in rank order.
+  { B::all_gather(ctx, in, out, n) } -> std::same_as<Status>;
+  { B::broadcast(ctx, out, n, n) } -> std::same_as<Status>;
+};
+
+// Defaults for the optional parts of the contract, inherited by backends (CRTP-free: the
+// members are templates so they bind to each backend's own Context and Buffer lazily).
+struct BackendDefaults {
+  template <class Context>
+  static void set_decode_state(Context&, uint32_t /*token*/, uint32_t /*step*/) {}
+  template <class Context>
+  static void set_dev_state_mode(Context&, bool /*enable*/) {}
+  template <class Context>
+  static Status begin_graph_capture(Context&) {
+    return make_error(ErrorCode::kUnsupported, "graph capture is not supported by this backend");
+  }
+  template <class Context>
+  static Status end_graph_capture(Context&) {
+    return make_error(ErrorCode::kUnsupported, "graph capture is not supported by this backend");
+  }
+  template <class Context>
+  static Expected<bool> replay_last_graph(Context&) {
+    return false;
+  }
+  template <class Context>
+  static void reset_graph(Context&) {}
+
+  template <class Context>
+  static size_t world_size(const Context&) {
+    return 1;
+  }
+  template <class Context>
+  static size_t rank(const Context&) {
+    return 0;
+  }
+  template <class Context, class Buffer>
+  static Status all_reduce(Context&, Buffer&, size_t /*len*/, ReduceOp) {
+    return ok();
+  }
+  // With one rank, global is a copy of local.
+  template <class Context, class Buffer>
+  static Status broadcast(Context&, Buffer&, size_t /*len*/, size_t src_rank) {
+    FERRUM_CHECK(src_rank == 0, ErrorCode::kInvalidArgument, "broadcast: src_rank ", src_rank,
+                 " with world_size 1");
+    return ok();
+  }
+};
+
+}  // namespace ferrum

@@ -1,0 +1,101 @@
+// Plain types shared by every backend: attention configuration, quantization kinds, reductions,
+// and the per-layer KV cache. They carry no model semantics.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <variant>
+
+#include "core/dtype.h"
+
+namespace ferrum {
+
+// Reduction applied by tensor-parallel all_reduce.
+enum class ReduceOp { kSum, kMax, kMin };
+
+// Configuration of one attention call.
+//
+// Layouts (all head-major, as produced by qk_norm_rope):
+//   q   [batch, num_heads,    q_len,  head_dim]
+//   k,v [batch, num_kv_heads, stride, head_dim]  stride = kv_seq_stride, or kv_len when it is 0
+//   out [batch, num_heads,    q_len,  head_dim]
+// Query row i sits at absolute position p = pos_offset + i; key row j at position j.
+// Query head h reads KV head h / (num_heads / num_kv_heads) (grouped-query attention).
+struct AttnConfig {
+  size_t num_heads = 0;
+  size_t num_kv_heads = 0;
+  size_t head_dim = 0;
+  // Masks keys with j > p.
+  bool causal = false;
+  // Multiplies q.k before the softmax (usually 1/sqrt(head_dim)).
+  float scale = 1.0f;
+  // Rows between consecutive KV heads in k and v. 0 means contiguous (kv_len).
+  // Set to the cache capacity when attending over a pre-allocated cache holding kv_len valid rows.
+  size_t kv_seq_stride = 0;
+  // 0 disables. w > 0: query at position p attends to the w positions p-w+1 ..= p
+  // (itself and the w-1 before it), still bounded above by causality.
+  size_t sliding_window = 0;
+};
+
+// GGUF quantization sub-types handled by gemm_quant.
+enum class GgufQuantType { kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ8_0, kQ2_K, kQ3_K, kQ4_K, kQ5_K, kQ6_K };
+
+DType gguf_quant_dtype(GgufQuantType type);
+
+struct GptqQuant {
+  uint32_t bits = 4;
+  size_t group_size = 128;  // 0 = one group per output channel ("per-channel", group_size -1 in HF configs)
+  bool desc_act = false;    // act-order: g_idx maps each input row to its group
+};
+struct AwqQuant {
+  uint32_t bits = 4;
+  size_t group_size = 128;
+};
+struct GgufQuant {
+  GgufQuantType quant_type = GgufQuantType::kQ8_0;
+};
+
+// Which quantization scheme a packed weight uses; selects the kernel in gemm_quant.
+using QuantKind = std::variant<GptqQuant, AwqQuant, GgufQuant>;
+
+std::string quant_kind_name(const QuantKind& kind);  // "gptq(bits=4, group=128, desc_act)"
+
+// Packed quantized weight buffers for gemm_quant. GGUF packs scales inside qweight, so scales /
+// zeros / g_idx are null there. The backend validates the shapes for the kind it handles.
+template <class Buffer>
+struct QuantWeights {
+  const Buffer* qweight = nullptr;
+  const Buffer* scales = nullptr;
+  const Buffer* zeros = nullptr;
+  const Buffer* g_idx = nullptr;
+};
+
+// Per-layer, per-sequence KV cache in head-major layout: k and v are [num_kv_heads, capacity, head_dim].
+// The caller owns `len` (rows valid in every head).
+template <class Buffer>
+struct KvCache {
+  Buffer k;
+  Buffer v;
+  size_t len = 0;
+  size_t capacity = 0;
+  size_t num_kv_heads = 0;
+  size_t head_dim = 0;
+};
+
+// Element-wise activations beyond the spec's erf-GELU, needed by real models.
+enum class Activation {
+  kGeluErf,    // x * Phi(x): BERT, Whisper, PyTorch nn.GELU()
+  kGeluTanh,   // tanh approximation: Gemma ("gelu_pytorch_tanh")
+  kGeluQuick,  // x * sigmoid(1.702 x): CLIP ("quick_gelu")
+  kSilu,       // x * sigmoid(x)
+};
+
+// qk_norm_rope modes, as the spec numbers them.
+enum QkNormRopeMode : int {
+  kQkTransposeOnly = 0,  // V: no norm, no RoPE
+  kQkNormRope = 1,       // per-head RMS norm, then RoPE (Qwen3, Gemma 3)
+  kQkRope = 2,           // RoPE only (Llama, Mistral, Qwen2)
+};
+
+}  // namespace ferrum

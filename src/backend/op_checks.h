@@ -1,0 +1,45 @@
+// Host-side argument checks shared by every backend's ops. Each names the op, the argument and
+// the sizes involved, so a mis-sized buffer reads as "gemm: b has 12 elements, needs 16 (n=4 x k=4)".
+#pragma once
+
+#include <cstddef>
+#include <initializer_list>
+#include <limits>
+#include <string_view>
+
+#include "core/dtype.h"
+#include "core/error.h"
+
+namespace ferrum {
+
+// Product of sizes, failing instead of wrapping around.
+Expected<size_t> checked_product(std::string_view op, std::initializer_list<size_t> factors);
+
+template <class Buffer>
+Status check_numel(std::string_view op, std::string_view arg, const Buffer& buffer, size_t needed) {
+  FERRUM_CHECK(buffer.numel() >= needed, ErrorCode::kShapeMismatch, op, ": ", arg, " has ", buffer.numel(),
+               " elements, needs ", needed);
+  return ok();
+}
+
+// check_numel with the needed count given as a product of dims (overflow-checked).
+template <class Buffer>
+Status check_numel(std::string_view op, std::string_view arg, const Buffer& buffer,
+                   std::initializer_list<size_t> dims) {
+  FERRUM_ASSIGN_OR_RETURN(size_t needed, checked_product(op, dims));
+  return check_numel(op, arg, buffer, needed);
+}
+
+template <class Buffer>
+Status check_dtype(std::string_view op, std::string_view arg, const Buffer& buffer,
+                   std::initializer_list<DType> allowed) {
+  for (DType dtype : allowed) {
+    if (buffer.dtype() == dtype) return ok();
+  }
+  return make_error(ErrorCode::kUnsupported, op, ": ", arg, " has dtype ", buffer.dtype(),
+                    ", which this backend does not accept here");
+}
+
+Status check_positive(std::string_view op, std::string_view arg, size_t value);
+
+}  // namespace ferrum
