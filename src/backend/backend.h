@@ -33,17 +33,14 @@ concept Backend = requires {
   typename B::Buffer;
   typename B::Context;
   typename B::GptqStore;
-} && std::movable<typename B::Buffer> && requires(typename B::Context& ctx, const typename B::Context& cctx,
-                                                  const typename B::Buffer& in, typename B::Buffer& out,
-                                                  std::span<const float> floats, std::span<const uint8_t> bytes,
-                                                  std::span<uint8_t> host_bytes, std::span<const uint32_t> ids,
-                                                  std::span<const int32_t> ints,
-                                                  std::optional<std::span<const int32_t>> g_idx,
-                                                  const typename B::GptqStore& gptq,
-                                                  const QuantWeights<typename B::Buffer>& quant_weights,
-                                                  const QuantKind& kind, const AttnConfig& attn, size_t n,
-                                                  float x, int mode, bool flag, uint32_t u32, DType dtype,
-                                                  ReduceOp reduce, Activation act) {
+}
+&&std::movable<typename B::Buffer>&& requires(
+    typename B::Context& ctx, const typename B::Context& cctx, const typename B::Buffer& in, typename B::Buffer& out,
+    std::span<const float> floats, std::span<const uint8_t> bytes, std::span<uint8_t> host_bytes,
+    std::span<const uint32_t> ids, std::span<const int32_t> ints, std::optional<std::span<const int32_t>> g_idx,
+    const typename B::GptqStore& gptq, const QuantWeights<typename B::Buffer>& quant_weights, const QuantKind& kind,
+    const AttnConfig& attn, size_t n, float x, int mode, bool flag, uint32_t u32, DType dtype, ReduceOp reduce,
+    Activation act) {
   // ── Buffer management (context-free) ──
   { in.dtype() } -> std::same_as<DType>;
   { in.numel() } -> std::convertible_to<size_t>;
@@ -195,8 +192,7 @@ struct BackendDefaults {
   // With one rank, global is a copy of local.
   template <class Context, class Buffer>
   static Status broadcast(Context&, Buffer&, size_t /*len*/, size_t src_rank) {
-    FERRUM_CHECK(src_rank == 0, ErrorCode::kInvalidArgument, "broadcast: src_rank ", src_rank,
-                 " with world_size 1");
+    FERRUM_CHECK(src_rank == 0, ErrorCode::kInvalidArgument, "broadcast: src_rank ", src_rank, " with world_size 1");
     return ok();
   }
 };

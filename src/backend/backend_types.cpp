@@ -26,7 +26,9 @@ std::string quant_kind_name(const QuantKind& kind) {
       return cat("gptq(bits=", q.bits, ", group=", q.group_size, q.desc_act ? ", desc_act)" : ")");
     }
     std::string operator()(const AwqQuant& q) const { return cat("awq(bits=", q.bits, ", group=", q.group_size, ")"); }
-    std::string operator()(const GgufQuant& q) const { return cat("gguf(", dtype_name(gguf_quant_dtype(q.quant_type)), ")"); }
+    std::string operator()(const GgufQuant& q) const {
+      return cat("gguf(", dtype_name(gguf_quant_dtype(q.quant_type)), ")");
+    }
   };
   return std::visit(Namer{}, kind);
 }

@@ -5,8 +5,8 @@ namespace ferrum {
 Expected<size_t> checked_product(std::string_view op, std::initializer_list<size_t> factors) {
   size_t product = 1;
   for (size_t factor : factors) {
-    FERRUM_CHECK(factor == 0 || product <= std::numeric_limits<size_t>::max() / factor, ErrorCode::kOutOfRange,
-                 op, ": size overflows (", product, " x ", factor, ")");
+    FERRUM_CHECK(factor == 0 || product <= std::numeric_limits<size_t>::max() / factor, ErrorCode::kOutOfRange, op,
+                 ": size overflows (", product, " x ", factor, ")");
     product *= factor;
   }
   return product;

@@ -51,7 +51,9 @@ bool iequals(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-const DTypeInfo& dtype_info(DType dtype) { return kInfos[static_cast<size_t>(dtype)]; }
+const DTypeInfo& dtype_info(DType dtype) {
+  return kInfos[static_cast<size_t>(dtype)];
+}
 
 std::optional<DType> parse_dtype(std::string_view name) {
   for (size_t i = 0; i < kInfos.size(); ++i) {
@@ -65,11 +67,13 @@ Expected<size_t> dtype_bytes(DType dtype, size_t elems) {
   FERRUM_CHECK(elems % info.block_elems == 0, ErrorCode::kShapeMismatch, elems, " values of ", info.name,
                " are not a whole number of ", info.block_elems, "-value blocks");
   const size_t blocks = elems / info.block_elems;
-  FERRUM_CHECK(blocks <= std::numeric_limits<size_t>::max() / info.block_bytes, ErrorCode::kOutOfRange,
-               elems, " values of ", info.name, " overflow a byte count");
+  FERRUM_CHECK(blocks <= std::numeric_limits<size_t>::max() / info.block_bytes, ErrorCode::kOutOfRange, elems,
+               " values of ", info.name, " overflow a byte count");
   return blocks * info.block_bytes;
 }
 
-std::ostream& operator<<(std::ostream& out, DType dtype) { return out << dtype_name(dtype); }
+std::ostream& operator<<(std::ostream& out, DType dtype) {
+  return out << dtype_name(dtype);
+}
 
 }  // namespace ferrum

@@ -43,13 +43,17 @@ struct DTypeInfo {
   size_t block_elems;     // values per block (1 for plain types)
   size_t block_bytes;     // bytes per block
   bool is_quantized;
-  bool is_float;          // plain floating-point type
+  bool is_float;  // plain floating-point type
 };
 
 const DTypeInfo& dtype_info(DType dtype);
 
-inline std::string_view dtype_name(DType dtype) { return dtype_info(dtype).name; }
-inline bool is_quantized(DType dtype) { return dtype_info(dtype).is_quantized; }
+inline std::string_view dtype_name(DType dtype) {
+  return dtype_info(dtype).name;
+}
+inline bool is_quantized(DType dtype) {
+  return dtype_info(dtype).is_quantized;
+}
 
 // Parses a name as printed by dtype_name ("f32", "q4_K"); case-insensitive.
 std::optional<DType> parse_dtype(std::string_view name);

@@ -19,7 +19,9 @@ std::string_view error_code_name(ErrorCode code) {
   return "unknown error";
 }
 
-std::string Error::to_string() const { return cat(error_code_name(code_), ": ", message_); }
+std::string Error::to_string() const {
+  return cat(error_code_name(code_), ": ", message_);
+}
 
 Error&& Error::with_context(std::string_view context) && {
   message_ = cat(context, ": ", message_);

@@ -65,9 +65,10 @@ class [[nodiscard]] Expected {
   using value_type = T;
 
   template <class U = T>
-    requires std::is_constructible_v<T, U&&> && (!std::is_same_v<std::remove_cvref_t<U>, Error>) &&
-             (!std::is_same_v<std::remove_cvref_t<U>, Expected>)
-  Expected(U&& value) : state_(std::in_place_index<0>, std::forward<U>(value)) {}
+  requires std::is_constructible_v<T, U&&> &&
+      (!std::is_same_v<std::remove_cvref_t<U>, Error>)&&(!std::is_same_v<std::remove_cvref_t<U>, Expected>)
+          Expected(U&& value)
+      : state_(std::in_place_index<0>, std::forward<U>(value)) {}
   Expected(Error error) : state_(std::in_place_index<1>, std::move(error)) {}
 
   bool has_value() const { return state_.index() == 0; }
@@ -112,17 +113,19 @@ class [[nodiscard]] Expected<void> {
 
 using Status = Expected<void>;
 
-inline Status ok() { return {}; }
+inline Status ok() {
+  return {};
+}
 
 }  // namespace ferrum
 
 // Returns the error of a failed Status / Expected from the enclosing function.
-#define FERRUM_TRY(expr)                                   \
-  do {                                                     \
-    auto ferrum_try_result_ = (expr);                      \
-    if (!ferrum_try_result_) {                             \
-      return std::move(ferrum_try_result_).error();        \
-    }                                                      \
+#define FERRUM_TRY(expr)                            \
+  do {                                              \
+    auto ferrum_try_result_ = (expr);               \
+    if (!ferrum_try_result_) {                      \
+      return std::move(ferrum_try_result_).error(); \
+    }                                               \
   } while (false)
 
 #define FERRUM_CONCAT_INNER_(a, b) a##b
@@ -140,9 +143,9 @@ inline Status ok() { return {}; }
 
 // Returns an Error with `code` and a message built from the remaining arguments when `cond` is false.
 // Active in release builds: this is how ops reject mis-sized buffers.
-#define FERRUM_CHECK(cond, code, ...)                     \
-  do {                                                    \
-    if (!(cond)) {                                        \
-      return ::ferrum::make_error((code), __VA_ARGS__);   \
-    }                                                     \
+#define FERRUM_CHECK(cond, code, ...)                   \
+  do {                                                  \
+    if (!(cond)) {                                      \
+      return ::ferrum::make_error((code), __VA_ARGS__); \
+    }                                                   \
   } while (false)

@@ -26,7 +26,9 @@ inline float bits_float(uint32_t bits) {
   return value;
 }
 
-inline float to_float(bf16 value) { return bits_float(static_cast<uint32_t>(value.bits) << 16); }
+inline float to_float(bf16 value) {
+  return bits_float(static_cast<uint32_t>(value.bits) << 16);
+}
 
 inline bf16 to_bf16(float value) {
   uint32_t bits = float_bits(value);
@@ -58,7 +60,7 @@ inline f16 to_f16(float value) {
   const uint32_t bits = float_bits(value);
   const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
   const uint32_t abs_bits = bits & 0x7fffffffu;
-  if (abs_bits > 0x7f800000u) return f16{static_cast<uint16_t>(sign | 0x7e00u)};  // NaN
+  if (abs_bits > 0x7f800000u) return f16{static_cast<uint16_t>(sign | 0x7e00u)};   // NaN
   if (abs_bits >= 0x477ff000u) return f16{static_cast<uint16_t>(sign | 0x7c00u)};  // overflow: inf
   if (abs_bits < 0x38800000u) {
     // Result is subnormal or zero: scale into the subnormal grid and round to nearest even.

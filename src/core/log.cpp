@@ -33,13 +33,17 @@ std::string_view level_name(LogLevel level) {
 
 }  // namespace
 
-LogLevel log_level() { return level_storage().load(std::memory_order_relaxed); }
+LogLevel log_level() {
+  return level_storage().load(std::memory_order_relaxed);
+}
 
-void set_log_level(LogLevel level) { level_storage().store(level, std::memory_order_relaxed); }
+void set_log_level(LogLevel level) {
+  level_storage().store(level, std::memory_order_relaxed);
+}
 
 bool parse_log_level(std::string_view name, LogLevel& level) {
-  for (LogLevel candidate : {LogLevel::kTrace, LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn,
-                             LogLevel::kError, LogLevel::kOff}) {
+  for (LogLevel candidate :
+       {LogLevel::kTrace, LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn, LogLevel::kError, LogLevel::kOff}) {
     if (name == level_name(candidate)) {
       level = candidate;
       return true;

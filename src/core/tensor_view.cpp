@@ -55,7 +55,9 @@ TensorView::TensorView(const void* data, DType dtype, Shape shape, Shape strides
   assert(shape.rank() == strides.rank());
 }
 
-bool TensorView::is_contiguous() const { return strides_ == contiguous_strides(shape_); }
+bool TensorView::is_contiguous() const {
+  return strides_ == contiguous_strides(shape_);
+}
 
 size_t TensorView::nbytes() const {
   const DTypeInfo& info = dtype_info(dtype_);
@@ -66,8 +68,8 @@ TensorView TensorView::slice_outer(int64_t index) const {
   assert(shape_.rank() > 0 && index >= 0 && index < shape_[0]);
   Shape inner(shape_.dims().subspan(1));
   Shape inner_strides(strides_.dims().subspan(1));
-  const size_t offset_bytes = static_cast<size_t>(index * strides_[0]) / dtype_info(dtype_).block_elems *
-                              dtype_info(dtype_).block_bytes;
+  const size_t offset_bytes =
+      static_cast<size_t>(index * strides_[0]) / dtype_info(dtype_).block_elems * dtype_info(dtype_).block_bytes;
   return TensorView(static_cast<const uint8_t*>(data_) + offset_bytes, dtype_, inner, inner_strides);
 }
 

@@ -51,8 +51,7 @@ void ThreadPool::worker_loop() {
   uint64_t seen = 0;  // the generation at construction: a job published before this thread runs is not missed
   for (;;) {
     const auto spin_until = std::chrono::steady_clock::now() + kSpinBeforeSleep;
-    while (generation_.load(std::memory_order_acquire) == seen &&
-           std::chrono::steady_clock::now() < spin_until) {
+    while (generation_.load(std::memory_order_acquire) == seen && std::chrono::steady_clock::now() < spin_until) {
       FERRUM_CPU_RELAX();
     }
     if (generation_.load(std::memory_order_acquire) == seen) {
@@ -66,8 +65,7 @@ void ThreadPool::worker_loop() {
   }
 }
 
-void ThreadPool::parallel_for(size_t count, size_t grain,
-                              const std::function<void(size_t, size_t)>& body) {
+void ThreadPool::parallel_for(size_t count, size_t grain, const std::function<void(size_t, size_t)>& body) {
   if (count == 0) return;
   grain = std::max<size_t>(grain, 1);
   if (workers_.empty() || t_inside_pool || count <= grain) {
@@ -109,6 +107,8 @@ ThreadPool& default_thread_pool() {
   return *pool;
 }
 
-void set_default_thread_count(size_t threads) { default_pool_storage() = std::make_unique<ThreadPool>(threads); }
+void set_default_thread_count(size_t threads) {
+  default_pool_storage() = std::make_unique<ThreadPool>(threads);
+}
 
 }  // namespace ferrum

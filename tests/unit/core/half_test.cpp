@@ -21,9 +21,9 @@ TEST(Half, F16KnownValues) {
   EXPECT_EQ(to_f16(1.0f).bits, 0x3c00);
   EXPECT_EQ(to_f16(-2.0f).bits, 0xc000);
   EXPECT_EQ(to_f16(65504.0f).bits, 0x7bff);
-  EXPECT_EQ(to_f16(1e6f).bits, 0x7c00);                 // overflow to inf
+  EXPECT_EQ(to_f16(1e6f).bits, 0x7c00);                    // overflow to inf
   EXPECT_EQ(to_f16(5.960464477539063e-08f).bits, 0x0001);  // smallest subnormal
-  EXPECT_EQ(to_f16(2.98e-08f).bits, 0x0000);             // below half of it
+  EXPECT_EQ(to_f16(2.98e-08f).bits, 0x0000);               // below half of it
   EXPECT_FLOAT_EQ(to_float(f16{0x3555}), 0.333251953125f);
   // Ties round to even: 1 + 2^-11 lies halfway between 1 and the next f16.
   EXPECT_EQ(to_f16(1.0f + std::ldexp(1.0f, -11)).bits, 0x3c00);
