@@ -1,0 +1,19 @@
+// The table of `ferrum` subcommands. Each command lives in its own cmd_*.cpp file and receives
+// argv with the command name at argv[0].
+#pragma once
+
+#include <span>
+
+namespace ferrum::cli {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(int argc, char** argv);
+};
+
+std::span<const Command> commands();
+
+int run_info(int argc, char** argv);
+
+}  // namespace ferrum::cli
