@@ -1,0 +1,164 @@
+// AVX2 dot kernels for the weight types that dominate real checkpoints. Each sums the same integer
+// products as vec_dot_reference, exactly (no int16 saturation is possible for the value ranges
+// here, noted per kernel), and applies the f32 scales per block, so results differ from the
+// reference only by f32 summation order.
+#include "quant/block_types.h"
+#include "quant/vec_dot.h"
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+namespace ferrum::quant {
+
+#if defined(__AVX2__)
+namespace {
+
+inline float horizontal_sum(__m256 v) {
+  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+  sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
+  return _mm_cvtss_f32(sum);
+}
+
+inline int horizontal_sum(__m256i v) {
+  __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, _MM_SHUFFLE(1, 0, 3, 2)));
+  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(sum);
+}
+
+// 32 nibbles of 16 bytes as 32 unsigned bytes: the low nibbles first, then the high ones.
+inline __m256i spread_nibbles(const uint8_t* qs) {
+  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0xF));
+}
+
+// Eight int32 sums of unsigned-by-signed byte products (pairs added in int16 first).
+inline __m256i dot_u8_i8(__m256i unsigned_bytes, __m256i signed_bytes) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(unsigned_bytes, signed_bytes), _mm256_set1_epi16(1));
+}
+
+// Q4_0 x Q8_0: sum (q - 8) * a = sum q * a - 8 * sum a. Pairs in int16: 2 * 15 * 127 fits.
+float dot_q4_0(const BlockQ4_0* w, const BlockQ8_0* a, size_t blocks) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i eight = _mm256_set1_epi8(8);
+  for (size_t b = 0; b < blocks; ++b) {
+    const __m256i q = spread_nibbles(w[b].qs);
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
+    const __m256i products = _mm256_sub_epi32(dot_u8_i8(q, x), dot_u8_i8(eight, x));
+    const float scale = to_float(w[b].d) * to_float(a[b].d);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(products), acc);
+  }
+  return horizontal_sum(acc);
+}
+
+// Q8_0 x Q8_0: signed x signed via |w| * (a with w's sign). Activations stay in -127..127, so negating
+// them never overflows; w = -128 is fine (|w| = 128 read unsigned). Pairs: 2 * 128 * 127 fits int16.
+float dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, size_t blocks) {
+  __m256 acc = _mm256_setzero_ps();
+  for (size_t b = 0; b < blocks; ++b) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
+    const __m256i products = dot_u8_i8(_mm256_abs_epi8(q), _mm256_sign_epi8(x, q));
+    const float scale = to_float(w[b].d) * to_float(a[b].d);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(products), acc);
+  }
+  return horizontal_sum(acc);
+}
+
+// Q4_K x Q8_K: per pair of 32-value sub-blocks, unsigned nibbles times activations, each sub-block's
+// int16 pair sums multiplied by its 6-bit scale in the madd (2 * 15 * 127 * 63 per lane fits int32).
+float dot_q4_k(const BlockQ4_K* w, const BlockQ8_K* a, size_t blocks) {
+  float sum = 0;
+  const __m256i low_mask = _mm256_set1_epi8(0xF);
+  for (size_t b = 0; b < blocks; ++b) {
+    uint8_t scales[8], mins[8];
+    for (size_t j = 0; j < 8; ++j) unpack_k4_scale_min(w[b].scales, j, scales[j], mins[j]);
+    __m256i scaled = _mm256_setzero_si256();
+    for (size_t pair = 0; pair < 4; ++pair) {
+      const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * pair));
+      const __m256i low = _mm256_and_si256(packed, low_mask);
+      const __m256i high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask);
+      const auto* x = reinterpret_cast<const __m256i*>(a[b].qs + 64 * pair);
+      const __m256i low_products = _mm256_maddubs_epi16(low, _mm256_loadu_si256(x));
+      const __m256i high_products = _mm256_maddubs_epi16(high, _mm256_loadu_si256(x + 1));
+      scaled = _mm256_add_epi32(scaled, _mm256_madd_epi16(low_products, _mm256_set1_epi16(scales[2 * pair])));
+      scaled = _mm256_add_epi32(scaled, _mm256_madd_epi16(high_products, _mm256_set1_epi16(scales[2 * pair + 1])));
+    }
+    int min_terms = 0;
+    for (size_t j = 0; j < 8; ++j) min_terms += mins[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+    sum += a[b].d * (to_float(w[b].d) * static_cast<float>(horizontal_sum(scaled)) -
+                     to_float(w[b].dmin) * static_cast<float>(min_terms));
+  }
+  return sum;
+}
+
+// Q6_K x Q8_K: unsigned 6-bit q times activations, minus 32 * sum(a) folded in from bsums; each
+// 32-byte vector spans two 16-value sub-blocks, so the madd uses a two-lane scale vector.
+// Pairs: 2 * 63 * 127 fits int16; lanes: 2 * 16002 * 128 fits int32.
+float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* a, size_t blocks) {
+  float sum = 0;
+  const __m256i low_mask = _mm256_set1_epi8(0xF);
+  const __m256i two_bits = _mm256_set1_epi8(3);
+  for (size_t b = 0; b < blocks; ++b) {
+    __m256i scaled = _mm256_setzero_si256();
+    for (size_t half = 0; half < 2; ++half) {
+      const uint8_t* ql = w[b].ql + 64 * half;
+      const __m256i ql_first = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i ql_second = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh + 32 * half));
+      const __m256i low4[4] = {_mm256_and_si256(ql_first, low_mask), _mm256_and_si256(ql_second, low_mask),
+                               _mm256_and_si256(_mm256_srli_epi16(ql_first, 4), low_mask),
+                               _mm256_and_si256(_mm256_srli_epi16(ql_second, 4), low_mask)};
+      for (size_t quarter = 0; quarter < 4; ++quarter) {
+        const __m256i high2 =
+            _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(static_cast<int>(2 * quarter))), two_bits);
+        const __m256i q = _mm256_or_si256(low4[quarter], _mm256_slli_epi16(high2, 4));
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs + 128 * half + 32 * quarter));
+        const int8_t* sub_scales = w[b].scales + 8 * half + 2 * quarter;
+        const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sub_scales[1]), _mm_set1_epi16(sub_scales[0]));
+        scaled = _mm256_add_epi32(scaled, _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), scale));
+      }
+    }
+    int bias_terms = 0;  // sum_g scale[g] * 32 * sum(a in g)
+    for (size_t g = 0; g < 16; ++g) bias_terms += w[b].scales[g] * a[b].bsums[g];
+    sum += a[b].d * to_float(w[b].d) * static_cast<float>(horizontal_sum(scaled) - 32 * bias_terms);
+  }
+  return sum;
+}
+
+}  // namespace
+
+bool vec_dot_simd(DType weight_type, const void* weight_row, const void* activation_row, size_t n, float& result) {
+  switch (weight_type) {
+    case DType::kQ4_0:
+      result = dot_q4_0(static_cast<const BlockQ4_0*>(weight_row), static_cast<const BlockQ8_0*>(activation_row),
+                        n / kLegacyBlock);
+      return true;
+    case DType::kQ8_0:
+      result = dot_q8_0(static_cast<const BlockQ8_0*>(weight_row), static_cast<const BlockQ8_0*>(activation_row),
+                        n / kLegacyBlock);
+      return true;
+    case DType::kQ4_K:
+      result = dot_q4_k(static_cast<const BlockQ4_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
+                        n / kSuperBlock);
+      return true;
+    case DType::kQ6_K:
+      result = dot_q6_k(static_cast<const BlockQ6_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
+                        n / kSuperBlock);
+      return true;
+    default: return false;
+  }
+}
+
+#else
+
+bool vec_dot_simd(DType, const void*, const void*, size_t, float&) {
+  return false;
+}
+
+#endif
+
+}  // namespace ferrum::quant
