@@ -1,5 +1,7 @@
 #include "tokenizer/loader.h"
 
+#include "formats/gguf_file.h"
+#include "tokenizer/gguf_loader.h"
 #include "tokenizer/hf_loader.h"
 
 namespace ferrum::tokenizer {
@@ -26,8 +28,17 @@ Expected<std::unique_ptr<Tokenizer>> load_tokenizer(const fs::path& path) {
   }
   FERRUM_CHECK(fs::exists(path, error), ErrorCode::kNotFound, path.string(), " does not exist");
   if (path.extension() == ".json") return load_hf_tokenizer(path);
-  return make_error(ErrorCode::kUnsupported, path.string(),
-                    ": GGUF vocabularies load once the GGUF reader lands (formats branch)");
+  FERRUM_CHECK(path.extension() == ".gguf", ErrorCode::kUnsupported, path.string(),
+               ": expected a .gguf file, tokenizer.json or a model directory");
+  return load_gguf_tokenizer(path);
+}
+
+Expected<std::unique_ptr<Tokenizer>> load_gguf_tokenizer(const fs::path& gguf_path) {
+  FERRUM_ASSIGN_OR_RETURN(GgufFile file, GgufFile::open(gguf_path));
+  FERRUM_ASSIGN_OR_RETURN(TokenizerSpec spec, read_gguf_tokenizer_spec(file));
+  auto tokenizer = Tokenizer::create(std::move(spec));
+  if (!tokenizer) return std::move(tokenizer).error().with_context(gguf_path.string());
+  return tokenizer;
 }
 
 }  // namespace ferrum::tokenizer

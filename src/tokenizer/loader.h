@@ -13,5 +13,6 @@ namespace ferrum::tokenizer {
 Expected<std::unique_ptr<Tokenizer>> load_tokenizer(const std::filesystem::path& path);
 // tokenizer.json, with tokenizer_config.json from the same directory when present.
 Expected<std::unique_ptr<Tokenizer>> load_hf_tokenizer(const std::filesystem::path& tokenizer_json_path);
+Expected<std::unique_ptr<Tokenizer>> load_gguf_tokenizer(const std::filesystem::path& gguf_path);
 
 }  // namespace ferrum::tokenizer
