@@ -10,9 +10,21 @@ namespace {
 constexpr std::string_view kVisibleSpace = "\xE2\x96\x81";            // "▁"
 constexpr std::string_view kSentencePieceUnknown = " \xE2\x81\x87 ";  // " ⁇ "
 
-// transformers' clean-up replacements, in its order; each drops the leading space.
-constexpr std::array<std::string_view, 10> kCleanupPatterns = {" .",   " ?",  " !",  " ,",   " ' ",
-                                                               " n't", " 'm", " 's", " 've", " 're"};
+// transformers' clean-up replacements, in its order.
+struct CleanupRule {
+  std::string_view pattern;
+  std::string_view replacement;
+};
+constexpr std::array<CleanupRule, 10> kCleanupRules = {{{" .", "."},
+                                                        {" ?", "?"},
+                                                        {" !", "!"},
+                                                        {" ,", ","},
+                                                        {" ' ", "'"},
+                                                        {" n't", "n't"},
+                                                        {" 'm", "'m"},
+                                                        {" 's", "'s"},
+                                                        {" 've", "'ve"},
+                                                        {" 're", "'re"}}};
 
 std::string unescape_spaces(std::string_view text) {
   std::string out;
@@ -91,9 +103,9 @@ std::string clean_up_pass(std::string_view text, bool final, size_t* consumed) {
     const std::string_view rest = text.substr(pos);
     bool replaced = false;
     bool undecided = false;
-    for (std::string_view pattern : kCleanupPatterns) {
+    for (const auto& [pattern, replacement] : kCleanupRules) {
       if (rest.starts_with(pattern)) {
-        out.append(pattern.substr(1));
+        out.append(replacement);
         pos += pattern.size();
         replaced = true;
         break;

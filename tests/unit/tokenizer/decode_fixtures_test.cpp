@@ -126,8 +126,8 @@ TEST(DecodeFixtures, LlamaSpmSentencePieceAndLlamaCpp) {
   EXPECT_EQ(check_text_field(vocab, cases, {.render_special = false, .remove_bos_eos = true},
                              "text_llamacpp_remove_special", "text_llamacpp", "llama-spm llama.cpp remove_special"),
             cases.size());
-  EXPECT_EQ(check_text_field(vocab, cases, {.render_special = true}, "text_llamacpp_unparse_special",
-                             "text_llamacpp", "llama-spm llama.cpp unparse_special"),
+  EXPECT_EQ(check_text_field(vocab, cases, {.render_special = true}, "text_llamacpp_unparse_special", "text_llamacpp",
+                             "llama-spm llama.cpp unparse_special"),
             cases.size());
   // llama_detokenize(remove_special=false, unparse_special=false); llama_token_to_piece(special=true).
   check_bytes_and_pieces(vocab, cases, {.render_special = false}, {.render_special = true}, "bytes_hex_llamacpp",
@@ -143,10 +143,14 @@ TEST(DecodeFixtures, LlamaSpmSentencePieceAndLlamaCpp) {
 // SentencePiece vocabularies give the input back.
 TEST(DecodeFixtures, StreamingMatchesFullDecodeOnFixtureEncodings) {
   const std::vector<std::pair<std::string, std::string>> pairs = {
-      {"ggml-vocab-gpt-2.gguf", "ggml-vocab-gpt-2.gguf"},         {"ggml-vocab-phi-3.gguf", "ggml-vocab-phi-3.gguf"},
-      {"ggml-vocab-bert-bge.gguf", "ggml-vocab-bert-bge.gguf"},   {"ggml-vocab-falcon.gguf", "ggml-vocab-falcon.gguf"},
-      {"ggml-vocab-mpt.gguf", "ggml-vocab-mpt.gguf"},             {"ggml-vocab-llama-spm.gguf", "ggml-vocab-llama-spm.gguf"},
-      {"ggml-vocab-llama-bpe.gguf", "llama3/tokenizer.json"},     {"ggml-vocab-qwen2.gguf", "qwen3/tokenizer.json"},
+      {"ggml-vocab-gpt-2.gguf", "ggml-vocab-gpt-2.gguf"},
+      {"ggml-vocab-phi-3.gguf", "ggml-vocab-phi-3.gguf"},
+      {"ggml-vocab-bert-bge.gguf", "ggml-vocab-bert-bge.gguf"},
+      {"ggml-vocab-falcon.gguf", "ggml-vocab-falcon.gguf"},
+      {"ggml-vocab-mpt.gguf", "ggml-vocab-mpt.gguf"},
+      {"ggml-vocab-llama-spm.gguf", "ggml-vocab-llama-spm.gguf"},
+      {"ggml-vocab-llama-bpe.gguf", "llama3/tokenizer.json"},
+      {"ggml-vocab-qwen2.gguf", "qwen3/tokenizer.json"},
   };
   for (const auto& [vectors, tokenizer_path] : pairs) {
     const Tokenizer* tokenizer = fixture_tokenizer(tokenizer_path);
