@@ -8,6 +8,8 @@
 namespace ferrum::tokenizer {
 namespace {
 
+constexpr std::string_view kVisibleSpace = "\xE2\x96\x81";  // "▁"
+
 struct Symbol {
   uint32_t offset;
   uint32_t length;  // 0 once merged into its left neighbour
@@ -44,7 +46,43 @@ std::string escape_spaces(std::string_view text) {
   return out;
 }
 
+SentencePieceModel::SentencePieceModel(const Vocab& vocab) : vocab_(vocab) {
+  words_are_independent_ = true;
+  for (size_t id = 0; id < vocab.size() && words_are_independent_; ++id) {
+    const std::string_view text = vocab.text(static_cast<TokenId>(id));
+    for (size_t pos = text.find(kVisibleSpace, 1); pos != std::string_view::npos;
+         pos = text.find(kVisibleSpace, pos + 1)) {
+      if (text.substr(0, pos).ends_with(kVisibleSpace)) continue;  // "▁▁" runs are fine
+      words_are_independent_ = false;
+      break;
+    }
+  }
+}
+
 void SentencePieceModel::encode(std::string_view text, std::vector<TokenId>& out) const {
+  if (!words_are_independent_) {
+    encode_segment(text, out);
+    return;
+  }
+  size_t start = 0;
+  while (start < text.size()) {
+    // The next cut: a "▁" that follows something other than "▁".
+    size_t cut = text.find(kVisibleSpace, start + 1);
+    while (cut != std::string_view::npos && text.substr(0, cut).ends_with(kVisibleSpace)) {
+      cut = text.find(kVisibleSpace, cut + 1);
+    }
+    if (cut == std::string_view::npos) cut = text.size();
+    const std::string_view word = text.substr(start, cut - start);
+    if (!cache_.lookup(word, out)) {
+      const size_t first = out.size();
+      encode_segment(word, out);
+      cache_.insert(word, std::span(out).subspan(first));
+    }
+    start = cut;
+  }
+}
+
+void SentencePieceModel::encode_segment(std::string_view text, std::vector<TokenId>& out) const {
   thread_local std::vector<Symbol> symbols;
   thread_local std::vector<Candidate> queue;
   symbols.clear();
