@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   clang libclang-rt-14-dev clang-format
   libgtest-dev libbenchmark-dev
-  nlohmann-json3-dev libpcre2-dev libcurl4-openssl-dev
+  nlohmann-json3-dev libpcre2-dev libicu-dev libcurl4-openssl-dev
   libsndfile1-dev libsamplerate0-dev
   python3 nodejs npm
 )
