@@ -1,4 +1,4 @@
-// Row conversion of any stored weight type to f32: plain floats (f32, f16, bf16) and every GGUF
+// Row conversion of any stored weight type to f32: plain floats (f32, f16, bf16, f64, f8_e4m3) and every GGUF
 // block type. The CPU backend's generic paths (embedding gather, dequantize-then-GEMM) use it.
 #pragma once
 

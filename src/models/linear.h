@@ -1,0 +1,93 @@
+// A linear layer out[m, n] = x[m, k] @ W^T (+ bias) whatever W's storage: a dense float matrix,
+// GGUF blocks kept quantized, AWQ integers as packed in the checkpoint, or GPTQ repacked into the
+// backend's GptqStore.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "backend/backend.h"
+
+namespace ferrum {
+
+// Weights are shared so one matrix can serve two layers (tied embeddings and lm_head).
+template <Backend B>
+struct DenseWeight {
+  std::shared_ptr<const typename B::Buffer> weight;  // [n, k], f32 / f16 / bf16
+};
+
+template <Backend B>
+struct GgufWeight {
+  std::shared_ptr<const typename B::Buffer> blocks;  // n rows of k values in GGUF blocks
+  GgufQuantType quant_type;
+};
+
+// Group-quantized integers packed as their checkpoint stores them (AWQ), multiplied by gemm_quant.
+template <Backend B>
+struct PackedQuantWeight {
+  std::shared_ptr<const typename B::Buffer> qweight;
+  std::shared_ptr<const typename B::Buffer> scales;
+  std::shared_ptr<const typename B::Buffer> zeros;
+  QuantKind kind;
+};
+
+template <Backend B>
+struct GptqWeight {
+  typename B::GptqStore store;  // GPTQ, or AWQ converted to GPTQ packing at load
+};
+
+template <Backend B>
+class Linear {
+ public:
+  using Buffer = typename B::Buffer;
+  using Storage = std::variant<DenseWeight<B>, GgufWeight<B>, PackedQuantWeight<B>, GptqWeight<B>>;
+
+  Linear(std::string name, size_t out_features, size_t in_features, Storage storage,
+         std::optional<Buffer> bias = std::nullopt)
+      : name_(std::move(name)),
+        out_features_(out_features),
+        in_features_(in_features),
+        storage_(std::move(storage)),
+        bias_(std::move(bias)) {}
+
+  const std::string& name() const { return name_; }
+  size_t out_features() const { return out_features_; }
+  size_t in_features() const { return in_features_; }
+  const Storage& storage() const { return storage_; }
+
+  // out[m, out_features] = x[m, in_features] @ W^T + bias
+  Status forward(typename B::Context& ctx, const Buffer& x, Buffer& out, size_t m) const {
+    Status status = std::visit(
+        [&](const auto& weight) -> Status {
+          using Weight = std::decay_t<decltype(weight)>;
+          if constexpr (std::is_same_v<Weight, DenseWeight<B>>) {
+            return B::gemm(ctx, x, *weight.weight, out, m, out_features_, in_features_);
+          } else if constexpr (std::is_same_v<Weight, GgufWeight<B>>) {
+            QuantWeights<Buffer> packed{.qweight = weight.blocks.get()};
+            return B::gemm_quant(ctx, x, packed, out, m, out_features_, in_features_,
+                                 QuantKind{GgufQuant{weight.quant_type}});
+          } else if constexpr (std::is_same_v<Weight, PackedQuantWeight<B>>) {
+            QuantWeights<Buffer> packed{
+                .qweight = weight.qweight.get(), .scales = weight.scales.get(), .zeros = weight.zeros.get()};
+            return B::gemm_quant(ctx, x, packed, out, m, out_features_, in_features_, weight.kind);
+          } else {
+            return B::gemm_gptq(ctx, x, weight.store, out, m);
+          }
+        },
+        storage_);
+    if (!status) return std::move(status).error().with_context(name_);
+    if (bias_) FERRUM_TRY(B::add_bias(ctx, out, *bias_, m, out_features_));
+    return ok();
+  }
+
+ private:
+  std::string name_;
+  size_t out_features_;
+  size_t in_features_;
+  Storage storage_;
+  std::optional<Buffer> bias_;
+};
+
+}  // namespace ferrum

@@ -1,0 +1,129 @@
+// The Llama family: Llama 2 / 3 / 3.1, Mistral, Qwen2 / 2.5, Qwen3 and Gemma 3 (text).
+// One decoder with the variants as flags of its hyper-parameters:
+//   Qwen2      biases on q / k / v
+//   Qwen3      per-head RMSNorm on q and k before RoPE (QK-norm), head_dim independent of hidden
+//   Mistral    a sliding window on every layer
+//   Gemma 3    sliding / full layer pattern with two RoPE bases, (1 + w) RMSNorm weights, sandwich
+//              norms around attention and MLP, GeGLU with tanh-GELU, scaled embeddings,
+//              query_pre_attn_scalar, final logit soft-capping
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "formats/model_config.h"
+#include "models/decoder_state.h"
+#include "models/linear.h"
+#include "models/rope.h"
+#include "models/tracer.h"
+#include "models/weight_loader.h"
+
+namespace ferrum {
+
+struct LlamaHParams {
+  std::string architecture;  // llama, mistral, qwen2, qwen3, gemma3
+  size_t vocab_size = 0;
+  size_t hidden_size = 0;
+  size_t intermediate_size = 0;
+  size_t num_layers = 0;
+  size_t num_heads = 0;
+  size_t num_kv_heads = 0;
+  size_t head_dim = 0;
+  size_t max_positions = 0;
+  float rms_norm_eps = 1e-6f;
+  RopeParams rope;                     // full-attention layers
+  RopeParams rope_local;               // sliding-window layers (Gemma 3 has its own base; others copy `rope`)
+  std::vector<size_t> sliding_window;  // per layer; 0 = full attention
+  bool qkv_bias = false;
+  bool qk_norm = false;
+  bool gemma_norms = false;  // (1 + w) weights, sandwich norms
+  Activation mlp_activation = Activation::kSilu;
+  float embedding_scale = 1.0f;
+  float attention_scale = 1.0f;
+  float final_logit_softcap = 0.0f;  // 0 = off
+  bool tie_word_embeddings = false;
+  std::string weight_prefix = "model.";  // "language_model.model." inside multimodal checkpoints
+
+  size_t q_dim() const { return num_heads * head_dim; }
+  size_t kv_dim() const { return num_kv_heads * head_dim; }
+  Status validate() const;
+};
+
+// Maps a model's parsed config to these hyper-parameters; refuses configs this family cannot run.
+Expected<LlamaHParams> llama_hparams(const ModelConfig& config);
+// Activation named by config.json's hidden_act.
+Expected<Activation> activation_from_name(std::string_view name);
+
+template <Backend B>
+class LlamaModel {
+ public:
+  using Buffer = typename B::Buffer;
+  using Context = typename B::Context;
+
+  // max_batch_tokens: tokens one forward step processes at most (longer inputs run in chunks);
+  // max_context: the longest sequence any state will hold (RoPE tables are built that far).
+  static Expected<LlamaModel> load(const LlamaHParams& hparams, const WeightLoader<B>& loader, size_t max_batch_tokens,
+                                   size_t max_context);
+
+  const LlamaHParams& hparams() const { return hparams_; }
+  size_t max_batch_tokens() const { return max_batch_tokens_; }
+  size_t max_context() const { return max_context_; }
+
+  Expected<DecoderState<B>> new_state(size_t capacity, DType cache_dtype) const {
+    FERRUM_CHECK(capacity > 0 && capacity <= max_context_, ErrorCode::kInvalidArgument, "context of ", capacity,
+                 " tokens is outside 1..", max_context_, " this model was loaded for");
+    return DecoderState<B>::create(hparams_.num_layers, hparams_.num_kv_heads, hparams_.head_dim, capacity,
+                                   cache_dtype);
+  }
+
+  // Runs `tokens` after the state's cached ones, appending their K / V. Writes the logits of the last
+  // token to `logits` [vocab], or of every token to [tokens, vocab] when all_logits is set.
+  Status forward(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& logits,
+                 bool all_logits);
+
+ private:
+  struct Layer {
+    Buffer attn_norm;
+    std::optional<Linear<B>> qkv;      // fused q / k / v
+    std::vector<Linear<B>> qkv_parts;  // when they cannot be fused
+    std::optional<Linear<B>> o;
+    std::optional<Buffer> q_norm;
+    std::optional<Buffer> k_norm;
+    std::optional<Buffer> post_attn_norm;  // Gemma: on the attention output
+    Buffer ffn_norm;                       // before the MLP
+    std::optional<Buffer> post_ffn_norm;   // Gemma: on the MLP output
+    std::optional<Linear<B>> gate_up;      // fused gate / up
+    std::vector<Linear<B>> gate_up_parts;
+    std::optional<Linear<B>> down;
+  };
+
+  // Activations for up to max_batch_tokens tokens, allocated once.
+  struct Scratch {
+    Buffer residual, x, qkv, q, k, v, q_heads, k_heads, v_heads, attn_heads, attn, o, gate_up, act, mlp, part;
+    Buffer last_hidden, logits;
+  };
+
+  Status forward_chunk(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& logits,
+                       size_t logits_offset, bool all_logits);
+  Status attention(Context& ctx, size_t layer_index, size_t tokens, DecoderState<B>& state);
+  Status mlp(Context& ctx, size_t layer_index, size_t tokens);
+  Status project_fused(Context& ctx, const std::optional<Linear<B>>& fused, const std::vector<Linear<B>>& parts,
+                       const Buffer& input, Buffer& out, size_t tokens);
+
+  LlamaHParams hparams_;
+  size_t max_batch_tokens_ = 0;
+  size_t max_context_ = 0;
+  std::shared_ptr<const Buffer> embed_tokens_;
+  std::vector<Layer> layers_;
+  Buffer final_norm_;
+  std::optional<Linear<B>> lm_head_;
+  Buffer rope_cos_, rope_sin_, rope_local_cos_, rope_local_sin_;
+  Scratch scratch_;
+  Tracer tracer_;
+};
+
+}  // namespace ferrum

@@ -1,0 +1,243 @@
+// Turns named tensors of a WeightSource into backend buffers and Linear layers, checking every
+// shape against what the model expects (errors name the tensor, the expected and the found shape).
+//
+// Dense float weights keep their stored dtype unless `dense_dtype` asks for another (the CUDA path
+// runs bf16); GGUF blocks stay quantized; GPTQ / AWQ checkpoints are repacked by the backend.
+// On the CPU, weights the model uses as stored are borrowed from the file mapping, not copied.
+#pragma once
+
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/half.h"
+#include "models/linear.h"
+#include "models/weight_source.h"
+#include "quant/dequantize.h"
+
+namespace ferrum {
+
+// Group-wise integer quantization of a checkpoint (quantization_config in config.json).
+struct CheckpointQuantization {
+  enum class Method { kNone, kGptq, kAwq } method = Method::kNone;
+  uint32_t bits = 4;
+  size_t group_size = 128;  // 0 = per output channel
+  bool desc_act = false;
+  bool sym = true;
+  bool gptq_v2 = false;  // GPTQ zeros stored as is rather than minus one
+};
+
+struct WeightLoaderOptions {
+  std::optional<DType> dense_dtype;  // convert dense matrices to this dtype (nullopt: keep as stored)
+  CheckpointQuantization quantization;
+};
+
+struct GroupQuantTensors {
+  TensorView qweight, qzeros, scales, g_idx;  // g_idx: null data when absent
+};
+
+// Checks a GPTQ / AWQ layer's tensors against its declared shape; errors name the layer.
+Status validate_group_quantized(const CheckpointQuantization& quantization, const GroupQuantTensors& tensors,
+                                size_t out_features, size_t in_features, const std::string& layer);
+
+// GPTQ tensors as load_gptq takes them: int32 words, f32 scales, g_idx (empty when absent).
+// v2 checkpoints (zeros stored as is) are rewritten to v1's zero - 1 convention.
+struct GptqHostTensors {
+  std::vector<int32_t> qweight, qzeros, g_idx;
+  std::vector<float> scales;
+};
+Expected<GptqHostTensors> gptq_host_tensors(const CheckpointQuantization& quantization,
+                                            const GroupQuantTensors& tensors);
+
+// Converts host values of any float dtype to f32.
+Expected<std::vector<float>> tensor_to_f32(const TensorView& view);
+// Converts host float values to `dtype` (f32, f16 or bf16) as raw bytes.
+Expected<std::vector<uint8_t>> f32_to_bytes(std::span<const float> values, DType dtype);
+
+template <Backend B>
+class WeightLoader {
+ public:
+  using Buffer = typename B::Buffer;
+
+  WeightLoader(const WeightSource& source, WeightLoaderOptions options)
+      : source_(source), options_(std::move(options)) {}
+
+  const WeightSource& source() const { return source_; }
+  bool contains(std::string_view name) const { return source_.contains(name); }
+
+  // A small f32 vector (norm weights, biases), optionally with `add` applied to every element
+  // (Gemma stores RMSNorm weights as w - 1).
+  Expected<Buffer> vector_f32(const std::string& name, size_t size, float add = 0.0f) const {
+    FERRUM_ASSIGN_OR_RETURN(WeightTensor tensor, find_with_shape(name, {static_cast<int64_t>(size)}));
+    FERRUM_ASSIGN_OR_RETURN(std::vector<float> values, tensor_to_f32(tensor.view));
+    for (float& value : values) value += add;
+    return B::from_slice(values, DType::kF32);
+  }
+
+  // A [rows, cols] matrix as the backend will use it (embedding tables, lm_head).
+  Expected<std::shared_ptr<const Buffer>> matrix(const std::string& name, size_t rows, size_t cols) const {
+    FERRUM_ASSIGN_OR_RETURN(WeightTensor tensor,
+                            find_with_shape(name, {static_cast<int64_t>(rows), static_cast<int64_t>(cols)}));
+    FERRUM_ASSIGN_OR_RETURN(Buffer buffer, upload_matrix(tensor));
+    return std::make_shared<const Buffer>(std::move(buffer));
+  }
+
+  // The linear layer stored under `prefix` (prefix.weight, or prefix.qweight/... for GPTQ / AWQ).
+  Expected<Linear<B>> linear(const std::string& prefix, size_t out_features, size_t in_features,
+                             bool bias = false) const {
+    std::optional<Buffer> bias_buffer;
+    if (bias) {
+      FERRUM_ASSIGN_OR_RETURN(bias_buffer, vector_f32(prefix + ".bias", out_features));
+    }
+    if (options_.quantization.method != CheckpointQuantization::Method::kNone &&
+        source_.contains(prefix + ".qweight")) {
+      FERRUM_ASSIGN_OR_RETURN(auto storage, load_group_quantized(prefix, out_features, in_features));
+      return Linear<B>(prefix, out_features, in_features, std::move(storage), std::move(bias_buffer));
+    }
+    FERRUM_ASSIGN_OR_RETURN(auto weight, matrix(prefix + ".weight", out_features, in_features));
+    return Linear<B>(prefix, out_features, in_features, storage_for(std::move(weight)), std::move(bias_buffer));
+  }
+
+  // Linear layers stored separately but applied to the same input, fused into one [sum(out), in]
+  // layer when they share a storage type (one GEMM instead of several); nullopt when they do not.
+  Expected<std::optional<Linear<B>>> fused_linear(std::span<const std::string> prefixes,
+                                                  std::span<const size_t> out_features, size_t in_features, bool bias,
+                                                  const std::string& fused_name) const {
+    if (options_.quantization.method != CheckpointQuantization::Method::kNone) return std::nullopt;
+    std::vector<WeightTensor> parts;
+    size_t total_rows = 0;
+    for (size_t i = 0; i < prefixes.size(); ++i) {
+      FERRUM_ASSIGN_OR_RETURN(WeightTensor tensor,
+                              find_with_shape(prefixes[i] + ".weight", {static_cast<int64_t>(out_features[i]),
+                                                                        static_cast<int64_t>(in_features)}));
+      if (!parts.empty() && tensor.view.dtype() != parts.front().view.dtype()) return std::nullopt;
+      total_rows += out_features[i];
+      parts.push_back(std::move(tensor));
+    }
+    const DType stored = parts.front().view.dtype();
+    std::vector<uint8_t> bytes;
+    for (const WeightTensor& part : parts) {
+      const auto* data = static_cast<const uint8_t*>(part.view.data());
+      bytes.insert(bytes.end(), data, data + part.view.nbytes());
+    }
+    const Shape fused_shape{static_cast<int64_t>(total_rows), static_cast<int64_t>(in_features)};
+    WeightTensor fused{TensorView(bytes.data(), stored, fused_shape), nullptr};
+    FERRUM_ASSIGN_OR_RETURN(Buffer weight, upload_matrix(fused, /*may_borrow=*/false));
+
+    std::optional<Buffer> bias_buffer;
+    if (bias) {
+      std::vector<float> bias_values;
+      for (size_t i = 0; i < prefixes.size(); ++i) {
+        FERRUM_ASSIGN_OR_RETURN(WeightTensor tensor,
+                                find_with_shape(prefixes[i] + ".bias", {static_cast<int64_t>(out_features[i])}));
+        FERRUM_ASSIGN_OR_RETURN(std::vector<float> values, tensor_to_f32(tensor.view));
+        bias_values.insert(bias_values.end(), values.begin(), values.end());
+      }
+      FERRUM_ASSIGN_OR_RETURN(bias_buffer, B::from_slice(bias_values, DType::kF32));
+    }
+    return std::optional<Linear<B>>(Linear<B>(fused_name, total_rows, in_features,
+                                              storage_for(std::make_shared<const Buffer>(std::move(weight))),
+                                              std::move(bias_buffer)));
+  }
+
+  // The storage a Linear needs for an uploaded matrix (dense, or GGUF blocks).
+  static typename Linear<B>::Storage storage_for(std::shared_ptr<const Buffer> weight) {
+    if (is_quantized(weight->dtype())) {
+      return GgufWeight<B>{std::move(weight), gguf_type_of(weight->dtype())};
+    }
+    return DenseWeight<B>{std::move(weight)};
+  }
+
+ private:
+  Expected<WeightTensor> find_with_shape(const std::string& name, std::initializer_list<int64_t> dims) const {
+    FERRUM_ASSIGN_OR_RETURN(WeightTensor tensor, source_.find(name));
+    const Shape expected(dims);
+    FERRUM_CHECK(tensor.view.shape() == expected, ErrorCode::kShapeMismatch, source_.describe(), ": tensor ", name,
+                 " has shape ", tensor.view.shape().to_string(), ", expected ", expected.to_string());
+    return tensor;
+  }
+
+  static GgufQuantType gguf_type_of(DType dtype) {
+    switch (dtype) {
+      case DType::kQ4_0: return GgufQuantType::kQ4_0;
+      case DType::kQ4_1: return GgufQuantType::kQ4_1;
+      case DType::kQ5_0: return GgufQuantType::kQ5_0;
+      case DType::kQ5_1: return GgufQuantType::kQ5_1;
+      case DType::kQ2_K: return GgufQuantType::kQ2_K;
+      case DType::kQ3_K: return GgufQuantType::kQ3_K;
+      case DType::kQ4_K: return GgufQuantType::kQ4_K;
+      case DType::kQ5_K: return GgufQuantType::kQ5_K;
+      case DType::kQ6_K: return GgufQuantType::kQ6_K;
+      default: return GgufQuantType::kQ8_0;
+    }
+  }
+
+  // Uploads a matrix, converting dense floats to options_.dense_dtype when one is set.
+  Expected<Buffer> upload_matrix(const WeightTensor& tensor, bool may_borrow = true) const {
+    const TensorView& view = tensor.view;
+    const size_t numel = static_cast<size_t>(view.numel());
+    FERRUM_CHECK(view.is_contiguous(), ErrorCode::kUnsupported, source_.describe(), ": tensor is not contiguous");
+    const DType stored = view.dtype();
+    const bool is_float = dtype_info(stored).is_float;
+    FERRUM_CHECK(is_float || is_quantized(stored), ErrorCode::kUnsupported, source_.describe(), ": weight of dtype ",
+                 stored, " cannot be used as a matrix");
+    if (is_float && options_.dense_dtype && *options_.dense_dtype != stored) {
+      FERRUM_ASSIGN_OR_RETURN(std::vector<float> values, tensor_to_f32(view));
+      FERRUM_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, f32_to_bytes(values, *options_.dense_dtype));
+      return B::from_bytes(bytes, *options_.dense_dtype, numel);
+    }
+    if (is_float && stored != DType::kF32 && stored != DType::kF16 && stored != DType::kBF16) {
+      FERRUM_ASSIGN_OR_RETURN(std::vector<float> values, tensor_to_f32(view));  // f64, f8: widen once
+      return B::from_slice(values, DType::kF32);
+    }
+    if constexpr (requires { B::borrow_host(view.data(), stored, numel, tensor.keep_alive); }) {
+      if (may_borrow && tensor.keep_alive) return B::borrow_host(view.data(), stored, numel, tensor.keep_alive);
+    }
+    const auto* data = static_cast<const uint8_t*>(view.data());
+    return B::from_bytes(std::span<const uint8_t>(data, view.nbytes()), stored, numel);
+  }
+
+  // GPTQ goes through the backend's load_gptq; AWQ stays packed for gemm_quant.
+  Expected<typename Linear<B>::Storage> load_group_quantized(const std::string& prefix, size_t out_features,
+                                                             size_t in_features) const {
+    const CheckpointQuantization& q = options_.quantization;
+    FERRUM_ASSIGN_OR_RETURN(WeightTensor qweight, source_.find(prefix + ".qweight"));
+    FERRUM_ASSIGN_OR_RETURN(WeightTensor qzeros, source_.find(prefix + ".qzeros"));
+    FERRUM_ASSIGN_OR_RETURN(WeightTensor scales, source_.find(prefix + ".scales"));
+    GroupQuantTensors tensors{qweight.view, qzeros.view, scales.view, TensorView()};
+    std::optional<WeightTensor> g_idx;
+    if (q.method == CheckpointQuantization::Method::kGptq && source_.contains(prefix + ".g_idx")) {
+      FERRUM_ASSIGN_OR_RETURN(g_idx, source_.find(prefix + ".g_idx"));
+      tensors.g_idx = g_idx->view;
+    }
+    FERRUM_TRY(validate_group_quantized(q, tensors, out_features, in_features, prefix));
+    if (q.method == CheckpointQuantization::Method::kAwq) {
+      const auto upload = [](const TensorView& view) -> Expected<std::shared_ptr<const Buffer>> {
+        FERRUM_ASSIGN_OR_RETURN(
+            Buffer buffer,
+            B::from_bytes(std::span<const uint8_t>(static_cast<const uint8_t*>(view.data()), view.nbytes()),
+                          view.dtype(), static_cast<size_t>(view.numel())));
+        return std::make_shared<const Buffer>(std::move(buffer));
+      };
+      FERRUM_ASSIGN_OR_RETURN(auto qweight_buffer, upload(qweight.view));
+      FERRUM_ASSIGN_OR_RETURN(auto zeros_buffer, upload(qzeros.view));
+      FERRUM_ASSIGN_OR_RETURN(auto scales_buffer, upload(scales.view));
+      return PackedQuantWeight<B>{qweight_buffer, scales_buffer, zeros_buffer, AwqQuant{q.bits, q.group_size}};
+    }
+    FERRUM_ASSIGN_OR_RETURN(GptqHostTensors host, gptq_host_tensors(q, tensors));
+    std::optional<std::span<const int32_t>> g_idx_span;
+    if (!host.g_idx.empty()) g_idx_span = host.g_idx;
+    FERRUM_ASSIGN_OR_RETURN(auto store, B::load_gptq(host.qweight, host.scales, host.qzeros, g_idx_span, q.bits,
+                                                     q.group_size, in_features, out_features));
+    return GptqWeight<B>{std::move(store)};
+  }
+
+  const WeightSource& source_;
+  WeightLoaderOptions options_;
+};
+
+}  // namespace ferrum
