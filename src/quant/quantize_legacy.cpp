@@ -36,8 +36,7 @@ float largest_magnitude(Values x) {
 // `reference_scale` is the classic one-pass choice, so the search can only improve on it.
 f16 quantize_symmetric(Values x, Values w, int q_lo, int q_hi, float reference_scale, int* q) {
   const float d = search_symmetric_scale(x, w, q_lo, q_hi, round_scale_to_f16, reference_scale);
-  const float inverse = d != 0 ? 1.0f / d : 0.0f;
-  for (size_t i = 0; i < x.size(); ++i) q[i] = round_clamp(x[i] * inverse, q_lo, q_hi);
+  grid_levels(x.data(), x.size(), d, 0.0f, q_lo, q_hi, q);
   return to_f16(d);
 }
 
@@ -47,8 +46,7 @@ void quantize_affine(Values x, Values w, int q_max, f16& d_out, f16& m_out, int*
   const float hi = *std::max_element(x.begin(), x.end());
   const AffineScale reference{(hi - lo) / static_cast<float>(q_max), lo};
   const AffineScale fit = search_affine_scale(x, w, q_max, false, round_scale_to_f16, reference);
-  const float inverse = fit.scale != 0 ? 1.0f / fit.scale : 0.0f;
-  for (size_t i = 0; i < x.size(); ++i) q[i] = round_clamp((x[i] - fit.offset) * inverse, 0, q_max);
+  grid_levels(x.data(), x.size(), fit.scale, fit.offset, 0, q_max, q);
   d_out = to_f16(fit.scale);
   m_out = to_f16(fit.offset);
 }

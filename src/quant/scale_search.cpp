@@ -13,6 +13,20 @@ namespace {
 constexpr int kSteps = 10;
 constexpr float kStep = 0.1f;
 
+constexpr size_t kLanes = 8;
+
+// Clamped to [lo, hi] (NaN to lo) before rounding, with comparisons the compiler turns into min / max.
+inline float grid_level(float value, float lo, float hi) {
+  const float clamped = value > hi ? hi : (value >= lo ? value : lo);
+  return std::nearbyint(clamped);
+}
+
+double lane_total(const float* lanes) {
+  double total = 0;
+  for (size_t k = 0; k < kLanes; ++k) total += lanes[k];
+  return total;
+}
+
 }  // namespace
 
 float keep_scale(float scale) {
@@ -23,32 +37,27 @@ float round_scale_to_f16(float scale) {
   return to_float(to_f16(scale));
 }
 
-int round_clamp(float value, int lo, int hi) {
-  const long rounded = std::lround(value);
-  return static_cast<int>(std::clamp<long>(rounded, lo, hi));
+float grid_error(const float* x, const float* w, size_t n, float step, float add, int q_lo, int q_hi) {
+  const float inverse = step != 0 ? 1.0f / step : 0.0f;
+  const auto lo = static_cast<float>(q_lo), hi = static_cast<float>(q_hi);
+  float partial[kLanes] = {};
+  for (size_t i = 0; i < n; i += kLanes) {
+    for (size_t k = 0; k < kLanes; ++k) {
+      const float level = grid_level((x[i + k] - add) * inverse, lo, hi);
+      const float scaled = step * level;
+      const float diff = x[i + k] - (scaled + add);
+      partial[k] += w[i + k] * diff * diff;
+    }
+  }
+  float total = 0;
+  for (float value : partial) total += value;
+  return total;
 }
 
-double symmetric_error(std::span<const float> x, std::span<const float> w, float d, int q_lo, int q_hi) {
-  double error = 0;
-  const float inverse = d != 0 ? 1.0f / d : 0.0f;
-  for (size_t i = 0; i < x.size(); ++i) {
-    const int q = round_clamp(x[i] * inverse, q_lo, q_hi);
-    const double diff = static_cast<double>(x[i]) - static_cast<double>(static_cast<float>(q) * d);
-    error += w[i] * diff * diff;
-  }
-  return error;
-}
-
-double affine_error(std::span<const float> x, std::span<const float> w, AffineScale fit, int q_max) {
-  double error = 0;
-  const float inverse = fit.scale != 0 ? 1.0f / fit.scale : 0.0f;
-  for (size_t i = 0; i < x.size(); ++i) {
-    const int q = round_clamp((x[i] - fit.offset) * inverse, 0, q_max);
-    const float scaled = static_cast<float>(q) * fit.scale;
-    const double diff = static_cast<double>(x[i]) - static_cast<double>(scaled + fit.offset);
-    error += w[i] * diff * diff;
-  }
-  return error;
+void grid_levels(const float* x, size_t n, float step, float add, int q_lo, int q_hi, int* q) {
+  const float inverse = step != 0 ? 1.0f / step : 0.0f;
+  const auto lo = static_cast<float>(q_lo), hi = static_cast<float>(q_hi);
+  for (size_t i = 0; i < n; ++i) q[i] = static_cast<int>(grid_level((x[i] - add) * inverse, lo, hi));
 }
 
 float search_symmetric_scale(std::span<const float> x, std::span<const float> w, int q_lo, int q_hi, StoreScale store,
@@ -60,11 +69,11 @@ float search_symmetric_scale(std::span<const float> x, std::span<const float> w,
   if (extreme == 0) return 0;
 
   float best_scale = 0;
-  double best_error = symmetric_error(x, w, 0, q_lo, q_hi);
+  float best_error = symmetric_error(x, w, 0, q_lo, q_hi);
   const auto consider = [&](float scale) {
     scale = store(scale);
     if (!std::isfinite(scale) || scale == 0) return;
-    const double error = symmetric_error(x, w, scale, q_lo, q_hi);
+    const float error = symmetric_error(x, w, scale, q_lo, q_hi);
     if (error < best_error) best_error = error, best_scale = scale;
   };
   if (reference_scale != 0) consider(reference_scale);
@@ -75,14 +84,17 @@ float search_symmetric_scale(std::span<const float> x, std::span<const float> w,
     for (int s = -kSteps; s <= kSteps; ++s) {
       const float inverse = (static_cast<float>(target) + kStep * static_cast<float>(s)) / extreme;
       if (inverse * extreme * static_cast<float>(target) <= 0) continue;  // the step flipped the sign
-      double sum_wxq = 0, sum_wqq = 0;
-      for (size_t i = 0; i < x.size(); ++i) {
-        const int q = round_clamp(x[i] * inverse, q_lo, q_hi);
-        sum_wxq += w[i] * x[i] * q;
-        sum_wqq += w[i] * static_cast<double>(q) * q;
+      float sum_wxq[kLanes] = {}, sum_wqq[kLanes] = {};
+      for (size_t i = 0; i < x.size(); i += kLanes) {
+        for (size_t k = 0; k < kLanes; ++k) {
+          const float q = grid_level(x[i + k] * inverse, static_cast<float>(q_lo), static_cast<float>(q_hi));
+          sum_wxq[k] += w[i + k] * x[i + k] * q;
+          sum_wqq[k] += w[i + k] * q * q;
+        }
       }
+      const double wxq = lane_total(sum_wxq), wqq = lane_total(sum_wqq);
       consider(1.0f / inverse);
-      if (sum_wqq > 0) consider(static_cast<float>(sum_wxq / sum_wqq));
+      if (wqq > 0) consider(static_cast<float>(wxq / wqq));
     }
   }
   return best_scale;
@@ -96,13 +108,13 @@ AffineScale search_affine_scale(std::span<const float> x, std::span<const float>
 
   AffineScale best{0, store(lo)};
   if (offset_nonpositive && best.offset > 0) best.offset = 0;
-  double best_error = affine_error(x, w, best, q_max);
+  float best_error = affine_error(x, w, best, q_max);
   const auto consider = [&](AffineScale fit) {
     fit.scale = store(fit.scale);
     fit.offset = store(fit.offset);
     if (!std::isfinite(fit.scale) || !std::isfinite(fit.offset) || fit.scale <= 0) return;
     if (offset_nonpositive && fit.offset > 0) return;
-    const double error = affine_error(x, w, fit, q_max);
+    const float error = affine_error(x, w, fit, q_max);
     if (error < best_error) best_error = error, best = fit;
   };
   consider(reference);
@@ -112,15 +124,19 @@ AffineScale search_affine_scale(std::span<const float> x, std::span<const float>
     const float inverse = (static_cast<float>(q_max) + kStep * static_cast<float>(s)) / (hi - lo);
     if (inverse <= 0) continue;
     // Weighted least squares for y = scale * q + offset with these integers: a 2x2 normal system.
-    double sum_w = 0, sum_q = 0, sum_qq = 0, sum_x = 0, sum_qx = 0;
-    for (size_t i = 0; i < x.size(); ++i) {
-      const double q = round_clamp((x[i] - lo) * inverse, 0, q_max);
-      sum_w += w[i];
-      sum_q += w[i] * q;
-      sum_qq += w[i] * q * q;
-      sum_x += w[i] * x[i];
-      sum_qx += w[i] * q * x[i];
+    float lane_w[kLanes] = {}, lane_q[kLanes] = {}, lane_qq[kLanes] = {}, lane_x[kLanes] = {}, lane_qx[kLanes] = {};
+    for (size_t i = 0; i < x.size(); i += kLanes) {
+      for (size_t k = 0; k < kLanes; ++k) {
+        const float q = grid_level((x[i + k] - lo) * inverse, 0.0f, static_cast<float>(q_max));
+        lane_w[k] += w[i + k];
+        lane_q[k] += w[i + k] * q;
+        lane_qq[k] += w[i + k] * q * q;
+        lane_x[k] += w[i + k] * x[i + k];
+        lane_qx[k] += w[i + k] * q * x[i + k];
+      }
     }
+    const double sum_w = lane_total(lane_w), sum_q = lane_total(lane_q), sum_qq = lane_total(lane_qq),
+                 sum_x = lane_total(lane_x), sum_qx = lane_total(lane_qx);
     consider({1.0f / inverse, lo});
     const double det = sum_w * sum_qq - sum_q * sum_q;
     if (det <= 0) continue;

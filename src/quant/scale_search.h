@@ -6,6 +6,7 @@
 // error for those integers, re-round with the solved scale as it will be stored, and keep the best.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <span>
 
@@ -35,12 +36,28 @@ struct AffineScale {
 AffineScale search_affine_scale(std::span<const float> x, std::span<const float> w, int q_max, bool offset_nonpositive,
                                 StoreScale store, AffineScale reference);
 
-// Weighted squared error of y = d * q against x with q = clamp(round(x / d)) in [q_lo, q_hi].
-double symmetric_error(std::span<const float> x, std::span<const float> w, float d, int q_lo, int q_hi);
-// Weighted squared error of y = scale * q + offset with q = clamp(round((x - offset) / scale)) in [0, q_max].
-double affine_error(std::span<const float> x, std::span<const float> w, AffineScale fit, int q_max);
+// Weighted squared error of x against its nearest point of the grid step * q + add, q integer in
+// [q_lo, q_hi], computed with the decoders' float operations (the product, then the sum). `n` must be
+// a multiple of 8: the loop keeps 8 independent partial sums so the compiler can vectorize it.
+float grid_error(const float* x, const float* w, size_t n, float step, float add, int q_lo, int q_hi);
 
-// Nearest integer to `value`, clamped to [lo, hi] (ties away from zero, as std::lround).
-int round_clamp(float value, int lo, int hi);
+// The q grid_error picks for each value.
+void grid_levels(const float* x, size_t n, float step, float add, int q_lo, int q_hi, int* q);
+
+inline float symmetric_error(std::span<const float> x, std::span<const float> w, float d, int q_lo, int q_hi) {
+  return grid_error(x.data(), w.data(), x.size(), d, 0.0f, q_lo, q_hi);
+}
+inline float affine_error(std::span<const float> x, std::span<const float> w, AffineScale fit, int q_max) {
+  return grid_error(x.data(), w.data(), x.size(), fit.scale, fit.offset, 0, q_max);
+}
+
+// Nearest integer to `value` (ties to even), clamped to [lo, hi]; NaN gives lo. Inline and branch-free
+// enough to vectorize: the searches call it hundreds of times per quantized value.
+inline int round_clamp(float value, int lo, int hi) {
+  const float clamped = value > static_cast<float>(hi)
+                            ? static_cast<float>(hi)
+                            : (value >= static_cast<float>(lo) ? value : static_cast<float>(lo));
+  return static_cast<int>(std::nearbyint(clamped));
+}
 
 }  // namespace ferrum::quant

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <span>
 
 #include "core/half.h"
@@ -17,28 +18,35 @@ float to_stored(float value) {
   return to_float(to_f16(value));
 }
 
-// Chooses the q of sub-block j for the code's d, dmin, scale_j, min_j and returns its error.
-// Values are decoded with the decoder's exact float operations.
+// The grid of one sub-block's values for integer scale / min: step * level + add, level in
+// [level_lo, level_hi]. Affine decoders subtract dmin * min; adding its negation is the same float.
+struct SubGrid {
+  float step;
+  float add;
+  int level_lo;
+  int level_hi;
+};
+
+SubGrid sub_grid(const SuperBlockFormat& format, float d, float dmin, int scale, int min) {
+  const float step = d * static_cast<float>(scale);
+  if (format.affine()) return {step, -(dmin * static_cast<float>(min)), 0, format.q_max};
+  return {step, 0.0f, -format.q_bias, format.q_max - format.q_bias};
+}
+
+double sub_block_error(const SuperBlockFormat& format, const float* x, const float* w, float d, float dmin, int scale,
+                       int min) {
+  const SubGrid grid = sub_grid(format, d, dmin, scale, min);
+  return grid_error(x, w, format.sub_size, grid.step, grid.add, grid.level_lo, grid.level_hi);
+}
+
+// Chooses the stored q of one sub-block for its integers and returns its error.
 double assign_sub_block(const SuperBlockFormat& format, const float* x, const float* w, float d, float dmin, int scale,
                         int min, uint8_t* q) {
-  const float step = d * static_cast<float>(scale);
-  const float offset = dmin * static_cast<float>(min);
-  double error = 0;
-  for (size_t i = 0; i < format.sub_size; ++i) {
-    float decoded;
-    if (format.affine()) {
-      const int level = step != 0 ? round_clamp((x[i] + offset) / step, 0, format.q_max) : 0;
-      q[i] = static_cast<uint8_t>(level);
-      decoded = step * static_cast<float>(level) - offset;
-    } else {
-      const int level = step != 0 ? round_clamp(x[i] / step, -format.q_bias, format.q_max - format.q_bias) : 0;
-      q[i] = static_cast<uint8_t>(level + format.q_bias);
-      decoded = step * static_cast<float>(level);
-    }
-    const double diff = static_cast<double>(x[i]) - decoded;
-    error += w[i] * diff * diff;
-  }
-  return error;
+  const SubGrid grid = sub_grid(format, d, dmin, scale, min);
+  int levels[32];
+  grid_levels(x, format.sub_size, grid.step, grid.add, grid.level_lo, grid.level_hi, levels);
+  for (size_t i = 0; i < format.sub_size; ++i) q[i] = static_cast<uint8_t>(levels[i] - grid.level_lo);
+  return grid_error(x, w, format.sub_size, grid.step, grid.add, grid.level_lo, grid.level_hi);
 }
 
 double assign_all(const SuperBlockFormat& format, const float* x, const float* w, SuperBlockCode& code) {
@@ -76,30 +84,32 @@ void solve_sub_block_integers(const SuperBlockFormat& format, const float* x, co
 // neighbours of its current ones and of its least-squares ones.
 double refine_integers(const SuperBlockFormat& format, const float* x, const float* w, SuperBlockCode& code) {
   double total = 0;
-  uint8_t trial_q[32];
   for (size_t j = 0; j < format.sub_blocks(); ++j) {
     const size_t start = j * format.sub_size;
-    double best =
-        assign_sub_block(format, x + start, w + start, code.d, code.dmin, code.scales[j], code.mins[j], code.q + start);
+    const float* xs = x + start;
+    const float* ws = w + start;
+    int best_scale = code.scales[j], best_min = code.mins[j];
+    double best = sub_block_error(format, xs, ws, code.d, code.dmin, best_scale, best_min);
     const auto search_around = [&](int scale0, int min0, int radius) {
       for (int scale = scale0 - radius; scale <= scale0 + radius; ++scale) {
         if (scale < format.scale_lo || scale > format.scale_hi) continue;
         for (int min = min0 - radius; min <= min0 + radius; ++min) {
           if (min < 0 || min > format.min_hi) continue;
-          const double error = assign_sub_block(format, x + start, w + start, code.d, code.dmin, scale, min, trial_q);
-          if (error < best) {
-            best = error;
-            code.scales[j] = scale;
-            code.mins[j] = min;
-            std::copy_n(trial_q, format.sub_size, code.q + start);
-          }
+          const double error = sub_block_error(format, xs, ws, code.d, code.dmin, scale, min);
+          if (error < best) best = error, best_scale = scale, best_min = min;
         }
       }
     };
-    search_around(code.scales[j], code.mins[j], kNeighbourhood);
-    int solved_scale = code.scales[j], solved_min = code.mins[j];
-    solve_sub_block_integers(format, x + start, w + start, code.q + start, code.d, code.dmin, solved_scale, solved_min);
-    if (solved_scale != code.scales[j] || solved_min != code.mins[j]) search_around(solved_scale, solved_min, 1);
+    search_around(best_scale, best_min, kNeighbourhood);
+    assign_sub_block(format, xs, ws, code.d, code.dmin, best_scale, best_min, code.q + start);
+    int solved_scale = best_scale, solved_min = best_min;
+    solve_sub_block_integers(format, xs, ws, code.q + start, code.d, code.dmin, solved_scale, solved_min);
+    if (solved_scale != best_scale || solved_min != best_min) {
+      search_around(solved_scale, solved_min, 1);
+      assign_sub_block(format, xs, ws, code.d, code.dmin, best_scale, best_min, code.q + start);
+    }
+    code.scales[j] = best_scale;
+    code.mins[j] = best_min;
     total += best;
   }
   return total;
@@ -192,13 +202,15 @@ double encode_super_block(const SuperBlockFormat& format, const float* x, const 
   float d_guesses[2] = {extreme / static_cast<float>(format.scale_hi), 0};
   if (format.scale_lo < 0) d_guesses[1] = extreme / static_cast<float>(format.scale_lo);
 
-  // A sub-block with an outlier can own the whole scale range and leave the others a few coarse
-  // integer levels; smaller d trade clipping that sub-block against finer scales everywhere else.
+  // With 4-bit sub-block scales (Q2_K) a sub-block with an outlier can own the whole scale range and
+  // leave the others two or three coarse levels; smaller d trade clipping that sub-block against finer
+  // scales everywhere else. With 6- and 8-bit scales this never paid off on our data.
   constexpr float kShrink[] = {1.0f, 0.8f, 0.6f};
+  const size_t shrink_count = format.scale_hi - format.scale_lo < 63 ? std::size(kShrink) : 1;
   double best_error = -1;
   for (float d : d_guesses) {
     if (d == 0 && best_error >= 0) continue;
-    for (float shrink : kShrink) {
+    for (float shrink : std::span(kShrink, shrink_count)) {
       SuperBlockCode trial;
       const double error = build_and_refine(format, x, w, sub_scale, sub_min, d * shrink, dmin, trial);
       if (best_error < 0 || error < best_error) {

@@ -1,7 +1,9 @@
-// AVX2 dot kernels for the weight types that dominate real checkpoints. Each sums the same integer
+// AVX2 dot kernels for every GGUF weight type. Each sums the same integer
 // products as vec_dot_reference, exactly (no int16 saturation is possible for the value ranges
 // here, noted per kernel), and applies the f32 scales per block, so results differ from the
 // reference only by f32 summation order.
+#include <cstring>
+
 #include "quant/block_types.h"
 #include "quant/vec_dot.h"
 
@@ -129,6 +131,144 @@ float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* a, size_t blocks) {
   return sum;
 }
 
+// Sum of 32 signed activation bytes (for the offset and bias terms), as eight int32 lanes.
+inline __m256i activation_sums(__m256i x) {
+  return dot_u8_i8(_mm256_set1_epi8(1), x);
+}
+
+// Bit j of the little-endian u32 at `qh` (the fifth bits of Q5_0 / Q5_1) as 16 in byte j, else 0.
+inline __m256i spread_fifth_bits(const uint8_t* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, sizeof bits);
+  const __m256i byte_of_bit = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+  const __m256i bit_in_byte = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201));
+  const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), byte_of_bit);
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit_in_byte), bit_in_byte);
+  return _mm256_and_si256(set, _mm256_set1_epi8(16));
+}
+
+// Legacy types other than Q4_0 / Q8_0: unsigned q (nibble, plus the fifth bit for Q5) against Q8_0;
+// value = d * (q - bias) + m, so the dot is d * d_a * (sum q a - bias * sum a) + m * d_a * sum a.
+// Pairs: 2 * 31 * 127 fits int16.
+template <class Block, int kBias, bool kHasOffset, bool kFiveBits>
+float dot_legacy_unsigned(const Block* w, const BlockQ8_0* a, size_t blocks) {
+  __m256 acc = _mm256_setzero_ps();
+  for (size_t b = 0; b < blocks; ++b) {
+    __m256i q = spread_nibbles(w[b].qs);
+    if constexpr (kFiveBits) q = _mm256_or_si256(q, spread_fifth_bits(w[b].qh));
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
+    const __m256i sums = activation_sums(x);
+    __m256i products = dot_u8_i8(q, x);
+    if constexpr (kBias != 0) products = _mm256_sub_epi32(products, _mm256_mullo_epi32(sums, _mm256_set1_epi32(kBias)));
+    const float activation_scale = to_float(a[b].d);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(to_float(w[b].d) * activation_scale), _mm256_cvtepi32_ps(products), acc);
+    if constexpr (kHasOffset) {
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(to_float(w[b].m) * activation_scale), _mm256_cvtepi32_ps(sums), acc);
+    }
+  }
+  return horizontal_sum(acc);
+}
+
+// Q5_K x Q8_K: Q4_K plus the fifth bit: qh[l] bit 2p (low nibbles) and 2p+1 (high) of pair p.
+float dot_q5_k(const BlockQ5_K* w, const BlockQ8_K* a, size_t blocks) {
+  float sum = 0;
+  const __m256i low_mask = _mm256_set1_epi8(0xF);
+  const __m256i one = _mm256_set1_epi8(1);
+  for (size_t b = 0; b < blocks; ++b) {
+    uint8_t scales[8], mins[8];
+    for (size_t j = 0; j < 8; ++j) unpack_k4_scale_min(w[b].scales, j, scales[j], mins[j]);
+    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh));
+    __m256i scaled = _mm256_setzero_si256();
+    for (size_t pair = 0; pair < 4; ++pair) {
+      const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * pair));
+      const __m256i low_bit =
+          _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(static_cast<int>(2 * pair))), one);
+      const __m256i high_bit =
+          _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(static_cast<int>(2 * pair + 1))), one);
+      const __m256i low = _mm256_or_si256(_mm256_and_si256(packed, low_mask), _mm256_slli_epi16(low_bit, 4));
+      const __m256i high =
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask), _mm256_slli_epi16(high_bit, 4));
+      const auto* x = reinterpret_cast<const __m256i*>(a[b].qs + 64 * pair);
+      scaled = _mm256_add_epi32(scaled, _mm256_madd_epi16(_mm256_maddubs_epi16(low, _mm256_loadu_si256(x)),
+                                                          _mm256_set1_epi16(scales[2 * pair])));
+      scaled = _mm256_add_epi32(scaled, _mm256_madd_epi16(_mm256_maddubs_epi16(high, _mm256_loadu_si256(x + 1)),
+                                                          _mm256_set1_epi16(scales[2 * pair + 1])));
+    }
+    int min_terms = 0;
+    for (size_t j = 0; j < 8; ++j) min_terms += mins[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+    sum += a[b].d * (to_float(w[b].d) * static_cast<float>(horizontal_sum(scaled)) -
+                     to_float(w[b].dmin) * static_cast<float>(min_terms));
+  }
+  return sum;
+}
+
+// Q2_K and Q3_K share the 2-bit field order: for half h and shift s, the 32 bytes of qs[32h..] shifted
+// by 2s hold values 128h + 32s + l, i.e. sub-blocks 8h + 2s (bytes 0-15) and 8h + 2s + 1 (16-31).
+// `unsigned_level` returns the unsigned q of those 32 values; scale_of(g) the integer scale of group g.
+template <class UnsignedLevel>
+int scaled_2bit_products(const int8_t* activations, const int* scale_of, UnsignedLevel&& unsigned_level) {
+  __m256i scaled = _mm256_setzero_si256();
+  for (size_t half = 0; half < 2; ++half) {
+    for (size_t shift = 0; shift < 4; ++shift) {
+      const __m256i q = unsigned_level(half, shift);
+      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(activations + 128 * half + 32 * shift));
+      const size_t group = 8 * half + 2 * shift;
+      const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(scale_of[group + 1])),
+                                             _mm_set1_epi16(static_cast<int16_t>(scale_of[group])));
+      scaled = _mm256_add_epi32(scaled, _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), scale));
+    }
+  }
+  return horizontal_sum(scaled);
+}
+
+inline __m256i two_bit_field(const uint8_t* qs, size_t half, size_t shift) {
+  const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * half));
+  return _mm256_and_si256(_mm256_srl_epi16(packed, _mm_cvtsi32_si128(static_cast<int>(2 * shift))),
+                          _mm256_set1_epi8(3));
+}
+
+// Q2_K x Q8_K. Lanes: 2 * 3 * 127 * 15 per pair, far inside int32.
+float dot_q2_k(const BlockQ2_K* w, const BlockQ8_K* a, size_t blocks) {
+  float sum = 0;
+  for (size_t b = 0; b < blocks; ++b) {
+    int scales[16];
+    int min_terms = 0;
+    for (size_t g = 0; g < 16; ++g) {
+      scales[g] = w[b].scales[g] & 0xF;
+      min_terms += (w[b].scales[g] >> 4) * a[b].bsums[g];
+    }
+    const int products = scaled_2bit_products(
+        a[b].qs, scales, [&](size_t half, size_t shift) { return two_bit_field(w[b].qs, half, shift); });
+    sum += a[b].d *
+           (to_float(w[b].d) * static_cast<float>(products) - to_float(w[b].dmin) * static_cast<float>(min_terms));
+  }
+  return sum;
+}
+
+// Q3_K x Q8_K: unsigned q = q2 + 4 * hbit in 0..7 decodes as q - 4, so subtract 4 * scale * sum(a).
+float dot_q3_k(const BlockQ3_K* w, const BlockQ8_K* a, size_t blocks) {
+  float sum = 0;
+  const __m256i one = _mm256_set1_epi8(1);
+  for (size_t b = 0; b < blocks; ++b) {
+    int8_t signed_scales[16];
+    unpack_q3_k_scales(w[b].scales, signed_scales);
+    int scales[16];
+    int bias_terms = 0;
+    for (size_t g = 0; g < 16; ++g) {
+      scales[g] = signed_scales[g];
+      bias_terms += scales[g] * a[b].bsums[g];
+    }
+    const __m256i hmask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].hmask));
+    const int products = scaled_2bit_products(a[b].qs, scales, [&](size_t half, size_t shift) {
+      const int bit = static_cast<int>(4 * half + shift);  // hmask[l] bit for values 128h + 32s + l
+      const __m256i high = _mm256_and_si256(_mm256_srl_epi16(hmask, _mm_cvtsi32_si128(bit)), one);
+      return _mm256_or_si256(two_bit_field(w[b].qs, half, shift), _mm256_slli_epi16(high, 2));
+    });
+    sum += a[b].d * to_float(w[b].d) * static_cast<float>(products - 4 * bias_terms);
+  }
+  return sum;
+}
+
 }  // namespace
 
 bool vec_dot_simd(DType weight_type, const void* weight_row, const void* activation_row, size_t n, float& result) {
@@ -143,6 +283,30 @@ bool vec_dot_simd(DType weight_type, const void* weight_row, const void* activat
       return true;
     case DType::kQ4_K:
       result = dot_q4_k(static_cast<const BlockQ4_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
+                        n / kSuperBlock);
+      return true;
+    case DType::kQ4_1:
+      result = dot_legacy_unsigned<BlockQ4_1, 0, true, false>(
+          static_cast<const BlockQ4_1*>(weight_row), static_cast<const BlockQ8_0*>(activation_row), n / kLegacyBlock);
+      return true;
+    case DType::kQ5_0:
+      result = dot_legacy_unsigned<BlockQ5_0, 16, false, true>(
+          static_cast<const BlockQ5_0*>(weight_row), static_cast<const BlockQ8_0*>(activation_row), n / kLegacyBlock);
+      return true;
+    case DType::kQ5_1:
+      result = dot_legacy_unsigned<BlockQ5_1, 0, true, true>(
+          static_cast<const BlockQ5_1*>(weight_row), static_cast<const BlockQ8_0*>(activation_row), n / kLegacyBlock);
+      return true;
+    case DType::kQ2_K:
+      result = dot_q2_k(static_cast<const BlockQ2_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
+                        n / kSuperBlock);
+      return true;
+    case DType::kQ3_K:
+      result = dot_q3_k(static_cast<const BlockQ3_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
+                        n / kSuperBlock);
+      return true;
+    case DType::kQ5_K:
+      result = dot_q5_k(static_cast<const BlockQ5_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
                         n / kSuperBlock);
       return true;
     case DType::kQ6_K:

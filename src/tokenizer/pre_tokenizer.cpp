@@ -18,14 +18,20 @@ constexpr const char* kQwen2 =
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
-// DeepSeek LLM's cased-letter class, spelled out by the vendor instead of \p{L}.
+// DeepSeek LLM's cased-letter class, spelled out by the vendor instead of \p{L}. The \x{...}
+// escapes are the canonical singletons (Kelvin sign, ohm sign, Greek oxia forms) that an editor's
+// NFC pass would silently turn into other code points and so break the ranges.
 constexpr const char* kDeepseekLlmLetters =
-    "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-"
+    "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-"
+    "ᶚḀ-"
+    "ἕἘ-"
     "Ἕἠ-"
     "ὅὈ-"
     "Ὅὐ-"
-    "ὗὙὛὝὟ-ώᾀ-ᾴᾶ-"
-    "ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-"
+    "ὗὙὛὝὟ-\\x{1F7D}ᾀ-ᾴᾶ-"
+    "ᾼ\\x{1FBE}ῂ-ῄῆ-ῌῐ-\\x{1FD3}ῖ-\\x{1FDB}ῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\\x{2126}ℨ\\x{212A}-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-"
+    "ꚛꜢ-"
+    "ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-"
     "ﬆﬓ-"
     "ﬗＡ-"
     "Ｚａ-"
@@ -102,6 +108,12 @@ std::vector<std::string> PreTokenizer::gguf_pre_type_patterns(std::string_view p
     }
   }
   return {};
+}
+
+std::vector<std::string_view> PreTokenizer::known_gguf_pre_types() {
+  std::vector<std::string_view> names;
+  for (const PreTypeChain& chain : pre_type_chains()) names.insert(names.end(), chain.names.begin(), chain.names.end());
+  return names;
 }
 
 Expected<PreTokenizer> PreTokenizer::for_gguf_pre_type(std::string_view pre_type) {

@@ -20,6 +20,9 @@ class PreTokenizer {
   // The regex chain for `pre_type`, or an empty list for unknown names.
   static std::vector<std::string> gguf_pre_type_patterns(std::string_view pre_type);
 
+  // Every pre-type name for_gguf_pre_type accepts.
+  static std::vector<std::string_view> known_gguf_pre_types();
+
   // Appends the words of `text` (valid UTF-8), views into `text`, to `words`.
   void split(std::string_view text, std::vector<std::string_view>& words) const;
   size_t stage_count() const { return splitters_.size(); }

@@ -46,6 +46,8 @@ struct EncodeOptions {
   bool parse_special = false;  // match control tokens (<|im_start|>) written in the text
 };
 
+// Immutable once created: encode() may be called from many threads at once (scratch space is
+// per thread, the word caches take a lock).
 class Tokenizer {
  public:
   static Expected<std::unique_ptr<Tokenizer>> create(TokenizerSpec spec);

@@ -51,8 +51,7 @@ Expected<Vocab> Vocab::create(VocabSpec spec) {
                  " is outside the vocabulary of ", n, " tokens");
   }
 
-  vocab.id_of_text_.reserve(n);
-  for (size_t id = 0; id < n; ++id) vocab.id_of_text_.emplace(vocab.tokens_[id], static_cast<TokenId>(id));
+  vocab.id_of_text_.build(vocab.tokens_);
 
   for (AddedToken& added : spec.added_tokens) {
     FERRUM_CHECK(vocab.contains(added.id), ErrorCode::kOutOfRange, "added token '", added.content, "' has id ",
@@ -68,8 +67,7 @@ Expected<Vocab> Vocab::create(VocabSpec spec) {
 }
 
 TokenId Vocab::find(std::string_view text) const {
-  auto it = id_of_text_.find(text);
-  return it == id_of_text_.end() ? kNoToken : it->second;
+  return id_of_text_.find(text);
 }
 
 const AddedToken* Vocab::added_token(TokenId id) const {
@@ -100,7 +98,7 @@ Status Vocab::index_merges(const std::vector<std::pair<std::string, std::string>
     // Both peers skip merges whose parts or result are not tokens; so do we, quietly.
     if (left_id == kNoToken || right_id == kNoToken || result_id == kNoToken) continue;
     // The first (lowest-rank) occurrence of a pair wins, as in a rank-ordered merge table.
-    merges_.emplace(merge_key(left_id, right_id), Merge{static_cast<uint32_t>(rank), result_id});
+    merges_.insert(merge_key(left_id, right_id), Merge{static_cast<uint32_t>(rank), result_id});
   }
   return ok();
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "tokenizer/flat_index.h"
 
 namespace ferrum::tokenizer {
 
@@ -88,7 +89,7 @@ class Vocab {
 
   Vocab(Vocab&&) = default;
   Vocab& operator=(Vocab&&) = default;
-  // The text index holds views into tokens_; a copy would point into the original.
+  // The text index points into tokens_; a copy would point into the original.
   Vocab(const Vocab&) = delete;
   Vocab& operator=(const Vocab&) = delete;
 
@@ -118,10 +119,7 @@ class Vocab {
     TokenId result;
   };
   // The merge joining `left` and `right`, or nullptr.
-  const Merge* find_merge(TokenId left, TokenId right) const {
-    auto it = merges_.find(merge_key(left, right));
-    return it == merges_.end() ? nullptr : &it->second;
-  }
+  const Merge* find_merge(TokenId left, TokenId right) const { return merges_.find(merge_key(left, right)); }
   size_t merge_count() const { return merges_.size(); }
 
  private:
@@ -136,8 +134,8 @@ class Vocab {
   std::vector<std::string> tokens_;
   std::vector<float> scores_;
   std::vector<TokenType> types_;
-  std::unordered_map<std::string_view, TokenId> id_of_text_;
-  std::unordered_map<uint64_t, Merge> merges_;
+  TextIdIndex id_of_text_;  // points into tokens_, whose buffer a move keeps in place
+  FlatU64Map<Merge> merges_;
   std::vector<AddedToken> added_tokens_;
   std::unordered_map<TokenId, size_t> added_index_of_id_;
   SpecialTokenIds special_;

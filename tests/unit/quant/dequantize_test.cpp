@@ -14,6 +14,7 @@
 #include "quant/dequantize_reference.h"
 #include "quant/dequantize_simd.h"
 #include "unit/quant/fixture_files.h"
+#include "unit/quant/random_blocks.h"
 
 namespace ferrum {
 namespace {
@@ -90,37 +91,12 @@ TEST(Dequantize, EveryFixtureTypeIsBitExactWithGgml) {
   }
 }
 
-// Random bytes make every bit pattern of the packed fields appear; the scales are overwritten with
-// finite f16 values so that NaN != NaN cannot hide a mismatch.
-std::vector<uint8_t> random_blocks(DType type, size_t blocks, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<uint8_t> bytes(blocks * dtype_info(type).block_bytes);
-  for (uint8_t& byte : bytes) byte = static_cast<uint8_t>(rng());
-  std::uniform_real_distribution<float> scale(-2.0f, 2.0f);
-  const size_t stride = dtype_info(type).block_bytes;
-  for (size_t b = 0; b < blocks; ++b) {
-    uint8_t* block = bytes.data() + b * stride;
-    const auto put = [&](size_t offset) {
-      const f16 value = to_f16(scale(rng));
-      std::memcpy(block + offset, &value, sizeof value);
-    };
-    switch (type) {
-      case DType::kQ4_0:
-      case DType::kQ8_0: put(0); break;
-      case DType::kQ4_K: put(0), put(2); break;
-      case DType::kQ6_K: put(offsetof(quant::BlockQ6_K, d)); break;
-      default: break;
-    }
-  }
-  return bytes;
-}
-
 TEST(Dequantize, SimdKernelsMatchTheReferenceOnRandomBlocks) {
   for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
     SCOPED_TRACE(dtype_name(type));
     const size_t blocks = 64;
     const size_t n = blocks * dtype_info(type).block_elems;
-    const std::vector<uint8_t> bytes = random_blocks(type, blocks, 7);
+    const std::vector<uint8_t> bytes = quant_test::random_blocks(type, blocks, 7);
     std::vector<float> reference(n), simd(n);
     quant::dequantize_blocks_reference(type, bytes.data(), reference.data(), n);
     if (!quant::dequantize_blocks_simd(type, bytes.data(), simd.data(), n)) {

@@ -8,6 +8,7 @@
 #include "fixture_util.h"
 #include "tokenizer/detokenizer.h"
 #include "tokenizer/loader.h"
+#include "tokenizer/pre_tokenizer.h"
 
 namespace ferrum::tokenizer::testing {
 namespace {
@@ -107,6 +108,21 @@ TEST(EncodeBehaviour, NoQuadraticBlowUpOnOneMegabyteWords) {
       }
     }
   }
+}
+
+// Every pre-type's regexes compile under PCRE2 and split a mixed sample without losing a byte.
+TEST(EncodeBehaviour, EveryKnownPreTypeCompilesAndCoversItsInput) {
+  const std::string sample = "Hello, y'all! I've 12345 apples\n\n  \t\u00e9t\u00e9 \u6211\u60f3 \U0001F999 ...??";
+  for (std::string_view name : PreTokenizer::known_gguf_pre_types()) {
+    auto pre = PreTokenizer::for_gguf_pre_type(name);
+    ASSERT_TRUE(pre) << name << ": " << pre.error().to_string();
+    std::vector<std::string_view> words;
+    pre->split(sample, words);
+    std::string joined;
+    for (std::string_view word : words) joined += word;
+    EXPECT_EQ(joined, sample) << name;
+  }
+  EXPECT_FALSE(PreTokenizer::for_gguf_pre_type("no-such-pre-type"));
 }
 
 TEST(EncodeBehaviour, Stories260KMatchesLlamaCpp) {
