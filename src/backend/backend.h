@@ -4,6 +4,7 @@
 //   B::Buffer     an opaque, move-only buffer of `numel()` elements of one `dtype()`, on the device
 //   B::Context    where work accumulates: CPU runs each op immediately, CUDA enqueues on a stream
 //   B::GptqStore  GPTQ weights repacked once at load into what B::gemm_gptq wants
+//   B::kActivationDType  the dtype models keep activations and KV caches in (CPU f32, CUDA bf16)
 // and the operations below. Models are templates over B (`template <Backend B> class Llama`), so
 // the backend is chosen once at the top and no op goes through a virtual call.
 //

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -43,6 +44,9 @@ struct CpuBackend : BackendDefaults {
   using Context = CpuContext;
   using GptqStore = CpuGptqStore;
 
+  // Models keep activations (and KV caches) in this dtype on this backend.
+  static constexpr DType kActivationDType = DType::kF32;
+
   // ── Buffer management ──
   static Expected<CpuBuffer> alloc(size_t n, DType dtype);
   // dtype: f32, f16, bf16 (rounded to nearest even) or i32 (values must be integers in range).
@@ -52,6 +56,11 @@ struct CpuBackend : BackendDefaults {
   // Any plain dtype converts; block types dequantize (whole blocks are decoded, then truncated to n).
   static Expected<std::vector<float>> to_vec(const CpuBuffer& buffer, size_t n);
   static Status to_host(const CpuBuffer& buffer, std::span<uint8_t> host_bytes);
+  // Uses host memory in place (a mapped weight file): no copy; `keep_alive` owns the memory.
+  static Expected<CpuBuffer> borrow_host(const void* data, DType dtype, size_t n,
+                                         std::shared_ptr<const void> keep_alive) {
+    return CpuBuffer::borrow(data, dtype, n, std::move(keep_alive));
+  }
 
   // ── Context ──
   static CpuContext new_context() { return CpuContext{}; }
