@@ -86,6 +86,11 @@ class [[nodiscard]] Expected {
   const Error& error() const& { return std::get<1>(state_); }
   Error&& error() && { return std::move(std::get<1>(state_)); }
 
+  template <class U>
+  T value_or(U&& fallback) const& {
+    return has_value() ? std::get<0>(state_) : static_cast<T>(std::forward<U>(fallback));
+  }
+
  private:
   T& checked_value() {
     assert(has_value() && "Expected::value() on an error");

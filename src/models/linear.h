@@ -35,7 +35,9 @@ struct PackedQuantWeight {
 
 template <Backend B>
 struct GptqWeight {
-  typename B::GptqStore store;  // GPTQ, or AWQ converted to GPTQ packing at load
+  typename B::GptqStore store;
+  uint32_t bits = 4;
+  size_t group_size = 128;  // 0 = per output channel
 };
 
 template <Backend B>
@@ -56,6 +58,29 @@ class Linear {
   size_t out_features() const { return out_features_; }
   size_t in_features() const { return in_features_; }
   const Storage& storage() const { return storage_; }
+
+  // Bytes of weight data one forward reads (for bandwidth figures): the stored matrix, or the
+  // packed integers plus their scales and zeros.
+  size_t weight_bytes() const {
+    const auto bytes_of = [](const Buffer& buffer) { return dtype_bytes(buffer.dtype(), buffer.numel()).value_or(0); };
+    return std::visit(
+        [&](const auto& weight) -> size_t {
+          using Weight = std::decay_t<decltype(weight)>;
+          if constexpr (std::is_same_v<Weight, DenseWeight<B>>) {
+            return bytes_of(*weight.weight);
+          } else if constexpr (std::is_same_v<Weight, GgufWeight<B>>) {
+            return bytes_of(*weight.blocks);
+          } else if constexpr (std::is_same_v<Weight, PackedQuantWeight<B>>) {
+            return bytes_of(*weight.qweight) + bytes_of(*weight.scales) + bytes_of(*weight.zeros);
+          } else {
+            const size_t groups = weight.group_size ? in_features_ / weight.group_size : 1;
+            // packed integers + f16 scales + packed zeros
+            return out_features_ * in_features_ * weight.bits / 8 + groups * out_features_ * 2 +
+                   groups * out_features_ * weight.bits / 8;
+          }
+        },
+        storage_);
+  }
 
   // out[m, out_features] = x[m, in_features] @ W^T + bias
   Status forward(typename B::Context& ctx, const Buffer& x, Buffer& out, size_t m) const {

@@ -63,6 +63,7 @@ class LlamaModel {
  public:
   using Buffer = typename B::Buffer;
   using Context = typename B::Context;
+  using State = DecoderState<B>;
 
   // max_batch_tokens: tokens one forward step processes at most (longer inputs run in chunks);
   // max_context: the longest sequence any state will hold (RoPE tables are built that far).
@@ -70,6 +71,8 @@ class LlamaModel {
                                    size_t max_context);
 
   const LlamaHParams& hparams() const { return hparams_; }
+  // Bytes of weights one decode step reads (every matrix once), for bandwidth figures.
+  size_t weight_bytes() const { return weight_bytes_; }
   size_t max_batch_tokens() const { return max_batch_tokens_; }
   size_t max_context() const { return max_context_; }
 
@@ -80,8 +83,8 @@ class LlamaModel {
                                    cache_dtype);
   }
 
-  // Runs `tokens` after the state's cached ones, appending their K / V. Writes the logits of the last
-  // token to `logits` [vocab], or of every token to [tokens, vocab] when all_logits is set.
+  // Runs `tokens` after the state's cached ones, appending their K / V. Writes the f32 logits of the
+  // last token to `logits` [vocab], or of every token to [tokens, vocab] when all_logits is set.
   Status forward(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& logits,
                  bool all_logits);
 
@@ -117,6 +120,7 @@ class LlamaModel {
   LlamaHParams hparams_;
   size_t max_batch_tokens_ = 0;
   size_t max_context_ = 0;
+  size_t weight_bytes_ = 0;
   std::shared_ptr<const Buffer> embed_tokens_;
   std::vector<Layer> layers_;
   Buffer final_norm_;

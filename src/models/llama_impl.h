@@ -85,6 +85,15 @@ Expected<LlamaModel<B>> LlamaModel<B>::load(const LlamaHParams& hparams, const W
     FERRUM_ASSIGN_OR_RETURN(model.lm_head_, loader.linear("lm_head", hp.vocab_size, hp.hidden_size));
   }
 
+  for (const Layer& layer : model.layers_) {
+    for (const auto* linear : {&layer.qkv, &layer.o, &layer.gate_up, &layer.down}) {
+      if (*linear) model.weight_bytes_ += (*linear)->weight_bytes();
+    }
+    for (const auto& part : layer.qkv_parts) model.weight_bytes_ += part.weight_bytes();
+    for (const auto& part : layer.gate_up_parts) model.weight_bytes_ += part.weight_bytes();
+  }
+  model.weight_bytes_ += model.lm_head_->weight_bytes();
+
   // RoPE tables for the whole context, uploaded once.
   FERRUM_ASSIGN_OR_RETURN(RopeTable global, rope_table(hp.rope, hp.head_dim, max_context));
   FERRUM_ASSIGN_OR_RETURN(model.rope_cos_, B::from_slice(global.cos, DType::kF32));

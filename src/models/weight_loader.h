@@ -233,7 +233,7 @@ class WeightLoader {
     if (!host.g_idx.empty()) g_idx_span = host.g_idx;
     FERRUM_ASSIGN_OR_RETURN(auto store, B::load_gptq(host.qweight, host.scales, host.qzeros, g_idx_span, q.bits,
                                                      q.group_size, in_features, out_features));
-    return GptqWeight<B>{std::move(store)};
+    return GptqWeight<B>{std::move(store), q.bits, q.group_size};
   }
 
   const WeightSource& source_;
