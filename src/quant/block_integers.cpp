@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "quant/half_fast.h"
+
 namespace ferrum::quant {
 namespace {
 
@@ -37,34 +39,34 @@ void unpack_k4_groups(const uint8_t* packed, SuperBlockIntegers& out) {
 
 void unpack_integers(const BlockQ4_0& block, LegacyIntegers& out) {
   unpack_nibbles(block.qs, 8, out.level);
-  out.d = to_float(block.d);
+  out.d = half_to_float(block.d);
   out.m = 0;
 }
 
 void unpack_integers(const BlockQ4_1& block, LegacyIntegers& out) {
   unpack_nibbles(block.qs, 0, out.level);
-  out.d = to_float(block.d);
-  out.m = to_float(block.m);
+  out.d = half_to_float(block.d);
+  out.m = half_to_float(block.m);
 }
 
 void unpack_integers(const BlockQ5_0& block, LegacyIntegers& out) {
   unpack_nibbles(block.qs, 0, out.level);
   add_fifth_bits(block.qh, out.level);
   for (int8_t& level : out.level) level = static_cast<int8_t>(level - 16);
-  out.d = to_float(block.d);
+  out.d = half_to_float(block.d);
   out.m = 0;
 }
 
 void unpack_integers(const BlockQ5_1& block, LegacyIntegers& out) {
   unpack_nibbles(block.qs, 0, out.level);
   add_fifth_bits(block.qh, out.level);
-  out.d = to_float(block.d);
-  out.m = to_float(block.m);
+  out.d = half_to_float(block.d);
+  out.m = half_to_float(block.m);
 }
 
 void unpack_integers(const BlockQ8_0& block, LegacyIntegers& out) {
   std::memcpy(out.level, block.qs, sizeof out.level);
-  out.d = to_float(block.d);
+  out.d = half_to_float(block.d);
   out.m = 0;
 }
 
@@ -75,8 +77,8 @@ void unpack_integers(const BlockQ2_K& block, SuperBlockIntegers& out) {
     out.min[g] = block.scales[g] >> 4;
   }
   for (size_t i = 0; i < kSuperBlock; ++i) out.level[i] = static_cast<int8_t>(two_bit_field(block.qs, i));
-  out.d = to_float(block.d);
-  out.dmin = to_float(block.dmin);
+  out.d = half_to_float(block.d);
+  out.dmin = half_to_float(block.dmin);
 }
 
 void unpack_integers(const BlockQ3_K& block, SuperBlockIntegers& out) {
@@ -88,7 +90,7 @@ void unpack_integers(const BlockQ3_K& block, SuperBlockIntegers& out) {
     const bool high = (block.hmask[i % 32] >> (i / 32)) & 1;
     out.level[i] = static_cast<int8_t>(two_bit_field(block.qs, i) - (high ? 0 : 4));
   }
-  out.d = to_float(block.d);
+  out.d = half_to_float(block.d);
   out.dmin = 0;
 }
 
@@ -98,8 +100,8 @@ void unpack_integers(const BlockQ4_K& block, SuperBlockIntegers& out) {
     const size_t sub = i / 32;
     out.level[i] = static_cast<int8_t>((block.qs[32 * (sub / 2) + i % 32] >> (4 * (sub % 2))) & 0xF);
   }
-  out.d = to_float(block.d);
-  out.dmin = to_float(block.dmin);
+  out.d = half_to_float(block.d);
+  out.dmin = half_to_float(block.dmin);
 }
 
 void unpack_integers(const BlockQ5_K& block, SuperBlockIntegers& out) {
@@ -110,8 +112,8 @@ void unpack_integers(const BlockQ5_K& block, SuperBlockIntegers& out) {
     const int high = (block.qh[i % 32] >> sub) & 1;
     out.level[i] = static_cast<int8_t>(low | (high << 4));
   }
-  out.d = to_float(block.d);
-  out.dmin = to_float(block.dmin);
+  out.d = half_to_float(block.d);
+  out.dmin = half_to_float(block.dmin);
 }
 
 void unpack_integers(const BlockQ6_K& block, SuperBlockIntegers& out) {
@@ -124,7 +126,7 @@ void unpack_integers(const BlockQ6_K& block, SuperBlockIntegers& out) {
     const int high2 = (block.qh[32 * half + l] >> (2 * quarter)) & 3;
     out.level[i] = static_cast<int8_t>((low4 | (high2 << 4)) - 32);
   }
-  out.d = to_float(block.d);
+  out.d = half_to_float(block.d);
   out.dmin = 0;
 }
 

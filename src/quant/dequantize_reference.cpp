@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "quant/block_types.h"
+#include "quant/half_fast.h"
 
 namespace ferrum::quant {
 namespace {
@@ -14,7 +15,7 @@ namespace {
 
 void decode_q4_0(const BlockQ4_0* blocks, float* dst, size_t count) {
   for (size_t b = 0; b < count; ++b, dst += kLegacyBlock) {
-    const float d = to_float(blocks[b].d);
+    const float d = half_to_float(blocks[b].d);
     for (size_t j = 0; j < kLegacyBlock / 2; ++j) {
       dst[j] = static_cast<float>((blocks[b].qs[j] & 0xF) - 8) * d;
       dst[j + 16] = static_cast<float>((blocks[b].qs[j] >> 4) - 8) * d;
@@ -24,8 +25,8 @@ void decode_q4_0(const BlockQ4_0* blocks, float* dst, size_t count) {
 
 void decode_q4_1(const BlockQ4_1* blocks, float* dst, size_t count) {
   for (size_t b = 0; b < count; ++b, dst += kLegacyBlock) {
-    const float d = to_float(blocks[b].d);
-    const float m = to_float(blocks[b].m);
+    const float d = half_to_float(blocks[b].d);
+    const float m = half_to_float(blocks[b].m);
     for (size_t j = 0; j < kLegacyBlock / 2; ++j) {
       const float low = static_cast<float>(blocks[b].qs[j] & 0xF) * d;
       const float high = static_cast<float>(blocks[b].qs[j] >> 4) * d;
@@ -53,7 +54,7 @@ void unpack_q5(const uint8_t* qh_bytes, const uint8_t* qs, int q[kLegacyBlock]) 
 void decode_q5_0(const BlockQ5_0* blocks, float* dst, size_t count) {
   int q[kLegacyBlock];
   for (size_t b = 0; b < count; ++b, dst += kLegacyBlock) {
-    const float d = to_float(blocks[b].d);
+    const float d = half_to_float(blocks[b].d);
     unpack_q5(blocks[b].qh, blocks[b].qs, q);
     for (size_t j = 0; j < kLegacyBlock; ++j) dst[j] = static_cast<float>(q[j] - 16) * d;
   }
@@ -62,8 +63,8 @@ void decode_q5_0(const BlockQ5_0* blocks, float* dst, size_t count) {
 void decode_q5_1(const BlockQ5_1* blocks, float* dst, size_t count) {
   int q[kLegacyBlock];
   for (size_t b = 0; b < count; ++b, dst += kLegacyBlock) {
-    const float d = to_float(blocks[b].d);
-    const float m = to_float(blocks[b].m);
+    const float d = half_to_float(blocks[b].d);
+    const float m = half_to_float(blocks[b].m);
     unpack_q5(blocks[b].qh, blocks[b].qs, q);
     for (size_t j = 0; j < kLegacyBlock; ++j) {
       const float scaled = static_cast<float>(q[j]) * d;
@@ -75,21 +76,23 @@ void decode_q5_1(const BlockQ5_1* blocks, float* dst, size_t count) {
 template <class Block>
 void decode_q8(const Block* blocks, float* dst, size_t count) {
   for (size_t b = 0; b < count; ++b, dst += kLegacyBlock) {
-    const float d = to_float(blocks[b].d);
+    const float d = half_to_float(blocks[b].d);
     for (size_t j = 0; j < kLegacyBlock; ++j) dst[j] = static_cast<float>(blocks[b].qs[j]) * d;
   }
 }
 
 // Q2_K and Q3_K share the order of their 2-bit fields: each half of 128 values reads 32 bytes of qs;
-// shift s (0..3) of byte l gives value 32*s + l of the half. Calls emit(value index, q, sub-block).
+// shift s (0..3) of byte l gives value 32*s + l of the half. Calls emit(sub-block, its 16 fields),
+// sub-block g covering values 16g..16g+15.
 template <class Emit>
-void for_each_2bit_field(const uint8_t* qs, Emit&& emit) {
+void for_each_2bit_sub_block(const uint8_t* qs, Emit&& emit) {
+  int fields[16];
   for (size_t half = 0; half < 2; ++half) {
-    const uint8_t* bytes = qs + 32 * half;
     for (size_t shift = 0; shift < 4; ++shift) {
-      for (size_t l = 0; l < 32; ++l) {
-        const size_t index = 128 * half + 32 * shift + l;
-        emit(index, (bytes[l] >> (2 * shift)) & 3, index / 16);
+      for (size_t part = 0; part < 2; ++part) {
+        const uint8_t* bytes = qs + 32 * half + 16 * part;
+        for (size_t l = 0; l < 16; ++l) fields[l] = (bytes[l] >> (2 * shift)) & 3;
+        emit(8 * half + 2 * shift + part, fields);
       }
     }
   }
@@ -98,13 +101,15 @@ void for_each_2bit_field(const uint8_t* qs, Emit&& emit) {
 void decode_q2_k(const BlockQ2_K* blocks, float* dst, size_t count) {
   for (size_t b = 0; b < count; ++b, dst += kSuperBlock) {
     const BlockQ2_K& block = blocks[b];
-    const float d = to_float(block.d);
-    const float dmin = to_float(block.dmin);
-    for_each_2bit_field(block.qs, [&](size_t index, int q, size_t sub) {
+    const float d = half_to_float(block.d);
+    const float dmin = half_to_float(block.dmin);
+    for_each_2bit_sub_block(block.qs, [&](size_t sub, const int* q) {
       const float scale = d * static_cast<float>(block.scales[sub] & 0xF);
       const float offset = dmin * static_cast<float>(block.scales[sub] >> 4);
-      const float scaled = scale * static_cast<float>(q);
-      dst[index] = scaled - offset;
+      for (size_t l = 0; l < 16; ++l) {
+        const float scaled = scale * static_cast<float>(q[l]);
+        dst[16 * sub + l] = scaled - offset;
+      }
     });
   }
 }
@@ -113,13 +118,17 @@ void decode_q3_k(const BlockQ3_K* blocks, float* dst, size_t count) {
   int8_t scales[16];
   for (size_t b = 0; b < count; ++b, dst += kSuperBlock) {
     const BlockQ3_K& block = blocks[b];
-    const float d = to_float(block.d);
+    const float d = half_to_float(block.d);
     unpack_q3_k_scales(block.scales, scales);
-    for_each_2bit_field(block.qs, [&](size_t index, int q, size_t sub) {
-      // hmask byte l % 32 holds the third bits of values l, l + 32, ... l + 224 in bits 0..7.
-      const bool high = (block.hmask[index % 32] >> (index / 32)) & 1;
+    for_each_2bit_sub_block(block.qs, [&](size_t sub, const int* q) {
       const float scale = d * static_cast<float>(scales[sub]);
-      dst[index] = scale * static_cast<float>(q - (high ? 0 : 4));
+      // hmask byte i % 32 holds the third bits of values i, i + 32, ... i + 224 in bits 0..7.
+      const uint8_t* hmask = block.hmask + 16 * (sub % 2);
+      const size_t bit = sub / 2;
+      for (size_t l = 0; l < 16; ++l) {
+        const int high = (hmask[l] >> bit) & 1;
+        dst[16 * sub + l] = scale * static_cast<float>(q[l] - 4 + 4 * high);
+      }
     });
   }
 }
@@ -128,8 +137,8 @@ template <class Block>
 void decode_q4_q5_k(const Block* blocks, float* dst, size_t count) {
   for (size_t b = 0; b < count; ++b, dst += kSuperBlock) {
     const Block& block = blocks[b];
-    const float d = to_float(block.d);
-    const float dmin = to_float(block.dmin);
+    const float d = half_to_float(block.d);
+    const float dmin = half_to_float(block.dmin);
     for (size_t sub = 0; sub < 8; ++sub) {
       uint8_t scale_bits, min_bits;
       unpack_k4_scale_min(block.scales, sub, scale_bits, min_bits);
@@ -153,7 +162,7 @@ void decode_q4_q5_k(const Block* blocks, float* dst, size_t count) {
 void decode_q6_k(const BlockQ6_K* blocks, float* dst, size_t count) {
   for (size_t b = 0; b < count; ++b, dst += kSuperBlock) {
     const BlockQ6_K& block = blocks[b];
-    const float d = to_float(block.d);
+    const float d = half_to_float(block.d);
     for (size_t half = 0; half < 2; ++half) {
       const uint8_t* ql = block.ql + 64 * half;
       const uint8_t* qh = block.qh + 32 * half;

@@ -1,6 +1,7 @@
 #include "quant/dequantize_simd.h"
 
 #include "quant/block_types.h"
+#include "quant/half_fast.h"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -34,7 +35,7 @@ void decode_q4_0(const BlockQ4_0* blocks, float* dst, size_t count) {
   const __m128i low_mask = _mm_set1_epi8(0xF);
   const __m128i bias = _mm_set1_epi8(8);
   for (size_t b = 0; b < count; ++b, dst += kLegacyBlock) {
-    const __m256 d = _mm256_set1_ps(to_float(blocks[b].d));
+    const __m256 d = _mm256_set1_ps(half_to_float(blocks[b].d));
     const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks[b].qs));
     const __m128i low = _mm_sub_epi8(_mm_and_si128(packed, low_mask), bias);
     const __m128i high = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(packed, 4), low_mask), bias);
@@ -45,7 +46,7 @@ void decode_q4_0(const BlockQ4_0* blocks, float* dst, size_t count) {
 
 void decode_q8_0(const BlockQ8_0* blocks, float* dst, size_t count) {
   for (size_t b = 0; b < count; ++b, dst += kLegacyBlock) {
-    const __m256 d = _mm256_set1_ps(to_float(blocks[b].d));
+    const __m256 d = _mm256_set1_ps(half_to_float(blocks[b].d));
     const auto* qs = reinterpret_cast<const __m128i*>(blocks[b].qs);
     store_scaled16(_mm_loadu_si128(qs), d, dst);
     store_scaled16(_mm_loadu_si128(qs + 1), d, dst + 16);
@@ -56,8 +57,8 @@ void decode_q4_k(const BlockQ4_K* blocks, float* dst, size_t count) {
   const __m128i low_mask = _mm_set1_epi8(0xF);
   for (size_t b = 0; b < count; ++b, dst += kSuperBlock) {
     const BlockQ4_K& block = blocks[b];
-    const float d = to_float(block.d);
-    const float dmin = to_float(block.dmin);
+    const float d = half_to_float(block.d);
+    const float dmin = half_to_float(block.dmin);
     for (size_t pair = 0; pair < 4; ++pair) {
       uint8_t scale_low, min_low, scale_high, min_high;
       unpack_k4_scale_min(block.scales, 2 * pair, scale_low, min_low);
@@ -85,7 +86,7 @@ void decode_q6_k(const BlockQ6_K* blocks, float* dst, size_t count) {
   const __m128i bias = _mm_set1_epi8(32);
   for (size_t b = 0; b < count; ++b, dst += kSuperBlock) {
     const BlockQ6_K& block = blocks[b];
-    const float d = to_float(block.d);
+    const float d = half_to_float(block.d);
     for (size_t half = 0; half < 2; ++half) {
       const uint8_t* ql = block.ql + 64 * half;
       const uint8_t* qh = block.qh + 32 * half;

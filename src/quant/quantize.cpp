@@ -62,9 +62,11 @@ Status quantize_tensor(DType type, const float* src, size_t rows, size_t cols, v
                        const float* importance) {
   FERRUM_CHECK(can_quantize(type), ErrorCode::kUnsupported, "quantize_tensor: cannot quantize to ", type);
   FERRUM_ASSIGN_OR_RETURN(const size_t row_bytes, dtype_bytes(type, cols));
-  // Rows are independent; a handful per task amortises scheduling without starving threads.
+  // Rows are independent, and one row of a real weight (thousands of values through the scale search)
+  // already costs far more than handing out a chunk, so the grain is one row.
   pool.parallel_for(rows, 1, [&](size_t begin, size_t end) {
     for (size_t row = begin; row < end; ++row) {
+      // Cannot fail: the type and the row length were checked above.
       (void)quantize_row(type, src + row * cols, static_cast<uint8_t*>(dst) + row * row_bytes, cols, importance);
     }
   });

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "quant/block_integers.h"
+#include "quant/half_fast.h"
 #include "quant/quantize_blocks.h"
 #include "quant/scale_search.h"
 #include "quant/vec_dot.h"
@@ -26,7 +27,7 @@ float dot_legacy(const void* weight_row, const void* activation_row, size_t n) {
       products += unpacked.level[j] * activations[b].qs[j];
       activation_sum += activations[b].qs[j];
     }
-    const float activation_scale = to_float(activations[b].d);
+    const float activation_scale = half_to_float(activations[b].d);
     sum += unpacked.d * activation_scale * static_cast<float>(products);
     sum += unpacked.m * activation_scale * static_cast<float>(activation_sum);
   }

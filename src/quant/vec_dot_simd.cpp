@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "quant/block_types.h"
+#include "quant/half_fast.h"
 #include "quant/vec_dot.h"
 
 #if defined(__AVX2__)
@@ -50,7 +51,7 @@ float dot_q4_0(const BlockQ4_0* w, const BlockQ8_0* a, size_t blocks) {
     const __m256i q = spread_nibbles(w[b].qs);
     const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
     const __m256i products = _mm256_sub_epi32(dot_u8_i8(q, x), dot_u8_i8(eight, x));
-    const float scale = to_float(w[b].d) * to_float(a[b].d);
+    const float scale = half_to_float(w[b].d) * half_to_float(a[b].d);
     acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(products), acc);
   }
   return horizontal_sum(acc);
@@ -64,7 +65,7 @@ float dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, size_t blocks) {
     const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
     const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
     const __m256i products = dot_u8_i8(_mm256_abs_epi8(q), _mm256_sign_epi8(x, q));
-    const float scale = to_float(w[b].d) * to_float(a[b].d);
+    const float scale = half_to_float(w[b].d) * half_to_float(a[b].d);
     acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(products), acc);
   }
   return horizontal_sum(acc);
@@ -91,8 +92,8 @@ float dot_q4_k(const BlockQ4_K* w, const BlockQ8_K* a, size_t blocks) {
     }
     int min_terms = 0;
     for (size_t j = 0; j < 8; ++j) min_terms += mins[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-    sum += a[b].d * (to_float(w[b].d) * static_cast<float>(horizontal_sum(scaled)) -
-                     to_float(w[b].dmin) * static_cast<float>(min_terms));
+    sum += a[b].d * (half_to_float(w[b].d) * static_cast<float>(horizontal_sum(scaled)) -
+                     half_to_float(w[b].dmin) * static_cast<float>(min_terms));
   }
   return sum;
 }
@@ -126,7 +127,7 @@ float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* a, size_t blocks) {
     }
     int bias_terms = 0;  // sum_g scale[g] * 32 * sum(a in g)
     for (size_t g = 0; g < 16; ++g) bias_terms += w[b].scales[g] * a[b].bsums[g];
-    sum += a[b].d * to_float(w[b].d) * static_cast<float>(horizontal_sum(scaled) - 32 * bias_terms);
+    sum += a[b].d * half_to_float(w[b].d) * static_cast<float>(horizontal_sum(scaled) - 32 * bias_terms);
   }
   return sum;
 }
@@ -160,10 +161,10 @@ float dot_legacy_unsigned(const Block* w, const BlockQ8_0* a, size_t blocks) {
     const __m256i sums = activation_sums(x);
     __m256i products = dot_u8_i8(q, x);
     if constexpr (kBias != 0) products = _mm256_sub_epi32(products, _mm256_mullo_epi32(sums, _mm256_set1_epi32(kBias)));
-    const float activation_scale = to_float(a[b].d);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(to_float(w[b].d) * activation_scale), _mm256_cvtepi32_ps(products), acc);
+    const float activation_scale = half_to_float(a[b].d);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(w[b].d) * activation_scale), _mm256_cvtepi32_ps(products), acc);
     if constexpr (kHasOffset) {
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(to_float(w[b].m) * activation_scale), _mm256_cvtepi32_ps(sums), acc);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(w[b].m) * activation_scale), _mm256_cvtepi32_ps(sums), acc);
     }
   }
   return horizontal_sum(acc);
@@ -196,8 +197,8 @@ float dot_q5_k(const BlockQ5_K* w, const BlockQ8_K* a, size_t blocks) {
     }
     int min_terms = 0;
     for (size_t j = 0; j < 8; ++j) min_terms += mins[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-    sum += a[b].d * (to_float(w[b].d) * static_cast<float>(horizontal_sum(scaled)) -
-                     to_float(w[b].dmin) * static_cast<float>(min_terms));
+    sum += a[b].d * (half_to_float(w[b].d) * static_cast<float>(horizontal_sum(scaled)) -
+                     half_to_float(w[b].dmin) * static_cast<float>(min_terms));
   }
   return sum;
 }
@@ -239,8 +240,8 @@ float dot_q2_k(const BlockQ2_K* w, const BlockQ8_K* a, size_t blocks) {
     }
     const int products = scaled_2bit_products(
         a[b].qs, scales, [&](size_t half, size_t shift) { return two_bit_field(w[b].qs, half, shift); });
-    sum += a[b].d *
-           (to_float(w[b].d) * static_cast<float>(products) - to_float(w[b].dmin) * static_cast<float>(min_terms));
+    sum += a[b].d * (half_to_float(w[b].d) * static_cast<float>(products) -
+                     half_to_float(w[b].dmin) * static_cast<float>(min_terms));
   }
   return sum;
 }
@@ -264,7 +265,7 @@ float dot_q3_k(const BlockQ3_K* w, const BlockQ8_K* a, size_t blocks) {
       const __m256i high = _mm256_and_si256(_mm256_srl_epi16(hmask, _mm_cvtsi32_si128(bit)), one);
       return _mm256_or_si256(two_bit_field(w[b].qs, half, shift), _mm256_slli_epi16(high, 2));
     });
-    sum += a[b].d * to_float(w[b].d) * static_cast<float>(products - 4 * bias_terms);
+    sum += a[b].d * half_to_float(w[b].d) * static_cast<float>(products - 4 * bias_terms);
   }
   return sum;
 }

@@ -176,6 +176,10 @@ Expected<TokenizerSpec> read_hf_tokenizer_spec(const std::filesystem::path& toke
                "' is not supported (only byte-level BPE)");
   vocab.model = VocabModel::kBytePairEncoding;
   vocab.flags.ignore_merges = model.value("ignore_merges", false);
+  for (const char* affix : {"continuing_subword_prefix", "end_of_word_suffix"}) {
+    const bool set = model.contains(affix) && model[affix].is_string() && !model[affix].get<std::string>().empty();
+    FERRUM_CHECK(!set, ErrorCode::kUnsupported, where, ": BPE with a ", affix, " is not supported");
+  }
 
   // Ids may have gaps and added tokens may lie past the model's vocabulary: size by the largest id.
   std::unordered_map<std::string, TokenId> ids;

@@ -2,8 +2,8 @@
 
 #include <cstddef>
 #include <cstring>
-#include <vector>
 #include <random>
+#include <vector>
 
 #include "core/half.h"
 #include "quant/block_types.h"
