@@ -185,8 +185,10 @@ DecoderConfig read_decoder(const GgufFile& file, ArchKeys& keys, ModelArch arch)
   c.num_kv_heads = keys.int_or("attention.head_count_kv", c.num_heads);
   c.max_position_embeddings = keys.int_or("context_length", 2048);
   c.norm_eps = keys.float_or("attention.layer_norm_rms_epsilon", 1e-6);
-  if (c.num_heads <= 0 || c.hidden_size <= 0 || c.num_layers <= 0) {
-    keys.fail("attention.head_count", "embedding_length and block_count must be positive");
+  if (c.num_heads <= 0 || c.hidden_size <= 0 || c.num_layers <= 0 || c.num_layers > kMaxModelLayers) {
+    keys.fail("block_count", cat("is ", c.num_layers, " with embedding_length ", c.hidden_size, " and head_count ",
+                                 c.num_heads, "; all must be positive and layers at most ", kMaxModelLayers));
+    c.num_layers = 0;
     return c;
   }
   c.head_dim = keys.int_or("attention.key_length", c.hidden_size / c.num_heads);

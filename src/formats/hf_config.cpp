@@ -279,6 +279,10 @@ DecoderConfig read_decoder(JsonFields& f, ModelArch arch) {
   require_positive(f, "hidden_size", c.hidden_size);
   require_positive(f, "intermediate_size", c.intermediate_size);
   require_positive(f, "num_hidden_layers", c.num_layers);
+  if (c.num_layers > kMaxModelLayers) {
+    f.fail("num_hidden_layers", cat("is ", c.num_layers, ", more than the ", kMaxModelLayers, " ferrum accepts"));
+    c.num_layers = 0;  // keeps the per-layer tables below empty
+  }
   require_positive(f, "num_attention_heads", c.num_heads);
   c.num_kv_heads = f.int_or("num_key_value_heads", arch == ModelArch::kGemma3 ? 4 : c.num_heads);
   require_positive(f, "num_key_value_heads", c.num_kv_heads);

@@ -14,6 +14,10 @@
 
 namespace ferrum {
 
+// Configs with more layers than this are refused: per-layer tables are sized by the layer count,
+// and no real model comes close.
+inline constexpr int64_t kMaxModelLayers = 65536;
+
 enum class ModelArch {
   kLlama,       // LlamaForCausalLM (also GGUF "llama", which Mistral GGUFs use too)
   kMistral,     // MistralForCausalLM

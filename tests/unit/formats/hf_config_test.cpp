@@ -1,4 +1,5 @@
 #include "formats/hf_config.h"
+#include "formats/generation_config.h"
 
 #include <gtest/gtest.h>
 
@@ -327,6 +328,8 @@ TEST(HfConfig, Errors) {
                    "num_hidden_layers": 2, "num_attention_heads": 2})",
                "missing required field \"hidden_size\"");
   expect_error(llama_with(R"("num_key_value_heads": 3)"), "does not divide num_attention_heads 2");
+  expect_error(R"({"architectures": ["Gemma3ForCausalLM"], "num_hidden_layers": 1000000000})",
+               "\"num_hidden_layers\" is 1000000000, more than the 65536 ferrum accepts");
   expect_error(llama_with(R"("tie_word_embeddings": "yes")"), "field \"tie_word_embeddings\" is a string");
   expect_error("[1, 2]", "top level is a JSON array");
   expect_error("{", "invalid JSON");
@@ -392,6 +395,21 @@ TEST(HfConfig, QwenSlidingWindowLayers) {
   ASSERT_TRUE(config) << config.error().to_string();
   EXPECT_EQ(config->decoder()->layer_types, layers({'f', 'f', 's', 's'}));
   EXPECT_EQ(config->decoder()->sliding_window, 64);
+}
+
+TEST(GenerationConfig, ParsesSamplingDefaultsAndStopTokens) {
+  auto config = parse_generation_config(R"({"bos_token_id": 128000, "eos_token_id": [128001, 128008, 128009],
+      "do_sample": true, "temperature": 0.6, "top_p": 0.9, "top_k": 20, "transformers_version": "4.45.0"})");
+  ASSERT_TRUE(config) << config.error().to_string();
+  EXPECT_EQ(config->bos_token_id, 128000);
+  EXPECT_EQ(config->eos_token_ids, (std::vector<int64_t>{128001, 128008, 128009}));
+  EXPECT_EQ(config->do_sample, true);
+  EXPECT_EQ(config->temperature, 0.6);
+  EXPECT_EQ(config->top_k, 20);
+  EXPECT_FALSE(config->max_new_tokens);
+  auto bad = parse_generation_config(R"({"temperature": "hot"})");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("generation_config.json: field \"temperature\" is a string"), std::string::npos);
 }
 
 }  // namespace
