@@ -42,8 +42,8 @@ Status validate_sampling_params(const SamplingParams& params, size_t vocab_size)
   for (const auto& [token, bias] : params.logit_bias) {
     FERRUM_CHECK(token >= 0 && static_cast<size_t>(token) < vocab_size, ErrorCode::kInvalidArgument,
                  "logit_bias names token ", token, ", outside the vocabulary of ", vocab_size);
-    FERRUM_CHECK(std::isfinite(bias) && std::fabs(bias) <= 100.0f, ErrorCode::kInvalidArgument,
-                 "logit_bias for token ", token, " must be in [-100, 100], got ", bias);
+    FERRUM_CHECK(std::isfinite(bias) && std::fabs(bias) <= 100.0f, ErrorCode::kInvalidArgument, "logit_bias for token ",
+                 token, " must be in [-100, 100], got ", bias);
   }
   return ok();
 }
@@ -61,8 +61,8 @@ void Sampler::apply_penalties(std::span<float> logits, const TokenHistory& histo
     }
     for (size_t token = 0; token < logits.size(); ++token) {
       if (!seen[token]) continue;
-      logits[token] = logits[token] > 0 ? logits[token] / params_.repetition_penalty
-                                         : logits[token] * params_.repetition_penalty;
+      logits[token] =
+          logits[token] > 0 ? logits[token] / params_.repetition_penalty : logits[token] * params_.repetition_penalty;
     }
   }
   if (params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f) {
@@ -95,8 +95,8 @@ std::vector<float> Sampler::truncated_distribution(std::span<const float> logits
   }
   for (float& p : probs) p = static_cast<float>(p / total);
 
-  const size_t top_k = params_.top_k > 0 ? std::min<size_t>(static_cast<size_t>(params_.top_k), probs.size())
-                                         : probs.size();
+  const size_t top_k =
+      params_.top_k > 0 ? std::min<size_t>(static_cast<size_t>(params_.top_k), probs.size()) : probs.size();
   const bool needs_order = top_k < probs.size() || params_.top_p < 1.0f;
   size_t kept = probs.size();
   std::vector<int32_t> order;

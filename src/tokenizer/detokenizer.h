@@ -60,6 +60,9 @@ class StreamingDetokenizer {
   std::string finish();
   // Forgets all state, as if newly constructed.
   void reset();
+  // The tokens to come continue earlier text (a completion after its prompt): the first piece keeps
+  // its leading space, as llama.cpp and vLLM's incremental detokenizer show it.
+  void continue_text() { at_start_ = false; }
 
  private:
   std::string drain(bool final);

@@ -97,8 +97,8 @@ TEST(Sampling, PenaltiesAndBias) {
   const std::vector<int32_t> prompt = {0, 1};
   const std::vector<int32_t> generated = {2, 2};
   EXPECT_EQ(sampler.sample(logits, {prompt, generated}), 3);
-  EXPECT_FLOAT_EQ(logits[0], 2.0f);                        // positive: divided
-  EXPECT_FLOAT_EQ(logits[1], -2.0f);                       // negative: multiplied
+  EXPECT_FLOAT_EQ(logits[0], 2.0f);                       // positive: divided
+  EXPECT_FLOAT_EQ(logits[1], -2.0f);                      // negative: multiplied
   EXPECT_FLOAT_EQ(logits[2], 1.0f / 2.0f - 0.5f - 0.5f);  // repetition, then presence + 2 x frequency
   EXPECT_FLOAT_EQ(logits[3], 10.0f);
 }
