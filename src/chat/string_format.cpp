@@ -237,8 +237,9 @@ Expected<Spec> parse_brace_spec(std::string_view text) {
     spec.precision = read_number(text, pos);
   }
   if (pos < text.size()) spec.type = text[pos++];
-  FERRUM_CHECK(pos == text.size() && std::string_view("sdxXobcfFeEgG%").find(spec.type) != std::string_view::npos,
-               ErrorCode::kInvalidArgument, "unsupported format spec '", text, "'");
+  const bool known_type =
+      spec.type == '\0' || std::string_view("sdxXobcfFeEgG%").find(spec.type) != std::string_view::npos;
+  FERRUM_CHECK(pos == text.size() && known_type, ErrorCode::kInvalidArgument, "unsupported format spec '", text, "'");
   return spec;
 }
 
