@@ -13,7 +13,7 @@ namespace {
 // Objects such as namespaces can contain themselves; printing stops descending here.
 constexpr int kMaxPrintDepth = kMaxValueDepth;
 
-void append_repr(std::string& out, const Value& value, int depth);
+void append_repr(std::string& out, const Value& value);
 
 void append_hex_escape(std::string& out, char32_t c) {
   char buffer[16];
@@ -57,42 +57,48 @@ void append_quoted(std::string& out, std::string_view text) {
   out.push_back(quote);
 }
 
-void append_sequence(std::string& out, const List& list, int depth) {
+void append_sequence(std::string& out, const List& list) {
   out.push_back(list.is_tuple ? '(' : '[');
   for (size_t i = 0; i < list.items.size(); ++i) {
     if (i > 0) out += ", ";
-    append_repr(out, list.items[i], depth + 1);
+    append_repr(out, list.items[i]);
   }
   if (list.is_tuple && list.items.size() == 1) out.push_back(',');
   out.push_back(list.is_tuple ? ')' : ']');
 }
 
-void append_dict(std::string& out, const Dict& dict, int depth) {
+void append_dict(std::string& out, const Dict& dict) {
   out.push_back('{');
   bool first = true;
   for (const auto& [key, value] : dict.entries()) {
     if (!first) out += ", ";
     first = false;
-    append_repr(out, key, depth + 1);
+    append_repr(out, key);
     out += ": ";
-    append_repr(out, value, depth + 1);
+    append_repr(out, value);
   }
   out.push_back('}');
 }
 
-void append_repr(std::string& out, const Value& value, int depth) {
-  if (depth > kMaxPrintDepth) {
+// Nesting is counted per thread rather than passed down, because it continues through
+// Object::repr (a namespace printing its attributes, which may include the namespace itself).
+thread_local int print_depth = 0;
+
+void append_repr(std::string& out, const Value& value) {
+  if (print_depth >= kMaxPrintDepth) {
     out += "...";
     return;
   }
+  ++print_depth;
   switch (value.kind()) {
-    case ValueKind::kString: append_quoted(out, value.as_string()); return;
-    case ValueKind::kList: append_sequence(out, value.as_list(), depth); return;
-    case ValueKind::kDict: append_dict(out, value.as_dict(), depth); return;
-    case ValueKind::kObject: out += value.as_object().repr(); return;
-    case ValueKind::kUndefined: out += "Undefined"; return;
-    default: out += to_str(value); return;
+    case ValueKind::kString: append_quoted(out, value.as_string()); break;
+    case ValueKind::kList: append_sequence(out, value.as_list()); break;
+    case ValueKind::kDict: append_dict(out, value.as_dict()); break;
+    case ValueKind::kObject: out += value.as_object().repr(); break;
+    case ValueKind::kUndefined: out += "Undefined"; break;
+    default: out += to_str(value); break;
   }
+  --print_depth;
 }
 
 }  // namespace
@@ -160,7 +166,7 @@ std::string to_str(const Value& value) {
 
 std::string to_repr(const Value& value) {
   std::string out;
-  append_repr(out, value, 0);
+  append_repr(out, value);
   return out;
 }
 
