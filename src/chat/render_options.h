@@ -16,9 +16,12 @@ struct RenderLimits {
   size_t max_output_bytes = 32u << 20;
   // Loop iterations over the whole render (all loops together, recursive loops included).
   uint64_t max_loop_iterations = 1'000'000;
-  // Nesting of evaluation: statements, expressions and calls inside each other (Python's default
-  // recursion limit is 1000 too). Bounds stack use.
-  int max_recursion_depth = 1000;
+  // Nesting of evaluation: statements, expressions and calls inside each other. Jinja2 under
+  // Python's recursion limit (1000 interpreter frames, several per template level) stops far earlier.
+  int max_recursion_depth = 500;
+  // Bytes of machine stack one render may use (about 3 KB per nesting level in release builds, 8 KB
+  // with sanitizers). Keep it below the stack size of the rendering thread.
+  size_t max_stack_bytes = 4u << 20;
   // Macros (and caller() / recursive loop bodies) active inside each other.
   int max_macro_call_depth = 100;
   // Elements of any one list built during the render (range() is capped at 100000 as in Jinja2's sandbox).

@@ -42,6 +42,7 @@ Renderer::~Renderer() {
 }
 
 Expected<std::string> Renderer::render(const TemplateAst& ast, const Dict& context) {
+  stack_base_ = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
   auto root = std::make_shared<Frame>(nullptr);
   for (const auto& [key, value] : context.entries()) {
     FERRUM_CHECK(key.is_string(), ErrorCode::kInvalidArgument, "template variable names must be strings, got ",
@@ -64,6 +65,11 @@ Expected<std::string> Renderer::render(const TemplateAst& ast, const Dict& conte
 Status Renderer::check_recursion() const {
   FERRUM_CHECK(recursion_depth_ <= limits().max_recursion_depth, ErrorCode::kLimitExceeded,
                "template evaluation nests deeper than max_recursion_depth=", limits().max_recursion_depth);
+  // The stack grows down; the distance from the render's entry frame is what this render has used.
+  const auto here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  const uintptr_t used = stack_base_ > here ? stack_base_ - here : 0;
+  FERRUM_CHECK(used <= limits().max_stack_bytes, ErrorCode::kLimitExceeded, "template evaluation at nesting depth ",
+               recursion_depth_, " used more than max_stack_bytes=", limits().max_stack_bytes, " of stack");
   return ok();
 }
 
@@ -334,19 +340,26 @@ Expected<Value> Renderer::call_macro(const MacroDefinition& macro, const FramePt
 }
 
 Expected<Value> Renderer::call(const Value& callee, CallArgs& args) {
+  NestingGuard guard(recursion_depth_);
+  FERRUM_TRY(check_recursion());
   if (callee.is_undefined()) return undefined_error(callee);
   FERRUM_CHECK(callee.is_object() && callee.as_object().is_callable(), ErrorCode::kInvalidArgument, "'",
                python_type_name(callee), "' object is not callable");
   return callee.as_object().call(*this, args);
 }
 
+// Filters and tests can call each other (map('map', ...)), so they count towards the nesting limits.
 Expected<Value> Renderer::apply_filter(std::string_view name, const Value& input, CallArgs& args) {
+  NestingGuard guard(recursion_depth_);
+  FERRUM_TRY(check_recursion());
   const FilterFunction filter = find_filter(name);
   FERRUM_CHECK(filter != nullptr, ErrorCode::kInvalidArgument, "no filter named '", name, "'");
   return filter(*this, input, args);
 }
 
 Expected<bool> Renderer::apply_test(std::string_view name, const Value& input, CallArgs& args) {
+  NestingGuard guard(recursion_depth_);
+  FERRUM_TRY(check_recursion());
   const TestFunction test = find_test(name);
   FERRUM_CHECK(test != nullptr, ErrorCode::kInvalidArgument, "no test named '", name, "'");
   return test(*this, input, args);

@@ -2,6 +2,7 @@
 // output buffer, the scopes, the counters behind the limits, and the objects to free at the end.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -106,7 +107,8 @@ class Renderer {
   uint64_t iterations_ = 0;
   int recursion_depth_ = 0;
   int macro_depth_ = 0;
-  int line_ = 0;  // line of the node being run: runtime errors report it
+  int line_ = 0;              // line of the node being run: runtime errors report it
+  uintptr_t stack_base_ = 0;  // frame address at render(), for the stack budget
   std::vector<Value> adopted_;
   std::vector<FramePtr> closure_frames_;  // scopes captured by macros (a scope holding its own macro is a cycle)
 };

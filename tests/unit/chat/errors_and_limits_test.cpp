@@ -110,6 +110,27 @@ TEST(ChatTemplateLimits, EvaluationDepthIsBounded) {
   EXPECT_NE(result.error().message().find("max_recursion_depth=50"), std::string::npos) << result.error().message();
 }
 
+TEST(ChatTemplateLimits, StackUseIsBounded) {
+  // With the depth limits out of the way, the stack budget still stops a runaway recursion cleanly.
+  RenderOptions options;
+  options.limits.max_recursion_depth = 1'000'000;
+  options.limits.max_macro_call_depth = 1'000'000;
+  options.limits.max_stack_bytes = 256u << 10;
+  auto result =
+      render("{% macro f(n) %}{% if true %}{{ [f(n + 1)]|first }}{% endif %}{% endmacro %}{{ f(0) }}", options);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code(), ErrorCode::kLimitExceeded);
+  EXPECT_NE(result.error().message().find("max_stack_bytes=262144"), std::string::npos) << result.error().message();
+}
+
+TEST(ChatTemplateLimits, FiltersCallingFiltersCountTowardsTheDepth) {
+  std::string maps = "{{ 'a'|map('map'";  // a one-letter string iterates to itself
+  for (int i = 0; i < 2000; ++i) maps += ", 'map'";
+  auto result = render(maps + ")|list }}");
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code(), ErrorCode::kLimitExceeded);
+}
+
 TEST(ChatTemplateLimits, OutputAndStringSizesAreBounded) {
   RenderOptions options;
   options.limits.max_output_bytes = 1000;
