@@ -3,7 +3,7 @@
 #include <string>
 #include <string_view>
 
-#include "cli/cmd_formats.h"
+#include "cli/commands.h"
 #include "formats/inspect.h"
 
 namespace ferrum::cli {

@@ -2,7 +2,7 @@
 #include <string>
 #include <string_view>
 
-#include "cli/cmd_formats.h"
+#include "cli/commands.h"
 #include "formats/hub_pull.h"
 
 namespace ferrum::cli {

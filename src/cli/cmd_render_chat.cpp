@@ -1,4 +1,4 @@
-#include "cli/cmd_render_chat.h"
+#include "cli/commands.h"
 
 #include <cstdio>
 #include <filesystem>

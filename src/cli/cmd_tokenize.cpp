@@ -1,4 +1,4 @@
-#include "cli/cmd_tokenize.h"
+#include "cli/commands.h"
 
 #include <charconv>
 #include <cstdio>

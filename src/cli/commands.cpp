@@ -6,6 +6,13 @@ namespace ferrum::cli {
 
 std::span<const Command> commands() {
   static constexpr std::array kCommands = {
+      Command{"run", "generate text from a prompt, or chat in the terminal", run_run},
+      Command{"pull", "download a model from the Hugging Face hub into the local cache", run_pull},
+      Command{"inspect", "print a model file's metadata, tokenizer and tensors", run_inspect},
+      Command{"tokenize", "print the token ids and pieces of a text", run_tokenize},
+      Command{"detokenize", "print the text of token ids", run_detokenize},
+      Command{"render-chat", "print the prompt a chat template renders from messages", run_render_chat},
+      Command{"logits", "print or save the logits of a forward pass over token ids", run_logits},
       Command{"info", "print the build, the compiled backends and the CPU, and run a smoke test", run_info},
   };
   return kCommands;

@@ -15,5 +15,12 @@ struct Command {
 std::span<const Command> commands();
 
 int run_info(int argc, char** argv);
+int run_run(int argc, char** argv);
+int run_logits(int argc, char** argv);
+int run_inspect(int argc, char** argv);
+int run_pull(int argc, char** argv);
+int run_tokenize(int argc, char** argv);
+int run_detokenize(int argc, char** argv);
+int run_render_chat(int argc, char** argv);
 
 }  // namespace ferrum::cli

@@ -1,0 +1,42 @@
+#include "cli/model_flags.h"
+
+#include <string>
+
+namespace ferrum::cli {
+
+void register_model_flags(ArgParser& parser, ModelOptions& options) {
+  parser.option("--device", &options.device, "cpu or cuda (default cpu)");
+  parser.option("-t,--threads", &options.threads, "CPU threads (default: all cores)");
+  parser.option("-c,--ctx-size", &options.context, "context length in tokens (default 4096, capped by the model)");
+  parser.option("-b,--batch-size", &options.batch_tokens, "tokens per forward step during prefill (default 512)");
+  parser.option("--chat-template", &options.chat_template_file,
+                "Jinja chat template file to use instead of the model's");
+}
+
+void register_sampling_flags(ArgParser& parser, SamplingFlags& flags) {
+  parser.option("--temp", &flags.temperature, "temperature; 0 = greedy (default: model's, else 0.8)");
+  parser.option("--top-k", &flags.top_k, "keep the k most likely tokens; 0 = off (default 40)");
+  parser.option("--top-p", &flags.top_p, "nucleus sampling threshold (default 0.95)");
+  parser.option("--min-p", &flags.min_p, "drop tokens below min-p x the top probability (default 0.05)");
+  parser.option("--repeat-penalty", &flags.repeat_penalty, "penalise repeated tokens; 1 = off (default 1)");
+  parser.option("--presence-penalty", &flags.presence_penalty, "OpenAI presence penalty (default 0)");
+  parser.option("--frequency-penalty", &flags.frequency_penalty, "OpenAI frequency penalty (default 0)");
+  parser.option("--seed", &flags.seed, "random seed, for reproducible sampling");
+}
+
+SamplingParams SamplingFlags::resolve(SamplingParams params) const {
+  if (temperature) params.temperature = *temperature;
+  if (top_k) params.top_k = *top_k;
+  if (top_p) params.top_p = *top_p;
+  if (min_p) params.min_p = *min_p;
+  if (repeat_penalty) params.repetition_penalty = *repeat_penalty;
+  if (presence_penalty) params.presence_penalty = *presence_penalty;
+  if (frequency_penalty) params.frequency_penalty = *frequency_penalty;
+  if (seed) {
+    params.seed = *seed;
+    params.has_seed = true;
+  }
+  return params;
+}
+
+}  // namespace ferrum::cli

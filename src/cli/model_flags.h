@@ -1,0 +1,27 @@
+// Flags shared by `run`, `serve` and `bench`: which model, on what device, and how to sample.
+#pragma once
+
+#include <optional>
+
+#include "cli/arg_parser.h"
+#include "engine/model_bundle.h"
+#include "engine/sampling.h"
+
+namespace ferrum::cli {
+
+// --device, -t/--threads, -c/--ctx-size, -b/--batch-size, --chat-template
+void register_model_flags(ArgParser& parser, ModelOptions& options);
+
+// Sampling flags as typed; unset ones fall back to the model's defaults.
+struct SamplingFlags {
+  std::optional<float> temperature, top_p, min_p, repeat_penalty, presence_penalty, frequency_penalty;
+  std::optional<int> top_k;
+  std::optional<uint64_t> seed;
+
+  SamplingParams resolve(SamplingParams defaults) const;
+};
+
+// --temp, --top-k, --top-p, --min-p, --repeat-penalty, --presence-penalty, --frequency-penalty, --seed
+void register_sampling_flags(ArgParser& parser, SamplingFlags& flags);
+
+}  // namespace ferrum::cli
