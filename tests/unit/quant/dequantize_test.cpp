@@ -119,7 +119,14 @@ TEST(Dequantize, PlainFloatTypes) {
   dequantize_row(DType::kBF16, brains.data(), out.data(), values.size());
   for (size_t i = 0; i < values.size(); ++i) EXPECT_EQ(out[i], to_float(brains[i]));
   EXPECT_FALSE(can_dequantize(DType::kI32));
-  EXPECT_FALSE(can_dequantize(DType::kF8E4M3));
+  // f8_e4m3 (safetensors F8_E4M3): 0x38 = 1.0, 0xc4 = -3.0, 0x01 = 2^-9 (smallest subnormal), 0x7f = NaN.
+  const uint8_t fp8[] = {0x38, 0xc4, 0x01, 0x7f};
+  ASSERT_TRUE(can_dequantize(DType::kF8E4M3));
+  dequantize_row(DType::kF8E4M3, fp8, out.data(), 4);
+  EXPECT_EQ(out[0], 1.0f);
+  EXPECT_EQ(out[1], -3.0f);
+  EXPECT_EQ(out[2], std::ldexp(1.0f, -9));
+  EXPECT_TRUE(std::isnan(out[3]));
 }
 
 }  // namespace
