@@ -82,6 +82,11 @@ concept Backend = requires {
   { B::gemm(ctx, in, in, out, n, n, n) } -> std::same_as<Status>;
   // Same with a packed quantized b; m, n, k describe the dense equivalent.
   { B::gemm_quant(ctx, in, quant_weights, out, n, n, n, kind) } -> std::same_as<Status>;
+  // `batch` independent dense GEMMs in one call: out[i] = a[i] @ b[i]^T with a [batch, m, k],
+  // b [batch, n, k] (dense float, as gemm takes) and out [batch, m, n], each contiguous.
+  // Per-head projections (a different small matrix for every attention head) are one such call.
+  // Args: (a, b, out, batch, m, n, k)
+  { B::gemm_batched(ctx, in, in, out, n, n, n, n) } -> std::same_as<Status>;
 
   // ── Norms ──
   // out[t, :] = x[t, :] / sqrt(mean(x[t, :]^2) + eps) * w
@@ -109,8 +114,14 @@ concept Backend = requires {
   // 2-D copy: rows x cols block from src (row stride src_stride, from src_offset) into dst (dst_stride,
   // dst_offset). Args: (src, src_offset, src_stride, dst, dst_offset, dst_stride, rows, cols).
   { B::copy_2d(ctx, in, n, n, out, n, n, n, n) } -> std::same_as<Status>;
-  // out[i, :] = table[ids[i], :]; ids >= rows of table are an error.
+  // out[i, :] = table[ids[i], :]; ids >= rows of table are an error. Also the row gather of
+  // activations (table = an activation buffer).
   { B::embedding_lookup(ctx, in, ids, out, n) } -> std::same_as<Status>;
+  // The inverse of that gather, weighted: out[ids[i], :] += weights[i] * src[i, :] for i < ids.size(),
+  // with src [ids.size(), cols]. ids must be distinct (so rows can be updated in parallel) and below
+  // out.numel() / cols; rows of out not named keep their values. ids and weights come from the host.
+  // Args: (src, ids, weights, out, cols)
+  { B::scatter_add_rows(ctx, in, ids, floats, out, n) } -> std::same_as<Status>;
   // qkv [tokens, q_dim + 2 kv_dim] -> q [tokens, q_dim], k, v [tokens, kv_dim]
   { B::split_qkv(ctx, in, out, out, out, n, n, n) } -> std::same_as<Status>;
   // gate_up [tokens, 2 im] (gate first) -> out [tokens, im] = silu(gate) * up
@@ -177,6 +188,18 @@ struct BackendDefaults {
   }
   template <class Context>
   static void reset_graph(Context&) {}
+
+  // Ops added to the contract after a backend was written answer "unsupported" there until it
+  // implements them (the CPU backend has both).
+  template <class Context, class Buffer>
+  static Status gemm_batched(Context&, const Buffer&, const Buffer&, Buffer&, size_t, size_t, size_t, size_t) {
+    return make_error(ErrorCode::kUnsupported, "gemm_batched is not implemented by this backend");
+  }
+  template <class Context, class Buffer>
+  static Status scatter_add_rows(Context&, const Buffer&, std::span<const uint32_t>, std::span<const float>, Buffer&,
+                                 size_t) {
+    return make_error(ErrorCode::kUnsupported, "scatter_add_rows is not implemented by this backend");
+  }
 
   template <class Context>
   static size_t world_size(const Context&) {

@@ -1,6 +1,9 @@
 #include "models/gguf_source.h"
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "formats/tensor_names.h"
@@ -34,6 +37,23 @@ std::vector<uint8_t> unpermute_rope_rows(const TensorView& view, size_t heads) {
   return result;
 }
 
+// The expert index of a per-expert HF name: the second all-digit component
+// ("model.layers.3.mlp.experts.17.up_proj.weight" -> 17).
+std::optional<size_t> expert_index(std::string_view hf_name) {
+  size_t numbers_seen = 0;
+  size_t start = 0;
+  while (start < hf_name.size()) {
+    size_t end = hf_name.find('.', start);
+    if (end == std::string_view::npos) end = hf_name.size();
+    const std::string_view part = hf_name.substr(start, end - start);
+    const bool numeric =
+        !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (numeric && ++numbers_seen == 2) return static_cast<size_t>(std::stoull(std::string(part)));
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
 // A tensor built here (not a view of the file) owns its bytes through keep_alive.
 WeightTensor owned_tensor(std::vector<uint8_t> bytes, DType dtype, const Shape& shape) {
   auto storage = std::make_shared<std::vector<uint8_t>>(std::move(bytes));
@@ -59,12 +79,35 @@ const GgufTensorInfo* GgufSource::gguf_tensor_for(std::string_view hf_name) cons
   return nullptr;
 }
 
+const GgufTensorInfo* GgufSource::stacked_expert_tensor_for(std::string_view hf_name) const {
+  for (const TensorNameMapping& mapping : hf_to_gguf_tensor_names(config_.arch, hf_name)) {
+    if (mapping.relation != TensorNameRelation::kExpertSlice) continue;
+    if (const GgufTensorInfo* info = file_.find_tensor(mapping.name); info && info->shape.rank() == 3) return info;
+  }
+  return nullptr;
+}
+
 bool GgufSource::contains(std::string_view hf_name) const {
-  return gguf_tensor_for(hf_name) != nullptr;
+  return gguf_tensor_for(hf_name) != nullptr || stacked_expert_tensor_for(hf_name) != nullptr;
+}
+
+Expected<WeightTensor> GgufSource::expert_slice(std::string_view hf_name, const GgufTensorInfo& stacked) const {
+  const std::optional<size_t> expert = expert_index(hf_name);
+  const TensorView view = file_.tensor_view(stacked);
+  const size_t experts = static_cast<size_t>(view.shape()[0]);
+  FERRUM_CHECK(expert && *expert < experts, ErrorCode::kNotFound, file_.path(), ": ", hf_name,
+               " names no expert of the ", experts, " in ", stacked.name);
+  // Experts are outermost, so each is a contiguous run of whole rows (blocks stay as stored).
+  const size_t expert_bytes = view.nbytes() / experts;
+  const auto* start = static_cast<const uint8_t*>(view.data()) + *expert * expert_bytes;
+  return WeightTensor{TensorView(start, view.dtype(), Shape{view.shape()[1], view.shape()[2]}), file_.mapping()};
 }
 
 Expected<WeightTensor> GgufSource::find(std::string_view hf_name) const {
   const GgufTensorInfo* info = gguf_tensor_for(hf_name);
+  if (info == nullptr) {
+    if (const GgufTensorInfo* stacked = stacked_expert_tensor_for(hf_name)) return expert_slice(hf_name, *stacked);
+  }
   FERRUM_CHECK(info != nullptr, ErrorCode::kNotFound, file_.path(), ": no GGUF tensor for ", hf_name);
   const TensorView view = file_.tensor_view(*info);
   const DecoderConfig* decoder = config_.decoder();

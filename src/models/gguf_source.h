@@ -1,7 +1,9 @@
 // WeightSource over a GGUF file, answering Hugging Face names so one model implementation loads
 // either kind of file. It presents tensors in the HF layout: Llama's Q / K rows, which llama.cpp's
 // converter permuted for interleaved-pair RoPE, are permuted back to rotate-half order, and Gemma's
-// RMSNorm weights, stored with the +1 folded in, get it taken out again.
+// RMSNorm weights, stored with the +1 folded in, get it taken out again. Routed experts, stacked in
+// one ffn_{gate,up,down}_exps tensor per layer, are served one expert at a time under the
+// per-expert HF names (model.layers.N.mlp.experts.E.gate_proj.weight), as views into the file.
 #pragma once
 
 #include <filesystem>
@@ -29,6 +31,9 @@ class GgufSource final : public WeightSource {
   GgufSource(GgufFile file, const ModelConfig& config) : file_(std::move(file)), config_(config) {}
 
   const GgufTensorInfo* gguf_tensor_for(std::string_view hf_name) const;
+  // The stacked ffn_*_exps tensor holding a per-expert HF tensor ("...experts.{E}.gate_proj.weight").
+  const GgufTensorInfo* stacked_expert_tensor_for(std::string_view hf_name) const;
+  Expected<WeightTensor> expert_slice(std::string_view hf_name, const GgufTensorInfo& stacked) const;
 
   GgufFile file_;
   ModelConfig config_;

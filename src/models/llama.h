@@ -17,7 +17,10 @@
 #include "backend/backend.h"
 #include "formats/model_config.h"
 #include "models/decoder_state.h"
+#include "models/gated_mlp.h"
+#include "models/grouped_query_attention.h"
 #include "models/linear.h"
+#include "models/output_head.h"
 #include "models/rope.h"
 #include "models/tracer.h"
 #include "models/weight_loader.h"
@@ -91,31 +94,23 @@ class LlamaModel {
  private:
   struct Layer {
     Buffer attn_norm;
-    std::optional<Linear<B>> qkv;      // fused q / k / v
-    std::vector<Linear<B>> qkv_parts;  // when they cannot be fused
-    std::optional<Linear<B>> o;
-    std::optional<Buffer> q_norm;
-    std::optional<Buffer> k_norm;
+    std::optional<GroupedQueryAttention<B>> attention;
     std::optional<Buffer> post_attn_norm;  // Gemma: on the attention output
     Buffer ffn_norm;                       // before the MLP
     std::optional<Buffer> post_ffn_norm;   // Gemma: on the MLP output
-    std::optional<Linear<B>> gate_up;      // fused gate / up
-    std::vector<Linear<B>> gate_up_parts;
-    std::optional<Linear<B>> down;
+    std::optional<GatedMlp<B>> mlp;
   };
 
   // Activations for up to max_batch_tokens tokens, allocated once.
   struct Scratch {
-    Buffer residual, x, qkv, q, k, v, q_heads, k_heads, v_heads, attn_heads, attn, o, gate_up, act, mlp, part;
-    Buffer last_hidden, logits;
+    Buffer residual, x, o, mlp;
+    typename GroupedQueryAttention<B>::Scratch attention;
+    typename GatedMlp<B>::Scratch gated_mlp;
   };
 
   Status forward_chunk(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& logits,
                        size_t logits_offset, bool all_logits);
-  Status attention(Context& ctx, size_t layer_index, size_t tokens, DecoderState<B>& state);
-  Status mlp(Context& ctx, size_t layer_index, size_t tokens);
-  Status project_fused(Context& ctx, const std::optional<Linear<B>>& fused, const std::vector<Linear<B>>& parts,
-                       const Buffer& input, Buffer& out, size_t tokens);
+  GqaParams attention_params() const;
 
   LlamaHParams hparams_;
   size_t max_batch_tokens_ = 0;
@@ -124,7 +119,7 @@ class LlamaModel {
   std::shared_ptr<const Buffer> embed_tokens_;
   std::vector<Layer> layers_;
   Buffer final_norm_;
-  std::optional<Linear<B>> lm_head_;
+  std::optional<OutputHead<B>> output_head_;
   Buffer rope_cos_, rope_sin_, rope_local_cos_, rope_local_sin_;
   Scratch scratch_;
   Tracer tracer_;

@@ -2,12 +2,27 @@
 #pragma once
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 
 #include "models/llama.h"
 
 namespace ferrum {
+
+template <Backend B>
+GqaParams LlamaModel<B>::attention_params() const {
+  const LlamaHParams& hp = hparams_;
+  GqaParams params;
+  params.hidden_size = hp.hidden_size;
+  params.num_heads = hp.num_heads;
+  params.num_kv_heads = hp.num_kv_heads;
+  params.head_dim = hp.head_dim;
+  params.qkv_bias = hp.qkv_bias;
+  params.qk_norm = hp.qk_norm;
+  params.norm_weight_offset = hp.gemma_norms ? 1.0f : 0.0f;
+  params.rms_norm_eps = hp.rms_norm_eps;
+  params.scale = hp.attention_scale;
+  return params;
+}
 
 template <Backend B>
 Expected<LlamaModel<B>> LlamaModel<B>::load(const LlamaHParams& hparams, const WeightLoader<B>& loader,
@@ -22,8 +37,9 @@ Expected<LlamaModel<B>> LlamaModel<B>::load(const LlamaHParams& hparams, const W
   model.max_context_ = max_context;
   const LlamaHParams& hp = model.hparams_;
   const std::string& prefix = hp.weight_prefix;
+  const GqaParams attention = model.attention_params();
   // Gemma stores RMSNorm weights as (w - 1).
-  const float norm_add = hp.gemma_norms ? 1.0f : 0.0f;
+  const float norm_add = attention.norm_weight_offset;
 
   FERRUM_ASSIGN_OR_RETURN(model.embed_tokens_,
                           loader.matrix(prefix + "embed_tokens.weight", hp.vocab_size, hp.hidden_size));
@@ -32,26 +48,7 @@ Expected<LlamaModel<B>> LlamaModel<B>::load(const LlamaHParams& hparams, const W
     Layer weights;
     FERRUM_ASSIGN_OR_RETURN(weights.attn_norm,
                             loader.vector_f32(layer + "input_layernorm.weight", hp.hidden_size, norm_add));
-
-    const std::array<std::string, 3> qkv_names = {layer + "self_attn.q_proj", layer + "self_attn.k_proj",
-                                                  layer + "self_attn.v_proj"};
-    const std::array<size_t, 3> qkv_rows = {hp.q_dim(), hp.kv_dim(), hp.kv_dim()};
-    FERRUM_ASSIGN_OR_RETURN(weights.qkv, loader.fused_linear(qkv_names, qkv_rows, hp.hidden_size, hp.qkv_bias,
-                                                             layer + "self_attn.qkv_proj"));
-    if (!weights.qkv) {
-      for (size_t part = 0; part < 3; ++part) {
-        FERRUM_ASSIGN_OR_RETURN(auto linear,
-                                loader.linear(qkv_names[part], qkv_rows[part], hp.hidden_size, hp.qkv_bias));
-        weights.qkv_parts.push_back(std::move(linear));
-      }
-    }
-    FERRUM_ASSIGN_OR_RETURN(weights.o, loader.linear(layer + "self_attn.o_proj", hp.hidden_size, hp.q_dim()));
-    if (hp.qk_norm) {
-      FERRUM_ASSIGN_OR_RETURN(weights.q_norm,
-                              loader.vector_f32(layer + "self_attn.q_norm.weight", hp.head_dim, norm_add));
-      FERRUM_ASSIGN_OR_RETURN(weights.k_norm,
-                              loader.vector_f32(layer + "self_attn.k_norm.weight", hp.head_dim, norm_add));
-    }
+    FERRUM_ASSIGN_OR_RETURN(weights.attention, GroupedQueryAttention<B>::load(loader, layer + "self_attn.", attention));
     if (hp.gemma_norms) {
       FERRUM_ASSIGN_OR_RETURN(weights.post_attn_norm,
                               loader.vector_f32(layer + "post_attention_layernorm.weight", hp.hidden_size, norm_add));
@@ -63,27 +60,14 @@ Expected<LlamaModel<B>> LlamaModel<B>::load(const LlamaHParams& hparams, const W
       FERRUM_ASSIGN_OR_RETURN(weights.ffn_norm,
                               loader.vector_f32(layer + "post_attention_layernorm.weight", hp.hidden_size));
     }
-
-    const std::array<std::string, 2> gate_up_names = {layer + "mlp.gate_proj", layer + "mlp.up_proj"};
-    const std::array<size_t, 2> gate_up_rows = {hp.intermediate_size, hp.intermediate_size};
-    FERRUM_ASSIGN_OR_RETURN(weights.gate_up, loader.fused_linear(gate_up_names, gate_up_rows, hp.hidden_size, false,
-                                                                 layer + "mlp.gate_up_proj"));
-    if (!weights.gate_up) {
-      for (size_t part = 0; part < 2; ++part) {
-        FERRUM_ASSIGN_OR_RETURN(auto linear, loader.linear(gate_up_names[part], hp.intermediate_size, hp.hidden_size));
-        weights.gate_up_parts.push_back(std::move(linear));
-      }
-    }
-    FERRUM_ASSIGN_OR_RETURN(weights.down, loader.linear(layer + "mlp.down_proj", hp.hidden_size, hp.intermediate_size));
+    FERRUM_ASSIGN_OR_RETURN(weights.mlp, GatedMlp<B>::load(loader, layer + "mlp.", hp.hidden_size, hp.intermediate_size,
+                                                           hp.mlp_activation));
     model.layers_.push_back(std::move(weights));
   }
   FERRUM_ASSIGN_OR_RETURN(model.final_norm_, loader.vector_f32(prefix + "norm.weight", hp.hidden_size, norm_add));
-  if (hp.tie_word_embeddings && !loader.contains("lm_head.weight")) {
-    model.lm_head_.emplace("lm_head (tied to embed_tokens)", hp.vocab_size, hp.hidden_size,
-                           WeightLoader<B>::storage_for(model.embed_tokens_));
-  } else {
-    FERRUM_ASSIGN_OR_RETURN(model.lm_head_, loader.linear("lm_head", hp.vocab_size, hp.hidden_size));
-  }
+  FERRUM_ASSIGN_OR_RETURN(model.output_head_,
+                          OutputHead<B>::load(loader, hp.tie_word_embeddings, model.embed_tokens_, hp.vocab_size,
+                                              hp.hidden_size, hp.final_logit_softcap));
 
   for (const Layer& layer : model.layers_) {
     for (const auto* linear : {&layer.qkv, &layer.o, &layer.gate_up, &layer.down}) {
@@ -103,30 +87,12 @@ Expected<LlamaModel<B>> LlamaModel<B>::load(const LlamaHParams& hparams, const W
   FERRUM_ASSIGN_OR_RETURN(model.rope_local_sin_, B::from_slice(local.sin, DType::kF32));
 
   const size_t t = max_batch_tokens;
-  const DType act = B::kActivationDType;
   Scratch& s = model.scratch_;
-  const size_t qkv_width = hp.q_dim() + 2 * hp.kv_dim();
-  for (auto [buffer, size] :
-       std::initializer_list<std::pair<Buffer*, size_t>>{{&s.residual, t * hp.hidden_size},
-                                                         {&s.x, t * hp.hidden_size},
-                                                         {&s.qkv, t * qkv_width},
-                                                         {&s.q, t * hp.q_dim()},
-                                                         {&s.k, t * hp.kv_dim()},
-                                                         {&s.v, t * hp.kv_dim()},
-                                                         {&s.q_heads, t * hp.q_dim()},
-                                                         {&s.k_heads, t * hp.kv_dim()},
-                                                         {&s.v_heads, t * hp.kv_dim()},
-                                                         {&s.attn_heads, t * hp.q_dim()},
-                                                         {&s.attn, t * hp.q_dim()},
-                                                         {&s.o, t * hp.hidden_size},
-                                                         {&s.gate_up, t * 2 * hp.intermediate_size},
-                                                         {&s.act, t * hp.intermediate_size},
-                                                         {&s.mlp, t * hp.hidden_size},
-                                                         {&s.part, t * std::max(qkv_width, 2 * hp.intermediate_size)},
-                                                         {&s.last_hidden, hp.hidden_size},
-                                                         {&s.logits, hp.vocab_size}}) {
-    FERRUM_ASSIGN_OR_RETURN(*buffer, B::alloc(size, act));
+  for (Buffer* buffer : {&s.residual, &s.x, &s.o, &s.mlp}) {
+    FERRUM_ASSIGN_OR_RETURN(*buffer, B::alloc(t * hp.hidden_size, B::kActivationDType));
   }
+  FERRUM_ASSIGN_OR_RETURN(s.attention, GroupedQueryAttention<B>::Scratch::create(attention, t));
+  FERRUM_ASSIGN_OR_RETURN(s.gated_mlp, GatedMlp<B>::Scratch::create(t, hp.intermediate_size));
   return model;
 }
 
@@ -150,6 +116,7 @@ Status LlamaModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> toke
                                     Buffer& logits, size_t logits_offset, bool all_logits) {
   const LlamaHParams& hp = hparams_;
   const size_t t = tokens.size();
+  const size_t position = state.length;
   Scratch& s = scratch_;
   for (uint32_t token : tokens) {
     FERRUM_CHECK(token < hp.vocab_size, ErrorCode::kInvalidArgument, "token id ", token,
@@ -162,9 +129,13 @@ Status LlamaModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> toke
 
   for (size_t i = 0; i < layers_.size(); ++i) {
     const int layer = static_cast<int>(i);
-    tracer_.template trace<B>(ctx, "attn_norm", layer, s.x, t * hp.hidden_size);
-    FERRUM_TRY(attention(ctx, i, t, state));
     const Layer& weights = layers_[i];
+    tracer_.template trace<B>(ctx, "attn_norm", layer, s.x, t * hp.hidden_size);
+    const size_t window = hp.sliding_window[i];
+    const Buffer& cos = window ? rope_local_cos_ : rope_cos_;
+    const Buffer& sin = window ? rope_local_sin_ : rope_sin_;
+    FERRUM_TRY(weights.attention->forward(ctx, s.x, s.o, t, state.layers[i], position, cos, sin, window, s.attention,
+                                          tracer_, layer));
     if (weights.post_attn_norm) {
       FERRUM_TRY(B::rms_norm(ctx, s.o, *weights.post_attn_norm, hp.rms_norm_eps, s.mlp, t, hp.hidden_size));
       FERRUM_TRY(B::copy_slice(ctx, s.mlp, 0, s.o, 0, t * hp.hidden_size));
@@ -172,7 +143,8 @@ Status LlamaModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> toke
     // residual += attention output; x = ffn_norm(residual)
     FERRUM_TRY(B::fused_add_rms_norm(ctx, s.residual, s.o, weights.ffn_norm, hp.rms_norm_eps, s.x, t, hp.hidden_size));
     tracer_.template trace<B>(ctx, "ffn_inp", layer, s.residual, t * hp.hidden_size);
-    FERRUM_TRY(mlp(ctx, i, t));
+    tracer_.template trace<B>(ctx, "ffn_norm", layer, s.x, t * hp.hidden_size);
+    FERRUM_TRY(weights.mlp->forward(ctx, s.x, s.mlp, t, s.gated_mlp));
     if (weights.post_ffn_norm) {
       FERRUM_TRY(B::rms_norm(ctx, s.mlp, *weights.post_ffn_norm, hp.rms_norm_eps, s.o, t, hp.hidden_size));
       FERRUM_TRY(B::copy_slice(ctx, s.o, 0, s.mlp, 0, t * hp.hidden_size));
@@ -186,95 +158,7 @@ Status LlamaModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> toke
   state.length += t;
   for (auto& cache : state.layers) cache.len = state.length;
   tracer_.template trace<B>(ctx, "result_norm", -1, s.x, t * hp.hidden_size);
-
-  // Only the rows whose logits are wanted go through lm_head, one row at a time so the logits
-  // scratch stays one vocabulary long.
-  const size_t first_row = all_logits ? 0 : t - 1;
-  for (size_t row = first_row; row < t; ++row) {
-    FERRUM_TRY(B::copy_slice(ctx, s.x, row * hp.hidden_size, s.last_hidden, 0, hp.hidden_size));
-    FERRUM_TRY(lm_head_->forward(ctx, s.last_hidden, s.logits, 1));
-    if (hp.final_logit_softcap > 0) FERRUM_TRY(B::softcap(ctx, s.logits, hp.vocab_size, hp.final_logit_softcap));
-    tracer_.template trace<B>(ctx, "result_output", -1, s.logits, hp.vocab_size);
-    FERRUM_TRY(
-        B::copy_slice(ctx, s.logits, 0, logits, logits_offset + (row - first_row) * hp.vocab_size, hp.vocab_size));
-  }
-  return ok();
-}
-
-template <Backend B>
-Status LlamaModel<B>::project_fused(Context& ctx, const std::optional<Linear<B>>& fused,
-                                    const std::vector<Linear<B>>& parts, const Buffer& input, Buffer& out,
-                                    size_t tokens) {
-  if (fused) return fused->forward(ctx, input, out, tokens);
-  // Separate projections write side by side into the fused layout [tokens, sum(out_features)].
-  size_t width = 0;
-  for (const Linear<B>& part : parts) width += part.out_features();
-  size_t column = 0;
-  for (const Linear<B>& part : parts) {
-    FERRUM_TRY(part.forward(ctx, input, scratch_.part, tokens));
-    FERRUM_TRY(B::copy_2d(ctx, scratch_.part, 0, part.out_features(), out, column, width, tokens, part.out_features()));
-    column += part.out_features();
-  }
-  return ok();
-}
-
-template <Backend B>
-Status LlamaModel<B>::attention(Context& ctx, size_t layer_index, size_t tokens, DecoderState<B>& state) {
-  const LlamaHParams& hp = hparams_;
-  const Layer& weights = layers_[layer_index];
-  const int layer = static_cast<int>(layer_index);
-  Scratch& s = scratch_;
-  KvCache<Buffer>& cache = state.layers[layer_index];
-  const size_t position = state.length;
-  const size_t window = hp.sliding_window[layer_index];
-  const Buffer& cos = window ? rope_local_cos_ : rope_cos_;
-  const Buffer& sin = window ? rope_local_sin_ : rope_sin_;
-
-  FERRUM_TRY(project_fused(ctx, weights.qkv, weights.qkv_parts, s.x, s.qkv, tokens));
-  FERRUM_TRY(B::split_qkv(ctx, s.qkv, s.q, s.k, s.v, tokens, hp.q_dim(), hp.kv_dim()));
-  tracer_.template trace<B>(ctx, "Qcur", layer, s.q, tokens * hp.q_dim());
-  tracer_.template trace<B>(ctx, "Kcur", layer, s.k, tokens * hp.kv_dim());
-  tracer_.template trace<B>(ctx, "Vcur", layer, s.v, tokens * hp.kv_dim());
-
-  const int mode = hp.qk_norm ? kQkNormRope : kQkRope;
-  // norm_w is read only in mode 1; any buffer stands in otherwise.
-  const Buffer& q_norm = weights.q_norm ? *weights.q_norm : weights.attn_norm;
-  const Buffer& k_norm = weights.k_norm ? *weights.k_norm : weights.attn_norm;
-  FERRUM_TRY(B::qk_norm_rope(ctx, s.q, q_norm, cos, sin, s.q_heads, tokens, hp.num_heads, hp.head_dim, position,
-                             hp.rms_norm_eps, mode));
-  FERRUM_TRY(B::qk_norm_rope(ctx, s.k, k_norm, cos, sin, s.k_heads, tokens, hp.num_kv_heads, hp.head_dim, position,
-                             hp.rms_norm_eps, mode));
-  FERRUM_TRY(B::qk_norm_rope(ctx, s.v, k_norm, cos, sin, s.v_heads, tokens, hp.num_kv_heads, hp.head_dim, position,
-                             hp.rms_norm_eps, kQkTransposeOnly));
-  FERRUM_TRY(B::kv_cache_append_head_major(ctx, cache.k, cache.v, position, cache.capacity, s.k_heads, s.v_heads,
-                                           tokens, hp.num_kv_heads, hp.head_dim));
-
-  AttnConfig config;
-  config.num_heads = hp.num_heads;
-  config.num_kv_heads = hp.num_kv_heads;
-  config.head_dim = hp.head_dim;
-  config.causal = true;
-  config.scale = hp.attention_scale;
-  config.kv_seq_stride = cache.capacity;
-  config.sliding_window = window;
-  FERRUM_TRY(B::flash_attention(ctx, s.q_heads, cache.k, cache.v, s.attn_heads, 1, tokens, position + tokens, position,
-                                config));
-  FERRUM_TRY(B::transpose_head_to_token(ctx, s.attn_heads, s.attn, tokens, hp.num_heads, hp.head_dim));
-  tracer_.template trace<B>(ctx, "kqv_out", layer, s.attn, tokens * hp.q_dim());
-  FERRUM_TRY(weights.o->forward(ctx, s.attn, s.o, tokens));
-  tracer_.template trace<B>(ctx, "attn_out", layer, s.o, tokens * hp.hidden_size);
-  return ok();
-}
-
-template <Backend B>
-Status LlamaModel<B>::mlp(Context& ctx, size_t layer_index, size_t tokens) {
-  const LlamaHParams& hp = hparams_;
-  const Layer& weights = layers_[layer_index];
-  Scratch& s = scratch_;
-  tracer_.template trace<B>(ctx, "ffn_norm", static_cast<int>(layer_index), s.x, tokens * hp.hidden_size);
-  FERRUM_TRY(project_fused(ctx, weights.gate_up, weights.gate_up_parts, s.x, s.gate_up, tokens));
-  FERRUM_TRY(B::fused_act_mul_split(ctx, s.gate_up, s.act, tokens, hp.intermediate_size, hp.mlp_activation));
-  return weights.down->forward(ctx, s.act, s.mlp, tokens);
+  return output_head_->write_logits(ctx, s.x, t, all_logits, logits, logits_offset, tracer_);
 }
 
 }  // namespace ferrum

@@ -144,6 +144,79 @@ class WeightLoader {
                                               std::move(bias_buffer)));
   }
 
+  // Matrix `index` of a stacked [count, out_features, in_features] tensor (how transformers 5 and
+  // GGUF store routed experts) as a Linear. Whole rows move, so GGUF blocks stay as stored; on the
+  // CPU the slice is borrowed from the file mapping.
+  Expected<Linear<B>> stacked_linear(const std::string& name, size_t index, size_t count, size_t out_features,
+                                     size_t in_features) const {
+    FERRUM_CHECK(index < count, ErrorCode::kInvalidArgument, name, ": matrix ", index, " of ", count);
+    FERRUM_CHECK(options_.quantization.method == CheckpointQuantization::Method::kNone, ErrorCode::kUnsupported,
+                 source_.describe(), ": stacked tensor ", name, " in a GPTQ / AWQ checkpoint is not supported");
+    FERRUM_ASSIGN_OR_RETURN(WeightTensor stacked,
+                            find_with_shape(name, {static_cast<int64_t>(count), static_cast<int64_t>(out_features),
+                                                   static_cast<int64_t>(in_features)}));
+    FERRUM_CHECK(stacked.view.is_contiguous(), ErrorCode::kUnsupported, source_.describe(), ": tensor ", name,
+                 " is not contiguous");
+    const size_t slice_bytes = stacked.view.nbytes() / count;
+    const auto* start = static_cast<const uint8_t*>(stacked.view.data()) + index * slice_bytes;
+    const WeightTensor slice{TensorView(start, stacked.view.dtype(),
+                                        Shape{static_cast<int64_t>(out_features), static_cast<int64_t>(in_features)}),
+                             stacked.keep_alive};
+    FERRUM_ASSIGN_OR_RETURN(Buffer weight, upload_matrix(slice));
+    return Linear<B>(name + "[" + std::to_string(index) + "]", out_features, in_features,
+                     storage_for(std::make_shared<const Buffer>(std::move(weight))));
+  }
+
+  // The linear layer `prefix` with its output rows reordered: row i of the result is stored row
+  // row_order[i]. Whole rows move, so GGUF blocks stay as stored (GPTQ / AWQ pack across output
+  // columns and are refused).
+  Expected<Linear<B>> linear_with_row_order(const std::string& prefix, size_t out_features, size_t in_features,
+                                            std::span<const size_t> row_order) const {
+    FERRUM_CHECK(row_order.size() == out_features, ErrorCode::kInvalidArgument, prefix, ": row order of ",
+                 row_order.size(), " entries for ", out_features, " rows");
+    FERRUM_CHECK(
+        options_.quantization.method == CheckpointQuantization::Method::kNone || !source_.contains(prefix + ".qweight"),
+        ErrorCode::kUnsupported, source_.describe(), ": ", prefix,
+        " needs its rows reordered, which GPTQ / AWQ packing does not allow");
+    FERRUM_ASSIGN_OR_RETURN(
+        WeightTensor tensor,
+        find_with_shape(prefix + ".weight", {static_cast<int64_t>(out_features), static_cast<int64_t>(in_features)}));
+    FERRUM_CHECK(tensor.view.is_contiguous(), ErrorCode::kUnsupported, source_.describe(), ": tensor ", prefix,
+                 ".weight is not contiguous");
+    const size_t row_bytes = tensor.view.nbytes() / out_features;
+    const auto* rows = static_cast<const uint8_t*>(tensor.view.data());
+    std::vector<uint8_t> bytes(tensor.view.nbytes());
+    for (size_t i = 0; i < out_features; ++i) {
+      FERRUM_CHECK(row_order[i] < out_features, ErrorCode::kInvalidArgument, prefix, ": row order names row ",
+                   row_order[i], " of ", out_features);
+      std::memcpy(bytes.data() + i * row_bytes, rows + row_order[i] * row_bytes, row_bytes);
+    }
+    const WeightTensor reordered{TensorView(bytes.data(), tensor.view.dtype(), tensor.view.shape()), nullptr};
+    FERRUM_ASSIGN_OR_RETURN(Buffer weight, upload_matrix(reordered, /*may_borrow=*/false));
+    return Linear<B>(prefix, out_features, in_features, storage_for(std::make_shared<const Buffer>(std::move(weight))));
+  }
+
+  // A weight's values as host f32 (dense or GGUF; GPTQ / AWQ tensors are integers and refused),
+  // for weights the model rearranges at load.
+  Expected<std::vector<float>> host_f32(const std::string& name, std::initializer_list<int64_t> dims) const {
+    FERRUM_ASSIGN_OR_RETURN(WeightTensor tensor, find_with_shape(name, dims));
+    return tensor_to_f32(tensor.view);
+  }
+
+  // Uploads a dense matrix built on the host: in options_.dense_dtype when set, else in `preferred`
+  // (f32, f16 or bf16; pick the stored dtype when the values came from such a tensor unchanged).
+  Expected<Buffer> dense_from_f32(std::span<const float> values, DType preferred) const {
+    const DType dtype = options_.dense_dtype.value_or(preferred);
+    FERRUM_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, f32_to_bytes(values, dtype));
+    return B::from_bytes(bytes, dtype, values.size());
+  }
+
+  // The dtype `name` is stored in (a block type for GGUF weights).
+  Expected<DType> stored_dtype(const std::string& name) const {
+    FERRUM_ASSIGN_OR_RETURN(WeightTensor tensor, source_.find(name));
+    return tensor.view.dtype();
+  }
+
   // The storage a Linear needs for an uploaded matrix (dense, or GGUF blocks).
   static typename Linear<B>::Storage storage_for(std::shared_ptr<const Buffer> weight) {
     if (is_quantized(weight->dtype())) {

@@ -74,6 +74,7 @@ void add_attention_cases(CaseList& cases);
 void add_layout_cases(CaseList& cases);
 void add_elementwise_cases(CaseList& cases);
 void add_row_cases(CaseList& cases);
+void add_scatter_cases(CaseList& cases);
 
 // ── Building cases ──
 

@@ -59,6 +59,31 @@ Doubles gemm(const Floats& a, const Floats& b, size_t m, size_t n, size_t k) {
   return out;
 }
 
+Doubles gemm_batched(const Floats& a, const Floats& b, size_t batch, size_t m, size_t n, size_t k) {
+  Doubles out;
+  out.reserve(batch * m * n);
+  for (size_t i = 0; i < batch; ++i) {
+    const Floats a_i(a.begin() + static_cast<std::ptrdiff_t>(i * m * k),
+                     a.begin() + static_cast<std::ptrdiff_t>((i + 1) * m * k));
+    const Floats b_i(b.begin() + static_cast<std::ptrdiff_t>(i * n * k),
+                     b.begin() + static_cast<std::ptrdiff_t>((i + 1) * n * k));
+    const Doubles out_i = gemm(a_i, b_i, m, n, k);
+    out.insert(out.end(), out_i.begin(), out_i.end());
+  }
+  return out;
+}
+
+Doubles scatter_add_rows(const Floats& src, const std::vector<uint32_t>& ids, const Floats& weights, const Floats& out,
+                         size_t cols) {
+  Doubles result(out.begin(), out.end());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    for (size_t c = 0; c < cols; ++c) {
+      result[ids[i] * cols + c] += static_cast<double>(weights[i]) * src[i * cols + c];
+    }
+  }
+  return result;
+}
+
 Doubles rms_norm(const Floats& x, const Floats& w, double eps, size_t tokens, size_t dim) {
   Doubles out(tokens * dim);
   for (size_t t = 0; t < tokens; ++t) {

@@ -16,6 +16,11 @@ using Doubles = std::vector<double>;
 
 // out[m, n] = a[m, k] @ b[n, k]^T
 Doubles gemm(const Floats& a, const Floats& b, size_t m, size_t n, size_t k);
+// out[i] = a[i] @ b[i]^T for i < batch; a [batch, m, k], b [batch, n, k].
+Doubles gemm_batched(const Floats& a, const Floats& b, size_t batch, size_t m, size_t n, size_t k);
+// out (initially `out`) with out[ids[i], :] += weights[i] * src[i, :].
+Doubles scatter_add_rows(const Floats& src, const std::vector<uint32_t>& ids, const Floats& weights, const Floats& out,
+                         size_t cols);
 
 Doubles rms_norm(const Floats& x, const Floats& w, double eps, size_t tokens, size_t dim);
 Doubles layer_norm(const Floats& x, const Floats& gamma, const Floats& beta, double eps, size_t tokens, size_t dim);

@@ -83,6 +83,9 @@ struct CpuBackend : BackendDefaults {
   // GGUF: qweight holds n rows of k values in the block type; k is a whole number of blocks.
   static Status gemm_quant(CpuContext& ctx, const CpuBuffer& a, const QuantWeights<CpuBuffer>& weights, CpuBuffer& out,
                            size_t m, size_t n, size_t k, const QuantKind& kind);
+  // b: f32, f16 or bf16, as gemm.
+  static Status gemm_batched(CpuContext& ctx, const CpuBuffer& a, const CpuBuffer& b, CpuBuffer& out, size_t batch,
+                             size_t m, size_t n, size_t k);
 
   // ── Norms ──
   static Status rms_norm(CpuContext& ctx, const CpuBuffer& x, const CpuBuffer& w, float eps, CpuBuffer& out,
@@ -109,6 +112,9 @@ struct CpuBackend : BackendDefaults {
                         size_t dst_offset, size_t dst_stride, size_t rows, size_t cols);
   static Status embedding_lookup(CpuContext& ctx, const CpuBuffer& table, std::span<const uint32_t> ids, CpuBuffer& out,
                                  size_t dim);
+  // src, out and weights f32.
+  static Status scatter_add_rows(CpuContext& ctx, const CpuBuffer& src, std::span<const uint32_t> ids,
+                                 std::span<const float> weights, CpuBuffer& out, size_t cols);
   static Status split_qkv(CpuContext& ctx, const CpuBuffer& qkv, CpuBuffer& q, CpuBuffer& k, CpuBuffer& v,
                           size_t tokens, size_t q_dim, size_t kv_dim);
   static Status fused_silu_mul_split(CpuContext& ctx, const CpuBuffer& gate_up, CpuBuffer& out, size_t tokens,

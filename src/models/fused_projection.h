@@ -1,0 +1,72 @@
+// Linear layers applied to one input whose outputs sit side by side, [tokens, sum(out_features)]:
+// q / k / v, gate / up. One GEMM when the loader can fuse the weights (same storage type), else
+// one per part with each result copied into its columns.
+#pragma once
+
+#include <algorithm>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "models/linear.h"
+#include "models/weight_loader.h"
+
+namespace ferrum {
+
+template <Backend B>
+class FusedProjection {
+ public:
+  using Buffer = typename B::Buffer;
+
+  // The layers stored under `prefixes` (prefix.weight, ...), fused under `fused_name` when possible.
+  static Expected<FusedProjection> load(const WeightLoader<B>& loader, std::span<const std::string> prefixes,
+                                        std::span<const size_t> out_features, size_t in_features, bool bias,
+                                        const std::string& fused_name) {
+    FusedProjection projection;
+    FERRUM_ASSIGN_OR_RETURN(projection.fused_,
+                            loader.fused_linear(prefixes, out_features, in_features, bias, fused_name));
+    if (!projection.fused_) {
+      for (size_t part = 0; part < prefixes.size(); ++part) {
+        FERRUM_ASSIGN_OR_RETURN(auto linear, loader.linear(prefixes[part], out_features[part], in_features, bias));
+        projection.parts_.push_back(std::move(linear));
+      }
+    }
+    return projection;
+  }
+
+  // A projection whose weights are already one matrix (a fused tensor in the checkpoint).
+  static FusedProjection of(Linear<B> fused) {
+    FusedProjection projection;
+    projection.fused_.emplace(std::move(fused));
+    return projection;
+  }
+
+  size_t out_features() const {
+    if (fused_) return fused_->out_features();
+    size_t total = 0;
+    for (const Linear<B>& part : parts_) total += part.out_features();
+    return total;
+  }
+
+  // out [tokens, out_features()] = x @ W^T. `part_scratch` holds one part's output
+  // ([tokens, widest part]) when the parts run separately.
+  Status forward(typename B::Context& ctx, const Buffer& x, Buffer& out, size_t tokens, Buffer& part_scratch) const {
+    if (fused_) return fused_->forward(ctx, x, out, tokens);
+    const size_t width = out_features();
+    size_t column = 0;
+    for (const Linear<B>& part : parts_) {
+      FERRUM_TRY(part.forward(ctx, x, part_scratch, tokens));
+      FERRUM_TRY(
+          B::copy_2d(ctx, part_scratch, 0, part.out_features(), out, column, width, tokens, part.out_features()));
+      column += part.out_features();
+    }
+    return ok();
+  }
+
+ private:
+  std::optional<Linear<B>> fused_;
+  std::vector<Linear<B>> parts_;
+};
+
+}  // namespace ferrum

@@ -1,0 +1,66 @@
+// The gated feed-forward block down(act(gate(x)) * up(x)): the MLP of Llama-style decoders, and
+// every routed or shared expert of a mixture-of-experts layer.
+#pragma once
+
+#include <array>
+#include <string>
+
+#include "models/fused_projection.h"
+#include "models/linear.h"
+#include "models/weight_loader.h"
+
+namespace ferrum {
+
+template <Backend B>
+class GatedMlp {
+ public:
+  using Buffer = typename B::Buffer;
+  using Context = typename B::Context;
+
+  // Activations of one forward, allocated once and shared by every MLP of a model (buffers may be
+  // larger than a call needs, so size them for the widest intermediate).
+  struct Scratch {
+    Buffer gate_up, act, part;
+
+    static Expected<Scratch> create(size_t max_tokens, size_t max_intermediate) {
+      Scratch scratch;
+      const DType dtype = B::kActivationDType;
+      FERRUM_ASSIGN_OR_RETURN(scratch.gate_up, B::alloc(max_tokens * 2 * max_intermediate, dtype));
+      FERRUM_ASSIGN_OR_RETURN(scratch.act, B::alloc(max_tokens * max_intermediate, dtype));
+      FERRUM_ASSIGN_OR_RETURN(scratch.part, B::alloc(max_tokens * max_intermediate, dtype));
+      return scratch;
+    }
+  };
+
+  // `prefix` + gate_proj / up_proj / down_proj ("model.layers.0.mlp."); gate and up become one GEMM
+  // when their storage allows.
+  static Expected<GatedMlp> load(const WeightLoader<B>& loader, const std::string& prefix, size_t hidden_size,
+                                 size_t intermediate_size, Activation activation) {
+    const std::array<std::string, 2> names = {prefix + "gate_proj", prefix + "up_proj"};
+    const std::array<size_t, 2> rows = {intermediate_size, intermediate_size};
+    FERRUM_ASSIGN_OR_RETURN(auto gate_up,
+                            FusedProjection<B>::load(loader, names, rows, hidden_size, false, prefix + "gate_up_proj"));
+    FERRUM_ASSIGN_OR_RETURN(auto down, loader.linear(prefix + "down_proj", hidden_size, intermediate_size));
+    return GatedMlp(std::move(gate_up), std::move(down), activation);
+  }
+
+  // gate_up: [2 * intermediate, hidden] with the gate rows first; down: [hidden, intermediate].
+  GatedMlp(FusedProjection<B> gate_up, Linear<B> down, Activation activation)
+      : gate_up_(std::move(gate_up)), down_(std::move(down)), activation_(activation) {}
+
+  size_t intermediate_size() const { return down_.in_features(); }
+
+  // out [tokens, hidden] = down(act(gate(x)) * up(x)) for x [tokens, hidden].
+  Status forward(Context& ctx, const Buffer& x, Buffer& out, size_t tokens, Scratch& scratch) const {
+    FERRUM_TRY(gate_up_.forward(ctx, x, scratch.gate_up, tokens, scratch.part));
+    FERRUM_TRY(B::fused_act_mul_split(ctx, scratch.gate_up, scratch.act, tokens, intermediate_size(), activation_));
+    return down_.forward(ctx, scratch.act, out, tokens);
+  }
+
+ private:
+  FusedProjection<B> gate_up_;
+  Linear<B> down_;
+  Activation activation_;
+};
+
+}  // namespace ferrum

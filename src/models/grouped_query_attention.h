@@ -1,0 +1,137 @@
+// Self-attention with grouped-query heads (multi-head when num_kv_heads == num_heads), the
+// attention of the Llama family and Qwen3-MoE: fused q / k / v projection (optional biases),
+// optional per-head RMSNorm on q and k (QK-norm), rotate-half RoPE, a head-major KV cache, causal
+// flash attention with an optional sliding window, and the output projection.
+#pragma once
+
+#include <array>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "models/fused_projection.h"
+#include "models/tracer.h"
+#include "models/weight_loader.h"
+
+namespace ferrum {
+
+struct GqaParams {
+  size_t hidden_size = 0;
+  size_t num_heads = 0;
+  size_t num_kv_heads = 0;
+  size_t head_dim = 0;
+  bool qkv_bias = false;
+  bool qk_norm = false;
+  float norm_weight_offset = 0.0f;  // added to stored QK-norm weights (Gemma stores w - 1)
+  float rms_norm_eps = 1e-6f;
+  float scale = 1.0f;  // multiplies q.k before the softmax
+
+  size_t q_dim() const { return num_heads * head_dim; }
+  size_t kv_dim() const { return num_kv_heads * head_dim; }
+};
+
+template <Backend B>
+class GroupedQueryAttention {
+ public:
+  using Buffer = typename B::Buffer;
+  using Context = typename B::Context;
+
+  // Activations of one forward for up to max_tokens tokens, shared by every layer.
+  struct Scratch {
+    Buffer qkv, q, k, v, q_heads, k_heads, v_heads, attn_heads, attn, part;
+
+    static Expected<Scratch> create(const GqaParams& params, size_t max_tokens) {
+      Scratch s;
+      const size_t t = max_tokens;
+      const size_t q = params.q_dim();
+      const size_t kv = params.kv_dim();
+      for (auto [buffer, size] : std::initializer_list<std::pair<Buffer*, size_t>>{{&s.qkv, t * (q + 2 * kv)},
+                                                                                   {&s.q, t * q},
+                                                                                   {&s.k, t * kv},
+                                                                                   {&s.v, t * kv},
+                                                                                   {&s.q_heads, t * q},
+                                                                                   {&s.k_heads, t * kv},
+                                                                                   {&s.v_heads, t * kv},
+                                                                                   {&s.attn_heads, t * q},
+                                                                                   {&s.attn, t * q},
+                                                                                   {&s.part, t * q}}) {
+        FERRUM_ASSIGN_OR_RETURN(*buffer, B::alloc(size, B::kActivationDType));
+      }
+      return s;
+    }
+  };
+
+  // `prefix` is the layer's attention module ("model.layers.0.self_attn.").
+  static Expected<GroupedQueryAttention> load(const WeightLoader<B>& loader, const std::string& prefix,
+                                              const GqaParams& params) {
+    GroupedQueryAttention block;
+    block.params_ = params;
+    const std::array<std::string, 3> names = {prefix + "q_proj", prefix + "k_proj", prefix + "v_proj"};
+    const std::array<size_t, 3> rows = {params.q_dim(), params.kv_dim(), params.kv_dim()};
+    FERRUM_ASSIGN_OR_RETURN(block.qkv_, FusedProjection<B>::load(loader, names, rows, params.hidden_size,
+                                                                 params.qkv_bias, prefix + "qkv_proj"));
+    FERRUM_ASSIGN_OR_RETURN(block.o_, loader.linear(prefix + "o_proj", params.hidden_size, params.q_dim()));
+    if (params.qk_norm) {
+      FERRUM_ASSIGN_OR_RETURN(block.q_norm_,
+                              loader.vector_f32(prefix + "q_norm.weight", params.head_dim, params.norm_weight_offset));
+      FERRUM_ASSIGN_OR_RETURN(block.k_norm_,
+                              loader.vector_f32(prefix + "k_norm.weight", params.head_dim, params.norm_weight_offset));
+    }
+    return block;
+  }
+
+  const GqaParams& params() const { return params_; }
+
+  // out [tokens, hidden] = attention of x [tokens, hidden], whose tokens sit at positions
+  // position.. and see the cache's rows before them. Appends their K / V to `cache` (the caller
+  // advances cache.len). cos / sin: the RoPE table for this layer; window 0 = full attention.
+  Status forward(Context& ctx, const Buffer& x, Buffer& out, size_t tokens, KvCache<Buffer>& cache, size_t position,
+                 const Buffer& cos, const Buffer& sin, size_t window, Scratch& s, const Tracer& tracer,
+                 int layer) const {
+    const GqaParams& p = params_;
+    FERRUM_TRY(qkv_->forward(ctx, x, s.qkv, tokens, s.part));
+    FERRUM_TRY(B::split_qkv(ctx, s.qkv, s.q, s.k, s.v, tokens, p.q_dim(), p.kv_dim()));
+    tracer.template trace<B>(ctx, "Qcur", layer, s.q, tokens * p.q_dim());
+    tracer.template trace<B>(ctx, "Kcur", layer, s.k, tokens * p.kv_dim());
+    tracer.template trace<B>(ctx, "Vcur", layer, s.v, tokens * p.kv_dim());
+
+    const int mode = p.qk_norm ? kQkNormRope : kQkRope;
+    // norm_w is read only in mode 1; any buffer stands in otherwise.
+    const Buffer& q_norm = q_norm_ ? *q_norm_ : cos;
+    const Buffer& k_norm = k_norm_ ? *k_norm_ : cos;
+    FERRUM_TRY(B::qk_norm_rope(ctx, s.q, q_norm, cos, sin, s.q_heads, tokens, p.num_heads, p.head_dim, position,
+                               p.rms_norm_eps, mode));
+    FERRUM_TRY(B::qk_norm_rope(ctx, s.k, k_norm, cos, sin, s.k_heads, tokens, p.num_kv_heads, p.head_dim, position,
+                               p.rms_norm_eps, mode));
+    FERRUM_TRY(B::qk_norm_rope(ctx, s.v, k_norm, cos, sin, s.v_heads, tokens, p.num_kv_heads, p.head_dim, position,
+                               p.rms_norm_eps, kQkTransposeOnly));
+    FERRUM_TRY(B::kv_cache_append_head_major(ctx, cache.k, cache.v, position, cache.capacity, s.k_heads, s.v_heads,
+                                             tokens, p.num_kv_heads, p.head_dim));
+
+    AttnConfig config;
+    config.num_heads = p.num_heads;
+    config.num_kv_heads = p.num_kv_heads;
+    config.head_dim = p.head_dim;
+    config.causal = true;
+    config.scale = p.scale;
+    config.kv_seq_stride = cache.capacity;
+    config.sliding_window = window;
+    FERRUM_TRY(B::flash_attention(ctx, s.q_heads, cache.k, cache.v, s.attn_heads, 1, tokens, position + tokens,
+                                  position, config));
+    FERRUM_TRY(B::transpose_head_to_token(ctx, s.attn_heads, s.attn, tokens, p.num_heads, p.head_dim));
+    tracer.template trace<B>(ctx, "kqv_out", layer, s.attn, tokens * p.q_dim());
+    FERRUM_TRY(o_->forward(ctx, s.attn, out, tokens));
+    tracer.template trace<B>(ctx, "attn_out", layer, out, tokens * p.hidden_size);
+    return ok();
+  }
+
+ private:
+  GqaParams params_;
+  std::optional<FusedProjection<B>> qkv_;
+  std::optional<Linear<B>> o_;
+  std::optional<Buffer> q_norm_;
+  std::optional<Buffer> k_norm_;
+};
+
+}  // namespace ferrum

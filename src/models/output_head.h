@@ -1,0 +1,64 @@
+// The end of a decoder: lm_head (or the tied embedding table) over the final-normed hidden states
+// of the rows whose logits are wanted, with optional logit soft-capping. Rows go through one at a
+// time so the scratch stays one vocabulary long however many logits are asked for.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "models/linear.h"
+#include "models/tracer.h"
+#include "models/weight_loader.h"
+
+namespace ferrum {
+
+template <Backend B>
+class OutputHead {
+ public:
+  using Buffer = typename B::Buffer;
+
+  // `embed_tokens` [vocab, hidden] stands in for lm_head when the embeddings are tied and the
+  // checkpoint has no lm_head of its own. softcap 0 = off.
+  static Expected<OutputHead> load(const WeightLoader<B>& loader, bool tie_word_embeddings,
+                                   const std::shared_ptr<const Buffer>& embed_tokens, size_t vocab_size,
+                                   size_t hidden_size, float final_logit_softcap = 0.0f) {
+    OutputHead head;
+    head.vocab_size_ = vocab_size;
+    head.hidden_size_ = hidden_size;
+    head.softcap_ = final_logit_softcap;
+    if (tie_word_embeddings && !loader.contains("lm_head.weight")) {
+      head.lm_head_.emplace("lm_head (tied to embed_tokens)", vocab_size, hidden_size,
+                            WeightLoader<B>::storage_for(embed_tokens));
+    } else {
+      FERRUM_ASSIGN_OR_RETURN(head.lm_head_, loader.linear("lm_head", vocab_size, hidden_size));
+    }
+    FERRUM_ASSIGN_OR_RETURN(head.row_hidden_, B::alloc(hidden_size, B::kActivationDType));
+    FERRUM_ASSIGN_OR_RETURN(head.row_logits_, B::alloc(vocab_size, B::kActivationDType));
+    return head;
+  }
+
+  // normed [tokens, hidden]: the last row's logits, or every row's when all_logits, go to `logits`
+  // from element logits_offset on, one vocabulary per row.
+  Status write_logits(typename B::Context& ctx, const Buffer& normed, size_t tokens, bool all_logits, Buffer& logits,
+                      size_t logits_offset, const Tracer& tracer) {
+    const size_t first_row = all_logits ? 0 : tokens - 1;
+    for (size_t row = first_row; row < tokens; ++row) {
+      FERRUM_TRY(B::copy_slice(ctx, normed, row * hidden_size_, row_hidden_, 0, hidden_size_));
+      FERRUM_TRY(lm_head_->forward(ctx, row_hidden_, row_logits_, 1));
+      if (softcap_ > 0) FERRUM_TRY(B::softcap(ctx, row_logits_, vocab_size_, softcap_));
+      tracer.template trace<B>(ctx, "result_output", -1, row_logits_, vocab_size_);
+      FERRUM_TRY(
+          B::copy_slice(ctx, row_logits_, 0, logits, logits_offset + (row - first_row) * vocab_size_, vocab_size_));
+    }
+    return ok();
+  }
+
+ private:
+  size_t vocab_size_ = 0;
+  size_t hidden_size_ = 0;
+  float softcap_ = 0.0f;
+  std::optional<Linear<B>> lm_head_;
+  Buffer row_hidden_, row_logits_;
+};
+
+}  // namespace ferrum

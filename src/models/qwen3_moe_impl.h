@@ -1,0 +1,118 @@
+// Template definitions of Qwen3MoeModel, included by the files that instantiate it for a backend.
+#pragma once
+
+#include <algorithm>
+
+#include "models/qwen3_moe.h"
+
+namespace ferrum {
+
+template <Backend B>
+Expected<Qwen3MoeModel<B>> Qwen3MoeModel<B>::load(const Qwen3MoeHParams& hparams, const WeightLoader<B>& loader,
+                                                  size_t max_batch_tokens, size_t max_context) {
+  FERRUM_TRY(hparams.validate());
+  FERRUM_CHECK(max_batch_tokens > 0, ErrorCode::kInvalidArgument, "max_batch_tokens must be positive");
+  FERRUM_CHECK(max_context > 0 && max_context <= hparams.max_positions, ErrorCode::kInvalidArgument, "context of ",
+               max_context, " tokens is outside 1..", hparams.max_positions, " (max_position_embeddings)");
+  Qwen3MoeModel model;
+  model.hparams_ = hparams;
+  model.max_batch_tokens_ = max_batch_tokens;
+  model.max_context_ = max_context;
+  const Qwen3MoeHParams& hp = model.hparams_;
+
+  FERRUM_ASSIGN_OR_RETURN(model.embed_tokens_,
+                          loader.matrix("model.embed_tokens.weight", hp.vocab_size, hp.hidden_size));
+  for (size_t i = 0; i < hp.num_layers; ++i) {
+    const std::string layer = "model.layers." + std::to_string(i) + ".";
+    Layer weights;
+    FERRUM_ASSIGN_OR_RETURN(weights.attn_norm, loader.vector_f32(layer + "input_layernorm.weight", hp.hidden_size));
+    FERRUM_ASSIGN_OR_RETURN(weights.attention,
+                            GroupedQueryAttention<B>::load(loader, layer + "self_attn.", hp.attention));
+    FERRUM_ASSIGN_OR_RETURN(weights.ffn_norm,
+                            loader.vector_f32(layer + "post_attention_layernorm.weight", hp.hidden_size));
+    if (hp.layer_is_moe[i]) {
+      FERRUM_ASSIGN_OR_RETURN(weights.moe, MoeBlock<B>::load(loader, layer + "mlp.", hp.moe));
+    } else {
+      FERRUM_ASSIGN_OR_RETURN(weights.dense_mlp, GatedMlp<B>::load(loader, layer + "mlp.", hp.hidden_size,
+                                                                   hp.dense_intermediate_size, hp.moe.activation));
+    }
+    model.layers_.push_back(std::move(weights));
+  }
+  FERRUM_ASSIGN_OR_RETURN(model.final_norm_, loader.vector_f32("model.norm.weight", hp.hidden_size));
+  FERRUM_ASSIGN_OR_RETURN(model.output_head_, OutputHead<B>::load(loader, hp.tie_word_embeddings, model.embed_tokens_,
+                                                                  hp.vocab_size, hp.hidden_size));
+
+  FERRUM_ASSIGN_OR_RETURN(RopeTable table, rope_table(hp.rope, hp.attention.head_dim, max_context));
+  FERRUM_ASSIGN_OR_RETURN(model.rope_cos_, B::from_slice(table.cos, DType::kF32));
+  FERRUM_ASSIGN_OR_RETURN(model.rope_sin_, B::from_slice(table.sin, DType::kF32));
+
+  const size_t t = max_batch_tokens;
+  Scratch& s = model.scratch_;
+  for (Buffer* buffer : {&s.residual, &s.x, &s.attn_out, &s.ffn_out}) {
+    FERRUM_ASSIGN_OR_RETURN(*buffer, B::alloc(t * hp.hidden_size, B::kActivationDType));
+  }
+  FERRUM_ASSIGN_OR_RETURN(s.attention, GroupedQueryAttention<B>::Scratch::create(hp.attention, t));
+  FERRUM_ASSIGN_OR_RETURN(
+      s.mlp, GatedMlp<B>::Scratch::create(t, std::max(hp.dense_intermediate_size, hp.moe.expert_intermediate_size)));
+  FERRUM_ASSIGN_OR_RETURN(s.moe, MoeBlock<B>::Scratch::create(hp.moe, t));
+  return model;
+}
+
+template <Backend B>
+Status Qwen3MoeModel<B>::forward(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& logits,
+                                 bool all_logits) {
+  FERRUM_CHECK(!tokens.empty(), ErrorCode::kInvalidArgument, "forward: no tokens");
+  FERRUM_CHECK(state.length + tokens.size() <= state.capacity, ErrorCode::kLimitExceeded, "forward: ", state.length,
+               " cached + ", tokens.size(), " new tokens exceed the context of ", state.capacity);
+  for (size_t done = 0; done < tokens.size(); done += max_batch_tokens_) {
+    const size_t count = std::min(max_batch_tokens_, tokens.size() - done);
+    FERRUM_TRY(forward_chunk(ctx, tokens.subspan(done, count), state, logits,
+                             all_logits ? done * hparams_.vocab_size : 0, all_logits));
+  }
+  return ok();
+}
+
+template <Backend B>
+Status Qwen3MoeModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state,
+                                       Buffer& logits, size_t logits_offset, bool all_logits) {
+  const Qwen3MoeHParams& hp = hparams_;
+  const size_t t = tokens.size();
+  const size_t hidden = hp.hidden_size;
+  const size_t position = state.length;
+  Scratch& s = scratch_;
+  for (uint32_t token : tokens) {
+    FERRUM_CHECK(token < hp.vocab_size, ErrorCode::kInvalidArgument, "token id ", token,
+                 " is outside the vocabulary of ", hp.vocab_size);
+  }
+  FERRUM_TRY(B::embedding_lookup(ctx, *embed_tokens_, tokens, s.residual, hidden));
+  tracer_.template trace<B>(ctx, "inp_embd", -1, s.residual, t * hidden);
+  FERRUM_TRY(B::rms_norm(ctx, s.residual, layers_[0].attn_norm, hp.rms_norm_eps, s.x, t, hidden));
+
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const int layer = static_cast<int>(i);
+    const Layer& weights = layers_[i];
+    tracer_.template trace<B>(ctx, "attn_norm", layer, s.x, t * hidden);
+    FERRUM_TRY(weights.attention->forward(ctx, s.x, s.attn_out, t, state.layers[i], position, rope_cos_, rope_sin_,
+                                          hp.sliding_window[i], s.attention, tracer_, layer));
+    // residual += attention output; x = ffn_norm(residual)
+    FERRUM_TRY(B::fused_add_rms_norm(ctx, s.residual, s.attn_out, weights.ffn_norm, hp.rms_norm_eps, s.x, t, hidden));
+    tracer_.template trace<B>(ctx, "ffn_inp", layer, s.residual, t * hidden);
+    tracer_.template trace<B>(ctx, "ffn_norm", layer, s.x, t * hidden);
+    if (weights.moe) {
+      FERRUM_TRY(weights.moe->forward(ctx, s.x, s.ffn_out, t, *s.moe, s.mlp, tracer_, layer));
+    } else {
+      FERRUM_TRY(weights.dense_mlp->forward(ctx, s.x, s.ffn_out, t, s.mlp));
+    }
+    tracer_.template trace<B>(ctx, "ffn_out", layer, s.ffn_out, t * hidden);
+    // residual += feed-forward output; x = next layer's attention norm (or the final norm)
+    const Buffer& next_norm = i + 1 < layers_.size() ? layers_[i + 1].attn_norm : final_norm_;
+    FERRUM_TRY(B::fused_add_rms_norm(ctx, s.residual, s.ffn_out, next_norm, hp.rms_norm_eps, s.x, t, hidden));
+    tracer_.template trace<B>(ctx, "l_out", layer, s.residual, t * hidden);
+  }
+  state.length += t;
+  for (auto& cache : state.layers) cache.len = state.length;
+  tracer_.template trace<B>(ctx, "result_norm", -1, s.x, t * hidden);
+  return output_head_->write_logits(ctx, s.x, t, all_logits, logits, logits_offset, tracer_);
+}
+
+}  // namespace ferrum
