@@ -42,6 +42,14 @@ class FusedProjection {
     return projection;
   }
 
+  // Bytes of weights one forward reads.
+  size_t weight_bytes() const {
+    if (fused_) return fused_->weight_bytes();
+    size_t total = 0;
+    for (const Linear<B>& part : parts_) total += part.weight_bytes();
+    return total;
+  }
+
   size_t out_features() const {
     if (fused_) return fused_->out_features();
     size_t total = 0;

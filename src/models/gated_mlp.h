@@ -44,6 +44,8 @@ class GatedMlp {
     return GatedMlp(std::move(gate_up), std::move(down), activation);
   }
 
+  size_t weight_bytes() const { return gate_up_.weight_bytes() + down_.weight_bytes(); }
+
   // gate_up: [2 * intermediate, hidden] with the gate rows first; down: [hidden, intermediate].
   GatedMlp(FusedProjection<B> gate_up, Linear<B> down, Activation activation)
       : gate_up_(std::move(gate_up)), down_(std::move(down)), activation_(activation) {}

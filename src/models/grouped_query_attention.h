@@ -63,6 +63,8 @@ class GroupedQueryAttention {
   };
 
   // `prefix` is the layer's attention module ("model.layers.0.self_attn.").
+  size_t weight_bytes() const { return qkv_->weight_bytes() + o_->weight_bytes(); }
+
   static Expected<GroupedQueryAttention> load(const WeightLoader<B>& loader, const std::string& prefix,
                                               const GqaParams& params) {
     GroupedQueryAttention block;

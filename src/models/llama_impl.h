@@ -70,13 +70,9 @@ Expected<LlamaModel<B>> LlamaModel<B>::load(const LlamaHParams& hparams, const W
                                               hp.hidden_size, hp.final_logit_softcap));
 
   for (const Layer& layer : model.layers_) {
-    for (const auto* linear : {&layer.qkv, &layer.o, &layer.gate_up, &layer.down}) {
-      if (*linear) model.weight_bytes_ += (*linear)->weight_bytes();
-    }
-    for (const auto& part : layer.qkv_parts) model.weight_bytes_ += part.weight_bytes();
-    for (const auto& part : layer.gate_up_parts) model.weight_bytes_ += part.weight_bytes();
+    model.weight_bytes_ += layer.attention->weight_bytes() + layer.mlp->weight_bytes();
   }
-  model.weight_bytes_ += model.lm_head_->weight_bytes();
+  model.weight_bytes_ += model.output_head_->weight_bytes();
 
   // RoPE tables for the whole context, uploaded once.
   FERRUM_ASSIGN_OR_RETURN(RopeTable global, rope_table(hp.rope, hp.head_dim, max_context));

@@ -33,9 +33,12 @@ class OutputHead {
       FERRUM_ASSIGN_OR_RETURN(head.lm_head_, loader.linear("lm_head", vocab_size, hidden_size));
     }
     FERRUM_ASSIGN_OR_RETURN(head.row_hidden_, B::alloc(hidden_size, B::kActivationDType));
-    FERRUM_ASSIGN_OR_RETURN(head.row_logits_, B::alloc(vocab_size, B::kActivationDType));
+    // Logits stay f32 whatever the activation dtype: sampling and log-probabilities need the precision.
+    FERRUM_ASSIGN_OR_RETURN(head.row_logits_, B::alloc(vocab_size, DType::kF32));
     return head;
   }
+
+  size_t weight_bytes() const { return lm_head_->weight_bytes(); }
 
   // normed [tokens, hidden]: the last row's logits, or every row's when all_logits, go to `logits`
   // from element logits_offset on, one vocabulary per row.
