@@ -22,10 +22,6 @@ constexpr size_t kKeyBlock = kPanelWidth;
 constexpr size_t kTargetRows = 32;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-size_t ceil_div(size_t a, size_t b) {
-  return (a + b - 1) / b;
-}
-
 // How tasks cut the work: per (batch, KV head), `head_chunk` of its query heads by `query_block`
 // query positions.
 struct TaskShape {
