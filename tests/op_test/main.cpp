@@ -1,14 +1,17 @@
-// ferrum-op-test [--filter OP[,OP...]] [--list] [--quick]
+// ferrum-op-test [--filter OP[,OP...]] [--list] [--quick] [--threads N]
 // Runs every registered case (see op_test.h for how cases are judged), prints one table row per
 // case and exits non-zero when any fails.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
 
+#include "core/thread_pool.h"
 #include "op_test.h"
 
 namespace {
@@ -21,14 +24,17 @@ struct Options {
   std::set<std::string> ops;  // empty: all
   bool list = false;
   bool quick = false;
+  size_t threads = 0;  // 0: one per core
 };
 
 void print_usage() {
   std::printf(
-      "usage: ferrum-op-test [--filter OP[,OP...]] [--list] [--quick]\n"
-      "  --filter  run only these ops (as listed by --list)\n"
-      "  --list    print the cases instead of running them\n"
-      "  --quick   leave out the heavy cases (used under the sanitizers)\n");
+      "usage: ferrum-op-test [--filter OP[,OP...]] [--list] [--quick] [--threads N]\n"
+      "  --filter   run only these ops (as listed by --list)\n"
+      "  --list     print the cases instead of running them\n"
+      "  --quick    leave out the heavy cases (used under the sanitizers)\n"
+      "  --threads  size of the CPU backend's thread pool (default: one per core); odd counts\n"
+      "             exercise uneven work splits\n");
 }
 
 bool parse_options(int argc, char** argv, Options& options) {
@@ -38,6 +44,8 @@ bool parse_options(int argc, char** argv, Options& options) {
       options.list = true;
     } else if (arg == "--quick") {
       options.quick = true;
+    } else if (arg == "--threads" && i + 1 < argc) {
+      options.threads = std::strtoul(argv[++i], nullptr, 10);
     } else if (arg == "--filter" && i + 1 < argc) {
       std::stringstream names(argv[++i]);
       for (std::string name; std::getline(names, name, ',');) options.ops.insert(name);
@@ -68,6 +76,7 @@ CaseList all_cases() {
 int main(int argc, char** argv) {
   Options options;
   if (!parse_options(argc, argv, options)) return 2;
+  if (options.threads != 0) ferrum::set_default_thread_count(options.threads);
 
   CaseList selected;
   for (OpCase& c : all_cases()) {
@@ -87,8 +96,14 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  std::printf("%-26s %-5s %-52s %-8s %11s %11s  %s\n", "op", "back", "case", "dtype", "max_abs_err", "tolerance",
-              "result");
+  int op_width = 2;
+  int case_width = 4;
+  for (const OpCase& c : selected) {
+    op_width = std::max(op_width, static_cast<int>(c.op.size()));
+    case_width = std::max(case_width, static_cast<int>(c.name.size()));
+  }
+  std::printf("%-*s %-5s %-*s %-6s %11s %11s  %s\n", op_width, "op", "back", case_width, "case", "dtype", "max_abs_err",
+              "tolerance", "result");
   size_t failures = 0;
   const auto start = std::chrono::steady_clock::now();
   for (const OpCase& c : selected) {
@@ -99,8 +114,8 @@ int main(int argc, char** argv) {
       std::snprintf(error, sizeof error, "%.3e", result.max_abs_error);
       std::snprintf(tolerance, sizeof tolerance, "%.3e", result.tolerance);
     }
-    std::printf("%-26s %-5s %-52s %-8s %11s %11s  %s\n", c.op.c_str(), c.backend.c_str(), c.name.c_str(),
-                c.dtype.c_str(), error, tolerance, result.passed ? "OK" : "FAIL");
+    std::printf("%-*s %-5s %-*s %-6s %11s %11s  %s\n", op_width, c.op.c_str(), c.backend.c_str(), case_width,
+                c.name.c_str(), c.dtype.c_str(), error, tolerance, result.passed ? "OK" : "FAIL");
     if (!result.passed) {
       ++failures;
       std::printf("    -> %s\n", result.detail.c_str());

@@ -30,6 +30,10 @@ std::vector<float> random_values(Rng& rng, size_t n, DType dtype, float lo, floa
   return values;
 }
 
+std::vector<double> as_doubles(const std::vector<float>& values) {
+  return std::vector<double>(values.begin(), values.end());
+}
+
 CaseResult compare(std::span<const float> actual, std::span<const double> expected, double relative, double absolute) {
   CaseResult result;
   if (actual.size() != expected.size()) {

@@ -93,6 +93,8 @@ float round_to(DType dtype, float value);
 // n uniform values in [lo, hi), already rounded to dtype.
 std::vector<float> random_values(Rng& rng, size_t n, DType dtype, float lo = -1.0f, float hi = 1.0f);
 
+std::vector<double> as_doubles(const std::vector<float>& values);
+
 CaseResult compare(std::span<const float> actual, std::span<const double> expected, double relative,
                    double absolute = 0.0);
 // compare() for several outputs of one case, judged together (the worst relative margin decides).

@@ -11,10 +11,6 @@
 namespace ferrum::op_test {
 namespace {
 
-std::vector<double> as_doubles(const std::vector<float>& values) {
-  return std::vector<double>(values.begin(), values.end());
-}
-
 template <Backend B>
 CaseResult run_copy_slice(DType dtype, size_t src_offset, size_t dst_offset, size_t len) {
   Rng rng(len + src_offset);

@@ -11,10 +11,6 @@
 namespace ferrum::op_test {
 namespace {
 
-std::vector<double> as_doubles(const std::vector<float>& values) {
-  return std::vector<double>(values.begin(), values.end());
-}
-
 template <Backend B>
 CaseResult run_roundtrip(DType dtype, size_t n) {
   Rng rng(n);

@@ -42,7 +42,7 @@ CaseResult run_fused_add_rms_norm(size_t tokens, size_t dim, DType w_dtype) {
   for (size_t i = 0; i < sum.size(); ++i) sum[i] = residual[i] + x[i];
   OP_ASSIGN(auto actual_out, download<B>(ctx, out, tokens * dim));
   OP_ASSIGN(auto actual_residual, download<B>(ctx, residual_buffer, tokens * dim));
-  return compare_all({compare(actual_residual, std::vector<double>(sum.begin(), sum.end()), kExact),
+  return compare_all({compare(actual_residual, as_doubles(sum), kExact),
                       compare(actual_out, ref::rms_norm(sum, w, 1e-5f, tokens, dim), kF32Math)});
 }
 

@@ -41,6 +41,10 @@ inline T from_f32(float value) {
   }
 }
 
+inline size_t ceil_div(size_t a, size_t b) {
+  return (a + b - 1) / b;
+}
+
 // Below this much work (in element operations) a loop chunk is not worth handing to another
 // thread: waking a worker costs a few microseconds, decode runs hundreds of small ops per token.
 inline constexpr size_t kMinParallelWork = size_t{1} << 15;

@@ -2,8 +2,9 @@
 // f32, f16 or bf16 (B is a Linear weight: one row per output feature).
 //
 // Two kernels, picked by m:
-//  - m <= kSmallM (decode): dot products along k, reading B rows in place and converting in
-//    registers. This is memory-bound; each B row is read once per group of 4 rows of A.
+//  - m <= 32 (decode, batched decode): dot products along k over 4 x 4 tiles, reading B rows in
+//    place and converting in registers; each B row comes from memory once and is reused from cache
+//    for every group of 4 rows of A. At m = 1 this is memory-bound.
 //  - larger m (prefill): B is packed, KC deep, into f32 panels of kNr columns laid out k-major (a
 //    transpose, done kLanes x kLanes in registers), then a register-tiled micro-kernel broadcasts
 //    A values against two B vectors and keeps a kMr x kNr tile of C in registers.

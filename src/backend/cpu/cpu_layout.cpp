@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <string>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
@@ -67,11 +66,10 @@ void append_rows(CpuContext& ctx, T* cache, const float* fresh, size_t cache_len
   });
 }
 
-Status append_cache(std::string_view which, CpuContext& ctx, CpuBuffer& cache, const CpuBuffer& fresh, size_t cache_len,
-                    size_t capacity, size_t new_tokens, size_t nkv, size_t hd) {
+Status append_cache(std::string_view cache_name, std::string_view new_name, CpuContext& ctx, CpuBuffer& cache,
+                    const CpuBuffer& fresh, size_t cache_len, size_t capacity, size_t new_tokens, size_t nkv,
+                    size_t hd) {
   constexpr std::string_view op = "kv_cache_append_head_major";
-  const std::string cache_name = cat("cache_", which);
-  const std::string new_name = cat("new_", which);
   FERRUM_TRY(check_dtype(op, cache_name, cache, {DType::kF32, DType::kF16, DType::kBF16}));
   FERRUM_TRY(check_dtype(op, new_name, fresh, {DType::kF32}));
   FERRUM_TRY(check_numel(op, cache_name, cache, {nkv, capacity, hd}));
@@ -285,8 +283,8 @@ Status CpuBackend::kv_cache_append_head_major(CpuContext& ctx, CpuBuffer& cache_
   FERRUM_CHECK(cache_len <= cache_capacity && new_tokens <= cache_capacity - cache_len, ErrorCode::kOutOfRange,
                "kv_cache_append_head_major: ", cache_len, " cached + ", new_tokens, " new rows exceed capacity ",
                cache_capacity);
-  FERRUM_TRY(append_cache("k", ctx, cache_k, new_k, cache_len, cache_capacity, new_tokens, nkv, hd));
-  return append_cache("v", ctx, cache_v, new_v, cache_len, cache_capacity, new_tokens, nkv, hd);
+  FERRUM_TRY(append_cache("cache_k", "new_k", ctx, cache_k, new_k, cache_len, cache_capacity, new_tokens, nkv, hd));
+  return append_cache("cache_v", "new_v", ctx, cache_v, new_v, cache_len, cache_capacity, new_tokens, nkv, hd);
 }
 
 Status CpuBackend::transpose_head_to_token(CpuContext& ctx, const CpuBuffer& src, CpuBuffer& dst, size_t tokens,

@@ -3,6 +3,7 @@
 // the binding one); the op test holds them to that against float64 references.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 
 #include "backend/backend_types.h"
@@ -100,6 +101,37 @@ inline void map_rows2(const float* a, const float* b, float* out, size_t n, F f)
   size_t i = 0;
   for (; i + kLanes <= n; i += kLanes) store(out + i, f(load(a + i), load(b + i)));
   if (i < n) store_partial(out + i, f(load_partial(a + i, n - i), load_partial(b + i, n - i)), n - i);
+}
+
+// Sum over a row of term(x[i..i+kLanes)) (a vector of per-lane terms): f32 lanes within pieces of
+// 1024 values, pieces added in double, so long rows lose no more precision than short ones. Lanes
+// past the row's end are dropped, whatever term makes of the zeros loaded there.
+template <class F>
+inline double sum_row_terms(const float* x, size_t n, F term) {
+  using namespace simd;
+  constexpr size_t kPiece = 1024;
+  double total = 0.0;
+  size_t i = 0;
+  while (i + kLanes <= n) {
+    const size_t piece_end = std::min(n, i + kPiece) / kLanes * kLanes;
+    Vec acc0 = zero();
+    Vec acc1 = zero();
+    for (; i + 2 * kLanes <= piece_end; i += 2 * kLanes) {
+      acc0 = add(acc0, term(load(x + i)));
+      acc1 = add(acc1, term(load(x + i + kLanes)));
+    }
+    if (i < piece_end) {
+      acc0 = add(acc0, term(load(x + i)));
+      i += kLanes;
+    }
+    total += static_cast<double>(reduce_add(acc0)) + static_cast<double>(reduce_add(acc1));
+  }
+  if (i < n) {
+    float lanes[kLanes];
+    store(lanes, term(load_partial(x + i, n - i)));
+    for (size_t lane = 0; lane < n - i; ++lane) total += lanes[lane];
+  }
+  return total;
 }
 
 }  // namespace ferrum::cpu

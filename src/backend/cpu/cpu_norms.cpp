@@ -4,6 +4,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_common.h"
+#include "backend/cpu/cpu_math.h"
 #include "backend/cpu/cpu_simd.h"
 #include "backend/op_checks.h"
 
@@ -14,57 +15,53 @@ namespace simd = cpu::simd;
 using simd::kLanes;
 using simd::Vec;
 
-double sum_row(const float* x, size_t n) {
-  Vec acc0 = simd::zero();
-  Vec acc1 = simd::zero();
-  size_t i = 0;
-  for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
-    acc0 = simd::add(acc0, simd::load(x + i));
-    acc1 = simd::add(acc1, simd::load(x + i + kLanes));
-  }
-  if (i + kLanes <= n) {
-    acc0 = simd::add(acc0, simd::load(x + i));
-    i += kLanes;
-  }
-  double sum = static_cast<double>(simd::reduce_add(acc0)) + static_cast<double>(simd::reduce_add(acc1));
-  for (; i < n; ++i) sum += x[i];
-  return sum;
+double sum_squares(const float* x, size_t n) {
+  return cpu::sum_row_terms(x, n, [](Vec v) { return simd::mul(v, v); });
 }
 
-// Sum of (x[i] - center)^2 over a row.
-double sum_squared_deviations(const float* x, size_t n, float center) {
-  const Vec c = simd::broadcast(center);
-  Vec acc0 = simd::zero();
-  Vec acc1 = simd::zero();
-  size_t i = 0;
-  for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
-    const Vec d0 = simd::sub(simd::load(x + i), c);
-    const Vec d1 = simd::sub(simd::load(x + i + kLanes), c);
-    acc0 = simd::fma(d0, d0, acc0);
-    acc1 = simd::fma(d1, d1, acc1);
-  }
-  if (i + kLanes <= n) {
-    const Vec d = simd::sub(simd::load(x + i), c);
-    acc0 = simd::fma(d, d, acc0);
-    i += kLanes;
-  }
-  double sum = static_cast<double>(simd::reduce_add(acc0)) + static_cast<double>(simd::reduce_add(acc1));
-  for (; i < n; ++i) sum += static_cast<double>(x[i] - center) * static_cast<double>(x[i] - center);
-  return sum;
+// The row mean as an unevaluated sum hi + lo of two floats: subtracting both from x (which the
+// centered passes do) removes the mean to double accuracy, not just to the float nearest it.
+struct Mean {
+  float hi;
+  float lo;
+};
+
+// Summed as x[0] + mean(x - x[0]): the terms are then deviations, not values, so a row of large
+// mean and small spread (the case layer norm must get right) sums without losing the spread.
+Mean row_mean(const float* x, size_t n) {
+  const float first = x[0];
+  const Vec shift = simd::broadcast(first);
+  const double deviation = cpu::sum_row_terms(x, n, [&](Vec v) { return simd::sub(v, shift); });
+  const double mean = static_cast<double>(first) + deviation / static_cast<double>(n);
+  const float hi = static_cast<float>(mean);
+  return {hi, static_cast<float>(mean - hi)};
 }
 
-// out[i] = (x[i] - shift) * factor * w[i] (+ bias[i] when given).
+Vec centered(Vec v, Vec hi, Vec lo) {
+  return simd::sub(simd::sub(v, hi), lo);
+}
+
+double sum_squared_deviations(const float* x, size_t n, Mean mean) {
+  const Vec hi = simd::broadcast(mean.hi);
+  const Vec lo = simd::broadcast(mean.lo);
+  return cpu::sum_row_terms(x, n, [&](Vec v) {
+    const Vec d = centered(v, hi, lo);
+    return simd::mul(d, d);
+  });
+}
+
+// out[i] = (x[i] - mean) * factor * w[i] (+ bias[i] when given).
 template <class W>
-void normalize_row(const float* x, float shift, float factor, const W* w, const W* bias, float* out, size_t n) {
-  const Vec s = simd::broadcast(shift);
+void normalize_row(const float* x, Mean mean, float factor, const W* w, const W* bias, float* out, size_t n) {
+  const Vec hi = simd::broadcast(mean.hi);
+  const Vec lo = simd::broadcast(mean.lo);
   const Vec f = simd::broadcast(factor);
-  size_t i = 0;
-  for (; i < n; i += kLanes) {
+  for (size_t i = 0; i < n; i += kLanes) {
     const size_t count = std::min(kLanes, n - i);
     const bool full = count == kLanes;
     const Vec xv = full ? simd::load(x + i) : simd::load_partial(x + i, count);
     const Vec wv = full ? simd::load(w + i) : simd::load_partial(w + i, count);
-    Vec value = simd::mul(simd::mul(simd::sub(xv, s), f), wv);
+    Vec value = simd::mul(simd::mul(centered(xv, hi, lo), f), wv);
     if (bias != nullptr) value = simd::add(value, full ? simd::load(bias + i) : simd::load_partial(bias + i, count));
     if (full) {
       simd::store(out + i, value);
@@ -102,8 +99,8 @@ Status CpuBackend::rms_norm(CpuContext& ctx, const CpuBuffer& x, const CpuBuffer
     cpu::parallel_for(ctx, tokens, cpu::grain_for(3 * dim), [&](size_t begin, size_t end) {
       for (size_t t = begin; t < end; ++t) {
         const float* row = xs + t * dim;
-        const float factor = rms_factor(sum_squared_deviations(row, dim, 0.0f), dim, eps);
-        normalize_row<W>(row, 0.0f, factor, weights, nullptr, outs + t * dim, dim);
+        const float factor = rms_factor(sum_squares(row, dim), dim, eps);
+        normalize_row<W>(row, Mean{0.0f, 0.0f}, factor, weights, nullptr, outs + t * dim, dim);
       }
     });
   });
@@ -130,8 +127,8 @@ Status CpuBackend::fused_add_rms_norm(CpuContext& ctx, CpuBuffer& residual, cons
         for (; i + kLanes <= dim; i += kLanes)
           simd::store(row + i, simd::add(simd::load(row + i), simd::load(delta + i)));
         for (; i < dim; ++i) row[i] += delta[i];
-        const float factor = rms_factor(sum_squared_deviations(row, dim, 0.0f), dim, eps);
-        normalize_row<W>(row, 0.0f, factor, weights, nullptr, outs + t * dim, dim);
+        const float factor = rms_factor(sum_squares(row, dim), dim, eps);
+        normalize_row<W>(row, Mean{0.0f, 0.0f}, factor, weights, nullptr, outs + t * dim, dim);
       }
     });
   });
@@ -155,7 +152,7 @@ Status CpuBackend::layer_norm(CpuContext& ctx, const CpuBuffer& x, const CpuBuff
       for (size_t t = begin; t < end; ++t) {
         const float* row = xs + t * dim;
         // Two passes (mean, then squared deviations from it): no cancellation for large means.
-        const float mean = static_cast<float>(sum_row(row, dim) / static_cast<double>(dim));
+        const Mean mean = row_mean(row, dim);
         const double variance = sum_squared_deviations(row, dim, mean) / static_cast<double>(dim);
         const float factor = static_cast<float>(1.0 / std::sqrt(variance + static_cast<double>(eps)));
         normalize_row<W>(row, mean, factor, g, b, outs + t * dim, dim);
