@@ -192,6 +192,17 @@ struct BackendDefaults {
   template <class Context>
   static void reset_graph(Context&) {}
 
+  // Convolution patches are needed by Whisper and CLIP only: a backend that serves decoders alone
+  // may leave them out, and those models then fail with this error instead of the build.
+  template <class Context, class Buffer>
+  static Status im2col_1d(Context&, const Buffer&, Buffer&, size_t, size_t, size_t, size_t, size_t) {
+    return make_error(ErrorCode::kUnsupported, "im2col_1d is not implemented by this backend");
+  }
+  template <class Context, class Buffer>
+  static Status im2col_2d(Context&, const Buffer&, Buffer&, size_t, size_t, size_t, size_t, size_t, size_t) {
+    return make_error(ErrorCode::kUnsupported, "im2col_2d is not implemented by this backend");
+  }
+
   template <class Context>
   static size_t world_size(const Context&) {
     return 1;
