@@ -114,6 +114,20 @@ concept Backend = requires {
   // 2-D copy: rows x cols block from src (row stride src_stride, from src_offset) into dst (dst_stride,
   // dst_offset). Args: (src, src_offset, src_stride, dst, dst_offset, dst_stride, rows, cols).
   { B::copy_2d(ctx, in, n, n, out, n, n, n, n) } -> std::same_as<Status>;
+  // Patches of a 1-D signal, so a convolution becomes one gemm with its weight viewed as
+  // [out_channels, channels * kernel] (PyTorch's Conv1d layout):
+  //   x [channels, length] -> out [out_length, channels * kernel],
+  //   out_length = (length + 2 padding - kernel) / stride + 1,
+  //   out[t, c * kernel + k] = x[c, t * stride + k - padding], or 0 where that index is outside [0, length).
+  // Args: (x, out, channels, length, kernel, stride, padding)
+  { B::im2col_1d(ctx, in, out, n, n, n, n, n) } -> std::same_as<Status>;
+  // The same over a 2-D image with a square kernel (weight [out_channels, channels, kernel, kernel]):
+  //   x [channels, height, width] -> out [out_h * out_w, channels * kernel * kernel],
+  //   out_h = (height + 2 padding - kernel) / stride + 1 (out_w likewise),
+  //   out[oy * out_w + ox, (c * kernel + ky) * kernel + kx]
+  //     = x[c, oy * stride + ky - padding, ox * stride + kx - padding], or 0 outside the image.
+  // Args: (x, out, channels, height, width, kernel, stride, padding)
+  { B::im2col_2d(ctx, in, out, n, n, n, n, n, n) } -> std::same_as<Status>;
   // out[i, :] = table[ids[i], :]; ids >= rows of table are an error. Also the row gather of
   // activations (table = an activation buffer).
   { B::embedding_lookup(ctx, in, ids, out, n) } -> std::same_as<Status>;
@@ -199,6 +213,16 @@ struct BackendDefaults {
   static Status scatter_add_rows(Context&, const Buffer&, std::span<const uint32_t>, std::span<const float>, Buffer&,
                                  size_t) {
     return make_error(ErrorCode::kUnsupported, "scatter_add_rows is not implemented by this backend");
+  }
+  // Convolution patches are needed by Whisper and CLIP only: a backend that serves decoders alone
+  // may leave them out, and those models then fail with this error instead of the build.
+  template <class Context, class Buffer>
+  static Status im2col_1d(Context&, const Buffer&, Buffer&, size_t, size_t, size_t, size_t, size_t) {
+    return make_error(ErrorCode::kUnsupported, "im2col_1d is not implemented by this backend");
+  }
+  template <class Context, class Buffer>
+  static Status im2col_2d(Context&, const Buffer&, Buffer&, size_t, size_t, size_t, size_t, size_t, size_t) {
+    return make_error(ErrorCode::kUnsupported, "im2col_2d is not implemented by this backend");
   }
 
   template <class Context>

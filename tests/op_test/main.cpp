@@ -65,6 +65,7 @@ CaseList all_cases() {
   ferrum::op_test::add_norm_cases(cases);
   ferrum::op_test::add_attention_cases(cases);
   ferrum::op_test::add_layout_cases(cases);
+  ferrum::op_test::add_im2col_cases(cases);
   ferrum::op_test::add_elementwise_cases(cases);
   ferrum::op_test::add_row_cases(cases);
   ferrum::op_test::add_scatter_cases(cases);

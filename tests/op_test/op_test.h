@@ -72,6 +72,7 @@ void add_quant_cases(CaseList& cases);
 void add_norm_cases(CaseList& cases);
 void add_attention_cases(CaseList& cases);
 void add_layout_cases(CaseList& cases);
+void add_im2col_cases(CaseList& cases);
 void add_elementwise_cases(CaseList& cases);
 void add_row_cases(CaseList& cases);
 void add_scatter_cases(CaseList& cases);

@@ -237,6 +237,49 @@ Doubles softmax_rows(const Floats& x, size_t rows, size_t cols) {
   return out;
 }
 
+Doubles im2col_1d(const Floats& x, size_t channels, size_t length, size_t kernel, size_t stride, size_t padding) {
+  const size_t out_length = (length + 2 * padding - kernel) / stride + 1;
+  Doubles out(out_length * channels * kernel, 0.0);
+  for (size_t t = 0; t < out_length; ++t) {
+    for (size_t c = 0; c < channels; ++c) {
+      for (size_t k = 0; k < kernel; ++k) {
+        // The input index t * stride + k - padding, kept signed so the left padding shows as negative.
+        const long long i = static_cast<long long>(t * stride + k) - static_cast<long long>(padding);
+        if (i >= 0 && i < static_cast<long long>(length)) {
+          out[t * channels * kernel + c * kernel + k] = x[c * length + static_cast<size_t>(i)];
+        }
+      }
+    }
+  }
+  return out;
+}
+
+Doubles im2col_2d(const Floats& x, size_t channels, size_t height, size_t width, size_t kernel, size_t stride,
+                  size_t padding) {
+  const size_t out_h = (height + 2 * padding - kernel) / stride + 1;
+  const size_t out_w = (width + 2 * padding - kernel) / stride + 1;
+  const size_t row = channels * kernel * kernel;
+  Doubles out(out_h * out_w * row, 0.0);
+  for (size_t oy = 0; oy < out_h; ++oy) {
+    for (size_t ox = 0; ox < out_w; ++ox) {
+      for (size_t c = 0; c < channels; ++c) {
+        for (size_t ky = 0; ky < kernel; ++ky) {
+          for (size_t kx = 0; kx < kernel; ++kx) {
+            const long long y = static_cast<long long>(oy * stride + ky) - static_cast<long long>(padding);
+            const long long xi = static_cast<long long>(ox * stride + kx) - static_cast<long long>(padding);
+            if (y < 0 || y >= static_cast<long long>(height) || xi < 0 || xi >= static_cast<long long>(width)) {
+              continue;
+            }
+            out[(oy * out_w + ox) * row + (c * kernel + ky) * kernel + kx] =
+                x[(c * height + static_cast<size_t>(y)) * width + static_cast<size_t>(xi)];
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
 std::vector<int32_t> argmax_rows(const Floats& x, size_t rows, size_t cols) {
   std::vector<int32_t> out(rows);
   for (size_t r = 0; r < rows; ++r) {

@@ -37,6 +37,12 @@ Doubles mla_attention(const Floats& q, const Floats& kv_compressed, const Floats
 Doubles qk_norm_rope(const Floats& input, const Floats& norm_w, const Floats& cos, const Floats& sin, size_t tokens,
                      size_t heads, size_t head_dim, size_t pos_offset, double eps, int mode);
 
+// Convolution patches (backend.h): x [channels, length] -> [out_length, channels * kernel], zeros in the padding.
+Doubles im2col_1d(const Floats& x, size_t channels, size_t length, size_t kernel, size_t stride, size_t padding);
+// x [channels, height, width] -> [out_h * out_w, channels * kernel * kernel].
+Doubles im2col_2d(const Floats& x, size_t channels, size_t height, size_t width, size_t kernel, size_t stride,
+                  size_t padding);
+
 double activation(Activation act, double x);
 double gelu_erf(double x);
 // out[t, i] = act(gate_up[t, i]) * gate_up[t, im + i]

@@ -110,6 +110,11 @@ struct CpuBackend : BackendDefaults {
                            size_t len);
   static Status copy_2d(CpuContext& ctx, const CpuBuffer& src, size_t src_offset, size_t src_stride, CpuBuffer& dst,
                         size_t dst_offset, size_t dst_stride, size_t rows, size_t cols);
+  // x and out are f32; kernel and stride must be positive and the kernel must fit the padded input.
+  static Status im2col_1d(CpuContext& ctx, const CpuBuffer& x, CpuBuffer& out, size_t channels, size_t length,
+                          size_t kernel, size_t stride, size_t padding);
+  static Status im2col_2d(CpuContext& ctx, const CpuBuffer& x, CpuBuffer& out, size_t channels, size_t height,
+                          size_t width, size_t kernel, size_t stride, size_t padding);
   static Status embedding_lookup(CpuContext& ctx, const CpuBuffer& table, std::span<const uint32_t> ids, CpuBuffer& out,
                                  size_t dim);
   // src, out and weights f32.
