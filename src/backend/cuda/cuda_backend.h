@@ -60,6 +60,8 @@ struct CudaBackend : BackendDefaults {
   static void set_decode_state(Context& ctx, uint32_t token, uint32_t step);
   static void set_dev_state_mode(Context& ctx, bool enable);
   static Status begin_graph_capture(Context& ctx);
+  // Instantiates the captured step, keeps it as the last graph, and launches it once (capture
+  // itself executes nothing, and the caller expects the step's results).
   static Status end_graph_capture(Context& ctx);
   static Expected<bool> replay_last_graph(Context& ctx);
   static void reset_graph(Context& ctx);

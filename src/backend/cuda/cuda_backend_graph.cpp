@@ -47,6 +47,9 @@ Status CudaBackend::end_graph_capture(CudaContext& ctx) {
     (void)cudaGraphExecDestroy(state.last_graph);
   }
   state.last_graph = exec;
+  // Capture only recorded the step; run it once so the caller's forward has its results, as the
+  // eager path would (the spec's flow reads the logits right after end_graph_capture).
+  FERRUM_CUDA_TRY(cudaGraphLaunch(exec, ctx.stream()), "(first launch of the captured graph)");
   return ok();
 }
 
