@@ -22,6 +22,7 @@ enum class ReduceOp { kSum, kMax, kMin };
 //   out [batch, num_heads,    q_len,  head_dim]
 // Query row i sits at absolute position p = pos_offset + i; key row j at position j.
 // Query head h reads KV head h / (num_heads / num_kv_heads) (grouped-query attention).
+// A query row that no key may attend to (masked out entirely, or kv_len = 0) is written as zeros.
 struct AttnConfig {
   size_t num_heads = 0;
   size_t num_kv_heads = 0;
@@ -34,7 +35,8 @@ struct AttnConfig {
   // Set to the cache capacity when attending over a pre-allocated cache holding kv_len valid rows.
   size_t kv_seq_stride = 0;
   // 0 disables. w > 0: query at position p attends to the w positions p-w+1 ..= p
-  // (itself and the w-1 before it), still bounded above by causality.
+  // (itself and the w-1 before it), still bounded above by causality. Precisely, the window only
+  // sets the lower bound j >= p - w + 1; the upper bound is j <= p when causal, none otherwise.
   size_t sliding_window = 0;
 };
 
@@ -89,6 +91,7 @@ enum class Activation {
   kGeluTanh,   // tanh approximation: Gemma ("gelu_pytorch_tanh")
   kGeluQuick,  // x * sigmoid(1.702 x): CLIP ("quick_gelu")
   kSilu,       // x * sigmoid(x)
+  kSigmoid,    // 1 / (1 + e^-x): DeepSeek V3's router scores ("scoring_func": "sigmoid")
 };
 
 // qk_norm_rope modes, as the spec numbers them.

@@ -1,0 +1,137 @@
+// The CPU backend: every op of the Backend contract (backend/backend.h) on host memory, run to
+// completion before it returns, spread over a ThreadPool and vectorised with cpu_simd.h.
+//
+// Dtypes accepted (everything else returns kUnsupported):
+//   activations, outputs, q, residuals ......... f32
+//   gemm weights b .............................. f32, f16, bf16 (read in place, converted in registers)
+//   gemm_quant ................................. GPTQ (2/4/8 bit), AWQ (4 bit), GGUF types dequantize_row handles
+//   norm weights, biases, embedding tables ...... f32, f16, bf16 (tables also any dequantizable type)
+//   k / v, KV caches, MLA latents ............... f32, f16, bf16 (k and v alike)
+//   RoPE cos / sin ............................. f32
+//   argmax / topk ids .......................... i32
+// Element-wise ops (add_inplace, activation, gelu, scale, ...) may be given out == x.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_buffer.h"
+#include "core/thread_pool.h"
+
+namespace ferrum {
+
+// Where CPU ops run. The pool must outlive the context (set_default_thread_count replaces the
+// default pool, so call it before creating contexts).
+struct CpuContext {
+  ThreadPool* pool = &default_thread_pool();
+};
+
+// GPTQ weights dequantized once at load into a dense f32 [n, k] matrix, so gemm_gptq is the dense
+// GEMM. Exact (the dequantized values are f32-exact), at 32 bits per weight.
+struct CpuGptqStore {
+  CpuBuffer weight;
+  size_t n = 0;
+  size_t k = 0;
+};
+
+struct CpuBackend : BackendDefaults {
+  using Buffer = CpuBuffer;
+  using Context = CpuContext;
+  using GptqStore = CpuGptqStore;
+
+  // ── Buffer management ──
+  static Expected<CpuBuffer> alloc(size_t n, DType dtype);
+  // dtype: f32, f16, bf16 (rounded to nearest even) or i32 (values must be integers in range).
+  static Expected<CpuBuffer> from_slice(std::span<const float> data, DType dtype);
+  // bytes.size() must be exactly the storage size of n elements of dtype.
+  static Expected<CpuBuffer> from_bytes(std::span<const uint8_t> bytes, DType dtype, size_t n);
+  // Any plain dtype converts; block types dequantize (whole blocks are decoded, then truncated to n).
+  static Expected<std::vector<float>> to_vec(const CpuBuffer& buffer, size_t n);
+  static Status to_host(const CpuBuffer& buffer, std::span<uint8_t> host_bytes);
+
+  // ── Context ──
+  static CpuContext new_context() { return CpuContext{}; }
+  static Status sync(CpuContext&) { return ok(); }
+
+  // ── GPTQ ──
+  // g_idx may be absent (then row k belongs to group k / group_size); group_size 0 means one group.
+  static Expected<CpuGptqStore> load_gptq(std::span<const int32_t> qweight, std::span<const float> scales,
+                                          std::span<const int32_t> qzeros,
+                                          std::optional<std::span<const int32_t>> g_idx, uint32_t bits,
+                                          size_t group_size, size_t k, size_t n);
+  static Status gemm_gptq(CpuContext& ctx, const CpuBuffer& a, const CpuGptqStore& weight, CpuBuffer& out, size_t m);
+
+  // ── GEMM ──
+  static Status gemm(CpuContext& ctx, const CpuBuffer& a, const CpuBuffer& b, CpuBuffer& out, size_t m, size_t n,
+                     size_t k);
+  // GPTQ: qweight i32 [k*bits/32, n], zeros i32 [groups, n*bits/32], scales f32/f16/bf16 [groups, n],
+  //       g_idx i32 [k] (required with desc_act, used whenever given). Zeros follow GPTQ v1 (stored z - 1).
+  // AWQ:  qweight i32 [k, n/8], zeros i32 [groups, n/8] (nibble order 0,2,4,6,1,3,5,7), scales [groups, n].
+  // GGUF: qweight holds n rows of k values in the block type; k is a whole number of blocks.
+  static Status gemm_quant(CpuContext& ctx, const CpuBuffer& a, const QuantWeights<CpuBuffer>& weights, CpuBuffer& out,
+                           size_t m, size_t n, size_t k, const QuantKind& kind);
+
+  // ── Norms ──
+  static Status rms_norm(CpuContext& ctx, const CpuBuffer& x, const CpuBuffer& w, float eps, CpuBuffer& out,
+                         size_t tokens, size_t dim);
+  static Status fused_add_rms_norm(CpuContext& ctx, CpuBuffer& residual, const CpuBuffer& x, const CpuBuffer& w,
+                                   float eps, CpuBuffer& out, size_t tokens, size_t dim);
+  static Status layer_norm(CpuContext& ctx, const CpuBuffer& x, const CpuBuffer& gamma, const CpuBuffer& beta,
+                           float eps, CpuBuffer& out, size_t tokens, size_t dim);
+
+  // ── Attention ──
+  static Status flash_attention(CpuContext& ctx, const CpuBuffer& q, const CpuBuffer& k, const CpuBuffer& v,
+                                CpuBuffer& out, size_t batch, size_t q_len, size_t kv_len, size_t pos_offset,
+                                const AttnConfig& cfg);
+  // cfg.num_kv_heads is not used: every head reads the one shared latent.
+  static Status mla_attention(CpuContext& ctx, const CpuBuffer& q, const CpuBuffer& kv_compressed,
+                              const CpuBuffer& kv_rope, CpuBuffer& out, size_t batch, size_t q_len, size_t kv_len,
+                              size_t pos_offset, const AttnConfig& cfg, size_t kv_lora_rank, size_t qk_rope_head_dim);
+
+  // ── Layout and element-wise ──
+  // copy_slice / copy_2d copy any plain dtype (src and dst alike); ranges must not overlap.
+  static Status copy_slice(CpuContext& ctx, const CpuBuffer& src, size_t src_offset, CpuBuffer& dst, size_t dst_offset,
+                           size_t len);
+  static Status copy_2d(CpuContext& ctx, const CpuBuffer& src, size_t src_offset, size_t src_stride, CpuBuffer& dst,
+                        size_t dst_offset, size_t dst_stride, size_t rows, size_t cols);
+  static Status embedding_lookup(CpuContext& ctx, const CpuBuffer& table, std::span<const uint32_t> ids, CpuBuffer& out,
+                                 size_t dim);
+  static Status split_qkv(CpuContext& ctx, const CpuBuffer& qkv, CpuBuffer& q, CpuBuffer& k, CpuBuffer& v,
+                          size_t tokens, size_t q_dim, size_t kv_dim);
+  static Status fused_silu_mul_split(CpuContext& ctx, const CpuBuffer& gate_up, CpuBuffer& out, size_t tokens,
+                                     size_t im);
+  static Status fused_act_mul_split(CpuContext& ctx, const CpuBuffer& gate_up, CpuBuffer& out, size_t tokens, size_t im,
+                                    Activation act);
+  static Status qk_norm_rope(CpuContext& ctx, const CpuBuffer& input, const CpuBuffer& norm_w, const CpuBuffer& cos,
+                             const CpuBuffer& sin, CpuBuffer& output, size_t tokens, size_t heads, size_t head_dim,
+                             size_t pos_offset, float eps, int mode);
+  // The caches may be f32, f16 or bf16 (new rows are rounded to the cache's dtype); new_k / new_v are f32.
+  static Status kv_cache_append_head_major(CpuContext& ctx, CpuBuffer& cache_k, CpuBuffer& cache_v, size_t cache_len,
+                                           size_t cache_capacity, const CpuBuffer& new_k, const CpuBuffer& new_v,
+                                           size_t new_tokens, size_t nkv, size_t hd);
+  static Status transpose_head_to_token(CpuContext& ctx, const CpuBuffer& src, CpuBuffer& dst, size_t tokens,
+                                        size_t heads, size_t dim);
+  static Status add_inplace(CpuContext& ctx, CpuBuffer& residual, const CpuBuffer& x, size_t len);
+  static Status add_bias(CpuContext& ctx, CpuBuffer& data, const CpuBuffer& bias, size_t rows, size_t cols);
+  static Status gelu(CpuContext& ctx, const CpuBuffer& x, CpuBuffer& out, size_t len);
+  static Status activation(CpuContext& ctx, const CpuBuffer& x, CpuBuffer& out, size_t len, Activation act);
+  static Status scale(CpuContext& ctx, CpuBuffer& data, size_t len, float factor);
+  static Status softcap(CpuContext& ctx, CpuBuffer& data, size_t len, float cap);
+  // A row whose maximum is -inf (everything masked) becomes all zeros.
+  static Status softmax_rows(CpuContext& ctx, const CpuBuffer& x, CpuBuffer& out, size_t rows, size_t cols);
+  // NaN ranks below every number, so it is chosen only when a row holds nothing else.
+  static Status argmax_rows(CpuContext& ctx, const CpuBuffer& x, CpuBuffer& out, size_t rows, size_t cols);
+  static Status topk_rows(CpuContext& ctx, const CpuBuffer& x, CpuBuffer& values, CpuBuffer& ids, size_t rows,
+                          size_t cols, size_t k);
+
+  // ── Collectives (one rank) ──
+  static Status all_gather(CpuContext& ctx, const CpuBuffer& local, CpuBuffer& global, size_t local_len);
+};
+
+static_assert(Backend<CpuBackend>);
+
+}  // namespace ferrum

@@ -1,0 +1,46 @@
+// The backends ferrum-op-test runs, as a compile-time type list. The CPU backend is always there;
+// a build with FERRUM_HAS_CUDA adds the CUDA backend and every case runs on it too.
+#pragma once
+
+#include <string_view>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_backend.h"
+#ifdef FERRUM_HAS_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
+
+namespace ferrum::op_test {
+
+template <Backend... Bs>
+struct BackendList {};
+
+#ifdef FERRUM_HAS_CUDA
+using TestedBackends = BackendList<CpuBackend, CudaBackend>;
+#else
+using TestedBackends = BackendList<CpuBackend>;
+#endif
+
+template <Backend B>
+constexpr std::string_view backend_name();
+template <>
+constexpr std::string_view backend_name<CpuBackend>() {
+  return "cpu";
+}
+#ifdef FERRUM_HAS_CUDA
+template <>
+constexpr std::string_view backend_name<CudaBackend>() {
+  return "cuda";
+}
+#endif
+
+// Calls f.template operator()<B>() for every tested backend B.
+template <class F>
+void for_each_backend(F&& f) {
+  [&]<Backend... Bs>(BackendList<Bs...>) {
+    (f.template operator()<Bs>(), ...);
+  }
+  (TestedBackends{});
+}
+
+}  // namespace ferrum::op_test

@@ -1,0 +1,364 @@
+// gemm_quant (GPTQ, AWQ, GGUF), load_gptq and gemm_gptq.
+//
+// Ground truth comes from ../shared/fixtures/quant: GPTQ / AWQ layers packed by vLLM's helpers
+// (and byte-checked against AutoGPTQ / AutoAWQ) with their exact f32 weight w_ref, and GGUF blocks
+// with ggml's own dequantization. "dequant (A = I)" cases multiply by the identity so the output
+// is the decoded weight itself, which must match w_ref bit for bit. Synthetic cases pack random
+// codes from the layout descriptions in the fixture READMEs to reach 2- and 8-bit GPTQ, act-order,
+// several scale dtypes, m = 1 and k beyond one decode tile.
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+#include "core/half.h"
+#include "fixture_files.h"
+#include "op_test.h"
+#include "quant/dequantize.h"
+#include "reference_ops.h"
+
+namespace ferrum::op_test {
+namespace {
+
+// Weights of a grouped-quant layer as the test holds them: packed words plus the weight they encode.
+struct PackedLayer {
+  size_t k = 0;
+  size_t n = 0;
+  std::vector<int32_t> qweight;
+  std::vector<int32_t> qzeros;
+  std::vector<float> scales;  // [groups, n], exactly representable in scale_dtype
+  DType scale_dtype = DType::kF16;
+  std::vector<int32_t> g_idx;  // empty: none
+  std::vector<float> w;        // [n, k], the dense weight
+  QuantKind kind;
+};
+
+std::vector<float> identity(size_t k) {
+  std::vector<float> eye(k * k, 0.0f);
+  for (size_t i = 0; i < k; ++i) eye[i * k + i] = 1.0f;
+  return eye;
+}
+
+Expected<PackedLayer> load_fixture_layer(const std::string& file, bool awq) {
+  FERRUM_ASSIGN_OR_RETURN(SafetensorsFile st, read_safetensors(fixture_path("quant/" + file)));
+  PackedLayer layer;
+  layer.k = std::stoul(st.metadata["K"]);
+  layer.n = std::stoul(st.metadata["N"]);
+  const uint32_t bits = static_cast<uint32_t>(std::stoul(st.metadata["bits"]));
+  const long group = std::stol(st.metadata["group_size"]);
+  const size_t group_size = group < 0 ? 0 : static_cast<size_t>(group);
+  FERRUM_ASSIGN_OR_RETURN(const SafetensorsTensor* qweight, st.tensor("qweight"));
+  FERRUM_ASSIGN_OR_RETURN(const SafetensorsTensor* qzeros, st.tensor("qzeros"));
+  FERRUM_ASSIGN_OR_RETURN(const SafetensorsTensor* scales, st.tensor("scales"));
+  FERRUM_ASSIGN_OR_RETURN(const SafetensorsTensor* w_ref, st.tensor("w_ref"));
+  layer.qweight = tensor_ints(*qweight);
+  layer.qzeros = tensor_ints(*qzeros);
+  layer.scales = tensor_floats(*scales);
+  layer.w = tensor_floats(*w_ref);
+  if (awq) {
+    layer.kind = AwqQuant{bits, group_size};
+  } else {
+    const bool desc_act = st.metadata["desc_act"] == "true";
+    FERRUM_ASSIGN_OR_RETURN(const SafetensorsTensor* g_idx, st.tensor("g_idx"));
+    layer.g_idx = tensor_ints(*g_idx);
+    layer.kind = GptqQuant{bits, group_size, desc_act};
+  }
+  return layer;
+}
+
+// Random codes packed by the layouts in the fixture READMEs (the reverse of what a decoder does).
+PackedLayer make_synthetic_layer(bool awq, uint32_t bits, size_t group_size, bool desc_act, DType scale_dtype,
+                                 uint64_t seed) {
+  Rng rng(seed);
+  PackedLayer layer;
+  layer.k = 1056;
+  layer.n = 80;
+  layer.scale_dtype = scale_dtype;
+  const size_t k = layer.k;
+  const size_t n = layer.n;
+  const size_t per_word = 32 / bits;
+  const uint32_t levels = 1u << bits;
+  const size_t groups = group_size == 0 ? 1 : (k + group_size - 1) / group_size;
+  std::vector<size_t> group_of(k);
+  for (size_t p = 0; p < k; ++p) group_of[p] = group_size == 0 ? 0 : p / group_size;
+  if (desc_act) {  // act-order: each group keeps its size, rows are scattered
+    std::vector<size_t> order(k);
+    std::iota(order.begin(), order.end(), 0);
+    for (size_t i = k - 1; i > 0; --i) std::swap(order[i], order[rng.below(i + 1)]);
+    for (size_t p = 0; p < k; ++p) group_of[p] = group_size == 0 ? 0 : order[p] / group_size;
+  }
+  std::vector<uint32_t> codes(k * n);
+  for (uint32_t& code : codes) code = static_cast<uint32_t>(rng.below(levels));
+  std::vector<uint32_t> zeros(groups * n);
+  // GPTQ v1 cannot store a zero point of 0 (it keeps z - 1); AWQ can.
+  for (uint32_t& zero : zeros)
+    zero = awq ? static_cast<uint32_t>(rng.below(levels)) : 1 + static_cast<uint32_t>(rng.below(levels - 1));
+  layer.scales.resize(groups * n);
+  for (float& scale : layer.scales) scale = round_to(scale_dtype, rng.uniform(0.001f, 0.05f));
+
+  layer.w.resize(n * k);
+  for (size_t j = 0; j < n; ++j) {
+    for (size_t p = 0; p < k; ++p) {
+      const size_t g = group_of[p];
+      layer.w[j * k + p] =
+          (static_cast<float>(codes[p * n + j]) - static_cast<float>(zeros[g * n + j])) * layer.scales[g * n + j];
+    }
+  }
+  if (awq) {
+    constexpr size_t kOrder[8] = {0, 2, 4, 6, 1, 3, 5, 7};  // nibble i holds column 8c + kOrder[i]
+    size_t nibble_of[8];
+    for (size_t i = 0; i < 8; ++i) nibble_of[kOrder[i]] = i;
+    auto pack_row = [&](const uint32_t* values, int32_t* words) {
+      for (size_t j = 0; j < n; ++j) {
+        words[j / 8] = static_cast<int32_t>(static_cast<uint32_t>(words[j / 8]) | values[j] << (4 * nibble_of[j % 8]));
+      }
+    };
+    layer.qweight.assign(k * n / 8, 0);
+    layer.qzeros.assign(groups * n / 8, 0);
+    for (size_t p = 0; p < k; ++p) pack_row(&codes[p * n], &layer.qweight[p * n / 8]);
+    for (size_t g = 0; g < groups; ++g) pack_row(&zeros[g * n], &layer.qzeros[g * n / 8]);
+    layer.kind = AwqQuant{bits, group_size};
+  } else {
+    layer.qweight.assign(k / per_word * n, 0);
+    for (size_t p = 0; p < k; ++p) {
+      for (size_t j = 0; j < n; ++j) {
+        int32_t& word = layer.qweight[(p / per_word) * n + j];
+        word = static_cast<int32_t>(static_cast<uint32_t>(word) | codes[p * n + j] << (bits * (p % per_word)));
+      }
+    }
+    layer.qzeros.assign(groups * n / per_word, 0);
+    for (size_t g = 0; g < groups; ++g) {
+      for (size_t j = 0; j < n; ++j) {
+        int32_t& word = layer.qzeros[g * n / per_word + j / per_word];
+        word = static_cast<int32_t>(static_cast<uint32_t>(word) | (zeros[g * n + j] - 1) << (bits * (j % per_word)));
+      }
+    }
+    layer.g_idx.resize(k);
+    for (size_t p = 0; p < k; ++p) layer.g_idx[p] = static_cast<int32_t>(group_of[p]);
+    layer.kind = GptqQuant{bits, group_size, desc_act};
+  }
+  return layer;
+}
+
+template <Backend B>
+struct LayerBuffers {
+  typename B::Buffer qweight, zeros, scales, g_idx;
+  bool has_g_idx = false;
+  QuantWeights<typename B::Buffer> view() const { return {&qweight, &scales, &zeros, has_g_idx ? &g_idx : nullptr}; }
+};
+
+template <Backend B>
+Expected<LayerBuffers<B>> upload_layer(const PackedLayer& layer) {
+  LayerBuffers<B> buffers;
+  auto ints = [](const std::vector<int32_t>& values) {
+    return B::from_bytes({reinterpret_cast<const uint8_t*>(values.data()), values.size() * 4}, DType::kI32,
+                         values.size());
+  };
+  FERRUM_ASSIGN_OR_RETURN(buffers.qweight, ints(layer.qweight));
+  FERRUM_ASSIGN_OR_RETURN(buffers.zeros, ints(layer.qzeros));
+  FERRUM_ASSIGN_OR_RETURN(buffers.scales, B::from_slice(layer.scales, layer.scale_dtype));
+  if (!layer.g_idx.empty()) {
+    FERRUM_ASSIGN_OR_RETURN(buffers.g_idx, ints(layer.g_idx));
+    buffers.has_g_idx = true;
+  }
+  return buffers;
+}
+
+// out = a @ W^T through gemm_quant (or load_gptq + gemm_gptq), compared with the dense reference.
+template <Backend B>
+CaseResult run_layer(const PackedLayer& layer, const std::vector<float>& a, size_t m, bool through_store,
+                     double tolerance) {
+  const size_t n = layer.n;
+  const size_t k = layer.k;
+  OP_ASSIGN(auto a_buffer, upload<B>(a, DType::kF32));
+  OP_ASSIGN(auto out, B::alloc(m * n, DType::kF32));
+  auto ctx = B::new_context();
+  if (through_store) {
+    const auto& gptq = std::get<GptqQuant>(layer.kind);
+    std::optional<std::span<const int32_t>> g_idx;
+    if (!layer.g_idx.empty()) g_idx = std::span<const int32_t>(layer.g_idx);
+    OP_ASSIGN(auto store,
+              B::load_gptq(layer.qweight, layer.scales, layer.qzeros, g_idx, gptq.bits, gptq.group_size, k, n));
+    OP_TRY(B::gemm_gptq(ctx, a_buffer, store, out, m));
+  } else {
+    OP_ASSIGN(auto buffers, upload_layer<B>(layer));
+    OP_TRY(B::gemm_quant(ctx, a_buffer, buffers.view(), out, m, n, k, layer.kind));
+  }
+  OP_ASSIGN(auto actual, download<B>(ctx, out, m * n));
+  return compare(actual, ref::gemm(a, layer.w, m, n, k), tolerance);
+}
+
+template <Backend B>
+void add_layer_cases(CaseList& cases, const std::string& op, const std::string& name, const std::string& scheme,
+                     bool through_store, std::function<Expected<PackedLayer>()> make, bool with_identity,
+                     std::vector<size_t> ms) {
+  for (size_t m : ms) {
+    add_case<B>(cases, op, cat(name, " m=", m), scheme, false, [=]() -> CaseResult {
+      OP_ASSIGN(PackedLayer layer, make());
+      Rng rng(m + layer.k);
+      return run_layer<B>(layer, random_values(rng, m * layer.k, DType::kF32), m, through_store, kF32Math);
+    });
+  }
+  if (with_identity) {
+    add_case<B>(cases, op, name + " dequant (A = I)", scheme, false, [=]() -> CaseResult {
+      OP_ASSIGN(PackedLayer layer, make());
+      // I @ W^T = W^T: compare against the transposed weight, which is the weight itself.
+      return run_layer<B>(layer, identity(layer.k), layer.k, through_store, kExact);
+    });
+  }
+}
+
+const char* const kGptqFiles[] = {
+    "gptq_4bit_g128_sym", "gptq_4bit_g32_asym",       "gptq_4bit_g128_sym_desc_act",
+    "gptq_8bit_g128_sym", "gptq_4bit_perchannel_sym", "gptq_4bit_g32_asym_desc_act",
+};
+const char* const kAwqFiles[] = {"awq_4bit_g128", "awq_4bit_g64"};
+
+constexpr GgufQuantType kGgufTypes[] = {
+    GgufQuantType::kQ4_0, GgufQuantType::kQ4_1, GgufQuantType::kQ5_0, GgufQuantType::kQ5_1, GgufQuantType::kQ8_0,
+    GgufQuantType::kQ2_K, GgufQuantType::kQ3_K, GgufQuantType::kQ4_K, GgufQuantType::kQ5_K, GgufQuantType::kQ6_K};
+
+// The fixture's 4 x 512 matrix in a GGUF block type, with ggml's dequantization of it.
+template <Backend B>
+CaseResult run_gguf(GgufQuantType type, size_t m) {
+  const DType dtype = gguf_quant_dtype(type);
+  const std::string name(dtype_name(dtype));
+  std::string upper = name;
+  std::transform(upper.begin(), upper.end(), upper.begin(), [](char c) { return static_cast<char>(std::toupper(c)); });
+  constexpr size_t n = 4;
+  constexpr size_t k = 512;
+  OP_ASSIGN(auto blocks, read_file(fixture_path("quant/gguf/" + upper + ".bin")));
+  OP_ASSIGN(auto expected_bytes, read_file(fixture_path("quant/gguf/" + upper + ".expected.f32")));
+  std::vector<float> w(n * k);
+  std::memcpy(w.data(), expected_bytes.data(), std::min(expected_bytes.size(), w.size() * 4));
+  Rng rng(m);
+  const std::vector<float> a = random_values(rng, m * k, DType::kF32);
+  OP_ASSIGN(auto qweight, B::from_bytes(blocks, dtype, n * k));
+  OP_ASSIGN(auto a_buffer, upload<B>(a, DType::kF32));
+  OP_ASSIGN(auto out, B::alloc(m * n, DType::kF32));
+  auto ctx = B::new_context();
+  const QuantWeights<typename B::Buffer> weights{&qweight};
+  const Status status = B::gemm_quant(ctx, a_buffer, weights, out, m, n, k, GgufQuant{type});
+  if (!can_dequantize(dtype)) return expect_code(status, ErrorCode::kUnsupported);  // decoder not in this build
+  OP_TRY(status);
+  OP_ASSIGN(auto actual, download<B>(ctx, out, m * n));
+  return compare(actual, ref::gemm(a, w, m, n, k), kF32Math);
+}
+
+template <Backend B>
+void add_error_cases(CaseList& cases) {
+  using Buffer = typename B::Buffer;
+  // A 4-bit GPTQ layer with k = 64, n = 8, group 32, with one thing broken per case.
+  auto gptq_call = [](size_t scale_numel, int32_t g_idx_value, uint32_t bits, bool desc_act,
+                      bool give_g_idx) -> Status {
+    constexpr size_t k = 64, n = 8;
+    FERRUM_ASSIGN_OR_RETURN(Buffer a, B::alloc(k, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer out, B::alloc(n, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer qweight, B::alloc(k * n / 8, DType::kI32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer zeros, B::alloc(2 * n / 8, DType::kI32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer scales, B::alloc(scale_numel, DType::kF16));
+    std::vector<float> g(k, 0.0f);
+    g[5] = static_cast<float>(g_idx_value);
+    FERRUM_ASSIGN_OR_RETURN(Buffer g_idx, B::from_slice(g, DType::kI32));
+    auto ctx = B::new_context();
+    const QuantWeights<Buffer> weights{&qweight, &scales, &zeros, give_g_idx ? &g_idx : nullptr};
+    return B::gemm_quant(ctx, a, weights, out, 1, n, k, GptqQuant{bits, 32, desc_act});
+  };
+  add_error_case<B>(cases, "gemm_quant", "gptq scales too small", ErrorCode::kShapeMismatch,
+                    [=] { return gptq_call(15, 0, 4, false, true); });
+  add_error_case<B>(cases, "gemm_quant", "gptq g_idx names group 2 of 2", ErrorCode::kOutOfRange,
+                    [=] { return gptq_call(16, 2, 4, false, true); });
+  add_error_case<B>(cases, "gemm_quant", "gptq bits=3", ErrorCode::kUnsupported,
+                    [=] { return gptq_call(16, 0, 3, false, true); });
+  add_error_case<B>(cases, "gemm_quant", "gptq desc_act without g_idx", ErrorCode::kInvalidArgument,
+                    [=] { return gptq_call(16, 0, 4, true, false); });
+  add_error_case<B>(cases, "gemm_quant", "awq bits=8", ErrorCode::kUnsupported, []() -> Status {
+    FERRUM_ASSIGN_OR_RETURN(Buffer a, B::alloc(64, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer out, B::alloc(8, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer ints, B::alloc(1024, DType::kI32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer scales, B::alloc(64, DType::kF16));
+    auto ctx = B::new_context();
+    return B::gemm_quant(ctx, a, {&ints, &scales, &ints, nullptr}, out, 1, 8, 64, AwqQuant{8, 32});
+  });
+  add_error_case<B>(cases, "gemm_quant", "gguf kind q8_0 but f32 qweight", ErrorCode::kInvalidArgument, []() -> Status {
+    FERRUM_ASSIGN_OR_RETURN(Buffer a, B::alloc(32, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer out, B::alloc(2, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer qweight, B::alloc(64, DType::kF32));
+    auto ctx = B::new_context();
+    return B::gemm_quant(ctx, a, {&qweight}, out, 1, 2, 32, GgufQuant{GgufQuantType::kQ8_0});
+  });
+  add_error_case<B>(cases, "gemm_quant", "gguf out too small", ErrorCode::kShapeMismatch, []() -> Status {
+    FERRUM_ASSIGN_OR_RETURN(Buffer a, B::alloc(32, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer out, B::alloc(1, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer qweight, B::alloc(64, DType::kQ8_0));
+    auto ctx = B::new_context();
+    return B::gemm_quant(ctx, a, {&qweight}, out, 1, 2, 32, GgufQuant{GgufQuantType::kQ8_0});
+  });
+  add_error_case<B>(cases, "load_gptq", "qweight one word short", ErrorCode::kShapeMismatch, []() -> Status {
+    std::vector<int32_t> qweight(8 * 8 - 1), qzeros(2), g_idx(64);
+    std::vector<float> scales(16);
+    FERRUM_TRY(B::load_gptq(qweight, scales, qzeros, g_idx, 4, 32, 64, 8));
+    return ok();
+  });
+  add_error_case<B>(cases, "gemm_gptq", "a too small", ErrorCode::kShapeMismatch, []() -> Status {
+    std::vector<int32_t> qweight(8 * 8), qzeros(2);
+    std::vector<float> scales(16);
+    FERRUM_ASSIGN_OR_RETURN(auto store, B::load_gptq(qweight, scales, qzeros, std::nullopt, 4, 32, 64, 8));
+    FERRUM_ASSIGN_OR_RETURN(Buffer a, B::alloc(63, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer out, B::alloc(8, DType::kF32));
+    auto ctx = B::new_context();
+    return B::gemm_gptq(ctx, a, store, out, 1);
+  });
+}
+
+template <Backend B>
+void add_cases(CaseList& cases) {
+  for (const char* file : kGptqFiles) {
+    auto make = [file] { return load_fixture_layer(cat("gptq/", file, ".safetensors"), false); };
+    const std::string scheme = std::strstr(file, "8bit") ? "gptq8" : "gptq4";
+    add_layer_cases<B>(cases, "gemm_quant", file, scheme, false, make, true, {3});
+    add_layer_cases<B>(cases, "gemm_gptq", file, scheme, true, make, true, {3});
+  }
+  for (const char* file : kAwqFiles) {
+    auto make = [file] { return load_fixture_layer(cat("awq/", file, ".safetensors"), true); };
+    add_layer_cases<B>(cases, "gemm_quant", file, "awq4", false, make, true, {3});
+  }
+  uint64_t seed = 1;
+  for (uint32_t bits : {2u, 4u, 8u}) {
+    for (size_t group : {size_t{32}, size_t{0}}) {
+      for (bool desc_act : {false, true}) {
+        const DType scale_dtype = bits == 2 ? DType::kBF16 : bits == 4 ? DType::kF16 : DType::kF32;
+        const std::string name = cat("synthetic g", group, desc_act ? " act-order" : "", " k=1056 n=80 ",
+                                     dtype_name(scale_dtype), " scales");
+        const std::string scheme = cat("gptq", bits);
+        auto make = [=]() -> Expected<PackedLayer> {
+          return make_synthetic_layer(false, bits, group, desc_act, scale_dtype, seed);
+        };
+        add_layer_cases<B>(cases, "gemm_quant", name, scheme, false, make, false, {1, 7});
+        add_layer_cases<B>(cases, "gemm_gptq", name, scheme, true, make, false, {1, 7});
+        ++seed;
+      }
+    }
+  }
+  for (size_t group : {size_t{64}, size_t{0}}) {
+    auto make = [=]() -> Expected<PackedLayer> {
+      return make_synthetic_layer(true, 4, group, false, DType::kBF16, 100 + group);
+    };
+    add_layer_cases<B>(cases, "gemm_quant", cat("synthetic g", group, " k=1056 n=80 bf16 scales"), "awq4", false, make,
+                       false, {1, 7});
+  }
+  for (GgufQuantType type : kGgufTypes) {
+    for (size_t m : {size_t{1}, size_t{9}}) {
+      add_case<B>(cases, "gemm_quant", cat("gguf fixture n=4 k=512 m=", m),
+                  std::string(dtype_name(gguf_quant_dtype(type))), false, [type, m] { return run_gguf<B>(type, m); });
+    }
+  }
+  add_error_cases<B>(cases);
+}
+
+}  // namespace
+
+void add_quant_cases(CaseList& cases) {
+  for_each_backend([&]<Backend B>() { add_cases<B>(cases); });
+}
+
+}  // namespace ferrum::op_test

@@ -1,0 +1,133 @@
+// Row reductions over logits: softmax_rows (with fully and partly masked rows), argmax_rows and
+// topk_rows (with ties, -inf and NaN, whose ranking the contract pins down).
+#include <cmath>
+#include <limits>
+
+#include "op_test.h"
+#include "reference_ops.h"
+
+namespace ferrum::op_test {
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// Random logits in [-10, 10) quantised to steps of 1/4 so ties are common, with special values
+// sprinkled in when asked.
+std::vector<float> logits(size_t rows, size_t cols, bool specials, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> x(rows * cols);
+  for (float& value : x) value = std::round(rng.uniform(-10.0f, 10.0f) * 4.0f) / 4.0f;
+  if (specials && cols >= 4) {
+    for (size_t r = 0; r < rows; ++r) {
+      x[r * cols + rng.below(cols)] = -kInf;
+      x[r * cols + rng.below(cols)] = kNaN;
+    }
+    // A row of nothing but NaN and -inf, and one of only -inf.
+    for (size_t c = 0; c < cols; ++c) x[c] = c % 2 ? kNaN : -kInf;
+    if (rows > 1) std::fill_n(x.begin() + static_cast<std::ptrdiff_t>(cols), cols, -kInf);
+  }
+  return x;
+}
+
+template <Backend B>
+CaseResult run_softmax(size_t rows, size_t cols, bool masked) {
+  std::vector<float> x = logits(rows, cols, false, rows * cols);
+  if (masked) {  // causal-style masks: row r keeps its first r columns, row 0 keeps none
+    for (size_t r = 0; r < rows; ++r) {
+      for (size_t c = r; c < cols; ++c) x[r * cols + c] = -kInf;
+    }
+  }
+  OP_ASSIGN(auto xb, upload<B>(x, DType::kF32));
+  OP_ASSIGN(auto out, B::alloc(rows * cols, DType::kF32));
+  auto ctx = B::new_context();
+  OP_TRY(B::softmax_rows(ctx, xb, out, rows, cols));
+  OP_ASSIGN(auto actual, download<B>(ctx, out, rows * cols));
+  // A reduction over the row (the normalising sum) as much as an exp: judged as f32 math.
+  return compare(actual, ref::softmax_rows(x, rows, cols), kF32Math);
+}
+
+template <Backend B>
+CaseResult run_argmax(size_t rows, size_t cols, bool specials) {
+  const std::vector<float> x = logits(rows, cols, specials, rows + cols);
+  OP_ASSIGN(auto xb, upload<B>(x, DType::kF32));
+  OP_ASSIGN(auto out, B::alloc(rows, DType::kI32));
+  auto ctx = B::new_context();
+  OP_TRY(B::argmax_rows(ctx, xb, out, rows, cols));
+  const std::vector<int32_t> expected = ref::argmax_rows(x, rows, cols);
+  OP_ASSIGN(auto actual, download<B>(ctx, out, rows));
+  return compare(actual, std::vector<double>(expected.begin(), expected.end()), kExact);
+}
+
+template <Backend B>
+CaseResult run_topk(size_t rows, size_t cols, size_t k, bool specials) {
+  const std::vector<float> x = logits(rows, cols, specials, rows * 3 + cols + k);
+  OP_ASSIGN(auto xb, upload<B>(x, DType::kF32));
+  OP_ASSIGN(auto values, B::alloc(rows * k, DType::kF32));
+  OP_ASSIGN(auto ids, B::alloc(rows * k, DType::kI32));
+  auto ctx = B::new_context();
+  OP_TRY(B::topk_rows(ctx, xb, values, ids, rows, cols, k));
+  std::vector<double> expected_values;
+  std::vector<int32_t> expected_ids;
+  ref::topk_rows(x, rows, cols, k, expected_values, expected_ids);
+  OP_ASSIGN(auto actual_values, download<B>(ctx, values, rows * k));
+  OP_ASSIGN(auto actual_ids, download<B>(ctx, ids, rows * k));
+  return compare_all({compare(actual_values, expected_values, kExact),
+                      compare(actual_ids, std::vector<double>(expected_ids.begin(), expected_ids.end()), kExact)});
+}
+
+template <Backend B>
+void add_cases(CaseList& cases) {
+  for (auto [rows, cols] : {std::pair<size_t, size_t>{1, 1}, {3, 17}, {2, 4097}, {1, 128256}}) {
+    const std::string n = shape_name({{"rows", rows}, {"cols", cols}});
+    add_case<B>(cases, "softmax_rows", n, "f32", false, [=] { return run_softmax<B>(rows, cols, false); });
+    add_case<B>(cases, "argmax_rows", n, "f32", false, [=] { return run_argmax<B>(rows, cols, false); });
+  }
+  add_case<B>(cases, "softmax_rows", "causal masks rows=9 cols=9 (row 0 all -inf)", "f32", false,
+              [] { return run_softmax<B>(9, 9, true); });
+  add_case<B>(cases, "argmax_rows", "with -inf and NaN rows=5 cols=33", "f32", false,
+              [] { return run_argmax<B>(5, 33, true); });
+  for (auto [rows, cols, k] :
+       {std::tuple<size_t, size_t, size_t>{1, 1, 1}, {3, 17, 5}, {2, 4097, 50}, {1, 128256, 40}, {2, 64, 64}}) {
+    add_case<B>(cases, "topk_rows", shape_name({{"rows", rows}, {"cols", cols}, {"k", k}}), "f32", false,
+                [=] { return run_topk<B>(rows, cols, k, false); });
+  }
+  add_case<B>(cases, "topk_rows", "with -inf and NaN rows=4 cols=33 k=33", "f32", false,
+              [] { return run_topk<B>(4, 33, 33, true); });
+
+  using Buffer = typename B::Buffer;
+  add_error_case<B>(cases, "softmax_rows", "out too small", ErrorCode::kShapeMismatch, []() -> Status {
+    FERRUM_ASSIGN_OR_RETURN(Buffer x, B::alloc(12, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer out, B::alloc(11, DType::kF32));
+    auto ctx = B::new_context();
+    return B::softmax_rows(ctx, x, out, 3, 4);
+  });
+  add_error_case<B>(cases, "argmax_rows", "f32 ids", ErrorCode::kUnsupported, []() -> Status {
+    FERRUM_ASSIGN_OR_RETURN(Buffer x, B::alloc(12, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer out, B::alloc(3, DType::kF32));
+    auto ctx = B::new_context();
+    return B::argmax_rows(ctx, x, out, 3, 4);
+  });
+  add_error_case<B>(cases, "topk_rows", "k > cols", ErrorCode::kInvalidArgument, []() -> Status {
+    FERRUM_ASSIGN_OR_RETURN(Buffer x, B::alloc(12, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer values, B::alloc(15, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer ids, B::alloc(15, DType::kI32));
+    auto ctx = B::new_context();
+    return B::topk_rows(ctx, x, values, ids, 3, 4, 5);
+  });
+  add_error_case<B>(cases, "topk_rows", "ids too small", ErrorCode::kShapeMismatch, []() -> Status {
+    FERRUM_ASSIGN_OR_RETURN(Buffer x, B::alloc(12, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer values, B::alloc(6, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer ids, B::alloc(5, DType::kI32));
+    auto ctx = B::new_context();
+    return B::topk_rows(ctx, x, values, ids, 3, 4, 2);
+  });
+}
+
+}  // namespace
+
+void add_row_cases(CaseList& cases) {
+  for_each_backend([&]<Backend B>() { add_cases<B>(cases); });
+}
+
+}  // namespace ferrum::op_test
