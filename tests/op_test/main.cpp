@@ -59,6 +59,7 @@ CaseList all_cases() {
   ferrum::op_test::add_layout_cases(cases);
   ferrum::op_test::add_elementwise_cases(cases);
   ferrum::op_test::add_row_cases(cases);
+  ferrum::op_test::add_half_activation_cases(cases);
   return cases;
 }
 

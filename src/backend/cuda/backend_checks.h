@@ -38,6 +38,9 @@ inline void* element_ptr(CudaBuffer& buffer, size_t offset) {
   return static_cast<char*>(buffer.data()) + offset * elem_bytes(buffer);
 }
 
+// Host conversion of n values of a plain (non-block) dtype to float, as to_vec returns them.
+Status plain_to_float(DType dtype, const void* src, float* dst, size_t n);
+
 // out[m, n] = a[m, k] @ w[n, k]^T on device pointers: the GEMV kernel for m <= 8, cuBLASLt above
 // (activations converted to the weight's dtype when they differ). Shapes are already checked.
 struct DenseGemm {

@@ -32,10 +32,16 @@
 
 namespace ferrum {
 
-// GPTQ weights for the CUDA backend: dequantized once at load into a bf16 [n, k] matrix and
-// multiplied with the dense GEMM. (A Marlin-style int4 kernel replaces this later.)
+// GPTQ weights for the CUDA backend: the packed tensors, validated once at load and kept on the
+// device (0.5 byte per 4-bit weight). gemm_gptq expands them per call into the activation's dtype
+// (exact for f32) and runs the dense GEMM; a Marlin-style fused int4 kernel replaces this later.
 struct CudaGptqStore {
-  CudaBuffer weight;  // bf16 [n, k]
+  CudaBuffer qweight;  // i32 [k * bits / 32, n]
+  CudaBuffer scales;   // f32 [groups, n]
+  CudaBuffer qzeros;   // i32 [groups, n * bits / 32]
+  CudaBuffer g_idx;    // i32 [k], empty without act-order
+  uint32_t bits = 4;
+  size_t group_size = 0;
   size_t k = 0;
   size_t n = 0;
 };

@@ -16,7 +16,7 @@ constexpr size_t kFlashMinQueryRows = 16;
 Status check_attention_config(std::string_view op, const AttnConfig& cfg, size_t kv_len) {
   FERRUM_TRY(check_positive(op, "num_heads", cfg.num_heads));
   FERRUM_TRY(check_positive(op, "head_dim", cfg.head_dim));
-  FERRUM_CHECK(cfg.kv_seq_stride == 0 || kv_len <= cfg.kv_seq_stride, ErrorCode::kInvalidArgument, op, ": kv_len ",
+  FERRUM_CHECK(cfg.kv_seq_stride == 0 || kv_len <= cfg.kv_seq_stride, ErrorCode::kShapeMismatch, op, ": kv_len ",
                kv_len, " exceeds kv_seq_stride ", cfg.kv_seq_stride);
   return ok();
 }
@@ -52,9 +52,9 @@ Status CudaBackend::flash_attention(CudaContext& ctx, const CudaBuffer& q, const
   FERRUM_CHECK(cfg.num_heads % cfg.num_kv_heads == 0, ErrorCode::kInvalidArgument, op, ": num_heads ", cfg.num_heads,
                " is not a multiple of num_kv_heads ", cfg.num_kv_heads);
   FERRUM_TRY(cuda::check_float(op, "q", q));
-  for (const CudaBuffer* other : {&k, &v, static_cast<const CudaBuffer*>(&out)}) {
-    FERRUM_TRY(cuda::check_same_dtype(op, "k/v/out", *other, "q", q));
-  }
+  FERRUM_TRY(cuda::check_same_dtype(op, "out", out, "q", q));
+  FERRUM_TRY(cuda::check_float(op, "k", k));
+  FERRUM_TRY(cuda::check_same_dtype(op, "v", v, "k", k));
   const size_t stride = cfg.kv_seq_stride != 0 ? cfg.kv_seq_stride : kv_len;
   FERRUM_TRY(check_numel(op, "q", q, {batch, cfg.num_heads, q_len, cfg.head_dim}));
   FERRUM_TRY(check_numel(op, "k", k, {batch, cfg.num_kv_heads, stride, cfg.head_dim}));
@@ -66,6 +66,7 @@ Status CudaBackend::flash_attention(CudaContext& ctx, const CudaBuffer& q, const
   problem.v = v.data();
   problem.out = out.data();
   problem.dtype = q.dtype();
+  problem.kv_dtype = k.dtype();
   problem.d1 = problem.dv = cfg.head_dim;
   problem.batch = batch;
   problem.heads = cfg.num_heads;
@@ -88,13 +89,13 @@ Status CudaBackend::mla_attention(CudaContext& ctx, const CudaBuffer& q, const C
   FERRUM_TRY(ctx.usable());
   constexpr std::string_view op = "mla_attention";
   FERRUM_TRY(check_attention_config(op, cfg, kv_len));
-  FERRUM_CHECK(cfg.head_dim == kv_lora_rank + qk_rope_head_dim, ErrorCode::kInvalidArgument, op, ": head_dim ",
+  FERRUM_CHECK(cfg.head_dim == kv_lora_rank + qk_rope_head_dim, ErrorCode::kShapeMismatch, op, ": head_dim ",
                cfg.head_dim, " must be kv_lora_rank ", kv_lora_rank, " + qk_rope_head_dim ", qk_rope_head_dim);
   FERRUM_TRY(check_positive(op, "kv_lora_rank", kv_lora_rank));
   FERRUM_TRY(cuda::check_float(op, "q", q));
-  for (const CudaBuffer* other : {&kv_compressed, &kv_rope, static_cast<const CudaBuffer*>(&out)}) {
-    FERRUM_TRY(cuda::check_same_dtype(op, "kv_compressed/kv_rope/out", *other, "q", q));
-  }
+  FERRUM_TRY(cuda::check_same_dtype(op, "out", out, "q", q));
+  FERRUM_TRY(cuda::check_float(op, "kv_compressed", kv_compressed));
+  FERRUM_TRY(cuda::check_same_dtype(op, "kv_rope", kv_rope, "kv_compressed", kv_compressed));
   const size_t stride = cfg.kv_seq_stride != 0 ? cfg.kv_seq_stride : kv_len;
   FERRUM_TRY(check_numel(op, "q", q, {batch, cfg.num_heads, q_len, cfg.head_dim}));
   FERRUM_TRY(check_numel(op, "kv_compressed", kv_compressed, {batch, stride, kv_lora_rank}));
@@ -107,6 +108,7 @@ Status CudaBackend::mla_attention(CudaContext& ctx, const CudaBuffer& q, const C
   problem.v = kv_compressed.data();
   problem.out = out.data();
   problem.dtype = q.dtype();
+  problem.kv_dtype = kv_compressed.dtype();
   problem.d1 = kv_lora_rank;
   problem.d2 = qk_rope_head_dim;
   problem.dv = kv_lora_rank;

@@ -2,11 +2,12 @@
 //
 // out[m, n] = a[m, k] @ w[n, k]^T. For m <= 8 (decode) our GEMV kernel reads the weight once at
 // memory bandwidth and takes any mix of float dtypes. Above that cuBLASLt runs with f32
-// accumulation and TF32 off (so f32 GEMMs reproduce f32 references); it needs the activation in
-// the weight's dtype, so a differing activation is converted first: exactly when the weight is f32,
-// rounded to bf16/f16 when the weight is (which is the precision the weight already has). An output
-// dtype cuBLASLt cannot write (f16 from bf16, half types from f32) goes through f32 scratch.
-// Quantized weights (GGUF, GPTQ, AWQ) are expanded to a dense scratch matrix per call for now.
+// accumulation and TF32 off (so f32 GEMMs reproduce f32 references). cuBLASLt wants both operands
+// in one dtype: equal dtypes run as they are; otherwise both are widened to f32 (exact), so f32
+// activations over bf16 weights keep f32 accuracy (the bf16-activation path never converts). An
+// output dtype cuBLASLt cannot write (a half type from f32, f16 from bf16) goes through f32 scratch.
+// Quantized weights (GGUF, GPTQ, AWQ) are expanded per call to a dense scratch matrix in the
+// activation's dtype (exact for f32); fused quantized kernels replace this later.
 #include <cuda_runtime.h>
 
 #include <cstring>
@@ -18,7 +19,6 @@
 #include "backend/cuda/kernels/dequant.h"
 #include "backend/cuda/kernels/elementwise.h"
 #include "backend/cuda/kernels/gemv.h"
-#include "core/half.h"
 
 namespace ferrum {
 namespace cuda {
@@ -103,19 +103,24 @@ Status run_dense_gemm(CudaContext& ctx, const DenseGemm& g) {
     return launch_gemv(args, ctx.stream());
   }
   const size_t m = g.m, n = g.n, k = g.k;
-  const DType in_dtype = g.w_dtype;
+  const DType in_dtype = g.a_dtype == g.w_dtype ? g.w_dtype : DType::kF32;
   const void* a = g.a;
+  const void* w = g.w;
   if (g.a_dtype != in_dtype) {
-    FERRUM_ASSIGN_OR_RETURN(void* converted,
-                            ctx.scratch(ScratchSlot::kGemmInput, m * k * dtype_info(in_dtype).block_bytes));
+    FERRUM_ASSIGN_OR_RETURN(void* converted, ctx.scratch(ScratchSlot::kGemmInput, m * k * sizeof(float)));
     FERRUM_TRY(launch_convert(g.a, g.a_dtype, converted, in_dtype, m * k, ctx.stream()));
     a = converted;
   }
-  const bool direct_out = g.out_dtype == in_dtype || (g.out_dtype == DType::kF32 && in_dtype != DType::kF16) ||
-                          (g.out_dtype == DType::kF32 && in_dtype == DType::kF16);
-  if (direct_out) return run_cublaslt(ctx, a, g.w, in_dtype, g.out, g.out_dtype, m, n, k);
+  if (g.w_dtype != in_dtype) {
+    FERRUM_ASSIGN_OR_RETURN(void* widened, ctx.scratch(ScratchSlot::kGemmWeight, n * k * sizeof(float)));
+    FERRUM_TRY(launch_convert(g.w, g.w_dtype, widened, in_dtype, n * k, ctx.stream()));
+    w = widened;
+  }
+  if (g.out_dtype == in_dtype || g.out_dtype == DType::kF32) {
+    return run_cublaslt(ctx, a, w, in_dtype, g.out, g.out_dtype, m, n, k);
+  }
   FERRUM_ASSIGN_OR_RETURN(void* staged, ctx.scratch(ScratchSlot::kGemmOutput, m * n * sizeof(float)));
-  FERRUM_TRY(run_cublaslt(ctx, a, g.w, in_dtype, staged, DType::kF32, m, n, k));
+  FERRUM_TRY(run_cublaslt(ctx, a, w, in_dtype, staged, DType::kF32, m, n, k));
   return launch_convert(staged, DType::kF32, g.out, g.out_dtype, m * n, ctx.stream());
 }
 
@@ -130,10 +135,41 @@ Status check_gemm_operands(std::string_view op, const CudaBuffer& a, CudaBuffer&
   return check_numel(op, "out", out, {m, n});
 }
 
+// g_idx lives on the device; a group index past `groups` would read out of bounds, so the indices
+// are checked on the host (a k-int copy: this generic path is not the fast GPTQ path, which is
+// load_gptq + gemm_gptq, checked once at load). Inside a graph capture the copy is not allowed and
+// the check is skipped.
+Status check_group_indices(CudaContext& ctx, std::string_view op, const CudaBuffer& g_idx, size_t k, size_t groups) {
+  if (ctx.state().capturing) return ok();
+  std::vector<int32_t> host(k);
+  FERRUM_CUDA_TRY(cudaMemcpy(host.data(), g_idx.data(), k * sizeof(int32_t), cudaMemcpyDeviceToHost), "(g_idx)");
+  for (size_t kk = 0; kk < k; ++kk) {
+    FERRUM_CHECK(host[kk] >= 0 && static_cast<size_t>(host[kk]) < groups, ErrorCode::kOutOfRange, op, ": g_idx[", kk,
+                 "] = ", host[kk], " outside 0..", groups - 1);
+  }
+  return ok();
+}
+
 // Dense weight dtype for expanded quantized weights: f32 for f32 activations (exact), else the
 // activation's half type, so cuBLASLt needs no further conversion.
 DType expansion_dtype(DType activation) {
   return activation == DType::kF32 ? DType::kF32 : activation;
+}
+
+// Expands a GPTQ / AWQ weight into dense scratch in the activation's dtype, then multiplies.
+Status run_packed_int_gemm(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& out, size_t m,
+                           const cuda::PackedIntWeight& packed, bool awq) {
+  const DType dense_dtype = expansion_dtype(a.dtype());
+  FERRUM_ASSIGN_OR_RETURN(size_t dense_bytes,
+                          checked_product("gemm (packed int)", {packed.n, packed.k, dtype_info(dense_dtype).block_bytes}));
+  FERRUM_ASSIGN_OR_RETURN(void* dense, ctx.scratch(ScratchSlot::kDequantWeight, dense_bytes));
+  if (awq) {
+    FERRUM_TRY(cuda::launch_awq_dequantize(packed, dense, dense_dtype, ctx.stream()));
+  } else {
+    FERRUM_TRY(cuda::launch_gptq_dequantize(packed, dense, dense_dtype, ctx.stream()));
+  }
+  return cuda::run_dense_gemm(
+      ctx, {a.data(), a.dtype(), dense, dense_dtype, out.data(), out.dtype(), m, packed.n, packed.k});
 }
 
 }  // namespace
@@ -153,62 +189,61 @@ Status CudaBackend::gemm_quant(CudaContext& ctx, const CudaBuffer& a, const Quan
   const std::string op = "gemm_quant(" + quant_kind_name(kind) + ")";
   FERRUM_TRY(check_gemm_operands(op, a, out, m, n, k));
   FERRUM_CHECK(weights.qweight != nullptr, ErrorCode::kInvalidArgument, op, ": qweight is missing");
-  const DType dense_dtype = expansion_dtype(a.dtype());
-  FERRUM_ASSIGN_OR_RETURN(size_t dense_bytes, checked_product(op, {n, k, dtype_info(dense_dtype).block_bytes}));
-  FERRUM_ASSIGN_OR_RETURN(void* dense, ctx.scratch(ScratchSlot::kDequantWeight, dense_bytes));
-
   if (const auto* gguf = std::get_if<GgufQuant>(&kind)) {
     const DType type = gguf_quant_dtype(gguf->quant_type);
-    FERRUM_TRY(check_dtype(op, "qweight", *weights.qweight, {type}));
+    FERRUM_CHECK(weights.qweight->dtype() == type, ErrorCode::kInvalidArgument, op, ": qweight has dtype ",
+                 weights.qweight->dtype(), " but the kind says ", type);
     FERRUM_CHECK(k % dtype_info(type).block_elems == 0, ErrorCode::kShapeMismatch, op, ": k = ", k,
                  " is not a whole number of ", type, " blocks");
     FERRUM_TRY(check_numel(op, "qweight", *weights.qweight, {n, k}));
+    const DType dense_dtype = expansion_dtype(a.dtype());
+    FERRUM_ASSIGN_OR_RETURN(size_t dense_bytes, checked_product(op, {n, k, dtype_info(dense_dtype).block_bytes}));
+    FERRUM_ASSIGN_OR_RETURN(void* dense, ctx.scratch(ScratchSlot::kDequantWeight, dense_bytes));
     FERRUM_TRY(cuda::launch_gguf_dequantize(weights.qweight->data(), type, n, k, dense, dense_dtype, ctx.stream()));
-  } else {
-    FERRUM_CHECK(weights.scales != nullptr && weights.zeros != nullptr, ErrorCode::kInvalidArgument, op,
-                 ": scales and zeros are required");
-    cuda::PackedIntWeight packed;
-    packed.qweight = weights.qweight->data_as<int32_t>();
-    packed.scales = weights.scales->data();
-    packed.scales_dtype = weights.scales->dtype();
-    packed.zeros = weights.zeros->data_as<int32_t>();
-    packed.k = k;
-    packed.n = n;
-    FERRUM_TRY(check_dtype(op, "qweight", *weights.qweight, {DType::kI32}));
-    FERRUM_TRY(check_dtype(op, "zeros", *weights.zeros, {DType::kI32}));
-    FERRUM_TRY(cuda::check_float(op, "scales", *weights.scales));
-    const bool is_gptq = std::holds_alternative<GptqQuant>(kind);
-    packed.bits = is_gptq ? std::get<GptqQuant>(kind).bits : std::get<AwqQuant>(kind).bits;
-    const size_t group_size = is_gptq ? std::get<GptqQuant>(kind).group_size : std::get<AwqQuant>(kind).group_size;
-    packed.group_size = group_size == 0 ? k : group_size;
-    FERRUM_CHECK(k % packed.group_size == 0, ErrorCode::kShapeMismatch, op, ": k = ", k,
-                 " is not a multiple of group_size ", packed.group_size);
-    const size_t groups = k / packed.group_size;
-    FERRUM_TRY(check_numel(op, "scales", *weights.scales, {groups, n}));
-    if (is_gptq) {
-      FERRUM_CHECK(packed.bits == 2 || packed.bits == 4 || packed.bits == 8, ErrorCode::kUnsupported, op, ": ",
-                   packed.bits, "-bit GPTQ (the CUDA backend takes 2, 4 and 8)");
-      const size_t per_word = 32 / packed.bits;
-      FERRUM_CHECK(k % per_word == 0 && n % per_word == 0, ErrorCode::kShapeMismatch, op, ": k = ", k, " and n = ", n,
-                   " must be multiples of ", per_word);
-      FERRUM_TRY(check_numel(op, "qweight", *weights.qweight, {k / per_word, n}));
-      FERRUM_TRY(check_numel(op, "zeros", *weights.zeros, {groups, n / per_word}));
-      if (std::get<GptqQuant>(kind).desc_act) {
-        FERRUM_CHECK(weights.g_idx != nullptr, ErrorCode::kInvalidArgument, op, ": desc_act needs g_idx");
-        FERRUM_TRY(check_dtype(op, "g_idx", *weights.g_idx, {DType::kI32}));
-        FERRUM_TRY(check_numel(op, "g_idx", *weights.g_idx, k));
-        packed.g_idx = weights.g_idx->data_as<int32_t>();
-      }
-      FERRUM_TRY(cuda::launch_gptq_dequantize(packed, dense, dense_dtype, ctx.stream()));
-    } else {
-      FERRUM_CHECK(packed.bits == 4, ErrorCode::kUnsupported, op, ": AWQ is 4-bit only");
-      FERRUM_CHECK(n % 8 == 0, ErrorCode::kShapeMismatch, op, ": n = ", n, " must be a multiple of 8");
-      FERRUM_TRY(check_numel(op, "qweight", *weights.qweight, {k, n / 8}));
-      FERRUM_TRY(check_numel(op, "zeros", *weights.zeros, {groups, n / 8}));
-      FERRUM_TRY(cuda::launch_awq_dequantize(packed, dense, dense_dtype, ctx.stream()));
-    }
+    return cuda::run_dense_gemm(ctx, {a.data(), a.dtype(), dense, dense_dtype, out.data(), out.dtype(), m, n, k});
   }
-  return cuda::run_dense_gemm(ctx, {a.data(), a.dtype(), dense, dense_dtype, out.data(), out.dtype(), m, n, k});
+  FERRUM_CHECK(weights.scales != nullptr && weights.zeros != nullptr, ErrorCode::kInvalidArgument, op,
+               ": scales and zeros are required");
+  cuda::PackedIntWeight packed;
+  packed.qweight = weights.qweight->data_as<int32_t>();
+  packed.scales = weights.scales->data();
+  packed.scales_dtype = weights.scales->dtype();
+  packed.zeros = weights.zeros->data_as<int32_t>();
+  packed.k = k;
+  packed.n = n;
+  FERRUM_TRY(check_dtype(op, "qweight", *weights.qweight, {DType::kI32}));
+  FERRUM_TRY(check_dtype(op, "zeros", *weights.zeros, {DType::kI32}));
+  FERRUM_TRY(cuda::check_float(op, "scales", *weights.scales));
+  const bool is_gptq = std::holds_alternative<GptqQuant>(kind);
+  packed.bits = is_gptq ? std::get<GptqQuant>(kind).bits : std::get<AwqQuant>(kind).bits;
+  const size_t group_size = is_gptq ? std::get<GptqQuant>(kind).group_size : std::get<AwqQuant>(kind).group_size;
+  packed.group_size = group_size == 0 ? k : group_size;
+  // A k that is not a multiple of the group size leaves a short last group.
+  const size_t groups = k == 0 ? 0 : (k + packed.group_size - 1) / packed.group_size;
+  FERRUM_TRY(check_numel(op, "scales", *weights.scales, {groups, n}));
+  if (is_gptq) {
+    FERRUM_CHECK(packed.bits == 2 || packed.bits == 4 || packed.bits == 8, ErrorCode::kUnsupported, op, ": ",
+                 packed.bits, "-bit GPTQ (the CUDA backend takes 2, 4 and 8)");
+    const size_t per_word = 32 / packed.bits;
+    FERRUM_CHECK(k % per_word == 0 && n % per_word == 0, ErrorCode::kShapeMismatch, op, ": k = ", k, " and n = ", n,
+                 " must be multiples of ", per_word);
+    FERRUM_TRY(check_numel(op, "qweight", *weights.qweight, {k / per_word, n}));
+    FERRUM_TRY(check_numel(op, "zeros", *weights.zeros, {groups, n / per_word}));
+    FERRUM_CHECK(!std::get<GptqQuant>(kind).desc_act || weights.g_idx != nullptr, ErrorCode::kInvalidArgument, op,
+                 ": desc_act needs g_idx");
+    if (weights.g_idx != nullptr) {
+      FERRUM_TRY(check_dtype(op, "g_idx", *weights.g_idx, {DType::kI32}));
+      FERRUM_TRY(check_numel(op, "g_idx", *weights.g_idx, k));
+      FERRUM_TRY(check_group_indices(ctx, op, *weights.g_idx, k, groups));
+      packed.g_idx = weights.g_idx->data_as<int32_t>();
+    }
+    return run_packed_int_gemm(ctx, a, out, m, packed, /*awq=*/false);
+  }
+  FERRUM_CHECK(packed.bits == 4, ErrorCode::kUnsupported, op, ": AWQ is 4-bit only");
+  FERRUM_CHECK(n % 8 == 0, ErrorCode::kShapeMismatch, op, ": n = ", n, " must be a multiple of 8");
+  FERRUM_TRY(check_numel(op, "qweight", *weights.qweight, {k, n / 8}));
+  FERRUM_TRY(check_numel(op, "zeros", *weights.zeros, {groups, n / 8}));
+  return run_packed_int_gemm(ctx, a, out, m, packed, /*awq=*/true);
 }
 
 Expected<CudaGptqStore> CudaBackend::load_gptq(std::span<const int32_t> qweight, std::span<const float> scales,
@@ -220,9 +255,9 @@ Expected<CudaGptqStore> CudaBackend::load_gptq(std::span<const int32_t> qweight,
                "-bit GPTQ (2, 4 and 8 are supported)");
   const size_t per_word = 32 / bits;
   const size_t group = group_size == 0 ? k : group_size;
-  FERRUM_CHECK(k > 0 && n > 0 && k % per_word == 0 && n % per_word == 0 && k % group == 0, ErrorCode::kShapeMismatch,
-               op, ": k = ", k, ", n = ", n, " must be multiples of ", per_word, " and k of group_size ", group);
-  const size_t groups = k / group;
+  FERRUM_CHECK(k > 0 && n > 0 && k % per_word == 0 && n % per_word == 0, ErrorCode::kShapeMismatch, op, ": k = ", k,
+               ", n = ", n, " must be multiples of ", per_word);
+  const size_t groups = (k + group - 1) / group;  // a short last group when group does not divide k
   FERRUM_CHECK(qweight.size() >= k / per_word * n, ErrorCode::kShapeMismatch, op, ": qweight has ", qweight.size(),
                " words, needs ", k / per_word * n);
   FERRUM_CHECK(scales.size() >= groups * n, ErrorCode::kShapeMismatch, op, ": scales has ", scales.size(),
@@ -237,30 +272,38 @@ Expected<CudaGptqStore> CudaBackend::load_gptq(std::span<const int32_t> qweight,
                    ": g_idx[", kk, "] = ", (*g_idx)[kk], " outside 0..", groups - 1);
     }
   }
-  // W[j, kk] = (q - (zs + 1)) * scale (GPTQ v1 stores zero points minus one), as bf16 [n, k].
-  const uint32_t mask = (1u << bits) - 1;
-  std::vector<uint16_t> dense(n * k);
-  for (size_t kk = 0; kk < k; ++kk) {
-    const size_t g = g_idx ? static_cast<size_t>((*g_idx)[kk]) : kk / group;
-    for (size_t j = 0; j < n; ++j) {
-      const uint32_t q = (static_cast<uint32_t>(qweight[kk / per_word * n + j]) >> (bits * (kk % per_word))) & mask;
-      const uint32_t zs = (static_cast<uint32_t>(qzeros[g * (n / per_word) + j / per_word]) >> (bits * (j % per_word))) & mask;
-      const float w = (static_cast<float>(q) - static_cast<float>(zs + 1)) * scales[g * n + j];
-      dense[j * k + kk] = to_bf16(w).bits;
-    }
+  CudaGptqStore store;
+  auto upload_ints = [](std::span<const int32_t> values, size_t n) {
+    return from_bytes(std::span(reinterpret_cast<const uint8_t*>(values.data()), n * sizeof(int32_t)), DType::kI32, n);
+  };
+  FERRUM_ASSIGN_OR_RETURN(store.qweight, upload_ints(qweight, k / per_word * n));
+  FERRUM_ASSIGN_OR_RETURN(store.qzeros, upload_ints(qzeros, groups * n / per_word));
+  FERRUM_ASSIGN_OR_RETURN(store.scales, from_slice(scales.first(groups * n), DType::kF32));
+  if (g_idx) {
+    FERRUM_ASSIGN_OR_RETURN(store.g_idx, upload_ints(*g_idx, k));
   }
-  FERRUM_ASSIGN_OR_RETURN(CudaBuffer weight,
-                          from_bytes(std::span(reinterpret_cast<const uint8_t*>(dense.data()), dense.size() * 2),
-                                     DType::kBF16, n * k));
-  return CudaGptqStore{std::move(weight), k, n};
+  store.bits = bits;
+  store.group_size = group;
+  store.k = k;
+  store.n = n;
+  return store;
 }
 
 Status CudaBackend::gemm_gptq(CudaContext& ctx, const CudaBuffer& a, const CudaGptqStore& weight, CudaBuffer& out,
                               size_t m) {
   FERRUM_TRY(ctx.usable());
   FERRUM_TRY(check_gemm_operands("gemm_gptq", a, out, m, weight.n, weight.k));
-  return cuda::run_dense_gemm(ctx, {a.data(), a.dtype(), weight.weight.data(), DType::kBF16, out.data(), out.dtype(),
-                                    m, weight.n, weight.k});
+  cuda::PackedIntWeight packed;
+  packed.qweight = weight.qweight.data_as<int32_t>();
+  packed.scales = weight.scales.data();
+  packed.scales_dtype = DType::kF32;
+  packed.zeros = weight.qzeros.data_as<int32_t>();
+  packed.g_idx = weight.g_idx.numel() > 0 ? weight.g_idx.data_as<int32_t>() : nullptr;
+  packed.bits = weight.bits;
+  packed.group_size = weight.group_size;
+  packed.k = weight.k;
+  packed.n = weight.n;
+  return run_packed_int_gemm(ctx, a, out, m, packed, /*awq=*/false);
 }
 
 }  // namespace ferrum

@@ -1,7 +1,9 @@
 // CudaBackend: buffers, contexts, copies.
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <cstring>
+#include <tuple>
 
 #include "backend/cuda/backend_checks.h"
 #include "backend/cuda/cuda_backend.h"
@@ -12,7 +14,6 @@
 namespace ferrum {
 
 using cuda::elem_bytes;
-using cuda::is_float_dtype;
 
 Expected<CudaBuffer> CudaBackend::alloc(size_t n, DType dtype) {
   return CudaBuffer::allocate(dtype, n);
@@ -36,7 +37,13 @@ Expected<CudaBuffer> CudaBackend::from_slice(std::span<const float> values, DTyp
     case DType::kI32: {
       host.resize(n * 4);
       auto* out = reinterpret_cast<int32_t*>(host.data());
-      for (size_t i = 0; i < n; ++i) out[i] = static_cast<int32_t>(values[i]);
+      for (size_t i = 0; i < n; ++i) {
+        const float value = values[i];
+        FERRUM_CHECK(std::nearbyint(value) == value && value >= -2147483648.0f && value < 2147483648.0f,
+                     ErrorCode::kInvalidArgument, "from_slice: value ", value, " at index ", i,
+                     " is not an i32 integer");
+        out[i] = static_cast<int32_t>(value);
+      }
       break;
     }
     default:
@@ -48,8 +55,8 @@ Expected<CudaBuffer> CudaBackend::from_slice(std::span<const float> values, DTyp
 
 Expected<CudaBuffer> CudaBackend::from_bytes(std::span<const uint8_t> bytes, DType dtype, size_t n) {
   FERRUM_ASSIGN_OR_RETURN(size_t nbytes, dtype_bytes(dtype, n));
-  FERRUM_CHECK(bytes.size() >= nbytes, ErrorCode::kShapeMismatch, "from_bytes: ", bytes.size(), " bytes given, ", n,
-               " ", dtype, " values need ", nbytes);
+  FERRUM_CHECK(bytes.size() == nbytes, ErrorCode::kShapeMismatch, "from_bytes: ", bytes.size(), " bytes given for ",
+               n, " ", dtype, " values, which take ", nbytes);
   FERRUM_ASSIGN_OR_RETURN(CudaBuffer buffer, CudaBuffer::allocate(dtype, n, /*zero_fill=*/false));
   if (nbytes > 0) {
     FERRUM_CUDA_TRY(cudaMemcpy(buffer.data(), bytes.data(), nbytes, cudaMemcpyHostToDevice), "(from_bytes, ", nbytes,
@@ -64,36 +71,21 @@ Expected<std::vector<float>> CudaBackend::to_vec(const CudaBuffer& buffer, size_
   if (n == 0) return values;
   const DType dtype = buffer.dtype();
   if (is_quantized(dtype)) {
-    // Decode on the device (the same decoder gemm_quant uses), then copy the floats back.
-    FERRUM_ASSIGN_OR_RETURN(size_t unused, dtype_bytes(dtype, n));
-    (void)unused;
-    FERRUM_ASSIGN_OR_RETURN(CudaBuffer decoded, CudaBuffer::allocate(DType::kF32, n, /*zero_fill=*/false));
-    FERRUM_TRY(cuda::launch_gguf_dequantize(buffer.data(), dtype, 1, n, decoded.data(), DType::kF32, cudaStreamLegacy));
+    // Decode the whole blocks covering n values on the device (the decoder gemm_quant uses), then
+    // copy the floats back and drop the excess.
+    const size_t block = dtype_info(dtype).block_elems;
+    const size_t covered = (n + block - 1) / block * block;
+    FERRUM_ASSIGN_OR_RETURN(CudaBuffer decoded, CudaBuffer::allocate(DType::kF32, covered, /*zero_fill=*/false));
+    FERRUM_TRY(cuda::launch_gguf_dequantize(buffer.data(), dtype, 1, covered, decoded.data(), DType::kF32,
+                                            cudaStreamLegacy));
     FERRUM_CUDA_TRY(cudaMemcpy(values.data(), decoded.data(), n * 4, cudaMemcpyDeviceToHost), "(to_vec)");
     return values;
   }
-  FERRUM_CHECK(is_float_dtype(dtype) || dtype == DType::kI32, ErrorCode::kUnsupported, "to_vec: dtype ", dtype,
-               " has no float conversion here");
   std::vector<uint8_t> host(n * elem_bytes(buffer));
   // Legacy-stream copy: waits for every context stream, so results of queued ops are visible.
   FERRUM_CUDA_TRY(cudaMemcpy(host.data(), buffer.data(), host.size(), cudaMemcpyDeviceToHost), "(to_vec, ",
                   host.size(), " bytes)");
-  for (size_t i = 0; i < n; ++i) {
-    switch (dtype) {
-      case DType::kF32: std::memcpy(&values[i], host.data() + 4 * i, 4); break;
-      case DType::kI32: {
-        int32_t v;
-        std::memcpy(&v, host.data() + 4 * i, 4);
-        values[i] = static_cast<float>(v);
-        break;
-      }
-      default: {
-        uint16_t bits;
-        std::memcpy(&bits, host.data() + 2 * i, 2);
-        values[i] = dtype == DType::kF16 ? to_float(f16{bits}) : to_float(bf16{bits});
-      }
-    }
-  }
+  FERRUM_TRY(cuda::plain_to_float(dtype, host.data(), values.data(), n));
   return values;
 }
 
@@ -126,8 +118,10 @@ Status CudaBackend::copy_slice(CudaContext& ctx, const CudaBuffer& src, size_t s
                                size_t dst_offset, size_t len) {
   FERRUM_TRY(ctx.usable());
   FERRUM_TRY(cuda::check_same_dtype("copy_slice", "dst", dst, "src", src));
-  FERRUM_TRY(check_numel("copy_slice", "src", src, {1, src_offset + len}));
-  FERRUM_TRY(check_numel("copy_slice", "dst", dst, {1, dst_offset + len}));
+  FERRUM_CHECK(src_offset <= src.numel() && len <= src.numel() - src_offset, ErrorCode::kShapeMismatch,
+               "copy_slice: src range ", src_offset, " + ", len, " passes its ", src.numel(), " elements");
+  FERRUM_CHECK(dst_offset <= dst.numel() && len <= dst.numel() - dst_offset, ErrorCode::kShapeMismatch,
+               "copy_slice: dst range ", dst_offset, " + ", len, " passes its ", dst.numel(), " elements");
   FERRUM_ASSIGN_OR_RETURN(size_t src_byte, dtype_bytes(src.dtype(), src_offset));
   FERRUM_ASSIGN_OR_RETURN(size_t dst_byte, dtype_bytes(dst.dtype(), dst_offset));
   FERRUM_ASSIGN_OR_RETURN(size_t nbytes, dtype_bytes(src.dtype(), len));
@@ -147,8 +141,13 @@ Status CudaBackend::copy_2d(CudaContext& ctx, const CudaBuffer& src, size_t src_
   if (rows == 0 || cols == 0) return ok();
   FERRUM_CHECK(cols <= src_stride && cols <= dst_stride, ErrorCode::kInvalidArgument, "copy_2d: cols ", cols,
                " exceeds a stride (src ", src_stride, ", dst ", dst_stride, ")");
-  FERRUM_TRY(check_numel("copy_2d", "src", src, src_offset + (rows - 1) * src_stride + cols));
-  FERRUM_TRY(check_numel("copy_2d", "dst", dst, dst_offset + (rows - 1) * dst_stride + cols));
+  // Extent of each side, overflow-checked: offset + (rows - 1) * stride + cols.
+  for (auto [name, buffer, offset, stride] : {std::tuple<const char*, const CudaBuffer*, size_t, size_t>{"src", &src, src_offset, src_stride},
+                                              {"dst", &dst, dst_offset, dst_stride}}) {
+    FERRUM_ASSIGN_OR_RETURN(size_t span, checked_product("copy_2d", {rows - 1, stride}));
+    FERRUM_CHECK(span <= SIZE_MAX - offset - cols, ErrorCode::kOutOfRange, "copy_2d: ", name, " extent overflows");
+    FERRUM_TRY(check_numel("copy_2d", name, *buffer, offset + span + cols));
+  }
   const size_t es = elem_bytes(src);
   FERRUM_CUDA_TRY(cudaMemcpy2DAsync(cuda::element_ptr(dst, dst_offset), dst_stride * es,
                                     cuda::element_ptr(src, src_offset), src_stride * es, cols * es, rows,

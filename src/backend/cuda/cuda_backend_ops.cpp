@@ -213,10 +213,11 @@ Status CudaBackend::kv_cache_append_head_major(CudaContext& ctx, CudaBuffer& cac
                                                const CudaBuffer& new_v, size_t new_tokens, size_t nkv, size_t hd) {
   FERRUM_TRY(ctx.usable());
   constexpr std::string_view op = "kv_cache_append_head_major";
+  // New rows of any float dtype go into a cache of any float dtype (converted on the way in).
   FERRUM_TRY(check_float(op, "new_k", new_k));
   FERRUM_TRY(check_same_dtype(op, "new_v", new_v, "new_k", new_k));
-  FERRUM_TRY(check_same_dtype(op, "cache_k", cache_k, "new_k", new_k));
-  FERRUM_TRY(check_same_dtype(op, "cache_v", cache_v, "new_k", new_k));
+  FERRUM_TRY(check_float(op, "cache_k", cache_k));
+  FERRUM_TRY(check_same_dtype(op, "cache_v", cache_v, "cache_k", cache_k));
   FERRUM_TRY(check_numel(op, "cache_k", cache_k, {nkv, cache_capacity, hd}));
   FERRUM_TRY(check_numel(op, "cache_v", cache_v, {nkv, cache_capacity, hd}));
   FERRUM_TRY(check_numel(op, "new_k", new_k, {nkv, new_tokens, hd}));
@@ -224,8 +225,20 @@ Status CudaBackend::kv_cache_append_head_major(CudaContext& ctx, CudaBuffer& cac
   const int32_t* dyn_state = dyn_state_if(ctx);
   FERRUM_CHECK(dyn_state != nullptr || cache_len + new_tokens <= cache_capacity, ErrorCode::kOutOfRange, op,
                ": cache_len ", cache_len, " + new_tokens ", new_tokens, " exceeds capacity ", cache_capacity);
-  return cuda::launch_kv_append(cache_k.data(), cache_v.data(), new_k.data(), new_v.data(), elem_bytes(new_k),
-                                cache_len, cache_capacity, new_tokens, nkv, hd, dyn_state, ctx.stream());
+  cuda::KvAppendArgs args;
+  args.cache_k = cache_k.data();
+  args.cache_v = cache_v.data();
+  args.cache_dtype = cache_k.dtype();
+  args.new_k = new_k.data();
+  args.new_v = new_v.data();
+  args.new_dtype = new_k.dtype();
+  args.cache_len = cache_len;
+  args.capacity = cache_capacity;
+  args.new_tokens = new_tokens;
+  args.nkv = nkv;
+  args.hd = hd;
+  args.dyn_state = dyn_state;
+  return cuda::launch_kv_append(args, ctx.stream());
 }
 
 Status CudaBackend::transpose_head_to_token(CudaContext& ctx, const CudaBuffer& src, CudaBuffer& dst, size_t tokens,

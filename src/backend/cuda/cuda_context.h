@@ -22,7 +22,8 @@ namespace ferrum {
 // Scratch areas owned by a context; each is used by one op at a time on the context's stream.
 enum class ScratchSlot : int {
   kAttentionPartials,  // split-KV partial outputs (m, l, acc) before the combine kernel
-  kGemmInput,          // activations converted to the weight's dtype for cuBLASLt
+  kGemmInput,          // activations converted to the compute dtype for cuBLASLt
+  kGemmWeight,         // a weight widened to f32 for an f32 cuBLASLt GEMM
   kGemmOutput,         // f32 result before conversion, when cuBLASLt cannot write the output dtype
   kDequantWeight,      // a quantized weight expanded for gemm_quant
   kReducePartials,     // argmax / top-k per-chunk candidates (two ping-pong halves)

@@ -19,6 +19,8 @@ __device__ __forceinline__ float activate(float x) {
     return 0.5f * x * (1.0f + tanhf(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
   } else if constexpr (kAct == Activation::kGeluQuick) {
     return x * sigmoid(1.702f * x);
+  } else if constexpr (kAct == Activation::kSigmoid) {
+    return sigmoid(x);
   } else {
     return x * sigmoid(x);
   }
@@ -41,6 +43,11 @@ __device__ __forceinline__ float activate(float x) {
     }                                                                                \
     case ::ferrum::Activation::kGeluQuick: {                                         \
       constexpr ::ferrum::Activation kAct = ::ferrum::Activation::kGeluQuick;        \
+      __VA_ARGS__;                                                                   \
+      break;                                                                         \
+    }                                                                                \
+    case ::ferrum::Activation::kSigmoid: {                                           \
+      constexpr ::ferrum::Activation kAct = ::ferrum::Activation::kSigmoid;          \
       __VA_ARGS__;                                                                   \
       break;                                                                         \
     }                                                                                \

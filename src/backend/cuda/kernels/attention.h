@@ -22,7 +22,8 @@ struct AttentionProblem {
   const void* k2 = nullptr;
   const void* v = nullptr;
   void* out = nullptr;  // [batch, heads, q_len, dv]
-  DType dtype = DType::kBF16;
+  DType dtype = DType::kBF16;     // q and out
+  DType kv_dtype = DType::kBF16;  // k1, k2 and v
   size_t d1 = 0, d2 = 0, dv = 0;
   size_t batch = 0, heads = 0, kv_heads = 0, q_len = 0, kv_len = 0, kv_stride = 0, pos_offset = 0;
   bool causal = false;
@@ -35,9 +36,10 @@ struct AttentionProblem {
 // Scratch the split-KV path needs for this problem (0 when it runs unsplit), given the SM count.
 size_t split_kv_scratch_bytes(const AttentionProblem& problem, int sm_count);
 // The split-KV kernel (decode, and the general fallback). `scratch` holds split_kv_scratch_bytes.
+// K/V may be bf16 or f16 under f32 q/out; otherwise all four share one dtype.
 Status launch_split_kv_attention(const AttentionProblem& problem, int sm_count, void* scratch, cudaStream_t stream);
 
-// True when the tensor-core kernel takes this problem (bf16/f16, head_dim 64/80/96/128/256, no
+// True when the tensor-core kernel takes this problem (q, k, v, out all bf16 or all f16, head_dim 64/80/96/128/256, no
 // second key part, eager mode).
 bool flash_attention_supports(const AttentionProblem& problem);
 Status launch_flash_attention(const AttentionProblem& problem, cudaStream_t stream);

@@ -10,7 +10,9 @@
 // finishes. Scores are kept in the log2 domain (q is pre-scaled by scale * log2(e)) so exp2f works.
 #pragma once
 
+#include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_context.h"
+#include "backend/cuda/kernels/attention.h"
 #include "backend/cuda/kernels/device_common.cuh"
 
 namespace ferrum::cuda {
@@ -33,26 +35,30 @@ struct SplitKvParams {
 
 inline constexpr int kSplitKvWarps = 4;
 
-// scores[r] += q_rows[r, q_offset ..] . key[0 .. dims) for the kRows rows.
-template <class T, int kRows>
+// scores[r] += q_rows[r, q_offset ..] . key[0 .. dims) for the kRows rows. Vector loads go out
+// kBatch 16-byte chunks at a time (all issued before the first is used) to overlap their latency.
+template <class T, int kRows, int kBatch>
 __device__ __forceinline__ void dot_key_segment(const T* key, const float* q_rows, int q_offset, int dims, int dk_pad,
                                                 bool vec, float (&scores)[kRows]) {
   if (vec) {
-    for (int d0 = 0; d0 < dims; d0 += 32) {
-      float kv[4][8];
+    for (int d0 = 0; d0 < dims; d0 += 8 * kBatch) {
+      Packed8<T> raw[kBatch];
 #pragma unroll
-      for (int u = 0; u < 4; ++u) {
-        if (d0 + 8 * u < dims) load8(key + d0 + 8 * u, kv[u]);
+      for (int u = 0; u < kBatch; ++u) {
+        if (d0 + 8 * u < dims) raw[u].load(key + d0 + 8 * u);
       }
 #pragma unroll
-      for (int u = 0; u < 4; ++u) {
+      for (int u = 0; u < kBatch; ++u) {
         if (d0 + 8 * u >= dims) break;
+        float kv[8];
+#pragma unroll
+        for (int i = 0; i < 8; ++i) kv[i] = raw[u][i];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
           const float4* q4 = reinterpret_cast<const float4*>(q_rows + r * dk_pad + q_offset + d0 + 8 * u);
           const float4 lo = q4[0], hi = q4[1];
-          scores[r] += lo.x * kv[u][0] + lo.y * kv[u][1] + lo.z * kv[u][2] + lo.w * kv[u][3] + hi.x * kv[u][4] +
-                       hi.y * kv[u][5] + hi.z * kv[u][6] + hi.w * kv[u][7];
+          scores[r] += lo.x * kv[0] + lo.y * kv[1] + lo.z * kv[2] + lo.w * kv[3] + hi.x * kv[4] + hi.y * kv[5] +
+                       hi.z * kv[6] + hi.w * kv[7];
         }
       }
     }
@@ -65,8 +71,14 @@ __device__ __forceinline__ void dot_key_segment(const T* key, const float* q_row
   }
 }
 
-template <class T, int kRows, int kDvPerLane>
+// TQ: the type of q and out; TK: the type of K and V (e.g. f32 activations over a bf16 cache).
+// kBatched (version 3): K rows loaded 8 chunks at a time and V rows 8 keys at a time, every load
+// issued before its first use; version 2 (kBatched = false) loaded 4 chunks and one V row at a time,
+// which left each warp waiting on one memory round trip per key.
+template <class TQ, class TK, int kRows, int kDvPerLane, bool kBatched = true>
 __global__ void __launch_bounds__(kSplitKvWarps * 32) split_kv_attention_kernel(SplitKvParams p) {
+  constexpr int kKeyBatch = kBatched ? 8 : 4;
+  constexpr int kValueBatch = kBatched ? 8 : 1;
   extern __shared__ float shared[];
   float* q_rows = shared;                                      // [kRows][dk_pad]
   float* merge_max = q_rows + kRows * p.dk_pad;                // [warps][kRows]
@@ -98,7 +110,7 @@ __global__ void __launch_bounds__(kSplitKvWarps * 32) split_kv_attention_kernel(
       q_max = max(q_max, qi);
     }
   }
-  const T* q = static_cast<const T*>(p.q);
+  const TQ* q = static_cast<const TQ*>(p.q);
   for (int idx = threadIdx.x; idx < kRows * dk; idx += blockDim.x) {
     const int r = idx / dk, d = idx % dk, rr = row_block * kRows + r;
     float value = 0.0f;
@@ -117,9 +129,9 @@ __global__ void __launch_bounds__(kSplitKvWarps * 32) split_kv_attention_kernel(
   __syncthreads();
 
   const size_t kv_row0 = (static_cast<size_t>(batch) * p.kv_heads + kv_head) * p.kv_stride;
-  const T* k1 = static_cast<const T*>(p.k1) + kv_row0 * p.d1;
-  const T* k2 = p.d2 > 0 ? static_cast<const T*>(p.k2) + kv_row0 * p.d2 : nullptr;
-  const T* v = static_cast<const T*>(p.v) + kv_row0 * p.dv;
+  const TK* k1 = static_cast<const TK*>(p.k1) + kv_row0 * p.d1;
+  const TK* k2 = p.d2 > 0 ? static_cast<const TK*>(p.k2) + kv_row0 * p.d2 : nullptr;
+  const TK* v = static_cast<const TK*>(p.v) + kv_row0 * p.dv;
 
   float row_max[kRows], row_sum[kRows], acc[kRows][kDvPerLane];
 #pragma unroll
@@ -136,9 +148,11 @@ __global__ void __launch_bounds__(kSplitKvWarps * 32) split_kv_attention_kernel(
 #pragma unroll
     for (int r = 0; r < kRows; ++r) score[r] = 0.0f;
     if (key < end) {
-      dot_key_segment(k1 + static_cast<size_t>(key) * p.d1, q_rows, 0, p.d1, p.dk_pad, p.vec_keys, score);
+      dot_key_segment<TK, kRows, kKeyBatch>(k1 + static_cast<size_t>(key) * p.d1, q_rows, 0, p.d1, p.dk_pad,
+                                            p.vec_keys, score);
       if (k2 != nullptr) {
-        dot_key_segment(k2 + static_cast<size_t>(key) * p.d2, q_rows, p.d1, p.d2, p.dk_pad, p.vec_keys, score);
+        dot_key_segment<TK, kRows, kKeyBatch>(k2 + static_cast<size_t>(key) * p.d2, q_rows, p.d1, p.d2, p.dk_pad,
+                                              p.vec_keys, score);
       }
     }
 #pragma unroll
@@ -156,19 +170,26 @@ __global__ void __launch_bounds__(kSplitKvWarps * 32) split_kv_attention_kernel(
       for (int c = 0; c < kDvPerLane; ++c) acc[r][c] *= alpha;
     }
     const int keys = min(32, end - tile);
-    for (int j = 0; j < keys; ++j) {
-      const T* v_row = v + static_cast<size_t>(tile + j) * p.dv;
-      float values[kDvPerLane];
+    for (int j0 = 0; j0 < keys; j0 += kValueBatch) {
+      TK values[kValueBatch][kDvPerLane];
 #pragma unroll
-      for (int c = 0; c < kDvPerLane; ++c) {
-        const int d = c * 32 + lane;
-        values[c] = d < p.dv ? to_f32(v_row[d]) : 0.0f;
+      for (int u = 0; u < kValueBatch; ++u) {
+        const TK* v_row = v + static_cast<size_t>(tile + j0 + u) * p.dv;
+#pragma unroll
+        for (int c = 0; c < kDvPerLane; ++c) {
+          const int d = c * 32 + lane;
+          values[u][c] = j0 + u < keys && d < p.dv ? v_row[d] : from_f32<TK>(0.0f);
+        }
       }
 #pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-        const float weight = __shfl_sync(0xffffffffu, score[r], j);
+      for (int u = 0; u < kValueBatch; ++u) {
 #pragma unroll
-        for (int c = 0; c < kDvPerLane; ++c) acc[r][c] = fmaf(weight, values[c], acc[r][c]);
+        for (int r = 0; r < kRows; ++r) {
+          // Lanes past `keys` hold p = 0, so a short last batch adds nothing.
+          const float weight = __shfl_sync(0xffffffffu, score[r], (j0 + u) & 31);
+#pragma unroll
+          for (int c = 0; c < kDvPerLane; ++c) acc[r][c] = fmaf(weight, to_f32(values[u][c]), acc[r][c]);
+        }
       }
     }
   }
@@ -203,7 +224,7 @@ __global__ void __launch_bounds__(kSplitKvWarps * 32) split_kv_attention_kernel(
     const int head = kv_head * p.group + rr / p.q_len, qi = rr % p.q_len;
     const size_t out_row = (static_cast<size_t>(batch) * p.heads + head) * p.q_len + qi;
     if (p.num_splits == 1) {
-      static_cast<T*>(p.out)[out_row * p.dv + d] = from_f32<T>(total_sum > 0.0f ? total_acc / total_sum : 0.0f);
+      static_cast<TQ*>(p.out)[out_row * p.dv + d] = from_f32<TQ>(total_sum > 0.0f ? total_acc / total_sum : 0.0f);
     } else {
       float* partial = p.partials + (static_cast<size_t>(split) * p.total_rows + out_row) * (p.dv + 2);
       partial[d] = total_acc;
@@ -235,6 +256,61 @@ __global__ void split_kv_combine_kernel(const float* partials, T* out, int num_s
     }
     out[row * dv + d] = from_f32<T>(total_sum > 0.0f ? total_acc / total_sum : 0.0f);
   }
+}
+
+// ── Host side: filling the parameters and launching (shared by attention.cu and the lab) ──
+
+inline SplitKvParams make_split_kv_params(const AttentionProblem& a, int num_splits, int rows_per_block,
+                                          void* partials) {
+  SplitKvParams p{};
+  p.q = a.q;
+  p.k1 = a.k1;
+  p.k2 = a.k2;
+  p.v = a.v;
+  p.out = a.out;
+  p.partials = static_cast<float*>(partials);
+  p.d1 = static_cast<int>(a.d1);
+  p.d2 = static_cast<int>(a.d2);
+  p.dv = static_cast<int>(a.dv);
+  p.dk_pad = static_cast<int>((a.d1 + a.d2 + 3) / 4 * 4);
+  p.heads = static_cast<int>(a.heads);
+  p.kv_heads = static_cast<int>(a.kv_heads);
+  p.group = static_cast<int>(a.heads / a.kv_heads);
+  p.q_len = static_cast<int>(a.q_len);
+  p.kv_len = static_cast<int>(a.kv_len);
+  p.kv_stride = static_cast<int>(a.kv_stride);
+  p.pos_offset = static_cast<int>(a.pos_offset);
+  p.kv_minus_pos = static_cast<int>(a.kv_len) - static_cast<int>(a.pos_offset);
+  p.causal = a.causal;
+  p.window = static_cast<int>(a.window);
+  p.scale_log2 = a.scale * 1.4426950408889634f;
+  p.dyn_state = a.dyn_state;
+  p.num_splits = num_splits;
+  p.row_blocks = (p.group * p.q_len + rows_per_block - 1) / rows_per_block;
+  p.total_rows = static_cast<int>(a.batch * a.heads * a.q_len);
+  p.vec_keys = a.d1 % 8 == 0 && a.d2 % 8 == 0 && is_aligned(a.k1, 16) && (a.d2 == 0 || is_aligned(a.k2, 16));
+  return p;
+}
+
+// Launches the attention kernel and, with more than one split, the combine kernel.
+template <class TQ, class TK, int kRows, int kDvPerLane, bool kBatched = true>
+Status launch_split_kv_kernel(const SplitKvParams& p, size_t batch, size_t kv_heads, cudaStream_t stream) {
+  const size_t shared = sizeof(float) * (static_cast<size_t>(kRows) * p.dk_pad + 2 * kSplitKvWarps * kRows +
+                                         static_cast<size_t>(kSplitKvWarps) * kRows * p.dv);
+  auto kernel = split_kv_attention_kernel<TQ, TK, kRows, kDvPerLane, kBatched>;
+  if (shared > 48 * 1024) {
+    FERRUM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
+                    "(split_kv_attention, ", shared, " bytes of shared memory)");
+  }
+  const dim3 grid(p.num_splits, static_cast<unsigned>(kv_heads * p.row_blocks), static_cast<unsigned>(batch));
+  const dim3 block(kSplitKvWarps * 32);
+  kernel<<<grid, block, shared, stream>>>(p);
+  FERRUM_TRY(check_launch("split_kv_attention", grid, block, shared));
+  if (p.num_splits == 1) return ok();
+  const dim3 combine_grid(static_cast<unsigned>(p.total_rows));
+  split_kv_combine_kernel<TQ><<<combine_grid, 128, 0, stream>>>(p.partials, static_cast<TQ*>(p.out), p.num_splits,
+                                                               p.total_rows, p.dv);
+  return check_launch("split_kv_combine", combine_grid, dim3(128));
 }
 
 }  // namespace ferrum::cuda

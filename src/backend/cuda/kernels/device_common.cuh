@@ -78,6 +78,24 @@ __device__ __forceinline__ void store8(T* p, const float (&in)[8]) {
   }
 }
 
+// Eight elements as they sit in memory (one 16-byte vector for 2-byte types, two for f32), kept
+// packed until used so that many loads can be in flight in few registers.
+template <class W>
+struct Packed8 {
+  uint4 raw[sizeof(W) == 4 ? 2 : 1];
+  __device__ __forceinline__ void load(const W* p) {
+    raw[0] = __ldg(reinterpret_cast<const uint4*>(p));
+    if constexpr (sizeof(W) == 4) raw[1] = __ldg(reinterpret_cast<const uint4*>(p) + 1);
+  }
+  __device__ __forceinline__ void clear() {
+    raw[0] = make_uint4(0, 0, 0, 0);
+    if constexpr (sizeof(W) == 4) raw[1] = make_uint4(0, 0, 0, 0);
+  }
+  __device__ __forceinline__ float operator[](int i) const {
+    return to_f32(reinterpret_cast<const W*>(raw)[i]);
+  }
+};
+
 __device__ __forceinline__ float warp_sum(float value) {
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);

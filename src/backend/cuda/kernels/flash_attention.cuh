@@ -1,6 +1,6 @@
-// Flash attention on tensor cores for prefill (version 2 of lab/attention_prefill_lab.cu).
+// Flash attention on tensor cores for prefill (versions 2 and 3 of lab/attention_prefill_lab.cu).
 //
-// A block of 4 warps owns 64 query rows of one head (16 per warp) and walks the visible key tiles
+// A block of kWarps warps owns 16 * kWarps query rows of one head (16 per warp) and walks the visible key tiles
 // of Bc keys. K and V tiles are copied to shared memory with cp.async two stages deep, so the next
 // tile loads while this one computes. S = Q K^T and O += P V use mma.sync m16n8k16 with f32
 // accumulators; P goes from the S accumulators straight into A fragments (their layouts match), so
@@ -9,6 +9,8 @@
 // are padded by 16 bytes so ldmatrix's eight row addresses hit eight different bank groups.
 #pragma once
 
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/attention.h"
 #include "backend/cuda/kernels/device_common.cuh"
 #include "backend/cuda/kernels/mma_sm80.cuh"
 
@@ -24,17 +26,22 @@ struct FlashParams {
   float scale_log2;
 };
 
-inline constexpr int kFlashRows = 64;  // query rows per block
-inline constexpr int kFlashWarps = 4;
+// Version 2 used 4 warps (64 rows); version 3 (shipped) uses 8 warps (128 rows): each K/V tile
+// copied from L2 then serves twice the query rows, and twice the warps per SM hide latency.
+inline constexpr int kFlashWarps = 8;
 
-template <int kD, int kBc>
+template <int kD, int kBc, int kWarps>
 constexpr size_t flash_shared_bytes() {
-  return static_cast<size_t>(kFlashRows + 4 * kBc) * (kD + 8) * 2;
+  return static_cast<size_t>(16 * kWarps + 4 * kBc) * (kD + 8) * 2;
 }
 
-template <class T, int kD, int kBc>
-__global__ void __launch_bounds__(kFlashWarps * 32) flash_attention_kernel(FlashParams p) {
-  constexpr int kPitch = kD + 8;  // elements per shared row: +16 bytes against bank conflicts
+// With 8 warps and head_dim <= 128 the register cap of 128 lets two blocks share an SM (the kernel
+// needs ~133 unconstrained, so the cap costs a few spills at most).
+template <class T, int kD, int kBc, int kWarps = kFlashWarps>
+__global__ void __launch_bounds__(kWarps * 32, (kWarps == 8 && kD <= 128) ? 2 : 1)
+    flash_attention_kernel(FlashParams p) {
+  constexpr int kFlashRows = 16 * kWarps;  // query rows per block
+  constexpr int kPitch = kD + 8;           // elements per shared row: +16 bytes against bank conflicts
   constexpr int kChunksPerRow = kD / 8;
   extern __shared__ __align__(16) unsigned char shared_raw[];
   T* q_tile = reinterpret_cast<T*>(shared_raw);
@@ -201,6 +208,33 @@ __global__ void __launch_bounds__(kFlashWarps * 32) flash_attention_kernel(Flash
           pack2<T>(o[dt][2] * inv_g8, o[dt][3] * inv_g8);
     }
   }
+}
+
+// One instance of the kernel for a problem (host side; attention.cu and the lab use it).
+template <class T, int kD, int kBc, int kWarps>
+Status launch_flash_kernel(const AttentionProblem& a, cudaStream_t stream) {
+  FlashParams p{};
+  p.q = a.q;
+  p.k = a.k1;
+  p.v = a.v;
+  p.out = a.out;
+  p.heads = static_cast<int>(a.heads);
+  p.kv_heads = static_cast<int>(a.kv_heads);
+  p.q_len = static_cast<int>(a.q_len);
+  p.kv_len = static_cast<int>(a.kv_len);
+  p.kv_stride = static_cast<int>(a.kv_stride);
+  p.pos_offset = static_cast<int>(a.pos_offset);
+  p.causal = a.causal;
+  p.window = static_cast<int>(a.window);
+  p.scale_log2 = a.scale * 1.4426950408889634f;
+  constexpr size_t kShared = flash_shared_bytes<kD, kBc, kWarps>();
+  auto kernel = flash_attention_kernel<T, kD, kBc, kWarps>;
+  FERRUM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kShared)),
+                  "(flash_attention, ", kShared, " bytes of shared memory)");
+  const dim3 grid(ceil_div(a.q_len, 16 * kWarps), static_cast<unsigned>(a.heads), static_cast<unsigned>(a.batch));
+  const dim3 block(kWarps * 32);
+  kernel<<<grid, block, kShared, stream>>>(p);
+  return check_launch("flash_attention", grid, block, kShared);
 }
 
 }  // namespace ferrum::cuda

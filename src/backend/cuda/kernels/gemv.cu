@@ -5,11 +5,13 @@
 namespace ferrum::cuda {
 namespace {
 
-// Rows per warp grows with m so each x load feeds more weight rows (see lab/NOTES.md, gemv).
+// Shapes measured in lab/gemv_lab.cu (lab/NOTES.md): for m <= 4 one weight row per warp and one
+// 16-byte chunk per lane per step (version 6: sharing x loads across two rows, or more chunks in
+// flight, cost more in registers and occupancy than they saved); m > 4 takes gemv_many_rows_kernel.
 template <class A, class W, int kM>
 Status launch_vec(const GemvArgs& a, cudaStream_t stream) {
-  constexpr int kRows = kM <= 2 ? 1 : 2;
-  constexpr int kUnroll = sizeof(W) == 4 ? 2 : 4;
+  constexpr int kRows = 1;
+  constexpr int kUnroll = 1;
   const dim3 grid(ceil_div(a.n, kGemvWarps * kRows));
   const dim3 block(kGemvWarps * 32);
   gemv_kernel<A, W, kM, kRows, kUnroll><<<grid, block, 0, stream>>>(
@@ -37,7 +39,11 @@ Status launch_gemv(const GemvArgs& a, cudaStream_t stream) {
     if (a.m == 1) return launch_vec<A, W, 1>(a, stream);
     if (a.m == 2) return launch_vec<A, W, 2>(a, stream);
     if (a.m <= 4) return launch_vec<A, W, 4>(a, stream);
-    return launch_vec<A, W, 8>(a, stream);
+    const dim3 grid(ceil_div(a.n, kGemvWarps));
+    gemv_many_rows_kernel<A, W><<<grid, kGemvWarps * 32, 0, stream>>>(
+        static_cast<const A*>(a.x), static_cast<const W*>(a.w), a.out, a.out_dtype, static_cast<int>(a.m),
+        static_cast<int>(a.n), static_cast<int>(a.k));
+    return check_launch("gemv(many rows)", grid, kGemvWarps * 32);
   }));
   return ok();
 }

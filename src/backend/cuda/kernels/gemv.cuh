@@ -1,5 +1,6 @@
 // The skinny GEMM the backend ships for decode (m = 1..8 activation rows): out[t, j] = x[t, :] . w[j, :].
-// Version 4 of lab/gemv_lab.cu; see lab/NOTES.md for the measurements that chose it.
+// Versions 3-6 of lab/gemv_lab.cu are instances of gemv_kernel, version 2 is gemv_many_rows_kernel;
+// gemv.cu picks per m from the lab's measurements (lab/NOTES.md).
 //
 // Decode reads every weight once per token, so this kernel is a memory-bandwidth kernel: each lane
 // issues kUnroll independent 16-byte weight loads per row before using any of them (enough bytes in
@@ -18,23 +19,6 @@ __device__ __forceinline__ void store_as(void* out, DType dtype, size_t index, f
     default: static_cast<float*>(out)[index] = value; break;
   }
 }
-
-// Eight weights as they sit in memory: one 16-byte vector for 2-byte types, two for f32.
-template <class W>
-struct Packed8 {
-  uint4 raw[sizeof(W) == 4 ? 2 : 1];
-  __device__ __forceinline__ void load(const W* p) {
-    raw[0] = __ldg(reinterpret_cast<const uint4*>(p));
-    if constexpr (sizeof(W) == 4) raw[1] = __ldg(reinterpret_cast<const uint4*>(p) + 1);
-  }
-  __device__ __forceinline__ void clear() {
-    raw[0] = make_uint4(0, 0, 0, 0);
-    if constexpr (sizeof(W) == 4) raw[1] = make_uint4(0, 0, 0, 0);
-  }
-  __device__ __forceinline__ float operator[](int i) const {
-    return to_f32(reinterpret_cast<const W*>(raw)[i]);
-  }
-};
 
 inline constexpr int kGemvWarps = 8;
 
@@ -87,6 +71,37 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
       const float total = warp_sum(acc[t][r]);
       if (lane == 0 && t < m && row0 + r < n) store_as(out, out_dtype, static_cast<size_t>(t) * n + row0 + r, total);
     }
+  }
+}
+
+// For 5..8 activation rows (version 2 of the lab, which won there for m = 8): one 16-byte weight
+// chunk per lane per step, then every token's x chunk against it; the plain strided loop leaves
+// the compiler free to overlap successive steps' loads, and the small register footprint keeps
+// more warps resident. Needs k % 8 == 0 and 16-byte aligned rows.
+template <class A, class W>
+__global__ void __launch_bounds__(kGemvWarps * 32)
+    gemv_many_rows_kernel(const A* __restrict__ x, const W* __restrict__ w, void* __restrict__ out, DType out_dtype,
+                          int m, int n, int k) {
+  constexpr int kMaxM = 8;
+  const int row = blockIdx.x * kGemvWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (row >= n) return;
+  float acc[kMaxM] = {};
+  for (int c = 8 * lane; c < k; c += 256) {
+    float weights[8];
+    load8(w + static_cast<size_t>(row) * k + c, weights);
+#pragma unroll
+    for (int t = 0; t < kMaxM; ++t) {
+      if (t >= m) break;
+      float xs[8];
+      load8(x + static_cast<size_t>(t) * k + c, xs);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc[t] = fmaf(weights[i], xs[i], acc[t]);
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < kMaxM; ++t) {
+    const float total = warp_sum(acc[t]);
+    if (lane == 0 && t < m) store_as(out, out_dtype, static_cast<size_t>(t) * n + row, total);
   }
 }
 

@@ -111,6 +111,24 @@ __device__ __forceinline__ size_t embedding_row(const uint32_t* ids, const int32
   return dyn_state ? static_cast<size_t>(static_cast<uint32_t>(dyn_state[DecodeStateSlots::kToken])) : ids[i];
 }
 
+// The converting variant: one element per thread.
+template <class TNew, class TCache>
+__global__ void kv_append_convert_kernel(TCache* cache_k, TCache* cache_v, const TNew* __restrict__ new_k,
+                                         const TNew* __restrict__ new_v, size_t cache_len, size_t capacity,
+                                         size_t new_tokens, size_t nkv, size_t hd, const int32_t* dyn_state) {
+  const size_t start = dyn_state ? static_cast<size_t>(dyn_state[DecodeStateSlots::kStep]) : cache_len;
+  const size_t per_tensor = nkv * new_tokens * hd;
+  const size_t stride = size_t{gridDim.x} * blockDim.x;
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < 2 * per_tensor; i += stride) {
+    const bool is_v = i >= per_tensor;
+    const size_t j = is_v ? i - per_tensor : i;
+    const size_t head = j / (new_tokens * hd), t = (j / hd) % new_tokens, d = j % hd;
+    if (start + t >= capacity) continue;
+    TCache* cache = is_v ? cache_v : cache_k;
+    cache[(head * capacity + start + t) * hd + d] = from_f32<TCache>(to_f32((is_v ? new_v : new_k)[j]));
+  }
+}
+
 template <class T, class Out>
 __global__ void embedding_float_kernel(const T* __restrict__ table, size_t rows, size_t dim, const uint32_t* ids,
                                        const int32_t* dyn_state, Out* __restrict__ out) {
@@ -183,17 +201,26 @@ Status launch_transpose_head_to_token(const void* src, void* dst, size_t elem_by
   return check_launch("transpose_head_to_token", grid, kThreads);
 }
 
-Status launch_kv_append(void* cache_k, void* cache_v, const void* new_k, const void* new_v, size_t elem_bytes,
-                        size_t cache_len, size_t capacity, size_t new_tokens, size_t nkv, size_t hd,
-                        const int32_t* dyn_state, cudaStream_t stream) {
-  if (new_tokens * nkv * hd == 0) return ok();
-  const size_t unit = unit_bytes(elem_bytes, {hd}, {cache_k, cache_v, new_k, new_v});
-  const size_t units = hd * elem_bytes / unit;
-  const dim3 grid = grid_for(2 * nkv * new_tokens * units);
+Status launch_kv_append(const KvAppendArgs& a, cudaStream_t stream) {
+  if (a.new_tokens * a.nkv * a.hd == 0) return ok();
+  if (a.cache_dtype != a.new_dtype) {
+    const dim3 grid = grid_for(2 * a.nkv * a.new_tokens * a.hd);
+    FERRUM_DISPATCH_FLOAT(a.new_dtype, TNew, "kv_cache_append_head_major", FERRUM_DISPATCH_FLOAT(a.cache_dtype, TCache, "kv_cache_append_head_major", {
+      kv_append_convert_kernel<TNew, TCache><<<grid, kThreads, 0, stream>>>(
+          static_cast<TCache*>(a.cache_k), static_cast<TCache*>(a.cache_v), static_cast<const TNew*>(a.new_k),
+          static_cast<const TNew*>(a.new_v), a.cache_len, a.capacity, a.new_tokens, a.nkv, a.hd, a.dyn_state);
+    }));
+    return check_launch("kv_cache_append_head_major(convert)", grid, kThreads);
+  }
+  const size_t elem_bytes = dtype_info(a.new_dtype).block_bytes;
+  const size_t unit = unit_bytes(elem_bytes, {a.hd}, {a.cache_k, a.cache_v, a.new_k, a.new_v});
+  const size_t units = a.hd * elem_bytes / unit;
+  const dim3 grid = grid_for(2 * a.nkv * a.new_tokens * units);
   FERRUM_DISPATCH_UNIT(unit, U, {
-    kv_append_kernel<U><<<grid, kThreads, 0, stream>>>(static_cast<U*>(cache_k), static_cast<U*>(cache_v),
-                                                        static_cast<const U*>(new_k), static_cast<const U*>(new_v),
-                                                        cache_len, capacity, new_tokens, nkv, units, dyn_state);
+    kv_append_kernel<U><<<grid, kThreads, 0, stream>>>(static_cast<U*>(a.cache_k), static_cast<U*>(a.cache_v),
+                                                        static_cast<const U*>(a.new_k), static_cast<const U*>(a.new_v),
+                                                        a.cache_len, a.capacity, a.new_tokens, a.nkv, units,
+                                                        a.dyn_state);
   });
   return check_launch("kv_cache_append_head_major", grid, kThreads);
 }

@@ -20,11 +20,20 @@ Status launch_split_qkv(const void* qkv, void* q, void* k, void* v, size_t elem_
 // [heads, tokens, dim] -> [tokens, heads, dim]
 Status launch_transpose_head_to_token(const void* src, void* dst, size_t elem_bytes, size_t tokens, size_t heads,
                                       size_t dim, cudaStream_t stream);
-// cache [nkv, capacity, hd] rows start.. <- new [nkv, new_tokens, hd], for K and V in one launch.
+// cache [nkv, capacity, hd] rows start.. <- new [nkv, new_tokens, hd], for K and V in one launch,
+// converting when the cache dtype differs from the new rows' (f32 activations into a bf16 cache).
 // start = dyn_state ? dyn_state[kStep] : cache_len; rows past capacity are dropped on the device.
-Status launch_kv_append(void* cache_k, void* cache_v, const void* new_k, const void* new_v, size_t elem_bytes,
-                        size_t cache_len, size_t capacity, size_t new_tokens, size_t nkv, size_t hd,
-                        const int32_t* dyn_state, cudaStream_t stream);
+struct KvAppendArgs {
+  void* cache_k = nullptr;
+  void* cache_v = nullptr;
+  DType cache_dtype = DType::kF32;
+  const void* new_k = nullptr;
+  const void* new_v = nullptr;
+  DType new_dtype = DType::kF32;
+  size_t cache_len = 0, capacity = 0, new_tokens = 0, nkv = 0, hd = 0;
+  const int32_t* dyn_state = nullptr;
+};
+Status launch_kv_append(const KvAppendArgs& args, cudaStream_t stream);
 
 // out[i, :] = dequant(table[ids[i], :]) for i < count. `ids` is a device array; with dyn_state the
 // single id is dyn_state[kToken] instead. Ids >= rows give a zero row (the host validates eager ids).

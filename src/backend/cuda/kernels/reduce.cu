@@ -13,17 +13,17 @@ struct Candidate {
   int32_t index;
 };
 
-__device__ __forceinline__ float comparable(float v) {
-  return isnan(v) ? -INFINITY : v;
-}
-
-// a ranks before b: larger value, then lower index.
+// a ranks before b: larger value, then lower index; NaN ranks after every number (-inf included).
 __device__ __forceinline__ bool better(Candidate a, Candidate b) {
-  return a.value > b.value || (a.value == b.value && a.index < b.index);
+  const bool a_nan = isnan(a.value), b_nan = isnan(b.value);
+  if (a_nan != b_nan) return b_nan;
+  if (a_nan || a.value == b.value) return a.index < b.index;
+  return a.value > b.value;
 }
 
+// Ranks after everything, a NaN at any real index included.
 __device__ __forceinline__ Candidate worst_candidate() {
-  return Candidate{-INFINITY, INT_MAX};
+  return Candidate{__int_as_float(0x7fffffff), INT_MAX};
 }
 
 // ── softmax ──
@@ -35,6 +35,10 @@ __global__ void softmax_rows_kernel(const A* x, A* out, size_t cols) {
   float max_value = -INFINITY;
   for (size_t c = threadIdx.x; c < cols; c += blockDim.x) max_value = fmaxf(max_value, to_f32(row[c]));
   max_value = block_max(max_value, scratch);
+  if (max_value == -INFINITY) {  // every entry masked: the row is all zeros, not NaN
+    for (size_t c = threadIdx.x; c < cols; c += blockDim.x) out[blockIdx.x * cols + c] = from_f32<A>(0.0f);
+    return;
+  }
   float sum = 0.0f;
   for (size_t c = threadIdx.x; c < cols; c += blockDim.x) sum += expf(to_f32(row[c]) - max_value);
   const float inv_sum = 1.0f / block_sum(sum, scratch);
@@ -76,13 +80,13 @@ __global__ void argmax_chunk_kernel(const A* x, size_t cols, Candidate* partials
   const size_t end = begin + kArgmaxChunk < cols ? begin + kArgmaxChunk : cols;
   Candidate mine = worst_candidate();
   for (size_t c = begin + threadIdx.x; c < end; c += blockDim.x) {
-    const Candidate here{comparable(to_f32(x[row * cols + c])), static_cast<int32_t>(c)};
+    const Candidate here{to_f32(x[row * cols + c]), static_cast<int32_t>(c)};
     if (better(here, mine)) mine = here;
   }
   mine = block_best(mine, shared);
   if (threadIdx.x == 0) {
     if (gridDim.x == 1) {
-      ids[row] = mine.index == INT_MAX ? 0 : mine.index;
+      ids[row] = mine.index;
     } else {
       partials[row * gridDim.x + blockIdx.x] = mine;
     }
@@ -96,7 +100,7 @@ __global__ void argmax_final_kernel(const Candidate* partials, size_t chunks, in
     if (better(partials[blockIdx.x * chunks + c], mine)) mine = partials[blockIdx.x * chunks + c];
   }
   mine = block_best(mine, shared);
-  if (threadIdx.x == 0) ids[blockIdx.x] = mine.index == INT_MAX ? 0 : mine.index;
+  if (threadIdx.x == 0) ids[blockIdx.x] = mine.index;
 }
 
 // ── top-k: rounds of "sort a chunk of candidates in shared memory, keep its best k" ──
@@ -115,7 +119,7 @@ __global__ void topk_round_kernel(const A* x, const Candidate* in, size_t count,
   for (int i = threadIdx.x; i < kSortSize; i += blockDim.x) {
     const size_t c = begin + i;
     Candidate item = worst_candidate();
-    if (c < count) item = x ? Candidate{comparable(to_f32(x[row * count + c])), static_cast<int32_t>(c)} : in[row * count + c];
+    if (c < count) item = x ? Candidate{to_f32(x[row * count + c]), static_cast<int32_t>(c)} : in[row * count + c];
     items[i] = item;
   }
   __syncthreads();

@@ -1,5 +1,6 @@
 // Row reductions over wide rows (a 128k vocabulary): softmax, argmax and top-k. Statistics in f32;
-// ties go to the lowest index; NaN compares as -inf so it is never chosen over a number.
+// ties go to the lowest index; NaN ranks after every number, -inf included (the contract's order).
+// A softmax row that is entirely -inf gives zeros.
 #pragma once
 
 #include <cuda_runtime.h>

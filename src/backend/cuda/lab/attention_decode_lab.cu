@@ -19,30 +19,27 @@ struct Case {
   int batch, heads, kv_heads, kv_len, d1, d2;  // d2 > 0: MLA (kv_heads 1, value = k1)
 };
 
-// v1: the split-KV kernel forced to one split: one block per (KV head, row block). Correct, but a
-// Llama-8B decode launches 8 blocks on 132 SMs, so each SM's bandwidth share caps it.
-void launch_unsplit(const ferrum::cuda::AttentionProblem& a, int) {
-  ferrum::cuda::SplitKvParams p{};
-  p.q = a.q, p.k1 = a.k1, p.k2 = a.k2, p.v = a.v, p.out = a.out, p.partials = nullptr;
-  p.d1 = a.d1, p.d2 = a.d2, p.dv = a.dv, p.dk_pad = (a.d1 + a.d2 + 3) / 4 * 4;
-  p.heads = a.heads, p.kv_heads = a.kv_heads, p.group = a.heads / a.kv_heads, p.q_len = a.q_len;
-  p.kv_len = a.kv_len, p.kv_stride = a.kv_stride, p.pos_offset = a.pos_offset, p.kv_minus_pos = a.kv_len - a.pos_offset;
-  p.causal = a.causal, p.window = a.window, p.scale_log2 = a.scale * 1.4426950408889634f, p.dyn_state = nullptr;
-  p.num_splits = 1, p.vec_keys = 1;
+// Versions 1 and 2 run the split-KV kernel with kBatched = false: K rows loaded 4 chunks at a time
+// and V rows one key at a time (one memory round trip per key per warp).
+//   v1: one split, i.e. one block per (KV head, row block): a Llama-8B decode launches 8 blocks on
+//       132 SMs, so a handful of SMs' bandwidth caps it.
+//   v2: split over the keys for two waves of blocks (at least 256 keys per split) + combine kernel.
+//   v3: the shipped kernel: kBatched (8 K chunks and 8 V rows in flight per warp) and 4-row blocks
+//       when the GQA group has at most 4 rows.
+void launch_unbatched(const ferrum::cuda::AttentionProblem& a, int sm_count, bool split, void* scratch) {
   const int rows = a.dv <= 256 ? 8 : 4;
-  p.row_blocks = (p.group * p.q_len + rows - 1) / rows;
-  p.total_rows = a.batch * a.heads * a.q_len;
-  const size_t shared = 4 * (size_t{1} * rows * p.dk_pad + 8 * rows + size_t{4} * rows * a.dv);
-  const dim3 grid(1, a.kv_heads * p.row_blocks, a.batch);
-  if (a.dv <= 128) {
-    ferrum::cuda::split_kv_attention_kernel<bf16_t, 8, 4><<<grid, 128, shared>>>(p);
-  } else if (a.dv <= 256) {
-    ferrum::cuda::split_kv_attention_kernel<bf16_t, 8, 8><<<grid, 128, shared>>>(p);
-  } else {
-    LAB_CHECK(cudaFuncSetAttribute(ferrum::cuda::split_kv_attention_kernel<bf16_t, 4, 16>,
-                                   cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
-    ferrum::cuda::split_kv_attention_kernel<bf16_t, 4, 16><<<grid, 128, shared>>>(p);
-  }
+  const int group_rows = static_cast<int>(a.heads / a.kv_heads * a.q_len);
+  const int base_blocks = static_cast<int>(a.batch * a.kv_heads) * ((group_rows + rows - 1) / rows);
+  const int splits = split ? std::clamp(std::min((2 * sm_count + base_blocks - 1) / base_blocks,
+                                                 std::max(1, static_cast<int>(a.kv_len) / 256)),
+                                        1, 64)
+                           : 1;
+  const ferrum::cuda::SplitKvParams p = ferrum::cuda::make_split_kv_params(a, splits, rows, scratch);
+  const ferrum::Status s =
+      a.dv <= 128   ? ferrum::cuda::launch_split_kv_kernel<bf16_t, bf16_t, 8, 4, false>(p, a.batch, a.kv_heads, nullptr)
+      : a.dv <= 256 ? ferrum::cuda::launch_split_kv_kernel<bf16_t, bf16_t, 8, 8, false>(p, a.batch, a.kv_heads, nullptr)
+                    : ferrum::cuda::launch_split_kv_kernel<bf16_t, bf16_t, 4, 16, false>(p, a.batch, a.kv_heads, nullptr);
+  if (!s) std::printf("error: %s\n", s.error().to_string().c_str());
 }
 
 }  // namespace
@@ -87,7 +84,7 @@ int main() {
     const std::vector<double> ref = lab::attention_reference(rp, q, k1s[0], k2s[0], vs[0], 4096, row_step);
 
     ferrum::cuda::AttentionProblem a;
-    a.q = q, a.out = out, a.dtype = ferrum::DType::kBF16, a.d1 = c.d1, a.d2 = c.d2, a.dv = dv;
+    a.q = q, a.out = out, a.dtype = a.kv_dtype = ferrum::DType::kBF16, a.d1 = c.d1, a.d2 = c.d2, a.dv = dv;
     a.batch = c.batch, a.heads = c.heads, a.kv_heads = c.kv_heads, a.q_len = 1, a.kv_len = c.kv_len;
     a.kv_stride = c.kv_len, a.pos_offset = c.kv_len - 1, a.causal = true, a.scale = scale;
     auto with_copy = [&](int i) {
@@ -100,8 +97,9 @@ int main() {
       std::function<void(int)> run;
     };
     const Version versions[] = {
-        {"v1 split-KV kernel, 1 split", [&](int i) { launch_unsplit(with_copy(i), sm_count); }},
-        {"v2 split-KV (shipped)",
+        {"v1 split-KV kernel, 1 split", [&](int i) { launch_unbatched(with_copy(i), sm_count, false, scratch); }},
+        {"v2 split over keys", [&](int i) { launch_unbatched(with_copy(i), sm_count, true, scratch); }},
+        {"v3 batched loads (shipped)",
          [&](int i) {
            const ferrum::Status s = ferrum::cuda::launch_split_kv_attention(with_copy(i), sm_count, scratch, nullptr);
            if (!s) std::printf("error: %s\n", s.error().to_string().c_str());

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "backend/cuda/kernels/attention.h"
+#include "backend/cuda/kernels/flash_attention.cuh"
 #include "backend/cuda/lab/attention_reference.cuh"
 #include "backend/cuda/lab/lab_common.cuh"
 
@@ -30,6 +31,18 @@ double visible_pairs(const Case& c) {
     pairs += std::max<long>(0, hi - lo + 1);
   }
   return pairs * c.batch * c.heads;
+}
+
+// v2: the flash kernel with 4 warps (64 query rows per block).
+ferrum::Status launch_flash_4_warps(const ferrum::cuda::AttentionProblem& a) {
+  using ferrum::cuda::launch_flash_kernel;
+  switch (a.d1) {
+    case 64: return launch_flash_kernel<bf16_t, 64, 64, 4>(a, nullptr);
+    case 80: return launch_flash_kernel<bf16_t, 80, 64, 4>(a, nullptr);
+    case 96: return launch_flash_kernel<bf16_t, 96, 64, 4>(a, nullptr);
+    case 128: return launch_flash_kernel<bf16_t, 128, 64, 4>(a, nullptr);
+    default: return launch_flash_kernel<bf16_t, 256, 32, 4>(a, nullptr);
+  }
 }
 
 }  // namespace
@@ -70,7 +83,7 @@ int main() {
         lab::attention_reference(rp, q, k, static_cast<const bf16_t*>(nullptr), v, 3000, row_step);
 
     ferrum::cuda::AttentionProblem a;
-    a.q = q, a.k1 = k, a.v = v, a.out = out, a.dtype = ferrum::DType::kBF16;
+    a.q = q, a.k1 = k, a.v = v, a.out = out, a.dtype = a.kv_dtype = ferrum::DType::kBF16;
     a.d1 = a.dv = c.head_dim, a.batch = c.batch, a.heads = c.heads, a.kv_heads = c.kv_heads;
     a.q_len = c.q_len, a.kv_len = c.kv_len, a.kv_stride = c.kv_len, a.pos_offset = c.pos_offset;
     a.causal = c.causal, a.window = c.window, a.scale = scale;
@@ -85,8 +98,14 @@ int main() {
            const ferrum::Status s = ferrum::cuda::launch_split_kv_attention(a, sm_count, scratch, nullptr);
            if (!s) std::printf("error: %s\n", s.error().to_string().c_str());
          }},
-        // v2: tensor cores (mma.sync m16n8k16), cp.async double buffering (shipped).
-        {"v2 flash mma.sync (shipped)",
+        // v2: tensor cores (mma.sync m16n8k16), cp.async double buffering, 4 warps x 16 rows.
+        {"v2 flash mma.sync, 64-row blocks",
+         [&](int) {
+           const ferrum::Status s = launch_flash_4_warps(a);
+           if (!s) std::printf("error: %s\n", s.error().to_string().c_str());
+         }},
+        // v3: 8 warps x 16 rows: each K/V tile serves 128 query rows; twice the warps per SM (shipped).
+        {"v3 flash, 128-row blocks (shipped)",
          [&](int) {
            const ferrum::Status s = ferrum::cuda::launch_flash_attention(a, nullptr);
            if (!s) std::printf("error: %s\n", s.error().to_string().c_str());

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "backend/cuda/kernels/gemv.cuh"
+#include "backend/cuda/kernels/gemv.h"
 #include "backend/cuda/lab/lab_common.cuh"
 
 using ferrum::DType;
@@ -41,8 +42,9 @@ __global__ void gemv_v1(const bf16_t* x, const bf16_t* w, bf16_t* out, int m, in
   }
 }
 
-// v2: 16-byte loads (8 bf16 per lane, 512 bytes per warp instruction), still one load in flight
-// per lane and the row re-read for every token.
+// v2: 16-byte loads (8 bf16 per lane, 512 bytes per warp instruction), one chunk per lane per step
+// in a plain strided loop. Fastest for m = 8 in runs 1 and 2, so the backend ships this shape for
+// m > 4 as gemv_many_rows_kernel (gemv.cuh).
 __global__ void gemv_v2(const bf16_t* x, const bf16_t* w, bf16_t* out, int m, int n, int k) {
   const int row = blockIdx.x * 8 + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (row >= n) return;
@@ -76,12 +78,11 @@ void launch_backend_kernel(const bf16_t* x, const bf16_t* w, bf16_t* out, int m,
       <<<(n + warps * kRows - 1) / (warps * kRows), warps * 32>>>(x, w, out, DType::kBF16, m, n, k);
 }
 
-// vN(m): the dispatch the backend ships (gemv.cu): kRows = 1 for m <= 2, else 2; kUnroll 4.
+// The dispatch the backend ships (gemv.cu), called through its launcher.
 void launch_shipped(const bf16_t* x, const bf16_t* w, bf16_t* out, int m, int n, int k) {
-  if (m == 1) return launch_backend_kernel<1, 1, 4>(x, w, out, m, n, k);
-  if (m == 2) return launch_backend_kernel<2, 1, 4>(x, w, out, m, n, k);
-  if (m <= 4) return launch_backend_kernel<4, 2, 4>(x, w, out, m, n, k);
-  return launch_backend_kernel<8, 2, 4>(x, w, out, m, n, k);
+  ferrum::cuda::GemvArgs args{x, DType::kBF16, w, DType::kBF16, out, DType::kBF16, size_t(m), size_t(n), size_t(k)};
+  const ferrum::Status s = ferrum::cuda::launch_gemv(args, nullptr);
+  if (!s) std::printf("error: %s\n", s.error().to_string().c_str());
 }
 
 }  // namespace
@@ -100,23 +101,36 @@ int main() {
        [](const bf16_t* x, const bf16_t* w, bf16_t* o, int m, int n, int k) { gemv_v1<<<(n + 7) / 8, 256>>>(x, w, o, m, n, k); }},
       {"v2 warp/row, 16B loads",
        [](const bf16_t* x, const bf16_t* w, bf16_t* o, int m, int n, int k) { gemv_v2<<<(n + 7) / 8, 256>>>(x, w, o, m, n, k); }},
+      // v3..v6 are instances of the backend kernel (gemv.cuh): weights kept packed in registers, kUnroll
+      // 16-byte chunks per lane issued before any is used, kRows weight rows per warp sharing x loads.
+      // v3: 4 chunks in flight, 1 row per warp.
       {"v3 16B x4 in flight, 1 row/warp",
        [](const bf16_t* x, const bf16_t* w, bf16_t* o, int m, int n, int k) {
          if (m == 1) return launch_backend_kernel<1, 1, 4>(x, w, o, m, n, k);
          if (m <= 4) return launch_backend_kernel<4, 1, 4>(x, w, o, m, n, k);
          launch_backend_kernel<8, 1, 4>(x, w, o, m, n, k);
        }},
+      // v4: 2 rows per warp (8 chunks in flight, each x load used twice).
       {"v4 16B x8 in flight, 2 rows/warp",
        [](const bf16_t* x, const bf16_t* w, bf16_t* o, int m, int n, int k) {
          if (m == 1) return launch_backend_kernel<1, 2, 4>(x, w, o, m, n, k);
          if (m <= 4) return launch_backend_kernel<4, 2, 4>(x, w, o, m, n, k);
          launch_backend_kernel<8, 2, 4>(x, w, o, m, n, k);
        }},
+      // v5: 8 chunks in flight per lane, 1 row per warp (more bytes in flight, more registers).
       {"v5 16B x8 in flight, 1 row/warp",
        [](const bf16_t* x, const bf16_t* w, bf16_t* o, int m, int n, int k) {
          if (m == 1) return launch_backend_kernel<1, 1, 8>(x, w, o, m, n, k);
          if (m <= 4) return launch_backend_kernel<4, 1, 8>(x, w, o, m, n, k);
          launch_backend_kernel<8, 1, 8>(x, w, o, m, n, k);
+       }},
+      // v6: 1 chunk per lane per step (fewest registers, most resident warps): for m > 4 the x loads
+      // and conversions, not the weight stream, set the pace, and v2's shape won run 1.
+      {"v6 1 chunk in flight, 1 row/warp",
+       [](const bf16_t* x, const bf16_t* w, bf16_t* o, int m, int n, int k) {
+         if (m == 1) return launch_backend_kernel<1, 1, 1>(x, w, o, m, n, k);
+         if (m <= 4) return launch_backend_kernel<4, 1, 1>(x, w, o, m, n, k);
+         launch_backend_kernel<8, 1, 1>(x, w, o, m, n, k);
        }},
       {"shipped (gemv.cu dispatch)", launch_shipped},
   };

@@ -21,11 +21,31 @@ mkdir -p "$out"
 cat "$out/device.txt"
 
 status=0
+if [[ -x "$bin/ferrum-op-test" ]]; then
+  # The shared op-test matrix (CPU and CUDA); its fixture path is compiled in as
+  # <source>/../shared/fixtures, so make that exist here.
+  if [[ -n "${OP_TEST_FIXTURES_ROOT:-}" ]]; then
+    mkdir -p "$OP_TEST_FIXTURES_ROOT/shared/fixtures" "${OP_TEST_SOURCE_DIR:?}"
+    cp -r "$fixtures" "$OP_TEST_FIXTURES_ROOT/shared/fixtures/"
+  fi
+  "$bin/ferrum-op-test" > "$out/op_test.log" 2>&1 || status=1
+fi
 "$bin/cuda-backend-check" "$fixtures" > "$out/check.log" 2>&1 || status=1
 for lab in $labs; do
   "$bin/cuda-lab-$lab" > "$out/lab-$lab.log" 2>&1 || status=1
 done
 
+if [[ "${SANITIZE:-0}" == 1 ]] && command -v compute-sanitizer > /dev/null; then
+  # Out-of-bounds and misaligned accesses anywhere in the op check (slow: run it last).
+  timeout 240 compute-sanitizer --tool memcheck --print-limit 20 "$bin/cuda-backend-check" "$fixtures" \
+    > "$out/sanitize.log" 2>&1
+  echo "== compute-sanitizer memcheck: exit $? ($(grep -c "Invalid" "$out/sanitize.log") invalid accesses)"
+  grep -E "ERROR SUMMARY|Invalid" "$out/sanitize.log" | head -n 10
+fi
+if [[ -f "$out/op_test.log" ]]; then
+  echo "== ferrum-op-test: $(tail -n 1 "$out/op_test.log")"
+  grep -E "FAIL" -A1 "$out/op_test.log" | head -n 60
+fi
 echo "== op check: $(tail -n 1 "$out/check.log")"
 grep -E "^FAIL" "$out/check.log" | head -n 40
 for lab in $labs; do

@@ -15,6 +15,7 @@ double activate(Activation act, double x) {
     case Activation::kGeluTanh: return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
     case Activation::kGeluQuick: return x / (1 + std::exp(-1.702 * x));
     case Activation::kSilu: return x / (1 + std::exp(-x));
+    case Activation::kSigmoid: return 1 / (1 + std::exp(-x));
   }
   return 0;
 }
@@ -25,6 +26,7 @@ const char* activation_name(Activation act) {
     case Activation::kGeluTanh: return "gelu_tanh";
     case Activation::kGeluQuick: return "gelu_quick";
     case Activation::kSilu: return "silu";
+    case Activation::kSigmoid: return "sigmoid";
   }
   return "?";
 }
@@ -38,11 +40,14 @@ std::string tag(const char* op, DType dtype, const std::string& extra = "") {
 void check_memory(Checker& c) {
   // Round trips, bf16/f16 conversion and i32.
   const std::vector<float> values = {1.0f, -2.5f, 3.25f, 1e-3f, 65504.0f, -0.0f, 7.0f};
+  const std::vector<float> integers = {1.0f, -2.0f, 3.0f, 0.0f, 65504.0f, -7.0f, 1e6f};
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16, DType::kI32}) {
-    std::vector<float> stored = dtype == DType::kI32 ? std::vector<float>{1, -2, 3, 0, 65504, 0, 7} : rounded(values, dtype);
-    CudaBuffer buffer = upload(c, values, dtype);
+    const std::vector<float>& input = dtype == DType::kI32 ? integers : values;
+    std::vector<float> stored = dtype == DType::kI32 ? integers : rounded(values, dtype);
+    CudaBuffer buffer = upload(c, input, dtype);
     c.expect_close(tag("from_slice/to_vec", dtype), download(c, buffer, values.size()), stored, 0.0);
   }
+  c.expect_true("from_slice of 2.5 as i32 is an error", !B::from_slice(values, DType::kI32).has_value());
   CudaBuffer zeros = c.value("alloc", B::alloc(1000, DType::kBF16));
   const std::vector<float> z = download(c, zeros, 1000);
   c.expect_true("alloc is zero-filled", std::all_of(z.begin(), z.end(), [](float v) { return v == 0.0f; }));
@@ -55,7 +60,10 @@ void check_memory(Checker& c) {
   c.expect_true("to_vec past the end is an error", !B::to_vec(bytes, 17).has_value());
 
   // Steady state: freeing and re-allocating the same sizes must not reach cudaMalloc.
-  for (int i = 0; i < 3; ++i) (void)B::alloc(12345, DType::kF32);
+  for (int i = 0; i < 3; ++i) {
+    auto a = B::alloc(12345, DType::kF32);
+    auto b = B::alloc(777, DType::kBF16);
+  }
   const size_t mallocs_before = cuda::DeviceAllocator::instance().stats().device_mallocs;
   for (int i = 0; i < 100; ++i) {
     auto a = B::alloc(12345, DType::kF32);
@@ -87,7 +95,8 @@ void check_elementwise_ops(Checker& c) {
       for (size_t i = 0; i < n; ++i) ref[i] = double(xr[i]) + yr[i];
       c.expect_close(tag("add_inplace", dt, size), download(c, y, n), ref, tol);
 
-      for (Activation act : {Activation::kGeluErf, Activation::kGeluTanh, Activation::kGeluQuick, Activation::kSilu}) {
+      for (Activation act : {Activation::kGeluErf, Activation::kGeluTanh, Activation::kGeluQuick, Activation::kSilu,
+                             Activation::kSigmoid}) {
         c.status("activation", B::activation(ctx, x, out, n, act));
         for (size_t i = 0; i < n; ++i) ref[i] = activate(act, xr[i]);
         c.expect_close(tag("activation", dt, std::string(activation_name(act)) + " " + size), download(c, out, n), ref,
