@@ -175,11 +175,11 @@ CaseResult run_rope_and_append(size_t tokens, size_t heads, size_t head_dim, DTy
     }
   }
   OP_ASSIGN(auto cache_actual, download<B>(ctx, cache_k, cache.size()));
-  return compare_all({compare(roped_actual,
-                              ref::qk_norm_rope(input, norm_w, cos, sin, tokens, heads, head_dim, pos_offset, 1e-6,
-                                                kQkNormRope),
-                              stored_tolerance(act, kF32Math)),
-                      compare(cache_actual, doubles(expected_cache), kExact)});
+  return compare_all(
+      {compare(roped_actual,
+               ref::qk_norm_rope(input, norm_w, cos, sin, tokens, heads, head_dim, pos_offset, 1e-6, kQkNormRope),
+               stored_tolerance(act, kF32Math)),
+       compare(cache_actual, doubles(expected_cache), kExact)});
 }
 
 template <Backend B>
@@ -188,8 +188,11 @@ void add_cases(CaseList& cases) {
     for (DType act : {DType::kBF16, DType::kF16}) {
       const std::string dt(dtype_name(act));
       // m <= 8 runs the GEMV kernel, larger m cuBLASLt; k = 13 and 1000 leave the vector path.
-      for (auto [m, n, k] : {std::tuple<size_t, size_t, size_t>{1, 33, 300}, {5, 64, 1000}, {8, 40, 13},
-                             {64, 129, 520}, {17, 127, 65}}) {
+      for (auto [m, n, k] : {std::tuple<size_t, size_t, size_t>{1, 33, 300},
+                             {5, 64, 1000},
+                             {8, 40, 13},
+                             {64, 129, 520},
+                             {17, 127, 65}}) {
         const std::string shape = shape_name({{"m", m}, {"n", n}, {"k", k}});
         add_case<B>(cases, "gemm", cat(shape, " activations ", dt), dt, false,
                     [=] { return run_gemm<B>(m, n, k, act, act); });
@@ -197,9 +200,9 @@ void add_cases(CaseList& cases) {
                     [=] { return run_gemm<B>(m, n, k, act, DType::kF32); });
       }
       for (auto [tokens, dim] : {std::pair<size_t, size_t>{1, 4096}, {7, 1000}, {3, 5120}, {2, 17}}) {
-        add_case<B>(cases, "rms_norm / layer_norm / fused_add", cat(shape_name({{"tokens", tokens}, {"dim", dim}}),
-                                                                    " activations ", dt),
-                    dt, false, [=] { return run_norms<B>(tokens, dim, act); });
+        add_case<B>(cases, "rms_norm / layer_norm / fused_add",
+                    cat(shape_name({{"tokens", tokens}, {"dim", dim}}), " activations ", dt), dt, false,
+                    [=] { return run_norms<B>(tokens, dim, act); });
       }
       for (const AttnCase& c : kAttnCases) {
         add_case<B>(cases, "flash_attention", cat(c.label, ", q/k/v/out ", dt), dt, false,
@@ -211,8 +214,8 @@ void add_cases(CaseList& cases) {
                     [=] { return run_elementwise<B>(tokens, im, act); });
       }
       for (size_t head_dim : {size_t{64}, size_t{128}, size_t{6}}) {
-        add_case<B>(cases, "qk_norm_rope + kv append", cat("tokens=3 heads=4 head_dim=", head_dim, " ", dt), dt,
-                    false, [=] { return run_rope_and_append<B>(3, 4, head_dim, act); });
+        add_case<B>(cases, "qk_norm_rope + kv append", cat("tokens=3 heads=4 head_dim=", head_dim, " ", dt), dt, false,
+                    [=] { return run_rope_and_append<B>(3, 4, head_dim, act); });
       }
     }
   }

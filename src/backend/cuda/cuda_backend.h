@@ -103,8 +103,8 @@ struct CudaBackend : BackendDefaults {
                         size_t dst_offset, size_t dst_stride, size_t rows, size_t cols);
   static Status embedding_lookup(Context& ctx, const Buffer& table, std::span<const uint32_t> ids, Buffer& out,
                                  size_t dim);
-  static Status split_qkv(Context& ctx, const Buffer& qkv, Buffer& q, Buffer& k, Buffer& v, size_t tokens,
-                          size_t q_dim, size_t kv_dim);
+  static Status split_qkv(Context& ctx, const Buffer& qkv, Buffer& q, Buffer& k, Buffer& v, size_t tokens, size_t q_dim,
+                          size_t kv_dim);
   static Status fused_silu_mul_split(Context& ctx, const Buffer& gate_up, Buffer& out, size_t tokens, size_t im);
   static Status fused_act_mul_split(Context& ctx, const Buffer& gate_up, Buffer& out, size_t tokens, size_t im,
                                     Activation act);

@@ -24,10 +24,10 @@ Status check_attention_config(std::string_view op, const AttnConfig& cfg, size_t
 Status run_attention(CudaContext& ctx, cuda::AttentionProblem& problem) {
   if (problem.kv_len == 0 && problem.dyn_state == nullptr) {
     // No keys: every output row is zeros (the softmax over nothing contributes nothing).
-    FERRUM_CUDA_TRY(cudaMemsetAsync(problem.out, 0,
-                                    problem.batch * problem.heads * problem.q_len * problem.dv *
-                                        dtype_info(problem.dtype).block_bytes,
-                                    ctx.stream()));
+    FERRUM_CUDA_TRY(cudaMemsetAsync(
+        problem.out, 0,
+        problem.batch * problem.heads * problem.q_len * problem.dv * dtype_info(problem.dtype).block_bytes,
+        ctx.stream()));
     return ok();
   }
   if (cuda::flash_attention_supports(problem) && problem.q_len >= kFlashMinQueryRows) {
@@ -83,8 +83,8 @@ Status CudaBackend::flash_attention(CudaContext& ctx, const CudaBuffer& q, const
 }
 
 Status CudaBackend::mla_attention(CudaContext& ctx, const CudaBuffer& q, const CudaBuffer& kv_compressed,
-                                  const CudaBuffer& kv_rope, CudaBuffer& out, size_t batch, size_t q_len,
-                                  size_t kv_len, size_t pos_offset, const AttnConfig& cfg, size_t kv_lora_rank,
+                                  const CudaBuffer& kv_rope, CudaBuffer& out, size_t batch, size_t q_len, size_t kv_len,
+                                  size_t pos_offset, const AttnConfig& cfg, size_t kv_lora_rank,
                                   size_t qk_rope_head_dim) {
   FERRUM_TRY(ctx.usable());
   constexpr std::string_view op = "mla_attention";

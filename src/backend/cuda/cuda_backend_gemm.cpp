@@ -32,13 +32,13 @@ cudaDataType_t cuda_type(DType dtype) {
   }
 }
 
-#define FERRUM_LT_TRY(call)                                                                                  \
-  do {                                                                                                       \
-    const cublasStatus_t ferrum_lt_status_ = (call);                                                         \
-    if (ferrum_lt_status_ != CUBLAS_STATUS_SUCCESS) {                                                        \
+#define FERRUM_LT_TRY(call)                                                                                        \
+  do {                                                                                                             \
+    const cublasStatus_t ferrum_lt_status_ = (call);                                                               \
+    if (ferrum_lt_status_ != CUBLAS_STATUS_SUCCESS) {                                                              \
       return make_error(ErrorCode::kInternal, "cuBLASLt: ", #call, ": ", cublasLtGetStatusName(ferrum_lt_status_), \
-                        " (m=", m, " n=", n, " k=", k, ")");                                                  \
-    }                                                                                                        \
+                        " (m=", m, " n=", n, " k=", k, ")");                                                       \
+    }                                                                                                              \
   } while (false)
 
 // The plan for one (shape, dtypes): descriptors built and an algorithm chosen once, reused after.
@@ -63,9 +63,8 @@ Expected<const GemmPlan*> gemm_plan(CudaContext& ctx, size_t m, size_t n, size_t
                                        sizeof workspace);
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(state.lt, plan.desc, plan.a_layout, plan.b_layout,
-                                                               plan.c_layout, plan.c_layout, preference, 1, &result,
-                                                               &found);
+  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
+      state.lt, plan.desc, plan.a_layout, plan.b_layout, plan.c_layout, plan.c_layout, preference, 1, &result, &found);
   cublasLtMatmulPreferenceDestroy(preference);
   if (status != CUBLAS_STATUS_SUCCESS || found == 0) {
     cublasLtMatmulDescDestroy(plan.desc);
@@ -160,8 +159,9 @@ DType expansion_dtype(DType activation) {
 Status run_packed_int_gemm(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& out, size_t m,
                            const cuda::PackedIntWeight& packed, bool awq) {
   const DType dense_dtype = expansion_dtype(a.dtype());
-  FERRUM_ASSIGN_OR_RETURN(size_t dense_bytes,
-                          checked_product("gemm (packed int)", {packed.n, packed.k, dtype_info(dense_dtype).block_bytes}));
+  FERRUM_ASSIGN_OR_RETURN(
+      size_t dense_bytes,
+      checked_product("gemm (packed int)", {packed.n, packed.k, dtype_info(dense_dtype).block_bytes}));
   FERRUM_ASSIGN_OR_RETURN(void* dense, ctx.scratch(ScratchSlot::kDequantWeight, dense_bytes));
   if (awq) {
     FERRUM_TRY(cuda::launch_awq_dequantize(packed, dense, dense_dtype, ctx.stream()));

@@ -55,8 +55,8 @@ Expected<CudaBuffer> CudaBackend::from_slice(std::span<const float> values, DTyp
 
 Expected<CudaBuffer> CudaBackend::from_bytes(std::span<const uint8_t> bytes, DType dtype, size_t n) {
   FERRUM_ASSIGN_OR_RETURN(size_t nbytes, dtype_bytes(dtype, n));
-  FERRUM_CHECK(bytes.size() == nbytes, ErrorCode::kShapeMismatch, "from_bytes: ", bytes.size(), " bytes given for ",
-               n, " ", dtype, " values, which take ", nbytes);
+  FERRUM_CHECK(bytes.size() == nbytes, ErrorCode::kShapeMismatch, "from_bytes: ", bytes.size(), " bytes given for ", n,
+               " ", dtype, " values, which take ", nbytes);
   FERRUM_ASSIGN_OR_RETURN(CudaBuffer buffer, CudaBuffer::allocate(dtype, n, /*zero_fill=*/false));
   if (nbytes > 0) {
     FERRUM_CUDA_TRY(cudaMemcpy(buffer.data(), bytes.data(), nbytes, cudaMemcpyHostToDevice), "(from_bytes, ", nbytes,
@@ -76,15 +76,15 @@ Expected<std::vector<float>> CudaBackend::to_vec(const CudaBuffer& buffer, size_
     const size_t block = dtype_info(dtype).block_elems;
     const size_t covered = (n + block - 1) / block * block;
     FERRUM_ASSIGN_OR_RETURN(CudaBuffer decoded, CudaBuffer::allocate(DType::kF32, covered, /*zero_fill=*/false));
-    FERRUM_TRY(cuda::launch_gguf_dequantize(buffer.data(), dtype, 1, covered, decoded.data(), DType::kF32,
-                                            cudaStreamLegacy));
+    FERRUM_TRY(
+        cuda::launch_gguf_dequantize(buffer.data(), dtype, 1, covered, decoded.data(), DType::kF32, cudaStreamLegacy));
     FERRUM_CUDA_TRY(cudaMemcpy(values.data(), decoded.data(), n * 4, cudaMemcpyDeviceToHost), "(to_vec)");
     return values;
   }
   std::vector<uint8_t> host(n * elem_bytes(buffer));
   // Legacy-stream copy: waits for every context stream, so results of queued ops are visible.
-  FERRUM_CUDA_TRY(cudaMemcpy(host.data(), buffer.data(), host.size(), cudaMemcpyDeviceToHost), "(to_vec, ",
-                  host.size(), " bytes)");
+  FERRUM_CUDA_TRY(cudaMemcpy(host.data(), buffer.data(), host.size(), cudaMemcpyDeviceToHost), "(to_vec, ", host.size(),
+                  " bytes)");
   FERRUM_TRY(cuda::plain_to_float(dtype, host.data(), values.data(), n));
   return values;
 }
@@ -93,8 +93,8 @@ Status CudaBackend::to_host(const CudaBuffer& buffer, std::span<uint8_t> host_by
   FERRUM_CHECK(host_bytes.size() <= buffer.nbytes(), ErrorCode::kShapeMismatch, "to_host: ", host_bytes.size(),
                " bytes asked from a buffer of ", buffer.nbytes());
   if (host_bytes.empty()) return ok();
-  FERRUM_CUDA_TRY(cudaMemcpy(host_bytes.data(), buffer.data(), host_bytes.size(), cudaMemcpyDeviceToHost),
-                  "(to_host, ", host_bytes.size(), " bytes)");
+  FERRUM_CUDA_TRY(cudaMemcpy(host_bytes.data(), buffer.data(), host_bytes.size(), cudaMemcpyDeviceToHost), "(to_host, ",
+                  host_bytes.size(), " bytes)");
   return ok();
 }
 
@@ -126,10 +126,10 @@ Status CudaBackend::copy_slice(CudaContext& ctx, const CudaBuffer& src, size_t s
   FERRUM_ASSIGN_OR_RETURN(size_t dst_byte, dtype_bytes(dst.dtype(), dst_offset));
   FERRUM_ASSIGN_OR_RETURN(size_t nbytes, dtype_bytes(src.dtype(), len));
   if (nbytes == 0) return ok();
-  FERRUM_CUDA_TRY(cudaMemcpyAsync(static_cast<char*>(dst.data()) + dst_byte,
-                                  static_cast<const char*>(src.data()) + src_byte, nbytes, cudaMemcpyDeviceToDevice,
-                                  ctx.stream()),
-                  "(copy_slice, ", nbytes, " bytes)");
+  FERRUM_CUDA_TRY(
+      cudaMemcpyAsync(static_cast<char*>(dst.data()) + dst_byte, static_cast<const char*>(src.data()) + src_byte,
+                      nbytes, cudaMemcpyDeviceToDevice, ctx.stream()),
+      "(copy_slice, ", nbytes, " bytes)");
   return ok();
 }
 
@@ -142,17 +142,18 @@ Status CudaBackend::copy_2d(CudaContext& ctx, const CudaBuffer& src, size_t src_
   FERRUM_CHECK(cols <= src_stride && cols <= dst_stride, ErrorCode::kInvalidArgument, "copy_2d: cols ", cols,
                " exceeds a stride (src ", src_stride, ", dst ", dst_stride, ")");
   // Extent of each side, overflow-checked: offset + (rows - 1) * stride + cols.
-  for (auto [name, buffer, offset, stride] : {std::tuple<const char*, const CudaBuffer*, size_t, size_t>{"src", &src, src_offset, src_stride},
-                                              {"dst", &dst, dst_offset, dst_stride}}) {
+  for (auto [name, buffer, offset, stride] :
+       {std::tuple<const char*, const CudaBuffer*, size_t, size_t>{"src", &src, src_offset, src_stride},
+        {"dst", &dst, dst_offset, dst_stride}}) {
     FERRUM_ASSIGN_OR_RETURN(size_t span, checked_product("copy_2d", {rows - 1, stride}));
     FERRUM_CHECK(span <= SIZE_MAX - offset - cols, ErrorCode::kOutOfRange, "copy_2d: ", name, " extent overflows");
     FERRUM_TRY(check_numel("copy_2d", name, *buffer, offset + span + cols));
   }
   const size_t es = elem_bytes(src);
-  FERRUM_CUDA_TRY(cudaMemcpy2DAsync(cuda::element_ptr(dst, dst_offset), dst_stride * es,
-                                    cuda::element_ptr(src, src_offset), src_stride * es, cols * es, rows,
-                                    cudaMemcpyDeviceToDevice, ctx.stream()),
-                  "(copy_2d, ", rows, " x ", cols, ")");
+  FERRUM_CUDA_TRY(
+      cudaMemcpy2DAsync(cuda::element_ptr(dst, dst_offset), dst_stride * es, cuda::element_ptr(src, src_offset),
+                        src_stride * es, cols * es, rows, cudaMemcpyDeviceToDevice, ctx.stream()),
+      "(copy_2d, ", rows, " x ", cols, ")");
   return ok();
 }
 

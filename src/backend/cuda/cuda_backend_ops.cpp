@@ -54,8 +54,8 @@ Status CudaBackend::rms_norm(CudaContext& ctx, const CudaBuffer& x, const CudaBu
   return cuda::launch_rms_norm(args, ctx.stream());
 }
 
-Status CudaBackend::fused_add_rms_norm(CudaContext& ctx, CudaBuffer& residual, const CudaBuffer& x,
-                                       const CudaBuffer& w, float eps, CudaBuffer& out, size_t tokens, size_t dim) {
+Status CudaBackend::fused_add_rms_norm(CudaContext& ctx, CudaBuffer& residual, const CudaBuffer& x, const CudaBuffer& w,
+                                       float eps, CudaBuffer& out, size_t tokens, size_t dim) {
   FERRUM_TRY(ctx.usable());
   FERRUM_TRY(check_activation_pair("fused_add_rms_norm", x, out, {tokens, dim}));
   FERRUM_TRY(check_same_dtype("fused_add_rms_norm", "residual", residual, "x", x));
@@ -105,8 +105,8 @@ Status CudaBackend::embedding_lookup(CudaContext& ctx, const CudaBuffer& table, 
   const DType table_dtype = table.dtype();
   FERRUM_CHECK(cuda::is_float_dtype(table_dtype) || is_quantized(table_dtype), ErrorCode::kUnsupported,
                "embedding_lookup: table dtype ", table_dtype, " is not a float or GGUF type");
-  FERRUM_CHECK(dim % dtype_info(table_dtype).block_elems == 0, ErrorCode::kShapeMismatch, "embedding_lookup: dim ",
-               dim, " is not a whole number of ", table_dtype, " blocks");
+  FERRUM_CHECK(dim % dtype_info(table_dtype).block_elems == 0, ErrorCode::kShapeMismatch, "embedding_lookup: dim ", dim,
+               " is not a whole number of ", table_dtype, " blocks");
   FERRUM_TRY(check_float("embedding_lookup", "out", out));
   FERRUM_TRY(check_numel("embedding_lookup", "out", out, {ids.size(), dim}));
   const size_t rows = table.numel() / dim;

@@ -19,10 +19,10 @@ Status check_launch(std::string_view kernel, dim3 grid, dim3 block, size_t share
 }  // namespace ferrum::cuda
 
 // Returns a Status naming the API call (and any extra context) when `call` does not return cudaSuccess.
-#define FERRUM_CUDA_TRY(call, ...)                                                          \
-  do {                                                                                      \
-    const cudaError_t ferrum_cuda_code_ = (call);                                           \
-    if (ferrum_cuda_code_ != cudaSuccess) {                                                 \
+#define FERRUM_CUDA_TRY(call, ...)                                                                                \
+  do {                                                                                                            \
+    const cudaError_t ferrum_cuda_code_ = (call);                                                                 \
+    if (ferrum_cuda_code_ != cudaSuccess) {                                                                       \
       return ::ferrum::cuda::cuda_error(ferrum_cuda_code_, ::ferrum::cat(#call __VA_OPT__(, " ", ) __VA_ARGS__)); \
-    }                                                                                       \
+    }                                                                                                             \
   } while (false)

@@ -16,8 +16,8 @@ Status init_state(CudaContextState& s) {
   // A blocking stream on purpose: the legacy default stream (uploads, zero-fills) orders with it.
   FERRUM_CUDA_TRY(cudaStreamCreate(&s.stream));
   const cublasStatus_t lt_status = cublasLtCreate(&s.lt);
-  FERRUM_CHECK(lt_status == CUBLAS_STATUS_SUCCESS, ErrorCode::kInternal, "cuBLASLt: cublasLtCreate failed: ",
-               cublasLtGetStatusName(lt_status));
+  FERRUM_CHECK(lt_status == CUBLAS_STATUS_SUCCESS, ErrorCode::kInternal,
+               "cuBLASLt: cublasLtCreate failed: ", cublasLtGetStatusName(lt_status));
   FERRUM_ASSIGN_OR_RETURN(s.lt_workspace, cuda::DeviceAllocator::instance().allocate(kLtWorkspaceBytes));
   FERRUM_ASSIGN_OR_RETURN(s.decode_state,
                           cuda::DeviceAllocator::instance().allocate(sizeof(int32_t) * DecodeStateSlots::kCount));

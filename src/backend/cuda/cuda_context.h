@@ -28,7 +28,7 @@ enum class ScratchSlot : int {
   kDequantWeight,      // a quantized weight expanded for gemm_quant
   kReducePartials,     // argmax / top-k per-chunk candidates (two ping-pong halves)
   kReducePartials2,
-  kHostIds,            // ids uploaded for embedding_lookup
+  kHostIds,  // ids uploaded for embedding_lookup
   kCount,
 };
 

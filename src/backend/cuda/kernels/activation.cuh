@@ -29,33 +29,32 @@ __device__ __forceinline__ float activate(float x) {
 }  // namespace ferrum::cuda
 
 // Binds the constexpr `kAct` to a runtime Activation.
-#define FERRUM_DISPATCH_ACTIVATION(act, kAct, ...)                                    \
-  switch (act) {                                                                     \
-    case ::ferrum::Activation::kGeluErf: {                                           \
-      constexpr ::ferrum::Activation kAct = ::ferrum::Activation::kGeluErf;          \
-      __VA_ARGS__;                                                                   \
-      break;                                                                         \
-    }                                                                                \
-    case ::ferrum::Activation::kGeluTanh: {                                          \
-      constexpr ::ferrum::Activation kAct = ::ferrum::Activation::kGeluTanh;         \
-      __VA_ARGS__;                                                                   \
-      break;                                                                         \
-    }                                                                                \
-    case ::ferrum::Activation::kGeluQuick: {                                         \
-      constexpr ::ferrum::Activation kAct = ::ferrum::Activation::kGeluQuick;        \
-      __VA_ARGS__;                                                                   \
-      break;                                                                         \
-    }                                                                                \
-    case ::ferrum::Activation::kSigmoid: {                                           \
-      constexpr ::ferrum::Activation kAct = ::ferrum::Activation::kSigmoid;          \
-      __VA_ARGS__;                                                                   \
-      break;                                                                         \
-    }                                                                                \
-    case ::ferrum::Activation::kSilu: {                                              \
-      constexpr ::ferrum::Activation kAct = ::ferrum::Activation::kSilu;             \
-      __VA_ARGS__;                                                                   \
-      break;                                                                         \
-    }                                                                                \
-    default:                                                                         \
-      return ::ferrum::make_error(::ferrum::ErrorCode::kInvalidArgument, "unknown activation"); \
+#define FERRUM_DISPATCH_ACTIVATION(act, kAct, ...)                                                     \
+  switch (act) {                                                                                       \
+    case ::ferrum::Activation::kGeluErf: {                                                             \
+      constexpr ::ferrum::Activation kAct = ::ferrum::Activation::kGeluErf;                            \
+      __VA_ARGS__;                                                                                     \
+      break;                                                                                           \
+    }                                                                                                  \
+    case ::ferrum::Activation::kGeluTanh: {                                                            \
+      constexpr ::ferrum::Activation kAct = ::ferrum::Activation::kGeluTanh;                           \
+      __VA_ARGS__;                                                                                     \
+      break;                                                                                           \
+    }                                                                                                  \
+    case ::ferrum::Activation::kGeluQuick: {                                                           \
+      constexpr ::ferrum::Activation kAct = ::ferrum::Activation::kGeluQuick;                          \
+      __VA_ARGS__;                                                                                     \
+      break;                                                                                           \
+    }                                                                                                  \
+    case ::ferrum::Activation::kSigmoid: {                                                             \
+      constexpr ::ferrum::Activation kAct = ::ferrum::Activation::kSigmoid;                            \
+      __VA_ARGS__;                                                                                     \
+      break;                                                                                           \
+    }                                                                                                  \
+    case ::ferrum::Activation::kSilu: {                                                                \
+      constexpr ::ferrum::Activation kAct = ::ferrum::Activation::kSilu;                               \
+      __VA_ARGS__;                                                                                     \
+      break;                                                                                           \
+    }                                                                                                  \
+    default: return ::ferrum::make_error(::ferrum::ErrorCode::kInvalidArgument, "unknown activation"); \
   }

@@ -69,8 +69,7 @@ size_t split_kv_scratch_bytes(const AttentionProblem& problem, int sm_count) {
 
 Status launch_split_kv_attention(const AttentionProblem& a, int sm_count, void* scratch, cudaStream_t stream) {
   if (a.batch * a.heads * a.q_len == 0 || a.dv == 0) return ok();
-  FERRUM_CHECK(a.dv <= 512, ErrorCode::kUnsupported, "attention: value dim ", a.dv,
-               " exceeds the CUDA kernel's 512");
+  FERRUM_CHECK(a.dv <= 512, ErrorCode::kUnsupported, "attention: value dim ", a.dv, " exceeds the CUDA kernel's 512");
   FERRUM_CHECK(a.kv_stride < (size_t{1} << 31) / 2 && a.q_len < (size_t{1} << 31) / 2, ErrorCode::kUnsupported,
                "attention: sizes exceed the kernel's 31-bit indices");
   const SplitKvShape shape = split_kv_shape(a, sm_count);
@@ -88,8 +87,7 @@ Status launch_split_kv_attention(const AttentionProblem& a, int sm_count, void* 
 
 bool flash_attention_supports(const AttentionProblem& a) {
   const bool half_type = (a.dtype == DType::kBF16 || a.dtype == DType::kF16) && a.kv_dtype == a.dtype;
-  const bool dims = a.d2 == 0 && a.dv == a.d1 &&
-                    (a.d1 == 64 || a.d1 == 80 || a.d1 == 96 || a.d1 == 128 || a.d1 == 256);
+  const bool dims = a.d2 == 0 && a.dv == a.d1 && (a.d1 == 64 || a.d1 == 80 || a.d1 == 96 || a.d1 == 128 || a.d1 == 256);
   const bool aligned = is_aligned(a.q, 16) && is_aligned(a.k1, 16) && is_aligned(a.v, 16) && is_aligned(a.out, 16);
   return half_type && dims && aligned && a.dyn_state == nullptr;
 }

@@ -21,7 +21,7 @@ struct AttentionProblem {
   const void* k1 = nullptr;
   const void* k2 = nullptr;
   const void* v = nullptr;
-  void* out = nullptr;  // [batch, heads, q_len, dv]
+  void* out = nullptr;            // [batch, heads, q_len, dv]
   DType dtype = DType::kBF16;     // q and out
   DType kv_dtype = DType::kBF16;  // k1, k2 and v
   size_t d1 = 0, d2 = 0, dv = 0;

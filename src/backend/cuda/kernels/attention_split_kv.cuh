@@ -80,10 +80,10 @@ __global__ void __launch_bounds__(kSplitKvWarps * 32) split_kv_attention_kernel(
   constexpr int kKeyBatch = kBatched ? 8 : 4;
   constexpr int kValueBatch = kBatched ? 8 : 1;
   extern __shared__ float shared[];
-  float* q_rows = shared;                                      // [kRows][dk_pad]
-  float* merge_max = q_rows + kRows * p.dk_pad;                // [warps][kRows]
-  float* merge_sum = merge_max + kSplitKvWarps * kRows;        // [warps][kRows]
-  float* merge_acc = merge_sum + kSplitKvWarps * kRows;        // [warps][kRows][dv]
+  float* q_rows = shared;                                // [kRows][dk_pad]
+  float* merge_max = q_rows + kRows * p.dk_pad;          // [warps][kRows]
+  float* merge_sum = merge_max + kSplitKvWarps * kRows;  // [warps][kRows]
+  float* merge_acc = merge_sum + kSplitKvWarps * kRows;  // [warps][kRows][dv]
 
   const int split = blockIdx.x, kv_head = blockIdx.y / p.row_blocks, row_block = blockIdx.y % p.row_blocks;
   const int batch = blockIdx.z, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -148,8 +148,8 @@ __global__ void __launch_bounds__(kSplitKvWarps * 32) split_kv_attention_kernel(
 #pragma unroll
     for (int r = 0; r < kRows; ++r) score[r] = 0.0f;
     if (key < end) {
-      dot_key_segment<TK, kRows, kKeyBatch>(k1 + static_cast<size_t>(key) * p.d1, q_rows, 0, p.d1, p.dk_pad,
-                                            p.vec_keys, score);
+      dot_key_segment<TK, kRows, kKeyBatch>(k1 + static_cast<size_t>(key) * p.d1, q_rows, 0, p.d1, p.dk_pad, p.vec_keys,
+                                            score);
       if (k2 != nullptr) {
         dot_key_segment<TK, kRows, kKeyBatch>(k2 + static_cast<size_t>(key) * p.d2, q_rows, p.d1, p.d2, p.dk_pad,
                                               p.vec_keys, score);
@@ -308,8 +308,8 @@ Status launch_split_kv_kernel(const SplitKvParams& p, size_t batch, size_t kv_he
   FERRUM_TRY(check_launch("split_kv_attention", grid, block, shared));
   if (p.num_splits == 1) return ok();
   const dim3 combine_grid(static_cast<unsigned>(p.total_rows));
-  split_kv_combine_kernel<TQ><<<combine_grid, 128, 0, stream>>>(p.partials, static_cast<TQ*>(p.out), p.num_splits,
-                                                               p.total_rows, p.dv);
+  split_kv_combine_kernel<TQ>
+      <<<combine_grid, 128, 0, stream>>>(p.partials, static_cast<TQ*>(p.out), p.num_splits, p.total_rows, p.dv);
   return check_launch("split_kv_combine", combine_grid, dim3(128));
 }
 

@@ -67,9 +67,10 @@ Status launch_gguf_dequantize(const void* src, DType src_dtype, size_t rows, siz
   const DTypeInfo& info = dtype_info(src_dtype);
   const dim3 grid = grid_for(rows * cols);
   FERRUM_DISPATCH_GGUF(src_dtype, kType, "dequantize", FERRUM_DISPATCH_FLOAT(dst_dtype, Out, "dequantize", {
-    gguf_dequantize_kernel<kType, Out><<<grid, kThreads, 0, stream>>>(
-        static_cast<const uint8_t*>(src), rows, cols, info.block_elems, info.block_bytes, static_cast<Out*>(dst));
-  }));
+                         gguf_dequantize_kernel<kType, Out><<<grid, kThreads, 0, stream>>>(
+                             static_cast<const uint8_t*>(src), rows, cols, info.block_elems, info.block_bytes,
+                             static_cast<Out*>(dst));
+                       }));
   return check_launch("gguf_dequantize", grid, kThreads);
 }
 
@@ -77,9 +78,9 @@ Status launch_gptq_dequantize(const PackedIntWeight& w, void* dst, DType dst_dty
   if (w.n * w.k == 0) return ok();
   const dim3 grid = grid_for(w.n * w.k);
   FERRUM_DISPATCH_FLOAT(w.scales_dtype, S, "gptq_dequantize", FERRUM_DISPATCH_FLOAT(dst_dtype, Out, "gptq_dequantize", {
-    gptq_dequantize_kernel<S, Out>
-        <<<grid, kThreads, 0, stream>>>(w, static_cast<const S*>(w.scales), static_cast<Out*>(dst));
-  }));
+                          gptq_dequantize_kernel<S, Out><<<grid, kThreads, 0, stream>>>(
+                              w, static_cast<const S*>(w.scales), static_cast<Out*>(dst));
+                        }));
   return check_launch("gptq_dequantize", grid, kThreads);
 }
 
@@ -87,9 +88,9 @@ Status launch_awq_dequantize(const PackedIntWeight& w, void* dst, DType dst_dtyp
   if (w.n * w.k == 0) return ok();
   const dim3 grid = grid_for(w.n * w.k);
   FERRUM_DISPATCH_FLOAT(w.scales_dtype, S, "awq_dequantize", FERRUM_DISPATCH_FLOAT(dst_dtype, Out, "awq_dequantize", {
-    awq_dequantize_kernel<S, Out>
-        <<<grid, kThreads, 0, stream>>>(w, static_cast<const S*>(w.scales), static_cast<Out*>(dst));
-  }));
+                          awq_dequantize_kernel<S, Out><<<grid, kThreads, 0, stream>>>(
+                              w, static_cast<const S*>(w.scales), static_cast<Out*>(dst));
+                        }));
   return check_launch("awq_dequantize", grid, kThreads);
 }
 

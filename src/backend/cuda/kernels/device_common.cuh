@@ -91,9 +91,7 @@ struct Packed8 {
     raw[0] = make_uint4(0, 0, 0, 0);
     if constexpr (sizeof(W) == 4) raw[1] = make_uint4(0, 0, 0, 0);
   }
-  __device__ __forceinline__ float operator[](int i) const {
-    return to_f32(reinterpret_cast<const W*>(raw)[i]);
-  }
+  __device__ __forceinline__ float operator[](int i) const { return to_f32(reinterpret_cast<const W*>(raw)[i]); }
 };
 
 __device__ __forceinline__ float warp_sum(float value) {
@@ -144,24 +142,24 @@ inline unsigned ceil_div(size_t a, size_t b) {
 
 // Runs the statement list with `T` bound to the device type of a float dtype (f32, f16, bf16);
 // other dtypes return kUnsupported naming `what`.
-#define FERRUM_DISPATCH_FLOAT(dtype, T, what, ...)                                                       \
-  switch (dtype) {                                                                                     \
-    case ::ferrum::DType::kF32: {                                                                      \
-      using T = float;                                                                                 \
-      __VA_ARGS__;                                                                                     \
-      break;                                                                                           \
-    }                                                                                                  \
-    case ::ferrum::DType::kF16: {                                                                      \
-      using T = ::ferrum::cuda::f16_t;                                                                 \
-      __VA_ARGS__;                                                                                     \
-      break;                                                                                           \
-    }                                                                                                  \
-    case ::ferrum::DType::kBF16: {                                                                     \
-      using T = ::ferrum::cuda::bf16_t;                                                                \
-      __VA_ARGS__;                                                                                     \
-      break;                                                                                           \
-    }                                                                                                  \
-    default:                                                                                           \
-      return ::ferrum::make_error(::ferrum::ErrorCode::kUnsupported, what, ": dtype ", (dtype),        \
+#define FERRUM_DISPATCH_FLOAT(dtype, T, what, ...)                                                    \
+  switch (dtype) {                                                                                    \
+    case ::ferrum::DType::kF32: {                                                                     \
+      using T = float;                                                                                \
+      __VA_ARGS__;                                                                                    \
+      break;                                                                                          \
+    }                                                                                                 \
+    case ::ferrum::DType::kF16: {                                                                     \
+      using T = ::ferrum::cuda::f16_t;                                                                \
+      __VA_ARGS__;                                                                                    \
+      break;                                                                                          \
+    }                                                                                                 \
+    case ::ferrum::DType::kBF16: {                                                                    \
+      using T = ::ferrum::cuda::bf16_t;                                                               \
+      __VA_ARGS__;                                                                                    \
+      break;                                                                                          \
+    }                                                                                                 \
+    default:                                                                                          \
+      return ::ferrum::make_error(::ferrum::ErrorCode::kUnsupported, what, ": dtype ", (dtype),       \
                                   " is not supported by the CUDA backend here (f32, f16, bf16 are)"); \
   }

@@ -16,8 +16,8 @@ dim3 grid_for(size_t items) {
   return dim3(static_cast<unsigned>(blocks));
 }
 
-// Applies `op(index, value...)` over n elements; when every pointer is 16-byte aligned and n % 8 == 0
-// the caller takes the vec8 kernels below instead.
+// residual += x. With `vec` (both aligned, n % 8 == 0) each thread moves 8 elements per step with
+// 16-byte loads and stores.
 template <class A>
 __global__ void add_inplace_kernel(A* residual, const A* x, size_t n, bool vec) {
   const size_t stride = size_t{gridDim.x} * blockDim.x;
@@ -96,7 +96,8 @@ __global__ void act_mul_split_kernel(const A* __restrict__ gate_up, A* __restric
 template <class S, class D>
 __global__ void convert_kernel(const S* __restrict__ src, D* __restrict__ dst, size_t n) {
   const size_t stride = size_t{gridDim.x} * blockDim.x;
-  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += stride) dst[i] = from_f32<D>(to_f32(src[i]));
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += stride)
+    dst[i] = from_f32<D>(to_f32(src[i]));
 }
 
 }  // namespace
@@ -116,8 +117,9 @@ Status launch_add_bias(void* data, DType dtype, const void* bias, DType bias_dty
   if (rows * cols == 0) return ok();
   const dim3 grid = grid_for(rows * cols);
   FERRUM_DISPATCH_FLOAT(dtype, A, "add_bias", FERRUM_DISPATCH_FLOAT(bias_dtype, W, "add_bias", {
-    add_bias_kernel<A, W><<<grid, kThreads, 0, stream>>>(static_cast<A*>(data), static_cast<const W*>(bias), rows, cols);
-  }));
+                          add_bias_kernel<A, W><<<grid, kThreads, 0, stream>>>(static_cast<A*>(data),
+                                                                               static_cast<const W*>(bias), rows, cols);
+                        }));
   return check_launch("add_bias", grid, kThreads);
 }
 
@@ -125,8 +127,9 @@ Status launch_activation(const void* x, void* out, DType dtype, size_t len, Acti
   if (len == 0) return ok();
   const dim3 grid = grid_for(len);
   FERRUM_DISPATCH_FLOAT(dtype, A, "activation", FERRUM_DISPATCH_ACTIVATION(act, kAct, {
-    activation_kernel<A, kAct><<<grid, kThreads, 0, stream>>>(static_cast<const A*>(x), static_cast<A*>(out), len);
-  }));
+                          activation_kernel<A, kAct>
+                              <<<grid, kThreads, 0, stream>>>(static_cast<const A*>(x), static_cast<A*>(out), len);
+                        }));
   return check_launch("activation", grid, kThreads);
 }
 
@@ -153,9 +156,9 @@ Status launch_act_mul_split(const void* gate_up, void* out, DType dtype, size_t 
   const bool vec = im % 8 == 0 && is_aligned(gate_up, 8 * elem) && is_aligned(out, 8 * elem);
   const dim3 grid = grid_for(vec ? tokens * im / 8 : tokens * im);
   FERRUM_DISPATCH_FLOAT(dtype, A, "fused_act_mul_split", FERRUM_DISPATCH_ACTIVATION(act, kAct, {
-    act_mul_split_kernel<A, kAct><<<grid, kThreads, 0, stream>>>(static_cast<const A*>(gate_up), static_cast<A*>(out),
-                                                                 tokens, im, vec);
-  }));
+                          act_mul_split_kernel<A, kAct><<<grid, kThreads, 0, stream>>>(
+                              static_cast<const A*>(gate_up), static_cast<A*>(out), tokens, im, vec);
+                        }));
   return check_launch("fused_act_mul_split", grid, kThreads);
 }
 
@@ -163,8 +166,9 @@ Status launch_convert(const void* src, DType src_dtype, void* dst, DType dst_dty
   if (len == 0) return ok();
   const dim3 grid = grid_for(len);
   FERRUM_DISPATCH_FLOAT(src_dtype, S, "convert", FERRUM_DISPATCH_FLOAT(dst_dtype, D, "convert", {
-    convert_kernel<S, D><<<grid, kThreads, 0, stream>>>(static_cast<const S*>(src), static_cast<D*>(dst), len);
-  }));
+                          convert_kernel<S, D>
+                              <<<grid, kThreads, 0, stream>>>(static_cast<const S*>(src), static_cast<D*>(dst), len);
+                        }));
   return check_launch("convert", grid, kThreads);
 }
 

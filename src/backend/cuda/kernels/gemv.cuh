@@ -26,8 +26,8 @@ inline constexpr int kGemvWarps = 8;
 // kUnroll: 8-element chunks per lane in flight per row. Needs k % 8 == 0 and 16-byte aligned rows.
 template <class A, class W, int kM, int kRows, int kUnroll>
 __global__ void __launch_bounds__(kGemvWarps * 32)
-    gemv_kernel(const A* __restrict__ x, const W* __restrict__ w, void* __restrict__ out, DType out_dtype, int m,
-                int n, int k) {
+    gemv_kernel(const A* __restrict__ x, const W* __restrict__ w, void* __restrict__ out, DType out_dtype, int m, int n,
+                int k) {
   const int lane = threadIdx.x % 32;
   const int row0 = (blockIdx.x * kGemvWarps + threadIdx.x / 32) * kRows;
   if (row0 >= n) return;
@@ -114,7 +114,8 @@ __global__ void gemv_scalar_kernel(const A* __restrict__ x, const W* __restrict_
   if (row >= n) return;
   for (int t = 0; t < m; ++t) {
     float acc = 0.0f;
-    for (int i = lane; i < k; i += 32) acc = fmaf(to_f32(w[static_cast<size_t>(row) * k + i]), to_f32(x[static_cast<size_t>(t) * k + i]), acc);
+    for (int i = lane; i < k; i += 32)
+      acc = fmaf(to_f32(w[static_cast<size_t>(row) * k + i]), to_f32(x[static_cast<size_t>(t) * k + i]), acc);
     acc = warp_sum(acc);
     if (lane == 0) store_as(out, out_dtype, static_cast<size_t>(t) * n + row, acc);
   }

@@ -88,19 +88,59 @@ __device__ __forceinline__ float gguf_block_value(const uint8_t* b, int i) {
 }  // namespace ferrum::cuda
 
 // Binds constexpr `kType` to a runtime GGUF DType (the ten weight types of GgufQuantType).
-#define FERRUM_DISPATCH_GGUF(dtype, kType, what, ...)                                                      \
-  switch (dtype) {                                                                                       \
-    case ::ferrum::DType::kQ4_0: { constexpr auto kType = ::ferrum::DType::kQ4_0; __VA_ARGS__; break; }   \
-    case ::ferrum::DType::kQ4_1: { constexpr auto kType = ::ferrum::DType::kQ4_1; __VA_ARGS__; break; }   \
-    case ::ferrum::DType::kQ5_0: { constexpr auto kType = ::ferrum::DType::kQ5_0; __VA_ARGS__; break; }   \
-    case ::ferrum::DType::kQ5_1: { constexpr auto kType = ::ferrum::DType::kQ5_1; __VA_ARGS__; break; }   \
-    case ::ferrum::DType::kQ8_0: { constexpr auto kType = ::ferrum::DType::kQ8_0; __VA_ARGS__; break; }   \
-    case ::ferrum::DType::kQ2_K: { constexpr auto kType = ::ferrum::DType::kQ2_K; __VA_ARGS__; break; }   \
-    case ::ferrum::DType::kQ3_K: { constexpr auto kType = ::ferrum::DType::kQ3_K; __VA_ARGS__; break; }   \
-    case ::ferrum::DType::kQ4_K: { constexpr auto kType = ::ferrum::DType::kQ4_K; __VA_ARGS__; break; }   \
-    case ::ferrum::DType::kQ5_K: { constexpr auto kType = ::ferrum::DType::kQ5_K; __VA_ARGS__; break; }   \
-    case ::ferrum::DType::kQ6_K: { constexpr auto kType = ::ferrum::DType::kQ6_K; __VA_ARGS__; break; }   \
-    default:                                                                                             \
-      return ::ferrum::make_error(::ferrum::ErrorCode::kUnsupported, what, ": dtype ", (dtype),          \
-                                  " is not a GGUF weight type the CUDA backend decodes");               \
+#define FERRUM_DISPATCH_GGUF(dtype, kType, what, ...)                                           \
+  switch (dtype) {                                                                              \
+    case ::ferrum::DType::kQ4_0: {                                                              \
+      constexpr auto kType = ::ferrum::DType::kQ4_0;                                            \
+      __VA_ARGS__;                                                                              \
+      break;                                                                                    \
+    }                                                                                           \
+    case ::ferrum::DType::kQ4_1: {                                                              \
+      constexpr auto kType = ::ferrum::DType::kQ4_1;                                            \
+      __VA_ARGS__;                                                                              \
+      break;                                                                                    \
+    }                                                                                           \
+    case ::ferrum::DType::kQ5_0: {                                                              \
+      constexpr auto kType = ::ferrum::DType::kQ5_0;                                            \
+      __VA_ARGS__;                                                                              \
+      break;                                                                                    \
+    }                                                                                           \
+    case ::ferrum::DType::kQ5_1: {                                                              \
+      constexpr auto kType = ::ferrum::DType::kQ5_1;                                            \
+      __VA_ARGS__;                                                                              \
+      break;                                                                                    \
+    }                                                                                           \
+    case ::ferrum::DType::kQ8_0: {                                                              \
+      constexpr auto kType = ::ferrum::DType::kQ8_0;                                            \
+      __VA_ARGS__;                                                                              \
+      break;                                                                                    \
+    }                                                                                           \
+    case ::ferrum::DType::kQ2_K: {                                                              \
+      constexpr auto kType = ::ferrum::DType::kQ2_K;                                            \
+      __VA_ARGS__;                                                                              \
+      break;                                                                                    \
+    }                                                                                           \
+    case ::ferrum::DType::kQ3_K: {                                                              \
+      constexpr auto kType = ::ferrum::DType::kQ3_K;                                            \
+      __VA_ARGS__;                                                                              \
+      break;                                                                                    \
+    }                                                                                           \
+    case ::ferrum::DType::kQ4_K: {                                                              \
+      constexpr auto kType = ::ferrum::DType::kQ4_K;                                            \
+      __VA_ARGS__;                                                                              \
+      break;                                                                                    \
+    }                                                                                           \
+    case ::ferrum::DType::kQ5_K: {                                                              \
+      constexpr auto kType = ::ferrum::DType::kQ5_K;                                            \
+      __VA_ARGS__;                                                                              \
+      break;                                                                                    \
+    }                                                                                           \
+    case ::ferrum::DType::kQ6_K: {                                                              \
+      constexpr auto kType = ::ferrum::DType::kQ6_K;                                            \
+      __VA_ARGS__;                                                                              \
+      break;                                                                                    \
+    }                                                                                           \
+    default:                                                                                    \
+      return ::ferrum::make_error(::ferrum::ErrorCode::kUnsupported, what, ": dtype ", (dtype), \
+                                  " is not a GGUF weight type the CUDA backend decodes");       \
   }

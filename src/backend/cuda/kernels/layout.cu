@@ -17,8 +17,7 @@ dim3 grid_for(size_t items) {
 
 // Moves whole "units" (16, 8, 4 or 2 bytes: the widest that divides every row length and offset) so
 // that bf16 rows of 128 elements move as sixteen 16-byte units.
-size_t unit_bytes(size_t elem_bytes, std::initializer_list<size_t> row_elems,
-                  std::initializer_list<const void*> ptrs) {
+size_t unit_bytes(size_t elem_bytes, std::initializer_list<size_t> row_elems, std::initializer_list<const void*> ptrs) {
   for (size_t unit : {size_t{16}, size_t{8}, size_t{4}, size_t{2}, size_t{1}}) {
     bool fits = true;
     for (size_t n : row_elems) fits = fits && (n * elem_bytes) % unit == 0;
@@ -51,13 +50,33 @@ struct Unit<1> {
   using type = uint8_t;
 };
 
-#define FERRUM_DISPATCH_UNIT(unit, U, ...)              \
-  switch (unit) {                                      \
-    case 16: { using U = Unit<16>::type; __VA_ARGS__; break; } \
-    case 8: { using U = Unit<8>::type; __VA_ARGS__; break; }   \
-    case 4: { using U = Unit<4>::type; __VA_ARGS__; break; }   \
-    case 2: { using U = Unit<2>::type; __VA_ARGS__; break; }   \
-    default: { using U = Unit<1>::type; __VA_ARGS__; break; }  \
+#define FERRUM_DISPATCH_UNIT(unit, U, ...) \
+  switch (unit) {                          \
+    case 16: {                             \
+      using U = Unit<16>::type;            \
+      __VA_ARGS__;                         \
+      break;                               \
+    }                                      \
+    case 8: {                              \
+      using U = Unit<8>::type;             \
+      __VA_ARGS__;                         \
+      break;                               \
+    }                                      \
+    case 4: {                              \
+      using U = Unit<4>::type;             \
+      __VA_ARGS__;                         \
+      break;                               \
+    }                                      \
+    case 2: {                              \
+      using U = Unit<2>::type;             \
+      __VA_ARGS__;                         \
+      break;                               \
+    }                                      \
+    default: {                             \
+      using U = Unit<1>::type;             \
+      __VA_ARGS__;                         \
+      break;                               \
+    }                                      \
   }
 
 // Sizes below are in units.
@@ -183,7 +202,7 @@ Status launch_split_qkv(const void* qkv, void* q, void* k, void* v, size_t elem_
   const dim3 grid = grid_for(tokens * (qd + 2 * kvd));
   FERRUM_DISPATCH_UNIT(unit, U, {
     split_qkv_kernel<U><<<grid, kThreads, 0, stream>>>(static_cast<const U*>(qkv), static_cast<U*>(q),
-                                                        static_cast<U*>(k), static_cast<U*>(v), tokens, qd, kvd);
+                                                       static_cast<U*>(k), static_cast<U*>(v), tokens, qd, kvd);
   });
   return check_launch("split_qkv", grid, kThreads);
 }
@@ -205,11 +224,13 @@ Status launch_kv_append(const KvAppendArgs& a, cudaStream_t stream) {
   if (a.new_tokens * a.nkv * a.hd == 0) return ok();
   if (a.cache_dtype != a.new_dtype) {
     const dim3 grid = grid_for(2 * a.nkv * a.new_tokens * a.hd);
-    FERRUM_DISPATCH_FLOAT(a.new_dtype, TNew, "kv_cache_append_head_major", FERRUM_DISPATCH_FLOAT(a.cache_dtype, TCache, "kv_cache_append_head_major", {
-      kv_append_convert_kernel<TNew, TCache><<<grid, kThreads, 0, stream>>>(
-          static_cast<TCache*>(a.cache_k), static_cast<TCache*>(a.cache_v), static_cast<const TNew*>(a.new_k),
-          static_cast<const TNew*>(a.new_v), a.cache_len, a.capacity, a.new_tokens, a.nkv, a.hd, a.dyn_state);
-    }));
+    FERRUM_DISPATCH_FLOAT(a.new_dtype, TNew, "kv_cache_append_head_major",
+                          FERRUM_DISPATCH_FLOAT(a.cache_dtype, TCache, "kv_cache_append_head_major", {
+                            kv_append_convert_kernel<TNew, TCache><<<grid, kThreads, 0, stream>>>(
+                                static_cast<TCache*>(a.cache_k), static_cast<TCache*>(a.cache_v),
+                                static_cast<const TNew*>(a.new_k), static_cast<const TNew*>(a.new_v), a.cache_len,
+                                a.capacity, a.new_tokens, a.nkv, a.hd, a.dyn_state);
+                          }));
     return check_launch("kv_cache_append_head_major(convert)", grid, kThreads);
   }
   const size_t elem_bytes = dtype_info(a.new_dtype).block_bytes;
@@ -217,10 +238,9 @@ Status launch_kv_append(const KvAppendArgs& a, cudaStream_t stream) {
   const size_t units = a.hd * elem_bytes / unit;
   const dim3 grid = grid_for(2 * a.nkv * a.new_tokens * units);
   FERRUM_DISPATCH_UNIT(unit, U, {
-    kv_append_kernel<U><<<grid, kThreads, 0, stream>>>(static_cast<U*>(a.cache_k), static_cast<U*>(a.cache_v),
-                                                        static_cast<const U*>(a.new_k), static_cast<const U*>(a.new_v),
-                                                        a.cache_len, a.capacity, a.new_tokens, a.nkv, units,
-                                                        a.dyn_state);
+    kv_append_kernel<U><<<grid, kThreads, 0, stream>>>(
+        static_cast<U*>(a.cache_k), static_cast<U*>(a.cache_v), static_cast<const U*>(a.new_k),
+        static_cast<const U*>(a.new_v), a.cache_len, a.capacity, a.new_tokens, a.nkv, units, a.dyn_state);
   });
   return check_launch("kv_cache_append_head_major", grid, kThreads);
 }
@@ -231,15 +251,18 @@ Status launch_embedding(const EmbeddingArgs& a, cudaStream_t stream) {
   const dim3 grid(x_blocks, static_cast<unsigned>(a.count));
   if (is_quantized(a.table_dtype)) {
     const size_t row_bytes = row_bytes_unchecked(a.table_dtype, a.dim);
-    FERRUM_DISPATCH_GGUF(a.table_dtype, kType, "embedding_lookup", FERRUM_DISPATCH_FLOAT(a.out_dtype, Out, "embedding_lookup", {
-      embedding_gguf_kernel<kType, Out><<<grid, kThreads, 0, stream>>>(
-          static_cast<const uint8_t*>(a.table), a.rows, a.dim, row_bytes, a.ids, a.dyn_state, static_cast<Out*>(a.out));
-    }));
+    FERRUM_DISPATCH_GGUF(
+        a.table_dtype, kType, "embedding_lookup", FERRUM_DISPATCH_FLOAT(a.out_dtype, Out, "embedding_lookup", {
+          embedding_gguf_kernel<kType, Out><<<grid, kThreads, 0, stream>>>(static_cast<const uint8_t*>(a.table), a.rows,
+                                                                           a.dim, row_bytes, a.ids, a.dyn_state,
+                                                                           static_cast<Out*>(a.out));
+        }));
   } else {
-    FERRUM_DISPATCH_FLOAT(a.table_dtype, T, "embedding_lookup", FERRUM_DISPATCH_FLOAT(a.out_dtype, Out, "embedding_lookup", {
-      embedding_float_kernel<T, Out><<<grid, kThreads, 0, stream>>>(static_cast<const T*>(a.table), a.rows, a.dim, a.ids,
-                                                                   a.dyn_state, static_cast<Out*>(a.out));
-    }));
+    FERRUM_DISPATCH_FLOAT(
+        a.table_dtype, T, "embedding_lookup", FERRUM_DISPATCH_FLOAT(a.out_dtype, Out, "embedding_lookup", {
+          embedding_float_kernel<T, Out><<<grid, kThreads, 0, stream>>>(static_cast<const T*>(a.table), a.rows, a.dim,
+                                                                        a.ids, a.dyn_state, static_cast<Out*>(a.out));
+        }));
   }
   return check_launch("embedding_lookup", grid, kThreads);
 }

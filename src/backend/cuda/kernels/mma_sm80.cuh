@@ -64,8 +64,8 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
 
 // 16 bytes global -> shared without a register round trip; `src_bytes` 0 writes zeros instead.
 __device__ __forceinline__ void cp_async_16(void* shared_dst, const void* global_src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(shared_address(shared_dst)),
-               "l"(global_src), "r"(valid ? 16 : 0));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(shared_address(shared_dst)), "l"(global_src),
+               "r"(valid ? 16 : 0));
 }
 
 __device__ __forceinline__ void cp_async_commit() {

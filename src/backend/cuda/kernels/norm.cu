@@ -23,8 +23,8 @@ __device__ double block_sum_f64(double value, double* scratch) {
 // accurate than E[x^2] - E[x]^2 when the mean is large). The mean's sum is f64: with a mean of 100
 // over 4096 values an f32 sum is off by ~1e-5 of the output scale, as much as the whole f32 budget.
 template <class A, class W>
-__global__ void layer_norm_kernel(const A* x, const W* __restrict__ gamma, const W* __restrict__ beta, A* out,
-                                  int dim, float eps) {
+__global__ void layer_norm_kernel(const A* x, const W* __restrict__ gamma, const W* __restrict__ beta, A* out, int dim,
+                                  float eps) {
   __shared__ float reduce_scratch[32];
   __shared__ double reduce_scratch_f64[32];
   const size_t row = blockIdx.x;
@@ -55,24 +55,24 @@ Status launch_rms(const NormArgs& a, cudaStream_t stream, const char* name) {
   if (a.rows == 0 || a.dim == 0) return ok();
   const int dim = static_cast<int>(a.dim);
   const bool vec_ok = a.dim % 8 == 0 && is_aligned(a.x, 16) && is_aligned(a.out, 16) && is_aligned(a.weight, 16) &&
-                      (!kFusedAdd || is_aligned(a.residual, 16)) &&
-                      a.dim / 8 <= size_t{1024} * kNormMaxChunks;
+                      (!kFusedAdd || is_aligned(a.residual, 16)) && a.dim / 8 <= size_t{1024} * kNormMaxChunks;
   const dim3 grid(static_cast<unsigned>(a.rows));
-  FERRUM_DISPATCH_FLOAT(a.act_dtype, A, name, FERRUM_DISPATCH_FLOAT(a.weight_dtype, W, name, {
-    const A* x = static_cast<const A*>(a.x);
-    A* residual = static_cast<A*>(a.residual);
-    const W* w = static_cast<const W*>(a.weight);
-    A* out = static_cast<A*>(a.out);
-    if (vec_ok) {
-      const unsigned threads = norm_threads(ceil_div(a.dim / 8, kNormMaxChunks));
-      rms_norm_vec_kernel<A, W, kFusedAdd><<<grid, threads, 0, stream>>>(x, residual, w, out, dim, a.eps);
-      FERRUM_TRY(check_launch(name, grid, threads));
-    } else {
-      const unsigned threads = norm_threads(a.dim);
-      rms_norm_scalar_kernel<A, W, kFusedAdd><<<grid, threads, 0, stream>>>(x, residual, w, out, dim, a.eps);
-      FERRUM_TRY(check_launch(name, grid, threads));
-    }
-  }));
+  FERRUM_DISPATCH_FLOAT(
+      a.act_dtype, A, name, FERRUM_DISPATCH_FLOAT(a.weight_dtype, W, name, {
+        const A* x = static_cast<const A*>(a.x);
+        A* residual = static_cast<A*>(a.residual);
+        const W* w = static_cast<const W*>(a.weight);
+        A* out = static_cast<A*>(a.out);
+        if (vec_ok) {
+          const unsigned threads = norm_threads(ceil_div(a.dim / 8, kNormMaxChunks));
+          rms_norm_vec_kernel<A, W, kFusedAdd><<<grid, threads, 0, stream>>>(x, residual, w, out, dim, a.eps);
+          FERRUM_TRY(check_launch(name, grid, threads));
+        } else {
+          const unsigned threads = norm_threads(a.dim);
+          rms_norm_scalar_kernel<A, W, kFusedAdd><<<grid, threads, 0, stream>>>(x, residual, w, out, dim, a.eps);
+          FERRUM_TRY(check_launch(name, grid, threads));
+        }
+      }));
   return ok();
 }
 
@@ -91,11 +91,11 @@ Status launch_layer_norm(const NormArgs& a, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(a.rows));
   const unsigned threads = norm_threads(a.dim);
   FERRUM_DISPATCH_FLOAT(a.act_dtype, A, "layer_norm", FERRUM_DISPATCH_FLOAT(a.weight_dtype, W, "layer_norm", {
-    layer_norm_kernel<A, W><<<grid, threads, 0, stream>>>(static_cast<const A*>(a.x), static_cast<const W*>(a.weight),
-                                                        static_cast<const W*>(a.bias), static_cast<A*>(a.out),
-                                                        static_cast<int>(a.dim), a.eps);
-    FERRUM_TRY(check_launch("layer_norm", grid, threads));
-  }));
+                          layer_norm_kernel<A, W><<<grid, threads, 0, stream>>>(
+                              static_cast<const A*>(a.x), static_cast<const W*>(a.weight),
+                              static_cast<const W*>(a.bias), static_cast<A*>(a.out), static_cast<int>(a.dim), a.eps);
+                          FERRUM_TRY(check_launch("layer_norm", grid, threads));
+                        }));
   return ok();
 }
 

@@ -65,7 +65,8 @@ __device__ Candidate block_best(Candidate mine, Candidate* shared) {
     mine = lane < static_cast<int>(blockDim.x / 32) ? shared[lane] : worst_candidate();
 #pragma unroll
     for (int offset = 16; offset > 0; offset /= 2) {
-      Candidate other{__shfl_xor_sync(0xffffffffu, mine.value, offset), __shfl_xor_sync(0xffffffffu, mine.index, offset)};
+      Candidate other{__shfl_xor_sync(0xffffffffu, mine.value, offset),
+                      __shfl_xor_sync(0xffffffffu, mine.index, offset)};
       if (better(other, mine)) mine = other;
     }
   }
@@ -198,8 +199,8 @@ Status launch_topk_rows(const void* x, DType dtype, float* values, int32_t* ids,
     const dim3 grid(static_cast<unsigned>(chunks), static_cast<unsigned>(rows));
     if (round == 0) {
       FERRUM_DISPATCH_FLOAT(dtype, A, "topk_rows", {
-        topk_round_kernel<A><<<grid, kSortThreads, 0, stream>>>(static_cast<const A*>(x), nullptr, count, k, out,
-                                                                 values, ids);
+        topk_round_kernel<A>
+            <<<grid, kSortThreads, 0, stream>>>(static_cast<const A*>(x), nullptr, count, k, out, values, ids);
       });
     } else {
       topk_round_kernel<float><<<grid, kSortThreads, 0, stream>>>(nullptr, in, count, k, out, values, ids);

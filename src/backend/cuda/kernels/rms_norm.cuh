@@ -13,8 +13,7 @@ inline constexpr int kNormMaxChunks = 4;
 // out = x / sqrt(mean(x^2) + eps) * w; with kFusedAdd, residual += x first and the sum is normalised
 // (and written back to residual). Needs dim % 8 == 0 and 16-byte aligned rows.
 template <class A, class W, bool kFusedAdd>
-__global__ void rms_norm_vec_kernel(const A* x, A* residual, const W* w,
-                                    A* out, int dim, float eps) {
+__global__ void rms_norm_vec_kernel(const A* x, A* residual, const W* w, A* out, int dim, float eps) {
   __shared__ float reduce_scratch[32];
   const size_t row = blockIdx.x;
   const int chunks = dim / 8;
@@ -56,8 +55,7 @@ __global__ void rms_norm_vec_kernel(const A* x, A* residual, const W* w,
 // Any dim or alignment: strided scalar passes; the second pass re-reads the row (from L1/L2).
 // In-place use (out == x) is safe in both kernels: a thread writes only elements it has read.
 template <class A, class W, bool kFusedAdd>
-__global__ void rms_norm_scalar_kernel(const A* x, A* residual, const W* w,
-                                       A* out, int dim, float eps) {
+__global__ void rms_norm_scalar_kernel(const A* x, A* residual, const W* w, A* out, int dim, float eps) {
   __shared__ float reduce_scratch[32];
   const size_t row = blockIdx.x;
   float sum_sq = 0.0f;

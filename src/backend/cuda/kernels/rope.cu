@@ -68,18 +68,21 @@ Status launch_mode(const QkNormRopeArgs& a, cudaStream_t stream) {
     });
   } else if constexpr (kMode == kQkRope) {
     FERRUM_DISPATCH_FLOAT(a.act_dtype, A, "qk_norm_rope", FERRUM_DISPATCH_FLOAT(a.rope_dtype, R, "qk_norm_rope", {
-      qk_norm_rope_kernel<A, float, R, kMode><<<grid, block, 0, stream>>>(
-          static_cast<const A*>(a.input), static_cast<A*>(a.output), nullptr, static_cast<const R*>(cos),
-          static_cast<const R*>(sin), a.positions, a.tokens, a.heads, static_cast<int>(a.head_dim), a.pos_offset,
-          a.dyn_state, a.eps);
-    }));
+                            qk_norm_rope_kernel<A, float, R, kMode><<<grid, block, 0, stream>>>(
+                                static_cast<const A*>(a.input), static_cast<A*>(a.output), nullptr,
+                                static_cast<const R*>(cos), static_cast<const R*>(sin), a.positions, a.tokens, a.heads,
+                                static_cast<int>(a.head_dim), a.pos_offset, a.dyn_state, a.eps);
+                          }));
   } else {
-    FERRUM_DISPATCH_FLOAT(a.act_dtype, A, "qk_norm_rope", FERRUM_DISPATCH_FLOAT(a.norm_dtype, N, "qk_norm_rope", FERRUM_DISPATCH_FLOAT(a.rope_dtype, R, "qk_norm_rope", {
-      qk_norm_rope_kernel<A, N, R, kMode><<<grid, block, 0, stream>>>(
-          static_cast<const A*>(a.input), static_cast<A*>(a.output), static_cast<const N*>(a.norm_w),
-          static_cast<const R*>(cos), static_cast<const R*>(sin), a.positions, a.tokens, a.heads,
-          static_cast<int>(a.head_dim), a.pos_offset, a.dyn_state, a.eps);
-    })));
+    FERRUM_DISPATCH_FLOAT(
+        a.act_dtype, A, "qk_norm_rope",
+        FERRUM_DISPATCH_FLOAT(a.norm_dtype, N, "qk_norm_rope", FERRUM_DISPATCH_FLOAT(a.rope_dtype, R, "qk_norm_rope", {
+                                qk_norm_rope_kernel<A, N, R, kMode><<<grid, block, 0, stream>>>(
+                                    static_cast<const A*>(a.input), static_cast<A*>(a.output),
+                                    static_cast<const N*>(a.norm_w), static_cast<const R*>(cos),
+                                    static_cast<const R*>(sin), a.positions, a.tokens, a.heads,
+                                    static_cast<int>(a.head_dim), a.pos_offset, a.dyn_state, a.eps);
+                              })));
   }
   return check_launch("qk_norm_rope", grid, block);
 }

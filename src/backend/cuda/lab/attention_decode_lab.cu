@@ -36,9 +36,10 @@ void launch_unbatched(const ferrum::cuda::AttentionProblem& a, int sm_count, boo
                            : 1;
   const ferrum::cuda::SplitKvParams p = ferrum::cuda::make_split_kv_params(a, splits, rows, scratch);
   const ferrum::Status s =
-      a.dv <= 128   ? ferrum::cuda::launch_split_kv_kernel<bf16_t, bf16_t, 8, 4, false>(p, a.batch, a.kv_heads, nullptr)
-      : a.dv <= 256 ? ferrum::cuda::launch_split_kv_kernel<bf16_t, bf16_t, 8, 8, false>(p, a.batch, a.kv_heads, nullptr)
-                    : ferrum::cuda::launch_split_kv_kernel<bf16_t, bf16_t, 4, 16, false>(p, a.batch, a.kv_heads, nullptr);
+      a.dv <= 128 ? ferrum::cuda::launch_split_kv_kernel<bf16_t, bf16_t, 8, 4, false>(p, a.batch, a.kv_heads, nullptr)
+      : a.dv <= 256
+          ? ferrum::cuda::launch_split_kv_kernel<bf16_t, bf16_t, 8, 8, false>(p, a.batch, a.kv_heads, nullptr)
+          : ferrum::cuda::launch_split_kv_kernel<bf16_t, bf16_t, 4, 16, false>(p, a.batch, a.kv_heads, nullptr);
   if (!s) std::printf("error: %s\n", s.error().to_string().c_str());
 }
 
@@ -51,9 +52,9 @@ int main() {
   int sm_count = 0;
   LAB_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, 0));
   const Case cases[] = {
-      {"llama8b kv512", 1, 32, 8, 512, 128, 0},     {"llama8b kv4096", 1, 32, 8, 4096, 128, 0},
-      {"llama8b kv32768", 1, 32, 8, 32768, 128, 0}, {"llama8b b8 kv4096", 8, 32, 8, 4096, 128, 0},
-      {"qwen g8 d128 kv8192", 1, 16, 2, 8192, 128, 0}, {"gemma d256 kv4096", 1, 8, 4, 4096, 256, 0},
+      {"llama8b kv512", 1, 32, 8, 512, 128, 0},           {"llama8b kv4096", 1, 32, 8, 4096, 128, 0},
+      {"llama8b kv32768", 1, 32, 8, 32768, 128, 0},       {"llama8b b8 kv4096", 8, 32, 8, 4096, 128, 0},
+      {"qwen g8 d128 kv8192", 1, 16, 2, 8192, 128, 0},    {"gemma d256 kv4096", 1, 8, 4, 4096, 256, 0},
       {"mla h16 512+64 kv4096", 1, 16, 1, 4096, 512, 64},
   };
   void* scratch = lab::device_alloc<char>(size_t{256} << 20);
@@ -79,7 +80,8 @@ int main() {
     lab::fill_uniform(q, q_elems, 3);
     bf16_t* out = lab::device_alloc<bf16_t>(out_elems);
     const float scale = 1.0f / std::sqrt(static_cast<float>(dk));
-    lab::RefProblem rp{c.batch, c.heads, c.kv_heads, 1, c.kv_len, c.kv_len, c.kv_len - 1, c.d1, c.d2, dv, true, 0, scale};
+    lab::RefProblem rp{c.batch, c.heads, c.kv_heads, 1,    c.kv_len, c.kv_len, c.kv_len - 1,
+                       c.d1,    c.d2,    dv,         true, 0,        scale};
     size_t row_step = 1;
     const std::vector<double> ref = lab::attention_reference(rp, q, k1s[0], k2s[0], vs[0], 4096, row_step);
 

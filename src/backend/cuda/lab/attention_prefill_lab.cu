@@ -3,7 +3,8 @@
 //
 // Floor by flops: 4 * head_dim flops per visible (query, key) pair (QK^T and PV), counted exactly
 // for the mask; at ~800 TFLOP/s of dense bf16 (cuBLAS on this H100; mma.sync kernels top out
-// lower) Llama-8B attention over 2048 causal tokens (32 heads, 0.28 TFLOP) takes >= 0.35 ms. Bytes (Q, K, V, O once) are a few MB: compute-bound.
+// lower) Llama-8B attention over 2048 causal tokens (32 heads, 0.28 TFLOP) takes >= 0.35 ms. Bytes (Q, K, V, O once)
+// are a few MB: compute-bound.
 #include <string>
 
 #include "backend/cuda/kernels/attention.h"
@@ -76,8 +77,8 @@ int main() {
     lab::fill_uniform(k, kv_elems, 2, -2.0f, 2.0f);
     lab::fill_uniform(v, kv_elems, 3);
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-    lab::RefProblem rp{c.batch, c.heads, c.kv_heads, c.q_len, c.kv_len, c.kv_len, c.pos_offset,
-                       c.head_dim, 0, c.head_dim, c.causal, c.window, scale};
+    lab::RefProblem rp{c.batch,    c.heads, c.kv_heads, c.q_len,  c.kv_len, c.kv_len, c.pos_offset,
+                       c.head_dim, 0,       c.head_dim, c.causal, c.window, scale};
     size_t row_step = 1;
     const std::vector<double> ref =
         lab::attention_reference(rp, q, k, static_cast<const bf16_t*>(nullptr), v, 3000, row_step);

@@ -21,7 +21,8 @@ __global__ void gemv_reference(const bf16_t* x, const bf16_t* w, double* out, in
   if (i >= size_t{1} * m * n) return;
   const int t = i / n, j = i % n;
   double acc = 0;
-  for (int c = 0; c < k; ++c) acc += double(__bfloat162float(w[size_t{1} * j * k + c])) * __bfloat162float(x[t * k + c]);
+  for (int c = 0; c < k; ++c)
+    acc += double(__bfloat162float(w[size_t{1} * j * k + c])) * __bfloat162float(x[t * k + c]);
   out[i] = acc;
 }
 
@@ -97,10 +98,10 @@ int main() {
     Launch launch;
   };
   const Version versions[] = {
-      {"v1 warp/row, 4B loads",
-       [](const bf16_t* x, const bf16_t* w, bf16_t* o, int m, int n, int k) { gemv_v1<<<(n + 7) / 8, 256>>>(x, w, o, m, n, k); }},
-      {"v2 warp/row, 16B loads",
-       [](const bf16_t* x, const bf16_t* w, bf16_t* o, int m, int n, int k) { gemv_v2<<<(n + 7) / 8, 256>>>(x, w, o, m, n, k); }},
+      {"v1 warp/row, 4B loads", [](const bf16_t* x, const bf16_t* w, bf16_t* o, int m, int n,
+                                   int k) { gemv_v1<<<(n + 7) / 8, 256>>>(x, w, o, m, n, k); }},
+      {"v2 warp/row, 16B loads", [](const bf16_t* x, const bf16_t* w, bf16_t* o, int m, int n,
+                                    int k) { gemv_v2<<<(n + 7) / 8, 256>>>(x, w, o, m, n, k); }},
       // v3..v6 are instances of the backend kernel (gemv.cuh): weights kept packed in registers, kUnroll
       // 16-byte chunks per lane issued before any is used, kRows weight rows per warp sharing x loads.
       // v3: 4 chunks in flight, 1 row per warp.
@@ -134,12 +135,9 @@ int main() {
        }},
       {"shipped (gemv.cu dispatch)", launch_shipped},
   };
-  const Shape shapes[] = {{"o_proj 4096x4096", 4096, 4096},
-                          {"qkv 6144x4096", 6144, 4096},
-                          {"gate_up 28672x4096", 28672, 4096},
-                          {"down 4096x14336", 4096, 14336},
-                          {"lm_head 128256x4096", 128256, 4096},
-                          {"odd 1000x1000", 1000, 1000}};
+  const Shape shapes[] = {{"o_proj 4096x4096", 4096, 4096},      {"qkv 6144x4096", 6144, 4096},
+                          {"gate_up 28672x4096", 28672, 4096},   {"down 4096x14336", 4096, 14336},
+                          {"lm_head 128256x4096", 128256, 4096}, {"odd 1000x1000", 1000, 1000}};
   const int ms[] = {1, 4, 8};
   bool all_ok = true;
   for (const Shape& s : shapes) {

@@ -18,22 +18,22 @@
 
 namespace lab {
 
-#define LAB_CHECK(call)                                                                                   \
-  do {                                                                                                    \
-    cudaError_t lab_code_ = (call);                                                                       \
-    if (lab_code_ != cudaSuccess) {                                                                       \
+#define LAB_CHECK(call)                                                                                  \
+  do {                                                                                                   \
+    cudaError_t lab_code_ = (call);                                                                      \
+    if (lab_code_ != cudaSuccess) {                                                                      \
       std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(lab_code_)); \
-      std::exit(1);                                                                                       \
-    }                                                                                                     \
+      std::exit(1);                                                                                      \
+    }                                                                                                    \
   } while (0)
 
-#define LAB_LAUNCH_CHECK(name)                                                                                 \
-  do {                                                                                                         \
-    cudaError_t lab_code_ = cudaGetLastError();                                                                \
-    if (lab_code_ != cudaSuccess) {                                                                            \
+#define LAB_LAUNCH_CHECK(name)                                                                                    \
+  do {                                                                                                            \
+    cudaError_t lab_code_ = cudaGetLastError();                                                                   \
+    if (lab_code_ != cudaSuccess) {                                                                               \
       std::fprintf(stderr, "%s:%d: launch of %s: %s\n", __FILE__, __LINE__, name, cudaGetErrorString(lab_code_)); \
-      std::exit(1);                                                                                            \
-    }                                                                                                          \
+      std::exit(1);                                                                                               \
+    }                                                                                                             \
   } while (0)
 
 template <class T>
@@ -168,8 +168,8 @@ inline void print_device_banner(const char* lab_name) {
 }
 
 // One line of the result table.
-inline void print_row(const std::string& version, const std::string& shape, double us, double rate,
-                      const char* unit, double bound_pct, const Error& err, double tolerance) {
+inline void print_row(const std::string& version, const std::string& shape, double us, double rate, const char* unit,
+                      double bound_pct, const Error& err, double tolerance) {
   const bool pass = !err.has_nan && err.rel_l2 <= tolerance;
   std::printf("%-34s %-30s %9.2f us %9.1f %-7s %6.1f%%  rel %.2e (tol %.0e) %s\n", version.c_str(), shape.c_str(), us,
               rate, unit, bound_pct, err.rel_l2, tolerance, pass ? "ok" : "FAIL");

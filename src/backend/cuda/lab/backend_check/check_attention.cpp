@@ -72,30 +72,31 @@ void check_attention_ops(Checker& c) {
   };
   for (DType dt : kActivationDtypes) {
     for (const Problem& p : problems) {
-      const AttnConfig cfg{p.heads, p.kv_heads, p.d1, p.causal, 1.0f / std::sqrt(float(p.d1)),
-                           p.stride == p.kv_len ? 0 : p.stride, p.window};
+      const AttnConfig cfg{
+          p.heads, p.kv_heads, p.d1, p.causal, 1.0f / std::sqrt(float(p.d1)), p.stride == p.kv_len ? 0 : p.stride,
+          p.window};
       std::vector<float> qr, kr, vr;
       CudaBuffer q = upload(c, random_values(p.batch * p.heads * p.q_len * p.d1, 50, -2, 2), dt, &qr);
       CudaBuffer k = upload(c, random_values(p.batch * p.kv_heads * p.stride * p.d1, 51, -2, 2), dt, &kr);
       CudaBuffer v = upload(c, random_values(p.batch * p.kv_heads * p.stride * p.dv, 52), dt, &vr);
       CudaBuffer out = c.value("alloc", B::alloc(p.batch * p.heads * p.q_len * p.dv, dt));
-      c.status("flash_attention",
-               B::flash_attention(ctx, q, k, v, out, p.batch, p.q_len, p.kv_len, p.pos_offset, cfg));
+      c.status("flash_attention", B::flash_attention(ctx, q, k, v, out, p.batch, p.q_len, p.kv_len, p.pos_offset, cfg));
       c.expect_close(describe("flash_attention", dt, p), download(c, out, out.numel()),
                      reference(p, cfg.scale, qr, kr, {}, vr), tolerance(dt));
     }
     // MLA: one latent head, keys = latent ++ rope part, values = latent.
     for (const Problem& p : {Problem{1, 4, 1, 3, 50, 50, 47, 64, 16, 64, true, 0},
                              Problem{2, 16, 1, 1, 600, 640, 599, 128, 32, 128, true, 0}}) {
-      const AttnConfig cfg{p.heads, 1, p.d1 + p.d2, p.causal, 1.0f / std::sqrt(float(p.d1 + p.d2)),
-                           p.stride == p.kv_len ? 0 : p.stride, p.window};
+      const AttnConfig cfg{
+          p.heads, 1, p.d1 + p.d2, p.causal, 1.0f / std::sqrt(float(p.d1 + p.d2)), p.stride == p.kv_len ? 0 : p.stride,
+          p.window};
       std::vector<float> qr, cr, rr;
       CudaBuffer q = upload(c, random_values(p.batch * p.heads * p.q_len * (p.d1 + p.d2), 53, -2, 2), dt, &qr);
       CudaBuffer latent = upload(c, random_values(p.batch * p.stride * p.d1, 54), dt, &cr);
       CudaBuffer rope = upload(c, random_values(p.batch * p.stride * p.d2, 55), dt, &rr);
       CudaBuffer out = c.value("alloc", B::alloc(p.batch * p.heads * p.q_len * p.d1, dt));
-      c.status("mla_attention", B::mla_attention(ctx, q, latent, rope, out, p.batch, p.q_len, p.kv_len, p.pos_offset,
-                                                 cfg, p.d1, p.d2));
+      c.status("mla_attention",
+               B::mla_attention(ctx, q, latent, rope, out, p.batch, p.q_len, p.kv_len, p.pos_offset, cfg, p.d1, p.d2));
       c.expect_close(describe("mla_attention", dt, p), download(c, out, out.numel()),
                      reference(p, cfg.scale, qr, cr, rr, cr), tolerance(dt));
     }

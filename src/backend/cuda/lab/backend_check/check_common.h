@@ -49,8 +49,7 @@ inline std::vector<float> random_values(size_t n, uint32_t seed, float lo = -1.0
 class Checker {
  public:
   // Records max |got - ref| / max |ref| for `name`; fails on NaN or above `tol`.
-  void expect_close(const std::string& name, const std::vector<float>& got, const std::vector<double>& ref,
-                    double tol);
+  void expect_close(const std::string& name, const std::vector<float>& got, const std::vector<double>& ref, double tol);
   void expect_close(const std::string& name, const std::vector<float>& got, const std::vector<float>& ref, double tol);
   void expect_true(const std::string& name, bool condition, const std::string& detail = "");
   // Unwraps an Expected, failing the check (and returning a default) on error.

@@ -198,7 +198,8 @@ void check_layout_ops(Checker& c) {
       CudaBuffer cv = upload(c, random_values(nkv * cap * hd, 9), dt, &vr);
       CudaBuffer nk = upload(c, random_values(nkv * fresh * hd, 10), dt, &nkr);
       CudaBuffer nv = upload(c, random_values(nkv * fresh * hd, 11), dt, &nvr);
-      c.status("kv_cache_append_head_major", B::kv_cache_append_head_major(ctx, ck, cv, len, cap, nk, nv, fresh, nkv, hd));
+      c.status("kv_cache_append_head_major",
+               B::kv_cache_append_head_major(ctx, ck, cv, len, cap, nk, nv, fresh, nkv, hd));
       for (size_t h = 0; h < nkv; ++h) {
         for (size_t t = 0; t < fresh; ++t) {
           for (size_t d = 0; d < hd; ++d) {
@@ -230,7 +231,8 @@ void check_layout_ops(Checker& c) {
       CudaBuffer sin = upload(c, sin_table, DType::kF32, &sr);
       CudaBuffer output = c.value("alloc", B::alloc(tokens * heads * hd, dt));
       for (int mode : {0, 1, 2}) {
-        c.status("qk_norm_rope", B::qk_norm_rope(ctx, input, norm_w, cos, sin, output, tokens, heads, hd, pos, 1e-6f, mode));
+        c.status("qk_norm_rope",
+                 B::qk_norm_rope(ctx, input, norm_w, cos, sin, output, tokens, heads, hd, pos, 1e-6f, mode));
         std::vector<double> ref(tokens * heads * hd);
         for (size_t t = 0; t < tokens; ++t) {
           for (size_t h = 0; h < heads; ++h) {
@@ -294,9 +296,10 @@ void check_layout_ops(Checker& c) {
   CudaBuffer small = c.value("alloc", B::alloc(10, DType::kF32));
   CudaBuffer w = c.value("alloc", B::alloc(16, DType::kF32));
   const Status s = B::rms_norm(ctx, small, w, 1e-6f, small, 2, 16);
-  c.expect_true("shape mismatch is reported", !s && s.error().code() == ErrorCode::kShapeMismatch &&
-                                                  s.error().message().find("rms_norm") != std::string::npos,
-                s ? "" : s.error().message());
+  c.expect_true(
+      "shape mismatch is reported",
+      !s && s.error().code() == ErrorCode::kShapeMismatch && s.error().message().find("rms_norm") != std::string::npos,
+      s ? "" : s.error().message());
   c.status("sync", B::sync(ctx));
 }
 

@@ -124,9 +124,9 @@ void check_gguf(Checker& c, const std::string& dir) {
         QuantWeights<CudaBuffer> weights;
         weights.qweight = &q;
         c.status("gemm_quant", B::gemm_quant(ctx, a, weights, out, m, rows, cols, GgufQuant{type}));
-        c.expect_close(std::string("gemm_quant ") + name + " a " + std::string(dtype_name(a_dt)) + " m=" +
-                           std::to_string(m),
-                       download(c, out, m * rows), matmul_ref(ar, expected, m, rows, cols), tolerance(a_dt));
+        c.expect_close(
+            std::string("gemm_quant ") + name + " a " + std::string(dtype_name(a_dt)) + " m=" + std::to_string(m),
+            download(c, out, m * rows), matmul_ref(ar, expected, m, rows, cols), tolerance(a_dt));
       }
     }
     CudaBuffer emb = c.value("alloc", B::alloc(2 * cols, DType::kF32));
@@ -185,7 +185,8 @@ void check_gptq_awq(Checker& c, const std::string& dir) {
       gi = c.value("from_bytes", B::from_bytes(t["g_idx"].bytes, DType::kI32, k));
       weights.g_idx = &gi;
     }
-    const QuantKind kind = cs.awq ? QuantKind{AwqQuant{cs.bits, cs.group}} : QuantKind{GptqQuant{cs.bits, cs.group, cs.desc_act}};
+    const QuantKind kind =
+        cs.awq ? QuantKind{AwqQuant{cs.bits, cs.group}} : QuantKind{GptqQuant{cs.bits, cs.group, cs.desc_act}};
     // f32 activations: the dense weight is exact in f32, so only summation order differs (~1e-6).
     CudaBuffer out = c.value("alloc", B::alloc(m * n, DType::kF32));
     c.status("gemm_quant", B::gemm_quant(ctx, xb, weights, out, m, n, k, kind));

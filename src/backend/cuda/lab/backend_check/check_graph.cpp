@@ -18,9 +18,20 @@ struct State {
 
 State make_state(Checker& c) {
   auto buffer = [&](size_t n, DType dtype = DType::kF32) { return c.value("alloc", B::alloc(n, dtype)); };
-  return State{buffer(kDim),  buffer(kDim),  buffer(3 * kDim), buffer(kDim),         buffer(kDim),
-               buffer(kDim),  buffer(kDim),  buffer(kDim),     buffer(kDim),         buffer(kHeads * kCapacity * kHeadDim),
-               buffer(kHeads * kCapacity * kHeadDim), buffer(kDim), buffer(kDim), buffer(kVocab),
+  return State{buffer(kDim),
+               buffer(kDim),
+               buffer(3 * kDim),
+               buffer(kDim),
+               buffer(kDim),
+               buffer(kDim),
+               buffer(kDim),
+               buffer(kDim),
+               buffer(kDim),
+               buffer(kHeads * kCapacity * kHeadDim),
+               buffer(kHeads * kCapacity * kHeadDim),
+               buffer(kDim),
+               buffer(kDim),
+               buffer(kVocab),
                buffer(1, DType::kI32)};
 }
 
@@ -32,10 +43,10 @@ Status decode_step(CudaContext& ctx, const Weights& w, State& s, uint32_t token,
   FERRUM_TRY(B::split_qkv(ctx, s.qkv, s.q, s.k, s.v, 1, kDim, kDim));
   FERRUM_TRY(B::qk_norm_rope(ctx, s.q, w.norm, w.cos, w.sin, s.q_hm, 1, kHeads, kHeadDim, step, 1e-6f, kQkRope));
   FERRUM_TRY(B::qk_norm_rope(ctx, s.k, w.norm, w.cos, w.sin, s.k_hm, 1, kHeads, kHeadDim, step, 1e-6f, kQkRope));
-  FERRUM_TRY(B::qk_norm_rope(ctx, s.v, w.norm, w.cos, w.sin, s.v_hm, 1, kHeads, kHeadDim, step, 1e-6f,
-                             kQkTransposeOnly));
-  FERRUM_TRY(B::kv_cache_append_head_major(ctx, s.cache_k, s.cache_v, step, kCapacity, s.k_hm, s.v_hm, 1, kHeads,
-                                           kHeadDim));
+  FERRUM_TRY(
+      B::qk_norm_rope(ctx, s.v, w.norm, w.cos, w.sin, s.v_hm, 1, kHeads, kHeadDim, step, 1e-6f, kQkTransposeOnly));
+  FERRUM_TRY(
+      B::kv_cache_append_head_major(ctx, s.cache_k, s.cache_v, step, kCapacity, s.k_hm, s.v_hm, 1, kHeads, kHeadDim));
   const AttnConfig cfg{kHeads, kHeads, kHeadDim, true, 1.0f / std::sqrt(float(kHeadDim)), kCapacity, 0};
   FERRUM_TRY(B::flash_attention(ctx, s.q_hm, s.cache_k, s.cache_v, s.attn, 1, 1, step + 1, step, cfg));
   FERRUM_TRY(B::transpose_head_to_token(ctx, s.attn, s.attn_t, 1, kHeads, kHeadDim));
@@ -46,9 +57,12 @@ Status decode_step(CudaContext& ctx, const Weights& w, State& s, uint32_t token,
 }  // namespace
 
 void check_graph_decode(Checker& c) {
-  Weights w{upload(c, random_values(kVocab * kDim, 60), DType::kF32), upload(c, random_values(kDim, 61, 0.5f, 1.5f), DType::kF32),
+  Weights w{upload(c, random_values(kVocab * kDim, 60), DType::kF32),
+            upload(c, random_values(kDim, 61, 0.5f, 1.5f), DType::kF32),
             upload(c, random_values(3 * kDim * kDim, 62, -0.3f, 0.3f), DType::kF32),
-            upload(c, random_values(kVocab * kDim, 63, -0.3f, 0.3f), DType::kF32), CudaBuffer{}, CudaBuffer{}};
+            upload(c, random_values(kVocab * kDim, 63, -0.3f, 0.3f), DType::kF32),
+            CudaBuffer{},
+            CudaBuffer{}};
   std::vector<float> cos_table(kCapacity * kHeadDim / 2), sin_table(kCapacity * kHeadDim / 2);
   for (size_t p = 0; p < kCapacity; ++p) {
     for (size_t d = 0; d < kHeadDim / 2; ++d) {
