@@ -34,6 +34,32 @@ constexpr std::string_view backend_name<CudaBackend>() {
 }
 #endif
 
+// Whether a backend takes f16 / bf16 activations (x, out, q/k/v, ...) beside f32. The CPU backend
+// computes in f32 only; CUDA runs bf16 activations natively (test_half_activations.cpp).
+template <Backend B>
+constexpr bool takes_half_activations() {
+  return false;
+}
+#ifdef FERRUM_HAS_CUDA
+template <>
+constexpr bool takes_half_activations<CudaBackend>() {
+  return true;
+}
+#endif
+
+// Whether a backend decodes GGUF blocks without the quant module's host decoder (CUDA has its own
+// device decoder); otherwise GGUF support follows can_dequantize() of this build.
+template <Backend B>
+constexpr bool decodes_gguf_itself() {
+  return false;
+}
+#ifdef FERRUM_HAS_CUDA
+template <>
+constexpr bool decodes_gguf_itself<CudaBackend>() {
+  return true;
+}
+#endif
+
 // Calls f.template operator()<B>() for every tested backend B.
 template <class F>
 void for_each_backend(F&& f) {

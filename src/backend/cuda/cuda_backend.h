@@ -1,0 +1,136 @@
+// CudaBackend: the Backend contract (backend/backend.h) on one NVIDIA GPU.
+//
+// Buffers live in device memory from a caching allocator; ops check their arguments on the host
+// and then enqueue kernels on the context's stream (nothing waits until sync, to_vec or to_host).
+//
+// Dtypes. Activations may be F32, BF16 or F16; the activation operands of one call (x, out,
+// residual, q/k/v, ...) share one dtype unless an op says otherwise. Weights (norm weights, biases,
+// cos/sin tables, embedding tables, GEMM weights) may be F32, F16 or BF16 independently; embedding
+// tables and gemm_quant weights may also be GGUF block types. Accumulation, norm statistics,
+// softmax and RoPE arithmetic are f32. gemm: out may be any float dtype; see cuda_backend_gemm.cpp
+// for how mixed activation/weight dtypes reach cuBLASLt.
+//
+// Device-state mode (set_dev_state_mode(ctx, true)), for CUDA-graph decode: embedding_lookup with
+// one id reads the token from the context's device state; qk_norm_rope's pos_offset,
+// kv_cache_append_head_major's cache_len and attention's pos_offset become the device step, and
+// attention's kv_len becomes step + (kv_len - pos_offset). Host values still size the launch, so
+// capture with the shapes every replay will have (one token, the cache capacity as kv_seq_stride).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/backend_types.h"
+#include "backend/cuda/cuda_buffer.h"
+#include "backend/cuda/cuda_context.h"
+#include "core/dtype.h"
+#include "core/error.h"
+
+namespace ferrum {
+
+// GPTQ weights for the CUDA backend: the packed tensors, validated once at load and kept on the
+// device (0.5 byte per 4-bit weight). gemm_gptq expands them per call into the activation's dtype
+// (exact for f32) and runs the dense GEMM; a Marlin-style fused int4 kernel replaces this later.
+struct CudaGptqStore {
+  CudaBuffer qweight;  // i32 [k * bits / 32, n]
+  CudaBuffer scales;   // f32 [groups, n]
+  CudaBuffer qzeros;   // i32 [groups, n * bits / 32]
+  CudaBuffer g_idx;    // i32 [k], empty without act-order
+  uint32_t bits = 4;
+  size_t group_size = 0;
+  size_t k = 0;
+  size_t n = 0;
+};
+
+struct CudaBackend : BackendDefaults {
+  using Buffer = CudaBuffer;
+  using Context = CudaContext;
+  using GptqStore = CudaGptqStore;
+
+  // ── Buffers ──
+  static Expected<Buffer> alloc(size_t n, DType dtype);
+  static Expected<Buffer> from_slice(std::span<const float> values, DType dtype);
+  static Expected<Buffer> from_bytes(std::span<const uint8_t> bytes, DType dtype, size_t n);
+  static Expected<std::vector<float>> to_vec(const Buffer& buffer, size_t n);
+  static Status to_host(const Buffer& buffer, std::span<uint8_t> host_bytes);
+
+  // ── Context ──
+  static Context new_context();
+  static Status sync(Context& ctx);
+
+  // ── Graphs ──
+  static void set_decode_state(Context& ctx, uint32_t token, uint32_t step);
+  static void set_dev_state_mode(Context& ctx, bool enable);
+  static Status begin_graph_capture(Context& ctx);
+  // Instantiates the captured step, keeps it as the last graph, and launches it once (capture
+  // itself executes nothing, and the caller expects the step's results).
+  static Status end_graph_capture(Context& ctx);
+  static Expected<bool> replay_last_graph(Context& ctx);
+  static void reset_graph(Context& ctx);
+
+  // ── GEMM ──
+  static Expected<GptqStore> load_gptq(std::span<const int32_t> qweight, std::span<const float> scales,
+                                       std::span<const int32_t> qzeros, std::optional<std::span<const int32_t>> g_idx,
+                                       uint32_t bits, size_t group_size, size_t k, size_t n);
+  static Status gemm_gptq(Context& ctx, const Buffer& a, const GptqStore& weight, Buffer& out, size_t m);
+  static Status gemm(Context& ctx, const Buffer& a, const Buffer& b, Buffer& out, size_t m, size_t n, size_t k);
+  static Status gemm_quant(Context& ctx, const Buffer& a, const QuantWeights<Buffer>& weights, Buffer& out, size_t m,
+                           size_t n, size_t k, const QuantKind& kind);
+
+  // ── Norms ──
+  static Status rms_norm(Context& ctx, const Buffer& x, const Buffer& w, float eps, Buffer& out, size_t tokens,
+                         size_t dim);
+  static Status fused_add_rms_norm(Context& ctx, Buffer& residual, const Buffer& x, const Buffer& w, float eps,
+                                   Buffer& out, size_t tokens, size_t dim);
+  static Status layer_norm(Context& ctx, const Buffer& x, const Buffer& gamma, const Buffer& beta, float eps,
+                           Buffer& out, size_t tokens, size_t dim);
+
+  // ── Attention ──
+  static Status flash_attention(Context& ctx, const Buffer& q, const Buffer& k, const Buffer& v, Buffer& out,
+                                size_t batch, size_t q_len, size_t kv_len, size_t pos_offset, const AttnConfig& cfg);
+  static Status mla_attention(Context& ctx, const Buffer& q, const Buffer& kv_compressed, const Buffer& kv_rope,
+                              Buffer& out, size_t batch, size_t q_len, size_t kv_len, size_t pos_offset,
+                              const AttnConfig& cfg, size_t kv_lora_rank, size_t qk_rope_head_dim);
+
+  // ── Layout and element-wise ──
+  static Status copy_slice(Context& ctx, const Buffer& src, size_t src_offset, Buffer& dst, size_t dst_offset,
+                           size_t len);
+  static Status copy_2d(Context& ctx, const Buffer& src, size_t src_offset, size_t src_stride, Buffer& dst,
+                        size_t dst_offset, size_t dst_stride, size_t rows, size_t cols);
+  static Status embedding_lookup(Context& ctx, const Buffer& table, std::span<const uint32_t> ids, Buffer& out,
+                                 size_t dim);
+  static Status split_qkv(Context& ctx, const Buffer& qkv, Buffer& q, Buffer& k, Buffer& v, size_t tokens, size_t q_dim,
+                          size_t kv_dim);
+  static Status fused_silu_mul_split(Context& ctx, const Buffer& gate_up, Buffer& out, size_t tokens, size_t im);
+  static Status fused_act_mul_split(Context& ctx, const Buffer& gate_up, Buffer& out, size_t tokens, size_t im,
+                                    Activation act);
+  static Status qk_norm_rope(Context& ctx, const Buffer& input, const Buffer& norm_w, const Buffer& cos,
+                             const Buffer& sin, Buffer& output, size_t tokens, size_t heads, size_t head_dim,
+                             size_t pos_offset, float eps, int mode);
+  static Status kv_cache_append_head_major(Context& ctx, Buffer& cache_k, Buffer& cache_v, size_t cache_len,
+                                           size_t cache_capacity, const Buffer& new_k, const Buffer& new_v,
+                                           size_t new_tokens, size_t nkv, size_t hd);
+  static Status transpose_head_to_token(Context& ctx, const Buffer& src, Buffer& dst, size_t tokens, size_t heads,
+                                        size_t dim);
+  static Status add_inplace(Context& ctx, Buffer& residual, const Buffer& x, size_t len);
+  static Status add_bias(Context& ctx, Buffer& data, const Buffer& bias, size_t rows, size_t cols);
+  static Status gelu(Context& ctx, const Buffer& x, Buffer& out, size_t len);
+  static Status activation(Context& ctx, const Buffer& x, Buffer& out, size_t len, Activation act);
+  static Status scale(Context& ctx, Buffer& data, size_t len, float factor);
+  static Status softcap(Context& ctx, Buffer& data, size_t len, float cap);
+  static Status softmax_rows(Context& ctx, const Buffer& x, Buffer& out, size_t rows, size_t cols);
+  static Status argmax_rows(Context& ctx, const Buffer& x, Buffer& out, size_t rows, size_t cols);
+  static Status topk_rows(Context& ctx, const Buffer& x, Buffer& values, Buffer& ids, size_t rows, size_t cols,
+                          size_t k);
+
+  // ── Collectives (one GPU: the BackendDefaults identities, plus all_gather as a copy) ──
+  static Status all_gather(Context& ctx, const Buffer& local, Buffer& global, size_t local_len);
+};
+
+static_assert(Backend<CudaBackend>);
+
+}  // namespace ferrum

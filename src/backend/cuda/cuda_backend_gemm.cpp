@@ -1,0 +1,309 @@
+// CudaBackend: dense and quantized GEMM.
+//
+// out[m, n] = a[m, k] @ w[n, k]^T. For m <= 8 (decode) our GEMV kernel reads the weight once at
+// memory bandwidth and takes any mix of float dtypes. Above that cuBLASLt runs with f32
+// accumulation and TF32 off (so f32 GEMMs reproduce f32 references). cuBLASLt wants both operands
+// in one dtype: equal dtypes run as they are; otherwise both are widened to f32 (exact), so f32
+// activations over bf16 weights keep f32 accuracy (the bf16-activation path never converts). An
+// output dtype cuBLASLt cannot write (a half type from f32, f16 from bf16) goes through f32 scratch.
+// Quantized weights (GGUF, GPTQ, AWQ) are expanded per call to a dense scratch matrix in the
+// activation's dtype (exact for f32); fused quantized kernels replace this later.
+#include <cuda_runtime.h>
+
+#include <cstring>
+#include <vector>
+
+#include "backend/cuda/backend_checks.h"
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/dequant.h"
+#include "backend/cuda/kernels/elementwise.h"
+#include "backend/cuda/kernels/gemv.h"
+
+namespace ferrum {
+namespace cuda {
+namespace {
+
+cudaDataType_t cuda_type(DType dtype) {
+  switch (dtype) {
+    case DType::kF16: return CUDA_R_16F;
+    case DType::kBF16: return CUDA_R_16BF;
+    default: return CUDA_R_32F;
+  }
+}
+
+#define FERRUM_LT_TRY(call)                                                                                        \
+  do {                                                                                                             \
+    const cublasStatus_t ferrum_lt_status_ = (call);                                                               \
+    if (ferrum_lt_status_ != CUBLAS_STATUS_SUCCESS) {                                                              \
+      return make_error(ErrorCode::kInternal, "cuBLASLt: ", #call, ": ", cublasLtGetStatusName(ferrum_lt_status_), \
+                        " (m=", m, " n=", n, " k=", k, ")");                                                       \
+    }                                                                                                              \
+  } while (false)
+
+// The plan for one (shape, dtypes): descriptors built and an algorithm chosen once, reused after.
+Expected<const GemmPlan*> gemm_plan(CudaContext& ctx, size_t m, size_t n, size_t k, DType in_dtype, DType out_dtype) {
+  CudaContextState& state = ctx.state();
+  const GemmPlanKey key{m, n, k, static_cast<int>(in_dtype), static_cast<int>(in_dtype), static_cast<int>(out_dtype)};
+  if (auto found = state.gemm_plans.find(key); found != state.gemm_plans.end()) return &found->second;
+  GemmPlan plan;
+  // Column-major view: out^T [n, m] = w [n, k] (stored as k x n, transposed) times a^T [k, m].
+  FERRUM_LT_TRY(cublasLtMatmulDescCreate(&plan.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t transpose = CUBLAS_OP_T, no_transpose = CUBLAS_OP_N;
+  FERRUM_LT_TRY(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSA, &transpose, sizeof transpose));
+  FERRUM_LT_TRY(
+      cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSB, &no_transpose, sizeof no_transpose));
+  FERRUM_LT_TRY(cublasLtMatrixLayoutCreate(&plan.a_layout, cuda_type(in_dtype), k, n, k));
+  FERRUM_LT_TRY(cublasLtMatrixLayoutCreate(&plan.b_layout, cuda_type(in_dtype), k, m, k));
+  FERRUM_LT_TRY(cublasLtMatrixLayoutCreate(&plan.c_layout, cuda_type(out_dtype), n, m, n));
+  cublasLtMatmulPreference_t preference = nullptr;
+  FERRUM_LT_TRY(cublasLtMatmulPreferenceCreate(&preference));
+  const size_t workspace = state.lt_workspace.capacity;
+  cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
+                                       sizeof workspace);
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
+      state.lt, plan.desc, plan.a_layout, plan.b_layout, plan.c_layout, plan.c_layout, preference, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(preference);
+  if (status != CUBLAS_STATUS_SUCCESS || found == 0) {
+    cublasLtMatmulDescDestroy(plan.desc);
+    cublasLtMatrixLayoutDestroy(plan.a_layout);
+    cublasLtMatrixLayoutDestroy(plan.b_layout);
+    cublasLtMatrixLayoutDestroy(plan.c_layout);
+    return make_error(ErrorCode::kUnsupported, "cuBLASLt has no algorithm for gemm m=", m, " n=", n, " k=", k, " ",
+                      in_dtype, " -> ", out_dtype, ": ", cublasLtGetStatusName(status));
+  }
+  plan.algo = result.algo;
+  plan.workspace_bytes = result.workspaceSize;
+  return &state.gemm_plans.emplace(key, plan).first->second;
+}
+
+Status run_cublaslt(CudaContext& ctx, const void* a, const void* w, DType in_dtype, void* out, DType out_dtype,
+                    size_t m, size_t n, size_t k) {
+  FERRUM_ASSIGN_OR_RETURN(const GemmPlan* plan, gemm_plan(ctx, m, n, k, in_dtype, out_dtype));
+  const float alpha = 1.0f, beta = 0.0f;
+  FERRUM_LT_TRY(cublasLtMatmul(ctx.state().lt, plan->desc, &alpha, w, plan->a_layout, a, plan->b_layout, &beta, out,
+                               plan->c_layout, out, plan->c_layout, &plan->algo, ctx.state().lt_workspace.ptr,
+                               plan->workspace_bytes, ctx.stream()));
+  return ok();
+}
+
+}  // namespace
+
+Status run_dense_gemm(CudaContext& ctx, const DenseGemm& g) {
+  if (g.m == 0 || g.n == 0) return ok();
+  if (g.k == 0) {
+    FERRUM_CUDA_TRY(cudaMemsetAsync(g.out, 0, g.m * g.n * dtype_info(g.out_dtype).block_bytes, ctx.stream()));
+    return ok();
+  }
+  if (g.m <= kGemvMaxRows) {
+    GemvArgs args{g.a, g.a_dtype, g.w, g.w_dtype, g.out, g.out_dtype, g.m, g.n, g.k};
+    return launch_gemv(args, ctx.stream());
+  }
+  const size_t m = g.m, n = g.n, k = g.k;
+  const DType in_dtype = g.a_dtype == g.w_dtype ? g.w_dtype : DType::kF32;
+  const void* a = g.a;
+  const void* w = g.w;
+  if (g.a_dtype != in_dtype) {
+    FERRUM_ASSIGN_OR_RETURN(void* converted, ctx.scratch(ScratchSlot::kGemmInput, m * k * sizeof(float)));
+    FERRUM_TRY(launch_convert(g.a, g.a_dtype, converted, in_dtype, m * k, ctx.stream()));
+    a = converted;
+  }
+  if (g.w_dtype != in_dtype) {
+    FERRUM_ASSIGN_OR_RETURN(void* widened, ctx.scratch(ScratchSlot::kGemmWeight, n * k * sizeof(float)));
+    FERRUM_TRY(launch_convert(g.w, g.w_dtype, widened, in_dtype, n * k, ctx.stream()));
+    w = widened;
+  }
+  if (g.out_dtype == in_dtype || g.out_dtype == DType::kF32) {
+    return run_cublaslt(ctx, a, w, in_dtype, g.out, g.out_dtype, m, n, k);
+  }
+  FERRUM_ASSIGN_OR_RETURN(void* staged, ctx.scratch(ScratchSlot::kGemmOutput, m * n * sizeof(float)));
+  FERRUM_TRY(run_cublaslt(ctx, a, w, in_dtype, staged, DType::kF32, m, n, k));
+  return launch_convert(staged, DType::kF32, g.out, g.out_dtype, m * n, ctx.stream());
+}
+
+}  // namespace cuda
+
+namespace {
+
+Status check_gemm_operands(std::string_view op, const CudaBuffer& a, CudaBuffer& out, size_t m, size_t n, size_t k) {
+  FERRUM_TRY(cuda::check_float(op, "a", a));
+  FERRUM_TRY(cuda::check_float(op, "out", out));
+  FERRUM_TRY(check_numel(op, "a", a, {m, k}));
+  return check_numel(op, "out", out, {m, n});
+}
+
+// g_idx lives on the device; a group index past `groups` would read out of bounds, so the indices
+// are checked on the host (a k-int copy: this generic path is not the fast GPTQ path, which is
+// load_gptq + gemm_gptq, checked once at load). Inside a graph capture the copy is not allowed and
+// the check is skipped.
+Status check_group_indices(CudaContext& ctx, std::string_view op, const CudaBuffer& g_idx, size_t k, size_t groups) {
+  if (ctx.state().capturing) return ok();
+  std::vector<int32_t> host(k);
+  FERRUM_CUDA_TRY(cudaMemcpy(host.data(), g_idx.data(), k * sizeof(int32_t), cudaMemcpyDeviceToHost), "(g_idx)");
+  for (size_t kk = 0; kk < k; ++kk) {
+    FERRUM_CHECK(host[kk] >= 0 && static_cast<size_t>(host[kk]) < groups, ErrorCode::kOutOfRange, op, ": g_idx[", kk,
+                 "] = ", host[kk], " outside 0..", groups - 1);
+  }
+  return ok();
+}
+
+// Dense weight dtype for expanded quantized weights: f32 for f32 activations (exact), else the
+// activation's half type, so cuBLASLt needs no further conversion.
+DType expansion_dtype(DType activation) {
+  return activation == DType::kF32 ? DType::kF32 : activation;
+}
+
+// Expands a GPTQ / AWQ weight into dense scratch in the activation's dtype, then multiplies.
+Status run_packed_int_gemm(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& out, size_t m,
+                           const cuda::PackedIntWeight& packed, bool awq) {
+  const DType dense_dtype = expansion_dtype(a.dtype());
+  FERRUM_ASSIGN_OR_RETURN(
+      size_t dense_bytes,
+      checked_product("gemm (packed int)", {packed.n, packed.k, dtype_info(dense_dtype).block_bytes}));
+  FERRUM_ASSIGN_OR_RETURN(void* dense, ctx.scratch(ScratchSlot::kDequantWeight, dense_bytes));
+  if (awq) {
+    FERRUM_TRY(cuda::launch_awq_dequantize(packed, dense, dense_dtype, ctx.stream()));
+  } else {
+    FERRUM_TRY(cuda::launch_gptq_dequantize(packed, dense, dense_dtype, ctx.stream()));
+  }
+  return cuda::run_dense_gemm(
+      ctx, {a.data(), a.dtype(), dense, dense_dtype, out.data(), out.dtype(), m, packed.n, packed.k});
+}
+
+}  // namespace
+
+Status CudaBackend::gemm(CudaContext& ctx, const CudaBuffer& a, const CudaBuffer& b, CudaBuffer& out, size_t m,
+                         size_t n, size_t k) {
+  FERRUM_TRY(ctx.usable());
+  FERRUM_TRY(check_gemm_operands("gemm", a, out, m, n, k));
+  FERRUM_TRY(cuda::check_float("gemm", "b", b));
+  FERRUM_TRY(check_numel("gemm", "b", b, {n, k}));
+  return cuda::run_dense_gemm(ctx, {a.data(), a.dtype(), b.data(), b.dtype(), out.data(), out.dtype(), m, n, k});
+}
+
+Status CudaBackend::gemm_quant(CudaContext& ctx, const CudaBuffer& a, const QuantWeights<CudaBuffer>& weights,
+                               CudaBuffer& out, size_t m, size_t n, size_t k, const QuantKind& kind) {
+  FERRUM_TRY(ctx.usable());
+  const std::string op = "gemm_quant(" + quant_kind_name(kind) + ")";
+  FERRUM_TRY(check_gemm_operands(op, a, out, m, n, k));
+  FERRUM_CHECK(weights.qweight != nullptr, ErrorCode::kInvalidArgument, op, ": qweight is missing");
+  if (const auto* gguf = std::get_if<GgufQuant>(&kind)) {
+    const DType type = gguf_quant_dtype(gguf->quant_type);
+    FERRUM_CHECK(weights.qweight->dtype() == type, ErrorCode::kInvalidArgument, op, ": qweight has dtype ",
+                 weights.qweight->dtype(), " but the kind says ", type);
+    FERRUM_CHECK(k % dtype_info(type).block_elems == 0, ErrorCode::kShapeMismatch, op, ": k = ", k,
+                 " is not a whole number of ", type, " blocks");
+    FERRUM_TRY(check_numel(op, "qweight", *weights.qweight, {n, k}));
+    const DType dense_dtype = expansion_dtype(a.dtype());
+    FERRUM_ASSIGN_OR_RETURN(size_t dense_bytes, checked_product(op, {n, k, dtype_info(dense_dtype).block_bytes}));
+    FERRUM_ASSIGN_OR_RETURN(void* dense, ctx.scratch(ScratchSlot::kDequantWeight, dense_bytes));
+    FERRUM_TRY(cuda::launch_gguf_dequantize(weights.qweight->data(), type, n, k, dense, dense_dtype, ctx.stream()));
+    return cuda::run_dense_gemm(ctx, {a.data(), a.dtype(), dense, dense_dtype, out.data(), out.dtype(), m, n, k});
+  }
+  FERRUM_CHECK(weights.scales != nullptr && weights.zeros != nullptr, ErrorCode::kInvalidArgument, op,
+               ": scales and zeros are required");
+  cuda::PackedIntWeight packed;
+  packed.qweight = weights.qweight->data_as<int32_t>();
+  packed.scales = weights.scales->data();
+  packed.scales_dtype = weights.scales->dtype();
+  packed.zeros = weights.zeros->data_as<int32_t>();
+  packed.k = k;
+  packed.n = n;
+  FERRUM_TRY(check_dtype(op, "qweight", *weights.qweight, {DType::kI32}));
+  FERRUM_TRY(check_dtype(op, "zeros", *weights.zeros, {DType::kI32}));
+  FERRUM_TRY(cuda::check_float(op, "scales", *weights.scales));
+  const bool is_gptq = std::holds_alternative<GptqQuant>(kind);
+  packed.bits = is_gptq ? std::get<GptqQuant>(kind).bits : std::get<AwqQuant>(kind).bits;
+  const size_t group_size = is_gptq ? std::get<GptqQuant>(kind).group_size : std::get<AwqQuant>(kind).group_size;
+  packed.group_size = group_size == 0 ? k : group_size;
+  // A k that is not a multiple of the group size leaves a short last group.
+  const size_t groups = k == 0 ? 0 : (k + packed.group_size - 1) / packed.group_size;
+  FERRUM_TRY(check_numel(op, "scales", *weights.scales, {groups, n}));
+  if (is_gptq) {
+    FERRUM_CHECK(packed.bits == 2 || packed.bits == 4 || packed.bits == 8, ErrorCode::kUnsupported, op, ": ",
+                 packed.bits, "-bit GPTQ (the CUDA backend takes 2, 4 and 8)");
+    const size_t per_word = 32 / packed.bits;
+    FERRUM_CHECK(k % per_word == 0 && n % per_word == 0, ErrorCode::kShapeMismatch, op, ": k = ", k, " and n = ", n,
+                 " must be multiples of ", per_word);
+    FERRUM_TRY(check_numel(op, "qweight", *weights.qweight, {k / per_word, n}));
+    FERRUM_TRY(check_numel(op, "zeros", *weights.zeros, {groups, n / per_word}));
+    FERRUM_CHECK(!std::get<GptqQuant>(kind).desc_act || weights.g_idx != nullptr, ErrorCode::kInvalidArgument, op,
+                 ": desc_act needs g_idx");
+    if (weights.g_idx != nullptr) {
+      FERRUM_TRY(check_dtype(op, "g_idx", *weights.g_idx, {DType::kI32}));
+      FERRUM_TRY(check_numel(op, "g_idx", *weights.g_idx, k));
+      FERRUM_TRY(check_group_indices(ctx, op, *weights.g_idx, k, groups));
+      packed.g_idx = weights.g_idx->data_as<int32_t>();
+    }
+    return run_packed_int_gemm(ctx, a, out, m, packed, /*awq=*/false);
+  }
+  FERRUM_CHECK(packed.bits == 4, ErrorCode::kUnsupported, op, ": AWQ is 4-bit only");
+  FERRUM_CHECK(n % 8 == 0, ErrorCode::kShapeMismatch, op, ": n = ", n, " must be a multiple of 8");
+  FERRUM_TRY(check_numel(op, "qweight", *weights.qweight, {k, n / 8}));
+  FERRUM_TRY(check_numel(op, "zeros", *weights.zeros, {groups, n / 8}));
+  return run_packed_int_gemm(ctx, a, out, m, packed, /*awq=*/true);
+}
+
+Expected<CudaGptqStore> CudaBackend::load_gptq(std::span<const int32_t> qweight, std::span<const float> scales,
+                                               std::span<const int32_t> qzeros,
+                                               std::optional<std::span<const int32_t>> g_idx, uint32_t bits,
+                                               size_t group_size, size_t k, size_t n) {
+  constexpr std::string_view op = "load_gptq";
+  FERRUM_CHECK(bits == 2 || bits == 4 || bits == 8, ErrorCode::kUnsupported, op, ": ", bits,
+               "-bit GPTQ (2, 4 and 8 are supported)");
+  const size_t per_word = 32 / bits;
+  const size_t group = group_size == 0 ? k : group_size;
+  FERRUM_CHECK(k > 0 && n > 0 && k % per_word == 0 && n % per_word == 0, ErrorCode::kShapeMismatch, op, ": k = ", k,
+               ", n = ", n, " must be multiples of ", per_word);
+  const size_t groups = (k + group - 1) / group;  // a short last group when group does not divide k
+  FERRUM_CHECK(qweight.size() >= k / per_word * n, ErrorCode::kShapeMismatch, op, ": qweight has ", qweight.size(),
+               " words, needs ", k / per_word * n);
+  FERRUM_CHECK(scales.size() >= groups * n, ErrorCode::kShapeMismatch, op, ": scales has ", scales.size(),
+               " values, needs ", groups * n);
+  FERRUM_CHECK(qzeros.size() >= groups * n / per_word, ErrorCode::kShapeMismatch, op, ": qzeros has ", qzeros.size(),
+               " words, needs ", groups * n / per_word);
+  if (g_idx) {
+    FERRUM_CHECK(g_idx->size() >= k, ErrorCode::kShapeMismatch, op, ": g_idx has ", g_idx->size(), " entries, needs ",
+                 k);
+    for (size_t kk = 0; kk < k; ++kk) {
+      FERRUM_CHECK((*g_idx)[kk] >= 0 && static_cast<size_t>((*g_idx)[kk]) < groups, ErrorCode::kOutOfRange, op,
+                   ": g_idx[", kk, "] = ", (*g_idx)[kk], " outside 0..", groups - 1);
+    }
+  }
+  CudaGptqStore store;
+  auto upload_ints = [](std::span<const int32_t> values, size_t n) {
+    return from_bytes(std::span(reinterpret_cast<const uint8_t*>(values.data()), n * sizeof(int32_t)), DType::kI32, n);
+  };
+  FERRUM_ASSIGN_OR_RETURN(store.qweight, upload_ints(qweight, k / per_word * n));
+  FERRUM_ASSIGN_OR_RETURN(store.qzeros, upload_ints(qzeros, groups * n / per_word));
+  FERRUM_ASSIGN_OR_RETURN(store.scales, from_slice(scales.first(groups * n), DType::kF32));
+  if (g_idx) {
+    FERRUM_ASSIGN_OR_RETURN(store.g_idx, upload_ints(*g_idx, k));
+  }
+  store.bits = bits;
+  store.group_size = group;
+  store.k = k;
+  store.n = n;
+  return store;
+}
+
+Status CudaBackend::gemm_gptq(CudaContext& ctx, const CudaBuffer& a, const CudaGptqStore& weight, CudaBuffer& out,
+                              size_t m) {
+  FERRUM_TRY(ctx.usable());
+  FERRUM_TRY(check_gemm_operands("gemm_gptq", a, out, m, weight.n, weight.k));
+  cuda::PackedIntWeight packed;
+  packed.qweight = weight.qweight.data_as<int32_t>();
+  packed.scales = weight.scales.data();
+  packed.scales_dtype = DType::kF32;
+  packed.zeros = weight.qzeros.data_as<int32_t>();
+  packed.g_idx = weight.g_idx.numel() > 0 ? weight.g_idx.data_as<int32_t>() : nullptr;
+  packed.bits = weight.bits;
+  packed.group_size = weight.group_size;
+  packed.k = weight.k;
+  packed.n = weight.n;
+  return run_packed_int_gemm(ctx, a, out, m, packed, /*awq=*/false);
+}
+
+}  // namespace ferrum

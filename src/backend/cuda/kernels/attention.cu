@@ -1,0 +1,101 @@
+#include <algorithm>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/attention.h"
+#include "backend/cuda/kernels/attention_split_kv.cuh"
+#include "backend/cuda/kernels/flash_attention.cuh"
+
+namespace ferrum::cuda {
+namespace {
+
+// How the split-KV launch is shaped for one problem.
+struct SplitKvShape {
+  int rows_per_block = 8;
+  int dv_per_lane = 4;
+  int num_splits = 1;
+  size_t total_rows = 0;
+};
+
+SplitKvShape split_kv_shape(const AttentionProblem& a, int sm_count) {
+  SplitKvShape shape;
+  shape.dv_per_lane = a.dv <= 128 ? 4 : a.dv <= 256 ? 8 : 16;
+  const size_t group_rows = a.heads / a.kv_heads * a.q_len;
+  // Four rows when the GQA group (times q_len) has at most four: no idle rows in the dot products.
+  shape.rows_per_block = shape.dv_per_lane == 16 || group_rows <= 4 ? 4 : 8;
+  const size_t row_blocks = (group_rows + shape.rows_per_block - 1) / shape.rows_per_block;
+  shape.total_rows = a.batch * a.heads * a.q_len;
+  // Enough blocks for two waves; each split keeps at least 128 keys (one 32-key tile per warp) so
+  // the combine stays cheap.
+  // In device-state mode kv_len grows after capture, so size for the whole cache.
+  const size_t keys = a.dyn_state != nullptr ? a.kv_stride : a.kv_len;
+  const size_t base_blocks = a.batch * a.kv_heads * row_blocks;
+  const size_t wanted = (2 * static_cast<size_t>(sm_count) + base_blocks - 1) / base_blocks;
+  const size_t max_by_keys = std::max<size_t>(1, keys / 128);
+  shape.num_splits = static_cast<int>(std::clamp<size_t>(std::min(wanted, max_by_keys), 1, 64));
+  return shape;
+}
+
+template <class TQ, class TK>
+Status launch_split_kv_shaped(const SplitKvParams& p, const SplitKvShape& shape, const AttentionProblem& a,
+                              cudaStream_t stream) {
+  if (shape.dv_per_lane == 16) return launch_split_kv_kernel<TQ, TK, 4, 16>(p, a.batch, a.kv_heads, stream);
+  if (shape.rows_per_block == 4) {
+    if (shape.dv_per_lane == 4) return launch_split_kv_kernel<TQ, TK, 4, 4>(p, a.batch, a.kv_heads, stream);
+    return launch_split_kv_kernel<TQ, TK, 4, 8>(p, a.batch, a.kv_heads, stream);
+  }
+  if (shape.dv_per_lane == 4) return launch_split_kv_kernel<TQ, TK, 8, 4>(p, a.batch, a.kv_heads, stream);
+  return launch_split_kv_kernel<TQ, TK, 8, 8>(p, a.batch, a.kv_heads, stream);
+}
+
+template <class T>
+Status launch_flash_for_type(const AttentionProblem& a, cudaStream_t stream) {
+  switch (a.d1) {
+    case 64: return launch_flash_kernel<T, 64, 64, kFlashWarps>(a, stream);
+    case 80: return launch_flash_kernel<T, 80, 64, kFlashWarps>(a, stream);
+    case 96: return launch_flash_kernel<T, 96, 64, kFlashWarps>(a, stream);
+    case 128: return launch_flash_kernel<T, 128, 64, kFlashWarps>(a, stream);
+    case 256: return launch_flash_kernel<T, 256, 32, kFlashWarps>(a, stream);
+    default: return make_error(ErrorCode::kInternal, "flash_attention: head_dim ", a.d1, " has no kernel");
+  }
+}
+
+}  // namespace
+
+size_t split_kv_scratch_bytes(const AttentionProblem& problem, int sm_count) {
+  const SplitKvShape shape = split_kv_shape(problem, sm_count);
+  if (shape.num_splits == 1) return 0;
+  return sizeof(float) * static_cast<size_t>(shape.num_splits) * shape.total_rows * (problem.dv + 2);
+}
+
+Status launch_split_kv_attention(const AttentionProblem& a, int sm_count, void* scratch, cudaStream_t stream) {
+  if (a.batch * a.heads * a.q_len == 0 || a.dv == 0) return ok();
+  FERRUM_CHECK(a.dv <= 512, ErrorCode::kUnsupported, "attention: value dim ", a.dv, " exceeds the CUDA kernel's 512");
+  FERRUM_CHECK(a.kv_stride < (size_t{1} << 31) / 2 && a.q_len < (size_t{1} << 31) / 2, ErrorCode::kUnsupported,
+               "attention: sizes exceed the kernel's 31-bit indices");
+  const SplitKvShape shape = split_kv_shape(a, sm_count);
+  const SplitKvParams p = make_split_kv_params(a, shape.num_splits, shape.rows_per_block, scratch);
+  if (a.kv_dtype == a.dtype) {
+    FERRUM_DISPATCH_FLOAT(a.dtype, T, "attention", { return launch_split_kv_shaped<T, T>(p, shape, a, stream); });
+  } else if (a.dtype == DType::kF32 && a.kv_dtype == DType::kBF16) {
+    return launch_split_kv_shaped<float, bf16_t>(p, shape, a, stream);
+  } else if (a.dtype == DType::kF32 && a.kv_dtype == DType::kF16) {
+    return launch_split_kv_shaped<float, f16_t>(p, shape, a, stream);
+  }
+  return make_error(ErrorCode::kUnsupported, "attention: q/out ", a.dtype, " with K/V ", a.kv_dtype,
+                    " (the CUDA backend takes equal dtypes, or f32 q/out over a bf16/f16 cache)");
+}
+
+bool flash_attention_supports(const AttentionProblem& a) {
+  const bool half_type = (a.dtype == DType::kBF16 || a.dtype == DType::kF16) && a.kv_dtype == a.dtype;
+  const bool dims = a.d2 == 0 && a.dv == a.d1 && (a.d1 == 64 || a.d1 == 80 || a.d1 == 96 || a.d1 == 128 || a.d1 == 256);
+  const bool aligned = is_aligned(a.q, 16) && is_aligned(a.k1, 16) && is_aligned(a.v, 16) && is_aligned(a.out, 16);
+  return half_type && dims && aligned && a.dyn_state == nullptr;
+}
+
+Status launch_flash_attention(const AttentionProblem& a, cudaStream_t stream) {
+  if (a.batch * a.heads * a.q_len == 0) return ok();
+  if (a.dtype == DType::kBF16) return launch_flash_for_type<bf16_t>(a, stream);
+  return launch_flash_for_type<f16_t>(a, stream);
+}
+
+}  // namespace ferrum::cuda

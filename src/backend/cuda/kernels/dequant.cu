@@ -1,0 +1,97 @@
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/dequant.h"
+#include "backend/cuda/kernels/device_common.cuh"
+#include "backend/cuda/kernels/gguf_decode.cuh"
+
+namespace ferrum::cuda {
+namespace {
+
+constexpr unsigned kThreads = 256;
+
+dim3 grid_for(size_t items) {
+  size_t blocks = (items + kThreads - 1) / kThreads;
+  if (blocks > 65535 * 8) blocks = 65535 * 8;
+  return dim3(static_cast<unsigned>(blocks == 0 ? 1 : blocks));
+}
+
+template <DType kType, class Out>
+__global__ void gguf_dequantize_kernel(const uint8_t* __restrict__ src, size_t rows, size_t cols, size_t block_elems,
+                                       size_t block_bytes, Out* __restrict__ dst) {
+  const size_t row_bytes = cols / block_elems * block_bytes;
+  const size_t stride = size_t{gridDim.x} * blockDim.x;
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < rows * cols; i += stride) {
+    const size_t row = i / cols, col = i % cols;
+    const uint8_t* block = src + row * row_bytes + col / block_elems * block_bytes;
+    dst[i] = from_f32<Out>(gguf_block_value<kType>(block, static_cast<int>(col % block_elems)));
+  }
+}
+
+// One thread per W[j, kk]; consecutive threads take consecutive kk so the writes coalesce.
+template <class S, class Out>
+__global__ void gptq_dequantize_kernel(PackedIntWeight w, const S* __restrict__ scales, Out* __restrict__ dst) {
+  const uint32_t per_word = 32 / w.bits, mask = (1u << w.bits) - 1;
+  const size_t stride = size_t{gridDim.x} * blockDim.x;
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < w.n * w.k; i += stride) {
+    const size_t j = i / w.k, kk = i % w.k;
+    const size_t group = w.g_idx ? static_cast<size_t>(w.g_idx[kk]) : kk / w.group_size;
+    const uint32_t word = static_cast<uint32_t>(w.qweight[(kk / per_word) * w.n + j]);
+    const uint32_t q = (word >> (w.bits * (kk % per_word))) & mask;
+    const uint32_t zero_word = static_cast<uint32_t>(w.zeros[group * (w.n / per_word) + j / per_word]);
+    const uint32_t zero = ((zero_word >> (w.bits * (j % per_word))) & mask) + 1;  // v1: stored minus one
+    const float scale = to_f32(scales[group * w.n + j]);
+    dst[i] = from_f32<Out>((static_cast<float>(q) - static_cast<float>(zero)) * scale);
+  }
+}
+
+// AWQ packs columns 8c..8c+7 of a word in the order 0,2,4,6,1,3,5,7: column n sits in nibble
+// kAwqNibble[n % 8].
+__constant__ uint32_t kAwqNibble[8] = {0, 4, 1, 5, 2, 6, 3, 7};
+
+template <class S, class Out>
+__global__ void awq_dequantize_kernel(PackedIntWeight w, const S* __restrict__ scales, Out* __restrict__ dst) {
+  const size_t stride = size_t{gridDim.x} * blockDim.x;
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < w.n * w.k; i += stride) {
+    const size_t j = i / w.k, kk = i % w.k, group = kk / w.group_size;
+    const uint32_t shift = 4 * kAwqNibble[j % 8];
+    const uint32_t q = (static_cast<uint32_t>(w.qweight[kk * (w.n / 8) + j / 8]) >> shift) & 0xF;
+    const uint32_t zero = (static_cast<uint32_t>(w.zeros[group * (w.n / 8) + j / 8]) >> shift) & 0xF;
+    dst[i] = from_f32<Out>((static_cast<float>(q) - static_cast<float>(zero)) * to_f32(scales[group * w.n + j]));
+  }
+}
+
+}  // namespace
+
+Status launch_gguf_dequantize(const void* src, DType src_dtype, size_t rows, size_t cols, void* dst, DType dst_dtype,
+                              cudaStream_t stream) {
+  if (rows * cols == 0) return ok();
+  const DTypeInfo& info = dtype_info(src_dtype);
+  const dim3 grid = grid_for(rows * cols);
+  FERRUM_DISPATCH_GGUF(src_dtype, kType, "dequantize", FERRUM_DISPATCH_FLOAT(dst_dtype, Out, "dequantize", {
+                         gguf_dequantize_kernel<kType, Out><<<grid, kThreads, 0, stream>>>(
+                             static_cast<const uint8_t*>(src), rows, cols, info.block_elems, info.block_bytes,
+                             static_cast<Out*>(dst));
+                       }));
+  return check_launch("gguf_dequantize", grid, kThreads);
+}
+
+Status launch_gptq_dequantize(const PackedIntWeight& w, void* dst, DType dst_dtype, cudaStream_t stream) {
+  if (w.n * w.k == 0) return ok();
+  const dim3 grid = grid_for(w.n * w.k);
+  FERRUM_DISPATCH_FLOAT(w.scales_dtype, S, "gptq_dequantize", FERRUM_DISPATCH_FLOAT(dst_dtype, Out, "gptq_dequantize", {
+                          gptq_dequantize_kernel<S, Out><<<grid, kThreads, 0, stream>>>(
+                              w, static_cast<const S*>(w.scales), static_cast<Out*>(dst));
+                        }));
+  return check_launch("gptq_dequantize", grid, kThreads);
+}
+
+Status launch_awq_dequantize(const PackedIntWeight& w, void* dst, DType dst_dtype, cudaStream_t stream) {
+  if (w.n * w.k == 0) return ok();
+  const dim3 grid = grid_for(w.n * w.k);
+  FERRUM_DISPATCH_FLOAT(w.scales_dtype, S, "awq_dequantize", FERRUM_DISPATCH_FLOAT(dst_dtype, Out, "awq_dequantize", {
+                          awq_dequantize_kernel<S, Out><<<grid, kThreads, 0, stream>>>(
+                              w, static_cast<const S*>(w.scales), static_cast<Out*>(dst));
+                        }));
+  return check_launch("awq_dequantize", grid, kThreads);
+}
+
+}  // namespace ferrum::cuda

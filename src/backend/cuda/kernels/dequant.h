@@ -1,0 +1,36 @@
+// Expanding quantized weights to dense float matrices on the device: GGUF block types (for
+// gemm_quant and to_vec), GPTQ and AWQ packings (for gemm_quant). Correct first: one thread per
+// output value; fast fused quantized GEMM kernels come later.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "core/error.h"
+
+namespace ferrum::cuda {
+
+// dst [rows, cols] (dst_dtype, a float type) = decode(src), src rows of cols / block_elems blocks.
+Status launch_gguf_dequantize(const void* src, DType src_dtype, size_t rows, size_t cols, void* dst, DType dst_dtype,
+                              cudaStream_t stream);
+
+// GPTQ (v1 checkpoint format, zero stored minus one) or AWQ (GEMM format, interleaved nibbles).
+struct PackedIntWeight {
+  const int32_t* qweight = nullptr;  // GPTQ [k * bits / 32, n]; AWQ [k, n / 8]
+  const void* scales = nullptr;      // [groups, n]
+  DType scales_dtype = DType::kF16;
+  const int32_t* zeros = nullptr;  // GPTQ [groups, n * bits / 32]; AWQ [groups, n / 8]
+  const int32_t* g_idx = nullptr;  // GPTQ act-order: [k] group of each input row; null = k / group_size
+  uint32_t bits = 4;
+  size_t group_size = 128;
+  size_t k = 0, n = 0;
+};
+
+// dst [n, k] (dst_dtype) = the dense Linear weight W[n, k].
+Status launch_gptq_dequantize(const PackedIntWeight& w, void* dst, DType dst_dtype, cudaStream_t stream);
+Status launch_awq_dequantize(const PackedIntWeight& w, void* dst, DType dst_dtype, cudaStream_t stream);
+
+}  // namespace ferrum::cuda

@@ -1,0 +1,241 @@
+// Flash attention on tensor cores for prefill (versions 2 and 3 of lab/attention_prefill_lab.cu).
+//
+// A block of kWarps warps owns 16 * kWarps query rows of one head (16 per warp) and walks the visible key tiles
+// of Bc keys. K and V tiles are copied to shared memory with cp.async two stages deep, so the next
+// tile loads while this one computes. S = Q K^T and O += P V use mma.sync m16n8k16 with f32
+// accumulators; P goes from the S accumulators straight into A fragments (their layouts match), so
+// it never touches shared memory. The online softmax runs in registers in the log2 domain; the row
+// statistics of a row live in the 4 lanes of a quad and are reduced with two shuffles. Shared rows
+// are padded by 16 bytes so ldmatrix's eight row addresses hit eight different bank groups.
+#pragma once
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/attention.h"
+#include "backend/cuda/kernels/device_common.cuh"
+#include "backend/cuda/kernels/mma_sm80.cuh"
+
+namespace ferrum::cuda {
+
+struct FlashParams {
+  const void* q;  // [batch, heads, q_len, D]
+  const void* k;  // [batch, kv_heads, kv_stride, D]
+  const void* v;
+  void* out;  // [batch, heads, q_len, D]
+  int heads, kv_heads, q_len, kv_len, kv_stride, pos_offset;
+  int causal, window;
+  float scale_log2;
+};
+
+// Version 2 used 4 warps (64 rows); version 3 (shipped) uses 8 warps (128 rows): each K/V tile
+// copied from L2 then serves twice the query rows, and twice the warps per SM hide latency.
+inline constexpr int kFlashWarps = 8;
+
+template <int kD, int kBc, int kWarps>
+constexpr size_t flash_shared_bytes() {
+  return static_cast<size_t>(16 * kWarps + 4 * kBc) * (kD + 8) * 2;
+}
+
+// With 8 warps and head_dim <= 128 the register cap of 128 lets two blocks share an SM (the kernel
+// needs ~133 unconstrained, so the cap costs a few spills at most).
+template <class T, int kD, int kBc, int kWarps = kFlashWarps>
+__global__ void __launch_bounds__(kWarps * 32, (kWarps == 8 && kD <= 128) ? 2 : 1)
+    flash_attention_kernel(FlashParams p) {
+  constexpr int kFlashRows = 16 * kWarps;  // query rows per block
+  constexpr int kPitch = kD + 8;           // elements per shared row: +16 bytes against bank conflicts
+  constexpr int kChunksPerRow = kD / 8;
+  extern __shared__ __align__(16) unsigned char shared_raw[];
+  T* q_tile = reinterpret_cast<T*>(shared_raw);
+  T* k_tiles = q_tile + kFlashRows * kPitch;  // [2][kBc][kPitch]
+  T* v_tiles = k_tiles + 2 * kBc * kPitch;
+
+  const int tiles_q = (p.q_len + kFlashRows - 1) / kFlashRows;
+  // Causal: the last query tiles see the most keys, so start them first.
+  const int q_tile_index = p.causal ? tiles_q - 1 - blockIdx.x : blockIdx.x;
+  const int head = blockIdx.y, batch = blockIdx.z;
+  const int kv_head = head / (p.heads / p.kv_heads);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int q0 = q_tile_index * kFlashRows;
+
+  const T* q = static_cast<const T*>(p.q) + ((static_cast<size_t>(batch) * p.heads + head) * p.q_len) * kD;
+  const size_t kv_base = (static_cast<size_t>(batch) * p.kv_heads + kv_head) * p.kv_stride * kD;
+  const T* k = static_cast<const T*>(p.k) + kv_base;
+  const T* v = static_cast<const T*>(p.v) + kv_base;
+  T* out = static_cast<T*>(p.out) + ((static_cast<size_t>(batch) * p.heads + head) * p.q_len) * kD;
+
+  const int last_q = min(q0 + kFlashRows, p.q_len) - 1;
+  const int kv_hi = p.causal ? min(p.kv_len, p.pos_offset + last_q + 1) : p.kv_len;
+  const int kv_lo = p.window > 0 ? max(0, p.pos_offset + q0 - p.window + 1) : 0;
+  const int tile_begin = kv_lo / kBc, tile_end = kv_hi > kv_lo ? (kv_hi + kBc - 1) / kBc : tile_begin;
+
+  for (int c = threadIdx.x; c < kFlashRows * kChunksPerRow; c += blockDim.x) {
+    const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
+    const bool valid = q0 + row < p.q_len;
+    cp_async_16(q_tile + row * kPitch + col, valid ? q + static_cast<size_t>(q0 + row) * kD + col : q, valid);
+  }
+  auto load_kv_tile = [&](int tile, int stage) {
+    for (int c = threadIdx.x; c < kBc * kChunksPerRow; c += blockDim.x) {
+      const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * 8, key = tile * kBc + row;
+      // Keys past kv_len become zeros: their P is 0, and 0 * garbage could still be NaN.
+      const bool valid = key < p.kv_len;
+      const size_t offset = valid ? static_cast<size_t>(key) * kD + col : 0;
+      cp_async_16(k_tiles + (stage * kBc + row) * kPitch + col, k + offset, valid);
+      cp_async_16(v_tiles + (stage * kBc + row) * kPitch + col, v + offset, valid);
+    }
+  };
+  if (tile_begin < tile_end) load_kv_tile(tile_begin, 0);
+  cp_async_commit();
+
+  // This thread's two query rows (g and g + 8 of the warp's 16) and their absolute positions.
+  const int row_g = q0 + warp * 16 + lane / 4;
+  const int pos_g = p.pos_offset + row_g, pos_g8 = pos_g + 8;
+  float o[kD / 8][4];
+#pragma unroll
+  for (int i = 0; i < kD / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  float max_g = -INFINITY, max_g8 = -INFINITY, sum_g = 0.0f, sum_g8 = 0.0f;
+
+  for (int tile = tile_begin; tile < tile_end; ++tile) {
+    const int stage = (tile - tile_begin) & 1;
+    if (tile + 1 < tile_end) {
+      load_kv_tile(tile + 1, stage ^ 1);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    const T* k_tile = k_tiles + stage * kBc * kPitch;
+    const T* v_tile = v_tiles + stage * kBc * kPitch;
+
+    float s[kBc / 8][4];
+#pragma unroll
+    for (int i = 0; i < kBc / 8; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
+#pragma unroll
+    for (int ks = 0; ks < kD / 16; ++ks) {
+      uint32_t a[4];
+      ldmatrix_x4(a, q_tile + (warp * 16 + lane % 16) * kPitch + ks * 16 + (lane / 16) * 8);
+#pragma unroll
+      for (int nt = 0; nt < kBc / 16; ++nt) {
+        uint32_t b[4];
+        ldmatrix_x4(b, k_tile + (nt * 16 + lane % 8 + (lane / 16) * 8) * kPitch + ks * 16 + ((lane / 8) % 2) * 8);
+        mma_16816<T>(s[2 * nt], a, b[0], b[1]);
+        mma_16816<T>(s[2 * nt + 1], a, b[2], b[3]);
+      }
+    }
+
+    // Scale into the log2 domain and mask (only tiles that straddle a boundary pay for the mask).
+    const int key0 = tile * kBc;
+    const bool needs_mask = key0 + kBc > p.kv_len || (p.causal && key0 + kBc - 1 > p.pos_offset + q0) ||
+                            (p.window > 0 && key0 + p.window <= p.pos_offset + last_q);
+    float tile_max_g = -INFINITY, tile_max_g8 = -INFINITY;
+#pragma unroll
+    for (int nt = 0; nt < kBc / 8; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float value = s[nt][e] * p.scale_log2;
+        if (needs_mask) {
+          const int key = key0 + nt * 8 + 2 * (lane % 4) + (e & 1);
+          const int pos = e < 2 ? pos_g : pos_g8;
+          const bool visible = key < p.kv_len && (!p.causal || key <= pos) && (p.window == 0 || key + p.window > pos);
+          if (!visible) value = -INFINITY;
+        }
+        s[nt][e] = value;
+      }
+      tile_max_g = fmaxf(tile_max_g, fmaxf(s[nt][0], s[nt][1]));
+      tile_max_g8 = fmaxf(tile_max_g8, fmaxf(s[nt][2], s[nt][3]));
+    }
+    tile_max_g = fmaxf(tile_max_g, __shfl_xor_sync(0xffffffffu, tile_max_g, 1));
+    tile_max_g = fmaxf(tile_max_g, __shfl_xor_sync(0xffffffffu, tile_max_g, 2));
+    tile_max_g8 = fmaxf(tile_max_g8, __shfl_xor_sync(0xffffffffu, tile_max_g8, 1));
+    tile_max_g8 = fmaxf(tile_max_g8, __shfl_xor_sync(0xffffffffu, tile_max_g8, 2));
+    const float new_max_g = fmaxf(max_g, tile_max_g), new_max_g8 = fmaxf(max_g8, tile_max_g8);
+    const float base_g = new_max_g == -INFINITY ? 0.0f : new_max_g;
+    const float base_g8 = new_max_g8 == -INFINITY ? 0.0f : new_max_g8;
+    const float alpha_g = exp2f(max_g - base_g), alpha_g8 = exp2f(max_g8 - base_g8);
+    max_g = new_max_g;
+    max_g8 = new_max_g8;
+    float part_g = 0.0f, part_g8 = 0.0f;
+#pragma unroll
+    for (int nt = 0; nt < kBc / 8; ++nt) {
+      s[nt][0] = exp2f(s[nt][0] - base_g);
+      s[nt][1] = exp2f(s[nt][1] - base_g);
+      s[nt][2] = exp2f(s[nt][2] - base_g8);
+      s[nt][3] = exp2f(s[nt][3] - base_g8);
+      part_g += s[nt][0] + s[nt][1];
+      part_g8 += s[nt][2] + s[nt][3];
+    }
+    // Per-thread partial sums: the quad's max is shared, so the lanes' sums add up at the end.
+    sum_g = sum_g * alpha_g + part_g;
+    sum_g8 = sum_g8 * alpha_g8 + part_g8;
+#pragma unroll
+    for (int dt = 0; dt < kD / 8; ++dt) {
+      o[dt][0] *= alpha_g;
+      o[dt][1] *= alpha_g;
+      o[dt][2] *= alpha_g8;
+      o[dt][3] *= alpha_g8;
+    }
+
+#pragma unroll
+    for (int ks = 0; ks < kBc / 16; ++ks) {
+      const uint32_t a[4] = {pack2<T>(s[2 * ks][0], s[2 * ks][1]), pack2<T>(s[2 * ks][2], s[2 * ks][3]),
+                             pack2<T>(s[2 * ks + 1][0], s[2 * ks + 1][1]),
+                             pack2<T>(s[2 * ks + 1][2], s[2 * ks + 1][3])};
+#pragma unroll
+      for (int dt = 0; dt < kD / 16; ++dt) {
+        uint32_t b[4];
+        ldmatrix_x4_trans(b, v_tile + (ks * 16 + lane % 8 + ((lane / 8) % 2) * 8) * kPitch + dt * 16 + (lane / 16) * 8);
+        mma_16816<T>(o[2 * dt], a, b[0], b[1]);
+        mma_16816<T>(o[2 * dt + 1], a, b[2], b[3]);
+      }
+    }
+    __syncthreads();  // the next iteration's copies overwrite the stage just read
+  }
+  cp_async_wait<0>();  // no copy may still target shared memory when the block exits
+
+  sum_g += __shfl_xor_sync(0xffffffffu, sum_g, 1);
+  sum_g += __shfl_xor_sync(0xffffffffu, sum_g, 2);
+  sum_g8 += __shfl_xor_sync(0xffffffffu, sum_g8, 1);
+  sum_g8 += __shfl_xor_sync(0xffffffffu, sum_g8, 2);
+  const float inv_g = sum_g > 0.0f ? 1.0f / sum_g : 0.0f;
+  const float inv_g8 = sum_g8 > 0.0f ? 1.0f / sum_g8 : 0.0f;
+#pragma unroll
+  for (int dt = 0; dt < kD / 8; ++dt) {
+    const int col = dt * 8 + 2 * (lane % 4);
+    if (row_g < p.q_len) {
+      *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(row_g) * kD + col) =
+          pack2<T>(o[dt][0] * inv_g, o[dt][1] * inv_g);
+    }
+    if (row_g + 8 < p.q_len) {
+      *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(row_g + 8) * kD + col) =
+          pack2<T>(o[dt][2] * inv_g8, o[dt][3] * inv_g8);
+    }
+  }
+}
+
+// One instance of the kernel for a problem (host side; attention.cu and the lab use it).
+template <class T, int kD, int kBc, int kWarps>
+Status launch_flash_kernel(const AttentionProblem& a, cudaStream_t stream) {
+  FlashParams p{};
+  p.q = a.q;
+  p.k = a.k1;
+  p.v = a.v;
+  p.out = a.out;
+  p.heads = static_cast<int>(a.heads);
+  p.kv_heads = static_cast<int>(a.kv_heads);
+  p.q_len = static_cast<int>(a.q_len);
+  p.kv_len = static_cast<int>(a.kv_len);
+  p.kv_stride = static_cast<int>(a.kv_stride);
+  p.pos_offset = static_cast<int>(a.pos_offset);
+  p.causal = a.causal;
+  p.window = static_cast<int>(a.window);
+  p.scale_log2 = a.scale * 1.4426950408889634f;
+  constexpr size_t kShared = flash_shared_bytes<kD, kBc, kWarps>();
+  auto kernel = flash_attention_kernel<T, kD, kBc, kWarps>;
+  FERRUM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kShared)),
+                  "(flash_attention, ", kShared, " bytes of shared memory)");
+  const dim3 grid(ceil_div(a.q_len, 16 * kWarps), static_cast<unsigned>(a.heads), static_cast<unsigned>(a.batch));
+  const dim3 block(kWarps * 32);
+  kernel<<<grid, block, kShared, stream>>>(p);
+  return check_launch("flash_attention", grid, block, kShared);
+}
+
+}  // namespace ferrum::cuda

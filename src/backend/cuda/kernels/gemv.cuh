@@ -1,0 +1,124 @@
+// The skinny GEMM the backend ships for decode (m = 1..8 activation rows): out[t, j] = x[t, :] . w[j, :].
+// Versions 3-6 of lab/gemv_lab.cu are instances of gemv_kernel, version 2 is gemv_many_rows_kernel;
+// gemv.cu picks per m from the lab's measurements (lab/NOTES.md).
+//
+// Decode reads every weight once per token, so this kernel is a memory-bandwidth kernel: each lane
+// issues kUnroll independent 16-byte weight loads per row before using any of them (enough bytes in
+// flight to cover HBM latency), a warp owns kRows whole rows so the x values it loads are reused
+// across rows, and the dot products are finished with one warp reduction per output.
+#pragma once
+
+#include "backend/cuda/kernels/device_common.cuh"
+
+namespace ferrum::cuda {
+
+__device__ __forceinline__ void store_as(void* out, DType dtype, size_t index, float value) {
+  switch (dtype) {
+    case DType::kF16: static_cast<f16_t*>(out)[index] = __float2half_rn(value); break;
+    case DType::kBF16: static_cast<bf16_t*>(out)[index] = __float2bfloat16_rn(value); break;
+    default: static_cast<float*>(out)[index] = value; break;
+  }
+}
+
+inline constexpr int kGemvWarps = 8;
+
+// kM: activation rows handled (m <= kM; the rest are skipped), kRows: weight rows per warp,
+// kUnroll: 8-element chunks per lane in flight per row. Needs k % 8 == 0 and 16-byte aligned rows.
+template <class A, class W, int kM, int kRows, int kUnroll>
+__global__ void __launch_bounds__(kGemvWarps * 32)
+    gemv_kernel(const A* __restrict__ x, const W* __restrict__ w, void* __restrict__ out, DType out_dtype, int m, int n,
+                int k) {
+  const int lane = threadIdx.x % 32;
+  const int row0 = (blockIdx.x * kGemvWarps + threadIdx.x / 32) * kRows;
+  if (row0 >= n) return;
+  const int chunks = k / 8;
+  float acc[kM][kRows] = {};
+  for (int base = 0; base < chunks; base += 32 * kUnroll) {
+    Packed8<W> weights[kUnroll][kRows];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int chunk = base + u * 32 + lane;
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        if (chunk < chunks && row0 + r < n) {
+          weights[u][r].load(w + static_cast<size_t>(row0 + r) * k + chunk * 8);
+        } else {
+          weights[u][r].clear();
+        }
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int chunk = base + u * 32 + lane;
+      if (chunk >= chunks) break;
+#pragma unroll
+      for (int t = 0; t < kM; ++t) {
+        if (t >= m) break;
+        float xs[8];
+        load8(x + static_cast<size_t>(t) * k + chunk * 8, xs);
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+          for (int i = 0; i < 8; ++i) acc[t][r] = fmaf(weights[u][r][i], xs[i], acc[t][r]);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < kM; ++t) {
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      const float total = warp_sum(acc[t][r]);
+      if (lane == 0 && t < m && row0 + r < n) store_as(out, out_dtype, static_cast<size_t>(t) * n + row0 + r, total);
+    }
+  }
+}
+
+// For 5..8 activation rows (version 2 of the lab, which won there for m = 8): one 16-byte weight
+// chunk per lane per step, then every token's x chunk against it; the plain strided loop leaves
+// the compiler free to overlap successive steps' loads, and the small register footprint keeps
+// more warps resident. Needs k % 8 == 0 and 16-byte aligned rows.
+template <class A, class W>
+__global__ void __launch_bounds__(kGemvWarps * 32)
+    gemv_many_rows_kernel(const A* __restrict__ x, const W* __restrict__ w, void* __restrict__ out, DType out_dtype,
+                          int m, int n, int k) {
+  constexpr int kMaxM = 8;
+  const int row = blockIdx.x * kGemvWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (row >= n) return;
+  float acc[kMaxM] = {};
+  for (int c = 8 * lane; c < k; c += 256) {
+    float weights[8];
+    load8(w + static_cast<size_t>(row) * k + c, weights);
+#pragma unroll
+    for (int t = 0; t < kMaxM; ++t) {
+      if (t >= m) break;
+      float xs[8];
+      load8(x + static_cast<size_t>(t) * k + c, xs);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc[t] = fmaf(weights[i], xs[i], acc[t]);
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < kMaxM; ++t) {
+    const float total = warp_sum(acc[t]);
+    if (lane == 0 && t < m) store_as(out, out_dtype, static_cast<size_t>(t) * n + row, total);
+  }
+}
+
+// Any k and alignment: one warp per row, scalar loads.
+template <class A, class W>
+__global__ void gemv_scalar_kernel(const A* __restrict__ x, const W* __restrict__ w, void* __restrict__ out,
+                                   DType out_dtype, int m, int n, int k) {
+  const int lane = threadIdx.x % 32;
+  const int row = blockIdx.x * kGemvWarps + threadIdx.x / 32;
+  if (row >= n) return;
+  for (int t = 0; t < m; ++t) {
+    float acc = 0.0f;
+    for (int i = lane; i < k; i += 32)
+      acc = fmaf(to_f32(w[static_cast<size_t>(row) * k + i]), to_f32(x[static_cast<size_t>(t) * k + i]), acc);
+    acc = warp_sum(acc);
+    if (lane == 0) store_as(out, out_dtype, static_cast<size_t>(t) * n + row, acc);
+  }
+}
+
+}  // namespace ferrum::cuda

@@ -1,0 +1,78 @@
+// The RMS-norm kernels the backend ships (winner of lab/rms_norm_lab.cu, version 2): one block per
+// row keeps the whole row in registers as 16-byte vectors, so the row is read once and written once.
+#pragma once
+
+#include "backend/cuda/kernels/device_common.cuh"
+
+namespace ferrum::cuda {
+
+// Each thread caches up to kMaxChunks groups of 8 elements; blocks have up to 1024 threads, so the
+// register path covers rows of up to 1024 * 8 * 4 = 32768 elements.
+inline constexpr int kNormMaxChunks = 4;
+
+// out = x / sqrt(mean(x^2) + eps) * w; with kFusedAdd, residual += x first and the sum is normalised
+// (and written back to residual). Needs dim % 8 == 0 and 16-byte aligned rows.
+template <class A, class W, bool kFusedAdd>
+__global__ void rms_norm_vec_kernel(const A* x, A* residual, const W* w, A* out, int dim, float eps) {
+  __shared__ float reduce_scratch[32];
+  const size_t row = blockIdx.x;
+  const int chunks = dim / 8;
+  const A* x_row = x + row * dim;
+  float values[kNormMaxChunks][8];
+  float sum_sq = 0.0f;
+#pragma unroll
+  for (int c = 0; c < kNormMaxChunks; ++c) {
+    const int chunk = threadIdx.x + c * blockDim.x;
+    if (chunk < chunks) {
+      load8(x_row + chunk * 8, values[c]);
+      if constexpr (kFusedAdd) {
+        float res[8];
+        A* res_ptr = residual + row * dim + chunk * 8;
+        load8(res_ptr, res);
+        // Normalise the sum as stored (rounded to A), as rms_norm(residual) would see it.
+#pragma unroll
+        for (int i = 0; i < 8; ++i) values[c][i] = to_f32(from_f32<A>(values[c][i] + res[i]));
+        store8(res_ptr, values[c]);
+      }
+#pragma unroll
+      for (int i = 0; i < 8; ++i) sum_sq += values[c][i] * values[c][i];
+    }
+  }
+  const float inv_rms = rsqrtf(block_sum(sum_sq, reduce_scratch) / dim + eps);
+#pragma unroll
+  for (int c = 0; c < kNormMaxChunks; ++c) {
+    const int chunk = threadIdx.x + c * blockDim.x;
+    if (chunk < chunks) {
+      float weights[8];
+      load8(w + chunk * 8, weights);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) values[c][i] = values[c][i] * inv_rms * weights[i];
+      store8(out + row * dim + chunk * 8, values[c]);
+    }
+  }
+}
+
+// Any dim or alignment: strided scalar passes; the second pass re-reads the row (from L1/L2).
+// In-place use (out == x) is safe in both kernels: a thread writes only elements it has read.
+template <class A, class W, bool kFusedAdd>
+__global__ void rms_norm_scalar_kernel(const A* x, A* residual, const W* w, A* out, int dim, float eps) {
+  __shared__ float reduce_scratch[32];
+  const size_t row = blockIdx.x;
+  float sum_sq = 0.0f;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+    float value = to_f32(x[row * dim + i]);
+    if constexpr (kFusedAdd) {
+      value += to_f32(residual[row * dim + i]);
+      residual[row * dim + i] = from_f32<A>(value);
+    }
+    sum_sq += value * value;
+  }
+  const float inv_rms = rsqrtf(block_sum(sum_sq, reduce_scratch) / dim + eps);
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+    // Each thread re-reads only elements it wrote itself, so the fused path needs no barrier.
+    const float value = kFusedAdd ? to_f32(residual[row * dim + i]) : to_f32(x[row * dim + i]);
+    out[row * dim + i] = from_f32<A>(value * inv_rms * to_f32(w[i]));
+  }
+}
+
+}  // namespace ferrum::cuda

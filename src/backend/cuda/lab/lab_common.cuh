@@ -1,0 +1,178 @@
+// Shared pieces of the kernel lab (llm.c dev/cuda style): fatal CUDA checks, deterministic random
+// device data (never zeros), poisoning, event timing with warm-up and medians, input rotation
+// beyond L2, the measured copy bandwidth, and the result table every harness prints.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace lab {
+
+#define LAB_CHECK(call)                                                                                  \
+  do {                                                                                                   \
+    cudaError_t lab_code_ = (call);                                                                      \
+    if (lab_code_ != cudaSuccess) {                                                                      \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(lab_code_)); \
+      std::exit(1);                                                                                      \
+    }                                                                                                    \
+  } while (0)
+
+#define LAB_LAUNCH_CHECK(name)                                                                                    \
+  do {                                                                                                            \
+    cudaError_t lab_code_ = cudaGetLastError();                                                                   \
+    if (lab_code_ != cudaSuccess) {                                                                               \
+      std::fprintf(stderr, "%s:%d: launch of %s: %s\n", __FILE__, __LINE__, name, cudaGetErrorString(lab_code_)); \
+      std::exit(1);                                                                                               \
+    }                                                                                                             \
+  } while (0)
+
+template <class T>
+T* device_alloc(size_t n) {
+  T* p = nullptr;
+  LAB_CHECK(cudaMalloc(&p, n * sizeof(T)));
+  return p;
+}
+
+__device__ __forceinline__ uint32_t hash32(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return static_cast<uint32_t>(x);
+}
+
+template <class T>
+__global__ void fill_uniform_kernel(T* p, size_t n, uint64_t seed, float lo, float hi) {
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x) {
+    const float u = (hash32(seed * 0x9e3779b97f4a7c15ull + i) >> 8) * (1.0f / 16777216.0f);
+    const float v = lo + (hi - lo) * u;
+    if constexpr (sizeof(T) == 4) {
+      p[i] = v;
+    } else if constexpr (std::is_same_v<T, __half>) {
+      p[i] = __float2half_rn(v);
+    } else {
+      p[i] = __float2bfloat16_rn(v);
+    }
+  }
+}
+
+// Uniform values in [lo, hi); deterministic in (seed, index).
+template <class T>
+void fill_uniform(T* p, size_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+  fill_uniform_kernel<<<1024, 256>>>(p, n, seed, lo, hi);
+  LAB_LAUNCH_CHECK("fill_uniform");
+}
+
+// A NaN pattern, so an output element nobody wrote fails the check.
+template <class T>
+void poison(T* p, size_t n) {
+  LAB_CHECK(cudaMemset(p, 0xff, n * sizeof(T)));
+}
+
+template <class T>
+float to_host_float(T v) {
+  if constexpr (sizeof(T) == 4) {
+    return v;
+  } else if constexpr (std::is_same_v<T, __half>) {
+    return __half2float(v);
+  } else {
+    return __bfloat162float(v);
+  }
+}
+
+template <class T>
+std::vector<float> download(const T* p, size_t n) {
+  std::vector<T> raw(n);
+  LAB_CHECK(cudaMemcpy(raw.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost));
+  std::vector<float> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = to_host_float(raw[i]);
+  return out;
+}
+
+// ||out - ref|| / ||ref|| and the worst absolute difference; NaN anywhere fails.
+struct Error {
+  double rel_l2 = 0;
+  double max_abs = 0;
+  bool has_nan = false;
+};
+
+inline Error compare(const std::vector<float>& out, const std::vector<double>& ref) {
+  Error e;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (!std::isfinite(out[i])) e.has_nan = true;
+    const double d = out[i] - ref[i];
+    num += d * d;
+    den += ref[i] * ref[i];
+    e.max_abs = std::max(e.max_abs, std::fabs(d));
+  }
+  e.rel_l2 = std::sqrt(num / std::max(den, 1e-300));
+  return e;
+}
+
+// Median of `iters` timed calls after `warmup` untimed ones, in microseconds. `call(i)` gets the
+// iteration number so harnesses can rotate through input copies that together exceed L2.
+inline double time_us(const std::function<void(int)>& call, int warmup = 10, int iters = 50) {
+  for (int i = 0; i < warmup; ++i) call(i);
+  LAB_CHECK(cudaDeviceSynchronize());
+  std::vector<cudaEvent_t> events(2 * iters);
+  for (auto& e : events) LAB_CHECK(cudaEventCreate(&e));
+  for (int i = 0; i < iters; ++i) {
+    LAB_CHECK(cudaEventRecord(events[2 * i]));
+    call(warmup + i);
+    LAB_CHECK(cudaEventRecord(events[2 * i + 1]));
+  }
+  LAB_CHECK(cudaDeviceSynchronize());
+  std::vector<double> times(iters);
+  for (int i = 0; i < iters; ++i) {
+    float ms = 0;
+    LAB_CHECK(cudaEventElapsedTime(&ms, events[2 * i], events[2 * i + 1]));
+    times[i] = ms * 1000.0;
+  }
+  for (auto& e : events) LAB_CHECK(cudaEventDestroy(e));
+  std::sort(times.begin(), times.end());
+  return times[iters / 2];
+}
+
+// Device-to-device copy bandwidth (bytes read + written per second), the practical memory bound.
+inline double measure_copy_gbps() {
+  const size_t bytes = size_t{1} << 30;
+  char* a = device_alloc<char>(bytes);
+  char* b = device_alloc<char>(bytes);
+  LAB_CHECK(cudaMemset(a, 1, bytes));
+  const double us = time_us([&](int) { LAB_CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice)); }, 3, 10);
+  LAB_CHECK(cudaFree(a));
+  LAB_CHECK(cudaFree(b));
+  return 2.0 * bytes / us / 1e3;
+}
+
+inline void print_device_banner(const char* lab_name) {
+  cudaDeviceProp prop{};
+  LAB_CHECK(cudaGetDeviceProperties(&prop, 0));
+  int driver = 0, runtime = 0;
+  LAB_CHECK(cudaDriverGetVersion(&driver));
+  LAB_CHECK(cudaRuntimeGetVersion(&runtime));
+  std::printf("== %s on %s (%d SMs, %.0f MB L2), driver API %d, runtime %d\n", lab_name, prop.name,
+              prop.multiProcessorCount, prop.l2CacheSize / 1e6, driver, runtime);
+}
+
+// One line of the result table.
+inline void print_row(const std::string& version, const std::string& shape, double us, double rate, const char* unit,
+                      double bound_pct, const Error& err, double tolerance) {
+  const bool pass = !err.has_nan && err.rel_l2 <= tolerance;
+  std::printf("%-34s %-30s %9.2f us %9.1f %-7s %6.1f%%  rel %.2e (tol %.0e) %s\n", version.c_str(), shape.c_str(), us,
+              rate, unit, bound_pct, err.rel_l2, tolerance, pass ? "ok" : "FAIL");
+}
+
+}  // namespace lab
