@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
-#include "cli/cmd_encoders.h"
+#include "cli/commands.h"
 #include "cli/encoder_checkpoint.h"
 #include "models/bert.h"
 #include "models/clip.h"

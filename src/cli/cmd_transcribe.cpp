@@ -7,7 +7,7 @@
 #include "audio/audio_file.h"
 #include "audio/log_mel.h"
 #include "backend/cpu/cpu_backend.h"
-#include "cli/cmd_encoders.h"
+#include "cli/commands.h"
 #include "cli/encoder_checkpoint.h"
 #include "models/whisper.h"
 #include "models/whisper_transcribe.h"

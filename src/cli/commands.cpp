@@ -12,6 +12,8 @@ std::span<const Command> commands() {
       Command{"tokenize", "print the token ids and pieces of a text", run_tokenize},
       Command{"detokenize", "print the text of token ids", run_detokenize},
       Command{"render-chat", "print the prompt a chat template renders from messages", run_render_chat},
+      Command{"embed", "print the embedding of a text (BERT) or a text / image (CLIP)", run_embed},
+      Command{"transcribe", "transcribe speech with a Whisper model", run_transcribe},
       Command{"logits", "print or save the logits of a forward pass over token ids", run_logits},
       Command{"info", "print the build, the compiled backends and the CPU, and run a smoke test", run_info},
   };

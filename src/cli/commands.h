@@ -22,5 +22,7 @@ int run_pull(int argc, char** argv);
 int run_tokenize(int argc, char** argv);
 int run_detokenize(int argc, char** argv);
 int run_render_chat(int argc, char** argv);
+int run_embed(int argc, char** argv);
+int run_transcribe(int argc, char** argv);
 
 }  // namespace ferrum::cli

@@ -3,7 +3,6 @@
 
 namespace ferrum {
 
-template class LlamaModel<CpuBackend>;
 
 Expected<std::unique_ptr<CausalLm>> create_cpu_causal_lm(const ModelFiles& files, const ModelRuntimeOptions& options) {
   return create_causal_lm<CpuBackend>(files, options, "cpu");

@@ -6,8 +6,10 @@
 #include <memory>
 
 #include "models/causal_lm.h"
+#include "models/deepseek_v3_impl.h"
 #include "models/llama_impl.h"
 #include "models/model_files.h"
+#include "models/qwen3_moe_impl.h"
 
 namespace ferrum {
 
@@ -17,36 +19,60 @@ struct ModelRuntimeOptions {
   std::optional<DType> dense_dtype;  // dense weights converted to this dtype (nullopt: as stored)
 };
 
+// Wraps a loaded model with the figures callers report (bandwidth per token, KV bytes).
+template <Backend B, class Model>
+std::unique_ptr<CausalLm> adapt(Model model, const char* device, std::string architecture, size_t max_batch_tokens,
+                                size_t kv_bytes_per_token) {
+  CausalLmInfo info;
+  info.architecture = std::move(architecture);
+  info.device = device;
+  info.vocab_size = model.hparams().vocab_size;
+  info.max_context = model.max_context();
+  info.max_batch_tokens = max_batch_tokens;
+  info.num_layers = model.hparams().num_layers;
+  info.hidden_size = model.hparams().hidden_size;
+  info.weight_bytes = model.weight_bytes();
+  info.kv_bytes_per_token = kv_bytes_per_token;
+  return std::unique_ptr<CausalLm>(new CausalLmAdapter<B, Model>(std::move(model), std::move(info)));
+}
+
 template <Backend B>
 Expected<std::unique_ptr<CausalLm>> create_causal_lm(const ModelFiles& files, const ModelRuntimeOptions& options,
                                                      const char* device) {
   WeightLoaderOptions loader_options = files.loader_options();
   loader_options.dense_dtype = options.dense_dtype;
   WeightLoader<B> loader(*files.weights, loader_options);
+  const size_t element = dtype_info(B::kActivationDType).block_bytes;
+  const std::string architecture(model_arch_name(files.config.arch));
+  const DecoderConfig* decoder = files.config.decoder();
+  const size_t context =
+      decoder ? std::min<size_t>(options.max_context, static_cast<size_t>(decoder->max_position_embeddings)) : 0;
   switch (files.config.arch) {
     case ModelArch::kLlama:
     case ModelArch::kMistral:
     case ModelArch::kQwen2:
     case ModelArch::kQwen3:
     case ModelArch::kGemma3: {
-      FERRUM_ASSIGN_OR_RETURN(LlamaHParams hparams, llama_hparams(files.config));
-      const size_t context = std::min(options.max_context, hparams.max_positions);
-      FERRUM_ASSIGN_OR_RETURN(auto model, LlamaModel<B>::load(hparams, loader, options.max_batch_tokens, context));
-      CausalLmInfo info;
-      info.architecture = hparams.architecture;
-      info.device = device;
-      info.vocab_size = hparams.vocab_size;
-      info.max_context = context;
-      info.max_batch_tokens = options.max_batch_tokens;
-      info.num_layers = hparams.num_layers;
-      info.hidden_size = hparams.hidden_size;
-      info.weight_bytes = model.weight_bytes();
-      info.kv_bytes_per_token = 2 * hparams.num_layers * hparams.kv_dim() * dtype_info(B::kActivationDType).block_bytes;
-      return std::unique_ptr<CausalLm>(new CausalLmAdapter<B, LlamaModel<B>>(std::move(model), std::move(info)));
+      FERRUM_ASSIGN_OR_RETURN(LlamaHParams hp, llama_hparams(files.config));
+      FERRUM_ASSIGN_OR_RETURN(auto model, LlamaModel<B>::load(hp, loader, options.max_batch_tokens, context));
+      return adapt<B>(std::move(model), device, architecture, options.max_batch_tokens,
+                      2 * hp.num_layers * hp.kv_dim() * element);
+    }
+    case ModelArch::kQwen3Moe: {
+      FERRUM_ASSIGN_OR_RETURN(Qwen3MoeHParams hp, qwen3_moe_hparams(files.config));
+      FERRUM_ASSIGN_OR_RETURN(auto model, Qwen3MoeModel<B>::load(hp, loader, options.max_batch_tokens, context));
+      return adapt<B>(std::move(model), device, architecture, options.max_batch_tokens,
+                      2 * hp.num_layers * hp.attention.kv_dim() * element);
+    }
+    case ModelArch::kDeepseekV3: {
+      FERRUM_ASSIGN_OR_RETURN(DeepseekV3HParams hp, deepseek_v3_hparams(files.config));
+      FERRUM_ASSIGN_OR_RETURN(auto model, DeepseekV3Model<B>::load(hp, loader, options.max_batch_tokens, context));
+      return adapt<B>(std::move(model), device, architecture, options.max_batch_tokens,
+                      hp.num_layers * (hp.attention.kv_lora_rank + hp.attention.qk_rope_head_dim) * element);
     }
     default:
       return make_error(ErrorCode::kUnsupported, "architecture ", files.config.architecture,
-                        " is not a causal language model ferrum can run yet");
+                        " is not a causal language model (use `ferrum embed` or `ferrum transcribe`)");
   }
 }
 

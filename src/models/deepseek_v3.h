@@ -55,11 +55,22 @@ class DeepseekV3Model {
  public:
   using Buffer = typename B::Buffer;
   using Context = typename B::Context;
+  using State = LatentDecoderState<B>;
 
   static Expected<DeepseekV3Model> load(const DeepseekV3HParams& hparams, const WeightLoader<B>& loader,
                                         size_t max_batch_tokens, size_t max_context);
 
   const DeepseekV3HParams& hparams() const { return hparams_; }
+  size_t max_context() const { return max_context_; }
+  // Bytes of weights one decode token reads (attention, dense MLPs, router, top-k experts, lm_head).
+  size_t weight_bytes() const {
+    size_t total = output_head_->weight_bytes();
+    for (const Layer& layer : layers_) {
+      total += layer.attention->weight_bytes();
+      total += layer.moe ? layer.moe->weight_bytes() : layer.dense_mlp->weight_bytes();
+    }
+    return total;
+  }
 
   // The latent caches are written with copy_slice, so they are kept in the activation dtype.
   Expected<LatentDecoderState<B>> new_state(size_t capacity, DType cache_dtype) const {

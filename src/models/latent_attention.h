@@ -211,6 +211,14 @@ class LatentAttention {
     return ok();
   }
 
+  size_t weight_bytes() const {
+    const auto bytes_of = [](const std::optional<Buffer>& buffer) {
+      return buffer ? dtype_bytes(buffer->dtype(), buffer->numel()).value_or(0) : 0;
+    };
+    return (q_a_ ? q_a_->weight_bytes() : 0) + q_b_->weight_bytes() + kv_a_->weight_bytes() + o_->weight_bytes() +
+           bytes_of(k_up_transposed_) + bytes_of(v_up_);
+  }
+
  private:
   // Splits kv_b_proj [heads * (nope + v), r] into per-head W_UK^T [heads, r, nope] and W_UV
   // [heads, v, r], the b operands of the two batched GEMMs.

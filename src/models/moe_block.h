@@ -151,6 +151,15 @@ class MoeBlock {
     return ok();
   }
 
+  // Bytes of weights one decode token reads: the router, the shared experts, and top-k of the
+  // routed experts (on average every expert is equally likely).
+  size_t weight_bytes() const {
+    size_t experts = 0;
+    for (const GatedMlp<B>& expert : experts_) experts += expert.weight_bytes();
+    const size_t active = experts_.empty() ? 0 : experts * params_.routing.experts_per_token / experts_.size();
+    return router_->weight_bytes() + active + (shared_ ? shared_->weight_bytes() : 0);
+  }
+
  private:
   MoeParams params_;
   std::optional<Linear<B>> router_;

@@ -49,6 +49,7 @@ class Qwen3MoeModel {
  public:
   using Buffer = typename B::Buffer;
   using Context = typename B::Context;
+  using State = DecoderState<B>;
 
   // max_batch_tokens: tokens one forward step processes at most (longer inputs run in chunks);
   // max_context: the longest sequence any state will hold (RoPE tables are built that far).
@@ -56,6 +57,16 @@ class Qwen3MoeModel {
                                       size_t max_batch_tokens, size_t max_context);
 
   const Qwen3MoeHParams& hparams() const { return hparams_; }
+  size_t max_context() const { return max_context_; }
+  // Bytes of weights one decode token reads (attention, dense MLPs, router, top-k experts, lm_head).
+  size_t weight_bytes() const {
+    size_t total = output_head_->weight_bytes();
+    for (const Layer& layer : layers_) {
+      total += layer.attention->weight_bytes();
+      total += layer.moe ? layer.moe->weight_bytes() : layer.dense_mlp->weight_bytes();
+    }
+    return total;
+  }
 
   Expected<DecoderState<B>> new_state(size_t capacity, DType cache_dtype) const {
     FERRUM_CHECK(capacity > 0 && capacity <= max_context_, ErrorCode::kInvalidArgument, "context of ", capacity,
