@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/finish_reason.h"
 #include "engine/sampling.h"
 #include "engine/stop_conditions.h"
 #include "models/causal_lm.h"
@@ -27,8 +28,6 @@ struct GenerationRequest {
   bool ignore_eos = false;
 };
 
-enum class FinishReason { kStop, kLength, kCancelled, kContextFull };
-std::string_view finish_reason_name(FinishReason reason);
 
 struct GenerationResult {
   std::vector<int32_t> tokens;  // generated tokens, stop token excluded
