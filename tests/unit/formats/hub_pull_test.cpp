@@ -37,6 +37,7 @@ class FakeHubTest : public ::testing::Test {
     std::ofstream(repo_ / "config.json") << R"({"architectures": ["LlamaForCausalLM"]})";
     std::ofstream(repo_ / "tokenizer.json") << R"({"model": {"type": "BPE", "vocab": {}}})";
     std::ofstream(repo_ / "sub" / "extra.txt") << "nested file\n";
+    std::ofstream(repo_ / "empty.txt");
     SafetensorsWriter weights;
     std::vector<uint8_t> bytes(200 * 1024);
     std::mt19937 rng(7);
@@ -95,8 +96,8 @@ TEST_F(FakeHubTest, PullsIntoTheHubCacheLayoutAndResumesAnInterruptedTransfer) {
   auto result = pull_model(pull);
   ASSERT_TRUE(result) << result.error().to_string();
   EXPECT_EQ(result->commit, kCommit);
-  EXPECT_EQ(result->files,
-            (std::vector<std::string>{"config.json", "model.safetensors", "sub/extra.txt", "tokenizer.json"}));
+  EXPECT_EQ(result->files, (std::vector<std::string>{"config.json", "empty.txt", "model.safetensors", "sub/extra.txt",
+                                                     "tokenizer.json"}));
   uint64_t repo_bytes = 0;
   for (const std::string& file : result->files) repo_bytes += std::filesystem::file_size(repo_ / file);
   EXPECT_EQ(result->bytes_downloaded, repo_bytes);  // every byte once, despite the interruption
@@ -105,7 +106,7 @@ TEST_F(FakeHubTest, PullsIntoTheHubCacheLayoutAndResumesAnInterruptedTransfer) {
   const std::filesystem::path snapshot = repo_cache() / "snapshots" / kCommit;
   EXPECT_EQ(result->snapshot, snapshot);
   EXPECT_EQ(read_all(repo_cache() / "refs" / "main"), kCommit);
-  for (const std::string file : {"config.json", "tokenizer.json", "sub/extra.txt", "model.safetensors"}) {
+  for (const std::string file : {"config.json", "tokenizer.json", "sub/extra.txt", "model.safetensors", "empty.txt"}) {
     ASSERT_TRUE(std::filesystem::is_symlink(snapshot / file)) << file;
     EXPECT_EQ(read_all(snapshot / file), read_all(repo_ / file)) << file;
   }
