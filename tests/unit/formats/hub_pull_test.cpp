@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "unit/formats/temp_path.h"
+
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -29,8 +31,7 @@ std::string read_all(const std::filesystem::path& path) {
 class FakeHubTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = std::filesystem::temp_directory_path() /
-            ("ferrum-pull-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    root_ = unique_temp_path("pull-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::filesystem::remove_all(root_);
     repo_ = root_ / "server" / "org" / "tiny";
     std::filesystem::create_directories(repo_ / "sub");
