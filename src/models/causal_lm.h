@@ -22,8 +22,9 @@ struct CausalLmInfo {
   size_t max_batch_tokens = 0;  // tokens per forward step; longer inputs run in chunks
   size_t num_layers = 0;
   size_t hidden_size = 0;
-  size_t weight_bytes = 0;        // bytes of weights read per token (for bandwidth figures)
-  size_t kv_bytes_per_token = 0;  // KV cache bytes one token adds
+  size_t weight_bytes = 0;          // bytes of weights read per token (for bandwidth figures), on this rank
+  size_t kv_bytes_per_token = 0;    // KV cache bytes one token adds, on this rank
+  size_t tensor_parallel_size = 1;  // ranks the model is split over (weights and KV figures are per rank)
 };
 
 // A sequence's cached state (its KV caches), owned by the caller.
@@ -55,7 +56,9 @@ class CausalLmAdapter final : public CausalLm {
  public:
   using State = typename Model::State;
 
-  CausalLmAdapter(Model model, CausalLmInfo info) : model_(std::move(model)), info_(std::move(info)) {}
+  // `ctx` is where the model was loaded (its device, its rank group for collectives).
+  CausalLmAdapter(Model model, CausalLmInfo info, typename B::Context ctx)
+      : model_(std::move(model)), info_(std::move(info)), ctx_(std::move(ctx)) {}
 
   const CausalLmInfo& info() const override { return info_; }
 
@@ -99,7 +102,7 @@ class CausalLmAdapter final : public CausalLm {
 
   Model model_;
   CausalLmInfo info_;
-  typename B::Context ctx_ = B::new_context();
+  typename B::Context ctx_;
   std::unique_ptr<typename B::Buffer> logits_;
   std::vector<float> host_logits_;
 };

@@ -2,6 +2,10 @@
 // attention of the Llama family and Qwen3-MoE: fused q / k / v projection (optional biases),
 // optional per-head RMSNorm on q and k (QK-norm), rotate-half RoPE, a head-major KV cache, causal
 // flash attention with an optional sliding window, and the output projection.
+//
+// Tensor parallel: heads split over ranks (tensor_parallel.h's HeadSplit). q / k / v are
+// column-parallel (each rank projects only its heads, and caches only its KV heads), the output
+// projection is row-parallel, and all_reduce sums the ranks' partial outputs.
 #pragma once
 
 #include <array>
@@ -11,6 +15,7 @@
 #include <utility>
 
 #include "models/fused_projection.h"
+#include "models/tensor_parallel.h"
 #include "models/tracer.h"
 #include "models/weight_loader.h"
 
@@ -26,9 +31,16 @@ struct GqaParams {
   float norm_weight_offset = 0.0f;  // added to stored QK-norm weights (Gemma stores w - 1)
   float rms_norm_eps = 1e-6f;
   float scale = 1.0f;  // multiplies q.k before the softmax
+  TensorParallel tp;   // this rank's share of the heads
 
+  // The whole model's projections.
   size_t q_dim() const { return num_heads * head_dim; }
   size_t kv_dim() const { return num_kv_heads * head_dim; }
+  // This rank's heads (all of them with one rank); load checks that they split.
+  size_t local_heads() const { return num_heads / tp.size; }
+  size_t local_kv_heads() const { return num_kv_heads >= tp.size ? num_kv_heads / tp.size : 1; }
+  size_t local_q_dim() const { return local_heads() * head_dim; }
+  size_t local_kv_dim() const { return local_kv_heads() * head_dim; }
 };
 
 template <Backend B>
@@ -44,8 +56,8 @@ class GroupedQueryAttention {
     static Expected<Scratch> create(const GqaParams& params, size_t max_tokens) {
       Scratch s;
       const size_t t = max_tokens;
-      const size_t q = params.q_dim();
-      const size_t kv = params.kv_dim();
+      const size_t q = params.local_q_dim();
+      const size_t kv = params.local_kv_dim();
       for (auto [buffer, size] : std::initializer_list<std::pair<Buffer*, size_t>>{{&s.qkv, t * (q + 2 * kv)},
                                                                                    {&s.q, t * q},
                                                                                    {&s.k, t * kv},
@@ -69,11 +81,15 @@ class GroupedQueryAttention {
                                               const GqaParams& params) {
     GroupedQueryAttention block;
     block.params_ = params;
+    FERRUM_ASSIGN_OR_RETURN(HeadSplit heads,
+                            HeadSplit::of(params.num_heads, params.num_kv_heads, params.tp, prefix + "attention"));
     const std::array<std::string, 3> names = {prefix + "q_proj", prefix + "k_proj", prefix + "v_proj"};
     const std::array<size_t, 3> rows = {params.q_dim(), params.kv_dim(), params.kv_dim()};
+    const std::array<WeightSplit, 3> splits = {heads.q, heads.kv, heads.kv};
     FERRUM_ASSIGN_OR_RETURN(block.qkv_, FusedProjection<B>::load(loader, names, rows, params.hidden_size,
-                                                                 params.qkv_bias, prefix + "qkv_proj"));
-    FERRUM_ASSIGN_OR_RETURN(block.o_, loader.linear(prefix + "o_proj", params.hidden_size, params.q_dim()));
+                                                                 params.qkv_bias, prefix + "qkv_proj", splits));
+    FERRUM_ASSIGN_OR_RETURN(block.o_, loader.linear(prefix + "o_proj", params.hidden_size, params.q_dim(), false,
+                                                    WeightSplit::columns(params.tp)));
     if (params.qk_norm) {
       FERRUM_ASSIGN_OR_RETURN(block.q_norm_,
                               loader.vector_f32(prefix + "q_norm.weight", params.head_dim, params.norm_weight_offset));
@@ -92,28 +108,30 @@ class GroupedQueryAttention {
                  const Buffer& cos, const Buffer& sin, size_t window, Scratch& s, const Tracer& tracer,
                  int layer) const {
     const GqaParams& p = params_;
+    const size_t heads = p.local_heads();
+    const size_t kv_heads = p.local_kv_heads();
     FERRUM_TRY(qkv_->forward(ctx, x, s.qkv, tokens, s.part));
-    FERRUM_TRY(B::split_qkv(ctx, s.qkv, s.q, s.k, s.v, tokens, p.q_dim(), p.kv_dim()));
-    tracer.template trace<B>(ctx, "Qcur", layer, s.q, tokens * p.q_dim());
-    tracer.template trace<B>(ctx, "Kcur", layer, s.k, tokens * p.kv_dim());
-    tracer.template trace<B>(ctx, "Vcur", layer, s.v, tokens * p.kv_dim());
+    FERRUM_TRY(B::split_qkv(ctx, s.qkv, s.q, s.k, s.v, tokens, p.local_q_dim(), p.local_kv_dim()));
+    tracer.template trace<B>(ctx, "Qcur", layer, s.q, tokens * p.local_q_dim());
+    tracer.template trace<B>(ctx, "Kcur", layer, s.k, tokens * p.local_kv_dim());
+    tracer.template trace<B>(ctx, "Vcur", layer, s.v, tokens * p.local_kv_dim());
 
     const int mode = p.qk_norm ? kQkNormRope : kQkRope;
     // norm_w is read only in mode 1; any buffer stands in otherwise.
     const Buffer& q_norm = q_norm_ ? *q_norm_ : cos;
     const Buffer& k_norm = k_norm_ ? *k_norm_ : cos;
-    FERRUM_TRY(B::qk_norm_rope(ctx, s.q, q_norm, cos, sin, s.q_heads, tokens, p.num_heads, p.head_dim, position,
+    FERRUM_TRY(B::qk_norm_rope(ctx, s.q, q_norm, cos, sin, s.q_heads, tokens, heads, p.head_dim, position,
                                p.rms_norm_eps, mode));
-    FERRUM_TRY(B::qk_norm_rope(ctx, s.k, k_norm, cos, sin, s.k_heads, tokens, p.num_kv_heads, p.head_dim, position,
+    FERRUM_TRY(B::qk_norm_rope(ctx, s.k, k_norm, cos, sin, s.k_heads, tokens, kv_heads, p.head_dim, position,
                                p.rms_norm_eps, mode));
-    FERRUM_TRY(B::qk_norm_rope(ctx, s.v, k_norm, cos, sin, s.v_heads, tokens, p.num_kv_heads, p.head_dim, position,
+    FERRUM_TRY(B::qk_norm_rope(ctx, s.v, k_norm, cos, sin, s.v_heads, tokens, kv_heads, p.head_dim, position,
                                p.rms_norm_eps, kQkTransposeOnly));
     FERRUM_TRY(B::kv_cache_append_head_major(ctx, cache.k, cache.v, position, cache.capacity, s.k_heads, s.v_heads,
-                                             tokens, p.num_kv_heads, p.head_dim));
+                                             tokens, kv_heads, p.head_dim));
 
     AttnConfig config;
-    config.num_heads = p.num_heads;
-    config.num_kv_heads = p.num_kv_heads;
+    config.num_heads = heads;
+    config.num_kv_heads = kv_heads;
     config.head_dim = p.head_dim;
     config.causal = true;
     config.scale = p.scale;
@@ -121,9 +139,11 @@ class GroupedQueryAttention {
     config.sliding_window = window;
     FERRUM_TRY(B::flash_attention(ctx, s.q_heads, cache.k, cache.v, s.attn_heads, 1, tokens, position + tokens,
                                   position, config));
-    FERRUM_TRY(B::transpose_head_to_token(ctx, s.attn_heads, s.attn, tokens, p.num_heads, p.head_dim));
-    tracer.template trace<B>(ctx, "kqv_out", layer, s.attn, tokens * p.q_dim());
+    FERRUM_TRY(B::transpose_head_to_token(ctx, s.attn_heads, s.attn, tokens, heads, p.head_dim));
+    tracer.template trace<B>(ctx, "kqv_out", layer, s.attn, tokens * p.local_q_dim());
     FERRUM_TRY(o_->forward(ctx, s.attn, out, tokens));
+    // Each rank's output projection covered only its heads: the sum over ranks is the whole output.
+    FERRUM_TRY(B::all_reduce(ctx, out, tokens * p.hidden_size, ReduceOp::kSum));
     tracer.template trace<B>(ctx, "attn_out", layer, out, tokens * p.hidden_size);
     return ok();
   }

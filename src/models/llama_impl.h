@@ -21,6 +21,7 @@ GqaParams LlamaModel<B>::attention_params() const {
   params.norm_weight_offset = hp.gemma_norms ? 1.0f : 0.0f;
   params.rms_norm_eps = hp.rms_norm_eps;
   params.scale = hp.attention_scale;
+  params.tp = hp.tp;
   return params;
 }
 
@@ -41,8 +42,8 @@ Expected<LlamaModel<B>> LlamaModel<B>::load(const LlamaHParams& hparams, const W
   // Gemma stores RMSNorm weights as (w - 1).
   const float norm_add = attention.norm_weight_offset;
 
-  FERRUM_ASSIGN_OR_RETURN(model.embed_tokens_,
-                          loader.matrix(prefix + "embed_tokens.weight", hp.vocab_size, hp.hidden_size));
+  FERRUM_ASSIGN_OR_RETURN(model.embedding_, TokenEmbedding<B>::load(loader, prefix + "embed_tokens.weight",
+                                                                    hp.vocab_size, hp.hidden_size, hp.tp));
   for (size_t i = 0; i < hp.num_layers; ++i) {
     const std::string layer = prefix + "layers." + std::to_string(i) + ".";
     Layer weights;
@@ -61,13 +62,13 @@ Expected<LlamaModel<B>> LlamaModel<B>::load(const LlamaHParams& hparams, const W
                               loader.vector_f32(layer + "post_attention_layernorm.weight", hp.hidden_size));
     }
     FERRUM_ASSIGN_OR_RETURN(weights.mlp, GatedMlp<B>::load(loader, layer + "mlp.", hp.hidden_size, hp.intermediate_size,
-                                                           hp.mlp_activation));
+                                                           hp.mlp_activation, hp.tp));
     model.layers_.push_back(std::move(weights));
   }
   FERRUM_ASSIGN_OR_RETURN(model.final_norm_, loader.vector_f32(prefix + "norm.weight", hp.hidden_size, norm_add));
   FERRUM_ASSIGN_OR_RETURN(model.output_head_,
-                          OutputHead<B>::load(loader, hp.tie_word_embeddings, model.embed_tokens_, hp.vocab_size,
-                                              hp.hidden_size, hp.final_logit_softcap));
+                          OutputHead<B>::load(loader, hp.tie_word_embeddings, model.embedding_->table(), hp.vocab_size,
+                                              hp.hidden_size, hp.final_logit_softcap, hp.tp));
 
   for (const Layer& layer : model.layers_) {
     model.weight_bytes_ += layer.attention->weight_bytes() + layer.mlp->weight_bytes();
@@ -118,7 +119,7 @@ Status LlamaModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> toke
     FERRUM_CHECK(token < hp.vocab_size, ErrorCode::kInvalidArgument, "token id ", token,
                  " is outside the vocabulary of ", hp.vocab_size);
   }
-  FERRUM_TRY(B::embedding_lookup(ctx, *embed_tokens_, tokens, s.residual, hp.hidden_size));
+  FERRUM_TRY(embedding_->forward(ctx, tokens, s.residual));
   if (hp.embedding_scale != 1.0f) FERRUM_TRY(B::scale(ctx, s.residual, t * hp.hidden_size, hp.embedding_scale));
   tracer_.template trace<B>(ctx, "inp_embd", -1, s.residual, t * hp.hidden_size);
   FERRUM_TRY(B::rms_norm(ctx, s.residual, layers_[0].attn_norm, hp.rms_norm_eps, s.x, t, hp.hidden_size));

@@ -1,12 +1,17 @@
 // The end of a decoder: lm_head (or the tied embedding table) over the final-normed hidden states
 // of the rows whose logits are wanted, with optional logit soft-capping. Rows go through one at a
 // time so the scratch stays one vocabulary long however many logits are asked for.
+//
+// Tensor parallel: vocabulary-parallel. Each rank multiplies by its slice of lm_head's rows (or of
+// the tied embedding table) and all_gather concatenates the slices in rank order, which is vocabulary
+// order, so every rank ends with the whole row of logits. With one rank lm_head writes the row directly.
 #pragma once
 
 #include <memory>
 #include <optional>
 
 #include "models/linear.h"
+#include "models/tensor_parallel.h"
 #include "models/tracer.h"
 #include "models/weight_loader.h"
 
@@ -17,24 +22,32 @@ class OutputHead {
  public:
   using Buffer = typename B::Buffer;
 
-  // `embed_tokens` [vocab, hidden] stands in for lm_head when the embeddings are tied and the
-  // checkpoint has no lm_head of its own. softcap 0 = off.
+  // `embed_tokens` [vocab, hidden] (this rank's vocabulary slice of it under tensor parallelism,
+  // TokenEmbedding::table()) stands in for lm_head when the embeddings are tied and the checkpoint
+  // has no lm_head of its own. softcap 0 = off.
   static Expected<OutputHead> load(const WeightLoader<B>& loader, bool tie_word_embeddings,
                                    const std::shared_ptr<const Buffer>& embed_tokens, size_t vocab_size,
-                                   size_t hidden_size, float final_logit_softcap = 0.0f) {
+                                   size_t hidden_size, float final_logit_softcap = 0.0f,
+                                   const TensorParallel& tp = {}) {
     OutputHead head;
     head.vocab_size_ = vocab_size;
     head.hidden_size_ = hidden_size;
     head.softcap_ = final_logit_softcap;
+    FERRUM_ASSIGN_OR_RETURN(ShareRange slice, even_share(vocab_size, tp.rank, tp.size, "lm_head (vocabulary)"));
+    head.local_vocab_ = slice.size();
     if (tie_word_embeddings && !loader.contains("lm_head.weight")) {
-      head.lm_head_.emplace("lm_head (tied to embed_tokens)", vocab_size, hidden_size,
+      head.lm_head_.emplace("lm_head (tied to embed_tokens)", head.local_vocab_, hidden_size,
                             WeightLoader<B>::storage_for(embed_tokens));
     } else {
-      FERRUM_ASSIGN_OR_RETURN(head.lm_head_, loader.linear("lm_head", vocab_size, hidden_size));
+      FERRUM_ASSIGN_OR_RETURN(head.lm_head_,
+                              loader.linear("lm_head", vocab_size, hidden_size, false, WeightSplit::rows(tp)));
     }
     FERRUM_ASSIGN_OR_RETURN(head.row_hidden_, B::alloc(hidden_size, B::kActivationDType));
     // Logits stay f32 whatever the activation dtype: sampling and log-probabilities need the precision.
     FERRUM_ASSIGN_OR_RETURN(head.row_logits_, B::alloc(vocab_size, DType::kF32));
+    if (tp.sharded()) {
+      FERRUM_ASSIGN_OR_RETURN(head.row_logits_slice_, B::alloc(head.local_vocab_, DType::kF32));
+    }
     return head;
   }
 
@@ -47,7 +60,12 @@ class OutputHead {
     const size_t first_row = all_logits ? 0 : tokens - 1;
     for (size_t row = first_row; row < tokens; ++row) {
       FERRUM_TRY(B::copy_slice(ctx, normed, row * hidden_size_, row_hidden_, 0, hidden_size_));
-      FERRUM_TRY(lm_head_->forward(ctx, row_hidden_, row_logits_, 1));
+      if (row_logits_slice_) {
+        FERRUM_TRY(lm_head_->forward(ctx, row_hidden_, *row_logits_slice_, 1));
+        FERRUM_TRY(B::all_gather(ctx, *row_logits_slice_, row_logits_, local_vocab_));
+      } else {
+        FERRUM_TRY(lm_head_->forward(ctx, row_hidden_, row_logits_, 1));
+      }
       if (softcap_ > 0) FERRUM_TRY(B::softcap(ctx, row_logits_, vocab_size_, softcap_));
       tracer.template trace<B>(ctx, "result_output", -1, row_logits_, vocab_size_);
       FERRUM_TRY(
@@ -58,10 +76,12 @@ class OutputHead {
 
  private:
   size_t vocab_size_ = 0;
+  size_t local_vocab_ = 0;
   size_t hidden_size_ = 0;
   float softcap_ = 0.0f;
   std::optional<Linear<B>> lm_head_;
   Buffer row_hidden_, row_logits_;
+  std::optional<Buffer> row_logits_slice_;  // this rank's logits before all_gather (tensor parallel only)
 };
 
 }  // namespace ferrum
