@@ -1,6 +1,7 @@
 // CudaContext: where CUDA work accumulates. One blocking stream, a cuBLASLt handle with its
 // workspace and plan cache, scratch buffers that grow to the largest call seen, the device-side
-// decode state read by `_dyn` kernels, and the last captured CUDA graph.
+// decode state read by `_dyn` kernels, the last captured CUDA graph, and under tensor parallelism
+// the NCCL communicator its collectives run on.
 #pragma once
 
 #include <cublasLt.h>
@@ -18,6 +19,10 @@
 #include "core/error.h"
 
 namespace ferrum {
+
+namespace cuda {
+class NcclCommunicator;  // nccl_communicator.h; only the tensor-parallel files need NCCL's header
+}
 
 // Scratch areas owned by a context; each is used by one op at a time on the context's stream.
 enum class ScratchSlot : int {
@@ -70,6 +75,9 @@ struct CudaContextState {
   std::vector<cuda::DeviceBlock> retired_scratch;
 
   std::array<cuda::DeviceBlock, static_cast<size_t>(ScratchSlot::kCount)> scratch{};
+
+  // Null with one GPU (the collectives are then identities).
+  std::unique_ptr<cuda::NcclCommunicator> nccl;
 
   ~CudaContextState();
 };
