@@ -16,6 +16,7 @@ std::span<const Command> commands() {
       Command{"transcribe", "transcribe speech with a Whisper model", run_transcribe},
       Command{"logits", "print or save the logits of a forward pass over token ids", run_logits},
       Command{"info", "print the build, the compiled backends and the CPU, and run a smoke test", run_info},
+      Command{"tp-worker", "a tensor-parallel rank started by rank 0 (internal)", run_tp_worker, true},
   };
   return kCommands;
 }

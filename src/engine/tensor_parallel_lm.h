@@ -1,0 +1,58 @@
+// The CausalLm of a tensor-parallel group, seen from rank 0, and the loop the other ranks run.
+//
+// Rank 0 holds its own shard (a plain CausalLm built over a context joined to the group). Before
+// each call that reaches the model it broadcasts the step (tensor_parallel_steps.h), then runs the
+// call locally; the other ranks run the same call on their shards, and the backend's collectives
+// inside the forward pass join the shards. So whatever drives rank 0 (Generator, the engine, the
+// server) needs no knowledge of tensor parallelism: scheduling and sampling happen once, on rank 0.
+//
+// Rank 0 checks every call (token ids, capacity) before broadcasting it, so a call that fails,
+// fails on rank 0 alone and the group stays in step; an error on another rank therefore means that
+// rank is broken, and it leaves, which takes the group down.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <vector>
+
+#include "dist/rank_group.h"
+#include "engine/tensor_parallel_steps.h"
+#include "engine/worker_processes.h"
+#include "models/causal_lm.h"
+
+namespace ferrum {
+
+class TensorParallelCausalLm final : public CausalLm {
+ public:
+  // `local`: rank 0's shard; `workers`: the local worker processes (may be empty).
+  TensorParallelCausalLm(std::unique_ptr<CausalLm> local, std::shared_ptr<dist::RankGroup> group,
+                         std::unique_ptr<WorkerProcesses> workers);
+  // Tells the other ranks to shut down and waits (briefly) for the local workers to exit.
+  ~TensorParallelCausalLm() override;
+
+  const CausalLmInfo& info() const override { return local_->info(); }
+  Expected<std::unique_ptr<SequenceState>> new_sequence(size_t capacity) override;
+  Expected<std::span<const float>> forward(SequenceState& state, std::span<const uint32_t> tokens) override;
+  Expected<std::vector<float>> forward_all(SequenceState& state, std::span<const uint32_t> tokens) override;
+
+  // The local worker processes' ids (tests stop one to check the group goes down).
+  std::vector<pid_t> worker_pids() const { return workers_ ? workers_->pids() : std::vector<pid_t>{}; }
+
+  // What rank 0 and its sequences share: the group, and the first failure to reach it.
+  struct Link;
+
+ private:
+  Status check_call(const SequenceState& state, std::span<const uint32_t> tokens) const;
+
+  std::shared_ptr<Link> link_;
+  std::unique_ptr<CausalLm> local_;
+  std::unique_ptr<WorkerProcesses> workers_;
+  uint64_t next_sequence_ = 1;
+};
+
+// A rank other than 0: applies every step rank 0 broadcasts to `local`, its shard, until rank 0
+// shuts the group down (ok) or something fails (the error, after which the rank must leave).
+Status follow_rank_zero(dist::RankGroup& group, CausalLm& local);
+
+}  // namespace ferrum
