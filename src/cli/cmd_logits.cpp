@@ -1,5 +1,6 @@
 // `ferrum logits`: the logits of one forward pass over given token ids, printed or saved as
 // safetensors: what the reference tests compare and what users debug with.
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -60,11 +61,19 @@ int run_logits(int argc, char** argv) {
     if (greedy > 0) {
       FERRUM_ASSIGN_OR_RETURN(auto sequence, lm->new_sequence(ids.size() + greedy));
       FERRUM_ASSIGN_OR_RETURN(std::span<const float> row, lm->forward(*sequence, ids));
+      const auto decode_start = std::chrono::steady_clock::now();
       for (size_t step = 0; step < greedy; ++step) {
         const auto next = static_cast<uint32_t>(std::max_element(row.begin(), row.end()) - row.begin());
         continuation.push_back(static_cast<int32_t>(next));
         if (step + 1 == greedy) break;
         FERRUM_ASSIGN_OR_RETURN(row, lm->forward(*sequence, std::span(&next, 1)));
+      }
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - decode_start).count();
+      if (greedy > 1) {
+        // Decode steps only (the prompt's forward is excluded): one token per step, batch 1.
+        std::fprintf(stderr, "greedy decode: %zu steps in %.3f s, %.2f ms/token, %.1f tok/s (%s, %zu rank(s))\n",
+                     greedy - 1, seconds, 1e3 * seconds / double(greedy - 1), double(greedy - 1) / seconds,
+                     lm->info().device.c_str(), lm->info().tensor_parallel_size);
       }
       std::printf("greedy:");
       for (int32_t id : continuation) std::printf(" %d", id);

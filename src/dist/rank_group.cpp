@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 
@@ -209,6 +210,22 @@ Status RankGroup::send_to_all(MessageTag tag, std::span<const uint8_t> payload) 
   FERRUM_CHECK(rank_ == 0, ErrorCode::kInternal, "only rank 0 sends to every rank");
   for (size_t peer = 1; peer < world_size_; ++peer) FERRUM_TRY(send(peer, tag, payload));
   return ok();
+}
+
+void RankGroup::await_departures(Clock::time_point deadline) {
+  if (rank_ != 0) return;
+  for (size_t peer = 1; peer < world_size_; ++peer) {
+    const Socket& socket = data_[peer];
+    while (socket.is_open() && !socket.peer_closed()) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0) return;
+      pollfd entry{socket.fd(), POLLIN, 0};
+      if (poll(&entry, 1, static_cast<int>(std::min<long long>(left, 100))) > 0 && !socket.peer_closed()) {
+        uint8_t scratch[256];  // nothing is expected after shutdown; drop it
+        (void)!read(socket.fd(), scratch, sizeof(scratch));
+      }
+    }
+  }
 }
 
 void RankGroup::watch_peers(LostPeer on_lost) {

@@ -78,6 +78,11 @@ class RankGroup {
   // Rank 0 sends `payload` to every other rank.
   Status send_to_all(MessageTag tag, std::span<const uint8_t> payload);
 
+  // Rank 0, after telling the others to shut down: waits (until `deadline`) for every rank to
+  // close its connections, so that no rank still watching sees rank 0 go first and reports it as
+  // a failure.
+  void await_departures(Clock::time_point deadline);
+
   // Starts the liveness watcher: `on_lost(peer, reason)` runs once, on the watcher thread, when a
   // peer's connection closes. Until then healthy() is true.
   using LostPeer = std::function<void(size_t peer, const std::string& reason)>;

@@ -62,9 +62,11 @@ TensorParallelCausalLm::TensorParallelCausalLm(std::unique_ptr<CausalLm> local, 
 TensorParallelCausalLm::~TensorParallelCausalLm() {
   // Peers leaving is expected from here on: stop treating it as a failure.
   link_->group->stop_watching();
-  if (!link_->broken) (void)link_->send({ModelStep::Kind::kShutdown, 0, 0, {}});
+  const bool told = !link_->broken && link_->send({ModelStep::Kind::kShutdown, 0, 0, {}});
   link_->open = false;
   local_.reset();
+  // The other ranks stop watching rank 0 when they read the shutdown: wait until they have left.
+  if (told) link_->group->await_departures(dist::Clock::now() + std::chrono::seconds(10));
   if (workers_) workers_->wait_or_stop(std::chrono::seconds(10));
 }
 

@@ -53,6 +53,9 @@ struct CudaBackend : BackendDefaults {
   using Context = CudaContext;
   using GptqStore = CudaGptqStore;
 
+  // Models keep activations (and KV caches) in this dtype on this backend.
+  static constexpr DType kActivationDType = DType::kBF16;
+
   // ── Buffers ──
   static Expected<Buffer> alloc(size_t n, DType dtype);
   static Expected<Buffer> from_slice(std::span<const float> values, DType dtype);

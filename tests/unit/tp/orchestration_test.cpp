@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "dist/socket.h"
 #include "engine/tensor_parallel_launch.h"
 #include "engine/tensor_parallel_lm.h"
 #include "models/safetensors_source.h"
@@ -161,6 +162,65 @@ TEST(ProcessGroup, GreedyGenerationThroughTwoProcessesMatchesOneProcess) {
   std::printf("TP=2 generated: %s\n", texts[1].c_str());
   EXPECT_GT(texts[0].size(), std::string("Once upon a time").size());
   EXPECT_EQ(texts[1], texts[0]);
+}
+
+TEST(ProcessGroup, TwoHostsOnLoopbackMatchOneProcess) {
+  // Two "hosts" of two ranks each: node 1 starts first (it retries until rank 0 listens), starts
+  // its second rank, and follows; node 0 serves the result and shuts the group down.
+  uint16_t port = 0;
+  {
+    auto probe = dist::Listener::bind("127.0.0.1", 0);
+    ASSERT_TRUE(probe);
+    port = probe->port();
+  }
+  const std::string model = testing::hf_tiny_dir("llama3").string();
+  const std::string ids = prompt_ids("llama3");
+  const auto node_args = [&](const char* rank, const std::string& out) {
+    return std::vector<std::string>{"logits",
+                                    model,
+                                    "--ids",
+                                    ids,
+                                    "-t",
+                                    "1",
+                                    "-tp",
+                                    "4",
+                                    "--nnodes",
+                                    "2",
+                                    "--node-rank",
+                                    rank,
+                                    "--master-addr",
+                                    "127.0.0.1",
+                                    "--master-port",
+                                    std::to_string(port),
+                                    "--out",
+                                    out};
+  };
+  const std::string node0_out = scratch_path("node0.safetensors");
+  const std::string one_out = scratch_path("one.safetensors");
+  Child node1 = start(node_args("1", scratch_path("node1-unused.safetensors")), "node1");
+  close(node1.stdin_fd);
+  const Finished node0 = run_ferrum(node_args("0", node0_out), "node0");
+  const std::optional<int> node1_status = node1.wait_for(std::chrono::seconds(30));
+  if (!node1_status) node1.kill_now();
+  ASSERT_EQ(node0.status, 0) << node0.err;
+  ASSERT_TRUE(node1_status.has_value());
+  EXPECT_EQ(*node1_status, 0) << read_file(node1.err_path);
+  const Finished one = run_ferrum({"logits", model, "--ids", ids, "-t", "1", "--out", one_out}, "one");
+  ASSERT_EQ(one.status, 0) << one.err;
+  const std::vector<float> split = saved_logits(node0_out), whole = saved_logits(one_out);
+  ASSERT_EQ(split.size(), whole.size());
+  double worst = 0;
+  for (size_t i = 0; i < split.size(); ++i) worst = std::max(worst, double(std::fabs(split[i] - whole[i])));
+  std::printf("llama3 over 2 loopback hosts x 2 ranks vs 1 process: max |dlogit| %.3g\n", worst);
+  EXPECT_LT(worst, 1e-4);
+  for (const std::string& path : {node0_out, one_out, node1.out_path, node1.err_path}) std::filesystem::remove(path);
+}
+
+TEST(ProcessGroup, SeveralHostsNeedAMasterPort) {
+  const Finished run = run_ferrum(
+      {"logits", testing::hf_tiny_dir("llama3").string(), "--ids", "1,2", "-tp", "2", "--nnodes", "2"}, "no-port");
+  EXPECT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 2) << run.status;
+  EXPECT_NE(run.err.find("--master-port is needed with --nnodes above 1"), std::string::npos) << run.err;
 }
 
 // Waits until `path` contains `text`.

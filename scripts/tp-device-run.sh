@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# One device-machine batch for tensor parallelism on 2 GPUs: TP=2 vs TP=1 logits and greedy
+# continuations on the hf-tiny fixtures (CUDA, bf16), a rank killed mid-generation, and (stage
+# bench) batch-1 decode on a Llama-3.1-8B-shaped checkpoint with random weights. Logs under $OUT.
+#
+# Usage (on the device machine, from the session checkout):  scripts/tp-device-run.sh BUNDLE [stages...]
+# BUNDLE holds bin/ferrum (the CUDA build, FERRUM_NATIVE=OFF), lib/ (shared libraries the image may
+# lack), fixtures/ (hf-tiny, stories260K) and scripts/ (tp_compare.py, make_llama8b.py).
+# Stages: tests kill bench (default: all three).
+set -uo pipefail
+bundle=$(cd "${1:?bundle dir}" && pwd)
+shift
+stages=${*:-"tests kill bench"}
+out=${OUT:-tp-run-out}
+mkdir -p "$out"
+# NVLink multicast must stay off on these shared machines (ferrum sets it too, before NCCL starts).
+export NCCL_NVLS_ENABLE=0
+export LD_LIBRARY_PATH="$bundle/lib:${LD_LIBRARY_PATH:-}"
+ferrum="$bundle/bin/ferrum"
+chmod +x "$ferrum"
+nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader | tee "$out/device.txt"
+nvidia-smi topo -m > "$out/topology.txt" 2>&1
+summary=()
+
+for stage in $stages; do
+  case $stage in
+    tests)
+      # Llama-family fixtures: the CUDA backend has no scatter_add_rows / gemm_batched yet, which the
+      # MoE and MLA files need (their TP path is covered on the CPU).
+      for name in llama3 qwen3 qwen2 mistral_swa gemma3; do
+        model="$bundle/fixtures/hf-tiny/$name"
+        ids=$(python3 -c "import json; print(','.join(map(str, json.load(open('$model/reference.json'))['input_ids'])))")
+        for tp in 1 2; do
+          "$ferrum" logits "$model" --device cuda --ids "$ids" --greedy 16 -tp "$tp" --out "$out/$name-tp$tp.safetensors" \
+            > "$out/$name-tp$tp.log" 2>&1 || summary+=("$name TP=$tp FAILED: $(tail -2 "$out/$name-tp$tp.log")")
+        done
+        python3 "$bundle/scripts/tp_compare.py" 0.05 "$name" "$out/$name-tp1.safetensors" "$out/$name-tp2.safetensors" \
+          "$model/reference.safetensors" | tee -a "$out/compare.txt"
+        summary+=("$name compare exit ${PIPESTATUS[0]}")
+      done
+      ;;
+    kill)
+      # Rank 1 killed while rank 0 is in the middle of decoding: rank 0 must exit with the reason.
+      "$ferrum" run "$bundle/fixtures/stories260K/stories260K.gguf" --device cuda -tp 2 -p "Once upon a time" \
+        -n 2000 --ignore-eos --temp 0 --raw > "$out/kill.out" 2> "$out/kill.err" &
+      rank0=$!
+      # Wait until tokens are streaming (the prompt is echoed first), so rank 0 is mid-decode.
+      for _ in $(seq 600); do
+        [[ $(stat -c %s "$out/kill.out" 2> /dev/null || echo 0) -gt 64 ]] && break
+        sleep 0.05
+      done
+      worker=$(pgrep -P "$rank0" | head -1)
+      start=$(date +%s.%N)
+      kill -9 "$worker"
+      wait "$rank0"
+      code=$?
+      end=$(date +%s.%N)
+      summary+=("kill: rank 0 exit $code $(python3 -c "print(f'{$end - $start:.2f}')") s after rank 1 was killed")
+      grep -a "error" "$out/kill.err" | tail -2
+      ;;
+    bench)
+      python3 "$bundle/scripts/make_llama8b.py" /tmp/llama8b 32 2>&1 | tail -1
+      for tp in 1 2; do
+        "$ferrum" logits /tmp/llama8b --device cuda --ids 128000,791,1888,315,264,892 --greedy 65 -c 256 -tp "$tp" \
+          --show 0 > "$out/bench-tp$tp.log" 2>&1
+        summary+=("8B bench TP=$tp: $(grep -a 'greedy decode' "$out/bench-tp$tp.log" || tail -2 "$out/bench-tp$tp.log")")
+      done
+      ;;
+  esac
+done
+echo
+printf '%s\n' "${summary[@]}" | tee "$out/summary.txt"
