@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One device-machine batch for tensor parallelism on 2 GPUs: TP=2 vs TP=1 logits and greedy
 # continuations on the hf-tiny fixtures (CUDA, bf16), a rank killed mid-generation, and (stage
-# bench) batch-1 decode on a Llama-3.1-8B-shaped checkpoint with random weights. Logs under $OUT.
+# bench) batch-1 decode on a Llama-3.1-8B-shaped checkpoint with random weights. Work files go to
+# /tmp/tp-run; $OUT receives the summary, the comparisons and a tarball of every log.
 #
 # Usage (on the device machine, from the session checkout):  scripts/tp-device-run.sh BUNDLE [stages...]
 # BUNDLE holds bin/ferrum (the CUDA build, FERRUM_NATIVE=OFF), lib/ (shared libraries the image may
@@ -11,16 +12,27 @@ set -uo pipefail
 bundle=$(cd "${1:?bundle dir}" && pwd)
 shift
 stages=${*:-"tests kill bench"}
-out=${OUT:-tp-run-out}
-mkdir -p "$out"
+results=${OUT:-tp-run-out}
+out=/tmp/tp-run
+mkdir -p "$out" "$results"
 # NVLink multicast must stay off on these shared machines (ferrum sets it too, before NCCL starts).
 export NCCL_NVLS_ENABLE=0
 export LD_LIBRARY_PATH="$bundle/lib:${LD_LIBRARY_PATH:-}"
 ferrum="$bundle/bin/ferrum"
+# The bundle may carry the binary and the libraries it links compressed (the carry limit).
+unxz() { xz -d -f "$1" 2> /dev/null || python3 -c 'import lzma, sys; open(sys.argv[1][:-3], "wb").write(lzma.open(sys.argv[1]).read())' "$1"; }
+[[ -f $ferrum.xz ]] && unxz "$ferrum.xz"
 chmod +x "$ferrum"
+if ldd "$ferrum" | grep -q "not found" && [[ -f $bundle/libs.tar.xz ]]; then
+  mkdir -p "$bundle/lib"
+  tar -C "$bundle/lib" -xJf "$bundle/libs.tar.xz" 2> /dev/null ||
+    python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$bundle/libs.tar.xz" "$bundle/lib"
+fi
+ldd "$ferrum" | grep "not found" | tee "$out/missing-libs.txt"
 nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader | tee "$out/device.txt"
 nvidia-smi topo -m > "$out/topology.txt" 2>&1
-summary=()
+# Each result goes to $results at once, so a run cut short still reports what it finished.
+record() { echo "$1" | tee -a "$results/summary.txt"; }
 
 for stage in $stages; do
   case $stage in
@@ -31,12 +43,12 @@ for stage in $stages; do
         model="$bundle/fixtures/hf-tiny/$name"
         ids=$(python3 -c "import json; print(','.join(map(str, json.load(open('$model/reference.json'))['input_ids'])))")
         for tp in 1 2; do
-          "$ferrum" logits "$model" --device cuda --ids "$ids" --greedy 16 -tp "$tp" --out "$out/$name-tp$tp.safetensors" \
-            > "$out/$name-tp$tp.log" 2>&1 || summary+=("$name TP=$tp FAILED: $(tail -2 "$out/$name-tp$tp.log")")
+          timeout 60 "$ferrum" logits "$model" --device cuda --ids "$ids" --greedy 16 -tp "$tp" --out "$out/$name-tp$tp.safetensors" \
+            > "$out/$name-tp$tp.log" 2>&1 || record "$name TP=$tp FAILED: $(tail -2 "$out/$name-tp$tp.log")"
         done
         python3 "$bundle/scripts/tp_compare.py" 0.05 "$name" "$out/$name-tp1.safetensors" "$out/$name-tp2.safetensors" \
-          "$model/reference.safetensors" | tee -a "$out/compare.txt"
-        summary+=("$name compare exit ${PIPESTATUS[0]}")
+          "$model/reference.safetensors" | tee -a "$results/compare.txt"
+        record "$name compare exit ${PIPESTATUS[0]}"
       done
       ;;
     kill)
@@ -55,18 +67,20 @@ for stage in $stages; do
       wait "$rank0"
       code=$?
       end=$(date +%s.%N)
-      summary+=("kill: rank 0 exit $code $(python3 -c "print(f'{$end - $start:.2f}')") s after rank 1 was killed")
-      grep -a "error" "$out/kill.err" | tail -2
+      record "kill: rank 0 exit $code $(python3 -c "print(f'{$end - $start:.2f}')") s after rank 1 was killed"
+      record "kill: rank 0 said: $(grep -a 'error' "$out/kill.err" | tail -1)"
       ;;
     bench)
       python3 "$bundle/scripts/make_llama8b.py" /tmp/llama8b 32 2>&1 | tail -1
       for tp in 1 2; do
-        "$ferrum" logits /tmp/llama8b --device cuda --ids 128000,791,1888,315,264,892 --greedy 65 -c 256 -tp "$tp" \
+        timeout 60 "$ferrum" logits /tmp/llama8b --device cuda --ids 128000,791,1888,315,264,892 --greedy 65 -c 256 -tp "$tp" \
           --show 0 > "$out/bench-tp$tp.log" 2>&1
-        summary+=("8B bench TP=$tp: $(grep -a 'greedy decode' "$out/bench-tp$tp.log" || tail -2 "$out/bench-tp$tp.log")")
+        record "8B bench TP=$tp: $(grep -a 'greedy decode' "$out/bench-tp$tp.log" || tail -2 "$out/bench-tp$tp.log")"
       done
       ;;
   esac
 done
+cp "$out/device.txt" "$results/"
+tar -C "$out" -czf "$results/logs.tgz" --exclude='*.safetensors' .
 echo
-printf '%s\n' "${summary[@]}" | tee "$out/summary.txt"
+cat "$results/summary.txt"
