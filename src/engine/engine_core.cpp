@@ -136,13 +136,22 @@ Status EngineCore::step() {
     status = model_.copy_block(*cache_, static_cast<size_t>(copy.from), static_cast<size_t>(copy.to));
     if (!status) break;
   }
+  if (status) build_batch(scheduled);
+  // When every sampled row is a plain greedy pick, the device picks it: one id per row comes back
+  // instead of a vocabulary of logits.
+  const bool argmax_on_device =
+      std::all_of(sampled_.begin(), sampled_.end(), [](const Request* r) { return is_plain_greedy(r->request); });
   Expected<std::span<const float>> logits = std::span<const float>();
+  Expected<std::span<const int32_t>> ids = std::span<const int32_t>();
   if (status) {
-    build_batch(scheduled);
-    logits = model_.forward_batch(*cache_, batch_);
+    if (argmax_on_device) {
+      ids = model_.forward_batch_argmax(*cache_, batch_);
+    } else {
+      logits = model_.forward_batch(*cache_, batch_);
+    }
   }
-  if (!status || !logits) {
-    const Error error = status ? logits.error() : status.error();
+  if (!status || !logits || !ids) {
+    const Error error = !status ? status.error() : !logits ? logits.error() : ids.error();
     for (const ScheduledChunk& chunk : scheduled.chunks) fail(*requests_.at(chunk.seq->id), error);
     return error;
   }
@@ -150,9 +159,19 @@ Status EngineCore::step() {
   scheduler_.commit(scheduled);
   const size_t vocab = model_.info().vocab_size;
   for (size_t row = 0; row < sampled_.size(); ++row) {
-    sample(*sampled_[row], logits->subspan(row * vocab, vocab));
+    if (argmax_on_device) {
+      accept(*sampled_[row], (*ids)[row], {});
+    } else {
+      sample(*sampled_[row], logits->subspan(row * vocab, vocab));
+    }
   }
   return ok();
+}
+
+bool EngineCore::is_plain_greedy(const EngineRequest& r) {
+  const SamplingParams& p = r.sampling;
+  return p.temperature == 0.0f && p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f &&
+         p.frequency_penalty == 0.0f && p.logit_bias.empty() && !r.constraint && !r.logprobs && r.top_logprobs == 0;
 }
 
 void EngineCore::build_batch(const SchedulerOutput& scheduled) {
@@ -180,10 +199,8 @@ void EngineCore::build_batch(const SchedulerOutput& scheduled) {
 }
 
 void EngineCore::sample(Request& request, std::span<const float> logits) {
-  const Clock::time_point now = Clock::now();
-  RequestEvent event;
   if (request.output.length_reached()) {
-    finish(request, std::move(event), FinishReason::kLength);
+    finish(request, RequestEvent{}, FinishReason::kLength);
     return;
   }
   const EngineRequest& r = request.request;
@@ -192,6 +209,17 @@ void EngineCore::sample(Request& request, std::span<const float> logits) {
   const std::span<const int32_t> all(request.seq.tokens);
   const int32_t token =
       request.sampler.sample(row_, {all.first(request.seq.prompt_len), all.subspan(request.seq.prompt_len)});
+  accept(request, token, logits);
+}
+
+void EngineCore::accept(Request& request, int32_t token, std::span<const float> logits) {
+  const Clock::time_point now = Clock::now();
+  RequestEvent event;
+  if (request.output.length_reached()) {
+    finish(request, std::move(event), FinishReason::kLength);
+    return;
+  }
+  const EngineRequest& r = request.request;
   const size_t context_after = request.seq.tokens.size() + 1;
   Expected<OutputProcessor::Update> update = request.output.accept(token, context_after);
   if (!update) {

@@ -75,8 +75,13 @@ class EngineCore {
              ResolvedEngineOptions resolved, std::unique_ptr<PagedKvStore> cache);
 
   void build_batch(const SchedulerOutput& scheduled);
-  // Samples the request's next token from its logits row and emits the event.
+  // Samples the request's next token from its logits row, then accept()s it.
   void sample(Request& request, std::span<const float> logits);
+  // Applies a sampled token (logits: the raw row, for log-probabilities; empty when the device
+  // picked the token) and emits the event.
+  void accept(Request& request, int32_t token, std::span<const float> logits);
+  // Greedy with nothing that needs the logits on the host (penalties, bias, constraint, logprobs).
+  static bool is_plain_greedy(const EngineRequest& request);
   void finish(Request& request, RequestEvent event, FinishReason reason);
   void fail(Request& request, const Error& error);
   void release(Request& request);

@@ -84,6 +84,12 @@ class CausalLm {
   virtual Expected<std::span<const float>> forward_batch(PagedKvStore& /*cache*/, const ForwardBatch& /*batch*/) {
     return make_error(ErrorCode::kUnsupported, info().architecture, " has no batched forward over a paged cache");
   }
+  // forward_batch for a batch whose sampled rows are all greedy: the argmax of each logits row
+  // (lowest id on ties), picked on the device so only one id per row comes back.
+  virtual Expected<std::span<const int32_t>> forward_batch_argmax(PagedKvStore& /*cache*/,
+                                                                  const ForwardBatch& /*batch*/) {
+    return make_error(ErrorCode::kUnsupported, info().architecture, " has no batched forward over a paged cache");
+  }
   // Copy-on-write of a shared block: every layer's K / V of block `from` into block `to`.
   virtual Status copy_block(PagedKvStore& /*cache*/, size_t /*from*/, size_t /*to*/) {
     return make_error(ErrorCode::kUnsupported, info().architecture, " has no paged cache");
@@ -162,21 +168,8 @@ class CausalLmAdapter final : public CausalLm {
 
   Expected<std::span<const float>> forward_batch(PagedKvStore& store, const ForwardBatch& batch) override {
     if constexpr (kBatches) {
-      PagedKvCache<B>& cache = static_cast<PagedStore&>(store).cache;
-      if (!metadata_) {
-        const size_t max_blocks = (info_.max_context + cache.block_size - 1) / cache.block_size;
-        FERRUM_ASSIGN_OR_RETURN(
-            auto buffers, PagedBatchBuffers<B>::create(info_.max_batch_tokens, info_.max_batch_tokens, max_blocks));
-        metadata_ = std::make_unique<PagedBatchBuffers<B>>(std::move(buffers));
-      }
+      FERRUM_TRY(run_batch(store, batch));
       const size_t rows = batch.logits_rows.size();
-      if (!batch_logits_ || batch_logits_->numel() < rows * info_.vocab_size) {
-        FERRUM_ASSIGN_OR_RETURN(auto buffer, B::alloc(std::max<size_t>(rows, 1) * info_.vocab_size, DType::kF32));
-        batch_logits_ = std::make_unique<typename B::Buffer>(std::move(buffer));
-      }
-      FERRUM_TRY(metadata_->upload(ctx_, batch, cache.block_size));
-      FERRUM_TRY(model_.forward_batch(ctx_, PagedStep<B>{batch, *metadata_, cache}, *batch_logits_));
-      FERRUM_TRY(B::sync(ctx_));
       host_logits_.resize(rows * info_.vocab_size);
       if (rows > 0) {
         FERRUM_TRY(B::to_host(*batch_logits_, std::span<uint8_t>(reinterpret_cast<uint8_t*>(host_logits_.data()),
@@ -185,6 +178,26 @@ class CausalLmAdapter final : public CausalLm {
       return std::span<const float>(host_logits_);
     } else {
       return CausalLm::forward_batch(store, batch);
+    }
+  }
+
+  Expected<std::span<const int32_t>> forward_batch_argmax(PagedKvStore& store, const ForwardBatch& batch) override {
+    if constexpr (kBatches) {
+      FERRUM_TRY(run_batch(store, batch));
+      const size_t rows = batch.logits_rows.size();
+      host_ids_.resize(rows);
+      if (rows == 0) return std::span<const int32_t>(host_ids_);
+      if (!batch_ids_ || batch_ids_->numel() < rows) {
+        FERRUM_ASSIGN_OR_RETURN(auto buffer, B::alloc(std::max<size_t>(rows, 64), DType::kI32));
+        batch_ids_ = std::make_unique<typename B::Buffer>(std::move(buffer));
+      }
+      FERRUM_TRY(B::argmax_rows(ctx_, *batch_logits_, *batch_ids_, rows, info_.vocab_size));
+      FERRUM_TRY(B::sync(ctx_));
+      FERRUM_TRY(B::to_host(*batch_ids_,
+                            std::span<uint8_t>(reinterpret_cast<uint8_t*>(host_ids_.data()), rows * sizeof(int32_t))));
+      return std::span<const int32_t>(host_ids_);
+    } else {
+      return CausalLm::forward_batch_argmax(store, batch);
     }
   }
 
@@ -197,6 +210,24 @@ class CausalLmAdapter final : public CausalLm {
   }
 
  private:
+  // Uploads the batch's metadata and runs the model's forward_batch into batch_logits_.
+  Status run_batch(PagedKvStore& store, const ForwardBatch& batch) {
+    PagedKvCache<B>& cache = static_cast<PagedStore&>(store).cache;
+    if (!metadata_) {
+      const size_t max_blocks = (info_.max_context + cache.block_size - 1) / cache.block_size;
+      FERRUM_ASSIGN_OR_RETURN(auto buffers,
+                              PagedBatchBuffers<B>::create(info_.max_batch_tokens, info_.max_batch_tokens, max_blocks));
+      metadata_ = std::make_unique<PagedBatchBuffers<B>>(std::move(buffers));
+    }
+    const size_t rows = batch.logits_rows.size();
+    if (!batch_logits_ || batch_logits_->numel() < rows * info_.vocab_size) {
+      FERRUM_ASSIGN_OR_RETURN(auto buffer, B::alloc(std::max<size_t>(rows, 1) * info_.vocab_size, DType::kF32));
+      batch_logits_ = std::make_unique<typename B::Buffer>(std::move(buffer));
+    }
+    FERRUM_TRY(metadata_->upload(ctx_, batch, cache.block_size));
+    return model_.forward_batch(ctx_, PagedStep<B>{batch, *metadata_, cache}, *batch_logits_);
+  }
+
   struct PagedStore final : PagedKvStore {
     explicit PagedStore(PagedKvCache<B> c) : cache(std::move(c)) {}
     size_t num_blocks() const override { return cache.num_blocks; }
@@ -227,6 +258,8 @@ class CausalLmAdapter final : public CausalLm {
   std::vector<float> host_logits_;
   std::unique_ptr<PagedBatchBuffers<B>> metadata_;    // the batch metadata on the device
   std::unique_ptr<typename B::Buffer> batch_logits_;  // [rows, vocab] of the last batch
+  std::unique_ptr<typename B::Buffer> batch_ids_;     // their argmax (forward_batch_argmax)
+  std::vector<int32_t> host_ids_;
 };
 
 }  // namespace ferrum
