@@ -161,7 +161,7 @@ int run(const Flags& flags) {
   }
 
   const auto start = Clock::now();
-  double decode_seconds = 0;
+  double decode_seconds = 0, decode_model_seconds = 0;
   size_t decode_steps = 0, decode_tokens = 0, steps = 0;
   std::vector<double> decode_step_ms;
   while ((*core)->has_work()) {
@@ -180,6 +180,7 @@ int run(const Flags& flags) {
       ++decode_steps;
       decode_tokens += generated;
       decode_seconds += step_seconds;
+      decode_model_seconds += after.model_seconds - before.model_seconds;
       decode_step_ms.push_back(step_seconds * 1e3);
     }
   }
@@ -198,11 +199,16 @@ int run(const Flags& flags) {
               static_cast<size_t>(stats.preemptions));
   std::printf("output throughput: %.1f tok/s overall (%zu tokens)\n",
               static_cast<double>(stats.generated_tokens) / total, static_cast<size_t>(stats.generated_tokens));
+  std::printf("host share of step time: %.1f%% (%.3f s of %.3f s outside the model's forward)\n",
+              100.0 * (1.0 - stats.model_seconds / stats.step_seconds), stats.step_seconds - stats.model_seconds,
+              stats.step_seconds);
   if (decode_steps > 0) {
     const double batch = static_cast<double>(decode_tokens) / static_cast<double>(decode_steps);
-    std::printf("decode steps: %zu, mean batch %.1f, %.1f tok/s, median step %.3f ms, weights read at %.1f GB/s\n",
-                decode_steps, batch, static_cast<double>(decode_tokens) / decode_seconds, median_ms,
-                weight_gb / (median_ms / 1e3));
+    std::printf(
+        "decode steps: %zu, mean batch %.1f, %.1f tok/s, median step %.3f ms, weights read at %.1f GB/s, "
+        "host share %.1f%%\n",
+        decode_steps, batch, static_cast<double>(decode_tokens) / decode_seconds, median_ms,
+        weight_gb / (median_ms / 1e3), 100.0 * (1.0 - decode_model_seconds / decode_seconds));
   }
 
   if (flags.baseline) {

@@ -86,6 +86,8 @@ struct EngineStats {
   size_t kv_blocks_cached = 0;  // blocks the prefix cache can hand out again (some may be in use)
   size_t kv_block_size = 0;     // tokens per block
   uint64_t steps = 0;           // forward steps run
+  double step_seconds = 0;      // time spent in steps
+  double model_seconds = 0;     // of which inside the model's batched forward (the rest is host work)
 };
 
 class RequestStream {

@@ -117,6 +117,13 @@ EngineStats EngineCore::stats() const {
 }
 
 Status EngineCore::step() {
+  const Clock::time_point step_start = Clock::now();
+  Status status = run_step();
+  stats_.step_seconds += seconds_between(step_start, Clock::now());
+  return status;
+}
+
+Status EngineCore::run_step() {
   SchedulerOutput scheduled = scheduler_.schedule();
   stats_.preemptions += scheduled.preemptions;
   stats_.prefix_cache_queries += scheduled.prefix_queried_tokens;
@@ -144,11 +151,13 @@ Status EngineCore::step() {
   Expected<std::span<const float>> logits = std::span<const float>();
   Expected<std::span<const int32_t>> ids = std::span<const int32_t>();
   if (status) {
+    const Clock::time_point forward_start = Clock::now();
     if (argmax_on_device) {
       ids = model_.forward_batch_argmax(*cache_, batch_);
     } else {
       logits = model_.forward_batch(*cache_, batch_);
     }
+    stats_.model_seconds += seconds_between(forward_start, Clock::now());
   }
   if (!status || !logits || !ids) {
     const Error error = !status ? status.error() : !logits ? logits.error() : ids.error();

@@ -74,6 +74,7 @@ class EngineCore {
   EngineCore(CausalLm& model, const tokenizer::Vocab* vocab, std::unordered_set<int32_t> end_tokens,
              ResolvedEngineOptions resolved, std::unique_ptr<PagedKvStore> cache);
 
+  Status run_step();
   void build_batch(const SchedulerOutput& scheduled);
   // Samples the request's next token from its logits row, then accept()s it.
   void sample(Request& request, std::span<const float> logits);
