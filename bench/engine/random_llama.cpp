@@ -1,7 +1,10 @@
 #include "random_llama.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <fstream>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -28,10 +31,26 @@ class FastRng {
   uint64_t state_;
 };
 
-std::vector<uint8_t> bf16_bytes(size_t count, float scale, FastRng& rng) {
+// Random bf16 values in +-scale, filled by several threads (an 8B model is 8e9 values), each
+// chunk from its own generator so the result does not depend on the thread count.
+std::vector<uint8_t> bf16_bytes(size_t count, float scale, uint64_t seed) {
   std::vector<uint8_t> bytes(count * 2);
   auto* out = reinterpret_cast<uint16_t*>(bytes.data());
-  for (size_t i = 0; i < count; ++i) out[i] = to_bf16(rng.uniform() * scale).bits;
+  constexpr size_t kChunk = size_t{1} << 20;
+  const size_t chunks = (count + kChunk - 1) / kChunk;
+  std::atomic<size_t> next{0};
+  const auto fill = [&] {
+    for (size_t chunk = next++; chunk < chunks; chunk = next++) {
+      FastRng rng(seed * 1000003 + chunk);
+      const size_t end = std::min(count, (chunk + 1) * kChunk);
+      for (size_t i = chunk * kChunk; i < end; ++i) out[i] = to_bf16(rng.uniform() * scale).bits;
+    }
+  };
+  std::vector<std::thread> workers;
+  const size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), chunks);
+  for (size_t t = 1; t < threads; ++t) workers.emplace_back(fill);
+  fill();
+  for (std::thread& worker : workers) worker.join();
   return bytes;
 }
 
@@ -60,6 +79,17 @@ Expected<RandomLlamaShape> random_llama_shape(const std::string& name) {
 }
 
 Status write_random_llama(const std::filesystem::path& dir, const RandomLlamaShape& s, uint64_t seed) {
+  // A model written before with the same shape is reused (the config records the shape).
+  if (std::filesystem::exists(dir / "model.safetensors") && std::filesystem::exists(dir / "config.json")) {
+    std::ifstream in(dir / "config.json");
+    const nlohmann::json existing = nlohmann::json::parse(in, nullptr, false);
+    if (!existing.is_discarded() && existing.value("hidden_size", size_t{0}) == s.hidden &&
+        existing.value("num_hidden_layers", size_t{0}) == s.layers &&
+        existing.value("vocab_size", size_t{0}) == s.vocab &&
+        existing.value("intermediate_size", size_t{0}) == s.intermediate) {
+      return ok();
+    }
+  }
   std::error_code error;
   std::filesystem::create_directories(dir, error);
   FERRUM_CHECK(!error, ErrorCode::kIo, "cannot create ", dir.string(), ": ", error.message());
@@ -80,12 +110,12 @@ Status write_random_llama(const std::filesystem::path& dir, const RandomLlamaSha
                            {"torch_dtype", "bfloat16"}};
   std::ofstream(dir / "config.json") << config.dump(2);
 
-  FastRng rng(seed);
   SafetensorsWriter writer;
+  uint64_t tensor_seed = seed;
   const auto add = [&](const std::string& name, size_t rows, size_t cols) {
     const float scale = 1.0f / std::sqrt(static_cast<float>(cols));
     return writer.add_tensor(name, DType::kBF16, Shape{static_cast<int64_t>(rows), static_cast<int64_t>(cols)},
-                             bf16_bytes(rows * cols, scale, rng));
+                             bf16_bytes(rows * cols, scale, ++tensor_seed));
   };
   const auto add_norm = [&](const std::string& name) {
     return writer.add_tensor(name, DType::kBF16, Shape{static_cast<int64_t>(s.hidden)}, ones_bf16(s.hidden));
