@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -284,6 +285,54 @@ TEST(EngineCore, AbortFreesEveryBlockAndEndsTheStream) {
   const EngineStats stats = (*core)->stats();
   EXPECT_EQ(stats.running + stats.waiting, 0u);
   EXPECT_EQ(stats.kv_blocks_used, 0u);
+}
+
+// Allows even token ids only, and is complete after `length` tokens.
+class EvenTokens final : public TokenConstraint {
+ public:
+  EvenTokens(size_t length, bool lie) : length_(length), lie_(lie) {}
+  void mask(std::span<float> logits) override {
+    if (lie_) return;  // a constraint whose mask and accept disagree: the request must fail
+    for (size_t i = 1; i < logits.size(); i += 2) logits[i] = -INFINITY;
+  }
+  bool accept(int32_t token) override {
+    ++accepted_;
+    return token % 2 == 0;
+  }
+  bool complete() const override { return accepted_ >= length_; }
+
+ private:
+  size_t length_;
+  bool lie_;
+  size_t accepted_ = 0;
+};
+
+TEST(EngineCore, TokenConstraintsMaskAcceptAndComplete) {
+  auto model = load_tiny("llama3");
+  ASSERT_TRUE(model);
+  auto core = EngineCore::create(*model, nullptr, {}, base_options());
+  ASSERT_TRUE(core);
+  std::vector<RequestEvent> events[2];
+  for (int i = 0; i < 2; ++i) {
+    EngineRequest request;
+    request.prompt = {5, 9, 13, 200};
+    request.max_new_tokens = 50;
+    request.sampling.temperature = 0;
+    request.constraint = std::make_shared<EvenTokens>(5, /*lie=*/i == 1);
+    ASSERT_TRUE((*core)->add_request(i, std::move(request),
+                                     [&events, i](RequestEvent&& event) { events[i].push_back(std::move(event)); }));
+  }
+  while ((*core)->has_work()) ASSERT_TRUE((*core)->step());
+  std::vector<int32_t> tokens;
+  for (const RequestEvent& event : events[0]) tokens.insert(tokens.end(), event.tokens.begin(), event.tokens.end());
+  ASSERT_EQ(tokens.size(), 5u);
+  for (int32_t token : tokens) EXPECT_EQ(token % 2, 0);
+  EXPECT_EQ(events[0].back().finish_reason, FinishReason::kStop);
+  // Unmasked greedy picks an odd token sooner or later, and accept refuses it: the request fails.
+  ASSERT_FALSE(events[1].empty());
+  EXPECT_TRUE(events[1].back().finished);
+  EXPECT_TRUE(events[1].back().error.has_value());
+  EXPECT_EQ((*core)->block_pool().num_used(), 0u);
 }
 
 }  // namespace
