@@ -8,6 +8,7 @@
 //   ferrum-engine-bench [--model PATH | --random tiny|small|1b|8b] [--device cpu|cuda]
 //                       [--requests 64] [--prompt-len 128] [--new-tokens 128] [--max-num-seqs N]
 //                       [--max-num-batched-tokens 512] [--block-size 16] [--threads N] [--baseline]
+//                       [--no-graphs]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -41,6 +42,7 @@ struct Flags {
   size_t block_size = 16;
   size_t threads = 0;
   bool baseline = false;
+  bool graphs = true;
 };
 
 bool parse(int argc, char** argv, Flags& flags) {
@@ -70,6 +72,8 @@ bool parse(int argc, char** argv, Flags& flags) {
       flags.threads = number();
     } else if (arg == "--baseline") {
       flags.baseline = true;
+    } else if (arg == "--no-graphs") {
+      flags.graphs = false;
     } else {
       std::fprintf(stderr, "unknown or incomplete argument %s (see the header of engine_bench.cpp)\n", arg.c_str());
       return false;
@@ -138,6 +142,7 @@ int run(const Flags& flags) {
   options.max_num_seqs = flags.max_num_seqs;
   options.max_num_batched_tokens = flags.max_num_batched_tokens;
   options.block_size = flags.block_size;
+  options.enable_graphs = flags.graphs;
   auto core = EngineCore::create(lm, nullptr, {}, options);
   if (!core) {
     std::fprintf(stderr, "%s\n", core.error().to_string().c_str());
@@ -192,9 +197,11 @@ int run(const Flags& flags) {
   std::printf("device %s, %s (%zu layers, hidden %zu, vocab %zu, %.2f GB of weights)\n", lm.info().device.c_str(),
               lm.info().architecture.c_str(), lm.info().num_layers, lm.info().hidden_size, lm.info().vocab_size,
               weight_gb);
-  std::printf("%zu requests x (%zu prompt + %zu new) tokens; max_num_seqs %zu, budget %zu tokens/step, %zu KV blocks\n",
-              flags.requests, flags.prompt_len, flags.new_tokens, flags.max_num_seqs, flags.max_num_batched_tokens,
-              stats.kv_blocks_total);
+  std::printf(
+      "%zu requests x (%zu prompt + %zu new) tokens; max_num_seqs %zu, budget %zu tokens/step, %zu KV blocks, graphs "
+      "%s\n",
+      flags.requests, flags.prompt_len, flags.new_tokens, flags.max_num_seqs, flags.max_num_batched_tokens,
+      stats.kv_blocks_total, flags.graphs ? "on" : "off");
   std::printf("finished %zu / %zu in %.3f s over %zu steps (%zu preemptions)\n", finished, flags.requests, total, steps,
               static_cast<size_t>(stats.preemptions));
   std::printf("output throughput: %.1f tok/s overall (%zu tokens)\n",

@@ -38,6 +38,7 @@ void register_engine_flags(ArgParser& parser, EngineFlags& flags) {
   parser.option("--kv-cache-dtype", &o.kv_cache_dtype, "auto, f32, bf16 or f16 (default auto: the activation dtype)");
   parser.flag("--no-prefix-caching", &flags.no_prefix_caching, "do not share cached prompt prefixes");
   parser.flag("--no-chunked-prefill", &flags.no_chunked_prefill, "run each prompt in one step");
+  parser.flag("--no-graphs", &flags.no_graphs, "run decode steps eagerly, not as captured CUDA graphs");
 }
 
 EngineOptions EngineFlags::resolve(ModelOptions& model) const {
@@ -45,6 +46,7 @@ EngineOptions EngineFlags::resolve(ModelOptions& model) const {
   if (kv_cache_gib) resolved.kv_cache_bytes = static_cast<size_t>(*kv_cache_gib * 1024.0 * 1024.0 * 1024.0);
   resolved.enable_prefix_caching = !no_prefix_caching;
   resolved.enable_chunked_prefill = !no_chunked_prefill;
+  resolved.enable_graphs = !no_graphs;
   apply_engine_options(resolved, model);
   return resolved;
 }

@@ -32,13 +32,14 @@ struct EngineFlags {
   std::optional<double> kv_cache_gib;
   bool no_prefix_caching = false;
   bool no_chunked_prefill = false;
+  bool no_graphs = false;
 
   EngineOptions resolve(ModelOptions& model) const;
 };
 
 // --max-num-seqs, --max-num-batched-tokens, --max-model-len, --block-size, --num-kv-blocks,
 // --kv-cache-size (GiB), --gpu-memory-utilization, --kv-cache-dtype, --no-prefix-caching,
-// --no-chunked-prefill
+// --no-chunked-prefill, --no-graphs
 void register_engine_flags(ArgParser& parser, EngineFlags& flags);
 
 }  // namespace ferrum::cli

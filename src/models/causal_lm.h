@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -90,6 +91,9 @@ class CausalLm {
                                                                   const ForwardBatch& /*batch*/) {
     return make_error(ErrorCode::kUnsupported, info().architecture, " has no batched forward over a paged cache");
   }
+  // Whether batched decode steps may run as captured graphs where the backend and the model allow
+  // (forward_batch_argmax only; on by default).
+  virtual void enable_batch_graphs(bool /*enabled*/) {}
   // Copy-on-write of a shared block: every layer's K / V of block `from` into block `to`.
   virtual Status copy_block(PagedKvStore& /*cache*/, size_t /*from*/, size_t /*to*/) {
     return make_error(ErrorCode::kUnsupported, info().architecture, " has no paged cache");
@@ -168,7 +172,7 @@ class CausalLmAdapter final : public CausalLm {
 
   Expected<std::span<const float>> forward_batch(PagedKvStore& store, const ForwardBatch& batch) override {
     if constexpr (kBatches) {
-      FERRUM_TRY(run_batch(store, batch));
+      FERRUM_TRY(run_batch(ctx_, store, batch, std::nullopt));
       const size_t rows = batch.logits_rows.size();
       host_logits_.resize(rows * info_.vocab_size);
       if (rows > 0) {
@@ -183,14 +187,18 @@ class CausalLmAdapter final : public CausalLm {
 
   Expected<std::span<const int32_t>> forward_batch_argmax(PagedKvStore& store, const ForwardBatch& batch) override {
     if constexpr (kBatches) {
-      FERRUM_TRY(run_batch(store, batch));
       const size_t rows = batch.logits_rows.size();
       host_ids_.resize(rows);
-      if (rows == 0) return std::span<const int32_t>(host_ids_);
-      if (!batch_ids_ || batch_ids_->numel() < rows) {
-        FERRUM_ASSIGN_OR_RETURN(auto buffer, B::alloc(std::max<size_t>(rows, 64), DType::kI32));
-        batch_ids_ = std::make_unique<typename B::Buffer>(std::move(buffer));
+      if (rows == 0) {
+        FERRUM_TRY(run_batch(ctx_, store, batch, std::nullopt));
+        return std::span<const int32_t>(host_ids_);
       }
+      if constexpr (kCapturable) {
+        FERRUM_ASSIGN_OR_RETURN(bool replayed, run_graph(store, batch));
+        if (replayed) return std::span<const int32_t>(host_ids_);
+      }
+      FERRUM_TRY(run_batch(ctx_, store, batch, std::nullopt));
+      FERRUM_TRY(ensure_ids(rows));
       FERRUM_TRY(B::argmax_rows(ctx_, *batch_logits_, *batch_ids_, rows, info_.vocab_size));
       FERRUM_TRY(B::sync(ctx_));
       FERRUM_TRY(B::to_host(*batch_ids_,
@@ -201,6 +209,8 @@ class CausalLmAdapter final : public CausalLm {
     }
   }
 
+  void enable_batch_graphs(bool enabled) override { graphs_enabled_ = enabled; }
+
   Status copy_block(PagedKvStore& store, size_t from, size_t to) override {
     if constexpr (kBatches) {
       return static_cast<PagedStore&>(store).cache.copy_block(ctx_, from, to);
@@ -210,22 +220,124 @@ class CausalLmAdapter final : public CausalLm {
   }
 
  private:
-  // Uploads the batch's metadata and runs the model's forward_batch into batch_logits_.
-  Status run_batch(PagedKvStore& store, const ForwardBatch& batch) {
+  // Uploads the batch's metadata and runs the model's forward_batch into batch_logits_ on `ctx`.
+  Status run_batch(typename B::Context& ctx, PagedKvStore& store, const ForwardBatch& batch,
+                   std::optional<typename PagedBatchBuffers<B>::LaunchBounds> bounds) {
     PagedKvCache<B>& cache = static_cast<PagedStore&>(store).cache;
-    if (!metadata_) {
-      const size_t max_blocks = (info_.max_context + cache.block_size - 1) / cache.block_size;
-      FERRUM_ASSIGN_OR_RETURN(auto buffers,
-                              PagedBatchBuffers<B>::create(info_.max_batch_tokens, info_.max_batch_tokens, max_blocks));
-      metadata_ = std::make_unique<PagedBatchBuffers<B>>(std::move(buffers));
+    FERRUM_TRY(ensure_metadata(cache));
+    FERRUM_TRY(ensure_batch_logits(batch.logits_rows.size()));
+    FERRUM_TRY(metadata_->upload(ctx, batch, cache.block_size, bounds));
+    return model_.forward_batch(ctx, PagedStep<B>{batch, *metadata_, cache}, *batch_logits_);
+  }
+
+  Status ensure_metadata(const PagedKvCache<B>& cache) {
+    if (metadata_) return ok();
+    const size_t max_blocks = (info_.max_context + cache.block_size - 1) / cache.block_size;
+    FERRUM_ASSIGN_OR_RETURN(auto buffers,
+                            PagedBatchBuffers<B>::create(info_.max_batch_tokens, info_.max_batch_tokens, max_blocks));
+    metadata_ = std::make_unique<PagedBatchBuffers<B>>(std::move(buffers));
+    return ok();
+  }
+
+  // Logits and argmax buffers grow to the rows asked for; once a graph is captured they are at
+  // their largest (max_batch_tokens rows) and never move again, as the graph points into them.
+  Status ensure_batch_logits(size_t rows) {
+    if (batch_logits_ && batch_logits_->numel() >= rows * info_.vocab_size) return ok();
+    FERRUM_ASSIGN_OR_RETURN(auto buffer, B::alloc(std::max<size_t>(rows, 1) * info_.vocab_size, DType::kF32));
+    batch_logits_ = std::make_unique<typename B::Buffer>(std::move(buffer));
+    return ok();
+  }
+  Status ensure_ids(size_t rows) {
+    if (batch_ids_ && batch_ids_->numel() >= rows) return ok();
+    FERRUM_ASSIGN_OR_RETURN(auto buffer, B::alloc(std::max<size_t>(rows, 64), DType::kI32));
+    batch_ids_ = std::make_unique<typename B::Buffer>(std::move(buffer));
+    return ok();
+  }
+
+  // ── Decode steps as captured graphs (CUDA graphs), one per batch-size bucket ──
+  // A decode-only batch of n sequences is padded to the smallest bucket >= n with dummy rows (slot
+  // -1: nothing written; a one-token context in block 0: read, never used), so the graph of that
+  // bucket, captured the first time, replays with this step's metadata written into the same
+  // buffers. The attention launch is shaped by max_model_len, so it holds for any context.
+  static constexpr bool kCapturable = requires { Model::kCapturableBatches; };
+
+  struct BatchGraph {
+    typename B::Context ctx = B::new_context();
+    bool captured = false;
+    bool failed = false;  // the backend or the model cannot capture it: eager from now on
+  };
+
+  static size_t graph_bucket(size_t seqs) {
+    static constexpr size_t kBuckets[] = {1, 2, 4, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256};
+    for (size_t bucket : kBuckets) {
+      if (bucket >= seqs) return bucket;
     }
-    const size_t rows = batch.logits_rows.size();
-    if (!batch_logits_ || batch_logits_->numel() < rows * info_.vocab_size) {
-      FERRUM_ASSIGN_OR_RETURN(auto buffer, B::alloc(std::max<size_t>(rows, 1) * info_.vocab_size, DType::kF32));
-      batch_logits_ = std::make_unique<typename B::Buffer>(std::move(buffer));
+    return 0;
+  }
+
+  // True when the step ran as a graph (host_ids_ then holds its argmax), false to run it eagerly.
+  Expected<bool> run_graph(PagedKvStore& store, const ForwardBatch& batch) {
+    if (!graphs_enabled_ || info_.device == "cpu") return false;  // the CPU backend runs ops as they come
+    const size_t seqs = batch.num_seqs();
+    const bool decode_only = batch.num_tokens() == seqs && batch.logits_rows.size() == seqs;
+    const size_t bucket = graph_bucket(seqs);
+    if (!decode_only || bucket == 0 || bucket > info_.max_batch_tokens) return false;
+    std::unique_ptr<BatchGraph>& slot = graphs_[bucket];
+    if (!slot) slot = std::make_unique<BatchGraph>();
+    BatchGraph& graph = *slot;
+    if (graph.failed) return false;
+
+    pad_batch(batch, bucket);
+    // Work queued on the eager context (a copy-on-write block copy) must land before the graph's
+    // stream reads the pools.
+    FERRUM_TRY(B::sync(ctx_));
+    PagedKvCache<B>& cache = static_cast<PagedStore&>(store).cache;
+    FERRUM_TRY(ensure_metadata(cache));
+    FERRUM_TRY(ensure_batch_logits(info_.max_batch_tokens));
+    FERRUM_TRY(ensure_ids(info_.max_batch_tokens));
+    // Host copies cannot be captured: the metadata goes in first, on the graph's own stream.
+    const typename PagedBatchBuffers<B>::LaunchBounds bounds{1, info_.max_context};
+    FERRUM_TRY(metadata_->upload(graph.ctx, padded_, cache.block_size, bounds));
+    if (!graph.captured) {
+      if (!B::begin_graph_capture(graph.ctx)) {
+        graph.failed = true;
+        return false;
+      }
+      Status body = model_.forward_batch(graph.ctx, PagedStep<B>{padded_, *metadata_, cache}, *batch_logits_);
+      if (body) body = B::argmax_rows(graph.ctx, *batch_logits_, *batch_ids_, bucket, info_.vocab_size);
+      const Status end = B::end_graph_capture(graph.ctx);
+      if (!body || !end) {
+        B::reset_graph(graph.ctx);
+        graph.failed = true;
+        return false;
+      }
+      graph.captured = true;  // end_graph_capture ran it once: this step is done
+    } else {
+      FERRUM_ASSIGN_OR_RETURN(bool replayed, B::replay_last_graph(graph.ctx));
+      if (!replayed) {
+        graph.failed = true;
+        return false;
+      }
     }
-    FERRUM_TRY(metadata_->upload(ctx_, batch, cache.block_size));
-    return model_.forward_batch(ctx_, PagedStep<B>{batch, *metadata_, cache}, *batch_logits_);
+    FERRUM_TRY(B::sync(graph.ctx));
+    FERRUM_TRY(B::to_host(*batch_ids_,
+                          std::span<uint8_t>(reinterpret_cast<uint8_t*>(host_ids_.data()), seqs * sizeof(int32_t))));
+    return true;
+  }
+
+  // padded_ = batch plus dummy decode rows up to `bucket` sequences.
+  void pad_batch(const ForwardBatch& batch, size_t bucket) {
+    padded_ = batch;
+    for (size_t s = batch.num_seqs(); s < bucket; ++s) {
+      const auto row = static_cast<uint32_t>(padded_.tokens.size());
+      padded_.tokens.push_back(0);
+      padded_.positions.push_back(0);
+      padded_.slot_mapping.push_back(-1);
+      padded_.query_start.push_back(padded_.query_start.back() + 1);
+      padded_.context_lens.push_back(1);
+      padded_.block_tables.resize(padded_.block_tables.size() + batch.max_blocks_per_seq, 0);
+      padded_.logits_rows.push_back(row);
+    }
   }
 
   struct PagedStore final : PagedKvStore {
@@ -260,6 +372,9 @@ class CausalLmAdapter final : public CausalLm {
   std::unique_ptr<typename B::Buffer> batch_logits_;  // [rows, vocab] of the last batch
   std::unique_ptr<typename B::Buffer> batch_ids_;     // their argmax (forward_batch_argmax)
   std::vector<int32_t> host_ids_;
+  bool graphs_enabled_ = true;
+  std::map<size_t, std::unique_ptr<BatchGraph>> graphs_;  // by bucket
+  ForwardBatch padded_;
 };
 
 }  // namespace ferrum

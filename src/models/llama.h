@@ -94,6 +94,9 @@ class LlamaModel {
 
   // The serving engine's step: the tokens of many sequences over the paged cache (forward_batch.h).
   // Writes the f32 logits of step.batch.logits_rows to `logits` [rows, vocab].
+  // forward_batch runs entirely on the device (no host round trip), so a decode step can be
+  // captured as a graph (MoE families read their routing back to the host and cannot).
+  static constexpr bool kCapturableBatches = true;
   PagedLayerShape paged_layer_shape() const { return {hparams_.num_kv_heads, hparams_.head_dim, hparams_.head_dim}; }
   Status forward_batch(Context& ctx, const PagedStep<B>& step, Buffer& logits);
 
@@ -116,10 +119,13 @@ class LlamaModel {
 
   Status forward_chunk(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& logits,
                        size_t logits_offset, bool all_logits);
-  // Embeddings, every layer and the final norm (into scratch_.x) for `tokens`; attend(layer index,
+  // Every layer and the final norm (into scratch_.x) over t tokens whose embeddings are in
+  // scratch_.residual for `tokens`; attend(layer index,
   // its RoPE cos / sin, its window) runs the layer's attention from scratch_.x into scratch_.o.
   template <class Attend>
-  Status run_decoder(Context& ctx, std::span<const uint32_t> tokens, const Attend& attend);
+  Status run_decoder(Context& ctx, size_t t, const Attend& attend);
+  // Checks token ids against the vocabulary.
+  Status check_tokens(std::span<const uint32_t> tokens) const;
   GqaParams attention_params() const;
 
   LlamaHParams hparams_;
