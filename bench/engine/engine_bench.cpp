@@ -201,7 +201,7 @@ int run(const Flags& flags) {
       "%zu requests x (%zu prompt + %zu new) tokens; max_num_seqs %zu, budget %zu tokens/step, %zu KV blocks, graphs "
       "%s\n",
       flags.requests, flags.prompt_len, flags.new_tokens, flags.max_num_seqs, flags.max_num_batched_tokens,
-      stats.kv_blocks_total, flags.graphs ? "on" : "off");
+      stats.kv_blocks_total, flags.graphs ? "allowed" : "off");
   std::printf("finished %zu / %zu in %.3f s over %zu steps (%zu preemptions)\n", finished, flags.requests, total, steps,
               static_cast<size_t>(stats.preemptions));
   std::printf("output throughput: %.1f tok/s overall (%zu tokens)\n",
