@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 
 #include "models/linear.h"
 #include "models/tensor_parallel.h"
@@ -71,6 +72,20 @@ class OutputHead {
       FERRUM_TRY(
           B::copy_slice(ctx, row_logits_, 0, logits, logits_offset + (row - first_row) * vocab_size_, vocab_size_));
     }
+    return ok();
+  }
+
+  // Logits of `rows` rows of normed [tokens, hidden], picked by row_ids (i32 on the device, as a
+  // batch's metadata holds them), to logits [rows, vocab] (f32): the rows are gathered into
+  // `gathered` ([rows, hidden] of scratch) so lm_head runs as one GEMM over all of them (a batch of
+  // decodes reads the vocabulary matrix once, not once per row).
+  Status write_logits_rows(typename B::Context& ctx, const Buffer& normed, const Buffer& row_ids, size_t rows,
+                           Buffer& gathered, Buffer& logits, const Tracer& tracer) {
+    if (rows == 0) return ok();
+    FERRUM_TRY(B::gather_rows(ctx, normed, row_ids, rows, gathered, hidden_size_));
+    FERRUM_TRY(lm_head_->forward(ctx, gathered, logits, rows));
+    if (softcap_ > 0) FERRUM_TRY(B::softcap(ctx, logits, rows * vocab_size_, softcap_));
+    tracer.template trace<B>(ctx, "result_output", -1, logits, rows * vocab_size_);
     return ok();
   }
 

@@ -34,9 +34,8 @@ Expected<Qwen3MoeModel<B>> Qwen3MoeModel<B>::load(const Qwen3MoeHParams& hparams
     if (hp.layer_is_moe[i]) {
       FERRUM_ASSIGN_OR_RETURN(weights.moe, MoeBlock<B>::load(loader, layer + "mlp.", hp.moe));
     } else {
-      FERRUM_ASSIGN_OR_RETURN(weights.dense_mlp,
-                              GatedMlp<B>::load(loader, layer + "mlp.", hp.hidden_size, hp.dense_intermediate_size,
-                                                hp.moe.activation, hp.tp));
+      FERRUM_ASSIGN_OR_RETURN(weights.dense_mlp, GatedMlp<B>::load(loader, layer + "mlp.", hp.hidden_size,
+                                                                   hp.dense_intermediate_size, hp.moe.activation, hp.tp));
     }
     model.layers_.push_back(std::move(weights));
   }
@@ -55,6 +54,8 @@ Expected<Qwen3MoeModel<B>> Qwen3MoeModel<B>::load(const Qwen3MoeHParams& hparams
     FERRUM_ASSIGN_OR_RETURN(*buffer, B::alloc(t * hp.hidden_size, B::kActivationDType));
   }
   FERRUM_ASSIGN_OR_RETURN(s.attention, GroupedQueryAttention<B>::Scratch::create(hp.attention, t));
+  FERRUM_ASSIGN_OR_RETURN(model.batch_cos_, B::alloc(t * (hp.attention.head_dim / 2), DType::kF32));
+  FERRUM_ASSIGN_OR_RETURN(model.batch_sin_, B::alloc(t * (hp.attention.head_dim / 2), DType::kF32));
   FERRUM_ASSIGN_OR_RETURN(
       s.mlp, GatedMlp<B>::Scratch::create(t, std::max(hp.dense_intermediate_size, hp.moe.expert_intermediate_size)));
   FERRUM_ASSIGN_OR_RETURN(s.moe, MoeBlock<B>::Scratch::create(hp.moe, t));
@@ -78,16 +79,60 @@ Status Qwen3MoeModel<B>::forward(Context& ctx, std::span<const uint32_t> tokens,
 template <Backend B>
 Status Qwen3MoeModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state,
                                        Buffer& logits, size_t logits_offset, bool all_logits) {
-  const Qwen3MoeHParams& hp = hparams_;
-  const size_t t = tokens.size();
-  const size_t hidden = hp.hidden_size;
   const size_t position = state.length;
-  Scratch& s = scratch_;
-  for (uint32_t token : tokens) {
-    FERRUM_CHECK(token < hp.vocab_size, ErrorCode::kInvalidArgument, "token id ", token,
-                 " is outside the vocabulary of ", hp.vocab_size);
+  FERRUM_TRY(check_tokens(tokens));
+  FERRUM_TRY(embedding_->forward(ctx, tokens, scratch_.residual));
+  FERRUM_TRY(run_decoder(ctx, tokens.size(), [&](size_t i) {
+    return layers_[i].attention->forward(ctx, scratch_.x, scratch_.attn_out, tokens.size(), state.layers[i], position,
+                                         rope_cos_, rope_sin_, hparams_.sliding_window[i], scratch_.attention, tracer_,
+                                         static_cast<int>(i));
+  }));
+  state.length += tokens.size();
+  for (auto& cache : state.layers) cache.len = state.length;
+  return output_head_->write_logits(ctx, scratch_.x, tokens.size(), all_logits, logits, logits_offset, tracer_);
+}
+
+template <Backend B>
+Status Qwen3MoeModel<B>::forward_batch(Context& ctx, const PagedStep<B>& step, Buffer& logits) {
+  const ForwardBatch& batch = step.batch;
+  const size_t t = batch.num_tokens();
+  FERRUM_CHECK(t > 0 && t <= max_batch_tokens_, ErrorCode::kLimitExceeded, "forward_batch: ", t, " tokens, outside 1..",
+               max_batch_tokens_, " this model was loaded for");
+  FERRUM_CHECK(step.cache.layers.size() == layers_.size(), ErrorCode::kShapeMismatch, "forward_batch: the cache has ",
+               step.cache.layers.size(), " layers, the model ", layers_.size());
+  for (uint32_t position : batch.positions) {
+    FERRUM_CHECK(position < max_context_, ErrorCode::kOutOfRange, "forward_batch: position ", position,
+                 " is past the context of ", max_context_);
   }
-  FERRUM_TRY(embedding_->forward(ctx, tokens, s.residual));
+  const size_t half = hparams_.attention.head_dim / 2;
+  FERRUM_TRY(B::gather_rows(ctx, rope_cos_, step.metadata.positions(), t, batch_cos_, half));
+  FERRUM_TRY(B::gather_rows(ctx, rope_sin_, step.metadata.positions(), t, batch_sin_, half));
+  FERRUM_TRY(check_tokens(batch.tokens));
+  FERRUM_TRY(embedding_->forward_rows(ctx, batch.tokens, step.metadata.tokens(), scratch_.residual));
+  FERRUM_TRY(run_decoder(ctx, t, [&](size_t i) {
+    return layers_[i].attention->forward_paged(ctx, scratch_.x, scratch_.attn_out, t, step.cache.layers[i], step,
+                                               batch_cos_, batch_sin_, hparams_.sliding_window[i], scratch_.attention,
+                                               tracer_, static_cast<int>(i));
+  }));
+  return output_head_->write_logits_rows(ctx, scratch_.x, step.metadata.logits_rows(), batch.logits_rows.size(),
+                                         scratch_.attn_out, logits, tracer_);
+}
+
+template <Backend B>
+Status Qwen3MoeModel<B>::check_tokens(std::span<const uint32_t> tokens) const {
+  for (uint32_t token : tokens) {
+    FERRUM_CHECK(token < hparams_.vocab_size, ErrorCode::kInvalidArgument, "token id ", token,
+                 " is outside the vocabulary of ", hparams_.vocab_size);
+  }
+  return ok();
+}
+
+template <Backend B>
+template <class Attend>
+Status Qwen3MoeModel<B>::run_decoder(Context& ctx, size_t t, const Attend& attend) {
+  const Qwen3MoeHParams& hp = hparams_;
+  const size_t hidden = hp.hidden_size;
+  Scratch& s = scratch_;
   tracer_.template trace<B>(ctx, "inp_embd", -1, s.residual, t * hidden);
   FERRUM_TRY(B::rms_norm(ctx, s.residual, layers_[0].attn_norm, hp.rms_norm_eps, s.x, t, hidden));
 
@@ -95,8 +140,7 @@ Status Qwen3MoeModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> t
     const int layer = static_cast<int>(i);
     const Layer& weights = layers_[i];
     tracer_.template trace<B>(ctx, "attn_norm", layer, s.x, t * hidden);
-    FERRUM_TRY(weights.attention->forward(ctx, s.x, s.attn_out, t, state.layers[i], position, rope_cos_, rope_sin_,
-                                          hp.sliding_window[i], s.attention, tracer_, layer));
+    FERRUM_TRY(attend(i));
     // residual += attention output; x = ffn_norm(residual)
     FERRUM_TRY(B::fused_add_rms_norm(ctx, s.residual, s.attn_out, weights.ffn_norm, hp.rms_norm_eps, s.x, t, hidden));
     tracer_.template trace<B>(ctx, "ffn_inp", layer, s.residual, t * hidden);
@@ -112,10 +156,8 @@ Status Qwen3MoeModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> t
     FERRUM_TRY(B::fused_add_rms_norm(ctx, s.residual, s.ffn_out, next_norm, hp.rms_norm_eps, s.x, t, hidden));
     tracer_.template trace<B>(ctx, "l_out", layer, s.residual, t * hidden);
   }
-  state.length += t;
-  for (auto& cache : state.layers) cache.len = state.length;
   tracer_.template trace<B>(ctx, "result_norm", -1, s.x, t * hidden);
-  return output_head_->write_logits(ctx, s.x, t, all_logits, logits, logits_offset, tracer_);
+  return ok();
 }
 
 }  // namespace ferrum

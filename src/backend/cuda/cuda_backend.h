@@ -56,6 +56,14 @@ struct CudaBackend : BackendDefaults {
   // Models keep activations (and KV caches) in this dtype on this backend.
   static constexpr DType kActivationDType = DType::kBF16;
 
+  // The device's free and total memory (cudaMemGetInfo): what sizes the serving engine's KV cache
+  // under --gpu-memory-utilization.
+  struct MemoryInfo {
+    size_t free_bytes = 0;
+    size_t total_bytes = 0;
+  };
+  static Expected<MemoryInfo> memory_info();
+
   // ── Buffers ──
   static Expected<Buffer> alloc(size_t n, DType dtype);
   static Expected<Buffer> from_slice(std::span<const float> values, DType dtype);
@@ -101,6 +109,21 @@ struct CudaBackend : BackendDefaults {
                               Buffer& out, size_t batch, size_t q_len, size_t kv_len, size_t pos_offset,
                               const AttnConfig& cfg, size_t kv_lora_rank, size_t qk_rope_head_dim);
 
+  // ── Paged KV cache (the serving engine; kernels/paged.h) ──
+  // Pools and rows of any float dtype (converted on write); attention takes equal dtypes or f32
+  // q/out over a bf16/f16 pool. The metadata's values are read on the device only.
+  static Status paged_cache_write(Context& ctx, Buffer& pool, const Buffer& rows, const Buffer& slot_mapping,
+                                  size_t tokens, size_t heads, size_t width, size_t block_size);
+  static Status paged_attention(Context& ctx, const Buffer& q, const Buffer& k_pool, const Buffer& v_pool, Buffer& out,
+                                const PagedAttnBatch<Buffer>& batch, const AttnConfig& cfg);
+  static Status paged_mla_attention(Context& ctx, const Buffer& q, const Buffer& latent_pool, const Buffer& rope_pool,
+                                    Buffer& out, const PagedAttnBatch<Buffer>& batch, const AttnConfig& cfg,
+                                    size_t kv_lora_rank, size_t qk_rope_head_dim);
+  // The embedding kernel with device ids (an id outside the table gives a zero row).
+  static Status gather_rows(Context& ctx, const Buffer& table, const Buffer& ids, size_t count, Buffer& out,
+                            size_t dim);
+  // Not during graph capture (a pageable host copy cannot be captured).
+  static Status copy_from_host(Context& ctx, std::span<const uint8_t> bytes, Buffer& dst, size_t dst_offset);
   // ── Layout and element-wise ──
   static Status copy_slice(Context& ctx, const Buffer& src, size_t src_offset, Buffer& dst, size_t dst_offset,
                            size_t len);
