@@ -281,6 +281,9 @@ class CausalLmAdapter final : public CausalLm {
   // True when the step ran as a graph (host_ids_ then holds its argmax), false to run it eagerly.
   Expected<bool> run_graph(PagedKvStore& store, const ForwardBatch& batch) {
     if (!graphs_enabled_ || info_.device == "cpu") return false;  // the CPU backend runs ops as they come
+    // Tensor parallel: a graph's context would need the communicator and the rank-local token ids
+    // on the device (docs/tensor-parallel.md, "CUDA graphs"); until then these steps run eagerly.
+    if (B::world_size(ctx_) > 1) return false;
     const size_t seqs = batch.num_seqs();
     const bool decode_only = batch.num_tokens() == seqs && batch.logits_rows.size() == seqs;
     const size_t bucket = graph_bucket(seqs);

@@ -100,7 +100,10 @@ class LlamaModel {
   // forward_batch runs entirely on the device (no host round trip), so a decode step can be
   // captured as a graph (MoE families read their routing back to the host and cannot).
   static constexpr bool kCapturableBatches = true;
-  PagedLayerShape paged_layer_shape() const { return {hparams_.num_kv_heads, hparams_.head_dim, hparams_.head_dim}; }
+  // This rank's KV heads (all of them with one rank).
+  PagedLayerShape paged_layer_shape() const {
+    return {attention_params().local_kv_heads(), hparams_.head_dim, hparams_.head_dim};
+  }
   Status forward_batch(Context& ctx, const PagedStep<B>& step, Buffer& logits);
 
  private:

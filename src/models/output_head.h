@@ -79,24 +79,46 @@ class OutputHead {
   // batch's metadata holds them), to logits [rows, vocab] (f32): the rows are gathered into
   // `gathered` ([rows, hidden] of scratch) so lm_head runs as one GEMM over all of them (a batch of
   // decodes reads the vocabulary matrix once, not once per row).
+  // Tensor parallel: each rank's [rows, vocab / N] slice is gathered rank-major and then placed in
+  // its columns of the [rows, vocab] result.
   Status write_logits_rows(typename B::Context& ctx, const Buffer& normed, const Buffer& row_ids, size_t rows,
                            Buffer& gathered, Buffer& logits, const Tracer& tracer) {
     if (rows == 0) return ok();
     FERRUM_TRY(B::gather_rows(ctx, normed, row_ids, rows, gathered, hidden_size_));
-    FERRUM_TRY(lm_head_->forward(ctx, gathered, logits, rows));
+    if (row_logits_slice_) {
+      FERRUM_TRY(write_sharded_logits(ctx, gathered, logits, rows));
+    } else {
+      FERRUM_TRY(lm_head_->forward(ctx, gathered, logits, rows));
+    }
     if (softcap_ > 0) FERRUM_TRY(B::softcap(ctx, logits, rows * vocab_size_, softcap_));
     tracer.template trace<B>(ctx, "result_output", -1, logits, rows * vocab_size_);
     return ok();
   }
 
  private:
+  Status write_sharded_logits(typename B::Context& ctx, const Buffer& hidden, Buffer& logits, size_t rows) {
+    const size_t ranks = vocab_size_ / local_vocab_;
+    if (!batch_slices_ || batch_slices_->numel() < rows * local_vocab_) {
+      FERRUM_ASSIGN_OR_RETURN(batch_slices_, B::alloc(rows * local_vocab_, DType::kF32));
+      FERRUM_ASSIGN_OR_RETURN(batch_gathered_, B::alloc(ranks * rows * local_vocab_, DType::kF32));
+    }
+    FERRUM_TRY(lm_head_->forward(ctx, hidden, *batch_slices_, rows));
+    FERRUM_TRY(B::all_gather(ctx, *batch_slices_, *batch_gathered_, rows * local_vocab_));
+    for (size_t rank = 0; rank < ranks; ++rank) {
+      FERRUM_TRY(B::copy_2d(ctx, *batch_gathered_, rank * rows * local_vocab_, local_vocab_, logits,
+                            rank * local_vocab_, vocab_size_, rows, local_vocab_));
+    }
+    return ok();
+  }
+
   size_t vocab_size_ = 0;
   size_t local_vocab_ = 0;
   size_t hidden_size_ = 0;
   float softcap_ = 0.0f;
   std::optional<Linear<B>> lm_head_;
   Buffer row_hidden_, row_logits_;
-  std::optional<Buffer> row_logits_slice_;  // this rank's logits before all_gather (tensor parallel only)
+  std::optional<Buffer> row_logits_slice_;               // this rank's logits before all_gather (tensor parallel only)
+  std::optional<Buffer> batch_slices_, batch_gathered_;  // the same for write_logits_rows, grown as needed
 };
 
 }  // namespace ferrum

@@ -86,7 +86,7 @@ class Qwen3MoeModel {
 
   // The serving engine's step over the paged cache (forward_batch.h); logits of step.batch.logits_rows.
   PagedLayerShape paged_layer_shape() const {
-    return {hparams_.attention.num_kv_heads, hparams_.attention.head_dim, hparams_.attention.head_dim};
+    return {hparams_.attention.local_kv_heads(), hparams_.attention.head_dim, hparams_.attention.head_dim};
   }
   Status forward_batch(Context& ctx, const PagedStep<B>& step, Buffer& logits);
 

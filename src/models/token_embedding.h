@@ -54,6 +54,15 @@ class TokenEmbedding {
     return B::all_reduce(ctx, out, tokens.size() * hidden_, ReduceOp::kSum);
   }
 
+  // The serving engine's form: the ids are also in device memory (`device_ids`, i32), so that with
+  // one rank the lookup reads no host data and a decode step can be captured as a graph. Under
+  // tensor parallelism the rank-local ids are made on the host (batch graphs are off there).
+  Status forward_rows(typename B::Context& ctx, std::span<const uint32_t> tokens, const Buffer& device_ids,
+                      Buffer& out) {
+    if (!tp_.sharded()) return B::gather_rows(ctx, *table_, device_ids, tokens.size(), out, hidden_);
+    return forward(ctx, tokens, out);
+  }
+
   // This rank's rows of the table ([local_vocab(), hidden], plus the zero row when sharded).
   const std::shared_ptr<const Buffer>& table() const { return table_; }
   size_t local_vocab() const { return local_vocab_; }
