@@ -31,14 +31,14 @@ class TensorParallelSequence final : public SequenceState {
   TensorParallelSequence(uint64_t id, std::unique_ptr<SequenceState> local, std::shared_ptr<Link> link)
       : id_(id), local_(std::move(local)), link_(std::move(link)) {}
   ~TensorParallelSequence() override {
-    if (link_->open) (void)link_->send({ModelStep::Kind::kRelease, id_, 0, {}});
+    if (link_->open) (void)link_->send({.kind = ModelStep::Kind::kRelease, .id = id_});
   }
 
   size_t length() const override { return local_->length(); }
   size_t capacity() const override { return local_->capacity(); }
   // A failure to reach the group is kept in the link and returned by the next forward.
   void truncate(size_t length) override {
-    (void)link_->send({ModelStep::Kind::kTruncate, id_, length, {}});
+    (void)link_->send({.kind = ModelStep::Kind::kTruncate, .id = id_, .value = length});
     local_->truncate(length);
   }
 
@@ -48,6 +48,27 @@ class TensorParallelSequence final : public SequenceState {
  private:
   uint64_t id_;
   std::unique_ptr<SequenceState> local_;
+  std::shared_ptr<Link> link_;
+};
+
+// A paged cache of the group: rank 0's own pools plus the id the other ranks know theirs by.
+class TensorParallelPagedStore final : public PagedKvStore {
+ public:
+  TensorParallelPagedStore(uint64_t id, std::unique_ptr<PagedKvStore> local, std::shared_ptr<Link> link)
+      : id_(id), local_(std::move(local)), link_(std::move(link)) {}
+  ~TensorParallelPagedStore() override {
+    if (link_->open) (void)link_->send({.kind = ModelStep::Kind::kReleasePagedCache, .id = id_});
+  }
+  size_t num_blocks() const override { return local_->num_blocks(); }
+  size_t block_size() const override { return local_->block_size(); }
+  DType dtype() const override { return local_->dtype(); }
+
+  uint64_t id() const { return id_; }
+  PagedKvStore& local() { return *local_; }
+
+ private:
+  uint64_t id_;
+  std::unique_ptr<PagedKvStore> local_;
   std::shared_ptr<Link> link_;
 };
 
@@ -62,7 +83,7 @@ TensorParallelCausalLm::TensorParallelCausalLm(std::unique_ptr<CausalLm> local, 
 TensorParallelCausalLm::~TensorParallelCausalLm() {
   // Peers leaving is expected from here on: stop treating it as a failure.
   link_->group->stop_watching();
-  const bool told = !link_->broken && link_->send({ModelStep::Kind::kShutdown, 0, 0, {}});
+  const bool told = !link_->broken && link_->send({.kind = ModelStep::Kind::kShutdown});
   link_->open = false;
   local_.reset();
   // The other ranks stop watching rank 0 when they read the shutdown: wait until they have left.
@@ -86,8 +107,8 @@ Status TensorParallelCausalLm::check_call(const SequenceState& state, std::span<
 Expected<std::unique_ptr<SequenceState>> TensorParallelCausalLm::new_sequence(size_t capacity) {
   // Created here first: a capacity the model refuses fails on rank 0 alone.
   FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<SequenceState> local, local_->new_sequence(capacity));
-  const uint64_t id = next_sequence_++;
-  FERRUM_TRY(link_->send({ModelStep::Kind::kNewSequence, id, capacity, {}}));
+  const uint64_t id = next_id_++;
+  FERRUM_TRY(link_->send({.kind = ModelStep::Kind::kNewSequence, .id = id, .value = capacity}));
   return std::unique_ptr<SequenceState>(new TensorParallelSequence(id, std::move(local), link_));
 }
 
@@ -95,7 +116,8 @@ Expected<std::span<const float>> TensorParallelCausalLm::forward(SequenceState& 
                                                                  std::span<const uint32_t> tokens) {
   auto& sequence = static_cast<TensorParallelSequence&>(state);
   FERRUM_TRY(check_call(state, tokens));
-  FERRUM_TRY(link_->send({ModelStep::Kind::kForward, sequence.id(), 0, {tokens.begin(), tokens.end()}}));
+  FERRUM_TRY(
+      link_->send({.kind = ModelStep::Kind::kForward, .id = sequence.id(), .tokens = {tokens.begin(), tokens.end()}}));
   return local_->forward(sequence.local(), tokens);
 }
 
@@ -103,15 +125,82 @@ Expected<std::vector<float>> TensorParallelCausalLm::forward_all(SequenceState& 
                                                                  std::span<const uint32_t> tokens) {
   auto& sequence = static_cast<TensorParallelSequence&>(state);
   FERRUM_TRY(check_call(state, tokens));
-  FERRUM_TRY(link_->send({ModelStep::Kind::kForwardAll, sequence.id(), 0, {tokens.begin(), tokens.end()}}));
+  FERRUM_TRY(link_->send(
+      {.kind = ModelStep::Kind::kForwardAll, .id = sequence.id(), .tokens = {tokens.begin(), tokens.end()}}));
   return local_->forward_all(sequence.local(), tokens);
+}
+
+Status TensorParallelCausalLm::check_batch(const ForwardBatch& batch) const {
+  const CausalLmInfo& info = local_->info();
+  FERRUM_CHECK(batch.num_tokens() > 0 && batch.num_tokens() <= info.max_batch_tokens, ErrorCode::kLimitExceeded,
+               "forward_batch: ", batch.num_tokens(), " tokens, outside 1..", info.max_batch_tokens);
+  FERRUM_CHECK(batch.positions.size() == batch.num_tokens(), ErrorCode::kInvalidArgument,
+               "forward_batch: ", batch.positions.size(), " positions for ", batch.num_tokens(), " tokens");
+  for (uint32_t token : batch.tokens) {
+    FERRUM_CHECK(token < info.vocab_size, ErrorCode::kInvalidArgument, "token id ", token,
+                 " is outside the vocabulary of ", info.vocab_size);
+  }
+  for (uint32_t position : batch.positions) {
+    FERRUM_CHECK(position < info.max_context, ErrorCode::kOutOfRange, "forward_batch: position ", position,
+                 " is past the context of ", info.max_context);
+  }
+  return ok();
+}
+
+Expected<std::unique_ptr<PagedKvStore>> TensorParallelCausalLm::new_paged_cache(size_t num_blocks, size_t block_size,
+                                                                                DType dtype) {
+  // Created here first: a size the device refuses fails on rank 0 alone.
+  FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<PagedKvStore> local, local_->new_paged_cache(num_blocks, block_size, dtype));
+  const uint64_t id = next_id_++;
+  FERRUM_TRY(link_->send({.kind = ModelStep::Kind::kNewPagedCache,
+                          .id = id,
+                          .value = num_blocks,
+                          .value2 = block_size,
+                          .dtype = static_cast<uint32_t>(dtype)}));
+  return std::unique_ptr<PagedKvStore>(new TensorParallelPagedStore(id, std::move(local), link_));
+}
+
+Expected<std::span<const float>> TensorParallelCausalLm::forward_batch(PagedKvStore& cache, const ForwardBatch& batch) {
+  auto& store = static_cast<TensorParallelPagedStore&>(cache);
+  FERRUM_TRY(check_batch(batch));
+  FERRUM_TRY(link_->send({.kind = ModelStep::Kind::kForwardBatch, .id = store.id(), .batch = batch}));
+  return local_->forward_batch(store.local(), batch);
+}
+
+Expected<std::span<const int32_t>> TensorParallelCausalLm::forward_batch_argmax(PagedKvStore& cache,
+                                                                                const ForwardBatch& batch) {
+  auto& store = static_cast<TensorParallelPagedStore&>(cache);
+  FERRUM_TRY(check_batch(batch));
+  FERRUM_TRY(link_->send({.kind = ModelStep::Kind::kForwardBatchArgmax, .id = store.id(), .batch = batch}));
+  return local_->forward_batch_argmax(store.local(), batch);
+}
+
+void TensorParallelCausalLm::enable_batch_graphs(bool enabled) {
+  // A failure to reach the group is kept in the link and returned by the next step.
+  (void)link_->send({.kind = ModelStep::Kind::kEnableBatchGraphs, .value = enabled ? 1u : 0u});
+  local_->enable_batch_graphs(enabled);
+}
+
+Status TensorParallelCausalLm::copy_block(PagedKvStore& cache, size_t from, size_t to) {
+  auto& store = static_cast<TensorParallelPagedStore&>(cache);
+  FERRUM_CHECK(from < store.num_blocks() && to < store.num_blocks(), ErrorCode::kOutOfRange, "copy_block: blocks ",
+               from, " -> ", to, " of ", store.num_blocks());
+  FERRUM_TRY(link_->send({.kind = ModelStep::Kind::kCopyBlock, .id = store.id(), .value = from, .value2 = to}));
+  return local_->copy_block(store.local(), from, to);
 }
 
 Status follow_rank_zero(dist::RankGroup& group, CausalLm& local) {
   std::unordered_map<uint64_t, std::unique_ptr<SequenceState>> sequences;
+  std::unordered_map<uint64_t, std::unique_ptr<PagedKvStore>> caches;
   const auto find = [&](uint64_t id) -> Expected<SequenceState*> {
     const auto found = sequences.find(id);
     FERRUM_CHECK(found != sequences.end(), ErrorCode::kInternal, "rank 0 named sequence ", id,
+                 ", which this rank does not have");
+    return found->second.get();
+  };
+  const auto find_cache = [&](uint64_t id) -> Expected<PagedKvStore*> {
+    const auto found = caches.find(id);
+    FERRUM_CHECK(found != caches.end(), ErrorCode::kInternal, "rank 0 named paged cache ", id,
                  ", which this rank does not have");
     return found->second.get();
   };
@@ -123,25 +212,47 @@ Status follow_rank_zero(dist::RankGroup& group, CausalLm& local) {
     switch (step.kind) {
       case ModelStep::Kind::kShutdown: group.stop_watching(); return ok();
       case ModelStep::Kind::kNewSequence: {
-        FERRUM_ASSIGN_OR_RETURN(sequences[step.sequence], local.new_sequence(step.value));
+        FERRUM_ASSIGN_OR_RETURN(sequences[step.id], local.new_sequence(step.value));
         break;
       }
       case ModelStep::Kind::kForward: {
-        FERRUM_ASSIGN_OR_RETURN(SequenceState * state, find(step.sequence));
+        FERRUM_ASSIGN_OR_RETURN(SequenceState * state, find(step.id));
         FERRUM_TRY(local.forward(*state, step.tokens));
         break;
       }
       case ModelStep::Kind::kForwardAll: {
-        FERRUM_ASSIGN_OR_RETURN(SequenceState * state, find(step.sequence));
+        FERRUM_ASSIGN_OR_RETURN(SequenceState * state, find(step.id));
         FERRUM_TRY(local.forward_all(*state, step.tokens));
         break;
       }
       case ModelStep::Kind::kTruncate: {
-        FERRUM_ASSIGN_OR_RETURN(SequenceState * state, find(step.sequence));
+        FERRUM_ASSIGN_OR_RETURN(SequenceState * state, find(step.id));
         state->truncate(step.value);
         break;
       }
-      case ModelStep::Kind::kRelease: sequences.erase(step.sequence); break;
+      case ModelStep::Kind::kRelease: sequences.erase(step.id); break;
+      case ModelStep::Kind::kNewPagedCache: {
+        FERRUM_ASSIGN_OR_RETURN(caches[step.id],
+                                local.new_paged_cache(step.value, step.value2, static_cast<DType>(step.dtype)));
+        break;
+      }
+      case ModelStep::Kind::kReleasePagedCache: caches.erase(step.id); break;
+      case ModelStep::Kind::kForwardBatch: {
+        FERRUM_ASSIGN_OR_RETURN(PagedKvStore * cache, find_cache(step.id));
+        FERRUM_TRY(local.forward_batch(*cache, step.batch));
+        break;
+      }
+      case ModelStep::Kind::kForwardBatchArgmax: {
+        FERRUM_ASSIGN_OR_RETURN(PagedKvStore * cache, find_cache(step.id));
+        FERRUM_TRY(local.forward_batch_argmax(*cache, step.batch));
+        break;
+      }
+      case ModelStep::Kind::kCopyBlock: {
+        FERRUM_ASSIGN_OR_RETURN(PagedKvStore * cache, find_cache(step.id));
+        FERRUM_TRY(local.copy_block(*cache, step.value, step.value2));
+        break;
+      }
+      case ModelStep::Kind::kEnableBatchGraphs: local.enable_batch_graphs(step.value != 0); break;
     }
   }
 }

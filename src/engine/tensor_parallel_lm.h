@@ -6,9 +6,13 @@
 // inside the forward pass join the shards. So whatever drives rank 0 (Generator, the engine, the
 // server) needs no knowledge of tensor parallelism: scheduling and sampling happen once, on rank 0.
 //
-// Rank 0 checks every call (token ids, capacity) before broadcasting it, so a call that fails,
-// fails on rank 0 alone and the group stays in step; an error on another rank therefore means that
-// rank is broken, and it leaves, which takes the group down.
+// The serving engine's calls (paged caches, forward_batch steps, copy-on-write block copies) go the
+// same way, each batch with its whole ForwardBatch; every rank keeps its own paged pools (its KV
+// heads) under the same block ids, so the engine's one block manager on rank 0 drives them all.
+//
+// Rank 0 checks every call (token ids, positions, capacity) before broadcasting it, so a call that
+// fails, fails on rank 0 alone and the group stays in step; an error on another rank therefore
+// means that rank is broken, and it leaves, which takes the group down.
 #pragma once
 
 #include <sys/types.h>
@@ -36,6 +40,19 @@ class TensorParallelCausalLm final : public CausalLm {
   Expected<std::span<const float>> forward(SequenceState& state, std::span<const uint32_t> tokens) override;
   Expected<std::vector<float>> forward_all(SequenceState& state, std::span<const uint32_t> tokens) override;
 
+  bool supports_paged_batches() const override { return local_->supports_paged_batches(); }
+  DType default_kv_dtype() const override { return local_->default_kv_dtype(); }
+  // Per rank: every rank's pools hold its own KV heads, so a block costs this on each device.
+  size_t paged_block_bytes(size_t block_size, DType dtype) const override {
+    return local_->paged_block_bytes(block_size, dtype);
+  }
+  std::optional<DeviceMemory> device_memory() const override { return local_->device_memory(); }
+  Expected<std::unique_ptr<PagedKvStore>> new_paged_cache(size_t num_blocks, size_t block_size, DType dtype) override;
+  Expected<std::span<const float>> forward_batch(PagedKvStore& cache, const ForwardBatch& batch) override;
+  Expected<std::span<const int32_t>> forward_batch_argmax(PagedKvStore& cache, const ForwardBatch& batch) override;
+  void enable_batch_graphs(bool enabled) override;
+  Status copy_block(PagedKvStore& cache, size_t from, size_t to) override;
+
   // The local worker processes' ids (tests stop one to check the group goes down).
   std::vector<pid_t> worker_pids() const { return workers_ ? workers_->pids() : std::vector<pid_t>{}; }
 
@@ -44,11 +61,12 @@ class TensorParallelCausalLm final : public CausalLm {
 
  private:
   Status check_call(const SequenceState& state, std::span<const uint32_t> tokens) const;
+  Status check_batch(const ForwardBatch& batch) const;
 
   std::shared_ptr<Link> link_;
   std::unique_ptr<CausalLm> local_;
   std::unique_ptr<WorkerProcesses> workers_;
-  uint64_t next_sequence_ = 1;
+  uint64_t next_id_ = 1;  // sequences and paged caches
 };
 
 // A rank other than 0: applies every step rank 0 broadcasts to `local`, its shard, until rank 0
