@@ -7,7 +7,9 @@
 # Usage (on the device machine, from the session checkout):  scripts/tp-device-run.sh BUNDLE [stages...]
 # BUNDLE holds bin/ferrum (the CUDA build, FERRUM_NATIVE=OFF), lib/ (shared libraries the image may
 # lack), fixtures/ (hf-tiny, stories260K) and scripts/ (tp_compare.py, make_llama8b.py).
-# Stages: tests kill bench (default: all three).
+# Stages: tests kill bench engine (default: tests kill bench). FIXTURES overrides the tests' list.
+# engine: ferrum-engine-bench (bin/ferrum-engine-bench) on Llama-3.1-8B shapes with random weights,
+# 1 and 64 requests, TP=2 (eager), TP=1 with and without decode graphs.
 set -uo pipefail
 bundle=$(cd "${1:?bundle dir}" && pwd)
 shift
@@ -21,8 +23,8 @@ export LD_LIBRARY_PATH="$bundle/lib:${LD_LIBRARY_PATH:-}"
 ferrum="$bundle/bin/ferrum"
 # The bundle may carry the binary and the libraries it links compressed (the carry limit).
 unxz() { xz -d -f "$1" 2> /dev/null || python3 -c 'import lzma, sys; open(sys.argv[1][:-3], "wb").write(lzma.open(sys.argv[1]).read())' "$1"; }
-[[ -f $ferrum.xz ]] && unxz "$ferrum.xz"
-chmod +x "$ferrum"
+for f in "$bundle"/bin/*.xz; do [[ -e $f ]] && unxz "$f"; done
+chmod +x "$bundle"/bin/*
 if ldd "$ferrum" | grep -q "not found" && [[ -f $bundle/libs.tar.xz ]]; then
   mkdir -p "$bundle/lib"
   tar -C "$bundle/lib" -xJf "$bundle/libs.tar.xz" 2> /dev/null ||
@@ -39,7 +41,7 @@ for stage in $stages; do
     tests)
       # Llama-family fixtures: the CUDA backend has no scatter_add_rows / gemm_batched yet, which the
       # MoE and MLA files need (their TP path is covered on the CPU).
-      for name in llama3 qwen3 qwen2 mistral_swa gemma3; do
+      for name in ${FIXTURES:-llama3 qwen3 qwen2 mistral_swa gemma3}; do
         model="$bundle/fixtures/hf-tiny/$name"
         ids=$(python3 -c "import json; print(','.join(map(str, json.load(open('$model/reference.json'))['input_ids'])))")
         for tp in 1 2; do
@@ -76,6 +78,18 @@ for stage in $stages; do
         timeout 60 "$ferrum" logits /tmp/llama8b --device cuda --ids 128000,791,1888,315,264,892 --greedy 65 -c 256 -tp "$tp" \
           --show 0 > "$out/bench-tp$tp.log" 2>&1
         record "8B bench TP=$tp: $(grep -a 'greedy decode' "$out/bench-tp$tp.log" || tail -2 "$out/bench-tp$tp.log")"
+      done
+      ;;
+    engine)
+      for requests in 1 64; do
+        for setting in "tp2 --tensor-parallel-size 2" "tp1-graphs" "tp1-eager --no-graphs"; do
+          name=${setting%% *}
+          extra=${setting#"$name"}
+          timeout 60 "$bundle/bin/ferrum-engine-bench" --device cuda --random 8b --requests "$requests" \
+            --prompt-len 128 --new-tokens 64 --max-num-batched-tokens 2048 $extra > "$out/engine-$name-$requests.log" 2>&1
+          record "engine 8B $name, $requests request(s): $(grep -a 'decode steps' "$out/engine-$name-$requests.log" ||
+            tail -2 "$out/engine-$name-$requests.log")"
+        done
       done
       ;;
   esac
