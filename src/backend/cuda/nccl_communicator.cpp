@@ -29,13 +29,14 @@ ncclRedOp_t nccl_op(ReduceOp op) {
   return ncclSum;
 }
 
-// Short waits spin (a decode step's collectives finish in microseconds); longer ones back off so a
-// rank waiting on a slow peer does not burn a core.
-void pause(size_t round) {
-  if (round < 2000) {
+// A wait up to a typical step's length spins (a decode step is a few milliseconds, and every
+// microsecond of wake-up latency is added to it); longer waits back off so a rank waiting on a
+// slow peer does not burn a core.
+void pause(Clock::time_point waiting_since) {
+  if (Clock::now() - waiting_since < std::chrono::milliseconds(50)) {
     std::this_thread::yield();
   } else {
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
 }
 
@@ -93,11 +94,12 @@ Error NcclCommunicator::fail(std::string why) {
 
 Status NcclCommunicator::settle(ncclResult_t result, std::string_view what) {
   if (failed_) return *failed_;
-  const Clock::time_point deadline = Clock::now() + group_->options().join_timeout;
-  for (size_t round = 0; result == ncclInProgress; ++round) {
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point deadline = start + group_->options().join_timeout;
+  while (result == ncclInProgress) {
     if (!group_->healthy()) return fail(cat(what, " abandoned: ", group_->failure()));
     if (Clock::now() > deadline) return fail(cat(what, " did not complete in time (FERRUM_TP_JOIN_TIMEOUT_S)"));
-    pause(round);
+    pause(start);
     if (comm_ == nullptr) break;
     (void)ncclCommGetAsyncError(comm_, &result);
   }
@@ -129,8 +131,9 @@ Status NcclCommunicator::broadcast(void* data, size_t count, DType dtype, size_t
 
 Status NcclCommunicator::wait(cudaStream_t stream) {
   if (failed_) return *failed_;
+  const Clock::time_point start = Clock::now();
   const Clock::time_point deadline = group_->op_deadline();
-  for (size_t round = 0;; ++round) {
+  for (;;) {
     const cudaError_t state = cudaStreamQuery(stream);
     if (state == cudaSuccess) break;
     if (state != cudaErrorNotReady) return cuda_error(state, "cudaStreamQuery (sync)");
@@ -143,7 +146,7 @@ Status NcclCommunicator::wait(cudaStream_t stream) {
     if (Clock::now() > deadline) {
       return fail("a step did not finish within FERRUM_TP_TIMEOUT_S; a peer is hung or far behind");
     }
-    pause(round);
+    pause(start);
   }
   return ok();
 }
