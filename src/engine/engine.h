@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -30,6 +31,10 @@ struct EngineRequest {
   bool logprobs = false;    // report the chosen token's log-probability
   // Token-level constraint applied before sampling (grammar-constrained decoding); may be null.
   std::shared_ptr<class TokenConstraint> constraint;
+  // Called by the engine after it queues each event of this request (from the engine's thread, no
+  // engine lock held), so an event-driven consumer such as the HTTP server can drain next(0) without
+  // parking a thread per request. Must be cheap and must not block; may be empty.
+  std::function<void()> on_event;
 };
 
 struct TokenLogprob {
@@ -41,9 +46,9 @@ struct TokenLogprob {
 // at the end the finish reason and counts.
 struct RequestEvent {
   std::vector<int32_t> tokens;
-  std::string text;  // completed UTF-8 text of these tokens (stop strings held back / cut)
-  std::vector<TokenLogprob> chosen_logprobs;                 // one per token when asked
-  std::vector<std::vector<TokenLogprob>> top_logprobs;       // one list per token when asked
+  std::string text;                           // completed UTF-8 text of these tokens (stop strings held back / cut)
+  std::vector<TokenLogprob> chosen_logprobs;  // one per token when asked
+  std::vector<std::vector<TokenLogprob>> top_logprobs;  // one list per token when asked
   bool finished = false;
   std::optional<FinishReason> finish_reason;
   std::optional<Error> error;  // the request failed (finished is then true)
