@@ -46,9 +46,9 @@ struct TokenLogprob {
 // at the end the finish reason and counts.
 struct RequestEvent {
   std::vector<int32_t> tokens;
-  std::string text;                           // completed UTF-8 text of these tokens (stop strings held back / cut)
-  std::vector<TokenLogprob> chosen_logprobs;  // one per token when asked
-  std::vector<std::vector<TokenLogprob>> top_logprobs;  // one list per token when asked
+  std::string text;  // completed UTF-8 text of these tokens (stop strings held back / cut)
+  std::vector<TokenLogprob> chosen_logprobs;                 // one per token when asked
+  std::vector<std::vector<TokenLogprob>> top_logprobs;       // one list per token when asked
   bool finished = false;
   std::optional<FinishReason> finish_reason;
   std::optional<Error> error;  // the request failed (finished is then true)
