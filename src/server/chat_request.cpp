@@ -123,6 +123,7 @@ ApiResult<ChatRequest> parse_chat_request(const Json& body, const SamplingParams
     }
   }
   if (const Json* kwargs = fields.object("chat_template_kwargs")) request.template_kwargs = *kwargs;
+  if (auto parallel = fields.boolean("parallel_tool_calls")) request.parallel_tool_calls = *parallel;
   if (fields.error()) return *fields.error();
 
   const Json* messages = fields.array("messages");

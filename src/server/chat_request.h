@@ -29,6 +29,7 @@ struct ChatRequest {
   Json messages = Json::array();
   Json tools = nullptr;  // the request's tools, as the template receives them
   ToolChoice tool_choice;
+  bool parallel_tool_calls = true;  // false: "required" produces exactly one call
   ResponseFormat response_format;
   Json template_kwargs = Json::object();  // chat_template_kwargs (enable_thinking, ...)
   GenerationParams params;

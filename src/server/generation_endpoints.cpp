@@ -143,6 +143,7 @@ void ApiServer::handle_completions(const http::HttpRequest& request, const Excha
 
   // prompt: a string, a list of strings, a list of token ids, or a list of such lists.
   std::vector<std::vector<int32_t>> prompts;
+  std::vector<std::optional<std::string>> prompt_texts;  // echo prints a text prompt as it was sent
   const auto add_ids = [&](const Json& ids) -> std::optional<ApiError> {
     std::vector<int32_t> tokens;
     for (const Json& id : ids) {
@@ -152,10 +153,12 @@ void ApiServer::handle_completions(const http::HttpRequest& request, const Excha
       tokens.push_back(id.get<int32_t>());
     }
     prompts.push_back(std::move(tokens));
+    prompt_texts.emplace_back();
     return std::nullopt;
   };
   const auto add_text = [&](const std::string& text) {
     prompts.push_back(bundle.tokenizer->encode(text, {.add_special = true, .parse_special = true}));
+    prompt_texts.emplace_back(text);
   };
   if (!prompt_field) return reply_error(exchange, kEndpoint, invalid_request("'prompt' is required", "prompt"));
   if (prompt_field->is_string()) {
@@ -193,13 +196,18 @@ void ApiServer::handle_completions(const http::HttpRequest& request, const Excha
   spec.include_usage = params->include_usage;
   spec.logprobs = logprobs.has_value();
   spec.arrival = arrival;
-  for (const std::vector<int32_t>& prompt : prompts) {
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    const std::vector<int32_t>& prompt = prompts[p];
     if (prompt.empty()) return reply_error(exchange, kEndpoint, invalid_request("a prompt is empty", "prompt"));
     auto budget = completion_budget(prompt.size(), params->max_tokens, "prompt");
     if (!budget) return reply_error(exchange, kEndpoint, budget.error());
     std::string echo_text;
-    if (echo) {
-      auto text = tokenizer::decode(bundle.tokenizer->vocab(), prompt, {.render_special = false});
+    if (echo && prompt_texts[p]) {
+      echo_text = *prompt_texts[p];
+    } else if (echo) {
+      // Token ids read back as a tokenizer's own decode would (no dummy-prefix space).
+      auto text =
+          tokenizer::decode(bundle.tokenizer->vocab(), prompt, {.render_special = false, .sentencepiece_rules = true});
       if (text) echo_text = *text;
     }
     for (size_t i = 0; i < params->n; ++i) {

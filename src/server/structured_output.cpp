@@ -97,11 +97,14 @@ ApiResult<std::shared_ptr<TokenConstraint>> StructuredOutput::for_tool_choice(co
     }
     const Expr call = builder.rule("tool_call", Expr::choice(std::move(calls)));
     const Expr separator = Expr::seq({Expr::literal_text(","), JsonGrammarBuilder::ws()});
+    const size_t more_calls = request.parallel_tool_calls ? grammar::kUnbounded : 0;
     return builder.finish(Expr::seq({JsonGrammarBuilder::ws(), Expr::literal_text("["), JsonGrammarBuilder::ws(), call,
-                                     Expr::repeat(Expr::seq({separator, call}), 0, grammar::kUnbounded),
+                                     Expr::repeat(Expr::seq({separator, call}), 0, more_calls),
                                      JsonGrammarBuilder::ws(), Expr::literal_text("]")}));
   };
-  FERRUM_API_ASSIGN_OR_RETURN(auto cached, masks("required:" + dump_json(request.tools), build, "tools"));
+  const std::string key =
+      std::string(request.parallel_tool_calls ? "required:" : "required-one:") + dump_json(request.tools);
+  FERRUM_API_ASSIGN_OR_RETURN(auto cached, masks(key, build, "tools"));
   return constraint(std::move(cached));
 }
 
