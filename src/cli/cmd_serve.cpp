@@ -40,6 +40,9 @@ struct ServeFlags {
   size_t handler_threads = 4;
   std::string tool_call_format = "auto";
   std::string reasoning_format = "auto";
+  bool embeddings = false;  // a decoder serves /v1/embeddings instead of generating
+  std::string pooling = "last";
+  bool no_normalize = false;
 };
 
 // The name clients use in "model": the file name without extension for a path, else the spec.
@@ -81,6 +84,15 @@ Expected<LoadedModel> load(const ServeFlags& flags, const std::string& spec) {
   options.model = spec;
   FERRUM_ASSIGN_OR_RETURN(ModelBundle bundle, load_model_bundle(options));
   loaded.bundle = std::make_unique<ModelBundle>(std::move(bundle));
+  if (flags.embeddings) {
+    FERRUM_CHECK(flags.pooling == "last" || flags.pooling == "mean", ErrorCode::kInvalidArgument, "--pooling '",
+                 flags.pooling, "': use last or mean");
+    const Pooling pooling = flags.pooling == "mean" ? Pooling::kMean : Pooling::kLast;
+    FERRUM_ASSIGN_OR_RETURN(
+        loaded.embedder,
+        EmbeddingModel::from_decoder(*loaded.bundle->model, *loaded.bundle->tokenizer, pooling, !flags.no_normalize));
+    return loaded;
+  }
   // The sequential engine until the batching engine is wired here; both speak engine.h.
   loaded.engine =
       std::make_unique<SequentialEngine>(*loaded.bundle->model, *loaded.bundle->tokenizer, loaded.bundle->end_tokens);
@@ -161,12 +173,12 @@ Status serve(ServeFlags& flags) {
       loaded = std::move(*result);
       server::ServedModel served;
       served.engine = loaded.engine.get();
-      served.bundle = loaded.bundle.get();
+      served.bundle = loaded.engine ? loaded.bundle.get() : nullptr;
       served.embedder = loaded.embedder.get();
       served.transcriber = loaded.transcriber.get();
       served.created =
           std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-      if (loaded.bundle) api_options.default_sampling = flags.sampling.resolve(loaded.bundle->default_sampling());
+      if (loaded.engine) api_options.default_sampling = flags.sampling.resolve(loaded.bundle->default_sampling());
       api_pointer->set_default_sampling(api_options.default_sampling);
       api_pointer->set_models(served);
       std::fprintf(stderr, "ferrum serve: ready in %.2f s, serving '%s'\n",
@@ -222,6 +234,10 @@ int run_serve(int argc, char** argv) {
                 "auto (from the chat template), hermes, llama3_json, mistral or none");
   parser.option("--reasoning-format", &flags.reasoning_format,
                 "auto (on when the template knows <think>), think or none");
+  parser.flag("--embeddings", &flags.embeddings,
+              "serve a decoder model's pooled hidden states on /v1/embeddings instead of generating");
+  parser.option("--pooling", &flags.pooling, "with --embeddings: last (token) or mean (default last)");
+  parser.flag("--no-normalize", &flags.no_normalize, "with --embeddings: return the pooled vector unnormalised");
   register_sampling_flags(parser, flags.sampling);
   register_model_flags(parser, flags.model);
   return report_errors("serve", [&]() -> Status {

@@ -5,6 +5,7 @@
 #include "models/bert.h"
 #include "models/clip.h"
 #include "models/model_files.h"
+#include "models/pooling.h"
 #include "models/whisper.h"
 #include "tokenizer/detokenizer.h"
 #include "tokenizer/loader.h"
@@ -83,6 +84,41 @@ class ClipTextEmbedder final : public EmbeddingModel {
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
 };
 
+class DecoderEmbedder final : public EmbeddingModel {
+ public:
+  DecoderEmbedder(CausalLm& model, const tokenizer::Tokenizer& tokenizer, std::unique_ptr<SequenceState> state,
+                  Pooling pooling, bool normalize)
+      : model_(model), tokenizer_(tokenizer), state_(std::move(state)), pooling_(pooling), normalize_(normalize) {}
+  std::string_view architecture() const override { return model_.info().architecture; }
+  size_t dimensions() const override { return model_.info().hidden_size; }
+  size_t max_tokens() const override { return model_.info().max_context; }
+  size_t vocab_size() const override { return model_.info().vocab_size; }
+  const tokenizer::Tokenizer* tokenizer() const override { return &tokenizer_; }
+  std::vector<int32_t> tokenize(std::string_view text) const override {
+    return tokenizer_.encode(text, {.add_special = true});
+  }
+  Expected<std::vector<float>> embed(std::span<const int32_t> ids) override {
+    FERRUM_TRY(check_ids(ids, vocab_size(), max_tokens()));
+    const std::vector<uint32_t> input(ids.begin(), ids.end());
+    const size_t width = dimensions();
+    std::lock_guard lock(mutex_);
+    state_->truncate(0);
+    FERRUM_ASSIGN_OR_RETURN(std::vector<float> hidden, model_.hidden_states(*state_, input));
+    std::vector<float> pooled = pooling_ == Pooling::kMean
+                                    ? mean_pool(hidden, input.size(), width)
+                                    : std::vector<float>(hidden.end() - static_cast<ptrdiff_t>(width), hidden.end());
+    return normalize_ ? l2_normalize(pooled) : pooled;
+  }
+
+ private:
+  std::mutex mutex_;
+  CausalLm& model_;
+  const tokenizer::Tokenizer& tokenizer_;
+  std::unique_ptr<SequenceState> state_;
+  Pooling pooling_;
+  bool normalize_;
+};
+
 class WhisperTranscriber final : public SpeechTranscriber {
  public:
   WhisperTranscriber(WhisperModel<B> model, WhisperHParams hparams, WhisperSpecialTokens special,
@@ -151,6 +187,13 @@ Expected<std::unique_ptr<EmbeddingModel>> EmbeddingModel::open(std::string_view 
       return make_error(ErrorCode::kUnsupported, files.config.architecture,
                         " is not an embedding model (BERT or CLIP)");
   }
+}
+
+Expected<std::unique_ptr<EmbeddingModel>> EmbeddingModel::from_decoder(CausalLm& model,
+                                                                       const tokenizer::Tokenizer& tokenizer,
+                                                                       Pooling pooling, bool normalize) {
+  FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<SequenceState> state, model.new_sequence(model.info().max_context));
+  return std::unique_ptr<EmbeddingModel>(new DecoderEmbedder(model, tokenizer, std::move(state), pooling, normalize));
 }
 
 Expected<std::unique_ptr<SpeechTranscriber>> SpeechTranscriber::open(std::string_view spec) {

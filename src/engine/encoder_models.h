@@ -12,16 +12,25 @@
 #include <vector>
 
 #include "core/error.h"
+#include "models/causal_lm.h"
 #include "models/whisper_transcribe.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ferrum {
+
+// How a decoder's hidden states become one vector: the last token's (models trained for it, such
+// as Qwen3-Embedding, read the whole input there) or the mean over all tokens.
+enum class Pooling { kLast, kMean };
 
 class EmbeddingModel {
  public:
   virtual ~EmbeddingModel() = default;
   // A BERT or CLIP checkpoint (directory or org/name); other architectures are kUnsupported.
   static Expected<std::unique_ptr<EmbeddingModel>> open(std::string_view spec);
+  // A decoder's final-normed hidden states pooled, L2-normalised when `normalize`. The model and
+  // tokenizer must outlive the embedder, which becomes the model's only user.
+  static Expected<std::unique_ptr<EmbeddingModel>> from_decoder(CausalLm& model, const tokenizer::Tokenizer& tokenizer,
+                                                                Pooling pooling, bool normalize);
 
   virtual std::string_view architecture() const = 0;
   virtual size_t dimensions() const = 0;

@@ -90,6 +90,9 @@ class LlamaModel {
   // last token to `logits` [vocab], or of every token to [tokens, vocab] when all_logits is set.
   Status forward(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& logits,
                  bool all_logits);
+  // Same, writing the final-normed hidden states [tokens, hidden] (what the output head reads) to
+  // `hidden` instead of logits: sentence embeddings pool these.
+  Status forward_hidden(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& hidden);
 
  private:
   struct Layer {
@@ -110,6 +113,8 @@ class LlamaModel {
 
   Status forward_chunk(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& logits,
                        size_t logits_offset, bool all_logits);
+  // Every layer and the final norm over one chunk: leaves the normed hidden states in scratch_.x.
+  Status forward_layers(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state);
   GqaParams attention_params() const;
 
   LlamaHParams hparams_;

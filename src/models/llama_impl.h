@@ -108,8 +108,30 @@ Status LlamaModel<B>::forward(Context& ctx, std::span<const uint32_t> tokens, De
 }
 
 template <Backend B>
+Status LlamaModel<B>::forward_hidden(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state,
+                                     Buffer& hidden) {
+  FERRUM_CHECK(!tokens.empty(), ErrorCode::kInvalidArgument, "forward_hidden: no tokens");
+  FERRUM_CHECK(state.length + tokens.size() <= state.capacity, ErrorCode::kLimitExceeded,
+               "forward_hidden: ", state.length, " cached + ", tokens.size(), " new tokens exceed the context of ",
+               state.capacity);
+  const size_t width = hparams_.hidden_size;
+  for (size_t done = 0; done < tokens.size(); done += max_batch_tokens_) {
+    const size_t count = std::min(max_batch_tokens_, tokens.size() - done);
+    FERRUM_TRY(forward_layers(ctx, tokens.subspan(done, count), state));
+    FERRUM_TRY(B::copy_slice(ctx, scratch_.x, 0, hidden, done * width, count * width));
+  }
+  return ok();
+}
+
+template <Backend B>
 Status LlamaModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state,
                                     Buffer& logits, size_t logits_offset, bool all_logits) {
+  FERRUM_TRY(forward_layers(ctx, tokens, state));
+  return output_head_->write_logits(ctx, scratch_.x, tokens.size(), all_logits, logits, logits_offset, tracer_);
+}
+
+template <Backend B>
+Status LlamaModel<B>::forward_layers(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state) {
   const LlamaHParams& hp = hparams_;
   const size_t t = tokens.size();
   const size_t position = state.length;
@@ -154,7 +176,7 @@ Status LlamaModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> toke
   state.length += t;
   for (auto& cache : state.layers) cache.len = state.length;
   tracer_.template trace<B>(ctx, "result_norm", -1, s.x, t * hp.hidden_size);
-  return output_head_->write_logits(ctx, s.x, t, all_logits, logits, logits_offset, tracer_);
+  return ok();
 }
 
 }  // namespace ferrum

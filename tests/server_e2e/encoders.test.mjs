@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createReadStream, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI, { toFile } from 'openai';
@@ -70,6 +70,58 @@ describe('embeddings: CLIP text tower', () => {
     for (const [i, item] of response.data.entries()) {
       const error = maxAbsDifference(item.embedding, row(reference.text_embeds, i, 32));
       assert.ok(error < 2e-3, `row ${i}: max |diff| ${error}`);
+    }
+  });
+});
+
+describe('embeddings: a decoder\'s pooled hidden states (stories260K)', () => {
+  // Projected through the (tied) output head, a pooled final hidden state is a logits row: the
+  // last token's is llama.cpp's logits at the last prompt position, and by linearity the mean's is
+  // the mean of llama.cpp's rows. So both poolings check against an engine we did not write.
+  const prompt = [1, 403, 407, 261, 378];  // "Once upon a time" with BOS
+  const embedTokens = readSafetensors(fixture('stories260K', 'stories260K-hf', 'model.safetensors'))['model.embed_tokens.weight'];
+  const [vocab, width] = embedTokens.shape;
+  const logitsBytes = readFileSync(fixture('stories260K', 'llamacpp', 'logits.once_upon_a_time.f32kv-noflash.f32'));
+  const logits = new Float32Array(logitsBytes.buffer, logitsBytes.byteOffset, logitsBytes.byteLength / 4);
+  const logitsRow = (position) => Array.from(logits.slice(position * vocab, (position + 1) * vocab));
+  const project = (hidden) =>
+    Array.from({ length: vocab }, (_, token) => hidden.reduce((sum, h, i) => sum + h * embedTokens.data[token * width + i], 0));
+
+  for (const pooling of ['last', 'mean']) {
+    test(`${pooling} pooling matches llama.cpp's logits`, async () => {
+      const server = await startServer(fixture('stories260K', 'stories260K.gguf'),
+        ['--embeddings', '--pooling', pooling, '--no-normalize'], { name: `embed-${pooling}` });
+      try {
+        const response = await clientFor(server).embeddings.create({ model: 'stories260K', input: [prompt] });
+        const hidden = Array.from(response.data[0].embedding);
+        assert.equal(hidden.length, width);
+        const expected = pooling === 'last'
+          ? logitsRow(prompt.length - 1)
+          : logitsRow(0).map((_, token) => prompt.reduce((sum, __, p) => sum + logitsRow(p)[token], 0) / prompt.length);
+        const error = maxAbsDifference(project(hidden), expected);
+        assert.ok(error < 1e-3, `max |diff| ${error}`);
+        // Text goes through the model's tokenizer (BOS added), so it embeds the same ids.
+        const text = await clientFor(server).embeddings.create({ model: 'stories260K', input: 'Once upon a time' });
+        assert.equal(text.usage.prompt_tokens, prompt.length);
+        assert.ok(maxAbsDifference(Array.from(text.data[0].embedding), hidden) < 1e-6);
+      } finally {
+        await server.stop();
+      }
+    });
+  }
+
+  test('normalised by default', async () => {
+    const server = await startServer(fixture('stories260K', 'stories260K.gguf'), ['--embeddings'], { name: 'embed' });
+    try {
+      const response = await clientFor(server).embeddings.create({ model: 'stories260K', input: ['a cat', 'a dog'] });
+      for (const item of response.data) {
+        const norm = Math.sqrt(item.embedding.reduce((sum, x) => sum + x * x, 0));
+        assert.ok(Math.abs(norm - 1) < 1e-5, `norm ${norm}`);
+      }
+      await assert.rejects(clientFor(server).chat.completions.create({ model: 'stories260K', messages: [{ role: 'user', content: 'x' }] }),
+        (e) => e.status === 400);
+    } finally {
+      await server.stop();
     }
   });
 });
