@@ -47,7 +47,7 @@ Expected<std::vector<MultipartPart>> parse_multipart(std::string_view body, std:
   // The first delimiter may follow a preamble; later ones always start a line.
   size_t position = body.find(delimiter);
   FERRUM_CHECK(position != std::string_view::npos, ErrorCode::kParse, "multipart: the boundary never appears");
-  FERRUM_CHECK(position == 0 || body.substr(position - 2, 2) == "\r\n", ErrorCode::kParse,
+  FERRUM_CHECK(position == 0 || (position >= 2 && body.substr(position - 2, 2) == "\r\n"), ErrorCode::kParse,
                "multipart: the boundary does not start a line");
   std::vector<MultipartPart> parts;
   const std::string next_delimiter = "\r\n" + delimiter;

@@ -129,6 +129,7 @@ TEST(Multipart, MalformedBodies) {
   EXPECT_FALSE(parse_multipart("--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nunterminated", "b"));
   EXPECT_FALSE(parse_multipart("--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--", "b"));
   EXPECT_FALSE(parse_multipart("--b\r\n\r\nx\r\n--b--", "b"));
+  EXPECT_FALSE(parse_multipart(")--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nx\r\n--b--", "b"));
 }
 
 TEST(HeaderParameter, QuotedAndPlain) {
