@@ -3,6 +3,7 @@
 // stops accepting, cancels the generations in flight and exits.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -128,6 +129,13 @@ Status serve(ServeFlags& flags) {
   api_options.request_timeout = std::chrono::milliseconds(static_cast<int64_t>(flags.request_timeout_s * 1000));
   api_options.max_prompt_tokens = flags.max_prompt_tokens;
   api_options.max_total_tokens = flags.max_total_tokens;
+
+  // Every connection is a file descriptor: allow as many as the hard limit does.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   // Signals go to the thread that waits for them, never to a worker mid-step.
   sigset_t signals;

@@ -1,5 +1,7 @@
 #include "server/generation_job.h"
 
+#include <malloc.h>
+
 #include <random>
 
 #include "core/log.h"
@@ -49,6 +51,7 @@ JobRegistry::~JobRegistry() {
 void JobRegistry::add(std::shared_ptr<GenerationJob> job) {
   std::lock_guard lock(mutex_);
   jobs_.emplace(job.get(), std::move(job));
+  busy_since_trim_ = true;
 }
 
 void JobRegistry::remove(const GenerationJob* job) {
@@ -87,6 +90,14 @@ void JobRegistry::watch() {
     for (const auto& job : late) job->expire();
     late.clear();
     lock.lock();
+    // After a burst, hand the freed heap back to the system: glibc keeps it otherwise, and the
+    // server's resident size would stay at its peak for good.
+    if (jobs_.empty() && busy_since_trim_) {
+      busy_since_trim_ = false;
+      lock.unlock();
+      malloc_trim(0);
+      lock.lock();
+    }
   }
 }
 

@@ -47,6 +47,7 @@ class JobRegistry {
   std::condition_variable wake_;
   std::unordered_map<const GenerationJob*, std::shared_ptr<GenerationJob>> jobs_;
   bool stopping_ = false;
+  bool busy_since_trim_ = false;
   std::thread watchdog_;
 };
 
