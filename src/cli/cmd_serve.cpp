@@ -207,8 +207,10 @@ Status serve(ServeFlags& flags) {
   std::fprintf(stderr, "ferrum serve: shutting down\n");
   http->stop();  // no new requests; open streams see their clients gone
   api->shutdown(std::chrono::seconds(10));
-  loaded.engine.reset();  // its worker stops before the server state it calls back into
+  // The API server goes first: its watchdog may still abort requests on the engine, while the
+  // engine only ever reaches the server through weak references that expire with it.
   api.reset();
+  loaded.engine.reset();
   return ok();
 }
 
