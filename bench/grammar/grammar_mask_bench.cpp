@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 
 #include "grammar/automaton.h"
@@ -44,8 +45,10 @@ struct Fixture {
 Fixture& fixture() {
   static Fixture f = [] {
     Fixture f;
-    auto tokenizer =
-        tokenizer::load_tokenizer(std::filesystem::path(FERRUM_FIXTURES_DIR) / "tokenizer/qwen3/tokenizer.json");
+    // FERRUM_FIXTURES overrides the build's fixture path (to run the binary on another machine).
+    const char* fixtures = std::getenv("FERRUM_FIXTURES");
+    auto tokenizer = tokenizer::load_tokenizer(std::filesystem::path(fixtures ? fixtures : FERRUM_FIXTURES_DIR) /
+                                               "tokenizer/qwen3/tokenizer.json");
     if (!tokenizer) std::abort();
     f.tokenizer = std::move(*tokenizer);
     const auto start = std::chrono::steady_clock::now();
