@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "server/choice_output.h"
+#include "server/metrics.h"
 #include "server/reasoning.h"
 #include "server/sse.h"
 #include "server/tool_calls.h"
@@ -168,6 +169,46 @@ TEST(Sse, Framing) {
   EXPECT_EQ(sse_event(R"({"a":1})"), "data: {\"a\":1}\n\n");
   EXPECT_EQ(sse_event("two\nlines"), "data: two\ndata: lines\n\n");
   EXPECT_EQ(sse_done(), "data: [DONE]\n\n");
+}
+
+}  // namespace
+}  // namespace ferrum::server
+
+namespace ferrum::server {
+namespace {
+
+TEST(Metrics, PrometheusTextFormat) {
+  ServerMetrics metrics;
+  metrics.count_request("/v1/chat/completions", 200);
+  metrics.count_request("/v1/chat/completions", 200);
+  metrics.count_request("/v1/chat/completions", 400);
+  metrics.count_tokens(10, 5);
+  metrics.observe_time_to_first_token(0.003);
+  metrics.observe_time_to_first_token(0.5);
+  EngineStats stats;
+  stats.waiting = 3;
+  stats.kv_blocks_used = 4;
+  stats.kv_blocks_total = 16;
+  stats.prefix_cache_hits = 7;
+  const std::string text = metrics.render(stats, 2);
+  EXPECT_NE(text.find("ferrum_requests_total{endpoint=\"/v1/chat/completions\",status=\"200\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("ferrum_requests_total{endpoint=\"/v1/chat/completions\",status=\"400\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("ferrum_generation_tokens_total 5\n"), std::string::npos);
+  // Cumulative buckets: 3 ms falls in le=0.005 and everything above, 0.5 s from le=0.5 on.
+  EXPECT_NE(text.find("ferrum_time_to_first_token_seconds_bucket{le=\"0.0025\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("ferrum_time_to_first_token_seconds_bucket{le=\"0.005\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("ferrum_time_to_first_token_seconds_bucket{le=\"0.5\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("ferrum_time_to_first_token_seconds_bucket{le=\"+Inf\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("ferrum_time_to_first_token_seconds_count 2\n"), std::string::npos);
+  EXPECT_NE(text.find("ferrum_requests_waiting 3\n"), std::string::npos);
+  EXPECT_NE(text.find("ferrum_kv_cache_usage_ratio 0.25\n"), std::string::npos);
+  EXPECT_NE(text.find("ferrum_prefix_cache_hits_total 7\n"), std::string::npos);
+  EXPECT_NE(text.find("ferrum_http_connections 2\n"), std::string::npos);
+  // Every sample line belongs to a metric announced with # TYPE.
+  EXPECT_NE(text.find("# TYPE ferrum_time_to_first_token_seconds histogram\n"), std::string::npos);
+  EXPECT_EQ(metrics.render(std::nullopt, 0).find("ferrum_requests_waiting"), std::string::npos);
 }
 
 }  // namespace
