@@ -32,7 +32,6 @@ class ByteSet {
     for (unsigned b = lo; b <= hi; ++b) add(static_cast<uint8_t>(b));
   }
   bool contains(uint8_t byte) const { return (bits_[byte >> 6] >> (byte & 63)) & 1; }
-  bool empty() const { return (bits_[0] | bits_[1] | bits_[2] | bits_[3]) == 0; }
 
  private:
   std::array<uint64_t, 4> bits_{};

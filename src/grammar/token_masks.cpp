@@ -1,14 +1,6 @@
 #include "grammar/token_masks.h"
 
-#include <bit>
-
 namespace ferrum::grammar {
-
-size_t TokenBitset::count() const {
-  size_t total = 0;
-  for (uint64_t word : words_) total += static_cast<size_t>(std::popcount(word));
-  return total;
-}
 
 GrammarTokenMasks::GrammarTokenMasks(std::shared_ptr<const Automaton> automaton, std::shared_ptr<const TokenTrie> trie)
     : automaton_(std::move(automaton)), trie_(std::move(trie)) {}

@@ -36,7 +36,6 @@ class TokenBitset {
     for (size_t i = 0; i < words_.size(); ++i) words_[i] |= other.words_[i];
   }
   size_t size() const { return size_; }
-  size_t count() const;
   std::span<const uint64_t> words() const { return words_; }
 
  private:

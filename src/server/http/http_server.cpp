@@ -125,11 +125,6 @@ void HttpExchange::end_stream() {
   queue(chunked ? "0\r\n\r\n" : "", true);
 }
 
-bool HttpExchange::started() const {
-  std::lock_guard lock(mutex_);
-  return started_;
-}
-
 bool HttpExchange::client_gone() const {
   std::lock_guard lock(mutex_);
   return gone_;

@@ -53,7 +53,6 @@ class HttpExchange {
   bool send(std::string_view data);
   void end_stream();
 
-  bool started() const;
   bool client_gone() const;
   // Runs `callback` once if the client disconnects before the response ends (at once if it already
   // has). It runs on the event loop: keep it short and non-blocking.

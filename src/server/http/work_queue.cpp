@@ -24,11 +24,6 @@ void WorkQueue::post(std::function<void()> task) {
   wake_.notify_one();
 }
 
-size_t WorkQueue::pending() const {
-  std::lock_guard lock(mutex_);
-  return tasks_.size();
-}
-
 void WorkQueue::run() {
   for (;;) {
     std::function<void()> task;

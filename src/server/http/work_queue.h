@@ -20,12 +20,11 @@ class WorkQueue {
   WorkQueue& operator=(const WorkQueue&) = delete;
 
   void post(std::function<void()> task);
-  size_t pending() const;
 
  private:
   void run();
 
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::function<void()>> tasks_;
   bool stopping_ = false;
