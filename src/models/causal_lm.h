@@ -98,6 +98,14 @@ class CausalLm {
   virtual Status copy_block(PagedKvStore& /*cache*/, size_t /*from*/, size_t /*to*/) {
     return make_error(ErrorCode::kUnsupported, info().architecture, " has no paged cache");
   }
+
+  // Same, returning the final-normed hidden states of every token, [tokens, hidden_size], for
+  // sentence embeddings. Families without it answer kUnsupported.
+  virtual Expected<std::vector<float>> hidden_states(SequenceState& state, std::span<const uint32_t> tokens) {
+    (void)state;
+    (void)tokens;
+    return make_error(ErrorCode::kUnsupported, info().architecture, " models do not return hidden states yet");
+  }
 };
 
 // Adapts a model template (LlamaModel<B>, ...) to CausalLm. Model provides `State`,
@@ -129,6 +137,20 @@ class CausalLmAdapter final : public CausalLm {
     FERRUM_TRY(model_.forward(ctx_, tokens, static_cast<StateHolder&>(state).state, logits, true));
     FERRUM_TRY(B::sync(ctx_));
     return B::to_vec(logits, tokens.size() * info_.vocab_size);
+  }
+
+  Expected<std::vector<float>> hidden_states(SequenceState& state, std::span<const uint32_t> tokens) override {
+    if constexpr (requires(typename B::Buffer & hidden) {
+                    model_.forward_hidden(ctx_, tokens, static_cast<StateHolder&>(state).state, hidden);
+                  }) {
+      const size_t count = tokens.size() * info_.hidden_size;
+      FERRUM_ASSIGN_OR_RETURN(auto hidden, B::alloc(count, B::kActivationDType));
+      FERRUM_TRY(model_.forward_hidden(ctx_, tokens, static_cast<StateHolder&>(state).state, hidden));
+      FERRUM_TRY(B::sync(ctx_));
+      return B::to_vec(hidden, count);
+    } else {
+      return CausalLm::hidden_states(state, tokens);
+    }
   }
 
   Model& model() { return model_; }

@@ -100,6 +100,10 @@ class LlamaModel {
   PagedLayerShape paged_layer_shape() const { return {hparams_.num_kv_heads, hparams_.head_dim, hparams_.head_dim}; }
   Status forward_batch(Context& ctx, const PagedStep<B>& step, Buffer& logits);
 
+  // Same as forward, writing the final-normed hidden states [tokens, hidden] (what the output head
+  // reads) to `hidden` instead of logits: sentence embeddings pool these.
+  Status forward_hidden(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& hidden);
+
  private:
   struct Layer {
     Buffer attn_norm;
@@ -124,6 +128,9 @@ class LlamaModel {
   // its RoPE cos / sin, its window) runs the layer's attention from scratch_.x into scratch_.o.
   template <class Attend>
   Status run_decoder(Context& ctx, size_t t, const Attend& attend);
+  // Embeddings, every layer over the state's contiguous cache and the final norm for one chunk:
+  // leaves the normed hidden states in scratch_.x and advances the state.
+  Status forward_layers(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state);
   // Checks token ids against the vocabulary.
   Status check_tokens(std::span<const uint32_t> tokens) const;
   GqaParams attention_params() const;
