@@ -1,6 +1,8 @@
 #include "server/generation_job.h"
 
 #include <malloc.h>
+#include <algorithm>
+#include <cstdio>
 
 #include <random>
 
@@ -52,6 +54,7 @@ void JobRegistry::add(std::shared_ptr<GenerationJob> job) {
   std::lock_guard lock(mutex_);
   jobs_.emplace(job.get(), std::move(job));
   busy_since_trim_ = true;
+  wake_.notify_all();  // its deadline may come before the one the watchdog sleeps towards
 }
 
 void JobRegistry::remove(const GenerationJob* job) {
@@ -80,11 +83,14 @@ void JobRegistry::cancel_all() {
 void JobRegistry::watch() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    wake_.wait_for(lock, std::chrono::milliseconds(250));
+    // Sleep until the earliest deadline (so sub-second timeouts are honoured), at most 250 ms.
+    Clock::time_point wake_at = Clock::now() + std::chrono::milliseconds(250);
+    for (const auto& [key, job] : jobs_) wake_at = std::min(wake_at, job->deadline());
+    wake_.wait_until(lock, wake_at);
     const Clock::time_point now = Clock::now();
     std::vector<std::shared_ptr<GenerationJob>> late;
     for (const auto& [key, job] : jobs_) {
-      if (job->deadline() < now) late.push_back(job);
+      if (job->deadline() <= now) late.push_back(job);
     }
     lock.unlock();
     for (const auto& job : late) job->expire();
@@ -368,6 +374,15 @@ void GenerationJob::respond_final() {
   exchange_->respond(200, "application/json", dump_json(body));
 }
 
+namespace {
+// "0.05 s", "600 s": the timeout as the user gave it.
+std::string seconds_text(std::chrono::milliseconds duration) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g s", static_cast<double>(duration.count()) / 1000.0);
+  return text;
+}
+}  // namespace
+
 void GenerationJob::complete() {
   completed_ = true;
   int status = 200;
@@ -376,8 +391,7 @@ void GenerationJob::complete() {
     failure = from_error(*error_);
   } else if (expired_) {
     failure = ApiError{408, "timeout",
-                       "the request exceeded the server's request timeout of " +
-                           std::to_string(env_.request_timeout.count() / 1000) + " s",
+                       "the request exceeded the server's request timeout of " + seconds_text(env_.request_timeout),
                        std::nullopt, "request_timeout"};
   }
   if (exchange_->client_gone()) {
