@@ -93,23 +93,28 @@ class GroupedQueryAttention {
                  int layer) const {
     const GqaParams& p = params_;
     FERRUM_TRY(qkv_->forward(ctx, x, s.qkv, tokens, s.part));
-    FERRUM_TRY(B::split_qkv(ctx, s.qkv, s.q, s.k, s.v, tokens, p.q_dim(), p.kv_dim()));
-    tracer.template trace<B>(ctx, "Qcur", layer, s.q, tokens * p.q_dim());
-    tracer.template trace<B>(ctx, "Kcur", layer, s.k, tokens * p.kv_dim());
-    tracer.template trace<B>(ctx, "Vcur", layer, s.v, tokens * p.kv_dim());
-
     const int mode = p.qk_norm ? kQkNormRope : kQkRope;
     // norm_w is read only in mode 1; any buffer stands in otherwise.
     const Buffer& q_norm = q_norm_ ? *q_norm_ : cos;
     const Buffer& k_norm = k_norm_ ? *k_norm_ : cos;
-    FERRUM_TRY(B::qk_norm_rope(ctx, s.q, q_norm, cos, sin, s.q_heads, tokens, p.num_heads, p.head_dim, position,
-                               p.rms_norm_eps, mode));
-    FERRUM_TRY(B::qk_norm_rope(ctx, s.k, k_norm, cos, sin, s.k_heads, tokens, p.num_kv_heads, p.head_dim, position,
-                               p.rms_norm_eps, mode));
-    FERRUM_TRY(B::qk_norm_rope(ctx, s.v, k_norm, cos, sin, s.v_heads, tokens, p.num_kv_heads, p.head_dim, position,
-                               p.rms_norm_eps, kQkTransposeOnly));
-    FERRUM_TRY(B::kv_cache_append_head_major(ctx, cache.k, cache.v, position, cache.capacity, s.k_heads, s.v_heads,
-                                             tokens, p.num_kv_heads, p.head_dim));
+    bool prologue_done = false;
+    if constexpr (requires {
+                    B::qkv_rope_kv_append(ctx, s.qkv, q_norm, k_norm, cos, sin, s.q_heads, cache.k, cache.v, tokens,
+                                          p.num_heads, p.num_kv_heads, p.head_dim, position, cache.capacity,
+                                          p.rms_norm_eps, mode);
+                  }) {
+      // One kernel from the fused projection to q_heads and the cache (the debug dump wants the
+      // split intermediates, so it takes the op-by-op path).
+      if (!tracer.enabled()) {
+        FERRUM_TRY(B::qkv_rope_kv_append(ctx, s.qkv, q_norm, k_norm, cos, sin, s.q_heads, cache.k, cache.v, tokens,
+                                         p.num_heads, p.num_kv_heads, p.head_dim, position, cache.capacity,
+                                         p.rms_norm_eps, mode));
+        prologue_done = true;
+      }
+    }
+    if (!prologue_done) {
+      FERRUM_TRY(unfused_prologue(ctx, tokens, cache, position, cos, sin, q_norm, k_norm, mode, s, tracer, layer));
+    }
 
     AttnConfig config;
     config.num_heads = p.num_heads;
@@ -121,14 +126,35 @@ class GroupedQueryAttention {
     config.sliding_window = window;
     FERRUM_TRY(B::flash_attention(ctx, s.q_heads, cache.k, cache.v, s.attn_heads, 1, tokens, position + tokens,
                                   position, config));
-    FERRUM_TRY(B::transpose_head_to_token(ctx, s.attn_heads, s.attn, tokens, p.num_heads, p.head_dim));
-    tracer.template trace<B>(ctx, "kqv_out", layer, s.attn, tokens * p.q_dim());
-    FERRUM_TRY(o_->forward(ctx, s.attn, out, tokens));
+    // One token's [heads, 1, head_dim] is already the token-major [1, heads, head_dim].
+    if (tokens > 1) FERRUM_TRY(B::transpose_head_to_token(ctx, s.attn_heads, s.attn, tokens, p.num_heads, p.head_dim));
+    const Buffer& attn = tokens > 1 ? s.attn : s.attn_heads;
+    tracer.template trace<B>(ctx, "kqv_out", layer, attn, tokens * p.q_dim());
+    FERRUM_TRY(o_->forward(ctx, attn, out, tokens));
     tracer.template trace<B>(ctx, "attn_out", layer, out, tokens * p.hidden_size);
     return ok();
   }
 
  private:
+  // split_qkv, QK-norm + RoPE into head-major q / k, the v transpose, and the cache append.
+  Status unfused_prologue(Context& ctx, size_t tokens, KvCache<Buffer>& cache, size_t position, const Buffer& cos,
+                          const Buffer& sin, const Buffer& q_norm, const Buffer& k_norm, int mode, Scratch& s,
+                          const Tracer& tracer, int layer) const {
+    const GqaParams& p = params_;
+    FERRUM_TRY(B::split_qkv(ctx, s.qkv, s.q, s.k, s.v, tokens, p.q_dim(), p.kv_dim()));
+    tracer.template trace<B>(ctx, "Qcur", layer, s.q, tokens * p.q_dim());
+    tracer.template trace<B>(ctx, "Kcur", layer, s.k, tokens * p.kv_dim());
+    tracer.template trace<B>(ctx, "Vcur", layer, s.v, tokens * p.kv_dim());
+    FERRUM_TRY(B::qk_norm_rope(ctx, s.q, q_norm, cos, sin, s.q_heads, tokens, p.num_heads, p.head_dim, position,
+                               p.rms_norm_eps, mode));
+    FERRUM_TRY(B::qk_norm_rope(ctx, s.k, k_norm, cos, sin, s.k_heads, tokens, p.num_kv_heads, p.head_dim, position,
+                               p.rms_norm_eps, mode));
+    FERRUM_TRY(B::qk_norm_rope(ctx, s.v, k_norm, cos, sin, s.v_heads, tokens, p.num_kv_heads, p.head_dim, position,
+                               p.rms_norm_eps, kQkTransposeOnly));
+    return B::kv_cache_append_head_major(ctx, cache.k, cache.v, position, cache.capacity, s.k_heads, s.v_heads, tokens,
+                                         p.num_kv_heads, p.head_dim);
+  }
+
   GqaParams params_;
   std::optional<FusedProjection<B>> qkv_;
   std::optional<Linear<B>> o_;

@@ -151,8 +151,7 @@ Status LlamaModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> toke
     FERRUM_TRY(B::fused_add_rms_norm(ctx, s.residual, s.mlp, next_norm, hp.rms_norm_eps, s.x, t, hp.hidden_size));
     tracer_.template trace<B>(ctx, "l_out", layer, s.residual, t * hp.hidden_size);
   }
-  state.length += t;
-  for (auto& cache : state.layers) cache.len = state.length;
+  state.advance(t);
   tracer_.template trace<B>(ctx, "result_norm", -1, s.x, t * hp.hidden_size);
   return output_head_->write_logits(ctx, s.x, t, all_logits, logits, logits_offset, tracer_);
 }

@@ -28,7 +28,9 @@ enum class ScratchSlot : int {
   kDequantWeight,      // a quantized weight expanded for gemm_quant
   kReducePartials,     // argmax / top-k per-chunk candidates (two ping-pong halves)
   kReducePartials2,
-  kHostIds,  // ids uploaded for embedding_lookup
+  kHostIds,      // ids uploaded for embedding_lookup
+  kScatterArgs,  // ids and weights uploaded for scatter_add_rows
+  kGatedGemm,    // gate / up outputs of gemm_gated above the GEMV sizes
   kCount,
 };
 

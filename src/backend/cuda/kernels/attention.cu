@@ -25,12 +25,14 @@ SplitKvShape split_kv_shape(const AttentionProblem& a, int sm_count) {
   const size_t row_blocks = (group_rows + shape.rows_per_block - 1) / shape.rows_per_block;
   shape.total_rows = a.batch * a.heads * a.q_len;
   // Enough blocks for two waves; each split keeps at least 128 keys (one 32-key tile per warp) so
-  // the combine stays cheap.
+  // the combine stays cheap, or 64 in device-state mode.
   // In device-state mode kv_len grows after capture, so size for the whole cache.
   const size_t keys = a.dyn_state != nullptr ? a.kv_stride : a.kv_len;
   const size_t base_blocks = a.batch * a.kv_heads * row_blocks;
   const size_t wanted = (2 * static_cast<size_t>(sm_count) + base_blocks - 1) / base_blocks;
-  const size_t max_by_keys = std::max<size_t>(1, keys / 128);
+  // Device-state (graph) decode runs on short caches as often as long ones; 64-key splits there
+  // halve each block's dependent chain of loads (the step is latency-bound below ~2k keys).
+  const size_t max_by_keys = std::max<size_t>(1, keys / (a.dyn_state != nullptr ? 64 : 128));
   shape.num_splits = static_cast<int>(std::clamp<size_t>(std::min(wanted, max_by_keys), 1, 64));
   return shape;
 }

@@ -6,9 +6,15 @@
 // issues kUnroll independent 16-byte weight loads per row before using any of them (enough bytes in
 // flight to cover HBM latency), a warp owns kRows whole rows so the x values it loads are reused
 // across rows, and the dot products are finished with one warp reduction per output.
+//
+// Every kernel here is PDL-aware (kernels/launch.cuh): it lets the next kernel launch at once,
+// prefetches the first `prefetch_bytes` of its weight rows into L2 (weights never depend on the
+// previous kernel), and only then waits for the previous kernel before touching x or out.
 #pragma once
 
+#include "backend/cuda/kernels/activation.cuh"
 #include "backend/cuda/kernels/device_common.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 
 namespace ferrum::cuda {
 
@@ -22,13 +28,30 @@ __device__ __forceinline__ void store_as(void* out, DType dtype, size_t index, f
 
 inline constexpr int kGemvWarps = 8;
 
+// The prologue every GEMV shares: release the next kernel, prefetch `rows` weight rows from
+// `first_row` (one thread per row; rows must start 16-byte aligned), then wait for the previous
+// kernel's results.
+template <class W>
+__device__ __forceinline__ void gemv_prologue(const W* w, int first_row, int rows, int n, int k,
+                                              unsigned prefetch_bytes) {
+  pdl_launch_dependents();
+  const int r = threadIdx.x;
+  if (prefetch_bytes != 0 && r < rows && first_row + r < n) {
+    const size_t row_bytes = static_cast<size_t>(k) * sizeof(W);
+    prefetch_l2(w + static_cast<size_t>(first_row + r) * k,
+                static_cast<uint32_t>(row_bytes < prefetch_bytes ? row_bytes : prefetch_bytes));
+  }
+  pdl_wait();
+}
+
 // kM: activation rows handled (m <= kM; the rest are skipped), kRows: weight rows per warp,
 // kUnroll: 8-element chunks per lane in flight per row. Needs k % 8 == 0 and 16-byte aligned rows.
 template <class A, class W, int kM, int kRows, int kUnroll>
 __global__ void __launch_bounds__(kGemvWarps * 32)
     gemv_kernel(const A* __restrict__ x, const W* __restrict__ w, void* __restrict__ out, DType out_dtype, int m, int n,
-                int k) {
+                int k, unsigned prefetch_bytes) {
   const int lane = threadIdx.x % 32;
+  gemv_prologue(w, blockIdx.x * kGemvWarps * kRows, kGemvWarps * kRows, n, k, prefetch_bytes);
   const int row0 = (blockIdx.x * kGemvWarps + threadIdx.x / 32) * kRows;
   if (row0 >= n) return;
   const int chunks = k / 8;
@@ -81,8 +104,9 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 template <class A, class W>
 __global__ void __launch_bounds__(kGemvWarps * 32)
     gemv_many_rows_kernel(const A* __restrict__ x, const W* __restrict__ w, void* __restrict__ out, DType out_dtype,
-                          int m, int n, int k) {
+                          int m, int n, int k, unsigned prefetch_bytes) {
   constexpr int kMaxM = 8;
+  gemv_prologue(w, blockIdx.x * kGemvWarps, kGemvWarps, n, k, prefetch_bytes);
   const int row = blockIdx.x * kGemvWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (row >= n) return;
   float acc[kMaxM] = {};
@@ -109,6 +133,8 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 template <class A, class W>
 __global__ void gemv_scalar_kernel(const A* __restrict__ x, const W* __restrict__ w, void* __restrict__ out,
                                    DType out_dtype, int m, int n, int k) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int lane = threadIdx.x % 32;
   const int row = blockIdx.x * kGemvWarps + threadIdx.x / 32;
   if (row >= n) return;
@@ -118,6 +144,57 @@ __global__ void gemv_scalar_kernel(const A* __restrict__ x, const W* __restrict_
       acc = fmaf(to_f32(w[static_cast<size_t>(row) * k + i]), to_f32(x[static_cast<size_t>(t) * k + i]), acc);
     acc = warp_sum(acc);
     if (lane == 0) store_as(out, out_dtype, static_cast<size_t>(t) * n + row, acc);
+  }
+}
+
+// The gate / up projection of a gated MLP with its activation applied on the way out:
+// out[t, j] = act(x[t] . w[j]) * (x[t] . w[im + j]) for a weight w [2 im, k] holding the gate rows
+// first. A warp owns output j and reads both of its rows, so the x loads serve two rows and the
+// [m, 2 im] intermediate never reaches memory. Needs k % 8 == 0 and 16-byte aligned rows.
+template <class A, class W, int kM, Activation kAct>
+__global__ void __launch_bounds__(kGemvWarps * 32)
+    gated_gemv_kernel(const A* __restrict__ x, const W* __restrict__ w, A* __restrict__ out, int m, int im, int k,
+                      unsigned prefetch_bytes) {
+  const int lane = threadIdx.x % 32;
+  pdl_launch_dependents();
+  const int first = blockIdx.x * kGemvWarps;
+  if (prefetch_bytes != 0 && static_cast<int>(threadIdx.x) < 2 * kGemvWarps) {
+    // Threads 0..7 prefetch the block's gate rows, 8..15 its up rows.
+    const int j = first + static_cast<int>(threadIdx.x) % kGemvWarps;
+    const int row = j + (static_cast<int>(threadIdx.x) >= kGemvWarps ? im : 0);
+    const size_t row_bytes = static_cast<size_t>(k) * sizeof(W);
+    if (j < im) {
+      prefetch_l2(w + static_cast<size_t>(row) * k,
+                  static_cast<uint32_t>(row_bytes < prefetch_bytes ? row_bytes : prefetch_bytes));
+    }
+  }
+  pdl_wait();
+  const int j = first + threadIdx.x / 32;
+  if (j >= im) return;
+  const W* gate_row = w + static_cast<size_t>(j) * k;
+  const W* up_row = w + static_cast<size_t>(im + j) * k;
+  float gate[kM] = {}, up[kM] = {};
+  for (int c = 8 * lane; c < k; c += 256) {
+    Packed8<W> g, u;
+    g.load(gate_row + c);
+    u.load(up_row + c);
+#pragma unroll
+    for (int t = 0; t < kM; ++t) {
+      if (t >= m) break;
+      float xs[8];
+      load8(x + static_cast<size_t>(t) * k + c, xs);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        gate[t] = fmaf(g[i], xs[i], gate[t]);
+        up[t] = fmaf(u[i], xs[i], up[t]);
+      }
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < kM; ++t) {
+    const float g = warp_sum(gate[t]);
+    const float u = warp_sum(up[t]);
+    if (lane == 0 && t < m) out[static_cast<size_t>(t) * im + j] = from_f32<A>(activate<kAct>(g) * u);
   }
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "backend/cuda/kernels/device_common.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 
 namespace ferrum::cuda {
 
@@ -15,6 +16,9 @@ inline constexpr int kNormMaxChunks = 4;
 template <class A, class W, bool kFusedAdd>
 __global__ void rms_norm_vec_kernel(const A* x, A* residual, const W* w, A* out, int dim, float eps) {
   __shared__ float reduce_scratch[32];
+  // PDL-aware (kernels/launch.cuh): the next kernel may start its prologue now.
+  pdl_launch_dependents();
+  pdl_wait();
   const size_t row = blockIdx.x;
   const int chunks = dim / 8;
   const A* x_row = x + row * dim;
@@ -57,6 +61,8 @@ __global__ void rms_norm_vec_kernel(const A* x, A* residual, const W* w, A* out,
 template <class A, class W, bool kFusedAdd>
 __global__ void rms_norm_scalar_kernel(const A* x, A* residual, const W* w, A* out, int dim, float eps) {
   __shared__ float reduce_scratch[32];
+  pdl_launch_dependents();
+  pdl_wait();
   const size_t row = blockIdx.x;
   float sum_sq = 0.0f;
   for (int i = threadIdx.x; i < dim; i += blockDim.x) {
