@@ -6,7 +6,9 @@
 #   scripts/cuda-device-run.sh BUNDLE [stages...]
 # BUNDLE holds bin/ (test-cuda-models, ferrum-op-test, ferrum-cuda-bench, built here with
 # FERRUM_NATIVE=OFF), lib/ (shared libraries the image may lack) and fixtures/ (hf-tiny,
-# stories260K, quant from ../shared/fixtures). Stages: tests ops bench variants (default all).
+# stories260K, quant from ../shared/fixtures). Stages: tests ops bench variants labs profile
+# (default: tests ops bench variants). labs runs the lab binaries present in bin/ (cuda-lab-*);
+# profile runs ncu over one prefill and one decode step of the 8B model (after bench).
 set -uo pipefail
 bundle=$(cd "${1:?bundle dir}" && pwd)
 shift
@@ -49,10 +51,29 @@ for stage in $stages; do
       "$bundle/bin/ferrum-cuda-bench" --model /tmp/llama8b --generate --reps 3 2>&1 | tee "$out/bench-default.log"
       summary+=("default: $(grep RESULT "$out/bench-default.log")")
       ;;
+    labs)
+      for lab in "$bundle"/bin/cuda-lab-*; do
+        [[ -x $lab ]] || continue
+        name=$(basename "$lab")
+        "$lab" > "$out/$name.log" 2>&1
+        summary+=("$name exit $?: $(tail -1 "$out/$name.log")")
+        cat "$out/$name.log"
+      done
+      ;;
+    profile)
+      ncu --nvtx --nvtx-include "prefill/" --nvtx-include "decode_step/" --clock-control none --cache-control none \
+        --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum --csv \
+        "$bundle/bin/ferrum-cuda-bench" --model /tmp/llama8b --reps 1 --gen 4 --profile-step \
+        > "$out/ncu-steps.csv" 2> "$out/ncu-steps.err"
+      summary+=("profile exit $?: $(grep -c gpu__time_duration "$out/ncu-steps.csv") kernel rows")
+      tail -3 "$out/ncu-steps.err"
+      ;;
     variants)
-      for setting in FERRUM_CUDA_PDL=0 FERRUM_DECODE_GRAPHS=0 FERRUM_CUDA_PREFETCH=0 FERRUM_CUDA_PREFETCH=8192; do
-        env "$setting" "$bundle/bin/ferrum-cuda-bench" --model /tmp/llama8b --reps 2 > "$out/bench-${setting//=/-}.log" 2>&1
-        summary+=("$setting: $(grep RESULT "$out/bench-${setting//=/-}.log" || tail -2 "$out/bench-${setting//=/-}.log")")
+      for setting in ${VARIANTS:-FERRUM_CUDA_DECODE_ATTENTION=v3 FERRUM_CUDA_PDL=0 FERRUM_DECODE_GRAPHS=0 FERRUM_CUDA_PREFETCH=2048}; do
+        # A setting may join several assignments with '+': A=1+B=2.
+        env ${setting//+/ } "$bundle/bin/ferrum-cuda-bench" --model /tmp/llama8b --reps 2 \
+          > "$out/bench-${setting//[=+]/-}.log" 2>&1
+        summary+=("$setting: $(grep RESULT "$out/bench-${setting//[=+]/-}.log" || tail -2 "$out/bench-${setting//[=+]/-}.log")")
       done
       ;;
   esac

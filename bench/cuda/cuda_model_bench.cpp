@@ -3,13 +3,16 @@
 // the card's measured copy bandwidth, prefill as TFLOP/s against dense bf16 peak.
 //
 //   ferrum-cuda-bench --model DIR [--generate] [--prompt 512] [--gen 128] [--dtype bf16|f32]
+//                     [--reps 3] [--profile-step]
 //
 // --generate writes a random Llama-3.1-8B checkpoint to DIR first when DIR has none
 // (random_llama_checkpoint.h). Decode is greedy (argmax on the device), the first decode step
 // (which captures the CUDA graph) is left out of the timing. Output: a table, and RESULT lines
 // for scripts. FERRUM_DECODE_GRAPHS=0 / FERRUM_CUDA_PDL=0 / FERRUM_CUDA_PREFETCH=N switch the
-// decode machinery for comparisons.
+// decode machinery for comparisons. --profile-step runs one more decode step inside the NVTX range
+// "decode_step" (for `ncu --nvtx --nvtx-include decode_step/`) and the prefill inside "prefill".
 #include <cuda_runtime.h>
+#include <nvtx3/nvToolsExt.h>
 
 #include <algorithm>
 #include <chrono>
@@ -71,6 +74,7 @@ struct Args {
   size_t gen = 128;
   std::string dtype = "bf16";
   size_t reps = 3;
+  bool profile_step = false;
 };
 
 Expected<Args> parse(int argc, char** argv) {
@@ -90,9 +94,12 @@ Expected<Args> parse(int argc, char** argv) {
       args.dtype = value();
     } else if (flag == "--reps") {
       args.reps = std::strtoul(value(), nullptr, 10);
+    } else if (flag == "--profile-step") {
+      args.profile_step = true;
     } else {
       return make_error(ErrorCode::kInvalidArgument, "unknown flag ", flag,
-                        " (--model DIR [--generate] [--prompt N] [--gen N] [--dtype bf16|f32] [--reps N])");
+                        " (--model DIR [--generate] [--prompt N] [--gen N] [--dtype bf16|f32] [--reps N] "
+                        "[--profile-step])");
     }
   }
   FERRUM_CHECK(!args.model.empty() && args.prompt > 0 && args.gen > 1 && args.reps > 0, ErrorCode::kInvalidArgument,
@@ -172,6 +179,16 @@ Status run(const Args& args) {
     last_token = next;
   }
   const double decode = median(decode_s);
+  if (args.profile_step) {
+    state->truncate(0);
+    nvtxRangePushA("prefill");
+    FERRUM_ASSIGN_OR_RETURN(uint32_t next, model->forward_greedy(*state, prompt));
+    nvtxRangePop();
+    FERRUM_ASSIGN_OR_RETURN(next, model->forward_greedy(*state, std::span(&next, 1)));
+    nvtxRangePushA("decode_step");
+    FERRUM_ASSIGN_OR_RETURN(next, model->forward_greedy(*state, std::span(&next, 1)));
+    nvtxRangePop();
+  }
   const double decode_tps = static_cast<double>(args.gen - 1) / decode;
 
   // Physical meaning. Decode reads every weight once per token plus the KV cache so far.

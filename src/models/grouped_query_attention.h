@@ -97,25 +97,6 @@ class GroupedQueryAttention {
     // norm_w is read only in mode 1; any buffer stands in otherwise.
     const Buffer& q_norm = q_norm_ ? *q_norm_ : cos;
     const Buffer& k_norm = k_norm_ ? *k_norm_ : cos;
-    bool prologue_done = false;
-    if constexpr (requires {
-                    B::qkv_rope_kv_append(ctx, s.qkv, q_norm, k_norm, cos, sin, s.q_heads, cache.k, cache.v, tokens,
-                                          p.num_heads, p.num_kv_heads, p.head_dim, position, cache.capacity,
-                                          p.rms_norm_eps, mode);
-                  }) {
-      // One kernel from the fused projection to q_heads and the cache (the debug dump wants the
-      // split intermediates, so it takes the op-by-op path).
-      if (!tracer.enabled()) {
-        FERRUM_TRY(B::qkv_rope_kv_append(ctx, s.qkv, q_norm, k_norm, cos, sin, s.q_heads, cache.k, cache.v, tokens,
-                                         p.num_heads, p.num_kv_heads, p.head_dim, position, cache.capacity,
-                                         p.rms_norm_eps, mode));
-        prologue_done = true;
-      }
-    }
-    if (!prologue_done) {
-      FERRUM_TRY(unfused_prologue(ctx, tokens, cache, position, cos, sin, q_norm, k_norm, mode, s, tracer, layer));
-    }
-
     AttnConfig config;
     config.num_heads = p.num_heads;
     config.num_kv_heads = p.num_kv_heads;
@@ -124,8 +105,25 @@ class GroupedQueryAttention {
     config.scale = p.scale;
     config.kv_seq_stride = cache.capacity;
     config.sliding_window = window;
-    FERRUM_TRY(B::flash_attention(ctx, s.q_heads, cache.k, cache.v, s.attn_heads, 1, tokens, position + tokens,
-                                  position, config));
+    bool attended = false;
+    if constexpr (requires {
+                    B::qkv_rope_attention(ctx, s.qkv, q_norm, k_norm, cos, sin, s.q_heads, cache.k, cache.v,
+                                          s.attn_heads, tokens, position, p.rms_norm_eps, mode, config);
+                  }) {
+      // Backends with the fused op go from the projection to the attention output in one call
+      // (for decode, one kernel); the debug dump wants the split intermediates, so it takes the
+      // op-by-op path.
+      if (!tracer.enabled()) {
+        FERRUM_TRY(B::qkv_rope_attention(ctx, s.qkv, q_norm, k_norm, cos, sin, s.q_heads, cache.k, cache.v,
+                                         s.attn_heads, tokens, position, p.rms_norm_eps, mode, config));
+        attended = true;
+      }
+    }
+    if (!attended) {
+      FERRUM_TRY(unfused_prologue(ctx, tokens, cache, position, cos, sin, q_norm, k_norm, mode, s, tracer, layer));
+      FERRUM_TRY(B::flash_attention(ctx, s.q_heads, cache.k, cache.v, s.attn_heads, 1, tokens, position + tokens,
+                                    position, config));
+    }
     // One token's [heads, 1, head_dim] is already the token-major [1, heads, head_dim].
     if (tokens > 1) FERRUM_TRY(B::transpose_head_to_token(ctx, s.attn_heads, s.attn, tokens, p.num_heads, p.head_dim));
     const Buffer& attn = tokens > 1 ? s.attn : s.attn_heads;

@@ -98,6 +98,14 @@ struct CudaBackend : BackendDefaults {
                                    const Buffer& cos, const Buffer& sin, Buffer& q_heads, Buffer& cache_k,
                                    Buffer& cache_v, size_t tokens, size_t heads, size_t kv_heads, size_t head_dim,
                                    size_t pos_offset, size_t cache_capacity, float eps, int mode);
+  // The attention of a layer from its fused projection: qkv_rope_kv_append, then flash_attention of
+  // q_heads over the caches (kv_seq_stride = the capacity, pos_offset = the cached length) into
+  // out [heads, tokens, head_dim]. One token (decode) over a bf16 / f16 cache with head_dim 64 or
+  // 128 runs as one kernel: the decode attention kernel applies RoPE itself and appends the row.
+  static Status qkv_rope_attention(Context& ctx, const Buffer& qkv, const Buffer& q_norm_w, const Buffer& k_norm_w,
+                                   const Buffer& cos, const Buffer& sin, Buffer& q_heads, Buffer& cache_k,
+                                   Buffer& cache_v, Buffer& out, size_t tokens, size_t pos_offset, float eps, int mode,
+                                   const AttnConfig& cfg);
   // out[m, im] = act(a @ w[:im]^T) * (a @ w[im:]^T) for a gate-then-up weight w [2 im, k]; for
   // m <= 8 one GEMV kernel whose [m, 2 im] intermediate never reaches memory.
   static Status gemm_gated(Context& ctx, const Buffer& a, const Buffer& w, Buffer& out, size_t m, size_t im, size_t k,

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -27,6 +28,7 @@
 
 #include "../models/reference_fixture.h"
 #include "models/causal_lm_factory.h"
+#include "random_llama_checkpoint.h"
 
 namespace ferrum {
 namespace {
@@ -294,6 +296,71 @@ TEST(CudaGraphs, InterleavedSequencesMatchSeparateRuns) {
   const uint32_t token = 42;
   auto after = model.forward(**state0, std::span(&token, 1));
   ASSERT_TRUE(after) << after.error().to_string();
+}
+
+// The fixtures' heads are 16 and 32 wide, below what the decode attention kernel and the flash
+// kernel take (64, 128): a random Llama with 128-wide heads (GQA 4) runs 100 prompt tokens through
+// the flash kernel and 80 decode steps through the decode kernel (graph and eager, crossing tile
+// boundaries), each step's logits against the f32 mode, whose attention is the f32 split-KV kernel.
+TEST(CudaKernelsInModels, Head128DecodeMatchesF32) {
+  SKIP_WITHOUT_GPU();
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "ferrum-cuda-test-llama-d128";
+  bench::RandomLlamaShape shape;
+  shape.vocab = 512;
+  shape.hidden = 1024;
+  shape.intermediate = 2048;
+  shape.layers = 2;
+  shape.heads = 8;
+  shape.kv_heads = 2;
+  shape.head_dim = 128;
+  auto written = bench::write_random_llama(dir, shape);
+  ASSERT_TRUE(written) << written.error().to_string();
+  const std::vector<uint32_t> prompt = [] {
+    std::vector<uint32_t> ids(100);
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<uint32_t>((i * 131 + 7) % 512);
+    return ids;
+  }();
+  constexpr size_t kSteps = 80;
+  // Each mode's logits after the prompt and after each decode step.
+  auto run = [&](DType compute, bool graphs) {
+    if (!graphs) setenv("FERRUM_DECODE_GRAPHS", "0", 1);
+    Loaded loaded = load(dir, compute, 128, 256);
+    unsetenv("FERRUM_DECODE_GRAPHS");
+    std::vector<std::vector<float>> rows;
+    EXPECT_TRUE(loaded.model);
+    if (!loaded.model) return rows;
+    auto state = loaded.model->new_sequence(256);
+    EXPECT_TRUE(state);
+    auto logits = loaded.model->forward(**state, prompt);
+    for (size_t step = 0; step <= kSteps && logits; ++step) {
+      rows.emplace_back(logits->begin(), logits->end());
+      const uint32_t token = static_cast<uint32_t>((step * 37 + 11) % 512);
+      if (step < kSteps) logits = loaded.model->forward(**state, std::span(&token, 1));
+    }
+    EXPECT_TRUE(logits) << logits.error().to_string();
+    return rows;
+  };
+  const auto exact = run(DType::kF32, true);
+  const auto graph = run(DType::kBF16, true);
+  const auto eager = run(DType::kBF16, false);
+  ASSERT_EQ(exact.size(), kSteps + 1);
+  ASSERT_EQ(graph.size(), kSteps + 1);
+  ASSERT_EQ(eager.size(), kSteps + 1);
+  double scale = 0, graph_error = 0, eager_error = 0, graph_vs_eager = 0;
+  for (size_t step = 0; step <= kSteps; ++step) {
+    scale = std::max(scale, max_abs(exact[step]));
+    graph_error = std::max(graph_error, max_abs_difference(graph[step], exact[step]).max_abs);
+    eager_error = std::max(eager_error, max_abs_difference(eager[step], exact[step]).max_abs);
+    graph_vs_eager = std::max(graph_vs_eager, max_abs_difference(graph[step], eager[step]).max_abs);
+  }
+  const double bound = kBf16Relative * std::max(1.0, scale);
+  std::printf(
+      "[cuda bf16] d128 llama: max |logit - f32| graph %.3g, eager %.3g, graph vs eager %.3g (max |f32| %.3g, "
+      "bound %.3g)\n",
+      graph_error, eager_error, graph_vs_eager, scale, bound);
+  EXPECT_LT(graph_error, bound);
+  EXPECT_LT(eager_error, bound);
+  std::filesystem::remove_all(dir);
 }
 
 // ── stories260K: a real trained model (GGUF, F32 weights) ──

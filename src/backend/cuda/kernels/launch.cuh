@@ -60,6 +60,7 @@ Status launch_kernel(std::string_view name, void (*kernel)(Params...), dim3 grid
   attribute[0].val.programmaticStreamSerializationAllowed = 1;
   config.attrs = attribute;
   config.numAttrs = pdl_enabled() ? 1 : 0;
+  apply_shared_carveout(reinterpret_cast<const void*>(kernel));
   const cudaError_t code = cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
   if (code != cudaSuccess) {
     return cuda_error(code, cat(name, "<<<(", grid.x, ",", grid.y, ",", grid.z, "),(", block.x, ",", block.y, ",",

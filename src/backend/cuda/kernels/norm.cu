@@ -63,7 +63,11 @@ Status launch_rms(const NormArgs& a, cudaStream_t stream, const char* name) {
                           const W* w = static_cast<const W*>(a.weight);
                           A* out = static_cast<A*>(a.out);
                           if (vec_ok) {
-                            const unsigned threads = norm_threads(ceil_div(a.dim / 8, kNormMaxChunks));
+                            // Few rows (decode): one 16-byte chunk per thread, the most loads in
+                            // flight at once; many rows: up to kNormMaxChunks each, fewer threads.
+                            const unsigned threads = a.rows < 132 && a.dim / 8 <= 512
+                                                         ? norm_threads(a.dim / 8)
+                                                         : norm_threads(ceil_div(a.dim / 8, kNormMaxChunks));
                             FERRUM_TRY(launch_kernel(name, rms_norm_vec_kernel<A, W, kFusedAdd>, grid, dim3(threads), 0,
                                                      stream, x, residual, w, out, dim, a.eps));
                           } else {
