@@ -140,18 +140,10 @@ struct Version {
 };
 
 const Version kVersions[] = {
-    {"c1w8", launch<8, 1, 1>},
-    {"c2w8", launch<8, 2, 1>},
-    {"c4w8", launch<8, 4, 1>},
-    {"c2w4", launch<4, 2, 1>},
-    {"c4w4", launch<4, 4, 1>},
-    {"split2 c2w8", launch<8, 2, 2>},
-    {"split2 c1w8", launch<8, 1, 2>},
-    {"split2 c4w8", launch<8, 4, 2>},
-    {"split4 c1w8", launch<8, 1, 4>},
-    {"split4 c2w8", launch<8, 2, 4>},
-    {"split2 c2w4", launch<4, 2, 2>},
-    {"split4 c2w16", launch<16, 2, 4>},
+    {"c1w8", launch<8, 1, 1>},        {"c2w8", launch<8, 2, 1>},        {"c4w8", launch<8, 4, 1>},
+    {"c2w4", launch<4, 2, 1>},        {"c4w4", launch<4, 4, 1>},        {"split2 c2w8", launch<8, 2, 2>},
+    {"split2 c1w8", launch<8, 1, 2>}, {"split2 c4w8", launch<8, 4, 2>}, {"split4 c1w8", launch<8, 1, 4>},
+    {"split4 c2w8", launch<8, 2, 4>}, {"split2 c2w4", launch<4, 2, 2>}, {"split4 c2w16", launch<16, 2, 4>},
 };
 
 struct Shape {
