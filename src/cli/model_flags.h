@@ -10,7 +10,7 @@
 
 namespace ferrum::cli {
 
-// --device, -t/--threads, -c/--ctx-size, -b/--batch-size, --chat-template
+// --device, --dtype, -t/--threads, -c/--ctx-size, -b/--batch-size, --chat-template
 void register_model_flags(ArgParser& parser, ModelOptions& options);
 
 // Sampling flags as typed; unset ones fall back to the model's defaults.

@@ -68,6 +68,9 @@ class LlamaModel {
   using Buffer = typename B::Buffer;
   using Context = typename B::Context;
   using State = DecoderState<B>;
+  // A one-token forward reads its position and token only through ops that follow the backend's
+  // device-state mode, and never syncs: it may be captured once and replayed as a CUDA graph.
+  static constexpr bool kDecodeGraphSafe = true;
 
   // max_batch_tokens: tokens one forward step processes at most (longer inputs run in chunks);
   // max_context: the longest sequence any state will hold (RoPE tables are built that far).

@@ -114,8 +114,9 @@ template <Backend B>
 Status LlamaModel<B>::forward_hidden(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state,
                                      Buffer& hidden) {
   FERRUM_CHECK(!tokens.empty(), ErrorCode::kInvalidArgument, "forward_hidden: no tokens");
-  FERRUM_CHECK(state.length + tokens.size() <= state.capacity, ErrorCode::kLimitExceeded, "forward_hidden: ",
-               state.length, " cached + ", tokens.size(), " new tokens exceed the context of ", state.capacity);
+  FERRUM_CHECK(state.length + tokens.size() <= state.capacity, ErrorCode::kLimitExceeded,
+               "forward_hidden: ", state.length, " cached + ", tokens.size(), " new tokens exceed the context of ",
+               state.capacity);
   const size_t width = hparams_.hidden_size;
   for (size_t done = 0; done < tokens.size(); done += max_batch_tokens_) {
     const size_t count = std::min(max_batch_tokens_, tokens.size() - done);
@@ -141,8 +142,7 @@ Status LlamaModel<B>::forward_layers(Context& ctx, std::span<const uint32_t> tok
     return layers_[i].attention->forward(ctx, scratch_.x, scratch_.o, tokens.size(), state.layers[i], position, cos,
                                          sin, window, scratch_.attention, tracer_, static_cast<int>(i));
   }));
-  state.length += tokens.size();
-  for (auto& cache : state.layers) cache.len = state.length;
+  state.advance(tokens.size());
   return ok();
 }
 
