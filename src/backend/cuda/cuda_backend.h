@@ -53,9 +53,6 @@ struct CudaBackend : BackendDefaults {
   // Models keep activations and KV caches in bf16 here (CudaF32Backend below runs them in f32).
   static constexpr DType kActivationDType = DType::kBF16;
 
-  // Models keep activations (and KV caches) in this dtype on this backend.
-  static constexpr DType kActivationDType = DType::kBF16;
-
   // The device's free and total memory (cudaMemGetInfo): what sizes the serving engine's KV cache
   // under --gpu-memory-utilization.
   struct MemoryInfo {
