@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "engine/model_aliases.h"
 #include "engine/sequential_engine.h"
+#include "engine/serving_engine.h"
 #include "models/model_files.h"
 #include "server/api_server.h"
 
@@ -28,6 +29,8 @@ namespace {
 struct ServeFlags {
   ModelOptions model;
   SamplingFlags sampling;
+  EngineFlags engine;
+  bool sequential = false;  // one request at a time (families without a batched forward always are)
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
   std::optional<std::string> api_key;
@@ -60,7 +63,7 @@ std::string default_model_name(const std::string& spec) {
 
 // What `serve` holds while it runs, destroyed in reverse order of use.
 struct LoadedModel {
-  std::unique_ptr<ModelBundle> bundle;
+  std::shared_ptr<ModelBundle> bundle;
   std::unique_ptr<Engine> engine;
   std::unique_ptr<EmbeddingModel> embedder;
   std::unique_ptr<SpeechTranscriber> transcriber;
@@ -83,8 +86,10 @@ Expected<LoadedModel> load(const ServeFlags& flags, const std::string& spec) {
   }
   ModelOptions options = flags.model;
   options.model = spec;
+  // The engine's limits raise what the model is loaded for (its per-step scratch and context).
+  const EngineOptions engine_options = flags.engine.resolve(options);
   FERRUM_ASSIGN_OR_RETURN(ModelBundle bundle, load_model_bundle(options));
-  loaded.bundle = std::make_unique<ModelBundle>(std::move(bundle));
+  loaded.bundle = std::make_shared<ModelBundle>(std::move(bundle));
   if (flags.embeddings) {
     FERRUM_CHECK(flags.pooling == "last" || flags.pooling == "mean", ErrorCode::kInvalidArgument, "--pooling '",
                  flags.pooling, "': use last or mean");
@@ -94,9 +99,18 @@ Expected<LoadedModel> load(const ServeFlags& flags, const std::string& spec) {
         EmbeddingModel::from_decoder(*loaded.bundle->model, *loaded.bundle->tokenizer, pooling, !flags.no_normalize));
     return loaded;
   }
-  // The sequential engine until the batching engine is wired here; both speak engine.h.
-  loaded.engine =
-      std::make_unique<SequentialEngine>(*loaded.bundle->model, *loaded.bundle->tokenizer, loaded.bundle->end_tokens);
+  // The batching engine (continuous batching over the paged KV cache) where the family has a
+  // batched forward; otherwise, or with --sequential, one request at a time. Both speak engine.h.
+  if (!flags.sequential && loaded.bundle->model->supports_paged_batches()) {
+    FERRUM_ASSIGN_OR_RETURN(loaded.engine, create_engine(loaded.bundle, engine_options));
+  } else {
+    if (!flags.sequential) {
+      FERRUM_LOG_INFO(loaded.bundle->model->info().architecture,
+                      " has no batched forward yet: requests run one at a time");
+    }
+    loaded.engine =
+        std::make_unique<SequentialEngine>(*loaded.bundle->model, *loaded.bundle->tokenizer, loaded.bundle->end_tokens);
+  }
   return loaded;
 }
 
@@ -248,8 +262,11 @@ int run_serve(int argc, char** argv) {
               "serve a decoder model's pooled hidden states on /v1/embeddings instead of generating");
   parser.option("--pooling", &flags.pooling, "with --embeddings: last (token) or mean (default last)");
   parser.flag("--no-normalize", &flags.no_normalize, "with --embeddings: return the pooled vector unnormalised");
+  parser.flag("--sequential", &flags.sequential,
+              "run one request at a time instead of batching them (debugging, comparisons)");
   register_sampling_flags(parser, flags.sampling);
   register_model_flags(parser, flags.model);
+  register_engine_flags(parser, flags.engine);
   return report_errors("serve", [&]() -> Status {
     FERRUM_TRY(parser.parse(argc, argv));
     if (parser.help_requested()) {
