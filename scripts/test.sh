@@ -7,6 +7,10 @@ quick=0
 [[ "${1:-}" == "--quick" ]] && quick=1
 
 echo "== release build and tests"
+# The server's end-to-end suite drives `ferrum serve` with the official openai npm package.
+if command -v npm >/dev/null; then
+  (cd tests/server_e2e && npm ci --no-audit --no-fund --loglevel=error)
+fi
 cmake --preset cpu >/dev/null
 cmake --build --preset cpu
 ctest --preset cpu --timeout 1200

@@ -8,6 +8,7 @@
 #include "cli/arg_parser.h"
 #include "cli/commands.h"
 #include "cli/model_flags.h"
+#include "engine/model_bundle.h"
 #include "engine/tensor_parallel_launch.h"
 #include "formats/safetensors_writer.h"
 

@@ -6,6 +6,8 @@ namespace ferrum::cli {
 
 void register_model_flags(ArgParser& parser, ModelOptions& options) {
   parser.option("--device", &options.device, "cpu or cuda (default cpu)");
+  parser.option("--dtype", &options.dtype,
+                "activation dtype on cuda: bf16 (default) or f32 (exact; weights kept as stored)");
   parser.option("-t,--threads", &options.threads, "CPU threads (default: all cores)");
   parser.option("-c,--ctx-size", &options.context, "context length in tokens (default 4096, capped by the model)");
   parser.option("-b,--batch-size", &options.batch_tokens, "tokens per forward step during prefill (default 512)");

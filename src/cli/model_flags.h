@@ -10,8 +10,8 @@
 
 namespace ferrum::cli {
 
-// --device, -t/--threads, -c/--ctx-size, -b/--batch-size, --chat-template, and tensor parallelism:
-// -tp/--tensor-parallel-size, --nnodes, --node-rank, --master-addr, --master-port
+// --device, --dtype, -t/--threads, -c/--ctx-size, -b/--batch-size, --chat-template, and tensor
+// parallelism: -tp/--tensor-parallel-size, --nnodes, --node-rank, --master-addr, --master-port
 void register_model_flags(ArgParser& parser, ModelOptions& options);
 
 // Sampling flags as typed; unset ones fall back to the model's defaults.

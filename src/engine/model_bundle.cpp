@@ -61,6 +61,26 @@ SamplingParams ModelBundle::default_sampling() const {
   return params;
 }
 
+Expected<std::unique_ptr<CausalLm>> create_model_on_device(const ModelFiles& files, const ModelOptions& options,
+                                                           ModelRuntimeOptions runtime) {
+  if (options.device == "cpu") return create_cpu_causal_lm(files, runtime);
+  if (options.device != "cuda") {
+    return make_error(ErrorCode::kInvalidArgument, "unknown device '", options.device, "' (cpu or cuda)");
+  }
+#ifdef FERRUM_HAS_CUDA
+  if (options.dtype == "bf16") {
+    runtime.compute_dtype = DType::kBF16;
+  } else if (options.dtype == "f32") {
+    runtime.compute_dtype = DType::kF32;
+  } else {
+    return make_error(ErrorCode::kInvalidArgument, "--dtype '", options.dtype, "': cuda runs bf16 or f32");
+  }
+  return create_cuda_causal_lm(files, runtime);
+#else
+  return make_error(ErrorCode::kUnsupported, "this build has no CUDA backend: build with `cmake --preset cuda`");
+#endif
+}
+
 Expected<ModelBundle> load_model_bundle(const ModelOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   ModelBundle bundle;

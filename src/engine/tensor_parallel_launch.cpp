@@ -12,9 +12,6 @@
 #include "dist/wire.h"
 #include "engine/tensor_parallel_lm.h"
 #include "engine/worker_processes.h"
-#ifdef FERRUM_HAS_CUDA
-#include "models/cuda/causal_lm_cuda.h"
-#endif
 
 namespace ferrum {
 namespace {
@@ -27,6 +24,7 @@ using dist::RankGroup;
 struct RankSetup {
   std::string model_path;
   std::string device;
+  std::string dtype;   // CUDA activations (ModelOptions::dtype)
   size_t threads = 0;  // CPU threads per rank
   size_t max_context = 0;
   size_t max_batch_tokens = 0;
@@ -36,6 +34,7 @@ struct RankSetup {
 std::vector<uint8_t> encode_setup(const RankSetup& setup) {
   const nlohmann::json json = {{"model", setup.model_path},
                                {"device", setup.device},
+                               {"dtype", setup.dtype},
                                {"threads", setup.threads},
                                {"max_context", setup.max_context},
                                {"max_batch_tokens", setup.max_batch_tokens},
@@ -51,6 +50,7 @@ Expected<RankSetup> decode_setup(std::span<const uint8_t> bytes) {
   try {
     setup.model_path = json.at("model").get<std::string>();
     setup.device = json.at("device").get<std::string>();
+    setup.dtype = json.at("dtype").get<std::string>();
     setup.threads = json.at("threads").get<size_t>();
     setup.max_context = json.at("max_context").get<size_t>();
     setup.max_batch_tokens = json.at("max_batch_tokens").get<size_t>();
@@ -143,13 +143,14 @@ Expected<std::unique_ptr<CausalLm>> start_group(const ModelFiles& files, const s
     if (armed->load() && exit_on_loss) bring_group_down(*watched, peer, reason);
   });
 
-  const RankSetup setup{model_path,          options.device,           threads_per_rank(options, per_node),
-                        runtime.max_context, runtime.max_batch_tokens, per_node};
+  const RankSetup setup{
+      model_path,          options.device,           options.dtype, threads_per_rank(options, per_node),
+      runtime.max_context, runtime.max_batch_tokens, per_node};
   FERRUM_TRY(group->send_to_all(MessageTag::kSetup, encode_setup(setup)));
   if (setup.device == "cpu") set_default_thread_count(setup.threads);
   runtime.rank_group = group;
   runtime.local_device = 0;
-  auto local = create_device_causal_lm(files, runtime, options.device);
+  auto local = create_model_on_device(files, options, runtime);
   if (!local) return std::move(local).error().with_context("tensor-parallel rank 0 loading its shard");
   for (size_t rank = 1; rank < world; ++rank) {
     FERRUM_ASSIGN_OR_RETURN(std::vector<uint8_t> ready,
@@ -180,25 +181,11 @@ Expected<std::unique_ptr<CausalLm>> start_group(const ModelFiles& files, const s
 
 }  // namespace
 
-Expected<std::unique_ptr<CausalLm>> create_device_causal_lm(const ModelFiles& files, ModelRuntimeOptions runtime,
-                                                            const std::string& device) {
-  if (device == "cpu") return create_cpu_causal_lm(files, runtime);
-  if (device == "cuda") {
-#ifdef FERRUM_HAS_CUDA
-    if (!runtime.dense_dtype) runtime.dense_dtype = DType::kBF16;
-    return create_cuda_causal_lm(files, runtime);
-#else
-    return make_error(ErrorCode::kUnsupported, "this build has no CUDA backend: build with `cmake --preset cuda`");
-#endif
-  }
-  return make_error(ErrorCode::kInvalidArgument, "unknown device '", device, "' (cpu or cuda)");
-}
-
 Expected<std::unique_ptr<CausalLm>> load_causal_lm(const ModelFiles& files, const std::string& model_path,
                                                    const ModelOptions& options, ModelRuntimeOptions runtime) {
   const ParallelOptions& p = options.parallel;
   FERRUM_TRY(validate(p));
-  if (p.tensor_parallel_size == 1) return create_device_causal_lm(files, runtime, options.device);
+  if (p.tensor_parallel_size == 1) return create_model_on_device(files, options, runtime);
   if (p.node_rank > 0) follow_from_other_host(p);
   return start_group(files, model_path, options, std::move(runtime));
 }
@@ -229,7 +216,11 @@ Status run_tensor_parallel_worker(const std::string& master, size_t rank, size_t
     runtime.max_batch_tokens = setup.max_batch_tokens;
     runtime.rank_group = group;
     runtime.local_device = rank % setup.ranks_per_node;
-    return create_device_causal_lm(*files, runtime, setup.device);
+    ModelOptions options;
+    options.model = setup.model_path;
+    options.device = setup.device;
+    options.dtype = setup.dtype;
+    return create_model_on_device(*files, options, runtime);
   }();
   const Status loaded = local ? ok() : Status(local.error());
   FERRUM_TRY(group->send(0, MessageTag::kReady, encode_ready(loaded)));

@@ -19,15 +19,11 @@
 
 namespace ferrum {
 
-// The model on one device through the backend `device` names ("cpu", "cuda"), joined to
-// runtime.rank_group when one is set.
-Expected<std::unique_ptr<CausalLm>> create_device_causal_lm(const ModelFiles& files, ModelRuntimeOptions runtime,
-                                                            const std::string& device);
-
-// The model for `options`: on options.device, split over options.parallel.tensor_parallel_size
-// ranks when that is above one. `model_path` is where the other ranks find the model (the
-// resolved path of options.model). On a host with node_rank > 0 this call does not return: the
-// process follows rank 0 and exits when the group shuts down (or fails).
+// The model for `options`: on options.device in options.dtype (create_model_on_device, on every
+// rank), split over options.parallel.tensor_parallel_size ranks when that is above one.
+// `model_path` is where the other ranks find the model (the resolved path of options.model). On a
+// host with node_rank > 0 this call does not return: the process follows rank 0 and exits when
+// the group shuts down (or fails).
 Expected<std::unique_ptr<CausalLm>> load_causal_lm(const ModelFiles& files, const std::string& model_path,
                                                    const ModelOptions& options, ModelRuntimeOptions runtime);
 

@@ -3,7 +3,10 @@
 // for one sequence at a time. One virtual call per forward step, never per op.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -67,6 +70,12 @@ class CausalLm {
   virtual Expected<std::span<const float>> forward(SequenceState& state, std::span<const uint32_t> tokens) = 0;
   // Same, returning the logits of every token, [tokens, vocab].
   virtual Expected<std::vector<float>> forward_all(SequenceState& state, std::span<const uint32_t> tokens) = 0;
+  // Feeds `tokens` and returns the argmax of the last token's logits (lowest id on ties): greedy
+  // decoding without copying the vocabulary's logits to the host where the backend can avoid it.
+  virtual Expected<uint32_t> forward_greedy(SequenceState& state, std::span<const uint32_t> tokens) {
+    FERRUM_ASSIGN_OR_RETURN(std::span<const float> logits, forward(state, tokens));
+    return static_cast<uint32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  }
 
   // ── Batches of many sequences over a paged cache (the serving engine) ──
   // Families without a batched forward answer false / kUnsupported; they still run one at a time.
@@ -99,10 +108,26 @@ class CausalLm {
   virtual Status copy_block(PagedKvStore& /*cache*/, size_t /*from*/, size_t /*to*/) {
     return make_error(ErrorCode::kUnsupported, info().architecture, " has no paged cache");
   }
+
+  // Same, returning the final-normed hidden states of every token, [tokens, hidden_size], for
+  // sentence embeddings. Families without it answer kUnsupported.
+  virtual Expected<std::vector<float>> hidden_states(SequenceState& state, std::span<const uint32_t> tokens) {
+    (void)state;
+    (void)tokens;
+    return make_error(ErrorCode::kUnsupported, info().architecture, " models do not return hidden states yet");
+  }
 };
 
 // Adapts a model template (LlamaModel<B>, ...) to CausalLm. Model provides `State`,
 // new_state(capacity, dtype), forward(ctx, tokens, state, logits, all_logits), hparams().vocab_size.
+//
+// Decode graphs: when Model::kDecodeGraphSafe, a one-token forward follows the backend contract's
+// graph flow. The first such step of a sequence runs inside set_dev_state_mode(true) +
+// begin/end_graph_capture; later steps write (token, position) with set_decode_state and replay
+// the graph, a single launch in place of the step's hundreds. The graph points into the state's KV
+// caches, so it is dropped (reset_graph) when that state dies or another sequence decodes. Backends
+// without graphs answer kUnsupported once and the adapter runs eagerly from then on;
+// FERRUM_DECODE_GRAPHS=0 (or a FERRUM_DUMP debug dump) turns graphs off.
 template <Backend B, class Model>
 class CausalLmAdapter final : public CausalLm {
  public:
@@ -110,18 +135,28 @@ class CausalLmAdapter final : public CausalLm {
 
   // `ctx` is where the model was loaded (its device, its rank group for collectives).
   CausalLmAdapter(Model model, CausalLmInfo info, typename B::Context ctx)
-      : model_(std::move(model)), info_(std::move(info)), ctx_(std::move(ctx)) {}
+      : model_(std::move(model)),
+        info_(std::move(info)),
+        ctx_(std::move(ctx)),
+        graph_(std::make_shared<GraphOwner>(&ctx_)) {
+    const char* env = std::getenv("FERRUM_DECODE_GRAPHS");
+    // Debug dumps (FERRUM_DUMP) read tensors back mid-step, which a capture cannot do. Tensor
+    // parallel: the vocabulary-parallel embedding makes rank-local ids on the host, which a replay
+    // would not see (docs/tensor-parallel.md, "CUDA graphs"), so one-sequence decode runs eagerly.
+    decode_graphs_enabled_ = kGraphSafe && !(env != nullptr && std::strcmp(env, "0") == 0) &&
+                             !std::getenv("FERRUM_DUMP") && B::world_size(ctx_) == 1;
+  }
 
   const CausalLmInfo& info() const override { return info_; }
 
   Expected<std::unique_ptr<SequenceState>> new_sequence(size_t capacity) override {
     FERRUM_ASSIGN_OR_RETURN(State state, model_.new_state(capacity, B::kActivationDType));
-    return std::unique_ptr<SequenceState>(new StateHolder(std::move(state)));
+    return std::unique_ptr<SequenceState>(new StateHolder(std::move(state), graph_));
   }
 
   Expected<std::span<const float>> forward(SequenceState& state, std::span<const uint32_t> tokens) override {
-    FERRUM_TRY(ensure_logits(info_.vocab_size));
-    FERRUM_TRY(model_.forward(ctx_, tokens, static_cast<StateHolder&>(state).state, *logits_, false));
+    FERRUM_TRY(ensure_buffers());
+    FERRUM_TRY(step(static_cast<StateHolder&>(state), tokens));
     FERRUM_TRY(B::sync(ctx_));
     FERRUM_ASSIGN_OR_RETURN(host_logits_, B::to_vec(*logits_, info_.vocab_size));
     return std::span<const float>(host_logits_);
@@ -132,6 +167,30 @@ class CausalLmAdapter final : public CausalLm {
     FERRUM_TRY(model_.forward(ctx_, tokens, static_cast<StateHolder&>(state).state, logits, true));
     FERRUM_TRY(B::sync(ctx_));
     return B::to_vec(logits, tokens.size() * info_.vocab_size);
+  }
+
+  Expected<uint32_t> forward_greedy(SequenceState& state, std::span<const uint32_t> tokens) override {
+    FERRUM_TRY(ensure_buffers());
+    FERRUM_TRY(step(static_cast<StateHolder&>(state), tokens));
+    FERRUM_TRY(B::argmax_rows(ctx_, *logits_, *argmax_, 1, info_.vocab_size));
+    FERRUM_TRY(B::sync(ctx_));
+    int32_t id = 0;
+    FERRUM_TRY(B::to_host(*argmax_, std::span(reinterpret_cast<uint8_t*>(&id), sizeof id)));
+    return static_cast<uint32_t>(id);
+  }
+
+  Expected<std::vector<float>> hidden_states(SequenceState& state, std::span<const uint32_t> tokens) override {
+    if constexpr (requires(typename B::Buffer & hidden) {
+                    model_.forward_hidden(ctx_, tokens, static_cast<StateHolder&>(state).state, hidden);
+                  }) {
+      const size_t count = tokens.size() * info_.hidden_size;
+      FERRUM_ASSIGN_OR_RETURN(auto hidden, B::alloc(count, B::kActivationDType));
+      FERRUM_TRY(model_.forward_hidden(ctx_, tokens, static_cast<StateHolder&>(state).state, hidden));
+      FERRUM_TRY(B::sync(ctx_));
+      return B::to_vec(hidden, count);
+    } else {
+      return CausalLm::hidden_states(state, tokens);
+    }
   }
 
   Model& model() { return model_; }
@@ -354,31 +413,100 @@ class CausalLmAdapter final : public CausalLm {
     PagedKvCache<B> cache;
   };
 
+  static constexpr bool kGraphSafe = [] {
+    if constexpr (requires { Model::kDecodeGraphSafe; }) return Model::kDecodeGraphSafe;
+    return false;
+  }();
+
+  // Which state the context's captured graph belongs to; shared with the states so one that dies
+  // first can drop the graph that points into its caches.
+  struct GraphOwner {
+    explicit GraphOwner(typename B::Context* context) : ctx(context) {}
+    typename B::Context* ctx;
+    const void* state = nullptr;
+  };
+
   struct StateHolder final : SequenceState {
-    explicit StateHolder(State s) : state(std::move(s)) {}
+    StateHolder(State s, std::weak_ptr<GraphOwner> owner) : state(std::move(s)), graph(std::move(owner)) {}
+    ~StateHolder() override {
+      if (auto owner = graph.lock(); owner && owner->state == this) {
+        B::reset_graph(*owner->ctx);
+        owner->state = nullptr;
+      }
+    }
     size_t length() const override { return state.length; }
     size_t capacity() const override { return state.capacity; }
     void truncate(size_t length) override { state.truncate(length); }
     State state;
+    std::weak_ptr<GraphOwner> graph;
   };
 
-  Status ensure_logits(size_t size) {
+  Status ensure_buffers() {
     if (logits_) return ok();
-    FERRUM_ASSIGN_OR_RETURN(auto buffer, B::alloc(size, DType::kF32));
-    logits_ = std::make_unique<typename B::Buffer>(std::move(buffer));
+    FERRUM_ASSIGN_OR_RETURN(auto logits, B::alloc(info_.vocab_size, DType::kF32));
+    logits_ = std::make_unique<typename B::Buffer>(std::move(logits));
+    FERRUM_ASSIGN_OR_RETURN(auto argmax, B::alloc(1, DType::kI32));
+    argmax_ = std::make_unique<typename B::Buffer>(std::move(argmax));
+    return ok();
+  }
+
+  // The last token's logits into logits_, through the decode graph where it applies.
+  Status step(StateHolder& holder, std::span<const uint32_t> tokens) {
+    if constexpr (kGraphSafe) {
+      if (tokens.size() == 1 && decode_graphs_enabled_) return graph_step(holder, tokens[0]);
+    }
+    return model_.forward(ctx_, tokens, holder.state, *logits_, false);
+  }
+
+  Status graph_step(StateHolder& holder, uint32_t token) {
+    State& state = holder.state;
+    FERRUM_CHECK(state.length < state.capacity, ErrorCode::kLimitExceeded, "forward: ", state.length,
+                 " cached + 1 new token exceed the context of ", state.capacity);
+    FERRUM_CHECK(token < info_.vocab_size, ErrorCode::kInvalidArgument, "token id ", token,
+                 " is outside the vocabulary of ", info_.vocab_size);
+    B::set_decode_state(ctx_, token, static_cast<uint32_t>(state.length));
+    if (graph_->state == &holder) {
+      FERRUM_ASSIGN_OR_RETURN(bool replayed, B::replay_last_graph(ctx_));
+      if (replayed) {
+        state.advance(1);
+        return ok();
+      }
+    }
+    // First decode step of this sequence (or another sequence owned the graph): capture it.
+    B::reset_graph(ctx_);
+    graph_->state = nullptr;
+    B::set_dev_state_mode(ctx_, true);
+    Status begun = B::begin_graph_capture(ctx_);
+    if (!begun) {
+      B::set_dev_state_mode(ctx_, false);
+      if (begun.error().code() != ErrorCode::kUnsupported) return begun;
+      decode_graphs_enabled_ = false;
+      return model_.forward(ctx_, std::span(&token, 1), state, *logits_, false);
+    }
+    Status forwarded = model_.forward(ctx_, std::span(&token, 1), state, *logits_, false);
+    Status ended = B::end_graph_capture(ctx_);
+    B::set_dev_state_mode(ctx_, false);
+    if (!forwarded || !ended) {
+      B::reset_graph(ctx_);
+      return !forwarded ? std::move(forwarded) : std::move(ended);
+    }
+    graph_->state = &holder;
     return ok();
   }
 
   Model model_;
   CausalLmInfo info_;
   typename B::Context ctx_;
+  std::shared_ptr<GraphOwner> graph_;  // the single-sequence decode graph on ctx_
+  bool decode_graphs_enabled_ = false;
   std::unique_ptr<typename B::Buffer> logits_;
+  std::unique_ptr<typename B::Buffer> argmax_;
   std::vector<float> host_logits_;
   std::unique_ptr<PagedBatchBuffers<B>> metadata_;    // the batch metadata on the device
   std::unique_ptr<typename B::Buffer> batch_logits_;  // [rows, vocab] of the last batch
   std::unique_ptr<typename B::Buffer> batch_ids_;     // their argmax (forward_batch_argmax)
   std::vector<int32_t> host_ids_;
-  bool graphs_enabled_ = true;
+  bool graphs_enabled_ = true;                            // batch graphs (forward_batch_argmax)
   std::map<size_t, std::unique_ptr<BatchGraph>> graphs_;  // by bucket
   ForwardBatch padded_;
 };

@@ -71,6 +71,9 @@ class LlamaModel {
   using Buffer = typename B::Buffer;
   using Context = typename B::Context;
   using State = DecoderState<B>;
+  // A one-token forward reads its position and token only through ops that follow the backend's
+  // device-state mode, and never syncs: it may be captured once and replayed as a CUDA graph.
+  static constexpr bool kDecodeGraphSafe = true;
 
   // max_batch_tokens: tokens one forward step processes at most (longer inputs run in chunks);
   // max_context: the longest sequence any state will hold (RoPE tables are built that far).
@@ -106,6 +109,10 @@ class LlamaModel {
   }
   Status forward_batch(Context& ctx, const PagedStep<B>& step, Buffer& logits);
 
+  // Same as forward, writing the final-normed hidden states [tokens, hidden] (what the output head
+  // reads) to `hidden` instead of logits: sentence embeddings pool these.
+  Status forward_hidden(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& hidden);
+
  private:
   struct Layer {
     Buffer attn_norm;
@@ -130,6 +137,9 @@ class LlamaModel {
   // its RoPE cos / sin, its window) runs the layer's attention from scratch_.x into scratch_.o.
   template <class Attend>
   Status run_decoder(Context& ctx, size_t t, const Attend& attend);
+  // Embeddings, every layer over the state's contiguous cache and the final norm for one chunk:
+  // leaves the normed hidden states in scratch_.x and advances the state.
+  Status forward_layers(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state);
   // Checks token ids against the vocabulary.
   Status check_tokens(std::span<const uint32_t> tokens) const;
   GqaParams attention_params() const;

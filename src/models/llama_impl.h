@@ -112,8 +112,30 @@ Status LlamaModel<B>::forward(Context& ctx, std::span<const uint32_t> tokens, De
 }
 
 template <Backend B>
+Status LlamaModel<B>::forward_hidden(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state,
+                                     Buffer& hidden) {
+  FERRUM_CHECK(!tokens.empty(), ErrorCode::kInvalidArgument, "forward_hidden: no tokens");
+  FERRUM_CHECK(state.length + tokens.size() <= state.capacity, ErrorCode::kLimitExceeded,
+               "forward_hidden: ", state.length, " cached + ", tokens.size(), " new tokens exceed the context of ",
+               state.capacity);
+  const size_t width = hparams_.hidden_size;
+  for (size_t done = 0; done < tokens.size(); done += max_batch_tokens_) {
+    const size_t count = std::min(max_batch_tokens_, tokens.size() - done);
+    FERRUM_TRY(forward_layers(ctx, tokens.subspan(done, count), state));
+    FERRUM_TRY(B::copy_slice(ctx, scratch_.x, 0, hidden, done * width, count * width));
+  }
+  return ok();
+}
+
+template <Backend B>
 Status LlamaModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state,
                                     Buffer& logits, size_t logits_offset, bool all_logits) {
+  FERRUM_TRY(forward_layers(ctx, tokens, state));
+  return output_head_->write_logits(ctx, scratch_.x, tokens.size(), all_logits, logits, logits_offset, tracer_);
+}
+
+template <Backend B>
+Status LlamaModel<B>::forward_layers(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state) {
   const size_t position = state.length;
   FERRUM_TRY(check_tokens(tokens));
   FERRUM_TRY(embedding_->forward(ctx, tokens, scratch_.residual));
@@ -121,9 +143,8 @@ Status LlamaModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> toke
     return layers_[i].attention->forward(ctx, scratch_.x, scratch_.o, tokens.size(), state.layers[i], position, cos,
                                          sin, window, scratch_.attention, tracer_, static_cast<int>(i));
   }));
-  state.length += tokens.size();
-  for (auto& cache : state.layers) cache.len = state.length;
-  return output_head_->write_logits(ctx, scratch_.x, tokens.size(), all_logits, logits, logits_offset, tracer_);
+  state.advance(tokens.size());
+  return ok();
 }
 
 template <Backend B>

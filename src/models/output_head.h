@@ -58,6 +58,19 @@ class OutputHead {
   // from element logits_offset on, one vocabulary per row.
   Status write_logits(typename B::Context& ctx, const Buffer& normed, size_t tokens, bool all_logits, Buffer& logits,
                       size_t logits_offset, const Tracer& tracer) {
+    if (tokens == 1 && logits_offset == 0) {
+      // One row needs no staging: lm_head writes straight into the logits (tensor parallel: this
+      // rank's slice, all-gathered into them).
+      if (row_logits_slice_) {
+        FERRUM_TRY(lm_head_->forward(ctx, normed, *row_logits_slice_, 1));
+        FERRUM_TRY(B::all_gather(ctx, *row_logits_slice_, logits, local_vocab_));
+      } else {
+        FERRUM_TRY(lm_head_->forward(ctx, normed, logits, 1));
+      }
+      if (softcap_ > 0) FERRUM_TRY(B::softcap(ctx, logits, vocab_size_, softcap_));
+      tracer.template trace<B>(ctx, "result_output", -1, logits, vocab_size_);
+      return ok();
+    }
     const size_t first_row = all_logits ? 0 : tokens - 1;
     for (size_t row = first_row; row < tokens; ++row) {
       FERRUM_TRY(B::copy_slice(ctx, normed, row * hidden_size_, row_hidden_, 0, hidden_size_));
