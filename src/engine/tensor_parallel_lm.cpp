@@ -130,6 +130,20 @@ Expected<std::vector<float>> TensorParallelCausalLm::forward_all(SequenceState& 
   return local_->forward_all(sequence.local(), tokens);
 }
 
+Expected<uint32_t> TensorParallelCausalLm::forward_greedy(SequenceState& state, std::span<const uint32_t> tokens) {
+  auto& sequence = static_cast<TensorParallelSequence&>(state);
+  FERRUM_TRY(check_call(state, tokens));
+  FERRUM_TRY(
+      link_->send({.kind = ModelStep::Kind::kForward, .id = sequence.id(), .tokens = {tokens.begin(), tokens.end()}}));
+  return local_->forward_greedy(sequence.local(), tokens);
+}
+
+Expected<std::vector<float>> TensorParallelCausalLm::hidden_states(SequenceState& /*state*/,
+                                                                   std::span<const uint32_t> /*tokens*/) {
+  return make_error(ErrorCode::kUnsupported, info().architecture,
+                    ": hidden states (embeddings) are not available with --tensor-parallel-size above 1");
+}
+
 Status TensorParallelCausalLm::check_batch(const ForwardBatch& batch) const {
   const CausalLmInfo& info = local_->info();
   FERRUM_CHECK(batch.num_tokens() > 0 && batch.num_tokens() <= info.max_batch_tokens, ErrorCode::kLimitExceeded,

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -339,6 +340,35 @@ TEST(EngineGroup, ARankKilledMidRunFailsTheNextStepQuickly) {
   std::printf("after the kill: %s\n", logits.error().to_string().c_str());
   EXPECT_LT(Clock::now() - killed_at, std::chrono::seconds(5));
   EXPECT_NE(logits.error().message().find("tensor-parallel rank 1"), std::string::npos);
+}
+
+TEST(EngineGroup, GreedyStepsPickTheLogitsArgmaxAndHiddenStatesAreRefusedOnRankZeroAlone) {
+  const ModelOptions options = tp2_options({kFerrum, "tp-worker"});
+  auto files = open_model_files(options.model);
+  ASSERT_TRUE(files);
+  auto lm = load_tp2(options, *files);
+  ASSERT_TRUE(lm) << lm.error().to_string();
+  auto greedy_state = (*lm)->new_sequence(64);
+  auto logits_state = (*lm)->new_sequence(64);
+  ASSERT_TRUE(greedy_state && logits_state);
+  std::vector<uint32_t> input = {1, 2, 3, 4};
+  std::vector<uint32_t> greedy_tokens;
+  for (size_t step = 0; step < 8; ++step) {
+    auto picked = (*lm)->forward_greedy(**greedy_state, input);
+    ASSERT_TRUE(picked) << picked.error().to_string();
+    auto logits = (*lm)->forward(**logits_state, input);
+    ASSERT_TRUE(logits) << logits.error().to_string();
+    const auto argmax = static_cast<uint32_t>(std::max_element(logits->begin(), logits->end()) - logits->begin());
+    EXPECT_EQ(*picked, argmax) << "step " << step;
+    greedy_tokens.push_back(*picked);
+    input = {*picked};
+  }
+  EXPECT_EQ(greedy_tokens.size(), 8u);
+  auto hidden = (*lm)->hidden_states(**greedy_state, input);
+  ASSERT_FALSE(hidden);
+  EXPECT_EQ(hidden.error().code(), ErrorCode::kUnsupported);
+  // Nothing reached the worker, so the group is still in step.
+  EXPECT_TRUE((*lm)->forward(**greedy_state, input));
 }
 
 }  // namespace
