@@ -22,11 +22,7 @@
 #include "core/thread_pool.h"
 #include "engine/engine_core.h"
 #include "engine/tensor_parallel_launch.h"
-#include "models/causal_lm_factory.h"
 #include "random_llama.h"
-#ifdef FERRUM_HAS_CUDA
-#include "backend/cuda/cuda_backend.h"
-#endif
 
 namespace ferrum::bench {
 namespace {
@@ -88,24 +84,19 @@ bool parse(int argc, char** argv, Flags& flags) {
   return flags.requests > 0 && flags.prompt_len > 0 && flags.new_tokens > 0;
 }
 
+// Through the same path as `ferrum serve` (create_model_on_device, split over processes of this
+// binary with --tensor-parallel-size), so TP=1 and TP=N load the same way.
 Expected<std::unique_ptr<CausalLm>> load(const Flags& flags, const ModelFiles& files, const std::string& path) {
-  ModelRuntimeOptions options;
-  options.max_context = flags.prompt_len + flags.new_tokens + flags.block_size;
-  options.max_batch_tokens = flags.max_num_batched_tokens;
-  if (flags.tensor_parallel_size > 1) {
-    ModelOptions model;
-    model.model = path;
-    model.device = flags.device;
-    model.threads = flags.threads;
-    model.parallel.tensor_parallel_size = flags.tensor_parallel_size;
-    model.parallel.worker_command = {"/proc/self/exe", "tp-worker"};
-    return load_causal_lm(files, path, model, options);
-  }
-  if (flags.device == "cpu") return create_cpu_causal_lm(files, options);
-#ifdef FERRUM_HAS_CUDA
-  if (flags.device == "cuda") return create_causal_lm<CudaBackend>(files, options, "cuda");
-#endif
-  return make_error(ErrorCode::kUnsupported, "device ", flags.device, " is not in this build");
+  ModelRuntimeOptions runtime;
+  runtime.max_context = flags.prompt_len + flags.new_tokens + flags.block_size;
+  runtime.max_batch_tokens = flags.max_num_batched_tokens;
+  ModelOptions model;
+  model.model = path;
+  model.device = flags.device;
+  model.threads = flags.threads;
+  model.parallel.tensor_parallel_size = flags.tensor_parallel_size;
+  model.parallel.worker_command = {"/proc/self/exe", "tp-worker"};
+  return load_causal_lm(files, path, model, runtime);
 }
 
 std::vector<std::vector<int32_t>> random_prompts(const Flags& flags, size_t vocab) {
