@@ -122,7 +122,8 @@ class LatentAttention {
     block.params_ = p;
     const size_t r = p.kv_lora_rank;
     const size_t rope = p.qk_rope_head_dim;
-    FERRUM_ASSIGN_OR_RETURN(ShareRange heads, even_share(p.num_heads, p.tp.rank, p.tp.size, prefix + "attention heads"));
+    FERRUM_ASSIGN_OR_RETURN(ShareRange heads,
+                            even_share(p.num_heads, p.tp.rank, p.tp.size, prefix + "attention heads"));
 
     // Rows of the stored query projection in rotate-half order, then this rank's heads' share.
     const size_t stored_q_rows = p.num_heads * p.q_head_dim();
@@ -141,8 +142,8 @@ class LatentAttention {
       FERRUM_ASSIGN_OR_RETURN(block.q_b_, loader.linear_with_row_order(prefix + "q_b_proj", q_rows.size(),
                                                                        p.q_lora_rank, q_rows, stored_q_rows));
     } else {
-      FERRUM_ASSIGN_OR_RETURN(block.q_b_, loader.linear_with_row_order(prefix + "q_proj", q_rows.size(),
-                                                                       p.hidden_size, q_rows, stored_q_rows));
+      FERRUM_ASSIGN_OR_RETURN(block.q_b_, loader.linear_with_row_order(prefix + "q_proj", q_rows.size(), p.hidden_size,
+                                                                       q_rows, stored_q_rows));
     }
 
     std::vector<size_t> kv_rows(r + rope);
@@ -152,8 +153,8 @@ class LatentAttention {
         block.kv_a_, loader.linear_with_row_order(prefix + "kv_a_proj_with_mqa", r + rope, p.hidden_size, kv_rows));
     FERRUM_ASSIGN_OR_RETURN(block.kv_a_norm_, loader.vector_f32(prefix + "kv_a_layernorm.weight", r));
     FERRUM_TRY(block.load_absorbed_up_projections(loader, prefix + "kv_b_proj.weight", heads));
-    FERRUM_ASSIGN_OR_RETURN(block.o_, loader.linear(prefix + "o_proj", p.hidden_size, p.num_heads * p.v_head_dim,
-                                                    false, WeightSplit::columns(p.tp)));
+    FERRUM_ASSIGN_OR_RETURN(block.o_, loader.linear(prefix + "o_proj", p.hidden_size, p.num_heads * p.v_head_dim, false,
+                                                    WeightSplit::columns(p.tp)));
     return block;
   }
 

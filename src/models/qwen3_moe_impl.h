@@ -34,8 +34,9 @@ Expected<Qwen3MoeModel<B>> Qwen3MoeModel<B>::load(const Qwen3MoeHParams& hparams
     if (hp.layer_is_moe[i]) {
       FERRUM_ASSIGN_OR_RETURN(weights.moe, MoeBlock<B>::load(loader, layer + "mlp.", hp.moe));
     } else {
-      FERRUM_ASSIGN_OR_RETURN(weights.dense_mlp, GatedMlp<B>::load(loader, layer + "mlp.", hp.hidden_size,
-                                                                   hp.dense_intermediate_size, hp.moe.activation, hp.tp));
+      FERRUM_ASSIGN_OR_RETURN(weights.dense_mlp,
+                              GatedMlp<B>::load(loader, layer + "mlp.", hp.hidden_size, hp.dense_intermediate_size,
+                                                hp.moe.activation, hp.tp));
     }
     model.layers_.push_back(std::move(weights));
   }
