@@ -21,6 +21,7 @@
 #include "backend/cuda/kernels/dequant.h"
 #include "backend/cuda/kernels/elementwise.h"
 #include "backend/cuda/kernels/gemv.h"
+#include "backend/cuda/kernels/launch_settings.h"
 #include "backend/cuda/kernels/quant_gemv.h"
 
 namespace ferrum {
@@ -218,7 +219,7 @@ Status CudaBackend::gemm_quant(CudaContext& ctx, const CudaBuffer& a, const Quan
     FERRUM_CHECK(k % dtype_info(type).block_elems == 0, ErrorCode::kShapeMismatch, op, ": k = ", k,
                  " is not a whole number of ", type, " blocks");
     FERRUM_TRY(check_numel(op, "qweight", *weights.qweight, {n, k}));
-    if (k > 0 && n > 0 && cuda::quant_gemv_supports(type, m, weights.qweight->data())) {
+    if (k > 0 && n > 0 && cuda::quant_gemv_enabled() && cuda::quant_gemv_supports(type, m, weights.qweight->data())) {
       FERRUM_ASSIGN_OR_RETURN(void* x_int8,
                               ctx.scratch(ScratchSlot::kQuantActivation, cuda::quant_gemv_scratch_bytes(m, k)));
       const cuda::QuantGemvArgs args{a.data(), a.dtype(), weights.qweight->data(), type, out.data(), out.dtype(), m, n,
