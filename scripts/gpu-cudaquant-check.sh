@@ -8,7 +8,7 @@
 # BUILD=dir picks another build folder. The op test reads fixtures from the path compiled in
 # (<source>/../shared/fixtures); its GGUF fixture cases fail without them, the random ones do not.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 build=${BUILD:-build/cuda}
 out=${OUT:-cudaquant-out}
 mkdir -p "$out"
