@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU check for the fused GGUF GEMV (branch cudaquant): correctness of gemm_quant on CUDA in the
 # op matrix (and the backend check's GGUF cases, if built), then the fused GEMV's time at
-# Llama-3.1-8B shapes for Q8_0 and Q4_K, m = 1, against the dequantize + dense path it replaces.
+# Llama-3.1-8B shapes for Q8_0, Q4_K and Q6_K, m = 1, against the dequantize + dense path it
+# replaces.
 #
 # Usage, on a GPU machine, from the repo root, after `cmake --build build/cuda`:
 #   scripts/gpu-cudaquant-check.sh            # logs under $OUT (default cudaquant-out)
@@ -29,7 +30,7 @@ if [[ -x $op_test ]]; then
   code=$?
   # The CUDA GGUF rows of the fused types (m <= 8 are the dp4a GEMV, m = 9 / 17 the cuBLASLt path),
   # then every failure with its detail, then the count.
-  grep -E '^gemm_quant +cuda .*gguf' "$out/op-test-gemm-quant.log" | grep -E ' (q8_0|q4_K) '
+  grep -E '^gemm_quant +cuda .*gguf' "$out/op-test-gemm-quant.log" | grep -E ' (q8_0|q4_K|q6_K) '
   grep -E -A1 'FAIL$' "$out/op-test-gemm-quant.log"
   tail -1 "$out/op-test-gemm-quant.log"
   echo "op-test exit $code"

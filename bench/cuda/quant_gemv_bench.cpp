@@ -1,4 +1,4 @@
-// ferrum-cuda-quant-gemv-bench: CudaBackend::gemm_quant on GGUF Q8_0 and Q4_K weights at
+// ferrum-cuda-quant-gemv-bench: CudaBackend::gemm_quant on GGUF Q8_0, Q4_K and Q6_K weights at
 // Llama-3.1-8B layer shapes, timed the way decode runs it: calls back to back inside a CUDA graph,
 // over weight copies that together exceed L2 (as lab/quant_gemv_lab.cu does), bf16 activations
 // and output. Each time includes the kernel that rounds x to int8 (the op's full cost), which the
@@ -48,11 +48,14 @@ std::vector<uint8_t> random_blocks(DType type, size_t n, size_t k) {
     const uint64_t word = splitmix64(state);
     std::memcpy(bytes.data() + i, &word, 8);
   }
-  const int scale_fields = type == DType::kQ4_K ? 2 : 1;
+  // Offsets of the f16 scale fields: d (and Q4_K's dmin) first, Q6_K's d last.
+  const std::vector<size_t> fields = type == DType::kQ4_K   ? std::vector<size_t>{0, 2}
+                                     : type == DType::kQ6_K ? std::vector<size_t>{208}
+                                                            : std::vector<size_t>{0};
   for (size_t block = 0; block < bytes.size() / info.block_bytes; ++block) {
-    for (int field = 0; field < scale_fields; ++field) {
+    for (size_t offset : fields) {
       const uint16_t bits = static_cast<uint16_t>(0x1000 + (splitmix64(state) & 0x3FF));  // ~2^-11
-      std::memcpy(bytes.data() + block * info.block_bytes + 2 * field, &bits, 2);
+      std::memcpy(bytes.data() + block * info.block_bytes + offset, &bits, 2);
     }
   }
   return bytes;
@@ -99,7 +102,9 @@ Expected<double> time_gemm_quant(DType type, const Shape& shape, size_t m, int r
   FERRUM_ASSIGN_OR_RETURN(CudaBuffer x, B::alloc(m * shape.k, DType::kBF16));
   FERRUM_ASSIGN_OR_RETURN(CudaBuffer out, B::alloc(m * shape.n, DType::kBF16));
   CudaContext ctx = B::new_context();
-  const GgufQuant kind{type == DType::kQ8_0 ? GgufQuantType::kQ8_0 : GgufQuantType::kQ4_K};
+  const GgufQuant kind{type == DType::kQ8_0   ? GgufQuantType::kQ8_0
+                       : type == DType::kQ4_K ? GgufQuantType::kQ4_K
+                                              : GgufQuantType::kQ6_K};
   auto call_all = [&]() -> Status {
     for (const CudaBuffer& w : weights) FERRUM_TRY(B::gemm_quant(ctx, x, {&w}, out, m, shape.n, shape.k, kind));
     return ok();
@@ -163,7 +168,7 @@ int run(int argc, char** argv) {
                           {"gate_up 28672x4096", 28672, 4096},
                           {"down 4096x14336", 4096, 14336}};
   int failures = 0;
-  for (DType type : {DType::kQ8_0, DType::kQ4_K}) {
+  for (DType type : {DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
     for (const Shape& shape : shapes) {
       const DTypeInfo& info = dtype_info(type);
       const double bytes = static_cast<double>(shape.n * shape.k / info.block_elems * info.block_bytes);

@@ -11,7 +11,7 @@
 // the fixture, quant::dequantize_row for random weights quantized here) and either the exact
 // activations (kF32Math: dequantize then GEMM, as the CPU backend and CUDA above 8 rows do) or the
 // activations rounded to int8 per 32 values as the fused dp4a GEMV rounds them (CUDA: Q8_0 and
-// Q4_K at m <= 8). The rounded product must then match to kF32Math, and the exact one to
+// Q4_K and Q6_K at m <= 8). The rounded product must then match to kF32Math, and the exact one to
 // kInt8Activations: a half-step error of up to max|x| / 254 per value gives about 4e-3 of the
 // largest output at these sizes (uniform x and weights), so 2e-2 leaves room and still flags a
 // wrong scale or sub-block (>= 1e-1).
@@ -424,10 +424,15 @@ void add_cases(CaseList& cases) {
                   std::string(dtype_name(gguf_quant_dtype(type))), false, [type, m] { return run_gguf<B>(type, m); });
     }
     // m = 1, 3, 8 take CUDA's fused GEMV where it has one; 17 the dequantize + cuBLASLt path. Legacy
-    // types also get k of 75 and 74 blocks (Q8_0 rows only 2- and 4-byte aligned).
+    // types also get k of 75 and 74 blocks (Q8_0 rows only 2- and 4-byte aligned), K-quants 16
+    // super-blocks (Q6_K rows 16-byte aligned; at 9 they are 2-byte aligned).
     const bool k_quant = dtype_info(gguf_quant_dtype(type)).block_elems == 256;
     std::vector<size_t> depths{2304};
-    if (!k_quant) depths.insert(depths.end(), {2400, 2368});
+    if (k_quant) {
+      depths.push_back(4096);  // Q6_K rows 16-byte aligned
+    } else {
+      depths.insert(depths.end(), {2400, 2368});
+    }
     for (size_t k : depths) {
       for (size_t m : {size_t{1}, size_t{3}, size_t{8}, size_t{17}}) {
         add_case<B>(cases, "gemm_quant", cat("gguf random n=37 k=", k, " m=", m),

@@ -6,7 +6,7 @@
 // in one dtype: equal dtypes run as they are; otherwise both are widened to f32 (exact), so f32
 // activations over bf16 weights keep f32 accuracy (the bf16-activation path never converts). An
 // output dtype cuBLASLt cannot write (a half type from f32, f16 from bf16) goes through f32 scratch.
-// GGUF Q8_0 / Q4_K weights with m <= 8 (decode) run the fused dp4a GEMV (kernels/quant_gemv.h),
+// GGUF Q8_0 / Q4_K / Q6_K weights with m <= 8 (decode) run the fused dp4a GEMV (kernels/quant_gemv.h),
 // which rounds x to int8 per 32 values. Other quantized weights (the other GGUF types, GGUF above 8
 // rows, GPTQ, AWQ) are expanded per call to a dense scratch matrix in the activation's dtype (exact
 // for f32), then multiplied as dense.

@@ -3,7 +3,8 @@
 // words) and, for Q8_0, v4's dp4a over blocks kept in place: the 34-byte blocks are only 2-byte
 // aligned, so each warp stages 32 blocks of its row in shared memory with the widest loads the
 // address allows (16 bytes for k % 256 == 0, every Llama shape), as v2 does, instead of v4's
-// repacking at load, which would need a second weight layout in the backend contract.
+// repacking at load, which would need a second weight layout in the backend contract. Q6_K (not
+// in the lab yet: the Q4_K_M files' other type) is staged the same way, 8 super-blocks at a time.
 #include <cuda_fp16.h>
 
 #include <cstdint>
@@ -222,6 +223,89 @@ __global__ void __launch_bounds__(kWarps * 32) q4_k_gemv_kernel(const uint8_t* _
   }
 }
 
+// 32 bytes from a 2-byte aligned shared-memory address as 8 little-endian words: aligned 4-byte
+// reads, shifted by the misalignment (9 reads instead of 16 two-byte ones).
+__device__ __forceinline__ void load_words_shared(const uint8_t* p, uint32_t (&words)[8]) {
+  const uintptr_t address = reinterpret_cast<uintptr_t>(p);
+  const uint32_t* base = reinterpret_cast<const uint32_t*>(address & ~uintptr_t{3});
+  const uint32_t shift = 8 * static_cast<uint32_t>(address & 3);
+  uint32_t low = base[0];
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const uint32_t high = base[j + 1];
+    words[j] = __funnelshift_r(low, high, shift);
+    low = high;
+  }
+}
+
+// Q6_K: a warp per weight row; per step the warp stages 8 super-blocks (1680 bytes, 16-byte
+// aligned when k % 2048 == 0) in shared memory, then each lane takes 32-value groups: group g
+// (half h = g / 4, quarter c = g % 4) of a super-block is 128 h + 32 c + l: the low (c < 2) or
+// high nibble of ql[64 h + 32 (c % 2) + l], bits 2c..2c+1 of qh[32 h + l] as bits 4-5, minus 32,
+// with the signed scale scales[8 h + 2 c + l / 16]. The bytes q - 32 go to dp4a as int8.
+constexpr int kQ6KBlockBytes = 210;  // ql[128], qh[64], scales i8[16], f16 d
+constexpr int kQ6KStagedBlocks = 8;
+constexpr int kQ6KStagedVectors = kQ6KStagedBlocks * kQ6KBlockBytes / 16;  // 105
+
+template <int kM>
+__global__ void __launch_bounds__(kWarps * 32) q6_k_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq,
+                                                                void* __restrict__ out, DType out_dtype, int n, int k) {
+  __shared__ uint4 staged[kWarps][kQ6KStagedVectors + 1];  // + 1: load_words_shared reads one word past
+  pdl_launch_dependents();
+  pdl_wait();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int row = blockIdx.x * kWarps + warp;
+  if (row >= n) return;
+  const int blocks = k / 256, groups = k / kGroup;
+  const uint8_t* w_row = w + static_cast<size_t>(row) * blocks * kQ6KBlockBytes;
+  uint8_t* mine = reinterpret_cast<uint8_t*>(staged[warp]);
+  float acc[kM] = {};
+  for (int first = 0; first < blocks; first += kQ6KStagedBlocks) {
+    const int count = min(kQ6KStagedBlocks, blocks - first);
+    __syncwarp();
+    warp_stage(mine, w_row + static_cast<size_t>(first) * kQ6KBlockBytes, count * kQ6KBlockBytes, lane);
+    __syncwarp();
+    for (int item = lane; item < count * 8; item += 32) {
+      const int local = item / 8, g = item % 8, half = g / 4, quarter = g % 4;
+      const uint8_t* b = mine + local * kQ6KBlockBytes;
+      uint32_t low_bits[8], high_bits[8];
+      load_words_shared(b + 64 * half + 32 * (quarter % 2), low_bits);
+      load_words_shared(b + 128 + 32 * half, high_bits);
+      const unsigned short scale_pair = *reinterpret_cast<const unsigned short*>(b + 192 + 8 * half + 2 * quarter);
+      const int scale_lo = static_cast<int8_t>(scale_pair & 0xFF), scale_hi = static_cast<int8_t>(scale_pair >> 8);
+      const float d = __half2float(__ushort_as_half(*reinterpret_cast<const unsigned short*>(b + 208)));
+      int q[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const uint32_t nibbles = (quarter < 2 ? low_bits[j] : low_bits[j] >> 4) & 0x0F0F0F0Fu;
+        const uint32_t top = ((high_bits[j] >> (2 * quarter)) & 0x03030303u) << 4;
+        q[j] = static_cast<int>(__vsub4(nibbles | top, 0x20202020u));
+      }
+      const int group = (first + local) * 8 + g;
+#pragma unroll
+      for (int t = 0; t < kM; ++t) {
+        const int4* x = reinterpret_cast<const int4*>(xq.q + static_cast<size_t>(t) * k + group * kGroup);
+        const int4 x0 = x[0], x1 = x[1];
+        int dot_lo = __dp4a(q[0], x0.x, 0);
+        dot_lo = __dp4a(q[1], x0.y, dot_lo);
+        dot_lo = __dp4a(q[2], x0.z, dot_lo);
+        dot_lo = __dp4a(q[3], x0.w, dot_lo);
+        int dot_hi = __dp4a(q[4], x1.x, 0);
+        dot_hi = __dp4a(q[5], x1.y, dot_hi);
+        dot_hi = __dp4a(q[6], x1.z, dot_hi);
+        dot_hi = __dp4a(q[7], x1.w, dot_hi);
+        acc[t] =
+            fmaf(d * xq.scale[t * groups + group], static_cast<float>(scale_lo * dot_lo + scale_hi * dot_hi), acc[t]);
+      }
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < kM; ++t) {
+    const float total = warp_sum(acc[t]);
+    if (lane == 0) store_out(out, out_dtype, static_cast<size_t>(t) * n + row, total);
+  }
+}
+
 template <int kM>
 Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t stream) {
   const dim3 grid(ceil_div(a.n, kWarps)), block(kWarps * 32);
@@ -229,6 +313,10 @@ Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t st
   const int n = static_cast<int>(a.n), k = static_cast<int>(a.k);
   if (a.w_dtype == DType::kQ8_0) {
     return launch_kernel("gemm_quant(q8_0 gemv)", q8_0_gemv_kernel<kM>, grid, block, 0, stream, w, xq, a.out,
+                         a.out_dtype, n, k);
+  }
+  if (a.w_dtype == DType::kQ6_K) {
+    return launch_kernel("gemm_quant(q6_k gemv)", q6_k_gemv_kernel<kM>, grid, block, 0, stream, w, xq, a.out,
                          a.out_dtype, n, k);
   }
   return launch_kernel("gemm_quant(q4_k gemv)", q4_k_gemv_kernel<kM>, grid, block, 0, stream, w, xq, a.out, a.out_dtype,
@@ -239,7 +327,7 @@ Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t st
 
 bool quant_gemv_supports(DType w_dtype, size_t m, const void* w) {
   if (m == 0 || m > kQuantGemvMaxRows) return false;
-  if (w_dtype == DType::kQ8_0) return is_aligned(w, 2);
+  if (w_dtype == DType::kQ8_0 || w_dtype == DType::kQ6_K) return is_aligned(w, 2);
   if (w_dtype == DType::kQ4_K) return is_aligned(w, 16);
   return false;
 }

@@ -98,7 +98,7 @@ void check_dense(Checker& c) {
   c.status("sync", B::sync(ctx));
 }
 
-// x rounded to int8 per 32 values as the fused GGUF GEMV (Q8_0 / Q4_K, m <= 8) rounds it:
+// x rounded to int8 per 32 values as the fused GGUF GEMV (Q8_0 / Q4_K / Q6_K, m <= 8) rounds it:
 // scale = max |x| / 127 (1 for zeros), q = round-half-even(x / scale). Its result is the dense
 // product with these activations.
 std::vector<float> round_to_int8_groups(const std::vector<float>& x) {
@@ -139,7 +139,8 @@ void check_gguf(Checker& c, const std::string& dir) {
         QuantWeights<CudaBuffer> weights;
         weights.qweight = &q;
         c.status("gemm_quant", B::gemm_quant(ctx, a, weights, out, m, rows, cols, GgufQuant{type}));
-        const bool int8_x = (type == GgufQuantType::kQ8_0 || type == GgufQuantType::kQ4_K) && m <= 8;
+        const bool int8_x =
+            (type == GgufQuantType::kQ8_0 || type == GgufQuantType::kQ4_K || type == GgufQuantType::kQ6_K) && m <= 8;
         c.expect_close(std::string("gemm_quant ") + name + " a " + std::string(dtype_name(a_dt)) +
                            " m=" + std::to_string(m) + (int8_x ? " (x rounded to int8)" : ""),
                        download(c, out, m * rows),
