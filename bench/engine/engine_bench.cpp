@@ -4,11 +4,13 @@
 // over the decode-only steps, the step times, and for the decode steps the weight bandwidth they
 // reach (every step reads every weight once). With --baseline it also runs the same requests one
 // at a time through the single-sequence path (what `ferrum run` does), for the batching speedup.
+// With --shared-prefix N it measures prefix caching instead: the time to first token of a request
+// whose N-token prompt prefix is new, then of one sharing that prefix (after a warm-up request).
 //
 //   ferrum-engine-bench [--model PATH | --random tiny|small|1b|8b] [--device cpu|cuda]
 //                       [--requests 64] [--prompt-len 128] [--new-tokens 128] [--max-num-seqs N]
 //                       [--max-num-batched-tokens 512] [--block-size 16] [--threads N] [--baseline]
-//                       [--no-graphs] [--tensor-parallel-size N]
+//                       [--no-graphs] [--shared-prefix N] [--tensor-parallel-size N]
 // With --tensor-parallel-size N the model is split over N processes of this binary (one per GPU;
 // they start with the hidden first argument tp-worker), rank 0 running the engine.
 #include <algorithm>
@@ -16,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -42,8 +45,11 @@ struct Flags {
   size_t threads = 0;
   bool baseline = false;
   bool graphs = true;
+  size_t shared_prefix = 0;
   size_t tensor_parallel_size = 1;
 };
+
+constexpr size_t kPrefixSuffixTokens = 16;  // each --shared-prefix request's own tokens after the prefix
 
 bool parse(int argc, char** argv, Flags& flags) {
   for (int i = 1; i < argc; ++i) {
@@ -74,6 +80,8 @@ bool parse(int argc, char** argv, Flags& flags) {
       flags.baseline = true;
     } else if (arg == "--no-graphs") {
       flags.graphs = false;
+    } else if (arg == "--shared-prefix" && has_value) {
+      flags.shared_prefix = number();
     } else if (arg == "--tensor-parallel-size" && has_value) {
       flags.tensor_parallel_size = number();
     } else {
@@ -81,6 +89,7 @@ bool parse(int argc, char** argv, Flags& flags) {
       return false;
     }
   }
+  if (flags.shared_prefix > 0) flags.prompt_len = flags.shared_prefix + kPrefixSuffixTokens;
   return flags.requests > 0 && flags.prompt_len > 0 && flags.new_tokens > 0;
 }
 
@@ -113,6 +122,84 @@ double seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
+// Time to first token of one request run alone on `core`: it is added and the engine steps until
+// its first token comes out; the rest of its generation then runs untimed. Returns seconds, and the
+// prompt tokens the prefix cache served in `cached`.
+Expected<double> time_to_first_token(EngineCore& core, RequestId id, std::vector<int32_t> prompt, size_t new_tokens,
+                                     size_t& cached) {
+  EngineRequest request;
+  request.prompt = std::move(prompt);
+  request.max_new_tokens = new_tokens;
+  request.ignore_eos = true;
+  request.sampling.temperature = 0;
+  bool first_token = false;
+  std::optional<Error> failure;
+  const auto start = Clock::now();
+  FERRUM_TRY(core.add_request(id, std::move(request), [&](RequestEvent&& event) {
+    if (!event.tokens.empty()) first_token = true;
+    if (event.finished) cached = event.cached_prompt_tokens;
+    if (event.error) failure = event.error;
+  }));
+  double ttft = 0;
+  while (core.has_work()) {
+    FERRUM_TRY(core.step());
+    if (first_token && ttft == 0) ttft = seconds(Clock::now() - start);
+  }
+  if (failure) return std::move(*failure);
+  return ttft;
+}
+
+Expected<std::unique_ptr<EngineCore>> create_core(const Flags& flags, CausalLm& lm) {
+  EngineOptions options;
+  options.max_num_seqs = flags.max_num_seqs;
+  options.max_num_batched_tokens = flags.max_num_batched_tokens;
+  options.block_size = flags.block_size;
+  options.enable_graphs = flags.graphs;
+  return EngineCore::create(lm, nullptr, {}, options);
+}
+
+int run_shared_prefix(const Flags& flags, CausalLm& lm) {
+  auto core = create_core(flags, lm);
+  if (!core) {
+    std::fprintf(stderr, "%s\n", core.error().to_string().c_str());
+    return 1;
+  }
+  std::mt19937_64 rng(11);
+  const auto random_tokens = [&](size_t count) {
+    std::vector<int32_t> tokens(count);
+    for (int32_t& token : tokens) token = static_cast<int32_t>(rng() % lm.info().vocab_size);
+    return tokens;
+  };
+  const std::vector<int32_t> prefix = random_tokens(flags.shared_prefix);
+  const auto with_suffix = [&](const std::vector<int32_t>& head) {
+    std::vector<int32_t> prompt = head;
+    const std::vector<int32_t> suffix = random_tokens(kPrefixSuffixTokens);
+    prompt.insert(prompt.end(), suffix.begin(), suffix.end());
+    return prompt;
+  };
+  // Warm-up: an unrelated prompt of the same length (first-use costs: cuBLAS plans, graph capture).
+  size_t cached[3] = {};
+  double ttft[3] = {};
+  const std::vector<int32_t> prompts[3] = {with_suffix(random_tokens(flags.shared_prefix)), with_suffix(prefix),
+                                           with_suffix(prefix)};
+  for (size_t i = 0; i < 3; ++i) {
+    auto measured = time_to_first_token(**core, i, prompts[i], flags.new_tokens, cached[i]);
+    if (!measured) {
+      std::fprintf(stderr, "%s\n", measured.error().to_string().c_str());
+      return 1;
+    }
+    ttft[i] = *measured;
+  }
+  std::printf("device %s, %s; prompts of %zu tokens (%zu shared + %zu own), budget %zu tokens/step\n",
+              lm.info().device.c_str(), lm.info().architecture.c_str(), flags.prompt_len, flags.shared_prefix,
+              kPrefixSuffixTokens, flags.max_num_batched_tokens);
+  std::printf(
+      "time to first token: warm-up %.2f ms; new prefix %.2f ms (%zu cached); shared prefix %.2f ms (%zu "
+      "cached); %.1fx shorter\n",
+      ttft[0] * 1e3, ttft[1] * 1e3, cached[1], ttft[2] * 1e3, cached[2], ttft[1] / ttft[2]);
+  return cached[2] >= flags.shared_prefix / flags.block_size * flags.block_size ? 0 : 1;
+}
+
 int run(const Flags& flags) {
   if (flags.threads > 0) set_default_thread_count(flags.threads);
   std::string path = flags.model;
@@ -142,14 +229,10 @@ int run(const Flags& flags) {
     return 1;
   }
   CausalLm& lm = **model;
+  if (flags.shared_prefix > 0) return run_shared_prefix(flags, lm);
   const auto prompts = random_prompts(flags, lm.info().vocab_size);
 
-  EngineOptions options;
-  options.max_num_seqs = flags.max_num_seqs;
-  options.max_num_batched_tokens = flags.max_num_batched_tokens;
-  options.block_size = flags.block_size;
-  options.enable_graphs = flags.graphs;
-  auto core = EngineCore::create(lm, nullptr, {}, options);
+  auto core = create_core(flags, lm);
   if (!core) {
     std::fprintf(stderr, "%s\n", core.error().to_string().c_str());
     return 1;

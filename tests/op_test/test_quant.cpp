@@ -6,6 +6,15 @@
 // is the decoded weight itself, which must match w_ref bit for bit. Synthetic cases pack random
 // codes from the layout descriptions in the fixture READMEs to reach 2- and 8-bit GPTQ, act-order,
 // several scale dtypes, m = 1 and k beyond one decode tile.
+//
+// GGUF products are judged against the dense product of the decoded weight (ggml's decoding for
+// the fixture, quant::dequantize_row for random weights quantized here) and either the exact
+// activations (kF32Math: dequantize then GEMM, as the CPU backend and CUDA above 8 rows do) or the
+// activations rounded to int8 per 32 values as the fused dp4a GEMV rounds them (CUDA: Q8_0 and
+// Q4_K and Q6_K at m <= 8). The rounded product must then match to kF32Math, and the exact one to
+// kInt8Activations: a half-step error of up to max|x| / 254 per value gives about 4e-3 of the
+// largest output at these sizes (uniform x and weights), so 2e-2 leaves room and still flags a
+// wrong scale or sub-block (>= 1e-1).
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -14,6 +23,7 @@
 #include "fixture_files.h"
 #include "op_test.h"
 #include "quant/dequantize.h"
+#include "quant/quantize.h"
 #include "reference_ops.h"
 
 namespace ferrum::op_test {
@@ -213,6 +223,35 @@ const char* const kGptqFiles[] = {
 };
 const char* const kAwqFiles[] = {"awq_4bit_g128", "awq_4bit_g64"};
 
+constexpr double kInt8Activations = 2e-2;
+
+// x rounded as the fused GGUF GEMV rounds it (backend/cuda/kernels/quant_gemv.cu): per 32 values,
+// scale = max |x| / 127 in f32 (1 for an all-zero group), q = round-half-even(x / scale).
+std::vector<float> round_to_int8_groups(const std::vector<float>& x) {
+  std::vector<float> rounded(x.size());
+  for (size_t group = 0; group < x.size(); group += 32) {
+    float amax = 0.0f;
+    for (size_t i = group; i < group + 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+    for (size_t i = group; i < group + 32; ++i) rounded[i] = std::nearbyint(x[i] / scale) * scale;
+  }
+  return rounded;
+}
+
+// out = a @ w^T with exact activations, or with int8-rounded ones (see the header).
+CaseResult judge_gguf(std::span<const float> actual, const std::vector<float>& a, const std::vector<float>& w, size_t m,
+                      size_t n, size_t k) {
+  const std::vector<double> exact = ref::gemm(a, w, m, n, k);
+  CaseResult plain = compare(actual, exact, kF32Math);
+  if (plain.passed) return plain;
+  CaseResult rounded = compare(actual, ref::gemm(round_to_int8_groups(a), w, m, n, k), kF32Math);
+  if (!rounded.passed) {
+    plain.detail = cat("matches neither exact x (", plain.detail, ") nor x rounded to int8 (", rounded.detail, ")");
+    return plain;
+  }
+  return compare_all({rounded, compare(actual, exact, kInt8Activations)});
+}
+
 constexpr GgufQuantType kGgufTypes[] = {
     GgufQuantType::kQ4_0, GgufQuantType::kQ4_1, GgufQuantType::kQ5_0, GgufQuantType::kQ5_1, GgufQuantType::kQ8_0,
     GgufQuantType::kQ2_K, GgufQuantType::kQ3_K, GgufQuantType::kQ4_K, GgufQuantType::kQ5_K, GgufQuantType::kQ6_K};
@@ -242,7 +281,39 @@ CaseResult run_gguf(GgufQuantType type, size_t m) {
     return expect_code(status, ErrorCode::kUnsupported);  // decoder not in this build
   OP_TRY(status);
   OP_ASSIGN(auto actual, download<B>(ctx, out, m * n));
-  return compare(actual, ref::gemm(a, w, m, n, k), kF32Math);
+  return judge_gguf(actual, a, w, m, n, k);
+}
+
+// Random weights quantized here to a GGUF type, [n, k] with n not a multiple of any tile and k
+// an odd number of blocks where the type allows.
+template <Backend B>
+CaseResult run_gguf_random(GgufQuantType type, size_t m, size_t n, size_t k) {
+  const DType dtype = gguf_quant_dtype(type);
+  if (!can_quantize(dtype) || !can_dequantize(dtype)) {
+    CaseResult skipped;
+    skipped.passed = true;
+    skipped.numeric = false;
+    skipped.detail = "skipped: no host quantizer for this type in this build";
+    return skipped;
+  }
+  const DTypeInfo& info = dtype_info(dtype);
+  const size_t row_bytes = k / info.block_elems * info.block_bytes;
+  Rng rng(m * 131 + k + static_cast<size_t>(type));
+  const std::vector<float> dense = random_values(rng, n * k, DType::kF32);
+  std::vector<uint8_t> blocks(n * row_bytes);
+  std::vector<float> w(n * k);
+  for (size_t row = 0; row < n; ++row) {
+    OP_TRY(quantize_row(dtype, dense.data() + row * k, blocks.data() + row * row_bytes, k));
+    dequantize_row(dtype, blocks.data() + row * row_bytes, w.data() + row * k, k);
+  }
+  const std::vector<float> a = random_values(rng, m * k, DType::kF32);
+  OP_ASSIGN(auto qweight, B::from_bytes(blocks, dtype, n * k));
+  OP_ASSIGN(auto a_buffer, upload<B>(a, DType::kF32));
+  OP_ASSIGN(auto out, B::alloc(m * n, DType::kF32));
+  auto ctx = B::new_context();
+  OP_TRY(B::gemm_quant(ctx, a_buffer, {&qweight}, out, m, n, k, GgufQuant{type}));
+  OP_ASSIGN(auto actual, download<B>(ctx, out, m * n));
+  return judge_gguf(actual, a, w, m, n, k);
 }
 
 template <Backend B>
@@ -351,6 +422,23 @@ void add_cases(CaseList& cases) {
     for (size_t m : {size_t{1}, size_t{9}}) {
       add_case<B>(cases, "gemm_quant", cat("gguf fixture n=4 k=512 m=", m),
                   std::string(dtype_name(gguf_quant_dtype(type))), false, [type, m] { return run_gguf<B>(type, m); });
+    }
+    // m = 1, 3, 8 take CUDA's fused GEMV where it has one; 17 the dequantize + cuBLASLt path. Legacy
+    // types also get k of 75 and 74 blocks (Q8_0 rows only 2- and 4-byte aligned), K-quants 16
+    // super-blocks (Q6_K rows 16-byte aligned; at 9 they are 2-byte aligned).
+    const bool k_quant = dtype_info(gguf_quant_dtype(type)).block_elems == 256;
+    std::vector<size_t> depths{2304};
+    if (k_quant) {
+      depths.push_back(4096);  // Q6_K rows 16-byte aligned
+    } else {
+      depths.insert(depths.end(), {2400, 2368});
+    }
+    for (size_t k : depths) {
+      for (size_t m : {size_t{1}, size_t{3}, size_t{8}, size_t{17}}) {
+        add_case<B>(cases, "gemm_quant", cat("gguf random n=37 k=", k, " m=", m),
+                    std::string(dtype_name(gguf_quant_dtype(type))), false,
+                    [type, m, k] { return run_gguf_random<B>(type, m, 37, k); });
+      }
     }
   }
   add_error_cases<B>(cases);

@@ -31,6 +31,7 @@ enum class ScratchSlot : int {
   kGemmWeight,         // a weight widened to f32 for an f32 cuBLASLt GEMM
   kGemmOutput,         // f32 result before conversion, when cuBLASLt cannot write the output dtype
   kDequantWeight,      // a quantized weight expanded for gemm_quant
+  kQuantActivation,    // activations quantized to int8 for the fused GGUF GEMV
   kReducePartials,     // argmax / top-k per-chunk candidates (two ping-pong halves)
   kReducePartials2,
   kHostIds,      // ids uploaded for embedding_lookup
