@@ -8,8 +8,8 @@
 # BUNDLE holds bin/ferrum (the CUDA build, FERRUM_NATIVE=OFF), lib/ (shared libraries the image may
 # lack), fixtures/ (hf-tiny, stories260K) and scripts/ (tp_compare.py, make_llama8b.py).
 # Stages: tests kill bench engine (default: tests kill bench). FIXTURES overrides the tests' list.
-# engine: ferrum-engine-bench (bin/ferrum-engine-bench) on Llama-3.1-8B shapes with random weights,
-# 1 and 64 requests, TP=2 (eager), TP=1 with and without decode graphs.
+# engine: ferrum-engine-bench (bin/ferrum-engine-bench) on the bench stage's Llama-3.1-8B-shaped
+# checkpoint (run bench first), 1 and 64 requests, TP=2 (eager), TP=1 with and without decode graphs.
 set -uo pipefail
 bundle=$(cd "${1:?bundle dir}" && pwd)
 shift
@@ -39,9 +39,7 @@ record() { echo "$1" | tee -a "$results/summary.txt"; }
 for stage in $stages; do
   case $stage in
     tests)
-      # Llama-family fixtures: the CUDA backend has no scatter_add_rows / gemm_batched yet, which the
-      # MoE and MLA files need (their TP path is covered on the CPU).
-      for name in ${FIXTURES:-llama3 qwen3 qwen2 mistral_swa gemma3}; do
+      for name in ${FIXTURES:-llama3 qwen3 qwen2 mistral_swa gemma3 qwen3_moe deepseek_v3}; do
         model="$bundle/fixtures/hf-tiny/$name"
         ids=$(python3 -c "import json; print(','.join(map(str, json.load(open('$model/reference.json'))['input_ids'])))")
         for tp in 1 2; do
@@ -73,7 +71,7 @@ for stage in $stages; do
       record "kill: rank 0 said: $(grep -a 'error' "$out/kill.err" | tail -1)"
       ;;
     bench)
-      python3 "$bundle/scripts/make_llama8b.py" /tmp/llama8b 32 2>&1 | tail -1
+      [[ -f /tmp/llama8b/config.json ]] || python3 "$bundle/scripts/make_llama8b.py" /tmp/llama8b 32 2>&1 | tail -1
       for tp in 1 2; do
         timeout 60 "$ferrum" logits /tmp/llama8b --device cuda --ids 128000,791,1888,315,264,892 --greedy 65 -c 256 -tp "$tp" \
           --show 0 > "$out/bench-tp$tp.log" 2>&1
@@ -85,7 +83,7 @@ for stage in $stages; do
         for setting in "tp2 --tensor-parallel-size 2" "tp1-graphs" "tp1-eager --no-graphs"; do
           name=${setting%% *}
           extra=${setting#"$name"}
-          timeout 60 "$bundle/bin/ferrum-engine-bench" --device cuda --random 8b --requests "$requests" \
+          timeout 60 "$bundle/bin/ferrum-engine-bench" --device cuda --model /tmp/llama8b --requests "$requests" \
             --prompt-len 128 --new-tokens 64 --max-num-batched-tokens 2048 $extra > "$out/engine-$name-$requests.log" 2>&1
           record "engine 8B $name, $requests request(s): $(grep -a 'decode steps' "$out/engine-$name-$requests.log" ||
             tail -2 "$out/engine-$name-$requests.log")"
