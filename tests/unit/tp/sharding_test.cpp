@@ -66,8 +66,8 @@ std::vector<float> apply(const Linear<CpuBackend>& linear, const std::vector<flo
   const size_t stride = x_columns ? x_columns : in;
   std::vector<float> part(m * in);
   for (size_t row = 0; row < m; ++row) {
-    std::copy_n(x.begin() + static_cast<ptrdiff_t>(row * stride + first_column), in,
-                part.begin() + static_cast<ptrdiff_t>(row * in));
+    // An element loop: GCC 12's -Wstringop-overflow misjudges std::copy_n here without -march=native.
+    for (size_t column = 0; column < in; ++column) part[row * in + column] = x[row * stride + first_column + column];
   }
   auto ctx = CpuBackend::new_context();
   auto input = CpuBackend::from_slice(part, DType::kF32);
