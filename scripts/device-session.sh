@@ -23,9 +23,11 @@ if [[ $mode == bundle ]]; then
     cp "$build/$target" "$bundle/bin/"
     ldd "$build/$target" | awk '/=> \// {print $3}' |
       grep -vE '/(libc|libm|libdl|libpthread|librt|libresolv|ld-linux[^/]*|libstdc\+\+|libgcc_s|libcudart|libcublas[^/]*|libcuda|libnccl)\.so' |
-      xargs -r cp -L -n1 -t "$bundle/lib" 2> /dev/null || true
+      xargs -r cp -L -t "$bundle/lib" || true  # grep finds nothing for binaries without such libraries
   done
   xz -T2 -3 "$bundle"/bin/*
+  # The libraries go as one archive (ICU's data alone is 30 MB; the carry limit is 64 MiB).
+  tar -C "$bundle/lib" -cJf "$bundle/libs.tar.xz" . && rm -rf "$bundle/lib"
   cp -r ../shared/fixtures/{hf-tiny,stories260K,quant} "$bundle/fixtures/"
   # scripts/tp-device-run.sh takes the same bundle.
   mkdir -p "$bundle/scripts" && cp scripts/tp_compare.py scripts/make_llama8b.py "$bundle/scripts/"
@@ -44,6 +46,11 @@ for f in "$bundle"/bin/*.xz; do
   xz -d -f "$f" 2> /dev/null || python3 -c 'import lzma, sys; open(sys.argv[1][:-3], "wb").write(lzma.open(sys.argv[1]).read())' "$f"
 done
 chmod +x "$bundle"/bin/* 2> /dev/null
+if [[ -f $bundle/libs.tar.xz && ! -d $bundle/lib ]]; then
+  mkdir -p "$bundle/lib"
+  tar -C "$bundle/lib" -xJf "$bundle/libs.tar.xz" 2> /dev/null ||
+    python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$bundle/libs.tar.xz" "$bundle/lib"
+fi
 bin() { echo "$bundle/bin/$(basename "$1")"; }
 summary=()
 note() { summary+=("$1"); echo "$1"; }
