@@ -108,6 +108,12 @@ Status GgufWriter::add_tensor(std::string_view name, DType dtype, const Shape& s
   return add_pending(PendingTensor{std::string(name), dtype, shape, {}, std::move(bytes), true});
 }
 
+Status GgufWriter::declare_tensor(std::string_view name, DType dtype, const Shape& shape) {
+  PendingTensor tensor{std::string(name), dtype, shape, {}, {}, false};
+  tensor.is_declared = true;
+  return add_pending(std::move(tensor));
+}
+
 Status GgufWriter::add_pending(PendingTensor tensor) {
   const std::string& name = tensor.name;
   FERRUM_CHECK(!name.empty(), ErrorCode::kInvalidArgument, "GGUF tensor name is empty");
@@ -127,7 +133,8 @@ Status GgufWriter::add_pending(PendingTensor tensor) {
                block_elems, "-value ", dtype_name(tensor.dtype), " blocks");
   auto expected_bytes = dtype_bytes(tensor.dtype, static_cast<size_t>(tensor.shape.numel()));
   if (!expected_bytes) return std::move(expected_bytes).error().with_context(cat("GGUF tensor '", name, "'"));
-  FERRUM_CHECK(tensor.bytes().size() == *expected_bytes, ErrorCode::kShapeMismatch, "GGUF tensor '", name, "' (",
+  if (tensor.is_declared) tensor.declared_bytes = *expected_bytes;
+  FERRUM_CHECK(tensor.byte_size() == *expected_bytes, ErrorCode::kShapeMismatch, "GGUF tensor '", name, "' (",
                dtype_name(tensor.dtype), " ", tensor.shape.to_string(), ") needs ", *expected_bytes, " bytes, got ",
                tensor.bytes().size());
   tensor_names_.insert(name);
@@ -135,7 +142,7 @@ Status GgufWriter::add_pending(PendingTensor tensor) {
   return ok();
 }
 
-Status GgufWriter::emit(ByteSink& sink) const {
+Status GgufWriter::emit(ByteSink& sink, const TensorProducer* produce) const {
   if (!errors_.empty()) return errors_.front();
   std::vector<uint8_t> header;
   append_u32(header, kGgufMagic);
@@ -151,29 +158,47 @@ Status GgufWriter::emit(ByteSink& sink) const {
     for (size_t axis = rank; axis-- > 0;) append_u64(header, static_cast<uint64_t>(tensor.shape[axis]));
     append_u32(header, *ggml_type_from_dtype(tensor.dtype));
     append_u64(header, data_offset);
-    data_offset = align_up(data_offset + tensor.bytes().size(), alignment_);
+    data_offset = align_up(data_offset + tensor.byte_size(), alignment_);
   }
   FERRUM_TRY(sink.append(header));
   if (tensors_.empty()) return ok();
   FERRUM_TRY(sink.append_zeros(align_up(header.size(), alignment_) - header.size()));
-  for (const PendingTensor& tensor : tensors_) {
-    const std::span<const uint8_t> bytes = tensor.bytes();
-    FERRUM_TRY(sink.append(bytes));
-    FERRUM_TRY(sink.append_zeros(align_up(bytes.size(), alignment_) - bytes.size()));
+  for (size_t index = 0; index < tensors_.size(); ++index) {
+    const PendingTensor& tensor = tensors_[index];
+    if (tensor.is_declared) {
+      FERRUM_CHECK(produce != nullptr, ErrorCode::kInvalidArgument, "GGUF tensor '", tensor.name,
+                   "' was declared without bytes: write it with write_streamed");
+      CountingSink counted(sink, tensor.declared_bytes, cat("GGUF tensor '", tensor.name, "'"));
+      FERRUM_TRY((*produce)(index, counted));
+      FERRUM_TRY(counted.check_complete());
+    } else {
+      FERRUM_TRY(sink.append(tensor.bytes()));
+    }
+    FERRUM_TRY(sink.append_zeros(align_up(tensor.byte_size(), alignment_) - tensor.byte_size()));
   }
   return ok();
 }
 
 Status GgufWriter::write(const std::filesystem::path& path) const {
   FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileSink> sink, AtomicFileSink::create(path));
-  FERRUM_TRY(emit(*sink));
+  FERRUM_TRY(emit(*sink, nullptr));
   return sink->commit();
 }
 
 Expected<std::vector<uint8_t>> GgufWriter::to_bytes() const {
   VectorSink sink;
-  FERRUM_TRY(emit(sink));
+  FERRUM_TRY(emit(sink, nullptr));
   return std::move(sink.bytes());
+}
+
+Status GgufWriter::write_streamed(const std::filesystem::path& path, const TensorProducer& produce) const {
+  FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileSink> sink, AtomicFileSink::create(path));
+  FERRUM_TRY(emit(*sink, &produce));
+  return sink->commit();
+}
+
+Status GgufWriter::write_streamed(ByteSink& sink, const TensorProducer& produce) const {
+  return emit(sink, &produce);
 }
 
 }  // namespace ferrum

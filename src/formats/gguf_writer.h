@@ -2,12 +2,16 @@
 // at the file's alignment. Shapes are given outermost-first, as everywhere in ferrum; the writer
 // stores them innermost-first as GGUF requires.
 //
+// Models larger than memory are written streamed: declare_tensor() names a tensor's type and shape
+// only, and write_streamed() asks a producer for each tensor's bytes as it reaches it.
+//
 // Metadata setters do not return errors one by one: a duplicate key or bad alignment is remembered
 // and reported by write() / to_bytes(), so building a file reads as a flat list of set_* calls.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -102,8 +106,18 @@ class GgufWriter {
   // Adds a tensor that owns its bytes.
   Status add_tensor(std::string_view name, DType dtype, const Shape& shape, std::vector<uint8_t> bytes);
 
+  // Adds a tensor whose bytes write_streamed() asks its producer for.
+  Status declare_tensor(std::string_view name, DType dtype, const Shape& shape);
+
+  // Fails if any tensor was only declared (those need write_streamed).
   Status write(const std::filesystem::path& path) const;
   Expected<std::vector<uint8_t>> to_bytes() const;
+
+  // Called once per declared tensor, in the order tensors were added, with a sink that must receive
+  // exactly that tensor's bytes. `index` counts every tensor added, declared or not.
+  using TensorProducer = std::function<Status(size_t index, ByteSink& sink)>;
+  Status write_streamed(const std::filesystem::path& path, const TensorProducer& produce) const;
+  Status write_streamed(ByteSink& sink, const TensorProducer& produce) const;
 
  private:
   struct PendingTensor {
@@ -113,7 +127,10 @@ class GgufWriter {
     std::span<const uint8_t> external;  // the caller's bytes, when not owned
     std::vector<uint8_t> owned;
     bool is_owned = false;
+    bool is_declared = false;  // bytes come from a producer at write time
+    size_t declared_bytes = 0;
     std::span<const uint8_t> bytes() const { return is_owned ? std::span<const uint8_t>(owned) : external; }
+    size_t byte_size() const { return is_declared ? declared_bytes : bytes().size(); }
   };
 
   template <class T>
@@ -126,7 +143,7 @@ class GgufWriter {
   bool begin_key(std::string_view key, GgufValueType type);
   void append_metadata(const void* data, size_t bytes);
   Status add_pending(PendingTensor tensor);
-  Status emit(ByteSink& sink) const;
+  Status emit(ByteSink& sink, const TensorProducer* produce) const;
 
   uint32_t alignment_ = kGgufDefaultAlignment;
   uint64_t metadata_count_ = 0;

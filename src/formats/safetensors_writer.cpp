@@ -20,6 +20,12 @@ Status SafetensorsWriter::add_tensor(std::string_view name, DType dtype, const S
   return add_pending(PendingTensor{std::string(name), dtype, shape, {}, std::move(bytes), true});
 }
 
+Status SafetensorsWriter::declare_tensor(std::string_view name, DType dtype, const Shape& shape) {
+  PendingTensor tensor{std::string(name), dtype, shape, {}, {}, false};
+  tensor.is_declared = true;
+  return add_pending(std::move(tensor));
+}
+
 Status SafetensorsWriter::add_pending(PendingTensor tensor) {
   const std::string& name = tensor.name;
   FERRUM_CHECK(!name.empty() && name != "__metadata__", ErrorCode::kInvalidArgument, "safetensors tensor name '", name,
@@ -32,7 +38,8 @@ Status SafetensorsWriter::add_pending(PendingTensor tensor) {
                  tensor.shape.to_string());
   }
   const size_t expected = static_cast<size_t>(tensor.shape.numel()) * dtype_info(tensor.dtype).block_bytes;
-  FERRUM_CHECK(tensor.bytes().size() == expected, ErrorCode::kShapeMismatch, "safetensors tensor '", name, "' (",
+  if (tensor.is_declared) tensor.declared_bytes = expected;
+  FERRUM_CHECK(tensor.byte_size() == expected, ErrorCode::kShapeMismatch, "safetensors tensor '", name, "' (",
                dtype_name(tensor.dtype), " ", tensor.shape.to_string(), ") needs ", expected, " bytes, got ",
                tensor.bytes().size());
   names_.insert(name);
@@ -48,8 +55,8 @@ std::string SafetensorsWriter::header_json() const {
     nlohmann::ordered_json entry;
     entry["dtype"] = *safetensors_dtype_name(tensor.dtype);
     entry["shape"] = std::vector<int64_t>(tensor.shape.dims().begin(), tensor.shape.dims().end());
-    entry["data_offsets"] = {offset, offset + tensor.bytes().size()};
-    offset += tensor.bytes().size();
+    entry["data_offsets"] = {offset, offset + tensor.byte_size()};
+    offset += tensor.byte_size();
     header[tensor.name] = std::move(entry);
   }
   // Names and metadata come from our callers; replace invalid UTF-8 rather than throw.
@@ -58,24 +65,51 @@ std::string SafetensorsWriter::header_json() const {
   return text;
 }
 
-Status SafetensorsWriter::emit(ByteSink& sink) const {
+Status SafetensorsWriter::emit(ByteSink& sink, const TensorProducer* produce) const {
   const std::string header = header_json();
   FERRUM_TRY(sink.append_value(static_cast<uint64_t>(header.size())));
   FERRUM_TRY(sink.append({reinterpret_cast<const uint8_t*>(header.data()), header.size()}));
-  for (const PendingTensor& tensor : tensors_) FERRUM_TRY(sink.append(tensor.bytes()));
+  for (size_t index = 0; index < tensors_.size(); ++index) {
+    const PendingTensor& tensor = tensors_[index];
+    if (!tensor.is_declared) {
+      FERRUM_TRY(sink.append(tensor.bytes()));
+      continue;
+    }
+    FERRUM_CHECK(produce != nullptr, ErrorCode::kInvalidArgument, "safetensors tensor '", tensor.name,
+                 "' was declared without bytes: write it with write_streamed");
+    CountingSink counted(sink, tensor.declared_bytes, cat("safetensors tensor '", tensor.name, "'"));
+    FERRUM_TRY((*produce)(index, counted));
+    FERRUM_TRY(counted.check_complete());
+  }
   return ok();
+}
+
+uint64_t SafetensorsWriter::data_bytes() const {
+  uint64_t total = 0;
+  for (const PendingTensor& tensor : tensors_) total += tensor.byte_size();
+  return total;
 }
 
 Status SafetensorsWriter::write(const std::filesystem::path& path) const {
   FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileSink> sink, AtomicFileSink::create(path));
-  FERRUM_TRY(emit(*sink));
+  FERRUM_TRY(emit(*sink, nullptr));
   return sink->commit();
 }
 
 Expected<std::vector<uint8_t>> SafetensorsWriter::to_bytes() const {
   VectorSink sink;
-  FERRUM_TRY(emit(sink));
+  FERRUM_TRY(emit(sink, nullptr));
   return std::move(sink.bytes());
+}
+
+Status SafetensorsWriter::write_streamed(const std::filesystem::path& path, const TensorProducer& produce) const {
+  FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileSink> sink, AtomicFileSink::create(path));
+  FERRUM_TRY(emit(*sink, &produce));
+  return sink->commit();
+}
+
+Status SafetensorsWriter::write_streamed(ByteSink& sink, const TensorProducer& produce) const {
+  return emit(sink, &produce);
 }
 
 }  // namespace ferrum
