@@ -24,5 +24,8 @@ int run_detokenize(int argc, char** argv);
 int run_render_chat(int argc, char** argv);
 int run_embed(int argc, char** argv);
 int run_transcribe(int argc, char** argv);
+int run_gen_model(int argc, char** argv);
+int run_bench(int argc, char** argv);
+int run_bench_serve(int argc, char** argv);
 
 }  // namespace ferrum::cli
