@@ -15,7 +15,12 @@ std::string format(const char* pattern, double value) {
 }
 
 std::string gib(double bytes) {
-  return format("%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+  constexpr double kMiB = 1024.0 * 1024.0;
+  return bytes >= 1024 * kMiB ? format("%.2f GiB", bytes / (1024 * kMiB)) : format("%.1f MiB", bytes / kMiB);
+}
+
+std::string count(double value) {
+  return value >= 1e9 ? format("%.2f B", value / 1e9) : format("%.2f M", value / 1e6);
 }
 
 std::string percent(const std::optional<double>& fraction) {
@@ -68,8 +73,8 @@ std::string bench_report_markdown(const BenchReport& report) {
   for (const ModelReport& model : report.models) {
     for (const TestResult& test : model.results) {
       out << "| " << model_label(model) << " | " << model.summary.weights << " | "
-          << gib(static_cast<double>(model.summary.file_bytes)) << " | " << format("%.2f B", model.parameters / 1e9)
-          << " | " << test.name << " | ";
+          << gib(static_cast<double>(model.summary.file_bytes)) << " | " << count(model.parameters) << " | "
+          << test.name << " | ";
       if (test.unavailable) {
         out << "n/a | | | | | |\n";
         continue;
@@ -84,12 +89,11 @@ std::string bench_report_markdown(const BenchReport& report) {
   }
   out << "\n";
   for (const ModelReport& model : report.models) {
-    out << "- " << model_label(model) << ": " << model.architecture << ", "
-        << format("%.2f B", model.active_parameters / 1e9) << " parameters active per token, "
-        << format("%.3f GB", model.weight_bytes_per_step / 1e9) << " of weights read per decode step, "
-        << format("%.1f KiB", model.kv_bytes_per_token / 1024) << " of KV cache per token, peak memory "
-        << gib(static_cast<double>(model.peak_memory_bytes)) << ", loaded in " << format("%.1f s", model.load_seconds)
-        << "\n";
+    out << "- " << model_label(model) << ": " << model.architecture << ", " << count(model.active_parameters)
+        << " parameters active per token, " << format("%.3f GB", model.weight_bytes_per_step / 1e9)
+        << " of weights read per decode step, " << format("%.1f KiB", model.kv_bytes_per_token / 1024)
+        << " of KV cache per token, peak memory " << gib(static_cast<double>(model.peak_memory_bytes)) << ", loaded in "
+        << format("%.1f s", model.load_seconds) << "\n";
     for (const TestResult& test : model.results) {
       if (test.unavailable) out << "  - " << test.name << ": not available: " << *test.unavailable << "\n";
     }

@@ -32,6 +32,7 @@ struct BenchFlags {
   size_t batch_tokens = 512;
   std::string output = "md";
   std::optional<std::string> output_file;
+  std::optional<std::string> json_file;
   std::optional<double> bandwidth;
   std::optional<double> peak_tflops;
   uint64_t seed = 42;
@@ -155,6 +156,7 @@ int run_bench(int argc, char** argv) {
     parser.option("-ub,--batch-tokens", &flags.batch_tokens, "tokens per forward step during prefill (default 512)");
     parser.option("-o,--output", &flags.output, "md (default) or json");
     parser.option("--output-file", &flags.output_file, "write the report here instead of stdout");
+    parser.option("--json-file", &flags.json_file, "also write the JSON report here");
     parser.option("--bandwidth", &flags.bandwidth, "memory-bandwidth bound in GB/s (default: measured)");
     parser.option("--peak-tflops", &flags.peak_tflops, "compute bound in TFLOP/s (default: measured / datasheet)");
     parser.option("--seed", &flags.seed, "seed of the random token ids (default 42)");

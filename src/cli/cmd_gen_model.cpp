@@ -1,5 +1,7 @@
 // `ferrum gen-model`: a random-weight model at the exact shapes of a real architecture, for
 // benchmarks that need no download.
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "cli/arg_parser.h"
@@ -13,8 +15,9 @@ namespace {
 void print_presets() {
   std::printf("%-18s %12s  %s\n", "preset", "parameters", "architecture");
   for (const synth::ModelPreset& preset : synth::model_presets()) {
-    std::printf("%-18s %11.2fB  %s\n", std::string(preset.name).c_str(),
-                static_cast<double>(synth::preset_parameter_count(preset)) / 1e9,
+    const double parameters = static_cast<double>(synth::preset_parameter_count(preset));
+    std::printf("%-18s %11.2f%c  %s\n", std::string(preset.name).c_str(),
+                parameters >= 1e9 ? parameters / 1e9 : parameters / 1e6, parameters >= 1e9 ? 'B' : 'M',
                 std::string(preset.description).c_str());
   }
 }
@@ -65,7 +68,7 @@ int run_gen_model(int argc, char** argv) {
           std::fprintf(stderr, "\rgen-model: %3d%% (%.2f / %.2f GB)", percent, done / 1e9, total / 1e9);
         }));
     std::fprintf(stderr, "\n");
-    std::printf("wrote %s: %s, %zu tensors in %zu file(s), %.2f B parameters, %.2f GB in %.1f s (%.2f GB/s)\n",
+    std::printf("wrote %s: %s, %zu tensors in %zu file(s), %.3f B parameters, %.3f GB in %.1f s (%.2f GB/s)\n",
                 result.path.string().c_str(), result.format.c_str(), result.tensors, result.shards,
                 static_cast<double>(result.parameters) / 1e9, static_cast<double>(result.bytes) / 1e9, result.seconds,
                 result.seconds > 0 ? static_cast<double>(result.bytes) / 1e9 / result.seconds : 0.0);

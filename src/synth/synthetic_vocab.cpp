@@ -83,8 +83,9 @@ Expected<BpeVocab> read_bpe_vocab(const std::filesystem::path& tokenizer_json, s
   const nlohmann::json root = nlohmann::json::parse(text.str(), nullptr, false);
   FERRUM_CHECK(!root.is_discarded() && root.is_object(), ErrorCode::kParse, tokenizer_json.string(),
                " is not valid JSON");
-  const nlohmann::json model = root.value("model", nlohmann::json::object());
-  FERRUM_CHECK(model.value("type", "") == "BPE", ErrorCode::kUnsupported, tokenizer_json.string(),
+  static const nlohmann::json kEmpty = nlohmann::json::object();
+  const nlohmann::json& model = root.contains("model") ? root["model"] : kEmpty;
+  FERRUM_CHECK(model.is_object() && model.value("type", "") == "BPE", ErrorCode::kUnsupported, tokenizer_json.string(),
                ": only byte-level BPE tokenizers can be written to GGUF here (model type '", model.value("type", ""),
                "')");
   BpeVocab vocab;
@@ -98,7 +99,11 @@ Expected<BpeVocab> read_bpe_vocab(const std::filesystem::path& tokenizer_json, s
     vocab.token_types[static_cast<size_t>(id)] = type;
     return ok();
   };
-  for (const auto& [token, id] : model.value("vocab", nlohmann::json::object()).items()) {
+  // Bound to a name first: items() of a temporary would iterate a destroyed object.
+  const nlohmann::json& tokens = model.contains("vocab") ? model["vocab"] : kEmpty;
+  for (const auto& [token, id] : tokens.items()) {
+    FERRUM_CHECK(id.is_number_integer(), ErrorCode::kParse, tokenizer_json.string(), ": token '", token,
+                 "' has a non-integer id");
     FERRUM_TRY(place(token, id.get<int64_t>(), kNormal));
   }
   for (const nlohmann::json& added : root.value("added_tokens", nlohmann::json::array())) {
