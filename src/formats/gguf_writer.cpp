@@ -1,5 +1,6 @@
 #include "formats/gguf_writer.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace ferrum {
@@ -21,6 +22,21 @@ void append_u64(std::vector<uint8_t>& out, uint64_t value) {
   const auto* bytes = reinterpret_cast<const uint8_t*>(&value);
   out.insert(out.end(), bytes, bytes + sizeof value);
 }
+
+// Passes bytes on to another sink, counting them.
+class CountingSink final : public ByteSink {
+ public:
+  explicit CountingSink(ByteSink& inner) : inner_(inner) {}
+  Status append(std::span<const uint8_t> bytes) override {
+    count_ += bytes.size();
+    return inner_.append(bytes);
+  }
+  size_t count() const { return count_; }
+
+ private:
+  ByteSink& inner_;
+  size_t count_ = 0;
+};
 
 uint64_t align_up(uint64_t offset, uint64_t alignment) {
   return (offset + alignment - 1) / alignment * alignment;
@@ -108,6 +124,14 @@ Status GgufWriter::add_tensor(std::string_view name, DType dtype, const Shape& s
   return add_pending(PendingTensor{std::string(name), dtype, shape, {}, std::move(bytes), true});
 }
 
+Status GgufWriter::add_tensor(std::string_view name, DType dtype, const Shape& shape, TensorProducer produce) {
+  PendingTensor tensor{std::string(name), dtype, shape, {}, {}, false, std::move(produce), 0};
+  if (auto bytes = dtype_bytes(dtype, static_cast<size_t>(std::max<int64_t>(0, shape.numel())))) {
+    tensor.produced_bytes = *bytes;
+  }
+  return add_pending(std::move(tensor));
+}
+
 Status GgufWriter::add_pending(PendingTensor tensor) {
   const std::string& name = tensor.name;
   FERRUM_CHECK(!name.empty(), ErrorCode::kInvalidArgument, "GGUF tensor name is empty");
@@ -127,7 +151,7 @@ Status GgufWriter::add_pending(PendingTensor tensor) {
                block_elems, "-value ", dtype_name(tensor.dtype), " blocks");
   auto expected_bytes = dtype_bytes(tensor.dtype, static_cast<size_t>(tensor.shape.numel()));
   if (!expected_bytes) return std::move(expected_bytes).error().with_context(cat("GGUF tensor '", name, "'"));
-  FERRUM_CHECK(tensor.bytes().size() == *expected_bytes, ErrorCode::kShapeMismatch, "GGUF tensor '", name, "' (",
+  FERRUM_CHECK(tensor.size() == *expected_bytes, ErrorCode::kShapeMismatch, "GGUF tensor '", name, "' (",
                dtype_name(tensor.dtype), " ", tensor.shape.to_string(), ") needs ", *expected_bytes, " bytes, got ",
                tensor.bytes().size());
   tensor_names_.insert(name);
@@ -151,15 +175,21 @@ Status GgufWriter::emit(ByteSink& sink) const {
     for (size_t axis = rank; axis-- > 0;) append_u64(header, static_cast<uint64_t>(tensor.shape[axis]));
     append_u32(header, *ggml_type_from_dtype(tensor.dtype));
     append_u64(header, data_offset);
-    data_offset = align_up(data_offset + tensor.bytes().size(), alignment_);
+    data_offset = align_up(data_offset + tensor.size(), alignment_);
   }
   FERRUM_TRY(sink.append(header));
   if (tensors_.empty()) return ok();
   FERRUM_TRY(sink.append_zeros(align_up(header.size(), alignment_) - header.size()));
   for (const PendingTensor& tensor : tensors_) {
-    const std::span<const uint8_t> bytes = tensor.bytes();
-    FERRUM_TRY(sink.append(bytes));
-    FERRUM_TRY(sink.append_zeros(align_up(bytes.size(), alignment_) - bytes.size()));
+    if (tensor.produce) {
+      CountingSink counted(sink);
+      FERRUM_TRY(tensor.produce(counted));
+      FERRUM_CHECK(counted.count() == tensor.produced_bytes, ErrorCode::kInternal, "GGUF tensor '", tensor.name,
+                   "': its producer wrote ", counted.count(), " bytes, the tensor needs ", tensor.produced_bytes);
+    } else {
+      FERRUM_TRY(sink.append(tensor.bytes()));
+    }
+    FERRUM_TRY(sink.append_zeros(align_up(tensor.size(), alignment_) - tensor.size()));
   }
   return ok();
 }

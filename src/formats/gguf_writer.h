@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -102,6 +103,11 @@ class GgufWriter {
   // Adds a tensor that owns its bytes.
   Status add_tensor(std::string_view name, DType dtype, const Shape& shape, std::vector<uint8_t> bytes);
 
+  // Adds a tensor whose bytes `produce` writes into the sink when the file is written, so a converter
+  // holds one tensor (or one piece of it) at a time. It must write exactly the tensor's size.
+  using TensorProducer = std::function<Status(ByteSink& sink)>;
+  Status add_tensor(std::string_view name, DType dtype, const Shape& shape, TensorProducer produce);
+
   Status write(const std::filesystem::path& path) const;
   Expected<std::vector<uint8_t>> to_bytes() const;
 
@@ -113,7 +119,10 @@ class GgufWriter {
     std::span<const uint8_t> external;  // the caller's bytes, when not owned
     std::vector<uint8_t> owned;
     bool is_owned = false;
+    TensorProducer produce;  // set for tensors written by a producer
+    size_t produced_bytes = 0;
     std::span<const uint8_t> bytes() const { return is_owned ? std::span<const uint8_t>(owned) : external; }
+    size_t size() const { return produce ? produced_bytes : bytes().size(); }
   };
 
   template <class T>
