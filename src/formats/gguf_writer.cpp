@@ -74,6 +74,43 @@ GgufArrayBuilder GgufArrayBuilder::of_arrays(std::span<const GgufArrayBuilder> v
   return array;
 }
 
+GgufArrayBuilder GgufArrayBuilder::of_gguf(const GgufArray& source) {
+  if (source.element_type() == GgufValueType::kString) return of_strings(source.strings());
+  if (source.element_type() == GgufValueType::kArray) {
+    std::vector<GgufArrayBuilder> inner;
+    for (const GgufArray& element : source.arrays()) inner.push_back(of_gguf(element));
+    return of_arrays(inner);
+  }
+  GgufArrayBuilder array(source.element_type());
+  array.size_ = source.size();
+  array.append(source.raw_bytes().data(), source.raw_bytes().size());
+  return array;
+}
+
+void GgufWriter::set_value(std::string_view key, const GgufValue& value) {
+  const GgufValueType type = value.type();
+  if (const GgufArray* array = value.as_array()) return set_array(key, GgufArrayBuilder::of_gguf(*array));
+  if (type == GgufValueType::kString) return set_string(key, value.as_string().value_or(""));
+  if (type == GgufValueType::kBool) return set_bool(key, value.as_bool().value_or(false));
+  if (!begin_key(key, type)) return;
+  // Numbers: the value in its own width, little-endian like everything else here.
+  const size_t width = gguf_value_type_size(type);
+  uint8_t bytes[8] = {};
+  if (type == GgufValueType::kF32) {
+    const auto number = static_cast<float>(value.as_double().value_or(0));
+    std::memcpy(bytes, &number, sizeof number);
+  } else if (type == GgufValueType::kF64) {
+    const double number = value.as_double().value_or(0);
+    std::memcpy(bytes, &number, sizeof number);
+  } else if (auto signed_value = value.as_int()) {
+    std::memcpy(bytes, &*signed_value, width);
+  } else {
+    const uint64_t number = value.as_uint().value_or(0);
+    std::memcpy(bytes, &number, width);
+  }
+  append_metadata(bytes, width);
+}
+
 void GgufWriter::set_alignment(uint32_t alignment) {
   if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
     errors_.push_back(make_error(ErrorCode::kInvalidArgument, "GGUF alignment ", alignment, " is not a power of two"));

@@ -20,6 +20,7 @@
 #include "core/tensor_view.h"
 #include "formats/byte_sink.h"
 #include "formats/gguf_types.h"
+#include "formats/gguf_value.h"
 
 namespace ferrum {
 
@@ -55,6 +56,8 @@ class GgufArrayBuilder {
   static GgufArrayBuilder of_strings(std::span<const std::string> values);
   static GgufArrayBuilder of_strings(std::span<const std::string_view> values);
   static GgufArrayBuilder of_arrays(std::span<const GgufArrayBuilder> values);
+  // The same elements as an array read from a GGUF file.
+  static GgufArrayBuilder of_gguf(const GgufArray& array);
 
   GgufValueType element_type() const { return element_type_; }
   uint64_t size() const { return size_; }
@@ -90,6 +93,8 @@ class GgufWriter {
   void set_bool(std::string_view key, bool value) { set_scalar(key, value); }
   void set_string(std::string_view key, std::string_view value);
   void set_array(std::string_view key, const GgufArrayBuilder& array);
+  // Any value read from a GGUF file, with its own type (copies metadata from one file to another).
+  void set_value(std::string_view key, const GgufValue& value);
   template <class T>
   void set_array(std::string_view key, std::span<const T> values) {
     set_array(key, GgufArrayBuilder::of(values));
