@@ -331,8 +331,8 @@ Plan plan_from_gguf(const GgufFile& file) {
 
 void copy_gguf_metadata(const GgufFile& file, GgufWriter& writer) {
   for (const GgufKeyValue& entry : file.metadata()) {
-    if (entry.key == "general.file_type" || entry.key == "general.quantization_version" ||
-        entry.key == "general.alignment") {
+    if (entry.key == "general.architecture" || entry.key == "general.file_type" ||
+        entry.key == "general.quantization_version" || entry.key == "general.alignment") {
       continue;
     }
     writer.set_value(entry.key, entry.value);

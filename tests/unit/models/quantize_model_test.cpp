@@ -96,7 +96,9 @@ TEST(Quantize, TensorTypesFollowTheRecipe) {
     const size_t cols = static_cast<size_t>(info.shape[info.shape.rank() - 1]);
     const quant::TensorSlot slot = quant::classify_tensor(info.name, info.shape.rank(), true);
     EXPECT_EQ(info.dtype, quant::recipe_tensor_type(quant::QuantRecipe::kQ4_K_M, slot, cols, 3)) << info.name;
-    if (info.shape.rank() == 1) EXPECT_EQ(info.dtype, DType::kF32) << info.name;
+    if (info.shape.rank() == 1) {
+      EXPECT_EQ(info.dtype, DType::kF32) << info.name;
+    }
   }
   // Tied embeddings: token_embd is the output and gets Q6_K's fallback (rows of 64: Q8_0).
   EXPECT_EQ(file->find_tensor("token_embd.weight")->dtype, DType::kQ8_0);
