@@ -2,9 +2,6 @@
 // at the file's alignment. Shapes are given outermost-first, as everywhere in ferrum; the writer
 // stores them innermost-first as GGUF requires.
 //
-// Models larger than memory are written streamed: declare_tensor() names a tensor's type and shape
-// only, and write_streamed() asks a producer for each tensor's bytes as it reaches it.
-//
 // Metadata setters do not return errors one by one: a duplicate key or bad alignment is remembered
 // and reported by write() / to_bytes(), so building a file reads as a flat list of set_* calls.
 #pragma once
@@ -23,6 +20,7 @@
 #include "core/tensor_view.h"
 #include "formats/byte_sink.h"
 #include "formats/gguf_types.h"
+#include "formats/gguf_value.h"
 
 namespace ferrum {
 
@@ -58,6 +56,8 @@ class GgufArrayBuilder {
   static GgufArrayBuilder of_strings(std::span<const std::string> values);
   static GgufArrayBuilder of_strings(std::span<const std::string_view> values);
   static GgufArrayBuilder of_arrays(std::span<const GgufArrayBuilder> values);
+  // The same elements as an array read from a GGUF file.
+  static GgufArrayBuilder of_gguf(const GgufArray& array);
 
   GgufValueType element_type() const { return element_type_; }
   uint64_t size() const { return size_; }
@@ -93,6 +93,8 @@ class GgufWriter {
   void set_bool(std::string_view key, bool value) { set_scalar(key, value); }
   void set_string(std::string_view key, std::string_view value);
   void set_array(std::string_view key, const GgufArrayBuilder& array);
+  // Any value read from a GGUF file, with its own type (copies metadata from one file to another).
+  void set_value(std::string_view key, const GgufValue& value);
   template <class T>
   void set_array(std::string_view key, std::span<const T> values) {
     set_array(key, GgufArrayBuilder::of(values));
@@ -106,18 +108,13 @@ class GgufWriter {
   // Adds a tensor that owns its bytes.
   Status add_tensor(std::string_view name, DType dtype, const Shape& shape, std::vector<uint8_t> bytes);
 
-  // Adds a tensor whose bytes write_streamed() asks its producer for.
-  Status declare_tensor(std::string_view name, DType dtype, const Shape& shape);
+  // Adds a tensor whose bytes `produce` writes into the sink when the file is written, so a converter
+  // holds one tensor (or one piece of it) at a time. It must write exactly the tensor's size.
+  using TensorProducer = std::function<Status(ByteSink& sink)>;
+  Status add_tensor(std::string_view name, DType dtype, const Shape& shape, TensorProducer produce);
 
-  // Fails if any tensor was only declared (those need write_streamed).
   Status write(const std::filesystem::path& path) const;
   Expected<std::vector<uint8_t>> to_bytes() const;
-
-  // Called once per declared tensor, in the order tensors were added, with a sink that must receive
-  // exactly that tensor's bytes. `index` counts every tensor added, declared or not.
-  using TensorProducer = std::function<Status(size_t index, ByteSink& sink)>;
-  Status write_streamed(const std::filesystem::path& path, const TensorProducer& produce) const;
-  Status write_streamed(ByteSink& sink, const TensorProducer& produce) const;
 
  private:
   struct PendingTensor {
@@ -127,10 +124,10 @@ class GgufWriter {
     std::span<const uint8_t> external;  // the caller's bytes, when not owned
     std::vector<uint8_t> owned;
     bool is_owned = false;
-    bool is_declared = false;  // bytes come from a producer at write time
-    size_t declared_bytes = 0;
+    TensorProducer produce;  // set for tensors written by a producer
+    size_t produced_bytes = 0;
     std::span<const uint8_t> bytes() const { return is_owned ? std::span<const uint8_t>(owned) : external; }
-    size_t byte_size() const { return is_declared ? declared_bytes : bytes().size(); }
+    size_t size() const { return produce ? produced_bytes : bytes().size(); }
   };
 
   template <class T>
@@ -143,7 +140,7 @@ class GgufWriter {
   bool begin_key(std::string_view key, GgufValueType type);
   void append_metadata(const void* data, size_t bytes);
   Status add_pending(PendingTensor tensor);
-  Status emit(ByteSink& sink, const TensorProducer* produce) const;
+  Status emit(ByteSink& sink) const;
 
   uint32_t alignment_ = kGgufDefaultAlignment;
   uint64_t metadata_count_ = 0;

@@ -20,9 +20,9 @@ Status SafetensorsWriter::add_tensor(std::string_view name, DType dtype, const S
   return add_pending(PendingTensor{std::string(name), dtype, shape, {}, std::move(bytes), true});
 }
 
-Status SafetensorsWriter::declare_tensor(std::string_view name, DType dtype, const Shape& shape) {
-  PendingTensor tensor{std::string(name), dtype, shape, {}, {}, false};
-  tensor.is_declared = true;
+Status SafetensorsWriter::add_produced_tensor(std::string_view name, DType dtype, const Shape& shape,
+                                              TensorProducer produce) {
+  PendingTensor tensor{std::string(name), dtype, shape, {}, {}, false, std::move(produce), 0};
   return add_pending(std::move(tensor));
 }
 
@@ -38,7 +38,7 @@ Status SafetensorsWriter::add_pending(PendingTensor tensor) {
                  tensor.shape.to_string());
   }
   const size_t expected = static_cast<size_t>(tensor.shape.numel()) * dtype_info(tensor.dtype).block_bytes;
-  if (tensor.is_declared) tensor.declared_bytes = expected;
+  if (tensor.produce) tensor.produced_bytes = expected;
   FERRUM_CHECK(tensor.byte_size() == expected, ErrorCode::kShapeMismatch, "safetensors tensor '", name, "' (",
                dtype_name(tensor.dtype), " ", tensor.shape.to_string(), ") needs ", expected, " bytes, got ",
                tensor.bytes().size());
@@ -65,20 +65,17 @@ std::string SafetensorsWriter::header_json() const {
   return text;
 }
 
-Status SafetensorsWriter::emit(ByteSink& sink, const TensorProducer* produce) const {
+Status SafetensorsWriter::emit(ByteSink& sink) const {
   const std::string header = header_json();
   FERRUM_TRY(sink.append_value(static_cast<uint64_t>(header.size())));
   FERRUM_TRY(sink.append({reinterpret_cast<const uint8_t*>(header.data()), header.size()}));
-  for (size_t index = 0; index < tensors_.size(); ++index) {
-    const PendingTensor& tensor = tensors_[index];
-    if (!tensor.is_declared) {
+  for (const PendingTensor& tensor : tensors_) {
+    if (!tensor.produce) {
       FERRUM_TRY(sink.append(tensor.bytes()));
       continue;
     }
-    FERRUM_CHECK(produce != nullptr, ErrorCode::kInvalidArgument, "safetensors tensor '", tensor.name,
-                 "' was declared without bytes: write it with write_streamed");
-    CountingSink counted(sink, tensor.declared_bytes, cat("safetensors tensor '", tensor.name, "'"));
-    FERRUM_TRY((*produce)(index, counted));
+    CountingSink counted(sink, tensor.produced_bytes, cat("safetensors tensor '", tensor.name, "'"));
+    FERRUM_TRY(tensor.produce(counted));
     FERRUM_TRY(counted.check_complete());
   }
   return ok();
@@ -92,24 +89,14 @@ uint64_t SafetensorsWriter::data_bytes() const {
 
 Status SafetensorsWriter::write(const std::filesystem::path& path) const {
   FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileSink> sink, AtomicFileSink::create(path));
-  FERRUM_TRY(emit(*sink, nullptr));
+  FERRUM_TRY(emit(*sink));
   return sink->commit();
 }
 
 Expected<std::vector<uint8_t>> SafetensorsWriter::to_bytes() const {
   VectorSink sink;
-  FERRUM_TRY(emit(sink, nullptr));
+  FERRUM_TRY(emit(sink));
   return std::move(sink.bytes());
-}
-
-Status SafetensorsWriter::write_streamed(const std::filesystem::path& path, const TensorProducer& produce) const {
-  FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileSink> sink, AtomicFileSink::create(path));
-  FERRUM_TRY(emit(*sink, &produce));
-  return sink->commit();
-}
-
-Status SafetensorsWriter::write_streamed(ByteSink& sink, const TensorProducer& produce) const {
-  return emit(sink, &produce);
 }
 
 }  // namespace ferrum

@@ -1,17 +1,15 @@
-// Which GGUF block type each tensor of a quantized model gets: the "mostly Q4_K_M" style file types
-// of llama.cpp, where a few sensitive tensors keep more bits than the rest. `ferrum gen-model` and
-// `ferrum quantize` both take their per-tensor types from here, so a Q4_K_M file from either has
-// the same size and speed as one from llama.cpp's quantize tool.
+// Which storage type each tensor of a model gets when `ferrum quantize --type T` writes it.
 //
-// The Q4_K_M rules (what llama.cpp does, in our words):
-//   - 1-D tensors (norms, biases, rope factors) and MoE routers stay f32;
-//   - the output projection (or the token embedding when it doubles as the output) gets Q6_K;
-//   - attn_v and ffn_down get Q6_K in "more bits" layers (the first and last eighth, and every
-//     third layer between), Q4_K elsewhere; 70B-class Llama bumps the other attn_v to Q5_K
-//     (its attn_v is 8x smaller than attn_q, so the extra bits cost almost nothing);
-//   - everything else gets Q4_K;
-//   - a row length that is not a multiple of 256 falls back to a 32-wide type (Q4_K -> Q5_0,
-//     Q5_K -> Q5_1, Q6_K -> Q8_0), or f16 when not even that divides it.
+// Plain recipes (Q8_0, Q6_K, F16, BF16) use one type for every matrix. The mixed ones spend bits
+// where quantization error costs the most, following the widely described *_K_M idea:
+//   - the output projection (or the token embedding when it doubles as the output) is read for
+//     every logit and gets Q6_K;
+//   - attn_v and ffn_down of the "sensitive" layers (the first and last eighth of the stack and
+//     every third layer in between) get Q6_K;
+//   - the other matrices get the base type (Q4_K for Q4_K_M, Q5_K for Q5_K_M, Q4_0 for Q4_0).
+// Vectors (norms, biases), routers and rope factors stay f32. A matrix whose rows are not a whole
+// number of blocks of its type falls back to a legacy type of at least as many bits (K-quants
+// need 256-value rows), then to f16.
 #pragma once
 
 #include <cstddef>
@@ -20,37 +18,39 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
-#include "core/tensor_view.h"
 
 namespace ferrum::quant {
 
-// llama.cpp's general.file_type numbers for the types we write.
-enum class GgufFileType : uint32_t {
-  kAllF32 = 0,
-  kMostlyF16 = 1,
-  kMostlyQ8_0 = 7,
-  kMostlyQ4_K_M = 15,
-  kMostlyBF16 = 32,
+enum class QuantRecipe { kQ4_K_M, kQ5_K_M, kQ6_K, kQ8_0, kQ4_0, kF16, kBF16 };
+
+Expected<QuantRecipe> parse_quant_recipe(std::string_view name);  // "Q4_K_M" (case-insensitive), ...
+std::string_view quant_recipe_name(QuantRecipe recipe);
+// The value llama.cpp-compatible readers expect in general.file_type for the recipe.
+uint32_t gguf_file_type(QuantRecipe recipe);
+
+// What a tensor is to the recipe, from its GGUF name.
+enum class TensorRole {
+  kTokenEmbedding,
+  kOutput,  // output.weight, or token_embd.weight of a model with tied embeddings
+  kAttnQ,
+  kAttnK,
+  kAttnV,
+  kAttnOutput,
+  kFfnGateUp,
+  kFfnDown,
+  kOtherMatrix,
+  kKeepF32,  // 1-D tensors, routers (ffn_gate_inp), rope factors
 };
 
-// "f32", "f16", "bf16", "Q8_0", "Q4_K_M" (case-insensitive) -> the file type.
-std::optional<GgufFileType> parse_gguf_file_type(std::string_view name);
-std::string_view gguf_file_type_name(GgufFileType type);
-
-// What the recipe needs to know about the model as a whole.
-struct QuantRecipeModel {
-  size_t num_layers = 0;
-  bool has_output_tensor = true;  // false: tied embeddings, token_embd is the output projection
-  size_t num_experts = 0;         // routed experts per MoE layer (0: dense)
-  bool llama_70b_class = false;   // Llama with 80 layers (llama.cpp's LLM_TYPE_70B)
+struct TensorSlot {
+  TensorRole role = TensorRole::kOtherMatrix;
+  std::optional<size_t> layer;  // blk.N
 };
 
-// True for the layers that get more bits (llama.cpp's use_more_bits).
-bool layer_gets_more_bits(size_t layer, size_t num_layers);
+// `rank` is the tensor's rank; `tied_embeddings` says whether token_embd also serves as the output.
+TensorSlot classify_tensor(std::string_view gguf_name, size_t rank, bool tied_embeddings);
 
-// The type of the tensor named `gguf_name` (llama.cpp's names: "blk.3.attn_v.weight") with shape
-// `shape` (outermost first; the last dimension is the row length).
-Expected<DType> gguf_recipe_type(GgufFileType file_type, std::string_view gguf_name, const Shape& shape,
-                                 const QuantRecipeModel& model);
+// The type a tensor of `slot` with rows of `row_length` values gets in a model of `layers` layers.
+DType recipe_tensor_type(QuantRecipe recipe, const TensorSlot& slot, size_t row_length, size_t layers);
 
 }  // namespace ferrum::quant

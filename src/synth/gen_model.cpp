@@ -21,9 +21,10 @@ constexpr float kPackedScale = kInitStd / 4.64f;
 
 struct DtypeChoice {
   bool gguf = false;
-  quant::GgufFileType file_type = quant::GgufFileType::kMostlyBF16;  // GGUF
-  DType dense = DType::kBF16;                                        // HF: every float tensor
-  PackedQuant packed = PackedQuant::kNone;                           // HF: layer linears packed
+  std::optional<quant::QuantRecipe> recipe;  // GGUF: the per-tensor types; nullopt = all f32
+  uint32_t gguf_file_type = 0;               // GGUF: general.file_type
+  DType dense = DType::kBF16;                // HF: every float tensor
+  PackedQuant packed = PackedQuant::kNone;   // HF: layer linears packed
   std::string torch_dtype = "bfloat16";
 };
 
@@ -38,24 +39,22 @@ Expected<DtypeChoice> choose_dtype(const std::string& name, bool gguf_output) {
     choice.torch_dtype = "float16";
     return choice;
   }
-  const std::optional<quant::GgufFileType> file_type = quant::parse_gguf_file_type(name);
-  FERRUM_CHECK(file_type.has_value(), ErrorCode::kInvalidArgument, "--dtype '", name,
-               "' is not one of bf16, f16, f32, Q8_0, Q4_K_M, gptq-int4, awq-int4");
-  choice.file_type = *file_type;
-  const bool block_type =
-      *file_type == quant::GgufFileType::kMostlyQ8_0 || *file_type == quant::GgufFileType::kMostlyQ4_K_M;
-  FERRUM_CHECK(gguf_output || !block_type, ErrorCode::kInvalidArgument, "--dtype ", name,
+  if (name == "f32" || name == "F32") {
+    choice.dense = DType::kF32;
+    choice.torch_dtype = "float32";
+    return choice;
+  }
+  auto recipe = quant::parse_quant_recipe(name);
+  FERRUM_CHECK(recipe.has_value(), ErrorCode::kInvalidArgument, "--dtype '", name,
+               "' is not one of bf16, f16, f32, Q8_0, Q4_K_M, Q5_K_M, Q6_K, Q4_0, gptq-int4, awq-int4");
+  const bool float_type = *recipe == quant::QuantRecipe::kF16 || *recipe == quant::QuantRecipe::kBF16;
+  FERRUM_CHECK(gguf_output || float_type, ErrorCode::kInvalidArgument, "--dtype ", name,
                " is a GGUF type: name OUT with a .gguf extension");
-  switch (*file_type) {
-    case quant::GgufFileType::kAllF32:
-      choice.dense = DType::kF32;
-      choice.torch_dtype = "float32";
-      break;
-    case quant::GgufFileType::kMostlyF16:
-      choice.dense = DType::kF16;
-      choice.torch_dtype = "float16";
-      break;
-    default: break;
+  choice.recipe = *recipe;
+  choice.gguf_file_type = quant::gguf_file_type(*recipe);
+  if (*recipe == quant::QuantRecipe::kF16) {
+    choice.dense = DType::kF16;
+    choice.torch_dtype = "float16";
   }
   return choice;
 }
@@ -140,15 +139,16 @@ Expected<std::vector<TensorSpec>> hf_tensor_specs(const ModelPreset& preset, con
 }
 
 Expected<std::vector<TensorSpec>> gguf_tensor_specs(const ModelPreset& preset, const DtypeChoice& choice) {
-  quant::QuantRecipeModel model;
-  model.num_layers = preset.num_layers;
-  model.has_output_tensor = !preset.tie_word_embeddings;
-  model.num_experts = preset.num_experts;
-  model.llama_70b_class = preset.family == PresetFamily::kLlama && preset.num_layers == 80;
   std::vector<TensorSpec> specs;
   const std::vector<PlannedTensor> plan = plan_weights(preset, WeightLayout::kGguf);
   for (size_t i = 0; i < plan.size(); ++i) {
-    FERRUM_ASSIGN_OR_RETURN(DType dtype, quant::gguf_recipe_type(choice.file_type, plan[i].name, plan[i].shape, model));
+    const Shape& shape = plan[i].shape;
+    DType dtype = DType::kF32;
+    if (choice.recipe) {
+      const quant::TensorSlot slot = quant::classify_tensor(plan[i].name, shape.rank(), preset.tie_word_embeddings);
+      dtype = quant::recipe_tensor_type(*choice.recipe, slot, static_cast<size_t>(shape[shape.rank() - 1]),
+                                        preset.num_layers);
+    }
     specs.push_back(normal_or_init(plan[i], dtype, preset, i * 8));
   }
   return specs;
@@ -209,13 +209,15 @@ Status write_gguf(const GenModelOptions& options, const ModelPreset& preset, con
   FERRUM_ASSIGN_OR_RETURN(std::vector<TensorSpec> specs, gguf_tensor_specs(preset, choice));
   GgufWriter gguf;
   gguf.set_alignment(32);
-  add_gguf_model_metadata(gguf, preset, choice.file_type, options.seed);
+  add_gguf_model_metadata(gguf, preset, choice.gguf_file_type, options.seed);
   add_gguf_tokenizer(gguf, vocab);
-  for (const TensorSpec& spec : specs) FERRUM_TRY(gguf.declare_tensor(spec.name, spec.dtype, spec.shape));
+  for (const TensorSpec& spec : specs) {
+    FERRUM_TRY(gguf.add_tensor(spec.name, spec.dtype, spec.shape,
+                               [&writer, &spec](ByteSink& sink) { return writer.write_tensor(spec, sink); }));
+  }
   FERRUM_ASSIGN_OR_RETURN(const uint64_t total, total_bytes(specs));
   writer.set_total(total);
-  FERRUM_TRY(gguf.write_streamed(
-      options.out, [&](size_t index, ByteSink& sink) { return writer.write_tensor(specs[index], sink); }));
+  FERRUM_TRY(gguf.write(options.out));
   result.format = "gguf";
   result.tensors = specs.size();
   return ok();
@@ -252,12 +254,12 @@ Status write_hf(const GenModelOptions& options, const ModelPreset& preset, const
     safetensors.set_metadata("format", "pt");
     const std::string file = shard_name(shard, shards.size());
     for (size_t index : shards[shard]) {
-      FERRUM_TRY(safetensors.declare_tensor(specs[index].name, specs[index].dtype, specs[index].shape));
-      weight_map[specs[index].name] = file;
+      const TensorSpec& spec = specs[index];
+      FERRUM_TRY(safetensors.add_tensor(spec.name, spec.dtype, spec.shape,
+                                        [&writer, &spec](ByteSink& sink) { return writer.write_tensor(spec, sink); }));
+      weight_map[spec.name] = file;
     }
-    FERRUM_TRY(safetensors.write_streamed(options.out / file, [&](size_t index, ByteSink& sink) {
-      return writer.write_tensor(specs[shards[shard][index]], sink);
-    }));
+    FERRUM_TRY(safetensors.write(options.out / file));
   }
   if (shards.size() > 1) {
     nlohmann::ordered_json index;

@@ -17,8 +17,10 @@ namespace ferrum::synth {
 
 struct GenModelOptions {
   std::string preset;
-  std::string dtype = "bf16";  // bf16, f16, f32, Q8_0, Q4_K_M (GGUF only), gptq-int4, awq-int4 (HF only)
-  std::filesystem::path out;   // a directory (HF), or a file ending in .gguf
+  // bf16, f16, f32; Q8_0, Q4_K_M, Q5_K_M, Q6_K, Q4_0 (GGUF only; quant/quant_recipe.h's types per
+  // tensor); gptq-int4, awq-int4 (HF only).
+  std::string dtype = "bf16";
+  std::filesystem::path out;                       // a directory (HF), or a file ending in .gguf
   std::optional<std::filesystem::path> tokenizer;  // a tokenizer.json (or a directory holding one)
   uint64_t seed = 0;
   size_t threads = 0;                    // 0 = all cores

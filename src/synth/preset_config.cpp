@@ -136,14 +136,14 @@ std::string gguf_pre_tokenizer_for(const ModelPreset& preset) {
   return "default";
 }
 
-void add_gguf_model_metadata(GgufWriter& w, const ModelPreset& p, quant::GgufFileType file_type, uint64_t seed) {
+void add_gguf_model_metadata(GgufWriter& w, const ModelPreset& p, uint32_t file_type, uint64_t seed) {
   const std::string arch = gguf_architecture(p);
   const auto key = [&arch](const char* suffix) { return arch + "." + suffix; };
   w.set_string("general.architecture", arch);
   w.set_string("general.type", "model");
   w.set_string("general.name", std::string(p.description) + " (random weights, ferrum gen-model preset " +
                                    std::string(p.name) + " seed " + std::to_string(seed) + ")");
-  w.set_u32("general.file_type", static_cast<uint32_t>(file_type));
+  w.set_u32("general.file_type", file_type);
   w.set_u32("general.quantization_version", 2);
   w.set_u32(key("vocab_size"), static_cast<uint32_t>(p.vocab_size));
   w.set_u32(key("context_length"), static_cast<uint32_t>(p.max_position_embeddings));

@@ -7,7 +7,6 @@
 #include <string>
 
 #include "formats/gguf_writer.h"
-#include "quant/quant_recipe.h"
 #include "synth/model_presets.h"
 #include "synth/synthetic_vocab.h"
 
@@ -23,9 +22,8 @@ std::string hf_config_text(const ModelPreset& preset, const std::string& torch_d
                            const BpeVocab& vocab, uint64_t seed);
 std::string generation_config_text(const BpeVocab& vocab);
 
-// general.* and <arch>.* keys.
-void add_gguf_model_metadata(GgufWriter& writer, const ModelPreset& preset, quant::GgufFileType file_type,
-                             uint64_t seed);
+// general.* and <arch>.* keys; `file_type` is llama.cpp's general.file_type number.
+void add_gguf_model_metadata(GgufWriter& writer, const ModelPreset& preset, uint32_t file_type, uint64_t seed);
 // "llama", "qwen3", "qwen3moe", "gemma3".
 std::string gguf_architecture(const ModelPreset& preset);
 // llama.cpp's pre-tokenizer name for the family's real tokenizer ("llama-bpe", "qwen2", ...).

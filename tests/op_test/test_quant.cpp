@@ -14,10 +14,58 @@
 #include "fixture_files.h"
 #include "op_test.h"
 #include "quant/dequantize.h"
+#include "quant/grouped_weight.h"
+#include "quant/quantize.h"
+#include "quant/vec_dot.h"
 #include "reference_ops.h"
 
 namespace ferrum::op_test {
 namespace {
+
+// Rounding activations to 8 bits costs up to half a step (max|block| / 254) per value; over a dot
+// product of random signs the relative error of a result is ~1e-3 of the output scale. 1e-2 of
+// max |reference| bounds it on every case here; a wrong block or term is far larger.
+constexpr double kActivation8Bit = 1e-2;
+
+// Activations as the CPU's integer kernels see them: each row quantized in blocks of
+// `activation_type` (Q8_0: 32 values, f16 scale; Q8_K: 256 values, f32 scale) with scale
+// max |block| / 127 and round to nearest, then decoded. With an `order` (GPTQ act-order), the blocks
+// are formed over the reordered, padded row and the values go back to their channels.
+std::vector<float> round_activations(const std::vector<float>& a, size_t m, size_t k, DType activation_type,
+                                     const quant::PanelOrder* order = nullptr) {
+  const bool reordered = order != nullptr && !order->identity();
+  const size_t positions = reordered ? order->positions : k;
+  std::vector<float> row(positions), decoded(positions), result(m * k);
+  std::vector<uint8_t> blocks(*dtype_bytes(activation_type, positions));
+  for (size_t r = 0; r < m; ++r) {
+    for (size_t p = 0; p < positions; ++p) {
+      const int32_t channel = reordered ? order->channels[p] : static_cast<int32_t>(p);
+      row[p] = channel >= 0 ? a[r * k + static_cast<size_t>(channel)] : 0.0f;
+    }
+    quantize_activation_row(activation_type, row.data(), blocks.data(), positions);
+    dequantize_row(activation_type, blocks.data(), decoded.data(), positions);
+    for (size_t p = 0; p < positions; ++p) {
+      const int32_t channel = reordered ? order->channels[p] : static_cast<int32_t>(p);
+      if (channel >= 0) result[r * k + static_cast<size_t>(channel)] = decoded[p];
+    }
+  }
+  return result;
+}
+
+// Judges a quantized GEMM: on backends that round activations, against the reference with the
+// activations rounded the same way (f32 tolerance: the integer sums are exact) and against the
+// exact activations (kActivation8Bit); elsewhere against the exact activations with `tolerance`.
+template <Backend B>
+CaseResult judge_quantized(const std::vector<float>& actual, const std::vector<float>& a,
+                           const std::vector<float>& rounded_a, const std::vector<float>& w, size_t m, size_t n,
+                           size_t k, double tolerance) {
+  if constexpr (quantizes_activations<B>()) {
+    return compare_all({compare(actual, ref::gemm(rounded_a, w, m, n, k), kF32Math),
+                        compare(actual, ref::gemm(a, w, m, n, k), kActivation8Bit)});
+  } else {
+    return compare(actual, ref::gemm(a, w, m, n, k), tolerance);
+  }
+}
 
 // Weights of a grouped-quant layer as the test holds them: packed words plus the weight they encode.
 struct PackedLayer {
@@ -71,7 +119,7 @@ PackedLayer make_synthetic_layer(bool awq, uint32_t bits, size_t group_size, boo
   Rng rng(seed);
   PackedLayer layer;
   layer.k = 1056;
-  layer.n = 80;
+  layer.n = bits == 2 ? 80 : 88;  // 88: 5.5 panels of 16 rows (2-bit zeros pack 16 columns a word)
   layer.scale_dtype = scale_dtype;
   const size_t k = layer.k;
   const size_t n = layer.n;
@@ -184,7 +232,22 @@ CaseResult run_layer(const PackedLayer& layer, const std::vector<float>& a, size
     OP_TRY(B::gemm_quant(ctx, a_buffer, buffers.view(), out, m, n, k, layer.kind));
   }
   OP_ASSIGN(auto actual, download<B>(ctx, out, m * n));
-  return compare(actual, ref::gemm(a, layer.w, m, n, k), tolerance);
+  quant::GroupedQuantWeight view;  // only its grouping matters here: it decides the channel order
+  view.layout = std::holds_alternative<AwqQuant>(layer.kind) ? quant::PackedLayout::kAwq : quant::PackedLayout::kGptq;
+  view.k = k;
+  view.n = n;
+  view.group_size = std::visit(
+      [](const auto& q) -> size_t {
+        if constexpr (std::is_same_v<std::decay_t<decltype(q)>, GgufQuant>) {
+          return 0;
+        } else {
+          return q.group_size;
+        }
+      },
+      layer.kind);
+  view.g_idx = layer.g_idx.empty() ? nullptr : layer.g_idx.data();
+  const quant::PanelOrder order = quant::grouped_panel_order(view);
+  return judge_quantized<B>(actual, a, round_activations(a, m, k, DType::kQ8_0, &order), layer.w, m, n, k, tolerance);
 }
 
 template <Backend B>
@@ -242,7 +305,30 @@ CaseResult run_gguf(GgufQuantType type, size_t m) {
     return expect_code(status, ErrorCode::kUnsupported);  // decoder not in this build
   OP_TRY(status);
   OP_ASSIGN(auto actual, download<B>(ctx, out, m * n));
-  return compare(actual, ref::gemm(a, w, m, n, k), kF32Math);
+  return judge_quantized<B>(actual, a, round_activations(a, m, k, *vec_dot_activation_type(dtype)), w, m, n, k,
+                            kF32Math);
+}
+
+// Random weights quantized to a GGUF type by the quant module, n x k with n not a multiple of the
+// 16-row panels, against the decoded weights.
+template <Backend B>
+CaseResult run_gguf_random(GgufQuantType type, size_t m, size_t n, size_t k) {
+  const DType dtype = gguf_quant_dtype(type);
+  Rng rng(1000 + m + static_cast<uint64_t>(type));
+  const std::vector<float> source = random_values(rng, n * k, DType::kF32);
+  std::vector<uint8_t> blocks(*dtype_bytes(dtype, n * k));
+  OP_TRY(quantize_tensor(dtype, source.data(), n, k, blocks.data(), default_thread_pool()));
+  std::vector<float> w(n * k);
+  dequantize_row(dtype, blocks.data(), w.data(), n * k);
+  const std::vector<float> a = random_values(rng, m * k, DType::kF32);
+  OP_ASSIGN(auto qweight, B::from_bytes(blocks, dtype, n * k));
+  OP_ASSIGN(auto a_buffer, upload<B>(a, DType::kF32));
+  OP_ASSIGN(auto out, B::alloc(m * n, DType::kF32));
+  auto ctx = B::new_context();
+  OP_TRY(B::gemm_quant(ctx, a_buffer, QuantWeights<typename B::Buffer>{&qweight}, out, m, n, k, GgufQuant{type}));
+  OP_ASSIGN(auto actual, download<B>(ctx, out, m * n));
+  return judge_quantized<B>(actual, a, round_activations(a, m, k, *vec_dot_activation_type(dtype)), w, m, n, k,
+                            kF32Math);
 }
 
 template <Backend B>
@@ -328,14 +414,14 @@ void add_cases(CaseList& cases) {
     for (size_t group : {size_t{32}, size_t{0}}) {
       for (bool desc_act : {false, true}) {
         const DType scale_dtype = bits == 2 ? DType::kBF16 : bits == 4 ? DType::kF16 : DType::kF32;
-        const std::string name = cat("synthetic g", group, desc_act ? " act-order" : "", " k=1056 n=80 ",
-                                     dtype_name(scale_dtype), " scales");
+        const std::string name = cat("synthetic g", group, desc_act ? " act-order" : "",
+                                     " k=1056 n=", bits == 2 ? 80 : 88, " ", dtype_name(scale_dtype), " scales");
         const std::string scheme = cat("gptq", bits);
         auto make = [=]() -> Expected<PackedLayer> {
           return make_synthetic_layer(false, bits, group, desc_act, scale_dtype, seed);
         };
-        add_layer_cases<B>(cases, "gemm_quant", name, scheme, false, make, false, {1, 7});
-        add_layer_cases<B>(cases, "gemm_gptq", name, scheme, true, make, false, {1, 7});
+        add_layer_cases<B>(cases, "gemm_quant", name, scheme, false, make, false, {1, 3, 64});
+        add_layer_cases<B>(cases, "gemm_gptq", name, scheme, true, make, false, {1, 3, 64});
         ++seed;
       }
     }
@@ -344,13 +430,18 @@ void add_cases(CaseList& cases) {
     auto make = [=]() -> Expected<PackedLayer> {
       return make_synthetic_layer(true, 4, group, false, DType::kBF16, 100 + group);
     };
-    add_layer_cases<B>(cases, "gemm_quant", cat("synthetic g", group, " k=1056 n=80 bf16 scales"), "awq4", false, make,
-                       false, {1, 7});
+    add_layer_cases<B>(cases, "gemm_quant", cat("synthetic g", group, " k=1056 n=88 bf16 scales"), "awq4", false, make,
+                       false, {1, 3, 64});
   }
   for (GgufQuantType type : kGgufTypes) {
+    const std::string type_name(dtype_name(gguf_quant_dtype(type)));
     for (size_t m : {size_t{1}, size_t{9}}) {
-      add_case<B>(cases, "gemm_quant", cat("gguf fixture n=4 k=512 m=", m),
-                  std::string(dtype_name(gguf_quant_dtype(type))), false, [type, m] { return run_gguf<B>(type, m); });
+      add_case<B>(cases, "gemm_quant", cat("gguf fixture n=4 k=512 m=", m), type_name, false,
+                  [type, m] { return run_gguf<B>(type, m); });
+    }
+    for (size_t m : {size_t{1}, size_t{3}, size_t{64}}) {
+      add_case<B>(cases, "gemm_quant", cat("gguf random n=37 k=768 m=", m), type_name, m == 64,
+                  [type, m] { return run_gguf_random<B>(type, m, 37, 768); });
     }
   }
   add_error_cases<B>(cases);
