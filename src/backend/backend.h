@@ -40,8 +40,8 @@ concept Backend = requires {
     std::span<const float> floats, std::span<const uint8_t> bytes, std::span<uint8_t> host_bytes,
     std::span<const uint32_t> ids, std::span<const int32_t> ints, std::optional<std::span<const int32_t>> g_idx,
     const typename B::GptqStore& gptq, const QuantWeights<typename B::Buffer>& quant_weights, const QuantKind& kind,
-    const AttnConfig& attn, size_t n, float x, int mode, bool flag, uint32_t u32, DType dtype, ReduceOp reduce,
-    Activation act) {
+    const AttnConfig& attn, const PagedAttnBatch<typename B::Buffer>& paged, size_t n, float x, int mode, bool flag,
+    uint32_t u32, DType dtype, ReduceOp reduce, Activation act) {
   // ── Buffer management (context-free) ──
   { in.dtype() } -> std::same_as<DType>;
   { in.numel() } -> std::convertible_to<size_t>;
@@ -107,6 +107,32 @@ concept Backend = requires {
   // Causality, sliding window, kv_seq_stride and pos_offset act as in flash_attention.
   // Args: (q, kv_compressed, kv_rope, out, batch, q_len, kv_len, pos_offset, cfg, kv_lora_rank, qk_rope_head_dim)
   { B::mla_attention(ctx, in, in, in, out, n, n, n, n, attn, n, n) } -> std::same_as<Status>;
+
+  // ── Paged KV cache (the serving engine's block pools; layouts in PagedAttnBatch) ──
+  // New rows into their slots: rows [heads, tokens, width] (head-major as qk_norm_rope writes it;
+  // heads = 1 for MLA's shared latent) into pool [num_blocks, heads, block_size, width]. Token t
+  // goes to block slot_mapping[t] / block_size, row slot_mapping[t] % block_size, converted to the
+  // pool's dtype; a negative slot skips the token. slot_mapping: i32 [tokens] on the device.
+  // Args: (pool, rows, slot_mapping, tokens, heads, width, block_size)
+  { B::paged_cache_write(ctx, out, in, in, n, n, n, n) } -> std::same_as<Status>;
+  // Attention of a mixed batch (prefill chunks and decode tokens of many sequences) over paged K / V:
+  //   q [num_heads, num_tokens, head_dim], k / v pools [num_blocks, num_kv_heads, block_size, head_dim],
+  //   out [num_heads, num_tokens, head_dim].
+  // Query row i of sequence s, at position p = context_lens[s] - q_len_s + i, attends to the key
+  // positions j < context_lens[s] that flash_attention's mask allows (causal: j <= p; the sliding
+  // window: j >= p - w + 1); GQA and scale as there. cfg.kv_seq_stride is not used. A row with no
+  // visible key is written as zeros. Args: (q, k_pool, v_pool, out, batch, cfg)
+  { B::paged_attention(ctx, in, in, in, out, paged, attn) } -> std::same_as<Status>;
+  // mla_attention over paged latents: q [num_heads, num_tokens, kv_lora_rank + qk_rope_head_dim],
+  // latent pool [num_blocks, block_size, kv_lora_rank], rope pool [num_blocks, block_size,
+  // qk_rope_head_dim], out [num_heads, num_tokens, kv_lora_rank]; positions and masks as paged_attention.
+  // Args: (q, latent_pool, rope_pool, out, batch, cfg, kv_lora_rank, qk_rope_head_dim)
+  { B::paged_mla_attention(ctx, in, in, in, out, paged, attn, n, n) } -> std::same_as<Status>;
+  // Host bytes into an existing buffer: elements dst_offset.. of dst (a plain dtype) become `bytes`
+  // (a whole number of elements), in order with the context's other work; `bytes` may be reused as
+  // soon as the call returns. Per-step metadata goes into fixed buffers this way, so a captured
+  // graph reads each step's values from the same addresses. Args: (bytes, dst, dst_offset)
+  { B::copy_from_host(ctx, bytes, out, n) } -> std::same_as<Status>;
 
   // ── Layout and element-wise ──
   // dst[dst_offset + i] = src[src_offset + i] for i < len (same dtype).
@@ -213,6 +239,26 @@ struct BackendDefaults {
   static Status scatter_add_rows(Context&, const Buffer&, std::span<const uint32_t>, std::span<const float>, Buffer&,
                                  size_t) {
     return make_error(ErrorCode::kUnsupported, "scatter_add_rows is not implemented by this backend");
+  }
+  // The paged-cache ops serve the batching engine; a backend without them still runs one
+  // sequence at a time through flash_attention / mla_attention.
+  template <class Context, class Buffer>
+  static Status paged_cache_write(Context&, Buffer&, const Buffer&, const Buffer&, size_t, size_t, size_t, size_t) {
+    return make_error(ErrorCode::kUnsupported, "paged_cache_write is not implemented by this backend");
+  }
+  template <class Context, class Buffer>
+  static Status paged_attention(Context&, const Buffer&, const Buffer&, const Buffer&, Buffer&,
+                                const PagedAttnBatch<Buffer>&, const AttnConfig&) {
+    return make_error(ErrorCode::kUnsupported, "paged_attention is not implemented by this backend");
+  }
+  template <class Context, class Buffer>
+  static Status paged_mla_attention(Context&, const Buffer&, const Buffer&, const Buffer&, Buffer&,
+                                    const PagedAttnBatch<Buffer>&, const AttnConfig&, size_t, size_t) {
+    return make_error(ErrorCode::kUnsupported, "paged_mla_attention is not implemented by this backend");
+  }
+  template <class Context, class Buffer>
+  static Status copy_from_host(Context&, std::span<const uint8_t>, Buffer&, size_t) {
+    return make_error(ErrorCode::kUnsupported, "copy_from_host is not implemented by this backend");
   }
   // Convolution patches are needed by Whisper and CLIP only: a backend that serves decoders alone
   // may leave them out, and those models then fail with this error instead of the build.

@@ -85,6 +85,32 @@ struct KvCache {
   size_t head_dim = 0;
 };
 
+// The attention metadata of a mixed batch over a paged KV cache: prefill chunks and decode tokens of
+// many sequences in one call. The three tables are i32 buffers on the device (so a captured graph
+// can read new values from the same addresses every step); the sizes are host values.
+//
+// Paged pools hold `block_size` token rows per block, for every block id:
+//   K / V pools   [num_blocks, num_kv_heads, block_size, head_dim]   (head-major inside a block)
+//   MLA pools     [num_blocks, block_size, width]                     (one shared latent "head")
+// Sequence s owns query rows query_start[s] .. query_start[s + 1] of the batch (q_len_s of them) and
+// attends over its first context_lens[s] cached tokens, which include this step's own rows: query
+// row i of s sits at position context_lens[s] - q_len_s + i. Key position j of s lives in block
+// block_tables[s * max_blocks_per_seq + j / block_size], row j % block_size.
+template <class Buffer>
+struct PagedAttnBatch {
+  const Buffer* query_start = nullptr;   // i32 [num_seqs + 1], non-decreasing, query_start[0] = 0
+  const Buffer* context_lens = nullptr;  // i32 [num_seqs], context_lens[s] >= q_len_s
+  const Buffer* block_tables = nullptr;  // i32 [num_seqs, max_blocks_per_seq]
+  size_t num_seqs = 0;
+  size_t num_tokens = 0;  // query rows in all: query_start[num_seqs]
+  size_t max_blocks_per_seq = 0;
+  size_t block_size = 0;
+  // Upper bounds a backend may size its launch by (a graph captured with them serves every batch
+  // within them): the longest q_len_s and the longest context_lens[s].
+  size_t max_query_len = 0;
+  size_t max_context_len = 0;
+};
+
 // Element-wise activations beyond the spec's erf-GELU, needed by real models.
 enum class Activation {
   kGeluErf,    // x * Phi(x): BERT, Whisper, PyTorch nn.GELU()

@@ -24,6 +24,31 @@ void register_sampling_flags(ArgParser& parser, SamplingFlags& flags) {
   parser.option("--seed", &flags.seed, "random seed, for reproducible sampling");
 }
 
+void register_engine_flags(ArgParser& parser, EngineFlags& flags) {
+  EngineOptions& o = flags.options;
+  parser.option("--max-num-seqs", &o.max_num_seqs, "sequences running at once (default 256)");
+  parser.option("--max-num-batched-tokens", &o.max_num_batched_tokens,
+                "tokens per engine step, prefill chunks and decodes together (default: --batch-size)");
+  parser.option("--max-model-len", &o.max_model_len, "tokens per sequence, prompt included (default: --ctx-size)");
+  parser.option("--block-size", &o.block_size, "tokens per KV cache block (default 16)");
+  parser.option("--num-kv-blocks", &o.num_kv_blocks, "KV cache blocks (default: sized from memory)");
+  parser.option("--kv-cache-size", &flags.kv_cache_gib, "KV cache size in GiB (default: sized from memory)");
+  parser.option("--gpu-memory-utilization", &o.gpu_memory_utilization,
+                "fraction of the GPU's memory weights, scratch and KV cache may use (default 0.9)");
+  parser.option("--kv-cache-dtype", &o.kv_cache_dtype, "auto, f32, bf16 or f16 (default auto: the activation dtype)");
+  parser.flag("--no-prefix-caching", &flags.no_prefix_caching, "do not share cached prompt prefixes");
+  parser.flag("--no-chunked-prefill", &flags.no_chunked_prefill, "run each prompt in one step");
+}
+
+EngineOptions EngineFlags::resolve(ModelOptions& model) const {
+  EngineOptions resolved = options;
+  if (kv_cache_gib) resolved.kv_cache_bytes = static_cast<size_t>(*kv_cache_gib * 1024.0 * 1024.0 * 1024.0);
+  resolved.enable_prefix_caching = !no_prefix_caching;
+  resolved.enable_chunked_prefill = !no_chunked_prefill;
+  apply_engine_options(resolved, model);
+  return resolved;
+}
+
 SamplingParams SamplingFlags::resolve(SamplingParams params) const {
   if (temperature) params.temperature = *temperature;
   if (top_k) params.top_k = *top_k;

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "cli/arg_parser.h"
+#include "engine/engine_options.h"
 #include "engine/model_bundle.h"
 #include "engine/sampling.h"
 
@@ -23,5 +24,21 @@ struct SamplingFlags {
 
 // --temp, --top-k, --top-p, --min-p, --repeat-penalty, --presence-penalty, --frequency-penalty, --seed
 void register_sampling_flags(ArgParser& parser, SamplingFlags& flags);
+
+// The serving engine's flags as typed (`serve`, `bench`): resolve() gives the EngineOptions and
+// raises the model options they imply (apply_engine_options), so the model is loaded to match.
+struct EngineFlags {
+  EngineOptions options;
+  std::optional<double> kv_cache_gib;
+  bool no_prefix_caching = false;
+  bool no_chunked_prefill = false;
+
+  EngineOptions resolve(ModelOptions& model) const;
+};
+
+// --max-num-seqs, --max-num-batched-tokens, --max-model-len, --block-size, --num-kv-blocks,
+// --kv-cache-size (GiB), --gpu-memory-utilization, --kv-cache-dtype, --no-prefix-caching,
+// --no-chunked-prefill
+void register_engine_flags(ArgParser& parser, EngineFlags& flags);
 
 }  // namespace ferrum::cli

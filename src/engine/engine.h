@@ -37,19 +37,28 @@ struct TokenLogprob {
   float logprob = 0;
 };
 
+// Where a request's time went, in seconds from its submission (in the final event).
+struct RequestMetrics {
+  double queue_seconds = 0;        // until its first step was scheduled
+  double first_token_seconds = 0;  // until its first generated token (time to first token)
+  double total_seconds = 0;        // until it finished
+  size_t preemptions = 0;          // times its KV blocks were taken back and later recomputed
+};
+
 // One step's output for a request: new tokens (usually one), their text as it completes, and
 // at the end the finish reason and counts.
 struct RequestEvent {
   std::vector<int32_t> tokens;
-  std::string text;  // completed UTF-8 text of these tokens (stop strings held back / cut)
-  std::vector<TokenLogprob> chosen_logprobs;                 // one per token when asked
-  std::vector<std::vector<TokenLogprob>> top_logprobs;       // one list per token when asked
+  std::string text;                           // completed UTF-8 text of these tokens (stop strings held back / cut)
+  std::vector<TokenLogprob> chosen_logprobs;  // one per token when asked
+  std::vector<std::vector<TokenLogprob>> top_logprobs;  // one list per token when asked
   bool finished = false;
   std::optional<FinishReason> finish_reason;
   std::optional<Error> error;  // the request failed (finished is then true)
   size_t prompt_tokens = 0;    // in the final event
   size_t completion_tokens = 0;
-  size_t cached_prompt_tokens = 0;  // prompt tokens served from the prefix cache
+  size_t cached_prompt_tokens = 0;        // prompt tokens served from the prefix cache
+  std::optional<RequestMetrics> metrics;  // in the final event
 };
 
 // Constrains which tokens may come next (JSON schema grammars, tool-call formats).
@@ -74,6 +83,11 @@ struct EngineStats {
   uint64_t preemptions = 0;
   uint64_t prompt_tokens = 0;
   uint64_t generated_tokens = 0;
+  size_t kv_blocks_cached = 0;  // blocks the prefix cache can hand out again (some may be in use)
+  size_t kv_block_size = 0;     // tokens per block
+  uint64_t steps = 0;           // forward steps run
+  double step_seconds = 0;      // time spent in steps
+  double model_seconds = 0;     // of which inside the model's batched forward (the rest is host work)
 };
 
 class RequestStream {

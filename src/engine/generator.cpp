@@ -1,7 +1,8 @@
 #include "engine/generator.h"
 
 #include <algorithm>
-#include <unordered_set>
+
+#include "engine/output_processor.h"
 
 namespace ferrum {
 namespace {
@@ -42,13 +43,14 @@ Expected<GenerationResult> Generator::generate(SequenceState& state, const Gener
     prompt.push_back(static_cast<uint32_t>(token));
   }
 
-  std::unordered_set<int32_t> stop_tokens(request.stop_tokens.begin(), request.stop_tokens.end());
+  OutputRules rules;
+  rules.stop_strings = request.stop_strings;
+  rules.stop_tokens.insert(request.stop_tokens.begin(), request.stop_tokens.end());
+  rules.ignore_eos = request.ignore_eos;
+  rules.max_new_tokens = request.max_new_tokens;
+  rules.context_limit = state.capacity();
+  OutputProcessor output(&tokenizer_.vocab(), std::move(rules));
   Sampler sampler(request.sampling);
-  StopStringMatcher stop_strings(request.stop_strings);
-  tokenizer::DecodeOptions decode_options;
-  decode_options.render_special = false;
-  tokenizer::StreamingDetokenizer detokenizer(tokenizer_.vocab(), decode_options);
-  detokenizer.continue_text();
 
   GenerationResult result;
   result.prompt_tokens = prompt.size();
@@ -64,46 +66,29 @@ Expected<GenerationResult> Generator::generate(SequenceState& state, const Gener
   const Clock::time_point decode_start = Clock::now();
   std::vector<float> row;
 
-  bool stopped = false;
-  while (!stopped) {
+  while (true) {
     if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
       result.finish_reason = FinishReason::kCancelled;
+      emit(output.finish(result.finish_reason));
       break;
     }
-    if (result.tokens.size() >= request.max_new_tokens) {
+    if (output.length_reached()) {
       result.finish_reason = FinishReason::kLength;
+      emit(output.finish(result.finish_reason));
       break;
     }
     row.assign(logits.begin(), logits.end());
     const int32_t token = sampler.sample(row, {request.prompt, result.tokens});
-    if (!request.ignore_eos && stop_tokens.contains(token)) {
-      result.finish_reason = FinishReason::kStop;
-      break;
-    }
-    result.tokens.push_back(token);
-    FERRUM_ASSIGN_OR_RETURN(std::string piece, detokenizer.push(token));
-    StopStringMatcher::Result matched = stop_strings.push(piece);
-    emit(matched.emit);
-    if (matched.stopped) {
-      result.finish_reason = FinishReason::kStop;
-      stopped = true;
-      break;
-    }
-    if (state.length() + 1 >= state.capacity()) {
-      result.finish_reason = FinishReason::kContextFull;
+    // The new token would take the context's next row.
+    FERRUM_ASSIGN_OR_RETURN(OutputProcessor::Update update, output.accept(token, state.length() + 1));
+    if (update.appended) result.tokens.push_back(token);
+    emit(update.text);
+    if (update.finish) {
+      result.finish_reason = *update.finish;
       break;
     }
     const uint32_t next = static_cast<uint32_t>(token);
     FERRUM_ASSIGN_OR_RETURN(logits, model_.forward(state, std::span<const uint32_t>(&next, 1)));
-  }
-  if (!stopped) {
-    StopStringMatcher::Result tail = stop_strings.push(detokenizer.finish());
-    emit(tail.emit);
-    if (tail.stopped) {
-      result.finish_reason = FinishReason::kStop;
-    } else {
-      emit(stop_strings.flush());
-    }
   }
   result.decode_seconds = seconds_since(decode_start);
   return result;

@@ -15,6 +15,7 @@
 
 #include "backend/backend.h"
 #include "formats/model_config.h"
+#include "models/forward_batch.h"
 #include "models/gated_mlp.h"
 #include "models/latent_attention.h"
 #include "models/latent_decoder_state.h"
@@ -88,6 +89,13 @@ class DeepseekV3Model {
   Status forward(Context& ctx, std::span<const uint32_t> tokens, LatentDecoderState<B>& state, Buffer& logits,
                  bool all_logits);
 
+  // The serving engine's step over the paged cache (forward_batch.h): the pools hold each layer's
+  // latent (as K) and rope key (as V). Logits of step.batch.logits_rows.
+  PagedLayerShape paged_layer_shape() const {
+    return {1, hparams_.attention.kv_lora_rank, hparams_.attention.qk_rope_head_dim};
+  }
+  Status forward_batch(Context& ctx, const PagedStep<B>& step, Buffer& logits);
+
  private:
   struct Layer {
     Buffer attn_norm;
@@ -106,6 +114,10 @@ class DeepseekV3Model {
 
   Status forward_chunk(Context& ctx, std::span<const uint32_t> tokens, LatentDecoderState<B>& state, Buffer& logits,
                        size_t logits_offset, bool all_logits);
+  // Embeddings, every layer and the final norm (into scratch_.x); attend(layer index) runs the
+  // layer's attention from scratch_.x into scratch_.attn_out.
+  template <class Attend>
+  Status run_decoder(Context& ctx, std::span<const uint32_t> tokens, const Attend& attend);
 
   DeepseekV3HParams hparams_;
   size_t max_batch_tokens_ = 0;
@@ -115,6 +127,7 @@ class DeepseekV3Model {
   Buffer final_norm_;
   std::optional<OutputHead<B>> output_head_;
   Buffer rope_cos_, rope_sin_;
+  Buffer batch_cos_, batch_sin_;  // the RoPE rows of a batch's positions (forward_batch)
   Scratch scratch_;
   Tracer tracer_;
 };

@@ -52,6 +52,8 @@ Expected<DeepseekV3Model<B>> DeepseekV3Model<B>::load(const DeepseekV3HParams& h
     FERRUM_ASSIGN_OR_RETURN(*buffer, B::alloc(t * hp.hidden_size, B::kActivationDType));
   }
   FERRUM_ASSIGN_OR_RETURN(s.attention, LatentAttention<B>::Scratch::create(hp.attention, t));
+  FERRUM_ASSIGN_OR_RETURN(model.batch_cos_, B::alloc(t * (hp.attention.qk_rope_head_dim / 2), DType::kF32));
+  FERRUM_ASSIGN_OR_RETURN(model.batch_sin_, B::alloc(t * (hp.attention.qk_rope_head_dim / 2), DType::kF32));
   const size_t widest_mlp =
       std::max({hp.dense_intermediate_size, hp.moe.expert_intermediate_size, hp.moe.shared_intermediate_size});
   FERRUM_ASSIGN_OR_RETURN(s.mlp, GatedMlp<B>::Scratch::create(t, widest_mlp));
@@ -76,10 +78,44 @@ Status DeepseekV3Model<B>::forward(Context& ctx, std::span<const uint32_t> token
 template <Backend B>
 Status DeepseekV3Model<B>::forward_chunk(Context& ctx, std::span<const uint32_t> tokens, LatentDecoderState<B>& state,
                                          Buffer& logits, size_t logits_offset, bool all_logits) {
+  const size_t position = state.length;
+  FERRUM_TRY(run_decoder(ctx, tokens, [&](size_t i) {
+    return layers_[i].attention->forward(ctx, scratch_.x, scratch_.attn_out, tokens.size(), state.layers[i], position,
+                                         rope_cos_, rope_sin_, scratch_.attention, tracer_, static_cast<int>(i));
+  }));
+  state.length += tokens.size();
+  return output_head_->write_logits(ctx, scratch_.x, tokens.size(), all_logits, logits, logits_offset, tracer_);
+}
+
+template <Backend B>
+Status DeepseekV3Model<B>::forward_batch(Context& ctx, const PagedStep<B>& step, Buffer& logits) {
+  const ForwardBatch& batch = step.batch;
+  const size_t t = batch.num_tokens();
+  FERRUM_CHECK(t > 0 && t <= max_batch_tokens_, ErrorCode::kLimitExceeded, "forward_batch: ", t, " tokens, outside 1..",
+               max_batch_tokens_, " this model was loaded for");
+  FERRUM_CHECK(step.cache.layers.size() == layers_.size(), ErrorCode::kShapeMismatch, "forward_batch: the cache has ",
+               step.cache.layers.size(), " layers, the model ", layers_.size());
+  for (uint32_t position : batch.positions) {
+    FERRUM_CHECK(position < max_context_, ErrorCode::kOutOfRange, "forward_batch: position ", position,
+                 " is past the context of ", max_context_);
+  }
+  const size_t half = hparams_.attention.qk_rope_head_dim / 2;
+  FERRUM_TRY(B::embedding_lookup(ctx, rope_cos_, batch.positions, batch_cos_, half));
+  FERRUM_TRY(B::embedding_lookup(ctx, rope_sin_, batch.positions, batch_sin_, half));
+  FERRUM_TRY(run_decoder(ctx, batch.tokens, [&](size_t i) {
+    return layers_[i].attention->forward_paged(ctx, scratch_.x, scratch_.attn_out, t, step.cache.layers[i], step,
+                                               batch_cos_, batch_sin_, scratch_.attention, tracer_,
+                                               static_cast<int>(i));
+  }));
+  return output_head_->write_logits_rows(ctx, scratch_.x, batch.logits_rows, scratch_.attn_out, logits, tracer_);
+}
+
+template <Backend B>
+template <class Attend>
+Status DeepseekV3Model<B>::run_decoder(Context& ctx, std::span<const uint32_t> tokens, const Attend& attend) {
   const DeepseekV3HParams& hp = hparams_;
   const size_t t = tokens.size();
   const size_t hidden = hp.hidden_size;
-  const size_t position = state.length;
   Scratch& s = scratch_;
   for (uint32_t token : tokens) {
     FERRUM_CHECK(token < hp.vocab_size, ErrorCode::kInvalidArgument, "token id ", token,
@@ -93,8 +129,7 @@ Status DeepseekV3Model<B>::forward_chunk(Context& ctx, std::span<const uint32_t>
     const int layer = static_cast<int>(i);
     const Layer& weights = layers_[i];
     tracer_.template trace<B>(ctx, "attn_norm", layer, s.x, t * hidden);
-    FERRUM_TRY(weights.attention->forward(ctx, s.x, s.attn_out, t, state.layers[i], position, rope_cos_, rope_sin_,
-                                          s.attention, tracer_, layer));
+    FERRUM_TRY(attend(i));
     // residual += attention output; x = ffn_norm(residual)
     FERRUM_TRY(B::fused_add_rms_norm(ctx, s.residual, s.attn_out, weights.ffn_norm, hp.rms_norm_eps, s.x, t, hidden));
     tracer_.template trace<B>(ctx, "ffn_inp", layer, s.residual, t * hidden);
@@ -110,9 +145,8 @@ Status DeepseekV3Model<B>::forward_chunk(Context& ctx, std::span<const uint32_t>
     FERRUM_TRY(B::fused_add_rms_norm(ctx, s.residual, s.ffn_out, next_norm, hp.rms_norm_eps, s.x, t, hidden));
     tracer_.template trace<B>(ctx, "l_out", layer, s.residual, t * hidden);
   }
-  state.length += t;
   tracer_.template trace<B>(ctx, "result_norm", -1, s.x, t * hidden);
-  return output_head_->write_logits(ctx, s.x, t, all_logits, logits, logits_offset, tracer_);
+  return ok();
 }
 
 }  // namespace ferrum

@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "models/forward_batch.h"
 #include "models/fused_projection.h"
 #include "models/tracer.h"
 #include "models/weight_loader.h"
@@ -92,6 +93,40 @@ class GroupedQueryAttention {
                  const Buffer& cos, const Buffer& sin, size_t window, Scratch& s, const Tracer& tracer,
                  int layer) const {
     const GqaParams& p = params_;
+    FERRUM_TRY(project_qkv(ctx, x, tokens, cos, sin, position, s, tracer, layer));
+    FERRUM_TRY(B::kv_cache_append_head_major(ctx, cache.k, cache.v, position, cache.capacity, s.k_heads, s.v_heads,
+                                             tokens, p.num_kv_heads, p.head_dim));
+    AttnConfig config = attention_config(window);
+    config.kv_seq_stride = cache.capacity;
+    FERRUM_TRY(B::flash_attention(ctx, s.q_heads, cache.k, cache.v, s.attn_heads, 1, tokens, position + tokens,
+                                  position, config));
+    return project_out(ctx, out, tokens, s, tracer, layer);
+  }
+
+  // The same for a batch of many sequences over the engine's paged cache: x holds the batch's
+  // tokens (step.batch), each at its own position; cos_rows / sin_rows are the RoPE rows of those
+  // positions, one per token ([tokens, head_dim / 2]). Writes their K / V into their slots of
+  // `pools` and attends over each sequence's blocks.
+  Status forward_paged(Context& ctx, const Buffer& x, Buffer& out, size_t tokens,
+                       typename PagedKvCache<B>::Layer& pools, const PagedStep<B>& step, const Buffer& cos_rows,
+                       const Buffer& sin_rows, size_t window, Scratch& s, const Tracer& tracer, int layer) const {
+    const GqaParams& p = params_;
+    const size_t block_size = step.cache.block_size;
+    FERRUM_TRY(project_qkv(ctx, x, tokens, cos_rows, sin_rows, 0, s, tracer, layer));
+    const Buffer& slots = step.metadata.slot_mapping();
+    FERRUM_TRY(B::paged_cache_write(ctx, pools.k, s.k_heads, slots, tokens, p.num_kv_heads, p.head_dim, block_size));
+    FERRUM_TRY(B::paged_cache_write(ctx, pools.v, s.v_heads, slots, tokens, p.num_kv_heads, p.head_dim, block_size));
+    FERRUM_TRY(B::paged_attention(ctx, s.q_heads, pools.k, pools.v, s.attn_heads, step.metadata.attention(),
+                                  attention_config(window)));
+    return project_out(ctx, out, tokens, s, tracer, layer);
+  }
+
+ private:
+  // q / k / v of x into head-major s.q_heads, s.k_heads, s.v_heads, with QK-norm and RoPE (token i
+  // uses row position + i of cos / sin).
+  Status project_qkv(Context& ctx, const Buffer& x, size_t tokens, const Buffer& cos, const Buffer& sin,
+                     size_t position, Scratch& s, const Tracer& tracer, int layer) const {
+    const GqaParams& p = params_;
     FERRUM_TRY(qkv_->forward(ctx, x, s.qkv, tokens, s.part));
     FERRUM_TRY(B::split_qkv(ctx, s.qkv, s.q, s.k, s.v, tokens, p.q_dim(), p.kv_dim()));
     tracer.template trace<B>(ctx, "Qcur", layer, s.q, tokens * p.q_dim());
@@ -106,21 +141,24 @@ class GroupedQueryAttention {
                                p.rms_norm_eps, mode));
     FERRUM_TRY(B::qk_norm_rope(ctx, s.k, k_norm, cos, sin, s.k_heads, tokens, p.num_kv_heads, p.head_dim, position,
                                p.rms_norm_eps, mode));
-    FERRUM_TRY(B::qk_norm_rope(ctx, s.v, k_norm, cos, sin, s.v_heads, tokens, p.num_kv_heads, p.head_dim, position,
-                               p.rms_norm_eps, kQkTransposeOnly));
-    FERRUM_TRY(B::kv_cache_append_head_major(ctx, cache.k, cache.v, position, cache.capacity, s.k_heads, s.v_heads,
-                                             tokens, p.num_kv_heads, p.head_dim));
+    return B::qk_norm_rope(ctx, s.v, k_norm, cos, sin, s.v_heads, tokens, p.num_kv_heads, p.head_dim, position,
+                           p.rms_norm_eps, kQkTransposeOnly);
+  }
 
+  AttnConfig attention_config(size_t window) const {
     AttnConfig config;
-    config.num_heads = p.num_heads;
-    config.num_kv_heads = p.num_kv_heads;
-    config.head_dim = p.head_dim;
+    config.num_heads = params_.num_heads;
+    config.num_kv_heads = params_.num_kv_heads;
+    config.head_dim = params_.head_dim;
     config.causal = true;
-    config.scale = p.scale;
-    config.kv_seq_stride = cache.capacity;
+    config.scale = params_.scale;
     config.sliding_window = window;
-    FERRUM_TRY(B::flash_attention(ctx, s.q_heads, cache.k, cache.v, s.attn_heads, 1, tokens, position + tokens,
-                                  position, config));
+    return config;
+  }
+
+  // s.attn_heads [heads, tokens, head_dim] -> out [tokens, hidden] through o_proj.
+  Status project_out(Context& ctx, Buffer& out, size_t tokens, Scratch& s, const Tracer& tracer, int layer) const {
+    const GqaParams& p = params_;
     FERRUM_TRY(B::transpose_head_to_token(ctx, s.attn_heads, s.attn, tokens, p.num_heads, p.head_dim));
     tracer.template trace<B>(ctx, "kqv_out", layer, s.attn, tokens * p.q_dim());
     FERRUM_TRY(o_->forward(ctx, s.attn, out, tokens));
@@ -128,7 +166,6 @@ class GroupedQueryAttention {
     return ok();
   }
 
- private:
   GqaParams params_;
   std::optional<FusedProjection<B>> qkv_;
   std::optional<Linear<B>> o_;

@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "models/forward_batch.h"
 #include "models/latent_decoder_state.h"
 #include "models/linear.h"
 #include "models/tracer.h"
@@ -155,6 +156,52 @@ class LatentAttention {
                  int layer) const {
     const MlaParams& p = params_;
     const size_t t = tokens;
+    const size_t r = p.kv_lora_rank;
+    const size_t rope = p.qk_rope_head_dim;
+    FERRUM_TRY(project(ctx, x, t, cos, sin, position, s, tracer, layer));
+    FERRUM_TRY(B::copy_slice(ctx, s.latent, 0, cache.latent, position * r, t * r));
+    FERRUM_TRY(B::copy_slice(ctx, s.k_rope, 0, cache.rope_key, position * rope, t * rope));
+    AttnConfig config = attention_config();
+    config.kv_seq_stride = cache.capacity;
+    FERRUM_TRY(B::mla_attention(ctx, s.q_absorbed, cache.latent, cache.rope_key, s.out_latent, 1, t, position + t,
+                                position, config, r, rope));
+    return project_out(ctx, out, t, s, tracer, layer);
+  }
+
+  // The same for a batch of many sequences over the engine's paged cache (forward_batch.h):
+  // `pools` holds this layer's latent pool (as K) and rope-key pool (as V); cos_rows / sin_rows
+  // are the RoPE rows of the batch's positions, one per token.
+  Status forward_paged(Context& ctx, const Buffer& x, Buffer& out, size_t tokens,
+                       typename PagedKvCache<B>::Layer& pools, const PagedStep<B>& step, const Buffer& cos_rows,
+                       const Buffer& sin_rows, Scratch& s, const Tracer& tracer, int layer) const {
+    const MlaParams& p = params_;
+    const size_t r = p.kv_lora_rank;
+    const size_t rope = p.qk_rope_head_dim;
+    const size_t block_size = step.cache.block_size;
+    FERRUM_TRY(project(ctx, x, tokens, cos_rows, sin_rows, 0, s, tracer, layer));
+    const Buffer& slots = step.metadata.slot_mapping();
+    FERRUM_TRY(B::paged_cache_write(ctx, pools.k, s.latent, slots, tokens, 1, r, block_size));
+    FERRUM_TRY(B::paged_cache_write(ctx, pools.v, s.k_rope, slots, tokens, 1, rope, block_size));
+    FERRUM_TRY(B::paged_mla_attention(ctx, s.q_absorbed, pools.k, pools.v, s.out_latent, step.metadata.attention(),
+                                      attention_config(), r, rope));
+    return project_out(ctx, out, tokens, s, tracer, layer);
+  }
+
+  size_t weight_bytes() const {
+    const auto bytes_of = [](const std::optional<Buffer>& buffer) {
+      return buffer ? dtype_bytes(buffer->dtype(), buffer->numel()).value_or(0) : 0;
+    };
+    return (q_a_ ? q_a_->weight_bytes() : 0) + q_b_->weight_bytes() + kv_a_->weight_bytes() + o_->weight_bytes() +
+           bytes_of(k_up_transposed_) + bytes_of(v_up_);
+  }
+
+ private:
+  // Queries in latent space (s.q_absorbed [heads, tokens, r + rope]), the normalised latent
+  // (s.latent [tokens, r]) and the RoPE'd shared key (s.k_rope [tokens, rope]) of x; token i uses
+  // row position + i of cos / sin.
+  Status project(Context& ctx, const Buffer& x, size_t t, const Buffer& cos, const Buffer& sin, size_t position,
+                 Scratch& s, const Tracer& tracer, int layer) const {
+    const MlaParams& p = params_;
     const size_t h = p.num_heads;
     const size_t r = p.kv_lora_rank;
     const size_t nope = p.qk_nope_head_dim;
@@ -181,7 +228,7 @@ class LatentAttention {
         B::qk_norm_rope(ctx, s.q_rope, cos, cos, sin, s.q_rope_heads, t, h, rope, position, p.rms_norm_eps, kQkRope));
     FERRUM_TRY(B::copy_2d(ctx, s.q_rope_heads, 0, rope, s.q_absorbed, r, absorbed, h * t, rope));
 
-    // The latent and the shared rope key, appended to the cache.
+    // The latent and the shared rope key.
     FERRUM_TRY(kv_a_->forward(ctx, x, s.kv_a, t));
     FERRUM_TRY(B::copy_2d(ctx, s.kv_a, 0, absorbed, s.latent_raw, 0, r, t, r));
     FERRUM_TRY(B::rms_norm(ctx, s.latent_raw, *kv_a_norm_, p.rms_norm_eps, s.latent, t, r));
@@ -190,36 +237,31 @@ class LatentAttention {
         B::qk_norm_rope(ctx, s.k_rope_raw, cos, cos, sin, s.k_rope, t, 1, rope, position, p.rms_norm_eps, kQkRope));
     tracer.template trace<B>(ctx, "kv_latent", layer, s.latent, t * r);
     tracer.template trace<B>(ctx, "k_rope", layer, s.k_rope, t * rope);
-    FERRUM_TRY(B::copy_slice(ctx, s.latent, 0, cache.latent, position * r, t * r));
-    FERRUM_TRY(B::copy_slice(ctx, s.k_rope, 0, cache.rope_key, position * rope, t * rope));
+    return ok();
+  }
 
+  AttnConfig attention_config() const {
     AttnConfig config;
-    config.num_heads = h;
+    config.num_heads = params_.num_heads;
     config.num_kv_heads = 1;
-    config.head_dim = absorbed;
+    config.head_dim = params_.kv_lora_rank + params_.qk_rope_head_dim;
     config.causal = true;
-    config.scale = p.scale;
-    config.kv_seq_stride = cache.capacity;
-    FERRUM_TRY(B::mla_attention(ctx, s.q_absorbed, cache.latent, cache.rope_key, s.out_latent, 1, t, position + t,
-                                position, config, r, rope));
-    // Back from latent space: v[h] = out_latent[h] @ W_UV[h]^T, then [tokens, heads * v].
-    FERRUM_TRY(B::gemm_batched(ctx, s.out_latent, *v_up_, s.v_heads, h, t, p.v_head_dim, r));
-    FERRUM_TRY(B::transpose_head_to_token(ctx, s.v_heads, s.attn, t, h, p.v_head_dim));
-    tracer.template trace<B>(ctx, "kqv_out", layer, s.attn, t * h * p.v_head_dim);
+    config.scale = params_.scale;
+    return config;
+  }
+
+  // s.out_latent [heads, tokens, r] -> out [tokens, hidden]: back from latent space
+  // (v[h] = out_latent[h] @ W_UV[h]^T), then [tokens, heads * v] through o_proj.
+  Status project_out(Context& ctx, Buffer& out, size_t t, Scratch& s, const Tracer& tracer, int layer) const {
+    const MlaParams& p = params_;
+    FERRUM_TRY(B::gemm_batched(ctx, s.out_latent, *v_up_, s.v_heads, p.num_heads, t, p.v_head_dim, p.kv_lora_rank));
+    FERRUM_TRY(B::transpose_head_to_token(ctx, s.v_heads, s.attn, t, p.num_heads, p.v_head_dim));
+    tracer.template trace<B>(ctx, "kqv_out", layer, s.attn, t * p.num_heads * p.v_head_dim);
     FERRUM_TRY(o_->forward(ctx, s.attn, out, t));
     tracer.template trace<B>(ctx, "attn_out", layer, out, t * p.hidden_size);
     return ok();
   }
 
-  size_t weight_bytes() const {
-    const auto bytes_of = [](const std::optional<Buffer>& buffer) {
-      return buffer ? dtype_bytes(buffer->dtype(), buffer->numel()).value_or(0) : 0;
-    };
-    return (q_a_ ? q_a_->weight_bytes() : 0) + q_b_->weight_bytes() + kv_a_->weight_bytes() + o_->weight_bytes() +
-           bytes_of(k_up_transposed_) + bytes_of(v_up_);
-  }
-
- private:
   // Splits kv_b_proj [heads * (nope + v), r] into per-head W_UK^T [heads, r, nope] and W_UV
   // [heads, v, r], the b operands of the two batched GEMMs.
   Status load_absorbed_up_projections(const WeightLoader<B>& loader, const std::string& name) {

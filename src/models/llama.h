@@ -17,6 +17,7 @@
 #include "backend/backend.h"
 #include "formats/model_config.h"
 #include "models/decoder_state.h"
+#include "models/forward_batch.h"
 #include "models/gated_mlp.h"
 #include "models/grouped_query_attention.h"
 #include "models/linear.h"
@@ -91,6 +92,11 @@ class LlamaModel {
   Status forward(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& logits,
                  bool all_logits);
 
+  // The serving engine's step: the tokens of many sequences over the paged cache (forward_batch.h).
+  // Writes the f32 logits of step.batch.logits_rows to `logits` [rows, vocab].
+  PagedLayerShape paged_layer_shape() const { return {hparams_.num_kv_heads, hparams_.head_dim, hparams_.head_dim}; }
+  Status forward_batch(Context& ctx, const PagedStep<B>& step, Buffer& logits);
+
  private:
   struct Layer {
     Buffer attn_norm;
@@ -110,6 +116,10 @@ class LlamaModel {
 
   Status forward_chunk(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& logits,
                        size_t logits_offset, bool all_logits);
+  // Embeddings, every layer and the final norm (into scratch_.x) for `tokens`; attend(layer index,
+  // its RoPE cos / sin, its window) runs the layer's attention from scratch_.x into scratch_.o.
+  template <class Attend>
+  Status run_decoder(Context& ctx, std::span<const uint32_t> tokens, const Attend& attend);
   GqaParams attention_params() const;
 
   LlamaHParams hparams_;
@@ -121,6 +131,8 @@ class LlamaModel {
   Buffer final_norm_;
   std::optional<OutputHead<B>> output_head_;
   Buffer rope_cos_, rope_sin_, rope_local_cos_, rope_local_sin_;
+  // The RoPE rows of a batch's positions, one per token (forward_batch).
+  Buffer batch_cos_, batch_sin_, batch_local_cos_, batch_local_sin_;
   Scratch scratch_;
   Tracer tracer_;
 };

@@ -88,6 +88,9 @@ Expected<LlamaModel<B>> LlamaModel<B>::load(const LlamaHParams& hparams, const W
     FERRUM_ASSIGN_OR_RETURN(*buffer, B::alloc(t * hp.hidden_size, B::kActivationDType));
   }
   FERRUM_ASSIGN_OR_RETURN(s.attention, GroupedQueryAttention<B>::Scratch::create(attention, t));
+  for (Buffer* buffer : {&model.batch_cos_, &model.batch_sin_, &model.batch_local_cos_, &model.batch_local_sin_}) {
+    FERRUM_ASSIGN_OR_RETURN(*buffer, B::alloc(t * (hp.head_dim / 2), DType::kF32));
+  }
   FERRUM_ASSIGN_OR_RETURN(s.gated_mlp, GatedMlp<B>::Scratch::create(t, hp.intermediate_size));
   return model;
 }
@@ -110,9 +113,48 @@ Status LlamaModel<B>::forward(Context& ctx, std::span<const uint32_t> tokens, De
 template <Backend B>
 Status LlamaModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state,
                                     Buffer& logits, size_t logits_offset, bool all_logits) {
+  const size_t position = state.length;
+  FERRUM_TRY(run_decoder(ctx, tokens, [&](size_t i, const Buffer& cos, const Buffer& sin, size_t window) {
+    return layers_[i].attention->forward(ctx, scratch_.x, scratch_.o, tokens.size(), state.layers[i], position, cos,
+                                         sin, window, scratch_.attention, tracer_, static_cast<int>(i));
+  }));
+  state.length += tokens.size();
+  for (auto& cache : state.layers) cache.len = state.length;
+  return output_head_->write_logits(ctx, scratch_.x, tokens.size(), all_logits, logits, logits_offset, tracer_);
+}
+
+template <Backend B>
+Status LlamaModel<B>::forward_batch(Context& ctx, const PagedStep<B>& step, Buffer& logits) {
+  const ForwardBatch& batch = step.batch;
+  const size_t t = batch.num_tokens();
+  FERRUM_CHECK(t > 0 && t <= max_batch_tokens_, ErrorCode::kLimitExceeded, "forward_batch: ", t, " tokens, outside 1..",
+               max_batch_tokens_, " this model was loaded for");
+  FERRUM_CHECK(step.cache.layers.size() == layers_.size(), ErrorCode::kShapeMismatch, "forward_batch: the cache has ",
+               step.cache.layers.size(), " layers, the model ", layers_.size());
+  for (uint32_t position : batch.positions) {
+    FERRUM_CHECK(position < max_context_, ErrorCode::kOutOfRange, "forward_batch: position ", position,
+                 " is past the context of ", max_context_);
+  }
+  const size_t half = hparams_.head_dim / 2;
+  FERRUM_TRY(B::embedding_lookup(ctx, rope_cos_, batch.positions, batch_cos_, half));
+  FERRUM_TRY(B::embedding_lookup(ctx, rope_sin_, batch.positions, batch_sin_, half));
+  FERRUM_TRY(B::embedding_lookup(ctx, rope_local_cos_, batch.positions, batch_local_cos_, half));
+  FERRUM_TRY(B::embedding_lookup(ctx, rope_local_sin_, batch.positions, batch_local_sin_, half));
+  FERRUM_TRY(run_decoder(ctx, batch.tokens, [&](size_t i, const Buffer&, const Buffer&, size_t window) {
+    // Sliding-window layers use the local RoPE table, as run_decoder picks it.
+    const bool local = window != 0;
+    return layers_[i].attention->forward_paged(
+        ctx, scratch_.x, scratch_.o, t, step.cache.layers[i], step, local ? batch_local_cos_ : batch_cos_,
+        local ? batch_local_sin_ : batch_sin_, window, scratch_.attention, tracer_, static_cast<int>(i));
+  }));
+  return output_head_->write_logits_rows(ctx, scratch_.x, batch.logits_rows, scratch_.o, logits, tracer_);
+}
+
+template <Backend B>
+template <class Attend>
+Status LlamaModel<B>::run_decoder(Context& ctx, std::span<const uint32_t> tokens, const Attend& attend) {
   const LlamaHParams& hp = hparams_;
   const size_t t = tokens.size();
-  const size_t position = state.length;
   Scratch& s = scratch_;
   for (uint32_t token : tokens) {
     FERRUM_CHECK(token < hp.vocab_size, ErrorCode::kInvalidArgument, "token id ", token,
@@ -130,8 +172,7 @@ Status LlamaModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> toke
     const size_t window = hp.sliding_window[i];
     const Buffer& cos = window ? rope_local_cos_ : rope_cos_;
     const Buffer& sin = window ? rope_local_sin_ : rope_sin_;
-    FERRUM_TRY(weights.attention->forward(ctx, s.x, s.o, t, state.layers[i], position, cos, sin, window, s.attention,
-                                          tracer_, layer));
+    FERRUM_TRY(attend(i, cos, sin, window));
     if (weights.post_attn_norm) {
       FERRUM_TRY(B::rms_norm(ctx, s.o, *weights.post_attn_norm, hp.rms_norm_eps, s.mlp, t, hp.hidden_size));
       FERRUM_TRY(B::copy_slice(ctx, s.mlp, 0, s.o, 0, t * hp.hidden_size));
@@ -151,10 +192,8 @@ Status LlamaModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> toke
     FERRUM_TRY(B::fused_add_rms_norm(ctx, s.residual, s.mlp, next_norm, hp.rms_norm_eps, s.x, t, hp.hidden_size));
     tracer_.template trace<B>(ctx, "l_out", layer, s.residual, t * hp.hidden_size);
   }
-  state.length += t;
-  for (auto& cache : state.layers) cache.len = state.length;
   tracer_.template trace<B>(ctx, "result_norm", -1, s.x, t * hp.hidden_size);
-  return output_head_->write_logits(ctx, s.x, t, all_logits, logits, logits_offset, tracer_);
+  return ok();
 }
 
 }  // namespace ferrum

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 
 #include "models/linear.h"
 #include "models/tracer.h"
@@ -53,6 +54,19 @@ class OutputHead {
       FERRUM_TRY(
           B::copy_slice(ctx, row_logits_, 0, logits, logits_offset + (row - first_row) * vocab_size_, vocab_size_));
     }
+    return ok();
+  }
+
+  // Logits of the listed rows of normed [tokens, hidden], in the order listed, to logits [rows,
+  // vocab] (f32): the rows are gathered into `gathered` ([rows, hidden] of scratch) so lm_head runs
+  // as one GEMM over all of them (a batch of decodes reads the vocabulary matrix once, not per row).
+  Status write_logits_rows(typename B::Context& ctx, const Buffer& normed, std::span<const uint32_t> rows,
+                           Buffer& gathered, Buffer& logits, const Tracer& tracer) {
+    if (rows.empty()) return ok();
+    FERRUM_TRY(B::embedding_lookup(ctx, normed, rows, gathered, hidden_size_));
+    FERRUM_TRY(lm_head_->forward(ctx, gathered, logits, rows.size()));
+    if (softcap_ > 0) FERRUM_TRY(B::softcap(ctx, logits, rows.size() * vocab_size_, softcap_));
+    tracer.template trace<B>(ctx, "result_output", -1, logits, rows.size() * vocab_size_);
     return ok();
   }
 

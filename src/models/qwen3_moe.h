@@ -13,6 +13,7 @@
 #include "backend/backend.h"
 #include "formats/model_config.h"
 #include "models/decoder_state.h"
+#include "models/forward_batch.h"
 #include "models/gated_mlp.h"
 #include "models/grouped_query_attention.h"
 #include "models/moe_block.h"
@@ -80,6 +81,12 @@ class Qwen3MoeModel {
   Status forward(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& logits,
                  bool all_logits);
 
+  // The serving engine's step over the paged cache (forward_batch.h); logits of step.batch.logits_rows.
+  PagedLayerShape paged_layer_shape() const {
+    return {hparams_.attention.num_kv_heads, hparams_.attention.head_dim, hparams_.attention.head_dim};
+  }
+  Status forward_batch(Context& ctx, const PagedStep<B>& step, Buffer& logits);
+
  private:
   struct Layer {
     Buffer attn_norm;
@@ -98,6 +105,10 @@ class Qwen3MoeModel {
 
   Status forward_chunk(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& logits,
                        size_t logits_offset, bool all_logits);
+  // Embeddings, every layer and the final norm (into scratch_.x); attend(layer index) runs the
+  // layer's attention from scratch_.x into scratch_.attn_out.
+  template <class Attend>
+  Status run_decoder(Context& ctx, std::span<const uint32_t> tokens, const Attend& attend);
 
   Qwen3MoeHParams hparams_;
   size_t max_batch_tokens_ = 0;
@@ -107,6 +118,7 @@ class Qwen3MoeModel {
   Buffer final_norm_;
   std::optional<OutputHead<B>> output_head_;
   Buffer rope_cos_, rope_sin_;
+  Buffer batch_cos_, batch_sin_;  // the RoPE rows of a batch's positions (forward_batch)
   Scratch scratch_;
   Tracer tracer_;
 };

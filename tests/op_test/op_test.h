@@ -76,6 +76,8 @@ void add_im2col_cases(CaseList& cases);
 void add_elementwise_cases(CaseList& cases);
 void add_row_cases(CaseList& cases);
 void add_scatter_cases(CaseList& cases);
+// The paged-cache ops of the serving engine (paged_cache_write, paged_attention, ...).
+void add_paged_cases(CaseList& cases);
 // f16 / bf16 activations, on the backends that take them (takes_half_activations).
 void add_half_activation_cases(CaseList& cases);
 

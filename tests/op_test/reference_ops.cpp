@@ -307,4 +307,99 @@ void topk_rows(const Floats& x, size_t rows, size_t cols, size_t k, Doubles& val
   }
 }
 
+Doubles paged_cache_write(const Floats& pool, const Floats& rows, const std::vector<int32_t>& slot_mapping,
+                          size_t heads, size_t width, size_t block_size) {
+  Doubles out(pool.begin(), pool.end());
+  const size_t tokens = slot_mapping.size();
+  for (size_t t = 0; t < tokens; ++t) {
+    if (slot_mapping[t] < 0) continue;
+    const auto slot = static_cast<size_t>(slot_mapping[t]);
+    const size_t block = slot / block_size;
+    const size_t row = slot % block_size;
+    for (size_t h = 0; h < heads; ++h) {
+      for (size_t d = 0; d < width; ++d) {
+        out[((block * heads + h) * block_size + row) * width + d] = rows[(h * tokens + t) * width + d];
+      }
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// Rows [heads, context, width] of one sequence, gathered from pool [num_blocks, heads, block_size, width].
+Floats gather_sequence(const Floats& pool, const PagedBatch& batch, size_t seq, size_t heads, size_t width) {
+  const size_t context = static_cast<size_t>(batch.context_lens[seq]);
+  Floats rows(heads * context * width);
+  for (size_t h = 0; h < heads; ++h) {
+    for (size_t j = 0; j < context; ++j) {
+      const auto block = static_cast<size_t>(batch.block_tables[seq * batch.max_blocks_per_seq + j / batch.block_size]);
+      const size_t source = ((block * heads + h) * batch.block_size + j % batch.block_size) * width;
+      std::copy_n(pool.begin() + static_cast<std::ptrdiff_t>(source), width,
+                  rows.begin() + static_cast<std::ptrdiff_t>((h * context + j) * width));
+    }
+  }
+  return rows;
+}
+
+// Query rows of one sequence [heads, q_len, width], from the batch's [heads, num_tokens, width].
+Floats sequence_rows(const Floats& all, const PagedBatch& batch, size_t seq, size_t heads, size_t width) {
+  const auto first = static_cast<size_t>(batch.query_start[seq]);
+  const size_t q_len = static_cast<size_t>(batch.query_start[seq + 1]) - first;
+  Floats rows(heads * q_len * width);
+  for (size_t h = 0; h < heads; ++h) {
+    std::copy_n(all.begin() + static_cast<std::ptrdiff_t>((h * batch.num_tokens() + first) * width), q_len * width,
+                rows.begin() + static_cast<std::ptrdiff_t>(h * q_len * width));
+  }
+  return rows;
+}
+
+// Puts one sequence's [heads, q_len, width] result into the batch's [heads, num_tokens, width].
+void place_rows(const Doubles& rows, const PagedBatch& batch, size_t seq, size_t heads, size_t width, Doubles& all) {
+  const auto first = static_cast<size_t>(batch.query_start[seq]);
+  const size_t q_len = static_cast<size_t>(batch.query_start[seq + 1]) - first;
+  for (size_t h = 0; h < heads; ++h) {
+    std::copy_n(rows.begin() + static_cast<std::ptrdiff_t>(h * q_len * width), q_len * width,
+                all.begin() + static_cast<std::ptrdiff_t>((h * batch.num_tokens() + first) * width));
+  }
+}
+
+}  // namespace
+
+Doubles paged_attention(const Floats& q, const Floats& k_pool, const Floats& v_pool, const PagedBatch& batch,
+                        const AttnConfig& cfg) {
+  const size_t hd = cfg.head_dim;
+  Doubles out(cfg.num_heads * batch.num_tokens() * hd, 0.0);
+  AttnConfig dense = cfg;
+  dense.kv_seq_stride = 0;
+  for (size_t s = 0; s < batch.num_seqs(); ++s) {
+    const size_t q_len = static_cast<size_t>(batch.query_start[s + 1] - batch.query_start[s]);
+    const auto context = static_cast<size_t>(batch.context_lens[s]);
+    const Floats k = gather_sequence(k_pool, batch, s, cfg.num_kv_heads, hd);
+    const Floats v = gather_sequence(v_pool, batch, s, cfg.num_kv_heads, hd);
+    const Floats queries = sequence_rows(q, batch, s, cfg.num_heads, hd);
+    place_rows(attention(queries, k, v, 1, q_len, context, context - q_len, dense), batch, s, cfg.num_heads, hd, out);
+  }
+  return out;
+}
+
+Doubles paged_mla_attention(const Floats& q, const Floats& latent_pool, const Floats& rope_pool,
+                            const PagedBatch& batch, const AttnConfig& cfg, size_t kv_lora_rank,
+                            size_t qk_rope_head_dim) {
+  Doubles out(cfg.num_heads * batch.num_tokens() * kv_lora_rank, 0.0);
+  AttnConfig dense = cfg;
+  dense.kv_seq_stride = 0;
+  for (size_t s = 0; s < batch.num_seqs(); ++s) {
+    const size_t q_len = static_cast<size_t>(batch.query_start[s + 1] - batch.query_start[s]);
+    const auto context = static_cast<size_t>(batch.context_lens[s]);
+    const Floats latent = gather_sequence(latent_pool, batch, s, 1, kv_lora_rank);
+    const Floats rope = gather_sequence(rope_pool, batch, s, 1, qk_rope_head_dim);
+    const Floats queries = sequence_rows(q, batch, s, cfg.num_heads, cfg.head_dim);
+    place_rows(
+        mla_attention(queries, latent, rope, 1, q_len, context, context - q_len, dense, kv_lora_rank, qk_rope_head_dim),
+        batch, s, cfg.num_heads, kv_lora_rank, out);
+  }
+  return out;
+}
+
 }  // namespace ferrum::op_test::ref

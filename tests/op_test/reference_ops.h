@@ -37,6 +37,28 @@ Doubles mla_attention(const Floats& q, const Floats& kv_compressed, const Floats
 Doubles qk_norm_rope(const Floats& input, const Floats& norm_w, const Floats& cos, const Floats& sin, size_t tokens,
                      size_t heads, size_t head_dim, size_t pos_offset, double eps, int mode);
 
+// The paged layouts of backend_types.h's PagedAttnBatch, with the batch metadata on the host.
+struct PagedBatch {
+  std::vector<int32_t> query_start;   // [num_seqs + 1]
+  std::vector<int32_t> context_lens;  // [num_seqs]
+  std::vector<int32_t> block_tables;  // [num_seqs, max_blocks_per_seq]
+  size_t max_blocks_per_seq = 0;
+  size_t block_size = 0;
+  size_t num_seqs() const { return context_lens.size(); }
+  size_t num_tokens() const { return static_cast<size_t>(query_start.back()); }
+};
+// pool (initially `pool`) [num_blocks, heads, block_size, width] after writing rows [heads, tokens,
+// width] to slot_mapping's slots (negative: skipped).
+Doubles paged_cache_write(const Floats& pool, const Floats& rows, const std::vector<int32_t>& slot_mapping,
+                          size_t heads, size_t width, size_t block_size);
+// paged_attention: each sequence's keys gathered from its blocks, then `attention` on them.
+Doubles paged_attention(const Floats& q, const Floats& k_pool, const Floats& v_pool, const PagedBatch& batch,
+                        const AttnConfig& cfg);
+// paged_mla_attention, the same way over `mla_attention`.
+Doubles paged_mla_attention(const Floats& q, const Floats& latent_pool, const Floats& rope_pool,
+                            const PagedBatch& batch, const AttnConfig& cfg, size_t kv_lora_rank,
+                            size_t qk_rope_head_dim);
+
 // Convolution patches (backend.h): x [channels, length] -> [out_length, channels * kernel], zeros in the padding.
 Doubles im2col_1d(const Floats& x, size_t channels, size_t length, size_t kernel, size_t stride, size_t padding);
 // x [channels, height, width] -> [out_h * out_w, channels * kernel * kernel].

@@ -109,6 +109,20 @@ struct CpuBackend : BackendDefaults {
                               const CpuBuffer& kv_rope, CpuBuffer& out, size_t batch, size_t q_len, size_t kv_len,
                               size_t pos_offset, const AttnConfig& cfg, size_t kv_lora_rank, size_t qk_rope_head_dim);
 
+  // ── Paged KV cache ──
+  // Pools f32, f16 or bf16 (new rows f32, rounded to the pool's dtype); metadata i32. Every block id,
+  // slot and length is checked on the host before the kernel runs. Slots of one write must be distinct.
+  static Status paged_cache_write(CpuContext& ctx, CpuBuffer& pool, const CpuBuffer& rows,
+                                  const CpuBuffer& slot_mapping, size_t tokens, size_t heads, size_t width,
+                                  size_t block_size);
+  static Status paged_attention(CpuContext& ctx, const CpuBuffer& q, const CpuBuffer& k_pool, const CpuBuffer& v_pool,
+                                CpuBuffer& out, const PagedAttnBatch<CpuBuffer>& batch, const AttnConfig& cfg);
+  static Status paged_mla_attention(CpuContext& ctx, const CpuBuffer& q, const CpuBuffer& latent_pool,
+                                    const CpuBuffer& rope_pool, CpuBuffer& out, const PagedAttnBatch<CpuBuffer>& batch,
+                                    const AttnConfig& cfg, size_t kv_lora_rank, size_t qk_rope_head_dim);
+  // Any plain dtype.
+  static Status copy_from_host(CpuContext& ctx, std::span<const uint8_t> bytes, CpuBuffer& dst, size_t dst_offset);
+
   // ── Layout and element-wise ──
   // copy_slice / copy_2d copy any plain dtype (src and dst alike); ranges must not overlap.
   static Status copy_slice(CpuContext& ctx, const CpuBuffer& src, size_t src_offset, CpuBuffer& dst, size_t dst_offset,

@@ -41,6 +41,30 @@ void pack_panel(const T* src, size_t src_stride, size_t rows, size_t depth, floa
   }
 }
 
+// pack_panel over rows that are not evenly spaced (a paged KV cache): row r starts at row_ptrs[r].
+template <class T>
+void pack_panel_rows(const T* const* row_ptrs, size_t rows, size_t depth, float* packed) {
+  using simd::kLanes;
+  for (size_t half = 0; half < kPanelWidth; half += kLanes) {
+    for (size_t p = 0; p < depth; p += kLanes) {
+      const size_t count = std::min(kLanes, depth - p);
+      simd::Vec block[kLanes];
+      for (size_t r = 0; r < kLanes; ++r) {
+        const size_t row = half + r;
+        if (row >= rows) {
+          block[r] = simd::zero();
+        } else if (count == kLanes) {
+          block[r] = simd::load(row_ptrs[row] + p);
+        } else {
+          block[r] = simd::load_partial(row_ptrs[row] + p, count);
+        }
+      }
+      simd::transpose(block);
+      for (size_t i = 0; i < count; ++i) simd::store(packed + (p + i) * kPanelWidth + half, block[i]);
+    }
+  }
+}
+
 namespace detail {
 
 // c[R, cols] (+)= a[R, depth] x panel. The panel must have kPanelWidth readable floats per step.

@@ -1,0 +1,248 @@
+// ferrum-engine-bench: offline throughput of the serving engine. N requests (random prompts of
+// --prompt-len tokens, --new-tokens generated each, greedy, end-of-sequence ignored) are submitted
+// at once and the engine steps until all are done; it reports output tokens per second overall and
+// over the decode-only steps, the step times, and for the decode steps the weight bandwidth they
+// reach (every step reads every weight once). With --baseline it also runs the same requests one
+// at a time through the single-sequence path (what `ferrum run` does), for the batching speedup.
+//
+//   ferrum-engine-bench [--model PATH | --random tiny|small|1b|8b] [--device cpu|cuda]
+//                       [--requests 64] [--prompt-len 128] [--new-tokens 128] [--max-num-seqs N]
+//                       [--max-num-batched-tokens 512] [--block-size 16] [--threads N] [--baseline]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+
+#include "core/thread_pool.h"
+#include "engine/engine_core.h"
+#include "models/causal_lm_factory.h"
+#include "random_llama.h"
+#ifdef FERRUM_HAS_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
+
+namespace ferrum::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Flags {
+  std::string model;
+  std::string random = "tiny";
+  std::string device = "cpu";
+  size_t requests = 64;
+  size_t prompt_len = 128;
+  size_t new_tokens = 128;
+  size_t max_num_seqs = 256;
+  size_t max_num_batched_tokens = 512;
+  size_t block_size = 16;
+  size_t threads = 0;
+  bool baseline = false;
+};
+
+bool parse(int argc, char** argv, Flags& flags) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const bool has_value = i + 1 < argc;
+    const auto number = [&] { return std::strtoull(argv[++i], nullptr, 10); };
+    if (arg == "--model" && has_value) {
+      flags.model = argv[++i];
+    } else if (arg == "--random" && has_value) {
+      flags.random = argv[++i];
+    } else if (arg == "--device" && has_value) {
+      flags.device = argv[++i];
+    } else if (arg == "--requests" && has_value) {
+      flags.requests = number();
+    } else if (arg == "--prompt-len" && has_value) {
+      flags.prompt_len = number();
+    } else if (arg == "--new-tokens" && has_value) {
+      flags.new_tokens = number();
+    } else if (arg == "--max-num-seqs" && has_value) {
+      flags.max_num_seqs = number();
+    } else if (arg == "--max-num-batched-tokens" && has_value) {
+      flags.max_num_batched_tokens = number();
+    } else if (arg == "--block-size" && has_value) {
+      flags.block_size = number();
+    } else if (arg == "--threads" && has_value) {
+      flags.threads = number();
+    } else if (arg == "--baseline") {
+      flags.baseline = true;
+    } else {
+      std::fprintf(stderr, "unknown or incomplete argument %s (see the header of engine_bench.cpp)\n", arg.c_str());
+      return false;
+    }
+  }
+  return flags.requests > 0 && flags.prompt_len > 0 && flags.new_tokens > 0;
+}
+
+Expected<std::unique_ptr<CausalLm>> load(const Flags& flags, const ModelFiles& files) {
+  ModelRuntimeOptions options;
+  options.max_context = flags.prompt_len + flags.new_tokens + flags.block_size;
+  options.max_batch_tokens = flags.max_num_batched_tokens;
+  if (flags.device == "cpu") return create_cpu_causal_lm(files, options);
+#ifdef FERRUM_HAS_CUDA
+  if (flags.device == "cuda") return create_causal_lm<CudaBackend>(files, options, "cuda");
+#endif
+  return make_error(ErrorCode::kUnsupported, "device ", flags.device, " is not in this build");
+}
+
+std::vector<std::vector<int32_t>> random_prompts(const Flags& flags, size_t vocab) {
+  std::mt19937_64 rng(42);
+  std::vector<std::vector<int32_t>> prompts(flags.requests);
+  for (auto& prompt : prompts) {
+    prompt.resize(flags.prompt_len);
+    for (int32_t& token : prompt) token = static_cast<int32_t>(rng() % vocab);
+  }
+  return prompts;
+}
+
+double seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+int run(const Flags& flags) {
+  if (flags.threads > 0) set_default_thread_count(flags.threads);
+  std::string path = flags.model;
+  if (path.empty()) {
+    auto shape = random_llama_shape(flags.random);
+    if (!shape) {
+      std::fprintf(stderr, "%s\n", shape.error().to_string().c_str());
+      return 2;
+    }
+    path = (std::filesystem::temp_directory_path() / ("ferrum-random-llama-" + flags.random)).string();
+    const auto start = Clock::now();
+    if (Status written = write_random_llama(path, *shape, 7); !written) {
+      std::fprintf(stderr, "writing the random model: %s\n", written.error().to_string().c_str());
+      return 1;
+    }
+    std::printf("random llama '%s': %.1fM parameters, written in %.1f s to %s\n", flags.random.c_str(),
+                static_cast<double>(shape->parameters()) / 1e6, seconds(Clock::now() - start), path.c_str());
+  }
+  auto files = open_model_files(path);
+  if (!files) {
+    std::fprintf(stderr, "%s\n", files.error().to_string().c_str());
+    return 1;
+  }
+  auto model = load(flags, *files);
+  if (!model) {
+    std::fprintf(stderr, "%s\n", model.error().to_string().c_str());
+    return 1;
+  }
+  CausalLm& lm = **model;
+  const auto prompts = random_prompts(flags, lm.info().vocab_size);
+
+  EngineOptions options;
+  options.max_num_seqs = flags.max_num_seqs;
+  options.max_num_batched_tokens = flags.max_num_batched_tokens;
+  options.block_size = flags.block_size;
+  auto core = EngineCore::create(lm, nullptr, {}, options);
+  if (!core) {
+    std::fprintf(stderr, "%s\n", core.error().to_string().c_str());
+    return 1;
+  }
+  size_t finished = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EngineRequest request;
+    request.prompt = prompts[i];
+    request.max_new_tokens = flags.new_tokens;
+    request.ignore_eos = true;
+    request.sampling.temperature = 0;
+    Status added = (*core)->add_request(i, std::move(request), [&](RequestEvent&& event) {
+      if (event.finished) ++finished;
+      if (event.error) std::fprintf(stderr, "request failed: %s\n", event.error->to_string().c_str());
+    });
+    if (!added) {
+      std::fprintf(stderr, "%s\n", added.error().to_string().c_str());
+      return 1;
+    }
+  }
+
+  const auto start = Clock::now();
+  double decode_seconds = 0, decode_model_seconds = 0;
+  size_t decode_steps = 0, decode_tokens = 0, steps = 0;
+  std::vector<double> decode_step_ms;
+  while ((*core)->has_work()) {
+    const EngineStats before = (*core)->stats();
+    const auto step_start = Clock::now();
+    if (Status stepped = (*core)->step(); !stepped) {
+      std::fprintf(stderr, "step failed: %s\n", stepped.error().to_string().c_str());
+      return 1;
+    }
+    const double step_seconds = seconds(Clock::now() - step_start);
+    const EngineStats after = (*core)->stats();
+    ++steps;
+    // A decode-only step: every running sequence generated one token and no prompt was admitted.
+    const size_t generated = after.generated_tokens - before.generated_tokens;
+    if (after.prompt_tokens == before.prompt_tokens && generated > 0 && before.waiting == 0) {
+      ++decode_steps;
+      decode_tokens += generated;
+      decode_seconds += step_seconds;
+      decode_model_seconds += after.model_seconds - before.model_seconds;
+      decode_step_ms.push_back(step_seconds * 1e3);
+    }
+  }
+  const double total = seconds(Clock::now() - start);
+  const EngineStats stats = (*core)->stats();
+  std::sort(decode_step_ms.begin(), decode_step_ms.end());
+  const double median_ms = decode_step_ms.empty() ? 0 : decode_step_ms[decode_step_ms.size() / 2];
+  const double weight_gb = static_cast<double>(lm.info().weight_bytes) / 1e9;
+  std::printf("device %s, %s (%zu layers, hidden %zu, vocab %zu, %.2f GB of weights)\n", lm.info().device.c_str(),
+              lm.info().architecture.c_str(), lm.info().num_layers, lm.info().hidden_size, lm.info().vocab_size,
+              weight_gb);
+  std::printf("%zu requests x (%zu prompt + %zu new) tokens; max_num_seqs %zu, budget %zu tokens/step, %zu KV blocks\n",
+              flags.requests, flags.prompt_len, flags.new_tokens, flags.max_num_seqs, flags.max_num_batched_tokens,
+              stats.kv_blocks_total);
+  std::printf("finished %zu / %zu in %.3f s over %zu steps (%zu preemptions)\n", finished, flags.requests, total, steps,
+              static_cast<size_t>(stats.preemptions));
+  std::printf("output throughput: %.1f tok/s overall (%zu tokens)\n",
+              static_cast<double>(stats.generated_tokens) / total, static_cast<size_t>(stats.generated_tokens));
+  std::printf("host share of step time: %.1f%% (%.3f s of %.3f s outside the model's forward)\n",
+              100.0 * (1.0 - stats.model_seconds / stats.step_seconds), stats.step_seconds - stats.model_seconds,
+              stats.step_seconds);
+  if (decode_steps > 0) {
+    const double batch = static_cast<double>(decode_tokens) / static_cast<double>(decode_steps);
+    std::printf(
+        "decode steps: %zu, mean batch %.1f, %.1f tok/s, median step %.3f ms, weights read at %.1f GB/s, "
+        "host share %.1f%%\n",
+        decode_steps, batch, static_cast<double>(decode_tokens) / decode_seconds, median_ms,
+        weight_gb / (median_ms / 1e3), 100.0 * (1.0 - decode_model_seconds / decode_seconds));
+  }
+
+  if (flags.baseline) {
+    // The same requests one at a time (at most 8, for time), through CausalLm::forward.
+    const size_t count = std::min<size_t>(8, prompts.size());
+    const auto baseline_start = Clock::now();
+    size_t tokens = 0;
+    for (size_t i = 0; i < count; ++i) {
+      auto state = lm.new_sequence(flags.prompt_len + flags.new_tokens + 1);
+      if (!state) return 1;
+      std::vector<uint32_t> prompt(prompts[i].begin(), prompts[i].end());
+      auto logits = lm.forward(**state, prompt);
+      for (size_t t = 0; t < flags.new_tokens && logits; ++t, ++tokens) {
+        const auto next = static_cast<uint32_t>(argmax(*logits));
+        logits = lm.forward(**state, std::span(&next, 1));
+      }
+      if (!logits) {
+        std::fprintf(stderr, "baseline: %s\n", logits.error().to_string().c_str());
+        return 1;
+      }
+    }
+    const double baseline = seconds(Clock::now() - baseline_start);
+    std::printf("one at a time: %.1f tok/s (%zu requests); batching speedup %.1fx\n",
+                static_cast<double>(tokens) / baseline, count,
+                static_cast<double>(stats.generated_tokens) / total / (static_cast<double>(tokens) / baseline));
+  }
+  return finished == flags.requests ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace ferrum::bench
+
+int main(int argc, char** argv) {
+  ferrum::bench::Flags flags;
+  if (!ferrum::bench::parse(argc, argv, flags)) return 2;
+  return ferrum::bench::run(flags);
+}

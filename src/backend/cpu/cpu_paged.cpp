@@ -1,0 +1,211 @@
+// The paged-cache ops: paged_cache_write, paged_attention, paged_mla_attention and copy_from_host.
+// The batch metadata lives in host memory here, so every value is validated before the kernel
+// runs: a bad block id or length is an error naming the sequence, never a wild read.
+#include <cstring>
+
+#include "backend/cpu/cpu_attention_kernel.h"
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_common.h"
+#include "backend/op_checks.h"
+
+namespace ferrum {
+namespace {
+
+// Blocks in a pool of [num_blocks, heads, block_size, width].
+Expected<size_t> pool_blocks(std::string_view op, std::string_view arg, const CpuBuffer& pool, size_t heads,
+                             size_t block_size, size_t width) {
+  FERRUM_ASSIGN_OR_RETURN(size_t block_numel, checked_product(op, {heads, block_size, width}));
+  FERRUM_CHECK(block_numel > 0 && pool.numel() % block_numel == 0, ErrorCode::kShapeMismatch, op, ": ", arg, " has ",
+               pool.numel(), " elements, not a whole number of blocks of ", heads, " x ", block_size, " x ", width);
+  return pool.numel() / block_numel;
+}
+
+Status check_i32(std::string_view op, std::string_view arg, const CpuBuffer* buffer, size_t needed) {
+  FERRUM_CHECK(buffer != nullptr, ErrorCode::kInvalidArgument, op, ": ", arg, " is missing");
+  FERRUM_TRY(check_dtype(op, arg, *buffer, {DType::kI32}));
+  return check_numel(op, arg, *buffer, needed);
+}
+
+// Every value of the batch against the pools' num_blocks.
+Status check_paged_batch(std::string_view op, const PagedAttnBatch<CpuBuffer>& batch, size_t num_blocks) {
+  FERRUM_TRY(check_positive(op, "block_size", batch.block_size));
+  FERRUM_TRY(check_i32(op, "query_start", batch.query_start, batch.num_seqs + 1));
+  FERRUM_TRY(check_i32(op, "context_lens", batch.context_lens, batch.num_seqs));
+  FERRUM_ASSIGN_OR_RETURN(size_t table_numel, checked_product(op, {batch.num_seqs, batch.max_blocks_per_seq}));
+  FERRUM_TRY(check_i32(op, "block_tables", batch.block_tables, table_numel));
+  const int32_t* query_start = batch.query_start->data_as<int32_t>();
+  const int32_t* context_lens = batch.context_lens->data_as<int32_t>();
+  const int32_t* tables = batch.block_tables->data_as<int32_t>();
+  FERRUM_CHECK(query_start[0] == 0, ErrorCode::kInvalidArgument, op, ": query_start[0] is ", query_start[0], ", not 0");
+  FERRUM_CHECK(query_start[batch.num_seqs] >= 0 && static_cast<size_t>(query_start[batch.num_seqs]) == batch.num_tokens,
+               ErrorCode::kShapeMismatch, op, ": query_start[", batch.num_seqs, "] is ", query_start[batch.num_seqs],
+               " but num_tokens is ", batch.num_tokens);
+  for (size_t s = 0; s < batch.num_seqs; ++s) {
+    FERRUM_CHECK(query_start[s + 1] >= query_start[s], ErrorCode::kInvalidArgument, op, ": query_start decreases at ",
+                 "sequence ", s, " (", query_start[s], " then ", query_start[s + 1], ")");
+    const int32_t q_len = query_start[s + 1] - query_start[s];
+    const int32_t context = context_lens[s];
+    FERRUM_CHECK(context >= q_len, ErrorCode::kInvalidArgument, op, ": sequence ", s, " has ", q_len,
+                 " query rows but context_lens ", context);
+    const size_t blocks = cpu::ceil_div(static_cast<size_t>(context), batch.block_size);
+    FERRUM_CHECK(blocks <= batch.max_blocks_per_seq, ErrorCode::kOutOfRange, op, ": sequence ", s, "'s context of ",
+                 context, " tokens needs ", blocks, " blocks of ", batch.block_size, ", more than max_blocks_per_seq ",
+                 batch.max_blocks_per_seq);
+    for (size_t b = 0; b < blocks; ++b) {
+      const int32_t id = tables[s * batch.max_blocks_per_seq + b];
+      FERRUM_CHECK(id >= 0 && static_cast<size_t>(id) < num_blocks, ErrorCode::kOutOfRange, op, ": sequence ", s,
+                   " names block ", id, " at table position ", b, ", outside the pool's ", num_blocks, " blocks");
+    }
+  }
+  return ok();
+}
+
+template <class T>
+cpu::PagedAttentionProblem<T> paged_problem(const PagedAttnBatch<CpuBuffer>& batch, const AttnConfig& cfg) {
+  cpu::PagedAttentionProblem<T> problem;
+  problem.num_seqs = batch.num_seqs;
+  problem.num_tokens = batch.num_tokens;
+  problem.query_start = batch.query_start->data_as<int32_t>();
+  problem.context_lens = batch.context_lens->data_as<int32_t>();
+  problem.block_tables = batch.block_tables->data_as<int32_t>();
+  problem.max_blocks_per_seq = batch.max_blocks_per_seq;
+  problem.block_size = batch.block_size;
+  problem.num_heads = cfg.num_heads;
+  problem.causal = cfg.causal;
+  problem.sliding_window = cfg.sliding_window;
+  problem.scale = cfg.scale;
+  return problem;
+}
+
+}  // namespace
+
+Status CpuBackend::paged_cache_write(CpuContext& ctx, CpuBuffer& pool, const CpuBuffer& rows,
+                                     const CpuBuffer& slot_mapping, size_t tokens, size_t heads, size_t width,
+                                     size_t block_size) {
+  constexpr std::string_view op = "paged_cache_write";
+  FERRUM_TRY(check_positive(op, "heads", heads));
+  FERRUM_TRY(check_positive(op, "width", width));
+  FERRUM_TRY(check_positive(op, "block_size", block_size));
+  FERRUM_TRY(check_dtype(op, "pool", pool, {DType::kF32, DType::kF16, DType::kBF16}));
+  FERRUM_TRY(check_dtype(op, "rows", rows, {DType::kF32}));
+  FERRUM_TRY(check_i32(op, "slot_mapping", &slot_mapping, tokens));
+  FERRUM_TRY(check_numel(op, "rows", rows, {heads, tokens, width}));
+  FERRUM_ASSIGN_OR_RETURN(size_t num_blocks, pool_blocks(op, "pool", pool, heads, block_size, width));
+  const int32_t* slots = slot_mapping.data_as<int32_t>();
+  for (size_t t = 0; t < tokens; ++t) {
+    FERRUM_CHECK(slots[t] < 0 || static_cast<size_t>(slots[t]) < num_blocks * block_size, ErrorCode::kOutOfRange, op,
+                 ": token ", t, " goes to slot ", slots[t], ", outside the pool's ", num_blocks, " blocks of ",
+                 block_size);
+  }
+  const float* source = rows.data_as<float>();
+  cpu::with_float_type(pool.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* destination = pool.data_as<T>();
+    cpu::parallel_for(ctx, tokens, cpu::grain_for(heads * width), [&](size_t begin, size_t end) {
+      for (size_t t = begin; t < end; ++t) {
+        if (slots[t] < 0) continue;
+        const auto slot = static_cast<size_t>(slots[t]);
+        const size_t block = slot / block_size;
+        const size_t offset = slot % block_size;
+        for (size_t h = 0; h < heads; ++h) {
+          const float* src = source + (h * tokens + t) * width;
+          T* dst = destination + ((block * heads + h) * block_size + offset) * width;
+          for (size_t d = 0; d < width; ++d) dst[d] = cpu::from_f32<T>(src[d]);
+        }
+      }
+    });
+  });
+  return ok();
+}
+
+Status CpuBackend::paged_attention(CpuContext& ctx, const CpuBuffer& q, const CpuBuffer& k_pool,
+                                   const CpuBuffer& v_pool, CpuBuffer& out, const PagedAttnBatch<CpuBuffer>& batch,
+                                   const AttnConfig& cfg) {
+  constexpr std::string_view op = "paged_attention";
+  FERRUM_TRY(check_positive(op, "num_heads", cfg.num_heads));
+  FERRUM_TRY(check_positive(op, "num_kv_heads", cfg.num_kv_heads));
+  FERRUM_TRY(check_positive(op, "head_dim", cfg.head_dim));
+  FERRUM_CHECK(cfg.num_heads % cfg.num_kv_heads == 0, ErrorCode::kInvalidArgument, op, ": num_heads ", cfg.num_heads,
+               " is not a multiple of num_kv_heads ", cfg.num_kv_heads);
+  FERRUM_TRY(check_dtype(op, "q", q, {DType::kF32}));
+  FERRUM_TRY(check_dtype(op, "k_pool", k_pool, {DType::kF32, DType::kF16, DType::kBF16}));
+  FERRUM_CHECK(v_pool.dtype() == k_pool.dtype() && v_pool.numel() == k_pool.numel(), ErrorCode::kShapeMismatch, op,
+               ": v_pool (", v_pool.dtype(), ", ", v_pool.numel(), " elements) does not match k_pool (", k_pool.dtype(),
+               ", ", k_pool.numel(), ")");
+  FERRUM_TRY(check_dtype(op, "out", out, {DType::kF32}));
+  FERRUM_TRY(check_numel(op, "q", q, {cfg.num_heads, batch.num_tokens, cfg.head_dim}));
+  FERRUM_TRY(check_numel(op, "out", out, {cfg.num_heads, batch.num_tokens, cfg.head_dim}));
+  FERRUM_TRY(check_positive(op, "block_size", batch.block_size));
+  FERRUM_ASSIGN_OR_RETURN(size_t num_blocks,
+                          pool_blocks(op, "k_pool", k_pool, cfg.num_kv_heads, batch.block_size, cfg.head_dim));
+  FERRUM_TRY(check_paged_batch(op, batch, num_blocks));
+  if (batch.num_tokens == 0) return ok();
+  cpu::with_float_type(k_pool.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cpu::PagedAttentionProblem<T> problem = paged_problem<T>(batch, cfg);
+    problem.num_kv_heads = cfg.num_kv_heads;
+    problem.q = q.data_as<float>();
+    problem.k1 = k_pool.data_as<T>();
+    problem.v = v_pool.data_as<T>();
+    problem.out = out.data_as<float>();
+    problem.d1 = cfg.head_dim;
+    problem.dv = cfg.head_dim;
+    cpu::run_paged_attention(*ctx.pool, problem);
+  });
+  return ok();
+}
+
+Status CpuBackend::paged_mla_attention(CpuContext& ctx, const CpuBuffer& q, const CpuBuffer& latent_pool,
+                                       const CpuBuffer& rope_pool, CpuBuffer& out,
+                                       const PagedAttnBatch<CpuBuffer>& batch, const AttnConfig& cfg,
+                                       size_t kv_lora_rank, size_t qk_rope_head_dim) {
+  constexpr std::string_view op = "paged_mla_attention";
+  FERRUM_TRY(check_positive(op, "num_heads", cfg.num_heads));
+  FERRUM_TRY(check_positive(op, "kv_lora_rank", kv_lora_rank));
+  FERRUM_CHECK(qk_rope_head_dim <= SIZE_MAX - kv_lora_rank && cfg.head_dim == kv_lora_rank + qk_rope_head_dim,
+               ErrorCode::kShapeMismatch, op, ": head_dim ", cfg.head_dim, " is not kv_lora_rank ", kv_lora_rank,
+               " + qk_rope_head_dim ", qk_rope_head_dim);
+  FERRUM_TRY(check_dtype(op, "q", q, {DType::kF32}));
+  FERRUM_TRY(check_dtype(op, "latent_pool", latent_pool, {DType::kF32, DType::kF16, DType::kBF16}));
+  FERRUM_CHECK(rope_pool.dtype() == latent_pool.dtype(), ErrorCode::kUnsupported, op, ": rope_pool has dtype ",
+               rope_pool.dtype(), " but latent_pool has ", latent_pool.dtype(), " (they must match)");
+  FERRUM_TRY(check_dtype(op, "out", out, {DType::kF32}));
+  FERRUM_TRY(check_numel(op, "q", q, {cfg.num_heads, batch.num_tokens, cfg.head_dim}));
+  FERRUM_TRY(check_numel(op, "out", out, {cfg.num_heads, batch.num_tokens, kv_lora_rank}));
+  FERRUM_TRY(check_positive(op, "block_size", batch.block_size));
+  FERRUM_ASSIGN_OR_RETURN(size_t num_blocks,
+                          pool_blocks(op, "latent_pool", latent_pool, 1, batch.block_size, kv_lora_rank));
+  FERRUM_TRY(check_numel(op, "rope_pool", rope_pool, {num_blocks, batch.block_size, qk_rope_head_dim}));
+  FERRUM_TRY(check_paged_batch(op, batch, num_blocks));
+  if (batch.num_tokens == 0) return ok();
+  cpu::with_float_type(latent_pool.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cpu::PagedAttentionProblem<T> problem = paged_problem<T>(batch, cfg);
+    problem.num_kv_heads = 1;  // the latent is shared by every head
+    problem.q = q.data_as<float>();
+    problem.k1 = latent_pool.data_as<T>();
+    problem.k2 = qk_rope_head_dim > 0 ? rope_pool.data_as<T>() : nullptr;
+    problem.v = latent_pool.data_as<T>();
+    problem.out = out.data_as<float>();
+    problem.d1 = kv_lora_rank;
+    problem.d2 = qk_rope_head_dim;
+    problem.dv = kv_lora_rank;
+    cpu::run_paged_attention(*ctx.pool, problem);
+  });
+  return ok();
+}
+
+Status CpuBackend::copy_from_host(CpuContext& /*ctx*/, std::span<const uint8_t> bytes, CpuBuffer& dst,
+                                  size_t dst_offset) {
+  constexpr std::string_view op = "copy_from_host";
+  FERRUM_CHECK(!is_quantized(dst.dtype()), ErrorCode::kUnsupported, op, ": dst has block type ", dst.dtype());
+  const size_t element = dtype_info(dst.dtype()).block_bytes;
+  FERRUM_CHECK(bytes.size() % element == 0, ErrorCode::kShapeMismatch, op, ": ", bytes.size(),
+               " bytes are not a whole number of ", dst.dtype(), " elements");
+  const size_t count = bytes.size() / element;
+  FERRUM_TRY(cpu::check_range(op, "dst", dst.numel(), dst_offset, count));
+  if (count > 0) std::memcpy(static_cast<uint8_t*>(dst.data()) + dst_offset * element, bytes.data(), bytes.size());
+  return ok();
+}
+
+}  // namespace ferrum
