@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <mutex>
-#include <thread>
 
 #include "bench/stats.h"
 #include "synth/tensor_content.h"
@@ -45,27 +43,39 @@ Status check_fits(const CausalLm& model, size_t tokens, const std::string& test)
   return ok();
 }
 
-// Every request's stream, read on its own thread: when each token arrived.
-struct StreamTrace {
-  std::vector<Clock::time_point> token_times;
-  std::optional<Error> error;
-};
-
-void read_stream(RequestStream& stream, StreamTrace& trace) {
-  for (;;) {
-    std::optional<RequestEvent> event = stream.next(std::chrono::milliseconds(60'000));
-    if (!event) {
-      trace.error = make_error(ErrorCode::kLimitExceeded, "request ", stream.id(), " produced nothing for 60 s");
-      return;
+// Submits `batch` requests of `prompt_tokens` random tokens and `generated_tokens` new tokens each
+// and returns the seconds until the last of them finished. Prompts come from `seed` on, one per
+// request, so no two share a prefix a cache could skip.
+Expected<double> run_batch_to_completion(Engine& engine, size_t vocab_size, size_t batch, size_t prompt_tokens,
+                                         size_t generated_tokens, uint64_t seed) {
+  const Clock::time_point start = Clock::now();
+  std::vector<std::unique_ptr<RequestStream>> streams;
+  for (size_t i = 0; i < batch; ++i) {
+    EngineRequest request;
+    for (uint32_t token : random_tokens(prompt_tokens, vocab_size, seed + i)) {
+      request.prompt.push_back(static_cast<int32_t>(token));
     }
-    const Clock::time_point now = Clock::now();
-    for (size_t i = 0; i < event->tokens.size(); ++i) trace.token_times.push_back(now);
-    if (event->error) {
-      trace.error = *event->error;
-      return;
-    }
-    if (event->finished) return;
+    request.max_new_tokens = generated_tokens;
+    request.ignore_eos = true;
+    request.sampling.temperature = 0.0f;
+    FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<RequestStream> stream, engine.submit(std::move(request)));
+    streams.push_back(std::move(stream));
   }
+  // Only the final events matter, so one thread reading the streams in turn is enough.
+  for (std::unique_ptr<RequestStream>& stream : streams) {
+    size_t received = 0;
+    for (;;) {
+      std::optional<RequestEvent> event = stream->next(std::chrono::milliseconds(120'000));
+      FERRUM_CHECK(event.has_value(), ErrorCode::kLimitExceeded, "request ", stream->id(),
+                   " produced nothing for 120 s");
+      if (event->error) return Error(*event->error);
+      received += event->tokens.size();
+      if (event->finished) break;
+    }
+    FERRUM_CHECK(received == generated_tokens, ErrorCode::kInternal, "request ", stream->id(), " generated ", received,
+                 " tokens, expected ", generated_tokens);
+  }
+  return seconds_between(start, Clock::now());
 }
 
 }  // namespace
@@ -136,61 +146,27 @@ Expected<TestResult> run_batched_decode_test(Engine& engine, const ModelCosts& c
   result.batch = batch;
   FERRUM_CHECK(generated_tokens >= 2, ErrorCode::kInvalidArgument, result.name,
                ": batched decode needs at least 2 generated tokens");
+  // Decode time is the difference between a batch that generates N tokens and the same-sized batch
+  // that generates one (its prefill and first token): the client's view of when tokens arrive
+  // cannot blur it, only the end of each run counts.
+  uint64_t seed = config.seed + 1000;
   for (size_t repetition = 0; repetition < config.warmup + config.repetitions; ++repetition) {
-    std::vector<std::unique_ptr<RequestStream>> streams;
-    for (size_t i = 0; i < batch; ++i) {
-      EngineRequest request;
-      // Distinct prompts, so a prefix cache cannot skip any sequence's prefill.
-      for (uint32_t token :
-           random_tokens(config.batched_prompt_length, vocab_size, config.seed + 100 + repetition * batch + i)) {
-        request.prompt.push_back(static_cast<int32_t>(token));
-      }
-      request.max_new_tokens = generated_tokens;
-      request.ignore_eos = true;
-      request.sampling.temperature = 0.0f;
-      FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<RequestStream> stream, engine.submit(std::move(request)));
-      streams.push_back(std::move(stream));
-    }
-    std::vector<StreamTrace> traces(batch);
-    std::vector<std::thread> readers;
-    for (size_t i = 0; i < batch; ++i) readers.emplace_back(read_stream, std::ref(*streams[i]), std::ref(traces[i]));
-    for (std::thread& reader : readers) reader.join();
-    // The window where every sequence is decoding: from the last first token to the last token.
-    Clock::time_point all_decoding = Clock::time_point::min();
-    Clock::time_point last_token = Clock::time_point::min();
-    for (const StreamTrace& trace : traces) {
-      if (trace.error) return Error(*trace.error).with_context(result.name);
-      FERRUM_CHECK(trace.token_times.size() >= 2, ErrorCode::kInternal, result.name, ": a request produced ",
-                   trace.token_times.size(), " tokens, expected ", generated_tokens);
-      all_decoding = std::max(all_decoding, trace.token_times.front());
-      last_token = std::max(last_token, trace.token_times.back());
-    }
-    size_t after = 0;
-    for (const StreamTrace& trace : traces) {
-      after += static_cast<size_t>(std::count_if(trace.token_times.begin(), trace.token_times.end(),
-                                                 [&](Clock::time_point t) { return t > all_decoding; }));
-    }
-    const double window = seconds_between(all_decoding, last_token);
-    FERRUM_CHECK(window > 0 && after > 0, ErrorCode::kInternal, result.name,
-                 ": no tokens were generated while all sequences decoded (prefill overlapped everything)");
-    if (repetition >= config.warmup) {
-      result.seconds.push_back(window);
-      result.tokens_per_second.push_back(static_cast<double>(after) / window);
-    }
+    FERRUM_ASSIGN_OR_RETURN(const double prefill_only,
+                            run_batch_to_completion(engine, vocab_size, batch, config.batched_prompt_length, 1, seed));
+    seed += batch;
+    FERRUM_ASSIGN_OR_RETURN(
+        const double whole,
+        run_batch_to_completion(engine, vocab_size, batch, config.batched_prompt_length, generated_tokens, seed));
+    seed += batch;
+    FERRUM_CHECK(whole > prefill_only, ErrorCode::kInternal, result.name, ": generating ", generated_tokens,
+                 " tokens took ", whole, " s, no longer than generating one (", prefill_only, " s)");
+    if (repetition >= config.warmup) result.seconds.push_back(whole - prefill_only);
   }
   // Each step reads the weights once for all sequences and each sequence's cache.
   const size_t average_keys = config.batched_prompt_length + generated_tokens / 2;
   result.bytes_per_token = costs.decode_bytes(average_keys, batch) / static_cast<double>(batch);
   result.flops_per_token = costs.decode_flops(average_keys);
-  result.mean_tokens_per_second = mean(result.tokens_per_second);
-  result.sd_tokens_per_second = sample_sd(result.tokens_per_second);
-  result.achieved_tflops = result.mean_tokens_per_second * result.flops_per_token / 1e12;
-  result.achieved_gbps = result.mean_tokens_per_second * result.bytes_per_token / 1e9;
-  if (bounds.compute && bounds.compute->value > 0)
-    result.compute_fraction = result.achieved_tflops / bounds.compute->value;
-  if (bounds.bandwidth && bounds.bandwidth->value > 0) {
-    result.bandwidth_fraction = result.achieved_gbps / bounds.bandwidth->value;
-  }
+  summarise(result, static_cast<double>(batch * (generated_tokens - 1)), bounds);
   return result;
 }
 

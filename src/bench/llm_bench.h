@@ -8,8 +8,10 @@
 //   tgN  decode: N single-token forward calls from an empty sequence, each timed to its logits on
 //        the host (what sampling needs), so the context grows from 1 to N as in llama-bench.
 //   tgN bB  batched decode: B requests through the serving engine at once (prompts of
-//        batched_prompt_length tokens, N new tokens each, EOS ignored); throughput is the tokens
-//        all sequences generate after the last one finished its prefill, per second.
+//        batched_prompt_length tokens, EOS ignored). Each repetition runs B requests of one new
+//        token, then B requests of N; the difference of the two wall times is the time B x (N - 1)
+//        decode tokens took (llama-batched-bench separates prefill the same way). Only when each run
+//        ends counts, so late-scheduled client threads cannot compress the measurement.
 // Token ids are drawn uniformly from the vocabulary with a fixed seed: speed does not depend on
 // the values, and the same seed repeats the same run.
 #pragma once

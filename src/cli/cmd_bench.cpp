@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <fstream>
 
-#include "bench/bench_engine.h"
 #include "bench/bench_report.h"
 #include "bench/list_flags.h"
 #include "bench/llm_bench.h"
@@ -13,8 +12,10 @@
 #include "bench/system_info.h"
 #include "cli/arg_parser.h"
 #include "cli/commands.h"
+#include "cli/model_flags.h"
 #include "core/thread_pool.h"
 #include "engine/model_bundle.h"
+#include "engine/serving_engine.h"
 
 namespace ferrum::cli {
 namespace {
@@ -36,6 +37,7 @@ struct BenchFlags {
   std::optional<double> bandwidth;
   std::optional<double> peak_tflops;
   uint64_t seed = 42;
+  EngineFlags engine;  // batched tests run through the serving engine with these
 };
 
 Expected<bench::ModelReport> bench_one_model(const std::string& path, const BenchFlags& flags,
@@ -50,37 +52,53 @@ Expected<bench::ModelReport> bench_one_model(const std::string& path, const Benc
   options.threads = flags.threads;
   options.context = longest + 8;
   options.batch_tokens = flags.batch_tokens;
+  const size_t largest_batch = *std::max_element(config.batch_sizes.begin(), config.batch_sizes.end());
+  EngineOptions engine_options = flags.engine.resolve(options);
+  engine_options.max_num_seqs = std::max(engine_options.max_num_seqs, largest_batch);
   std::fprintf(stderr, "bench: loading %s\n", path.c_str());
-  FERRUM_ASSIGN_OR_RETURN(ModelBundle bundle, load_model_bundle(options));
+  FERRUM_ASSIGN_OR_RETURN(ModelBundle loaded, load_model_bundle(options));
+  auto bundle = std::make_shared<ModelBundle>(std::move(loaded));
   bench::ModelReport report;
-  report.path = bundle.resolved_path;
-  FERRUM_ASSIGN_OR_RETURN(report.summary, bench::summarise_model(bundle.files));
-  const CausalLmInfo& info = bundle.model->info();
-  FERRUM_ASSIGN_OR_RETURN(bench::ModelCosts costs, bench::model_costs(bundle.files.config, info));
+  report.path = bundle->resolved_path;
+  FERRUM_ASSIGN_OR_RETURN(report.summary, bench::summarise_model(bundle->files));
+  const CausalLmInfo& info = bundle->model->info();
+  FERRUM_ASSIGN_OR_RETURN(bench::ModelCosts costs, bench::model_costs(bundle->files.config, info));
   report.architecture = info.architecture;
   report.parameters = costs.parameters;
   report.active_parameters = costs.active_parameters;
   report.weight_bytes_per_step = costs.weight_bytes_per_step;
   report.kv_bytes_per_token = static_cast<double>(info.kv_bytes_per_token);
-  report.load_seconds = bundle.load_seconds;
+  report.load_seconds = bundle->load_seconds;
 
-  const size_t largest_batch = *std::max_element(config.batch_sizes.begin(), config.batch_sizes.end());
-  std::unique_ptr<Engine> engine;
-  std::string engine_missing;
+  const auto progress = [&](const std::string& test) {
+    std::fprintf(stderr, "bench: %s %s\n", report.summary.name.c_str(), test.c_str());
+  };
+  // Single-sequence tests first, on the model alone; then the batched ones through the serving
+  // engine, created only now so that its step loop and KV pool exist only while they run.
+  bench::BenchConfig single = config;
+  single.batch_sizes = {1};
+  const bool any_single =
+      std::find(config.batch_sizes.begin(), config.batch_sizes.end(), 1) != config.batch_sizes.end();
+  if (!any_single) single.generation_lengths.clear();
+  FERRUM_ASSIGN_OR_RETURN(report.results,
+                          bench::run_benchmarks(*bundle->model, costs, nullptr, "", single, bounds, progress));
   if (largest_batch > 1) {
-    auto made = bench::make_bench_engine(bundle, largest_batch);
+    bench::BenchConfig batched = config;
+    batched.prompt_lengths.clear();
+    std::erase(batched.batch_sizes, size_t{1});
+    std::unique_ptr<Engine> engine;
+    std::string engine_missing;
+    auto made = create_engine(bundle, engine_options);
     if (made) {
       engine = std::move(*made);
     } else {
-      engine_missing = made.error().message();
+      engine_missing = "the serving engine cannot run this model: " + made.error().message();
     }
+    FERRUM_ASSIGN_OR_RETURN(
+        std::vector<bench::TestResult> results,
+        bench::run_benchmarks(*bundle->model, costs, engine.get(), engine_missing, batched, bounds, progress));
+    report.results.insert(report.results.end(), results.begin(), results.end());
   }
-  FERRUM_ASSIGN_OR_RETURN(report.results, bench::run_benchmarks(*bundle.model, costs, engine.get(), engine_missing,
-                                                                config, bounds, [&](const std::string& test) {
-                                                                  std::fprintf(stderr, "bench: %s %s\n",
-                                                                               report.summary.name.c_str(),
-                                                                               test.c_str());
-                                                                }));
   report.peak_memory_bytes = bench::peak_memory_bytes(flags.device);
   return report;
 }
@@ -125,8 +143,13 @@ Status run(BenchFlags& flags) {
     if (!result) return std::move(result).error().with_context(model);
     report.models.push_back(std::move(*result));
   }
-  const std::string text =
-      flags.output == "json" ? bench::bench_report_json(report).dump(2) + "\n" : bench::bench_report_markdown(report);
+  const std::string json = bench::bench_report_json(report).dump(2) + "\n";
+  const std::string text = flags.output == "json" ? json : bench::bench_report_markdown(report);
+  if (flags.json_file) {
+    std::ofstream file(*flags.json_file, std::ios::binary);
+    file << json;
+    FERRUM_CHECK(file.good(), ErrorCode::kIo, "cannot write ", *flags.json_file);
+  }
   if (flags.output_file) {
     std::ofstream file(*flags.output_file, std::ios::binary);
     file << text;
@@ -160,6 +183,7 @@ int run_bench(int argc, char** argv) {
     parser.option("--bandwidth", &flags.bandwidth, "memory-bandwidth bound in GB/s (default: measured)");
     parser.option("--peak-tflops", &flags.peak_tflops, "compute bound in TFLOP/s (default: measured / datasheet)");
     parser.option("--seed", &flags.seed, "seed of the random token ids (default 42)");
+    register_engine_flags(parser, flags.engine);
     FERRUM_TRY(parser.parse(argc, argv));
     if (parser.help_requested()) {
       std::fputs(parser.usage().c_str(), stdout);

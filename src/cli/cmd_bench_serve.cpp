@@ -21,6 +21,7 @@ int run_bench_serve(int argc, char** argv) {
     std::string endpoint = "completions";
     std::string output = "md";
     std::optional<std::string> output_file;
+    std::optional<std::string> json_file;
     std::optional<std::string> tokenizer_model;
     bool keep_eos = false;
     ArgParser parser("ferrum bench-serve", "--url URL [options]");
@@ -40,6 +41,7 @@ int run_bench_serve(int argc, char** argv) {
     parser.flag("--no-ignore-eos", &keep_eos, "let requests stop at EOS (for servers that reject ignore_eos)");
     parser.option("-o,--output", &output, "md (default) or json");
     parser.option("--output-file", &output_file, "write the report here instead of stdout");
+    parser.option("--json-file", &json_file, "also write the JSON report here");
     FERRUM_TRY(parser.parse(argc, argv));
     if (parser.help_requested()) {
       std::fputs(parser.usage().c_str(), stdout);
@@ -65,8 +67,13 @@ int run_bench_serve(int argc, char** argv) {
     FERRUM_ASSIGN_OR_RETURN(bench::ServeBenchResult result, bench::run_serve_bench(config, [](const std::string& line) {
                               std::fprintf(stderr, "bench-serve: %s\n", line.c_str());
                             }));
-    const std::string text = output == "json" ? bench::serve_report_json(config, result, client).dump(2) + "\n"
-                                              : bench::serve_report_markdown(config, result, client);
+    const std::string json = bench::serve_report_json(config, result, client).dump(2) + "\n";
+    const std::string text = output == "json" ? json : bench::serve_report_markdown(config, result, client);
+    if (json_file) {
+      std::ofstream file(*json_file, std::ios::binary);
+      file << json;
+      FERRUM_CHECK(file.good(), ErrorCode::kIo, "cannot write ", *json_file);
+    }
     if (output_file) {
       std::ofstream file(*output_file, std::ios::binary);
       file << text;
