@@ -15,8 +15,11 @@
 #   --ferrum  use this ferrum (built with FERRUM_CUDA=ON) instead of building one: for GPU machines
 #             whose image has the CUDA toolkit but not ferrum's other build dependencies
 #   --bundle  on a build machine (CUDA toolkit and ferrum's dependencies): build ferrum for
-#             ARCH (default 90a-real) with FERRUM_NATIVE=OFF and put it and this script in DIR, to
-#             copy to the GPU machine and run as DIR/gpu-bench.sh --ferrum DIR/ferrum
+#             ARCH (default 90a-real) with FERRUM_NATIVE=OFF and put it, the shared libraries it
+#             needs beyond glibc / libstdc++ / CUDA (DIR/lib) and this script in DIR, to copy to the
+#             GPU machine and run there as `DIR/gpu-bench.sh --ferrum DIR/ferrum`. This project's
+#             GPU image has no PCRE2, ICU, libsndfile or libsamplerate development files, so this
+#             is how it is run here (checked 2026-11-26: configuring on the H100 machine fails).
 #
 # Environment: CUDA_ARCH (default: the GPU's own, e.g. 90a-real on Hopper), JOBS (build jobs,
 # default: every core), FERRUM_BENCH_SERVE=0 skips serving, EXTRA_BENCH_ARGS are added to every
@@ -63,8 +66,13 @@ if ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then expor
 if [[ -n $BUNDLE ]]; then
   command -v nvcc >/dev/null || die "nvcc not found: --bundle builds ferrum with CUDA"
   build_ferrum "${CUDA_ARCH:-90a-real}"
-  mkdir -p "$BUNDLE"
+  mkdir -p "$BUNDLE/lib"
   cp "$BUILD/src/ferrum" "$BUNDLE/ferrum"
+  # The shared libraries a CUDA image may lack or hold in other versions (ICU's carry theirs in
+  # their names): everything but glibc, the C++ runtime and CUDA's own libraries.
+  ldd "$BUNDLE/ferrum" | awk '/=> \// {print $3}' |
+    grep -vE '/(libc|libm|libdl|libpthread|librt|libresolv|ld-linux[^/]*|libstdc\+\+|libgcc_s|libcudart|libcublas[^/]*|libcuda)\.so' |
+    xargs -r cp -L -t "$BUNDLE/lib"
   cp "$0" "$BUNDLE/gpu-bench.sh"
   git -C "$ROOT" rev-parse --short=12 HEAD > "$BUNDLE/COMMIT" 2>/dev/null || echo unknown > "$BUNDLE/COMMIT"
   log "bundle in $BUNDLE: run $BUNDLE/gpu-bench.sh --ferrum $BUNDLE/ferrum on the GPU machine"
@@ -99,13 +107,19 @@ if [[ -z $FERRUM ]]; then
   build_ferrum "$CUDA_ARCH"
   FERRUM=$BUILD/src/ferrum
   BUILT="built here for $CUDA_ARCH with CUDA $NVCC_VERSION, FERRUM_NATIVE=OFF"
-  COMMIT=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-  git -C "$ROOT" diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes)"
+  # A copy of the tree without .git may carry its commit in a COMMIT file.
+  if COMMIT=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null); then
+    git -C "$ROOT" diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes)"
+  else
+    COMMIT=$(cat "$ROOT/COMMIT" 2>/dev/null || echo unknown)
+  fi
 else
   BUILT="prebuilt: $FERRUM"
   COMMIT=$(cat "$(dirname "$FERRUM")/COMMIT" 2>/dev/null || echo "see the binary's bench header")
 fi
 [[ -x $FERRUM ]] || die "no ferrum binary at $FERRUM"
+# A bundle's libraries sit beside the binary.
+[[ -d $(dirname "$FERRUM")/lib ]] && export LD_LIBRARY_PATH="$(dirname "$FERRUM")/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 if ldd "$FERRUM" | grep -q "not found"; then
   die "$FERRUM needs libraries this machine lacks: $(ldd "$FERRUM" | grep 'not found' | tr -s ' \t\n' ' ')"
 fi
