@@ -49,7 +49,7 @@ void BM_QuantGemm(benchmark::State& state, DType type) {
 
 void quant_shapes(benchmark::internal::Benchmark* bench) {
   bench->ArgNames({"m", "n", "k"});
-  for (int64_t m : {1, 64}) {
+  for (int64_t m : {1, 4, 64}) {
     bench->Args({m, 2048, 2048});
     bench->Args({m, 8192, 2048});
     bench->Args({m, 2048, 8192});
