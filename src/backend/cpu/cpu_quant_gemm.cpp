@@ -24,6 +24,8 @@ namespace {
 // the weights); from here on the panel's decode is shared by enough rows.
 constexpr size_t kPanelMinRows = 4;
 constexpr size_t kGroupedPanelGroup = 32;
+// Weight rows the decode path prefetches ahead of the one it multiplies.
+constexpr size_t kPrefetchRows = 4;
 
 Status check_activations(std::string_view op, const CpuBuffer& a, const CpuBuffer& out, size_t m, size_t n, size_t k) {
   FERRUM_TRY(check_dtype(op, "a", a, {DType::kF32}));
@@ -79,6 +81,12 @@ void gguf_row_dots(ThreadPool& pool, DType type, const uint8_t* weights, size_t 
     quantize_activation_row(activation_type, a + i * k, activations + i * activation_bytes, k);
   pool.parallel_for(n, std::max<size_t>(8, cpu::grain_for(k * m)), [&](size_t begin, size_t end) {
     for (size_t j = begin; j < end; ++j) {
+      // Decode streams the weights from memory once: asking for the rows ahead while this one is
+      // multiplied keeps more misses in flight than the hardware prefetcher does alone.
+      if (j + kPrefetchRows < end) {
+        const uint8_t* ahead = weights + (j + kPrefetchRows) * row_bytes;
+        for (size_t offset = 0; offset < row_bytes; offset += 64) __builtin_prefetch(ahead + offset);
+      }
       const uint8_t* row = weights + j * row_bytes;
       for (size_t i = 0; i < m; ++i) out[i * n + j] = vec_dot(type, row, activations + i * activation_bytes, k);
     }
