@@ -14,15 +14,34 @@ namespace {
 
 using tokenizer::TokenType;
 
-// The GGUF pre-tokenizer name whose regex chain is `patterns`; the names llama.cpp's converter
-// writes for the common families are preferred over their aliases.
+// Words of `text` under a pre-tokenizer, for comparing two of them by what they do.
+std::vector<std::string_view> words_of(const tokenizer::PreTokenizer& pre, std::string_view text) {
+  std::vector<std::string_view> words;
+  pre.split(text, words);
+  return words;
+}
+
+// The GGUF pre-tokenizer name for the regex chain `patterns`: the known type whose regexes are the
+// same text, else the first that splits a probe text (contractions in both cases, digit runs,
+// punctuation, whitespace and newline runs, accented and CJK letters, emoji) into the same words,
+// since tokenizer.json files spell equivalent regexes differently. The names llama.cpp's converter
+// writes for the common families are tried first.
 std::string pre_type_name(const std::vector<std::string>& patterns) {
-  constexpr std::array<std::string_view, 4> kPreferred = {"llama-bpe", "qwen2", "gpt-2", "deepseek-v3"};
-  for (std::string_view name : kPreferred) {
+  std::vector<std::string_view> candidates = {"llama-bpe", "qwen2", "gpt-2", "deepseek-v3"};
+  for (std::string_view name : tokenizer::PreTokenizer::known_gguf_pre_types()) candidates.push_back(name);
+  for (std::string_view name : candidates) {
     if (tokenizer::PreTokenizer::gguf_pre_type_patterns(name) == patterns) return std::string(name);
   }
-  for (std::string_view name : tokenizer::PreTokenizer::known_gguf_pre_types()) {
-    if (tokenizer::PreTokenizer::gguf_pre_type_patterns(name) == patterns) return std::string(name);
+  auto source = tokenizer::PreTokenizer::from_patterns(patterns);
+  if (!source) return "default";
+  static constexpr std::string_view kProbe =
+      "Hello World! I'm HERE, you'RE there; we'll 've 'd it's 1234567 3.14 12,345\n\n  \t tabs\r\n"
+      "   spaces    before  ünïcödé Ærøskøbing 你好世界 こんにちは 🦙🚀 $100 #tag @user (x+y)=z... "
+      "---";
+  const std::vector<std::string_view> expected = words_of(*source, kProbe);
+  for (std::string_view name : candidates) {
+    auto candidate = tokenizer::PreTokenizer::for_gguf_pre_type(name);
+    if (candidate && words_of(*candidate, kProbe) == expected) return std::string(name);
   }
   return "default";
 }

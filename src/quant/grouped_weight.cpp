@@ -67,9 +67,9 @@ PanelOrder grouped_panel_order(const GroupedQuantWeight& w) {
   return order;
 }
 
-void decode_grouped_to_panel(const GroupedQuantWeight& w, const PanelOrder& order, size_t j0, size_t rows,
-                             const PanelView& panel) {
-  const size_t groups = order.positions / kPanelGroup;
+void decode_grouped_to_panel(const GroupedQuantWeight& w, const PanelOrder& order, size_t j0, size_t rows, size_t first,
+                             size_t count, const PanelView& panel) {
+  const size_t groups = count / kPanelGroup;
   for (size_t lane = 0; lane < kPanelRows; ++lane) {
     if (lane >= rows) {
       clear_panel_lane(lane, groups, panel);
@@ -81,8 +81,8 @@ void decode_grouped_to_panel(const GroupedQuantWeight& w, const PanelOrder& orde
       size_t quant_group = 0;
       bool found = false;
       for (size_t i = 0; i < kPanelGroup; ++i) {
-        const size_t p = g * kPanelGroup + i;
-        const int32_t channel = order.identity() ? static_cast<int32_t>(p) : order.channels[p];
+        const size_t p = g * kPanelGroup + i;  // in the panel; first + p in the row
+        const int32_t channel = order.identity() ? static_cast<int32_t>(first + p) : order.channels[first + p];
         uint8_t code = 0;
         if (channel >= 0) {
           if (!found) quant_group = w.group_of(static_cast<size_t>(channel)), found = true;

@@ -116,9 +116,9 @@ struct PanelOrder {
 };
 PanelOrder grouped_panel_order(const GroupedQuantWeight& weight);
 
-// Decodes output rows [j0, j0 + rows) (rows <= kPanelRows; lanes past `rows` are cleared) into
-// `panel` (group_size 32) over all order.positions positions.
+// Decodes output rows [j0, j0 + rows) (rows <= kPanelRows; lanes past `rows` are cleared) at
+// positions [first, first + count) (multiples of 32) into `panel` (group_size 32) from its position 0.
 void decode_grouped_to_panel(const GroupedQuantWeight& weight, const PanelOrder& order, size_t j0, size_t rows,
-                             const PanelView& panel);
+                             size_t first, size_t count, const PanelView& panel);
 
 }  // namespace ferrum::quant

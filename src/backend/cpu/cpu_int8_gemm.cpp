@@ -54,28 +54,31 @@ void lay_out_row(DType activation_type, const void* blocks, size_t positions, si
 // (codes are the unsigned operand, activation bytes the signed broadcast one), then
 // acc += (sum * scale) * d_a + offset * (d_a * sum of values).
 template <int R>
-void panel_rows(const quant::PanelView& panel, const QuantizedActivations& a, size_t r0, float* out, size_t out_stride,
-                __mmask16 store_mask) {
+void panel_rows(const quant::PanelView& panel, const QuantizedActivations& a, size_t r0, size_t first_group,
+                size_t group_count, float* out, size_t out_stride, __mmask16 store_mask, bool accumulate) {
   const size_t group_size = panel.group_size;
   const size_t groups = a.groups();
   const size_t steps = group_size / 4;
   __m512 acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-  const uint8_t* codes = panel.codes;
-  for (size_t g = 0; g < groups; ++g) {
+  for (int r = 0; r < R; ++r) {
+    acc[r] = accumulate ? _mm512_maskz_loadu_ps(store_mask, out + (r0 + r) * out_stride) : _mm512_setzero_ps();
+  }
+  for (size_t local = 0; local < group_count; ++local) {
+    const size_t g = first_group + local;
     __m512i sums[R];
     for (int r = 0; r < R; ++r) sums[r] = _mm512_setzero_si512();
-    const size_t first = g * group_size;
+    const uint8_t* codes = panel.codes + local * group_size * kPanelRows;
+    const int8_t* values = a.values + g * group_size;
     for (size_t t = 0; t < steps; ++t) {
-      const __m512i w = _mm512_load_si512(codes + (first / 4 + t) * 64);
+      const __m512i w = _mm512_load_si512(codes + t * 64);
       for (int r = 0; r < R; ++r) {
         int32_t four;
-        std::memcpy(&four, a.values + (r0 + r) * a.positions + first + 4 * t, 4);
+        std::memcpy(&four, values + (r0 + r) * a.positions + 4 * t, 4);
         sums[r] = _mm512_dpbusd_epi32(sums[r], w, _mm512_set1_epi32(four));
       }
     }
-    const __m512 scale = _mm512_load_ps(panel.scales + g * kPanelRows);
-    const __m512 offset = _mm512_load_ps(panel.offsets + g * kPanelRows);
+    const __m512 scale = _mm512_load_ps(panel.scales + local * kPanelRows);
+    const __m512 offset = _mm512_load_ps(panel.offsets + local * kPanelRows);
     for (int r = 0; r < R; ++r) {
       const size_t index = (r0 + r) * groups + g;
       const __m512 scaled = _mm512_mul_ps(_mm512_cvtepi32_ps(sums[r]), scale);
@@ -88,18 +91,17 @@ void panel_rows(const quant::PanelView& panel, const QuantizedActivations& a, si
 
 constexpr size_t kRowsPerPass = 8;
 
+template <int R = 8>
 void panel_rows_dispatch(size_t rows, const quant::PanelView& panel, const QuantizedActivations& a, size_t r0,
-                         float* out, size_t out_stride, __mmask16 mask) {
-  switch (rows) {
-    case 1: panel_rows<1>(panel, a, r0, out, out_stride, mask); break;
-    case 2: panel_rows<2>(panel, a, r0, out, out_stride, mask); break;
-    case 3: panel_rows<3>(panel, a, r0, out, out_stride, mask); break;
-    case 4: panel_rows<4>(panel, a, r0, out, out_stride, mask); break;
-    case 5: panel_rows<5>(panel, a, r0, out, out_stride, mask); break;
-    case 6: panel_rows<6>(panel, a, r0, out, out_stride, mask); break;
-    case 7: panel_rows<7>(panel, a, r0, out, out_stride, mask); break;
-    default: panel_rows<8>(panel, a, r0, out, out_stride, mask); break;
+                         size_t first_group, size_t group_count, float* out, size_t out_stride, __mmask16 mask,
+                         bool accumulate) {
+  if constexpr (R > 1) {
+    if (rows < static_cast<size_t>(R)) {
+      return panel_rows_dispatch<R - 1>(rows, panel, a, r0, first_group, group_count, out, out_stride, mask,
+                                        accumulate);
+    }
   }
+  panel_rows<R>(panel, a, r0, first_group, group_count, out, out_stride, mask, accumulate);
 }
 
 #endif
@@ -170,34 +172,41 @@ QuantizedActivations ActivationBuffer::quantize(ThreadPool& pool, DType activati
   return result;
 }
 
-void panel_gemm(const quant::PanelView& panel, const QuantizedActivations& a, float* out, size_t out_stride,
-                size_t valid_lanes) {
+void panel_gemm(const quant::PanelView& panel, const QuantizedActivations& a, size_t first, size_t count, float* out,
+                size_t out_stride, size_t valid_lanes, bool accumulate) {
+  const size_t first_group = first / a.group_size;
+  const size_t group_count = count / a.group_size;
 #if defined(FERRUM_PANEL_VNNI)
   const auto mask = static_cast<__mmask16>((1u << valid_lanes) - 1u);
   for (size_t r0 = 0; r0 < a.rows; r0 += kRowsPerPass) {
-    panel_rows_dispatch(std::min(kRowsPerPass, a.rows - r0), panel, a, r0, out, out_stride, mask);
+    panel_rows_dispatch(std::min(kRowsPerPass, a.rows - r0), panel, a, r0, first_group, group_count, out, out_stride,
+                        mask, accumulate);
   }
 #else
   // Portable version: the same integer sums and float steps, lane by lane.
   const size_t groups = a.groups();
   for (size_t r = 0; r < a.rows; ++r) {
     float acc[kPanelRows] = {};
-    for (size_t g = 0; g < groups; ++g) {
+    for (size_t local = 0; local < group_count; ++local) {
+      const size_t g = first_group + local;
       int32_t sums[kPanelRows] = {};
-      for (size_t p = g * a.group_size; p < (g + 1) * a.group_size; ++p) {
-        const int32_t value = a.values[r * a.positions + p];
+      for (size_t i = 0; i < a.group_size; ++i) {
+        const int32_t value = a.values[r * a.positions + g * a.group_size + i];
         for (size_t lane = 0; lane < kPanelRows; ++lane) {
-          sums[lane] += static_cast<int32_t>(panel.codes[quant::panel_code_index(p, lane)]) * value;
+          sums[lane] +=
+              static_cast<int32_t>(panel.codes[quant::panel_code_index(local * a.group_size + i, lane)]) * value;
         }
       }
       const float d = a.scale[r * groups + g];
       const float scaled_sum = a.scaled_sum[r * groups + g];
       for (size_t lane = 0; lane < kPanelRows; ++lane) {
-        const float scaled = static_cast<float>(sums[lane]) * panel.scales[g * kPanelRows + lane];
-        acc[lane] += scaled * d + panel.offsets[g * kPanelRows + lane] * scaled_sum;
+        const float scaled = static_cast<float>(sums[lane]) * panel.scales[local * kPanelRows + lane];
+        acc[lane] += scaled * d + panel.offsets[local * kPanelRows + lane] * scaled_sum;
       }
     }
-    for (size_t lane = 0; lane < valid_lanes; ++lane) out[r * out_stride + lane] = acc[lane];
+    for (size_t lane = 0; lane < valid_lanes; ++lane) {
+      out[r * out_stride + lane] = accumulate ? out[r * out_stride + lane] + acc[lane] : acc[lane];
+    }
   }
 #endif
 }

@@ -75,9 +75,11 @@ size_t panel_tile_bytes(size_t positions, size_t group_size);
 // The panel view of a tile stored at `memory` (64-byte aligned).
 quant::PanelView panel_at(uint8_t* memory, size_t positions, size_t group_size);
 
-// out[r, j0 + lane] for r in [0, a.rows) and lane < valid_lanes, from one decoded panel covering all
-// positions of `a`. `out` has row stride out_stride. Single-threaded.
-void panel_gemm(const quant::PanelView& panel, const QuantizedActivations& a, float* out, size_t out_stride,
-                size_t valid_lanes);
+// out[r, lane] (+)= sum over positions [first, first + count) of panel x a, for r in [0, a.rows)
+// and lane < valid_lanes; the panel holds those positions from its position 0. `accumulate` adds
+// to what `out` (row stride out_stride) holds, so a long row can be decoded and multiplied in
+// pieces that stay in L1. Single-threaded.
+void panel_gemm(const quant::PanelView& panel, const QuantizedActivations& a, size_t first, size_t count, float* out,
+                size_t out_stride, size_t valid_lanes, bool accumulate);
 
 }  // namespace ferrum::cpu

@@ -24,6 +24,8 @@ namespace {
 // the weights); from here on the panel's decode is shared by enough rows.
 constexpr size_t kPanelMinRows = 4;
 constexpr size_t kGroupedPanelGroup = 32;
+// Weight rows the decode path prefetches ahead of the one it multiplies.
+constexpr size_t kPrefetchRows = 4;
 
 Status check_activations(std::string_view op, const CpuBuffer& a, const CpuBuffer& out, size_t m, size_t n, size_t k) {
   FERRUM_TRY(check_dtype(op, "a", a, {DType::kF32}));
@@ -38,22 +40,31 @@ cpu::ActivationBuffer& activation_buffer() {
   return buffer;
 }
 
-// Runs decode_tile(tile, panel) then the panel kernel for every 16-row tile of the n outputs.
+// Positions of a tile decoded and multiplied at a time: its panel (16 KiB of codes) and the
+// activation rows in flight stay in L1. A multiple of every block and group (256, 32, 16).
+constexpr size_t kPanelChunk = 1024;
+
+// For every 16-row tile of the n outputs and every chunk of positions: decode_tile(j0, rows, first,
+// count, panel), then the panel kernel, accumulating over the chunks.
 template <class DecodeTile>
 void panel_gemm_over_tiles(ThreadPool& pool, const cpu::QuantizedActivations& qa, float* out, size_t n,
                            const DecodeTile& decode_tile) {
   const size_t tiles = cpu::ceil_div(n, quant::kPanelRows);
-  const size_t tile_bytes = cpu::panel_tile_bytes(qa.positions, qa.group_size);
+  const size_t chunk = std::min(kPanelChunk, qa.positions);
+  const size_t tile_bytes = cpu::panel_tile_bytes(chunk, qa.group_size);
   const size_t work_per_tile = quant::kPanelRows * qa.positions * (qa.rows + 4);
   pool.parallel_for(tiles, cpu::grain_for(work_per_tile), [&](size_t begin, size_t end) {
     auto* memory = reinterpret_cast<uint8_t*>(
         cpu::thread_scratch(cpu::Scratch::kDecodedWeights, cpu::ceil_div(tile_bytes, sizeof(float))));
-    const quant::PanelView panel = cpu::panel_at(memory, qa.positions, qa.group_size);
+    const quant::PanelView panel = cpu::panel_at(memory, chunk, qa.group_size);
     for (size_t tile = begin; tile < end; ++tile) {
       const size_t j0 = tile * quant::kPanelRows;
       const size_t rows = std::min(quant::kPanelRows, n - j0);
-      decode_tile(j0, rows, panel);
-      cpu::panel_gemm(panel, qa, out + j0, n, rows);
+      for (size_t first = 0; first < qa.positions; first += chunk) {
+        const size_t count = std::min(chunk, qa.positions - first);
+        decode_tile(j0, rows, first, count, panel);
+        cpu::panel_gemm(panel, qa, first, count, out + j0, n, rows, first > 0);
+      }
     }
   });
 }
@@ -70,6 +81,12 @@ void gguf_row_dots(ThreadPool& pool, DType type, const uint8_t* weights, size_t 
     quantize_activation_row(activation_type, a + i * k, activations + i * activation_bytes, k);
   pool.parallel_for(n, std::max<size_t>(8, cpu::grain_for(k * m)), [&](size_t begin, size_t end) {
     for (size_t j = begin; j < end; ++j) {
+      // Decode streams the weights from memory once: asking for the rows ahead while this one is
+      // multiplied keeps more misses in flight than the hardware prefetcher does alone.
+      if (j + kPrefetchRows < end) {
+        const uint8_t* ahead = weights + (j + kPrefetchRows) * row_bytes;
+        for (size_t offset = 0; offset < row_bytes; offset += 64) __builtin_prefetch(ahead + offset);
+      }
       const uint8_t* row = weights + j * row_bytes;
       for (size_t i = 0; i < m; ++i) out[i * n + j] = vec_dot(type, row, activations + i * activation_bytes, k);
     }
@@ -102,15 +119,17 @@ Status gemm_gguf(CpuContext& ctx, const CpuBuffer& a, const QuantWeights<CpuBuff
   }
   const cpu::QuantizedActivations qa = activation_buffer().quantize(
       *ctx.pool, *vec_dot_activation_type(type), a.data_as<float>(), m, k, quant::panel_group_size(type));
-  panel_gemm_over_tiles(*ctx.pool, qa, c, n, [&](size_t j0, size_t rows, const quant::PanelView& panel) {
-    for (size_t lane = 0; lane < quant::kPanelRows; ++lane) {
-      if (lane < rows) {
-        quant::decode_row_to_panel(type, base + (j0 + lane) * row_bytes, k, lane, panel);
-      } else {
-        quant::clear_panel_lane(lane, k / panel.group_size, panel);
-      }
-    }
-  });
+  panel_gemm_over_tiles(
+      *ctx.pool, qa, c, n, [&](size_t j0, size_t rows, size_t first, size_t count, const quant::PanelView& panel) {
+        const size_t skip = row_bytes_unchecked(type, first);
+        for (size_t lane = 0; lane < quant::kPanelRows; ++lane) {
+          if (lane < rows) {
+            quant::decode_row_to_panel(type, base + (j0 + lane) * row_bytes + skip, count, lane, panel);
+          } else {
+            quant::clear_panel_lane(lane, count / panel.group_size, panel);
+          }
+        }
+      });
   return ok();
 }
 
@@ -184,9 +203,10 @@ Status CpuBackend::gemm_quant(CpuContext& ctx, const CpuBuffer& a, const QuantWe
   const quant::GroupedQuantWeight& w = *weight;
   const quant::PanelOrder order = quant::grouped_panel_order(w);
   const cpu::QuantizedActivations qa = quantize_grouped_activations(*ctx.pool, a.data_as<float>(), m, k, order);
-  panel_gemm_over_tiles(*ctx.pool, qa, c, n, [&](size_t j0, size_t rows, const quant::PanelView& panel) {
-    quant::decode_grouped_to_panel(w, order, j0, rows, panel);
-  });
+  panel_gemm_over_tiles(*ctx.pool, qa, c, n,
+                        [&](size_t j0, size_t rows, size_t first, size_t count, const quant::PanelView& panel) {
+                          quant::decode_grouped_to_panel(w, order, j0, rows, first, count, panel);
+                        });
   return ok();
 }
 
@@ -234,7 +254,8 @@ Expected<CpuGptqStore> CpuBackend::load_gptq(std::span<const int32_t> qweight, s
   default_thread_pool().parallel_for(store.panels->tiles(), 1, [&](size_t begin, size_t end) {
     for (size_t tile = begin; tile < end; ++tile) {
       const size_t j0 = tile * quant::kPanelRows;
-      quant::decode_grouped_to_panel(w, store.order, j0, std::min(quant::kPanelRows, n - j0), store.panels->tile(tile));
+      quant::decode_grouped_to_panel(w, store.order, j0, std::min(quant::kPanelRows, n - j0), 0, store.order.positions,
+                                     store.panels->tile(tile));
     }
   });
   return store;
@@ -256,7 +277,8 @@ Status CpuBackend::gemm_gptq(CpuContext& ctx, const CpuBuffer& a, const CpuGptqS
   ctx.pool->parallel_for(tiles, cpu::grain_for(work_per_tile), [&](size_t begin, size_t end) {
     for (size_t tile = begin; tile < end; ++tile) {
       const size_t j0 = tile * quant::kPanelRows;
-      cpu::panel_gemm(weight.panels->tile(tile), qa, c + j0, weight.n, std::min(quant::kPanelRows, weight.n - j0));
+      cpu::panel_gemm(weight.panels->tile(tile), qa, 0, qa.positions, c + j0, weight.n,
+                      std::min(quant::kPanelRows, weight.n - j0), false);
     }
   });
   return ok();

@@ -2,14 +2,18 @@
 // GgufFile and loaded with open_model_files + create_cpu_causal_lm, their logits compared with the
 // same checkpoint's bf16 weights run by ferrum (and with transformers' reference).
 //
-// Tolerances (logits are O(1) with random weights, max |logit| about 3-5):
+// Tolerances, relative to max |logit| of the bf16 model (random weights: 0.5 to 5):
 //   F16 / BF16 recipes: the bf16 weights survive exactly (f16 holds every bf16 value of this range)
-//     -> 1e-4, f32 arithmetic only.
-//   Q8_0: 8-bit weights (relative step 1/127 per block) -> 2e-2.
+//     -> 1e-5, f32 arithmetic only.
+//   Q8_0: 8-bit weights (a step of 1/127 of each block's largest value), and the CPU's integer
+//     kernels round the activations to 8 bits too -> 2e-2; Gemma 3 (embeddings scaled by
+//     sqrt(hidden), sandwich norms) measures 4.1e-2 -> 6e-2.
 //   Q4_K_M: the hf-tiny rows (64, 160, 176 values) are not whole 256-value super-blocks, so the
-//     recipe falls back to Q5_0 / Q8_0 / F16 (checked below) -> 1.5e-1.
+//     recipe falls back to Q5_0 / Q8_0 / F16 (checked below) -> 8e-2.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -73,18 +77,21 @@ TEST_P(QuantizeHfTiny, LogitsFollowTheBf16Model) {
   auto transformers = testing::reference_tensor(c.model, "logits");
   ASSERT_TRUE(transformers);
   const double error = max_abs_difference(*quantized, *bf16).max_abs;
-  std::printf("%-12s %-7s max |logit - bf16 model| = %.3g (vs transformers %.3g)\n", c.model.c_str(), c.type.c_str(),
-              error, max_abs_difference(*quantized, *transformers).max_abs);
-  EXPECT_LT(error, c.tolerance);
+  double largest = 0;
+  for (float logit : *bf16) largest = std::max(largest, static_cast<double>(std::fabs(logit)));
+  std::printf("%-12s %-7s max |logit - bf16 model| = %.3g = %.3g of max |logit| %.3g (vs transformers %.3g)\n",
+              c.model.c_str(), c.type.c_str(), error, error / largest, largest,
+              max_abs_difference(*quantized, *transformers).max_abs);
+  EXPECT_LT(error, c.tolerance * largest);
   std::filesystem::remove(out);
 }
 
 INSTANTIATE_TEST_SUITE_P(Recipes, QuantizeHfTiny,
-                         ::testing::Values(Case{"llama3", "BF16", 1e-4}, Case{"llama3", "Q8_0", 2e-2},
-                                           Case{"llama3", "Q4_K_M", 1.5e-1}, Case{"qwen3", "F16", 1e-4},
-                                           Case{"qwen3", "Q8_0", 2e-2}, Case{"qwen3", "Q4_K_M", 1.5e-1},
+                         ::testing::Values(Case{"llama3", "BF16", 1e-5}, Case{"llama3", "Q8_0", 2e-2},
+                                           Case{"llama3", "Q4_K_M", 8e-2}, Case{"qwen3", "F16", 1e-5},
+                                           Case{"qwen3", "Q8_0", 2e-2}, Case{"qwen3", "Q4_K_M", 8e-2},
                                            Case{"qwen2", "Q8_0", 2e-2}, Case{"mistral_swa", "Q8_0", 2e-2},
-                                           Case{"gemma3", "Q8_0", 2e-2}),
+                                           Case{"gemma3", "BF16", 1e-5}, Case{"gemma3", "Q8_0", 6e-2}),
                          [](const auto& info) { return info.param.model + "_" + info.param.type; });
 
 TEST(Quantize, TensorTypesFollowTheRecipe) {
@@ -144,8 +151,10 @@ TEST(Quantize, GgufToGgufRequantizes) {
   auto requantized = logits_of(q4, *ids);
   ASSERT_TRUE(bf16 && requantized) << (requantized ? "" : requantized.error().to_string());
   const double error = max_abs_difference(*requantized, *bf16).max_abs;
-  std::printf("llama3 Q8_0 -> Q4_K_M: max |logit - bf16 model| = %.3g\n", error);
-  EXPECT_LT(error, 1.5e-1);
+  double largest = 0;
+  for (float logit : *bf16) largest = std::max(largest, static_cast<double>(std::fabs(logit)));
+  std::printf("llama3 Q8_0 -> Q4_K_M: max |logit - bf16 model| = %.3g = %.3g of max |logit|\n", error, error / largest);
+  EXPECT_LT(error, 8e-2 * largest);
   std::filesystem::remove(q8);
   std::filesystem::remove(q4);
 }
