@@ -1,8 +1,9 @@
 // `ferrum quantize` end to end: hf-tiny checkpoints written as GGUF by quantize_model, read back with
 // GgufFile and loaded with open_model_files + create_cpu_causal_lm, their logits compared with the
-// same checkpoint's bf16 weights run by ferrum (and with transformers' reference).
+// same checkpoint's bf16 weights run by ferrum and with transformers' reference logits, both under
+// the tolerance below.
 //
-// Tolerances, relative to max |logit| of the bf16 model (random weights: 0.5 to 5):
+// Tolerances, relative to max |logit| of the bf16 model (random weights: 0.6 to 1 here):
 //   F16 / BF16 recipes: the bf16 weights survive exactly (f16 holds every bf16 value of this range)
 //     -> 1e-5, f32 arithmetic only.
 //   Q8_0: 8-bit weights (a step of 1/127 of each block's largest value), and the CPU's integer
@@ -77,12 +78,20 @@ TEST_P(QuantizeHfTiny, LogitsFollowTheBf16Model) {
   auto transformers = testing::reference_tensor(c.model, "logits");
   ASSERT_TRUE(transformers);
   const double error = max_abs_difference(*quantized, *bf16).max_abs;
+  const double error_vs_transformers = max_abs_difference(*quantized, *transformers).max_abs;
   double largest = 0;
   for (float logit : *bf16) largest = std::max(largest, static_cast<double>(std::fabs(logit)));
-  std::printf("%-12s %-7s max |logit - bf16 model| = %.3g = %.3g of max |logit| %.3g (vs transformers %.3g)\n",
-              c.model.c_str(), c.type.c_str(), error, error / largest, largest,
-              max_abs_difference(*quantized, *transformers).max_abs);
+  double largest_transformers = 0;
+  for (float logit : *transformers) {
+    largest_transformers = std::max(largest_transformers, static_cast<double>(std::fabs(logit)));
+  }
+  std::printf("%-12s %-7s max |logit - bf16 model| = %.3g = %.3g of max |logit| %.3g; vs transformers %.3g = %.3g\n",
+              c.model.c_str(), c.type.c_str(), error, error / largest, largest, error_vs_transformers,
+              error_vs_transformers / largest_transformers);
   EXPECT_LT(error, c.tolerance * largest);
+  // The same bound against the reference no one here wrote: ferrum's bf16 model is within 1e-6
+  // of it, so the quantization error is all that should show.
+  EXPECT_LT(error_vs_transformers, c.tolerance * largest_transformers);
   std::filesystem::remove(out);
 }
 
