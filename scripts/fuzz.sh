@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
 # Builds the fuzz preset (clang, libFuzzer + ASan + UBSan) and runs every fuzz target for about
-# SECONDS/3 seconds each, starting from its seed corpus in tests/fuzz/corpus/<target>/.
+# SECONDS / (number of targets) seconds each, starting from its seed corpus in tests/fuzz/corpus/<target>/.
 # Usage: scripts/fuzz.sh [SECONDS]   (default 60; CI runs `scripts/fuzz.sh 60`)
 # A crash stops the run and leaves the input in build/fuzz/artifacts/; replay it with
 #   build/fuzz/tests/fuzz/<target> build/fuzz/artifacts/<crash-file>
 set -euo pipefail
 cd "$(dirname "$0")/.."
 total_seconds=${1:-60}
-per_target=$((total_seconds / 3))
-((per_target >= 5)) || per_target=5
 jobs=${FERRUM_FUZZ_BUILD_JOBS:-2}
 
 cmake --preset fuzz >/dev/null
@@ -18,6 +16,8 @@ build=build/fuzz
 mkdir -p "$build/artifacts"
 targets=$(find "$build/tests/fuzz" -maxdepth 1 -type f -name 'fuzz-*' -perm -u+x | sort)
 [[ -n "$targets" ]] || { echo "fuzz: no targets were built" >&2; exit 1; }
+per_target=$((total_seconds / $(wc -w <<<"$targets")))
+((per_target >= 5)) || per_target=5
 
 for target in $targets; do
   name=$(basename "$target")

@@ -10,8 +10,12 @@ packages=(
   libgtest-dev libbenchmark-dev
   nlohmann-json3-dev libpcre2-dev libicu-dev libcurl4-openssl-dev
   libsndfile1-dev libsamplerate0-dev
-  python3 nodejs npm
+  python3
 )
+# Node.js and npm run the server's end-to-end tests with the official openai client. Machines often
+# carry their own Node (nvm, NodeSource) that conflicts with Debian's packages: install only if absent.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -7,15 +7,21 @@ quick=0
 [[ "${1:-}" == "--quick" ]] && quick=1
 
 echo "== release build and tests"
+# The server's end-to-end suite drives `ferrum serve` with the official openai npm package.
+if command -v npm >/dev/null; then
+  (cd tests/server_e2e && npm ci --no-audit --no-fund --loglevel=error)
+fi
 cmake --preset cpu >/dev/null
 cmake --build --preset cpu
 ctest --preset cpu --timeout 1200
 
 if ((quick)); then exit 0; fi
 
-echo "== sanitizer build (ASan + UBSan) and tests"
+# The op tests and the parsers of untrusted input (model files, vocabularies, templates) run again
+# under AddressSanitizer + UndefinedBehaviorSanitizer; building everything twice would not fit CI.
+echo "== sanitizer build (ASan + UBSan): op tests and input parsers"
 cmake --preset sanitize >/dev/null
-cmake --build --preset sanitize
+cmake --build --preset sanitize --target ferrum-op-test test-formats test-tokenizer test-chat
 ctest --preset sanitize --timeout 1800 -L sanitize
 
 if [[ -x scripts/fuzz.sh ]]; then

@@ -4,15 +4,19 @@
 // over the decode-only steps, the step times, and for the decode steps the weight bandwidth they
 // reach (every step reads every weight once). With --baseline it also runs the same requests one
 // at a time through the single-sequence path (what `ferrum run` does), for the batching speedup.
+// With --shared-prefix N it measures prefix caching instead: the time to first token of a request
+// whose N-token prompt prefix is new, then of one sharing that prefix (after a warm-up request).
 //
 //   ferrum-engine-bench [--model PATH | --random tiny|small|1b|8b] [--device cpu|cuda]
 //                       [--requests 64] [--prompt-len 128] [--new-tokens 128] [--max-num-seqs N]
 //                       [--max-num-batched-tokens 512] [--block-size 16] [--threads N] [--baseline]
+//                       [--no-graphs] [--shared-prefix N]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -41,7 +45,11 @@ struct Flags {
   size_t block_size = 16;
   size_t threads = 0;
   bool baseline = false;
+  bool graphs = true;
+  size_t shared_prefix = 0;
 };
+
+constexpr size_t kPrefixSuffixTokens = 16;  // each --shared-prefix request's own tokens after the prefix
 
 bool parse(int argc, char** argv, Flags& flags) {
   for (int i = 1; i < argc; ++i) {
@@ -70,11 +78,16 @@ bool parse(int argc, char** argv, Flags& flags) {
       flags.threads = number();
     } else if (arg == "--baseline") {
       flags.baseline = true;
+    } else if (arg == "--no-graphs") {
+      flags.graphs = false;
+    } else if (arg == "--shared-prefix" && has_value) {
+      flags.shared_prefix = number();
     } else {
       std::fprintf(stderr, "unknown or incomplete argument %s (see the header of engine_bench.cpp)\n", arg.c_str());
       return false;
     }
   }
+  if (flags.shared_prefix > 0) flags.prompt_len = flags.shared_prefix + kPrefixSuffixTokens;
   return flags.requests > 0 && flags.prompt_len > 0 && flags.new_tokens > 0;
 }
 
@@ -101,6 +114,80 @@ std::vector<std::vector<int32_t>> random_prompts(const Flags& flags, size_t voca
 
 double seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
+}
+
+// Time to first token of one request run alone on `core`: it is added and the engine steps until
+// its first token comes out; the rest of its generation then runs untimed. Returns seconds, and the
+// prompt tokens the prefix cache served in `cached`.
+Expected<double> time_to_first_token(EngineCore& core, RequestId id, std::vector<int32_t> prompt, size_t new_tokens,
+                                     size_t& cached) {
+  EngineRequest request;
+  request.prompt = std::move(prompt);
+  request.max_new_tokens = new_tokens;
+  request.ignore_eos = true;
+  request.sampling.temperature = 0;
+  bool first_token = false;
+  std::optional<Error> failure;
+  const auto start = Clock::now();
+  FERRUM_TRY(core.add_request(id, std::move(request), [&](RequestEvent&& event) {
+    if (!event.tokens.empty()) first_token = true;
+    if (event.finished) cached = event.cached_prompt_tokens;
+    if (event.error) failure = event.error;
+  }));
+  double ttft = 0;
+  while (core.has_work()) {
+    FERRUM_TRY(core.step());
+    if (first_token && ttft == 0) ttft = seconds(Clock::now() - start);
+  }
+  if (failure) return std::move(*failure);
+  return ttft;
+}
+
+int run_shared_prefix(const Flags& flags, CausalLm& lm) {
+  EngineOptions options;
+  options.max_num_seqs = flags.max_num_seqs;
+  options.max_num_batched_tokens = flags.max_num_batched_tokens;
+  options.block_size = flags.block_size;
+  options.enable_graphs = flags.graphs;
+  auto core = EngineCore::create(lm, nullptr, {}, options);
+  if (!core) {
+    std::fprintf(stderr, "%s\n", core.error().to_string().c_str());
+    return 1;
+  }
+  std::mt19937_64 rng(11);
+  const auto random_tokens = [&](size_t count) {
+    std::vector<int32_t> tokens(count);
+    for (int32_t& token : tokens) token = static_cast<int32_t>(rng() % lm.info().vocab_size);
+    return tokens;
+  };
+  const std::vector<int32_t> prefix = random_tokens(flags.shared_prefix);
+  const auto with_suffix = [&](const std::vector<int32_t>& head) {
+    std::vector<int32_t> prompt = head;
+    const std::vector<int32_t> suffix = random_tokens(kPrefixSuffixTokens);
+    prompt.insert(prompt.end(), suffix.begin(), suffix.end());
+    return prompt;
+  };
+  // Warm-up: an unrelated prompt of the same length (first-use costs: cuBLAS plans, graph capture).
+  size_t cached[3] = {};
+  double ttft[3] = {};
+  const std::vector<int32_t> prompts[3] = {with_suffix(random_tokens(flags.shared_prefix)), with_suffix(prefix),
+                                           with_suffix(prefix)};
+  for (size_t i = 0; i < 3; ++i) {
+    auto measured = time_to_first_token(**core, i, prompts[i], flags.new_tokens, cached[i]);
+    if (!measured) {
+      std::fprintf(stderr, "%s\n", measured.error().to_string().c_str());
+      return 1;
+    }
+    ttft[i] = *measured;
+  }
+  std::printf("device %s, %s; prompts of %zu tokens (%zu shared + %zu own), budget %zu tokens/step\n",
+              lm.info().device.c_str(), lm.info().architecture.c_str(), flags.prompt_len, flags.shared_prefix,
+              kPrefixSuffixTokens, flags.max_num_batched_tokens);
+  std::printf(
+      "time to first token: warm-up %.2f ms; new prefix %.2f ms (%zu cached); shared prefix %.2f ms (%zu "
+      "cached); %.1fx shorter\n",
+      ttft[0] * 1e3, ttft[1] * 1e3, cached[1], ttft[2] * 1e3, cached[2], ttft[1] / ttft[2]);
+  return cached[2] >= flags.shared_prefix / flags.block_size * flags.block_size ? 0 : 1;
 }
 
 int run(const Flags& flags) {
@@ -132,12 +219,14 @@ int run(const Flags& flags) {
     return 1;
   }
   CausalLm& lm = **model;
+  if (flags.shared_prefix > 0) return run_shared_prefix(flags, lm);
   const auto prompts = random_prompts(flags, lm.info().vocab_size);
 
   EngineOptions options;
   options.max_num_seqs = flags.max_num_seqs;
   options.max_num_batched_tokens = flags.max_num_batched_tokens;
   options.block_size = flags.block_size;
+  options.enable_graphs = flags.graphs;
   auto core = EngineCore::create(lm, nullptr, {}, options);
   if (!core) {
     std::fprintf(stderr, "%s\n", core.error().to_string().c_str());
@@ -192,9 +281,11 @@ int run(const Flags& flags) {
   std::printf("device %s, %s (%zu layers, hidden %zu, vocab %zu, %.2f GB of weights)\n", lm.info().device.c_str(),
               lm.info().architecture.c_str(), lm.info().num_layers, lm.info().hidden_size, lm.info().vocab_size,
               weight_gb);
-  std::printf("%zu requests x (%zu prompt + %zu new) tokens; max_num_seqs %zu, budget %zu tokens/step, %zu KV blocks\n",
-              flags.requests, flags.prompt_len, flags.new_tokens, flags.max_num_seqs, flags.max_num_batched_tokens,
-              stats.kv_blocks_total);
+  std::printf(
+      "%zu requests x (%zu prompt + %zu new) tokens; max_num_seqs %zu, budget %zu tokens/step, %zu KV blocks, graphs "
+      "%s\n",
+      flags.requests, flags.prompt_len, flags.new_tokens, flags.max_num_seqs, flags.max_num_batched_tokens,
+      stats.kv_blocks_total, flags.graphs ? "allowed" : "off");
   std::printf("finished %zu / %zu in %.3f s over %zu steps (%zu preemptions)\n", finished, flags.requests, total, steps,
               static_cast<size_t>(stats.preemptions));
   std::printf("output throughput: %.1f tok/s overall (%zu tokens)\n",

@@ -75,7 +75,9 @@ bool run_point(size_t seqs, size_t context) {
   std::vector<int32_t> ids(num_blocks);
   std::iota(ids.begin(), ids.end(), 0);
   std::shuffle(ids.begin(), ids.end(), rng);
-  std::vector<float> k_pool(num_blocks * kKvHeads * kBlockSize * kHeadDim, 0.0f), v_pool(k_pool.size(), 0.0f);
+  const size_t pool_numel = num_blocks * kKvHeads * kBlockSize * kHeadDim;
+  std::vector<float> k_pool(pool_numel);
+  std::vector<float> v_pool(pool_numel);
   std::vector<float> tables(seqs * blocks_per_seq), query_start(seqs + 1), context_lens(seqs);
   for (size_t s = 0; s < seqs; ++s) {
     query_start[s + 1] = static_cast<float>(s + 1);

@@ -1,6 +1,8 @@
 #include "audio/audio_file.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 
@@ -21,16 +23,14 @@ constexpr size_t kReadFrames = 1 << 16;
 
 }  // namespace
 
-Expected<AudioClip> read_audio_file(const std::filesystem::path& path) {
-  std::error_code error;
-  FERRUM_CHECK(std::filesystem::is_regular_file(path, error), ErrorCode::kNotFound, path.string(),
-               ": no such audio file");
-  SF_INFO info{};
-  SndfileHandle file(sf_open(path.c_str(), SFM_READ, &info));
-  FERRUM_CHECK(file != nullptr, ErrorCode::kParse, path.string(), ": cannot read as audio (", sf_strerror(nullptr),
-               ")");
-  FERRUM_CHECK(info.channels > 0 && info.samplerate > 0, ErrorCode::kParse, path.string(), ": header gives ",
-               info.channels, " channels at ", info.samplerate, " Hz");
+namespace {
+
+// Decodes an opened file, naming it `name` in errors.
+Expected<AudioClip> decode(SNDFILE* handle, const SF_INFO& info, const std::string& name) {
+  SndfileHandle file(handle);
+  FERRUM_CHECK(file != nullptr, ErrorCode::kParse, name, ": cannot read as audio (", sf_strerror(nullptr), ")");
+  FERRUM_CHECK(info.channels > 0 && info.samplerate > 0, ErrorCode::kParse, name, ": header gives ", info.channels,
+               " channels at ", info.samplerate, " Hz");
   // Integer PCM is scaled by 1 / 2^(bits - 1), the convention of soundfile / torchaudio.
   sf_command(file.get(), SFC_SET_NORM_FLOAT, nullptr, SF_TRUE);
 
@@ -41,21 +41,64 @@ Expected<AudioClip> read_audio_file(const std::filesystem::path& path) {
   std::vector<float> block(kReadFrames * channels);
   while (true) {
     const sf_count_t read = sf_readf_float(file.get(), block.data(), static_cast<sf_count_t>(kReadFrames));
-    FERRUM_CHECK(read >= 0, ErrorCode::kParse, path.string(), ": ", sf_strerror(file.get()));
+    FERRUM_CHECK(read >= 0, ErrorCode::kParse, name, ": ", sf_strerror(file.get()));
     if (read == 0) break;
     for (size_t frame = 0; frame < static_cast<size_t>(read); ++frame) {
       double sum = 0.0;
       for (size_t c = 0; c < channels; ++c) sum += block[frame * channels + c];
       const float mono = static_cast<float>(sum / static_cast<double>(channels));
-      FERRUM_CHECK(std::isfinite(mono), ErrorCode::kParse, path.string(), ": sample ", clip.samples.size(),
+      FERRUM_CHECK(std::isfinite(mono), ErrorCode::kParse, name, ": sample ", clip.samples.size(),
                    " is not a finite number");
       clip.samples.push_back(mono);
     }
   }
-  FERRUM_CHECK(sf_error(file.get()) == SF_ERR_NO_ERROR, ErrorCode::kParse, path.string(), ": ",
-               sf_strerror(file.get()));
-  FERRUM_CHECK(!clip.samples.empty(), ErrorCode::kParse, path.string(), ": the file holds no samples");
+  FERRUM_CHECK(sf_error(file.get()) == SF_ERR_NO_ERROR, ErrorCode::kParse, name, ": ", sf_strerror(file.get()));
+  FERRUM_CHECK(!clip.samples.empty(), ErrorCode::kParse, name, ": the file holds no samples");
   return clip;
+}
+
+// libsndfile's virtual I/O over a byte buffer held in memory.
+struct MemoryFile {
+  std::span<const uint8_t> bytes;
+  sf_count_t position = 0;
+
+  static sf_count_t length(void* self) { return static_cast<sf_count_t>(static_cast<MemoryFile*>(self)->bytes.size()); }
+  static sf_count_t seek(sf_count_t offset, int whence, void* self) {
+    auto& file = *static_cast<MemoryFile*>(self);
+    const sf_count_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? file.position : length(self);
+    file.position = std::clamp<sf_count_t>(base + offset, 0, length(self));
+    return file.position;
+  }
+  static sf_count_t read(void* out, sf_count_t count, void* self) {
+    auto& file = *static_cast<MemoryFile*>(self);
+    const sf_count_t available = std::max<sf_count_t>(0, length(self) - file.position);
+    const sf_count_t n = std::min(count, available);
+    std::memcpy(out, file.bytes.data() + file.position, static_cast<size_t>(n));
+    file.position += n;
+    return n;
+  }
+  static sf_count_t write(const void*, sf_count_t, void*) { return 0; }
+  static sf_count_t tell(void* self) { return static_cast<MemoryFile*>(self)->position; }
+};
+
+}  // namespace
+
+Expected<AudioClip> read_audio_file(const std::filesystem::path& path) {
+  std::error_code error;
+  FERRUM_CHECK(std::filesystem::is_regular_file(path, error), ErrorCode::kNotFound, path.string(),
+               ": no such audio file");
+  SF_INFO info{};
+  SNDFILE* handle = sf_open(path.c_str(), SFM_READ, &info);
+  return decode(handle, info, path.string());
+}
+
+Expected<AudioClip> read_audio_bytes(std::span<const uint8_t> bytes, const std::string& name) {
+  FERRUM_CHECK(!bytes.empty(), ErrorCode::kParse, name, ": the audio file is empty");
+  MemoryFile file{bytes};
+  SF_VIRTUAL_IO io{&MemoryFile::length, &MemoryFile::seek, &MemoryFile::read, &MemoryFile::write, &MemoryFile::tell};
+  SF_INFO info{};
+  SNDFILE* handle = sf_open_virtual(&io, SFM_READ, &info, &file);
+  return decode(handle, info, name);
 }
 
 Expected<std::vector<float>> resample(std::span<const float> samples, size_t from_rate, size_t to_rate) {

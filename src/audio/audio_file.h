@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "core/error.h"
@@ -21,6 +22,9 @@ struct AudioClip {
 // The whole file, mono, at its own rate. Files libsndfile cannot open or decode, files without
 // samples and files with non-finite samples are errors naming the file.
 Expected<AudioClip> read_audio_file(const std::filesystem::path& path);
+
+// The same for a file held in memory (an upload); `name` labels it in errors.
+Expected<AudioClip> read_audio_bytes(std::span<const uint8_t> bytes, const std::string& name);
 
 // Band-limited sinc resampling of mono samples from `from_rate` to `to_rate` (Hz); a copy when the
 // rates are equal.

@@ -128,6 +128,12 @@ concept Backend = requires {
   // qk_rope_head_dim], out [num_heads, num_tokens, kv_lora_rank]; positions and masks as paged_attention.
   // Args: (q, latent_pool, rope_pool, out, batch, cfg, kv_lora_rank, qk_rope_head_dim)
   { B::paged_mla_attention(ctx, in, in, in, out, paged, attn, n, n) } -> std::same_as<Status>;
+  // embedding_lookup with the ids in device memory: out[i, :] = table[ids[i], :] for i < count, ids
+  // i32 [count] below the table's rows (tables and outputs as embedding_lookup takes them). A
+  // captured graph reads new ids from the same buffer on every replay. Backends that read the ids
+  // on the host check them; a device backend writes zeros for an id outside the table.
+  // Args: (table, ids, count, out, dim)
+  { B::gather_rows(ctx, in, in, n, out, n) } -> std::same_as<Status>;
   // Host bytes into an existing buffer: elements dst_offset.. of dst (a plain dtype) become `bytes`
   // (a whole number of elements), in order with the context's other work; `bytes` may be reused as
   // soon as the call returns. Per-step metadata goes into fixed buffers this way, so a captured
@@ -255,6 +261,10 @@ struct BackendDefaults {
   static Status paged_mla_attention(Context&, const Buffer&, const Buffer&, const Buffer&, Buffer&,
                                     const PagedAttnBatch<Buffer>&, const AttnConfig&, size_t, size_t) {
     return make_error(ErrorCode::kUnsupported, "paged_mla_attention is not implemented by this backend");
+  }
+  template <class Context, class Buffer>
+  static Status gather_rows(Context&, const Buffer&, const Buffer&, size_t, Buffer&, size_t) {
+    return make_error(ErrorCode::kUnsupported, "gather_rows is not implemented by this backend");
   }
   template <class Context, class Buffer>
   static Status copy_from_host(Context&, std::span<const uint8_t>, Buffer&, size_t) {

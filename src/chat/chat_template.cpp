@@ -17,20 +17,6 @@ struct ChatTemplate::Parsed {
   TemplateAst ast;
 };
 
-nlohmann::ordered_json make_chat_context(const ChatInputs& inputs) {
-  nlohmann::ordered_json context = nlohmann::ordered_json::object();
-  context["messages"] = inputs.messages;
-  context["tools"] = inputs.tools;
-  context["documents"] = inputs.documents;
-  context["add_generation_prompt"] = inputs.add_generation_prompt;
-  if (inputs.bos_token) context["bos_token"] = *inputs.bos_token;
-  if (inputs.eos_token) context["eos_token"] = *inputs.eos_token;
-  if (inputs.extra_context.is_object()) {
-    for (const auto& [key, value] : inputs.extra_context.items()) context[key] = value;
-  }
-  return context;
-}
-
 Expected<ChatTemplate> ChatTemplate::parse(std::string_view source, std::string name) {
   const std::string context = cat("chat template '", name, "'");
   try {
@@ -73,8 +59,27 @@ Expected<std::string> ChatTemplate::render(const nlohmann::json& context, const 
   return render_value_context(value, options);
 }
 
+// Converts each input straight to template values (no intermediate JSON object), in the order
+// transformers passes them; extra variables come last and override.
 Expected<std::string> ChatTemplate::render_chat(const ChatInputs& inputs, const RenderOptions& options) const {
-  return render(make_chat_context(inputs), options);
+  Dict context;
+  auto add_json = [&](std::string_view name, const nlohmann::ordered_json& json) -> Status {
+    FERRUM_ASSIGN_OR_RETURN(Value value, value_from_json(json));
+    context.set(Value::string(std::string(name)), std::move(value));
+    return ok();
+  };
+  FERRUM_TRY(add_json("messages", inputs.messages));
+  FERRUM_TRY(add_json("tools", inputs.tools));
+  FERRUM_TRY(add_json("documents", inputs.documents));
+  context.set(Value::string("add_generation_prompt"), Value::boolean(inputs.add_generation_prompt));
+  if (inputs.bos_token) context.set(Value::string("bos_token"), Value::string(*inputs.bos_token));
+  if (inputs.eos_token) context.set(Value::string("eos_token"), Value::string(*inputs.eos_token));
+  FERRUM_CHECK(inputs.extra_context.is_object() || inputs.extra_context.is_null(), ErrorCode::kInvalidArgument,
+               "ChatInputs::extra_context must be a JSON object");
+  if (inputs.extra_context.is_object()) {
+    for (const auto& [key, value] : inputs.extra_context.items()) FERRUM_TRY(add_json(key, value));
+  }
+  return render_value_context(Value::dict(std::move(context)), options);
 }
 
 const std::string& ChatTemplate::name() const {

@@ -41,9 +41,6 @@ struct ChatInputs {
   nlohmann::ordered_json extra_context = nlohmann::ordered_json::object();
 };
 
-// The template variables for `inputs`, in the order transformers passes them.
-nlohmann::ordered_json make_chat_context(const ChatInputs& inputs);
-
 class ChatTemplate {
  public:
   // Syntax errors are ErrorCode::kParse and name the line and column. `name` (a file or model) is

@@ -36,6 +36,7 @@ Expected<Value> Renderer::evaluate(const Expr& expr, const FramePtr& frame) {
       const auto& attribute = static_cast<const AttributeExpr&>(expr);
       FERRUM_ASSIGN_OR_RETURN(Value object, evaluate(*attribute.object, frame));
       line_ = expr.line;
+      FERRUM_TRY(charge(object));  // dict lookups scan; methods go on to process the receiver
       return get_attribute(object, attribute.name, mutable_allowed);
     }
     case ExprKind::kItem: {
@@ -43,6 +44,7 @@ Expected<Value> Renderer::evaluate(const Expr& expr, const FramePtr& frame) {
       FERRUM_ASSIGN_OR_RETURN(Value object, evaluate(*item.object, frame));
       FERRUM_ASSIGN_OR_RETURN(Value key, evaluate(*item.key, frame));
       line_ = expr.line;
+      if (!object.is_list()) FERRUM_TRY(charge(object));  // list indexing is O(1); dict and str are not
       return get_item(object, key, mutable_allowed);
     }
     case ExprKind::kSlice: return evaluate_slice(static_cast<const SliceExpr&>(expr), frame);
@@ -92,7 +94,11 @@ Expected<Value> Renderer::evaluate_binary(const BinaryExpr& expr, const FramePtr
   if (expr.op == BinaryOp::kOr) return is_truthy(left) ? Expected<Value>(left) : evaluate(*expr.right, frame);
   FERRUM_ASSIGN_OR_RETURN(Value right, evaluate(*expr.right, frame));
   line_ = expr.line;
-  return binary_operation(expr.op, left, right, limits());
+  FERRUM_TRY(charge(left));
+  FERRUM_TRY(charge(right));
+  FERRUM_ASSIGN_OR_RETURN(Value result, binary_operation(expr.op, left, right, limits()));
+  FERRUM_TRY(charge(result));
+  return result;
 }
 
 Expected<Value> Renderer::evaluate_compare(const CompareExpr& expr, const FramePtr& frame) {
@@ -100,6 +106,8 @@ Expected<Value> Renderer::evaluate_compare(const CompareExpr& expr, const FrameP
   for (const auto& [op, operand] : expr.rest) {
     FERRUM_ASSIGN_OR_RETURN(Value right, evaluate(*operand, frame));
     line_ = expr.line;
+    FERRUM_TRY(charge(left));
+    FERRUM_TRY(charge(right));
     FERRUM_ASSIGN_OR_RETURN(bool holds, compare_values(op, left, right));
     if (!holds) return Value::boolean(false);
     left = std::move(right);

@@ -12,7 +12,6 @@
 #include "chat/call_args.h"
 #include "chat/json_dump.h"
 #include "chat/methods.h"
-#include "chat/objects.h"
 #include "chat/operators.h"
 #include "chat/printing.h"
 #include "chat/python_str.h"

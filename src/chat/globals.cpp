@@ -5,7 +5,6 @@
 
 #include "chat/call_args.h"
 #include "chat/objects.h"
-#include "chat/operators.h"
 #include "chat/printing.h"
 #include "chat/renderer.h"
 

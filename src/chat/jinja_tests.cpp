@@ -1,10 +1,8 @@
 #include "chat/jinja_tests.h"
 
-#include <cmath>
 
 #include "chat/call_args.h"
 #include "chat/filters.h"
-#include "chat/methods.h"
 #include "chat/operators.h"
 #include "chat/printing.h"
 #include "chat/python_str.h"

@@ -32,6 +32,7 @@ Expected<Value> convert(const Json& json, int depth) {
     }
     case nlohmann::json::value_t::object: {
       Dict dict;
+      dict.reserve(json.size());
       for (const auto& [key, element] : json.items()) {
         FERRUM_ASSIGN_OR_RETURN(Value item, convert(element, depth + 1));
         dict.set(Value::string(key), std::move(item));

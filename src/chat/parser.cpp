@@ -278,6 +278,9 @@ class Parser {
       if (!macro.params.empty()) FERRUM_TRY(expect_operator(","));
       if (skip_operator(")")) break;  // trailing comma
       FERRUM_ASSIGN_OR_RETURN(std::string name, expect_name("a parameter name"));
+      const bool duplicate =
+          std::any_of(macro.params.begin(), macro.params.end(), [&](const MacroParam& p) { return p.name == name; });
+      if (duplicate) return error_at(current(), "duplicate parameter '", name, "' in macro '", macro.name, "'");
       MacroParam param{std::move(name), nullptr};
       if (skip_operator("=")) {
         FERRUM_ASSIGN_OR_RETURN(param.default_value, parse_expression(true));

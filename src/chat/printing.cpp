@@ -15,6 +15,11 @@ constexpr int kMaxPrintDepth = kMaxValueDepth;
 
 void append_repr(std::string& out, const Value& value);
 
+// Nesting and size are tracked per thread rather than passed down, because printing continues
+// through Object::repr (a namespace printing its attributes, which may include the namespace itself).
+thread_local int print_depth = 0;
+thread_local size_t printed_bytes = 0;  // text produced since the outermost append_repr began
+
 void append_hex_escape(std::string& out, char32_t c) {
   char buffer[16];
   if (c <= 0xFF) {
@@ -59,7 +64,7 @@ void append_quoted(std::string& out, std::string_view text) {
 
 void append_sequence(std::string& out, const List& list) {
   out.push_back(list.is_tuple ? '(' : '[');
-  for (size_t i = 0; i < list.items.size(); ++i) {
+  for (size_t i = 0; i < list.items.size() && printed_bytes <= kMaxPrintBytes; ++i) {
     if (i > 0) out += ", ";
     append_repr(out, list.items[i]);
   }
@@ -71,6 +76,7 @@ void append_dict(std::string& out, const Dict& dict) {
   out.push_back('{');
   bool first = true;
   for (const auto& [key, value] : dict.entries()) {
+    if (printed_bytes > kMaxPrintBytes) break;
     if (!first) out += ", ";
     first = false;
     append_repr(out, key);
@@ -80,24 +86,24 @@ void append_dict(std::string& out, const Dict& dict) {
   out.push_back('}');
 }
 
-// Nesting is counted per thread rather than passed down, because it continues through
-// Object::repr (a namespace printing its attributes, which may include the namespace itself).
-thread_local int print_depth = 0;
-
 void append_repr(std::string& out, const Value& value) {
-  if (print_depth >= kMaxPrintDepth) {
+  if (print_depth == 0) printed_bytes = 0;
+  if (print_depth >= kMaxPrintDepth || printed_bytes > kMaxPrintBytes) {
     out += "...";
     return;
   }
   ++print_depth;
+  const size_t before = out.size();
   switch (value.kind()) {
-    case ValueKind::kString: append_quoted(out, value.as_string()); break;
     case ValueKind::kList: append_sequence(out, value.as_list()); break;
     case ValueKind::kDict: append_dict(out, value.as_dict()); break;
+    case ValueKind::kString: append_quoted(out, value.as_string()); break;
     case ValueKind::kObject: out += value.as_object().repr(); break;
     case ValueKind::kUndefined: out += "Undefined"; break;
     default: out += to_str(value); break;
   }
+  // Containers count through their elements; everything else counts its own text.
+  if (!value.is_list() && !value.is_dict()) printed_bytes += out.size() - before;
   --print_depth;
 }
 

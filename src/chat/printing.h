@@ -8,6 +8,10 @@
 
 namespace ferrum::chat {
 
+// Printing a container stops growing its text past this many bytes (ending it with "..."): the result
+// is then larger than any render limit allows, and the caller's size check reports it.
+inline constexpr size_t kMaxPrintBytes = size_t{64} << 20;
+
 // str(value): strings as-is, None as "None", True as "True", floats as Python repr ("1.0", "1e-05"),
 // lists and dicts in repr form ("['a', 1]"). Undefined prints as "".
 std::string to_str(const Value& value);

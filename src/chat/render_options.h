@@ -26,6 +26,10 @@ struct RenderLimits {
   int max_macro_call_depth = 100;
   // Elements of any one list built during the render (range() is capped at 100000 as in Jinja2's sandbox).
   size_t max_sequence_length = 1'000'000;
+  // Work over the whole render, in elements and bytes that operators, filters, methods and calls take
+  // in and produce. Bounds templates that end but do too much (`x in big_list` in a long loop); the
+  // fixture templates with tools cost under 10^4.
+  uint64_t max_work = 500'000'000;
 };
 
 struct RenderOptions {

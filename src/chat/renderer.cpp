@@ -91,6 +91,18 @@ Status Renderer::check_value_depth(const Value& value) const {
   return ok();
 }
 
+Status Renderer::charge(const Value& value) {
+  switch (value.kind()) {
+    case ValueKind::kString: work_ += value.as_string().size(); break;
+    case ValueKind::kList: work_ += value.as_list().items.size(); break;
+    case ValueKind::kDict: work_ += value.as_dict().size(); break;
+    default: work_ += 1; break;
+  }
+  FERRUM_CHECK(work_ <= limits().max_work, ErrorCode::kLimitExceeded,
+               "template did more than max_work=", limits().max_work, " units of work (elements and bytes processed)");
+  return ok();
+}
+
 void Renderer::adopt(Value value) {
   adopted_.push_back(std::move(value));
 }
@@ -190,6 +202,7 @@ Expected<Renderer::Flow> Renderer::execute_if(const IfStmt& statement, const Fra
 
 Status Renderer::execute_for(const ForStmt& statement, const FramePtr& frame, const Value& iterable, int depth0) {
   line_ = statement.line;
+  FERRUM_TRY(charge(iterable));
   FERRUM_ASSIGN_OR_RETURN(std::vector<Value> items, iterate(iterable));
   if (statement.filter) {
     // `for x in xs if cond`: filtered before the loop starts, so loop.length counts only kept items.
@@ -345,7 +358,10 @@ Expected<Value> Renderer::call(const Value& callee, CallArgs& args) {
   if (callee.is_undefined()) return undefined_error(callee);
   FERRUM_CHECK(callee.is_object() && callee.as_object().is_callable(), ErrorCode::kInvalidArgument, "'",
                python_type_name(callee), "' object is not callable");
-  return callee.as_object().call(*this, args);
+  for (const Value& arg : args.positional) FERRUM_TRY(charge(arg));
+  FERRUM_ASSIGN_OR_RETURN(Value result, callee.as_object().call(*this, args));
+  FERRUM_TRY(charge(result));
+  return result;
 }
 
 // Filters and tests can call each other (map('map', ...)), so they count towards the nesting limits.
@@ -354,7 +370,11 @@ Expected<Value> Renderer::apply_filter(std::string_view name, const Value& input
   FERRUM_TRY(check_recursion());
   const FilterFunction filter = find_filter(name);
   FERRUM_CHECK(filter != nullptr, ErrorCode::kInvalidArgument, "no filter named '", name, "'");
-  return filter(*this, input, args);
+  FERRUM_TRY(charge(input));
+  for (const Value& arg : args.positional) FERRUM_TRY(charge(arg));
+  FERRUM_ASSIGN_OR_RETURN(Value result, filter(*this, input, args));
+  FERRUM_TRY(charge(result));
+  return result;
 }
 
 Expected<bool> Renderer::apply_test(std::string_view name, const Value& input, CallArgs& args) {
@@ -362,6 +382,8 @@ Expected<bool> Renderer::apply_test(std::string_view name, const Value& input, C
   FERRUM_TRY(check_recursion());
   const TestFunction test = find_test(name);
   FERRUM_CHECK(test != nullptr, ErrorCode::kInvalidArgument, "no test named '", name, "'");
+  FERRUM_TRY(charge(input));
+  for (const Value& arg : args.positional) FERRUM_TRY(charge(arg));
   return test(*this, input, args);
 }
 

@@ -43,6 +43,9 @@ class Renderer {
   Status check_string_size(size_t bytes) const;
   Status check_sequence_length(size_t count) const;
   Status check_value_depth(const Value& value) const;
+  // Adds the size of a value (string bytes, list or dict entries) to the render's work, against
+  // limits().max_work.
+  Status charge(const Value& value);
   // Keeps a mutable value (namespace, list appended to) until the render ends, then empties it, so
   // reference cycles such as a namespace holding itself are freed.
   void adopt(Value value);
@@ -105,6 +108,7 @@ class Renderer {
   std::string* out_ = nullptr;
   const Value* block_input_ = nullptr;  // the block output a filter chain with no operand reads
   uint64_t iterations_ = 0;
+  uint64_t work_ = 0;
   int recursion_depth_ = 0;
   int macro_depth_ = 0;
   int line_ = 0;              // line of the node being run: runtime errors report it

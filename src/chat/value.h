@@ -105,6 +105,7 @@ class Dict {
   void set(Value key, Value value);
   bool erase(const Value& key);
   void clear() { entries_.clear(); }
+  void reserve(size_t count) { entries_.reserve(count); }
   int depth() const { return depth_; }
 
  private:

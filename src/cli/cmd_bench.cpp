@@ -28,8 +28,6 @@ struct BenchFlags {
   size_t repetitions = 3;
   size_t warmup = 1;
   size_t batched_prompt = 128;
-  std::string device = "cpu";
-  size_t threads = 0;
   size_t batch_tokens = 512;
   std::string output = "md";
   std::optional<std::string> output_file;
@@ -37,19 +35,19 @@ struct BenchFlags {
   std::optional<double> bandwidth;
   std::optional<double> peak_tflops;
   uint64_t seed = 42;
+  ModelOptions model;  // --device, --dtype, -t: the same flags as run and serve
   EngineFlags engine;  // batched tests run through the serving engine with these
 };
 
 Expected<bench::ModelReport> bench_one_model(const std::string& path, const BenchFlags& flags,
                                              const bench::BenchConfig& config, const bench::Bounds& bounds) {
-  bench::reset_peak_memory(flags.device);
+  const std::string& device = flags.model.device;
+  bench::reset_peak_memory(device);
   size_t longest = config.batched_prompt_length;
   for (size_t p : config.prompt_lengths) longest = std::max(longest, p);
   for (size_t n : config.generation_lengths) longest = std::max(longest, n + config.batched_prompt_length);
-  ModelOptions options;
+  ModelOptions options = flags.model;
   options.model = path;
-  options.device = flags.device;
-  options.threads = flags.threads;
   options.context = longest + 8;
   options.batch_tokens = flags.batch_tokens;
   const size_t largest_batch = *std::max_element(config.batch_sizes.begin(), config.batch_sizes.end());
@@ -99,7 +97,7 @@ Expected<bench::ModelReport> bench_one_model(const std::string& path, const Benc
         bench::run_benchmarks(*bundle->model, costs, engine.get(), engine_missing, batched, bounds, progress));
     report.results.insert(report.results.end(), results.begin(), results.end());
   }
-  report.peak_memory_bytes = bench::peak_memory_bytes(flags.device);
+  report.peak_memory_bytes = bench::peak_memory_bytes(device);
   return report;
 }
 
@@ -120,23 +118,28 @@ Status run(BenchFlags& flags) {
   config.seed = flags.seed;
   FERRUM_CHECK(config.repetitions > 0, ErrorCode::kInvalidArgument, "-r must be at least 1");
 
-  if (flags.threads != 0) set_default_thread_count(flags.threads);
+  const std::string& device = flags.model.device;
+  if (flags.model.threads != 0) set_default_thread_count(flags.model.threads);
   bench::BenchReport report;
-  FERRUM_ASSIGN_OR_RETURN(report.system, bench::describe_system(flags.device));
-  report.threads = flags.device == "cpu" ? default_thread_pool().size() : 0;
+  FERRUM_ASSIGN_OR_RETURN(report.system, bench::describe_system(device));
+  report.threads = device == "cpu" ? default_thread_pool().size() : 0;
   report.config = config;
   const size_t bound_threads = default_thread_pool().size();
   if (flags.bandwidth) {
     report.bounds.bandwidth = bench::Bound{*flags.bandwidth, "given with --bandwidth"};
   } else {
-    std::fprintf(stderr, "bench: measuring the memory bandwidth of %s\n", flags.device.c_str());
-    FERRUM_ASSIGN_OR_RETURN(report.bounds.bandwidth, bench::measure_memory_bandwidth(flags.device, bound_threads));
+    std::fprintf(stderr, "bench: measuring the memory bandwidth of %s\n", device.c_str());
+    FERRUM_ASSIGN_OR_RETURN(report.bounds.bandwidth, bench::measure_memory_bandwidth(device, bound_threads));
   }
   if (flags.peak_tflops) {
     report.bounds.compute = bench::Bound{*flags.peak_tflops, "given with --peak-tflops"};
+  } else if (device == "cuda" && flags.model.dtype != "bf16") {
+    // The datasheet figures are dense bf16 tensor-core peaks: no bound for other activation dtypes.
+    std::fprintf(stderr, "bench: no compute bound for --dtype %s on cuda; give --peak-tflops\n",
+                 flags.model.dtype.c_str());
   } else {
     FERRUM_ASSIGN_OR_RETURN(report.bounds.compute,
-                            bench::peak_compute(flags.device, report.system.device_name, bound_threads));
+                            bench::peak_compute(device, report.system.device_name, bound_threads));
   }
   for (const std::string& model : flags.models) {
     auto result = bench_one_model(model, flags, config, report.bounds);
@@ -174,8 +177,7 @@ int run_bench(int argc, char** argv) {
     parser.option("-r,--repetitions", &flags.repetitions, "timed repetitions per test (default 3)");
     parser.option("--warmup", &flags.warmup, "untimed repetitions before them (default 1)");
     parser.option("--batched-prompt", &flags.batched_prompt, "prompt tokens of each batched sequence (default 128)");
-    parser.option("--device", &flags.device, "cpu or cuda (default cpu)");
-    parser.option("-t,--threads", &flags.threads, "CPU threads (default: all cores)");
+    register_device_flags(parser, flags.model);
     parser.option("-ub,--batch-tokens", &flags.batch_tokens, "tokens per forward step during prefill (default 512)");
     parser.option("-o,--output", &flags.output, "md (default) or json");
     parser.option("--output-file", &flags.output_file, "write the report here instead of stdout");

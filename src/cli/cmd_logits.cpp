@@ -7,6 +7,7 @@
 #include "cli/arg_parser.h"
 #include "cli/commands.h"
 #include "cli/model_flags.h"
+#include "engine/model_bundle.h"
 #include "formats/safetensors_writer.h"
 #include "models/causal_lm_factory.h"
 
@@ -49,7 +50,7 @@ int run_logits(int argc, char** argv) {
     ModelRuntimeOptions runtime;
     runtime.max_context = std::max(model.context, ids.size());
     runtime.max_batch_tokens = model.batch_tokens;
-    FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> lm, create_cpu_causal_lm(files, runtime));
+    FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<CausalLm> lm, create_model_on_device(files, model, runtime));
     FERRUM_ASSIGN_OR_RETURN(auto state, lm->new_sequence(ids.size()));
     FERRUM_ASSIGN_OR_RETURN(std::vector<float> logits, lm->forward_all(*state, ids));
     const size_t vocab = lm->info().vocab_size;

@@ -21,6 +21,7 @@ using tokenizer::Tokenizer;
 
 constexpr const char* kTokenizeUsage =
     "usage: ferrum tokenize MODEL [TEXT] [--file F] [--ids] [--no-special] [--parse-special]\n"
+    "       ferrum tokenize MODEL --render-chat MESSAGES.json   (the prompt the chat template renders)\n"
     "  MODEL            a .gguf file, a model directory, a directory with tokenizer.json, or org/name\n"
     "  TEXT             the text to tokenize (or --file F to read it from a file)\n"
     "  --ids            print only the ids, as [1, 2, 3]\n"
@@ -72,6 +73,10 @@ int fail(const std::string& message) {
 }  // namespace
 
 int run_tokenize(int argc, char** argv) {
+  // `ferrum tokenize MODEL --render-chat FILE.json` prints the prompt the model's template renders.
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--render-chat") return run_render_chat(argc, argv);
+  }
   std::vector<std::string_view> operands;
   std::string file;
   bool ids_only = false;

@@ -7,6 +7,7 @@ namespace ferrum::cli {
 std::span<const Command> commands() {
   static constexpr std::array kCommands = {
       Command{"run", "generate text from a prompt, or chat in the terminal", run_run},
+      Command{"serve", "serve a model over an OpenAI-compatible HTTP API", run_serve},
       Command{"pull", "download a model from the Hugging Face hub into the local cache", run_pull},
       Command{"inspect", "print a model file's metadata, tokenizer and tensors", run_inspect},
       Command{"tokenize", "print the token ids and pieces of a text", run_tokenize},

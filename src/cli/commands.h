@@ -17,6 +17,7 @@ std::span<const Command> commands();
 int run_info(int argc, char** argv);
 int run_quantize(int argc, char** argv);
 int run_run(int argc, char** argv);
+int run_serve(int argc, char** argv);
 int run_logits(int argc, char** argv);
 int run_inspect(int argc, char** argv);
 int run_pull(int argc, char** argv);

@@ -4,9 +4,15 @@
 
 namespace ferrum::cli {
 
-void register_model_flags(ArgParser& parser, ModelOptions& options) {
+void register_device_flags(ArgParser& parser, ModelOptions& options) {
   parser.option("--device", &options.device, "cpu or cuda (default cpu)");
+  parser.option("--dtype", &options.dtype,
+                "activation dtype on cuda: bf16 (default) or f32 (exact; weights kept as stored)");
   parser.option("-t,--threads", &options.threads, "CPU threads (default: all cores)");
+}
+
+void register_model_flags(ArgParser& parser, ModelOptions& options) {
+  register_device_flags(parser, options);
   parser.option("-c,--ctx-size", &options.context, "context length in tokens (default 4096, capped by the model)");
   parser.option("-b,--batch-size", &options.batch_tokens, "tokens per forward step during prefill (default 512)");
   parser.option("--chat-template", &options.chat_template_file,
@@ -38,6 +44,7 @@ void register_engine_flags(ArgParser& parser, EngineFlags& flags) {
   parser.option("--kv-cache-dtype", &o.kv_cache_dtype, "auto, f32, bf16 or f16 (default auto: the activation dtype)");
   parser.flag("--no-prefix-caching", &flags.no_prefix_caching, "do not share cached prompt prefixes");
   parser.flag("--no-chunked-prefill", &flags.no_chunked_prefill, "run each prompt in one step");
+  parser.flag("--no-graphs", &flags.no_graphs, "run decode steps eagerly, not as captured CUDA graphs");
 }
 
 EngineOptions EngineFlags::resolve(ModelOptions& model) const {
@@ -45,6 +52,7 @@ EngineOptions EngineFlags::resolve(ModelOptions& model) const {
   if (kv_cache_gib) resolved.kv_cache_bytes = static_cast<size_t>(*kv_cache_gib * 1024.0 * 1024.0 * 1024.0);
   resolved.enable_prefix_caching = !no_prefix_caching;
   resolved.enable_chunked_prefill = !no_chunked_prefill;
+  resolved.enable_graphs = !no_graphs;
   apply_engine_options(resolved, model);
   return resolved;
 }

@@ -10,7 +10,11 @@
 
 namespace ferrum::cli {
 
-// --device, -t/--threads, -c/--ctx-size, -b/--batch-size, --chat-template
+// --device, --dtype, -t/--threads: where the model runs. `bench` takes these alone, since it sizes
+// the context and names its own batch dimensions (-b there is concurrent sequences).
+void register_device_flags(ArgParser& parser, ModelOptions& options);
+
+// The device flags, -c/--ctx-size, -b/--batch-size, --chat-template
 void register_model_flags(ArgParser& parser, ModelOptions& options);
 
 // Sampling flags as typed; unset ones fall back to the model's defaults.
@@ -32,13 +36,14 @@ struct EngineFlags {
   std::optional<double> kv_cache_gib;
   bool no_prefix_caching = false;
   bool no_chunked_prefill = false;
+  bool no_graphs = false;
 
   EngineOptions resolve(ModelOptions& model) const;
 };
 
 // --max-num-seqs, --max-num-batched-tokens, --max-model-len, --block-size, --num-kv-blocks,
 // --kv-cache-size (GiB), --gpu-memory-utilization, --kv-cache-dtype, --no-prefix-caching,
-// --no-chunked-prefill
+// --no-chunked-prefill, --no-graphs
 void register_engine_flags(ArgParser& parser, EngineFlags& flags);
 
 }  // namespace ferrum::cli

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -30,6 +31,10 @@ struct EngineRequest {
   bool logprobs = false;    // report the chosen token's log-probability
   // Token-level constraint applied before sampling (grammar-constrained decoding); may be null.
   std::shared_ptr<class TokenConstraint> constraint;
+  // Called by the engine after it queues each event of this request (from the engine's thread, no
+  // engine lock held), so an event-driven consumer such as the HTTP server can drain next(0) without
+  // parking a thread per request. Must be cheap and must not block; may be empty.
+  std::function<void()> on_event;
 };
 
 struct TokenLogprob {

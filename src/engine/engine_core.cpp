@@ -46,6 +46,7 @@ Expected<std::unique_ptr<EngineCore>> EngineCore::create(CausalLm& model, const 
   FERRUM_ASSIGN_OR_RETURN(ResolvedEngineOptions resolved, resolve_engine_options(model, options));
   FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<PagedKvStore> cache,
                           model.new_paged_cache(resolved.num_blocks, resolved.options.block_size, resolved.kv_dtype));
+  model.enable_batch_graphs(resolved.options.enable_graphs);
   return std::unique_ptr<EngineCore>(
       new EngineCore(model, vocab, std::move(end_tokens), std::move(resolved), std::move(cache)));
 }

@@ -1,6 +1,7 @@
 // How the serving engine is sized and scheduled: the flags `serve`, `bench` and `run` share
 // (--max-num-seqs, --max-num-batched-tokens, --max-model-len, --gpu-memory-utilization,
-// --kv-cache-size, --block-size, --kv-cache-dtype, --no-prefix-caching, --no-chunked-prefill).
+// --kv-cache-size, --block-size, --kv-cache-dtype, --no-prefix-caching, --no-chunked-prefill,
+// --no-graphs).
 #pragma once
 
 #include <cstddef>
@@ -27,6 +28,9 @@ struct EngineOptions {
   std::string kv_cache_dtype = "auto";  // auto (the backend's activation dtype), f32, bf16, f16
   bool enable_prefix_caching = true;
   bool enable_chunked_prefill = true;
+  // Decode steps of all-greedy batches as captured graphs, one per batch-size bucket (CUDA, dense
+  // models; elsewhere the engine runs eagerly whatever this says).
+  bool enable_graphs = true;
 };
 
 inline constexpr size_t kDefaultHostKvBytes = size_t{4} << 30;

@@ -28,7 +28,6 @@ struct GenerationRequest {
   bool ignore_eos = false;
 };
 
-
 struct GenerationResult {
   std::vector<int32_t> tokens;  // generated tokens, stop token excluded
   std::string text;             // their text, stop string excluded

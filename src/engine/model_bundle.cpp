@@ -60,6 +60,26 @@ SamplingParams ModelBundle::default_sampling() const {
   return params;
 }
 
+Expected<std::unique_ptr<CausalLm>> create_model_on_device(const ModelFiles& files, const ModelOptions& options,
+                                                           ModelRuntimeOptions runtime) {
+  if (options.device == "cpu") return create_cpu_causal_lm(files, runtime);
+  if (options.device != "cuda") {
+    return make_error(ErrorCode::kInvalidArgument, "unknown device '", options.device, "' (cpu or cuda)");
+  }
+#ifdef FERRUM_HAS_CUDA
+  if (options.dtype == "bf16") {
+    runtime.compute_dtype = DType::kBF16;
+  } else if (options.dtype == "f32") {
+    runtime.compute_dtype = DType::kF32;
+  } else {
+    return make_error(ErrorCode::kInvalidArgument, "--dtype '", options.dtype, "': cuda runs bf16 or f32");
+  }
+  return create_cuda_causal_lm(files, runtime);
+#else
+  return make_error(ErrorCode::kUnsupported, "this build has no CUDA backend: build with `cmake --preset cuda`");
+#endif
+}
+
 Expected<ModelBundle> load_model_bundle(const ModelOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   ModelBundle bundle;
@@ -70,13 +90,7 @@ Expected<ModelBundle> load_model_bundle(const ModelOptions& options) {
   ModelRuntimeOptions runtime;
   runtime.max_context = options.context;
   runtime.max_batch_tokens = options.batch_tokens;
-  if (options.device == "cpu") {
-    FERRUM_ASSIGN_OR_RETURN(bundle.model, create_cpu_causal_lm(bundle.files, runtime));
-  } else if (options.device == "cuda") {
-    return make_error(ErrorCode::kUnsupported, "this build has no CUDA backend: build with `cmake --preset cuda`");
-  } else {
-    return make_error(ErrorCode::kInvalidArgument, "unknown device '", options.device, "' (cpu or cuda)");
-  }
+  FERRUM_ASSIGN_OR_RETURN(bundle.model, create_model_on_device(bundle.files, options, runtime));
 
   const std::filesystem::path tokenizer_source =
       bundle.files.is_gguf() ? bundle.files.dir.weights : bundle.files.dir.root;

@@ -12,6 +12,7 @@
 #include "engine/sampling.h"
 #include "formats/generation_config.h"
 #include "models/causal_lm.h"
+#include "models/causal_lm_factory.h"
 #include "models/model_files.h"
 #include "tokenizer/tokenizer.h"
 
@@ -20,6 +21,7 @@ namespace ferrum {
 struct ModelOptions {
   std::string model;           // a path, org/name in the HF cache, or an alias (see model_aliases.h)
   std::string device = "cpu";  // cpu or cuda
+  std::string dtype = "bf16";  // cuda activations: bf16 or f32 (the CPU runs f32 whatever this says)
   size_t threads = 0;          // CPU threads; 0 = all cores
   size_t context = 4096;       // tokens a sequence may hold (capped by the model)
   size_t batch_tokens = 512;   // tokens per forward step
@@ -46,5 +48,10 @@ struct ModelBundle {
 };
 
 Expected<ModelBundle> load_model_bundle(const ModelOptions& options);
+
+// The model of `files` on options.device ("cpu" or "cuda"; cuda in a FERRUM_CUDA build), with
+// options.dtype as the CUDA activation dtype: the one path every command builds models through.
+Expected<std::unique_ptr<CausalLm>> create_model_on_device(const ModelFiles& files, const ModelOptions& options,
+                                                           ModelRuntimeOptions runtime);
 
 }  // namespace ferrum

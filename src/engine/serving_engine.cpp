@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -16,6 +17,8 @@ namespace {
 // One request's events, pushed by the step loop and popped by whoever holds the stream.
 class EventChannel {
  public:
+  explicit EventChannel(std::function<void()> on_event) : on_event_(std::move(on_event)) {}
+
   void push(RequestEvent&& event) {
     {
       std::lock_guard lock(mutex_);
@@ -23,6 +26,7 @@ class EventChannel {
       events_.push_back(std::move(event));
     }
     ready_.notify_one();
+    if (on_event_) on_event_();  // outside the lock: the consumer may pop at once
   }
 
   std::optional<RequestEvent> pop(std::chrono::milliseconds timeout) {
@@ -39,6 +43,7 @@ class EventChannel {
   }
 
  private:
+  const std::function<void()> on_event_;
   mutable std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<RequestEvent> events_;
@@ -107,7 +112,7 @@ class ServingEngine final : public Engine {
   Expected<std::unique_ptr<RequestStream>> submit(EngineRequest request) override {
     FERRUM_TRY(core_->validate(request));
     const RequestId id = next_id_.fetch_add(1);
-    auto channel = std::make_shared<EventChannel>();
+    auto channel = std::make_shared<EventChannel>(request.on_event);
     {
       std::lock_guard lock(inbox_->mutex);
       inbox_->submissions.push_back({id, std::move(request), channel});

@@ -1,5 +1,6 @@
 #include "formats/byte_sink.h"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>

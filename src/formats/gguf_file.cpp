@@ -1,6 +1,6 @@
 #include "formats/gguf_file.h"
 
-#include <bit>
+#include <array>
 #include <limits>
 
 #include "formats/byte_cursor.h"

@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "formats/model_config.h"
+#include "formats/quantization_config.h"
 
 namespace ferrum {
 
@@ -25,10 +26,5 @@ Expected<ModelConfig> parse_hf_config(const nlohmann::json& config, std::string_
 // Reads config.json; when it has no quantization_config, a quantize_config.json (AutoGPTQ) or
 // quant_config.json (AutoAWQ) in the same directory supplies it.
 Expected<ModelConfig> load_hf_config(const std::filesystem::path& config_json);
-
-// A quantization_config object or a quantize_config.json. `default_method` applies when the object
-// has no quant_method (AutoGPTQ's file has none). Methods other than gptq and awq are refused.
-Expected<QuantizationConfig> parse_quantization_config(const nlohmann::json& object, std::string_view source,
-                                                       std::string_view default_method);
 
 }  // namespace ferrum

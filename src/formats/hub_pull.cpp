@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -149,6 +150,12 @@ Status write_ref(const std::filesystem::path& repo_dir, const std::string& revis
   return ok();
 }
 
+uint64_t file_size_or_zero(const std::filesystem::path& path) {
+  std::error_code error;
+  const uintmax_t size = std::filesystem::file_size(path, error);
+  return error ? 0 : static_cast<uint64_t>(size);
+}
+
 struct FileTarget {
   std::string etag;
   std::optional<uint64_t> size;
@@ -171,9 +178,9 @@ Expected<FileTarget> probe_file(const HttpClient& http, const std::string& url, 
   FERRUM_CHECK(!etag.empty(), ErrorCode::kParse, "the hub sent no etag for ", file, " (", url, ")");
   FileTarget target;
   FERRUM_ASSIGN_OR_RETURN(target.etag, clean_etag(etag, file));
-  if (!size.empty() && std::all_of(size.begin(), size.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    target.size = std::stoull(size);
-  }
+  uint64_t bytes = 0;
+  const auto [end, parse_error] = std::from_chars(size.data(), size.data() + size.size(), bytes);
+  if (!size.empty() && parse_error == std::errc() && end == size.data() + size.size()) target.size = bytes;
   return target;
 }
 
@@ -183,11 +190,13 @@ Expected<uint64_t> fetch_blob(const HttpClient& http, const std::string& url, co
   partial += ".incomplete";
   ProgressBar bar(options.progress, file);
   std::error_code error;
-  uint64_t before = std::filesystem::exists(partial, error) ? std::filesystem::file_size(partial, error) : 0;
+  uint64_t before = file_size_or_zero(partial);
   if (target.size && before > *target.size) {  // a stale partial file longer than the blob: start over
     std::filesystem::remove(partial, error);
     before = 0;
   }
+  // Exists from here on, so an empty file needs no request and still has something to rename.
+  std::ofstream(partial, std::ios::app | std::ios::binary);
   uint64_t stored = before;
   for (int attempt = 1;; ++attempt) {
     if (target.size && stored == *target.size) break;  // an earlier run got every byte
@@ -201,7 +210,7 @@ Expected<uint64_t> fetch_blob(const HttpClient& http, const std::string& url, co
       return std::move(downloaded).error().with_context(cat("downloading ", file));
     }
     bar.finish(cat("interrupted, resuming (attempt ", attempt + 1, " of ", options.attempts, ")"));
-    stored = std::filesystem::exists(partial, error) ? std::filesystem::file_size(partial, error) : 0;
+    stored = file_size_or_zero(partial);
   }
   if (target.size && stored != *target.size) {
     return make_error(ErrorCode::kIo, "downloading ", file, ": got ", stored, " bytes, the hub announced ",

@@ -3,7 +3,11 @@
 // for one sequence at a time. One virtual call per forward step, never per op.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -65,6 +69,12 @@ class CausalLm {
   virtual Expected<std::span<const float>> forward(SequenceState& state, std::span<const uint32_t> tokens) = 0;
   // Same, returning the logits of every token, [tokens, vocab].
   virtual Expected<std::vector<float>> forward_all(SequenceState& state, std::span<const uint32_t> tokens) = 0;
+  // Feeds `tokens` and returns the argmax of the last token's logits (lowest id on ties): greedy
+  // decoding without copying the vocabulary's logits to the host where the backend can avoid it.
+  virtual Expected<uint32_t> forward_greedy(SequenceState& state, std::span<const uint32_t> tokens) {
+    FERRUM_ASSIGN_OR_RETURN(std::span<const float> logits, forward(state, tokens));
+    return static_cast<uint32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  }
 
   // ── Batches of many sequences over a paged cache (the serving engine) ──
   // Families without a batched forward answer false / kUnsupported; they still run one at a time.
@@ -90,31 +100,56 @@ class CausalLm {
                                                                   const ForwardBatch& /*batch*/) {
     return make_error(ErrorCode::kUnsupported, info().architecture, " has no batched forward over a paged cache");
   }
+  // Whether batched decode steps may run as captured graphs where the backend and the model allow
+  // (forward_batch_argmax only; on by default).
+  virtual void enable_batch_graphs(bool /*enabled*/) {}
   // Copy-on-write of a shared block: every layer's K / V of block `from` into block `to`.
   virtual Status copy_block(PagedKvStore& /*cache*/, size_t /*from*/, size_t /*to*/) {
     return make_error(ErrorCode::kUnsupported, info().architecture, " has no paged cache");
+  }
+
+  // Same, returning the final-normed hidden states of every token, [tokens, hidden_size], for
+  // sentence embeddings. Families without it answer kUnsupported.
+  virtual Expected<std::vector<float>> hidden_states(SequenceState& state, std::span<const uint32_t> tokens) {
+    (void)state;
+    (void)tokens;
+    return make_error(ErrorCode::kUnsupported, info().architecture, " models do not return hidden states yet");
   }
 };
 
 // Adapts a model template (LlamaModel<B>, ...) to CausalLm. Model provides `State`,
 // new_state(capacity, dtype), forward(ctx, tokens, state, logits, all_logits), hparams().vocab_size.
+//
+// Decode graphs: when Model::kDecodeGraphSafe, a one-token forward follows the backend contract's
+// graph flow. The first such step of a sequence runs inside set_dev_state_mode(true) +
+// begin/end_graph_capture; later steps write (token, position) with set_decode_state and replay
+// the graph, a single launch in place of the step's hundreds. The graph points into the state's KV
+// caches, so it is dropped (reset_graph) when that state dies or another sequence decodes. Backends
+// without graphs answer kUnsupported once and the adapter runs eagerly from then on;
+// FERRUM_DECODE_GRAPHS=0 (or a FERRUM_DUMP debug dump) turns graphs off.
 template <Backend B, class Model>
 class CausalLmAdapter final : public CausalLm {
  public:
   using State = typename Model::State;
 
-  CausalLmAdapter(Model model, CausalLmInfo info) : model_(std::move(model)), info_(std::move(info)) {}
+  CausalLmAdapter(Model model, CausalLmInfo info)
+      : model_(std::move(model)), info_(std::move(info)), graph_(std::make_shared<GraphOwner>(&ctx_)) {
+    const char* env = std::getenv("FERRUM_DECODE_GRAPHS");
+    // Debug dumps (FERRUM_DUMP) read tensors back mid-step, which a capture cannot do.
+    decode_graphs_enabled_ =
+        kGraphSafe && !(env != nullptr && std::strcmp(env, "0") == 0) && !std::getenv("FERRUM_DUMP");
+  }
 
   const CausalLmInfo& info() const override { return info_; }
 
   Expected<std::unique_ptr<SequenceState>> new_sequence(size_t capacity) override {
     FERRUM_ASSIGN_OR_RETURN(State state, model_.new_state(capacity, B::kActivationDType));
-    return std::unique_ptr<SequenceState>(new StateHolder(std::move(state)));
+    return std::unique_ptr<SequenceState>(new StateHolder(std::move(state), graph_));
   }
 
   Expected<std::span<const float>> forward(SequenceState& state, std::span<const uint32_t> tokens) override {
-    FERRUM_TRY(ensure_logits(info_.vocab_size));
-    FERRUM_TRY(model_.forward(ctx_, tokens, static_cast<StateHolder&>(state).state, *logits_, false));
+    FERRUM_TRY(ensure_buffers());
+    FERRUM_TRY(step(static_cast<StateHolder&>(state), tokens));
     FERRUM_TRY(B::sync(ctx_));
     FERRUM_ASSIGN_OR_RETURN(host_logits_, B::to_vec(*logits_, info_.vocab_size));
     return std::span<const float>(host_logits_);
@@ -125,6 +160,30 @@ class CausalLmAdapter final : public CausalLm {
     FERRUM_TRY(model_.forward(ctx_, tokens, static_cast<StateHolder&>(state).state, logits, true));
     FERRUM_TRY(B::sync(ctx_));
     return B::to_vec(logits, tokens.size() * info_.vocab_size);
+  }
+
+  Expected<uint32_t> forward_greedy(SequenceState& state, std::span<const uint32_t> tokens) override {
+    FERRUM_TRY(ensure_buffers());
+    FERRUM_TRY(step(static_cast<StateHolder&>(state), tokens));
+    FERRUM_TRY(B::argmax_rows(ctx_, *logits_, *argmax_, 1, info_.vocab_size));
+    FERRUM_TRY(B::sync(ctx_));
+    int32_t id = 0;
+    FERRUM_TRY(B::to_host(*argmax_, std::span(reinterpret_cast<uint8_t*>(&id), sizeof id)));
+    return static_cast<uint32_t>(id);
+  }
+
+  Expected<std::vector<float>> hidden_states(SequenceState& state, std::span<const uint32_t> tokens) override {
+    if constexpr (requires(typename B::Buffer & hidden) {
+                    model_.forward_hidden(ctx_, tokens, static_cast<StateHolder&>(state).state, hidden);
+                  }) {
+      const size_t count = tokens.size() * info_.hidden_size;
+      FERRUM_ASSIGN_OR_RETURN(auto hidden, B::alloc(count, B::kActivationDType));
+      FERRUM_TRY(model_.forward_hidden(ctx_, tokens, static_cast<StateHolder&>(state).state, hidden));
+      FERRUM_TRY(B::sync(ctx_));
+      return B::to_vec(hidden, count);
+    } else {
+      return CausalLm::hidden_states(state, tokens);
+    }
   }
 
   Model& model() { return model_; }
@@ -168,7 +227,7 @@ class CausalLmAdapter final : public CausalLm {
 
   Expected<std::span<const float>> forward_batch(PagedKvStore& store, const ForwardBatch& batch) override {
     if constexpr (kBatches) {
-      FERRUM_TRY(run_batch(store, batch));
+      FERRUM_TRY(run_batch(ctx_, store, batch, std::nullopt));
       const size_t rows = batch.logits_rows.size();
       host_logits_.resize(rows * info_.vocab_size);
       if (rows > 0) {
@@ -183,14 +242,18 @@ class CausalLmAdapter final : public CausalLm {
 
   Expected<std::span<const int32_t>> forward_batch_argmax(PagedKvStore& store, const ForwardBatch& batch) override {
     if constexpr (kBatches) {
-      FERRUM_TRY(run_batch(store, batch));
       const size_t rows = batch.logits_rows.size();
       host_ids_.resize(rows);
-      if (rows == 0) return std::span<const int32_t>(host_ids_);
-      if (!batch_ids_ || batch_ids_->numel() < rows) {
-        FERRUM_ASSIGN_OR_RETURN(auto buffer, B::alloc(std::max<size_t>(rows, 64), DType::kI32));
-        batch_ids_ = std::make_unique<typename B::Buffer>(std::move(buffer));
+      if (rows == 0) {
+        FERRUM_TRY(run_batch(ctx_, store, batch, std::nullopt));
+        return std::span<const int32_t>(host_ids_);
       }
+      if constexpr (kCapturable) {
+        FERRUM_ASSIGN_OR_RETURN(bool replayed, run_graph(store, batch));
+        if (replayed) return std::span<const int32_t>(host_ids_);
+      }
+      FERRUM_TRY(run_batch(ctx_, store, batch, std::nullopt));
+      FERRUM_TRY(ensure_ids(rows));
       FERRUM_TRY(B::argmax_rows(ctx_, *batch_logits_, *batch_ids_, rows, info_.vocab_size));
       FERRUM_TRY(B::sync(ctx_));
       FERRUM_TRY(B::to_host(*batch_ids_,
@@ -201,6 +264,8 @@ class CausalLmAdapter final : public CausalLm {
     }
   }
 
+  void enable_batch_graphs(bool enabled) override { graphs_enabled_ = enabled; }
+
   Status copy_block(PagedKvStore& store, size_t from, size_t to) override {
     if constexpr (kBatches) {
       return static_cast<PagedStore&>(store).cache.copy_block(ctx_, from, to);
@@ -210,22 +275,124 @@ class CausalLmAdapter final : public CausalLm {
   }
 
  private:
-  // Uploads the batch's metadata and runs the model's forward_batch into batch_logits_.
-  Status run_batch(PagedKvStore& store, const ForwardBatch& batch) {
+  // Uploads the batch's metadata and runs the model's forward_batch into batch_logits_ on `ctx`.
+  Status run_batch(typename B::Context& ctx, PagedKvStore& store, const ForwardBatch& batch,
+                   std::optional<typename PagedBatchBuffers<B>::LaunchBounds> bounds) {
     PagedKvCache<B>& cache = static_cast<PagedStore&>(store).cache;
-    if (!metadata_) {
-      const size_t max_blocks = (info_.max_context + cache.block_size - 1) / cache.block_size;
-      FERRUM_ASSIGN_OR_RETURN(auto buffers,
-                              PagedBatchBuffers<B>::create(info_.max_batch_tokens, info_.max_batch_tokens, max_blocks));
-      metadata_ = std::make_unique<PagedBatchBuffers<B>>(std::move(buffers));
+    FERRUM_TRY(ensure_metadata(cache));
+    FERRUM_TRY(ensure_batch_logits(batch.logits_rows.size()));
+    FERRUM_TRY(metadata_->upload(ctx, batch, cache.block_size, bounds));
+    return model_.forward_batch(ctx, PagedStep<B>{batch, *metadata_, cache}, *batch_logits_);
+  }
+
+  Status ensure_metadata(const PagedKvCache<B>& cache) {
+    if (metadata_) return ok();
+    const size_t max_blocks = (info_.max_context + cache.block_size - 1) / cache.block_size;
+    FERRUM_ASSIGN_OR_RETURN(auto buffers,
+                            PagedBatchBuffers<B>::create(info_.max_batch_tokens, info_.max_batch_tokens, max_blocks));
+    metadata_ = std::make_unique<PagedBatchBuffers<B>>(std::move(buffers));
+    return ok();
+  }
+
+  // Logits and argmax buffers grow to the rows asked for; once a graph is captured they are at
+  // their largest (max_batch_tokens rows) and never move again, as the graph points into them.
+  Status ensure_batch_logits(size_t rows) {
+    if (batch_logits_ && batch_logits_->numel() >= rows * info_.vocab_size) return ok();
+    FERRUM_ASSIGN_OR_RETURN(auto buffer, B::alloc(std::max<size_t>(rows, 1) * info_.vocab_size, DType::kF32));
+    batch_logits_ = std::make_unique<typename B::Buffer>(std::move(buffer));
+    return ok();
+  }
+  Status ensure_ids(size_t rows) {
+    if (batch_ids_ && batch_ids_->numel() >= rows) return ok();
+    FERRUM_ASSIGN_OR_RETURN(auto buffer, B::alloc(std::max<size_t>(rows, 64), DType::kI32));
+    batch_ids_ = std::make_unique<typename B::Buffer>(std::move(buffer));
+    return ok();
+  }
+
+  // ── Decode steps as captured graphs (CUDA graphs), one per batch-size bucket ──
+  // A decode-only batch of n sequences is padded to the smallest bucket >= n with dummy rows (slot
+  // -1: nothing written; a one-token context in block 0: read, never used), so the graph of that
+  // bucket, captured the first time, replays with this step's metadata written into the same
+  // buffers. The attention launch is shaped by max_model_len, so it holds for any context.
+  static constexpr bool kCapturable = requires { Model::kCapturableBatches; };
+
+  struct BatchGraph {
+    typename B::Context ctx = B::new_context();
+    bool captured = false;
+    bool failed = false;  // the backend or the model cannot capture it: eager from now on
+  };
+
+  static size_t graph_bucket(size_t seqs) {
+    static constexpr size_t kBuckets[] = {1, 2, 4, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256};
+    for (size_t bucket : kBuckets) {
+      if (bucket >= seqs) return bucket;
     }
-    const size_t rows = batch.logits_rows.size();
-    if (!batch_logits_ || batch_logits_->numel() < rows * info_.vocab_size) {
-      FERRUM_ASSIGN_OR_RETURN(auto buffer, B::alloc(std::max<size_t>(rows, 1) * info_.vocab_size, DType::kF32));
-      batch_logits_ = std::make_unique<typename B::Buffer>(std::move(buffer));
+    return 0;
+  }
+
+  // True when the step ran as a graph (host_ids_ then holds its argmax), false to run it eagerly.
+  Expected<bool> run_graph(PagedKvStore& store, const ForwardBatch& batch) {
+    if (!graphs_enabled_ || info_.device == "cpu") return false;  // the CPU backend runs ops as they come
+    const size_t seqs = batch.num_seqs();
+    const bool decode_only = batch.num_tokens() == seqs && batch.logits_rows.size() == seqs;
+    const size_t bucket = graph_bucket(seqs);
+    if (!decode_only || bucket == 0 || bucket > info_.max_batch_tokens) return false;
+    std::unique_ptr<BatchGraph>& slot = graphs_[bucket];
+    if (!slot) slot = std::make_unique<BatchGraph>();
+    BatchGraph& graph = *slot;
+    if (graph.failed) return false;
+
+    pad_batch(batch, bucket);
+    // Work queued on the eager context (a copy-on-write block copy) must land before the graph's
+    // stream reads the pools.
+    FERRUM_TRY(B::sync(ctx_));
+    PagedKvCache<B>& cache = static_cast<PagedStore&>(store).cache;
+    FERRUM_TRY(ensure_metadata(cache));
+    FERRUM_TRY(ensure_batch_logits(info_.max_batch_tokens));
+    FERRUM_TRY(ensure_ids(info_.max_batch_tokens));
+    // Host copies cannot be captured: the metadata goes in first, on the graph's own stream.
+    const typename PagedBatchBuffers<B>::LaunchBounds bounds{1, info_.max_context};
+    FERRUM_TRY(metadata_->upload(graph.ctx, padded_, cache.block_size, bounds));
+    if (!graph.captured) {
+      if (!B::begin_graph_capture(graph.ctx)) {
+        graph.failed = true;
+        return false;
+      }
+      Status body = model_.forward_batch(graph.ctx, PagedStep<B>{padded_, *metadata_, cache}, *batch_logits_);
+      if (body) body = B::argmax_rows(graph.ctx, *batch_logits_, *batch_ids_, bucket, info_.vocab_size);
+      const Status end = B::end_graph_capture(graph.ctx);
+      if (!body || !end) {
+        B::reset_graph(graph.ctx);
+        graph.failed = true;
+        return false;
+      }
+      graph.captured = true;  // end_graph_capture ran it once: this step is done
+    } else {
+      FERRUM_ASSIGN_OR_RETURN(bool replayed, B::replay_last_graph(graph.ctx));
+      if (!replayed) {
+        graph.failed = true;
+        return false;
+      }
     }
-    FERRUM_TRY(metadata_->upload(ctx_, batch, cache.block_size));
-    return model_.forward_batch(ctx_, PagedStep<B>{batch, *metadata_, cache}, *batch_logits_);
+    FERRUM_TRY(B::sync(graph.ctx));
+    FERRUM_TRY(B::to_host(*batch_ids_,
+                          std::span<uint8_t>(reinterpret_cast<uint8_t*>(host_ids_.data()), seqs * sizeof(int32_t))));
+    return true;
+  }
+
+  // padded_ = batch plus dummy decode rows up to `bucket` sequences.
+  void pad_batch(const ForwardBatch& batch, size_t bucket) {
+    padded_ = batch;
+    for (size_t s = batch.num_seqs(); s < bucket; ++s) {
+      const auto row = static_cast<uint32_t>(padded_.tokens.size());
+      padded_.tokens.push_back(0);
+      padded_.positions.push_back(0);
+      padded_.slot_mapping.push_back(-1);
+      padded_.query_start.push_back(padded_.query_start.back() + 1);
+      padded_.context_lens.push_back(1);
+      padded_.block_tables.resize(padded_.block_tables.size() + batch.max_blocks_per_seq, 0);
+      padded_.logits_rows.push_back(row);
+    }
   }
 
   struct PagedStore final : PagedKvStore {
@@ -236,30 +403,102 @@ class CausalLmAdapter final : public CausalLm {
     PagedKvCache<B> cache;
   };
 
+  static constexpr bool kGraphSafe = [] {
+    if constexpr (requires { Model::kDecodeGraphSafe; }) return Model::kDecodeGraphSafe;
+    return false;
+  }();
+
+  // Which state the context's captured graph belongs to; shared with the states so one that dies
+  // first can drop the graph that points into its caches.
+  struct GraphOwner {
+    explicit GraphOwner(typename B::Context* context) : ctx(context) {}
+    typename B::Context* ctx;
+    const void* state = nullptr;
+  };
+
   struct StateHolder final : SequenceState {
-    explicit StateHolder(State s) : state(std::move(s)) {}
+    StateHolder(State s, std::weak_ptr<GraphOwner> owner) : state(std::move(s)), graph(std::move(owner)) {}
+    ~StateHolder() override {
+      if (auto owner = graph.lock(); owner && owner->state == this) {
+        B::reset_graph(*owner->ctx);
+        owner->state = nullptr;
+      }
+    }
     size_t length() const override { return state.length; }
     size_t capacity() const override { return state.capacity; }
     void truncate(size_t length) override { state.truncate(length); }
     State state;
+    std::weak_ptr<GraphOwner> graph;
   };
 
-  Status ensure_logits(size_t size) {
+  Status ensure_buffers() {
     if (logits_) return ok();
-    FERRUM_ASSIGN_OR_RETURN(auto buffer, B::alloc(size, DType::kF32));
-    logits_ = std::make_unique<typename B::Buffer>(std::move(buffer));
+    FERRUM_ASSIGN_OR_RETURN(auto logits, B::alloc(info_.vocab_size, DType::kF32));
+    logits_ = std::make_unique<typename B::Buffer>(std::move(logits));
+    FERRUM_ASSIGN_OR_RETURN(auto argmax, B::alloc(1, DType::kI32));
+    argmax_ = std::make_unique<typename B::Buffer>(std::move(argmax));
+    return ok();
+  }
+
+  // The last token's logits into logits_, through the decode graph where it applies.
+  Status step(StateHolder& holder, std::span<const uint32_t> tokens) {
+    if constexpr (kGraphSafe) {
+      if (tokens.size() == 1 && decode_graphs_enabled_) return graph_step(holder, tokens[0]);
+    }
+    return model_.forward(ctx_, tokens, holder.state, *logits_, false);
+  }
+
+  Status graph_step(StateHolder& holder, uint32_t token) {
+    State& state = holder.state;
+    FERRUM_CHECK(state.length < state.capacity, ErrorCode::kLimitExceeded, "forward: ", state.length,
+                 " cached + 1 new token exceed the context of ", state.capacity);
+    FERRUM_CHECK(token < info_.vocab_size, ErrorCode::kInvalidArgument, "token id ", token,
+                 " is outside the vocabulary of ", info_.vocab_size);
+    B::set_decode_state(ctx_, token, static_cast<uint32_t>(state.length));
+    if (graph_->state == &holder) {
+      FERRUM_ASSIGN_OR_RETURN(bool replayed, B::replay_last_graph(ctx_));
+      if (replayed) {
+        state.advance(1);
+        return ok();
+      }
+    }
+    // First decode step of this sequence (or another sequence owned the graph): capture it.
+    B::reset_graph(ctx_);
+    graph_->state = nullptr;
+    B::set_dev_state_mode(ctx_, true);
+    Status begun = B::begin_graph_capture(ctx_);
+    if (!begun) {
+      B::set_dev_state_mode(ctx_, false);
+      if (begun.error().code() != ErrorCode::kUnsupported) return begun;
+      decode_graphs_enabled_ = false;
+      return model_.forward(ctx_, std::span(&token, 1), state, *logits_, false);
+    }
+    Status forwarded = model_.forward(ctx_, std::span(&token, 1), state, *logits_, false);
+    Status ended = B::end_graph_capture(ctx_);
+    B::set_dev_state_mode(ctx_, false);
+    if (!forwarded || !ended) {
+      B::reset_graph(ctx_);
+      return !forwarded ? std::move(forwarded) : std::move(ended);
+    }
+    graph_->state = &holder;
     return ok();
   }
 
   Model model_;
   CausalLmInfo info_;
   typename B::Context ctx_ = B::new_context();
+  std::shared_ptr<GraphOwner> graph_;  // the single-sequence decode graph on ctx_
+  bool decode_graphs_enabled_ = false;
   std::unique_ptr<typename B::Buffer> logits_;
+  std::unique_ptr<typename B::Buffer> argmax_;
   std::vector<float> host_logits_;
   std::unique_ptr<PagedBatchBuffers<B>> metadata_;    // the batch metadata on the device
   std::unique_ptr<typename B::Buffer> batch_logits_;  // [rows, vocab] of the last batch
   std::unique_ptr<typename B::Buffer> batch_ids_;     // their argmax (forward_batch_argmax)
   std::vector<int32_t> host_ids_;
+  bool graphs_enabled_ = true;                            // batch graphs (forward_batch_argmax)
+  std::map<size_t, std::unique_ptr<BatchGraph>> graphs_;  // by bucket
+  ForwardBatch padded_;
 };
 
 }  // namespace ferrum

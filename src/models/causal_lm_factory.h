@@ -17,6 +17,10 @@ struct ModelRuntimeOptions {
   size_t max_context = 4096;         // capped at the model's max_position_embeddings
   size_t max_batch_tokens = 512;     // tokens per forward step (prefill runs in chunks of this)
   std::optional<DType> dense_dtype;  // dense weights converted to this dtype (nullopt: as stored)
+  // CUDA: the dtype activations and KV caches run in. bf16 converts dense weights to bf16 too
+  // (unless dense_dtype says otherwise); f32 keeps them as stored, the exactness mode whose
+  // results match f32 references. The CPU always runs f32.
+  DType compute_dtype = DType::kBF16;
 };
 
 // Wraps a loaded model with the figures callers report (bandwidth per token, KV bytes).
@@ -78,5 +82,8 @@ Expected<std::unique_ptr<CausalLm>> create_causal_lm(const ModelFiles& files, co
 
 // The CPU instantiation.
 Expected<std::unique_ptr<CausalLm>> create_cpu_causal_lm(const ModelFiles& files, const ModelRuntimeOptions& options);
+// The CUDA instantiations (models/cuda/, compiled only with FERRUM_CUDA): bf16 or f32 activations
+// per options.compute_dtype.
+Expected<std::unique_ptr<CausalLm>> create_cuda_causal_lm(const ModelFiles& files, const ModelRuntimeOptions& options);
 
 }  // namespace ferrum

@@ -27,6 +27,13 @@ struct DecoderState {
     return state;
   }
 
+  // Records `tokens` more cached rows (what a forward does after appending them; a replayed decode
+  // graph appends on the device and the host catches up here).
+  void advance(size_t tokens) {
+    length += tokens;
+    for (auto& cache : layers) cache.len = length;
+  }
+
   // Forgets cached tokens past `new_length` (the rows stay allocated).
   void truncate(size_t new_length) {
     if (new_length >= length) return;

@@ -79,7 +79,9 @@ template <Backend B>
 Status DeepseekV3Model<B>::forward_chunk(Context& ctx, std::span<const uint32_t> tokens, LatentDecoderState<B>& state,
                                          Buffer& logits, size_t logits_offset, bool all_logits) {
   const size_t position = state.length;
-  FERRUM_TRY(run_decoder(ctx, tokens, [&](size_t i) {
+  FERRUM_TRY(check_tokens(tokens));
+  FERRUM_TRY(B::embedding_lookup(ctx, *embed_tokens_, tokens, scratch_.residual, hparams_.hidden_size));
+  FERRUM_TRY(run_decoder(ctx, tokens.size(), [&](size_t i) {
     return layers_[i].attention->forward(ctx, scratch_.x, scratch_.attn_out, tokens.size(), state.layers[i], position,
                                          rope_cos_, rope_sin_, scratch_.attention, tracer_, static_cast<int>(i));
   }));
@@ -100,28 +102,34 @@ Status DeepseekV3Model<B>::forward_batch(Context& ctx, const PagedStep<B>& step,
                  " is past the context of ", max_context_);
   }
   const size_t half = hparams_.attention.qk_rope_head_dim / 2;
-  FERRUM_TRY(B::embedding_lookup(ctx, rope_cos_, batch.positions, batch_cos_, half));
-  FERRUM_TRY(B::embedding_lookup(ctx, rope_sin_, batch.positions, batch_sin_, half));
-  FERRUM_TRY(run_decoder(ctx, batch.tokens, [&](size_t i) {
+  FERRUM_TRY(B::gather_rows(ctx, rope_cos_, step.metadata.positions(), t, batch_cos_, half));
+  FERRUM_TRY(B::gather_rows(ctx, rope_sin_, step.metadata.positions(), t, batch_sin_, half));
+  FERRUM_TRY(check_tokens(batch.tokens));
+  FERRUM_TRY(B::gather_rows(ctx, *embed_tokens_, step.metadata.tokens(), t, scratch_.residual, hparams_.hidden_size));
+  FERRUM_TRY(run_decoder(ctx, t, [&](size_t i) {
     return layers_[i].attention->forward_paged(ctx, scratch_.x, scratch_.attn_out, t, step.cache.layers[i], step,
                                                batch_cos_, batch_sin_, scratch_.attention, tracer_,
                                                static_cast<int>(i));
   }));
-  return output_head_->write_logits_rows(ctx, scratch_.x, batch.logits_rows, scratch_.attn_out, logits, tracer_);
+  return output_head_->write_logits_rows(ctx, scratch_.x, step.metadata.logits_rows(), batch.logits_rows.size(),
+                                         scratch_.attn_out, logits, tracer_);
+}
+
+template <Backend B>
+Status DeepseekV3Model<B>::check_tokens(std::span<const uint32_t> tokens) const {
+  for (uint32_t token : tokens) {
+    FERRUM_CHECK(token < hparams_.vocab_size, ErrorCode::kInvalidArgument, "token id ", token,
+                 " is outside the vocabulary of ", hparams_.vocab_size);
+  }
+  return ok();
 }
 
 template <Backend B>
 template <class Attend>
-Status DeepseekV3Model<B>::run_decoder(Context& ctx, std::span<const uint32_t> tokens, const Attend& attend) {
+Status DeepseekV3Model<B>::run_decoder(Context& ctx, size_t t, const Attend& attend) {
   const DeepseekV3HParams& hp = hparams_;
-  const size_t t = tokens.size();
   const size_t hidden = hp.hidden_size;
   Scratch& s = scratch_;
-  for (uint32_t token : tokens) {
-    FERRUM_CHECK(token < hp.vocab_size, ErrorCode::kInvalidArgument, "token id ", token,
-                 " is outside the vocabulary of ", hp.vocab_size);
-  }
-  FERRUM_TRY(B::embedding_lookup(ctx, *embed_tokens_, tokens, s.residual, hidden));
   tracer_.template trace<B>(ctx, "inp_embd", -1, s.residual, t * hidden);
   FERRUM_TRY(B::rms_norm(ctx, s.residual, layers_[0].attn_norm, hp.rms_norm_eps, s.x, t, hidden));
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -97,8 +98,9 @@ struct PagedKvCache {
   }
 };
 
-// The batch metadata in device memory, in buffers allocated once at their largest size so every
-// step writes to the same addresses (what a captured graph replays over).
+// The batch in device memory, in buffers allocated once at their largest size so every step
+// writes to the same addresses (what a captured graph replays over): the token ids, positions and
+// logits rows the model gathers by (gather_rows), the slots, and the attention metadata.
 template <Backend B>
 class PagedBatchBuffers {
  public:
@@ -109,24 +111,38 @@ class PagedBatchBuffers {
     buffers.max_tokens_ = max_tokens;
     buffers.max_seqs_ = max_seqs;
     buffers.max_table_numel_ = max_seqs * max_blocks_per_seq;
-    FERRUM_ASSIGN_OR_RETURN(buffers.slot_mapping_, B::alloc(max_tokens, DType::kI32));
+    for (Buffer* buffer : {&buffers.tokens_, &buffers.positions_, &buffers.logits_rows_, &buffers.slot_mapping_}) {
+      FERRUM_ASSIGN_OR_RETURN(*buffer, B::alloc(max_tokens, DType::kI32));
+    }
     FERRUM_ASSIGN_OR_RETURN(buffers.query_start_, B::alloc(max_seqs + 1, DType::kI32));
     FERRUM_ASSIGN_OR_RETURN(buffers.context_lens_, B::alloc(max_seqs, DType::kI32));
     FERRUM_ASSIGN_OR_RETURN(buffers.block_tables_, B::alloc(buffers.max_table_numel_, DType::kI32));
     return buffers;
   }
 
-  // Copies `batch`'s metadata to the device (in order with the context's work).
-  Status upload(typename B::Context& ctx, const ForwardBatch& batch, size_t block_size) {
+  // Upper bounds the attention launch is shaped by; a captured graph fixes them for every replay.
+  struct LaunchBounds {
+    size_t max_query_len = 0;
+    size_t max_context_len = 0;
+  };
+
+  // Copies `batch` to the device (in order with the context's work). `bounds`: the launch bounds
+  // to declare (default: the batch's own longest query and context).
+  Status upload(typename B::Context& ctx, const ForwardBatch& batch, size_t block_size,
+                std::optional<LaunchBounds> bounds = std::nullopt) {
     FERRUM_CHECK(batch.num_tokens() <= max_tokens_ && batch.num_seqs() <= max_seqs_ &&
-                     batch.block_tables.size() <= max_table_numel_,
+                     batch.block_tables.size() <= max_table_numel_ && batch.logits_rows.size() <= max_tokens_,
                  ErrorCode::kLimitExceeded, "batch of ", batch.num_tokens(), " tokens in ", batch.num_seqs(),
                  " sequences (", batch.block_tables.size(), " table entries) exceeds the metadata buffers (",
                  max_tokens_, " tokens, ", max_seqs_, " sequences, ", max_table_numel_, " entries)");
-    FERRUM_TRY(B::copy_from_host(ctx, bytes_of(std::span<const int32_t>(batch.slot_mapping)), slot_mapping_, 0));
-    FERRUM_TRY(B::copy_from_host(ctx, bytes_of(std::span<const int32_t>(batch.query_start)), query_start_, 0));
-    FERRUM_TRY(B::copy_from_host(ctx, bytes_of(std::span<const int32_t>(batch.context_lens)), context_lens_, 0));
-    FERRUM_TRY(B::copy_from_host(ctx, bytes_of(std::span<const int32_t>(batch.block_tables)), block_tables_, 0));
+    // Token ids, positions and rows are below 2^31: as i32 they are the same bytes.
+    FERRUM_TRY(B::copy_from_host(ctx, bytes_of(batch.tokens), tokens_, 0));
+    FERRUM_TRY(B::copy_from_host(ctx, bytes_of(batch.positions), positions_, 0));
+    FERRUM_TRY(B::copy_from_host(ctx, bytes_of(batch.logits_rows), logits_rows_, 0));
+    FERRUM_TRY(B::copy_from_host(ctx, bytes_of(batch.slot_mapping), slot_mapping_, 0));
+    FERRUM_TRY(B::copy_from_host(ctx, bytes_of(batch.query_start), query_start_, 0));
+    FERRUM_TRY(B::copy_from_host(ctx, bytes_of(batch.context_lens), context_lens_, 0));
+    FERRUM_TRY(B::copy_from_host(ctx, bytes_of(batch.block_tables), block_tables_, 0));
     view_ = PagedAttnBatch<Buffer>{};
     view_.query_start = &query_start_;
     view_.context_lens = &context_lens_;
@@ -140,21 +156,30 @@ class PagedBatchBuffers {
           std::max(view_.max_query_len, static_cast<size_t>(batch.query_start[s + 1] - batch.query_start[s]));
       view_.max_context_len = std::max(view_.max_context_len, static_cast<size_t>(batch.context_lens[s]));
     }
+    if (bounds) {
+      view_.max_query_len = std::max(view_.max_query_len, bounds->max_query_len);
+      view_.max_context_len = std::max(view_.max_context_len, bounds->max_context_len);
+    }
     return ok();
   }
 
   const PagedAttnBatch<Buffer>& attention() const { return view_; }
+  const Buffer& tokens() const { return tokens_; }
+  const Buffer& positions() const { return positions_; }
+  const Buffer& logits_rows() const { return logits_rows_; }
   const Buffer& slot_mapping() const { return slot_mapping_; }
 
  private:
-  static std::span<const uint8_t> bytes_of(std::span<const int32_t> values) {
-    return {reinterpret_cast<const uint8_t*>(values.data()), values.size_bytes()};
+  template <class T>
+  static std::span<const uint8_t> bytes_of(const std::vector<T>& values) {
+    static_assert(sizeof(T) == sizeof(int32_t));
+    return {reinterpret_cast<const uint8_t*>(values.data()), values.size() * sizeof(T)};
   }
 
   size_t max_tokens_ = 0;
   size_t max_seqs_ = 0;
   size_t max_table_numel_ = 0;
-  Buffer slot_mapping_, query_start_, context_lens_, block_tables_;
+  Buffer tokens_, positions_, logits_rows_, slot_mapping_, query_start_, context_lens_, block_tables_;
   PagedAttnBatch<Buffer> view_;
 };
 

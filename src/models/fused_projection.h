@@ -50,6 +50,13 @@ class FusedProjection {
     return total;
   }
 
+  // The single dense matrix of a fused projection without bias (what fused kernels such as
+  // gemm_gated take), else nullptr.
+  const Buffer* fused_dense_weight() const {
+    if (!fused_ || fused_->has_bias()) return nullptr;
+    return fused_->dense_weight();
+  }
+
   size_t out_features() const {
     if (fused_) return fused_->out_features();
     size_t total = 0;

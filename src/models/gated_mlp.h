@@ -54,8 +54,19 @@ class GatedMlp {
 
   // out [tokens, hidden] = down(act(gate(x)) * up(x)) for x [tokens, hidden].
   Status forward(Context& ctx, const Buffer& x, Buffer& out, size_t tokens, Scratch& scratch) const {
+    const size_t im = intermediate_size();
+    [[maybe_unused]] const size_t hidden = down_.out_features();  // read by the fused path only
+    const Activation act = activation_;
+    if constexpr (requires(const Buffer& w) { B::gemm_gated(ctx, x, w, scratch.act, tokens, im, hidden, act); }) {
+      // Backends with a fused gate / up kernel apply the activation on the way out (for decode
+      // the [tokens, 2 im] intermediate never reaches memory).
+      if (const Buffer* w = gate_up_.fused_dense_weight()) {
+        FERRUM_TRY(B::gemm_gated(ctx, x, *w, scratch.act, tokens, im, hidden, act));
+        return down_.forward(ctx, scratch.act, out, tokens);
+      }
+    }
     FERRUM_TRY(gate_up_.forward(ctx, x, scratch.gate_up, tokens, scratch.part));
-    FERRUM_TRY(B::fused_act_mul_split(ctx, scratch.gate_up, scratch.act, tokens, intermediate_size(), activation_));
+    FERRUM_TRY(B::fused_act_mul_split(ctx, scratch.gate_up, scratch.act, tokens, im, act));
     return down_.forward(ctx, scratch.act, out, tokens);
   }
 

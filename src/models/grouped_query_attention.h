@@ -93,11 +93,25 @@ class GroupedQueryAttention {
                  const Buffer& cos, const Buffer& sin, size_t window, Scratch& s, const Tracer& tracer,
                  int layer) const {
     const GqaParams& p = params_;
+    AttnConfig config = attention_config(window);
+    config.kv_seq_stride = cache.capacity;
+    if constexpr (requires {
+                    B::qkv_rope_attention(ctx, s.qkv, cos, cos, cos, sin, s.q_heads, cache.k, cache.v, s.attn_heads,
+                                          tokens, position, p.rms_norm_eps, 0, config);
+                  }) {
+      // Backends with the fused op go from the projection to the attention output in one call
+      // (for decode, one kernel); the debug dump wants the split intermediates, so it takes the
+      // op-by-op path.
+      if (!tracer.enabled()) {
+        FERRUM_TRY(qkv_->forward(ctx, x, s.qkv, tokens, s.part));
+        FERRUM_TRY(B::qkv_rope_attention(ctx, s.qkv, q_norm_or(cos), k_norm_or(cos), cos, sin, s.q_heads, cache.k,
+                                         cache.v, s.attn_heads, tokens, position, p.rms_norm_eps, qk_mode(), config));
+        return project_out(ctx, out, tokens, s, tracer, layer);
+      }
+    }
     FERRUM_TRY(project_qkv(ctx, x, tokens, cos, sin, position, s, tracer, layer));
     FERRUM_TRY(B::kv_cache_append_head_major(ctx, cache.k, cache.v, position, cache.capacity, s.k_heads, s.v_heads,
                                              tokens, p.num_kv_heads, p.head_dim));
-    AttnConfig config = attention_config(window);
-    config.kv_seq_stride = cache.capacity;
     FERRUM_TRY(B::flash_attention(ctx, s.q_heads, cache.k, cache.v, s.attn_heads, 1, tokens, position + tokens,
                                   position, config));
     return project_out(ctx, out, tokens, s, tracer, layer);
@@ -133,10 +147,9 @@ class GroupedQueryAttention {
     tracer.template trace<B>(ctx, "Kcur", layer, s.k, tokens * p.kv_dim());
     tracer.template trace<B>(ctx, "Vcur", layer, s.v, tokens * p.kv_dim());
 
-    const int mode = p.qk_norm ? kQkNormRope : kQkRope;
-    // norm_w is read only in mode 1; any buffer stands in otherwise.
-    const Buffer& q_norm = q_norm_ ? *q_norm_ : cos;
-    const Buffer& k_norm = k_norm_ ? *k_norm_ : cos;
+    const int mode = qk_mode();
+    const Buffer& q_norm = q_norm_or(cos);
+    const Buffer& k_norm = k_norm_or(cos);
     FERRUM_TRY(B::qk_norm_rope(ctx, s.q, q_norm, cos, sin, s.q_heads, tokens, p.num_heads, p.head_dim, position,
                                p.rms_norm_eps, mode));
     FERRUM_TRY(B::qk_norm_rope(ctx, s.k, k_norm, cos, sin, s.k_heads, tokens, p.num_kv_heads, p.head_dim, position,
@@ -144,6 +157,11 @@ class GroupedQueryAttention {
     return B::qk_norm_rope(ctx, s.v, k_norm, cos, sin, s.v_heads, tokens, p.num_kv_heads, p.head_dim, position,
                            p.rms_norm_eps, kQkTransposeOnly);
   }
+
+  int qk_mode() const { return params_.qk_norm ? kQkNormRope : kQkRope; }
+  // The norm weights are read only with QK-norm; any buffer stands in otherwise.
+  const Buffer& q_norm_or(const Buffer& stand_in) const { return q_norm_ ? *q_norm_ : stand_in; }
+  const Buffer& k_norm_or(const Buffer& stand_in) const { return k_norm_ ? *k_norm_ : stand_in; }
 
   AttnConfig attention_config(size_t window) const {
     AttnConfig config;
@@ -159,9 +177,11 @@ class GroupedQueryAttention {
   // s.attn_heads [heads, tokens, head_dim] -> out [tokens, hidden] through o_proj.
   Status project_out(Context& ctx, Buffer& out, size_t tokens, Scratch& s, const Tracer& tracer, int layer) const {
     const GqaParams& p = params_;
-    FERRUM_TRY(B::transpose_head_to_token(ctx, s.attn_heads, s.attn, tokens, p.num_heads, p.head_dim));
-    tracer.template trace<B>(ctx, "kqv_out", layer, s.attn, tokens * p.q_dim());
-    FERRUM_TRY(o_->forward(ctx, s.attn, out, tokens));
+    // One token's [heads, 1, head_dim] is already the token-major [1, heads, head_dim].
+    if (tokens > 1) FERRUM_TRY(B::transpose_head_to_token(ctx, s.attn_heads, s.attn, tokens, p.num_heads, p.head_dim));
+    const Buffer& attn = tokens > 1 ? s.attn : s.attn_heads;
+    tracer.template trace<B>(ctx, "kqv_out", layer, attn, tokens * p.q_dim());
+    FERRUM_TRY(o_->forward(ctx, attn, out, tokens));
     tracer.template trace<B>(ctx, "attn_out", layer, out, tokens * p.hidden_size);
     return ok();
   }

@@ -58,6 +58,12 @@ class Linear {
   size_t out_features() const { return out_features_; }
   size_t in_features() const { return in_features_; }
   const Storage& storage() const { return storage_; }
+  bool has_bias() const { return bias_.has_value(); }
+  // The dense float matrix when the layer is one (nullptr for quantized storage).
+  const Buffer* dense_weight() const {
+    const auto* dense = std::get_if<DenseWeight<B>>(&storage_);
+    return dense ? dense->weight.get() : nullptr;
+  }
 
   // Bytes of weight data one forward reads (for bandwidth figures): the stored matrix, or the
   // packed integers plus their scales and zeros.

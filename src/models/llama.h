@@ -68,6 +68,9 @@ class LlamaModel {
   using Buffer = typename B::Buffer;
   using Context = typename B::Context;
   using State = DecoderState<B>;
+  // A one-token forward reads its position and token only through ops that follow the backend's
+  // device-state mode, and never syncs: it may be captured once and replayed as a CUDA graph.
+  static constexpr bool kDecodeGraphSafe = true;
 
   // max_batch_tokens: tokens one forward step processes at most (longer inputs run in chunks);
   // max_context: the longest sequence any state will hold (RoPE tables are built that far).
@@ -94,8 +97,15 @@ class LlamaModel {
 
   // The serving engine's step: the tokens of many sequences over the paged cache (forward_batch.h).
   // Writes the f32 logits of step.batch.logits_rows to `logits` [rows, vocab].
+  // forward_batch runs entirely on the device (no host round trip), so a decode step can be
+  // captured as a graph (MoE families read their routing back to the host and cannot).
+  static constexpr bool kCapturableBatches = true;
   PagedLayerShape paged_layer_shape() const { return {hparams_.num_kv_heads, hparams_.head_dim, hparams_.head_dim}; }
   Status forward_batch(Context& ctx, const PagedStep<B>& step, Buffer& logits);
+
+  // Same as forward, writing the final-normed hidden states [tokens, hidden] (what the output head
+  // reads) to `hidden` instead of logits: sentence embeddings pool these.
+  Status forward_hidden(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& hidden);
 
  private:
   struct Layer {
@@ -116,10 +126,16 @@ class LlamaModel {
 
   Status forward_chunk(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& logits,
                        size_t logits_offset, bool all_logits);
-  // Embeddings, every layer and the final norm (into scratch_.x) for `tokens`; attend(layer index,
+  // Every layer and the final norm (into scratch_.x) over t tokens whose embeddings are in
+  // scratch_.residual for `tokens`; attend(layer index,
   // its RoPE cos / sin, its window) runs the layer's attention from scratch_.x into scratch_.o.
   template <class Attend>
-  Status run_decoder(Context& ctx, std::span<const uint32_t> tokens, const Attend& attend);
+  Status run_decoder(Context& ctx, size_t t, const Attend& attend);
+  // Embeddings, every layer over the state's contiguous cache and the final norm for one chunk:
+  // leaves the normed hidden states in scratch_.x and advances the state.
+  Status forward_layers(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state);
+  // Checks token ids against the vocabulary.
+  Status check_tokens(std::span<const uint32_t> tokens) const;
   GqaParams attention_params() const;
 
   LlamaHParams hparams_;

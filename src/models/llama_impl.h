@@ -111,16 +111,39 @@ Status LlamaModel<B>::forward(Context& ctx, std::span<const uint32_t> tokens, De
 }
 
 template <Backend B>
+Status LlamaModel<B>::forward_hidden(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state,
+                                     Buffer& hidden) {
+  FERRUM_CHECK(!tokens.empty(), ErrorCode::kInvalidArgument, "forward_hidden: no tokens");
+  FERRUM_CHECK(state.length + tokens.size() <= state.capacity, ErrorCode::kLimitExceeded,
+               "forward_hidden: ", state.length, " cached + ", tokens.size(), " new tokens exceed the context of ",
+               state.capacity);
+  const size_t width = hparams_.hidden_size;
+  for (size_t done = 0; done < tokens.size(); done += max_batch_tokens_) {
+    const size_t count = std::min(max_batch_tokens_, tokens.size() - done);
+    FERRUM_TRY(forward_layers(ctx, tokens.subspan(done, count), state));
+    FERRUM_TRY(B::copy_slice(ctx, scratch_.x, 0, hidden, done * width, count * width));
+  }
+  return ok();
+}
+
+template <Backend B>
 Status LlamaModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state,
                                     Buffer& logits, size_t logits_offset, bool all_logits) {
+  FERRUM_TRY(forward_layers(ctx, tokens, state));
+  return output_head_->write_logits(ctx, scratch_.x, tokens.size(), all_logits, logits, logits_offset, tracer_);
+}
+
+template <Backend B>
+Status LlamaModel<B>::forward_layers(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state) {
   const size_t position = state.length;
-  FERRUM_TRY(run_decoder(ctx, tokens, [&](size_t i, const Buffer& cos, const Buffer& sin, size_t window) {
+  FERRUM_TRY(check_tokens(tokens));
+  FERRUM_TRY(B::embedding_lookup(ctx, *embed_tokens_, tokens, scratch_.residual, hparams_.hidden_size));
+  FERRUM_TRY(run_decoder(ctx, tokens.size(), [&](size_t i, const Buffer& cos, const Buffer& sin, size_t window) {
     return layers_[i].attention->forward(ctx, scratch_.x, scratch_.o, tokens.size(), state.layers[i], position, cos,
                                          sin, window, scratch_.attention, tracer_, static_cast<int>(i));
   }));
-  state.length += tokens.size();
-  for (auto& cache : state.layers) cache.len = state.length;
-  return output_head_->write_logits(ctx, scratch_.x, tokens.size(), all_logits, logits, logits_offset, tracer_);
+  state.advance(tokens.size());
+  return ok();
 }
 
 template <Backend B>
@@ -136,31 +159,37 @@ Status LlamaModel<B>::forward_batch(Context& ctx, const PagedStep<B>& step, Buff
                  " is past the context of ", max_context_);
   }
   const size_t half = hparams_.head_dim / 2;
-  FERRUM_TRY(B::embedding_lookup(ctx, rope_cos_, batch.positions, batch_cos_, half));
-  FERRUM_TRY(B::embedding_lookup(ctx, rope_sin_, batch.positions, batch_sin_, half));
-  FERRUM_TRY(B::embedding_lookup(ctx, rope_local_cos_, batch.positions, batch_local_cos_, half));
-  FERRUM_TRY(B::embedding_lookup(ctx, rope_local_sin_, batch.positions, batch_local_sin_, half));
-  FERRUM_TRY(run_decoder(ctx, batch.tokens, [&](size_t i, const Buffer&, const Buffer&, size_t window) {
+  FERRUM_TRY(B::gather_rows(ctx, rope_cos_, step.metadata.positions(), t, batch_cos_, half));
+  FERRUM_TRY(B::gather_rows(ctx, rope_sin_, step.metadata.positions(), t, batch_sin_, half));
+  FERRUM_TRY(B::gather_rows(ctx, rope_local_cos_, step.metadata.positions(), t, batch_local_cos_, half));
+  FERRUM_TRY(B::gather_rows(ctx, rope_local_sin_, step.metadata.positions(), t, batch_local_sin_, half));
+  FERRUM_TRY(check_tokens(batch.tokens));
+  FERRUM_TRY(B::gather_rows(ctx, *embed_tokens_, step.metadata.tokens(), t, scratch_.residual, hparams_.hidden_size));
+  FERRUM_TRY(run_decoder(ctx, t, [&](size_t i, const Buffer&, const Buffer&, size_t window) {
     // Sliding-window layers use the local RoPE table, as run_decoder picks it.
     const bool local = window != 0;
     return layers_[i].attention->forward_paged(
         ctx, scratch_.x, scratch_.o, t, step.cache.layers[i], step, local ? batch_local_cos_ : batch_cos_,
         local ? batch_local_sin_ : batch_sin_, window, scratch_.attention, tracer_, static_cast<int>(i));
   }));
-  return output_head_->write_logits_rows(ctx, scratch_.x, batch.logits_rows, scratch_.o, logits, tracer_);
+  return output_head_->write_logits_rows(ctx, scratch_.x, step.metadata.logits_rows(), batch.logits_rows.size(),
+                                         scratch_.o, logits, tracer_);
+}
+
+template <Backend B>
+Status LlamaModel<B>::check_tokens(std::span<const uint32_t> tokens) const {
+  for (uint32_t token : tokens) {
+    FERRUM_CHECK(token < hparams_.vocab_size, ErrorCode::kInvalidArgument, "token id ", token,
+                 " is outside the vocabulary of ", hparams_.vocab_size);
+  }
+  return ok();
 }
 
 template <Backend B>
 template <class Attend>
-Status LlamaModel<B>::run_decoder(Context& ctx, std::span<const uint32_t> tokens, const Attend& attend) {
+Status LlamaModel<B>::run_decoder(Context& ctx, size_t t, const Attend& attend) {
   const LlamaHParams& hp = hparams_;
-  const size_t t = tokens.size();
   Scratch& s = scratch_;
-  for (uint32_t token : tokens) {
-    FERRUM_CHECK(token < hp.vocab_size, ErrorCode::kInvalidArgument, "token id ", token,
-                 " is outside the vocabulary of ", hp.vocab_size);
-  }
-  FERRUM_TRY(B::embedding_lookup(ctx, *embed_tokens_, tokens, s.residual, hp.hidden_size));
   if (hp.embedding_scale != 1.0f) FERRUM_TRY(B::scale(ctx, s.residual, t * hp.hidden_size, hp.embedding_scale));
   tracer_.template trace<B>(ctx, "inp_embd", -1, s.residual, t * hp.hidden_size);
   FERRUM_TRY(B::rms_norm(ctx, s.residual, layers_[0].attn_norm, hp.rms_norm_eps, s.x, t, hp.hidden_size));

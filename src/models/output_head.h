@@ -45,6 +45,13 @@ class OutputHead {
   // from element logits_offset on, one vocabulary per row.
   Status write_logits(typename B::Context& ctx, const Buffer& normed, size_t tokens, bool all_logits, Buffer& logits,
                       size_t logits_offset, const Tracer& tracer) {
+    if (tokens == 1 && logits_offset == 0) {
+      // One row needs no staging: lm_head writes straight into the logits.
+      FERRUM_TRY(lm_head_->forward(ctx, normed, logits, 1));
+      if (softcap_ > 0) FERRUM_TRY(B::softcap(ctx, logits, vocab_size_, softcap_));
+      tracer.template trace<B>(ctx, "result_output", -1, logits, vocab_size_);
+      return ok();
+    }
     const size_t first_row = all_logits ? 0 : tokens - 1;
     for (size_t row = first_row; row < tokens; ++row) {
       FERRUM_TRY(B::copy_slice(ctx, normed, row * hidden_size_, row_hidden_, 0, hidden_size_));
@@ -57,16 +64,17 @@ class OutputHead {
     return ok();
   }
 
-  // Logits of the listed rows of normed [tokens, hidden], in the order listed, to logits [rows,
-  // vocab] (f32): the rows are gathered into `gathered` ([rows, hidden] of scratch) so lm_head runs
-  // as one GEMM over all of them (a batch of decodes reads the vocabulary matrix once, not per row).
-  Status write_logits_rows(typename B::Context& ctx, const Buffer& normed, std::span<const uint32_t> rows,
+  // Logits of `rows` rows of normed [tokens, hidden], picked by row_ids (i32 on the device, as a
+  // batch's metadata holds them), to logits [rows, vocab] (f32): the rows are gathered into
+  // `gathered` ([rows, hidden] of scratch) so lm_head runs as one GEMM over all of them (a batch of
+  // decodes reads the vocabulary matrix once, not once per row).
+  Status write_logits_rows(typename B::Context& ctx, const Buffer& normed, const Buffer& row_ids, size_t rows,
                            Buffer& gathered, Buffer& logits, const Tracer& tracer) {
-    if (rows.empty()) return ok();
-    FERRUM_TRY(B::embedding_lookup(ctx, normed, rows, gathered, hidden_size_));
-    FERRUM_TRY(lm_head_->forward(ctx, gathered, logits, rows.size()));
-    if (softcap_ > 0) FERRUM_TRY(B::softcap(ctx, logits, rows.size() * vocab_size_, softcap_));
-    tracer.template trace<B>(ctx, "result_output", -1, logits, rows.size() * vocab_size_);
+    if (rows == 0) return ok();
+    FERRUM_TRY(B::gather_rows(ctx, normed, row_ids, rows, gathered, hidden_size_));
+    FERRUM_TRY(lm_head_->forward(ctx, gathered, logits, rows));
+    if (softcap_ > 0) FERRUM_TRY(B::softcap(ctx, logits, rows * vocab_size_, softcap_));
+    tracer.template trace<B>(ctx, "result_output", -1, logits, rows * vocab_size_);
     return ok();
   }
 

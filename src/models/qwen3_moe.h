@@ -105,10 +105,13 @@ class Qwen3MoeModel {
 
   Status forward_chunk(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& logits,
                        size_t logits_offset, bool all_logits);
-  // Embeddings, every layer and the final norm (into scratch_.x); attend(layer index) runs the
+  // Every layer and the final norm (into scratch_.x) over t tokens whose embeddings are in
+  // scratch_.residual; attend(layer index) runs the
   // layer's attention from scratch_.x into scratch_.attn_out.
   template <class Attend>
-  Status run_decoder(Context& ctx, std::span<const uint32_t> tokens, const Attend& attend);
+  Status run_decoder(Context& ctx, size_t t, const Attend& attend);
+  // Checks token ids against the vocabulary.
+  Status check_tokens(std::span<const uint32_t> tokens) const;
 
   Qwen3MoeHParams hparams_;
   size_t max_batch_tokens_ = 0;

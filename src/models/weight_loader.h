@@ -118,15 +118,7 @@ class WeightLoader {
       total_rows += out_features[i];
       parts.push_back(std::move(tensor));
     }
-    const DType stored = parts.front().view.dtype();
-    std::vector<uint8_t> bytes;
-    for (const WeightTensor& part : parts) {
-      const auto* data = static_cast<const uint8_t*>(part.view.data());
-      bytes.insert(bytes.end(), data, data + part.view.nbytes());
-    }
-    const Shape fused_shape{static_cast<int64_t>(total_rows), static_cast<int64_t>(in_features)};
-    WeightTensor fused{TensorView(bytes.data(), stored, fused_shape), nullptr};
-    FERRUM_ASSIGN_OR_RETURN(Buffer weight, upload_matrix(fused, /*may_borrow=*/false));
+    FERRUM_ASSIGN_OR_RETURN(Buffer weight, upload_fused(parts, total_rows, in_features));
 
     std::optional<Buffer> bias_buffer;
     if (bias) {
@@ -274,6 +266,37 @@ class WeightLoader {
     }
     const auto* data = static_cast<const uint8_t*>(view.data());
     return B::from_bytes(std::span<const uint8_t>(data, view.nbytes()), stored, numel);
+  }
+
+  // Parts stacked by rows into one matrix. Backends with from_byte_parts take the stored bytes
+  // straight from the file mapping when no conversion is due; otherwise the rows are joined in host
+  // memory first.
+  Expected<Buffer> upload_fused(const std::vector<WeightTensor>& parts, size_t total_rows, size_t in_features) const {
+    const DType stored = parts.front().view.dtype();
+    const bool as_stored =
+        is_quantized(stored) || ((stored == DType::kF32 || stored == DType::kF16 || stored == DType::kBF16) &&
+                                 (!options_.dense_dtype || *options_.dense_dtype == stored));
+    if constexpr (requires(std::span<const std::span<const uint8_t>> spans) {
+                    B::from_byte_parts(spans, stored, total_rows);
+                  }) {
+      bool contiguous = true;
+      for (const WeightTensor& part : parts) contiguous = contiguous && part.view.is_contiguous();
+      if (as_stored && contiguous) {
+        std::vector<std::span<const uint8_t>> spans;
+        for (const WeightTensor& part : parts) {
+          spans.emplace_back(static_cast<const uint8_t*>(part.view.data()), part.view.nbytes());
+        }
+        return B::from_byte_parts(spans, stored, total_rows * in_features);
+      }
+    }
+    std::vector<uint8_t> bytes;
+    for (const WeightTensor& part : parts) {
+      const auto* data = static_cast<const uint8_t*>(part.view.data());
+      bytes.insert(bytes.end(), data, data + part.view.nbytes());
+    }
+    const Shape fused_shape{static_cast<int64_t>(total_rows), static_cast<int64_t>(in_features)};
+    WeightTensor fused{TensorView(bytes.data(), stored, fused_shape), nullptr};
+    return upload_matrix(fused, /*may_borrow=*/false);
   }
 
   // GPTQ goes through the backend's load_gptq; AWQ stays packed for gemm_quant.

@@ -81,6 +81,11 @@ constexpr AttnCase kAttnCases[] = {
     {"decode kv 4096, gqa 4", 1, 1, 4096, 4095, 8, 2, 128, true, 0, 0},
     {"decode kv 1000 in a cache, window 128", 2, 1, 1000, 999, 4, 1, 64, true, 128, 1024},
     {"q_len 4 over kv 300, gqa 8", 1, 4, 300, 296, 8, 1, 128, true, 0, 0},
+    // The decode kernel (attention_decode.cuh): one tile, a tile boundary, many splits, group 8.
+    {"decode kv 5, gqa 4, d128", 1, 1, 5, 4, 8, 2, 128, true, 0, 0},
+    {"decode kv 65 in a cache, gqa 4, d128", 1, 1, 65, 64, 4, 1, 128, true, 0, 96},
+    {"decode kv 640, gqa 8, d128, batch 3", 3, 1, 640, 639, 16, 2, 128, true, 0, 0},
+    {"decode kv 300, mha, d64, window 100", 1, 1, 300, 299, 4, 4, 64, true, 100, 0},
 };
 
 template <Backend B>

@@ -3,11 +3,12 @@
 // over mixed batches (decode rows beside prefill chunks and chunked prefills, a sequence with no
 // query rows this step, contexts that end mid-block and on a block edge, shuffled block ids, blocks
 // shared by several sequences as the prefix cache shares them, unused table slots holding -1,
-// GQA 1 / 4 / 8, sliding windows, block sizes 1 / 16 / 32 / 48) and copy_from_host.
+// GQA 1 / 4 / 8, sliding windows, block sizes 1 / 16 / 32 / 48), gather_rows and copy_from_host.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <tuple>
 #include <type_traits>
 
 #include "op_test.h"
@@ -253,6 +254,25 @@ CaseResult run_cache_write(size_t tokens, size_t heads, size_t width, size_t blo
 }
 
 template <Backend B>
+CaseResult run_gather_rows(size_t rows, size_t count, size_t dim, DType dtype) {
+  Rng rng(rows * 7 + count * 3 + dim);
+  const std::vector<float> table = random_values(rng, rows * dim, dtype);
+  std::vector<float> ids(count);
+  for (float& id : ids) id = static_cast<float>(rng.below(rows));  // repeats included
+  OP_ASSIGN(auto table_buffer, upload<B>(table, dtype));
+  OP_ASSIGN(auto id_buffer, upload<B>(ids, DType::kI32));
+  OP_ASSIGN(auto out, B::alloc(count * dim, DType::kF32));
+  auto ctx = B::new_context();
+  OP_TRY(B::gather_rows(ctx, table_buffer, id_buffer, count, out, dim));
+  OP_ASSIGN(auto actual, download<B>(ctx, out, count * dim));
+  std::vector<double> expected(count * dim);
+  for (size_t i = 0; i < count; ++i) {
+    for (size_t d = 0; d < dim; ++d) expected[i * dim + d] = table[static_cast<size_t>(ids[i]) * dim + d];
+  }
+  return compare(actual, expected, kExact);
+}
+
+template <Backend B>
 CaseResult run_copy_from_host() {
   OP_ASSIGN(auto ints, B::alloc(10, DType::kI32));
   OP_ASSIGN(auto floats, B::alloc(6, DType::kF32));
@@ -306,6 +326,13 @@ void add_cases(CaseList& cases) {
                 std::string(dtype_name(w.dtype)), false,
                 [w] { return run_cache_write<B>(w.tokens, w.heads, w.width, w.block_size, w.dtype); });
   }
+  for (auto [rows, count, dim, dtype] : {std::tuple<size_t, size_t, size_t, DType>{1, 1, 1, DType::kF32},
+                                         {512, 64, 64, DType::kF32},
+                                         {4096, 300, 17, DType::kBF16},
+                                         {100, 5, 4096, DType::kF16}}) {
+    add_case<B>(cases, "gather_rows", shape_name({{"rows", rows}, {"ids", count}, {"dim", dim}}),
+                std::string(dtype_name(dtype)), false, [=] { return run_gather_rows<B>(rows, count, dim, dtype); });
+  }
   add_case<B>(cases, "copy_from_host", "i32 and f32 at offsets", "i32/f32", false,
               [] { return run_copy_from_host<B>(); });
 
@@ -352,6 +379,13 @@ void add_cases(CaseList& cases) {
     return B::copy_from_host(ctx, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(values.data()), 8), ints,
                              3);
   });
+  add_error_case<B>(cases, "gather_rows", "ids are f32", ErrorCode::kUnsupported, []() -> Status {
+    FERRUM_ASSIGN_OR_RETURN(Buffer table, B::alloc(4 * 8, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer ids, B::alloc(2, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer out, B::alloc(2 * 8, DType::kF32));
+    auto ctx = B::new_context();
+    return B::gather_rows(ctx, table, ids, 2, out, 8);
+  });
   // The values of the metadata are checked only where they are on the host before the kernel runs;
   // a device backend trusts the engine's tables (its kernels skip block ids outside the pool).
   if constexpr (!reads_metadata_on_host<B>()) return;
@@ -377,6 +411,20 @@ void add_cases(CaseList& cases) {
     Broken broken;
     broken.num_tokens = 1;
     return attend(broken);
+  });
+  add_error_case<B>(cases, "gather_rows", "id past the table", ErrorCode::kOutOfRange, []() -> Status {
+    FERRUM_ASSIGN_OR_RETURN(Buffer table, B::alloc(4 * 8, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer ids, B::from_slice(std::vector<float>{3, 4}, DType::kI32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer out, B::alloc(2 * 8, DType::kF32));
+    auto ctx = B::new_context();
+    return B::gather_rows(ctx, table, ids, 2, out, 8);
+  });
+  add_error_case<B>(cases, "gather_rows", "negative id", ErrorCode::kOutOfRange, []() -> Status {
+    FERRUM_ASSIGN_OR_RETURN(Buffer table, B::alloc(4 * 8, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer ids, B::from_slice(std::vector<float>{-1}, DType::kI32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer out, B::alloc(8, DType::kF32));
+    auto ctx = B::new_context();
+    return B::gather_rows(ctx, table, ids, 1, out, 8);
   });
   add_error_case<B>(cases, "paged_cache_write", "slot past the pool", ErrorCode::kOutOfRange, []() -> Status {
     FERRUM_ASSIGN_OR_RETURN(Buffer pool, B::alloc(2 * 4 * 8, DType::kF32));

@@ -120,6 +120,9 @@ struct CpuBackend : BackendDefaults {
   static Status paged_mla_attention(CpuContext& ctx, const CpuBuffer& q, const CpuBuffer& latent_pool,
                                     const CpuBuffer& rope_pool, CpuBuffer& out, const PagedAttnBatch<CpuBuffer>& batch,
                                     const AttnConfig& cfg, size_t kv_lora_rank, size_t qk_rope_head_dim);
+  // ids i32, each checked against the table.
+  static Status gather_rows(CpuContext& ctx, const CpuBuffer& table, const CpuBuffer& ids, size_t count, CpuBuffer& out,
+                            size_t dim);
   // Any plain dtype.
   static Status copy_from_host(CpuContext& ctx, std::span<const uint8_t> bytes, CpuBuffer& dst, size_t dst_offset);
 

@@ -1,4 +1,5 @@
-// The paged-cache ops: paged_cache_write, paged_attention, paged_mla_attention and copy_from_host.
+// The paged-cache ops: paged_cache_write, paged_attention, paged_mla_attention, and the two ops that
+// serve per-step metadata in device memory: gather_rows and copy_from_host.
 // The batch metadata lives in host memory here, so every value is validated before the kernel
 // runs: a bad block id or length is an error naming the sequence, never a wild read.
 #include <cstring>
@@ -193,6 +194,19 @@ Status CpuBackend::paged_mla_attention(CpuContext& ctx, const CpuBuffer& q, cons
     cpu::run_paged_attention(*ctx.pool, problem);
   });
   return ok();
+}
+
+Status CpuBackend::gather_rows(CpuContext& ctx, const CpuBuffer& table, const CpuBuffer& ids, size_t count,
+                               CpuBuffer& out, size_t dim) {
+  constexpr std::string_view op = "gather_rows";
+  FERRUM_TRY(check_i32(op, "ids", &ids, count));
+  const int32_t* values = ids.data_as<int32_t>();
+  for (size_t i = 0; i < count; ++i) {
+    FERRUM_CHECK(values[i] >= 0, ErrorCode::kOutOfRange, op, ": ids[", i, "] = ", values[i], " is negative");
+  }
+  // Non-negative i32 ids are the same bytes as the u32 ids embedding_lookup takes (and checks).
+  return embedding_lookup(ctx, table, std::span<const uint32_t>(reinterpret_cast<const uint32_t*>(values), count), out,
+                          dim);
 }
 
 Status CpuBackend::copy_from_host(CpuContext& /*ctx*/, std::span<const uint8_t> bytes, CpuBuffer& dst,

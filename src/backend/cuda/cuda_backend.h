@@ -50,11 +50,25 @@ struct CudaBackend : BackendDefaults {
   using Buffer = CudaBuffer;
   using Context = CudaContext;
   using GptqStore = CudaGptqStore;
+  // Models keep activations and KV caches in bf16 here (CudaF32Backend below runs them in f32).
+  static constexpr DType kActivationDType = DType::kBF16;
+
+  // The device's free and total memory (cudaMemGetInfo): what sizes the serving engine's KV cache
+  // under --gpu-memory-utilization.
+  struct MemoryInfo {
+    size_t free_bytes = 0;
+    size_t total_bytes = 0;
+  };
+  static Expected<MemoryInfo> memory_info();
 
   // ── Buffers ──
   static Expected<Buffer> alloc(size_t n, DType dtype);
   static Expected<Buffer> from_slice(std::span<const float> values, DType dtype);
+  // Large uploads stream through pinned staging buffers (host_upload.h).
   static Expected<Buffer> from_bytes(std::span<const uint8_t> bytes, DType dtype, size_t n);
+  // One buffer holding the concatenation of `parts` (fused q/k/v, gate/up), without first joining
+  // them in host memory.
+  static Expected<Buffer> from_byte_parts(std::span<const std::span<const uint8_t>> parts, DType dtype, size_t n);
   static Expected<std::vector<float>> to_vec(const Buffer& buffer, size_t n);
   static Status to_host(const Buffer& buffer, std::span<uint8_t> host_bytes);
 
@@ -80,6 +94,30 @@ struct CudaBackend : BackendDefaults {
   static Status gemm(Context& ctx, const Buffer& a, const Buffer& b, Buffer& out, size_t m, size_t n, size_t k);
   static Status gemm_quant(Context& ctx, const Buffer& a, const QuantWeights<Buffer>& weights, Buffer& out, size_t m,
                            size_t n, size_t k, const QuantKind& kind);
+  static Status gemm_batched(Context& ctx, const Buffer& a, const Buffer& b, Buffer& out, size_t batch, size_t m,
+                             size_t n, size_t k);
+
+  // ── Optional fused ops (backend.h) ──
+  // qkv [tokens, (heads + 2 kv_heads) * head_dim] -> q_heads [heads, tokens, head_dim] (QK-norm in
+  // mode 1, RoPE), k likewise and v appended to the caches at rows pos_offset.. One kernel instead
+  // of split_qkv + three qk_norm_rope + kv_cache_append_head_major. qkv, q_heads and the caches
+  // share a float dtype; norm weights and cos / sin are f32. Device-state mode reads pos_offset.
+  static Status qkv_rope_kv_append(Context& ctx, const Buffer& qkv, const Buffer& q_norm_w, const Buffer& k_norm_w,
+                                   const Buffer& cos, const Buffer& sin, Buffer& q_heads, Buffer& cache_k,
+                                   Buffer& cache_v, size_t tokens, size_t heads, size_t kv_heads, size_t head_dim,
+                                   size_t pos_offset, size_t cache_capacity, float eps, int mode);
+  // The attention of a layer from its fused projection: qkv_rope_kv_append, then flash_attention of
+  // q_heads over the caches (kv_seq_stride = the capacity, pos_offset = the cached length) into
+  // out [heads, tokens, head_dim]. One token (decode) over a bf16 / f16 cache with head_dim 64 or
+  // 128 runs as one kernel: the decode attention kernel applies RoPE itself and appends the row.
+  static Status qkv_rope_attention(Context& ctx, const Buffer& qkv, const Buffer& q_norm_w, const Buffer& k_norm_w,
+                                   const Buffer& cos, const Buffer& sin, Buffer& q_heads, Buffer& cache_k,
+                                   Buffer& cache_v, Buffer& out, size_t tokens, size_t pos_offset, float eps, int mode,
+                                   const AttnConfig& cfg);
+  // out[m, im] = act(a @ w[:im]^T) * (a @ w[im:]^T) for a gate-then-up weight w [2 im, k]; for
+  // m <= 8 one GEMV kernel whose [m, 2 im] intermediate never reaches memory.
+  static Status gemm_gated(Context& ctx, const Buffer& a, const Buffer& w, Buffer& out, size_t m, size_t im, size_t k,
+                           Activation act);
 
   // ── Norms ──
   static Status rms_norm(Context& ctx, const Buffer& x, const Buffer& w, float eps, Buffer& out, size_t tokens,
@@ -96,11 +134,32 @@ struct CudaBackend : BackendDefaults {
                               Buffer& out, size_t batch, size_t q_len, size_t kv_len, size_t pos_offset,
                               const AttnConfig& cfg, size_t kv_lora_rank, size_t qk_rope_head_dim);
 
+  // ── Paged KV cache (the serving engine; kernels/paged.h) ──
+  // Pools and rows of any float dtype (converted on write); attention takes equal dtypes or f32
+  // q/out over a bf16/f16 pool. The metadata's values are read on the device only.
+  static Status paged_cache_write(Context& ctx, Buffer& pool, const Buffer& rows, const Buffer& slot_mapping,
+                                  size_t tokens, size_t heads, size_t width, size_t block_size);
+  static Status paged_attention(Context& ctx, const Buffer& q, const Buffer& k_pool, const Buffer& v_pool, Buffer& out,
+                                const PagedAttnBatch<Buffer>& batch, const AttnConfig& cfg);
+  static Status paged_mla_attention(Context& ctx, const Buffer& q, const Buffer& latent_pool, const Buffer& rope_pool,
+                                    Buffer& out, const PagedAttnBatch<Buffer>& batch, const AttnConfig& cfg,
+                                    size_t kv_lora_rank, size_t qk_rope_head_dim);
+  // The embedding kernel with device ids (an id outside the table gives a zero row).
+  static Status gather_rows(Context& ctx, const Buffer& table, const Buffer& ids, size_t count, Buffer& out,
+                            size_t dim);
+  // Not during graph capture (a pageable host copy cannot be captured).
+  static Status copy_from_host(Context& ctx, std::span<const uint8_t> bytes, Buffer& dst, size_t dst_offset);
   // ── Layout and element-wise ──
   static Status copy_slice(Context& ctx, const Buffer& src, size_t src_offset, Buffer& dst, size_t dst_offset,
                            size_t len);
   static Status copy_2d(Context& ctx, const Buffer& src, size_t src_offset, size_t src_stride, Buffer& dst,
                         size_t dst_offset, size_t dst_stride, size_t rows, size_t cols);
+  static Status im2col_1d(Context& ctx, const Buffer& x, Buffer& out, size_t channels, size_t length, size_t kernel,
+                          size_t stride, size_t padding);
+  static Status im2col_2d(Context& ctx, const Buffer& x, Buffer& out, size_t channels, size_t height, size_t width,
+                          size_t kernel, size_t stride, size_t padding);
+  static Status scatter_add_rows(Context& ctx, const Buffer& src, std::span<const uint32_t> ids,
+                                 std::span<const float> weights, Buffer& out, size_t cols);
   static Status embedding_lookup(Context& ctx, const Buffer& table, std::span<const uint32_t> ids, Buffer& out,
                                  size_t dim);
   static Status split_qkv(Context& ctx, const Buffer& qkv, Buffer& q, Buffer& k, Buffer& v, size_t tokens, size_t q_dim,
@@ -132,5 +191,13 @@ struct CudaBackend : BackendDefaults {
 };
 
 static_assert(Backend<CudaBackend>);
+
+// The same backend with models running f32 activations and KV caches: the exactness mode (f32
+// weights and activations reproduce f32 references to ~1e-5), selected per model at load.
+struct CudaF32Backend : CudaBackend {
+  static constexpr DType kActivationDType = DType::kF32;
+};
+
+static_assert(Backend<CudaF32Backend>);
 
 }  // namespace ferrum

@@ -5,9 +5,14 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/attention.h"
+#include "backend/cuda/kernels/launch_settings.h"
 
 namespace ferrum {
 namespace {
+
+// The decode kernel's split counters (zeroed once per context; each launch leaves them zero):
+// batch * kv_heads of them.
+constexpr size_t kAttentionCounters = CudaContextState::kAttentionCounters;
 
 // Below this many query rows per head the tensor-core kernel's 64-row tiles are mostly padding
 // and too few blocks exist; the split-KV kernel spreads the keys over the SMs instead.
@@ -33,11 +38,19 @@ Status run_attention(CudaContext& ctx, cuda::AttentionProblem& problem) {
   if (cuda::flash_attention_supports(problem) && problem.q_len >= kFlashMinQueryRows) {
     return cuda::launch_flash_attention(problem, ctx.stream());
   }
+  const int sm_count = ctx.state().sm_count;
+  if (cuda::decode_attention_supports(problem, kAttentionCounters) && cuda::decode_attention_kernel_enabled()) {
+    void* partials = nullptr;
+    if (const size_t bytes = cuda::decode_attention_scratch_bytes(problem, sm_count); bytes > 0) {
+      FERRUM_ASSIGN_OR_RETURN(partials, ctx.scratch(ScratchSlot::kAttentionPartials, bytes));
+    }
+    return cuda::launch_decode_attention(problem, sm_count, partials, ctx.attention_counters(), ctx.stream());
+  }
   void* scratch = nullptr;
-  if (const size_t bytes = cuda::split_kv_scratch_bytes(problem, ctx.state().sm_count); bytes > 0) {
+  if (const size_t bytes = cuda::split_kv_scratch_bytes(problem, sm_count); bytes > 0) {
     FERRUM_ASSIGN_OR_RETURN(scratch, ctx.scratch(ScratchSlot::kAttentionPartials, bytes));
   }
-  return cuda::launch_split_kv_attention(problem, ctx.state().sm_count, scratch, ctx.stream());
+  return cuda::launch_split_kv_attention(problem, sm_count, scratch, ctx.stream());
 }
 
 }  // namespace

@@ -183,6 +183,25 @@ Status CudaBackend::gemm(CudaContext& ctx, const CudaBuffer& a, const CudaBuffer
   return cuda::run_dense_gemm(ctx, {a.data(), a.dtype(), b.data(), b.dtype(), out.data(), out.dtype(), m, n, k});
 }
 
+Status CudaBackend::gemm_batched(CudaContext& ctx, const CudaBuffer& a, const CudaBuffer& b, CudaBuffer& out,
+                                 size_t batch, size_t m, size_t n, size_t k) {
+  FERRUM_TRY(ctx.usable());
+  constexpr std::string_view op = "gemm_batched";
+  FERRUM_TRY(cuda::check_float(op, "a", a));
+  FERRUM_TRY(cuda::check_float(op, "b", b));
+  FERRUM_TRY(cuda::check_float(op, "out", out));
+  FERRUM_TRY(check_numel(op, "a", a, {batch, m, k}));
+  FERRUM_TRY(check_numel(op, "b", b, {batch, n, k}));
+  FERRUM_TRY(check_numel(op, "out", out, {batch, m, n}));
+  // The per-head matrices are small (MLA's absorbed projections): one GEMM per problem on the
+  // stream; each takes the GEMV path for decode.
+  for (size_t i = 0; i < batch; ++i) {
+    FERRUM_TRY(cuda::run_dense_gemm(ctx, {cuda::element_ptr(a, i * m * k), a.dtype(), cuda::element_ptr(b, i * n * k),
+                                          b.dtype(), cuda::element_ptr(out, i * m * n), out.dtype(), m, n, k}));
+  }
+  return ok();
+}
+
 Status CudaBackend::gemm_quant(CudaContext& ctx, const CudaBuffer& a, const QuantWeights<CudaBuffer>& weights,
                                CudaBuffer& out, size_t m, size_t n, size_t k, const QuantKind& kind) {
   FERRUM_TRY(ctx.usable());

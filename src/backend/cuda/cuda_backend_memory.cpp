@@ -8,6 +8,7 @@
 #include "backend/cuda/backend_checks.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/host_upload.h"
 #include "backend/cuda/kernels/dequant.h"
 #include "core/half.h"
 
@@ -59,9 +60,21 @@ Expected<CudaBuffer> CudaBackend::from_bytes(std::span<const uint8_t> bytes, DTy
                " ", dtype, " values, which take ", nbytes);
   FERRUM_ASSIGN_OR_RETURN(CudaBuffer buffer, CudaBuffer::allocate(dtype, n, /*zero_fill=*/false));
   if (nbytes > 0) {
-    FERRUM_CUDA_TRY(cudaMemcpy(buffer.data(), bytes.data(), nbytes, cudaMemcpyHostToDevice), "(from_bytes, ", nbytes,
-                    " bytes)");
+    const std::span<const uint8_t> parts[] = {bytes};
+    FERRUM_TRY(cuda::upload_parts(buffer.data(), parts));
   }
+  return buffer;
+}
+
+Expected<CudaBuffer> CudaBackend::from_byte_parts(std::span<const std::span<const uint8_t>> parts, DType dtype,
+                                                  size_t n) {
+  FERRUM_ASSIGN_OR_RETURN(size_t nbytes, dtype_bytes(dtype, n));
+  size_t given = 0;
+  for (const auto& part : parts) given += part.size();
+  FERRUM_CHECK(given == nbytes, ErrorCode::kShapeMismatch, "from_byte_parts: ", given, " bytes given for ", n, " ",
+               dtype, " values, which take ", nbytes);
+  FERRUM_ASSIGN_OR_RETURN(CudaBuffer buffer, CudaBuffer::allocate(dtype, n, /*zero_fill=*/false));
+  if (nbytes > 0) FERRUM_TRY(cuda::upload_parts(buffer.data(), parts));
   return buffer;
 }
 

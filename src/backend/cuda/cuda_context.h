@@ -28,7 +28,9 @@ enum class ScratchSlot : int {
   kDequantWeight,      // a quantized weight expanded for gemm_quant
   kReducePartials,     // argmax / top-k per-chunk candidates (two ping-pong halves)
   kReducePartials2,
-  kHostIds,  // ids uploaded for embedding_lookup
+  kHostIds,      // ids uploaded for embedding_lookup
+  kScatterArgs,  // ids and weights uploaded for scatter_add_rows
+  kGatedGemm,    // gate / up outputs of gemm_gated above the GEMV sizes
   kCount,
 };
 
@@ -62,6 +64,9 @@ struct CudaContextState {
   std::map<GemmPlanKey, GemmPlan> gemm_plans;
 
   cuda::DeviceBlock decode_state;  // int32[DecodeStateSlots::kCount]
+  // Split counters of the decode attention kernel, zero between launches (int[kAttentionCounters]).
+  static constexpr size_t kAttentionCounters = 4096;
+  cuda::DeviceBlock attention_counters;
   bool dev_state_mode = false;
 
   bool capturing = false;
@@ -92,6 +97,7 @@ class CudaContext {
   Expected<void*> scratch(ScratchSlot slot, size_t bytes);
   // Device pointer to the int32 decode state (DecodeStateSlots).
   int32_t* decode_state() { return static_cast<int32_t*>(state_->decode_state.ptr); }
+  int* attention_counters() { return static_cast<int*>(state_->attention_counters.ptr); }
   bool dev_state_mode() const { return state_->dev_state_mode; }
 
  private:

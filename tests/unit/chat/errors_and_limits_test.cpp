@@ -131,6 +131,18 @@ TEST(ChatTemplateLimits, FiltersCallingFiltersCountTowardsTheDepth) {
   EXPECT_EQ(result.error().code(), ErrorCode::kLimitExceeded);
 }
 
+TEST(ChatTemplateLimits, WorkIsBounded) {
+  // Finite but quadratic: a membership test over a long list inside a long loop.
+  auto result = render("{% set big = range(100000)|list %}{% for i in range(100000) %}{{ i in big }}{% endfor %}");
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code(), ErrorCode::kLimitExceeded);
+  EXPECT_NE(result.error().message().find("max_work="), std::string::npos) << result.error().message();
+  // Mapping a huge string over a long list is stopped before it allocates terabytes.
+  result = render("{% set s = 'x' * 10000000 %}{{ ([s] * 100000)|map('upper')|list|length }}");
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code(), ErrorCode::kLimitExceeded);
+}
+
 TEST(ChatTemplateLimits, OutputAndStringSizesAreBounded) {
   RenderOptions options;
   options.limits.max_output_bytes = 1000;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "unit/formats/temp_path.h"
+
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -120,7 +122,7 @@ TEST(GgufWriter, RoundTripsTensorsWithAlignment) {
   ASSERT_TRUE(writer.add_tensor("h", DType::kBF16, Shape{5}, sequence_bytes(10)));
   ASSERT_TRUE(writer.add_tensor("cube", DType::kQ6_K, Shape{2, 1, 1, 256}, sequence_bytes(2 * 210)));
 
-  const std::filesystem::path path = std::filesystem::temp_directory_path() / "ferrum-gguf-writer-test.gguf";
+  const std::filesystem::path path = unique_temp_path("writer-test.gguf");
   ASSERT_TRUE(writer.write(path));
   auto file = GgufFile::open(path);
   std::filesystem::remove(path);

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "unit/formats/temp_path.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -368,7 +370,7 @@ TEST(HfConfig, QuantizationConfigs) {
   EXPECT_EQ(awq->quantization->modules_to_not_convert, std::vector<std::string>{"visual"});
 
   // A sidecar quantize_config.json (AutoGPTQ, no quant_method) next to config.json.
-  const auto dir = std::filesystem::temp_directory_path() / "ferrum-quantize-config-test";
+  const auto dir = unique_temp_path("quantize-config");
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "config.json") << llama_with("");
   std::ofstream(dir / "quantize_config.json") << R"({"bits": 8, "group_size": -1, "desc_act": false, "sym": true})";

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "unit/formats/temp_path.h"
+
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -29,14 +31,14 @@ std::string read_all(const std::filesystem::path& path) {
 class FakeHubTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = std::filesystem::temp_directory_path() /
-            ("ferrum-pull-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    root_ = unique_temp_path("pull-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::filesystem::remove_all(root_);
     repo_ = root_ / "server" / "org" / "tiny";
     std::filesystem::create_directories(repo_ / "sub");
     std::ofstream(repo_ / "config.json") << R"({"architectures": ["LlamaForCausalLM"]})";
     std::ofstream(repo_ / "tokenizer.json") << R"({"model": {"type": "BPE", "vocab": {}}})";
     std::ofstream(repo_ / "sub" / "extra.txt") << "nested file\n";
+    std::ofstream(repo_ / "empty.txt");
     SafetensorsWriter weights;
     std::vector<uint8_t> bytes(200 * 1024);
     std::mt19937 rng(7);
@@ -95,8 +97,8 @@ TEST_F(FakeHubTest, PullsIntoTheHubCacheLayoutAndResumesAnInterruptedTransfer) {
   auto result = pull_model(pull);
   ASSERT_TRUE(result) << result.error().to_string();
   EXPECT_EQ(result->commit, kCommit);
-  EXPECT_EQ(result->files,
-            (std::vector<std::string>{"config.json", "model.safetensors", "sub/extra.txt", "tokenizer.json"}));
+  EXPECT_EQ(result->files, (std::vector<std::string>{"config.json", "empty.txt", "model.safetensors", "sub/extra.txt",
+                                                     "tokenizer.json"}));
   uint64_t repo_bytes = 0;
   for (const std::string& file : result->files) repo_bytes += std::filesystem::file_size(repo_ / file);
   EXPECT_EQ(result->bytes_downloaded, repo_bytes);  // every byte once, despite the interruption
@@ -105,7 +107,7 @@ TEST_F(FakeHubTest, PullsIntoTheHubCacheLayoutAndResumesAnInterruptedTransfer) {
   const std::filesystem::path snapshot = repo_cache() / "snapshots" / kCommit;
   EXPECT_EQ(result->snapshot, snapshot);
   EXPECT_EQ(read_all(repo_cache() / "refs" / "main"), kCommit);
-  for (const std::string file : {"config.json", "tokenizer.json", "sub/extra.txt", "model.safetensors"}) {
+  for (const std::string file : {"config.json", "tokenizer.json", "sub/extra.txt", "model.safetensors", "empty.txt"}) {
     ASSERT_TRUE(std::filesystem::is_symlink(snapshot / file)) << file;
     EXPECT_EQ(read_all(snapshot / file), read_all(repo_ / file)) << file;
   }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "unit/formats/temp_path.h"
+
 #include <filesystem>
 #include <sstream>
 
@@ -63,7 +65,7 @@ TEST(Inspect, VocabularyOnlyGguf) {
 
 // A directory with tokenizer.json and tokenizer_config.json (Qwen3's) beside the weights.
 TEST(Inspect, TokenizerJsonSummary) {
-  const auto dir = std::filesystem::temp_directory_path() / "ferrum-inspect-tokenizer";
+  const auto dir = unique_temp_path("inspect-tokenizer");
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   for (const char* file : {"tokenizer.json", "tokenizer_config.json"}) {

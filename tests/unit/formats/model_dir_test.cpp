@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "unit/formats/temp_path.h"
+
 #include <cstdlib>
 #include <fstream>
 
@@ -15,8 +17,8 @@ const std::string kCommit = "0123456789abcdef0123456789abcdef01234567";
 class TempDir : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = std::filesystem::temp_directory_path() /
-            ("ferrum-model-dir-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    root_ =
+        unique_temp_path("model-dir-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::filesystem::remove_all(root_);
     std::filesystem::create_directories(root_);
   }

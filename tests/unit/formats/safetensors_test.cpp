@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "unit/formats/temp_path.h"
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -120,7 +122,7 @@ TEST(SafetensorsWriter, RoundTrip) {
   EXPECT_FALSE(writer.add_tensor("q", DType::kQ4_0, Shape{32}, std::vector<uint8_t>(18)));
   EXPECT_FALSE(writer.add_tensor("short", DType::kF32, Shape{2}, std::vector<uint8_t>(7)));
 
-  const std::filesystem::path path = std::filesystem::temp_directory_path() / "ferrum-st-writer-test.safetensors";
+  const std::filesystem::path path = unique_temp_path("writer-test.safetensors");
   ASSERT_TRUE(writer.write(path));
   auto file = SafetensorsFile::open(path);
   std::filesystem::remove(path);
@@ -199,7 +201,7 @@ TEST(SafetensorsMalformed, RandomCorruptionNeverCrashes) {
 class ShardedCheckpoint : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / "ferrum-sharded-test";
+    dir_ = unique_temp_path("sharded");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     SafetensorsWriter first;

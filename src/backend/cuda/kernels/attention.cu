@@ -1,7 +1,10 @@
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/attention.h"
+#include "backend/cuda/kernels/attention_decode.cuh"
 #include "backend/cuda/kernels/attention_split_kv.cuh"
 #include "backend/cuda/kernels/flash_attention.cuh"
 
@@ -25,12 +28,14 @@ SplitKvShape split_kv_shape(const AttentionProblem& a, int sm_count) {
   const size_t row_blocks = (group_rows + shape.rows_per_block - 1) / shape.rows_per_block;
   shape.total_rows = a.batch * a.heads * a.q_len;
   // Enough blocks for two waves; each split keeps at least 128 keys (one 32-key tile per warp) so
-  // the combine stays cheap.
+  // the combine stays cheap, or 64 in device-state mode.
   // In device-state mode kv_len grows after capture, so size for the whole cache.
   const size_t keys = a.dyn_state != nullptr ? a.kv_stride : a.kv_len;
   const size_t base_blocks = a.batch * a.kv_heads * row_blocks;
   const size_t wanted = (2 * static_cast<size_t>(sm_count) + base_blocks - 1) / base_blocks;
-  const size_t max_by_keys = std::max<size_t>(1, keys / 128);
+  // Device-state (graph) decode runs on short caches as often as long ones; 64-key splits there
+  // halve each block's dependent chain of loads (the step is latency-bound below ~2k keys).
+  const size_t max_by_keys = std::max<size_t>(1, keys / (a.dyn_state != nullptr ? 64 : 128));
   shape.num_splits = static_cast<int>(std::clamp<size_t>(std::min(wanted, max_by_keys), 1, 64));
   return shape;
 }
@@ -59,7 +64,101 @@ Status launch_flash_for_type(const AttentionProblem& a, cudaStream_t stream) {
   }
 }
 
+struct DecodeShape {
+  int num_splits = 1;
+  int keys_per_split = kDecodeKeys;
+};
+
+// Enough splits for about two waves of blocks, each a whole number of 64-key tiles. In
+// device-state mode the key count is only known on the device, so the cache's capacity (or the
+// window) sizes the launch and splits past the current length exit at once.
+DecodeShape decode_shape(const AttentionProblem& a, int sm_count) {
+  size_t keys = a.dyn_state != nullptr ? a.kv_stride : a.kv_len;
+  if (a.window > 0) keys = std::min(keys, a.window);
+  keys = std::max<size_t>(keys, 1);
+  const size_t blocks = a.batch * a.kv_heads;
+  const size_t wanted = std::max<size_t>(1, (2 * static_cast<size_t>(sm_count) + blocks - 1) / blocks);
+  const size_t tiles = (keys + kDecodeKeys - 1) / kDecodeKeys;
+  const size_t splits = std::clamp<size_t>(std::min(wanted, tiles), 1, kDecodeMaxSplits);
+  DecodeShape shape;
+  shape.keys_per_split = static_cast<int>((tiles + splits - 1) / splits * kDecodeKeys);
+  shape.num_splits = static_cast<int>((keys + shape.keys_per_split - 1) / shape.keys_per_split);
+  return shape;
+}
+
+template <class T, int kHeadDim>
+Status launch_decode_kernel(const DecodeAttentionParams& p, const AttentionProblem& a, bool fused_rope,
+                            cudaStream_t stream) {
+  const size_t shared = decode_attention_shared_bytes(kHeadDim, sizeof(T));
+  const dim3 grid(static_cast<unsigned>(p.num_splits), static_cast<unsigned>(a.kv_heads),
+                  static_cast<unsigned>(a.batch));
+  if (fused_rope) {
+    return launch_kernel("decode_attention(rope)", decode_attention_kernel<T, kHeadDim, true>, grid,
+                         dim3(kDecodeThreads), shared, stream, p);
+  }
+  return launch_kernel("decode_attention", decode_attention_kernel<T, kHeadDim, false>, grid, dim3(kDecodeThreads),
+                       shared, stream, p);
+}
+
 }  // namespace
+
+bool decode_attention_supports(const AttentionProblem& a, size_t counters) {
+  const bool half_type = (a.dtype == DType::kBF16 || a.dtype == DType::kF16) && a.kv_dtype == a.dtype;
+  const bool dims = a.d2 == 0 && a.dv == a.d1 && (a.d1 == 64 || a.d1 == 128);
+  const bool aligned = is_aligned(a.q, 16) && is_aligned(a.k1, 16) && is_aligned(a.v, 16) && is_aligned(a.out, 4);
+  const bool group = a.kv_heads > 0 && a.heads % a.kv_heads == 0 && a.heads / a.kv_heads <= kDecodeMaxGroup;
+  return half_type && dims && aligned && group && a.q_len == 1 && a.causal && a.batch * a.kv_heads <= counters &&
+         a.kv_stride < (size_t{1} << 30) && a.batch <= 65535 && a.kv_heads <= 65535;
+}
+
+size_t decode_attention_scratch_bytes(const AttentionProblem& a, int sm_count) {
+  const DecodeShape shape = decode_shape(a, sm_count);
+  if (shape.num_splits == 1) return 0;
+  return sizeof(float) * static_cast<size_t>(shape.num_splits) * a.batch * a.heads * (a.dv + 2);
+}
+
+Status launch_decode_attention(const AttentionProblem& a, int sm_count, void* partials, int* counters,
+                               cudaStream_t stream, const DecodeRopeInputs* rope) {
+  if (a.batch * a.heads == 0) return ok();
+  FERRUM_CHECK(rope == nullptr || a.batch == 1, ErrorCode::kInternal, "decode attention: fused RoPE needs batch 1");
+  const DecodeShape shape = decode_shape(a, sm_count);
+  DecodeAttentionParams p{};
+  p.q = a.q;
+  p.k = a.k1;
+  p.v = a.v;
+  p.out = a.out;
+  p.partials = static_cast<float*>(partials);
+  p.counters = counters;
+  p.heads = static_cast<int>(a.heads);
+  p.kv_heads = static_cast<int>(a.kv_heads);
+  p.group = static_cast<int>(a.heads / a.kv_heads);
+  p.kv_len = static_cast<int>(a.kv_len);
+  p.kv_stride = static_cast<int>(a.kv_stride);
+  p.pos_offset = static_cast<int>(a.pos_offset);
+  p.kv_minus_pos = static_cast<int>(a.kv_len) - static_cast<int>(a.pos_offset);
+  p.window = static_cast<int>(a.window);
+  p.scale_log2 = a.scale * 1.4426950408889634f;
+  p.dyn_state = a.dyn_state;
+  p.num_splits = shape.num_splits;
+  p.keys_per_split = shape.keys_per_split;
+  const bool fused = rope != nullptr;
+  if (fused) {
+    p.qkv = rope->qkv;
+    p.q_norm = rope->q_norm;
+    p.k_norm = rope->k_norm;
+    p.cos = rope->cos;
+    p.sin = rope->sin;
+    p.positions = static_cast<int>(std::min<size_t>(rope->positions, INT32_MAX));
+    p.rope_mode = rope->mode;
+    p.eps = rope->eps;
+  }
+  if (a.dtype == DType::kBF16) {
+    return a.d1 == 64 ? launch_decode_kernel<bf16_t, 64>(p, a, fused, stream)
+                      : launch_decode_kernel<bf16_t, 128>(p, a, fused, stream);
+  }
+  return a.d1 == 64 ? launch_decode_kernel<f16_t, 64>(p, a, fused, stream)
+                    : launch_decode_kernel<f16_t, 128>(p, a, fused, stream);
+}
 
 size_t split_kv_scratch_bytes(const AttentionProblem& problem, int sm_count) {
   const SplitKvShape shape = split_kv_shape(problem, sm_count);

@@ -39,6 +39,29 @@ size_t split_kv_scratch_bytes(const AttentionProblem& problem, int sm_count);
 // K/V may be bf16 or f16 under f32 q/out; otherwise all four share one dtype.
 Status launch_split_kv_attention(const AttentionProblem& problem, int sm_count, void* scratch, cudaStream_t stream);
 
+// The decode kernel (attention_decode.cuh): one query row per head, bf16 / f16 throughout,
+// head_dim 64 or 128, causal, at most 8 query heads per KV head, no second key part.
+bool decode_attention_supports(const AttentionProblem& problem, size_t counters);
+// Partials scratch it needs (0 when one split suffices), given the SM count.
+size_t decode_attention_scratch_bytes(const AttentionProblem& problem, int sm_count);
+// RoPE fused into the decode kernel: q and the new K / V row come from the fused projection row
+// (batch 1), normed (mode 1) and rotated in the kernel, which also appends the new row to the caches.
+struct DecodeRopeInputs {
+  const void* qkv = nullptr;  // [(heads + 2 kv_heads) * head_dim], the problem's dtype
+  const float* q_norm = nullptr;
+  const float* k_norm = nullptr;
+  const float* cos = nullptr;  // [positions, head_dim / 2]
+  const float* sin = nullptr;
+  size_t positions = 0;
+  int mode = 2;  // kQkRope or kQkNormRope
+  float eps = 0.0f;
+};
+
+// `counters` holds batch * kv_heads ints that are zero (and are left zero). With `rope`, problem.q
+// is unused and problem.batch must be 1.
+Status launch_decode_attention(const AttentionProblem& problem, int sm_count, void* partials, int* counters,
+                               cudaStream_t stream, const DecodeRopeInputs* rope = nullptr);
+
 // True when the tensor-core kernel takes this problem (q, k, v, out all bf16 or all f16, head_dim 64/80/96/128/256, no
 // second key part, eager mode).
 bool flash_attention_supports(const AttentionProblem& problem);

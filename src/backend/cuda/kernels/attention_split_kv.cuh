@@ -14,6 +14,7 @@
 #include "backend/cuda/cuda_context.h"
 #include "backend/cuda/kernels/attention.h"
 #include "backend/cuda/kernels/device_common.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 
 namespace ferrum::cuda {
 
@@ -89,6 +90,9 @@ __global__ void __launch_bounds__(kSplitKvWarps * 32) split_kv_attention_kernel(
   const int batch = blockIdx.z, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int dk = p.d1 + p.d2;
 
+  // PDL (kernels/launch.cuh): the cached keys and values before this step's row do not depend on
+  // the previous kernel, so they are prefetched into L2 before waiting for it (below).
+  pdl_launch_dependents();
   int pos_offset = p.pos_offset, kv_len = p.kv_len;
   if (p.dyn_state != nullptr) {
     pos_offset = p.dyn_state[DecodeStateSlots::kStep];
@@ -110,6 +114,26 @@ __global__ void __launch_bounds__(kSplitKvWarps * 32) split_kv_attention_kernel(
       q_max = max(q_max, qi);
     }
   }
+  const int lo = p.window > 0 ? max(0, pos_offset + q_min - p.window + 1) : 0;
+  const int hi = p.causal ? min(kv_len, pos_offset + q_max + 1) : kv_len;
+  const int span = max(0, hi - lo);
+  const int chunk = (span + p.num_splits * 32 - 1) / (p.num_splits * 32) * 32;
+  const int begin = lo + split * chunk, end = min(hi, begin + chunk);
+
+  const size_t kv_row0 = (static_cast<size_t>(batch) * p.kv_heads + kv_head) * p.kv_stride;
+  const TK* k1 = static_cast<const TK*>(p.k1) + kv_row0 * p.d1;
+  const TK* k2 = p.d2 > 0 ? static_cast<const TK*>(p.k2) + kv_row0 * p.d2 : nullptr;
+  const TK* v = static_cast<const TK*>(p.v) + kv_row0 * p.dv;
+  if (threadIdx.x < 2 && end > begin) {
+    const TK* base = threadIdx.x == 0 ? k1 + static_cast<size_t>(begin) * p.d1 : v + static_cast<size_t>(begin) * p.dv;
+    const size_t row = threadIdx.x == 0 ? p.d1 : p.dv;
+    const size_t bytes = static_cast<size_t>(end - begin) * row * sizeof(TK);
+    if (reinterpret_cast<uintptr_t>(base) % 16 == 0) {
+      prefetch_l2(base, static_cast<uint32_t>(bytes < (size_t{1} << 20) ? bytes : (size_t{1} << 20)));
+    }
+  }
+  pdl_wait();
+
   const TQ* q = static_cast<const TQ*>(p.q);
   for (int idx = threadIdx.x; idx < kRows * dk; idx += blockDim.x) {
     const int r = idx / dk, d = idx % dk, rr = row_block * kRows + r;
@@ -121,17 +145,7 @@ __global__ void __launch_bounds__(kSplitKvWarps * 32) split_kv_attention_kernel(
     q_rows[r * p.dk_pad + d] = value;
   }
 
-  const int lo = p.window > 0 ? max(0, pos_offset + q_min - p.window + 1) : 0;
-  const int hi = p.causal ? min(kv_len, pos_offset + q_max + 1) : kv_len;
-  const int span = max(0, hi - lo);
-  const int chunk = (span + p.num_splits * 32 - 1) / (p.num_splits * 32) * 32;
-  const int begin = lo + split * chunk, end = min(hi, begin + chunk);
   __syncthreads();
-
-  const size_t kv_row0 = (static_cast<size_t>(batch) * p.kv_heads + kv_head) * p.kv_stride;
-  const TK* k1 = static_cast<const TK*>(p.k1) + kv_row0 * p.d1;
-  const TK* k2 = p.d2 > 0 ? static_cast<const TK*>(p.k2) + kv_row0 * p.d2 : nullptr;
-  const TK* v = static_cast<const TK*>(p.v) + kv_row0 * p.dv;
 
   float row_max[kRows], row_sum[kRows], acc[kRows][kDvPerLane];
 #pragma unroll
@@ -239,6 +253,8 @@ __global__ void __launch_bounds__(kSplitKvWarps * 32) split_kv_attention_kernel(
 // One block per output row: weights the splits' partials by exp2(max_s - max) and normalises.
 template <class T>
 __global__ void split_kv_combine_kernel(const float* partials, T* out, int num_splits, int total_rows, int dv) {
+  pdl_launch_dependents();
+  pdl_wait();
   const size_t row = blockIdx.x;
   const size_t split_stride = static_cast<size_t>(total_rows) * (dv + 2);
   const float* first = partials + row * (dv + 2);
@@ -304,13 +320,12 @@ Status launch_split_kv_kernel(const SplitKvParams& p, size_t batch, size_t kv_he
   }
   const dim3 grid(p.num_splits, static_cast<unsigned>(kv_heads * p.row_blocks), static_cast<unsigned>(batch));
   const dim3 block(kSplitKvWarps * 32);
-  kernel<<<grid, block, shared, stream>>>(p);
-  FERRUM_TRY(check_launch("split_kv_attention", grid, block, shared));
+  FERRUM_TRY(launch_kernel("split_kv_attention", kernel, grid, block, shared, stream, p));
   if (p.num_splits == 1) return ok();
   const dim3 combine_grid(static_cast<unsigned>(p.total_rows));
-  split_kv_combine_kernel<TQ>
-      <<<combine_grid, 128, 0, stream>>>(p.partials, static_cast<TQ*>(p.out), p.num_splits, p.total_rows, p.dv);
-  return check_launch("split_kv_combine", combine_grid, dim3(128));
+  return launch_kernel("split_kv_combine", split_kv_combine_kernel<TQ>, combine_grid, dim3(128), 0, stream,
+                       static_cast<const float*>(p.partials), static_cast<TQ*>(p.out), p.num_splits, p.total_rows,
+                       p.dv);
 }
 
 }  // namespace ferrum::cuda

@@ -1,11 +1,13 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/gemv.cuh"
 #include "backend/cuda/kernels/gemv.h"
+#include "backend/cuda/kernels/launch.cuh"
 
 namespace ferrum::cuda {
 namespace {
 
-// Shapes measured in lab/gemv_lab.cu (lab/NOTES.md): for m <= 4 one weight row per warp and one
+// Shapes measured in lab/gemv_lab.cu and lab/gemv_chain_lab.cu (lab/NOTES.md): m = 1 splits each
+// row over two warps (gemv_split_row_kernel); for m = 2..4 one weight row per warp and one
 // 16-byte chunk per lane per step (version 6: sharing x loads across two rows, or more chunks in
 // flight, cost more in registers and occupancy than they saved); m > 4 takes gemv_many_rows_kernel.
 template <class A, class W, int kM>
@@ -14,10 +16,32 @@ Status launch_vec(const GemvArgs& a, cudaStream_t stream) {
   constexpr int kUnroll = 1;
   const dim3 grid(ceil_div(a.n, kGemvWarps * kRows));
   const dim3 block(kGemvWarps * 32);
-  gemv_kernel<A, W, kM, kRows, kUnroll>
-      <<<grid, block, 0, stream>>>(static_cast<const A*>(a.x), static_cast<const W*>(a.w), a.out, a.out_dtype,
-                                   static_cast<int>(a.m), static_cast<int>(a.n), static_cast<int>(a.k));
-  return check_launch("gemv", grid, block);
+  return launch_kernel("gemv", gemv_kernel<A, W, kM, kRows, kUnroll>, grid, block, 0, stream,
+                       static_cast<const A*>(a.x), static_cast<const W*>(a.w), a.out, a.out_dtype,
+                       static_cast<int>(a.m), static_cast<int>(a.n), static_cast<int>(a.k), gemv_prefetch_bytes());
+}
+
+template <class A, class W>
+Status launch_gated_split(const GatedGemvArgs& a, cudaStream_t stream) {
+  const dim3 grid(ceil_div(a.im, kGemvWarps / kGemvSplit));
+  FERRUM_DISPATCH_ACTIVATION(a.act, kAct, {
+    return launch_kernel("gated_gemv(split row)", gated_gemv_split_kernel<A, W, kAct>, grid, dim3(kGemvWarps * 32), 0,
+                         stream, static_cast<const A*>(a.x), static_cast<const W*>(a.w), static_cast<A*>(a.out),
+                         static_cast<int>(a.im), static_cast<int>(a.k));
+  });
+  return ok();
+}
+
+template <class A, class W, int kM>
+Status launch_gated_vec(const GatedGemvArgs& a, cudaStream_t stream) {
+  const dim3 grid(ceil_div(a.im, kGemvWarps));
+  const dim3 block(kGemvWarps * 32);
+  FERRUM_DISPATCH_ACTIVATION(a.act, kAct, {
+    return launch_kernel("gated_gemv", gated_gemv_kernel<A, W, kM, kAct>, grid, block, 0, stream,
+                         static_cast<const A*>(a.x), static_cast<const W*>(a.w), static_cast<A*>(a.out),
+                         static_cast<int>(a.m), static_cast<int>(a.im), static_cast<int>(a.k), gemv_prefetch_bytes());
+  });
+  return ok();
 }
 
 }  // namespace
@@ -28,24 +52,55 @@ Status launch_gemv(const GemvArgs& a, cudaStream_t stream) {
   FERRUM_CHECK(a.n < (size_t{1} << 31) && a.k < (size_t{1} << 31), ErrorCode::kUnsupported, "gemv: n = ", a.n,
                ", k = ", a.k, " exceed the kernel's 31-bit indices");
   const bool vec = a.k % 8 == 0 && is_aligned(a.x, 16) && is_aligned(a.w, 16);
-  FERRUM_DISPATCH_FLOAT(a.x_dtype, A, "gemm(gemv)", FERRUM_DISPATCH_FLOAT(a.w_dtype, W, "gemm(gemv)", {
-                          if (!vec) {
-                            const dim3 grid(ceil_div(a.n, kGemvWarps));
-                            gemv_scalar_kernel<A, W><<<grid, kGemvWarps * 32, 0, stream>>>(
-                                static_cast<const A*>(a.x), static_cast<const W*>(a.w), a.out, a.out_dtype,
-                                static_cast<int>(a.m), static_cast<int>(a.n), static_cast<int>(a.k));
-                            return check_launch("gemv(scalar)", grid, kGemvWarps * 32);
-                          }
-                          if (a.m == 1) return launch_vec<A, W, 1>(a, stream);
-                          if (a.m == 2) return launch_vec<A, W, 2>(a, stream);
-                          if (a.m <= 4) return launch_vec<A, W, 4>(a, stream);
-                          const dim3 grid(ceil_div(a.n, kGemvWarps));
-                          gemv_many_rows_kernel<A, W><<<grid, kGemvWarps * 32, 0, stream>>>(
-                              static_cast<const A*>(a.x), static_cast<const W*>(a.w), a.out, a.out_dtype,
-                              static_cast<int>(a.m), static_cast<int>(a.n), static_cast<int>(a.k));
-                          return check_launch("gemv(many rows)", grid, kGemvWarps * 32);
-                        }));
+  FERRUM_DISPATCH_FLOAT(
+      a.x_dtype, A, "gemm(gemv)", FERRUM_DISPATCH_FLOAT(a.w_dtype, W, "gemm(gemv)", {
+        if (!vec) {
+          const dim3 grid(ceil_div(a.n, kGemvWarps));
+          return launch_kernel("gemv(scalar)", gemv_scalar_kernel<A, W>, grid, dim3(kGemvWarps * 32), 0, stream,
+                               static_cast<const A*>(a.x), static_cast<const W*>(a.w), a.out, a.out_dtype,
+                               static_cast<int>(a.m), static_cast<int>(a.n), static_cast<int>(a.k));
+        }
+        if (a.m == 1) {
+          constexpr int kRowsPerBlock = kGemvWarps / kGemvSplit;
+          return launch_kernel("gemv(split row)", gemv_split_row_kernel<A, W>, dim3(ceil_div(a.n, kRowsPerBlock)),
+                               dim3(kGemvWarps * 32), 0, stream, static_cast<const A*>(a.x), static_cast<const W*>(a.w),
+                               a.out, a.out_dtype, static_cast<int>(a.n), static_cast<int>(a.k), gemv_prefetch_bytes());
+        }
+        if (a.m == 2) return launch_vec<A, W, 2>(a, stream);
+        if (a.m <= 4) return launch_vec<A, W, 4>(a, stream);
+        const dim3 grid(ceil_div(a.n, kGemvWarps));
+        return launch_kernel("gemv(many rows)", gemv_many_rows_kernel<A, W>, grid, dim3(kGemvWarps * 32), 0, stream,
+                             static_cast<const A*>(a.x), static_cast<const W*>(a.w), a.out, a.out_dtype,
+                             static_cast<int>(a.m), static_cast<int>(a.n), static_cast<int>(a.k),
+                             gemv_prefetch_bytes());
+      }));
   return ok();
+}
+
+bool gated_gemv_supports(const GatedGemvArgs& a) {
+  const bool half_or_f32 = a.x_dtype == DType::kF32 || a.x_dtype == DType::kBF16 || a.x_dtype == DType::kF16;
+  const bool weight_ok = a.w_dtype == a.x_dtype || (a.x_dtype == DType::kF32 && a.w_dtype == DType::kBF16);
+  return a.m <= kGemvMaxRows && half_or_f32 && weight_ok && a.k % 8 == 0 && a.k < (size_t{1} << 31) &&
+         2 * a.im < (size_t{1} << 31) && is_aligned(a.x, 16) && is_aligned(a.w, 16);
+}
+
+Status launch_gated_gemv(const GatedGemvArgs& a, cudaStream_t stream) {
+  if (a.m == 0 || a.im == 0) return ok();
+  FERRUM_CHECK(gated_gemv_supports(a), ErrorCode::kInternal, "gated_gemv: unsupported shape or dtypes");
+  // The instantiated pairs: equal dtypes, and f32 activations over bf16 weights.
+  FERRUM_DISPATCH_FLOAT(a.x_dtype, A, "gated_gemv", {
+    if (a.w_dtype == a.x_dtype) {
+      if (a.m == 1) return launch_gated_split<A, A>(a, stream);
+      if (a.m <= 4) return launch_gated_vec<A, A, 4>(a, stream);
+      return launch_gated_vec<A, A, 8>(a, stream);
+    }
+    if constexpr (sizeof(A) == 4) {
+      if (a.m == 1) return launch_gated_split<A, bf16_t>(a, stream);
+      if (a.m <= 4) return launch_gated_vec<A, bf16_t, 4>(a, stream);
+      return launch_gated_vec<A, bf16_t, 8>(a, stream);
+    }
+  });
+  return make_error(ErrorCode::kInternal, "gated_gemv: no kernel for ", a.x_dtype, " x ", a.w_dtype);
 }
 
 }  // namespace ferrum::cuda

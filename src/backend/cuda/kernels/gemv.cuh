@@ -6,9 +6,15 @@
 // issues kUnroll independent 16-byte weight loads per row before using any of them (enough bytes in
 // flight to cover HBM latency), a warp owns kRows whole rows so the x values it loads are reused
 // across rows, and the dot products are finished with one warp reduction per output.
+//
+// Every kernel here is PDL-aware (kernels/launch.cuh): it lets the next kernel launch at once,
+// prefetches the first `prefetch_bytes` of its weight rows into L2 (weights never depend on the
+// previous kernel), and only then waits for the previous kernel before touching x or out.
 #pragma once
 
+#include "backend/cuda/kernels/activation.cuh"
 #include "backend/cuda/kernels/device_common.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 
 namespace ferrum::cuda {
 
@@ -22,13 +28,30 @@ __device__ __forceinline__ void store_as(void* out, DType dtype, size_t index, f
 
 inline constexpr int kGemvWarps = 8;
 
+// The prologue every GEMV shares: release the next kernel, prefetch `rows` weight rows from
+// `first_row` (one thread per row; rows must start 16-byte aligned), then wait for the previous
+// kernel's results.
+template <class W>
+__device__ __forceinline__ void gemv_prologue(const W* w, int first_row, int rows, int n, int k,
+                                              unsigned prefetch_bytes) {
+  pdl_launch_dependents();
+  const int r = threadIdx.x;
+  if (prefetch_bytes != 0 && r < rows && first_row + r < n) {
+    const size_t row_bytes = static_cast<size_t>(k) * sizeof(W);
+    prefetch_l2(w + static_cast<size_t>(first_row + r) * k,
+                static_cast<uint32_t>(row_bytes < prefetch_bytes ? row_bytes : prefetch_bytes));
+  }
+  pdl_wait();
+}
+
 // kM: activation rows handled (m <= kM; the rest are skipped), kRows: weight rows per warp,
 // kUnroll: 8-element chunks per lane in flight per row. Needs k % 8 == 0 and 16-byte aligned rows.
 template <class A, class W, int kM, int kRows, int kUnroll>
 __global__ void __launch_bounds__(kGemvWarps * 32)
     gemv_kernel(const A* __restrict__ x, const W* __restrict__ w, void* __restrict__ out, DType out_dtype, int m, int n,
-                int k) {
+                int k, unsigned prefetch_bytes) {
   const int lane = threadIdx.x % 32;
+  gemv_prologue(w, blockIdx.x * kGemvWarps * kRows, kGemvWarps * kRows, n, k, prefetch_bytes);
   const int row0 = (blockIdx.x * kGemvWarps + threadIdx.x / 32) * kRows;
   if (row0 >= n) return;
   const int chunks = k / 8;
@@ -74,6 +97,64 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
   }
 }
 
+// One activation row (decode at batch 1), the winner of lab/gemv_chain_lab.cu ("split2 c2w8", run
+// 2: qkv 90%, o_proj 89%, down 95%, lm_head 104% of the copy bandwidth in a graph chain, against
+// 85-87 / 78 / 85 / 103% for gemv_kernel): two warps share a weight row, each taking half of k with
+// two 16-byte chunks per lane in flight, and add their halves through shared memory. Twice the
+// warps per row halves each warp's serial chain of loads and doubles the blocks, which evens out
+// the last wave. Needs k % 8 == 0 and 16-byte aligned rows.
+inline constexpr int kGemvSplit = 2;
+inline constexpr int kGemvSplitChunks = 2;
+
+template <class A, class W>
+__global__ void __launch_bounds__(kGemvWarps * 32)
+    gemv_split_row_kernel(const A* __restrict__ x, const W* __restrict__ w, void* __restrict__ out, DType out_dtype,
+                          int n, int k, unsigned prefetch_bytes) {
+  constexpr int kRowsPerBlock = kGemvWarps / kGemvSplit;
+  __shared__ float halves[kGemvWarps];
+  gemv_prologue(w, blockIdx.x * kRowsPerBlock, kRowsPerBlock, n, k, prefetch_bytes);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int row = blockIdx.x * kRowsPerBlock + warp / kGemvSplit;
+  const int part = warp % kGemvSplit;
+  const int chunks = k / 8;
+  const int per_part = chunks / kGemvSplit;
+  const int begin = part * per_part, end = part + 1 == kGemvSplit ? chunks : begin + per_part;
+  float acc = 0.0f;
+  if (row < n) {
+    const W* w_row = w + static_cast<size_t>(row) * k;
+    for (int base = begin; base < end; base += 32 * kGemvSplitChunks) {
+      Packed8<W> weights[kGemvSplitChunks];
+#pragma unroll
+      for (int u = 0; u < kGemvSplitChunks; ++u) {
+        const int chunk = base + u * 32 + lane;
+        if (chunk < end) {
+          weights[u].load(w_row + chunk * 8);
+        } else {
+          weights[u].clear();
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kGemvSplitChunks; ++u) {
+        const int chunk = base + u * 32 + lane;
+        if (chunk >= end) break;
+        float xs[8];
+        load8(x + chunk * 8, xs);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) acc = fmaf(weights[u][i], xs[i], acc);
+      }
+    }
+  }
+  acc = warp_sum(acc);
+  if (lane == 0) halves[warp] = acc;
+  __syncthreads();
+  if (lane == 0 && part == 0 && row < n) {
+    float total = 0.0f;
+#pragma unroll
+    for (int p = 0; p < kGemvSplit; ++p) total += halves[warp + p];
+    store_as(out, out_dtype, row, total);
+  }
+}
+
 // For 5..8 activation rows (version 2 of the lab, which won there for m = 8): one 16-byte weight
 // chunk per lane per step, then every token's x chunk against it; the plain strided loop leaves
 // the compiler free to overlap successive steps' loads, and the small register footprint keeps
@@ -81,8 +162,9 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 template <class A, class W>
 __global__ void __launch_bounds__(kGemvWarps * 32)
     gemv_many_rows_kernel(const A* __restrict__ x, const W* __restrict__ w, void* __restrict__ out, DType out_dtype,
-                          int m, int n, int k) {
+                          int m, int n, int k, unsigned prefetch_bytes) {
   constexpr int kMaxM = 8;
+  gemv_prologue(w, blockIdx.x * kGemvWarps, kGemvWarps, n, k, prefetch_bytes);
   const int row = blockIdx.x * kGemvWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (row >= n) return;
   float acc[kMaxM] = {};
@@ -109,6 +191,8 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 template <class A, class W>
 __global__ void gemv_scalar_kernel(const A* __restrict__ x, const W* __restrict__ w, void* __restrict__ out,
                                    DType out_dtype, int m, int n, int k) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int lane = threadIdx.x % 32;
   const int row = blockIdx.x * kGemvWarps + threadIdx.x / 32;
   if (row >= n) return;
@@ -118,6 +202,108 @@ __global__ void gemv_scalar_kernel(const A* __restrict__ x, const W* __restrict_
       acc = fmaf(to_f32(w[static_cast<size_t>(row) * k + i]), to_f32(x[static_cast<size_t>(t) * k + i]), acc);
     acc = warp_sum(acc);
     if (lane == 0) store_as(out, out_dtype, static_cast<size_t>(t) * n + row, acc);
+  }
+}
+
+// The gate / up projection of a gated MLP with its activation applied on the way out:
+// out[t, j] = act(x[t] . w[j]) * (x[t] . w[im + j]) for a weight w [2 im, k] holding the gate rows
+// first. A warp owns output j and reads both of its rows, so the x loads serve two rows and the
+// [m, 2 im] intermediate never reaches memory. Needs k % 8 == 0 and 16-byte aligned rows.
+template <class A, class W, int kM, Activation kAct>
+__global__ void __launch_bounds__(kGemvWarps * 32)
+    gated_gemv_kernel(const A* __restrict__ x, const W* __restrict__ w, A* __restrict__ out, int m, int im, int k,
+                      unsigned prefetch_bytes) {
+  const int lane = threadIdx.x % 32;
+  pdl_launch_dependents();
+  const int first = blockIdx.x * kGemvWarps;
+  if (prefetch_bytes != 0 && static_cast<int>(threadIdx.x) < 2 * kGemvWarps) {
+    // Threads 0..7 prefetch the block's gate rows, 8..15 its up rows.
+    const int j = first + static_cast<int>(threadIdx.x) % kGemvWarps;
+    const int row = j + (static_cast<int>(threadIdx.x) >= kGemvWarps ? im : 0);
+    const size_t row_bytes = static_cast<size_t>(k) * sizeof(W);
+    if (j < im) {
+      prefetch_l2(w + static_cast<size_t>(row) * k,
+                  static_cast<uint32_t>(row_bytes < prefetch_bytes ? row_bytes : prefetch_bytes));
+    }
+  }
+  pdl_wait();
+  const int j = first + threadIdx.x / 32;
+  if (j >= im) return;
+  const W* gate_row = w + static_cast<size_t>(j) * k;
+  const W* up_row = w + static_cast<size_t>(im + j) * k;
+  float gate[kM] = {}, up[kM] = {};
+  for (int c = 8 * lane; c < k; c += 256) {
+    Packed8<W> g, u;
+    g.load(gate_row + c);
+    u.load(up_row + c);
+#pragma unroll
+    for (int t = 0; t < kM; ++t) {
+      if (t >= m) break;
+      float xs[8];
+      load8(x + static_cast<size_t>(t) * k + c, xs);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        gate[t] = fmaf(g[i], xs[i], gate[t]);
+        up[t] = fmaf(u[i], xs[i], up[t]);
+      }
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < kM; ++t) {
+    const float g = warp_sum(gate[t]);
+    const float u = warp_sum(up[t]);
+    if (lane == 0 && t < m) out[static_cast<size_t>(t) * im + j] = from_f32<A>(activate<kAct>(g) * u);
+  }
+}
+
+// One activation row of the gated projection, in gemv_split_row_kernel's shape: two warps share
+// output j, each taking half of k over both its rows (gate j and up j), and add their halves
+// through shared memory before the activation.
+template <class A, class W, Activation kAct>
+__global__ void __launch_bounds__(kGemvWarps * 32)
+    gated_gemv_split_kernel(const A* __restrict__ x, const W* __restrict__ w, A* __restrict__ out, int im, int k) {
+  constexpr int kOutputsPerBlock = kGemvWarps / kGemvSplit;
+  __shared__ float halves[2][kGemvWarps];
+  pdl_launch_dependents();
+  pdl_wait();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int j = blockIdx.x * kOutputsPerBlock + warp / kGemvSplit;
+  const int part = warp % kGemvSplit;
+  const int chunks = k / 8;
+  const int per_part = chunks / kGemvSplit;
+  const int begin = part * per_part, end = part + 1 == kGemvSplit ? chunks : begin + per_part;
+  float gate = 0.0f, up = 0.0f;
+  if (j < im) {
+    const W* gate_row = w + static_cast<size_t>(j) * k;
+    const W* up_row = w + static_cast<size_t>(im + j) * k;
+    for (int c = begin + lane; c < end; c += 32) {
+      Packed8<W> g, u;
+      g.load(gate_row + c * 8);
+      u.load(up_row + c * 8);
+      float xs[8];
+      load8(x + c * 8, xs);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        gate = fmaf(g[i], xs[i], gate);
+        up = fmaf(u[i], xs[i], up);
+      }
+    }
+  }
+  gate = warp_sum(gate);
+  up = warp_sum(up);
+  if (lane == 0) {
+    halves[0][warp] = gate;
+    halves[1][warp] = up;
+  }
+  __syncthreads();
+  if (lane == 0 && part == 0 && j < im) {
+    float g = 0.0f, u = 0.0f;
+#pragma unroll
+    for (int p = 0; p < kGemvSplit; ++p) {
+      g += halves[0][warp + p];
+      u += halves[1][warp + p];
+    }
+    out[j] = from_f32<A>(activate<kAct>(g) * u);
   }
 }
 

@@ -57,22 +57,25 @@ Status launch_rms(const NormArgs& a, cudaStream_t stream, const char* name) {
   const bool vec_ok = a.dim % 8 == 0 && is_aligned(a.x, 16) && is_aligned(a.out, 16) && is_aligned(a.weight, 16) &&
                       (!kFusedAdd || is_aligned(a.residual, 16)) && a.dim / 8 <= size_t{1024} * kNormMaxChunks;
   const dim3 grid(static_cast<unsigned>(a.rows));
-  FERRUM_DISPATCH_FLOAT(
-      a.act_dtype, A, name, FERRUM_DISPATCH_FLOAT(a.weight_dtype, W, name, {
-        const A* x = static_cast<const A*>(a.x);
-        A* residual = static_cast<A*>(a.residual);
-        const W* w = static_cast<const W*>(a.weight);
-        A* out = static_cast<A*>(a.out);
-        if (vec_ok) {
-          const unsigned threads = norm_threads(ceil_div(a.dim / 8, kNormMaxChunks));
-          rms_norm_vec_kernel<A, W, kFusedAdd><<<grid, threads, 0, stream>>>(x, residual, w, out, dim, a.eps);
-          FERRUM_TRY(check_launch(name, grid, threads));
-        } else {
-          const unsigned threads = norm_threads(a.dim);
-          rms_norm_scalar_kernel<A, W, kFusedAdd><<<grid, threads, 0, stream>>>(x, residual, w, out, dim, a.eps);
-          FERRUM_TRY(check_launch(name, grid, threads));
-        }
-      }));
+  FERRUM_DISPATCH_FLOAT(a.act_dtype, A, name, FERRUM_DISPATCH_FLOAT(a.weight_dtype, W, name, {
+                          const A* x = static_cast<const A*>(a.x);
+                          A* residual = static_cast<A*>(a.residual);
+                          const W* w = static_cast<const W*>(a.weight);
+                          A* out = static_cast<A*>(a.out);
+                          if (vec_ok) {
+                            // Few rows (decode): one 16-byte chunk per thread, the most loads in
+                            // flight at once; many rows: up to kNormMaxChunks each, fewer threads.
+                            const unsigned threads = a.rows < 132 && a.dim / 8 <= 512
+                                                         ? norm_threads(a.dim / 8)
+                                                         : norm_threads(ceil_div(a.dim / 8, kNormMaxChunks));
+                            FERRUM_TRY(launch_kernel(name, rms_norm_vec_kernel<A, W, kFusedAdd>, grid, dim3(threads), 0,
+                                                     stream, x, residual, w, out, dim, a.eps));
+                          } else {
+                            const unsigned threads = norm_threads(a.dim);
+                            FERRUM_TRY(launch_kernel(name, rms_norm_scalar_kernel<A, W, kFusedAdd>, grid, dim3(threads),
+                                                     0, stream, x, residual, w, out, dim, a.eps));
+                          }
+                        }));
   return ok();
 }
 

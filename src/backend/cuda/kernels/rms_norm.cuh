@@ -3,6 +3,7 @@
 #pragma once
 
 #include "backend/cuda/kernels/device_common.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 
 namespace ferrum::cuda {
 
@@ -17,6 +18,18 @@ __global__ void rms_norm_vec_kernel(const A* x, A* residual, const W* w, A* out,
   __shared__ float reduce_scratch[32];
   const size_t row = blockIdx.x;
   const int chunks = dim / 8;
+  // PDL-aware (kernels/launch.cuh): the next kernel may start its prologue now, and the weights,
+  // which no kernel writes, are fetched before waiting for the previous one, so after the wait
+  // only the row's own loads remain (decode runs this on one row between two GEMVs: its latency
+  // is a bubble in the weight stream).
+  pdl_launch_dependents();
+  float weights[kNormMaxChunks][8];
+#pragma unroll
+  for (int c = 0; c < kNormMaxChunks; ++c) {
+    const int chunk = threadIdx.x + c * blockDim.x;
+    if (chunk < chunks) load8(w + chunk * 8, weights[c]);
+  }
+  pdl_wait();
   const A* x_row = x + row * dim;
   float values[kNormMaxChunks][8];
   float sum_sq = 0.0f;
@@ -43,10 +56,8 @@ __global__ void rms_norm_vec_kernel(const A* x, A* residual, const W* w, A* out,
   for (int c = 0; c < kNormMaxChunks; ++c) {
     const int chunk = threadIdx.x + c * blockDim.x;
     if (chunk < chunks) {
-      float weights[8];
-      load8(w + chunk * 8, weights);
 #pragma unroll
-      for (int i = 0; i < 8; ++i) values[c][i] = values[c][i] * inv_rms * weights[i];
+      for (int i = 0; i < 8; ++i) values[c][i] = values[c][i] * inv_rms * weights[c][i];
       store8(out + row * dim + chunk * 8, values[c]);
     }
   }
@@ -57,6 +68,8 @@ __global__ void rms_norm_vec_kernel(const A* x, A* residual, const W* w, A* out,
 template <class A, class W, bool kFusedAdd>
 __global__ void rms_norm_scalar_kernel(const A* x, A* residual, const W* w, A* out, int dim, float eps) {
   __shared__ float reduce_scratch[32];
+  pdl_launch_dependents();
+  pdl_wait();
   const size_t row = blockIdx.x;
   float sum_sq = 0.0f;
   for (int i = threadIdx.x; i < dim; i += blockDim.x) {

@@ -1,7 +1,11 @@
+#include <algorithm>
+#include <climits>
+
 #include "backend/backend_types.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_context.h"
 #include "backend/cuda/kernels/device_common.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 #include "backend/cuda/kernels/rope.h"
 
 namespace ferrum::cuda {
@@ -87,7 +91,87 @@ Status launch_mode(const QkNormRopeArgs& a, cudaStream_t stream) {
   return check_launch("qk_norm_rope", grid, block);
 }
 
+// One warp per (token, slot), slots being the q heads, then the k heads, then the v heads of the
+// fused row; the same arithmetic as qk_norm_rope_kernel, with the output going straight to its
+// final place (q_heads, or the cache row of this token).
+template <class A, int kMode>
+__global__ void qkv_rope_append_kernel(const A* __restrict__ qkv, A* __restrict__ q_heads, A* cache_k, A* cache_v,
+                                       const float* __restrict__ q_norm, const float* __restrict__ k_norm,
+                                       const float* __restrict__ cos, const float* __restrict__ sin, int positions,
+                                       int tokens, int heads, int kv_heads, int head_dim, int capacity, int pos_offset,
+                                       const int32_t* dyn_state, float eps) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const int slots = heads + 2 * kv_heads;
+  const int item = blockIdx.x * kWarpsPerBlock + threadIdx.x / 32;
+  if (item >= tokens * slots) return;
+  const int lane = threadIdx.x % 32;
+  const int t = item / slots, slot = item % slots;
+  const A* in = qkv + static_cast<size_t>(item) * head_dim;
+  const int pos = (dyn_state ? dyn_state[DecodeStateSlots::kStep] : pos_offset) + t;
+  if (slot >= heads + kv_heads) {
+    if (pos >= capacity) return;
+    A* out = cache_v + (static_cast<size_t>(slot - heads - kv_heads) * capacity + pos) * head_dim;
+    for (int d = lane; d < head_dim; d += 32) out[d] = in[d];
+    return;
+  }
+  const bool is_q = slot < heads;
+  A* out;
+  if (is_q) {
+    out = q_heads + (static_cast<size_t>(slot) * tokens + t) * head_dim;
+  } else {
+    if (pos >= capacity) return;
+    out = cache_k + (static_cast<size_t>(slot - heads) * capacity + pos) * head_dim;
+  }
+  const int half = head_dim / 2;
+  float inv_rms = 1.0f;
+  const float* norm_w = is_q ? q_norm : k_norm;
+  if constexpr (kMode == kQkNormRope) {
+    float sum_sq = 0.0f;
+    for (int d = lane; d < head_dim; d += 32) {
+      const float x = to_f32(in[d]);
+      sum_sq += x * x;
+    }
+    inv_rms = rsqrtf(warp_sum(sum_sq) / head_dim + eps);
+  }
+  const bool rotate = pos < positions;
+  for (int d = lane; d < half; d += 32) {
+    float x1 = to_f32(in[d]), x2 = to_f32(in[d + half]);
+    if constexpr (kMode == kQkNormRope) {
+      x1 *= inv_rms * norm_w[d];
+      x2 *= inv_rms * norm_w[d + half];
+    }
+    const float c = rotate ? cos[static_cast<size_t>(pos) * half + d] : 1.0f;
+    const float s = rotate ? sin[static_cast<size_t>(pos) * half + d] : 0.0f;
+    out[d] = from_f32<A>(x1 * c - x2 * s);
+    out[d + half] = from_f32<A>(x2 * c + x1 * s);
+  }
+}
+
 }  // namespace
+
+Status launch_qkv_rope_append(const QkvRopeAppendArgs& a, cudaStream_t stream) {
+  const size_t items = a.tokens * (a.heads + 2 * a.kv_heads);
+  if (items == 0 || a.head_dim == 0) return ok();
+  FERRUM_CHECK(items * a.head_dim < (size_t{1} << 31) && a.capacity < (size_t{1} << 31) &&
+                   a.pos_offset + a.tokens < (size_t{1} << 31),
+               ErrorCode::kUnsupported, "qkv_rope_kv_append: sizes exceed the kernel's 31-bit indices");
+  const dim3 grid(ceil_div(items, kWarpsPerBlock));
+  const dim3 block(32 * kWarpsPerBlock);
+  FERRUM_DISPATCH_FLOAT(a.dtype, A, "qkv_rope_kv_append", {
+    const auto run = [&](auto kernel) {
+      return launch_kernel("qkv_rope_kv_append", kernel, grid, block, 0, stream, static_cast<const A*>(a.qkv),
+                           static_cast<A*>(a.q_heads), static_cast<A*>(a.cache_k), static_cast<A*>(a.cache_v), a.q_norm,
+                           a.k_norm, a.cos, a.sin, static_cast<int>(std::min<size_t>(a.positions, INT32_MAX)),
+                           static_cast<int>(a.tokens), static_cast<int>(a.heads), static_cast<int>(a.kv_heads),
+                           static_cast<int>(a.head_dim), static_cast<int>(a.capacity), static_cast<int>(a.pos_offset),
+                           a.dyn_state, a.eps);
+    };
+    if (a.mode == kQkNormRope) return run(qkv_rope_append_kernel<A, kQkNormRope>);
+    return run(qkv_rope_append_kernel<A, kQkRope>);
+  });
+  return ok();
+}
 
 Status launch_qk_norm_rope(const QkNormRopeArgs& args, cudaStream_t stream) {
   if (args.tokens * args.heads * args.head_dim == 0) return ok();

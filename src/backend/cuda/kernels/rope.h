@@ -31,4 +31,29 @@ struct QkNormRopeArgs {
 
 Status launch_qk_norm_rope(const QkNormRopeArgs& args, cudaStream_t stream);
 
+// The attention prologue in one pass over a fused projection's output: from qkv [tokens, (heads +
+// 2 kv_heads) * head_dim], q (normed with q_norm in mode 1, rotated) goes to q_heads [heads, tokens,
+// head_dim]; k (likewise with k_norm) and v go into the head-major caches [kv_heads, capacity,
+// head_dim] at rows pos..pos + tokens (rows past capacity are dropped). qkv, q_heads and the caches
+// share one float dtype; norm weights and cos / sin are f32.
+struct QkvRopeAppendArgs {
+  const void* qkv = nullptr;
+  void* q_heads = nullptr;
+  void* cache_k = nullptr;
+  void* cache_v = nullptr;
+  DType dtype = DType::kBF16;
+  const float* q_norm = nullptr;  // mode 1
+  const float* k_norm = nullptr;
+  const float* cos = nullptr;  // [positions, head_dim / 2]
+  const float* sin = nullptr;
+  size_t positions = 0;
+  size_t tokens = 0, heads = 0, kv_heads = 0, head_dim = 0, capacity = 0;
+  size_t pos_offset = 0;
+  const int32_t* dyn_state = nullptr;  // when set, pos_offset = dyn_state[kStep]
+  float eps = 0.0f;
+  int mode = 2;  // kQkRope or kQkNormRope
+};
+
+Status launch_qkv_rope_append(const QkvRopeAppendArgs& args, cudaStream_t stream);
+
 }  // namespace ferrum::cuda

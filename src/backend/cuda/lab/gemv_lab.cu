@@ -76,7 +76,7 @@ template <int kM, int kRows, int kUnroll>
 void launch_backend_kernel(const bf16_t* x, const bf16_t* w, bf16_t* out, int m, int n, int k) {
   const int warps = ferrum::cuda::kGemvWarps;
   ferrum::cuda::gemv_kernel<bf16_t, bf16_t, kM, kRows, kUnroll>
-      <<<(n + warps * kRows - 1) / (warps * kRows), warps * 32>>>(x, w, out, DType::kBF16, m, n, k);
+      <<<(n + warps * kRows - 1) / (warps * kRows), warps * 32>>>(x, w, out, DType::kBF16, m, n, k, 0u);
 }
 
 // The dispatch the backend ships (gemv.cu), called through its launcher.

@@ -1,0 +1,30 @@
+// Host-side switches of the launch path (kernels/launch.cuh), read once from the environment so
+// one binary can measure each setting.
+#pragma once
+
+namespace ferrum::cuda {
+
+// Whether launches use programmatic dependent launch: on for compute capability 9.0 and newer
+// unless FERRUM_CUDA_PDL=0.
+bool pdl_enabled();
+// Bytes of each weight row a GEMV block prefetches into L2 before waiting on its predecessor
+// (FERRUM_CUDA_PREFETCH, default 0 = off: in run 1 of the 8B decode, 2048 cost 2% and 8192 cost
+// 18%, the prefetches evicting or delaying the stream they were meant to lead).
+unsigned gemv_prefetch_bytes();
+
+// Whether one-row attention uses the decode kernel (attention_decode.cuh); FERRUM_CUDA_DECODE_ATTENTION=v3
+// keeps the split-KV kernel, for comparisons.
+bool decode_attention_kernel_enabled();
+// Whether one-token qkv_rope_attention runs RoPE and the cache append inside the decode attention
+// kernel (default) or as its own kernel first (FERRUM_CUDA_FUSED_ROPE=0).
+bool fused_rope_attention_enabled();
+
+// FERRUM_CUDA_CARVEOUT=N (0..100): every kernel launched through launch_kernel asks for the same
+// shared-memory carveout (percent of the unified L1 / shared memory). An SM can only run blocks of
+// kernels whose carveouts agree, so when a kernel with a large shared-memory tile follows GEMVs that
+// need none, the SMs drain before it can start: with one carveout for all, PDL's overlap survives.
+// Default 50 (the 8B decode, run 5: 165.6 tok/s with the driver's choice, 170.4 at 100, 174.4 at 50);
+// negative leaves each kernel to the driver. Applies once per kernel.
+void apply_shared_carveout(const void* kernel);
+
+}  // namespace ferrum::cuda

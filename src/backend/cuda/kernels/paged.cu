@@ -1,0 +1,159 @@
+#include <algorithm>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/paged.h"
+#include "backend/cuda/kernels/paged_attention.cuh"
+
+namespace ferrum::cuda {
+namespace {
+
+// One block per (token, head); threads over the row's width.
+template <class TR, class TP>
+__global__ void paged_cache_write_kernel(TP* pool, const TR* rows, const int32_t* slot_mapping, int tokens, int heads,
+                                         int width, int block_size, long long num_slots) {
+  const int t = blockIdx.x, h = blockIdx.y;
+  const int slot = slot_mapping[t];
+  if (slot < 0 || slot >= num_slots) return;
+  const size_t block = static_cast<size_t>(slot) / block_size, row = static_cast<size_t>(slot) % block_size;
+  TP* dst = pool + ((block * heads + h) * block_size + row) * width;
+  const TR* src = rows + (static_cast<size_t>(h) * tokens + t) * width;
+  for (int d = threadIdx.x; d < width; d += blockDim.x) dst[d] = from_f32<TP>(to_f32(src[d]));
+}
+
+// How a paged launch is shaped: rows per block and value dims per lane as the split-KV kernel
+// picks them, row blocks for the longest sequence, splits for two waves of blocks.
+struct PagedShape {
+  int rows_per_block = 8;
+  int dv_per_lane = 4;
+  int row_blocks = 1;
+  int num_splits = 1;
+  size_t total_rows = 0;
+};
+
+PagedShape paged_shape(const PagedAttentionProblem& a, int sm_count) {
+  PagedShape shape;
+  shape.dv_per_lane = a.dv <= 128 ? 4 : a.dv <= 256 ? 8 : 16;
+  const size_t group = a.heads / a.kv_heads;
+  const size_t longest_rows = group * std::max<size_t>(a.max_query_len, 1);
+  shape.rows_per_block = shape.dv_per_lane == 16 || longest_rows <= 4 ? 4 : 8;
+  shape.row_blocks = static_cast<int>((longest_rows + shape.rows_per_block - 1) / shape.rows_per_block);
+  shape.total_rows = a.heads * a.num_tokens;
+  // Splitting the keys pays only for decode-like launches with few blocks; a graph captured with
+  // max_context_len keeps its split count for every later step.
+  const size_t base_blocks = std::max<size_t>(1, a.num_seqs * a.kv_heads * shape.row_blocks);
+  const size_t wanted = (2 * static_cast<size_t>(sm_count) + base_blocks - 1) / base_blocks;
+  const size_t max_by_keys = std::max<size_t>(1, a.max_context_len / 128);
+  shape.num_splits = static_cast<int>(std::clamp<size_t>(std::min(wanted, max_by_keys), 1, 64));
+  return shape;
+}
+
+template <class TQ, class TK, int kRows, int kDvPerLane>
+Status launch_paged_kernel(const PagedKernelParams& p, size_t num_seqs, size_t kv_heads, cudaStream_t stream) {
+  const size_t shared = sizeof(float) * (static_cast<size_t>(kRows) * p.dk_pad + 2 * kPagedWarps * kRows +
+                                         static_cast<size_t>(kPagedWarps) * kRows * p.dv);
+  auto kernel = paged_attention_kernel<TQ, TK, kRows, kDvPerLane>;
+  if (shared > 48 * 1024) {
+    FERRUM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
+                    "(paged_attention, ", shared, " bytes of shared memory)");
+  }
+  const dim3 grid(p.num_splits, static_cast<unsigned>(kv_heads * p.row_blocks), static_cast<unsigned>(num_seqs));
+  const dim3 block(kPagedWarps * 32);
+  kernel<<<grid, block, shared, stream>>>(p);
+  FERRUM_TRY(check_launch("paged_attention", grid, block, shared));
+  if (p.num_splits == 1) return ok();
+  const dim3 combine_grid(static_cast<unsigned>(p.total_rows));
+  split_kv_combine_kernel<TQ>
+      <<<combine_grid, 128, 0, stream>>>(p.partials, static_cast<TQ*>(p.out), p.num_splits, p.total_rows, p.dv);
+  return check_launch("paged_attention_combine", combine_grid, dim3(128));
+}
+
+template <class TQ, class TK>
+Status launch_paged_shaped(const PagedKernelParams& p, const PagedShape& shape, const PagedAttentionProblem& a,
+                           cudaStream_t stream) {
+  if (shape.dv_per_lane == 16) return launch_paged_kernel<TQ, TK, 4, 16>(p, a.num_seqs, a.kv_heads, stream);
+  if (shape.rows_per_block == 4) {
+    if (shape.dv_per_lane == 4) return launch_paged_kernel<TQ, TK, 4, 4>(p, a.num_seqs, a.kv_heads, stream);
+    return launch_paged_kernel<TQ, TK, 4, 8>(p, a.num_seqs, a.kv_heads, stream);
+  }
+  if (shape.dv_per_lane == 4) return launch_paged_kernel<TQ, TK, 8, 4>(p, a.num_seqs, a.kv_heads, stream);
+  return launch_paged_kernel<TQ, TK, 8, 8>(p, a.num_seqs, a.kv_heads, stream);
+}
+
+PagedKernelParams make_paged_params(const PagedAttentionProblem& a, const PagedShape& shape, void* partials) {
+  PagedKernelParams p{};
+  p.q = a.q;
+  p.k1 = a.k1;
+  p.k2 = a.k2;
+  p.v = a.v;
+  p.out = a.out;
+  p.partials = static_cast<float*>(partials);
+  p.query_start = a.query_start;
+  p.context_lens = a.context_lens;
+  p.block_tables = a.block_tables;
+  p.max_blocks_per_seq = static_cast<int>(a.max_blocks_per_seq);
+  p.block_size = static_cast<int>(a.block_size);
+  p.num_blocks = static_cast<int>(a.num_blocks);
+  p.num_tokens = static_cast<int>(a.num_tokens);
+  p.d1 = static_cast<int>(a.d1);
+  p.d2 = static_cast<int>(a.d2);
+  p.dv = static_cast<int>(a.dv);
+  p.dk_pad = static_cast<int>((a.d1 + a.d2 + 3) / 4 * 4);
+  p.heads = static_cast<int>(a.heads);
+  p.kv_heads = static_cast<int>(a.kv_heads);
+  p.group = static_cast<int>(a.heads / a.kv_heads);
+  p.causal = a.causal;
+  p.window = static_cast<int>(a.window);
+  p.scale_log2 = a.scale * 1.4426950408889634f;
+  p.num_splits = shape.num_splits;
+  p.row_blocks = shape.row_blocks;
+  p.total_rows = static_cast<int>(shape.total_rows);
+  p.vec_keys = a.d1 % 8 == 0 && a.d2 % 8 == 0 && is_aligned(a.k1, 32) && (a.d2 == 0 || is_aligned(a.k2, 32));
+  return p;
+}
+
+}  // namespace
+
+Status launch_paged_cache_write(const PagedCacheWriteArgs& a, cudaStream_t stream) {
+  if (a.tokens == 0) return ok();
+  FERRUM_CHECK(a.tokens < (size_t{1} << 31) && a.heads < 65536, ErrorCode::kUnsupported,
+               "paged_cache_write: ", a.tokens, " tokens x ", a.heads, " heads exceed the launch grid");
+  const dim3 grid(static_cast<unsigned>(a.tokens), static_cast<unsigned>(a.heads));
+  const dim3 block(static_cast<unsigned>(std::min<size_t>(256, (a.width + 31) / 32 * 32)));
+  const auto num_slots = static_cast<long long>(a.num_blocks * a.block_size);
+  FERRUM_DISPATCH_FLOAT(a.rows_dtype, TR, "paged_cache_write rows", {
+    FERRUM_DISPATCH_FLOAT(a.pool_dtype, TP, "paged_cache_write pool", {
+      paged_cache_write_kernel<TR, TP><<<grid, block, 0, stream>>>(
+          static_cast<TP*>(a.pool), static_cast<const TR*>(a.rows), a.slot_mapping, static_cast<int>(a.tokens),
+          static_cast<int>(a.heads), static_cast<int>(a.width), static_cast<int>(a.block_size), num_slots);
+    });
+  });
+  return check_launch("paged_cache_write", grid, block);
+}
+
+size_t paged_attention_scratch_bytes(const PagedAttentionProblem& problem, int sm_count) {
+  const PagedShape shape = paged_shape(problem, sm_count);
+  if (shape.num_splits == 1) return 0;
+  return sizeof(float) * static_cast<size_t>(shape.num_splits) * shape.total_rows * (problem.dv + 2);
+}
+
+Status launch_paged_attention(const PagedAttentionProblem& a, int sm_count, void* scratch, cudaStream_t stream) {
+  if (a.num_tokens == 0 || a.num_seqs == 0 || a.dv == 0) return ok();
+  FERRUM_CHECK(a.dv <= 512, ErrorCode::kUnsupported, "paged_attention: value dim ", a.dv,
+               " exceeds the CUDA kernel's 512");
+  FERRUM_CHECK(
+      a.num_seqs < 65536 && a.heads * a.num_tokens < (size_t{1} << 31) && a.max_context_len < (size_t{1} << 30),
+      ErrorCode::kUnsupported, "paged_attention: sizes exceed the kernel's 31-bit indices and grid");
+  const PagedShape shape = paged_shape(a, sm_count);
+  const PagedKernelParams p = make_paged_params(a, shape, scratch);
+  if (a.kv_dtype == a.dtype) {
+    FERRUM_DISPATCH_FLOAT(a.dtype, T, "paged_attention", { return launch_paged_shaped<T, T>(p, shape, a, stream); });
+  } else if (a.dtype == DType::kF32 && a.kv_dtype == DType::kBF16) {
+    return launch_paged_shaped<float, bf16_t>(p, shape, a, stream);
+  } else if (a.dtype == DType::kF32 && a.kv_dtype == DType::kF16) {
+    return launch_paged_shaped<float, f16_t>(p, shape, a, stream);
+  }
+  return make_error(ErrorCode::kUnsupported, "paged_attention: q/out ", a.dtype, " with K/V ", a.kv_dtype,
+                    " (the CUDA backend takes equal dtypes, or f32 q/out over a bf16/f16 cache)");
+}
+
+}  // namespace ferrum::cuda

@@ -1,0 +1,63 @@
+#include "backend/cuda/kernels/launch_settings.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+#include <string_view>
+#include <unordered_set>
+
+namespace ferrum::cuda {
+namespace {
+
+long env_or(const char* name, long fallback) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') return fallback;
+  return std::strtol(value, nullptr, 10);
+}
+
+}  // namespace
+
+bool pdl_enabled() {
+  static const bool enabled = [] {
+    if (env_or("FERRUM_CUDA_PDL", 1) == 0) return false;
+    int device = 0, major = 0;
+    if (cudaGetDevice(&device) != cudaSuccess) return false;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) return false;
+    return major >= 9;
+  }();
+  return enabled;
+}
+
+unsigned gemv_prefetch_bytes() {
+  static const unsigned bytes = static_cast<unsigned>(std::max(0L, env_or("FERRUM_CUDA_PREFETCH", 0)));
+  return bytes;
+}
+
+bool decode_attention_kernel_enabled() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("FERRUM_CUDA_DECODE_ATTENTION");
+    return value == nullptr || std::string_view(value) != "v3";
+  }();
+  return enabled;
+}
+
+bool fused_rope_attention_enabled() {
+  static const bool enabled = env_or("FERRUM_CUDA_FUSED_ROPE", 1) != 0;
+  return enabled;
+}
+
+void apply_shared_carveout(const void* kernel) {
+  static const long carveout = env_or("FERRUM_CUDA_CARVEOUT", 50);
+  if (carveout < 0) return;
+  static std::mutex mutex;
+  static std::unordered_set<const void*> done;
+  std::lock_guard lock(mutex);
+  if (!done.insert(kernel).second) return;
+  // A hint: a failure leaves the driver's choice, which is correct, only maybe slower.
+  (void)cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                             static_cast<int>(std::min(carveout, 100L)));
+}
+
+}  // namespace ferrum::cuda

@@ -1,0 +1,11 @@
+#include "backend/cuda/cuda_backend.h"
+#include "models/cuda/causal_lm_cuda.h"
+
+namespace ferrum {
+
+Expected<std::unique_ptr<CausalLm>> create_cuda_bf16_causal_lm(const ModelFiles& files,
+                                                               const ModelRuntimeOptions& options) {
+  return create_causal_lm<CudaBackend>(files, options, "cuda");
+}
+
+}  // namespace ferrum
