@@ -143,13 +143,17 @@ Expected<double> time_to_first_token(EngineCore& core, RequestId id, std::vector
   return ttft;
 }
 
-int run_shared_prefix(const Flags& flags, CausalLm& lm) {
+Expected<std::unique_ptr<EngineCore>> create_core(const Flags& flags, CausalLm& lm) {
   EngineOptions options;
   options.max_num_seqs = flags.max_num_seqs;
   options.max_num_batched_tokens = flags.max_num_batched_tokens;
   options.block_size = flags.block_size;
   options.enable_graphs = flags.graphs;
-  auto core = EngineCore::create(lm, nullptr, {}, options);
+  return EngineCore::create(lm, nullptr, {}, options);
+}
+
+int run_shared_prefix(const Flags& flags, CausalLm& lm) {
+  auto core = create_core(flags, lm);
   if (!core) {
     std::fprintf(stderr, "%s\n", core.error().to_string().c_str());
     return 1;
@@ -222,12 +226,7 @@ int run(const Flags& flags) {
   if (flags.shared_prefix > 0) return run_shared_prefix(flags, lm);
   const auto prompts = random_prompts(flags, lm.info().vocab_size);
 
-  EngineOptions options;
-  options.max_num_seqs = flags.max_num_seqs;
-  options.max_num_batched_tokens = flags.max_num_batched_tokens;
-  options.block_size = flags.block_size;
-  options.enable_graphs = flags.graphs;
-  auto core = EngineCore::create(lm, nullptr, {}, options);
+  auto core = create_core(flags, lm);
   if (!core) {
     std::fprintf(stderr, "%s\n", core.error().to_string().c_str());
     return 1;

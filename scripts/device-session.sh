@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# One GPU session in two halves. Here (the build machine, with ferrum's dependencies):
+#   scripts/device-session.sh bundle
+# collects the CUDA build (build/cuda, configured with FERRUM_NATIVE=OFF) into .device/: bin/ (the
+# binaries, xz-compressed), lib/ (shared libraries beyond glibc / libstdc++ / CUDA: the GPU image has
+# no PCRE2, ICU, libsndfile, libsamplerate), fixtures/ (hf-tiny, stories260K, quant) and COMMIT.
+# There (the GPU machine, repository root, `.device` carried):
+#   scripts/device-session.sh run [stages...]
+# runs the stages and prints a summary table last; logs go to $OUT (or ./device-out).
+# Stages: ops models bench8b engine quant serve (default: all but quant; engine reuses the 8B of bench8b)
+set -uo pipefail
+mode=${1:-run}
+shift || true
+bundle=$PWD/.device
+
+if [[ $mode == bundle ]]; then
+  set -e
+  build=${BUILD:-build/cuda}
+  rm -rf "$bundle" && mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/fixtures"
+  for target in src/ferrum tests/op_test/ferrum-op-test tests/test-cuda-models bench/cuda/ferrum-cuda-bench \
+    bench/engine/ferrum-engine-bench ${EXTRA_BINARIES:-}; do
+    [[ -x $build/$target ]] || { echo "missing $build/$target" >&2; exit 1; }
+    cp "$build/$target" "$bundle/bin/"
+    ldd "$build/$target" | awk '/=> \// {print $3}' |
+      grep -vE '/(libc|libm|libdl|libpthread|librt|libresolv|ld-linux[^/]*|libstdc\+\+|libgcc_s|libcudart|libcublas[^/]*|libcuda|libnccl)\.so' |
+      xargs -r cp -L -n1 -t "$bundle/lib" 2> /dev/null || true
+  done
+  xz -T2 -3 "$bundle"/bin/*
+  cp -r ../shared/fixtures/{hf-tiny,stories260K,quant} "$bundle/fixtures/"
+  git rev-parse --short=12 HEAD > "$bundle/COMMIT"
+  du -sh "$bundle"
+  exit 0
+fi
+
+stages=${*:-"ops models bench8b engine serve"}
+out=${OUT:-device-out}
+mkdir -p "$out"
+export LD_LIBRARY_PATH="$bundle/lib:${LD_LIBRARY_PATH:-}"
+export NCCL_NVLS_ENABLE=0
+for f in "$bundle"/bin/*.xz; do
+  [[ -e $f ]] || continue
+  xz -d -f "$f" 2> /dev/null || python3 -c 'import lzma, sys; open(sys.argv[1][:-3], "wb").write(lzma.open(sys.argv[1]).read())' "$f"
+done
+chmod +x "$bundle"/bin/* 2> /dev/null
+bin() { echo "$bundle/bin/$(basename "$1")"; }
+summary=()
+note() { summary+=("$1"); echo "$1"; }
+# The test binaries look for fixtures at <source>/../shared/fixtures of the checkout that built them.
+src_root=$(strings "$(bin test-cuda-models)" | grep -m1 -oE '/[^ ]*/shared/fixtures' || true)
+if [[ -n $src_root && ! -e $src_root ]]; then
+  mkdir -p "$(dirname "$src_root")" && ln -sfn "$bundle/fixtures" "$src_root"
+fi
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv,noheader |
+  tee "$out/device.txt"
+note "commit $(cat "$bundle/COMMIT")"
+
+for stage in $stages; do
+  case $stage in
+    ops)
+      "$(bin tests/op_test/ferrum-op-test)" > "$out/op-test.log" 2>&1
+      note "ferrum-op-test (cpu + cuda) exit $?: $(tail -1 "$out/op-test.log")"
+      grep -iE 'fail' "$out/op-test.log" | head -20
+      ;;
+    models)
+      "$(bin tests/test-cuda-models)" > "$out/test-cuda-models.log" 2>&1
+      note "test-cuda-models exit $?: $(grep -E '^\[  (PASSED|FAILED) ' "$out/test-cuda-models.log" | tr '\n' ' ')"
+      grep -E '^\[cuda|FAILED' "$out/test-cuda-models.log" | head -40
+      ;;
+    engine)
+      for requests in 16 64; do
+        timeout 400 "$(bin bench/engine/ferrum-engine-bench)" --device cuda --model /tmp/llama8b --requests "$requests" \
+          --prompt-len 128 --new-tokens 128 --max-num-batched-tokens 2048 > "$out/engine-8b-$requests.txt" 2>&1
+        note "engine 8b bf16, $requests x (128 + 128): exit $? | $(grep -E 'output throughput' "$out/engine-8b-$requests.txt") | $(grep -E 'decode steps' "$out/engine-8b-$requests.txt")"
+      done
+      timeout 300 "$(bin bench/engine/ferrum-engine-bench)" --device cuda --model /tmp/llama8b --shared-prefix 2000 \
+        --new-tokens 8 --max-num-batched-tokens 2048 > "$out/engine-8b-prefix.txt" 2>&1
+      note "engine 8b prefix cache: exit $? | $(grep 'time to first token' "$out/engine-8b-prefix.txt")"
+      ;;
+    bench8b)
+      timeout 400 "$(bin bench/cuda/ferrum-cuda-bench)" --model /tmp/llama8b --generate --reps 3 > "$out/cuda-bench-8b.log" 2>&1
+      note "ferrum-cuda-bench 8b bf16: exit $? | $(grep RESULT "$out/cuda-bench-8b.log" | tr '\n' ' ')"
+      ;;
+    quant)
+      if [[ -x scripts/gpu-cudaquant-check.sh ]]; then
+        scripts/gpu-cudaquant-check.sh > "$out/cudaquant.log" 2>&1
+        note "cudaquant check exit $?"
+        tail -30 "$out/cudaquant.log"
+      fi
+      ;;
+    serve)
+      # A served model answers on the GPU (stories260K in f32: its greedy text is known).
+      "$(bin src/ferrum)" serve "$bundle/fixtures/stories260K/stories260K.gguf" --device cuda --port 18080 -c 512 \
+        > "$out/serve.log" 2>&1 &
+      pid=$!
+      for _ in $(seq 100); do curl -sf localhost:18080/health > /dev/null && break; sleep 0.2; done
+      reply=$(curl -s localhost:18080/v1/completions -d '{"model":"stories260K","prompt":"Once upon a time","max_tokens":24,"temperature":0}')
+      note "serve --device cuda: $(echo "$reply" | head -c 300)"
+      kill "$pid"
+      wait "$pid" 2> /dev/null
+      ;;
+  esac
+done
+echo
+echo "== summary"
+printf '%s\n' "${summary[@]}" | tee "$out/summary.txt"
