@@ -69,10 +69,14 @@ int run_gen_model(int argc, char** argv) {
           std::fprintf(stderr, "\rgen-model: %3d%% (%.2f / %.2f GB)", percent, done / 1e9, total / 1e9);
         }));
     std::fprintf(stderr, "\n");
-    std::printf("wrote %s: %s, %zu tensors in %zu file(s), %.3f B parameters, %.3f GB in %.1f s (%.2f GB/s)\n",
-                result.path.string().c_str(), result.format.c_str(), result.tensors, result.shards,
-                static_cast<double>(result.parameters) / 1e9, static_cast<double>(result.bytes) / 1e9, result.seconds,
-                result.seconds > 0 ? static_cast<double>(result.bytes) / 1e9 / result.seconds : 0.0);
+    // Quantized output is bound by quantization (millions of parameters a second), not by bytes.
+    const double seconds = result.seconds > 0 ? result.seconds : 1.0;
+    std::printf(
+        "wrote %s: %s, %zu tensors in %zu file(s), %.3f B parameters, %.3f GB in %.1f s (%.1f MB/s, "
+        "%.1f M parameters/s)\n",
+        result.path.string().c_str(), result.format.c_str(), result.tensors, result.shards,
+        static_cast<double>(result.parameters) / 1e9, static_cast<double>(result.bytes) / 1e9, result.seconds,
+        static_cast<double>(result.bytes) / 1e6 / seconds, static_cast<double>(result.parameters) / 1e6 / seconds);
     return ok();
   });
 }
