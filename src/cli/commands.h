@@ -16,6 +16,7 @@ struct Command {
 std::span<const Command> commands();
 
 int run_info(int argc, char** argv);
+int run_quantize(int argc, char** argv);
 int run_run(int argc, char** argv);
 int run_serve(int argc, char** argv);
 int run_logits(int argc, char** argv);
@@ -27,5 +28,8 @@ int run_render_chat(int argc, char** argv);
 int run_embed(int argc, char** argv);
 int run_transcribe(int argc, char** argv);
 int run_tp_worker(int argc, char** argv);
+int run_gen_model(int argc, char** argv);
+int run_bench(int argc, char** argv);
+int run_bench_serve(int argc, char** argv);
 
 }  // namespace ferrum::cli

@@ -4,11 +4,15 @@
 
 namespace ferrum::cli {
 
-void register_model_flags(ArgParser& parser, ModelOptions& options) {
+void register_device_flags(ArgParser& parser, ModelOptions& options) {
   parser.option("--device", &options.device, "cpu or cuda (default cpu)");
   parser.option("--dtype", &options.dtype,
                 "activation dtype on cuda: bf16 (default) or f32 (exact; weights kept as stored)");
   parser.option("-t,--threads", &options.threads, "CPU threads (default: all cores)");
+}
+
+void register_model_flags(ArgParser& parser, ModelOptions& options) {
+  register_device_flags(parser, options);
   parser.option("-c,--ctx-size", &options.context, "context length in tokens (default 4096, capped by the model)");
   parser.option("-b,--batch-size", &options.batch_tokens, "tokens per forward step during prefill (default 512)");
   parser.option("--chat-template", &options.chat_template_file,

@@ -10,7 +10,11 @@
 
 namespace ferrum::cli {
 
-// --device, --dtype, -t/--threads, -c/--ctx-size, -b/--batch-size, --chat-template, and tensor
+// --device, --dtype, -t/--threads: where the model runs. `bench` takes these alone, since it sizes
+// the context and names its own batch dimensions (-b there is concurrent sequences).
+void register_device_flags(ArgParser& parser, ModelOptions& options);
+
+// The device flags, -c/--ctx-size, -b/--batch-size, --chat-template, and tensor
 // parallelism: -tp/--tensor-parallel-size, --nnodes, --node-rank, --master-addr, --master-port
 void register_model_flags(ArgParser& parser, ModelOptions& options);
 

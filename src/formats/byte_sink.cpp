@@ -23,6 +23,18 @@ Status VectorSink::append(std::span<const uint8_t> bytes) {
   return ok();
 }
 
+Status CountingSink::append(std::span<const uint8_t> bytes) {
+  FERRUM_CHECK(bytes.size() <= limit_ - count_, ErrorCode::kShapeMismatch, what_, ": ", count_ + bytes.size(),
+               " bytes written, but it holds only ", limit_);
+  count_ += bytes.size();
+  return inner_.append(bytes);
+}
+
+Status CountingSink::check_complete() const {
+  FERRUM_CHECK(count_ == limit_, ErrorCode::kShapeMismatch, what_, ": ", count_, " bytes written, expected ", limit_);
+  return ok();
+}
+
 Expected<std::unique_ptr<AtomicFileSink>> AtomicFileSink::create(const std::filesystem::path& path) {
   std::filesystem::path partial = path;
   partial += ".partial";

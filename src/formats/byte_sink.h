@@ -35,6 +35,25 @@ class VectorSink final : public ByteSink {
   std::vector<uint8_t> bytes_;
 };
 
+// Passes bytes to `inner` and counts them, refusing to pass more than `limit`: streamed tensor
+// producers write through it, so a producer that writes too much or too little is caught at the
+// tensor it got wrong rather than as a corrupt file.
+class CountingSink final : public ByteSink {
+ public:
+  CountingSink(ByteSink& inner, size_t limit, std::string what)
+      : inner_(inner), limit_(limit), what_(std::move(what)) {}
+  Status append(std::span<const uint8_t> bytes) override;
+  size_t count() const { return count_; }
+  // Fails unless exactly `limit` bytes went through.
+  Status check_complete() const;
+
+ private:
+  ByteSink& inner_;
+  size_t limit_;
+  std::string what_;
+  size_t count_ = 0;
+};
+
 // Writes to "<path>.partial"; commit() renames it to `path`. Destroyed without commit, it removes
 // the partial file.
 class AtomicFileSink final : public ByteSink {

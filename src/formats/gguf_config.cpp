@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 
 namespace ferrum {
 namespace {
@@ -175,6 +176,21 @@ void read_mla(ArchKeys& keys, DecoderConfig& c) {
   c.mla = mla;
 }
 
+// Converted Llama 3 files state their rope scaling as per-frequency divisors in rope_freqs.weight.
+void read_frequency_divisors(const GgufFile& file, ArchKeys& keys, DecoderConfig& c) {
+  const GgufTensorInfo* info = file.find_tensor("rope_freqs.weight");
+  if (info == nullptr) return;
+  const auto expected = static_cast<int64_t>(c.rotary_dim / 2);
+  if (info->dtype != DType::kF32 || info->shape.rank() != 1 || info->shape[0] != expected) {
+    keys.fail("rope.dimension_count", cat("gives ", expected, " frequencies, but rope_freqs.weight is ",
+                                          dtype_name(info->dtype), " ", info->shape.to_string()));
+    return;
+  }
+  const std::span<const uint8_t> bytes = file.tensor_bytes(*info);
+  c.rope.scaling.frequency_divisors.resize(static_cast<size_t>(expected));
+  std::memcpy(c.rope.scaling.frequency_divisors.data(), bytes.data(), bytes.size());
+}
+
 DecoderConfig read_decoder(const GgufFile& file, ArchKeys& keys, ModelArch arch) {
   DecoderConfig c;
   c.vocab_size = vocab_size_of(file, keys);
@@ -225,6 +241,7 @@ DecoderConfig read_decoder(const GgufFile& file, ArchKeys& keys, ModelArch arch)
     std::fill(c.layer_types.begin(), c.layer_types.end(), LayerAttention::kSliding);
   }
   read_moe(file, keys, arch, c);
+  read_frequency_divisors(file, keys, c);
   return c;
 }
 

@@ -1,5 +1,6 @@
 #include "formats/gguf_writer.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace ferrum {
@@ -58,6 +59,43 @@ GgufArrayBuilder GgufArrayBuilder::of_arrays(std::span<const GgufArrayBuilder> v
   return array;
 }
 
+GgufArrayBuilder GgufArrayBuilder::of_gguf(const GgufArray& source) {
+  if (source.element_type() == GgufValueType::kString) return of_strings(source.strings());
+  if (source.element_type() == GgufValueType::kArray) {
+    std::vector<GgufArrayBuilder> inner;
+    for (const GgufArray& element : source.arrays()) inner.push_back(of_gguf(element));
+    return of_arrays(inner);
+  }
+  GgufArrayBuilder array(source.element_type());
+  array.size_ = source.size();
+  array.append(source.raw_bytes().data(), source.raw_bytes().size());
+  return array;
+}
+
+void GgufWriter::set_value(std::string_view key, const GgufValue& value) {
+  const GgufValueType type = value.type();
+  if (const GgufArray* array = value.as_array()) return set_array(key, GgufArrayBuilder::of_gguf(*array));
+  if (type == GgufValueType::kString) return set_string(key, value.as_string().value_or(""));
+  if (type == GgufValueType::kBool) return set_bool(key, value.as_bool().value_or(false));
+  if (!begin_key(key, type)) return;
+  // Numbers: the value in its own width, little-endian like everything else here.
+  const size_t width = gguf_value_type_size(type);
+  uint8_t bytes[8] = {};
+  if (type == GgufValueType::kF32) {
+    const auto number = static_cast<float>(value.as_double().value_or(0));
+    std::memcpy(bytes, &number, sizeof number);
+  } else if (type == GgufValueType::kF64) {
+    const double number = value.as_double().value_or(0);
+    std::memcpy(bytes, &number, sizeof number);
+  } else if (auto signed_value = value.as_int()) {
+    std::memcpy(bytes, &*signed_value, width);
+  } else {
+    const uint64_t number = value.as_uint().value_or(0);
+    std::memcpy(bytes, &number, width);
+  }
+  append_metadata(bytes, width);
+}
+
 void GgufWriter::set_alignment(uint32_t alignment) {
   if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
     errors_.push_back(make_error(ErrorCode::kInvalidArgument, "GGUF alignment ", alignment, " is not a power of two"));
@@ -108,6 +146,14 @@ Status GgufWriter::add_tensor(std::string_view name, DType dtype, const Shape& s
   return add_pending(PendingTensor{std::string(name), dtype, shape, {}, std::move(bytes), true});
 }
 
+Status GgufWriter::add_tensor(std::string_view name, DType dtype, const Shape& shape, TensorProducer produce) {
+  PendingTensor tensor{std::string(name), dtype, shape, {}, {}, false, std::move(produce), 0};
+  if (auto bytes = dtype_bytes(dtype, static_cast<size_t>(std::max<int64_t>(0, shape.numel())))) {
+    tensor.produced_bytes = *bytes;
+  }
+  return add_pending(std::move(tensor));
+}
+
 Status GgufWriter::add_pending(PendingTensor tensor) {
   const std::string& name = tensor.name;
   FERRUM_CHECK(!name.empty(), ErrorCode::kInvalidArgument, "GGUF tensor name is empty");
@@ -127,7 +173,7 @@ Status GgufWriter::add_pending(PendingTensor tensor) {
                block_elems, "-value ", dtype_name(tensor.dtype), " blocks");
   auto expected_bytes = dtype_bytes(tensor.dtype, static_cast<size_t>(tensor.shape.numel()));
   if (!expected_bytes) return std::move(expected_bytes).error().with_context(cat("GGUF tensor '", name, "'"));
-  FERRUM_CHECK(tensor.bytes().size() == *expected_bytes, ErrorCode::kShapeMismatch, "GGUF tensor '", name, "' (",
+  FERRUM_CHECK(tensor.size() == *expected_bytes, ErrorCode::kShapeMismatch, "GGUF tensor '", name, "' (",
                dtype_name(tensor.dtype), " ", tensor.shape.to_string(), ") needs ", *expected_bytes, " bytes, got ",
                tensor.bytes().size());
   tensor_names_.insert(name);
@@ -151,15 +197,20 @@ Status GgufWriter::emit(ByteSink& sink) const {
     for (size_t axis = rank; axis-- > 0;) append_u64(header, static_cast<uint64_t>(tensor.shape[axis]));
     append_u32(header, *ggml_type_from_dtype(tensor.dtype));
     append_u64(header, data_offset);
-    data_offset = align_up(data_offset + tensor.bytes().size(), alignment_);
+    data_offset = align_up(data_offset + tensor.size(), alignment_);
   }
   FERRUM_TRY(sink.append(header));
   if (tensors_.empty()) return ok();
   FERRUM_TRY(sink.append_zeros(align_up(header.size(), alignment_) - header.size()));
   for (const PendingTensor& tensor : tensors_) {
-    const std::span<const uint8_t> bytes = tensor.bytes();
-    FERRUM_TRY(sink.append(bytes));
-    FERRUM_TRY(sink.append_zeros(align_up(bytes.size(), alignment_) - bytes.size()));
+    if (tensor.produce) {
+      CountingSink counted(sink, tensor.produced_bytes, cat("GGUF tensor '", tensor.name, "'"));
+      FERRUM_TRY(tensor.produce(counted));
+      FERRUM_TRY(counted.check_complete());
+    } else {
+      FERRUM_TRY(sink.append(tensor.bytes()));
+    }
+    FERRUM_TRY(sink.append_zeros(align_up(tensor.size(), alignment_) - tensor.size()));
   }
   return ok();
 }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,6 +20,7 @@
 #include "core/tensor_view.h"
 #include "formats/byte_sink.h"
 #include "formats/gguf_types.h"
+#include "formats/gguf_value.h"
 
 namespace ferrum {
 
@@ -54,6 +56,8 @@ class GgufArrayBuilder {
   static GgufArrayBuilder of_strings(std::span<const std::string> values);
   static GgufArrayBuilder of_strings(std::span<const std::string_view> values);
   static GgufArrayBuilder of_arrays(std::span<const GgufArrayBuilder> values);
+  // The same elements as an array read from a GGUF file.
+  static GgufArrayBuilder of_gguf(const GgufArray& array);
 
   GgufValueType element_type() const { return element_type_; }
   uint64_t size() const { return size_; }
@@ -89,6 +93,8 @@ class GgufWriter {
   void set_bool(std::string_view key, bool value) { set_scalar(key, value); }
   void set_string(std::string_view key, std::string_view value);
   void set_array(std::string_view key, const GgufArrayBuilder& array);
+  // Any value read from a GGUF file, with its own type (copies metadata from one file to another).
+  void set_value(std::string_view key, const GgufValue& value);
   template <class T>
   void set_array(std::string_view key, std::span<const T> values) {
     set_array(key, GgufArrayBuilder::of(values));
@@ -102,6 +108,11 @@ class GgufWriter {
   // Adds a tensor that owns its bytes.
   Status add_tensor(std::string_view name, DType dtype, const Shape& shape, std::vector<uint8_t> bytes);
 
+  // Adds a tensor whose bytes `produce` writes into the sink when the file is written, so a converter
+  // holds one tensor (or one piece of it) at a time. It must write exactly the tensor's size.
+  using TensorProducer = std::function<Status(ByteSink& sink)>;
+  Status add_tensor(std::string_view name, DType dtype, const Shape& shape, TensorProducer produce);
+
   Status write(const std::filesystem::path& path) const;
   Expected<std::vector<uint8_t>> to_bytes() const;
 
@@ -113,7 +124,10 @@ class GgufWriter {
     std::span<const uint8_t> external;  // the caller's bytes, when not owned
     std::vector<uint8_t> owned;
     bool is_owned = false;
+    TensorProducer produce;  // set for tensors written by a producer
+    size_t produced_bytes = 0;
     std::span<const uint8_t> bytes() const { return is_owned ? std::span<const uint8_t>(owned) : external; }
+    size_t size() const { return produce ? produced_bytes : bytes().size(); }
   };
 
   template <class T>

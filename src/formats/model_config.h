@@ -53,6 +53,9 @@ struct RopeScaling {
   bool truncate = true;                    // yarn: round the correction range to whole dims
   std::vector<double> short_factor;        // longrope
   std::vector<double> long_factor;         // longrope
+  // GGUF rope_freqs.weight (how converted Llama 3 files carry their scaling): inverse frequency i
+  // is divided by entry i after the type's own scaling. Empty: none.
+  std::vector<float> frequency_divisors;
 };
 
 struct RopeParams {

@@ -20,6 +20,12 @@ Status SafetensorsWriter::add_tensor(std::string_view name, DType dtype, const S
   return add_pending(PendingTensor{std::string(name), dtype, shape, {}, std::move(bytes), true});
 }
 
+Status SafetensorsWriter::add_produced_tensor(std::string_view name, DType dtype, const Shape& shape,
+                                              TensorProducer produce) {
+  PendingTensor tensor{std::string(name), dtype, shape, {}, {}, false, std::move(produce), 0};
+  return add_pending(std::move(tensor));
+}
+
 Status SafetensorsWriter::add_pending(PendingTensor tensor) {
   const std::string& name = tensor.name;
   FERRUM_CHECK(!name.empty() && name != "__metadata__", ErrorCode::kInvalidArgument, "safetensors tensor name '", name,
@@ -32,7 +38,8 @@ Status SafetensorsWriter::add_pending(PendingTensor tensor) {
                  tensor.shape.to_string());
   }
   const size_t expected = static_cast<size_t>(tensor.shape.numel()) * dtype_info(tensor.dtype).block_bytes;
-  FERRUM_CHECK(tensor.bytes().size() == expected, ErrorCode::kShapeMismatch, "safetensors tensor '", name, "' (",
+  if (tensor.produce) tensor.produced_bytes = expected;
+  FERRUM_CHECK(tensor.byte_size() == expected, ErrorCode::kShapeMismatch, "safetensors tensor '", name, "' (",
                dtype_name(tensor.dtype), " ", tensor.shape.to_string(), ") needs ", expected, " bytes, got ",
                tensor.bytes().size());
   names_.insert(name);
@@ -48,8 +55,8 @@ std::string SafetensorsWriter::header_json() const {
     nlohmann::ordered_json entry;
     entry["dtype"] = *safetensors_dtype_name(tensor.dtype);
     entry["shape"] = std::vector<int64_t>(tensor.shape.dims().begin(), tensor.shape.dims().end());
-    entry["data_offsets"] = {offset, offset + tensor.bytes().size()};
-    offset += tensor.bytes().size();
+    entry["data_offsets"] = {offset, offset + tensor.byte_size()};
+    offset += tensor.byte_size();
     header[tensor.name] = std::move(entry);
   }
   // Names and metadata come from our callers; replace invalid UTF-8 rather than throw.
@@ -62,8 +69,22 @@ Status SafetensorsWriter::emit(ByteSink& sink) const {
   const std::string header = header_json();
   FERRUM_TRY(sink.append_value(static_cast<uint64_t>(header.size())));
   FERRUM_TRY(sink.append({reinterpret_cast<const uint8_t*>(header.data()), header.size()}));
-  for (const PendingTensor& tensor : tensors_) FERRUM_TRY(sink.append(tensor.bytes()));
+  for (const PendingTensor& tensor : tensors_) {
+    if (!tensor.produce) {
+      FERRUM_TRY(sink.append(tensor.bytes()));
+      continue;
+    }
+    CountingSink counted(sink, tensor.produced_bytes, cat("safetensors tensor '", tensor.name, "'"));
+    FERRUM_TRY(tensor.produce(counted));
+    FERRUM_TRY(counted.check_complete());
+  }
   return ok();
+}
+
+uint64_t SafetensorsWriter::data_bytes() const {
+  uint64_t total = 0;
+  for (const PendingTensor& tensor : tensors_) total += tensor.byte_size();
+  return total;
 }
 
 Status SafetensorsWriter::write(const std::filesystem::path& path) const {

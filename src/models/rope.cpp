@@ -119,6 +119,12 @@ Expected<RopeFrequencies> rope_frequencies(const RopeParams& params, size_t rota
       }
       break;
   }
+  if (!scaling.frequency_divisors.empty()) {
+    FERRUM_CHECK(scaling.frequency_divisors.size() == result.inv_freq.size(), ErrorCode::kShapeMismatch,
+                 "rope: ", scaling.frequency_divisors.size(), " frequency divisors (rope_freqs) for ",
+                 result.inv_freq.size(), " frequencies");
+    for (size_t i = 0; i < result.inv_freq.size(); ++i) result.inv_freq[i] /= scaling.frequency_divisors[i];
+  }
   return result;
 }
 

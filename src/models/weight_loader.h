@@ -254,7 +254,7 @@ class WeightLoader {
   // The storage a Linear needs for an uploaded matrix (dense, or GGUF blocks).
   static typename Linear<B>::Storage storage_for(std::shared_ptr<const Buffer> weight) {
     if (is_quantized(weight->dtype())) {
-      // The type is read first: the braced initializers run in order, and the first one moves `weight`.
+      // The type first: the braced initializers run in order, and the first one moves `weight`.
       const GgufQuantType type = gguf_type_of(weight->dtype());
       return GgufWeight<B>{std::move(weight), type};
     }

@@ -7,17 +7,6 @@ namespace {
 
 constexpr size_t kValuesPerWord = 8;
 
-// Unpacks one [rows, N / 8] AWQ-packed matrix row into N values in natural column order.
-void unpack_row(const TensorView& packed, size_t row, size_t n_count, uint8_t* values) {
-  const size_t words = n_count / kValuesPerWord;
-  for (size_t c = 0; c < words; ++c) {
-    const uint32_t word = load_word(packed, row * words + c);
-    for (size_t nibble = 0; nibble < kValuesPerWord; ++nibble) {
-      values[c * kValuesPerWord + kAwqNibbleColumn[nibble]] = static_cast<uint8_t>((word >> (4 * nibble)) & 0xF);
-    }
-  }
-}
-
 }  // namespace
 
 Expected<PackedLinearShape> validate_awq(const AwqParams& params, const AwqTensors& tensors) {
@@ -46,26 +35,25 @@ Expected<PackedLinearShape> validate_awq(const AwqParams& params, const AwqTenso
 
 Status dequantize_awq(const AwqParams& params, const AwqTensors& tensors, std::span<float> weight) {
   FERRUM_ASSIGN_OR_RETURN(const PackedLinearShape shape, validate_awq(params, tensors));
-  const size_t k_count = shape.in_features;
-  const size_t n_count = shape.out_features;
-  FERRUM_CHECK(weight.size() == k_count * n_count, ErrorCode::kShapeMismatch, "awq: output holds ", weight.size(),
-               " floats, expected ", n_count, " x ", k_count);
-
-  std::vector<uint8_t> zeros(n_count);
-  std::vector<float> scales(n_count);
-  std::vector<uint8_t> q(n_count);
-  for (size_t k = 0; k < k_count; ++k) {
-    if (k % params.group_size == 0) {
-      const size_t group = k / params.group_size;
-      unpack_row(tensors.qzeros, group, n_count, zeros.data());
-      for (size_t n = 0; n < n_count; ++n) scales[n] = load_float(tensors.scales, group * n_count + n);
-    }
-    unpack_row(tensors.qweight, k, n_count, q.data());
-    for (size_t n = 0; n < n_count; ++n) {
-      weight[n * k_count + k] = static_cast<float>(static_cast<int>(q[n]) - static_cast<int>(zeros[n])) * scales[n];
-    }
-  }
+  FERRUM_CHECK(weight.size() == shape.in_features * shape.out_features, ErrorCode::kShapeMismatch, "awq: output holds ",
+               weight.size(), " floats, expected ", shape.out_features, " x ", shape.in_features);
+  dequantize_grouped(grouped_weight(params, tensors, shape), weight.data());
   return ok();
+}
+
+GroupedQuantWeight grouped_weight(const AwqParams& params, const AwqTensors& tensors, const PackedLinearShape& shape) {
+  GroupedQuantWeight w;
+  w.layout = PackedLayout::kAwq;
+  w.bits = params.bits;
+  w.k = shape.in_features;
+  w.n = shape.out_features;
+  w.group_size = params.group_size;
+  w.zero_offset = 0;
+  w.qweight = tensors.qweight.data();
+  w.qzeros = tensors.qzeros.data();
+  w.scales = tensors.scales.data();
+  w.scale_dtype = tensors.scales.dtype();
+  return w;
 }
 
 }  // namespace ferrum::quant

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/tensor_view.h"
+#include "quant/grouped_weight.h"
 #include "quant/packed_linear.h"
 
 namespace ferrum::quant {
@@ -37,5 +38,8 @@ Expected<PackedLinearShape> validate_awq(const AwqParams& params, const AwqTenso
 
 // Writes the Linear weight [out_features, in_features] row-major into `weight` after validating.
 Status dequantize_awq(const AwqParams& params, const AwqTensors& tensors, std::span<float> weight);
+
+// The tensors as the shared GPTQ / AWQ view (after validate_awq returned `shape`).
+GroupedQuantWeight grouped_weight(const AwqParams& params, const AwqTensors& tensors, const PackedLinearShape& shape);
 
 }  // namespace ferrum::quant

@@ -12,19 +12,6 @@ Status check_bits(uint32_t bits) {
   return ok();
 }
 
-// Group of every input channel: g_idx when given, else consecutive runs of group_size.
-std::vector<uint32_t> channel_groups(const GptqParams& params, const GptqTensors& tensors, size_t in_features) {
-  std::vector<uint32_t> groups(in_features);
-  for (size_t k = 0; k < in_features; ++k) {
-    if (tensors.g_idx.data() != nullptr) {
-      groups[k] = load_word(tensors.g_idx, k);
-    } else {
-      groups[k] = params.group_size == 0 ? 0 : static_cast<uint32_t>(k / params.group_size);
-    }
-  }
-  return groups;
-}
-
 }  // namespace
 
 Expected<size_t> gptq_group_size_from_config(int64_t config_group_size) {
@@ -85,42 +72,28 @@ Expected<PackedLinearShape> validate_gptq(const GptqParams& params, const GptqTe
 
 Status dequantize_gptq(const GptqParams& params, const GptqTensors& tensors, std::span<float> weight) {
   FERRUM_ASSIGN_OR_RETURN(const PackedLinearShape shape, validate_gptq(params, tensors));
-  const size_t k_count = shape.in_features;
-  const size_t n_count = shape.out_features;
-  FERRUM_CHECK(weight.size() == k_count * n_count, ErrorCode::kShapeMismatch, "gptq: output holds ", weight.size(),
-               " floats, expected ", n_count, " x ", k_count);
-
-  const uint32_t bits = params.bits;
-  const size_t per_word = 32 / bits;
-  const uint32_t mask = (1u << bits) - 1;
-  const int zero_offset = params.format == GptqCheckpointFormat::kV1 ? 1 : 0;
-
-  // Zero points and scales unpacked once per (group, output): [G, N], as f32.
-  std::vector<float> zeros(shape.groups * n_count);
-  std::vector<float> scales(shape.groups * n_count);
-  for (size_t group = 0; group < shape.groups; ++group) {
-    for (size_t n = 0; n < n_count; ++n) {
-      const uint32_t word = load_word(tensors.qzeros, group * (n_count / per_word) + n / per_word);
-      const auto stored = static_cast<int>((word >> (bits * (n % per_word))) & mask);
-      zeros[group * n_count + n] = static_cast<float>(stored + zero_offset);
-      scales[group * n_count + n] = load_float(tensors.scales, group * n_count + n);
-    }
-  }
-
-  const std::vector<uint32_t> groups = channel_groups(params, tensors, k_count);
-  for (size_t packed_row = 0; packed_row < k_count / per_word; ++packed_row) {
-    for (size_t n = 0; n < n_count; ++n) {
-      const uint32_t word = load_word(tensors.qweight, packed_row * n_count + n);
-      for (size_t slot = 0; slot < per_word; ++slot) {
-        const size_t k = packed_row * per_word + slot;
-        const size_t group_entry = groups[k] * n_count + n;
-        const auto q = static_cast<float>((word >> (bits * slot)) & mask);
-        // q - zero is a small integer, so the difference is exact and the product rounds once.
-        weight[n * k_count + k] = (q - zeros[group_entry]) * scales[group_entry];
-      }
-    }
-  }
+  FERRUM_CHECK(weight.size() == shape.in_features * shape.out_features, ErrorCode::kShapeMismatch,
+               "gptq: output holds ", weight.size(), " floats, expected ", shape.out_features, " x ",
+               shape.in_features);
+  dequantize_grouped(grouped_weight(params, tensors, shape), weight.data());
   return ok();
+}
+
+GroupedQuantWeight grouped_weight(const GptqParams& params, const GptqTensors& tensors,
+                                  const PackedLinearShape& shape) {
+  GroupedQuantWeight w;
+  w.layout = PackedLayout::kGptq;
+  w.bits = params.bits;
+  w.k = shape.in_features;
+  w.n = shape.out_features;
+  w.group_size = params.group_size;
+  w.zero_offset = params.format == GptqCheckpointFormat::kV1 ? 1 : 0;
+  w.qweight = tensors.qweight.data();
+  w.qzeros = tensors.qzeros.data();
+  w.scales = tensors.scales.data();
+  w.scale_dtype = tensors.scales.dtype();
+  w.g_idx = tensors.g_idx.data();
+  return w;
 }
 
 }  // namespace ferrum::quant

@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/tensor_view.h"
+#include "quant/grouped_weight.h"
 #include "quant/packed_linear.h"
 
 namespace ferrum::quant {
@@ -44,5 +45,8 @@ Expected<PackedLinearShape> validate_gptq(const GptqParams& params, const GptqTe
 
 // Writes the Linear weight [out_features, in_features] row-major into `weight` after validating.
 Status dequantize_gptq(const GptqParams& params, const GptqTensors& tensors, std::span<float> weight);
+
+// The tensors as the shared GPTQ / AWQ view (after validate_gptq returned `shape`).
+GroupedQuantWeight grouped_weight(const GptqParams& params, const GptqTensors& tensors, const PackedLinearShape& shape);
 
 }  // namespace ferrum::quant

@@ -1,6 +1,7 @@
 #include "quant/vec_dot.h"
 
 #include "quant/quantize.h"
+#include "quant/vec_dot_avx512.h"
 
 namespace ferrum {
 
@@ -22,6 +23,7 @@ Expected<DType> vec_dot_activation_type(DType weight) {
 
 float vec_dot(DType weight_type, const void* weight_row, const void* activation_row, size_t n) {
   float result = 0;
+  if (quant::vec_dot_avx512(weight_type, weight_row, activation_row, n, result)) return result;
   if (quant::vec_dot_simd(weight_type, weight_row, activation_row, n, result)) return result;
   return quant::vec_dot_reference(weight_type, weight_row, activation_row, n);
 }

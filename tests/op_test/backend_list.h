@@ -60,6 +60,18 @@ constexpr bool decodes_gguf_itself<CudaBackend>() {
 }
 #endif
 
+// Whether a backend's gemm_quant / gemm_gptq quantize the activations to 8 bits and multiply in
+// integers (the CPU backend). The reference then rounds the activations the same documented way
+// (test_quant.cpp, docs/quant.md), and the cost of that rounding is checked on its own.
+template <Backend B>
+constexpr bool quantizes_activations() {
+  return false;
+}
+template <>
+constexpr bool quantizes_activations<CpuBackend>() {
+  return true;
+}
+
 // Calls f.template operator()<B>() for every tested backend B.
 template <class F>
 void for_each_backend(F&& f) {

@@ -8,10 +8,10 @@
 // several scale dtypes, m = 1 and k beyond one decode tile.
 //
 // GGUF products are judged against the dense product of the decoded weight (ggml's decoding for
-// the fixture, quant::dequantize_row for random weights quantized here) and either the exact
-// activations (kF32Math: dequantize then GEMM, as the CPU backend and CUDA above 8 rows do) or the
-// activations rounded to int8 per 32 values as the fused dp4a GEMV rounds them (CUDA: Q8_0 and
-// Q4_K and Q6_K at m <= 8). The rounded product must then match to kF32Math, and the exact one to
+// the fixture, quant::dequantize_row for random weights quantized here). On the CPU, whose integer
+// kernels quantize activations per vec_dot block, see judge_quantized. On CUDA, against either the
+// exact activations (kF32Math: dequantize then GEMM, above 8 rows) or the activations rounded to
+// int8 per 32 values as the fused dp4a GEMV rounds them (Q8_0, Q4_K and Q6_K at m <= 8). The rounded product must then match to kF32Math, and the exact one to
 // kInt8Activations: a half-step error of up to max|x| / 254 per value gives about 4e-3 of the
 // largest output at these sizes (uniform x and weights), so 2e-2 leaves room and still flags a
 // wrong scale or sub-block (>= 1e-1).
@@ -23,11 +23,58 @@
 #include "fixture_files.h"
 #include "op_test.h"
 #include "quant/dequantize.h"
+#include "quant/grouped_weight.h"
 #include "quant/quantize.h"
+#include "quant/vec_dot.h"
 #include "reference_ops.h"
 
 namespace ferrum::op_test {
 namespace {
+
+// Rounding activations to 8 bits costs up to half a step (max|block| / 254) per value; over a dot
+// product of random signs the relative error of a result is ~1e-3 of the output scale. 1e-2 of
+// max |reference| bounds it on every case here; a wrong block or term is far larger.
+constexpr double kActivation8Bit = 1e-2;
+
+// Activations as the CPU's integer kernels see them: each row quantized in blocks of
+// `activation_type` (Q8_0: 32 values, f16 scale; Q8_K: 256 values, f32 scale) with scale
+// max |block| / 127 and round to nearest, then decoded. With an `order` (GPTQ act-order), the blocks
+// are formed over the reordered, padded row and the values go back to their channels.
+std::vector<float> round_activations(const std::vector<float>& a, size_t m, size_t k, DType activation_type,
+                                     const quant::PanelOrder* order = nullptr) {
+  const bool reordered = order != nullptr && !order->identity();
+  const size_t positions = reordered ? order->positions : k;
+  std::vector<float> row(positions), decoded(positions), result(m * k);
+  std::vector<uint8_t> blocks(*dtype_bytes(activation_type, positions));
+  for (size_t r = 0; r < m; ++r) {
+    for (size_t p = 0; p < positions; ++p) {
+      const int32_t channel = reordered ? order->channels[p] : static_cast<int32_t>(p);
+      row[p] = channel >= 0 ? a[r * k + static_cast<size_t>(channel)] : 0.0f;
+    }
+    quantize_activation_row(activation_type, row.data(), blocks.data(), positions);
+    dequantize_row(activation_type, blocks.data(), decoded.data(), positions);
+    for (size_t p = 0; p < positions; ++p) {
+      const int32_t channel = reordered ? order->channels[p] : static_cast<int32_t>(p);
+      if (channel >= 0) result[r * k + static_cast<size_t>(channel)] = decoded[p];
+    }
+  }
+  return result;
+}
+
+// Judges a quantized GEMM: on backends that round activations, against the reference with the
+// activations rounded the same way (f32 tolerance: the integer sums are exact) and against the
+// exact activations (kActivation8Bit); elsewhere against the exact activations with `tolerance`.
+template <Backend B>
+CaseResult judge_quantized(const std::vector<float>& actual, const std::vector<float>& a,
+                           const std::vector<float>& rounded_a, const std::vector<float>& w, size_t m, size_t n,
+                           size_t k, double tolerance) {
+  if constexpr (quantizes_activations<B>()) {
+    return compare_all({compare(actual, ref::gemm(rounded_a, w, m, n, k), kF32Math),
+                        compare(actual, ref::gemm(a, w, m, n, k), kActivation8Bit)});
+  } else {
+    return compare(actual, ref::gemm(a, w, m, n, k), tolerance);
+  }
+}
 
 // Weights of a grouped-quant layer as the test holds them: packed words plus the weight they encode.
 struct PackedLayer {
@@ -81,7 +128,7 @@ PackedLayer make_synthetic_layer(bool awq, uint32_t bits, size_t group_size, boo
   Rng rng(seed);
   PackedLayer layer;
   layer.k = 1056;
-  layer.n = 80;
+  layer.n = bits == 2 ? 80 : 88;  // 88: 5.5 panels of 16 rows (2-bit zeros pack 16 columns a word)
   layer.scale_dtype = scale_dtype;
   const size_t k = layer.k;
   const size_t n = layer.n;
@@ -194,7 +241,22 @@ CaseResult run_layer(const PackedLayer& layer, const std::vector<float>& a, size
     OP_TRY(B::gemm_quant(ctx, a_buffer, buffers.view(), out, m, n, k, layer.kind));
   }
   OP_ASSIGN(auto actual, download<B>(ctx, out, m * n));
-  return compare(actual, ref::gemm(a, layer.w, m, n, k), tolerance);
+  quant::GroupedQuantWeight view;  // only its grouping matters here: it decides the channel order
+  view.layout = std::holds_alternative<AwqQuant>(layer.kind) ? quant::PackedLayout::kAwq : quant::PackedLayout::kGptq;
+  view.k = k;
+  view.n = n;
+  view.group_size = std::visit(
+      [](const auto& q) -> size_t {
+        if constexpr (std::is_same_v<std::decay_t<decltype(q)>, GgufQuant>) {
+          return 0;
+        } else {
+          return q.group_size;
+        }
+      },
+      layer.kind);
+  view.g_idx = layer.g_idx.empty() ? nullptr : layer.g_idx.data();
+  const quant::PanelOrder order = quant::grouped_panel_order(view);
+  return judge_quantized<B>(actual, a, round_activations(a, m, k, DType::kQ8_0, &order), layer.w, m, n, k, tolerance);
 }
 
 template <Backend B>
@@ -252,6 +314,19 @@ CaseResult judge_gguf(std::span<const float> actual, const std::vector<float>& a
   return compare_all({rounded, compare(actual, exact, kInt8Activations)});
 }
 
+// The CPU's integer kernels round activations per vec_dot block (judge_quantized); CUDA's fused GEMV
+// rounds them to int8 per 32 values, and its dequantize path keeps them exact (judge_gguf).
+template <Backend B>
+CaseResult judge_gguf_product(const std::vector<float>& actual, const std::vector<float>& a,
+                              const std::vector<float>& w, size_t m, size_t n, size_t k, DType dtype) {
+  if constexpr (quantizes_activations<B>()) {
+    return judge_quantized<B>(actual, a, round_activations(a, m, k, *vec_dot_activation_type(dtype)), w, m, n, k,
+                              kF32Math);
+  } else {
+    return judge_gguf(actual, a, w, m, n, k);
+  }
+}
+
 constexpr GgufQuantType kGgufTypes[] = {
     GgufQuantType::kQ4_0, GgufQuantType::kQ4_1, GgufQuantType::kQ5_0, GgufQuantType::kQ5_1, GgufQuantType::kQ8_0,
     GgufQuantType::kQ2_K, GgufQuantType::kQ3_K, GgufQuantType::kQ4_K, GgufQuantType::kQ5_K, GgufQuantType::kQ6_K};
@@ -281,39 +356,28 @@ CaseResult run_gguf(GgufQuantType type, size_t m) {
     return expect_code(status, ErrorCode::kUnsupported);  // decoder not in this build
   OP_TRY(status);
   OP_ASSIGN(auto actual, download<B>(ctx, out, m * n));
-  return judge_gguf(actual, a, w, m, n, k);
+  return judge_gguf_product<B>(actual, a, w, m, n, k, dtype);
 }
 
-// Random weights quantized here to a GGUF type, [n, k] with n not a multiple of any tile and k
-// an odd number of blocks where the type allows.
+// Random weights quantized to a GGUF type by the quant module, n x k with n not a multiple of the
+// 16-row panels, against the decoded weights.
 template <Backend B>
 CaseResult run_gguf_random(GgufQuantType type, size_t m, size_t n, size_t k) {
   const DType dtype = gguf_quant_dtype(type);
-  if (!can_quantize(dtype) || !can_dequantize(dtype)) {
-    CaseResult skipped;
-    skipped.passed = true;
-    skipped.numeric = false;
-    skipped.detail = "skipped: no host quantizer for this type in this build";
-    return skipped;
-  }
-  const DTypeInfo& info = dtype_info(dtype);
-  const size_t row_bytes = k / info.block_elems * info.block_bytes;
-  Rng rng(m * 131 + k + static_cast<size_t>(type));
-  const std::vector<float> dense = random_values(rng, n * k, DType::kF32);
-  std::vector<uint8_t> blocks(n * row_bytes);
+  Rng rng(1000 + m + static_cast<uint64_t>(type));
+  const std::vector<float> source = random_values(rng, n * k, DType::kF32);
+  std::vector<uint8_t> blocks(*dtype_bytes(dtype, n * k));
+  OP_TRY(quantize_tensor(dtype, source.data(), n, k, blocks.data(), default_thread_pool()));
   std::vector<float> w(n * k);
-  for (size_t row = 0; row < n; ++row) {
-    OP_TRY(quantize_row(dtype, dense.data() + row * k, blocks.data() + row * row_bytes, k));
-    dequantize_row(dtype, blocks.data() + row * row_bytes, w.data() + row * k, k);
-  }
+  dequantize_row(dtype, blocks.data(), w.data(), n * k);
   const std::vector<float> a = random_values(rng, m * k, DType::kF32);
   OP_ASSIGN(auto qweight, B::from_bytes(blocks, dtype, n * k));
   OP_ASSIGN(auto a_buffer, upload<B>(a, DType::kF32));
   OP_ASSIGN(auto out, B::alloc(m * n, DType::kF32));
   auto ctx = B::new_context();
-  OP_TRY(B::gemm_quant(ctx, a_buffer, {&qweight}, out, m, n, k, GgufQuant{type}));
+  OP_TRY(B::gemm_quant(ctx, a_buffer, QuantWeights<typename B::Buffer>{&qweight}, out, m, n, k, GgufQuant{type}));
   OP_ASSIGN(auto actual, download<B>(ctx, out, m * n));
-  return judge_gguf(actual, a, w, m, n, k);
+  return judge_gguf_product<B>(actual, a, w, m, n, k, dtype);
 }
 
 template <Backend B>
@@ -399,14 +463,14 @@ void add_cases(CaseList& cases) {
     for (size_t group : {size_t{32}, size_t{0}}) {
       for (bool desc_act : {false, true}) {
         const DType scale_dtype = bits == 2 ? DType::kBF16 : bits == 4 ? DType::kF16 : DType::kF32;
-        const std::string name = cat("synthetic g", group, desc_act ? " act-order" : "", " k=1056 n=80 ",
-                                     dtype_name(scale_dtype), " scales");
+        const std::string name = cat("synthetic g", group, desc_act ? " act-order" : "",
+                                     " k=1056 n=", bits == 2 ? 80 : 88, " ", dtype_name(scale_dtype), " scales");
         const std::string scheme = cat("gptq", bits);
         auto make = [=]() -> Expected<PackedLayer> {
           return make_synthetic_layer(false, bits, group, desc_act, scale_dtype, seed);
         };
-        add_layer_cases<B>(cases, "gemm_quant", name, scheme, false, make, false, {1, 7});
-        add_layer_cases<B>(cases, "gemm_gptq", name, scheme, true, make, false, {1, 7});
+        add_layer_cases<B>(cases, "gemm_quant", name, scheme, false, make, false, {1, 3, 64});
+        add_layer_cases<B>(cases, "gemm_gptq", name, scheme, true, make, false, {1, 3, 64});
         ++seed;
       }
     }
@@ -415,13 +479,18 @@ void add_cases(CaseList& cases) {
     auto make = [=]() -> Expected<PackedLayer> {
       return make_synthetic_layer(true, 4, group, false, DType::kBF16, 100 + group);
     };
-    add_layer_cases<B>(cases, "gemm_quant", cat("synthetic g", group, " k=1056 n=80 bf16 scales"), "awq4", false, make,
-                       false, {1, 7});
+    add_layer_cases<B>(cases, "gemm_quant", cat("synthetic g", group, " k=1056 n=88 bf16 scales"), "awq4", false, make,
+                       false, {1, 3, 64});
   }
   for (GgufQuantType type : kGgufTypes) {
+    const std::string type_name(dtype_name(gguf_quant_dtype(type)));
     for (size_t m : {size_t{1}, size_t{9}}) {
-      add_case<B>(cases, "gemm_quant", cat("gguf fixture n=4 k=512 m=", m),
-                  std::string(dtype_name(gguf_quant_dtype(type))), false, [type, m] { return run_gguf<B>(type, m); });
+      add_case<B>(cases, "gemm_quant", cat("gguf fixture n=4 k=512 m=", m), type_name, false,
+                  [type, m] { return run_gguf<B>(type, m); });
+    }
+    for (size_t m : {size_t{1}, size_t{3}, size_t{64}}) {
+      add_case<B>(cases, "gemm_quant", cat("gguf random n=37 k=768 m=", m), type_name, m == 64,
+                  [type, m] { return run_gguf_random<B>(type, m, 37, 768); });
     }
     // m = 1, 3, 8 take CUDA's fused GEMV where it has one; 17 the dequantize + cuBLASLt path. Legacy
     // types also get k of 75 and 74 blocks (Q8_0 rows only 2- and 4-byte aligned), K-quants 16

@@ -4,7 +4,8 @@
 // Dtypes accepted (everything else returns kUnsupported):
 //   activations, outputs, q, residuals ......... f32
 //   gemm weights b .............................. f32, f16, bf16 (read in place, converted in registers)
-//   gemm_quant ................................. GPTQ (2/4/8 bit), AWQ (4 bit), GGUF types dequantize_row handles
+//   gemm_quant ................................. GPTQ (2/4/8 bit), AWQ (4 bit), GGUF Q4_0..Q8_0, Q2_K..Q6_K
+//                                                (activations quantized to 8 bits: integer kernels)
 //   norm weights, biases, embedding tables ...... f32, f16, bf16 (tables also any dequantizable type)
 //   k / v, KV caches, MLA latents ............... f32, f16, bf16 (k and v alike)
 //   RoPE cos / sin ............................. f32
@@ -21,8 +22,10 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_buffer.h"
+#include "backend/cpu/cpu_int8_gemm.h"
 #include "core/thread_pool.h"
 #include "dist/rank_group.h"
+#include "quant/grouped_weight.h"
 
 namespace ferrum {
 
@@ -34,10 +37,12 @@ struct CpuContext {
   std::shared_ptr<dist::RankGroup> rank_group;
 };
 
-// GPTQ weights dequantized once at load into a dense f32 [n, k] matrix, so gemm_gptq is the dense
-// GEMM. Exact (the dequantized values are f32-exact), at 32 bits per weight.
+// GPTQ weights decoded once at load into int8 panels (cpu_int8_gemm.h): 8-bit codes with an exact
+// f32 scale and offset per 32 input channels, multiplied by the integer kernel (act-order weights
+// keep their channels sorted by group, and activations are gathered into that order).
 struct CpuGptqStore {
-  CpuBuffer weight;
+  std::shared_ptr<const cpu::PanelMatrix> panels;
+  quant::PanelOrder order;
   size_t n = 0;
   size_t k = 0;
 };

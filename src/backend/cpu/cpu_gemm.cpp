@@ -1,4 +1,4 @@
-// Dense GEMM and GPTQ GEMM entry points: argument checks, then the kernels of cpu_gemm_kernels.
+// Dense GEMM entry points: argument checks, then the kernels of cpu_gemm_kernels.
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_gemm_kernels.h"
@@ -47,18 +47,6 @@ Status CpuBackend::gemm_batched(CpuContext& ctx, const CpuBuffer& a, const CpuBu
       cpu::gemm_dense(*ctx.pool, a_data + i * m * k, b_data + i * n * k, c_data + i * m * n, m, n, k);
     }
   });
-  return ok();
-}
-
-Status CpuBackend::gemm_gptq(CpuContext& ctx, const CpuBuffer& a, const CpuGptqStore& weight, CpuBuffer& out,
-                             size_t m) {
-  FERRUM_TRY(check_dtype("gemm_gptq", "a", a, {DType::kF32}));
-  FERRUM_TRY(check_dtype("gemm_gptq", "out", out, {DType::kF32}));
-  FERRUM_TRY(check_numel("gemm_gptq", "a", a, {m, weight.k}));
-  FERRUM_TRY(check_numel("gemm_gptq", "out", out, {m, weight.n}));
-  FERRUM_TRY(check_numel("gemm_gptq", "weight", weight.weight, {weight.n, weight.k}));
-  cpu::gemm_dense(*ctx.pool, a.data_as<float>(), weight.weight.data_as<float>(), out.data_as<float>(), m, weight.n,
-                  weight.k);
   return ok();
 }
 

@@ -1,47 +1,31 @@
-// Quantized GEMM: weights are decoded tile by tile (k_step deep, one column block per task) into
-// f32 scratch and multiplied by the dense kernels, so no full dequantized copy is ever made.
-// GPTQ weights that are used many times should go through load_gptq / gemm_gptq instead, which
-// decode once at load.
+// Quantized GEMM without dequantizing to f32: activations are quantized to 8 bits once per call
+// (Q8_0 blocks for the legacy GGUF types, GPTQ and AWQ; Q8_K for the K-quants) and every product is
+// an integer multiply-add.
+//  - GGUF, m < kPanelMinRows (decode): each weight row is read once, in place, by the vec_dot kernels
+//    of the quant module, against each activation row; threads split the output rows.
+//  - everything else: 16 weight rows at a time are decoded into an int8 panel (quant/int8_panel.h)
+//    that the VNNI kernel multiplies by all m activation rows, so each weight is decoded once per
+//    call however many rows there are. GPTQ weights loaded with load_gptq are decoded to panels once
+//    at load instead.
 #include <algorithm>
 #include <variant>
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_common.h"
-#include "backend/cpu/cpu_gemm_kernels.h"
-#include "backend/cpu/cpu_grouped_quant.h"
+#include "backend/cpu/cpu_int8_gemm.h"
 #include "backend/op_checks.h"
-#include "quant/dequantize.h"
+#include "quant/grouped_weight.h"
+#include "quant/vec_dot.h"
 
 namespace ferrum {
 namespace {
 
-// Depth of a decoded tile: a multiple of every GGUF block (32, 256) and GPTQ word (4, 8, 16 codes).
-constexpr size_t kDecodeDepth = 512;
-
-// c[m, n] = a[m, k] x W^T where decode(j0, rows, p0, depth, dst) writes W[j0.., p0..] row-major.
-template <class Decode>
-void gemm_decoded(ThreadPool& pool, const float* a, float* c, size_t m, size_t n, size_t k, const Decode& decode) {
-  if (m == 0 || n == 0) return;
-  if (k == 0) {  // an empty sum
-    std::fill_n(c, m * n, 0.0f);
-    return;
-  }
-  const cpu::GemmPlan plan = cpu::plan_gemm(m, n, pool.size());
-  pool.parallel_for(plan.tasks(), 1, [&](size_t begin, size_t end) {
-    float* tile = cpu::thread_scratch(cpu::Scratch::kDecodedWeights, plan.column_block * kDecodeDepth);
-    for (size_t task = begin; task < end; ++task) {
-      const size_t col = (task / plan.row_tasks) * plan.column_block;
-      const size_t row = (task % plan.row_tasks) * plan.row_block;
-      const size_t cols = std::min(plan.column_block, n - col);
-      const size_t rows = std::min(plan.row_block, m - row);
-      for (size_t p = 0; p < k; p += kDecodeDepth) {
-        const size_t depth = std::min(kDecodeDepth, k - p);
-        decode(col, cols, p, depth, tile);
-        cpu::gemm_block(a + row * k + p, k, tile, depth, c + row * n + col, n, rows, cols, depth, p > 0);
-      }
-    }
-  });
-}
+// Below this many activation rows the row dots beat decoding panels (which cost as much as reading
+// the weights); from here on the panel's decode is shared by enough rows.
+constexpr size_t kPanelMinRows = 4;
+constexpr size_t kGroupedPanelGroup = 32;
+// Weight rows the decode path prefetches ahead of the one it multiplies.
+constexpr size_t kPrefetchRows = 4;
 
 Status check_activations(std::string_view op, const CpuBuffer& a, const CpuBuffer& out, size_t m, size_t n, size_t k) {
   FERRUM_TRY(check_dtype(op, "a", a, {DType::kF32}));
@@ -50,62 +34,145 @@ Status check_activations(std::string_view op, const CpuBuffer& a, const CpuBuffe
   return check_numel(op, "out", out, {m, n});
 }
 
+// The calling thread's activation scratch: gemm_quant calls from one thread run one after another.
+cpu::ActivationBuffer& activation_buffer() {
+  thread_local cpu::ActivationBuffer buffer;
+  return buffer;
+}
+
+// Positions of a tile decoded and multiplied at a time: its panel (16 KiB of codes) and the
+// activation rows in flight stay in L1. A multiple of every block and group (256, 32, 16).
+constexpr size_t kPanelChunk = 1024;
+
+// For every 16-row tile of the n outputs and every chunk of positions: decode_tile(j0, rows, first,
+// count, panel), then the panel kernel, accumulating over the chunks.
+template <class DecodeTile>
+void panel_gemm_over_tiles(ThreadPool& pool, const cpu::QuantizedActivations& qa, float* out, size_t n,
+                           const DecodeTile& decode_tile) {
+  const size_t tiles = cpu::ceil_div(n, quant::kPanelRows);
+  const size_t chunk = std::min(kPanelChunk, qa.positions);
+  const size_t tile_bytes = cpu::panel_tile_bytes(chunk, qa.group_size);
+  const size_t work_per_tile = quant::kPanelRows * qa.positions * (qa.rows + 4);
+  pool.parallel_for(tiles, cpu::grain_for(work_per_tile), [&](size_t begin, size_t end) {
+    auto* memory = reinterpret_cast<uint8_t*>(
+        cpu::thread_scratch(cpu::Scratch::kDecodedWeights, cpu::ceil_div(tile_bytes, sizeof(float))));
+    const quant::PanelView panel = cpu::panel_at(memory, chunk, qa.group_size);
+    for (size_t tile = begin; tile < end; ++tile) {
+      const size_t j0 = tile * quant::kPanelRows;
+      const size_t rows = std::min(quant::kPanelRows, n - j0);
+      for (size_t first = 0; first < qa.positions; first += chunk) {
+        const size_t count = std::min(chunk, qa.positions - first);
+        decode_tile(j0, rows, first, count, panel);
+        cpu::panel_gemm(panel, qa, first, count, out + j0, n, rows, first > 0);
+      }
+    }
+  });
+}
+
+// Decode-sized GGUF products: out[i, j] = vec_dot(w_j, a_i), weight rows read once each.
+void gguf_row_dots(ThreadPool& pool, DType type, const uint8_t* weights, size_t row_bytes, const float* a, size_t m,
+                   size_t n, size_t k, float* out) {
+  const DType activation_type = *vec_dot_activation_type(type);
+  const size_t activation_bytes = row_bytes_unchecked(activation_type, k);
+  thread_local std::vector<uint8_t> storage;  // the calling thread's; workers see it through `activations`
+  storage.resize(m * activation_bytes);
+  uint8_t* activations = storage.data();
+  for (size_t i = 0; i < m; ++i)
+    quantize_activation_row(activation_type, a + i * k, activations + i * activation_bytes, k);
+  pool.parallel_for(n, std::max<size_t>(8, cpu::grain_for(k * m)), [&](size_t begin, size_t end) {
+    for (size_t j = begin; j < end; ++j) {
+      // Decode streams the weights from memory once: asking for the rows ahead while this one is
+      // multiplied keeps more misses in flight than the hardware prefetcher does alone.
+      if (j + kPrefetchRows < end) {
+        const uint8_t* ahead = weights + (j + kPrefetchRows) * row_bytes;
+        for (size_t offset = 0; offset < row_bytes; offset += 64) __builtin_prefetch(ahead + offset);
+      }
+      const uint8_t* row = weights + j * row_bytes;
+      for (size_t i = 0; i < m; ++i) out[i * n + j] = vec_dot(type, row, activations + i * activation_bytes, k);
+    }
+  });
+}
+
 Status gemm_gguf(CpuContext& ctx, const CpuBuffer& a, const QuantWeights<CpuBuffer>& weights, CpuBuffer& out, size_t m,
                  size_t n, size_t k, const GgufQuant& quant) {
   const DType type = gguf_quant_dtype(quant.quant_type);
   const CpuBuffer& qweight = *weights.qweight;
   FERRUM_CHECK(qweight.dtype() == type, ErrorCode::kInvalidArgument, "gemm_quant: kind is gguf ", type,
                " but qweight holds ", qweight.dtype());
-  FERRUM_CHECK(can_dequantize(type), ErrorCode::kUnsupported, "gemm_quant: gguf ", type,
-               " cannot be dequantized in this build");
+  FERRUM_CHECK(quant::panel_group_size(type) != 0 && vec_dot_activation_type(type).has_value(), ErrorCode::kUnsupported,
+               "gemm_quant: no integer kernel for gguf ", type);
   const size_t block = dtype_info(type).block_elems;
   FERRUM_CHECK(k % block == 0, ErrorCode::kShapeMismatch, "gemm_quant: k=", k, " is not a whole number of ", type,
                " blocks of ", block);
   FERRUM_TRY(check_numel("gemm_quant", "qweight", qweight, {n, k}));
+  if (m == 0 || n == 0) return ok();
   const auto* base = static_cast<const uint8_t*>(qweight.data());
   const size_t row_bytes = row_bytes_unchecked(type, k);
-  gemm_decoded(*ctx.pool, a.data_as<float>(), out.data_as<float>(), m, n, k,
-               [&](size_t j0, size_t rows, size_t p0, size_t depth, float* dst) {
-                 for (size_t j = 0; j < rows; ++j) {
-                   const uint8_t* row = base + (j0 + j) * row_bytes + row_bytes_unchecked(type, p0);
-                   dequantize_row(type, row, dst + j * depth, depth);
-                 }
-               });
+  float* c = out.data_as<float>();
+  if (k == 0) {  // an empty sum
+    std::fill_n(c, m * n, 0.0f);
+    return ok();
+  }
+  if (m < kPanelMinRows) {
+    gguf_row_dots(*ctx.pool, type, base, row_bytes, a.data_as<float>(), m, n, k, c);
+    return ok();
+  }
+  const cpu::QuantizedActivations qa = activation_buffer().quantize(
+      *ctx.pool, *vec_dot_activation_type(type), a.data_as<float>(), m, k, quant::panel_group_size(type));
+  panel_gemm_over_tiles(
+      *ctx.pool, qa, c, n, [&](size_t j0, size_t rows, size_t first, size_t count, const quant::PanelView& panel) {
+        const size_t skip = row_bytes_unchecked(type, first);
+        for (size_t lane = 0; lane < quant::kPanelRows; ++lane) {
+          if (lane < rows) {
+            quant::decode_row_to_panel(type, base + (j0 + lane) * row_bytes + skip, count, lane, panel);
+          } else {
+            quant::clear_panel_lane(lane, count / panel.group_size, panel);
+          }
+        }
+      });
   return ok();
 }
 
 // Fills the sizes and pointers of a GPTQ / AWQ weight from gemm_quant's buffers, checking each.
-Expected<cpu::GroupedQuantWeight> grouped_weight_from_buffers(const QuantWeights<CpuBuffer>& weights,
-                                                              cpu::PackedLayout layout, uint32_t bits,
-                                                              size_t group_size, size_t n, size_t k) {
+Expected<quant::GroupedQuantWeight> grouped_weight_from_buffers(const QuantWeights<CpuBuffer>& weights,
+                                                                quant::PackedLayout layout, uint32_t bits,
+                                                                size_t group_size, size_t n, size_t k) {
   constexpr std::string_view op = "gemm_quant";
   FERRUM_CHECK(weights.scales != nullptr && weights.zeros != nullptr, ErrorCode::kInvalidArgument, op,
                ": gptq / awq weights need scales and zeros");
-  cpu::GroupedQuantWeight w;
+  quant::GroupedQuantWeight w;
   w.layout = layout;
   w.bits = bits;
   w.k = k;
   w.n = n;
   w.group_size = group_size;
+  w.zero_offset = layout == quant::PackedLayout::kGptq ? 1 : 0;  // the contract's GPTQ is v1
   w.scale_dtype = weights.scales->dtype();
   FERRUM_TRY(check_dtype(op, "qweight", *weights.qweight, {DType::kI32}));
   FERRUM_TRY(check_dtype(op, "zeros", *weights.zeros, {DType::kI32}));
   FERRUM_TRY(check_dtype(op, "scales", *weights.scales, {DType::kF32, DType::kF16, DType::kBF16}));
   if (weights.g_idx != nullptr) FERRUM_TRY(check_dtype(op, "g_idx", *weights.g_idx, {DType::kI32}));
   // Sizes only once the packing factor is known to be valid (validate checks bits first).
-  FERRUM_TRY(cpu::validate_grouped_quant(op, w));
+  FERRUM_TRY(quant::validate_grouped_quant(op, w));
   FERRUM_TRY(check_numel(op, "qweight", *weights.qweight, {k, n / w.codes_per_word()}));
   FERRUM_TRY(check_numel(op, "zeros", *weights.zeros, {w.groups(), n / w.codes_per_word()}));
   FERRUM_TRY(check_numel(op, "scales", *weights.scales, {w.groups(), n}));
   if (weights.g_idx != nullptr) {
     FERRUM_TRY(check_numel(op, "g_idx", *weights.g_idx, k));
-    w.g_idx = weights.g_idx->data_as<int32_t>();
-    FERRUM_TRY(cpu::validate_grouped_quant(op, w));  // now g_idx entries too
+    w.g_idx = weights.g_idx->data();
+    FERRUM_TRY(quant::validate_grouped_quant(op, w));  // now g_idx entries too
   }
-  w.qweight = weights.qweight->data_as<int32_t>();
-  w.qzeros = weights.zeros->data_as<int32_t>();
+  w.qweight = weights.qweight->data();
+  w.qzeros = weights.zeros->data();
   w.scales = weights.scales->data();
   return w;
+}
+
+// GPTQ / AWQ activations: Q8_0 blocks over the panel order (natural order unless act-order).
+cpu::QuantizedActivations quantize_grouped_activations(ThreadPool& pool, const float* a, size_t m, size_t k,
+                                                       const quant::PanelOrder& order) {
+  return activation_buffer().quantize(pool, DType::kQ8_0, a, m, k, kGroupedPanelGroup,
+                                      order.identity() ? nullptr : order.channels.data(), order.positions);
 }
 
 }  // namespace
@@ -116,22 +183,30 @@ Status CpuBackend::gemm_quant(CpuContext& ctx, const CpuBuffer& a, const QuantWe
   FERRUM_TRY(check_activations("gemm_quant", a, out, m, n, k));
   if (const auto* gguf = std::get_if<GgufQuant>(&kind)) return gemm_gguf(ctx, a, weights, out, m, n, k, *gguf);
 
-  Expected<cpu::GroupedQuantWeight> weight = [&]() -> Expected<cpu::GroupedQuantWeight> {
+  Expected<quant::GroupedQuantWeight> weight = [&]() -> Expected<quant::GroupedQuantWeight> {
     if (const auto* gptq = std::get_if<GptqQuant>(&kind)) {
       FERRUM_CHECK(!gptq->desc_act || weights.g_idx != nullptr, ErrorCode::kInvalidArgument,
                    "gemm_quant: gptq with desc_act needs g_idx");
-      return grouped_weight_from_buffers(weights, cpu::PackedLayout::kGptq, gptq->bits, gptq->group_size, n, k);
+      return grouped_weight_from_buffers(weights, quant::PackedLayout::kGptq, gptq->bits, gptq->group_size, n, k);
     }
     const auto& awq = std::get<AwqQuant>(kind);
     FERRUM_CHECK(weights.g_idx == nullptr, ErrorCode::kInvalidArgument, "gemm_quant: awq takes no g_idx");
-    return grouped_weight_from_buffers(weights, cpu::PackedLayout::kAwq, awq.bits, awq.group_size, n, k);
+    return grouped_weight_from_buffers(weights, quant::PackedLayout::kAwq, awq.bits, awq.group_size, n, k);
   }();
   if (!weight) return std::move(weight).error();
-  const cpu::GroupedQuantWeight& w = *weight;
-  gemm_decoded(*ctx.pool, a.data_as<float>(), out.data_as<float>(), m, n, k,
-               [&](size_t j0, size_t rows, size_t p0, size_t depth, float* dst) {
-                 cpu::decode_grouped_tile(w, j0, rows, p0, depth, dst);
-               });
+  if (m == 0 || n == 0) return ok();
+  float* c = out.data_as<float>();
+  if (k == 0) {
+    std::fill_n(c, m * n, 0.0f);
+    return ok();
+  }
+  const quant::GroupedQuantWeight& w = *weight;
+  const quant::PanelOrder order = quant::grouped_panel_order(w);
+  const cpu::QuantizedActivations qa = quantize_grouped_activations(*ctx.pool, a.data_as<float>(), m, k, order);
+  panel_gemm_over_tiles(*ctx.pool, qa, c, n,
+                        [&](size_t j0, size_t rows, size_t first, size_t count, const quant::PanelView& panel) {
+                          quant::decode_grouped_to_panel(w, order, j0, rows, first, count, panel);
+                        });
   return ok();
 }
 
@@ -140,14 +215,14 @@ Expected<CpuGptqStore> CpuBackend::load_gptq(std::span<const int32_t> qweight, s
                                              std::optional<std::span<const int32_t>> g_idx, uint32_t bits,
                                              size_t group_size, size_t k, size_t n) {
   constexpr std::string_view op = "load_gptq";
-  cpu::GroupedQuantWeight w;
-  w.layout = cpu::PackedLayout::kGptq;
+  quant::GroupedQuantWeight w;
+  w.layout = quant::PackedLayout::kGptq;
   w.bits = bits;
   w.k = k;
   w.n = n;
   w.group_size = group_size;
   w.scale_dtype = DType::kF32;
-  FERRUM_TRY(cpu::validate_grouped_quant(op, w));
+  FERRUM_TRY(quant::validate_grouped_quant(op, w));
   FERRUM_ASSIGN_OR_RETURN(size_t dense, checked_product(op, {n, k}));
   const size_t per_word = w.codes_per_word();
   FERRUM_CHECK(qweight.size() == dense / per_word, ErrorCode::kShapeMismatch, op, ": qweight has ", qweight.size(),
@@ -161,26 +236,52 @@ Expected<CpuGptqStore> CpuBackend::load_gptq(std::span<const int32_t> qweight, s
     FERRUM_CHECK(g_idx->size() == k, ErrorCode::kShapeMismatch, op, ": g_idx has ", g_idx->size(),
                  " entries, needs k=", k);
     w.g_idx = g_idx->data();
-    FERRUM_TRY(cpu::validate_grouped_quant(op, w));
+    FERRUM_TRY(quant::validate_grouped_quant(op, w));
   }
   w.qweight = qweight.data();
   w.qzeros = qzeros.data();
   w.scales = scales.data();
 
   CpuGptqStore store;
-  FERRUM_ASSIGN_OR_RETURN(store.weight, CpuBuffer::allocate(DType::kF32, dense));
   store.n = n;
   store.k = k;
-  float* dst = store.weight.data_as<float>();
-  // Once per weight at load: spread over the default pool by blocks of output rows.
-  constexpr size_t kRowsPerTask = 64;
-  default_thread_pool().parallel_for((n + kRowsPerTask - 1) / kRowsPerTask, 1, [&](size_t begin, size_t end) {
-    for (size_t task = begin; task < end; ++task) {
-      const size_t j0 = task * kRowsPerTask;
-      cpu::decode_grouped_tile(w, j0, std::min(kRowsPerTask, n - j0), 0, k, dst + j0 * k);
+  store.order = quant::grouped_panel_order(w);
+  store.panels =
+      std::make_shared<cpu::PanelMatrix>(cpu::PanelMatrix::allocate(n, store.order.positions, kGroupedPanelGroup));
+  FERRUM_CHECK(store.panels->allocated(), ErrorCode::kOutOfRange, op, ": cannot allocate the panels of a ", n, " x ", k,
+               " weight");
+  // Once per weight at load: spread over the default pool by tiles of output rows.
+  default_thread_pool().parallel_for(store.panels->tiles(), 1, [&](size_t begin, size_t end) {
+    for (size_t tile = begin; tile < end; ++tile) {
+      const size_t j0 = tile * quant::kPanelRows;
+      quant::decode_grouped_to_panel(w, store.order, j0, std::min(quant::kPanelRows, n - j0), 0, store.order.positions,
+                                     store.panels->tile(tile));
     }
   });
   return store;
+}
+
+Status CpuBackend::gemm_gptq(CpuContext& ctx, const CpuBuffer& a, const CpuGptqStore& weight, CpuBuffer& out,
+                             size_t m) {
+  FERRUM_TRY(check_dtype("gemm_gptq", "a", a, {DType::kF32}));
+  FERRUM_TRY(check_dtype("gemm_gptq", "out", out, {DType::kF32}));
+  FERRUM_TRY(check_numel("gemm_gptq", "a", a, {m, weight.k}));
+  FERRUM_TRY(check_numel("gemm_gptq", "out", out, {m, weight.n}));
+  FERRUM_CHECK(weight.panels != nullptr, ErrorCode::kInvalidArgument, "gemm_gptq: the store holds no weights");
+  if (m == 0 || weight.n == 0) return ok();
+  const cpu::QuantizedActivations qa =
+      quantize_grouped_activations(*ctx.pool, a.data_as<float>(), m, weight.k, weight.order);
+  const size_t tiles = weight.panels->tiles();
+  const size_t work_per_tile = quant::kPanelRows * qa.positions * m;
+  float* c = out.data_as<float>();
+  ctx.pool->parallel_for(tiles, cpu::grain_for(work_per_tile), [&](size_t begin, size_t end) {
+    for (size_t tile = begin; tile < end; ++tile) {
+      const size_t j0 = tile * quant::kPanelRows;
+      cpu::panel_gemm(weight.panels->tile(tile), qa, 0, qa.positions, c + j0, weight.n,
+                      std::min(quant::kPanelRows, weight.n - j0), false);
+    }
+  });
+  return ok();
 }
 
 }  // namespace ferrum

@@ -1,6 +1,7 @@
 // Quantized dot products: SIMD kernels against the scalar reference, and both against
 // dequantize-then-dot, for every weight type.
 #include "quant/vec_dot.h"
+#include "quant/vec_dot_avx512.h"
 
 #include <gtest/gtest.h>
 
@@ -105,8 +106,13 @@ TEST(VecDot, SimdMatchesReferenceOnRandomBlocks) {
     dot(decoded_weights, decoded_activations, &magnitude);
     const float reference = quant::vec_dot_reference(type, weights.data(), quantized_activations.data(), kCols);
     float fast = reference;
-    if (!quant::vec_dot_simd(type, weights.data(), quantized_activations.data(), kCols, fast)) continue;
-    EXPECT_LT(std::fabs(fast - reference) / magnitude, 1e-5) << fast << " vs " << reference;
+    if (quant::vec_dot_simd(type, weights.data(), quantized_activations.data(), kCols, fast)) {
+      EXPECT_LT(std::fabs(fast - reference) / magnitude, 1e-5) << "avx2 " << fast << " vs " << reference;
+    }
+    float wide = reference;
+    if (quant::vec_dot_avx512(type, weights.data(), quantized_activations.data(), kCols, wide)) {
+      EXPECT_LT(std::fabs(wide - reference) / magnitude, 1e-5) << "avx-512 " << wide << " vs " << reference;
+    }
   }
 }
 

@@ -1,0 +1,66 @@
+// CPU quantized GEMM (gemm_quant) at Llama-3.2-1B projection shapes, for the GGUF types of the
+// Q4_K_M and Q8_0 recipes and the legacy Q4_0. m = 1 is decode (row dots: judge by GB/s of the
+// quantized weights read), m = 64 is prefill (int8 panels: judge by GOP/s, 2 ops per multiply-add).
+// Run with FERRUM_BENCH_THREADS=1 on a shared machine: the CPU-time rates are then per core.
+#include <vector>
+
+#include "bench_util.h"
+#include "quant/quantize.h"
+
+namespace ferrum::bench {
+namespace {
+
+CpuBuffer quantized_weights(size_t n, size_t k, DType type) {
+  std::mt19937_64 engine(7);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  std::vector<float> values(n * k);
+  for (float& value : values) value = normal(engine);
+  std::vector<uint8_t> blocks(dtype_bytes(type, n * k).value());
+  if (!quantize_tensor(type, values.data(), n, k, blocks.data(), default_thread_pool())) return CpuBuffer();
+  return std::move(CpuBackend::from_bytes(blocks, type, n * k).value());
+}
+
+GgufQuantType quant_type_of(DType type) {
+  switch (type) {
+    case DType::kQ4_0: return GgufQuantType::kQ4_0;
+    case DType::kQ4_K: return GgufQuantType::kQ4_K;
+    case DType::kQ6_K: return GgufQuantType::kQ6_K;
+    default: return GgufQuantType::kQ8_0;
+  }
+}
+
+void BM_QuantGemm(benchmark::State& state, DType type) {
+  const size_t m = static_cast<size_t>(state.range(0));
+  const size_t n = static_cast<size_t>(state.range(1));
+  const size_t k = static_cast<size_t>(state.range(2));
+  CpuBuffer a = random_buffer(m * k, DType::kF32, 1);
+  CpuBuffer w = quantized_weights(n, k, type);
+  CpuBuffer out = std::move(CpuBackend::alloc(m * n, DType::kF32).value());
+  CpuContext ctx = CpuBackend::new_context();
+  const QuantWeights<CpuBuffer> weights{&w};
+  for (auto _ : state) {
+    if (!CpuBackend::gemm_quant(ctx, a, weights, out, m, n, k, GgufQuant{quant_type_of(type)})) {
+      state.SkipWithError("gemm_quant failed");
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  report_rates(state, 2.0 * static_cast<double>(m * n * k), static_cast<double>(dtype_bytes(type, n * k).value()));
+}
+
+void quant_shapes(benchmark::internal::Benchmark* bench) {
+  bench->ArgNames({"m", "n", "k"});
+  for (int64_t m : {1, 4, 64}) {
+    bench->Args({m, 2048, 2048});
+    bench->Args({m, 8192, 2048});
+    bench->Args({m, 2048, 8192});
+  }
+  bench->Unit(benchmark::kMillisecond);
+}
+
+BENCHMARK_CAPTURE(BM_QuantGemm, q4_K, DType::kQ4_K)->Apply(quant_shapes);
+BENCHMARK_CAPTURE(BM_QuantGemm, q6_K, DType::kQ6_K)->Apply(quant_shapes);
+BENCHMARK_CAPTURE(BM_QuantGemm, q8_0, DType::kQ8_0)->Apply(quant_shapes);
+BENCHMARK_CAPTURE(BM_QuantGemm, q4_0, DType::kQ4_0)->Apply(quant_shapes);
+
+}  // namespace
+}  // namespace ferrum::bench

@@ -1,0 +1,214 @@
+#include "backend/cpu/cpu_int8_gemm.h"
+
+// First, so immintrin.h is read under cpu_simd.h's silencing of GCC bug 105593.
+#include "backend/cpu/cpu_simd.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "backend/cpu/cpu_common.h"
+#include "quant/block_types.h"
+#include "quant/half_fast.h"
+#include "quant/vec_dot.h"
+
+#if defined(__AVX512F__) && defined(__AVX512VNNI__)
+#define FERRUM_PANEL_VNNI 1
+#endif
+
+namespace ferrum::cpu {
+namespace {
+
+using quant::kPanelRows;
+
+// Copies one row's activation blocks into the panel layout: values, then per group d_a and d_a * sum.
+void lay_out_row(DType activation_type, const void* blocks, size_t positions, size_t group_size, int8_t* values,
+                 float* scale, float* scaled_sum) {
+  const bool k_blocks = activation_type == DType::kQ8_K;
+  const size_t block = k_blocks ? quant::kSuperBlock : quant::kLegacyBlock;
+  for (size_t b = 0; b < positions / block; ++b) {
+    const int8_t* qs;
+    float d;
+    if (k_blocks) {
+      const auto& q8 = static_cast<const quant::BlockQ8_K*>(blocks)[b];
+      qs = q8.qs;
+      d = q8.d;
+    } else {
+      const auto& q8 = static_cast<const quant::BlockQ8_0*>(blocks)[b];
+      qs = q8.qs;
+      d = quant::half_to_float(q8.d);
+    }
+    std::memcpy(values + b * block, qs, block);
+    for (size_t g = 0; g < block / group_size; ++g) {
+      int sum = 0;
+      for (size_t i = 0; i < group_size; ++i) sum += qs[g * group_size + i];
+      const size_t index = b * block / group_size + g;
+      scale[index] = d;
+      scaled_sum[index] = d * static_cast<float>(sum);
+    }
+  }
+}
+
+#if defined(FERRUM_PANEL_VNNI)
+
+// R activation rows against the 16 panel rows: per group, int32 sums of code x value by vpdpbusd
+// (codes are the unsigned operand, activation bytes the signed broadcast one), then
+// acc += (sum * scale) * d_a + offset * (d_a * sum of values).
+template <int R>
+void panel_rows(const quant::PanelView& panel, const QuantizedActivations& a, size_t r0, size_t first_group,
+                size_t group_count, float* out, size_t out_stride, __mmask16 store_mask, bool accumulate) {
+  const size_t group_size = panel.group_size;
+  const size_t groups = a.groups();
+  const size_t steps = group_size / 4;
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) {
+    acc[r] = accumulate ? _mm512_maskz_loadu_ps(store_mask, out + (r0 + r) * out_stride) : _mm512_setzero_ps();
+  }
+  for (size_t local = 0; local < group_count; ++local) {
+    const size_t g = first_group + local;
+    __m512i sums[R];
+    for (int r = 0; r < R; ++r) sums[r] = _mm512_setzero_si512();
+    const uint8_t* codes = panel.codes + local * group_size * kPanelRows;
+    const int8_t* values = a.values + g * group_size;
+    for (size_t t = 0; t < steps; ++t) {
+      const __m512i w = _mm512_load_si512(codes + t * 64);
+      for (int r = 0; r < R; ++r) {
+        int32_t four;
+        std::memcpy(&four, values + (r0 + r) * a.positions + 4 * t, 4);
+        sums[r] = _mm512_dpbusd_epi32(sums[r], w, _mm512_set1_epi32(four));
+      }
+    }
+    const __m512 scale = _mm512_load_ps(panel.scales + local * kPanelRows);
+    const __m512 offset = _mm512_load_ps(panel.offsets + local * kPanelRows);
+    for (int r = 0; r < R; ++r) {
+      const size_t index = (r0 + r) * groups + g;
+      const __m512 scaled = _mm512_mul_ps(_mm512_cvtepi32_ps(sums[r]), scale);
+      acc[r] = _mm512_fmadd_ps(scaled, _mm512_set1_ps(a.scale[index]), acc[r]);
+      acc[r] = _mm512_fmadd_ps(offset, _mm512_set1_ps(a.scaled_sum[index]), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) _mm512_mask_storeu_ps(out + (r0 + r) * out_stride, store_mask, acc[r]);
+}
+
+constexpr size_t kRowsPerPass = 8;
+
+template <int R = 8>
+void panel_rows_dispatch(size_t rows, const quant::PanelView& panel, const QuantizedActivations& a, size_t r0,
+                         size_t first_group, size_t group_count, float* out, size_t out_stride, __mmask16 mask,
+                         bool accumulate) {
+  if constexpr (R > 1) {
+    if (rows < static_cast<size_t>(R)) {
+      return panel_rows_dispatch<R - 1>(rows, panel, a, r0, first_group, group_count, out, out_stride, mask,
+                                        accumulate);
+    }
+  }
+  panel_rows<R>(panel, a, r0, first_group, group_count, out, out_stride, mask, accumulate);
+}
+
+#endif
+
+}  // namespace
+
+size_t panel_tile_bytes(size_t positions, size_t group_size) {
+  return positions * kPanelRows + 2 * (positions / group_size) * kPanelRows * sizeof(float);
+}
+
+quant::PanelView panel_at(uint8_t* memory, size_t positions, size_t group_size) {
+  quant::PanelView view;
+  view.group_size = group_size;
+  view.codes = memory;
+  view.scales = reinterpret_cast<float*>(memory + positions * kPanelRows);
+  view.offsets = view.scales + (positions / group_size) * kPanelRows;
+  return view;
+}
+
+PanelMatrix PanelMatrix::allocate(size_t n, size_t positions, size_t group_size) {
+  PanelMatrix matrix;
+  matrix.n_ = n;
+  matrix.tiles_ = (n + kPanelRows - 1) / kPanelRows;
+  matrix.positions_ = positions;
+  matrix.group_size_ = group_size;
+  matrix.tile_bytes_ = panel_tile_bytes(positions, group_size);
+  const size_t bytes = std::max<size_t>(64, matrix.tiles_ * matrix.tile_bytes_);
+  matrix.memory_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)));
+  if (matrix.memory_) std::memset(matrix.memory_.get(), 0, bytes);
+  return matrix;
+}
+
+quant::PanelView PanelMatrix::tile(size_t index) const {
+  return panel_at(memory_.get() + index * tile_bytes_, positions_, group_size_);
+}
+
+QuantizedActivations ActivationBuffer::quantize(ThreadPool& pool, DType activation_type, const float* a, size_t m,
+                                                size_t k, size_t group_size, const int32_t* order, size_t positions) {
+  if (order == nullptr) positions = k;
+  const size_t groups = positions / group_size;
+  values_.resize(m * positions);
+  scale_.resize(m * groups);
+  scaled_sum_.resize(m * groups);
+  if (order != nullptr) reordered_.resize(m * positions);
+  const size_t block_bytes = dtype_bytes(activation_type, positions).value_or(0);
+  pool.parallel_for(m, grain_for(positions * 8), [&](size_t begin, size_t end) {
+    thread_local std::vector<uint8_t> blocks;
+    blocks.resize(block_bytes);
+    for (size_t r = begin; r < end; ++r) {
+      const float* row = a + r * k;
+      if (order != nullptr) {
+        float* gathered = reordered_.data() + r * positions;
+        for (size_t p = 0; p < positions; ++p) gathered[p] = order[p] >= 0 ? row[order[p]] : 0.0f;
+        row = gathered;
+      }
+      quantize_activation_row(activation_type, row, blocks.data(), positions);
+      lay_out_row(activation_type, blocks.data(), positions, group_size, values_.data() + r * positions,
+                  scale_.data() + r * groups, scaled_sum_.data() + r * groups);
+    }
+  });
+  QuantizedActivations result;
+  result.rows = m;
+  result.positions = positions;
+  result.group_size = group_size;
+  result.values = values_.data();
+  result.scale = scale_.data();
+  result.scaled_sum = scaled_sum_.data();
+  return result;
+}
+
+void panel_gemm(const quant::PanelView& panel, const QuantizedActivations& a, size_t first, size_t count, float* out,
+                size_t out_stride, size_t valid_lanes, bool accumulate) {
+  const size_t first_group = first / a.group_size;
+  const size_t group_count = count / a.group_size;
+#if defined(FERRUM_PANEL_VNNI)
+  const auto mask = static_cast<__mmask16>((1u << valid_lanes) - 1u);
+  for (size_t r0 = 0; r0 < a.rows; r0 += kRowsPerPass) {
+    panel_rows_dispatch(std::min(kRowsPerPass, a.rows - r0), panel, a, r0, first_group, group_count, out, out_stride,
+                        mask, accumulate);
+  }
+#else
+  // Portable version: the same integer sums and float steps, lane by lane.
+  const size_t groups = a.groups();
+  for (size_t r = 0; r < a.rows; ++r) {
+    float acc[kPanelRows] = {};
+    for (size_t local = 0; local < group_count; ++local) {
+      const size_t g = first_group + local;
+      int32_t sums[kPanelRows] = {};
+      for (size_t i = 0; i < a.group_size; ++i) {
+        const int32_t value = a.values[r * a.positions + g * a.group_size + i];
+        for (size_t lane = 0; lane < kPanelRows; ++lane) {
+          sums[lane] +=
+              static_cast<int32_t>(panel.codes[quant::panel_code_index(local * a.group_size + i, lane)]) * value;
+        }
+      }
+      const float d = a.scale[r * groups + g];
+      const float scaled_sum = a.scaled_sum[r * groups + g];
+      for (size_t lane = 0; lane < kPanelRows; ++lane) {
+        const float scaled = static_cast<float>(sums[lane]) * panel.scales[local * kPanelRows + lane];
+        acc[lane] += scaled * d + panel.offsets[local * kPanelRows + lane] * scaled_sum;
+      }
+    }
+    for (size_t lane = 0; lane < valid_lanes; ++lane) {
+      out[r * out_stride + lane] = accumulate ? out[r * out_stride + lane] + acc[lane] : acc[lane];
+    }
+  }
+#endif
+}
+
+}  // namespace ferrum::cpu

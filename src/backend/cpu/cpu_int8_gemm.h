@@ -1,0 +1,85 @@
+// Integer GEMM over weight panels (quant/int8_panel.h): out[m, n] = a[m, k] x W^T where W is decoded,
+// 16 rows at a time, to unsigned 8-bit codes with per-group f32 scales and offsets, and `a` is
+// quantized once per call to signed 8-bit values with a scale per block (the same Q8_0 / Q8_K
+// rounding the vec_dot kernels use). Per group and activation row the kernel sums code x value
+// exactly in int32 (AVX-512 VNNI vpdpbusd: 64 multiply-adds per instruction, 16 weight rows in the
+// lanes, 4 activation bytes broadcast) and then adds scale * d_a * sum + offset * d_a * sum(values).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/thread_pool.h"
+#include "quant/int8_panel.h"
+
+namespace ferrum::cpu {
+
+// Activation rows quantized to 8 bits, laid out for the panel kernel.
+struct QuantizedActivations {
+  size_t rows = 0;
+  size_t positions = 0;               // per row: k, or the padded length of a reordered GPTQ row
+  size_t group_size = 0;              // positions per entry of scale / scaled_sum
+  const int8_t* values = nullptr;     // [rows][positions]
+  const float* scale = nullptr;       // [rows][groups]: d_a of the block holding the group
+  const float* scaled_sum = nullptr;  // [rows][groups]: d_a * sum of the group's values
+  size_t groups() const { return positions / group_size; }
+};
+
+// Owns the memory of a QuantizedActivations (reused across calls by its owner).
+class ActivationBuffer {
+ public:
+  // Quantizes rows [0, m) of a[m, k] to `activation_type` blocks (Q8_0 or Q8_K) on `pool`, and lays
+  // them out with groups of `group_size` (16 or 32, dividing the block). `order`, when given, lists
+  // for each of `positions` panel positions the input channel it holds (-1: none, value 0); blocks
+  // are then formed over the reordered row.
+  QuantizedActivations quantize(ThreadPool& pool, DType activation_type, const float* a, size_t m, size_t k,
+                                size_t group_size, const int32_t* order = nullptr, size_t positions = 0);
+
+ private:
+  std::vector<int8_t> values_;
+  std::vector<float> scale_;
+  std::vector<float> scaled_sum_;
+  std::vector<float> reordered_;
+};
+
+// A whole weight matrix decoded to panels once (GPTQ at load): ceil(n / 16) tiles over `positions`.
+class PanelMatrix {
+ public:
+  // Zero-filled, 64-byte aligned; nullopt-like empty matrix (tiles() == 0) when allocation fails.
+  static PanelMatrix allocate(size_t n, size_t positions, size_t group_size);
+
+  size_t n() const { return n_; }
+  size_t tiles() const { return tiles_; }
+  size_t positions() const { return positions_; }
+  bool allocated() const { return memory_ != nullptr; }
+  quant::PanelView tile(size_t index) const;
+
+ private:
+  struct FreeDeleter {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t, FreeDeleter> memory_;
+  size_t n_ = 0;
+  size_t tiles_ = 0;
+  size_t positions_ = 0;
+  size_t group_size_ = 32;
+  size_t tile_bytes_ = 0;
+};
+
+// Bytes of one panel tile over `positions` positions: codes, then scales, then offsets.
+size_t panel_tile_bytes(size_t positions, size_t group_size);
+// The panel view of a tile stored at `memory` (64-byte aligned).
+quant::PanelView panel_at(uint8_t* memory, size_t positions, size_t group_size);
+
+// out[r, lane] (+)= sum over positions [first, first + count) of panel x a, for r in [0, a.rows)
+// and lane < valid_lanes; the panel holds those positions from its position 0. `accumulate` adds
+// to what `out` (row stride out_stride) holds, so a long row can be decoded and multiplied in
+// pieces that stay in L1. Single-threaded.
+void panel_gemm(const quant::PanelView& panel, const QuantizedActivations& a, size_t first, size_t count, float* out,
+                size_t out_stride, size_t valid_lanes, bool accumulate);
+
+}  // namespace ferrum::cpu

@@ -1,0 +1,180 @@
+#include "quant/int8_panel.h"
+
+#include <cstring>
+#include <type_traits>
+
+#include "quant/block_integers.h"
+#include "quant/block_types.h"
+#include "quant/half_fast.h"
+
+namespace ferrum::quant {
+namespace {
+
+// Writes `count` codes (a multiple of 4) for positions [first, first + count) of lane `lane`.
+void store_codes(const uint8_t* linear, size_t count, size_t first, size_t lane, uint8_t* codes) {
+  for (size_t t = 0; t < count; t += 4) std::memcpy(codes + panel_code_index(first + t, lane), linear + t, 4);
+}
+
+// The bias that makes a type's signed levels unsigned codes (level = code - bias).
+template <class Block>
+constexpr int level_bias() {
+  if constexpr (std::is_same_v<Block, BlockQ4_0>) return 8;
+  if constexpr (std::is_same_v<Block, BlockQ5_0>) return 16;
+  if constexpr (std::is_same_v<Block, BlockQ3_K>) return 4;
+  if constexpr (std::is_same_v<Block, BlockQ6_K>) return 32;
+  return 0;
+}
+
+// Legacy blocks (32 values, one group): w = d * level + m = d * code + (m - bias * d).
+template <class Block>
+void decode_legacy_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
+  const auto* blocks = static_cast<const Block*>(row);
+  constexpr int bias = level_bias<Block>();
+  LegacyIntegers unpacked;
+  uint8_t codes[kLegacyBlock];
+  for (size_t b = 0; b < k / kLegacyBlock; ++b) {
+    unpack_integers(blocks[b], unpacked);
+    for (size_t j = 0; j < kLegacyBlock; ++j) codes[j] = static_cast<uint8_t>(unpacked.level[j] + bias);
+    store_codes(codes, kLegacyBlock, b * kLegacyBlock, lane, panel.codes);
+    panel.scales[b * kPanelRows + lane] = unpacked.d;
+    const float bias_term = static_cast<float>(bias) * unpacked.d;  // exact: bias is a power of two
+    panel.offsets[b * kPanelRows + lane] = unpacked.m - bias_term;
+  }
+}
+
+// K-quant super-blocks: group g of 16 or 32 values has w = (d * scale) * level - dmin * min.
+template <class Block>
+void decode_k_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
+  const auto* blocks = static_cast<const Block*>(row);
+  constexpr int bias = level_bias<Block>();
+  SuperBlockIntegers unpacked;
+  uint8_t codes[kSuperBlock];
+  for (size_t b = 0; b < k / kSuperBlock; ++b) {
+    unpack_integers(blocks[b], unpacked);
+    for (size_t i = 0; i < kSuperBlock; ++i) codes[i] = static_cast<uint8_t>(unpacked.level[i] + bias);
+    store_codes(codes, kSuperBlock, b * kSuperBlock, lane, panel.codes);
+    const size_t groups = kSuperBlock / unpacked.group_size;
+    for (size_t g = 0; g < groups; ++g) {
+      const float scale = unpacked.d * static_cast<float>(unpacked.scale[g]);
+      const float min_term = unpacked.dmin * static_cast<float>(unpacked.min[g]);
+      const float bias_term = static_cast<float>(bias) * scale;  // exact: bias is a power of two
+      const size_t index = (b * groups + g) * kPanelRows + lane;
+      panel.scales[index] = scale;
+      panel.offsets[index] = -min_term - bias_term;
+    }
+  }
+}
+
+// The hot types of real checkpoints decode directly, without the generic integer view.
+
+// Q4_K: sub-block pair p shares qs[32p..32p+31], low nibbles first; scale d * sc, offset -dmin * m.
+void decode_q4_k_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
+  const auto* blocks = static_cast<const BlockQ4_K*>(row);
+  alignas(64) uint8_t codes[kSuperBlock];
+  for (size_t b = 0; b < k / kSuperBlock; ++b) {
+    const BlockQ4_K& block = blocks[b];
+    for (size_t pair = 0; pair < 4; ++pair) {
+      for (size_t l = 0; l < 32; ++l) {
+        codes[64 * pair + l] = block.qs[32 * pair + l] & 0xF;
+        codes[64 * pair + 32 + l] = block.qs[32 * pair + l] >> 4;
+      }
+    }
+    store_codes(codes, kSuperBlock, b * kSuperBlock, lane, panel.codes);
+    const float d = half_to_float(block.d);
+    const float dmin = half_to_float(block.dmin);
+    for (size_t j = 0; j < 8; ++j) {
+      uint8_t scale, min;
+      unpack_k4_scale_min(block.scales, j, scale, min);
+      const size_t index = (b * 8 + j) * kPanelRows + lane;
+      panel.scales[index] = d * static_cast<float>(scale);
+      panel.offsets[index] = -(dmin * static_cast<float>(min));
+    }
+  }
+}
+
+// Q6_K: code = low nibble | two high bits (0..63); value (d * sc) * (code - 32).
+void decode_q6_k_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
+  const auto* blocks = static_cast<const BlockQ6_K*>(row);
+  alignas(64) uint8_t codes[kSuperBlock];
+  for (size_t b = 0; b < k / kSuperBlock; ++b) {
+    const BlockQ6_K& block = blocks[b];
+    for (size_t half = 0; half < 2; ++half) {
+      const uint8_t* ql = block.ql + 64 * half;
+      const uint8_t* qh = block.qh + 32 * half;
+      uint8_t* out = codes + 128 * half;
+      for (size_t l = 0; l < 32; ++l) {
+        out[l] = static_cast<uint8_t>((ql[l] & 0xF) | ((qh[l] & 3) << 4));
+        out[l + 32] = static_cast<uint8_t>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4));
+        out[l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+        out[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+      }
+    }
+    store_codes(codes, kSuperBlock, b * kSuperBlock, lane, panel.codes);
+    const float d = half_to_float(block.d);
+    for (size_t g = 0; g < 16; ++g) {
+      const float scale = d * static_cast<float>(block.scales[g]);
+      const size_t index = (b * 16 + g) * kPanelRows + lane;
+      panel.scales[index] = scale;
+      panel.offsets[index] = -(32.0f * scale);
+    }
+  }
+}
+
+// Q8_0: code = q + 128, offset -128 * d.
+void decode_q8_0_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
+  const auto* blocks = static_cast<const BlockQ8_0*>(row);
+  alignas(64) uint8_t codes[kLegacyBlock];
+  for (size_t b = 0; b < k / kLegacyBlock; ++b) {
+    for (size_t j = 0; j < kLegacyBlock; ++j) codes[j] = static_cast<uint8_t>(blocks[b].qs[j] ^ 0x80);
+    store_codes(codes, kLegacyBlock, b * kLegacyBlock, lane, panel.codes);
+    const float d = half_to_float(blocks[b].d);
+    panel.scales[b * kPanelRows + lane] = d;
+    panel.offsets[b * kPanelRows + lane] = -(128.0f * d);
+  }
+}
+
+}  // namespace
+
+size_t panel_group_size(DType type) {
+  switch (type) {
+    case DType::kQ4_0:
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+    case DType::kQ8_0:
+    case DType::kQ4_K:
+    case DType::kQ5_K: return 32;
+    case DType::kQ2_K:
+    case DType::kQ3_K:
+    case DType::kQ6_K: return 16;
+    default: return 0;
+  }
+}
+
+void decode_row_to_panel(DType type, const void* row, size_t k, size_t lane, const PanelView& panel) {
+  switch (type) {
+    case DType::kQ4_0: decode_legacy_row<BlockQ4_0>(row, k, lane, panel); return;
+    case DType::kQ4_1: decode_legacy_row<BlockQ4_1>(row, k, lane, panel); return;
+    case DType::kQ5_0: decode_legacy_row<BlockQ5_0>(row, k, lane, panel); return;
+    case DType::kQ5_1: decode_legacy_row<BlockQ5_1>(row, k, lane, panel); return;
+    case DType::kQ8_0: decode_q8_0_row(row, k, lane, panel); return;
+    case DType::kQ2_K: decode_k_row<BlockQ2_K>(row, k, lane, panel); return;
+    case DType::kQ3_K: decode_k_row<BlockQ3_K>(row, k, lane, panel); return;
+    case DType::kQ4_K: decode_q4_k_row(row, k, lane, panel); return;
+    case DType::kQ5_K: decode_k_row<BlockQ5_K>(row, k, lane, panel); return;
+    case DType::kQ6_K: decode_q6_k_row(row, k, lane, panel); return;
+    default: return;
+  }
+}
+
+void clear_panel_lane(size_t lane, size_t groups, const PanelView& panel) {
+  const uint8_t zeros[4] = {0, 0, 0, 0};
+  for (size_t p = 0; p < groups * panel.group_size; p += 4)
+    std::memcpy(panel.codes + panel_code_index(p, lane), zeros, 4);
+  for (size_t g = 0; g < groups; ++g) {
+    panel.scales[g * kPanelRows + lane] = 0.0f;
+    panel.offsets[g * kPanelRows + lane] = 0.0f;
+  }
+}
+
+}  // namespace ferrum::quant

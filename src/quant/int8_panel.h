@@ -1,0 +1,45 @@
+// Weights decoded for integer GEMM: kPanelRows output rows side by side ("a panel"), every value an
+// unsigned 8-bit code with a scale and an offset per (row, group of positions):
+//     w[row, p] = scale[g, row] * code[p, row] + offset[g, row],   g = p / group_size
+// Every GGUF block type, GPTQ and AWQ decode to this form exactly (the scale and offset are the
+// format's own f32 products, e.g. Q4_K's d * sc and -dmin * m), so one integer kernel serves them all.
+//
+// Codes are stored four positions per 32-bit lane, rows side by side: the 4 codes of row `lane` at
+// positions 4t .. 4t+3 sit at byte (t * kPanelRows + lane) * 4. A 64-byte load is then 4 positions of
+// all 16 rows, which is exactly what one AVX-512 vpdpbusd multiplies by 4 broadcast activation bytes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace ferrum::quant {
+
+inline constexpr size_t kPanelRows = 16;
+
+// Where one panel's pieces live; positions [0, groups * group_size).
+struct PanelView {
+  uint8_t* codes = nullptr;  // groups * group_size * kPanelRows bytes
+  float* scales = nullptr;   // [groups][kPanelRows]
+  float* offsets = nullptr;  // [groups][kPanelRows]
+  size_t group_size = 32;
+};
+
+inline size_t panel_code_index(size_t position, size_t lane) {
+  return ((position / 4) * kPanelRows + lane) * 4 + position % 4;
+}
+
+// Positions per scale group when `type` is decoded to a panel: 16 for Q2_K, Q3_K and Q6_K (their
+// sub-blocks), 32 for the other block types; 0 when `type` has no panel decoder.
+size_t panel_group_size(DType type);
+
+// Decodes one row of `k` values (whole blocks of `type`) into lane `lane` of `panel`, starting at
+// position 0. `panel.group_size` must be panel_group_size(type).
+void decode_row_to_panel(DType type, const void* row, size_t k, size_t lane, const PanelView& panel);
+
+// Fills lane `lane` over `groups` groups with code 0, scale 0 and offset 0: a row past the end of
+// the matrix contributes nothing.
+void clear_panel_lane(size_t lane, size_t groups, const PanelView& panel);
+
+}  // namespace ferrum::quant

@@ -1,0 +1,106 @@
+#include "quant/vec_dot_avx512.h"
+
+// Before anything else includes it: GCC 12 reports its own AVX-512 intrinsics (which start from
+// _mm512_undefined_*) as used uninitialized once inlined (GCC bug 105593).
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#define FERRUM_DOT_AVX512 1
+#endif
+
+#include <cstdint>
+#include <cstring>
+
+#include "quant/block_types.h"
+#include "quant/half_fast.h"
+
+namespace ferrum::quant {
+
+#if defined(FERRUM_DOT_AVX512)
+namespace {
+
+// Q4_K's 12 scale bytes as 8 six-bit scales and 8 six-bit mins, one byte each, with 32-bit word
+// operations (the layout of unpack_k4_scale_min: sub-blocks 0-3 in the low six bits of bytes 0-3
+// and 4-7, sub-blocks 4-7 as low nibbles in bytes 8-11 plus the top two bits of bytes 0-7).
+inline void unpack_k4_scales(const uint8_t* packed, uint64_t& scales, uint64_t& mins) {
+  uint32_t w[3];
+  std::memcpy(w, packed, sizeof w);
+  const uint32_t low6 = 0x3F3F3F3Fu, low4 = 0x0F0F0F0Fu, low2 = 0x03030303u;
+  const uint32_t scales_low = w[0] & low6;
+  const uint32_t mins_low = w[1] & low6;
+  const uint32_t scales_high = (w[2] & low4) | (((w[0] >> 6) & low2) << 4);
+  const uint32_t mins_high = ((w[2] >> 4) & low4) | (((w[1] >> 6) & low2) << 4);
+  scales = static_cast<uint64_t>(scales_low) | (static_cast<uint64_t>(scales_high) << 32);
+  mins = static_cast<uint64_t>(mins_low) | (static_cast<uint64_t>(mins_high) << 32);
+}
+
+// Q4_K x Q8_K. Pair p of sub-blocks shares 32 bytes of nibbles: the bytes broadcast to both
+// halves of a register, the upper half shifted down by 4, give the 64 codes of sub-blocks 2p and
+// 2p+1 in the order of activations 64p..64p+63. maddubs (15 * 127 * 2 fits int16), then madd by
+// a vector holding scale 2p in its low 16 words and scale 2p+1 in its high 16.
+float dot_q4_k(const BlockQ4_K* w, const BlockQ8_K* a, size_t blocks) {
+  __m512 acc = _mm512_setzero_ps();
+  __m128 acc_min = _mm_setzero_ps();
+  const __m512i low_mask = _mm512_set1_epi8(0x0F);
+  const __m512i half_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+  // Word index of scale j in a vector of 16 scale words, for pairs 0..3: low 16 words 2p, high 2p+1.
+  const __m512i pair_index[4] = {
+      _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(1), 1),
+      _mm512_inserti64x4(_mm512_set1_epi16(2), _mm256_set1_epi16(3), 1),
+      _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(5), 1),
+      _mm512_inserti64x4(_mm512_set1_epi16(6), _mm256_set1_epi16(7), 1),
+  };
+  for (size_t b = 0; b < blocks; ++b) {
+    uint64_t scale_bytes, min_bytes;
+    unpack_k4_scales(w[b].scales, scale_bytes, min_bytes);
+    const __m512i scales =
+        _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(scale_bytes))));
+    __m512i sums = _mm512_setzero_si512();
+    for (size_t pair = 0; pair < 4; ++pair) {
+      const __m512i packed =
+          _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * pair)));
+      const __m512i codes = _mm512_and_si512(_mm512_srlv_epi16(packed, half_shift), low_mask);
+      const __m512i x = _mm512_loadu_si512(a[b].qs + 64 * pair);
+      const __m512i products = _mm512_maddubs_epi16(codes, x);
+      sums = _mm512_add_epi32(sums, _mm512_madd_epi16(products, _mm512_permutexvar_epi16(pair_index[pair], scales)));
+    }
+    // Min terms: sum_j min_j * (bsums[2j] + bsums[2j + 1]), four int32 lanes.
+    const __m128i bsums_low = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[b].bsums));
+    const __m128i bsums_high = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[b].bsums + 8));
+    const __m128i group_sums = _mm_hadd_epi16(bsums_low, bsums_high);
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(min_bytes)));
+    const __m128i min_terms = _mm_madd_epi16(group_sums, mins);
+    const float d = a[b].d * half_to_float(w[b].d);
+    const float dmin = a[b].d * half_to_float(w[b].dmin);
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sums), acc);
+    acc_min = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(min_terms), acc_min);
+  }
+  __m128 min_total = _mm_add_ps(acc_min, _mm_movehl_ps(acc_min, acc_min));
+  min_total = _mm_add_ss(min_total, _mm_movehdup_ps(min_total));
+  return _mm512_reduce_add_ps(acc) - _mm_cvtss_f32(min_total);
+}
+
+}  // namespace
+
+bool vec_dot_avx512(DType weight_type, const void* weight_row, const void* activation_row, size_t n, float& result) {
+  switch (weight_type) {
+    case DType::kQ4_K:
+      result = dot_q4_k(static_cast<const BlockQ4_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
+                        n / kSuperBlock);
+      return true;
+    default: return false;
+  }
+}
+
+#else
+
+bool vec_dot_avx512(DType, const void*, const void*, size_t, float&) {
+  return false;
+}
+
+#endif
+
+}  // namespace ferrum::quant
