@@ -11,10 +11,10 @@
 // the fixture, quant::dequantize_row for random weights quantized here). On the CPU, whose integer
 // kernels quantize activations per vec_dot block, see judge_quantized. On CUDA, against either the
 // exact activations (kF32Math: dequantize then GEMM, above 8 rows) or the activations rounded to
-// int8 per 32 values as the fused dp4a GEMV rounds them (Q8_0, Q4_K and Q6_K at m <= 8). The rounded product must then match to kF32Math, and the exact one to
-// kInt8Activations: a half-step error of up to max|x| / 254 per value gives about 4e-3 of the
-// largest output at these sizes (uniform x and weights), so 2e-2 leaves room and still flags a
-// wrong scale or sub-block (>= 1e-1).
+// int8 per 32 values as the fused dp4a GEMV rounds them (Q8_0, Q4_K and Q6_K at m <= 8). The rounded product must then
+// match to kF32Math, and the exact one to kInt8Activations: a half-step error of up to max|x| / 254 per value gives
+// about 4e-3 of the largest output at these sizes (uniform x and weights), so 2e-2 leaves room and still flags a wrong
+// scale or sub-block (>= 1e-1).
 #include <algorithm>
 #include <cstring>
 #include <numeric>
