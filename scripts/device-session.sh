@@ -18,15 +18,19 @@ if [[ $mode == bundle ]]; then
   build=${BUILD:-build/cuda}
   rm -rf "$bundle" && mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/fixtures"
   for target in src/ferrum tests/op_test/ferrum-op-test tests/test-cuda-models bench/cuda/ferrum-cuda-bench \
-    bench/engine/ferrum-engine-bench ${EXTRA_BINARIES:-}; do
+    bench/engine/ferrum-engine-bench bench/cuda/ferrum-cuda-quant-gemv-bench ${EXTRA_BINARIES:-}; do
     [[ -x $build/$target ]] || { echo "missing $build/$target" >&2; exit 1; }
     cp "$build/$target" "$bundle/bin/"
     ldd "$build/$target" | awk '/=> \// {print $3}' |
       grep -vE '/(libc|libm|libdl|libpthread|librt|libresolv|ld-linux[^/]*|libstdc\+\+|libgcc_s|libcudart|libcublas[^/]*|libcuda|libnccl)\.so' |
-      xargs -r cp -L -n1 -t "$bundle/lib" 2> /dev/null || true
+      xargs -r cp -L -t "$bundle/lib" || true  # grep finds nothing for binaries without such libraries
   done
   xz -T2 -3 "$bundle"/bin/*
+  # The libraries go as one archive (ICU's data alone is 30 MB; the carry limit is 64 MiB).
+  tar -C "$bundle/lib" -cJf "$bundle/libs.tar.xz" . && rm -rf "$bundle/lib"
   cp -r ../shared/fixtures/{hf-tiny,stories260K,quant} "$bundle/fixtures/"
+  # scripts/tp-device-run.sh takes the same bundle.
+  mkdir -p "$bundle/scripts" && cp scripts/tp_compare.py scripts/make_llama8b.py "$bundle/scripts/"
   git rev-parse --short=12 HEAD > "$bundle/COMMIT"
   du -sh "$bundle"
   exit 0
@@ -42,6 +46,11 @@ for f in "$bundle"/bin/*.xz; do
   xz -d -f "$f" 2> /dev/null || python3 -c 'import lzma, sys; open(sys.argv[1][:-3], "wb").write(lzma.open(sys.argv[1]).read())' "$f"
 done
 chmod +x "$bundle"/bin/* 2> /dev/null
+if [[ -f $bundle/libs.tar.xz && ! -d $bundle/lib ]]; then
+  mkdir -p "$bundle/lib"
+  tar -C "$bundle/lib" -xJf "$bundle/libs.tar.xz" 2> /dev/null ||
+    python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$bundle/libs.tar.xz" "$bundle/lib"
+fi
 bin() { echo "$bundle/bin/$(basename "$1")"; }
 summary=()
 note() { summary+=("$1"); echo "$1"; }
@@ -81,11 +90,13 @@ for stage in $stages; do
       note "ferrum-cuda-bench 8b bf16: exit $? | $(grep RESULT "$out/cuda-bench-8b.log" | tr '\n' ' ')"
       ;;
     quant)
-      if [[ -x scripts/gpu-cudaquant-check.sh ]]; then
-        scripts/gpu-cudaquant-check.sh > "$out/cudaquant.log" 2>&1
-        note "cudaquant check exit $?"
-        tail -30 "$out/cudaquant.log"
-      fi
+      # The fused GGUF GEMV against the dequantize + dense path it replaces (correctness: ops stage).
+      q=$(bin ferrum-cuda-quant-gemv-bench)
+      "$q" --m 1 > "$out/quant-gemv-m1.txt" 2>&1
+      note "quant GEMV m=1 exit $?"
+      FERRUM_CUDA_QUANT_GEMV=0 "$q" --m 1 --reps 5 > "$out/quant-dequant-m1.txt" 2>&1
+      "$q" --m 8 > "$out/quant-gemv-m8.txt" 2>&1
+      cat "$out/quant-gemv-m1.txt" "$out/quant-dequant-m1.txt" "$out/quant-gemv-m8.txt"
       ;;
     serve)
       # A served model answers on the GPU (stories260K in f32: its greedy text is known).

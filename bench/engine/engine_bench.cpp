@@ -10,7 +10,9 @@
 //   ferrum-engine-bench [--model PATH | --random tiny|small|1b|8b] [--device cpu|cuda]
 //                       [--requests 64] [--prompt-len 128] [--new-tokens 128] [--max-num-seqs N]
 //                       [--max-num-batched-tokens 512] [--block-size 16] [--threads N] [--baseline]
-//                       [--no-graphs] [--shared-prefix N]
+//                       [--no-graphs] [--shared-prefix N] [--tensor-parallel-size N]
+// With --tensor-parallel-size N the model is split over N processes of this binary (one per GPU;
+// they start with the hidden first argument tp-worker), rank 0 running the engine.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -22,11 +24,8 @@
 
 #include "core/thread_pool.h"
 #include "engine/engine_core.h"
-#include "models/causal_lm_factory.h"
+#include "engine/tensor_parallel_launch.h"
 #include "random_llama.h"
-#ifdef FERRUM_HAS_CUDA
-#include "backend/cuda/cuda_backend.h"
-#endif
 
 namespace ferrum::bench {
 namespace {
@@ -47,6 +46,7 @@ struct Flags {
   bool baseline = false;
   bool graphs = true;
   size_t shared_prefix = 0;
+  size_t tensor_parallel_size = 1;
 };
 
 constexpr size_t kPrefixSuffixTokens = 16;  // each --shared-prefix request's own tokens after the prefix
@@ -82,6 +82,8 @@ bool parse(int argc, char** argv, Flags& flags) {
       flags.graphs = false;
     } else if (arg == "--shared-prefix" && has_value) {
       flags.shared_prefix = number();
+    } else if (arg == "--tensor-parallel-size" && has_value) {
+      flags.tensor_parallel_size = number();
     } else {
       std::fprintf(stderr, "unknown or incomplete argument %s (see the header of engine_bench.cpp)\n", arg.c_str());
       return false;
@@ -91,15 +93,19 @@ bool parse(int argc, char** argv, Flags& flags) {
   return flags.requests > 0 && flags.prompt_len > 0 && flags.new_tokens > 0;
 }
 
-Expected<std::unique_ptr<CausalLm>> load(const Flags& flags, const ModelFiles& files) {
-  ModelRuntimeOptions options;
-  options.max_context = flags.prompt_len + flags.new_tokens + flags.block_size;
-  options.max_batch_tokens = flags.max_num_batched_tokens;
-  if (flags.device == "cpu") return create_cpu_causal_lm(files, options);
-#ifdef FERRUM_HAS_CUDA
-  if (flags.device == "cuda") return create_causal_lm<CudaBackend>(files, options, "cuda");
-#endif
-  return make_error(ErrorCode::kUnsupported, "device ", flags.device, " is not in this build");
+// Through the same path as `ferrum serve` (create_model_on_device, split over processes of this
+// binary with --tensor-parallel-size), so TP=1 and TP=N load the same way.
+Expected<std::unique_ptr<CausalLm>> load(const Flags& flags, const ModelFiles& files, const std::string& path) {
+  ModelRuntimeOptions runtime;
+  runtime.max_context = flags.prompt_len + flags.new_tokens + flags.block_size;
+  runtime.max_batch_tokens = flags.max_num_batched_tokens;
+  ModelOptions model;
+  model.model = path;
+  model.device = flags.device;
+  model.threads = flags.threads;
+  model.parallel.tensor_parallel_size = flags.tensor_parallel_size;
+  model.parallel.worker_command = {"/proc/self/exe", "tp-worker"};
+  return load_causal_lm(files, path, model, runtime);
 }
 
 std::vector<std::vector<int32_t>> random_prompts(const Flags& flags, size_t vocab) {
@@ -217,7 +223,7 @@ int run(const Flags& flags) {
     std::fprintf(stderr, "%s\n", files.error().to_string().c_str());
     return 1;
   }
-  auto model = load(flags, *files);
+  auto model = load(flags, *files, path);
   if (!model) {
     std::fprintf(stderr, "%s\n", model.error().to_string().c_str());
     return 1;
@@ -277,9 +283,9 @@ int run(const Flags& flags) {
   std::sort(decode_step_ms.begin(), decode_step_ms.end());
   const double median_ms = decode_step_ms.empty() ? 0 : decode_step_ms[decode_step_ms.size() / 2];
   const double weight_gb = static_cast<double>(lm.info().weight_bytes) / 1e9;
-  std::printf("device %s, %s (%zu layers, hidden %zu, vocab %zu, %.2f GB of weights)\n", lm.info().device.c_str(),
-              lm.info().architecture.c_str(), lm.info().num_layers, lm.info().hidden_size, lm.info().vocab_size,
-              weight_gb);
+  std::printf("device %s x %zu rank(s), %s (%zu layers, hidden %zu, vocab %zu, %.2f GB of weights per rank)\n",
+              lm.info().device.c_str(), lm.info().tensor_parallel_size, lm.info().architecture.c_str(),
+              lm.info().num_layers, lm.info().hidden_size, lm.info().vocab_size, weight_gb);
   std::printf(
       "%zu requests x (%zu prompt + %zu new) tokens; max_num_seqs %zu, budget %zu tokens/step, %zu KV blocks, graphs "
       "%s\n",
@@ -332,6 +338,13 @@ int run(const Flags& flags) {
 }  // namespace ferrum::bench
 
 int main(int argc, char** argv) {
+  // A tensor-parallel worker this binary started for itself: tp-worker --tp-master H:P --tp-rank R --tp-world N.
+  if (argc == 8 && std::strcmp(argv[1], "tp-worker") == 0) {
+    const ferrum::Status status = ferrum::run_tensor_parallel_worker(argv[3], std::strtoull(argv[5], nullptr, 10),
+                                                                     std::strtoull(argv[7], nullptr, 10));
+    if (!status) std::fprintf(stderr, "tp-worker: %s\n", status.error().to_string().c_str());
+    return status ? 0 : 1;
+  }
   ferrum::bench::Flags flags;
   if (!ferrum::bench::parse(argc, argv, flags)) return 2;
   return ferrum::bench::run(flags);

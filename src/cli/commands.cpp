@@ -23,6 +23,7 @@ std::span<const Command> commands() {
       Command{"bench-serve", "load-test an OpenAI-compatible server: throughput, TTFT, TPOT, latency percentiles",
               run_bench_serve},
       Command{"info", "print the build, the compiled backends and the CPU, and run a smoke test", run_info},
+      Command{"tp-worker", "a tensor-parallel rank started by rank 0 (internal)", run_tp_worker, true},
   };
   return kCommands;
 }

@@ -10,6 +10,7 @@ struct Command {
   const char* name;
   const char* summary;
   int (*run)(int argc, char** argv);
+  bool hidden = false;  // started by ferrum itself, not listed in the usage
 };
 
 std::span<const Command> commands();
@@ -26,6 +27,7 @@ int run_detokenize(int argc, char** argv);
 int run_render_chat(int argc, char** argv);
 int run_embed(int argc, char** argv);
 int run_transcribe(int argc, char** argv);
+int run_tp_worker(int argc, char** argv);
 int run_gen_model(int argc, char** argv);
 int run_bench(int argc, char** argv);
 int run_bench_serve(int argc, char** argv);

@@ -14,7 +14,7 @@ void print_usage() {
       "commands:\n",
       stderr);
   for (const ferrum::cli::Command& command : ferrum::cli::commands()) {
-    std::fprintf(stderr, "  %-12s %s\n", command.name, command.summary);
+    if (!command.hidden) std::fprintf(stderr, "  %-12s %s\n", command.name, command.summary);
   }
   std::fputs("\nrun `ferrum <command> --help` for a command's options\n", stderr);
 }

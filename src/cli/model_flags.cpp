@@ -17,6 +17,16 @@ void register_model_flags(ArgParser& parser, ModelOptions& options) {
   parser.option("-b,--batch-size", &options.batch_tokens, "tokens per forward step during prefill (default 512)");
   parser.option("--chat-template", &options.chat_template_file,
                 "Jinja chat template file to use instead of the model's");
+  ParallelOptions& parallel = options.parallel;
+  parser.option("-tp,--tensor-parallel-size", &parallel.tensor_parallel_size,
+                "split the model over N processes, one per GPU (default 1; docs/tensor-parallel.md)");
+  parser.option("--nnodes", &parallel.nnodes, "hosts the tensor-parallel ranks spread over (default 1)");
+  parser.option("--node-rank", &parallel.node_rank,
+                "this host's index among --nnodes; 0 serves, the others follow (default 0)");
+  parser.option("--master-addr", &parallel.master_addr,
+                "address of the --node-rank 0 host, as the other hosts reach it (default 127.0.0.1)");
+  parser.option("--master-port", &parallel.master_port,
+                "port rank 0 listens on for the other ranks (default: any free port; needed with --nnodes)");
 }
 
 void register_sampling_flags(ArgParser& parser, SamplingFlags& flags) {

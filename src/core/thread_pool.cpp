@@ -108,7 +108,11 @@ ThreadPool& default_thread_pool() {
 }
 
 void set_default_thread_count(size_t threads) {
-  default_pool_storage() = std::make_unique<ThreadPool>(threads);
+  auto& pool = default_pool_storage();
+  const size_t wanted = threads != 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
+  // A pool of the size asked for stays: contexts already made on it keep a valid pool.
+  if (pool && pool->size() == wanted) return;
+  pool = std::make_unique<ThreadPool>(threads);
 }
 
 }  // namespace ferrum

@@ -6,6 +6,7 @@
 #include "core/thread_pool.h"
 #include "engine/model_aliases.h"
 #include "engine/stop_conditions.h"
+#include "engine/tensor_parallel_launch.h"
 #include "formats/gguf_file.h"
 #include "models/causal_lm_factory.h"
 #include "tokenizer/loader.h"
@@ -90,7 +91,7 @@ Expected<ModelBundle> load_model_bundle(const ModelOptions& options) {
   ModelRuntimeOptions runtime;
   runtime.max_context = options.context;
   runtime.max_batch_tokens = options.batch_tokens;
-  FERRUM_ASSIGN_OR_RETURN(bundle.model, create_model_on_device(bundle.files, options, runtime));
+  FERRUM_ASSIGN_OR_RETURN(bundle.model, load_causal_lm(bundle.files, bundle.resolved_path, options, runtime));
 
   const std::filesystem::path tokenizer_source =
       bundle.files.is_gguf() ? bundle.files.dir.weights : bundle.files.dir.root;

@@ -28,8 +28,9 @@ struct CausalLmInfo {
   size_t max_batch_tokens = 0;  // tokens per forward step; longer inputs run in chunks
   size_t num_layers = 0;
   size_t hidden_size = 0;
-  size_t weight_bytes = 0;        // bytes of weights read per token (for bandwidth figures)
-  size_t kv_bytes_per_token = 0;  // KV cache bytes one token adds
+  size_t weight_bytes = 0;          // bytes of weights read per token (for bandwidth figures), on this rank
+  size_t kv_bytes_per_token = 0;    // KV cache bytes one token adds, on this rank
+  size_t tensor_parallel_size = 1;  // ranks the model is split over (weights and KV figures are per rank)
 };
 
 // A sequence's cached state (its KV caches), owned by the caller.
@@ -132,12 +133,18 @@ class CausalLmAdapter final : public CausalLm {
  public:
   using State = typename Model::State;
 
-  CausalLmAdapter(Model model, CausalLmInfo info)
-      : model_(std::move(model)), info_(std::move(info)), graph_(std::make_shared<GraphOwner>(&ctx_)) {
+  // `ctx` is where the model was loaded (its device, its rank group for collectives).
+  CausalLmAdapter(Model model, CausalLmInfo info, typename B::Context ctx)
+      : model_(std::move(model)),
+        info_(std::move(info)),
+        ctx_(std::move(ctx)),
+        graph_(std::make_shared<GraphOwner>(&ctx_)) {
     const char* env = std::getenv("FERRUM_DECODE_GRAPHS");
-    // Debug dumps (FERRUM_DUMP) read tensors back mid-step, which a capture cannot do.
-    decode_graphs_enabled_ =
-        kGraphSafe && !(env != nullptr && std::strcmp(env, "0") == 0) && !std::getenv("FERRUM_DUMP");
+    // Debug dumps (FERRUM_DUMP) read tensors back mid-step, which a capture cannot do. Tensor
+    // parallel: the vocabulary-parallel embedding makes rank-local ids on the host, which a replay
+    // would not see (docs/tensor-parallel.md, "CUDA graphs"), so one-sequence decode runs eagerly.
+    decode_graphs_enabled_ = kGraphSafe && !(env != nullptr && std::strcmp(env, "0") == 0) &&
+                             !std::getenv("FERRUM_DUMP") && B::world_size(ctx_) == 1;
   }
 
   const CausalLmInfo& info() const override { return info_; }
@@ -333,6 +340,9 @@ class CausalLmAdapter final : public CausalLm {
   // True when the step ran as a graph (host_ids_ then holds its argmax), false to run it eagerly.
   Expected<bool> run_graph(PagedKvStore& store, const ForwardBatch& batch) {
     if (!graphs_enabled_ || info_.device == "cpu") return false;  // the CPU backend runs ops as they come
+    // Tensor parallel: a graph's context would need the communicator and the rank-local token ids
+    // on the device (docs/tensor-parallel.md, "CUDA graphs"); until then these steps run eagerly.
+    if (B::world_size(ctx_) > 1) return false;
     const size_t seqs = batch.num_seqs();
     const bool decode_only = batch.num_tokens() == seqs && batch.logits_rows.size() == seqs;
     const size_t bucket = graph_bucket(seqs);
@@ -486,7 +496,7 @@ class CausalLmAdapter final : public CausalLm {
 
   Model model_;
   CausalLmInfo info_;
-  typename B::Context ctx_ = B::new_context();
+  typename B::Context ctx_;
   std::shared_ptr<GraphOwner> graph_;  // the single-sequence decode graph on ctx_
   bool decode_graphs_enabled_ = false;
   std::unique_ptr<typename B::Buffer> logits_;

@@ -22,6 +22,8 @@
 #include "models/moe_block.h"
 #include "models/output_head.h"
 #include "models/rope.h"
+#include "models/tensor_parallel.h"
+#include "models/token_embedding.h"
 #include "models/tracer.h"
 #include "models/weight_loader.h"
 
@@ -39,6 +41,7 @@ struct DeepseekV3HParams {
   MoeParams moe;
   std::vector<bool> layer_is_moe;
   bool tie_word_embeddings = false;
+  TensorParallel tp;  // which shard of the model to load; load hands it to the attention and MoE blocks
 
   Status validate() const;
 };
@@ -125,7 +128,7 @@ class DeepseekV3Model {
   DeepseekV3HParams hparams_;
   size_t max_batch_tokens_ = 0;
   size_t max_context_ = 0;
-  std::shared_ptr<const Buffer> embed_tokens_;
+  std::optional<TokenEmbedding<B>> embedding_;
   std::vector<Layer> layers_;
   Buffer final_norm_;
   std::optional<OutputHead<B>> output_head_;

@@ -20,15 +20,18 @@ class FusedProjection {
   using Buffer = typename B::Buffer;
 
   // The layers stored under `prefixes` (prefix.weight, ...), fused under `fused_name` when possible.
+  // `splits` (empty: none) names each layer's tensor-parallel part; out_features are the stored sizes.
   static Expected<FusedProjection> load(const WeightLoader<B>& loader, std::span<const std::string> prefixes,
                                         std::span<const size_t> out_features, size_t in_features, bool bias,
-                                        const std::string& fused_name) {
+                                        const std::string& fused_name, std::span<const WeightSplit> splits = {}) {
     FusedProjection projection;
     FERRUM_ASSIGN_OR_RETURN(projection.fused_,
-                            loader.fused_linear(prefixes, out_features, in_features, bias, fused_name));
+                            loader.fused_linear(prefixes, out_features, in_features, bias, fused_name, splits));
     if (!projection.fused_) {
       for (size_t part = 0; part < prefixes.size(); ++part) {
-        FERRUM_ASSIGN_OR_RETURN(auto linear, loader.linear(prefixes[part], out_features[part], in_features, bias));
+        const WeightSplit split = splits.empty() ? WeightSplit{} : splits[part];
+        FERRUM_ASSIGN_OR_RETURN(auto linear,
+                                loader.linear(prefixes[part], out_features[part], in_features, bias, split));
         projection.parts_.push_back(std::move(linear));
       }
     }

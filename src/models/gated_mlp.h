@@ -1,5 +1,9 @@
 // The gated feed-forward block down(act(gate(x)) * up(x)): the MLP of Llama-style decoders, and
 // every routed or shared expert of a mixture-of-experts layer.
+//
+// Tensor parallel: gate and up are column-parallel (each rank a slice of the intermediate
+// features), down is row-parallel, and the ranks' partial outputs are summed by all_reduce, inside
+// forward, or by the owner when it has more partial sums to add first (a MoE layer's shared experts).
 #pragma once
 
 #include <array>
@@ -32,16 +36,24 @@ class GatedMlp {
     }
   };
 
+  // Whether forward sums the tensor-parallel ranks' partial outputs itself.
+  enum class RankSum { kInForward, kByCaller };
+
   // `prefix` + gate_proj / up_proj / down_proj ("model.layers.0.mlp."); gate and up become one GEMM
-  // when their storage allows.
+  // when their storage allows. With `tp` sharded this rank loads its share of the intermediate features.
   static Expected<GatedMlp> load(const WeightLoader<B>& loader, const std::string& prefix, size_t hidden_size,
-                                 size_t intermediate_size, Activation activation) {
+                                 size_t intermediate_size, Activation activation, const TensorParallel& tp = {},
+                                 RankSum rank_sum = RankSum::kInForward) {
     const std::array<std::string, 2> names = {prefix + "gate_proj", prefix + "up_proj"};
     const std::array<size_t, 2> rows = {intermediate_size, intermediate_size};
-    FERRUM_ASSIGN_OR_RETURN(auto gate_up,
-                            FusedProjection<B>::load(loader, names, rows, hidden_size, false, prefix + "gate_up_proj"));
-    FERRUM_ASSIGN_OR_RETURN(auto down, loader.linear(prefix + "down_proj", hidden_size, intermediate_size));
-    return GatedMlp(std::move(gate_up), std::move(down), activation);
+    const std::array<WeightSplit, 2> splits = {WeightSplit::rows(tp), WeightSplit::rows(tp)};
+    FERRUM_ASSIGN_OR_RETURN(auto gate_up, FusedProjection<B>::load(loader, names, rows, hidden_size, false,
+                                                                   prefix + "gate_up_proj", splits));
+    FERRUM_ASSIGN_OR_RETURN(auto down, loader.linear(prefix + "down_proj", hidden_size, intermediate_size, false,
+                                                     WeightSplit::columns(tp)));
+    GatedMlp mlp(std::move(gate_up), std::move(down), activation);
+    mlp.sum_ranks_in_forward_ = rank_sum == RankSum::kInForward;
+    return mlp;
   }
 
   size_t weight_bytes() const { return gate_up_.weight_bytes() + down_.weight_bytes(); }
@@ -54,6 +66,14 @@ class GatedMlp {
 
   // out [tokens, hidden] = down(act(gate(x)) * up(x)) for x [tokens, hidden].
   Status forward(Context& ctx, const Buffer& x, Buffer& out, size_t tokens, Scratch& scratch) const {
+    FERRUM_TRY(forward_partial(ctx, x, out, tokens, scratch));
+    if (!sum_ranks_in_forward_) return ok();
+    return B::all_reduce(ctx, out, tokens * down_.out_features(), ReduceOp::kSum);
+  }
+
+ private:
+  // This rank's part of the output (the whole output with one rank).
+  Status forward_partial(Context& ctx, const Buffer& x, Buffer& out, size_t tokens, Scratch& scratch) const {
     const size_t im = intermediate_size();
     [[maybe_unused]] const size_t hidden = down_.out_features();  // read by the fused path only
     const Activation act = activation_;
@@ -74,6 +94,7 @@ class GatedMlp {
   FusedProjection<B> gate_up_;
   Linear<B> down_;
   Activation activation_;
+  bool sum_ranks_in_forward_ = false;  // routed experts are whole on their rank: their owner sums
 };
 
 }  // namespace ferrum

@@ -2,6 +2,10 @@
 // attention of the Llama family and Qwen3-MoE: fused q / k / v projection (optional biases),
 // optional per-head RMSNorm on q and k (QK-norm), rotate-half RoPE, a head-major KV cache, causal
 // flash attention with an optional sliding window, and the output projection.
+//
+// Tensor parallel: heads split over ranks (tensor_parallel.h's HeadSplit). q / k / v are
+// column-parallel (each rank projects only its heads, and caches only its KV heads), the output
+// projection is row-parallel, and all_reduce sums the ranks' partial outputs.
 #pragma once
 
 #include <array>
@@ -12,6 +16,7 @@
 
 #include "models/forward_batch.h"
 #include "models/fused_projection.h"
+#include "models/tensor_parallel.h"
 #include "models/tracer.h"
 #include "models/weight_loader.h"
 
@@ -27,9 +32,16 @@ struct GqaParams {
   float norm_weight_offset = 0.0f;  // added to stored QK-norm weights (Gemma stores w - 1)
   float rms_norm_eps = 1e-6f;
   float scale = 1.0f;  // multiplies q.k before the softmax
+  TensorParallel tp;   // this rank's share of the heads
 
+  // The whole model's projections.
   size_t q_dim() const { return num_heads * head_dim; }
   size_t kv_dim() const { return num_kv_heads * head_dim; }
+  // This rank's heads (all of them with one rank); load checks that they split.
+  size_t local_heads() const { return num_heads / tp.size; }
+  size_t local_kv_heads() const { return num_kv_heads >= tp.size ? num_kv_heads / tp.size : 1; }
+  size_t local_q_dim() const { return local_heads() * head_dim; }
+  size_t local_kv_dim() const { return local_kv_heads() * head_dim; }
 };
 
 template <Backend B>
@@ -45,8 +57,8 @@ class GroupedQueryAttention {
     static Expected<Scratch> create(const GqaParams& params, size_t max_tokens) {
       Scratch s;
       const size_t t = max_tokens;
-      const size_t q = params.q_dim();
-      const size_t kv = params.kv_dim();
+      const size_t q = params.local_q_dim();
+      const size_t kv = params.local_kv_dim();
       for (auto [buffer, size] : std::initializer_list<std::pair<Buffer*, size_t>>{{&s.qkv, t * (q + 2 * kv)},
                                                                                    {&s.q, t * q},
                                                                                    {&s.k, t * kv},
@@ -70,11 +82,15 @@ class GroupedQueryAttention {
                                               const GqaParams& params) {
     GroupedQueryAttention block;
     block.params_ = params;
+    FERRUM_ASSIGN_OR_RETURN(HeadSplit heads,
+                            HeadSplit::of(params.num_heads, params.num_kv_heads, params.tp, prefix + "attention"));
     const std::array<std::string, 3> names = {prefix + "q_proj", prefix + "k_proj", prefix + "v_proj"};
     const std::array<size_t, 3> rows = {params.q_dim(), params.kv_dim(), params.kv_dim()};
+    const std::array<WeightSplit, 3> splits = {heads.q, heads.kv, heads.kv};
     FERRUM_ASSIGN_OR_RETURN(block.qkv_, FusedProjection<B>::load(loader, names, rows, params.hidden_size,
-                                                                 params.qkv_bias, prefix + "qkv_proj"));
-    FERRUM_ASSIGN_OR_RETURN(block.o_, loader.linear(prefix + "o_proj", params.hidden_size, params.q_dim()));
+                                                                 params.qkv_bias, prefix + "qkv_proj", splits));
+    FERRUM_ASSIGN_OR_RETURN(block.o_, loader.linear(prefix + "o_proj", params.hidden_size, params.q_dim(), false,
+                                                    WeightSplit::columns(params.tp)));
     if (params.qk_norm) {
       FERRUM_ASSIGN_OR_RETURN(block.q_norm_,
                               loader.vector_f32(prefix + "q_norm.weight", params.head_dim, params.norm_weight_offset));
@@ -111,7 +127,7 @@ class GroupedQueryAttention {
     }
     FERRUM_TRY(project_qkv(ctx, x, tokens, cos, sin, position, s, tracer, layer));
     FERRUM_TRY(B::kv_cache_append_head_major(ctx, cache.k, cache.v, position, cache.capacity, s.k_heads, s.v_heads,
-                                             tokens, p.num_kv_heads, p.head_dim));
+                                             tokens, p.local_kv_heads(), p.head_dim));
     FERRUM_TRY(B::flash_attention(ctx, s.q_heads, cache.k, cache.v, s.attn_heads, 1, tokens, position + tokens,
                                   position, config));
     return project_out(ctx, out, tokens, s, tracer, layer);
@@ -128,8 +144,9 @@ class GroupedQueryAttention {
     const size_t block_size = step.cache.block_size;
     FERRUM_TRY(project_qkv(ctx, x, tokens, cos_rows, sin_rows, 0, s, tracer, layer));
     const Buffer& slots = step.metadata.slot_mapping();
-    FERRUM_TRY(B::paged_cache_write(ctx, pools.k, s.k_heads, slots, tokens, p.num_kv_heads, p.head_dim, block_size));
-    FERRUM_TRY(B::paged_cache_write(ctx, pools.v, s.v_heads, slots, tokens, p.num_kv_heads, p.head_dim, block_size));
+    const size_t kv_heads = p.local_kv_heads();
+    FERRUM_TRY(B::paged_cache_write(ctx, pools.k, s.k_heads, slots, tokens, kv_heads, p.head_dim, block_size));
+    FERRUM_TRY(B::paged_cache_write(ctx, pools.v, s.v_heads, slots, tokens, kv_heads, p.head_dim, block_size));
     FERRUM_TRY(B::paged_attention(ctx, s.q_heads, pools.k, pools.v, s.attn_heads, step.metadata.attention(),
                                   attention_config(window)));
     return project_out(ctx, out, tokens, s, tracer, layer);
@@ -142,19 +159,21 @@ class GroupedQueryAttention {
                      size_t position, Scratch& s, const Tracer& tracer, int layer) const {
     const GqaParams& p = params_;
     FERRUM_TRY(qkv_->forward(ctx, x, s.qkv, tokens, s.part));
-    FERRUM_TRY(B::split_qkv(ctx, s.qkv, s.q, s.k, s.v, tokens, p.q_dim(), p.kv_dim()));
-    tracer.template trace<B>(ctx, "Qcur", layer, s.q, tokens * p.q_dim());
-    tracer.template trace<B>(ctx, "Kcur", layer, s.k, tokens * p.kv_dim());
-    tracer.template trace<B>(ctx, "Vcur", layer, s.v, tokens * p.kv_dim());
+    const size_t heads = p.local_heads();
+    const size_t kv_heads = p.local_kv_heads();
+    FERRUM_TRY(B::split_qkv(ctx, s.qkv, s.q, s.k, s.v, tokens, p.local_q_dim(), p.local_kv_dim()));
+    tracer.template trace<B>(ctx, "Qcur", layer, s.q, tokens * p.local_q_dim());
+    tracer.template trace<B>(ctx, "Kcur", layer, s.k, tokens * p.local_kv_dim());
+    tracer.template trace<B>(ctx, "Vcur", layer, s.v, tokens * p.local_kv_dim());
 
     const int mode = qk_mode();
     const Buffer& q_norm = q_norm_or(cos);
     const Buffer& k_norm = k_norm_or(cos);
-    FERRUM_TRY(B::qk_norm_rope(ctx, s.q, q_norm, cos, sin, s.q_heads, tokens, p.num_heads, p.head_dim, position,
+    FERRUM_TRY(B::qk_norm_rope(ctx, s.q, q_norm, cos, sin, s.q_heads, tokens, heads, p.head_dim, position,
                                p.rms_norm_eps, mode));
-    FERRUM_TRY(B::qk_norm_rope(ctx, s.k, k_norm, cos, sin, s.k_heads, tokens, p.num_kv_heads, p.head_dim, position,
+    FERRUM_TRY(B::qk_norm_rope(ctx, s.k, k_norm, cos, sin, s.k_heads, tokens, kv_heads, p.head_dim, position,
                                p.rms_norm_eps, mode));
-    return B::qk_norm_rope(ctx, s.v, k_norm, cos, sin, s.v_heads, tokens, p.num_kv_heads, p.head_dim, position,
+    return B::qk_norm_rope(ctx, s.v, k_norm, cos, sin, s.v_heads, tokens, kv_heads, p.head_dim, position,
                            p.rms_norm_eps, kQkTransposeOnly);
   }
 
@@ -165,8 +184,8 @@ class GroupedQueryAttention {
 
   AttnConfig attention_config(size_t window) const {
     AttnConfig config;
-    config.num_heads = params_.num_heads;
-    config.num_kv_heads = params_.num_kv_heads;
+    config.num_heads = params_.local_heads();
+    config.num_kv_heads = params_.local_kv_heads();
     config.head_dim = params_.head_dim;
     config.causal = true;
     config.scale = params_.scale;
@@ -178,10 +197,14 @@ class GroupedQueryAttention {
   Status project_out(Context& ctx, Buffer& out, size_t tokens, Scratch& s, const Tracer& tracer, int layer) const {
     const GqaParams& p = params_;
     // One token's [heads, 1, head_dim] is already the token-major [1, heads, head_dim].
-    if (tokens > 1) FERRUM_TRY(B::transpose_head_to_token(ctx, s.attn_heads, s.attn, tokens, p.num_heads, p.head_dim));
+    if (tokens > 1) {
+      FERRUM_TRY(B::transpose_head_to_token(ctx, s.attn_heads, s.attn, tokens, p.local_heads(), p.head_dim));
+    }
     const Buffer& attn = tokens > 1 ? s.attn : s.attn_heads;
-    tracer.template trace<B>(ctx, "kqv_out", layer, attn, tokens * p.q_dim());
+    tracer.template trace<B>(ctx, "kqv_out", layer, attn, tokens * p.local_q_dim());
     FERRUM_TRY(o_->forward(ctx, attn, out, tokens));
+    // Each rank's output projection covered only its heads: the sum over ranks is the whole output.
+    FERRUM_TRY(B::all_reduce(ctx, out, tokens * p.hidden_size, ReduceOp::kSum));
     tracer.template trace<B>(ctx, "attn_out", layer, out, tokens * p.hidden_size);
     return ok();
   }

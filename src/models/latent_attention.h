@@ -22,6 +22,11 @@
 // Softmax scale: (nope + rope)^-0.5, times mscale^2 with mscale = yarn_mscale(factor,
 // mscale_all_dim) under YaRN, as transformers does; the RoPE table itself carries YaRN's
 // attention factor (from rope.h) on both q_rope and k_rope.
+//
+// Tensor parallel: split by heads. The query down-projection (q_a), the latent projection
+// (kv_a_proj_with_mqa) and their norms are shared by all heads and stay whole on every rank, as
+// does the latent cache; each rank keeps its heads' rows of q_b_proj and kv_b_proj and its heads'
+// columns of o_proj, and all_reduce sums the ranks' partial outputs.
 #pragma once
 
 #include <algorithm>
@@ -51,8 +56,10 @@ struct MlaParams {
   bool rope_interleaved = true;  // stored weights rotate pairs (2i, 2i + 1) of the rope dims
   float rms_norm_eps = 1e-6f;
   float scale = 1.0f;
+  TensorParallel tp;  // this rank's share of the heads
 
   size_t q_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }
+  size_t local_heads() const { return num_heads / tp.size; }
 };
 
 // Row order that turns a stored block of `rope_dim` interleaved-pair rows starting at `first` into
@@ -78,7 +85,7 @@ class LatentAttention {
     static Expected<Scratch> create(const MlaParams& p, size_t max_tokens) {
       Scratch s;
       const size_t t = max_tokens;
-      const size_t h = p.num_heads;
+      const size_t h = p.local_heads();
       const size_t r = p.kv_lora_rank;
       const size_t rope = p.qk_rope_head_dim;
       const size_t q_lora = std::max<size_t>(p.q_lora_rank, 1);
@@ -113,25 +120,30 @@ class LatentAttention {
                  p.qk_rope_head_dim, " (even), kv_lora_rank ", p.kv_lora_rank, ", v ", p.v_head_dim);
     LatentAttention block;
     block.params_ = p;
-    const size_t h = p.num_heads;
     const size_t r = p.kv_lora_rank;
     const size_t rope = p.qk_rope_head_dim;
+    FERRUM_ASSIGN_OR_RETURN(ShareRange heads,
+                            even_share(p.num_heads, p.tp.rank, p.tp.size, prefix + "attention heads"));
 
-    std::vector<size_t> q_rows(h * p.q_head_dim());
-    std::iota(q_rows.begin(), q_rows.end(), size_t{0});
+    // Rows of the stored query projection in rotate-half order, then this rank's heads' share.
+    const size_t stored_q_rows = p.num_heads * p.q_head_dim();
+    std::vector<size_t> all_q_rows(stored_q_rows);
+    std::iota(all_q_rows.begin(), all_q_rows.end(), size_t{0});
     if (p.rope_interleaved) {
-      for (size_t head = 0; head < h; ++head) {
-        deinterleave_rope_rows(q_rows, head * p.q_head_dim() + p.qk_nope_head_dim, rope);
+      for (size_t head = 0; head < p.num_heads; ++head) {
+        deinterleave_rope_rows(all_q_rows, head * p.q_head_dim() + p.qk_nope_head_dim, rope);
       }
     }
+    const std::vector<size_t> q_rows(all_q_rows.begin() + static_cast<std::ptrdiff_t>(heads.begin * p.q_head_dim()),
+                                     all_q_rows.begin() + static_cast<std::ptrdiff_t>(heads.end * p.q_head_dim()));
     if (p.q_lora_rank > 0) {
       FERRUM_ASSIGN_OR_RETURN(block.q_a_, loader.linear(prefix + "q_a_proj", p.q_lora_rank, p.hidden_size));
       FERRUM_ASSIGN_OR_RETURN(block.q_a_norm_, loader.vector_f32(prefix + "q_a_layernorm.weight", p.q_lora_rank));
-      FERRUM_ASSIGN_OR_RETURN(block.q_b_,
-                              loader.linear_with_row_order(prefix + "q_b_proj", q_rows.size(), p.q_lora_rank, q_rows));
+      FERRUM_ASSIGN_OR_RETURN(block.q_b_, loader.linear_with_row_order(prefix + "q_b_proj", q_rows.size(),
+                                                                       p.q_lora_rank, q_rows, stored_q_rows));
     } else {
-      FERRUM_ASSIGN_OR_RETURN(block.q_b_,
-                              loader.linear_with_row_order(prefix + "q_proj", q_rows.size(), p.hidden_size, q_rows));
+      FERRUM_ASSIGN_OR_RETURN(block.q_b_, loader.linear_with_row_order(prefix + "q_proj", q_rows.size(), p.hidden_size,
+                                                                       q_rows, stored_q_rows));
     }
 
     std::vector<size_t> kv_rows(r + rope);
@@ -140,8 +152,9 @@ class LatentAttention {
     FERRUM_ASSIGN_OR_RETURN(
         block.kv_a_, loader.linear_with_row_order(prefix + "kv_a_proj_with_mqa", r + rope, p.hidden_size, kv_rows));
     FERRUM_ASSIGN_OR_RETURN(block.kv_a_norm_, loader.vector_f32(prefix + "kv_a_layernorm.weight", r));
-    FERRUM_TRY(block.load_absorbed_up_projections(loader, prefix + "kv_b_proj.weight"));
-    FERRUM_ASSIGN_OR_RETURN(block.o_, loader.linear(prefix + "o_proj", p.hidden_size, h * p.v_head_dim));
+    FERRUM_TRY(block.load_absorbed_up_projections(loader, prefix + "kv_b_proj.weight", heads));
+    FERRUM_ASSIGN_OR_RETURN(block.o_, loader.linear(prefix + "o_proj", p.hidden_size, p.num_heads * p.v_head_dim, false,
+                                                    WeightSplit::columns(p.tp)));
     return block;
   }
 
@@ -202,7 +215,7 @@ class LatentAttention {
   Status project(Context& ctx, const Buffer& x, size_t t, const Buffer& cos, const Buffer& sin, size_t position,
                  Scratch& s, const Tracer& tracer, int layer) const {
     const MlaParams& p = params_;
-    const size_t h = p.num_heads;
+    const size_t h = p.local_heads();
     const size_t r = p.kv_lora_rank;
     const size_t nope = p.qk_nope_head_dim;
     const size_t rope = p.qk_rope_head_dim;
@@ -242,7 +255,7 @@ class LatentAttention {
 
   AttnConfig attention_config() const {
     AttnConfig config;
-    config.num_heads = params_.num_heads;
+    config.num_heads = params_.local_heads();
     config.num_kv_heads = 1;
     config.head_dim = params_.kv_lora_rank + params_.qk_rope_head_dim;
     config.causal = true;
@@ -254,29 +267,33 @@ class LatentAttention {
   // (v[h] = out_latent[h] @ W_UV[h]^T), then [tokens, heads * v] through o_proj.
   Status project_out(Context& ctx, Buffer& out, size_t t, Scratch& s, const Tracer& tracer, int layer) const {
     const MlaParams& p = params_;
-    FERRUM_TRY(B::gemm_batched(ctx, s.out_latent, *v_up_, s.v_heads, p.num_heads, t, p.v_head_dim, p.kv_lora_rank));
-    FERRUM_TRY(B::transpose_head_to_token(ctx, s.v_heads, s.attn, t, p.num_heads, p.v_head_dim));
-    tracer.template trace<B>(ctx, "kqv_out", layer, s.attn, t * p.num_heads * p.v_head_dim);
+    const size_t h = p.local_heads();
+    FERRUM_TRY(B::gemm_batched(ctx, s.out_latent, *v_up_, s.v_heads, h, t, p.v_head_dim, p.kv_lora_rank));
+    FERRUM_TRY(B::transpose_head_to_token(ctx, s.v_heads, s.attn, t, h, p.v_head_dim));
+    tracer.template trace<B>(ctx, "kqv_out", layer, s.attn, t * h * p.v_head_dim);
     FERRUM_TRY(o_->forward(ctx, s.attn, out, t));
+    // Each rank's output projection covered only its heads: the sum over ranks is the whole output.
+    FERRUM_TRY(B::all_reduce(ctx, out, t * p.hidden_size, ReduceOp::kSum));
     tracer.template trace<B>(ctx, "attn_out", layer, out, t * p.hidden_size);
     return ok();
   }
 
   // Splits kv_b_proj [heads * (nope + v), r] into per-head W_UK^T [heads, r, nope] and W_UV
-  // [heads, v, r], the b operands of the two batched GEMMs.
-  Status load_absorbed_up_projections(const WeightLoader<B>& loader, const std::string& name) {
+  // [heads, v, r], the b operands of the two batched GEMMs, for this rank's `heads`.
+  Status load_absorbed_up_projections(const WeightLoader<B>& loader, const std::string& name, ShareRange heads) {
     const MlaParams& p = params_;
-    const size_t h = p.num_heads;
+    const size_t h = heads.size();
     const size_t r = p.kv_lora_rank;
     const size_t nope = p.qk_nope_head_dim;
     const size_t v = p.v_head_dim;
     const size_t head_rows = nope + v;
-    FERRUM_ASSIGN_OR_RETURN(std::vector<float> kv_b,
-                            loader.host_f32(name, {static_cast<int64_t>(h * head_rows), static_cast<int64_t>(r)}));
+    FERRUM_ASSIGN_OR_RETURN(
+        std::vector<float> kv_b,
+        loader.host_f32(name, {static_cast<int64_t>(p.num_heads * head_rows), static_cast<int64_t>(r)}));
     std::vector<float> k_up_transposed(h * r * nope);
     std::vector<float> v_up(h * v * r);
     for (size_t head = 0; head < h; ++head) {
-      const float* rows = kv_b.data() + head * head_rows * r;
+      const float* rows = kv_b.data() + (heads.begin + head) * head_rows * r;
       for (size_t n = 0; n < nope; ++n) {
         for (size_t c = 0; c < r; ++c) k_up_transposed[(head * r + c) * nope + n] = rows[n * r + c];
       }

@@ -23,6 +23,8 @@
 #include "models/linear.h"
 #include "models/output_head.h"
 #include "models/rope.h"
+#include "models/tensor_parallel.h"
+#include "models/token_embedding.h"
 #include "models/tracer.h"
 #include "models/weight_loader.h"
 
@@ -51,6 +53,7 @@ struct LlamaHParams {
   float final_logit_softcap = 0.0f;  // 0 = off
   bool tie_word_embeddings = false;
   std::string weight_prefix = "model.";  // "language_model.model." inside multimodal checkpoints
+  TensorParallel tp;                     // which shard of the model to load (tensor_parallel.h)
 
   size_t q_dim() const { return num_heads * head_dim; }
   size_t kv_dim() const { return num_kv_heads * head_dim; }
@@ -86,8 +89,8 @@ class LlamaModel {
   Expected<DecoderState<B>> new_state(size_t capacity, DType cache_dtype) const {
     FERRUM_CHECK(capacity > 0 && capacity <= max_context_, ErrorCode::kInvalidArgument, "context of ", capacity,
                  " tokens is outside 1..", max_context_, " this model was loaded for");
-    return DecoderState<B>::create(hparams_.num_layers, hparams_.num_kv_heads, hparams_.head_dim, capacity,
-                                   cache_dtype);
+    return DecoderState<B>::create(hparams_.num_layers, attention_params().local_kv_heads(), hparams_.head_dim,
+                                   capacity, cache_dtype);
   }
 
   // Runs `tokens` after the state's cached ones, appending their K / V. Writes the f32 logits of the
@@ -100,7 +103,10 @@ class LlamaModel {
   // forward_batch runs entirely on the device (no host round trip), so a decode step can be
   // captured as a graph (MoE families read their routing back to the host and cannot).
   static constexpr bool kCapturableBatches = true;
-  PagedLayerShape paged_layer_shape() const { return {hparams_.num_kv_heads, hparams_.head_dim, hparams_.head_dim}; }
+  // This rank's KV heads (all of them with one rank).
+  PagedLayerShape paged_layer_shape() const {
+    return {attention_params().local_kv_heads(), hparams_.head_dim, hparams_.head_dim};
+  }
   Status forward_batch(Context& ctx, const PagedStep<B>& step, Buffer& logits);
 
   // Same as forward, writing the final-normed hidden states [tokens, hidden] (what the output head
@@ -142,7 +148,7 @@ class LlamaModel {
   size_t max_batch_tokens_ = 0;
   size_t max_context_ = 0;
   size_t weight_bytes_ = 0;
-  std::shared_ptr<const Buffer> embed_tokens_;
+  std::optional<TokenEmbedding<B>> embedding_;
   std::vector<Layer> layers_;
   Buffer final_norm_;
   std::optional<OutputHead<B>> output_head_;

@@ -21,6 +21,7 @@ GqaParams LlamaModel<B>::attention_params() const {
   params.norm_weight_offset = hp.gemma_norms ? 1.0f : 0.0f;
   params.rms_norm_eps = hp.rms_norm_eps;
   params.scale = hp.attention_scale;
+  params.tp = hp.tp;
   return params;
 }
 
@@ -41,8 +42,8 @@ Expected<LlamaModel<B>> LlamaModel<B>::load(const LlamaHParams& hparams, const W
   // Gemma stores RMSNorm weights as (w - 1).
   const float norm_add = attention.norm_weight_offset;
 
-  FERRUM_ASSIGN_OR_RETURN(model.embed_tokens_,
-                          loader.matrix(prefix + "embed_tokens.weight", hp.vocab_size, hp.hidden_size));
+  FERRUM_ASSIGN_OR_RETURN(model.embedding_, TokenEmbedding<B>::load(loader, prefix + "embed_tokens.weight",
+                                                                    hp.vocab_size, hp.hidden_size, hp.tp));
   for (size_t i = 0; i < hp.num_layers; ++i) {
     const std::string layer = prefix + "layers." + std::to_string(i) + ".";
     Layer weights;
@@ -61,13 +62,13 @@ Expected<LlamaModel<B>> LlamaModel<B>::load(const LlamaHParams& hparams, const W
                               loader.vector_f32(layer + "post_attention_layernorm.weight", hp.hidden_size));
     }
     FERRUM_ASSIGN_OR_RETURN(weights.mlp, GatedMlp<B>::load(loader, layer + "mlp.", hp.hidden_size, hp.intermediate_size,
-                                                           hp.mlp_activation));
+                                                           hp.mlp_activation, hp.tp));
     model.layers_.push_back(std::move(weights));
   }
   FERRUM_ASSIGN_OR_RETURN(model.final_norm_, loader.vector_f32(prefix + "norm.weight", hp.hidden_size, norm_add));
   FERRUM_ASSIGN_OR_RETURN(model.output_head_,
-                          OutputHead<B>::load(loader, hp.tie_word_embeddings, model.embed_tokens_, hp.vocab_size,
-                                              hp.hidden_size, hp.final_logit_softcap));
+                          OutputHead<B>::load(loader, hp.tie_word_embeddings, model.embedding_->table(), hp.vocab_size,
+                                              hp.hidden_size, hp.final_logit_softcap, hp.tp));
 
   for (const Layer& layer : model.layers_) {
     model.weight_bytes_ += layer.attention->weight_bytes() + layer.mlp->weight_bytes();
@@ -137,7 +138,7 @@ template <Backend B>
 Status LlamaModel<B>::forward_layers(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state) {
   const size_t position = state.length;
   FERRUM_TRY(check_tokens(tokens));
-  FERRUM_TRY(B::embedding_lookup(ctx, *embed_tokens_, tokens, scratch_.residual, hparams_.hidden_size));
+  FERRUM_TRY(embedding_->forward(ctx, tokens, scratch_.residual));
   FERRUM_TRY(run_decoder(ctx, tokens.size(), [&](size_t i, const Buffer& cos, const Buffer& sin, size_t window) {
     return layers_[i].attention->forward(ctx, scratch_.x, scratch_.o, tokens.size(), state.layers[i], position, cos,
                                          sin, window, scratch_.attention, tracer_, static_cast<int>(i));
@@ -164,7 +165,7 @@ Status LlamaModel<B>::forward_batch(Context& ctx, const PagedStep<B>& step, Buff
   FERRUM_TRY(B::gather_rows(ctx, rope_local_cos_, step.metadata.positions(), t, batch_local_cos_, half));
   FERRUM_TRY(B::gather_rows(ctx, rope_local_sin_, step.metadata.positions(), t, batch_local_sin_, half));
   FERRUM_TRY(check_tokens(batch.tokens));
-  FERRUM_TRY(B::gather_rows(ctx, *embed_tokens_, step.metadata.tokens(), t, scratch_.residual, hparams_.hidden_size));
+  FERRUM_TRY(embedding_->forward_rows(ctx, batch.tokens, step.metadata.tokens(), scratch_.residual));
   FERRUM_TRY(run_decoder(ctx, t, [&](size_t i, const Buffer&, const Buffer&, size_t window) {
     // Sliding-window layers use the local RoPE table, as run_decoder picks it.
     const bool local = window != 0;

@@ -9,6 +9,12 @@
 // transformers forms it. A device backend would keep the same shape with the routing done on the
 // device (topk_rows) and the per-expert loop replaced by a grouped GEMM.
 //
+// Tensor parallel: expert parallel. Each rank holds a contiguous range of whole routed experts (so
+// quantized experts are never cut) and the shared experts' share of their intermediate features.
+// Every rank computes the (small) router; rank 0's logits are broadcast so all ranks route every
+// token identically whatever rounding differences their GEMMs have. A rank runs only its experts'
+// tokens, adds its part of the shared experts, and all_reduce sums the ranks' partial outputs.
+//
 // Weights, under `prefix` ("model.layers.3.mlp."):
 //   gate.weight [experts, hidden], gate.e_score_correction_bias [experts] (when the config has one)
 //   experts.gate_up_proj [experts, 2 x expert_intermediate, hidden] (gate rows first) and
@@ -37,6 +43,13 @@ struct MoeParams {
   Activation activation = Activation::kSilu;
   bool has_selection_bias = false;  // gate.e_score_correction_bias
   MoeRouting routing;
+  TensorParallel tp;
+
+  // [first, end) of the routed experts this rank holds (any expert count splits, unevenly if need be).
+  ShareRange local_experts() const {
+    const size_t experts = routing.num_experts;
+    return {experts * tp.rank / tp.size, experts * (tp.rank + 1) / tp.size};
+  }
 };
 
 template <Backend B>
@@ -74,13 +87,14 @@ class MoeBlock {
     const size_t hidden = params.hidden_size;
     const size_t intermediate = params.expert_intermediate_size;
     FERRUM_ASSIGN_OR_RETURN(block.router_, loader.linear(prefix + "gate", experts, hidden));
+    const ShareRange mine = params.local_experts();
     if (params.has_selection_bias) {
       FERRUM_ASSIGN_OR_RETURN(block.selection_bias_, loader.host_f32(prefix + "gate.e_score_correction_bias",
                                                                      {static_cast<int64_t>(experts)}));
     }
     const std::string stacked_gate_up = prefix + "experts.gate_up_proj";
     const std::string stacked_down = prefix + "experts.down_proj";
-    for (size_t e = 0; e < experts; ++e) {
+    for (size_t e = mine.begin; e < mine.end; ++e) {
       const std::string expert = prefix + "experts." + std::to_string(e) + ".";
       std::optional<FusedProjection<B>> gate_up;
       if (loader.contains(stacked_gate_up)) {
@@ -102,8 +116,9 @@ class MoeBlock {
       block.experts_.emplace_back(std::move(*gate_up), std::move(*down), params.activation);
     }
     if (params.shared_intermediate_size > 0) {
-      FERRUM_ASSIGN_OR_RETURN(block.shared_, GatedMlp<B>::load(loader, prefix + "shared_experts.", hidden,
-                                                               params.shared_intermediate_size, params.activation));
+      FERRUM_ASSIGN_OR_RETURN(
+          block.shared_, GatedMlp<B>::load(loader, prefix + "shared_experts.", hidden, params.shared_intermediate_size,
+                                           params.activation, params.tp, GatedMlp<B>::RankSum::kByCaller));
     }
     return block;
   }
@@ -116,6 +131,7 @@ class MoeBlock {
     const size_t hidden = params_.hidden_size;
     const size_t experts = params_.routing.num_experts;
     FERRUM_TRY(router_->forward(ctx, x, s.router_logits, tokens));
+    FERRUM_TRY(B::broadcast(ctx, s.router_logits, tokens * experts, 0));
     tracer.template trace<B>(ctx, "ffn_moe_logits", layer, s.router_logits, tokens * experts);
     FERRUM_TRY(B::sync(ctx));
     FERRUM_ASSIGN_OR_RETURN(std::vector<float> logits, B::to_vec(s.router_logits, tokens * experts));
@@ -135,11 +151,12 @@ class MoeBlock {
     }
 
     FERRUM_TRY(B::copy_slice(ctx, s.zeros, 0, out, 0, tokens * hidden));
-    for (size_t e = 0; e < experts; ++e) {
+    const ShareRange mine = params_.local_experts();
+    for (size_t e = mine.begin; e < mine.end; ++e) {
       const std::vector<uint32_t>& rows = s.tokens_of_expert[e];
       if (rows.empty()) continue;
       FERRUM_TRY(B::embedding_lookup(ctx, x, rows, s.gathered, hidden));
-      FERRUM_TRY(experts_[e].forward(ctx, s.gathered, s.expert_out, rows.size(), mlp_scratch));
+      FERRUM_TRY(experts_[e - mine.begin].forward(ctx, s.gathered, s.expert_out, rows.size(), mlp_scratch));
       FERRUM_TRY(B::scatter_add_rows(ctx, s.expert_out, rows, s.weights_of_expert[e], out, hidden));
     }
     tracer.template trace<B>(ctx, "ffn_moe_out", layer, out, tokens * hidden);
@@ -148,15 +165,18 @@ class MoeBlock {
       tracer.template trace<B>(ctx, "ffn_shexp", layer, s.shared_out, tokens * hidden);
       FERRUM_TRY(B::add_inplace(ctx, out, s.shared_out, tokens * hidden));
     }
-    return ok();
+    // Each rank added only its experts and its part of the shared experts.
+    return B::all_reduce(ctx, out, tokens * hidden, ReduceOp::kSum);
   }
 
-  // Bytes of weights one decode token reads: the router, the shared experts, and top-k of the
-  // routed experts (on average every expert is equally likely).
+  // Bytes of weights one decode token reads on this rank: the router, the shared experts, and top-k
+  // of the routed experts (on average every expert is equally likely).
   size_t weight_bytes() const {
     size_t experts = 0;
     for (const GatedMlp<B>& expert : experts_) experts += expert.weight_bytes();
-    const size_t active = experts_.empty() ? 0 : experts * params_.routing.experts_per_token / experts_.size();
+    const size_t active = params_.routing.num_experts == 0
+                              ? 0
+                              : experts * params_.routing.experts_per_token / params_.routing.num_experts;
     return router_->weight_bytes() + active + (shared_ ? shared_->weight_bytes() : 0);
   }
 

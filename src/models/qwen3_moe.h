@@ -19,6 +19,8 @@
 #include "models/moe_block.h"
 #include "models/output_head.h"
 #include "models/rope.h"
+#include "models/tensor_parallel.h"
+#include "models/token_embedding.h"
 #include "models/tracer.h"
 #include "models/weight_loader.h"
 
@@ -37,6 +39,7 @@ struct Qwen3MoeHParams {
   MoeParams moe;
   std::vector<bool> layer_is_moe;
   bool tie_word_embeddings = false;
+  TensorParallel tp;  // which shard of the model to load; load hands it to the attention and MoE blocks
 
   Status validate() const;
 };
@@ -72,8 +75,8 @@ class Qwen3MoeModel {
   Expected<DecoderState<B>> new_state(size_t capacity, DType cache_dtype) const {
     FERRUM_CHECK(capacity > 0 && capacity <= max_context_, ErrorCode::kInvalidArgument, "context of ", capacity,
                  " tokens is outside 1..", max_context_, " this model was loaded for");
-    return DecoderState<B>::create(hparams_.num_layers, hparams_.attention.num_kv_heads, hparams_.attention.head_dim,
-                                   capacity, cache_dtype);
+    return DecoderState<B>::create(hparams_.num_layers, hparams_.attention.local_kv_heads(),
+                                   hparams_.attention.head_dim, capacity, cache_dtype);
   }
 
   // Runs `tokens` after the state's cached ones, appending their K / V. Writes the logits of the last
@@ -83,7 +86,7 @@ class Qwen3MoeModel {
 
   // The serving engine's step over the paged cache (forward_batch.h); logits of step.batch.logits_rows.
   PagedLayerShape paged_layer_shape() const {
-    return {hparams_.attention.num_kv_heads, hparams_.attention.head_dim, hparams_.attention.head_dim};
+    return {hparams_.attention.local_kv_heads(), hparams_.attention.head_dim, hparams_.attention.head_dim};
   }
   Status forward_batch(Context& ctx, const PagedStep<B>& step, Buffer& logits);
 
@@ -116,7 +119,7 @@ class Qwen3MoeModel {
   Qwen3MoeHParams hparams_;
   size_t max_batch_tokens_ = 0;
   size_t max_context_ = 0;
-  std::shared_ptr<const Buffer> embed_tokens_;
+  std::optional<TokenEmbedding<B>> embedding_;
   std::vector<Layer> layers_;
   Buffer final_norm_;
   std::optional<OutputHead<B>> output_head_;

@@ -16,12 +16,13 @@ Expected<Qwen3MoeModel<B>> Qwen3MoeModel<B>::load(const Qwen3MoeHParams& hparams
                max_context, " tokens is outside 1..", hparams.max_positions, " (max_position_embeddings)");
   Qwen3MoeModel model;
   model.hparams_ = hparams;
+  model.hparams_.attention.tp = model.hparams_.moe.tp = hparams.tp;
   model.max_batch_tokens_ = max_batch_tokens;
   model.max_context_ = max_context;
   const Qwen3MoeHParams& hp = model.hparams_;
 
-  FERRUM_ASSIGN_OR_RETURN(model.embed_tokens_,
-                          loader.matrix("model.embed_tokens.weight", hp.vocab_size, hp.hidden_size));
+  FERRUM_ASSIGN_OR_RETURN(model.embedding_, TokenEmbedding<B>::load(loader, "model.embed_tokens.weight", hp.vocab_size,
+                                                                    hp.hidden_size, hp.tp));
   for (size_t i = 0; i < hp.num_layers; ++i) {
     const std::string layer = "model.layers." + std::to_string(i) + ".";
     Layer weights;
@@ -33,14 +34,16 @@ Expected<Qwen3MoeModel<B>> Qwen3MoeModel<B>::load(const Qwen3MoeHParams& hparams
     if (hp.layer_is_moe[i]) {
       FERRUM_ASSIGN_OR_RETURN(weights.moe, MoeBlock<B>::load(loader, layer + "mlp.", hp.moe));
     } else {
-      FERRUM_ASSIGN_OR_RETURN(weights.dense_mlp, GatedMlp<B>::load(loader, layer + "mlp.", hp.hidden_size,
-                                                                   hp.dense_intermediate_size, hp.moe.activation));
+      FERRUM_ASSIGN_OR_RETURN(weights.dense_mlp,
+                              GatedMlp<B>::load(loader, layer + "mlp.", hp.hidden_size, hp.dense_intermediate_size,
+                                                hp.moe.activation, hp.tp));
     }
     model.layers_.push_back(std::move(weights));
   }
   FERRUM_ASSIGN_OR_RETURN(model.final_norm_, loader.vector_f32("model.norm.weight", hp.hidden_size));
-  FERRUM_ASSIGN_OR_RETURN(model.output_head_, OutputHead<B>::load(loader, hp.tie_word_embeddings, model.embed_tokens_,
-                                                                  hp.vocab_size, hp.hidden_size));
+  FERRUM_ASSIGN_OR_RETURN(model.output_head_,
+                          OutputHead<B>::load(loader, hp.tie_word_embeddings, model.embedding_->table(), hp.vocab_size,
+                                              hp.hidden_size, 0.0f, hp.tp));
 
   FERRUM_ASSIGN_OR_RETURN(RopeTable table, rope_table(hp.rope, hp.attention.head_dim, max_context));
   FERRUM_ASSIGN_OR_RETURN(model.rope_cos_, B::from_slice(table.cos, DType::kF32));
@@ -79,7 +82,7 @@ Status Qwen3MoeModel<B>::forward_chunk(Context& ctx, std::span<const uint32_t> t
                                        Buffer& logits, size_t logits_offset, bool all_logits) {
   const size_t position = state.length;
   FERRUM_TRY(check_tokens(tokens));
-  FERRUM_TRY(B::embedding_lookup(ctx, *embed_tokens_, tokens, scratch_.residual, hparams_.hidden_size));
+  FERRUM_TRY(embedding_->forward(ctx, tokens, scratch_.residual));
   FERRUM_TRY(run_decoder(ctx, tokens.size(), [&](size_t i) {
     return layers_[i].attention->forward(ctx, scratch_.x, scratch_.attn_out, tokens.size(), state.layers[i], position,
                                          rope_cos_, rope_sin_, hparams_.sliding_window[i], scratch_.attention, tracer_,
@@ -106,7 +109,7 @@ Status Qwen3MoeModel<B>::forward_batch(Context& ctx, const PagedStep<B>& step, B
   FERRUM_TRY(B::gather_rows(ctx, rope_cos_, step.metadata.positions(), t, batch_cos_, half));
   FERRUM_TRY(B::gather_rows(ctx, rope_sin_, step.metadata.positions(), t, batch_sin_, half));
   FERRUM_TRY(check_tokens(batch.tokens));
-  FERRUM_TRY(B::gather_rows(ctx, *embed_tokens_, step.metadata.tokens(), t, scratch_.residual, hparams_.hidden_size));
+  FERRUM_TRY(embedding_->forward_rows(ctx, batch.tokens, step.metadata.tokens(), scratch_.residual));
   FERRUM_TRY(run_decoder(ctx, t, [&](size_t i) {
     return layers_[i].attention->forward_paged(ctx, scratch_.x, scratch_.attn_out, t, step.cache.layers[i], step,
                                                batch_cos_, batch_sin_, hparams_.sliding_window[i], scratch_.attention,

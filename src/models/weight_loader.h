@@ -4,6 +4,9 @@
 // Dense float weights keep their stored dtype unless `dense_dtype` asks for another (the CUDA path
 // runs bf16); GGUF blocks stay quantized; GPTQ / AWQ checkpoints are repacked by the backend.
 // On the CPU, weights the model uses as stored are borrowed from the file mapping, not copied.
+//
+// Tensor parallelism: the methods that take a WeightSplit load only one rank's part of the stored
+// tensor (weight_slicing.h cuts it); shapes passed in are always the stored, whole ones.
 #pragma once
 
 #include <cstring>
@@ -16,6 +19,8 @@
 #include "backend/backend.h"
 #include "core/half.h"
 #include "models/linear.h"
+#include "models/tensor_parallel.h"
+#include "models/weight_slicing.h"
 #include "models/weight_source.h"
 #include "quant/dequantize.h"
 
@@ -34,10 +39,6 @@ struct CheckpointQuantization {
 struct WeightLoaderOptions {
   std::optional<DType> dense_dtype;  // convert dense matrices to this dtype (nullopt: keep as stored)
   CheckpointQuantization quantization;
-};
-
-struct GroupQuantTensors {
-  TensorView qweight, qzeros, scales, g_idx;  // g_idx: null data when absent
 };
 
 // Checks a GPTQ / AWQ layer's tensors against its declared shape; errors name the layer.
@@ -70,68 +71,104 @@ class WeightLoader {
   bool contains(std::string_view name) const { return source_.contains(name); }
 
   // A small f32 vector (norm weights, biases), optionally with `add` applied to every element
-  // (Gemma stores RMSNorm weights as w - 1).
-  Expected<Buffer> vector_f32(const std::string& name, size_t size, float add = 0.0f) const {
-    FERRUM_ASSIGN_OR_RETURN(WeightTensor tensor, find_with_shape(name, {static_cast<int64_t>(size)}));
-    FERRUM_ASSIGN_OR_RETURN(std::vector<float> values, tensor_to_f32(tensor.view));
+  // (Gemma stores RMSNorm weights as w - 1). A rows split keeps that part of the elements (the
+  // bias of a column-parallel layer).
+  Expected<Buffer> vector_f32(const std::string& name, size_t size, float add = 0.0f,
+                              const WeightSplit& split = {}) const {
+    FERRUM_ASSIGN_OR_RETURN(std::vector<float> values, vector_values(name, size, split));
     for (float& value : values) value += add;
     return B::from_slice(values, DType::kF32);
   }
 
-  // A [rows, cols] matrix as the backend will use it (embedding tables, lm_head).
-  Expected<std::shared_ptr<const Buffer>> matrix(const std::string& name, size_t rows, size_t cols) const {
+  // A [rows, cols] matrix as the backend will use it (embedding tables, lm_head), or the part
+  // `split` names of it.
+  Expected<std::shared_ptr<const Buffer>> matrix(const std::string& name, size_t rows, size_t cols,
+                                                 const WeightSplit& split = {}) const {
     FERRUM_ASSIGN_OR_RETURN(WeightTensor tensor,
                             find_with_shape(name, {static_cast<int64_t>(rows), static_cast<int64_t>(cols)}));
-    FERRUM_ASSIGN_OR_RETURN(Buffer buffer, upload_matrix(tensor));
+    FERRUM_ASSIGN_OR_RETURN(WeightTensor part, slice_matrix(tensor, split, source_.describe() + ": " + name));
+    FERRUM_ASSIGN_OR_RETURN(Buffer buffer, upload_matrix(part));
     return std::make_shared<const Buffer>(std::move(buffer));
   }
 
-  // The linear layer stored under `prefix` (prefix.weight, or prefix.qweight/... for GPTQ / AWQ).
-  Expected<Linear<B>> linear(const std::string& prefix, size_t out_features, size_t in_features,
-                             bool bias = false) const {
+  // Part `split` of a [rows, cols] matrix followed by `zero_rows` rows of zeros (all-zero bytes are
+  // zero in every float and GGUF block type): the vocabulary-parallel embedding's table, whose
+  // extra row is what ids outside the rank's slice look up.
+  Expected<std::shared_ptr<const Buffer>> matrix_with_zero_rows(const std::string& name, size_t rows, size_t cols,
+                                                                const WeightSplit& split, size_t zero_rows) const {
+    FERRUM_ASSIGN_OR_RETURN(WeightTensor tensor,
+                            find_with_shape(name, {static_cast<int64_t>(rows), static_cast<int64_t>(cols)}));
+    FERRUM_ASSIGN_OR_RETURN(WeightTensor part, slice_matrix(tensor, split, source_.describe() + ": " + name));
+    const size_t part_rows = static_cast<size_t>(part.view.shape()[0]);
+    FERRUM_ASSIGN_OR_RETURN(size_t row_bytes, dtype_bytes(part.view.dtype(), cols));
+    std::vector<uint8_t> bytes((part_rows + zero_rows) * row_bytes, uint8_t{0});
+    std::memcpy(bytes.data(), part.view.data(), part_rows * row_bytes);
+    const WeightTensor padded{
+        TensorView(bytes.data(), part.view.dtype(),
+                   Shape{static_cast<int64_t>(part_rows + zero_rows), static_cast<int64_t>(cols)}),
+        nullptr};
+    FERRUM_ASSIGN_OR_RETURN(Buffer buffer, upload_matrix(padded, /*may_borrow=*/false));
+    return std::make_shared<const Buffer>(std::move(buffer));
+  }
+
+  // The linear layer stored under `prefix` (prefix.weight, or prefix.qweight/... for GPTQ / AWQ),
+  // or the part `split` names of it. A row-parallel part's outputs are partial sums that
+  // all_reduce adds up, so only the first part carries the bias.
+  Expected<Linear<B>> linear(const std::string& prefix, size_t out_features, size_t in_features, bool bias = false,
+                             const WeightSplit& split = {}) const {
+    const size_t local_out = split.splits() ? split.local_rows(out_features) : out_features;
+    const size_t local_in = split.splits() ? split.local_columns(in_features) : in_features;
     std::optional<Buffer> bias_buffer;
-    if (bias) {
-      FERRUM_ASSIGN_OR_RETURN(bias_buffer, vector_f32(prefix + ".bias", out_features));
+    const bool row_parallel = split.splits() && split.axis == WeightSplit::Axis::kColumns;
+    if (bias && !(row_parallel && split.index != 0)) {
+      FERRUM_ASSIGN_OR_RETURN(bias_buffer,
+                              vector_f32(prefix + ".bias", out_features, 0.0f, row_parallel ? WeightSplit{} : split));
     }
     if (options_.quantization.method != CheckpointQuantization::Method::kNone &&
         source_.contains(prefix + ".qweight")) {
-      FERRUM_ASSIGN_OR_RETURN(auto storage, load_group_quantized(prefix, out_features, in_features));
-      return Linear<B>(prefix, out_features, in_features, std::move(storage), std::move(bias_buffer));
+      FERRUM_ASSIGN_OR_RETURN(auto storage, load_group_quantized(prefix, out_features, in_features, split));
+      return Linear<B>(prefix, local_out, local_in, std::move(storage), std::move(bias_buffer));
     }
-    FERRUM_ASSIGN_OR_RETURN(auto weight, matrix(prefix + ".weight", out_features, in_features));
-    return Linear<B>(prefix, out_features, in_features, storage_for(std::move(weight)), std::move(bias_buffer));
+    FERRUM_ASSIGN_OR_RETURN(auto weight, matrix(prefix + ".weight", out_features, in_features, split));
+    return Linear<B>(prefix, local_out, local_in, storage_for(std::move(weight)), std::move(bias_buffer));
   }
 
   // Linear layers stored separately but applied to the same input, fused into one [sum(out), in]
   // layer when they share a storage type (one GEMM instead of several); nullopt when they do not.
+  // `splits` (empty: none) gives each layer's part, so q, k and v can be split differently.
   Expected<std::optional<Linear<B>>> fused_linear(std::span<const std::string> prefixes,
                                                   std::span<const size_t> out_features, size_t in_features, bool bias,
-                                                  const std::string& fused_name) const {
+                                                  const std::string& fused_name,
+                                                  std::span<const WeightSplit> splits = {}) const {
     if (options_.quantization.method != CheckpointQuantization::Method::kNone) return std::nullopt;
+    const auto split_of = [&](size_t i) { return splits.empty() ? WeightSplit{} : splits[i]; };
     std::vector<WeightTensor> parts;
     size_t total_rows = 0;
+    size_t local_in = in_features;
     for (size_t i = 0; i < prefixes.size(); ++i) {
-      FERRUM_ASSIGN_OR_RETURN(WeightTensor tensor,
+      FERRUM_ASSIGN_OR_RETURN(WeightTensor stored,
                               find_with_shape(prefixes[i] + ".weight", {static_cast<int64_t>(out_features[i]),
                                                                         static_cast<int64_t>(in_features)}));
+      FERRUM_ASSIGN_OR_RETURN(WeightTensor tensor,
+                              slice_matrix(stored, split_of(i), source_.describe() + ": " + prefixes[i] + ".weight"));
       if (!parts.empty() && tensor.view.dtype() != parts.front().view.dtype()) return std::nullopt;
-      total_rows += out_features[i];
+      total_rows += static_cast<size_t>(tensor.view.shape()[0]);
+      local_in = static_cast<size_t>(tensor.view.shape()[1]);
       parts.push_back(std::move(tensor));
     }
-    FERRUM_ASSIGN_OR_RETURN(Buffer weight, upload_fused(parts, total_rows, in_features));
+    FERRUM_ASSIGN_OR_RETURN(Buffer weight, upload_fused(parts, total_rows, local_in));
 
     std::optional<Buffer> bias_buffer;
     if (bias) {
       std::vector<float> bias_values;
       for (size_t i = 0; i < prefixes.size(); ++i) {
-        FERRUM_ASSIGN_OR_RETURN(WeightTensor tensor,
-                                find_with_shape(prefixes[i] + ".bias", {static_cast<int64_t>(out_features[i])}));
-        FERRUM_ASSIGN_OR_RETURN(std::vector<float> values, tensor_to_f32(tensor.view));
+        FERRUM_ASSIGN_OR_RETURN(std::vector<float> values,
+                                vector_values(prefixes[i] + ".bias", out_features[i], split_of(i)));
         bias_values.insert(bias_values.end(), values.begin(), values.end());
       }
       FERRUM_ASSIGN_OR_RETURN(bias_buffer, B::from_slice(bias_values, DType::kF32));
     }
-    return std::optional<Linear<B>>(Linear<B>(fused_name, total_rows, in_features,
+    return std::optional<Linear<B>>(Linear<B>(fused_name, total_rows, local_in,
                                               storage_for(std::make_shared<const Buffer>(std::move(weight))),
                                               std::move(bias_buffer)));
   }
@@ -161,9 +198,11 @@ class WeightLoader {
 
   // The linear layer `prefix` with its output rows reordered: row i of the result is stored row
   // row_order[i]. Whole rows move, so GGUF blocks stay as stored (GPTQ / AWQ pack across output
-  // columns and are refused).
+  // columns and are refused). With `stored_rows` (0: out_features) larger than out_features the
+  // order also picks a subset of the stored rows (one rank's heads).
   Expected<Linear<B>> linear_with_row_order(const std::string& prefix, size_t out_features, size_t in_features,
-                                            std::span<const size_t> row_order) const {
+                                            std::span<const size_t> row_order, size_t stored_rows = 0) const {
+    const size_t stored = stored_rows == 0 ? out_features : stored_rows;
     FERRUM_CHECK(row_order.size() == out_features, ErrorCode::kInvalidArgument, prefix, ": row order of ",
                  row_order.size(), " entries for ", out_features, " rows");
     FERRUM_CHECK(
@@ -172,18 +211,21 @@ class WeightLoader {
         " needs its rows reordered, which GPTQ / AWQ packing does not allow");
     FERRUM_ASSIGN_OR_RETURN(
         WeightTensor tensor,
-        find_with_shape(prefix + ".weight", {static_cast<int64_t>(out_features), static_cast<int64_t>(in_features)}));
+        find_with_shape(prefix + ".weight", {static_cast<int64_t>(stored), static_cast<int64_t>(in_features)}));
     FERRUM_CHECK(tensor.view.is_contiguous(), ErrorCode::kUnsupported, source_.describe(), ": tensor ", prefix,
                  ".weight is not contiguous");
-    const size_t row_bytes = tensor.view.nbytes() / out_features;
+    const size_t row_bytes = tensor.view.nbytes() / stored;
     const auto* rows = static_cast<const uint8_t*>(tensor.view.data());
-    std::vector<uint8_t> bytes(tensor.view.nbytes());
+    std::vector<uint8_t> bytes(out_features * row_bytes);
     for (size_t i = 0; i < out_features; ++i) {
-      FERRUM_CHECK(row_order[i] < out_features, ErrorCode::kInvalidArgument, prefix, ": row order names row ",
-                   row_order[i], " of ", out_features);
+      FERRUM_CHECK(row_order[i] < stored, ErrorCode::kInvalidArgument, prefix, ": row order names row ", row_order[i],
+                   " of ", stored);
       std::memcpy(bytes.data() + i * row_bytes, rows + row_order[i] * row_bytes, row_bytes);
     }
-    const WeightTensor reordered{TensorView(bytes.data(), tensor.view.dtype(), tensor.view.shape()), nullptr};
+    const WeightTensor reordered{
+        TensorView(bytes.data(), tensor.view.dtype(),
+                   Shape{static_cast<int64_t>(out_features), static_cast<int64_t>(in_features)}),
+        nullptr};
     FERRUM_ASSIGN_OR_RETURN(Buffer weight, upload_matrix(reordered, /*may_borrow=*/false));
     return Linear<B>(prefix, out_features, in_features, storage_for(std::make_shared<const Buffer>(std::move(weight))));
   }
@@ -220,6 +262,16 @@ class WeightLoader {
   }
 
  private:
+  // A stored vector's values, or the part a rows split names.
+  Expected<std::vector<float>> vector_values(const std::string& name, size_t size, const WeightSplit& split) const {
+    FERRUM_ASSIGN_OR_RETURN(WeightTensor tensor, find_with_shape(name, {static_cast<int64_t>(size)}));
+    FERRUM_ASSIGN_OR_RETURN(std::vector<float> values, tensor_to_f32(tensor.view));
+    if (split.axis != WeightSplit::Axis::kRows || !split.splits()) return values;
+    FERRUM_ASSIGN_OR_RETURN(ShareRange part, even_share(size, split.index, split.parts, name));
+    return std::vector<float>(values.begin() + static_cast<std::ptrdiff_t>(part.begin),
+                              values.begin() + static_cast<std::ptrdiff_t>(part.end));
+  }
+
   Expected<WeightTensor> find_with_shape(const std::string& name, std::initializer_list<int64_t> dims) const {
     FERRUM_ASSIGN_OR_RETURN(WeightTensor tensor, source_.find(name));
     const Shape expected(dims);
@@ -299,9 +351,11 @@ class WeightLoader {
     return upload_matrix(fused, /*may_borrow=*/false);
   }
 
-  // GPTQ goes through the backend's load_gptq; AWQ stays packed for gemm_quant.
-  Expected<typename Linear<B>::Storage> load_group_quantized(const std::string& prefix, size_t out_features,
-                                                             size_t in_features) const {
+  // GPTQ goes through the backend's load_gptq; AWQ stays packed for gemm_quant. The whole stored
+  // layer is validated, then this rank's part is cut out and validated again at its own shape.
+  Expected<typename Linear<B>::Storage> load_group_quantized(const std::string& prefix, size_t stored_out_features,
+                                                             size_t stored_in_features,
+                                                             const WeightSplit& split) const {
     const CheckpointQuantization& q = options_.quantization;
     FERRUM_ASSIGN_OR_RETURN(WeightTensor qweight, source_.find(prefix + ".qweight"));
     FERRUM_ASSIGN_OR_RETURN(WeightTensor qzeros, source_.find(prefix + ".qzeros"));
@@ -312,7 +366,18 @@ class WeightLoader {
       FERRUM_ASSIGN_OR_RETURN(g_idx, source_.find(prefix + ".g_idx"));
       tensors.g_idx = g_idx->view;
     }
-    FERRUM_TRY(validate_group_quantized(q, tensors, out_features, in_features, prefix));
+    FERRUM_TRY(validate_group_quantized(q, tensors, stored_out_features, stored_in_features, prefix));
+    const PackedQuantLayout layout =
+        q.method == CheckpointQuantization::Method::kAwq ? PackedQuantLayout::kAwq : PackedQuantLayout::kGptq;
+    FERRUM_ASSIGN_OR_RETURN(SlicedGroupQuant part,
+                            slice_group_quantized(layout, q.bits, q.group_size, tensors, stored_out_features,
+                                                  stored_in_features, split, source_.describe() + ": " + prefix));
+    const size_t out_features = split.splits() ? split.local_rows(stored_out_features) : stored_out_features;
+    const size_t in_features = split.splits() ? split.local_columns(stored_in_features) : stored_in_features;
+    if (split.splits()) {
+      tensors = part.tensors;
+      FERRUM_TRY(validate_group_quantized(q, tensors, out_features, in_features, prefix + " (this rank's part)"));
+    }
     if (q.method == CheckpointQuantization::Method::kAwq) {
       const auto upload = [](const TensorView& view) -> Expected<std::shared_ptr<const Buffer>> {
         FERRUM_ASSIGN_OR_RETURN(
@@ -321,9 +386,9 @@ class WeightLoader {
                           view.dtype(), static_cast<size_t>(view.numel())));
         return std::make_shared<const Buffer>(std::move(buffer));
       };
-      FERRUM_ASSIGN_OR_RETURN(auto qweight_buffer, upload(qweight.view));
-      FERRUM_ASSIGN_OR_RETURN(auto zeros_buffer, upload(qzeros.view));
-      FERRUM_ASSIGN_OR_RETURN(auto scales_buffer, upload(scales.view));
+      FERRUM_ASSIGN_OR_RETURN(auto qweight_buffer, upload(tensors.qweight));
+      FERRUM_ASSIGN_OR_RETURN(auto zeros_buffer, upload(tensors.qzeros));
+      FERRUM_ASSIGN_OR_RETURN(auto scales_buffer, upload(tensors.scales));
       return PackedQuantWeight<B>{qweight_buffer, scales_buffer, zeros_buffer, AwqQuant{q.bits, q.group_size}};
     }
     FERRUM_ASSIGN_OR_RETURN(GptqHostTensors host, gptq_host_tensors(q, tensors));

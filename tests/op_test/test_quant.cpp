@@ -6,6 +6,15 @@
 // is the decoded weight itself, which must match w_ref bit for bit. Synthetic cases pack random
 // codes from the layout descriptions in the fixture READMEs to reach 2- and 8-bit GPTQ, act-order,
 // several scale dtypes, m = 1 and k beyond one decode tile.
+//
+// GGUF products are judged against the dense product of the decoded weight (ggml's decoding for
+// the fixture, quant::dequantize_row for random weights quantized here). On the CPU, whose integer
+// kernels quantize activations per vec_dot block, see judge_quantized. On CUDA, against either the
+// exact activations (kF32Math: dequantize then GEMM, above 8 rows) or the activations rounded to
+// int8 per 32 values as the fused dp4a GEMV rounds them (Q8_0, Q4_K and Q6_K at m <= 8). The rounded product must then match to kF32Math, and the exact one to
+// kInt8Activations: a half-step error of up to max|x| / 254 per value gives about 4e-3 of the
+// largest output at these sizes (uniform x and weights), so 2e-2 leaves room and still flags a
+// wrong scale or sub-block (>= 1e-1).
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -276,6 +285,48 @@ const char* const kGptqFiles[] = {
 };
 const char* const kAwqFiles[] = {"awq_4bit_g128", "awq_4bit_g64"};
 
+constexpr double kInt8Activations = 2e-2;
+
+// x rounded as the fused GGUF GEMV rounds it (backend/cuda/kernels/quant_gemv.cu): per 32 values,
+// scale = max |x| / 127 in f32 (1 for an all-zero group), q = round-half-even(x / scale).
+std::vector<float> round_to_int8_groups(const std::vector<float>& x) {
+  std::vector<float> rounded(x.size());
+  for (size_t group = 0; group < x.size(); group += 32) {
+    float amax = 0.0f;
+    for (size_t i = group; i < group + 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+    for (size_t i = group; i < group + 32; ++i) rounded[i] = std::nearbyint(x[i] / scale) * scale;
+  }
+  return rounded;
+}
+
+// out = a @ w^T with exact activations, or with int8-rounded ones (see the header).
+CaseResult judge_gguf(std::span<const float> actual, const std::vector<float>& a, const std::vector<float>& w, size_t m,
+                      size_t n, size_t k) {
+  const std::vector<double> exact = ref::gemm(a, w, m, n, k);
+  CaseResult plain = compare(actual, exact, kF32Math);
+  if (plain.passed) return plain;
+  CaseResult rounded = compare(actual, ref::gemm(round_to_int8_groups(a), w, m, n, k), kF32Math);
+  if (!rounded.passed) {
+    plain.detail = cat("matches neither exact x (", plain.detail, ") nor x rounded to int8 (", rounded.detail, ")");
+    return plain;
+  }
+  return compare_all({rounded, compare(actual, exact, kInt8Activations)});
+}
+
+// The CPU's integer kernels round activations per vec_dot block (judge_quantized); CUDA's fused GEMV
+// rounds them to int8 per 32 values, and its dequantize path keeps them exact (judge_gguf).
+template <Backend B>
+CaseResult judge_gguf_product(const std::vector<float>& actual, const std::vector<float>& a,
+                              const std::vector<float>& w, size_t m, size_t n, size_t k, DType dtype) {
+  if constexpr (quantizes_activations<B>()) {
+    return judge_quantized<B>(actual, a, round_activations(a, m, k, *vec_dot_activation_type(dtype)), w, m, n, k,
+                              kF32Math);
+  } else {
+    return judge_gguf(actual, a, w, m, n, k);
+  }
+}
+
 constexpr GgufQuantType kGgufTypes[] = {
     GgufQuantType::kQ4_0, GgufQuantType::kQ4_1, GgufQuantType::kQ5_0, GgufQuantType::kQ5_1, GgufQuantType::kQ8_0,
     GgufQuantType::kQ2_K, GgufQuantType::kQ3_K, GgufQuantType::kQ4_K, GgufQuantType::kQ5_K, GgufQuantType::kQ6_K};
@@ -305,8 +356,7 @@ CaseResult run_gguf(GgufQuantType type, size_t m) {
     return expect_code(status, ErrorCode::kUnsupported);  // decoder not in this build
   OP_TRY(status);
   OP_ASSIGN(auto actual, download<B>(ctx, out, m * n));
-  return judge_quantized<B>(actual, a, round_activations(a, m, k, *vec_dot_activation_type(dtype)), w, m, n, k,
-                            kF32Math);
+  return judge_gguf_product<B>(actual, a, w, m, n, k, dtype);
 }
 
 // Random weights quantized to a GGUF type by the quant module, n x k with n not a multiple of the
@@ -327,8 +377,7 @@ CaseResult run_gguf_random(GgufQuantType type, size_t m, size_t n, size_t k) {
   auto ctx = B::new_context();
   OP_TRY(B::gemm_quant(ctx, a_buffer, QuantWeights<typename B::Buffer>{&qweight}, out, m, n, k, GgufQuant{type}));
   OP_ASSIGN(auto actual, download<B>(ctx, out, m * n));
-  return judge_quantized<B>(actual, a, round_activations(a, m, k, *vec_dot_activation_type(dtype)), w, m, n, k,
-                            kF32Math);
+  return judge_gguf_product<B>(actual, a, w, m, n, k, dtype);
 }
 
 template <Backend B>
@@ -442,6 +491,23 @@ void add_cases(CaseList& cases) {
     for (size_t m : {size_t{1}, size_t{3}, size_t{64}}) {
       add_case<B>(cases, "gemm_quant", cat("gguf random n=37 k=768 m=", m), type_name, m == 64,
                   [type, m] { return run_gguf_random<B>(type, m, 37, 768); });
+    }
+    // m = 1, 3, 8 take CUDA's fused GEMV where it has one; 17 the dequantize + cuBLASLt path. Legacy
+    // types also get k of 75 and 74 blocks (Q8_0 rows only 2- and 4-byte aligned), K-quants 16
+    // super-blocks (Q6_K rows 16-byte aligned; at 9 they are 2-byte aligned).
+    const bool k_quant = dtype_info(gguf_quant_dtype(type)).block_elems == 256;
+    std::vector<size_t> depths{2304};
+    if (k_quant) {
+      depths.push_back(4096);  // Q6_K rows 16-byte aligned
+    } else {
+      depths.insert(depths.end(), {2400, 2368});
+    }
+    for (size_t k : depths) {
+      for (size_t m : {size_t{1}, size_t{3}, size_t{8}, size_t{17}}) {
+        add_case<B>(cases, "gemm_quant", cat("gguf random n=37 k=", k, " m=", m),
+                    std::string(dtype_name(gguf_quant_dtype(type))), false,
+                    [type, m, k] { return run_gguf_random<B>(type, m, 37, k); });
+      }
     }
   }
   add_error_cases<B>(cases);

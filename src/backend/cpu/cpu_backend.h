@@ -24,6 +24,7 @@
 #include "backend/cpu/cpu_buffer.h"
 #include "backend/cpu/cpu_int8_gemm.h"
 #include "core/thread_pool.h"
+#include "dist/rank_group.h"
 #include "quant/grouped_weight.h"
 
 namespace ferrum {
@@ -32,6 +33,8 @@ namespace ferrum {
 // default pool, so call it before creating contexts).
 struct CpuContext {
   ThreadPool* pool = &default_thread_pool();
+  // The tensor-parallel group this context's collectives run over; null for one rank.
+  std::shared_ptr<dist::RankGroup> rank_group;
 };
 
 // GPTQ weights decoded once at load into int8 panels (cpu_int8_gemm.h): 8-bit codes with an exact
@@ -170,8 +173,18 @@ struct CpuBackend : BackendDefaults {
   static Status topk_rows(CpuContext& ctx, const CpuBuffer& x, CpuBuffer& values, CpuBuffer& ids, size_t rows,
                           size_t cols, size_t k);
 
-  // ── Collectives (one rank) ──
+  // ── Collectives ──
+  // Without a rank group (new_context) these are the one-rank identities and cost a null check.
+  // With one (new_parallel_context), f32 data travels over the group's TCP connections through
+  // rank 0, which reduces in rank order and sends the result back, so every rank ends up with
+  // bit-identical values (what keeps replicated computations, such as MoE routing, in step).
+  // `local_device` is unused on the CPU.
+  static Expected<CpuContext> new_parallel_context(std::shared_ptr<dist::RankGroup> group, size_t local_device);
+  static size_t world_size(const CpuContext& ctx) { return ctx.rank_group ? ctx.rank_group->size() : 1; }
+  static size_t rank(const CpuContext& ctx) { return ctx.rank_group ? ctx.rank_group->rank() : 0; }
+  static Status all_reduce(CpuContext& ctx, CpuBuffer& data, size_t len, ReduceOp op);
   static Status all_gather(CpuContext& ctx, const CpuBuffer& local, CpuBuffer& global, size_t local_len);
+  static Status broadcast(CpuContext& ctx, CpuBuffer& data, size_t len, size_t src_rank);
 };
 
 static_assert(Backend<CpuBackend>);

@@ -1,5 +1,5 @@
 // Buffer management for the CPU backend: allocation, upload with dtype conversion, download with
-// conversion or dequantization, and the one-rank all_gather.
+// conversion or dequantization.
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -127,11 +127,6 @@ Status CpuBackend::to_host(const CpuBuffer& buffer, std::span<uint8_t> host_byte
                " bytes asked of a buffer of ", buffer.nbytes());
   if (!host_bytes.empty()) std::memcpy(host_bytes.data(), buffer.data(), host_bytes.size());
   return ok();
-}
-
-Status CpuBackend::all_gather(CpuContext& /*ctx*/, const CpuBuffer& local, CpuBuffer& global, size_t local_len) {
-  // With one rank the concatenation over ranks is the local part itself.
-  return cpu::copy_elements("all_gather", local, 0, global, 0, local_len);
 }
 
 }  // namespace ferrum

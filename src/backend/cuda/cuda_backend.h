@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -29,6 +30,7 @@
 #include "backend/cuda/cuda_context.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "dist/rank_group.h"
 
 namespace ferrum {
 
@@ -186,8 +188,17 @@ struct CudaBackend : BackendDefaults {
   static Status topk_rows(Context& ctx, const Buffer& x, Buffer& values, Buffer& ids, size_t rows, size_t cols,
                           size_t k);
 
-  // ── Collectives (one GPU: the BackendDefaults identities, plus all_gather as a copy) ──
+  // ── Collectives ──
+  // new_context: one GPU, the collectives are identities (all_gather a copy). new_parallel_context:
+  // selects GPU `local_device`, creates the context on it and joins the group's NCCL communicator
+  // (nccl_communicator.h); collectives are enqueued on the context's stream like any op, so a CUDA
+  // graph captured around a step captures them too, and sync waits with NCCL's failure checks.
+  static Expected<Context> new_parallel_context(std::shared_ptr<dist::RankGroup> group, size_t local_device);
+  static size_t world_size(const Context& ctx);
+  static size_t rank(const Context& ctx);
+  static Status all_reduce(Context& ctx, Buffer& data, size_t len, ReduceOp op);
   static Status all_gather(Context& ctx, const Buffer& local, Buffer& global, size_t local_len);
+  static Status broadcast(Context& ctx, Buffer& data, size_t len, size_t src_rank);
 };
 
 static_assert(Backend<CudaBackend>);

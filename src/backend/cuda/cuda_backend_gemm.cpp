@@ -6,8 +6,10 @@
 // in one dtype: equal dtypes run as they are; otherwise both are widened to f32 (exact), so f32
 // activations over bf16 weights keep f32 accuracy (the bf16-activation path never converts). An
 // output dtype cuBLASLt cannot write (a half type from f32, f16 from bf16) goes through f32 scratch.
-// Quantized weights (GGUF, GPTQ, AWQ) are expanded per call to a dense scratch matrix in the
-// activation's dtype (exact for f32); fused quantized kernels replace this later.
+// GGUF Q8_0 / Q4_K / Q6_K weights with m <= 8 (decode) run the fused dp4a GEMV (kernels/quant_gemv.h),
+// which rounds x to int8 per 32 values. Other quantized weights (the other GGUF types, GGUF above 8
+// rows, GPTQ, AWQ) are expanded per call to a dense scratch matrix in the activation's dtype (exact
+// for f32), then multiplied as dense.
 #include <cuda_runtime.h>
 
 #include <cstring>
@@ -19,6 +21,8 @@
 #include "backend/cuda/kernels/dequant.h"
 #include "backend/cuda/kernels/elementwise.h"
 #include "backend/cuda/kernels/gemv.h"
+#include "backend/cuda/kernels/launch_settings.h"
+#include "backend/cuda/kernels/quant_gemv.h"
 
 namespace ferrum {
 namespace cuda {
@@ -215,6 +219,13 @@ Status CudaBackend::gemm_quant(CudaContext& ctx, const CudaBuffer& a, const Quan
     FERRUM_CHECK(k % dtype_info(type).block_elems == 0, ErrorCode::kShapeMismatch, op, ": k = ", k,
                  " is not a whole number of ", type, " blocks");
     FERRUM_TRY(check_numel(op, "qweight", *weights.qweight, {n, k}));
+    if (k > 0 && n > 0 && cuda::quant_gemv_enabled() && cuda::quant_gemv_supports(type, m, weights.qweight->data())) {
+      FERRUM_ASSIGN_OR_RETURN(void* x_int8,
+                              ctx.scratch(ScratchSlot::kQuantActivation, cuda::quant_gemv_scratch_bytes(m, k)));
+      const cuda::QuantGemvArgs args{a.data(), a.dtype(), weights.qweight->data(), type, out.data(), out.dtype(), m, n,
+                                     k,        x_int8};
+      return cuda::launch_quant_gemv(args, ctx.stream());
+    }
     const DType dense_dtype = expansion_dtype(a.dtype());
     FERRUM_ASSIGN_OR_RETURN(size_t dense_bytes, checked_product(op, {n, k, dtype_info(dense_dtype).block_bytes}));
     FERRUM_ASSIGN_OR_RETURN(void* dense, ctx.scratch(ScratchSlot::kDequantWeight, dense_bytes));

@@ -10,6 +10,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/host_upload.h"
 #include "backend/cuda/kernels/dequant.h"
+#include "backend/cuda/nccl_communicator.h"
 #include "core/half.h"
 
 namespace ferrum {
@@ -122,7 +123,11 @@ Status CudaBackend::sync(CudaContext& ctx) {
     ctx.state().deferred_error.reset();
     return error;
   }
-  FERRUM_CUDA_TRY(cudaStreamSynchronize(ctx.stream()), "(sync)");
+  if (ctx.state().nccl != nullptr) {
+    FERRUM_TRY(ctx.state().nccl->wait(ctx.stream()));
+  } else {
+    FERRUM_CUDA_TRY(cudaStreamSynchronize(ctx.stream()), "(sync)");
+  }
   FERRUM_CUDA_TRY(cudaGetLastError(), "(after sync)");
   return ok();
 }
@@ -168,11 +173,6 @@ Status CudaBackend::copy_2d(CudaContext& ctx, const CudaBuffer& src, size_t src_
                         src_stride * es, cols * es, rows, cudaMemcpyDeviceToDevice, ctx.stream()),
       "(copy_2d, ", rows, " x ", cols, ")");
   return ok();
-}
-
-Status CudaBackend::all_gather(CudaContext& ctx, const CudaBuffer& local, CudaBuffer& global, size_t local_len) {
-  // One rank: the concatenation is the local part itself.
-  return copy_slice(ctx, local, 0, global, 0, local_len);
 }
 
 }  // namespace ferrum

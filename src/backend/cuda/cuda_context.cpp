@@ -1,6 +1,7 @@
 #include "backend/cuda/cuda_context.h"
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/nccl_communicator.h"
 
 namespace ferrum {
 namespace {
@@ -31,6 +32,10 @@ Status init_state(CudaContextState& s) {
 }  // namespace
 
 CudaContextState::~CudaContextState() {
+  // Waiting on a stream stuck in a collective whose peer died would never return: the communicator
+  // waits with its failure checks, and is torn down (aborted if need be) first.
+  if (nccl != nullptr && stream != nullptr) (void)nccl->wait(stream);
+  nccl.reset();
   if (stream != nullptr) (void)cudaStreamSynchronize(stream);
   if (last_graph != nullptr) (void)cudaGraphExecDestroy(last_graph);
   for (auto& [key, plan] : gemm_plans) {

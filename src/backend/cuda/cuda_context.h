@@ -1,6 +1,7 @@
 // CudaContext: where CUDA work accumulates. One blocking stream, a cuBLASLt handle with its
 // workspace and plan cache, scratch buffers that grow to the largest call seen, the device-side
-// decode state read by `_dyn` kernels, and the last captured CUDA graph.
+// decode state read by `_dyn` kernels, the last captured CUDA graph, and under tensor parallelism
+// the NCCL communicator its collectives run on.
 #pragma once
 
 #include <cublasLt.h>
@@ -19,6 +20,10 @@
 
 namespace ferrum {
 
+namespace cuda {
+class NcclCommunicator;  // nccl_communicator.h; only the tensor-parallel files need NCCL's header
+}
+
 // Scratch areas owned by a context; each is used by one op at a time on the context's stream.
 enum class ScratchSlot : int {
   kAttentionPartials,  // split-KV partial outputs (m, l, acc) before the combine kernel
@@ -26,6 +31,7 @@ enum class ScratchSlot : int {
   kGemmWeight,         // a weight widened to f32 for an f32 cuBLASLt GEMM
   kGemmOutput,         // f32 result before conversion, when cuBLASLt cannot write the output dtype
   kDequantWeight,      // a quantized weight expanded for gemm_quant
+  kQuantActivation,    // activations quantized to int8 for the fused GGUF GEMV
   kReducePartials,     // argmax / top-k per-chunk candidates (two ping-pong halves)
   kReducePartials2,
   kHostIds,      // ids uploaded for embedding_lookup
@@ -75,6 +81,9 @@ struct CudaContextState {
   std::vector<cuda::DeviceBlock> retired_scratch;
 
   std::array<cuda::DeviceBlock, static_cast<size_t>(ScratchSlot::kCount)> scratch{};
+
+  // Null with one GPU (the collectives are then identities).
+  std::unique_ptr<cuda::NcclCommunicator> nccl;
 
   ~CudaContextState();
 };

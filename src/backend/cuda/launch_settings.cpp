@@ -48,6 +48,11 @@ bool fused_rope_attention_enabled() {
   return enabled;
 }
 
+bool quant_gemv_enabled() {
+  static const bool enabled = env_or("FERRUM_CUDA_QUANT_GEMV", 1) != 0;
+  return enabled;
+}
+
 void apply_shared_carveout(const void* kernel) {
   static const long carveout = env_or("FERRUM_CUDA_CARVEOUT", 50);
   if (carveout < 0) return;

@@ -19,6 +19,10 @@ bool decode_attention_kernel_enabled();
 // kernel (default) or as its own kernel first (FERRUM_CUDA_FUSED_ROPE=0).
 bool fused_rope_attention_enabled();
 
+// Whether gemm_quant runs the fused GGUF GEMV (kernels/quant_gemv.h) where it applies (default) or
+// always dequantizes + multiplies dense (FERRUM_CUDA_QUANT_GEMV=0), for comparisons.
+bool quant_gemv_enabled();
+
 // FERRUM_CUDA_CARVEOUT=N (0..100): every kernel launched through launch_kernel asks for the same
 // shared-memory carveout (percent of the unified L1 / shared memory). An SM can only run blocks of
 // kernels whose carveouts agree, so when a kernel with a large shared-memory tile follows GEMVs that

@@ -1,0 +1,195 @@
+// ferrum-cuda-quant-gemv-bench: CudaBackend::gemm_quant on GGUF Q8_0, Q4_K and Q6_K weights at
+// Llama-3.1-8B layer shapes, timed the way decode runs it: calls back to back inside a CUDA graph,
+// over weight copies that together exceed L2 (as lab/quant_gemv_lab.cu does), bf16 activations
+// and output. Each time includes the kernel that rounds x to int8 (the op's full cost), which the
+// lab leaves out. Bytes are the quantized weight bytes read once; the bound is 3.0 TB/s (an H100's
+// copy bandwidth, ~3.0 TB/s measured in lab/NOTES.md), and the measured copy is printed beside it.
+//
+//   ferrum-cuda-quant-gemv-bench [--m ROWS] [--reps N]
+//
+// FERRUM_CUDA_QUANT_GEMV=0 times the dequantize + dense path instead, for comparison. Weights are
+// random bytes with small positive f16 scales (the values do not matter to the timing); correctness
+// is the op test's job.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cuda_backend.h"
+
+namespace ferrum::bench {
+namespace {
+
+constexpr double kBoundGbps = 3000.0;
+
+struct Shape {
+  const char* name;
+  size_t n, k;
+};
+
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Random blocks whose f16 scale fields (d, and Q4_K's dmin) are small positive normals.
+std::vector<uint8_t> random_blocks(DType type, size_t n, size_t k) {
+  const DTypeInfo& info = dtype_info(type);
+  std::vector<uint8_t> bytes(n * k / info.block_elems * info.block_bytes);
+  uint64_t state = 42;
+  for (size_t i = 0; i + 8 <= bytes.size(); i += 8) {
+    const uint64_t word = splitmix64(state);
+    std::memcpy(bytes.data() + i, &word, 8);
+  }
+  // Offsets of the f16 scale fields: d (and Q4_K's dmin) first, Q6_K's d last.
+  const std::vector<size_t> fields = type == DType::kQ4_K   ? std::vector<size_t>{0, 2}
+                                     : type == DType::kQ6_K ? std::vector<size_t>{208}
+                                                            : std::vector<size_t>{0};
+  for (size_t block = 0; block < bytes.size() / info.block_bytes; ++block) {
+    for (size_t offset : fields) {
+      const uint16_t bits = static_cast<uint16_t>(0x1000 + (splitmix64(state) & 0x3FF));  // ~2^-11
+      std::memcpy(bytes.data() + block * info.block_bytes + offset, &bits, 2);
+    }
+  }
+  return bytes;
+}
+
+double measure_copy_gbps() {
+  constexpr size_t kBytes = size_t{1} << 30;
+  void* a = nullptr;
+  void* b = nullptr;
+  if (cudaMalloc(&a, kBytes) != cudaSuccess || cudaMalloc(&b, kBytes) != cudaSuccess) return 0;
+  cudaMemset(a, 1, kBytes);
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  std::vector<double> rates;
+  for (int rep = 0; rep < 6; ++rep) {
+    cudaEventRecord(start);
+    cudaMemcpy(b, a, kBytes, cudaMemcpyDeviceToDevice);
+    cudaEventRecord(stop);
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    if (rep > 0) rates.push_back(2.0 * kBytes / (ms * 1e-3) / 1e9);
+  }
+  cudaFree(a);
+  cudaFree(b);
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(rates.begin(), rates.end());
+  return rates[rates.size() / 2];
+}
+
+// Microseconds per gemm_quant call: `copies` calls (one per weight copy) captured in one graph,
+// the graph replayed `reps` times per sample, median of 7 samples.
+Expected<double> time_gemm_quant(DType type, const Shape& shape, size_t m, int reps) {
+  using B = CudaBackend;
+  const std::vector<uint8_t> blocks = random_blocks(type, shape.n, shape.k);
+  const size_t copies = std::max<size_t>(2, (size_t{256} << 20) / blocks.size() + 1);
+  std::vector<CudaBuffer> weights;
+  for (size_t c = 0; c < copies; ++c) {
+    FERRUM_ASSIGN_OR_RETURN(CudaBuffer w, B::from_bytes(blocks, type, shape.n * shape.k));
+    weights.push_back(std::move(w));
+  }
+  FERRUM_ASSIGN_OR_RETURN(CudaBuffer x, B::alloc(m * shape.k, DType::kBF16));
+  FERRUM_ASSIGN_OR_RETURN(CudaBuffer out, B::alloc(m * shape.n, DType::kBF16));
+  CudaContext ctx = B::new_context();
+  const GgufQuant kind{type == DType::kQ8_0   ? GgufQuantType::kQ8_0
+                       : type == DType::kQ4_K ? GgufQuantType::kQ4_K
+                                              : GgufQuantType::kQ6_K};
+  auto call_all = [&]() -> Status {
+    for (const CudaBuffer& w : weights) FERRUM_TRY(B::gemm_quant(ctx, x, {&w}, out, m, shape.n, shape.k, kind));
+    return ok();
+  };
+  FERRUM_TRY(call_all());  // sizes the scratch outside the capture
+  FERRUM_TRY(B::sync(ctx));
+  FERRUM_TRY(B::begin_graph_capture(ctx));
+  FERRUM_TRY(call_all());
+  FERRUM_TRY(B::end_graph_capture(ctx));
+  FERRUM_TRY(B::sync(ctx));
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  std::vector<double> samples;
+  for (int sample = 0; sample < 7; ++sample) {
+    cudaEventRecord(start, ctx.stream());
+    for (int rep = 0; rep < reps; ++rep) {
+      FERRUM_ASSIGN_OR_RETURN(const bool replayed, B::replay_last_graph(ctx));
+      FERRUM_CHECK(replayed, ErrorCode::kInternal, "the captured graph is gone");
+    }
+    cudaEventRecord(stop, ctx.stream());
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    samples.push_back(ms * 1e3 / (static_cast<double>(reps) * copies));
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  B::reset_graph(ctx);
+  FERRUM_TRY(B::sync(ctx));
+  std::sort(samples.begin(), samples.end());
+  return samples[samples.size() / 2];
+}
+
+int run(int argc, char** argv) {
+  size_t m = 1;
+  int reps = 20;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--m" && i + 1 < argc) {
+      m = std::strtoul(argv[++i], nullptr, 10);
+    } else if (arg == "--reps" && i + 1 < argc) {
+      reps = std::max(1, std::atoi(argv[++i]));
+    } else {
+      std::fprintf(stderr, "usage: ferrum-cuda-quant-gemv-bench [--m ROWS] [--reps N]\n");
+      return 2;
+    }
+  }
+  cudaDeviceProp prop{};
+  cudaGetDeviceProperties(&prop, 0);
+  int driver = 0;
+  cudaDriverGetVersion(&driver);
+  const double copy_gbps = measure_copy_gbps();
+  const char* fused = std::getenv("FERRUM_CUDA_QUANT_GEMV");
+  std::printf("device: %s, driver API %d; measured copy %.0f GB/s; m = %zu; path: %s\n", prop.name, driver, copy_gbps,
+              m,
+              fused != nullptr && std::strcmp(fused, "0") == 0 ? "dequantize + dense" : "fused GEMV where it applies");
+  std::printf("%-6s %-20s %10s %10s %10s %12s\n", "type", "shape (n x k)", "MB", "us", "GB/s", "% of 3.0 TB/s");
+  const Shape shapes[] = {{"qkv 6144x4096", 6144, 4096},
+                          {"o 4096x4096", 4096, 4096},
+                          {"gate_up 28672x4096", 28672, 4096},
+                          {"down 4096x14336", 4096, 14336}};
+  int failures = 0;
+  for (DType type : {DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+    for (const Shape& shape : shapes) {
+      const DTypeInfo& info = dtype_info(type);
+      const double bytes = static_cast<double>(shape.n * shape.k / info.block_elems * info.block_bytes);
+      const Expected<double> us = time_gemm_quant(type, shape, m, reps);
+      if (!us) {
+        std::printf("%-6s %-20s FAILED: %s\n", std::string(dtype_name(type)).c_str(), shape.name,
+                    us.error().to_string().c_str());
+        ++failures;
+        continue;
+      }
+      const double gbps = bytes / (*us * 1e-6) / 1e9;
+      std::printf("%-6s %-20s %10.1f %10.2f %10.0f %11.1f%%\n", std::string(dtype_name(type)).c_str(), shape.name,
+                  bytes / 1e6, *us, gbps, 100.0 * gbps / kBoundGbps);
+    }
+  }
+  return failures == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace ferrum::bench
+
+int main(int argc, char** argv) {
+  return ferrum::bench::run(argc, argv);
+}

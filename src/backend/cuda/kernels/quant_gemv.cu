@@ -1,0 +1,367 @@
+// Fused GGUF GEMV for decode (see quant_gemv.h). Versions and their numbers: lab/quant_gemv_lab.cu
+// and lab/NOTES.md. Shipped: Q4_K v3 (blocks in place, a lane per 64 weights, dp4a over the nibble
+// words) and, for Q8_0, v4's dp4a over blocks kept in place: the 34-byte blocks are only 2-byte
+// aligned, so each warp stages 32 blocks of its row in shared memory with the widest loads the
+// address allows (16 bytes for k % 256 == 0, every Llama shape), as v2 does, instead of v4's
+// repacking at load, which would need a second weight layout in the backend contract. Q6_K (not
+// in the lab yet: the Q4_K_M files' other type) is staged the same way, 8 super-blocks at a time.
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/device_common.cuh"
+#include "backend/cuda/kernels/launch.cuh"
+#include "backend/cuda/kernels/quant_gemv.h"
+
+namespace ferrum::cuda {
+namespace {
+
+constexpr int kWarps = 8;            // one weight row per warp
+constexpr int kGroup = 32;           // x values per int8 scale (one Q8_0 block, one Q4_K sub-block)
+constexpr int kQ8BlockBytes = 34;    // f16 d, then 32 int8
+constexpr int kQ4KBlockBytes = 144;  // f16 d, f16 dmin, 12 scale bytes, 128 nibble bytes
+constexpr int kStagedBlocks = 32;    // Q8_0 blocks a warp stages at once: one per lane
+constexpr int kStagedVectors = kStagedBlocks * kQ8BlockBytes / 16;  // 1088 bytes = 68 x 16
+
+// x quantized to int8: q [m, k], and per 32 values (groups [m, k / 32]) the scale and the scaled
+// integer sum. The sum is of the rounded values, so the kernels compute exactly decode(w) . x_rounded.
+struct QuantizedX {
+  int8_t* q = nullptr;
+  float* scale = nullptr;
+  float* sum = nullptr;
+};
+
+size_t align16(size_t bytes) {
+  return (bytes + 15) / 16 * 16;
+}
+
+QuantizedX quantized_x_layout(void* scratch, size_t m, size_t k) {
+  uint8_t* base = static_cast<uint8_t*>(scratch);
+  const size_t group_bytes = align16(m * (k / kGroup) * sizeof(float));
+  QuantizedX xq;
+  xq.q = reinterpret_cast<int8_t*>(base);
+  xq.scale = reinterpret_cast<float*>(base + align16(m * k));
+  xq.sum = reinterpret_cast<float*>(base + align16(m * k) + group_bytes);
+  return xq;
+}
+
+// A warp per 32 values: scale = max |x| / 127 (1 for an all-zero group), q = round-to-nearest-even
+// of x / scale (IEEE division: the op test mirrors it on the host bit for bit).
+template <class A>
+__global__ void __launch_bounds__(kWarps * 32) quantize_x_kernel(const A* __restrict__ x, QuantizedX xq, int groups) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const int group = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (group >= groups) return;
+  const size_t i = static_cast<size_t>(group) * kGroup + lane;
+  const float v = to_f32(x[i]);
+  const float amax = warp_max(fabsf(v));
+  const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+  const int q = __float2int_rn(v / scale);
+  xq.q[i] = static_cast<int8_t>(q);
+  const float total = warp_sum(static_cast<float>(q));  // integers below 2^12: exact
+  if (lane == 0) {
+    xq.scale[group] = scale;
+    xq.sum[group] = scale * total;
+  }
+}
+
+__device__ __forceinline__ void store_out(void* out, DType dtype, size_t index, float value) {
+  switch (dtype) {
+    case DType::kF16: static_cast<f16_t*>(out)[index] = __float2half_rn(value); break;
+    case DType::kBF16: static_cast<bf16_t*>(out)[index] = __float2bfloat16_rn(value); break;
+    default: static_cast<float*>(out)[index] = value; break;
+  }
+}
+
+__device__ __forceinline__ int dp4a_32(const int (&w)[8], const int8_t* x) {
+  const int4 x0 = reinterpret_cast<const int4*>(x)[0];
+  const int4 x1 = reinterpret_cast<const int4*>(x)[1];
+  int dot = __dp4a(w[0], x0.x, 0);
+  dot = __dp4a(w[1], x0.y, dot);
+  dot = __dp4a(w[2], x0.z, dot);
+  dot = __dp4a(w[3], x0.w, dot);
+  dot = __dp4a(w[4], x1.x, dot);
+  dot = __dp4a(w[5], x1.y, dot);
+  dot = __dp4a(w[6], x1.z, dot);
+  return __dp4a(w[7], x1.w, dot);
+}
+
+// Copies `bytes` (even) from a 2-byte aligned global address to 16-byte aligned shared memory,
+// the warp's lanes side by side, with 16-, 4- or 2-byte loads as the address allows.
+__device__ __forceinline__ void warp_stage(uint8_t* dst, const uint8_t* src, int bytes, int lane) {
+  const uintptr_t address = reinterpret_cast<uintptr_t>(src);
+  int done = 0;
+  if (address % 16 == 0) {
+    const int vectors = bytes / 16;
+    for (int i = lane; i < vectors; i += 32) {
+      reinterpret_cast<uint4*>(dst)[i] = __ldg(reinterpret_cast<const uint4*>(src) + i);
+    }
+    done = vectors * 16;
+  } else if (address % 4 == 0) {
+    const int words = bytes / 4;
+    for (int i = lane; i < words; i += 32) {
+      reinterpret_cast<unsigned int*>(dst)[i] = __ldg(reinterpret_cast<const unsigned int*>(src) + i);
+    }
+    done = words * 4;
+  }
+  for (int i = done / 2 + lane; i < bytes / 2; i += 32) {
+    reinterpret_cast<unsigned short*>(dst)[i] = __ldg(reinterpret_cast<const unsigned short*>(src) + i);
+  }
+}
+
+// Q8_0: a warp per weight row; per step the warp stages 32 blocks, then lane j takes block j:
+// 8 dp4a per activation row against the int8 x, scaled by d * x's scale.
+template <int kM>
+__global__ void __launch_bounds__(kWarps * 32) q8_0_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq,
+                                                                void* __restrict__ out, DType out_dtype, int n, int k) {
+  __shared__ uint4 staged[kWarps][kStagedVectors];
+  pdl_launch_dependents();
+  pdl_wait();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int row = blockIdx.x * kWarps + warp;
+  if (row >= n) return;
+  const int blocks = k / kGroup;
+  const uint8_t* w_row = w + static_cast<size_t>(row) * blocks * kQ8BlockBytes;
+  uint8_t* mine = reinterpret_cast<uint8_t*>(staged[warp]);
+  float acc[kM] = {};
+  for (int first = 0; first < blocks; first += kStagedBlocks) {
+    const int count = min(kStagedBlocks, blocks - first);
+    __syncwarp();  // every lane is done with the previous chunk
+    warp_stage(mine, w_row + static_cast<size_t>(first) * kQ8BlockBytes, count * kQ8BlockBytes, lane);
+    __syncwarp();
+    if (lane < count) {
+      const unsigned short* b = reinterpret_cast<const unsigned short*>(mine + lane * kQ8BlockBytes);
+      const float d = __half2float(__ushort_as_half(b[0]));
+      int words[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        words[j] = static_cast<int>(b[1 + 2 * j] | (static_cast<uint32_t>(b[2 + 2 * j]) << 16));
+      const int block = first + lane;
+#pragma unroll
+      for (int t = 0; t < kM; ++t) {
+        const int dot = dp4a_32(words, xq.q + static_cast<size_t>(t) * k + block * kGroup);
+        acc[t] = fmaf(d * xq.scale[t * blocks + block], static_cast<float>(dot), acc[t]);
+      }
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < kM; ++t) {
+    const float total = warp_sum(acc[t]);
+    if (lane == 0) store_out(out, out_dtype, static_cast<size_t>(t) * n + row, total);
+  }
+}
+
+// Byte i (0..15) of a 16-byte header held in registers (selects and shifts: indexing its bytes
+// through a pointer would put the header in local memory).
+__device__ __forceinline__ int header_byte(const uint4& header, int i) {
+  const uint32_t word = i < 4 ? header.x : i < 8 ? header.y : i < 12 ? header.z : header.w;
+  return static_cast<int>((word >> (8 * (i & 3))) & 0xFFu);
+}
+
+// Q4_K's six-bit scale and min of sub-block j (0..7), as k4_scale_min decodes them from the 12
+// packed bytes (header bytes 4..15).
+__device__ __forceinline__ void q4_k_scale_min(const uint4& header, int j, int& scale, int& min) {
+  if (j < 4) {
+    scale = header_byte(header, 4 + j) & 63;
+    min = header_byte(header, 8 + j) & 63;
+  } else {
+    const int low = header_byte(header, 8 + j);
+    scale = (low & 0xF) | ((header_byte(header, j) >> 6) << 4);
+    min = (low >> 4) | ((header_byte(header, 4 + j) >> 6) << 4);
+  }
+}
+
+// Q4_K: a warp per weight row, a lane per 64-weight chunk of a super-block (sub-blocks 2c and
+// 2c + 1 share its 32 nibble bytes: low nibbles, then high). value = d * scale * q - dmin * min,
+// so the chunk contributes d * (scale * x_scale * dot(q, xq)) - dmin * (min * x_sum) per sub-block.
+template <int kM>
+__global__ void __launch_bounds__(kWarps * 32) q4_k_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq,
+                                                                void* __restrict__ out, DType out_dtype, int n, int k) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const int row = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (row >= n) return;
+  const int blocks = k / 256, groups = k / kGroup;
+  const uint8_t* w_row = w + static_cast<size_t>(row) * blocks * kQ4KBlockBytes;
+  float acc[kM] = {};
+  for (int item = lane; item < blocks * 4; item += 32) {
+    const int block = item / 4, chunk = item % 4;
+    const uint8_t* b = w_row + block * kQ4KBlockBytes;
+    const uint4 header = __ldg(reinterpret_cast<const uint4*>(b));
+    const uint4 q0 = __ldg(reinterpret_cast<const uint4*>(b + 16 + chunk * 32));
+    const uint4 q1 = __ldg(reinterpret_cast<const uint4*>(b + 16 + chunk * 32 + 16));
+    const uint32_t packed[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
+    int low[8], high[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      low[j] = static_cast<int>(packed[j] & 0x0F0F0F0Fu);
+      high[j] = static_cast<int>((packed[j] >> 4) & 0x0F0F0F0Fu);
+    }
+    const float d = __half2float(__ushort_as_half(static_cast<unsigned short>(header.x & 0xFFFFu)));
+    const float dmin = __half2float(__ushort_as_half(static_cast<unsigned short>(header.x >> 16)));
+    int scale_lo, min_lo, scale_hi, min_hi;
+    q4_k_scale_min(header, chunk * 2, scale_lo, min_lo);
+    q4_k_scale_min(header, chunk * 2 + 1, scale_hi, min_hi);
+    const int sub = block * 8 + chunk * 2;  // x's group of the low sub-block; the high one is next
+#pragma unroll
+    for (int t = 0; t < kM; ++t) {
+      const int8_t* x = xq.q + static_cast<size_t>(t) * k + sub * kGroup;
+      const int dot_lo = dp4a_32(low, x);
+      const int dot_hi = dp4a_32(high, x + kGroup);
+      const float* x_scale = xq.scale + t * groups + sub;
+      const float* x_sum = xq.sum + t * groups + sub;
+      acc[t] += d * (scale_lo * x_scale[0] * dot_lo + scale_hi * x_scale[1] * dot_hi) -
+                dmin * (min_lo * x_sum[0] + min_hi * x_sum[1]);
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < kM; ++t) {
+    const float total = warp_sum(acc[t]);
+    if (lane == 0) store_out(out, out_dtype, static_cast<size_t>(t) * n + row, total);
+  }
+}
+
+// 32 bytes from a 2-byte aligned shared-memory address as 8 little-endian words: aligned 4-byte
+// reads, shifted by the misalignment (9 reads instead of 16 two-byte ones).
+__device__ __forceinline__ void load_words_shared(const uint8_t* p, uint32_t (&words)[8]) {
+  const uintptr_t address = reinterpret_cast<uintptr_t>(p);
+  const uint32_t* base = reinterpret_cast<const uint32_t*>(address & ~uintptr_t{3});
+  const uint32_t shift = 8 * static_cast<uint32_t>(address & 3);
+  uint32_t low = base[0];
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const uint32_t high = base[j + 1];
+    words[j] = __funnelshift_r(low, high, shift);
+    low = high;
+  }
+}
+
+// Q6_K: a warp per weight row; per step the warp stages 8 super-blocks (1680 bytes, 16-byte
+// aligned when k % 2048 == 0) in shared memory, then each lane takes 32-value groups: group g
+// (half h = g / 4, quarter c = g % 4) of a super-block is 128 h + 32 c + l: the low (c < 2) or
+// high nibble of ql[64 h + 32 (c % 2) + l], bits 2c..2c+1 of qh[32 h + l] as bits 4-5, minus 32,
+// with the signed scale scales[8 h + 2 c + l / 16]. The bytes q - 32 go to dp4a as int8.
+constexpr int kQ6KBlockBytes = 210;  // ql[128], qh[64], scales i8[16], f16 d
+constexpr int kQ6KStagedBlocks = 8;
+constexpr int kQ6KStagedVectors = kQ6KStagedBlocks * kQ6KBlockBytes / 16;  // 105
+
+template <int kM>
+__global__ void __launch_bounds__(kWarps * 32) q6_k_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq,
+                                                                void* __restrict__ out, DType out_dtype, int n, int k) {
+  __shared__ uint4 staged[kWarps][kQ6KStagedVectors + 1];  // + 1: load_words_shared reads one word past
+  pdl_launch_dependents();
+  pdl_wait();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int row = blockIdx.x * kWarps + warp;
+  if (row >= n) return;
+  const int blocks = k / 256, groups = k / kGroup;
+  const uint8_t* w_row = w + static_cast<size_t>(row) * blocks * kQ6KBlockBytes;
+  uint8_t* mine = reinterpret_cast<uint8_t*>(staged[warp]);
+  float acc[kM] = {};
+  for (int first = 0; first < blocks; first += kQ6KStagedBlocks) {
+    const int count = min(kQ6KStagedBlocks, blocks - first);
+    __syncwarp();
+    warp_stage(mine, w_row + static_cast<size_t>(first) * kQ6KBlockBytes, count * kQ6KBlockBytes, lane);
+    __syncwarp();
+    for (int item = lane; item < count * 8; item += 32) {
+      const int local = item / 8, g = item % 8, half = g / 4, quarter = g % 4;
+      const uint8_t* b = mine + local * kQ6KBlockBytes;
+      uint32_t low_bits[8], high_bits[8];
+      load_words_shared(b + 64 * half + 32 * (quarter % 2), low_bits);
+      load_words_shared(b + 128 + 32 * half, high_bits);
+      const unsigned short scale_pair = *reinterpret_cast<const unsigned short*>(b + 192 + 8 * half + 2 * quarter);
+      const int scale_lo = static_cast<int8_t>(scale_pair & 0xFF), scale_hi = static_cast<int8_t>(scale_pair >> 8);
+      const float d = __half2float(__ushort_as_half(*reinterpret_cast<const unsigned short*>(b + 208)));
+      int q[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const uint32_t nibbles = (quarter < 2 ? low_bits[j] : low_bits[j] >> 4) & 0x0F0F0F0Fu;
+        const uint32_t top = ((high_bits[j] >> (2 * quarter)) & 0x03030303u) << 4;
+        q[j] = static_cast<int>(__vsub4(nibbles | top, 0x20202020u));
+      }
+      const int group = (first + local) * 8 + g;
+#pragma unroll
+      for (int t = 0; t < kM; ++t) {
+        const int4* x = reinterpret_cast<const int4*>(xq.q + static_cast<size_t>(t) * k + group * kGroup);
+        const int4 x0 = x[0], x1 = x[1];
+        int dot_lo = __dp4a(q[0], x0.x, 0);
+        dot_lo = __dp4a(q[1], x0.y, dot_lo);
+        dot_lo = __dp4a(q[2], x0.z, dot_lo);
+        dot_lo = __dp4a(q[3], x0.w, dot_lo);
+        int dot_hi = __dp4a(q[4], x1.x, 0);
+        dot_hi = __dp4a(q[5], x1.y, dot_hi);
+        dot_hi = __dp4a(q[6], x1.z, dot_hi);
+        dot_hi = __dp4a(q[7], x1.w, dot_hi);
+        acc[t] =
+            fmaf(d * xq.scale[t * groups + group], static_cast<float>(scale_lo * dot_lo + scale_hi * dot_hi), acc[t]);
+      }
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < kM; ++t) {
+    const float total = warp_sum(acc[t]);
+    if (lane == 0) store_out(out, out_dtype, static_cast<size_t>(t) * n + row, total);
+  }
+}
+
+template <int kM>
+Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t stream) {
+  const dim3 grid(ceil_div(a.n, kWarps)), block(kWarps * 32);
+  const auto* w = static_cast<const uint8_t*>(a.w);
+  const int n = static_cast<int>(a.n), k = static_cast<int>(a.k);
+  if (a.w_dtype == DType::kQ8_0) {
+    return launch_kernel("gemm_quant(q8_0 gemv)", q8_0_gemv_kernel<kM>, grid, block, 0, stream, w, xq, a.out,
+                         a.out_dtype, n, k);
+  }
+  if (a.w_dtype == DType::kQ6_K) {
+    return launch_kernel("gemm_quant(q6_k gemv)", q6_k_gemv_kernel<kM>, grid, block, 0, stream, w, xq, a.out,
+                         a.out_dtype, n, k);
+  }
+  return launch_kernel("gemm_quant(q4_k gemv)", q4_k_gemv_kernel<kM>, grid, block, 0, stream, w, xq, a.out, a.out_dtype,
+                       n, k);
+}
+
+}  // namespace
+
+bool quant_gemv_supports(DType w_dtype, size_t m, const void* w) {
+  if (m == 0 || m > kQuantGemvMaxRows) return false;
+  if (w_dtype == DType::kQ8_0 || w_dtype == DType::kQ6_K) return is_aligned(w, 2);
+  if (w_dtype == DType::kQ4_K) return is_aligned(w, 16);
+  return false;
+}
+
+size_t quant_gemv_scratch_bytes(size_t m, size_t k) {
+  return align16(m * k) + 2 * align16(m * (k / kGroup) * sizeof(float));
+}
+
+Status launch_quant_gemv(const QuantGemvArgs& a, cudaStream_t stream) {
+  if (a.m == 0 || a.n == 0) return ok();
+  FERRUM_CHECK(quant_gemv_supports(a.w_dtype, a.m, a.w), ErrorCode::kInternal, "quant gemv: ", a.w_dtype,
+               " with m = ", a.m, " has no fused kernel");
+  const size_t block_elems = dtype_info(a.w_dtype).block_elems;
+  FERRUM_CHECK(a.k > 0 && a.k % block_elems == 0, ErrorCode::kInternal, "quant gemv: k = ", a.k,
+               " is not a whole number of ", a.w_dtype, " blocks");
+  FERRUM_CHECK(a.n < (size_t{1} << 31) && a.m * a.k < (size_t{1} << 31), ErrorCode::kUnsupported,
+               "quant gemv: n = ", a.n, ", m * k = ", a.m * a.k, " exceed the kernel's 31-bit indices");
+  FERRUM_CHECK(is_aligned(a.scratch, 16), ErrorCode::kInternal, "quant gemv: scratch is not 16-byte aligned");
+  const QuantizedX xq = quantized_x_layout(a.scratch, a.m, a.k);
+  const int groups = static_cast<int>(a.m * a.k / kGroup);
+  FERRUM_DISPATCH_FLOAT(a.x_dtype, A, "gemm_quant(x to int8)", {
+    FERRUM_TRY(launch_kernel("gemm_quant(x to int8)", quantize_x_kernel<A>, dim3(ceil_div(groups, kWarps)),
+                             dim3(kWarps * 32), 0, stream, static_cast<const A*>(a.x), xq, groups));
+  });
+  switch (a.m) {
+    case 1: return launch_rows<1>(a, xq, stream);
+    case 2: return launch_rows<2>(a, xq, stream);
+    case 3: return launch_rows<3>(a, xq, stream);
+    case 4: return launch_rows<4>(a, xq, stream);
+    case 5: return launch_rows<5>(a, xq, stream);
+    case 6: return launch_rows<6>(a, xq, stream);
+    case 7: return launch_rows<7>(a, xq, stream);
+    default: return launch_rows<8>(a, xq, stream);
+  }
+}
+
+}  // namespace ferrum::cuda

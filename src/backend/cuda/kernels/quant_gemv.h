@@ -1,0 +1,38 @@
+// Fused GGUF GEMV for decode (m <= kQuantGemvMaxRows activation rows): out[m, n] = x[m, k] @
+// decode(w)[n, k]^T without expanding the weight. x is first quantized to int8 per 32 values (a
+// scale of max |x| / 127 per group and the group's integer sum), then each weight block's integer
+// dot product with it runs on dp4a (lab/quant_gemv_lab.cu: Q8_0 v2 layout with v4's dp4a, Q4_K v3;
+// Q6_K staged like Q8_0). Types: Q8_0, Q4_K, Q6_K.
+// The result is exactly the dense product with x replaced by its int8 rounding (up to f32
+// arithmetic); gemm_quant keeps the dequantize + cuBLASLt path for m > 8 and the other types.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+
+#include "core/dtype.h"
+#include "core/error.h"
+
+namespace ferrum::cuda {
+
+inline constexpr size_t kQuantGemvMaxRows = 8;
+
+struct QuantGemvArgs {
+  const void* x = nullptr;  // [m, k], a float dtype
+  DType x_dtype = DType::kF32;
+  const void* w = nullptr;  // n rows of k / block_elems GGUF blocks
+  DType w_dtype = DType::kQ8_0;
+  void* out = nullptr;  // [m, n], a float dtype
+  DType out_dtype = DType::kF32;
+  size_t m = 0, n = 0, k = 0;
+  void* scratch = nullptr;  // quant_gemv_scratch_bytes(m, k), 16-byte aligned: x as int8, scales, sums
+};
+
+// Whether the fused kernel takes this weight type, row count and weight address (Q4_K reads its
+// 144-byte super-blocks with 16-byte loads, so the weight must start 16-byte aligned).
+bool quant_gemv_supports(DType w_dtype, size_t m, const void* w);
+size_t quant_gemv_scratch_bytes(size_t m, size_t k);
+Status launch_quant_gemv(const QuantGemvArgs& args, cudaStream_t stream);
+
+}  // namespace ferrum::cuda
