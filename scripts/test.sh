@@ -17,11 +17,12 @@ ctest --preset cpu --timeout 1200
 
 if ((quick)); then exit 0; fi
 
-# The op tests and the parsers of untrusted input (model files, vocabularies, templates) run again
-# under AddressSanitizer + UndefinedBehaviorSanitizer; building everything twice would not fit CI.
-echo "== sanitizer build (ASan + UBSan): op tests and input parsers"
+# The op tests, the parsers of untrusted input (model files, vocabularies, templates) and the server
+# (HTTP parser, grammar, event plumbing) run again under AddressSanitizer + UndefinedBehaviorSanitizer;
+# building everything twice would not fit CI. The targets are the tests labelled "sanitize".
+echo "== sanitizer build (ASan + UBSan): op tests, input parsers, server"
 cmake --preset sanitize >/dev/null
-cmake --build --preset sanitize --target ferrum-op-test test-formats test-tokenizer test-chat
+cmake --build --preset sanitize --target ferrum-op-test test-formats test-tokenizer test-chat test-server
 ctest --preset sanitize --timeout 1800 -L sanitize
 
 if [[ -x scripts/fuzz.sh ]]; then
