@@ -7,7 +7,8 @@
 # There (the GPU machine, repository root, `.device` carried):
 #   scripts/device-session.sh run [stages...]
 # runs the stages and prints a summary table last; logs go to $OUT (or ./device-out).
-# Stages: ops models bench8b engine quant serve (default: all but quant; engine reuses the 8B of bench8b)
+# Stages: ops models bench8b engine quant serve genmodels ferrumbench (default: ops models bench8b
+# engine serve; engine reuses the 8B of bench8b; ferrumbench takes the models of genmodels)
 set -uo pipefail
 mode=${1:-run}
 shift || true
@@ -98,13 +99,35 @@ for stage in $stages; do
       "$q" --m 8 > "$out/quant-gemv-m8.txt" 2>&1
       cat "$out/quant-gemv-m1.txt" "$out/quant-dequant-m1.txt" "$out/quant-gemv-m8.txt"
       ;;
+    genmodels)
+      # Llama-3.1-8B shapes, random weights, as gpu-bench.sh makes them (`ferrum gen-model`).
+      for spec in "bf16 /tmp/m/l8-bf16" "Q4_K_M /tmp/m/l8-Q4_K_M.gguf" "Q8_0 /tmp/m/l8-Q8_0.gguf"; do
+        read -r dtype path <<< "$spec"
+        start=$SECONDS
+        mkdir -p /tmp/m
+        [[ -e $path ]] || timeout 400 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype "$dtype" "$path" \
+          > "$out/gen-$dtype.log" 2>&1
+        note "gen-model llama3.1-8b $dtype: exit $? in $((SECONDS - start)) s"
+      done
+      ;;
+    ferrumbench)
+      # `ferrum bench` on the models of genmodels: bf16 at batch 1 / 16 / 64, the GGUF files at 1 / 16.
+      timeout 500 "$(bin ferrum)" bench --device cuda /tmp/m/l8-bf16 -p 512 -n 128 -b 1,16,64 -r 3 \
+        --json-file "$out/bench-bf16.json" > "$out/bench-bf16.md" 2> "$out/bench-bf16.err"
+      note "ferrum bench bf16 exit $?"
+      timeout 500 "$(bin ferrum)" bench --device cuda /tmp/m/l8-Q4_K_M.gguf /tmp/m/l8-Q8_0.gguf -p 512 -n 128 -b 1,16 \
+        -r 2 --json-file "$out/bench-gguf.json" > "$out/bench-gguf.md" 2> "$out/bench-gguf.err"
+      note "ferrum bench Q4_K_M / Q8_0 exit $?"
+      grep -E '^\|' "$out/bench-bf16.md" "$out/bench-gguf.md"
+      tail -3 "$out/bench-bf16.err" "$out/bench-gguf.err"
+      ;;
     serve)
       # A served model answers on the GPU (stories260K in f32: its greedy text is known).
       "$(bin src/ferrum)" serve "$bundle/fixtures/stories260K/stories260K.gguf" --device cuda --port 18080 -c 512 \
         > "$out/serve.log" 2>&1 &
       pid=$!
-      for _ in $(seq 100); do curl -sf localhost:18080/health > /dev/null && break; sleep 0.2; done
-      reply=$(curl -s localhost:18080/v1/completions -d '{"model":"stories260K","prompt":"Once upon a time","max_tokens":24,"temperature":0}')
+      sleep 5  # the bundle's libcurl shadows the system's: no curl here
+      reply=$(env -u LD_LIBRARY_PATH python3 -c 'import json, urllib.request as u; print(u.urlopen(u.Request("http://127.0.0.1:18080/v1/completions", data=json.dumps({"model": "stories260K", "prompt": "Once upon a time", "max_tokens": 24, "temperature": 0}).encode(), headers={"Content-Type": "application/json"})).read().decode())')
       note "serve --device cuda: $(echo "$reply" | head -c 300)"
       kill "$pid"
       wait "$pid" 2> /dev/null
