@@ -4,6 +4,7 @@
 #include "backend/cuda/backend_checks.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_allocator.h"
 #include "backend/cuda/kernels/layout.h"
 #include "backend/cuda/kernels/paged.h"
 
@@ -66,6 +67,9 @@ Status run_paged(CudaContext& ctx, const cuda::PagedAttentionProblem& problem) {
 Expected<CudaBackend::MemoryInfo> CudaBackend::memory_info() {
   MemoryInfo info;
   FERRUM_CUDA_TRY(cudaMemGetInfo(&info.free_bytes, &info.total_bytes), "(memory_info)");
+  // Blocks our caching allocator holds idle (a model or KV pool released earlier in the process)
+  // are free to us: an allocation that needs them returns the cache to the driver and retries.
+  info.free_bytes += cuda::DeviceAllocator::instance().stats().bytes_cached;
   return info;
 }
 
