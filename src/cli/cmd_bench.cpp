@@ -178,6 +178,7 @@ int run_bench(int argc, char** argv) {
     parser.option("--warmup", &flags.warmup, "untimed repetitions before them (default 1)");
     parser.option("--batched-prompt", &flags.batched_prompt, "prompt tokens of each batched sequence (default 128)");
     register_device_flags(parser, flags.model);
+    register_parallel_flags(parser, flags.model);
     parser.option("-ub,--batch-tokens", &flags.batch_tokens, "tokens per forward step during prefill (default 512)");
     parser.option("-o,--output", &flags.output, "md (default) or json");
     parser.option("--output-file", &flags.output_file, "write the report here instead of stdout");

@@ -11,12 +11,7 @@ void register_device_flags(ArgParser& parser, ModelOptions& options) {
   parser.option("-t,--threads", &options.threads, "CPU threads (default: all cores)");
 }
 
-void register_model_flags(ArgParser& parser, ModelOptions& options) {
-  register_device_flags(parser, options);
-  parser.option("-c,--ctx-size", &options.context, "context length in tokens (default 4096, capped by the model)");
-  parser.option("-b,--batch-size", &options.batch_tokens, "tokens per forward step during prefill (default 512)");
-  parser.option("--chat-template", &options.chat_template_file,
-                "Jinja chat template file to use instead of the model's");
+void register_parallel_flags(ArgParser& parser, ModelOptions& options) {
   ParallelOptions& parallel = options.parallel;
   parser.option("-tp,--tensor-parallel-size", &parallel.tensor_parallel_size,
                 "split the model over N processes, one per GPU (default 1; docs/tensor-parallel.md)");
@@ -27,6 +22,15 @@ void register_model_flags(ArgParser& parser, ModelOptions& options) {
                 "address of the --node-rank 0 host, as the other hosts reach it (default 127.0.0.1)");
   parser.option("--master-port", &parallel.master_port,
                 "port rank 0 listens on for the other ranks (default: any free port; needed with --nnodes)");
+}
+
+void register_model_flags(ArgParser& parser, ModelOptions& options) {
+  register_device_flags(parser, options);
+  parser.option("-c,--ctx-size", &options.context, "context length in tokens (default 4096, capped by the model)");
+  parser.option("-b,--batch-size", &options.batch_tokens, "tokens per forward step during prefill (default 512)");
+  parser.option("--chat-template", &options.chat_template_file,
+                "Jinja chat template file to use instead of the model's");
+  register_parallel_flags(parser, options);
 }
 
 void register_sampling_flags(ArgParser& parser, SamplingFlags& flags) {

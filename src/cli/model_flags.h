@@ -14,8 +14,10 @@ namespace ferrum::cli {
 // the context and names its own batch dimensions (-b there is concurrent sequences).
 void register_device_flags(ArgParser& parser, ModelOptions& options);
 
-// The device flags, -c/--ctx-size, -b/--batch-size, --chat-template, and tensor
-// parallelism: -tp/--tensor-parallel-size, --nnodes, --node-rank, --master-addr, --master-port
+// Tensor parallelism: -tp/--tensor-parallel-size, --nnodes, --node-rank, --master-addr, --master-port
+void register_parallel_flags(ArgParser& parser, ModelOptions& options);
+
+// The device flags, -c/--ctx-size, -b/--batch-size, --chat-template and the parallel flags
 void register_model_flags(ArgParser& parser, ModelOptions& options);
 
 // Sampling flags as typed; unset ones fall back to the model's defaults.
