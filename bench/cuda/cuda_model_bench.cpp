@@ -26,6 +26,8 @@
 #include "models/causal_lm_factory.h"
 #include "random_llama_checkpoint.h"
 
+#include "device_copy.h"
+
 namespace ferrum::bench {
 namespace {
 
@@ -38,33 +40,6 @@ double seconds_since(Clock::time_point start) {
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   return values[values.size() / 2];
-}
-
-// Device-to-device copy of 1 GiB, bytes read + written over time: the bandwidth bound.
-double measure_copy_gbps() {
-  constexpr size_t kBytes = size_t{1} << 30;
-  void* a = nullptr;
-  void* b = nullptr;
-  if (cudaMalloc(&a, kBytes) != cudaSuccess || cudaMalloc(&b, kBytes) != cudaSuccess) return 0;
-  cudaMemset(a, 1, kBytes);
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  std::vector<double> rates;
-  for (int rep = 0; rep < 6; ++rep) {
-    cudaEventRecord(start);
-    cudaMemcpy(b, a, kBytes, cudaMemcpyDeviceToDevice);
-    cudaEventRecord(stop);
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    if (rep > 0) rates.push_back(2.0 * kBytes / (ms * 1e-3) / 1e9);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  cudaFree(a);
-  cudaFree(b);
-  return median(rates);
 }
 
 struct Args {

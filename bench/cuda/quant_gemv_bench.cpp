@@ -22,6 +22,8 @@
 
 #include "backend/cuda/cuda_backend.h"
 
+#include "device_copy.h"
+
 namespace ferrum::bench {
 namespace {
 
@@ -59,33 +61,6 @@ std::vector<uint8_t> random_blocks(DType type, size_t n, size_t k) {
     }
   }
   return bytes;
-}
-
-double measure_copy_gbps() {
-  constexpr size_t kBytes = size_t{1} << 30;
-  void* a = nullptr;
-  void* b = nullptr;
-  if (cudaMalloc(&a, kBytes) != cudaSuccess || cudaMalloc(&b, kBytes) != cudaSuccess) return 0;
-  cudaMemset(a, 1, kBytes);
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  std::vector<double> rates;
-  for (int rep = 0; rep < 6; ++rep) {
-    cudaEventRecord(start);
-    cudaMemcpy(b, a, kBytes, cudaMemcpyDeviceToDevice);
-    cudaEventRecord(stop);
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    if (rep > 0) rates.push_back(2.0 * kBytes / (ms * 1e-3) / 1e9);
-  }
-  cudaFree(a);
-  cudaFree(b);
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::sort(rates.begin(), rates.end());
-  return rates[rates.size() / 2];
 }
 
 // Microseconds per gemm_quant call: `copies` calls (one per weight copy) captured in one graph,
