@@ -42,4 +42,22 @@ Status check_dtype(std::string_view op, std::string_view arg, const Buffer& buff
 
 Status check_positive(std::string_view op, std::string_view arg, size_t value);
 
+// An optional int32 buffer of at least `needed` elements (paged-attention metadata).
+template <class Buffer>
+Status check_i32(std::string_view op, std::string_view arg, const Buffer* buffer, size_t needed) {
+  FERRUM_CHECK(buffer != nullptr, ErrorCode::kInvalidArgument, op, ": ", arg, " is missing");
+  FERRUM_TRY(check_dtype(op, arg, *buffer, {DType::kI32}));
+  return check_numel(op, arg, *buffer, needed);
+}
+
+// Blocks in a KV pool of [num_blocks, heads, block_size, width].
+template <class Buffer>
+Expected<size_t> pool_blocks(std::string_view op, std::string_view arg, const Buffer& pool, size_t heads,
+                             size_t block_size, size_t width) {
+  FERRUM_ASSIGN_OR_RETURN(size_t block_numel, checked_product(op, {heads, block_size, width}));
+  FERRUM_CHECK(block_numel > 0 && pool.numel() % block_numel == 0, ErrorCode::kShapeMismatch, op, ": ", arg, " has ",
+               pool.numel(), " elements, not a whole number of blocks of ", heads, " x ", block_size, " x ", width);
+  return pool.numel() / block_numel;
+}
+
 }  // namespace ferrum

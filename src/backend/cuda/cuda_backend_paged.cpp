@@ -11,20 +11,6 @@
 namespace ferrum {
 namespace {
 
-Expected<size_t> pool_blocks(std::string_view op, std::string_view arg, const CudaBuffer& pool, size_t heads,
-                             size_t block_size, size_t width) {
-  FERRUM_ASSIGN_OR_RETURN(size_t block_numel, checked_product(op, {heads, block_size, width}));
-  FERRUM_CHECK(block_numel > 0 && pool.numel() % block_numel == 0, ErrorCode::kShapeMismatch, op, ": ", arg, " has ",
-               pool.numel(), " elements, not a whole number of blocks of ", heads, " x ", block_size, " x ", width);
-  return pool.numel() / block_numel;
-}
-
-Status check_i32(std::string_view op, std::string_view arg, const CudaBuffer* buffer, size_t needed) {
-  FERRUM_CHECK(buffer != nullptr, ErrorCode::kInvalidArgument, op, ": ", arg, " is missing");
-  FERRUM_TRY(check_dtype(op, arg, *buffer, {DType::kI32}));
-  return check_numel(op, arg, *buffer, needed);
-}
-
 Status check_batch(std::string_view op, const PagedAttnBatch<CudaBuffer>& batch) {
   FERRUM_TRY(check_positive(op, "block_size", batch.block_size));
   FERRUM_TRY(check_i32(op, "query_start", batch.query_start, batch.num_seqs + 1));
