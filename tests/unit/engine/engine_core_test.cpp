@@ -14,9 +14,14 @@
 #include <random>
 
 #include "models/causal_lm_factory.h"
+#include "unit/engine/engine_jobs.h"
 
 namespace ferrum {
 namespace {
+
+using testing::Job;
+using testing::mixed_jobs;
+using testing::shared_prefix_jobs;
 
 constexpr size_t kContext = 256;
 constexpr size_t kBatchTokens = 64;
@@ -30,11 +35,6 @@ std::unique_ptr<CausalLm> load_tiny(const std::string& name) {
   EXPECT_TRUE(model) << model.error().to_string();
   return model ? std::move(*model) : nullptr;
 }
-
-struct Job {
-  std::vector<int32_t> prompt;
-  size_t max_new_tokens = 0;
-};
 
 // Greedy tokens of one sequence on its own: the per-sequence path the engine must reproduce.
 std::vector<int32_t> greedy_alone(CausalLm& model, const Job& job) {
@@ -100,40 +100,6 @@ std::vector<Outcome> run_engine(CausalLm& model, const std::vector<Job>& jobs, c
   EXPECT_EQ((*core)->block_pool().num_used(), 0u) << "blocks still held after every request finished";
   if (stats_out) *stats_out = (*core)->stats();
   return outcomes;
-}
-
-// Prompts of assorted lengths (1 to 100, some longer than a step's budget) and output lengths.
-std::vector<Job> mixed_jobs(size_t vocab, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  const std::vector<std::pair<size_t, size_t>> shapes = {{1, 9},  {5, 16},  {17, 3},  {33, 12},
-                                                         {40, 5}, {100, 7}, {64, 10}, {2, 20}};
-  std::vector<Job> jobs;
-  for (auto [prompt_len, new_tokens] : shapes) {
-    Job job;
-    for (size_t i = 0; i < prompt_len; ++i) job.prompt.push_back(static_cast<int32_t>(rng() % vocab));
-    job.max_new_tokens = new_tokens;
-    jobs.push_back(std::move(job));
-  }
-  return jobs;
-}
-
-// Prompts sharing a 37-token prefix (two full 16-token blocks and change): two identical ones, and
-// last the prefix's first 32 tokens alone, all of which the first wave caches (its last token is
-// recomputed into a private copy of its block).
-std::vector<Job> shared_prefix_jobs(size_t vocab, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<int32_t> prefix;
-  for (size_t i = 0; i < 37; ++i) prefix.push_back(static_cast<int32_t>(rng() % vocab));
-  std::vector<Job> jobs;
-  for (size_t suffix : {5, 0, 11, 0, 30}) {
-    Job job;
-    job.prompt = prefix;
-    for (size_t i = 0; i < suffix; ++i) job.prompt.push_back(static_cast<int32_t>(rng() % vocab));
-    job.max_new_tokens = 6 + suffix % 5;
-    jobs.push_back(std::move(job));
-  }
-  jobs.push_back({std::vector<int32_t>(prefix.begin(), prefix.begin() + 32), 9});
-  return jobs;
 }
 
 void expect_matches_alone(CausalLm& model, const std::vector<Job>& jobs, const std::vector<Outcome>& outcomes,

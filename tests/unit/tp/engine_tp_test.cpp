@@ -18,10 +18,15 @@
 #include "engine/engine_core.h"
 #include "engine/serving_engine.h"
 #include "engine/tensor_parallel_launch.h"
+#include "unit/engine/engine_jobs.h"
 #include "unit/models/reference_fixture.h"
 
 namespace ferrum {
 namespace {
+
+using testing::Job;
+using testing::mixed_jobs;
+using testing::shared_prefix_jobs;
 
 constexpr size_t kContext = 256;
 constexpr size_t kBatchTokens = 64;
@@ -91,11 +96,6 @@ class CountingLm final : public CausalLm {
   std::unique_ptr<CausalLm> inner_;
 };
 
-struct Job {
-  std::vector<int32_t> prompt;
-  size_t max_new_tokens = 0;
-};
-
 struct Outcome {
   std::vector<int32_t> tokens;
   std::vector<float> logprobs;  // of each chosen token, when asked
@@ -144,40 +144,6 @@ EngineRun run_engine(CausalLm& model, const std::vector<Job>& jobs, const Engine
   EXPECT_EQ((*core)->block_pool().num_used(), 0u) << "blocks still held after every request finished";
   run.stats = (*core)->stats();
   return run;
-}
-
-// Prompts of assorted lengths (1 to 100, some longer than a step's budget) and output lengths.
-std::vector<Job> mixed_jobs(size_t vocab, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  const std::vector<std::pair<size_t, size_t>> shapes = {{1, 9},  {5, 16},  {17, 3},  {33, 12},
-                                                         {40, 5}, {100, 7}, {64, 10}, {2, 20}};
-  std::vector<Job> jobs;
-  for (auto [prompt_len, new_tokens] : shapes) {
-    Job job;
-    for (size_t i = 0; i < prompt_len; ++i) job.prompt.push_back(static_cast<int32_t>(rng() % vocab));
-    job.max_new_tokens = new_tokens;
-    jobs.push_back(std::move(job));
-  }
-  return jobs;
-}
-
-// Prompts sharing a 37-token prefix, two of them identical, and last the prefix's first 32 tokens
-// alone: the second wave finds the prefix cached, and a prompt that is all cached blocks recomputes
-// its last token into a copy-on-write copy of its last block.
-std::vector<Job> shared_prefix_jobs(size_t vocab, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<int32_t> prefix;
-  for (size_t i = 0; i < 37; ++i) prefix.push_back(static_cast<int32_t>(rng() % vocab));
-  std::vector<Job> jobs;
-  for (size_t suffix : {5, 0, 11, 0, 30}) {
-    Job job;
-    job.prompt = prefix;
-    for (size_t i = 0; i < suffix; ++i) job.prompt.push_back(static_cast<int32_t>(rng() % vocab));
-    job.max_new_tokens = 6 + suffix % 5;
-    jobs.push_back(std::move(job));
-  }
-  jobs.push_back({std::vector<int32_t>(prefix.begin(), prefix.begin() + 32), 9});
-  return jobs;
 }
 
 EngineOptions base_options() {
