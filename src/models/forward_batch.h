@@ -191,4 +191,20 @@ struct PagedStep {
   PagedKvCache<B>& cache;
 };
 
+// What every family's forward_batch checks first: the batch fits the scratch the model was loaded
+// for (max_batch_tokens), the cache has its layers, and no position is past its RoPE tables.
+template <Backend B>
+Status check_paged_step(const PagedStep<B>& step, size_t num_layers, size_t max_batch_tokens, size_t max_context) {
+  const size_t t = step.batch.num_tokens();
+  FERRUM_CHECK(t > 0 && t <= max_batch_tokens, ErrorCode::kLimitExceeded, "forward_batch: ", t, " tokens, outside 1..",
+               max_batch_tokens, " this model was loaded for");
+  FERRUM_CHECK(step.cache.layers.size() == num_layers, ErrorCode::kShapeMismatch, "forward_batch: the cache has ",
+               step.cache.layers.size(), " layers, the model ", num_layers);
+  for (uint32_t position : step.batch.positions) {
+    FERRUM_CHECK(position < max_context, ErrorCode::kOutOfRange, "forward_batch: position ", position,
+                 " is past the context of ", max_context);
+  }
+  return ok();
+}
+
 }  // namespace ferrum

@@ -151,14 +151,7 @@ template <Backend B>
 Status LlamaModel<B>::forward_batch(Context& ctx, const PagedStep<B>& step, Buffer& logits) {
   const ForwardBatch& batch = step.batch;
   const size_t t = batch.num_tokens();
-  FERRUM_CHECK(t > 0 && t <= max_batch_tokens_, ErrorCode::kLimitExceeded, "forward_batch: ", t, " tokens, outside 1..",
-               max_batch_tokens_, " this model was loaded for");
-  FERRUM_CHECK(step.cache.layers.size() == layers_.size(), ErrorCode::kShapeMismatch, "forward_batch: the cache has ",
-               step.cache.layers.size(), " layers, the model ", layers_.size());
-  for (uint32_t position : batch.positions) {
-    FERRUM_CHECK(position < max_context_, ErrorCode::kOutOfRange, "forward_batch: position ", position,
-                 " is past the context of ", max_context_);
-  }
+  FERRUM_TRY(check_paged_step(step, layers_.size(), max_batch_tokens_, max_context_));
   const size_t half = hparams_.head_dim / 2;
   FERRUM_TRY(B::gather_rows(ctx, rope_cos_, step.metadata.positions(), t, batch_cos_, half));
   FERRUM_TRY(B::gather_rows(ctx, rope_sin_, step.metadata.positions(), t, batch_sin_, half));
