@@ -30,6 +30,20 @@ int64_t Shape::numel() const {
   return count;
 }
 
+std::optional<int64_t> Shape::checked_numel(std::span<const int64_t> dims) {
+  int64_t nonzero_product = 1;
+  bool has_zero = false;
+  for (int64_t dim : dims) {
+    if (dim < 0) return std::nullopt;
+    if (dim == 0) {
+      has_zero = true;
+      continue;
+    }
+    if (__builtin_mul_overflow(nonzero_product, dim, &nonzero_product)) return std::nullopt;
+  }
+  return has_zero ? 0 : nonzero_product;
+}
+
 std::string Shape::to_string() const {
   std::string text = "[";
   for (size_t i = 0; i < rank_; ++i) {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -29,6 +30,11 @@ class Shape {
   // Product of all dims (1 for a scalar); 0 if any dim is 0.
   int64_t numel() const;
   std::string to_string() const;  // "[4, 64]"
+
+  // Element count of `dims` for file parsers: nullopt when the product of the non-zero dims
+  // overflows int64, so that no stride or partial product of an accepted shape can overflow
+  // (a zero dim elsewhere would otherwise hide it from a left-to-right check).
+  static std::optional<int64_t> checked_numel(std::span<const int64_t> dims);
 
   friend bool operator==(const Shape& a, const Shape& b);
 

@@ -203,17 +203,16 @@ class GgufParser {
                  kGgufMaxDims, ")");
     info.ggml_dims.resize(rank);
     std::array<int64_t, kGgufMaxDims> outermost_first{};
-    int64_t numel = 1;
     for (uint32_t axis = 0; axis < rank; ++axis) {
       FERRUM_ASSIGN_OR_RETURN(const uint64_t dim, cursor_.read<uint64_t>("dimension"));
       FERRUM_CHECK(dim <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), ErrorCode::kParse, "dimension ",
                    axis, " is ", dim, ", too large");
-      FERRUM_CHECK(!__builtin_mul_overflow(numel, static_cast<int64_t>(dim), &numel), ErrorCode::kParse,
-                   "element count overflows at dimension ", axis, " (", dim, ")");
       info.ggml_dims[axis] = dim;
       outermost_first[rank - 1 - axis] = static_cast<int64_t>(dim);
     }
     info.shape = Shape(std::span<const int64_t>(outermost_first.data(), rank));
+    const std::optional<int64_t> numel = Shape::checked_numel(info.shape.dims());
+    FERRUM_CHECK(numel.has_value(), ErrorCode::kParse, "element count overflows for shape ", info.shape.to_string());
 
     FERRUM_ASSIGN_OR_RETURN(info.ggml_type, cursor_.read<uint32_t>("tensor type"));
     const std::optional<DType> dtype = dtype_from_ggml_type(info.ggml_type);
@@ -223,7 +222,7 @@ class GgufParser {
     const size_t block_elems = dtype_info(info.dtype).block_elems;
     FERRUM_CHECK(info.ggml_dims[0] % block_elems == 0, ErrorCode::kParse, "rows of ", info.ggml_dims[0],
                  " values are not a whole number of ", block_elems, "-value ", dtype_name(info.dtype), " blocks");
-    FERRUM_ASSIGN_OR_RETURN(info.nbytes, dtype_bytes(info.dtype, static_cast<size_t>(numel)));
+    FERRUM_ASSIGN_OR_RETURN(info.nbytes, dtype_bytes(info.dtype, static_cast<size_t>(*numel)));
 
     FERRUM_ASSIGN_OR_RETURN(info.offset, cursor_.read<uint64_t>("tensor data offset"));
     FERRUM_CHECK(info.offset % out_.alignment_ == 0, ErrorCode::kParse, "data offset ", info.offset,

@@ -122,15 +122,16 @@ class SafetensorsParser {
     FERRUM_CHECK(shape_field->size() <= kMaxDims, ErrorCode::kUnsupported, "rank ", shape_field->size(),
                  " exceeds ferrum's maximum of ", kMaxDims);
     std::array<int64_t, kMaxDims> dims{};
-    uint64_t numel = 1;
     for (size_t axis = 0; axis < shape_field->size(); ++axis) {
       const std::optional<uint64_t> dim = as_u64((*shape_field)[axis]);
       FERRUM_CHECK(dim && *dim <= static_cast<uint64_t>(INT64_MAX), ErrorCode::kParse, "shape entry ", axis, " is ",
                    json_snippet((*shape_field)[axis]), ", expected a non-negative integer");
-      FERRUM_CHECK(!__builtin_mul_overflow(numel, *dim, &numel), ErrorCode::kParse, "shape ",
-                   json_snippet(*shape_field), " overflows an element count");
       dims[axis] = static_cast<int64_t>(*dim);
     }
+    const std::optional<int64_t> checked = Shape::checked_numel({dims.data(), shape_field->size()});
+    FERRUM_CHECK(checked.has_value(), ErrorCode::kParse, "shape ", json_snippet(*shape_field),
+                 " overflows an element count");
+    const auto numel = static_cast<uint64_t>(*checked);
     info.shape = Shape(std::span<const int64_t>(dims.data(), shape_field->size()));
 
     auto offsets_field = entry.find("data_offsets");

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace ferrum {
 namespace {
 
@@ -39,6 +41,19 @@ TEST(TensorView, ShapesAndSlices) {
   EXPECT_EQ(second.shape(), (Shape{3, 4}));
   EXPECT_EQ(second.data_as<float>(), data + 12);
   EXPECT_EQ(view.shape().to_string(), "[2, 3, 4]");
+}
+
+// A zero dim must not hide an overflowing product of the others (found by fuzz-gguf: the
+// strides of [0, 2^32, 2^32] overflow even though the element count is 0).
+TEST(Shape, CheckedNumelRejectsOverflowBehindAZeroDim) {
+  const int64_t big = int64_t{1} << 32;
+  EXPECT_EQ(Shape::checked_numel(std::vector<int64_t>{2, 3, 4}), 24);
+  EXPECT_EQ(Shape::checked_numel(std::vector<int64_t>{5, 0, 7}), 0);
+  EXPECT_EQ(Shape::checked_numel(std::vector<int64_t>{}), 1);
+  EXPECT_FALSE(Shape::checked_numel(std::vector<int64_t>{big, big}));
+  EXPECT_FALSE(Shape::checked_numel(std::vector<int64_t>{0, big, big}));
+  EXPECT_FALSE(Shape::checked_numel(std::vector<int64_t>{big, 0, big}));
+  EXPECT_FALSE(Shape::checked_numel(std::vector<int64_t>{-1, 2}));
 }
 
 }  // namespace

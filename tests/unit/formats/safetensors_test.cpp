@@ -168,6 +168,7 @@ TEST(SafetensorsMalformed, TensorErrors) {
   expect_parse_error(file(R"({"dtype":"F32","shape":[2.5],"data_offsets":[0,8]})", 8), "shape entry 0 is 2.5");
   expect_parse_error(file(R"({"dtype":"F32","shape":[1,1,1,1,1,1,1],"data_offsets":[0,4]})", 4), "rank 7");
   expect_parse_error(file(R"({"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]})", 8), "overflows");
+  expect_parse_error(file(R"({"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]})", 0), "overflows");
   expect_parse_error(file(R"({"dtype":"F32","shape":[2],"data_offsets":[0,12]})", 12), "span 12");
   expect_parse_error(file(R"({"dtype":"F32","shape":[2],"data_offsets":[8,0]})", 8), "not an ordered pair");
   expect_parse_error(file(R"({"dtype":"F32","shape":[2],"data_offsets":[0]})", 8), "data_offsets");
