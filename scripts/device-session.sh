@@ -7,7 +7,7 @@
 # There (the GPU machine, repository root, `.device` carried):
 #   scripts/device-session.sh run [stages...]
 # runs the stages and prints a summary table last; logs go to $OUT (or ./device-out).
-# Stages: ops models bench8b engine quant serve genmodels ferrumbench (default: ops models bench8b
+# Stages: ops models bench8b engine quant sample serve genmodels ferrumbench (default: ops models bench8b
 # engine serve; engine reuses the 8B of bench8b; ferrumbench takes the models of genmodels)
 set -uo pipefail
 mode=${1:-run}
@@ -120,6 +120,38 @@ for stage in $stages; do
       note "ferrum bench Q4_K_M / Q8_0 exit $?"
       grep -E '^\|' "$out/bench-bf16.md" "$out/bench-gguf.md"
       tail -3 "$out/bench-bf16.err" "$out/bench-gguf.err"
+      ;;
+    sample)
+      # Device sampling: the op against its reference, the kernel's timing, seeded draws served on
+      # the device and on the host (the same text), and the engine's throughput with sampled rows.
+      "$(bin tests/op_test/ferrum-op-test)" --filter sample_rows > "$out/op-test-sample.log" 2>&1
+      note "op-test sample_rows exit $?: $(tail -1 "$out/op-test-sample.log")"
+      grep -E 'FAIL' "$out/op-test-sample.log" | head
+      "$(bin cuda-lab-sample)" > "$out/lab-sample.txt" 2>&1
+      note "cuda-lab-sample exit $?"
+      cat "$out/lab-sample.txt"
+      for mode in device host; do
+        flag=""
+        [[ $mode == host ]] && flag=--host-sampling
+        "$(bin src/ferrum)" serve "$bundle/fixtures/stories260K/stories260K.gguf" --device cuda --port 18081 -c 512 $flag \
+          > "$out/serve-$mode.log" 2>&1 &
+        pid=$!
+        sleep 5
+        env -u LD_LIBRARY_PATH python3 -c 'import json, urllib.request as u; print(json.loads(u.urlopen(u.Request("http://127.0.0.1:18081/v1/completions", data=json.dumps({"model": "stories260K", "prompt": "Once upon a time", "max_tokens": 48, "temperature": 0.8, "top_p": 0.9, "seed": 7}).encode(), headers={"Content-Type": "application/json"})).read().decode())["choices"][0]["text"])' \
+          > "$out/serve-$mode.txt" 2>&1
+        kill "$pid"
+        wait "$pid" 2> /dev/null
+      done
+      if cmp -s "$out/serve-device.txt" "$out/serve-host.txt"; then same=same; else same=DIFFERENT; fi
+      note "seeded completion, device vs host sampling: $same: $(head -c 120 "$out/serve-device.txt")"
+      for spec in "greedy --temperature 0" "device --temperature 0.8 --top-p 0.9" \
+        "topk --temperature 0.8 --top-k 40 --top-p 0.95"; do
+        read -r name args <<< "$spec"
+        # shellcheck disable=SC2086
+        timeout 200 "$(bin bench/engine/ferrum-engine-bench)" --device cuda --random 1b --requests 64 --prompt-len 128 \
+          --new-tokens 128 --max-num-batched-tokens 2048 $args > "$out/engine-1b-$name.txt" 2>&1
+        note "engine 1b 64 x (128 + 128) $name: exit $? | $(grep -E 'output throughput' "$out/engine-1b-$name.txt") | $(grep -E 'decode steps' "$out/engine-1b-$name.txt" | cut -c1-90)"
+      done
       ;;
     serve)
       # A served model answers on the GPU (stories260K in f32: its greedy text is known).

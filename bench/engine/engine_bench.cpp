@@ -1,5 +1,7 @@
 // ferrum-engine-bench: offline throughput of the serving engine. N requests (random prompts of
-// --prompt-len tokens, --new-tokens generated each, greedy, end-of-sequence ignored) are submitted
+// --prompt-len tokens, --new-tokens generated each, greedy unless --temperature is given (then
+// seeded draws with --top-k / --top-p, on the device unless --host-sampling), end-of-sequence
+// ignored) are submitted
 // at once and the engine steps until all are done; it reports output tokens per second overall and
 // over the decode-only steps, the step times, and for the decode steps the weight bandwidth they
 // reach (every step reads every weight once). With --baseline it also runs the same requests one
@@ -11,6 +13,7 @@
 //                       [--requests 64] [--prompt-len 128] [--new-tokens 128] [--max-num-seqs N]
 //                       [--max-num-batched-tokens 512] [--block-size 16] [--threads N] [--baseline]
 //                       [--no-graphs] [--shared-prefix N] [--tensor-parallel-size N]
+//                       [--temperature T] [--top-k K] [--top-p P] [--host-sampling]
 // With --tensor-parallel-size N the model is split over N processes of this binary (one per GPU;
 // they start with the hidden first argument tp-worker), rank 0 running the engine.
 #include <algorithm>
@@ -47,6 +50,8 @@ struct Flags {
   bool graphs = true;
   size_t shared_prefix = 0;
   size_t tensor_parallel_size = 1;
+  SamplingParams sampling{.temperature = 0.0f};
+  bool host_sampling = false;
 };
 
 constexpr size_t kPrefixSuffixTokens = 16;  // each --shared-prefix request's own tokens after the prefix
@@ -84,6 +89,14 @@ bool parse(int argc, char** argv, Flags& flags) {
       flags.shared_prefix = number();
     } else if (arg == "--tensor-parallel-size" && has_value) {
       flags.tensor_parallel_size = number();
+    } else if (arg == "--temperature" && has_value) {
+      flags.sampling.temperature = std::strtof(argv[++i], nullptr);
+    } else if (arg == "--top-k" && has_value) {
+      flags.sampling.top_k = static_cast<int>(number());
+    } else if (arg == "--top-p" && has_value) {
+      flags.sampling.top_p = std::strtof(argv[++i], nullptr);
+    } else if (arg == "--host-sampling") {
+      flags.host_sampling = true;
     } else {
       std::fprintf(stderr, "unknown or incomplete argument %s (see the header of engine_bench.cpp)\n", arg.c_str());
       return false;
@@ -155,6 +168,7 @@ Expected<std::unique_ptr<EngineCore>> create_core(const Flags& flags, CausalLm& 
   options.max_num_batched_tokens = flags.max_num_batched_tokens;
   options.block_size = flags.block_size;
   options.enable_graphs = flags.graphs;
+  options.device_sampling = !flags.host_sampling;
   return EngineCore::create(lm, nullptr, {}, options);
 }
 
@@ -243,7 +257,9 @@ int run(const Flags& flags) {
     request.prompt = prompts[i];
     request.max_new_tokens = flags.new_tokens;
     request.ignore_eos = true;
-    request.sampling.temperature = 0;
+    request.sampling = flags.sampling;
+    request.sampling.seed = i;
+    request.sampling.has_seed = true;
     Status added = (*core)->add_request(i, std::move(request), [&](RequestEvent&& event) {
       if (event.finished) ++finished;
       if (event.error) std::fprintf(stderr, "request failed: %s\n", event.error->to_string().c_str());
@@ -293,6 +309,11 @@ int run(const Flags& flags) {
       stats.kv_blocks_total, flags.graphs ? "allowed" : "off");
   std::printf("finished %zu / %zu in %.3f s over %zu steps (%zu preemptions)\n", finished, flags.requests, total, steps,
               static_cast<size_t>(stats.preemptions));
+  if (flags.sampling.temperature > 0.0f) {
+    std::printf("sampling: temperature %.2f, top_k %d, top_p %.2f; %zu tokens drawn on the device\n",
+                static_cast<double>(flags.sampling.temperature), flags.sampling.top_k,
+                static_cast<double>(flags.sampling.top_p), static_cast<size_t>(stats.device_drawn_tokens));
+  }
   std::printf("output throughput: %.1f tok/s overall (%zu tokens)\n",
               static_cast<double>(stats.generated_tokens) / total, static_cast<size_t>(stats.generated_tokens));
   std::printf("host share of step time: %.1f%% (%.3f s of %.3f s outside the model's forward)\n",

@@ -203,6 +203,15 @@ concept Backend = requires {
   // values[r, :k] (f32) and ids[r, :k] (i32) of the k largest of x[r, :], descending, lowest index on ties.
   // Args: (x, values, ids, rows, cols, k)
   { B::topk_rows(ctx, in, out, out, n, n, n) } -> std::same_as<Status>;
+  // ids[r] (i32) = one token drawn from x[r, :] (f32 logits) with the row's RowSampling, the
+  // params buffer holding [rows, kRowSamplingFields] f32. temperature 0 picks as argmax_rows does.
+  // Otherwise, over the row's finite logits (NaN and -inf are never drawn; a row with none picks as
+  // argmax_rows): p = softmax(x / temperature); keep the top_k largest logits (lowest index first
+  // among equals); of those keep the shortest largest-first prefix whose mass reaches top_p; drop
+  // tokens whose p is below min_p x the largest p; then walk the kept tokens in index order and
+  // return the first whose running mass exceeds uniform x the kept mass (the last kept one if
+  // rounding leaves none). Args: (x, params, ids, rows, cols)
+  { B::sample_rows(ctx, in, in, out, n, n) } -> std::same_as<Status>;
 
   // ── Tensor-parallel collectives (single-rank defaults: identity) ──
   { B::world_size(cctx) } -> std::same_as<size_t>;

@@ -11,6 +11,18 @@
 
 namespace ferrum {
 
+// One row's parameters for sample_rows: the kRowSamplingFields f32 of its row of the params
+// buffer, in this order. top_k is a whole number (0 = off); top_p 1 and min_p 0 are off.
+struct RowSampling {
+  float temperature = 0.0f;  // 0 = greedy: the row's argmax_rows pick
+  float top_k = 0.0f;
+  float top_p = 1.0f;
+  float min_p = 0.0f;
+  float uniform = 0.0f;  // the draw, in [0, 1)
+};
+inline constexpr size_t kRowSamplingFields = 5;
+static_assert(sizeof(RowSampling) == kRowSamplingFields * sizeof(float), "a params row is five packed f32");
+
 // Reduction applied by tensor-parallel all_reduce.
 enum class ReduceOp { kSum, kMax, kMin };
 

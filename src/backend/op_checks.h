@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <limits>
 #include <string_view>
 
+#include "backend/backend_types.h"
 #include "core/dtype.h"
 #include "core/error.h"
 
@@ -58,6 +60,22 @@ Expected<size_t> pool_blocks(std::string_view op, std::string_view arg, const Bu
   FERRUM_CHECK(block_numel > 0 && pool.numel() % block_numel == 0, ErrorCode::kShapeMismatch, op, ": ", arg, " has ",
                pool.numel(), " elements, not a whole number of blocks of ", heads, " x ", block_size, " x ", width);
   return pool.numel() / block_numel;
+}
+
+// sample_rows' arguments: f32 logits [rows, cols], f32 params [rows, kRowSamplingFields], i32 ids
+// [rows], and columns an i32 id can index.
+template <class Buffer>
+Status check_sample_rows(const Buffer& x, const Buffer& params, const Buffer& ids, size_t rows, size_t cols) {
+  constexpr std::string_view op = "sample_rows";
+  FERRUM_TRY(check_dtype(op, "x", x, {DType::kF32}));
+  FERRUM_TRY(check_dtype(op, "params", params, {DType::kF32}));
+  FERRUM_TRY(check_dtype(op, "ids", ids, {DType::kI32}));
+  FERRUM_CHECK(cols > 0 || rows == 0, ErrorCode::kInvalidArgument, op, ": rows of 0 columns have nothing to draw");
+  FERRUM_CHECK(cols <= static_cast<size_t>(INT32_MAX), ErrorCode::kOutOfRange, op, ": cols=", cols,
+               " cannot be indexed by i32 ids");
+  FERRUM_TRY(check_numel(op, "x", x, {rows, cols}));
+  FERRUM_TRY(check_numel(op, "params", params, {rows, kRowSamplingFields}));
+  return check_numel(op, "ids", ids, rows);
 }
 
 }  // namespace ferrum

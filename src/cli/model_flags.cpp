@@ -59,6 +59,8 @@ void register_engine_flags(ArgParser& parser, EngineFlags& flags) {
   parser.flag("--no-prefix-caching", &flags.no_prefix_caching, "do not share cached prompt prefixes");
   parser.flag("--no-chunked-prefill", &flags.no_chunked_prefill, "run each prompt in one step");
   parser.flag("--no-graphs", &flags.no_graphs, "run decode steps eagerly, not as captured CUDA graphs");
+  parser.flag("--host-sampling", &flags.host_sampling,
+              "sample every token on the host from copied logits, not on the device");
 }
 
 EngineOptions EngineFlags::resolve(ModelOptions& model) const {
@@ -67,6 +69,7 @@ EngineOptions EngineFlags::resolve(ModelOptions& model) const {
   resolved.enable_prefix_caching = !no_prefix_caching;
   resolved.enable_chunked_prefill = !no_chunked_prefill;
   resolved.enable_graphs = !no_graphs;
+  resolved.device_sampling = !host_sampling;
   apply_engine_options(resolved, model);
   return resolved;
 }

@@ -40,13 +40,14 @@ struct EngineFlags {
   bool no_prefix_caching = false;
   bool no_chunked_prefill = false;
   bool no_graphs = false;
+  bool host_sampling = false;
 
   EngineOptions resolve(ModelOptions& model) const;
 };
 
 // --max-num-seqs, --max-num-batched-tokens, --max-model-len, --block-size, --num-kv-blocks,
 // --kv-cache-size (GiB), --gpu-memory-utilization, --kv-cache-dtype, --no-prefix-caching,
-// --no-chunked-prefill, --no-graphs
+// --no-chunked-prefill, --no-graphs, --host-sampling
 void register_engine_flags(ArgParser& parser, EngineFlags& flags);
 
 }  // namespace ferrum::cli

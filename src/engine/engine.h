@@ -88,11 +88,12 @@ struct EngineStats {
   uint64_t preemptions = 0;
   uint64_t prompt_tokens = 0;
   uint64_t generated_tokens = 0;
-  size_t kv_blocks_cached = 0;  // blocks the prefix cache can hand out again (some may be in use)
-  size_t kv_block_size = 0;     // tokens per block
-  uint64_t steps = 0;           // forward steps run
-  double step_seconds = 0;      // time spent in steps
-  double model_seconds = 0;     // of which inside the model's batched forward (the rest is host work)
+  size_t kv_blocks_cached = 0;       // blocks the prefix cache can hand out again (some may be in use)
+  size_t kv_block_size = 0;          // tokens per block
+  uint64_t device_drawn_tokens = 0;  // sampled (not greedy) tokens drawn on the device by sample_rows
+  uint64_t steps = 0;                // forward steps run
+  double step_seconds = 0;           // time spent in steps
+  double model_seconds = 0;          // of which inside the model's batched forward (the rest is host work)
 };
 
 class RequestStream {

@@ -145,16 +145,22 @@ Status EngineCore::run_step() {
     if (!status) break;
   }
   if (status) build_batch(scheduled);
-  // When every sampled row is a plain greedy pick, the device picks it: one id per row comes back
-  // instead of a vocabulary of logits.
+  // When every sampled row is a plain greedy pick, the device picks it; when every row needs only
+  // what sample_rows draws, the device draws it. Either way one id per row comes back instead of a
+  // vocabulary of logits.
   const bool argmax_on_device =
       std::all_of(sampled_.begin(), sampled_.end(), [](const Request* r) { return is_plain_greedy(r->request); });
+  const std::optional<std::span<const RowSampling>> drawn =
+      argmax_on_device || !status ? std::nullopt : device_sampling_rows();
+  const bool picked_on_device = argmax_on_device || drawn.has_value();
   Expected<std::span<const float>> logits = std::span<const float>();
   Expected<std::span<const int32_t>> ids = std::span<const int32_t>();
   if (status) {
     const Clock::time_point forward_start = Clock::now();
     if (argmax_on_device) {
       ids = model_.forward_batch_argmax(*cache_, batch_);
+    } else if (drawn) {
+      ids = model_.forward_batch_sample(*cache_, batch_, *drawn);
     } else {
       logits = model_.forward_batch(*cache_, batch_);
     }
@@ -166,10 +172,14 @@ Status EngineCore::run_step() {
     return error;
   }
   ++stats_.steps;
+  if (drawn) {
+    stats_.device_drawn_tokens += static_cast<uint64_t>(
+        std::count_if(drawn->begin(), drawn->end(), [](const RowSampling& row) { return row.temperature > 0.0f; }));
+  }
   scheduler_.commit(scheduled);
   const size_t vocab = model_.info().vocab_size;
   for (size_t row = 0; row < sampled_.size(); ++row) {
-    if (argmax_on_device) {
+    if (picked_on_device) {
       accept(*sampled_[row], (*ids)[row], {});
     } else {
       sample(*sampled_[row], logits->subspan(row * vocab, vocab));
@@ -178,10 +188,33 @@ Status EngineCore::run_step() {
   return ok();
 }
 
-bool EngineCore::is_plain_greedy(const EngineRequest& r) {
+bool EngineCore::needs_no_host_logits(const EngineRequest& r) {
   const SamplingParams& p = r.sampling;
-  return p.temperature == 0.0f && p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f &&
-         p.frequency_penalty == 0.0f && p.logit_bias.empty() && !r.constraint && !r.logprobs && r.top_logprobs == 0;
+  return p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f &&
+         p.logit_bias.empty() && !r.constraint && !r.logprobs && r.top_logprobs == 0;
+}
+
+bool EngineCore::is_plain_greedy(const EngineRequest& r) {
+  return r.sampling.temperature == 0.0f && needs_no_host_logits(r);
+}
+
+std::optional<std::span<const RowSampling>> EngineCore::device_sampling_rows() {
+  if (!resolved_.options.device_sampling || !model_.supports_device_sampling()) return std::nullopt;
+  if (!std::all_of(sampled_.begin(), sampled_.end(), [](const Request* r) { return needs_no_host_logits(r->request); }))
+    return std::nullopt;
+  row_sampling_.clear();
+  for (Request* request : sampled_) {
+    const SamplingParams& p = request->request.sampling;
+    RowSampling row;  // greedy unless this request draws
+    // sample() draws nothing for a greedy request or one at its length limit: neither does this,
+    // so a seeded request takes the same uniforms on either path.
+    if (p.temperature > 0.0f && !request->output.length_reached()) {
+      row = RowSampling{p.temperature, static_cast<float>(std::max(p.top_k, 0)), p.top_p, p.min_p,
+                        static_cast<float>(request->sampler.next_uniform())};
+    }
+    row_sampling_.push_back(row);
+  }
+  return std::span<const RowSampling>(row_sampling_);
 }
 
 void EngineCore::build_batch(const SchedulerOutput& scheduled) {

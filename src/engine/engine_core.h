@@ -10,6 +10,8 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -81,8 +83,13 @@ class EngineCore {
   // Applies a sampled token (logits: the raw row, for log-probabilities; empty when the device
   // picked the token) and emits the event.
   void accept(Request& request, int32_t token, std::span<const float> logits);
-  // Greedy with nothing that needs the logits on the host (penalties, bias, constraint, logprobs).
+  // Nothing that needs the logits on the host (penalties, bias, constraint, logprobs).
+  static bool needs_no_host_logits(const EngineRequest& request);
+  // Greedy with nothing that needs the logits on the host.
   static bool is_plain_greedy(const EngineRequest& request);
+  // This step's RowSampling per sampled row for a device draw (one uniform from each request's
+  // sampler), or nullopt when some row needs its logits on the host.
+  std::optional<std::span<const RowSampling>> device_sampling_rows();
   void finish(Request& request, RequestEvent event, FinishReason reason);
   void fail(Request& request, const Error& error);
   void release(Request& request);
@@ -97,6 +104,7 @@ class EngineCore {
   std::unordered_map<RequestId, std::unique_ptr<Request>> requests_;
   ForwardBatch batch_;
   std::vector<Request*> sampled_;  // the request of each logits row
+  std::vector<RowSampling> row_sampling_;
   std::vector<float> row_;
   EngineStats stats_;
 };

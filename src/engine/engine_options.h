@@ -1,7 +1,7 @@
 // How the serving engine is sized and scheduled: the flags `serve`, `bench` and `run` share
 // (--max-num-seqs, --max-num-batched-tokens, --max-model-len, --gpu-memory-utilization,
 // --kv-cache-size, --block-size, --kv-cache-dtype, --no-prefix-caching, --no-chunked-prefill,
-// --no-graphs).
+// --no-graphs, --host-sampling).
 #pragma once
 
 #include <cstddef>
@@ -31,6 +31,9 @@ struct EngineOptions {
   // Decode steps of all-greedy batches as captured graphs, one per batch-size bucket (CUDA, dense
   // models; elsewhere the engine runs eagerly whatever this says).
   bool enable_graphs = true;
+  // Steps whose sampled rows need only temperature / top-k / top-p / min-p draw their tokens on the
+  // device (Backend::sample_rows) instead of copying every row's logits to the host.
+  bool device_sampling = true;
 };
 
 inline constexpr size_t kDefaultHostKvBytes = size_t{4} << 30;

@@ -24,6 +24,26 @@ std::vector<int32_t> ids_by_probability(std::span<const float> probs, size_t kee
   return ids;
 }
 
+// Top-p alone, without sorting the whole vocabulary: a token with p < (1 - top_p) / n cannot be in
+// the top-p set (all such tokens together hold less than 1 - top_p), so only the others are ordered
+// (descending probability, lowest id first among equals). Returns how many of them the set keeps,
+// or 0 when f32 rounding leaves their mass short of top_p (the caller then sorts everything).
+size_t top_p_alone(std::span<const float> probs, float top_p, std::vector<int32_t>& order) {
+  const double floor = (1.0 - static_cast<double>(top_p)) / static_cast<double>(probs.size());
+  order.clear();
+  for (size_t i = 0; i < probs.size(); ++i) {
+    if (probs[i] >= floor) order.push_back(static_cast<int32_t>(i));
+  }
+  std::sort(order.begin(), order.end(),
+            [&](int32_t a, int32_t b) { return probs[a] > probs[b] || (probs[a] == probs[b] && a < b); });
+  double cumulative = 0.0;
+  for (size_t i = 0; i < order.size(); ++i) {
+    cumulative += probs[static_cast<size_t>(order[i])];
+    if (cumulative >= top_p) return i + 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 Status validate_sampling_params(const SamplingParams& params, size_t vocab_size) {
@@ -100,7 +120,11 @@ std::vector<float> Sampler::truncated_distribution(std::span<const float> logits
   const bool needs_order = top_k < probs.size() || params_.top_p < 1.0f;
   size_t kept = probs.size();
   std::vector<int32_t> order;
-  if (needs_order) {
+  const size_t top_p_kept =
+      top_k == probs.size() && params_.top_p < 1.0f ? top_p_alone(probs, params_.top_p, order) : 0;
+  if (top_p_kept > 0) {
+    kept = top_p_kept;
+  } else if (needs_order) {
     order = ids_by_probability(probs, top_k);
     kept = top_k;
     if (params_.top_p < 1.0f) {
@@ -113,6 +137,8 @@ std::vector<float> Sampler::truncated_distribution(std::span<const float> logits
         }
       }
     }
+  }
+  if (needs_order) {
     std::vector<float> truncated(probs.size(), 0.0f);
     for (size_t i = 0; i < kept; ++i) truncated[static_cast<size_t>(order[i])] = probs[static_cast<size_t>(order[i])];
     probs = std::move(truncated);
@@ -132,7 +158,7 @@ int32_t Sampler::sample(std::span<float> logits, const TokenHistory& history) {
   apply_penalties(logits, history);
   if (params_.temperature == 0.0f) return argmax(logits);
   const std::vector<float> probs = truncated_distribution(logits);
-  const double draw = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+  const double draw = next_uniform();
   double cumulative = 0.0;
   int32_t last_candidate = argmax(probs);
   for (size_t token = 0; token < probs.size(); ++token) {
@@ -142,6 +168,10 @@ int32_t Sampler::sample(std::span<float> logits, const TokenHistory& history) {
     if (draw < cumulative) return last_candidate;
   }
   return last_candidate;  // rounding left the draw just above the total mass
+}
+
+double Sampler::next_uniform() {
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
 }
 
 int32_t argmax(std::span<const float> values) {

@@ -48,6 +48,10 @@ class Sampler {
   // Applies penalties and bias to `logits` in place (the raw row of one sequence), then picks a token.
   int32_t sample(std::span<float> logits, const TokenHistory& history);
 
+  // The uniform in [0, 1) the next draw uses (sample() takes one per non-greedy call): what a
+  // device draw of the same request takes, so seeded requests repeat on either path.
+  double next_uniform();
+
   // The probabilities the draw uses after every transformation (zeros for truncated tokens);
   // `logits` must already hold penalties and bias. Exposed so tests can check the truncations.
   std::vector<float> truncated_distribution(std::span<const float> logits) const;

@@ -189,6 +189,20 @@ Expected<std::span<const int32_t>> TensorParallelCausalLm::forward_batch_argmax(
   return local_->forward_batch_argmax(store.local(), batch);
 }
 
+bool TensorParallelCausalLm::supports_device_sampling() const {
+  return local_->supports_device_sampling();
+}
+
+// The workers run the same forward; what the leader picks from its logits is its own business.
+Expected<std::span<const int32_t>> TensorParallelCausalLm::forward_batch_sample(PagedKvStore& cache,
+                                                                                const ForwardBatch& batch,
+                                                                                std::span<const RowSampling> sampling) {
+  auto& store = static_cast<TensorParallelPagedStore&>(cache);
+  FERRUM_TRY(check_batch(batch));
+  FERRUM_TRY(link_->send({.kind = ModelStep::Kind::kForwardBatchArgmax, .id = store.id(), .batch = batch}));
+  return local_->forward_batch_sample(store.local(), batch, sampling);
+}
+
 void TensorParallelCausalLm::enable_batch_graphs(bool enabled) {
   // A failure to reach the group is kept in the link and returned by the next step.
   (void)link_->send({.kind = ModelStep::Kind::kEnableBatchGraphs, .value = enabled ? 1u : 0u});

@@ -54,6 +54,9 @@ class TensorParallelCausalLm final : public CausalLm {
   Expected<std::unique_ptr<PagedKvStore>> new_paged_cache(size_t num_blocks, size_t block_size, DType dtype) override;
   Expected<std::span<const float>> forward_batch(PagedKvStore& cache, const ForwardBatch& batch) override;
   Expected<std::span<const int32_t>> forward_batch_argmax(PagedKvStore& cache, const ForwardBatch& batch) override;
+  bool supports_device_sampling() const override;
+  Expected<std::span<const int32_t>> forward_batch_sample(PagedKvStore& cache, const ForwardBatch& batch,
+                                                          std::span<const RowSampling> sampling) override;
   void enable_batch_graphs(bool enabled) override;
   Status copy_block(PagedKvStore& cache, size_t from, size_t to) override;
 

@@ -12,6 +12,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/backend.h"
@@ -101,8 +102,17 @@ class CausalLm {
                                                                   const ForwardBatch& /*batch*/) {
     return make_error(ErrorCode::kUnsupported, info().architecture, " has no batched forward over a paged cache");
   }
+  // forward_batch for a batch whose sampled rows need only what Backend::sample_rows draws
+  // (temperature, top-k, top-p, min-p and a uniform per row, `sampling[i]` for batch.logits_rows[i]):
+  // each row's token is drawn on the device, so only one id per row comes back.
+  virtual bool supports_device_sampling() const { return false; }
+  virtual Expected<std::span<const int32_t>> forward_batch_sample(PagedKvStore& /*cache*/,
+                                                                  const ForwardBatch& /*batch*/,
+                                                                  std::span<const RowSampling> /*sampling*/) {
+    return make_error(ErrorCode::kUnsupported, info().architecture, " draws no tokens on the device");
+  }
   // Whether batched decode steps may run as captured graphs where the backend and the model allow
-  // (forward_batch_argmax only; on by default).
+  // (forward_batch_argmax and forward_batch_sample; on by default).
   virtual void enable_batch_graphs(bool /*enabled*/) {}
   // Copy-on-write of a shared block: every layer's K / V of block `from` into block `to`.
   virtual Status copy_block(PagedKvStore& /*cache*/, size_t /*from*/, size_t /*to*/) {
@@ -249,25 +259,23 @@ class CausalLmAdapter final : public CausalLm {
 
   Expected<std::span<const int32_t>> forward_batch_argmax(PagedKvStore& store, const ForwardBatch& batch) override {
     if constexpr (kBatches) {
-      const size_t rows = batch.logits_rows.size();
-      host_ids_.resize(rows);
-      if (rows == 0) {
-        FERRUM_TRY(run_batch(ctx_, store, batch, std::nullopt));
-        return std::span<const int32_t>(host_ids_);
-      }
-      if constexpr (kCapturable) {
-        FERRUM_ASSIGN_OR_RETURN(bool replayed, run_graph(store, batch));
-        if (replayed) return std::span<const int32_t>(host_ids_);
-      }
-      FERRUM_TRY(run_batch(ctx_, store, batch, std::nullopt));
-      FERRUM_TRY(ensure_ids(rows));
-      FERRUM_TRY(B::argmax_rows(ctx_, *batch_logits_, *batch_ids_, rows, info_.vocab_size));
-      FERRUM_TRY(B::sync(ctx_));
-      FERRUM_TRY(B::to_host(*batch_ids_,
-                            std::span<uint8_t>(reinterpret_cast<uint8_t*>(host_ids_.data()), rows * sizeof(int32_t))));
-      return std::span<const int32_t>(host_ids_);
+      return pick_tokens(store, batch, {});
     } else {
       return CausalLm::forward_batch_argmax(store, batch);
+    }
+  }
+
+  bool supports_device_sampling() const override { return kBatches; }
+
+  Expected<std::span<const int32_t>> forward_batch_sample(PagedKvStore& store, const ForwardBatch& batch,
+                                                          std::span<const RowSampling> sampling) override {
+    if constexpr (kBatches) {
+      FERRUM_CHECK(sampling.size() == batch.logits_rows.size(), ErrorCode::kInvalidArgument,
+                   "forward_batch_sample: ", sampling.size(), " sampling rows for ", batch.logits_rows.size(),
+                   " logits rows");
+      return pick_tokens(store, batch, sampling);
+    } else {
+      return CausalLm::forward_batch_sample(store, batch, sampling);
     }
   }
 
@@ -282,6 +290,54 @@ class CausalLmAdapter final : public CausalLm {
   }
 
  private:
+  // One token per logits row, picked on the device: argmax_rows when `sampling` is empty, else
+  // sample_rows with those rows' parameters.
+  Expected<std::span<const int32_t>> pick_tokens(PagedKvStore& store, const ForwardBatch& batch,
+                                                 std::span<const RowSampling> sampling) {
+    const size_t rows = batch.logits_rows.size();
+    host_ids_.resize(rows);
+    if (rows == 0) {
+      FERRUM_TRY(run_batch(ctx_, store, batch, std::nullopt));
+      return std::span<const int32_t>(host_ids_);
+    }
+    if constexpr (kCapturable) {
+      FERRUM_ASSIGN_OR_RETURN(bool replayed, run_graph(store, batch, sampling));
+      if (replayed) return std::span<const int32_t>(host_ids_);
+    }
+    FERRUM_TRY(run_batch(ctx_, store, batch, std::nullopt));
+    FERRUM_TRY(ensure_ids(rows));
+    FERRUM_TRY(pick_on_device(ctx_, sampling, rows));
+    FERRUM_TRY(B::sync(ctx_));
+    FERRUM_TRY(B::to_host(*batch_ids_,
+                          std::span<uint8_t>(reinterpret_cast<uint8_t*>(host_ids_.data()), rows * sizeof(int32_t))));
+    return std::span<const int32_t>(host_ids_);
+  }
+
+  // batch_ids_[:rows] from batch_logits_ on `ctx`: argmax without `sampling`, else its rows drawn.
+  Status pick_on_device(typename B::Context& ctx, std::span<const RowSampling> sampling, size_t rows) {
+    if (sampling.empty()) return B::argmax_rows(ctx, *batch_logits_, *batch_ids_, rows, info_.vocab_size);
+    FERRUM_TRY(upload_sampling(ctx, sampling, rows));
+    return B::sample_rows(ctx, *batch_logits_, *batch_params_, *batch_ids_, rows, info_.vocab_size);
+  }
+
+  // batch_params_ = `sampling` padded with greedy rows to `rows`. The buffer holds max_batch_tokens
+  // rows from the start, so a captured graph's pointer to it stays valid.
+  Status upload_sampling(typename B::Context& ctx, std::span<const RowSampling> sampling, size_t rows) {
+    if (!batch_params_) {
+      FERRUM_ASSIGN_OR_RETURN(auto buffer,
+                              B::alloc(std::max<size_t>(info_.max_batch_tokens, 1) * kRowSamplingFields, DType::kF32));
+      batch_params_ = std::make_unique<typename B::Buffer>(std::move(buffer));
+    }
+    FERRUM_CHECK(rows <= info_.max_batch_tokens, ErrorCode::kLimitExceeded, "forward_batch_sample: ", rows,
+                 " rows exceed the batch limit of ", info_.max_batch_tokens);
+    host_params_.assign(sampling.begin(), sampling.end());
+    host_params_.resize(rows);  // greedy padding
+    return B::copy_from_host(
+        ctx,
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(host_params_.data()), rows * sizeof(RowSampling)),
+        *batch_params_, 0);
+  }
+
   // Uploads the batch's metadata and runs the model's forward_batch into batch_logits_ on `ctx`.
   Status run_batch(typename B::Context& ctx, PagedKvStore& store, const ForwardBatch& batch,
                    std::optional<typename PagedBatchBuffers<B>::LaunchBounds> bounds) {
@@ -337,8 +393,9 @@ class CausalLmAdapter final : public CausalLm {
     return 0;
   }
 
-  // True when the step ran as a graph (host_ids_ then holds its argmax), false to run it eagerly.
-  Expected<bool> run_graph(PagedKvStore& store, const ForwardBatch& batch) {
+  // True when the step ran as a graph (host_ids_ then holds its picks), false to run it eagerly.
+  // Greedy and sampled steps have graphs of their own (the last kernel differs).
+  Expected<bool> run_graph(PagedKvStore& store, const ForwardBatch& batch, std::span<const RowSampling> sampling) {
     if (!graphs_enabled_ || info_.device == "cpu") return false;  // the CPU backend runs ops as they come
     // Tensor parallel: a graph's context would need the communicator and the rank-local token ids
     // on the device (docs/tensor-parallel.md, "CUDA graphs"); until then these steps run eagerly.
@@ -347,7 +404,7 @@ class CausalLmAdapter final : public CausalLm {
     const bool decode_only = batch.num_tokens() == seqs && batch.logits_rows.size() == seqs;
     const size_t bucket = graph_bucket(seqs);
     if (!decode_only || bucket == 0 || bucket > info_.max_batch_tokens) return false;
-    std::unique_ptr<BatchGraph>& slot = graphs_[bucket];
+    std::unique_ptr<BatchGraph>& slot = graphs_[{bucket, !sampling.empty()}];
     if (!slot) slot = std::make_unique<BatchGraph>();
     BatchGraph& graph = *slot;
     if (graph.failed) return false;
@@ -363,13 +420,18 @@ class CausalLmAdapter final : public CausalLm {
     // Host copies cannot be captured: the metadata goes in first, on the graph's own stream.
     const typename PagedBatchBuffers<B>::LaunchBounds bounds{1, info_.max_context};
     FERRUM_TRY(metadata_->upload(graph.ctx, padded_, cache.block_size, bounds));
+    if (!sampling.empty()) FERRUM_TRY(upload_sampling(graph.ctx, sampling, bucket));
     if (!graph.captured) {
       if (!B::begin_graph_capture(graph.ctx)) {
         graph.failed = true;
         return false;
       }
       Status body = model_.forward_batch(graph.ctx, PagedStep<B>{padded_, *metadata_, cache}, *batch_logits_);
-      if (body) body = B::argmax_rows(graph.ctx, *batch_logits_, *batch_ids_, bucket, info_.vocab_size);
+      if (body) {
+        body = sampling.empty()
+                   ? B::argmax_rows(graph.ctx, *batch_logits_, *batch_ids_, bucket, info_.vocab_size)
+                   : B::sample_rows(graph.ctx, *batch_logits_, *batch_params_, *batch_ids_, bucket, info_.vocab_size);
+      }
       const Status end = B::end_graph_capture(graph.ctx);
       if (!body || !end) {
         B::reset_graph(graph.ctx);
@@ -504,10 +566,12 @@ class CausalLmAdapter final : public CausalLm {
   std::vector<float> host_logits_;
   std::unique_ptr<PagedBatchBuffers<B>> metadata_;    // the batch metadata on the device
   std::unique_ptr<typename B::Buffer> batch_logits_;  // [rows, vocab] of the last batch
-  std::unique_ptr<typename B::Buffer> batch_ids_;     // their argmax (forward_batch_argmax)
+  std::unique_ptr<typename B::Buffer> batch_ids_;     // their picks (pick_tokens)
+  std::unique_ptr<typename B::Buffer> batch_params_;  // [max_batch_tokens, kRowSamplingFields]
   std::vector<int32_t> host_ids_;
-  bool graphs_enabled_ = true;                            // batch graphs (forward_batch_argmax)
-  std::map<size_t, std::unique_ptr<BatchGraph>> graphs_;  // by bucket
+  std::vector<RowSampling> host_params_;
+  bool graphs_enabled_ = true;                                             // batch graphs (pick_tokens)
+  std::map<std::pair<size_t, bool>, std::unique_ptr<BatchGraph>> graphs_;  // by bucket, sampled or not
   ForwardBatch padded_;
 };
 

@@ -75,6 +75,7 @@ void add_layout_cases(CaseList& cases);
 void add_im2col_cases(CaseList& cases);
 void add_elementwise_cases(CaseList& cases);
 void add_row_cases(CaseList& cases);
+void add_sampling_cases(CaseList& cases);
 void add_scatter_cases(CaseList& cases);
 // The paged-cache ops of the serving engine (paged_cache_write, paged_attention, ...).
 void add_paged_cases(CaseList& cases);

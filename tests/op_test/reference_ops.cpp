@@ -292,6 +292,62 @@ std::vector<int32_t> argmax_rows(const Floats& x, size_t rows, size_t cols) {
   return out;
 }
 
+namespace {
+
+int32_t draw_once(const float* x, size_t cols, const RowSampling& params, double top_p, double uniform) {
+  const std::vector<int32_t> argmax = argmax_rows(Floats(x, x + cols), 1, cols);
+  if (!(params.temperature > 0.0f)) return argmax[0];
+  double max = -std::numeric_limits<double>::infinity();
+  std::vector<size_t> order;
+  for (size_t c = 0; c < cols; ++c) {
+    if (!std::isfinite(x[c])) continue;
+    order.push_back(c);
+    max = std::max(max, static_cast<double>(x[c]));
+  }
+  if (order.empty() || std::isinf(max) || std::any_of(x, x + cols, [](float v) { return v == INFINITY; }))
+    return argmax[0];
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return x[a] > x[b]; });
+  std::vector<double> p(cols, 0.0);
+  double total = 0.0;
+  for (size_t c : order) total += (p[c] = std::exp((x[c] - max) / params.temperature));
+  for (double& value : p) value /= total;
+  size_t kept = order.size();
+  const double top_k = std::floor(params.top_k);
+  if (top_k >= 1.0 && top_k < static_cast<double>(kept)) kept = static_cast<size_t>(top_k);
+  double cumulative = 0.0;
+  for (size_t i = 0; i < kept && top_p < 1.0; ++i) {
+    cumulative += p[order[i]];
+    if (cumulative >= top_p) kept = i + 1;
+  }
+  std::vector<bool> keep(cols, false);
+  for (size_t i = 0; i < kept; ++i) keep[order[i]] = p[order[i]] >= params.min_p * p[order[0]];
+  double kept_mass = 0.0;
+  for (size_t c = 0; c < cols; ++c) kept_mass += keep[c] ? p[c] : 0.0;
+  double running = 0.0;
+  int32_t last = -1;
+  for (size_t c = 0; c < cols; ++c) {
+    if (!keep[c]) continue;
+    running += p[c];
+    last = static_cast<int32_t>(c);
+    if (uniform * kept_mass < running) return last;
+  }
+  return last;
+}
+
+}  // namespace
+
+std::vector<int32_t> sample_row_ids(const float* x, size_t cols, const RowSampling& params, double slack) {
+  std::vector<int32_t> ids;
+  for (double dp : {-slack, 0.0, slack}) {
+    for (double du : {-slack, 0.0, slack}) {
+      const double top_p = params.top_p < 1.0f ? std::min(1.0, params.top_p + dp) : 1.0;
+      const int32_t id = draw_once(x, cols, params, top_p, std::clamp(params.uniform + du, 0.0, 1.0));
+      if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+    }
+  }
+  return ids;
+}
+
 void topk_rows(const Floats& x, size_t rows, size_t cols, size_t k, Doubles& values, std::vector<int32_t>& ids) {
   values.assign(rows * k, 0.0);
   ids.assign(rows * k, 0);

@@ -76,4 +76,9 @@ Doubles softmax_rows(const Floats& x, size_t rows, size_t cols);
 std::vector<int32_t> argmax_rows(const Floats& x, size_t rows, size_t cols);
 void topk_rows(const Floats& x, size_t rows, size_t cols, size_t k, Doubles& values, std::vector<int32_t>& ids);
 
+// sample_rows' draw for one row (params as RowSampling), in double with a full sort. `slack`
+// widens the draw and the top_p boundary by that much, for the ids a backend may pick when f32
+// rounding lands it on the other side of a boundary: the ids drawn at every corner.
+std::vector<int32_t> sample_row_ids(const float* x, size_t cols, const RowSampling& params, double slack);
+
 }  // namespace ferrum::op_test::ref

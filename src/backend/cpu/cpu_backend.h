@@ -172,6 +172,8 @@ struct CpuBackend : BackendDefaults {
   static Status argmax_rows(CpuContext& ctx, const CpuBuffer& x, CpuBuffer& out, size_t rows, size_t cols);
   static Status topk_rows(CpuContext& ctx, const CpuBuffer& x, CpuBuffer& values, CpuBuffer& ids, size_t rows,
                           size_t cols, size_t k);
+  static Status sample_rows(CpuContext& ctx, const CpuBuffer& x, const CpuBuffer& params, CpuBuffer& ids, size_t rows,
+                            size_t cols);
 
   // ── Collectives ──
   // Without a rank group (new_context) these are the one-rank identities and cost a null check.

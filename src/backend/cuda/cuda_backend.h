@@ -187,6 +187,7 @@ struct CudaBackend : BackendDefaults {
   static Status argmax_rows(Context& ctx, const Buffer& x, Buffer& out, size_t rows, size_t cols);
   static Status topk_rows(Context& ctx, const Buffer& x, Buffer& values, Buffer& ids, size_t rows, size_t cols,
                           size_t k);
+  static Status sample_rows(Context& ctx, const Buffer& x, const Buffer& params, Buffer& ids, size_t rows, size_t cols);
 
   // ── Collectives ──
   // new_context: one GPU, the collectives are identities (all_gather a copy). new_parallel_context:

@@ -10,6 +10,7 @@
 #include "backend/cuda/kernels/norm.h"
 #include "backend/cuda/kernels/reduce.h"
 #include "backend/cuda/kernels/rope.h"
+#include "backend/cuda/kernels/sample.h"
 
 namespace ferrum {
 
@@ -333,6 +334,17 @@ Status CudaBackend::topk_rows(CudaContext& ctx, const CudaBuffer& x, CudaBuffer&
   }
   return cuda::launch_topk_rows(x.data(), x.dtype(), values.data_as<float>(), ids.data_as<int32_t>(), rows, cols, k,
                                 scratch_a, scratch_b, ctx.stream());
+}
+
+Status CudaBackend::sample_rows(CudaContext& ctx, const CudaBuffer& x, const CudaBuffer& params, CudaBuffer& ids,
+                                size_t rows, size_t cols) {
+  FERRUM_TRY(ctx.usable());
+  FERRUM_TRY(check_sample_rows(x, params, ids, rows, cols));
+  // Fixed-point masses (2^40 per token at most) must sum within 64 bits.
+  FERRUM_CHECK(cols <= (size_t{1} << 23), ErrorCode::kUnsupported, "sample_rows: cols = ", cols,
+               " exceeds the CUDA kernel's 8,388,608");
+  return cuda::launch_sample_rows(x.data_as<float>(), reinterpret_cast<const RowSampling*>(params.data_as<float>()),
+                                  ids.data_as<int32_t>(), rows, cols, ctx.stream());
 }
 
 }  // namespace ferrum

@@ -149,6 +149,62 @@ TEST(ServingEngine, ConcurrentRequestsStreamWhatGeneratorGivesEachAlone) {
   EXPECT_GT(stats.prefix_cache_queries, 0u);
 }
 
+// Requests that need no logits on the host (no penalties, bias, constraint or logprobs) draw their
+// tokens through Backend::sample_rows; seeded, they stream the tokens Generator's host sampler
+// draws for each alone, and so does the engine told to sample on the host.
+TEST(ServingEngine, DeviceDrawsRepeatTheHostSamplersSeededTokens) {
+  std::shared_ptr<ModelBundle> bundle = load_stories();
+  ASSERT_TRUE(bundle);
+  std::vector<SamplingParams> samplings;
+  for (uint64_t seed : {1u, 2u, 3u}) {
+    samplings.push_back({.temperature = 1.0f, .seed = seed, .has_seed = true});
+    samplings.push_back({.temperature = 0.7f, .top_p = 0.9f, .seed = seed, .has_seed = true});
+    samplings.push_back({.temperature = 1.2f, .top_k = 20, .min_p = 0.05f, .seed = seed, .has_seed = true});
+    samplings.push_back({.temperature = 0.0f});
+  }
+  const char* prompts[] = {"Once upon a time", "The dog", "Tom had a red ball", "One day"};
+  for (bool device : {true, false}) {
+    EngineOptions options;
+    options.max_num_batched_tokens = 32;
+    options.device_sampling = device;
+    auto engine = create_engine(bundle, options);
+    ASSERT_TRUE(engine) << engine.error().to_string();
+    std::vector<std::unique_ptr<RequestStream>> streams;
+    std::vector<GenerationRequest> alone;
+    for (size_t i = 0; i < samplings.size(); ++i) {
+      EngineRequest request;
+      request.prompt = bundle->tokenizer->encode(prompts[i % std::size(prompts)], {.add_special = true});
+      request.max_new_tokens = 40;
+      request.sampling = samplings[i];
+      GenerationRequest generation;
+      generation.prompt = request.prompt;
+      generation.max_new_tokens = request.max_new_tokens;
+      generation.sampling = samplings[i];
+      generation.stop_tokens.assign(bundle->end_tokens.begin(), bundle->end_tokens.end());
+      alone.push_back(generation);
+      auto stream = (*engine)->submit(std::move(request));
+      ASSERT_TRUE(stream) << stream.error().to_string();
+      streams.push_back(std::move(*stream));
+    }
+    std::vector<Streamed> results;
+    for (auto& stream : streams) results.push_back(drain(*stream));
+    Generator generator(*bundle->model, *bundle->tokenizer);
+    for (size_t i = 0; i < streams.size(); ++i) {
+      auto state = bundle->model->new_sequence(512);
+      ASSERT_TRUE(state);
+      auto expected = generator.generate(**state, alone[i], nullptr);
+      ASSERT_TRUE(expected) << expected.error().to_string();
+      EXPECT_EQ(results[i].tokens, expected->tokens) << "request " << i << (device ? " (device)" : " (host)");
+    }
+    const uint64_t drawn = (*engine)->stats().device_drawn_tokens;
+    if (device) {
+      EXPECT_GT(drawn, 100u);
+    } else {
+      EXPECT_EQ(drawn, 0u);
+    }
+  }
+}
+
 TEST(ServingEngine, LogprobsDescribeTheModelsDistribution) {
   std::shared_ptr<ModelBundle> bundle = load_stories();
   ASSERT_TRUE(bundle);
