@@ -1,6 +1,7 @@
 // CPU quantized GEMM (gemm_quant) at Llama-3.2-1B projection shapes, for the GGUF types of the
 // Q4_K_M and Q8_0 recipes and the legacy Q4_0. m = 1 is decode (row dots: judge by GB/s of the
-// quantized weights read), m = 64 is prefill (int8 panels: judge by GOP/s, 2 ops per multiply-add).
+// quantized weights read; the 128256-row lm_head shape is the only one past the caches, as a
+// model's weights are), m = 64 is prefill (int8 panels: judge by GOP/s, 2 ops per multiply-add).
 // Run with FERRUM_BENCH_THREADS=1 on a shared machine: the CPU-time rates are then per core.
 #include <vector>
 
@@ -54,6 +55,8 @@ void quant_shapes(benchmark::internal::Benchmark* bench) {
     bench->Args({m, 8192, 2048});
     bench->Args({m, 2048, 8192});
   }
+  // The tied lm_head: 0.2-0.3 GB, far past the caches, what decode streams from memory.
+  bench->Args({1, 128256, 2048});
   bench->Unit(benchmark::kMillisecond);
 }
 

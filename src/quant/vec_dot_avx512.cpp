@@ -83,6 +83,87 @@ float dot_q4_k(const BlockQ4_K* w, const BlockQ8_K* a, size_t blocks) {
   return _mm512_reduce_add_ps(acc) - _mm_cvtss_f32(min_total);
 }
 
+#if defined(__AVX512VNNI__)
+// Q6_K x Q8_K with VNNI. A half (128 values) is 64 bytes of low nibbles and 32 of high pairs: the
+// low nibbles give values 0-63 of the half, the high nibbles 64-127; the high-pair byte, broadcast to
+// both 256-bit halves and shifted by a per-half count (0 | 2 for the first 64, 4 | 6 for the rest),
+// gives their two top bits. Codes are unsigned (q + 32, 0..63); dpbusd sums four code x activation
+// products per int32 lane, four lanes per 16-value sub-block, and each lane is multiplied by its
+// sub-block's signed scale. The +32 offset comes back out through the activation block sums:
+// sum_g scale[g] * 32 * bsums[g].
+float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* a, size_t blocks) {
+  const __m512i low_mask = _mm512_set1_epi8(0x0F);
+  const __m512i two_bits = _mm512_set1_epi8(0x03);
+  const __m512i shift_first = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+  const __m512i shift_second =
+      _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(4)), _mm256_set1_epi16(6), 1);
+  // Lane i of register r (of four: half 0 / 1 x values 0-63 / 64-127) takes scale 4r + i / 4.
+  const __m512i lane_group =
+      _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2);
+  __m512 acc = _mm512_setzero_ps();
+  for (size_t b = 0; b < blocks; ++b) {
+    const __m512i scales = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales)));
+    __m512i sums = _mm512_setzero_si512();
+    for (int half = 0; half < 2; ++half) {
+      const __m512i ql = _mm512_loadu_si512(w[b].ql + 64 * half);
+      const __m512i qh =
+          _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh + 32 * half)));
+      const __m512i high_first = _mm512_and_si512(_mm512_srlv_epi16(qh, shift_first), two_bits);
+      const __m512i high_second = _mm512_and_si512(_mm512_srlv_epi16(qh, shift_second), two_bits);
+      const __m512i codes_first = _mm512_or_si512(_mm512_and_si512(ql, low_mask), _mm512_slli_epi16(high_first, 4));
+      const __m512i codes_second =
+          _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low_mask), _mm512_slli_epi16(high_second, 4));
+      const __m512i x_first = _mm512_loadu_si512(a[b].qs + 128 * half);
+      const __m512i x_second = _mm512_loadu_si512(a[b].qs + 128 * half + 64);
+      const __m512i scale_first =
+          _mm512_permutexvar_epi32(_mm512_add_epi32(lane_group, _mm512_set1_epi32(8 * half)), scales);
+      const __m512i scale_second =
+          _mm512_permutexvar_epi32(_mm512_add_epi32(lane_group, _mm512_set1_epi32(8 * half + 4)), scales);
+      sums = _mm512_add_epi32(
+          sums, _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), codes_first, x_first), scale_first));
+      sums = _mm512_add_epi32(
+          sums, _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), codes_second, x_second), scale_second));
+    }
+    const __m512i bsums = _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].bsums)));
+    const __m512i offset = _mm512_slli_epi32(_mm512_mullo_epi32(bsums, scales), 5);
+    const float d = a[b].d * half_to_float(w[b].d);
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(_mm512_sub_epi32(sums, offset)), acc);
+  }
+  return _mm512_reduce_add_ps(acc);
+}
+
+// Q8_0 x Q8_0 with VNNI, two blocks per register. dpbusd takes unsigned x signed: the weights
+// shifted to w + 128 (an xor of the sign bit) give sum (w + 128) a, and 128 sum a comes off again
+// (sum a from a dpbusd with ones). Each 256-bit half is one block, scaled by its d_w * d_a.
+float dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, size_t blocks) {
+  const __m512i sign_bit = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i ones = _mm512_set1_epi8(1);
+  __m512 acc = _mm512_setzero_ps();
+  size_t b = 0;
+  for (; b + 2 <= blocks; b += 2) {
+    const __m512i weights =
+        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs))),
+                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b + 1].qs)), 1);
+    const __m512i x =
+        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs))),
+                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b + 1].qs)), 1);
+    const __m512i shifted = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(weights, sign_bit), x);
+    const __m512i x_sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, x);
+    const __m512i products = _mm512_sub_epi32(shifted, _mm512_slli_epi32(x_sums, 7));
+    const __m512 scale = _mm512_insertf32x8(_mm512_set1_ps(half_to_float(w[b].d) * half_to_float(a[b].d)),
+                                            _mm256_set1_ps(half_to_float(w[b + 1].d) * half_to_float(a[b + 1].d)), 1);
+    acc = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(products), acc);
+  }
+  float sum = _mm512_reduce_add_ps(acc);
+  for (; b < blocks; ++b) {  // an odd last block
+    int total = 0;
+    for (size_t j = 0; j < kLegacyBlock; ++j) total += w[b].qs[j] * a[b].qs[j];
+    sum += half_to_float(w[b].d) * half_to_float(a[b].d) * static_cast<float>(total);
+  }
+  return sum;
+}
+#endif
+
 }  // namespace
 
 bool vec_dot_avx512(DType weight_type, const void* weight_row, const void* activation_row, size_t n, float& result) {
@@ -91,6 +172,16 @@ bool vec_dot_avx512(DType weight_type, const void* weight_row, const void* activ
       result = dot_q4_k(static_cast<const BlockQ4_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
                         n / kSuperBlock);
       return true;
+#if defined(__AVX512VNNI__)
+    case DType::kQ6_K:
+      result = dot_q6_k(static_cast<const BlockQ6_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
+                        n / kSuperBlock);
+      return true;
+    case DType::kQ8_0:
+      result = dot_q8_0(static_cast<const BlockQ8_0*>(weight_row), static_cast<const BlockQ8_0*>(activation_row),
+                        n / kLegacyBlock);
+      return true;
+#endif
     default: return false;
   }
 }
