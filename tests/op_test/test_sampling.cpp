@@ -50,16 +50,23 @@ std::vector<float> row_logits(size_t rows, size_t cols, bool specials, uint64_t 
   return x;
 }
 
+// sample_rows on backend B; the ids come back as floats, as download gives them.
+template <Backend B>
+Expected<std::vector<float>> draw_ids(const std::vector<float>& x, const std::vector<float>& params, size_t rows,
+                                      size_t cols) {
+  FERRUM_ASSIGN_OR_RETURN(auto xb, upload<B>(x, DType::kF32));
+  FERRUM_ASSIGN_OR_RETURN(auto pb, upload<B>(params, DType::kF32));
+  FERRUM_ASSIGN_OR_RETURN(auto ids, B::alloc(rows, DType::kI32));
+  auto ctx = B::new_context();
+  FERRUM_TRY(B::sample_rows(ctx, xb, pb, ids, rows, cols));
+  return download<B>(ctx, ids, rows);
+}
+
 template <Backend B>
 CaseResult run_sample(size_t rows, size_t cols, bool specials) {
   const std::vector<float> x = row_logits(rows, cols, specials, rows * 31 + cols);
   const std::vector<float> params = row_params(rows, rows + cols);
-  OP_ASSIGN(auto xb, upload<B>(x, DType::kF32));
-  OP_ASSIGN(auto pb, upload<B>(params, DType::kF32));
-  OP_ASSIGN(auto ids, B::alloc(rows, DType::kI32));
-  auto ctx = B::new_context();
-  OP_TRY(B::sample_rows(ctx, xb, pb, ids, rows, cols));
-  OP_ASSIGN(auto actual, download<B>(ctx, ids, rows));
+  OP_ASSIGN(auto actual, draw_ids<B>(x, params, rows, cols));
   // Expected: the backend's pick where the reference allows it, else the reference's own draw.
   std::vector<double> expected(rows);
   for (size_t r = 0; r < rows; ++r) {
@@ -86,12 +93,7 @@ CaseResult run_sample_frequencies() {
     x.insert(x.end(), one.begin(), one.end());
     params.insert(params.end(), {p.temperature, p.top_k, p.top_p, p.min_p, (static_cast<float>(r) + 0.5f) / kRows});
   }
-  OP_ASSIGN(auto xb, upload<B>(x, DType::kF32));
-  OP_ASSIGN(auto pb, upload<B>(params, DType::kF32));
-  OP_ASSIGN(auto ids, B::alloc(kRows, DType::kI32));
-  auto ctx = B::new_context();
-  OP_TRY(B::sample_rows(ctx, xb, pb, ids, kRows, kCols));
-  OP_ASSIGN(auto actual, download<B>(ctx, ids, kRows));
+  OP_ASSIGN(auto actual, draw_ids<B>(x, params, kRows, kCols));
   // Stratified uniforms make each token's count its kept probability x rows, to within one row
   // per boundary: count exactly what the reference draws from the same uniforms.
   std::vector<double> counts(kCols, 0.0), expected(kCols, 0.0);

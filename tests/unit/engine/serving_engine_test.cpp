@@ -59,6 +59,17 @@ Streamed drain(RequestStream& stream) {
   }
 }
 
+// What Generator runs alone for `request`: the same prompt, length, sampling and stops.
+GenerationRequest alone_request(const EngineRequest& request, const ModelBundle& bundle) {
+  GenerationRequest generation;
+  generation.prompt = request.prompt;
+  generation.max_new_tokens = request.max_new_tokens;
+  generation.sampling = request.sampling;
+  generation.stop_strings = request.stop_strings;
+  generation.stop_tokens.assign(bundle.end_tokens.begin(), bundle.end_tokens.end());
+  return generation;
+}
+
 struct Case {
   std::string prompt;
   size_t max_new_tokens;
@@ -108,13 +119,7 @@ TEST(ServingEngine, ConcurrentRequestsStreamWhatGeneratorGivesEachAlone) {
     request.stop_strings = c.stop_strings;
     request.logprobs = true;
     request.top_logprobs = 3;
-    GenerationRequest generation;
-    generation.prompt = request.prompt;
-    generation.max_new_tokens = c.max_new_tokens;
-    generation.sampling = c.sampling;
-    generation.stop_strings = c.stop_strings;
-    generation.stop_tokens.assign(bundle->end_tokens.begin(), bundle->end_tokens.end());
-    alone.push_back(generation);
+    alone.push_back(alone_request(request, *bundle));
     auto stream = (*engine)->submit(std::move(request));
     ASSERT_TRUE(stream) << stream.error().to_string();
     streams.push_back(std::move(*stream));
@@ -176,12 +181,7 @@ TEST(ServingEngine, DeviceDrawsRepeatTheHostSamplersSeededTokens) {
       request.prompt = bundle->tokenizer->encode(prompts[i % std::size(prompts)], {.add_special = true});
       request.max_new_tokens = 40;
       request.sampling = samplings[i];
-      GenerationRequest generation;
-      generation.prompt = request.prompt;
-      generation.max_new_tokens = request.max_new_tokens;
-      generation.sampling = samplings[i];
-      generation.stop_tokens.assign(bundle->end_tokens.begin(), bundle->end_tokens.end());
-      alone.push_back(generation);
+      alone.push_back(alone_request(request, *bundle));
       auto stream = (*engine)->submit(std::move(request));
       ASSERT_TRUE(stream) << stream.error().to_string();
       streams.push_back(std::move(*stream));

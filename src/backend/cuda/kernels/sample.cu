@@ -55,6 +55,19 @@ __device__ __forceinline__ bool ranks_before(float a, int32_t ia, float b, int32
   return a > b;
 }
 
+// The warp's best (value, index) in argmax_rows' ranking, in every lane.
+__device__ __forceinline__ void warp_best(float& best, int32_t& best_index) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) {
+    const float other = __shfl_xor_sync(kFullMask, best, offset);
+    const int32_t other_index = __shfl_xor_sync(kFullMask, best_index, offset);
+    if (ranks_before(other, other_index, best, best_index)) {
+      best = other;
+      best_index = other_index;
+    }
+  }
+}
+
 template <class T>
 __device__ __forceinline__ T warp_inclusive_scan(T value) {
   const int lane = threadIdx.x % 32;
@@ -445,15 +458,7 @@ __global__ void __launch_bounds__(kThreads)
       pos_inf |= v[j] == INFINITY;
     }
   });
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) {
-    const float other = __shfl_xor_sync(kFullMask, best, offset);
-    const int32_t other_index = __shfl_xor_sync(kFullMask, best_index, offset);
-    if (ranks_before(other, other_index, best, best_index)) {
-      best = other;
-      best_index = other_index;
-    }
-  }
+  warp_best(best, best_index);
   if (lane == 0) {
     s.slots_f32[warp] = best;
     s.slots_i32[warp] = best_index;
@@ -461,15 +466,7 @@ __global__ void __launch_bounds__(kThreads)
   __syncthreads();
   best = s.slots_f32[lane];
   best_index = s.slots_i32[lane];
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) {
-    const float other = __shfl_xor_sync(kFullMask, best, offset);
-    const int32_t other_index = __shfl_xor_sync(kFullMask, best_index, offset);
-    if (ranks_before(other, other_index, best, best_index)) {
-      best = other;
-      best_index = other_index;
-    }
-  }
+  warp_best(best, best_index);
   __syncthreads();
   max = block_reduce(
       max, [](float a, float b) { return fmaxf(a, b); }, s.slots_f32);
