@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <random>
 
 #include "core/thread_pool.h"
@@ -58,6 +59,7 @@ class CountingLm final : public CausalLm {
 
   size_t logits_steps = 0;
   size_t argmax_steps = 0;
+  size_t sample_steps = 0;
   size_t block_copies = 0;
 
   const CausalLmInfo& info() const override { return inner_->info(); }
@@ -86,6 +88,12 @@ class CountingLm final : public CausalLm {
     ++argmax_steps;
     return inner_->forward_batch_argmax(cache, batch);
   }
+  bool supports_device_sampling() const override { return inner_->supports_device_sampling(); }
+  Expected<std::span<const int32_t>> forward_batch_sample(PagedKvStore& cache, const ForwardBatch& batch,
+                                                          std::span<const RowSampling> sampling) override {
+    ++sample_steps;
+    return inner_->forward_batch_sample(cache, batch, sampling);
+  }
   void enable_batch_graphs(bool enabled) override { inner_->enable_batch_graphs(enabled); }
   Status copy_block(PagedKvStore& cache, size_t from, size_t to) override {
     ++block_copies;
@@ -110,8 +118,9 @@ struct EngineRun {
 
 // Runs `jobs` through an EngineCore over `model`, all submitted at once, or in `waves` (wave i + 1
 // submitted when wave i has finished, so later waves find earlier prompts in the prefix cache).
+// Greedy unless `sampling` is given (then request i draws with seed i).
 EngineRun run_engine(CausalLm& model, const std::vector<Job>& jobs, const EngineOptions& options, bool logprobs,
-                     size_t waves = 1) {
+                     size_t waves = 1, std::optional<SamplingParams> sampling = std::nullopt) {
   EngineRun run;
   auto core = EngineCore::create(model, nullptr, {}, options);
   EXPECT_TRUE(core) << core.error().to_string();
@@ -124,6 +133,11 @@ EngineRun run_engine(CausalLm& model, const std::vector<Job>& jobs, const Engine
       request.prompt = jobs[i].prompt;
       request.max_new_tokens = jobs[i].max_new_tokens;
       request.sampling.temperature = 0;
+      if (sampling) {
+        request.sampling = *sampling;
+        request.sampling.seed = i;
+        request.sampling.has_seed = true;
+      }
       request.logprobs = logprobs;
       Outcome& outcome = run.outcomes[i];
       Status added = (*core)->add_request(i, std::move(request), [&outcome](RequestEvent&& event) {
@@ -252,6 +266,22 @@ TEST_P(EngineOverTwoRanks, LogprobsMatchOneRankToRounding) {
   compare(mixed_jobs(split_->info().vocab_size, 5), base_options(), "log-probabilities", /*logprobs=*/true);
   EXPECT_GT(split_->logits_steps, 0u);
   EXPECT_EQ(split_->argmax_steps, 0u) << "requests asking for log-probabilities need whole logits rows";
+}
+
+// Seeded sampling over two ranks: the leader draws on its backend (sample_rows) while the workers
+// run the same forward, and gives the tokens its host sampler draws from the same logits.
+TEST_P(EngineOverTwoRanks, DeviceDrawsMatchHostSamplingOverTwoRanks) {
+  const SamplingParams sampling{.temperature = 0.9f, .top_k = 50, .top_p = 0.95f};
+  const std::vector<Job> jobs = mixed_jobs(split_->info().vocab_size, 6);
+  EngineOptions options = base_options();
+  const EngineRun drawn = run_engine(*split_, jobs, options, false, 1, sampling);
+  EXPECT_GT(split_->sample_steps, 0u);
+  EXPECT_GT(drawn.stats.device_drawn_tokens, 0u);
+  options.device_sampling = false;
+  const size_t sample_steps = split_->sample_steps;
+  const EngineRun hosted = run_engine(*split_, jobs, options, false, 1, sampling);
+  EXPECT_EQ(split_->sample_steps, sample_steps) << "--host-sampling still drew on the device";
+  expect_same_outputs(drawn, hosted, "device vs host sampling");
 }
 
 INSTANTIATE_TEST_SUITE_P(HfTiny, EngineOverTwoRanks,
