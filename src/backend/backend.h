@@ -210,7 +210,10 @@ concept Backend = requires {
   // among equals); of those keep the shortest largest-first prefix whose mass reaches top_p; drop
   // tokens whose p is below min_p x the largest p; then walk the kept tokens in index order and
   // return the first whose running mass exceeds uniform x the kept mass (the last kept one if
-  // rounding leaves none). Args: (x, params, ids, rows, cols)
+  // rounding leaves none). Parameters out of range or NaN: temperature not > 0 is greedy; top_k
+  // below 1 and top_p not below 1 are off; a uniform not above 0 draws at 0, one at or above 1
+  // takes the last kept token; min_p above 1 or NaN keeps nothing, which picks as argmax_rows.
+  // Args: (x, params, ids, rows, cols)
   { B::sample_rows(ctx, in, in, out, n, n) } -> std::same_as<Status>;
 
   // ── Tensor-parallel collectives (single-rank defaults: identity) ──

@@ -321,6 +321,7 @@ int32_t draw_once(const float* x, size_t cols, const RowSampling& params, double
   }
   std::vector<bool> keep(cols, false);
   for (size_t i = 0; i < kept; ++i) keep[order[i]] = p[order[i]] >= params.min_p * p[order[0]];
+  if (std::find(keep.begin(), keep.end(), true) == keep.end()) return argmax[0];  // min_p > 1 or NaN
   double kept_mass = 0.0;
   for (size_t c = 0; c < cols; ++c) kept_mass += keep[c] ? p[c] : 0.0;
   double running = 0.0;
@@ -341,7 +342,8 @@ std::vector<int32_t> sample_row_ids(const float* x, size_t cols, const RowSampli
   for (double dp : {-slack, 0.0, slack}) {
     for (double du : {-slack, 0.0, slack}) {
       const double top_p = params.top_p < 1.0f ? std::min(1.0, params.top_p + dp) : 1.0;
-      const int32_t id = draw_once(x, cols, params, top_p, std::clamp(params.uniform + du, 0.0, 1.0));
+      const double uniform = params.uniform > 0.0f ? params.uniform : 0.0;  // NaN draws at 0
+      const int32_t id = draw_once(x, cols, params, top_p, std::clamp(uniform + du, 0.0, 1.0));
       if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
     }
   }

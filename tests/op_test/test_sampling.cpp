@@ -62,10 +62,23 @@ Expected<std::vector<float>> draw_ids(const std::vector<float>& x, const std::ve
   return download<B>(ctx, ids, rows);
 }
 
+// Parameters out of range or NaN, one kind per row (the contract says what each means).
+std::vector<float> odd_params() {
+  constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+  const RowSampling rows[] = {
+      {kNaN, 0, 1.0f, 0.0f, 0.5f},  {-1.0f, 0, 1.0f, 0.0f, 0.5f},  {1.0f, kNaN, kNaN, 0.0f, 0.5f},
+      {1.0f, -3, 1.5f, 0.0f, 0.5f}, {1.0f, 0, 1.0f, kNaN, 0.5f},   {1.0f, 0, 1.0f, 2.0f, 0.5f},
+      {1.0f, 0, 1.0f, 0.0f, kNaN},  {1.0f, 10, 1.0f, 0.0f, -1.0f}, {1.0f, 10, 0.9f, 0.0f, 1.5f},
+  };
+  std::vector<float> params;
+  for (const RowSampling& p : rows) params.insert(params.end(), {p.temperature, p.top_k, p.top_p, p.min_p, p.uniform});
+  return params;
+}
+
 template <Backend B>
-CaseResult run_sample(size_t rows, size_t cols, bool specials) {
+CaseResult run_sample(size_t rows, size_t cols, bool specials, bool odd = false) {
   const std::vector<float> x = row_logits(rows, cols, specials, rows * 31 + cols);
-  const std::vector<float> params = row_params(rows, rows + cols);
+  const std::vector<float> params = odd ? odd_params() : row_params(rows, rows + cols);
   OP_ASSIGN(auto actual, draw_ids<B>(x, params, rows, cols));
   // Expected: the backend's pick where the reference allows it, else the reference's own draw.
   std::vector<double> expected(rows);
@@ -115,6 +128,8 @@ void add_cases(CaseList& cases) {
   }
   add_case<B>(cases, "sample_rows", "with -inf, +inf and NaN rows=12 cols=33", "f32", false,
               [] { return run_sample<B>(12, 33, true); });
+  add_case<B>(cases, "sample_rows", "NaN and out-of-range parameters rows=9 cols=300", "f32", false,
+              [] { return run_sample<B>(9, 300, false, true); });
   add_case<B>(cases, "sample_rows", "frequencies rows=4000 cols=64", "f32", false,
               [] { return run_sample_frequencies<B>(); });
 

@@ -85,21 +85,21 @@ int32_t sample_row(const float* x, size_t n, const RowSampling& params, RowScrat
     for (size_t i = 0; i < kept; ++i) truncated[static_cast<size_t>(order[i])] = probs[static_cast<size_t>(order[i])];
     probs.swap(truncated);
   }
-  if (params.min_p > 0.0f) {
+  if (!(params.min_p <= 0.0f)) {  // NaN drops everything, as the contract says
     const float threshold = params.min_p * *std::max_element(probs.begin(), probs.end());
     for (float& p : probs) {
-      if (p < threshold) p = 0.0f;
+      if (!(p >= threshold)) p = 0.0f;
     }
   }
   const double kept_mass = std::accumulate(probs.begin(), probs.end(), 0.0);
-  const double draw = std::clamp(static_cast<double>(params.uniform), 0.0, 1.0);
+  const double draw = params.uniform > 0.0f ? std::min(static_cast<double>(params.uniform), 1.0) : 0.0;
   double cumulative = 0.0;
   int32_t last = -1;
   for (size_t i = 0; i < n; ++i) {
     if (probs[i] == 0.0f) continue;
     cumulative += static_cast<float>(probs[i] / kept_mass);
     last = static_cast<int32_t>(i);
-    if (draw < cumulative) return last;
+    if (draw < cumulative && draw < 1.0) return last;  // a draw of 1 takes the last kept token
   }
   return last >= 0 ? last : ranked_argmax(x, n);
 }
