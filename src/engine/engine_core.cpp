@@ -204,13 +204,12 @@ std::optional<std::span<const RowSampling>> EngineCore::device_sampling_rows() {
     return std::nullopt;
   row_sampling_.clear();
   for (Request* request : sampled_) {
-    const SamplingParams& p = request->request.sampling;
     RowSampling row;  // greedy unless this request draws
     // sample() draws nothing for a greedy request or one at its length limit: neither does this,
     // so a seeded request takes the same uniforms on either path.
-    if (p.temperature > 0.0f && !request->output.length_reached()) {
-      row = RowSampling{p.temperature, static_cast<float>(std::max(p.top_k, 0)), p.top_p, p.min_p,
-                        static_cast<float>(request->sampler.next_uniform())};
+    if (request->request.sampling.temperature > 0.0f && !request->output.length_reached()) {
+      row = request->sampler.row_sampling();
+      row.uniform = static_cast<float>(request->sampler.next_uniform());
     }
     row_sampling_.push_back(row);
   }

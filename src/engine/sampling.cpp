@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "backend/row_draw.h"
+
 namespace ferrum {
 namespace {
 
@@ -11,37 +13,6 @@ uint64_t initial_seed(const SamplingParams& params) {
   if (params.has_seed) return params.seed;
   std::random_device device;
   return (static_cast<uint64_t>(device()) << 32) ^ device();
-}
-
-// Token ids ordered by descending probability, lowest id first among equals; only the first `keep`
-// positions are guaranteed sorted (the rest are the remaining ids in any order).
-std::vector<int32_t> ids_by_probability(std::span<const float> probs, size_t keep) {
-  std::vector<int32_t> ids(probs.size());
-  std::iota(ids.begin(), ids.end(), 0);
-  const auto higher = [&](int32_t a, int32_t b) { return probs[a] > probs[b] || (probs[a] == probs[b] && a < b); };
-  keep = std::min(keep, ids.size());
-  std::partial_sort(ids.begin(), ids.begin() + static_cast<ptrdiff_t>(keep), ids.end(), higher);
-  return ids;
-}
-
-// Top-p alone, without sorting the whole vocabulary: a token with p < (1 - top_p) / n cannot be in
-// the top-p set (all such tokens together hold less than 1 - top_p), so only the others are ordered
-// (descending probability, lowest id first among equals). Returns how many of them the set keeps,
-// or 0 when f32 rounding leaves their mass short of top_p (the caller then sorts everything).
-size_t top_p_alone(std::span<const float> probs, float top_p, std::vector<int32_t>& order) {
-  const double floor = (1.0 - static_cast<double>(top_p)) / static_cast<double>(probs.size());
-  order.clear();
-  for (size_t i = 0; i < probs.size(); ++i) {
-    if (probs[i] >= floor) order.push_back(static_cast<int32_t>(i));
-  }
-  std::sort(order.begin(), order.end(),
-            [&](int32_t a, int32_t b) { return probs[a] > probs[b] || (probs[a] == probs[b] && a < b); });
-  double cumulative = 0.0;
-  for (size_t i = 0; i < order.size(); ++i) {
-    cumulative += probs[static_cast<size_t>(order[i])];
-    if (cumulative >= top_p) return i + 1;
-  }
-  return 0;
 }
 
 }  // namespace
@@ -100,54 +71,17 @@ void Sampler::apply_penalties(std::span<float> logits, const TokenHistory& histo
   }
 }
 
-std::vector<float> Sampler::truncated_distribution(std::span<const float> logits) const {
-  std::vector<float> probs(logits.size(), 0.0f);
-  if (logits.empty()) return probs;
-  if (params_.temperature == 0.0f) {
-    probs[static_cast<size_t>(argmax(logits))] = 1.0f;
-    return probs;
-  }
-  const float max_logit = *std::max_element(logits.begin(), logits.end());
-  double total = 0.0;
-  for (size_t i = 0; i < logits.size(); ++i) {
-    probs[i] = static_cast<float>(std::exp(static_cast<double>(logits[i] - max_logit) / params_.temperature));
-    total += probs[i];
-  }
-  for (float& p : probs) p = static_cast<float>(p / total);
+RowSampling Sampler::row_sampling() const {
+  return RowSampling{params_.temperature, static_cast<float>(std::max(params_.top_k, 0)), params_.top_p, params_.min_p,
+                     0.0f};
+}
 
-  const size_t top_k =
-      params_.top_k > 0 ? std::min<size_t>(static_cast<size_t>(params_.top_k), probs.size()) : probs.size();
-  const bool needs_order = top_k < probs.size() || params_.top_p < 1.0f;
-  size_t kept = probs.size();
-  std::vector<int32_t> order;
-  const size_t top_p_kept =
-      top_k == probs.size() && params_.top_p < 1.0f ? top_p_alone(probs, params_.top_p, order) : 0;
-  if (top_p_kept > 0) {
-    kept = top_p_kept;
-  } else if (needs_order) {
-    order = ids_by_probability(probs, top_k);
-    kept = top_k;
-    if (params_.top_p < 1.0f) {
-      double cumulative = 0.0;
-      for (size_t i = 0; i < kept; ++i) {
-        cumulative += probs[static_cast<size_t>(order[i])];
-        if (cumulative >= params_.top_p) {
-          kept = i + 1;
-          break;
-        }
-      }
-    }
-  }
-  if (needs_order) {
-    std::vector<float> truncated(probs.size(), 0.0f);
-    for (size_t i = 0; i < kept; ++i) truncated[static_cast<size_t>(order[i])] = probs[static_cast<size_t>(order[i])];
-    probs = std::move(truncated);
-  }
-  if (params_.min_p > 0.0f) {
-    const float threshold = params_.min_p * *std::max_element(probs.begin(), probs.end());
-    for (float& p : probs) {
-      if (p < threshold) p = 0.0f;
-    }
+std::vector<float> Sampler::truncated_distribution(std::span<const float> logits) const {
+  std::vector<float> probs;
+  if (!truncated_probabilities(logits, row_sampling(), probs)) {  // greedy, or nothing finite
+    probs.assign(logits.size(), 0.0f);
+    if (!logits.empty()) probs[static_cast<size_t>(ranked_argmax(logits))] = 1.0f;
+    return probs;
   }
   const double kept_mass = std::accumulate(probs.begin(), probs.end(), 0.0);
   for (float& p : probs) p = static_cast<float>(p / kept_mass);
@@ -157,17 +91,10 @@ std::vector<float> Sampler::truncated_distribution(std::span<const float> logits
 int32_t Sampler::sample(std::span<float> logits, const TokenHistory& history) {
   apply_penalties(logits, history);
   if (params_.temperature == 0.0f) return argmax(logits);
-  const std::vector<float> probs = truncated_distribution(logits);
-  const double draw = next_uniform();
-  double cumulative = 0.0;
-  int32_t last_candidate = argmax(probs);
-  for (size_t token = 0; token < probs.size(); ++token) {
-    if (probs[token] == 0.0f) continue;
-    cumulative += probs[token];
-    last_candidate = static_cast<int32_t>(token);
-    if (draw < cumulative) return last_candidate;
-  }
-  return last_candidate;  // rounding left the draw just above the total mass
+  std::vector<float> probs;
+  if (!truncated_probabilities(logits, row_sampling(), probs)) return ranked_argmax(logits);
+  const int32_t token = draw_index(probs, next_uniform());
+  return token >= 0 ? token : ranked_argmax(logits);
 }
 
 double Sampler::next_uniform() {

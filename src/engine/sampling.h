@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "backend/backend_types.h"
 #include "core/error.h"
 
 namespace ferrum {
@@ -47,6 +48,9 @@ class Sampler {
 
   // Applies penalties and bias to `logits` in place (the raw row of one sequence), then picks a token.
   int32_t sample(std::span<float> logits, const TokenHistory& history);
+
+  // The temperature and truncations as Backend::sample_rows takes them (uniform left 0).
+  RowSampling row_sampling() const;
 
   // The uniform in [0, 1) the next draw uses (sample() takes one per non-greedy call): what a
   // device draw of the same request takes, so seeded requests repeat on either path.

@@ -20,8 +20,8 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
-#include "core/half.h"
 #include "quant/int8_panel.h"
+#include "quant/packed_linear.h"
 
 namespace ferrum::quant {
 
@@ -62,27 +62,7 @@ struct GroupedQuantWeight {
     const uint32_t shift = layout == PackedLayout::kGptq ? bits * static_cast<uint32_t>(j % per_word) : awq_shift(j);
     return ((word(qzeros, g * (n / per_word) + j / per_word) >> shift) & mask()) + zero_offset;
   }
-  float scale(size_t g, size_t j) const {
-    const size_t index = g * n + j;
-    const auto* bytes = static_cast<const uint8_t*>(scales);
-    switch (scale_dtype) {
-      case DType::kF16: {
-        f16 value;
-        std::memcpy(&value, bytes + index * sizeof value, sizeof value);
-        return to_float(value);
-      }
-      case DType::kBF16: {
-        bf16 value;
-        std::memcpy(&value, bytes + index * sizeof value, sizeof value);
-        return to_float(value);
-      }
-      default: {
-        float value;
-        std::memcpy(&value, bytes + index * sizeof value, sizeof value);
-        return value;
-      }
-    }
-  }
+  float scale(size_t g, size_t j) const { return load_float(scales, scale_dtype, g * n + j); }
 
  private:
   uint32_t mask() const { return (1u << bits) - 1u; }

@@ -27,9 +27,9 @@ Status check_dims(const TensorView& tensor, std::string_view name, int64_t rows,
   return ok();
 }
 
-float load_float(const TensorView& tensor, size_t index) {
-  const auto* bytes = static_cast<const uint8_t*>(tensor.data());
-  switch (tensor.dtype()) {
+float load_float(const void* data, DType dtype, size_t index) {
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  switch (dtype) {
     case DType::kF16: {
       f16 value;
       std::memcpy(&value, bytes + index * sizeof value, sizeof value);

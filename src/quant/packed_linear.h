@@ -27,8 +27,11 @@ Status check_float_matrix(const TensorView& tensor, std::string_view name);
 // Fails unless `tensor` has exactly the shape [rows, cols].
 Status check_dims(const TensorView& tensor, std::string_view name, int64_t rows, int64_t cols, std::string_view why);
 
-// The `index`-th value of a contiguous f16 / bf16 / f32 tensor, as f32.
-float load_float(const TensorView& tensor, size_t index);
+// The `index`-th value of contiguous f16 / bf16 / f32 data (any other dtype reads as f32), as f32.
+float load_float(const void* data, DType dtype, size_t index);
+inline float load_float(const TensorView& tensor, size_t index) {
+  return load_float(tensor.data(), tensor.dtype(), index);
+}
 
 // The `index`-th 32-bit word of a contiguous i32 tensor, as unsigned so shifts are logical.
 inline uint32_t load_word(const TensorView& tensor, size_t index) {
