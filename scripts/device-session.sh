@@ -7,7 +7,7 @@
 # There (the GPU machine, repository root, `.device` carried):
 #   scripts/device-session.sh run [stages...]
 # runs the stages and prints a summary table last; logs go to $OUT (or ./device-out).
-# Stages: ops models bench8b engine quant sample serve genmodels ferrumbench (default: ops models bench8b
+# Stages: ops models bench8b engine quant qmma sample serve genmodels ferrumbench (default: ops models bench8b
 # engine serve; engine reuses the 8B of bench8b; ferrumbench takes the models of genmodels)
 set -uo pipefail
 mode=${1:-run}
@@ -98,6 +98,26 @@ for stage in $stages; do
       FERRUM_CUDA_QUANT_GEMV=0 "$q" --m 1 --reps 5 > "$out/quant-dequant-m1.txt" 2>&1
       "$q" --m 8 > "$out/quant-gemv-m8.txt" 2>&1
       cat "$out/quant-gemv-m1.txt" "$out/quant-dequant-m1.txt" "$out/quant-gemv-m8.txt"
+      ;;
+    qmma)
+      # The GGUF tensor-core GEMM (kernels/quant_mma.h): its op cases, its lab, then batched decode of
+      # a 1B Q4_K_M with it and without it (FERRUM_CUDA_QUANT_MMA_MAX_ROWS=0: dequantize + cuBLASLt).
+      "$(bin tests/op_test/ferrum-op-test)" --filter gemm_quant > "$out/op-test-quant.log" 2>&1
+      note "op-test gemm_quant exit $?: $(tail -1 "$out/op-test-quant.log")"
+      grep -E 'FAIL' "$out/op-test-quant.log" | head
+      timeout 240 "$(bin cuda-lab-quant-mma)" > "$out/lab-quant-mma.txt" 2>&1
+      note "cuda-lab-quant-mma exit $?: $(tail -1 "$out/lab-quant-mma.txt")"
+      cat "$out/lab-quant-mma.txt"
+      model=${QMMA_MODEL:-/tmp/m/l1-Q4_K_M.gguf}
+      mkdir -p /tmp/m
+      [[ -e $model ]] || timeout 200 "$(bin ferrum)" gen-model --preset llama3.2-1b --dtype Q4_K_M "$model" \
+        > "$out/gen-qmma.log" 2>&1
+      for rows in 128 0; do
+        FERRUM_CUDA_QUANT_MMA_MAX_ROWS=$rows timeout 240 "$(bin ferrum)" bench --device cuda "$model" -p 512 -n 128 \
+          -b 1,16,64 -r 2 > "$out/bench-qmma-$rows.md" 2> "$out/bench-qmma-$rows.err"
+        note "ferrum bench $(basename "$model") quant_mma max rows $rows: exit $?"
+        grep -E '^\|' "$out/bench-qmma-$rows.md"
+      done
       ;;
     genmodels)
       # Llama-3.1-8B shapes, random weights, as gpu-bench.sh makes them (`ferrum gen-model`).

@@ -300,18 +300,31 @@ std::vector<float> round_to_int8_groups(const std::vector<float>& x) {
   return rounded;
 }
 
-// out = a @ w^T with exact activations, or with int8-rounded ones (see the header).
+std::vector<float> round_all_to_bf16(const std::vector<float>& values) {
+  std::vector<float> rounded(values.size());
+  std::transform(values.begin(), values.end(), rounded.begin(), [](float v) { return round_to(DType::kBF16, v); });
+  return rounded;
+}
+
+// out = a @ w^T with exact activations (CUDA's dequantize + cuBLASLt path), with int8-rounded ones
+// (the fused GEMV, see round_to_int8_groups), or with x and w both rounded to bf16 (the tensor-core
+// kernel, kernels/quant_mma.h); `stored` is the output's dtype.
 CaseResult judge_gguf(std::span<const float> actual, const std::vector<float>& a, const std::vector<float>& w, size_t m,
-                      size_t n, size_t k) {
+                      size_t n, size_t k, DType stored = DType::kF32) {
   const std::vector<double> exact = ref::gemm(a, w, m, n, k);
-  CaseResult plain = compare(actual, exact, kF32Math);
+  const double math = stored_tolerance(stored, kF32Math);
+  CaseResult plain = compare(actual, exact, math);
   if (plain.passed) return plain;
-  CaseResult rounded = compare(actual, ref::gemm(round_to_int8_groups(a), w, m, n, k), kF32Math);
-  if (!rounded.passed) {
-    plain.detail = cat("matches neither exact x (", plain.detail, ") nor x rounded to int8 (", rounded.detail, ")");
-    return plain;
-  }
-  return compare_all({rounded, compare(actual, exact, kInt8Activations)});
+  CaseResult int8 = compare(actual, ref::gemm(round_to_int8_groups(a), w, m, n, k), math);
+  if (int8.passed) return compare_all({int8, compare(actual, exact, kInt8Activations)});
+  // Tensor cores sum bf16 products in f32, in their own order.
+  constexpr double kBf16OperandSums = 1e-4;
+  CaseResult bf16 = compare(actual, ref::gemm(round_all_to_bf16(a), round_all_to_bf16(w), m, n, k),
+                            stored_tolerance(stored, kBf16OperandSums));
+  if (bf16.passed) return compare_all({bf16, compare(actual, exact, kInt8Activations)});
+  plain.detail = cat("matches neither exact x (", plain.detail, "), x rounded to int8 (", int8.detail,
+                     ") nor x and w rounded to bf16 (", bf16.detail, ")");
+  return plain;
 }
 
 // The CPU's integer kernels round activations per vec_dot block (judge_quantized); CUDA's fused GEMV
@@ -378,6 +391,26 @@ CaseResult run_gguf_random(GgufQuantType type, size_t m, size_t n, size_t k) {
   OP_TRY(B::gemm_quant(ctx, a_buffer, QuantWeights<typename B::Buffer>{&qweight}, out, m, n, k, GgufQuant{type}));
   OP_ASSIGN(auto actual, download<B>(ctx, out, m * n));
   return judge_gguf_product<B>(actual, a, w, m, n, k, dtype);
+}
+
+// As run_gguf_random with bf16 activations and output (the models' compute dtype on CUDA).
+template <Backend B>
+CaseResult run_gguf_random_bf16(GgufQuantType type, size_t m, size_t n, size_t k) {
+  const DType dtype = gguf_quant_dtype(type);
+  Rng rng(2000 + m + static_cast<uint64_t>(type));
+  const std::vector<float> source = random_values(rng, n * k, DType::kF32);
+  std::vector<uint8_t> blocks(*dtype_bytes(dtype, n * k));
+  OP_TRY(quantize_tensor(dtype, source.data(), n, k, blocks.data(), default_thread_pool()));
+  std::vector<float> w(n * k);
+  dequantize_row(dtype, blocks.data(), w.data(), n * k);
+  const std::vector<float> a = random_values(rng, m * k, DType::kBF16);
+  OP_ASSIGN(auto qweight, B::from_bytes(blocks, dtype, n * k));
+  OP_ASSIGN(auto a_buffer, upload<B>(a, DType::kBF16));
+  OP_ASSIGN(auto out, B::alloc(m * n, DType::kBF16));
+  auto ctx = B::new_context();
+  OP_TRY(B::gemm_quant(ctx, a_buffer, QuantWeights<typename B::Buffer>{&qweight}, out, m, n, k, GgufQuant{type}));
+  OP_ASSIGN(auto actual, download<B>(ctx, out, m * n));
+  return judge_gguf(actual, a, w, m, n, k, DType::kBF16);
 }
 
 template <Backend B>
@@ -492,9 +525,10 @@ void add_cases(CaseList& cases) {
       add_case<B>(cases, "gemm_quant", cat("gguf random n=37 k=768 m=", m), type_name, m == 64,
                   [type, m] { return run_gguf_random<B>(type, m, 37, 768); });
     }
-    // m = 1, 3, 8 take CUDA's fused GEMV where it has one; 17 the dequantize + cuBLASLt path. Legacy
-    // types also get k of 75 and 74 blocks (Q8_0 rows only 2- and 4-byte aligned), K-quants 16
-    // super-blocks (Q6_K rows 16-byte aligned; at 9 they are 2-byte aligned).
+    // m = 1, 3, 8 take CUDA's fused GEMV where it has one, the tensor-core kernel otherwise; 17 the
+    // tensor-core kernel with k split over blocks (a partial last slice at k = 2400), 130 the
+    // dequantize + cuBLASLt path. Legacy types also get k of 75 and 74 blocks (Q8_0 rows only 2- and
+    // 4-byte aligned), K-quants 16 super-blocks (Q6_K rows 16-byte aligned; at 9 they are 2-byte aligned).
     const bool k_quant = dtype_info(gguf_quant_dtype(type)).block_elems == 256;
     std::vector<size_t> depths{2304};
     if (k_quant) {
@@ -503,10 +537,16 @@ void add_cases(CaseList& cases) {
       depths.insert(depths.end(), {2400, 2368});
     }
     for (size_t k : depths) {
-      for (size_t m : {size_t{1}, size_t{3}, size_t{8}, size_t{17}}) {
-        add_case<B>(cases, "gemm_quant", cat("gguf random n=37 k=", k, " m=", m),
-                    std::string(dtype_name(gguf_quant_dtype(type))), false,
+      for (size_t m : {size_t{1}, size_t{3}, size_t{8}, size_t{17}, size_t{130}}) {
+        add_case<B>(cases, "gemm_quant", cat("gguf random n=37 k=", k, " m=", m), type_name, m == 130,
                     [type, m, k] { return run_gguf_random<B>(type, m, 37, k); });
+      }
+    }
+    if constexpr (takes_half_activations<B>()) {
+      // bf16 x and out; n = 300 spans three 128-row tiles, m = 70 two 64-token tiles.
+      for (size_t m : {size_t{1}, size_t{12}, size_t{70}}) {
+        add_case<B>(cases, "gemm_quant", cat("gguf random bf16 n=300 k=1024 m=", m), type_name, false,
+                    [type, m] { return run_gguf_random_bf16<B>(type, m, 300, 1024); });
       }
     }
   }

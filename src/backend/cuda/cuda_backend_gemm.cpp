@@ -23,6 +23,7 @@
 #include "backend/cuda/kernels/gemv.h"
 #include "backend/cuda/kernels/launch_settings.h"
 #include "backend/cuda/kernels/quant_gemv.h"
+#include "backend/cuda/kernels/quant_mma.h"
 
 namespace ferrum {
 namespace cuda {
@@ -225,6 +226,17 @@ Status CudaBackend::gemm_quant(CudaContext& ctx, const CudaBuffer& a, const Quan
       const cuda::QuantGemvArgs args{a.data(), a.dtype(), weights.qweight->data(), type, out.data(), out.dtype(), m, n,
                                      k,        x_int8};
       return cuda::launch_quant_gemv(args, ctx.stream());
+    }
+    if (k > 0 && n > 0 && m <= cuda::quant_mma_max_rows() &&
+        cuda::quant_mma_supports(type, a.dtype(), a.data(), m, n, k)) {
+      const int sm_count = ctx.state().sm_count;
+      void* partials = nullptr;
+      if (const size_t bytes = cuda::quant_mma_scratch_bytes(m, n, k, sm_count); bytes > 0) {
+        FERRUM_ASSIGN_OR_RETURN(partials, ctx.scratch(ScratchSlot::kQuantPartials, bytes));
+      }
+      const cuda::QuantMmaArgs args{
+          a.data(), a.dtype(), weights.qweight->data(), type, out.data(), out.dtype(), m, n, k, sm_count, partials};
+      return cuda::launch_quant_mma(args, ctx.stream());
     }
     const DType dense_dtype = expansion_dtype(a.dtype());
     FERRUM_ASSIGN_OR_RETURN(size_t dense_bytes, checked_product(op, {n, k, dtype_info(dense_dtype).block_bytes}));

@@ -32,6 +32,7 @@ enum class ScratchSlot : int {
   kGemmOutput,         // f32 result before conversion, when cuBLASLt cannot write the output dtype
   kDequantWeight,      // a quantized weight expanded for gemm_quant
   kQuantActivation,    // activations quantized to int8 for the fused GGUF GEMV
+  kQuantPartials,      // split-k f32 partial products of the GGUF tensor-core GEMM
   kReducePartials,     // argmax / top-k per-chunk candidates (two ping-pong halves)
   kReducePartials2,
   kHostIds,      // ids uploaded for embedding_lookup

@@ -53,6 +53,11 @@ bool quant_gemv_enabled() {
   return enabled;
 }
 
+size_t quant_mma_max_rows() {
+  static const size_t rows = static_cast<size_t>(std::max(0L, env_or("FERRUM_CUDA_QUANT_MMA_MAX_ROWS", 128)));
+  return rows;
+}
+
 void apply_shared_carveout(const void* kernel) {
   static const long carveout = env_or("FERRUM_CUDA_CARVEOUT", 50);
   if (carveout < 0) return;

@@ -26,33 +26,35 @@ __device__ __forceinline__ void k4_scale_min(const uint8_t* packed, int j, int& 
   }
 }
 
-// Value `i` (0 .. block_elems-1) of the block starting at `b`.
+// Value j (0..31) of 32-value group g of the block starting at `b` (g = 0 for the 32-value types).
+// Every field a group's values share depends on g alone, so a caller that unrolls j with g fixed
+// reads the scales once per group (kernels/quant_mma.cu).
 template <DType kType>
-__device__ __forceinline__ float gguf_block_value(const uint8_t* b, int i) {
+__device__ __forceinline__ float gguf_group_value(const uint8_t* b, int g, int j) {
   if constexpr (kType == DType::kQ4_0 || kType == DType::kQ4_1) {
     constexpr int kQs = kType == DType::kQ4_0 ? 2 : 4;
-    const int nibble = i < 16 ? (b[kQs + i] & 0xF) : (b[kQs + i - 16] >> 4);
+    const int nibble = j < 16 ? (b[kQs + j] & 0xF) : (b[kQs + j - 16] >> 4);
     if constexpr (kType == DType::kQ4_0) return (nibble - 8) * read_f16(b);
     return nibble * read_f16(b) + read_f16(b + 2);
   } else if constexpr (kType == DType::kQ5_0 || kType == DType::kQ5_1) {
     constexpr int kQh = kType == DType::kQ5_0 ? 2 : 4;
     const uint32_t qh = b[kQh] | (b[kQh + 1] << 8) | (b[kQh + 2] << 16) | (uint32_t{b[kQh + 3]} << 24);
     const uint8_t* qs = b + kQh + 4;
-    const int low = i < 16 ? (qs[i] & 0xF) : (qs[i - 16] >> 4);
-    const int q = low | (((qh >> i) & 1) << 4);
+    const int low = j < 16 ? (qs[j] & 0xF) : (qs[j - 16] >> 4);
+    const int q = low | (((qh >> j) & 1) << 4);
     if constexpr (kType == DType::kQ5_0) return (q - 16) * read_f16(b);
     return q * read_f16(b) + read_f16(b + 2);
   } else if constexpr (kType == DType::kQ8_0) {
-    return static_cast<int8_t>(b[2 + i]) * read_f16(b);
+    return static_cast<int8_t>(b[2 + j]) * read_f16(b);
   } else if constexpr (kType == DType::kQ2_K) {
     // scales[16], qs[64], d, dmin. 128-value halves; within a half, four 32-value columns by shift.
-    const int half = i / 128, r = i % 128, shift_group = r / 32, sub16 = (r % 32) / 16, l = r % 16;
+    const int half = g / 4, shift_group = g % 4, sub16 = j / 16, l = j % 16;
     const uint8_t scale = b[half * 8 + shift_group * 2 + sub16];
     const int q = (b[16 + half * 32 + sub16 * 16 + l] >> (2 * shift_group)) & 3;
     return read_f16(b + 80) * (scale & 0xF) * q - read_f16(b + 82) * (scale >> 4);
   } else if constexpr (kType == DType::kQ3_K) {
     // hmask[32], qs[64], scales[12], d. Layout of qs as Q2_K; hmask bit (half*4 + shift_group) set = no -4.
-    const int half = i / 128, r = i % 128, shift_group = r / 32, sub16 = (r % 32) / 16, l = r % 16;
+    const int half = g / 4, shift_group = g % 4, sub16 = j / 16, l = j % 16;
     const int s = half * 8 + shift_group * 2 + sub16;
     const uint8_t* packed = b + 96;
     const int low4 = s < 8 ? (packed[s] & 0xF) : (packed[s - 8] >> 4);
@@ -63,26 +65,32 @@ __device__ __forceinline__ float gguf_block_value(const uint8_t* b, int i) {
     return read_f16(b + 108) * scale * (q2 - (high_bit ? 0 : 4));
   } else if constexpr (kType == DType::kQ4_K || kType == DType::kQ5_K) {
     // d, dmin, scales[12], [qh[32]], qs[128]: 64-value chunks, low nibbles then high nibbles.
-    const int chunk = i / 64, r = i % 64, high = r / 32, l = r % 32;
+    const int chunk = g / 2, high = g % 2;
     int scale, min;
-    k4_scale_min(b + 4, chunk * 2 + high, scale, min);
+    k4_scale_min(b + 4, g, scale, min);
     constexpr int kQs = kType == DType::kQ4_K ? 16 : 48;
-    const uint8_t byte = b[kQs + chunk * 32 + l];
+    const uint8_t byte = b[kQs + chunk * 32 + j];
     int q = high ? (byte >> 4) : (byte & 0xF);
-    if constexpr (kType == DType::kQ5_K) q |= ((b[16 + l] >> (chunk * 2 + high)) & 1) << 4;
+    if constexpr (kType == DType::kQ5_K) q |= ((b[16 + j] >> g) & 1) << 4;
     return read_f16(b) * scale * q - read_f16(b + 2) * min;
   } else if constexpr (kType == DType::kQ6_K) {
     // ql[128], qh[64], scales[16] (int8), d: 128-value halves of four 32-value quarters.
-    const int half = i / 128, r = i % 128, quarter = r / 32, l = r % 32;
-    const uint8_t low_byte = b[half * 64 + l + (quarter & 1) * 32];
+    const int half = g / 4, quarter = g % 4;
+    const uint8_t low_byte = b[half * 64 + j + (quarter & 1) * 32];
     const int low = quarter < 2 ? (low_byte & 0xF) : (low_byte >> 4);
-    const int high = (b[128 + half * 32 + l] >> (2 * quarter)) & 3;
-    const int scale = static_cast<int8_t>(b[192 + half * 8 + l / 16 + 2 * quarter]);
+    const int high = (b[128 + half * 32 + j] >> (2 * quarter)) & 3;
+    const int scale = static_cast<int8_t>(b[192 + half * 8 + j / 16 + 2 * quarter]);
     return read_f16(b + 208) * scale * ((low | (high << 4)) - 32);
   } else {
     static_assert(kType == DType::kQ4_0, "unsupported GGUF type");
     return 0.0f;
   }
+}
+
+// Value `i` (0 .. block_elems-1) of the block starting at `b`.
+template <DType kType>
+__device__ __forceinline__ float gguf_block_value(const uint8_t* b, int i) {
+  return gguf_group_value<kType>(b, i / 32, i % 32);
 }
 
 }  // namespace ferrum::cuda

@@ -2,6 +2,8 @@
 // one binary can measure each setting.
 #pragma once
 
+#include <cstddef>
+
 namespace ferrum::cuda {
 
 // Whether launches use programmatic dependent launch: on for compute capability 9.0 and newer
@@ -22,6 +24,10 @@ bool fused_rope_attention_enabled();
 // Whether gemm_quant runs the fused GGUF GEMV (kernels/quant_gemv.h) where it applies (default) or
 // always dequantizes + multiplies dense (FERRUM_CUDA_QUANT_GEMV=0), for comparisons.
 bool quant_gemv_enabled();
+// Largest batch (rows of x) gemm_quant gives the GGUF tensor-core kernel (kernels/quant_mma.h) when
+// the GEMV does not apply; larger batches dequantize + multiply with cuBLASLt.
+// FERRUM_CUDA_QUANT_MMA_MAX_ROWS, default 128 (lab/quant_mma_lab.cu); 0 turns the kernel off.
+size_t quant_mma_max_rows();
 
 // FERRUM_CUDA_CARVEOUT=N (0..100): every kernel launched through launch_kernel asks for the same
 // shared-memory carveout (percent of the unified L1 / shared memory). An SM can only run blocks of

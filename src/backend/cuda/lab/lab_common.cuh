@@ -123,15 +123,17 @@ inline Error compare(const std::vector<float>& out, const std::vector<double>& r
 
 // Median of `iters` timed calls after `warmup` untimed ones, in microseconds. `call(i)` gets the
 // iteration number so harnesses can rotate through input copies that together exceed L2.
-inline double time_us(const std::function<void(int)>& call, int warmup = 10, int iters = 50) {
+// Events are recorded on `stream`.
+inline double time_us(const std::function<void(int)>& call, int warmup = 10, int iters = 50,
+                      cudaStream_t stream = nullptr) {
   for (int i = 0; i < warmup; ++i) call(i);
   LAB_CHECK(cudaDeviceSynchronize());
   std::vector<cudaEvent_t> events(2 * iters);
   for (auto& e : events) LAB_CHECK(cudaEventCreate(&e));
   for (int i = 0; i < iters; ++i) {
-    LAB_CHECK(cudaEventRecord(events[2 * i]));
+    LAB_CHECK(cudaEventRecord(events[2 * i], stream));
     call(warmup + i);
-    LAB_CHECK(cudaEventRecord(events[2 * i + 1]));
+    LAB_CHECK(cudaEventRecord(events[2 * i + 1], stream));
   }
   LAB_CHECK(cudaDeviceSynchronize());
   std::vector<double> times(iters);

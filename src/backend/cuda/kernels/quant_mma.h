@@ -1,0 +1,40 @@
+// Tensor-core GEMM over GGUF weights kept quantized (issue 7): out[m, n] = x[m, k] @ decode(w)[n, k]^T
+// for batches above the fused GEMV's (kernels/quant_gemv.h) and for the GGUF types it lacks. Each
+// block of 256 threads owns 128 weight rows and up to 64 activation rows; per 128-deep slice of k it
+// decodes its weight tile to bf16 in shared memory (32 values per thread task, the group's scales
+// read once), copies the x tile beside it as bf16, and runs mma.sync m16n8k16 with f32 accumulators.
+// When the tiles alone leave SMs idle, k is split across blocks and a second kernel sums the f32
+// partials in a fixed order (deterministic). Versions and timings: lab/quant_mma_lab.cu.
+//
+// Accuracy: x and the decoded weights are rounded to bf16 (relative 2^-9 each), sums are f32.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+
+#include "core/dtype.h"
+#include "core/error.h"
+
+namespace ferrum::cuda {
+
+struct QuantMmaArgs {
+  const void* x = nullptr;  // [m, k] f32 or bf16, 16-byte aligned
+  DType x_dtype = DType::kBF16;
+  const void* w = nullptr;  // n rows of k / block_elems GGUF blocks
+  DType w_dtype = DType::kQ4_K;
+  void* out = nullptr;  // [m, n], a float dtype
+  DType out_dtype = DType::kBF16;
+  size_t m = 0, n = 0, k = 0;
+  int num_sms = 132;        // sizes the k split
+  void* scratch = nullptr;  // quant_mma_scratch_bytes(...) of f32 partials, or null when it is 0
+};
+
+// Whether the kernel takes these operands (any GGUF weight type, f32 / bf16 x at a 16-byte aligned
+// address, k a multiple of 32, m and n within int range).
+bool quant_mma_supports(DType w_dtype, DType x_dtype, const void* x, size_t m, size_t n, size_t k);
+// Bytes of f32 partials the launch needs for this shape (0 when k is not split).
+size_t quant_mma_scratch_bytes(size_t m, size_t n, size_t k, int num_sms);
+Status launch_quant_mma(const QuantMmaArgs& args, cudaStream_t stream);
+
+}  // namespace ferrum::cuda

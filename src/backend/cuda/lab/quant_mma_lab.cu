@@ -1,0 +1,223 @@
+// Quantized GEMM lab for batches (issue 7): out[m, n] = x[m, k] @ decode(w)[n, k]^T with GGUF
+// weights, bf16 x and out, m from 1 (decode) to 512 (prefill), Llama-3.1-8B shapes, weight copies
+// rotated beyond L2.
+//
+// Floor: the quantized bytes / the copy bandwidth while memory-bound; 2 m n k / the tensor-core
+// peak above that.
+//
+// Versions:
+//   v0  what gemm_quant did above 8 rows: dequantize the whole matrix to bf16 scratch, then
+//       cuBLASLt (reads the blocks, writes and reads 2 bytes per weight, whatever m is).
+//   v1  kernels/quant_mma.cu: a block of 8 warps owns 128 weight rows and 16 or 64 tokens; per
+//       128-deep slice it decodes its weight tile to bf16 in shared memory (one thread per 32
+//       values, scales read once per group), copies x beside it, then mma.sync m16n8k16; k is
+//       split over blocks when the tiles alone leave SMs idle.
+//   gemv  the fused dp4a GEMV (kernels/quant_gemv.h) where it exists (Q8_0 / Q4_K / Q6_K, m <= 8),
+//       for the crossover.
+// Checked against f64 sums over the weights the backend's decoder (checked against ggml) expands,
+// on the first 256 rows.
+#include <cuda_fp16.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/backend_checks.h"
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/kernels/dequant.h"
+#include "backend/cuda/kernels/device_common.cuh"
+#include "backend/cuda/kernels/quant_gemv.h"
+#include "backend/cuda/kernels/quant_mma.h"
+#include "lab_common.cuh"
+
+namespace {
+
+using ferrum::DType;
+using ferrum::cuda::bf16_t;
+
+constexpr int kCheckedRows = 256;
+
+// Random bytes; then (second kernel, so no block races the fill) each block's f16 scale fields set
+// to small positive values, since random bits there could be inf / NaN. Offsets of d (and dmin)
+// per ggml's block layouts.
+__global__ void fill_bytes_kernel(uint8_t* p, size_t bytes, uint64_t seed) {
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < bytes; i += size_t{gridDim.x} * blockDim.x) {
+    p[i] = static_cast<uint8_t>(lab::hash32(seed * 0x9e3779b97f4a7c15ull + i));
+  }
+}
+
+__global__ void fix_scales_kernel(uint8_t* p, size_t blocks, int block_bytes, int d_offset, int dmin_offset,
+                                  uint64_t seed) {
+  for (size_t b = blockIdx.x * size_t{blockDim.x} + threadIdx.x; b < blocks; b += size_t{gridDim.x} * blockDim.x) {
+    uint8_t* block = p + b * block_bytes;
+    const uint32_t h = lab::hash32(seed + b * 7919);
+    const unsigned short d = __half_as_ushort(__float2half(0.0005f + (h & 1023) * 1e-6f));
+    const unsigned short dmin = __half_as_ushort(__float2half(0.0002f + ((h >> 10) & 1023) * 1e-6f));
+    block[d_offset] = d & 0xFF;
+    block[d_offset + 1] = d >> 8;
+    if (dmin_offset >= 0) {
+      block[dmin_offset] = dmin & 0xFF;
+      block[dmin_offset + 1] = dmin >> 8;
+    }
+  }
+}
+
+struct TypeLayout {
+  DType type;
+  int block_elems, block_bytes, d_offset, dmin_offset;
+};
+
+constexpr TypeLayout kTypes[] = {{DType::kQ4_K, 256, 144, 0, 2},
+                                 {DType::kQ6_K, 256, 210, 208, -1},
+                                 {DType::kQ8_0, 32, 34, 0, -1},
+                                 {DType::kQ5_K, 256, 176, 0, 2},
+                                 {DType::kQ4_0, 32, 18, 0, -1}};
+
+// ref[t, r] = sum_k x[t, k] w[r, k] in f64, r < rows.
+__global__ void reference_kernel(const float* w, const bf16_t* x, double* ref, int m, int rows, int k) {
+  const int r = blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y;
+  if (r >= rows) return;
+  double acc = 0;
+  for (int i = 0; i < k; ++i)
+    acc += double(w[size_t{1} * r * k + i]) * double(__bfloat162float(x[size_t{1} * t * k + i]));
+  ref[size_t{1} * t * rows + r] = acc;
+}
+
+struct Shape {
+  const char* name;
+  int n, k;
+};
+
+void die_on(const ferrum::Status& status, const char* what) {
+  if (!status) {
+    std::fprintf(stderr, "%s: %s\n", what, status.error().to_string().c_str());
+    std::exit(1);
+  }
+}
+
+}  // namespace
+
+int main() {
+  lab::print_device_banner("quantized GEMM lab (GGUF, bf16 x, m = 1 .. 512)");
+  const double copy_gbps = lab::measure_copy_gbps();
+  std::printf("measured device copy bandwidth: %.0f GB/s (read + write)\n", copy_gbps);
+  using ferrum::CudaBackend;
+  auto ctx = CudaBackend::new_context();
+  const cudaStream_t stream = ctx.stream();
+  const int sms = ctx.state().sm_count;
+  const Shape shapes[] = {{"qkv 6144x4096", 6144, 4096},
+                          {"o 4096x4096", 4096, 4096},
+                          {"gate_up 28672x4096", 28672, 4096},
+                          {"down 4096x14336", 4096, 14336}};
+  constexpr int kMaxM = 512;
+  const int batches[] = {1, 8, 16, 32, 64, 128, 256, 512};
+  auto x_buffer = CudaBackend::alloc(size_t{kMaxM} * 14336, DType::kBF16);
+  auto out_buffer = CudaBackend::alloc(size_t{kMaxM} * 28672, DType::kBF16);
+  auto dense_buffer = CudaBackend::alloc(size_t{28672} * 4096, DType::kBF16);
+  if (!x_buffer || !out_buffer || !dense_buffer) return 1;
+  bf16_t* x = static_cast<bf16_t*>(x_buffer->data());
+  lab::fill_uniform(x, size_t{kMaxM} * 14336, 7);
+  float* dense_f32 = lab::device_alloc<float>(size_t{kCheckedRows} * 14336);
+  double* ref_d = lab::device_alloc<double>(size_t{kMaxM} * kCheckedRows);
+  void* scratch = nullptr;
+  size_t scratch_bytes = 0;
+  bool all_ok = true;
+  std::printf("\n%-6s %-20s %4s %-8s %10s %9s %7s %9s %9s\n", "type", "shape", "m", "version", "us", "GB/s", "% copy",
+              "TFLOP/s", "rel err");
+  for (const TypeLayout& t : kTypes) {
+    // Q5_K and Q4_0 (the types without a GEMV) on two shapes, the rest on all four.
+    const bool main_type = t.type == DType::kQ4_K || t.type == DType::kQ6_K || t.type == DType::kQ8_0;
+    for (const Shape& s : shapes) {
+      if (!main_type && s.n == 6144) continue;
+      if (!main_type && s.k == 14336) continue;
+      const size_t blocks = size_t{1} * s.n * s.k / t.block_elems;
+      const size_t bytes = blocks * t.block_bytes;
+      const int copies = static_cast<int>(std::max<size_t>(2, (size_t{400} << 20) / bytes));
+      std::vector<uint8_t*> weights(copies);
+      for (int c = 0; c < copies; ++c) {
+        weights[c] = lab::device_alloc<uint8_t>(bytes);
+        fill_bytes_kernel<<<1024, 256>>>(weights[c], bytes, 100 + c);
+        fix_scales_kernel<<<1024, 256>>>(weights[c], blocks, t.block_bytes, t.d_offset, t.dmin_offset, 100 + c);
+        LAB_LAUNCH_CHECK("fill_blocks");
+      }
+      // The checked rows, dequantized to f32 by the backend's decoder.
+      die_on(
+          ferrum::cuda::launch_gguf_dequantize(weights[0], t.type, kCheckedRows, s.k, dense_f32, DType::kF32, nullptr),
+          "dequantize");
+      reference_kernel<<<dim3(1, kMaxM), kCheckedRows>>>(dense_f32, x, ref_d, kMaxM, kCheckedRows, s.k);
+      LAB_LAUNCH_CHECK("reference");
+      std::vector<double> ref_all(size_t{kMaxM} * kCheckedRows);
+      LAB_CHECK(cudaMemcpy(ref_all.data(), ref_d, ref_all.size() * 8, cudaMemcpyDeviceToHost));
+      const std::string type_name(ferrum::dtype_name(t.type));
+      for (int m : batches) {
+        const size_t need = ferrum::cuda::quant_mma_scratch_bytes(m, s.n, s.k, sms);
+        if (need > scratch_bytes) {
+          if (scratch != nullptr) LAB_CHECK(cudaFree(scratch));
+          scratch = lab::device_alloc<char>(need);
+          scratch_bytes = need;
+        }
+        const auto report = [&](const char* version, const std::function<void(int)>& launch) {
+          lab::poison(static_cast<bf16_t*>(out_buffer->data()), size_t{1} * m * s.n);
+          launch(0);
+          LAB_CHECK(cudaStreamSynchronize(stream));
+          const std::vector<float> all = lab::download(static_cast<bf16_t*>(out_buffer->data()), size_t{1} * m * s.n);
+          std::vector<float> got(size_t{1} * m * kCheckedRows);
+          std::vector<double> ref(got.size());
+          for (int tok = 0; tok < m; ++tok) {
+            for (int r = 0; r < kCheckedRows; ++r) {
+              got[size_t{1} * tok * kCheckedRows + r] = all[size_t{1} * tok * s.n + r];
+              ref[size_t{1} * tok * kCheckedRows + r] = ref_all[size_t{1} * tok * kCheckedRows + r];
+            }
+          }
+          const lab::Error err = lab::compare(got, ref);
+          const bool ok = !err.has_nan && err.rel_l2 <= 1e-2;
+          all_ok = all_ok && ok;
+          const double us = lab::time_us(launch, 3, 15, stream);
+          const double gbps = static_cast<double>(bytes) / us / 1e3;
+          const double tflops = 2.0 * m * s.n * s.k / us / 1e6;
+          std::printf("%-6s %-20s %4d %-8s %10.1f %9.0f %6.1f%% %9.1f %9.2e%s\n", type_name.c_str(), s.name, m, version,
+                      us, gbps, 100 * gbps / copy_gbps, tflops, err.rel_l2, ok ? "" : "  FAIL");
+        };
+        const auto args = [&](int c) {
+          return ferrum::cuda::QuantMmaArgs{x,
+                                            DType::kBF16,
+                                            weights[c % copies],
+                                            t.type,
+                                            out_buffer->data(),
+                                            DType::kBF16,
+                                            size_t(m),
+                                            size_t(s.n),
+                                            size_t(s.k),
+                                            sms,
+                                            scratch};
+        };
+        if (m >= 8) {
+          report("v0", [&](int c) {
+            die_on(ferrum::cuda::launch_gguf_dequantize(weights[c % copies], t.type, s.n, s.k, dense_buffer->data(),
+                                                        DType::kBF16, stream),
+                   "v0 dequantize");
+            die_on(ferrum::cuda::run_dense_gemm(
+                       ctx, {x, DType::kBF16, dense_buffer->data(), DType::kBF16, out_buffer->data(), DType::kBF16,
+                             size_t(m), size_t(s.n), size_t(s.k)}),
+                   "v0 gemm");
+          });
+        }
+        report("v1", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c), stream), "v1"); });
+        if (m <= 8 && ferrum::cuda::quant_gemv_supports(t.type, m, weights[0])) {
+          const size_t gemv_bytes = ferrum::cuda::quant_gemv_scratch_bytes(m, s.k);
+          void* gemv_scratch = lab::device_alloc<char>(gemv_bytes);
+          report("gemv", [&](int c) {
+            const ferrum::cuda::QuantGemvArgs gemv{
+                x,         DType::kBF16, weights[c % copies], t.type,      out_buffer->data(), DType::kBF16,
+                size_t(m), size_t(s.n),  size_t(s.k),         gemv_scratch};
+            die_on(ferrum::cuda::launch_quant_gemv(gemv, stream), "gemv");
+          });
+          LAB_CHECK(cudaFree(gemv_scratch));
+        }
+      }
+      for (uint8_t* w : weights) LAB_CHECK(cudaFree(w));
+    }
+  }
+  std::printf("quant mma lab: %s\n", all_ok ? "all versions correct" : "SOME VERSIONS FAILED");
+  return all_ok ? 0 : 1;
+}
