@@ -42,6 +42,8 @@ int run_gen_model(int argc, char** argv) {
     parser.option("--seed", &options.seed, "random seed (default 0): the same seed gives the same bytes");
     parser.option("-t,--threads", &options.threads, "threads generating and quantizing (default: all cores)");
     parser.option("--shard-gb", &shard_gb, "largest safetensors shard in GB (default 5, as transformers)");
+    parser.flag("--repeat-first-layer", &options.repeat_first_layer,
+                "make each layer tensor a byte copy of the first one of its type (much faster; speed benchmarks only)");
     parser.flag("--force", &options.force, "replace an existing output");
     parser.flag("--list", &list, "list the presets and exit");
     FERRUM_TRY(parser.parse(argc, argv));
@@ -77,6 +79,10 @@ int run_gen_model(int argc, char** argv) {
         result.path.string().c_str(), result.format.c_str(), result.tensors, result.shards,
         static_cast<double>(result.parameters) / 1e9, static_cast<double>(result.bytes) / 1e9, result.seconds,
         static_cast<double>(result.bytes) / 1e6 / seconds, static_cast<double>(result.parameters) / 1e6 / seconds);
+    if (options.repeat_first_layer) {
+      std::printf("--repeat-first-layer: %zu layer tensors are byte copies of an earlier layer's\n",
+                  result.copied_tensors);
+    }
     return ok();
   });
 }

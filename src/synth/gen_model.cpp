@@ -1,9 +1,12 @@
 #include "synth/gen_model.h"
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "formats/byte_sink.h"
 #include "formats/safetensors_writer.h"
@@ -172,27 +175,97 @@ Expected<BpeVocab> tokenizer_vocab(const GenModelOptions& options, const ModelPr
   return read_bpe_vocab(path, preset.vocab_size, gguf_pre_tokenizer_for(preset));
 }
 
+struct LayerTensorName {
+  size_t layer = 0;
+  std::string suffix;  // the name after the layer index: "attn_q.weight", "self_attn.q_proj.weight"
+};
+
+// "blk.3.attn_q.weight" (GGUF) or "model.layers.3.self_attn.q_proj.weight" (HF) -> {3, suffix};
+// nullopt for tensors outside the decoder layers.
+std::optional<LayerTensorName> split_layer_name(std::string_view name) {
+  for (const std::string_view prefix : {std::string_view("blk."), std::string_view("model.layers.")}) {
+    if (!name.starts_with(prefix)) continue;
+    const size_t dot = name.find('.', prefix.size());
+    if (dot == std::string_view::npos) return std::nullopt;
+    LayerTensorName split;
+    const char* digits_end = name.data() + dot;
+    const auto [end, error] = std::from_chars(name.data() + prefix.size(), digits_end, split.layer);
+    if (error != std::errc() || end != digits_end) return std::nullopt;
+    split.suffix = std::string(name.substr(dot + 1));
+    return split;
+  }
+  return std::nullopt;
+}
+
+// Passes bytes on to `inner` and keeps a copy of them in `copy`.
+class CopyingSink final : public ByteSink {
+ public:
+  CopyingSink(ByteSink& inner, std::vector<uint8_t>& copy) : inner_(inner), copy_(copy) {}
+  Status append(std::span<const uint8_t> bytes) override {
+    copy_.insert(copy_.end(), bytes.begin(), bytes.end());
+    return inner_.append(bytes);
+  }
+
+ private:
+  ByteSink& inner_;
+  std::vector<uint8_t>& copy_;
+};
+
 class Writer {
  public:
   Writer(const GenModelOptions& options, const GenProgress& progress, ThreadPool& pool)
       : options_(options), progress_(progress), pool_(pool) {}
 
   Status write_tensor(const TensorSpec& spec, ByteSink& sink) {
-    FERRUM_TRY(write_tensor_content(spec, options_.seed, pool_, sink));
     FERRUM_ASSIGN_OR_RETURN(const size_t bytes, tensor_spec_bytes(spec));
+    const std::optional<LayerTensorName> layer_name =
+        options_.repeat_first_layer ? split_layer_name(spec.name) : std::nullopt;
+    if (!layer_name) {
+      FERRUM_TRY(write_tensor_content(spec, options_.seed, pool_, sink));
+    } else if (const KeptTensor* kept = kept_like(spec, layer_name->suffix)) {
+      FERRUM_TRY(sink.append(kept->bytes));
+      ++copied_;
+    } else {
+      // The first layer with this tensor's dtype and shape: generate it and keep its bytes.
+      KeptTensor& fresh = kept_[layer_name->suffix].emplace_back(KeptTensor{spec.dtype, spec.shape, {}});
+      fresh.bytes.reserve(bytes);
+      CopyingSink copying(sink, fresh.bytes);
+      FERRUM_TRY(write_tensor_content(spec, options_.seed, pool_, copying));
+    }
     done_ += bytes;
     if (progress_) progress_(done_, total_);
     return ok();
   }
   void set_total(uint64_t total) { total_ = total; }
   uint64_t done() const { return done_; }
+  size_t copied() const { return copied_; }
 
  private:
+  // A layer tensor as written, kept for --repeat-first-layer: at most one per suffix and dtype
+  // (about one decoder layer's bytes; recipes give some layers' attn_v / ffn_down more bits).
+  struct KeptTensor {
+    DType dtype = DType::kF32;
+    Shape shape;
+    std::vector<uint8_t> bytes;
+  };
+
+  // The kept tensor of that suffix with this dtype and shape, if an earlier layer wrote one.
+  const KeptTensor* kept_like(const TensorSpec& spec, const std::string& suffix) const {
+    const auto found = kept_.find(suffix);
+    if (found == kept_.end()) return nullptr;
+    for (const KeptTensor& kept : found->second) {
+      if (kept.dtype == spec.dtype && kept.shape == spec.shape) return &kept;
+    }
+    return nullptr;
+  }
+
   const GenModelOptions& options_;
   const GenProgress& progress_;
   ThreadPool& pool_;
   uint64_t total_ = 0;
   uint64_t done_ = 0;
+  std::map<std::string, std::vector<KeptTensor>> kept_;
+  size_t copied_ = 0;
 };
 
 Expected<uint64_t> total_bytes(const std::vector<TensorSpec>& specs) {
@@ -339,6 +412,7 @@ Expected<GenModelResult> generate_model(const GenModelOptions& options, const Ge
     FERRUM_TRY(write_hf(options, *preset, choice, vocab, tokenizer_json, writer, result));
   }
   result.bytes = writer.done();
+  result.copied_tensors = writer.copied();
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

@@ -26,6 +26,10 @@ struct GenModelOptions {
   size_t threads = 0;                    // 0 = all cores
   bool force = false;                    // replace what is at `out`
   uint64_t shard_bytes = 5'000'000'000;  // HF: largest safetensors shard (transformers' default)
+  // Write every layer tensor as a byte copy of the first layer's tensor of that name with its dtype
+  // and shape, skipping its generation and quantization (speed does not depend on the values). For
+  // speed benchmarks only: the layers are identical. Holds about a layer's bytes in memory.
+  bool repeat_first_layer = false;
 };
 
 struct GenModelResult {
@@ -34,7 +38,8 @@ struct GenModelResult {
   size_t tensors = 0;
   size_t shards = 1;
   uint64_t parameters = 0;
-  uint64_t bytes = 0;  // tensor data written
+  uint64_t bytes = 0;         // tensor data written
+  size_t copied_tensors = 0;  // repeat_first_layer: tensors written as copies of an earlier layer's
   double seconds = 0;
 };
 

@@ -3,7 +3,9 @@
 // and the bytes depend only on the seed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -253,6 +255,83 @@ TEST(GeneratedGguf, TiedEmbeddingsMakeTheTokenEmbeddingTheQ6KOutput) {
   EXPECT_EQ(gguf->find_tensor("token_embd.weight")->dtype, DType::kQ6_K);
 }
 
+std::string gguf_tensor_bytes(const GgufFile& file, const std::string& name) {
+  const GgufTensorInfo* info = file.find_tensor(name);
+  EXPECT_NE(info, nullptr) << name;
+  if (info == nullptr) return {};
+  const TensorView view = file.tensor_view(*info);
+  return std::string(static_cast<const char*>(view.data()), view.nbytes());
+}
+
+// How many bytes differ (a size mismatch counts every byte of the longer one past the shorter).
+size_t differing_bytes(const std::string& a, const std::string& b) {
+  size_t count = std::max(a.size(), b.size()) - std::min(a.size(), b.size());
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) count += a[i] != b[i];
+  return count;
+}
+
+// --repeat-first-layer: layer 1's tensors of layer 0's type are layer 0's bytes, the recipe's Q6_K
+// attn_v / ffn_down of layer 1 are generated, everything else is what the default writes, and the
+// model still loads and runs.
+TEST(GeneratedGguf, RepeatFirstLayerCopiesLayerZerosBytesWhereTypesMatch) {
+  TempDir dir;
+  synth::GenModelOptions options;
+  options.preset = "tiny-llama";
+  options.dtype = "Q4_K_M";
+  options.out = dir.path() / "fresh.gguf";
+  auto fresh = synth::generate_model(options);
+  ASSERT_TRUE(fresh) << fresh.error().message();
+  options.out = dir.path() / "repeated.gguf";
+  options.repeat_first_layer = true;
+  uint64_t last_done = 0, last_total = 0;
+  auto repeated = synth::generate_model(options, [&](uint64_t done, uint64_t total) {
+    last_done = done;
+    last_total = total;
+  });
+  ASSERT_TRUE(repeated) << repeated.error().message();
+  // Of tiny-llama's 9 tensors in layer 1, attn_v and ffn_down are Q6_K there and Q4_K in layer 0.
+  EXPECT_EQ(repeated->copied_tensors, 7u);
+  EXPECT_EQ(fresh->copied_tensors, 0u);
+  EXPECT_EQ(repeated->bytes, fresh->bytes);
+  EXPECT_EQ(last_done, last_total);
+  EXPECT_EQ(last_total, repeated->bytes);
+
+  auto fresh_gguf = GgufFile::open(dir.path() / "fresh.gguf");
+  ASSERT_TRUE(fresh_gguf) << fresh_gguf.error().message();
+  auto gguf = GgufFile::open(options.out);
+  ASSERT_TRUE(gguf) << gguf.error().message();
+  EXPECT_EQ(gguf->get_uint_or("llama.block_count", 0).value_or(0), 2u);
+  for (const char* suffix : {"attn_q.weight", "attn_output.weight", "ffn_gate.weight", "ffn_up.weight"}) {
+    const std::string layer0 = std::string("blk.0.") + suffix;
+    const std::string layer1 = std::string("blk.1.") + suffix;
+    ASSERT_EQ(gguf->find_tensor(layer1)->dtype, DType::kQ4_K) << layer1;
+    const std::string bytes0 = gguf_tensor_bytes(*gguf, layer0);
+    ASSERT_FALSE(bytes0.empty()) << layer0;
+    EXPECT_EQ(differing_bytes(gguf_tensor_bytes(*gguf, layer1), bytes0), 0u)
+        << layer1 << " should copy " << layer0 << " (" << bytes0.size() << " bytes)";
+    EXPECT_GT(differing_bytes(gguf_tensor_bytes(*fresh_gguf, layer1), gguf_tensor_bytes(*fresh_gguf, layer0)),
+              bytes0.size() / 2)
+        << "without the flag " << layer1 << " is drawn from its own stream";
+    EXPECT_EQ(differing_bytes(gguf_tensor_bytes(*fresh_gguf, layer0), bytes0), 0u)
+        << "layer 0 is what the default writes";
+  }
+  for (const char* name : {"blk.1.attn_v.weight", "blk.1.ffn_down.weight", "token_embd.weight", "output.weight"}) {
+    EXPECT_EQ(differing_bytes(gguf_tensor_bytes(*gguf, name), gguf_tensor_bytes(*fresh_gguf, name)), 0u)
+        << name << " is generated as without the flag";
+  }
+
+  auto files = open_model_files(options.out.string());
+  ASSERT_TRUE(files) << files.error().message();
+  auto model = create_cpu_causal_lm(*files, ModelRuntimeOptions{.max_context = 32});
+  ASSERT_TRUE(model) << model.error().message();
+  auto state = (*model)->new_sequence(16);
+  ASSERT_TRUE(state) << state.error().message();
+  const std::vector<uint32_t> tokens = {1, 17, 300};
+  auto logits = (*model)->forward(**state, tokens);
+  ASSERT_TRUE(logits) << logits.error().message();
+  for (float value : *logits) ASSERT_TRUE(std::isfinite(value));
+}
+
 TensorView view_of(const SafetensorsFile& file, const std::string& name) {
   const auto* info = file.find_tensor(name);
   EXPECT_NE(info, nullptr) << name;
@@ -301,6 +380,30 @@ TEST(GeneratedPackedWeights, GptqAndAwqLayersPassTheQuantChecks) {
     // Unquantized tensors stay f16, as AutoGPTQ / AutoAWQ checkpoints keep them.
     EXPECT_EQ(view_of(*file, "model.embed_tokens.weight").dtype(), DType::kF16);
   }
+}
+
+// The HF path too, through packed GPTQ names (model.layers.N.mlp.down_proj.qweight).
+TEST(GeneratedPackedWeights, RepeatFirstLayerCopiesLayerZeroInSafetensors) {
+  TempDir dir;
+  synth::GenModelOptions options;
+  options.preset = "tiny-llama";
+  options.dtype = "gptq-int4";
+  options.out = dir.path() / "repeated";
+  options.repeat_first_layer = true;
+  auto written = synth::generate_model(options);
+  ASSERT_TRUE(written) << written.error().message();
+  EXPECT_GT(written->copied_tensors, 0u);
+  auto file = SafetensorsFile::open(options.out / "model.safetensors");
+  ASSERT_TRUE(file) << file.error().message();
+  for (const char* suffix : {"mlp.down_proj.qweight", "mlp.down_proj.scales", "self_attn.q_proj.qweight"}) {
+    const TensorView layer0 = view_of(*file, std::string("model.layers.0.") + suffix);
+    const TensorView layer1 = view_of(*file, std::string("model.layers.1.") + suffix);
+    ASSERT_EQ(layer0.nbytes(), layer1.nbytes()) << suffix;
+    EXPECT_EQ(std::memcmp(layer0.data(), layer1.data(), layer0.nbytes()), 0) << suffix;
+  }
+  auto files = open_model_files(options.out.string());
+  ASSERT_TRUE(files) << files.error().message();
+  EXPECT_TRUE(create_cpu_causal_lm(*files, ModelRuntimeOptions{.max_context = 32}));
 }
 
 }  // namespace
