@@ -7,7 +7,7 @@
 # There (the GPU machine, repository root, `.device` carried):
 #   scripts/device-session.sh run [stages...]
 # runs the stages and prints a summary table last; logs go to $OUT (or ./device-out).
-# Stages: ops models bench8b engine quant qmma sample serve genmodels ferrumbench (default: ops models bench8b
+# Stages: ops models bench8b engine quant qmma gguf8b sample serve genmodels ferrumbench (default: ops models bench8b
 # engine serve; engine reuses the 8B of bench8b; ferrumbench takes the models of genmodels)
 set -uo pipefail
 mode=${1:-run}
@@ -117,6 +117,23 @@ for stage in $stages; do
           -b 1,16,64 -r 2 > "$out/bench-qmma-$rows.md" 2> "$out/bench-qmma-$rows.err"
         note "ferrum bench $(basename "$model") quant_mma max rows $rows: exit $?"
         grep -E '^\|' "$out/bench-qmma-$rows.md"
+      done
+      ;;
+    gguf8b)
+      # Llama-3.1-8B shapes in Q4_K_M and Q8_0 (layers byte copies: gen-model --repeat-first-layer, so
+      # the 8B is quantized in minutes), `ferrum bench` at batch 1, 16 and 64.
+      mkdir -p /tmp/m
+      for dtype in ${GGUF8B_TYPES:-Q4_K_M Q8_0}; do
+        path=/tmp/m/l8r-$dtype.gguf
+        start=$SECONDS
+        [[ -e $path ]] || timeout 240 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype "$dtype" "$path" \
+          --repeat-first-layer > "$out/gen8b-$dtype.log" 2>&1
+        note "gen-model llama3.1-8b $dtype --repeat-first-layer: exit $? in $((SECONDS - start)) s"
+        timeout 300 "$(bin ferrum)" bench --device cuda "$path" -p 512 -n 128 -b 1,16,64 -r 2 \
+          --json-file "$out/bench8b-$dtype.json" > "$out/bench8b-$dtype.md" 2> "$out/bench8b-$dtype.err"
+        note "ferrum bench 8b $dtype exit $?"
+        grep -E '^\|' "$out/bench8b-$dtype.md"
+        tail -2 "$out/bench8b-$dtype.err"
       done
       ;;
     genmodels)

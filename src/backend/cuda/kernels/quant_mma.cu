@@ -1,5 +1,6 @@
-// Tensor-core GEMM over quantized GGUF weights (see quant_mma.h). Shipped: the lab's v1
-// (lab/quant_mma_lab.cu), one kernel for every GGUF type through gguf_group_value.
+// Tensor-core GEMM over quantized GGUF weights (see quant_mma.h). Versions: lab/quant_mma_lab.cu.
+// Shipped: v2's decoders for Q4_K (16-byte loads, 64 values per thread), Q6_K and Q8_0 (16-bit
+// loads, integers to float without I2F); the other types keep v1's value-by-value decoder.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -49,30 +50,135 @@ __device__ __forceinline__ uint4 pack8(const float (&v)[8]) {
                     pack2<bf16_t>(v[6], v[7]));
 }
 
+// Small non-negative integers (< 2^23) to float without I2F (a quarter-rate instruction): 2^23 + v
+// has v as its mantissa, and subtracting 2^23 is exact.
+__device__ __forceinline__ float small_int_to_float(uint32_t v) {
+  return __int_as_float(0x4B000000u | v) - 8388608.0f;
+}
+
+__device__ __forceinline__ float f16_bits_to_float(uint32_t bits) {
+  return __half2float(__ushort_as_half(static_cast<unsigned short>(bits & 0xFFFF)));
+}
+
+__device__ __forceinline__ uint32_t load_u16(const uint8_t* p) {
+  return *reinterpret_cast<const unsigned short*>(p);
+}
+
+// 32 decoded values as bf16 into shared memory (four 16-byte stores).
+__device__ __forceinline__ void store_group(const float (&v)[32], bf16_t* dst) {
+#pragma unroll
+  for (int q = 0; q < 4; ++q) reinterpret_cast<uint4*>(dst)[q] = pack8(*reinterpret_cast<const float(*)[8]>(v + 8 * q));
+}
+
+// v1: any GGUF type, value by value (gguf_group_value reads each field as bytes).
+template <DType kType>
+__device__ __forceinline__ void decode_group_generic(const uint8_t* block, int g, float (&v)[32]) {
+#pragma unroll
+  for (int j = 0; j < 32; ++j) v[j] = gguf_group_value<kType>(block, g, j);
+}
+
+// v2, Q8_0: the 2-byte aligned block read as 16-bit words; int8 q -> float through q ^ 0x80 (0..255).
+__device__ __forceinline__ void decode_group_q8_0(const uint8_t* block, float (&v)[32]) {
+  const float d = f16_bits_to_float(load_u16(block));
+#pragma unroll
+  for (int j = 0; j < 32; j += 2) {
+    const uint32_t pair = load_u16(block + 2 + j) ^ 0x8080u;
+    v[j] = (small_int_to_float(pair & 0xFF) - 128.0f) * d;
+    v[j + 1] = (small_int_to_float(pair >> 8) - 128.0f) * d;
+  }
+}
+
+// v2, Q6_K group g: 32 low-nibble bytes, 32 two-bit bytes, two int8 scales (one per 16 values).
+// s (q - 32) as fma(q, s, -32 s): -32 s is exact, so the one rounding matches the reference's.
+__device__ __forceinline__ void decode_group_q6_k(const uint8_t* block, int g, float (&v)[32]) {
+  const int half = g / 4, quarter = g % 4;
+  const uint8_t* ql = block + half * 64 + (quarter & 1) * 32;
+  const uint8_t* qh = block + 128 + half * 32;
+  const int low_shift = quarter < 2 ? 0 : 4, high_shift = 2 * quarter;
+  const float d = f16_bits_to_float(load_u16(block + 208));
+  const uint32_t scale_pair = load_u16(block + 192 + half * 8 + 2 * quarter);
+  const float s0 = d * static_cast<float>(static_cast<int8_t>(scale_pair & 0xFF));
+  const float s1 = d * static_cast<float>(static_cast<int8_t>(scale_pair >> 8));
+#pragma unroll
+  for (int j = 0; j < 32; j += 2) {
+    const uint32_t low = load_u16(ql + j) >> low_shift, high = load_u16(qh + j) >> high_shift;
+    const float s = j < 16 ? s0 : s1;
+    const uint32_t q0 = (low & 0xF) | ((high & 3) << 4), q1 = ((low >> 8) & 0xF) | (((high >> 8) & 3) << 4);
+    v[j] = fmaf(small_int_to_float(q0), s, -32.0f * s);
+    v[j + 1] = fmaf(small_int_to_float(q1), s, -32.0f * s);
+  }
+}
+
+// v2, Q4_K chunk c (0..3) of a 16-byte aligned super-block: 64 values, groups 2c (low nibbles) and
+// 2c + 1 (high) of the same 32 bytes, from one 16-byte header load and two 16-byte nibble loads.
+__device__ __forceinline__ void decode_chunk_q4_k(const uint8_t* block, int c, float (&low)[32], float (&high)[32]) {
+  const uint4 head = *reinterpret_cast<const uint4*>(block);
+  const uint4 q_lo = *reinterpret_cast<const uint4*>(block + 16 + c * 32);
+  const uint4 q_hi = *reinterpret_cast<const uint4*>(block + 32 + c * 32);
+  const uint8_t* packed = reinterpret_cast<const uint8_t*>(&head) + 4;
+  int scale_lo, min_lo, scale_hi, min_hi;
+  k4_scale_min(packed, 2 * c, scale_lo, min_lo);
+  k4_scale_min(packed, 2 * c + 1, scale_hi, min_hi);
+  const float d = f16_bits_to_float(head.x), dmin = f16_bits_to_float(head.x >> 16);
+  const float s_lo = d * static_cast<float>(scale_lo), m_lo = -(dmin * static_cast<float>(min_lo));
+  const float s_hi = d * static_cast<float>(scale_hi), m_hi = -(dmin * static_cast<float>(min_hi));
+  const uint32_t words[8] = {q_lo.x, q_lo.y, q_lo.z, q_lo.w, q_hi.x, q_hi.y, q_hi.z, q_hi.w};
+#pragma unroll
+  for (int w = 0; w < 8; ++w) {
+#pragma unroll
+    for (int b = 0; b < 4; ++b) {
+      const uint32_t byte = (words[w] >> (8 * b)) & 0xFF;
+      low[4 * w + b] = fmaf(small_int_to_float(byte & 0xF), s_lo, m_lo);
+      high[4 * w + b] = fmaf(small_int_to_float(byte >> 4), s_hi, m_hi);
+    }
+  }
+}
+
 // The weight tile [kTileRows, kSlice] of rows row0.. and depth k0.. decoded to bf16; rows past n and
 // depths past k become zeros (a zero weight times a zero x: no NaN from stale shared memory).
-template <DType kType>
+// kGeneric keeps v1's decoder for every type (the lab's comparison).
+template <DType kType, bool kGeneric>
 __device__ __forceinline__ void decode_weight_tile(const uint8_t* __restrict__ w, size_t row_bytes, int block_bytes,
                                                    int n, int k, int row0, int k0, bf16_t* tile) {
   constexpr int kBlockElems = block_elems<kType>();
-#pragma unroll
-  for (int i = 0; i < kTileRows * kSliceGroups / kThreads; ++i) {
-    const int task = threadIdx.x + i * kThreads;
-    const int r = task / kSliceGroups, group = task % kSliceGroups;
-    const int row = row0 + r, depth = k0 + group * 32;
-    float v[32];
+  if constexpr (kType == DType::kQ4_K && !kGeneric) {
+    // One task per (row, 64-value chunk): kTileRows * 2 tasks, one per thread.
+    static_assert(kTileRows * kSlice / 64 == kThreads);
+    const int r = threadIdx.x / 2, half_slice = threadIdx.x % 2;
+    const int row = row0 + r, depth = k0 + half_slice * 64;
+    float low[32], high[32];
     if (row < n && depth < k) {
       const uint8_t* block = w + row * row_bytes + static_cast<size_t>(depth / kBlockElems) * block_bytes;
-      const int g = (depth % kBlockElems) / 32;
-#pragma unroll
-      for (int j = 0; j < 32; ++j) v[j] = gguf_group_value<kType>(block, g, j);
+      decode_chunk_q4_k(block, (depth % kBlockElems) / 64, low, high);
     } else {
 #pragma unroll
-      for (int j = 0; j < 32; ++j) v[j] = 0.0f;
+      for (int j = 0; j < 32; ++j) low[j] = high[j] = 0.0f;
     }
-    uint4* dst = reinterpret_cast<uint4*>(tile + r * kPitch + group * 32);
+    store_group(low, tile + r * kPitch + half_slice * 64);
+    store_group(high, tile + r * kPitch + half_slice * 64 + 32);
+  } else {
 #pragma unroll
-    for (int q = 0; q < 4; ++q) dst[q] = pack8(*reinterpret_cast<const float(*)[8]>(v + 8 * q));
+    for (int i = 0; i < kTileRows * kSliceGroups / kThreads; ++i) {
+      const int task = threadIdx.x + i * kThreads;
+      const int r = task / kSliceGroups, group = task % kSliceGroups;
+      const int row = row0 + r, depth = k0 + group * 32;
+      float v[32];
+      if (row < n && depth < k) {
+        const uint8_t* block = w + row * row_bytes + static_cast<size_t>(depth / kBlockElems) * block_bytes;
+        const int g = (depth % kBlockElems) / 32;
+        if constexpr (kType == DType::kQ8_0 && !kGeneric) {
+          decode_group_q8_0(block, v);
+        } else if constexpr (kType == DType::kQ6_K && !kGeneric) {
+          decode_group_q6_k(block, g, v);
+        } else {
+          decode_group_generic<kType>(block, g, v);
+        }
+      } else {
+#pragma unroll
+        for (int j = 0; j < 32; ++j) v[j] = 0.0f;
+      }
+      store_group(v, tile + r * kPitch + group * 32);
+    }
   }
 }
 
@@ -100,7 +206,7 @@ __device__ __forceinline__ void load_x_tile(const void* __restrict__ x, DType x_
 }
 
 // Block (row tile, token tile, k split). Warp w multiplies tile rows 16w..16w+15 by every token.
-template <DType kType, int kTokens>
+template <DType kType, int kTokens, bool kGeneric>
 __global__ void __launch_bounds__(kThreads)
     quant_mma_kernel(const void* __restrict__ x, DType x_dtype, const uint8_t* __restrict__ w, size_t row_bytes,
                      int block_bytes, void* __restrict__ out, DType out_dtype, float* __restrict__ partials, int m,
@@ -119,7 +225,7 @@ __global__ void __launch_bounds__(kThreads)
   float acc[kTokens / 8][4] = {};
   for (int slice = slice_begin; slice < slice_end; ++slice) {
     __syncthreads();  // the previous slice's fragments are read
-    decode_weight_tile<kType>(w, row_bytes, block_bytes, n, k, row0, slice * kSlice, w_tile);
+    decode_weight_tile<kType, kGeneric>(w, row_bytes, block_bytes, n, k, row0, slice * kSlice, w_tile);
     load_x_tile<kTokens>(x, x_dtype, m, k, token0, slice * kSlice, x_tile);
     __syncthreads();
 #pragma unroll
@@ -188,9 +294,9 @@ SplitPlan plan_split(size_t m, size_t n, size_t k, int num_sms) {
   return plan;
 }
 
-template <DType kType, int kTokens>
+template <DType kType, int kTokens, bool kGeneric>
 Status launch_tiles(const QuantMmaArgs& args, const SplitPlan& plan, cudaStream_t stream) {
-  auto kernel = quant_mma_kernel<kType, kTokens>;
+  auto kernel = quant_mma_kernel<kType, kTokens, kGeneric>;
   constexpr size_t kShared = tile_shared_bytes<kTokens>();
   FERRUM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kShared)),
                   "(quant_mma, ", kShared, " bytes of shared memory)");
@@ -201,6 +307,15 @@ Status launch_tiles(const QuantMmaArgs& args, const SplitPlan& plan, cudaStream_
                        kShared, stream, args.x, args.x_dtype, static_cast<const uint8_t*>(args.w), row_bytes,
                        block_bytes, args.out, args.out_dtype, partials, static_cast<int>(args.m),
                        static_cast<int>(args.n), static_cast<int>(args.k), plan.slices_per_split);
+}
+
+// v2's decoder where the type has one (and `generic` is false), else v1's.
+template <DType kType, int kTokens>
+Status launch_decoder(const QuantMmaArgs& args, const SplitPlan& plan, bool generic, cudaStream_t stream) {
+  if constexpr (kType == DType::kQ4_K || kType == DType::kQ6_K || kType == DType::kQ8_0) {
+    if (!generic) return launch_tiles<kType, kTokens, false>(args, plan, stream);
+  }
+  return launch_tiles<kType, kTokens, true>(args, plan, stream);
 }
 
 }  // namespace
@@ -233,11 +348,13 @@ Status launch_quant_mma(const QuantMmaArgs& args, cudaStream_t stream) {
   const SplitPlan plan = plan_split(args.m, args.n, args.k, args.num_sms);
   FERRUM_CHECK(plan.splits == 1 || args.scratch != nullptr, ErrorCode::kInvalidArgument,
                "quant_mma: a split-k launch needs its partials scratch");
+  // Q4_K's decoder reads its super-blocks with 16-byte loads.
+  const bool generic = args.generic_decode || (args.w_dtype == DType::kQ4_K && !is_aligned(args.w, 16));
   FERRUM_DISPATCH_GGUF(args.w_dtype, kType, "quant_mma", {
     if (plan.tokens == kSmallTokens) {
-      FERRUM_TRY((launch_tiles<kType, kSmallTokens>(args, plan, stream)));
+      FERRUM_TRY((launch_decoder<kType, kSmallTokens>(args, plan, generic, stream)));
     } else {
-      FERRUM_TRY((launch_tiles<kType, kLargeTokens>(args, plan, stream)));
+      FERRUM_TRY((launch_decoder<kType, kLargeTokens>(args, plan, generic, stream)));
     }
   });
   if (plan.splits == 1) return ok();

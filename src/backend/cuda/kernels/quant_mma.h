@@ -26,8 +26,9 @@ struct QuantMmaArgs {
   void* out = nullptr;  // [m, n], a float dtype
   DType out_dtype = DType::kBF16;
   size_t m = 0, n = 0, k = 0;
-  int num_sms = 132;        // sizes the k split
-  void* scratch = nullptr;  // quant_mma_scratch_bytes(...) of f32 partials, or null when it is 0
+  int num_sms = 132;            // sizes the k split
+  void* scratch = nullptr;      // quant_mma_scratch_bytes(...) of f32 partials, or null when it is 0
+  bool generic_decode = false;  // the lab's v1: every type through the value-by-value decoder
 };
 
 // Whether the kernel takes these operands (any GGUF weight type, f32 / bf16 x at a 16-byte aligned

@@ -12,6 +12,9 @@
 //       128-deep slice it decodes its weight tile to bf16 in shared memory (one thread per 32
 //       values, scales read once per group), copies x beside it, then mma.sync m16n8k16; k is
 //       split over blocks when the tiles alone leave SMs idle.
+//   v2  v1 with decoders per type for Q4_K (a thread per 64 values: one 16-byte header load, two
+//       16-byte nibble loads, scales decoded once), Q6_K and Q8_0 (16-bit loads of the 2-byte aligned
+//       blocks); integers become floats through 2^23 + v, not I2F (quarter rate). Other types as v1.
 //   gemv  the fused dp4a GEMV (kernels/quant_gemv.h) where it exists (Q8_0 / Q4_K / Q6_K, m <= 8),
 //       for the crossover.
 // Checked against f64 sums over the weights the backend's decoder (checked against ggml) expands,
@@ -178,18 +181,19 @@ int main() {
           std::printf("%-6s %-20s %4d %-8s %10.1f %9.0f %6.1f%% %9.1f %9.2e%s\n", type_name.c_str(), s.name, m, version,
                       us, gbps, 100 * gbps / copy_gbps, tflops, err.rel_l2, ok ? "" : "  FAIL");
         };
-        const auto args = [&](int c) {
-          return ferrum::cuda::QuantMmaArgs{x,
-                                            DType::kBF16,
-                                            weights[c % copies],
-                                            t.type,
-                                            out_buffer->data(),
-                                            DType::kBF16,
-                                            size_t(m),
-                                            size_t(s.n),
-                                            size_t(s.k),
-                                            sms,
-                                            scratch};
+        const auto args = [&](int c, bool generic) {
+          ferrum::cuda::QuantMmaArgs a;
+          a.x = x;
+          a.w = weights[c % copies];
+          a.w_dtype = t.type;
+          a.out = out_buffer->data();
+          a.m = m;
+          a.n = s.n;
+          a.k = s.k;
+          a.num_sms = sms;
+          a.scratch = scratch;
+          a.generic_decode = generic;
+          return a;
         };
         if (m >= 8) {
           report("v0", [&](int c) {
@@ -202,7 +206,10 @@ int main() {
                    "v0 gemm");
           });
         }
-        report("v1", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c), stream), "v1"); });
+        report("v1", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c, true), stream), "v1"); });
+        if (main_type) {
+          report("v2", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c, false), stream), "v2"); });
+        }
         if (m <= 8 && ferrum::cuda::quant_gemv_supports(t.type, m, weights[0])) {
           const size_t gemv_bytes = ferrum::cuda::quant_gemv_scratch_bytes(m, s.k);
           void* gemv_scratch = lab::device_alloc<char>(gemv_bytes);
