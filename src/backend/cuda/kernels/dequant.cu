@@ -1,7 +1,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/dequant.h"
 #include "backend/cuda/kernels/device_common.cuh"
-#include "backend/cuda/kernels/gguf_decode.cuh"
+#include "backend/cuda/kernels/gguf_group_decode.cuh"
 
 namespace ferrum::cuda {
 namespace {
@@ -23,6 +23,39 @@ __global__ void gguf_dequantize_kernel(const uint8_t* __restrict__ src, size_t r
     const size_t row = i / cols, col = i % cols;
     const uint8_t* block = src + row * row_bytes + col / block_elems * block_bytes;
     dst[i] = from_f32<Out>(gguf_block_value<kType>(block, static_cast<int>(col % block_elems)));
+  }
+}
+
+// v2 (lab/quant_mma_lab.cu): one thread per (row, 32-value group), or per 64-value chunk for Q4_K
+// (kChunk: 16-byte aligned super-blocks), each group's scales decoded once, 16-byte stores. Needs
+// dst 16-byte aligned.
+template <DType kType, bool kChunk, class Out>
+__global__ void gguf_dequantize_groups_kernel(const uint8_t* __restrict__ src, size_t rows, size_t cols,
+                                              size_t block_bytes, Out* __restrict__ dst) {
+  constexpr int kBlockElems = gguf_block_elems<kType>();
+  constexpr int kValues = kChunk ? 64 : 32;
+  const size_t row_bytes = cols / kBlockElems * block_bytes;
+  const size_t tasks_per_row = cols / kValues;
+  const size_t stride = size_t{gridDim.x} * blockDim.x;
+  for (size_t task = blockIdx.x * size_t{blockDim.x} + threadIdx.x; task < rows * tasks_per_row; task += stride) {
+    const size_t row = task / tasks_per_row, first = (task % tasks_per_row) * kValues;
+    const uint8_t* block = src + row * row_bytes + first / kBlockElems * block_bytes;
+    Out* out = dst + row * cols + first;
+    const int within = static_cast<int>(first % kBlockElems);
+    if constexpr (kChunk) {
+      float low[32], high[32];
+      decode_chunk_q4_k(load_chunk_q4_k(block, within / 64), within / 64, low, high);
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        store8(out + 8 * q, *reinterpret_cast<const float(*)[8]>(low + 8 * q));
+        store8(out + 32 + 8 * q, *reinterpret_cast<const float(*)[8]>(high + 8 * q));
+      }
+    } else {
+      float v[32];
+      decode_group<kType>(block, within / 32, v);
+#pragma unroll
+      for (int q = 0; q < 4; ++q) store8(out + 8 * q, *reinterpret_cast<const float(*)[8]>(v + 8 * q));
+    }
   }
 }
 
@@ -59,17 +92,39 @@ __global__ void awq_dequantize_kernel(PackedIntWeight w, const S* __restrict__ s
   }
 }
 
+template <DType kType, class Out>
+void launch_groups(const uint8_t* blocks, size_t rows, size_t cols, size_t block_bytes, Out* out, bool chunks,
+                   dim3 grid, cudaStream_t stream) {
+  if constexpr (kType == DType::kQ4_K) {
+    if (chunks) {
+      gguf_dequantize_groups_kernel<kType, true, Out>
+          <<<grid, kThreads, 0, stream>>>(blocks, rows, cols, block_bytes, out);
+      return;
+    }
+  }
+  gguf_dequantize_groups_kernel<kType, false, Out><<<grid, kThreads, 0, stream>>>(blocks, rows, cols, block_bytes, out);
+}
+
 }  // namespace
 
 Status launch_gguf_dequantize(const void* src, DType src_dtype, size_t rows, size_t cols, void* dst, DType dst_dtype,
                               cudaStream_t stream) {
   if (rows * cols == 0) return ok();
   const DTypeInfo& info = dtype_info(src_dtype);
+  const auto* blocks = static_cast<const uint8_t*>(src);
+  if (is_aligned(dst, 16)) {
+    const bool chunks = src_dtype == DType::kQ4_K && is_aligned(src, 16);
+    const dim3 grid = grid_for(rows * cols / (chunks ? 64 : 32));
+    FERRUM_DISPATCH_GGUF(src_dtype, kType, "dequantize", FERRUM_DISPATCH_FLOAT(dst_dtype, Out, "dequantize", {
+                           launch_groups<kType, Out>(blocks, rows, cols, info.block_bytes, static_cast<Out*>(dst),
+                                                     chunks, grid, stream);
+                         }));
+    return check_launch("gguf_dequantize(groups)", grid, kThreads);
+  }
   const dim3 grid = grid_for(rows * cols);
   FERRUM_DISPATCH_GGUF(src_dtype, kType, "dequantize", FERRUM_DISPATCH_FLOAT(dst_dtype, Out, "dequantize", {
                          gguf_dequantize_kernel<kType, Out><<<grid, kThreads, 0, stream>>>(
-                             static_cast<const uint8_t*>(src), rows, cols, info.block_elems, info.block_bytes,
-                             static_cast<Out*>(dst));
+                             blocks, rows, cols, info.block_elems, info.block_bytes, static_cast<Out*>(dst));
                        }));
   return check_launch("gguf_dequantize", grid, kThreads);
 }

@@ -1,6 +1,7 @@
 // Expanding quantized weights to dense float matrices on the device: GGUF block types (for
-// gemm_quant and to_vec), GPTQ and AWQ packings (for gemm_quant). Correct first: one thread per
-// output value; fast fused quantized GEMM kernels come later.
+// gemm_quant's prefill path and to_vec), GPTQ and AWQ packings (for gemm_quant). GGUF: a thread per
+// 32-value group with 16-byte stores (gguf_group_decode.cuh's decoders) when dst is 16-byte aligned,
+// else a thread per value; GPTQ / AWQ: a thread per value.
 #pragma once
 
 #include <cuda_runtime.h>

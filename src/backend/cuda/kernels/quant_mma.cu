@@ -8,7 +8,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/device_common.cuh"
-#include "backend/cuda/kernels/gguf_decode.cuh"
+#include "backend/cuda/kernels/gguf_group_decode.cuh"
 #include "backend/cuda/kernels/launch.cuh"
 #include "backend/cuda/kernels/mma_sm80.cuh"
 #include "backend/cuda/kernels/quant_mma.h"
@@ -23,18 +23,11 @@ constexpr int kSliceGroups = kSlice / 32;  // 32-value decode tasks per tile row
 constexpr int kPitch = kSlice + 8;         // bf16 per shared row: +16 bytes spreads ldmatrix rows over banks
 constexpr int kMinSlicesPerSplit = 4;      // a k split keeps at least 512 deep, so partials stay small
 constexpr int kSmallTokens = 16, kLargeTokens = 64;
+constexpr int kPrefetchSlices = 2;  // how far ahead L2 prefetches run (types other than Q4_K)
 
 template <int kTokens>
 constexpr size_t tile_shared_bytes() {
   return size_t{kTileRows + kTokens} * kPitch * sizeof(bf16_t);
-}
-
-template <DType kType>
-constexpr int block_elems() {
-  return kType == DType::kQ2_K || kType == DType::kQ3_K || kType == DType::kQ4_K || kType == DType::kQ5_K ||
-                 kType == DType::kQ6_K
-             ? 256
-             : 32;
 }
 
 __device__ __forceinline__ void store_value(void* out, DType dtype, size_t index, float value) {
@@ -50,129 +43,83 @@ __device__ __forceinline__ uint4 pack8(const float (&v)[8]) {
                     pack2<bf16_t>(v[6], v[7]));
 }
 
-// Small non-negative integers (< 2^23) to float without I2F (a quarter-rate instruction): 2^23 + v
-// has v as its mantissa, and subtracting 2^23 is exact.
-__device__ __forceinline__ float small_int_to_float(uint32_t v) {
-  return __int_as_float(0x4B000000u | v) - 8388608.0f;
-}
-
-__device__ __forceinline__ float f16_bits_to_float(uint32_t bits) {
-  return __half2float(__ushort_as_half(static_cast<unsigned short>(bits & 0xFFFF)));
-}
-
-__device__ __forceinline__ uint32_t load_u16(const uint8_t* p) {
-  return *reinterpret_cast<const unsigned short*>(p);
-}
-
 // 32 decoded values as bf16 into shared memory (four 16-byte stores).
 __device__ __forceinline__ void store_group(const float (&v)[32], bf16_t* dst) {
 #pragma unroll
   for (int q = 0; q < 4; ++q) reinterpret_cast<uint4*>(dst)[q] = pack8(*reinterpret_cast<const float(*)[8]>(v + 8 * q));
 }
 
-// v1: any GGUF type, value by value (gguf_group_value reads each field as bytes).
-template <DType kType>
-__device__ __forceinline__ void decode_group_generic(const uint8_t* block, int g, float (&v)[32]) {
-#pragma unroll
-  for (int j = 0; j < 32; ++j) v[j] = gguf_group_value<kType>(block, g, j);
+__device__ __forceinline__ void prefetch_line_l2(const void* p) {
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 }
 
-// v2, Q8_0: the 2-byte aligned block read as 16-bit words; int8 q -> float through q ^ 0x80 (0..255).
-__device__ __forceinline__ void decode_group_q8_0(const uint8_t* block, float (&v)[32]) {
-  const float d = f16_bits_to_float(load_u16(block));
-#pragma unroll
-  for (int j = 0; j < 32; j += 2) {
-    const uint32_t pair = load_u16(block + 2 + j) ^ 0x8080u;
-    v[j] = (small_int_to_float(pair & 0xFF) - 128.0f) * d;
-    v[j + 1] = (small_int_to_float(pair >> 8) - 128.0f) * d;
-  }
-}
-
-// v2, Q6_K group g: 32 low-nibble bytes, 32 two-bit bytes, two int8 scales (one per 16 values).
-// s (q - 32) as fma(q, s, -32 s): -32 s is exact, so the one rounding matches the reference's.
-__device__ __forceinline__ void decode_group_q6_k(const uint8_t* block, int g, float (&v)[32]) {
-  const int half = g / 4, quarter = g % 4;
-  const uint8_t* ql = block + half * 64 + (quarter & 1) * 32;
-  const uint8_t* qh = block + 128 + half * 32;
-  const int low_shift = quarter < 2 ? 0 : 4, high_shift = 2 * quarter;
-  const float d = f16_bits_to_float(load_u16(block + 208));
-  const uint32_t scale_pair = load_u16(block + 192 + half * 8 + 2 * quarter);
-  const float s0 = d * static_cast<float>(static_cast<int8_t>(scale_pair & 0xFF));
-  const float s1 = d * static_cast<float>(static_cast<int8_t>(scale_pair >> 8));
-#pragma unroll
-  for (int j = 0; j < 32; j += 2) {
-    const uint32_t low = load_u16(ql + j) >> low_shift, high = load_u16(qh + j) >> high_shift;
-    const float s = j < 16 ? s0 : s1;
-    const uint32_t q0 = (low & 0xF) | ((high & 3) << 4), q1 = ((low >> 8) & 0xF) | (((high >> 8) & 3) << 4);
-    v[j] = fmaf(small_int_to_float(q0), s, -32.0f * s);
-    v[j + 1] = fmaf(small_int_to_float(q1), s, -32.0f * s);
-  }
-}
-
-// v2, Q4_K chunk c (0..3) of a 16-byte aligned super-block: 64 values, groups 2c (low nibbles) and
-// 2c + 1 (high) of the same 32 bytes, from one 16-byte header load and two 16-byte nibble loads.
-__device__ __forceinline__ void decode_chunk_q4_k(const uint8_t* block, int c, float (&low)[32], float (&high)[32]) {
-  const uint4 head = *reinterpret_cast<const uint4*>(block);
-  const uint4 q_lo = *reinterpret_cast<const uint4*>(block + 16 + c * 32);
-  const uint4 q_hi = *reinterpret_cast<const uint4*>(block + 32 + c * 32);
-  const uint8_t* packed = reinterpret_cast<const uint8_t*>(&head) + 4;
-  int scale_lo, min_lo, scale_hi, min_hi;
-  k4_scale_min(packed, 2 * c, scale_lo, min_lo);
-  k4_scale_min(packed, 2 * c + 1, scale_hi, min_hi);
-  const float d = f16_bits_to_float(head.x), dmin = f16_bits_to_float(head.x >> 16);
-  const float s_lo = d * static_cast<float>(scale_lo), m_lo = -(dmin * static_cast<float>(min_lo));
-  const float s_hi = d * static_cast<float>(scale_hi), m_hi = -(dmin * static_cast<float>(min_hi));
-  const uint32_t words[8] = {q_lo.x, q_lo.y, q_lo.z, q_lo.w, q_hi.x, q_hi.y, q_hi.z, q_hi.w};
-#pragma unroll
-  for (int w = 0; w < 8; ++w) {
-#pragma unroll
-    for (int b = 0; b < 4; ++b) {
-      const uint32_t byte = (words[w] >> (8 * b)) & 0xFF;
-      low[4 * w + b] = fmaf(small_int_to_float(byte & 0xF), s_lo, m_lo);
-      high[4 * w + b] = fmaf(small_int_to_float(byte >> 4), s_hi, m_hi);
-    }
-  }
-}
-
-// The weight tile [kTileRows, kSlice] of rows row0.. and depth k0.. decoded to bf16; rows past n and
-// depths past k become zeros (a zero weight times a zero x: no NaN from stale shared memory).
-// kGeneric keeps v1's decoder for every type (the lab's comparison).
+// A thread's share of the weight tiles [kTileRows, kSlice] (rows row0.., one slice of k at a time)
+// decoded to bf16 in shared memory; rows past n and depths past k become zeros (a zero weight times
+// a zero x: no NaN from stale shared memory). The memory latency hides behind the previous slice's
+// work: Q4_K holds the next slice's bytes in registers (fetch), the other types ask L2 for the
+// slice after next (prefetch). kGeneric keeps v1's decoder for every type (the lab's comparison).
 template <DType kType, bool kGeneric>
-__device__ __forceinline__ void decode_weight_tile(const uint8_t* __restrict__ w, size_t row_bytes, int block_bytes,
-                                                   int n, int k, int row0, int k0, bf16_t* tile) {
-  constexpr int kBlockElems = block_elems<kType>();
-  if constexpr (kType == DType::kQ4_K && !kGeneric) {
-    // One task per (row, 64-value chunk): kTileRows * 2 tasks, one per thread.
+struct WeightTiles {
+  static constexpr int kBlockElems = gguf_block_elems<kType>();
+  static constexpr bool kFetched = kType == DType::kQ4_K && !kGeneric;
+
+  const uint8_t* __restrict__ w;
+  size_t row_bytes;
+  int block_bytes, n, k, row0;
+
+  // Q4_K: one task per (row, 64-value chunk), kTileRows * 2 tasks, one per thread.
+  __device__ __forceinline__ Q4KChunk fetch(int slice) const {
     static_assert(kTileRows * kSlice / 64 == kThreads);
+    const int row = row0 + threadIdx.x / 2, depth = slice * kSlice + (threadIdx.x % 2) * 64;
+    if (row >= n || depth >= k) return {};
+    return load_chunk_q4_k(w + row * row_bytes + static_cast<size_t>(depth / kBlockElems) * block_bytes,
+                           (depth % kBlockElems) / 64);
+  }
+
+  __device__ __forceinline__ void store_fetched(const Q4KChunk& raw, int slice, bf16_t* tile) const {
     const int r = threadIdx.x / 2, half_slice = threadIdx.x % 2;
-    const int row = row0 + r, depth = k0 + half_slice * 64;
+    const int depth = slice * kSlice + half_slice * 64;
     float low[32], high[32];
-    if (row < n && depth < k) {
-      const uint8_t* block = w + row * row_bytes + static_cast<size_t>(depth / kBlockElems) * block_bytes;
-      decode_chunk_q4_k(block, (depth % kBlockElems) / 64, low, high);
+    if (row0 + r < n && depth < k) {
+      decode_chunk_q4_k(raw, (depth % kBlockElems) / 64, low, high);
     } else {
 #pragma unroll
       for (int j = 0; j < 32; ++j) low[j] = high[j] = 0.0f;
     }
     store_group(low, tile + r * kPitch + half_slice * 64);
     store_group(high, tile + r * kPitch + half_slice * 64 + 32);
-  } else {
+  }
+
+  // The other types: kTileRows * kSliceGroups (row, 32-value group) tasks, consecutive threads along
+  // a row. Each task asks L2 for its group's first byte of slice + kPrefetchSlices, the row's last
+  // group also for its last byte, so every cache line of the row's span is covered.
+  __device__ __forceinline__ void prefetch(int slice) const {
+    if constexpr (!kFetched) {
+#pragma unroll
+      for (int i = 0; i < kTileRows * kSliceGroups / kThreads; ++i) {
+        const int task = threadIdx.x + i * kThreads;
+        const int row = row0 + task / kSliceGroups, group = task % kSliceGroups;
+        const int depth = (slice + kPrefetchSlices) * kSlice + group * 32;
+        if (row >= n || depth >= k) continue;
+        const uint8_t* row_start = w + row * row_bytes;
+        prefetch_line_l2(row_start + static_cast<size_t>(depth) * block_bytes / kBlockElems);
+        if (group == kSliceGroups - 1) {
+          prefetch_line_l2(row_start + static_cast<size_t>(depth + 32) * block_bytes / kBlockElems - 1);
+        }
+      }
+    }
+  }
+
+  __device__ __forceinline__ void store(int slice, bf16_t* tile) const {
 #pragma unroll
     for (int i = 0; i < kTileRows * kSliceGroups / kThreads; ++i) {
       const int task = threadIdx.x + i * kThreads;
       const int r = task / kSliceGroups, group = task % kSliceGroups;
-      const int row = row0 + r, depth = k0 + group * 32;
+      const int row = row0 + r, depth = slice * kSlice + group * 32;
       float v[32];
       if (row < n && depth < k) {
         const uint8_t* block = w + row * row_bytes + static_cast<size_t>(depth / kBlockElems) * block_bytes;
-        const int g = (depth % kBlockElems) / 32;
-        if constexpr (kType == DType::kQ8_0 && !kGeneric) {
-          decode_group_q8_0(block, v);
-        } else if constexpr (kType == DType::kQ6_K && !kGeneric) {
-          decode_group_q6_k(block, g, v);
-        } else {
-          decode_group_generic<kType>(block, g, v);
-        }
+        decode_group<kType, kGeneric>(block, (depth % kBlockElems) / 32, v);
       } else {
 #pragma unroll
         for (int j = 0; j < 32; ++j) v[j] = 0.0f;
@@ -180,7 +127,7 @@ __device__ __forceinline__ void decode_weight_tile(const uint8_t* __restrict__ w
       store_group(v, tile + r * kPitch + group * 32);
     }
   }
-}
+};
 
 // The activation tile [kTokens, kSlice] of x rows token0.. as bf16, zeros past m and k.
 template <int kTokens>
@@ -207,7 +154,7 @@ __device__ __forceinline__ void load_x_tile(const void* __restrict__ x, DType x_
 
 // Block (row tile, token tile, k split). Warp w multiplies tile rows 16w..16w+15 by every token.
 template <DType kType, int kTokens, bool kGeneric>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 2)
     quant_mma_kernel(const void* __restrict__ x, DType x_dtype, const uint8_t* __restrict__ w, size_t row_bytes,
                      int block_bytes, void* __restrict__ out, DType out_dtype, float* __restrict__ partials, int m,
                      int n, int k, int slices_per_split) {
@@ -222,10 +169,29 @@ __global__ void __launch_bounds__(kThreads)
   const int slice_begin = blockIdx.z * slices_per_split;
   const int slice_end = min(slice_begin + slices_per_split, slices);
 
+  using Tiles = WeightTiles<kType, kGeneric>;
+  const Tiles tiles{w, row_bytes, block_bytes, n, k, row0};
+  Q4KChunk pending{};
+  if constexpr (Tiles::kFetched) {
+    pending = tiles.fetch(slice_begin);
+  } else {
+    for (int ahead = 0; ahead < kPrefetchSlices; ++ahead) tiles.prefetch(slice_begin + ahead - kPrefetchSlices);
+  }
   float acc[kTokens / 8][4] = {};
   for (int slice = slice_begin; slice < slice_end; ++slice) {
+    Q4KChunk ready{};
+    if constexpr (Tiles::kFetched) {
+      ready = pending;
+      if (slice + 1 < slice_end) pending = tiles.fetch(slice + 1);
+    } else {
+      if (slice + kPrefetchSlices < slice_end) tiles.prefetch(slice);
+    }
     __syncthreads();  // the previous slice's fragments are read
-    decode_weight_tile<kType, kGeneric>(w, row_bytes, block_bytes, n, k, row0, slice * kSlice, w_tile);
+    if constexpr (Tiles::kFetched) {
+      tiles.store_fetched(ready, slice, w_tile);
+    } else {
+      tiles.store(slice, w_tile);
+    }
     load_x_tile<kTokens>(x, x_dtype, m, k, token0, slice * kSlice, x_tile);
     __syncthreads();
 #pragma unroll
@@ -301,7 +267,7 @@ Status launch_tiles(const QuantMmaArgs& args, const SplitPlan& plan, cudaStream_
   FERRUM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kShared)),
                   "(quant_mma, ", kShared, " bytes of shared memory)");
   const int block_bytes = static_cast<int>(dtype_info(kType).block_bytes);
-  const size_t row_bytes = args.k / block_elems<kType>() * block_bytes;
+  const size_t row_bytes = args.k / gguf_block_elems<kType>() * block_bytes;
   float* partials = plan.splits > 1 ? static_cast<float*>(args.scratch) : nullptr;
   return launch_kernel("quant_mma", kernel, dim3(plan.row_tiles, plan.token_tiles, plan.splits), dim3(kThreads),
                        kShared, stream, args.x, args.x_dtype, static_cast<const uint8_t*>(args.w), row_bytes,

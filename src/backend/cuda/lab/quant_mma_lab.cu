@@ -6,8 +6,9 @@
 // peak above that.
 //
 // Versions:
-//   v0  what gemm_quant did above 8 rows: dequantize the whole matrix to bf16 scratch, then
-//       cuBLASLt (reads the blocks, writes and reads 2 bytes per weight, whatever m is).
+//   v0  gemm_quant's path above quant_mma_max_rows(): dequantize the whole matrix to bf16 scratch
+//       (launch_gguf_dequantize, a thread per 32-value group with v2's decoders), then cuBLASLt
+//       (reads the blocks, writes and reads 2 bytes per weight, whatever m is).
 //   v1  kernels/quant_mma.cu: a block of 8 warps owns 128 weight rows and 16 or 64 tokens; per
 //       128-deep slice it decodes its weight tile to bf16 in shared memory (one thread per 32
 //       values, scales read once per group), copies x beside it, then mma.sync m16n8k16; k is
@@ -113,7 +114,7 @@ int main() {
                           {"gate_up 28672x4096", 28672, 4096},
                           {"down 4096x14336", 4096, 14336}};
   constexpr int kMaxM = 512;
-  const int batches[] = {1, 8, 16, 32, 64, 128, 256, 512};
+  const int batches[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
   auto x_buffer = CudaBackend::alloc(size_t{kMaxM} * 14336, DType::kBF16);
   auto out_buffer = CudaBackend::alloc(size_t{kMaxM} * 28672, DType::kBF16);
   auto dense_buffer = CudaBackend::alloc(size_t{28672} * 4096, DType::kBF16);
