@@ -16,19 +16,21 @@
 namespace ferrum::cuda {
 namespace {
 
-constexpr int kThreads = 256;              // 8 warps
-constexpr int kTileRows = 128;             // weight rows per block: 16 per warp
 constexpr int kSlice = 128;                // k values per shared-memory stage
 constexpr int kSliceGroups = kSlice / 32;  // 32-value decode tasks per tile row and slice
 constexpr int kPitch = kSlice + 8;         // bf16 per shared row: +16 bytes spreads ldmatrix rows over banks
 constexpr int kMinSlicesPerSplit = 4;      // a k split keeps at least 512 deep, so partials stay small
 constexpr int kSmallTokens = 16, kLargeTokens = 64;
 constexpr int kPrefetchSlices = 2;  // how far ahead L2 prefetches run (types other than Q4_K)
+constexpr int kDefaultWarps = 8;
 
-template <int kTokens>
-constexpr size_t tile_shared_bytes() {
-  return size_t{kTileRows + kTokens} * kPitch * sizeof(bf16_t);
-}
+// A block of kWarps warps owns 16 weight rows per warp and kTokens activation rows.
+template <int kWarps, int kTokens>
+struct Tile {
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kRows = kWarps * 16;
+  static constexpr size_t kSharedBytes = size_t{kRows + kTokens} * kPitch * sizeof(bf16_t);
+};
 
 __device__ __forceinline__ void store_value(void* out, DType dtype, size_t index, float value) {
   switch (dtype) {
@@ -58,8 +60,9 @@ __device__ __forceinline__ void prefetch_line_l2(const void* p) {
 // a zero x: no NaN from stale shared memory). The memory latency hides behind the previous slice's
 // work: Q4_K holds the next slice's bytes in registers (fetch), the other types ask L2 for the
 // slice after next (prefetch). kGeneric keeps v1's decoder for every type (the lab's comparison).
-template <DType kType, bool kGeneric>
+template <DType kType, bool kGeneric, int kWarps>
 struct WeightTiles {
+  static constexpr int kThreads = kWarps * 32, kTileRows = kWarps * 16;
   static constexpr int kBlockElems = gguf_block_elems<kType>();
   static constexpr bool kFetched = kType == DType::kQ4_K && !kGeneric;
 
@@ -129,8 +132,9 @@ struct WeightTiles {
   }
 };
 
-// The activation tile [kTokens, kSlice] of x rows token0.. as bf16, zeros past m and k.
-template <int kTokens>
+// The activation tile [kTokens, kSlice] of x rows token0.. as bf16, zeros past m and k. bf16 x is
+// copied with cp.async (the caller waits for it), f32 x is converted through registers.
+template <int kTokens, int kThreads>
 __device__ __forceinline__ void load_x_tile(const void* __restrict__ x, DType x_dtype, int m, int k, int token0, int k0,
                                             bf16_t* tile) {
   constexpr int kVectorsPerRow = kSlice / 8;
@@ -139,37 +143,38 @@ __device__ __forceinline__ void load_x_tile(const void* __restrict__ x, DType x_
     const int vector = threadIdx.x + i * kThreads;
     const int t = vector / kVectorsPerRow, c = vector % kVectorsPerRow;
     const int token = token0 + t, depth = k0 + c * 8;
-    float v[8] = {};
-    if (token < m && depth < k) {
-      const size_t offset = static_cast<size_t>(token) * k + depth;
-      if (x_dtype == DType::kBF16) {
-        load8(static_cast<const bf16_t*>(x) + offset, v);
-      } else {
-        load8(static_cast<const float*>(x) + offset, v);
-      }
+    const bool valid = token < m && depth < k;
+    const size_t offset = valid ? static_cast<size_t>(token) * k + depth : 0;
+    if (x_dtype == DType::kBF16) {
+      cp_async_16(tile + t * kPitch + c * 8, static_cast<const bf16_t*>(x) + offset, valid);
+    } else {
+      float v[8] = {};
+      if (valid) load8(static_cast<const float*>(x) + offset, v);
+      *reinterpret_cast<uint4*>(tile + t * kPitch + c * 8) = pack8(v);
     }
-    *reinterpret_cast<uint4*>(tile + t * kPitch + c * 8) = pack8(v);
   }
+  cp_async_commit();
 }
 
 // Block (row tile, token tile, k split). Warp w multiplies tile rows 16w..16w+15 by every token.
-template <DType kType, int kTokens, bool kGeneric>
-__global__ void __launch_bounds__(kThreads, 2)
+template <DType kType, int kTokens, bool kGeneric, int kWarps>
+__global__ void __launch_bounds__(kWarps * 32, 16 / kWarps)
     quant_mma_kernel(const void* __restrict__ x, DType x_dtype, const uint8_t* __restrict__ w, size_t row_bytes,
                      int block_bytes, void* __restrict__ out, DType out_dtype, float* __restrict__ partials, int m,
                      int n, int k, int slices_per_split) {
   extern __shared__ __align__(16) unsigned char shared_raw[];
   bf16_t* w_tile = reinterpret_cast<bf16_t*>(shared_raw);
-  bf16_t* x_tile = w_tile + kTileRows * kPitch;
+  constexpr int kThreads = Tile<kWarps, kTokens>::kThreads;
+  bf16_t* x_tile = w_tile + Tile<kWarps, kTokens>::kRows * kPitch;
   pdl_launch_dependents();
   pdl_wait();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int row0 = blockIdx.x * kTileRows, token0 = blockIdx.y * kTokens;
+  const int row0 = blockIdx.x * Tile<kWarps, kTokens>::kRows, token0 = blockIdx.y * kTokens;
   const int slices = (k + kSlice - 1) / kSlice;
   const int slice_begin = blockIdx.z * slices_per_split;
   const int slice_end = min(slice_begin + slices_per_split, slices);
 
-  using Tiles = WeightTiles<kType, kGeneric>;
+  using Tiles = WeightTiles<kType, kGeneric, kWarps>;
   const Tiles tiles{w, row_bytes, block_bytes, n, k, row0};
   Q4KChunk pending{};
   if constexpr (Tiles::kFetched) {
@@ -187,12 +192,13 @@ __global__ void __launch_bounds__(kThreads, 2)
       if (slice + kPrefetchSlices < slice_end) tiles.prefetch(slice);
     }
     __syncthreads();  // the previous slice's fragments are read
+    load_x_tile<kTokens, kThreads>(x, x_dtype, m, k, token0, slice * kSlice, x_tile);  // lands while we decode
     if constexpr (Tiles::kFetched) {
       tiles.store_fetched(ready, slice, w_tile);
     } else {
       tiles.store(slice, w_tile);
     }
-    load_x_tile<kTokens>(x, x_dtype, m, k, token0, slice * kSlice, x_tile);
+    cp_async_wait<0>();
     __syncthreads();
 #pragma unroll
     for (int ks = 0; ks < kSlice / 16; ++ks) {
@@ -239,20 +245,22 @@ __global__ void __launch_bounds__(256) sum_partials_kernel(const float* __restri
 }
 
 struct SplitPlan {
+  int warps = kDefaultWarps;
   int tokens = kSmallTokens;
   unsigned row_tiles = 0, token_tiles = 0;
   int splits = 1, slices_per_split = 1;
 };
 
-SplitPlan plan_split(size_t m, size_t n, size_t k, int num_sms) {
+SplitPlan plan_split(size_t m, size_t n, size_t k, int num_sms, int warps) {
   SplitPlan plan;
+  plan.warps = warps == 4 || warps == 8 ? warps : kDefaultWarps;
   plan.tokens = m <= kSmallTokens ? kSmallTokens : kLargeTokens;
-  plan.row_tiles = ceil_div(n, kTileRows);
+  plan.row_tiles = ceil_div(n, size_t{16} * plan.warps);
   plan.token_tiles = ceil_div(m, plan.tokens);
   const int slices = static_cast<int>(ceil_div(k, kSlice));
   const size_t tiles = size_t{plan.row_tiles} * plan.token_tiles;
-  // Two resident blocks per SM stream the weights; split k until the grid covers them.
-  const size_t wanted = 2 * static_cast<size_t>(std::max(num_sms, 1));
+  // 16 resident warps per SM stream the weights; split k until the grid covers them.
+  const size_t wanted = static_cast<size_t>(16 / plan.warps) * static_cast<size_t>(std::max(num_sms, 1));
   int splits = tiles >= wanted ? 1 : static_cast<int>((wanted + tiles - 1) / tiles);
   splits = std::clamp(splits, 1, std::max(1, slices / kMinSlicesPerSplit));
   plan.slices_per_split = (slices + splits - 1) / splits;
@@ -260,28 +268,35 @@ SplitPlan plan_split(size_t m, size_t n, size_t k, int num_sms) {
   return plan;
 }
 
-template <DType kType, int kTokens, bool kGeneric>
+template <DType kType, int kTokens, bool kGeneric, int kWarps>
 Status launch_tiles(const QuantMmaArgs& args, const SplitPlan& plan, cudaStream_t stream) {
-  auto kernel = quant_mma_kernel<kType, kTokens, kGeneric>;
-  constexpr size_t kShared = tile_shared_bytes<kTokens>();
+  auto kernel = quant_mma_kernel<kType, kTokens, kGeneric, kWarps>;
+  constexpr size_t kShared = Tile<kWarps, kTokens>::kSharedBytes;
   FERRUM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kShared)),
                   "(quant_mma, ", kShared, " bytes of shared memory)");
   const int block_bytes = static_cast<int>(dtype_info(kType).block_bytes);
   const size_t row_bytes = args.k / gguf_block_elems<kType>() * block_bytes;
   float* partials = plan.splits > 1 ? static_cast<float*>(args.scratch) : nullptr;
-  return launch_kernel("quant_mma", kernel, dim3(plan.row_tiles, plan.token_tiles, plan.splits), dim3(kThreads),
-                       kShared, stream, args.x, args.x_dtype, static_cast<const uint8_t*>(args.w), row_bytes,
-                       block_bytes, args.out, args.out_dtype, partials, static_cast<int>(args.m),
-                       static_cast<int>(args.n), static_cast<int>(args.k), plan.slices_per_split);
+  return launch_kernel("quant_mma", kernel, dim3(plan.row_tiles, plan.token_tiles, plan.splits),
+                       dim3(Tile<kWarps, kTokens>::kThreads), kShared, stream, args.x, args.x_dtype,
+                       static_cast<const uint8_t*>(args.w), row_bytes, block_bytes, args.out, args.out_dtype, partials,
+                       static_cast<int>(args.m), static_cast<int>(args.n), static_cast<int>(args.k),
+                       plan.slices_per_split);
+}
+
+template <DType kType, int kTokens, bool kGeneric>
+Status launch_warps(const QuantMmaArgs& args, const SplitPlan& plan, cudaStream_t stream) {
+  return plan.warps == 4 ? launch_tiles<kType, kTokens, kGeneric, 4>(args, plan, stream)
+                         : launch_tiles<kType, kTokens, kGeneric, 8>(args, plan, stream);
 }
 
 // v2's decoder where the type has one (and `generic` is false), else v1's.
 template <DType kType, int kTokens>
 Status launch_decoder(const QuantMmaArgs& args, const SplitPlan& plan, bool generic, cudaStream_t stream) {
   if constexpr (kType == DType::kQ4_K || kType == DType::kQ6_K || kType == DType::kQ8_0) {
-    if (!generic) return launch_tiles<kType, kTokens, false>(args, plan, stream);
+    if (!generic) return launch_warps<kType, kTokens, false>(args, plan, stream);
   }
-  return launch_tiles<kType, kTokens, true>(args, plan, stream);
+  return launch_warps<kType, kTokens, true>(args, plan, stream);
 }
 
 }  // namespace
@@ -305,13 +320,13 @@ bool quant_mma_supports(DType w_dtype, DType x_dtype, const void* x, size_t m, s
          m < kIntLimit && n > 0 && n < kIntLimit && k > 0 && k < kIntLimit;
 }
 
-size_t quant_mma_scratch_bytes(size_t m, size_t n, size_t k, int num_sms) {
-  const SplitPlan plan = plan_split(m, n, k, num_sms);
+size_t quant_mma_scratch_bytes(size_t m, size_t n, size_t k, int num_sms, int warps) {
+  const SplitPlan plan = plan_split(m, n, k, num_sms, warps);
   return plan.splits > 1 ? size_t{static_cast<size_t>(plan.splits)} * m * n * sizeof(float) : 0;
 }
 
 Status launch_quant_mma(const QuantMmaArgs& args, cudaStream_t stream) {
-  const SplitPlan plan = plan_split(args.m, args.n, args.k, args.num_sms);
+  const SplitPlan plan = plan_split(args.m, args.n, args.k, args.num_sms, args.warps);
   FERRUM_CHECK(plan.splits == 1 || args.scratch != nullptr, ErrorCode::kInvalidArgument,
                "quant_mma: a split-k launch needs its partials scratch");
   // Q4_K's decoder reads its super-blocks with 16-byte loads.

@@ -29,13 +29,14 @@ struct QuantMmaArgs {
   int num_sms = 132;            // sizes the k split
   void* scratch = nullptr;      // quant_mma_scratch_bytes(...) of f32 partials, or null when it is 0
   bool generic_decode = false;  // the lab's v1: every type through the value-by-value decoder
+  int warps = 0;                // 4 or 8 warps (64 or 128 weight rows) per block; 0 = the default
 };
 
 // Whether the kernel takes these operands (any GGUF weight type, f32 / bf16 x at a 16-byte aligned
 // address, k a multiple of 32, m and n within int range).
 bool quant_mma_supports(DType w_dtype, DType x_dtype, const void* x, size_t m, size_t n, size_t k);
 // Bytes of f32 partials the launch needs for this shape (0 when k is not split).
-size_t quant_mma_scratch_bytes(size_t m, size_t n, size_t k, int num_sms);
+size_t quant_mma_scratch_bytes(size_t m, size_t n, size_t k, int num_sms, int warps = 0);
 Status launch_quant_mma(const QuantMmaArgs& args, cudaStream_t stream);
 
 }  // namespace ferrum::cuda

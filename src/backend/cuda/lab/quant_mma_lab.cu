@@ -16,6 +16,10 @@
 //   v2  v1 with decoders per type for Q4_K (a thread per 64 values: one 16-byte header load, two
 //       16-byte nibble loads, scales decoded once), Q6_K and Q8_0 (16-bit loads of the 2-byte aligned
 //       blocks); integers become floats through 2^23 + v, not I2F (quarter rate). Other types as v1.
+//       Since run 4 both take x through cp.async while the weights decode, and the Q4_K bytes of
+//       the next slice are fetched a slice ahead (the other types: an L2 prefetch two ahead).
+//   v3  v2 with blocks of 4 warps (64 weight rows): twice the blocks per SM, so one block's
+//       barriers leave the others running (x is read from L2 twice as often).
 //   gemv  the fused dp4a GEMV (kernels/quant_gemv.h) where it exists (Q8_0 / Q4_K / Q6_K, m <= 8),
 //       for the crossover.
 // Checked against f64 sums over the weights the backend's decoder (checked against ggml) expands,
@@ -154,7 +158,8 @@ int main() {
       LAB_CHECK(cudaMemcpy(ref_all.data(), ref_d, ref_all.size() * 8, cudaMemcpyDeviceToHost));
       const std::string type_name(ferrum::dtype_name(t.type));
       for (int m : batches) {
-        const size_t need = ferrum::cuda::quant_mma_scratch_bytes(m, s.n, s.k, sms);
+        const size_t need = std::max(ferrum::cuda::quant_mma_scratch_bytes(m, s.n, s.k, sms, 4),
+                                     ferrum::cuda::quant_mma_scratch_bytes(m, s.n, s.k, sms, 8));
         if (need > scratch_bytes) {
           if (scratch != nullptr) LAB_CHECK(cudaFree(scratch));
           scratch = lab::device_alloc<char>(need);
@@ -182,7 +187,7 @@ int main() {
           std::printf("%-6s %-20s %4d %-8s %10.1f %9.0f %6.1f%% %9.1f %9.2e%s\n", type_name.c_str(), s.name, m, version,
                       us, gbps, 100 * gbps / copy_gbps, tflops, err.rel_l2, ok ? "" : "  FAIL");
         };
-        const auto args = [&](int c, bool generic) {
+        const auto args = [&](int c, bool generic, int warps = 8) {
           ferrum::cuda::QuantMmaArgs a;
           a.x = x;
           a.w = weights[c % copies];
@@ -194,6 +199,7 @@ int main() {
           a.num_sms = sms;
           a.scratch = scratch;
           a.generic_decode = generic;
+          a.warps = warps;
           return a;
         };
         if (m >= 8) {
@@ -210,6 +216,7 @@ int main() {
         report("v1", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c, true), stream), "v1"); });
         if (main_type) {
           report("v2", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c, false), stream), "v2"); });
+          report("v3", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c, false, 4), stream), "v3"); });
         }
         if (m <= 8 && ferrum::cuda::quant_gemv_supports(t.type, m, weights[0])) {
           const size_t gemv_bytes = ferrum::cuda::quant_gemv_scratch_bytes(m, s.k);
