@@ -112,8 +112,8 @@ for stage in $stages; do
       mkdir -p /tmp/m
       [[ -e $model ]] || timeout 200 "$(bin ferrum)" gen-model --preset llama3.2-1b --dtype Q4_K_M "$model" \
         > "$out/gen-qmma.log" 2>&1
-      for rows in 128 0; do
-        FERRUM_CUDA_QUANT_MMA_MAX_ROWS=$rows timeout 240 "$(bin ferrum)" bench --device cuda "$model" -p 512 -n 128 \
+      for rows in default 0; do
+        FERRUM_CUDA_QUANT_MMA_MAX_ROWS=${rows/default/} timeout 240 "$(bin ferrum)" bench --device cuda "$model" -p 512 -n 128 \
           -b 1,16,64 -r 2 > "$out/bench-qmma-$rows.md" 2> "$out/bench-qmma-$rows.err"
         note "ferrum bench $(basename "$model") quant_mma max rows $rows: exit $?"
         grep -E '^\|' "$out/bench-qmma-$rows.md"

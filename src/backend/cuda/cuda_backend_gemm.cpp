@@ -6,10 +6,11 @@
 // in one dtype: equal dtypes run as they are; otherwise both are widened to f32 (exact), so f32
 // activations over bf16 weights keep f32 accuracy (the bf16-activation path never converts). An
 // output dtype cuBLASLt cannot write (a half type from f32, f16 from bf16) goes through f32 scratch.
-// GGUF Q8_0 / Q4_K / Q6_K weights with m <= 8 (decode) run the fused dp4a GEMV (kernels/quant_gemv.h),
-// which rounds x to int8 per 32 values. Other quantized weights (the other GGUF types, GGUF above 8
-// rows, GPTQ, AWQ) are expanded per call to a dense scratch matrix in the activation's dtype (exact
-// for f32), then multiplied as dense.
+// GGUF weights take, by type and m (kernels/launch_settings.h): the fused dp4a GEMV
+// (kernels/quant_gemv.h: Q8_0 / Q4_K / Q6_K, decode sizes), which rounds x to int8 per 32 values;
+// the tensor-core kernel (kernels/quant_mma.h: every GGUF type, batches), which rounds x and the
+// weights to bf16; or, for larger m (prefill), a dense expansion of the weight into scratch (in the
+// activation's dtype: exact for f32) and cuBLASLt. GPTQ and AWQ always take the dense expansion.
 #include <cuda_runtime.h>
 
 #include <cstring>
@@ -220,14 +221,15 @@ Status CudaBackend::gemm_quant(CudaContext& ctx, const CudaBuffer& a, const Quan
     FERRUM_CHECK(k % dtype_info(type).block_elems == 0, ErrorCode::kShapeMismatch, op, ": k = ", k,
                  " is not a whole number of ", type, " blocks");
     FERRUM_TRY(check_numel(op, "qweight", *weights.qweight, {n, k}));
-    if (k > 0 && n > 0 && cuda::quant_gemv_enabled() && cuda::quant_gemv_supports(type, m, weights.qweight->data())) {
+    if (k > 0 && n > 0 && m <= cuda::quant_gemv_max_rows(type) &&
+        cuda::quant_gemv_supports(type, m, weights.qweight->data())) {
       FERRUM_ASSIGN_OR_RETURN(void* x_int8,
                               ctx.scratch(ScratchSlot::kQuantActivation, cuda::quant_gemv_scratch_bytes(m, k)));
       const cuda::QuantGemvArgs args{a.data(), a.dtype(), weights.qweight->data(), type, out.data(), out.dtype(), m, n,
                                      k,        x_int8};
       return cuda::launch_quant_gemv(args, ctx.stream());
     }
-    if (k > 0 && n > 0 && m <= cuda::quant_mma_max_rows() &&
+    if (k > 0 && n > 0 && m <= cuda::quant_mma_max_rows(type) &&
         cuda::quant_mma_supports(type, a.dtype(), a.data(), m, n, k)) {
       const int sm_count = ctx.state().sm_count;
       void* partials = nullptr;

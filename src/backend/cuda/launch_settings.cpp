@@ -53,9 +53,21 @@ bool quant_gemv_enabled() {
   return enabled;
 }
 
-size_t quant_mma_max_rows() {
-  static const size_t rows = static_cast<size_t>(std::max(0L, env_or("FERRUM_CUDA_QUANT_MMA_MAX_ROWS", 128)));
-  return rows;
+size_t quant_gemv_max_rows(DType type) {
+  if (!quant_gemv_enabled()) return 0;
+  return type == DType::kQ4_K ? 3 : 8;
+}
+
+size_t quant_mma_max_rows(DType type) {
+  static const long override_rows = env_or("FERRUM_CUDA_QUANT_MMA_MAX_ROWS", -1);
+  if (override_rows >= 0) return static_cast<size_t>(override_rows);
+  switch (type) {
+    case DType::kQ4_K: return 128;
+    case DType::kQ2_K:
+    case DType::kQ3_K:
+    case DType::kQ5_K: return 8;
+    default: return 64;
+  }
 }
 
 void apply_shared_carveout(const void* kernel) {

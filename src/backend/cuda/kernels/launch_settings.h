@@ -4,6 +4,8 @@
 
 #include <cstddef>
 
+#include "core/dtype.h"
+
 namespace ferrum::cuda {
 
 // Whether launches use programmatic dependent launch: on for compute capability 9.0 and newer
@@ -22,12 +24,20 @@ bool decode_attention_kernel_enabled();
 bool fused_rope_attention_enabled();
 
 // Whether gemm_quant runs the fused GGUF GEMV (kernels/quant_gemv.h) where it applies (default) or
-// always dequantizes + multiplies dense (FERRUM_CUDA_QUANT_GEMV=0), for comparisons.
+// never (FERRUM_CUDA_QUANT_GEMV=0), for comparisons.
 bool quant_gemv_enabled();
-// Largest batch (rows of x) gemm_quant gives the GGUF tensor-core kernel (kernels/quant_mma.h) when
-// the GEMV does not apply; larger batches dequantize + multiply with cuBLASLt.
-// FERRUM_CUDA_QUANT_MMA_MAX_ROWS, default 128 (lab/quant_mma_lab.cu); 0 turns the kernel off.
-size_t quant_mma_max_rows();
+
+// gemm_quant's choice of kernel for a GGUF weight of `type` at m activation rows (run 5 of
+// lab/quant_mma_lab.cu on an H100, Llama-3.1-8B shapes): the fused GEMV up to
+// quant_gemv_max_rows(type) (Q4_K's loses to the tensor-core kernel from 4 rows: gate_up 77.8 vs
+// 77.0 us, down 50.1 vs 45.6), then the tensor-core kernel (kernels/quant_mma.h) up to
+// quant_mma_max_rows(type), then dequantize + cuBLASLt. The tensor-core kernel wins to 128 rows for
+// Q4_K (gate_up 257 vs 472 us), to 64 for Q6_K / Q8_0 (at 128 the dequantized path is 1.5x faster)
+// and the 32-value types, to 8 for Q2_K / Q3_K / Q5_K (their value-by-value decoder: Q5_K's o_proj
+// at 16 rows 67 us against 45). FERRUM_CUDA_QUANT_MMA_MAX_ROWS=N sets one ceiling for every type
+// (0 turns the kernel off).
+size_t quant_gemv_max_rows(DType type);
+size_t quant_mma_max_rows(DType type);
 
 // FERRUM_CUDA_CARVEOUT=N (0..100): every kernel launched through launch_kernel asks for the same
 // shared-memory carveout (percent of the unified L1 / shared memory). An SM can only run blocks of

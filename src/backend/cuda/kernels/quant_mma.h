@@ -1,10 +1,11 @@
 // Tensor-core GEMM over GGUF weights kept quantized (issue 7): out[m, n] = x[m, k] @ decode(w)[n, k]^T
-// for batches above the fused GEMV's (kernels/quant_gemv.h) and for the GGUF types it lacks. Each
-// block of 256 threads owns 128 weight rows and up to 64 activation rows; per 128-deep slice of k it
-// decodes its weight tile to bf16 in shared memory (32 values per thread task, the group's scales
-// read once), copies the x tile beside it as bf16, and runs mma.sync m16n8k16 with f32 accumulators.
-// When the tiles alone leave SMs idle, k is split across blocks and a second kernel sums the f32
-// partials in a fixed order (deterministic). Versions and timings: lab/quant_mma_lab.cu.
+// for batches above the fused GEMV's (kernels/quant_gemv.h) and for the GGUF types it lacks. A block
+// of 4 or 8 warps owns 16 weight rows per warp and 16 or 64 activation rows; per 128-deep slice of k
+// it decodes its weight tile to bf16 in shared memory (gguf_group_decode.cuh: a group's scales read
+// once, wide loads, the next slice's bytes already requested) while x's tile arrives by cp.async,
+// then runs mma.sync m16n8k16 with f32 accumulators. When the tiles alone leave SMs idle, k is split
+// across blocks and a second kernel sums the f32 partials in a fixed order (deterministic).
+// Versions and timings: lab/quant_mma_lab.cu; which m takes it: launch_settings.h.
 //
 // Accuracy: x and the decoded weights are rounded to bf16 (relative 2^-9 each), sums are f32.
 #pragma once
