@@ -7,7 +7,7 @@
 # There (the GPU machine, repository root, `.device` carried):
 #   scripts/device-session.sh run [stages...]
 # runs the stages and prints a summary table last; logs go to $OUT (or ./device-out).
-# Stages: ops models bench8b engine quant qmma gguf8b sample serve genmodels ferrumbench (default: ops models bench8b
+# Stages: ops models bench8b engine quant qmma gguf8b gptq8b sample serve genmodels ferrumbench (default: ops models bench8b
 # engine serve; engine reuses the 8B of bench8b; ferrumbench takes the models of genmodels)
 set -uo pipefail
 mode=${1:-run}
@@ -108,6 +108,7 @@ for stage in $stages; do
       timeout 240 "$(bin cuda-lab-quant-mma)" > "$out/lab-quant-mma.txt" 2>&1
       note "cuda-lab-quant-mma exit $?: $(tail -1 "$out/lab-quant-mma.txt")"
       cat "$out/lab-quant-mma.txt"
+      [[ ${QMMA_BENCH:-1} == 0 ]] && continue
       model=${QMMA_MODEL:-/tmp/m/l1-Q4_K_M.gguf}
       mkdir -p /tmp/m
       [[ -e $model ]] || timeout 200 "$(bin ferrum)" gen-model --preset llama3.2-1b --dtype Q4_K_M "$model" \
@@ -135,6 +136,24 @@ for stage in $stages; do
         grep -E '^\|' "$out/bench8b-$dtype.md"
         tail -2 "$out/bench8b-$dtype.err"
       done
+      ;;
+    gptq8b)
+      # Llama-3.1-8B shapes as a GPTQ int4 checkpoint (group 128, layers copied), `ferrum bench` at
+      # batch 1, 16 and 64, and at 16 with the dequantize + cuBLASLt path for comparison.
+      mkdir -p /tmp/m
+      path=/tmp/m/l8r-gptq
+      start=$SECONDS
+      [[ -e $path ]] || timeout 240 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype gptq-int4 "$path" \
+        --repeat-first-layer > "$out/gen8b-gptq.log" 2>&1
+      note "gen-model llama3.1-8b gptq-int4 --repeat-first-layer: exit $? in $((SECONDS - start)) s"
+      timeout 300 "$(bin ferrum)" bench --device cuda "$path" -p 512 -n 128 -b 1,16,64 -r 2 \
+        > "$out/bench8b-gptq.md" 2> "$out/bench8b-gptq.err"
+      note "ferrum bench 8b gptq-int4 exit $?"
+      FERRUM_CUDA_QUANT_MMA_MAX_ROWS=0 timeout 200 "$(bin ferrum)" bench --device cuda "$path" -p 0 -n 32 -b 1 -r 1 \
+        > "$out/bench8b-gptq-dequant.md" 2> "$out/bench8b-gptq-dequant.err"
+      note "ferrum bench 8b gptq-int4, dequantize path, exit $?"
+      grep -E '^\|' "$out/bench8b-gptq.md" "$out/bench8b-gptq-dequant.md"
+      tail -2 "$out/bench8b-gptq.err"
       ;;
     genmodels)
       # Llama-3.1-8B shapes, random weights, as gpu-bench.sh makes them (`ferrum gen-model`).

@@ -64,6 +64,25 @@ std::vector<float> round_activations(const std::vector<float>& a, size_t m, size
 // Judges a quantized GEMM: on backends that round activations, against the reference with the
 // activations rounded the same way (f32 tolerance: the integer sums are exact) and against the
 // exact activations (kActivation8Bit); elsewhere against the exact activations with `tolerance`.
+std::vector<float> round_all_to_bf16(const std::vector<float>& values) {
+  std::vector<float> rounded(values.size());
+  std::transform(values.begin(), values.end(), rounded.begin(), [](float v) { return round_to(DType::kBF16, v); });
+  return rounded;
+}
+
+constexpr double kInt8Activations = 2e-2;
+
+// out = a @ w^T with x and w both rounded to bf16 and summed in f32 in the tensor cores' own order,
+// and within the int8-activation bound of the exact product; `stored` is the output's dtype.
+CaseResult judge_bf16_operands(std::span<const float> actual, const std::vector<float>& a, const std::vector<float>& w,
+                               size_t m, size_t n, size_t k, DType stored) {
+  constexpr double kBf16OperandSums = 1e-4;
+  CaseResult bf16 = compare(actual, ref::gemm(round_all_to_bf16(a), round_all_to_bf16(w), m, n, k),
+                            stored_tolerance(stored, kBf16OperandSums));
+  if (!bf16.passed) return bf16;
+  return compare_all({bf16, compare(actual, ref::gemm(a, w, m, n, k), kInt8Activations)});
+}
+
 template <Backend B>
 CaseResult judge_quantized(const std::vector<float>& actual, const std::vector<float>& a,
                            const std::vector<float>& rounded_a, const std::vector<float>& w, size_t m, size_t n,
@@ -72,7 +91,13 @@ CaseResult judge_quantized(const std::vector<float>& actual, const std::vector<f
     return compare_all({compare(actual, ref::gemm(rounded_a, w, m, n, k), kF32Math),
                         compare(actual, ref::gemm(a, w, m, n, k), kActivation8Bit)});
   } else {
-    return compare(actual, ref::gemm(a, w, m, n, k), tolerance);
+    CaseResult exact = compare(actual, ref::gemm(a, w, m, n, k), tolerance);
+    if (exact.passed || tolerance == kExact) return exact;
+    // CUDA's tensor-core kernel (kernels/quant_mma.h) takes GPTQ / AWQ batches with bf16 operands.
+    CaseResult bf16 = judge_bf16_operands(actual, a, w, m, n, k, DType::kF32);
+    if (bf16.passed) return bf16;
+    exact.detail = cat("matches neither exact x (", exact.detail, ") nor x and w rounded to bf16 (", bf16.detail, ")");
+    return exact;
   }
 }
 
@@ -285,8 +310,6 @@ const char* const kGptqFiles[] = {
 };
 const char* const kAwqFiles[] = {"awq_4bit_g128", "awq_4bit_g64"};
 
-constexpr double kInt8Activations = 2e-2;
-
 // x rounded as the fused GGUF GEMV rounds it (backend/cuda/kernels/quant_gemv.cu): per 32 values,
 // scale = max |x| / 127 in f32 (1 for an all-zero group), q = round-half-even(x / scale).
 std::vector<float> round_to_int8_groups(const std::vector<float>& x) {
@@ -297,12 +320,6 @@ std::vector<float> round_to_int8_groups(const std::vector<float>& x) {
     const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
     for (size_t i = group; i < group + 32; ++i) rounded[i] = std::nearbyint(x[i] / scale) * scale;
   }
-  return rounded;
-}
-
-std::vector<float> round_all_to_bf16(const std::vector<float>& values) {
-  std::vector<float> rounded(values.size());
-  std::transform(values.begin(), values.end(), rounded.begin(), [](float v) { return round_to(DType::kBF16, v); });
   return rounded;
 }
 
@@ -317,11 +334,8 @@ CaseResult judge_gguf(std::span<const float> actual, const std::vector<float>& a
   if (plain.passed) return plain;
   CaseResult int8 = compare(actual, ref::gemm(round_to_int8_groups(a), w, m, n, k), math);
   if (int8.passed) return compare_all({int8, compare(actual, exact, kInt8Activations)});
-  // Tensor cores sum bf16 products in f32, in their own order.
-  constexpr double kBf16OperandSums = 1e-4;
-  CaseResult bf16 = compare(actual, ref::gemm(round_all_to_bf16(a), round_all_to_bf16(w), m, n, k),
-                            stored_tolerance(stored, kBf16OperandSums));
-  if (bf16.passed) return compare_all({bf16, compare(actual, exact, kInt8Activations)});
+  CaseResult bf16 = judge_bf16_operands(actual, a, w, m, n, k, stored);
+  if (bf16.passed) return bf16;
   plain.detail = cat("matches neither exact x (", plain.detail, "), x rounded to int8 (", int8.detail,
                      ") nor x and w rounded to bf16 (", bf16.detail, ")");
   return plain;

@@ -10,7 +10,8 @@
 // (kernels/quant_gemv.h: Q8_0 / Q4_K / Q6_K, decode sizes), which rounds x to int8 per 32 values;
 // the tensor-core kernel (kernels/quant_mma.h: every GGUF type, batches), which rounds x and the
 // weights to bf16; or, for larger m (prefill), a dense expansion of the weight into scratch (in the
-// activation's dtype: exact for f32) and cuBLASLt. GPTQ and AWQ always take the dense expansion.
+// activation's dtype: exact for f32) and cuBLASLt. GPTQ and AWQ take the tensor-core kernel for
+// batches (without act-order), the dense expansion otherwise.
 #include <cuda_runtime.h>
 
 #include <cstring>
@@ -161,9 +162,28 @@ DType expansion_dtype(DType activation) {
   return activation == DType::kF32 ? DType::kF32 : activation;
 }
 
-// Expands a GPTQ / AWQ weight into dense scratch in the activation's dtype, then multiplies.
+// GPTQ / AWQ: the tensor-core kernel up to packed_mma_max_rows(), else the weight expanded into
+// dense scratch in the activation's dtype, then multiplied.
 Status run_packed_int_gemm(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& out, size_t m,
                            const cuda::PackedIntWeight& packed, bool awq) {
+  if (m <= cuda::packed_mma_max_rows() && cuda::quant_mma_supports_packed(packed, awq, a.dtype(), a.data(), m)) {
+    const int sm_count = ctx.state().sm_count;
+    void* partials = nullptr;
+    if (const size_t bytes = cuda::quant_mma_scratch_bytes(m, packed.n, packed.k, sm_count); bytes > 0) {
+      FERRUM_ASSIGN_OR_RETURN(partials, ctx.scratch(ScratchSlot::kQuantPartials, bytes));
+    }
+    cuda::QuantMmaArgs args;
+    args.x = a.data();
+    args.x_dtype = a.dtype();
+    args.out = out.data();
+    args.out_dtype = out.dtype();
+    args.m = m;
+    args.n = packed.n;
+    args.k = packed.k;
+    args.num_sms = sm_count;
+    args.scratch = partials;
+    return cuda::launch_quant_mma_packed(args, packed, awq, ctx.stream());
+  }
   const DType dense_dtype = expansion_dtype(a.dtype());
   FERRUM_ASSIGN_OR_RETURN(
       size_t dense_bytes,

@@ -58,9 +58,21 @@ size_t quant_gemv_max_rows(DType type) {
   return type == DType::kQ4_K ? 3 : 8;
 }
 
+namespace {
+
+long quant_mma_rows_override() {
+  static const long rows = env_or("FERRUM_CUDA_QUANT_MMA_MAX_ROWS", -1);
+  return rows;
+}
+
+}  // namespace
+
+size_t packed_mma_max_rows() {
+  return quant_mma_rows_override() >= 0 ? static_cast<size_t>(quant_mma_rows_override()) : 64;
+}
+
 size_t quant_mma_max_rows(DType type) {
-  static const long override_rows = env_or("FERRUM_CUDA_QUANT_MMA_MAX_ROWS", -1);
-  if (override_rows >= 0) return static_cast<size_t>(override_rows);
+  if (quant_mma_rows_override() >= 0) return static_cast<size_t>(quant_mma_rows_override());
   switch (type) {
     case DType::kQ4_K: return 128;
     case DType::kQ2_K:

@@ -2,6 +2,7 @@
 #include "backend/cuda/kernels/dequant.h"
 #include "backend/cuda/kernels/device_common.cuh"
 #include "backend/cuda/kernels/gguf_group_decode.cuh"
+#include "backend/cuda/kernels/packed_int.cuh"
 
 namespace ferrum::cuda {
 namespace {
@@ -76,16 +77,12 @@ __global__ void gptq_dequantize_kernel(PackedIntWeight w, const S* __restrict__ 
   }
 }
 
-// AWQ packs columns 8c..8c+7 of a word in the order 0,2,4,6,1,3,5,7: column n sits in nibble
-// kAwqNibble[n % 8].
-__constant__ uint32_t kAwqNibble[8] = {0, 4, 1, 5, 2, 6, 3, 7};
-
 template <class S, class Out>
 __global__ void awq_dequantize_kernel(PackedIntWeight w, const S* __restrict__ scales, Out* __restrict__ dst) {
   const size_t stride = size_t{gridDim.x} * blockDim.x;
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < w.n * w.k; i += stride) {
     const size_t j = i / w.k, kk = i % w.k, group = kk / w.group_size;
-    const uint32_t shift = 4 * kAwqNibble[j % 8];
+    const uint32_t shift = awq_shift(static_cast<uint32_t>(j));
     const uint32_t q = (static_cast<uint32_t>(w.qweight[kk * (w.n / 8) + j / 8]) >> shift) & 0xF;
     const uint32_t zero = (static_cast<uint32_t>(w.zeros[group * (w.n / 8) + j / 8]) >> shift) & 0xF;
     dst[i] = from_f32<Out>((static_cast<float>(q) - static_cast<float>(zero)) * to_f32(scales[group * w.n + j]));

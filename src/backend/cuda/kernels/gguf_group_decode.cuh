@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/kernels/device_common.cuh"
 #include "backend/cuda/kernels/gguf_decode.cuh"
 
 namespace ferrum::cuda {
@@ -19,12 +20,6 @@ constexpr int gguf_block_elems() {
                  kType == DType::kQ6_K
              ? 256
              : 32;
-}
-
-// Small non-negative integers (< 2^23) to float without I2F (a quarter-rate instruction): 2^23 + v
-// has v as its mantissa, and subtracting 2^23 is exact.
-__device__ __forceinline__ float small_int_to_float(uint32_t v) {
-  return __int_as_float(0x4B000000u | v) - 8388608.0f;
 }
 
 __device__ __forceinline__ float f16_bits_to_float(uint32_t bits) {

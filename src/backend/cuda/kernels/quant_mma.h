@@ -14,6 +14,7 @@
 
 #include <cstddef>
 
+#include "backend/cuda/kernels/dequant.h"
 #include "core/dtype.h"
 #include "core/error.h"
 
@@ -32,6 +33,12 @@ struct QuantMmaArgs {
   bool generic_decode = false;  // the lab's v1: every type through the value-by-value decoder
   int warps = 0;                // 4 or 8 warps (64 or 128 weight rows) per block; 0 = the default
 };
+
+// GPTQ / AWQ weights through the same kernel (quant_mma_packed.cu): args.w / w_dtype are unused,
+// `packed` describes the weight. Without g_idx (act-order weights keep the dequantize path), group
+// sizes a multiple of 32.
+bool quant_mma_supports_packed(const PackedIntWeight& packed, bool awq, DType x_dtype, const void* x, size_t m);
+Status launch_quant_mma_packed(const QuantMmaArgs& args, const PackedIntWeight& packed, bool awq, cudaStream_t stream);
 
 // Whether the kernel takes these operands (any GGUF weight type, f32 / bf16 x at a 16-byte aligned
 // address, k a multiple of 32, m and n within int range).

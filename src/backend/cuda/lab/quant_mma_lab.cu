@@ -103,6 +103,50 @@ void die_on(const ferrum::Status& status, const char* what) {
   }
 }
 
+// One (type, shape, m): checks a version's first kCheckedRows outputs against the f64 reference,
+// times it and prints its row.
+struct Measure {
+  std::string type_name;
+  const char* shape;
+  int m;
+  int n, k;
+  size_t bytes;
+  double copy_gbps;
+  cudaStream_t stream;
+  bf16_t* out;
+  const std::vector<double>* ref_all;
+
+  bool report(const char* version, const std::function<void(int)>& launch) const {
+    lab::poison(out, size_t{1} * m * n);
+    launch(0);
+    LAB_CHECK(cudaStreamSynchronize(stream));
+    const std::vector<float> all = lab::download(out, size_t{1} * m * n);
+    std::vector<float> got(size_t{1} * m * kCheckedRows);
+    std::vector<double> ref(got.size());
+    for (int tok = 0; tok < m; ++tok) {
+      for (int r = 0; r < kCheckedRows; ++r) {
+        got[size_t{1} * tok * kCheckedRows + r] = all[size_t{1} * tok * n + r];
+        ref[size_t{1} * tok * kCheckedRows + r] = (*ref_all)[size_t{1} * tok * kCheckedRows + r];
+      }
+    }
+    const lab::Error err = lab::compare(got, ref);
+    const bool ok = !err.has_nan && err.rel_l2 <= 1e-2;
+    const double us = lab::time_us(launch, 3, 15, stream);
+    const double gbps = static_cast<double>(bytes) / us / 1e3;
+    const double tflops = 2.0 * m * n * k / us / 1e6;
+    std::printf("%-6s %-20s %4d %-8s %10.1f %9.0f %6.1f%% %9.1f %9.2e%s\n", type_name.c_str(), shape, m, version, us,
+                gbps, 100 * gbps / copy_gbps, tflops, err.rel_l2, ok ? "" : "  FAIL");
+    return ok;
+  }
+};
+
+// Random GPTQ words (any bits are valid), zeros, and small positive f16 scales.
+__global__ void fill_words_kernel(int32_t* p, size_t n, uint64_t seed) {
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x) {
+    p[i] = static_cast<int32_t>(lab::hash32(seed * 0x9e3779b97f4a7c15ull + i));
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -165,27 +209,11 @@ int main() {
           scratch = lab::device_alloc<char>(need);
           scratch_bytes = need;
         }
+        const Measure measure{
+            type_name, s.name, m, s.n, s.k, bytes, copy_gbps, stream, static_cast<bf16_t*>(out_buffer->data()),
+            &ref_all};
         const auto report = [&](const char* version, const std::function<void(int)>& launch) {
-          lab::poison(static_cast<bf16_t*>(out_buffer->data()), size_t{1} * m * s.n);
-          launch(0);
-          LAB_CHECK(cudaStreamSynchronize(stream));
-          const std::vector<float> all = lab::download(static_cast<bf16_t*>(out_buffer->data()), size_t{1} * m * s.n);
-          std::vector<float> got(size_t{1} * m * kCheckedRows);
-          std::vector<double> ref(got.size());
-          for (int tok = 0; tok < m; ++tok) {
-            for (int r = 0; r < kCheckedRows; ++r) {
-              got[size_t{1} * tok * kCheckedRows + r] = all[size_t{1} * tok * s.n + r];
-              ref[size_t{1} * tok * kCheckedRows + r] = ref_all[size_t{1} * tok * kCheckedRows + r];
-            }
-          }
-          const lab::Error err = lab::compare(got, ref);
-          const bool ok = !err.has_nan && err.rel_l2 <= 1e-2;
-          all_ok = all_ok && ok;
-          const double us = lab::time_us(launch, 3, 15, stream);
-          const double gbps = static_cast<double>(bytes) / us / 1e3;
-          const double tflops = 2.0 * m * s.n * s.k / us / 1e6;
-          std::printf("%-6s %-20s %4d %-8s %10.1f %9.0f %6.1f%% %9.1f %9.2e%s\n", type_name.c_str(), s.name, m, version,
-                      us, gbps, 100 * gbps / copy_gbps, tflops, err.rel_l2, ok ? "" : "  FAIL");
+          all_ok = measure.report(version, launch) && all_ok;
         };
         const auto args = [&](int c, bool generic, int warps = 8) {
           ferrum::cuda::QuantMmaArgs a;
@@ -231,6 +259,78 @@ int main() {
         }
       }
       for (uint8_t* w : weights) LAB_CHECK(cudaFree(w));
+    }
+  }
+  // GPTQ int4, group 128 (as AutoGPTQ packs it), f16 scales: v0 expands it (a thread per value) and
+  // runs cuBLASLt, v2 is the tensor-core kernel over the packed words (quant_mma_packed.cu).
+  for (const Shape& s : shapes) {
+    if (s.n == 4096 && s.k == 4096) continue;
+    const size_t groups = s.k / 128;
+    const int copies = 3;
+    std::vector<int32_t*> qweight(copies), zeros(copies);
+    std::vector<__half*> scales(copies);
+    for (int c = 0; c < copies; ++c) {
+      qweight[c] = lab::device_alloc<int32_t>(size_t{1} * s.k / 8 * s.n);
+      zeros[c] = lab::device_alloc<int32_t>(groups * s.n / 8);
+      scales[c] = lab::device_alloc<__half>(groups * s.n);
+      fill_words_kernel<<<1024, 256>>>(qweight[c], size_t{1} * s.k / 8 * s.n, 300 + c);
+      fill_words_kernel<<<1024, 256>>>(zeros[c], groups * s.n / 8, 400 + c);
+      lab::fill_uniform(scales[c], groups * s.n, 500 + c, 0.001f, 0.002f);
+      LAB_LAUNCH_CHECK("fill_gptq");
+    }
+    const auto packed = [&](int c) {
+      ferrum::cuda::PackedIntWeight w;
+      w.qweight = qweight[c % copies];
+      w.scales = scales[c % copies];
+      w.scales_dtype = DType::kF16;
+      w.zeros = zeros[c % copies];
+      w.bits = 4;
+      w.group_size = 128;
+      w.k = s.k;
+      w.n = s.n;
+      return w;
+    };
+    float* dense_all = lab::device_alloc<float>(size_t{1} * s.n * s.k);
+    die_on(ferrum::cuda::launch_gptq_dequantize(packed(0), dense_all, DType::kF32, nullptr), "gptq dequantize");
+    reference_kernel<<<dim3(1, kMaxM), kCheckedRows>>>(dense_all, x, ref_d, kMaxM, kCheckedRows, s.k);
+    LAB_LAUNCH_CHECK("reference");
+    LAB_CHECK(cudaFree(dense_all));
+    std::vector<double> ref_all(size_t{kMaxM} * kCheckedRows);
+    LAB_CHECK(cudaMemcpy(ref_all.data(), ref_d, ref_all.size() * 8, cudaMemcpyDeviceToHost));
+    const size_t bytes = size_t{1} * s.n * s.k / 2 + groups * s.n * (2 + 0.5);
+    for (int m : {1, 8, 16, 64, 128, 512}) {
+      const size_t need = ferrum::cuda::quant_mma_scratch_bytes(m, s.n, s.k, sms);
+      if (need > scratch_bytes) {
+        if (scratch != nullptr) LAB_CHECK(cudaFree(scratch));
+        scratch = lab::device_alloc<char>(need);
+        scratch_bytes = need;
+      }
+      const Measure measure{
+          "gptq4", s.name, m, s.n, s.k, bytes, copy_gbps, stream, static_cast<bf16_t*>(out_buffer->data()), &ref_all};
+      all_ok = measure.report("v0", [&](int c) {
+        die_on(ferrum::cuda::launch_gptq_dequantize(packed(c), dense_buffer->data(), DType::kBF16, stream),
+               "v0 dequantize");
+        die_on(
+            ferrum::cuda::run_dense_gemm(ctx, {x, DType::kBF16, dense_buffer->data(), DType::kBF16, out_buffer->data(),
+                                               DType::kBF16, size_t(m), size_t(s.n), size_t(s.k)}),
+            "v0 gemm");
+      }) && all_ok;
+      all_ok = measure.report("v2", [&](int c) {
+        ferrum::cuda::QuantMmaArgs a;
+        a.x = x;
+        a.out = out_buffer->data();
+        a.m = m;
+        a.n = s.n;
+        a.k = s.k;
+        a.num_sms = sms;
+        a.scratch = scratch;
+        die_on(ferrum::cuda::launch_quant_mma_packed(a, packed(c), false, stream), "v2 gptq");
+      }) && all_ok;
+    }
+    for (int c = 0; c < copies; ++c) {
+      LAB_CHECK(cudaFree(qweight[c]));
+      LAB_CHECK(cudaFree(zeros[c]));
+      LAB_CHECK(cudaFree(scales[c]));
     }
   }
   std::printf("quant mma lab: %s\n", all_ok ? "all versions correct" : "SOME VERSIONS FAILED");
