@@ -14,7 +14,9 @@
 // batches (without act-order), the dense expansion otherwise.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstring>
+#include <ranges>
 #include <vector>
 
 #include "backend/cuda/backend_checks.h"
@@ -336,6 +338,12 @@ Expected<CudaGptqStore> CudaBackend::load_gptq(std::span<const int32_t> qweight,
                    ": g_idx[", kk, "] = ", (*g_idx)[kk], " outside 0..", groups - 1);
     }
   }
+  // AutoGPTQ writes g_idx even without act-order; one that names each row's own group (kk / group)
+  // changes nothing, and leaving it out lets the tensor-core kernel take the weight.
+  const bool natural_order = g_idx && std::ranges::all_of(std::views::iota(size_t{0}, k), [&](size_t kk) {
+                               return static_cast<size_t>((*g_idx)[kk]) == kk / group;
+                             });
+  if (natural_order) g_idx.reset();
   CudaGptqStore store;
   auto upload_ints = [](std::span<const int32_t> values, size_t n) {
     return from_bytes(std::span(reinterpret_cast<const uint8_t*>(values.data()), n * sizeof(int32_t)), DType::kI32, n);
