@@ -2,7 +2,10 @@
 // (quant_mma_packed.cu).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+
+#include "backend/cuda/kernels/device_common.cuh"
 
 namespace ferrum::cuda {
 
@@ -11,6 +14,43 @@ namespace ferrum::cuda {
 __device__ __forceinline__ uint32_t awq_shift(uint32_t column) {
   const uint32_t position = column % 8;
   return 4 * ((position % 2) * 4 + position / 2);
+}
+
+// W[column, depth .. depth + 31] = (q - zero) * scale of a GPTQ ([k / per_word, n] words, zeros stored
+// minus one) or AWQ ([k, n / 8] interleaved) weight, all 32 values in one quantization group
+// (group_size a multiple of 32, no g_idx).
+template <bool kAwq, int kBits, class Scale>
+__device__ __forceinline__ void decode_packed_group(const int32_t* __restrict__ qweight,
+                                                    const Scale* __restrict__ scales, const int32_t* __restrict__ zeros,
+                                                    int group_size, int n, int column, int depth, float (&v)[32]) {
+  constexpr int kPerWord = 32 / kBits;
+  constexpr uint32_t kMask = (1u << kBits) - 1;
+  const size_t g = static_cast<size_t>(depth / group_size);
+  const float scale = to_f32(scales[g * n + column]);
+  if constexpr (kAwq) {
+    const uint32_t shift = awq_shift(static_cast<uint32_t>(column));
+    const float zero =
+        static_cast<float>((static_cast<uint32_t>(zeros[g * (n / kPerWord) + column / kPerWord]) >> shift) & kMask);
+    const int32_t* words = qweight + static_cast<size_t>(depth) * (n / kPerWord) + column / kPerWord;
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+      const uint32_t q = (static_cast<uint32_t>(words[static_cast<size_t>(j) * (n / kPerWord)]) >> shift) & kMask;
+      v[j] = (small_int_to_float(q) - zero) * scale;
+    }
+  } else {
+    // GPTQ v1 checkpoints store each zero minus one.
+    const uint32_t zero_word = static_cast<uint32_t>(zeros[g * (n / kPerWord) + column / kPerWord]);
+    const float zero = static_cast<float>(((zero_word >> (kBits * (column % kPerWord))) & kMask) + 1);
+    const int32_t* words = qweight + static_cast<size_t>(depth / kPerWord) * n + column;
+#pragma unroll
+    for (int w = 0; w < 32 / kPerWord; ++w) {
+      const uint32_t word = static_cast<uint32_t>(words[static_cast<size_t>(w) * n]);
+#pragma unroll
+      for (int e = 0; e < kPerWord; ++e) {
+        v[w * kPerWord + e] = (small_int_to_float((word >> (kBits * e)) & kMask) - zero) * scale;
+      }
+    }
+  }
 }
 
 }  // namespace ferrum::cuda

@@ -14,8 +14,6 @@ using namespace quant_mma;  // NOLINT(google-build-using-namespace): the kernel'
 template <bool kAwq, int kBits, class Scale, int kWarps>
 struct PackedTiles {
   static constexpr int kThreads = kWarps * 32, kTileRows = kWarps * 16;
-  static constexpr int kPerWord = 32 / kBits;
-  static constexpr uint32_t kMask = (1u << kBits) - 1;
   struct Raw {};
 
   const int32_t* __restrict__ qweight;
@@ -43,34 +41,8 @@ struct PackedTiles {
     }
   }
 
-  // W[column, depth .. depth + 31] = (q - zero) * scale, all 32 in one quantization group.
   __device__ __forceinline__ void decode(int column, int depth, float (&v)[32]) const {
-    const size_t g = static_cast<size_t>(depth / group_size);
-    const float scale = to_f32(scales[g * n + column]);
-    if constexpr (kAwq) {
-      const uint32_t shift = awq_shift(static_cast<uint32_t>(column));
-      const float zero =
-          static_cast<float>((static_cast<uint32_t>(zeros[g * (n / kPerWord) + column / kPerWord]) >> shift) & kMask);
-      const int32_t* words = qweight + static_cast<size_t>(depth) * (n / kPerWord) + column / kPerWord;
-#pragma unroll
-      for (int j = 0; j < 32; ++j) {
-        const uint32_t q = (static_cast<uint32_t>(words[static_cast<size_t>(j) * (n / kPerWord)]) >> shift) & kMask;
-        v[j] = (small_int_to_float(q) - zero) * scale;
-      }
-    } else {
-      // GPTQ v1 checkpoints store each zero minus one.
-      const uint32_t zero_word = static_cast<uint32_t>(zeros[g * (n / kPerWord) + column / kPerWord]);
-      const float zero = static_cast<float>(((zero_word >> (kBits * (column % kPerWord))) & kMask) + 1);
-      const int32_t* words = qweight + static_cast<size_t>(depth / kPerWord) * n + column;
-#pragma unroll
-      for (int w = 0; w < 32 / kPerWord; ++w) {
-        const uint32_t word = static_cast<uint32_t>(words[static_cast<size_t>(w) * n]);
-#pragma unroll
-        for (int e = 0; e < kPerWord; ++e) {
-          v[w * kPerWord + e] = (small_int_to_float((word >> (kBits * e)) & kMask) - zero) * scale;
-        }
-      }
-    }
+    decode_packed_group<kAwq, kBits>(qweight, scales, zeros, group_size, n, column, depth, v);
   }
 };
 
