@@ -71,6 +71,11 @@ size_t packed_mma_max_rows() {
   return quant_mma_rows_override() >= 0 ? static_cast<size_t>(quant_mma_rows_override()) : 64;
 }
 
+bool awq_mma_enabled() {
+  static const bool enabled = env_or("FERRUM_CUDA_AWQ_MMA", 0) != 0;
+  return enabled;
+}
+
 size_t quant_mma_max_rows(DType type) {
   if (quant_mma_rows_override() >= 0) return static_cast<size_t>(quant_mma_rows_override());
   switch (type) {

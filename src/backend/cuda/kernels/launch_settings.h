@@ -41,6 +41,9 @@ size_t quant_mma_max_rows(DType type);
 // The same ceiling for GPTQ / AWQ weights (no GEMV: the tensor-core kernel from one row), default 64
 // (lab/quant_mma_lab.cu's gptq rows), FERRUM_CUDA_QUANT_MMA_MAX_ROWS overriding it too.
 size_t packed_mma_max_rows();
+// Whether AWQ weights take the tensor-core kernel too (FERRUM_CUDA_AWQ_MMA=1; default off, see
+// quant_mma_supports_packed).
+bool awq_mma_enabled();
 
 // FERRUM_CUDA_CARVEOUT=N (0..100): every kernel launched through launch_kernel asks for the same
 // shared-memory carveout (percent of the unified L1 / shared memory). An SM can only run blocks of
