@@ -68,7 +68,7 @@ long quant_mma_rows_override() {
 }  // namespace
 
 size_t packed_mma_max_rows() {
-  return quant_mma_rows_override() >= 0 ? static_cast<size_t>(quant_mma_rows_override()) : 64;
+  return quant_mma_rows_override() >= 0 ? static_cast<size_t>(quant_mma_rows_override()) : 128;
 }
 
 bool awq_mma_enabled() {

@@ -27,8 +27,8 @@ bool fused_rope_attention_enabled();
 // never (FERRUM_CUDA_QUANT_GEMV=0), for comparisons.
 bool quant_gemv_enabled();
 
-// gemm_quant's choice of kernel for a GGUF weight of `type` at m activation rows (run 5 of
-// lab/quant_mma_lab.cu on an H100, Llama-3.1-8B shapes): the fused GEMV up to
+// gemm_quant's choice of kernel for a GGUF weight of `type` at m activation rows (lab/quant_mma_lab.cu
+// on an H100, Llama-3.1-8B shapes, bench/results/2026-11-26-h100-quant-mma.md): the fused GEMV up to
 // quant_gemv_max_rows(type) (Q4_K's loses to the tensor-core kernel from 4 rows: gate_up 77.8 vs
 // 77.0 us, down 50.1 vs 45.6), then the tensor-core kernel (kernels/quant_mma.h) up to
 // quant_mma_max_rows(type), then dequantize + cuBLASLt. The tensor-core kernel wins to 128 rows for
@@ -38,8 +38,9 @@ bool quant_gemv_enabled();
 // (0 turns the kernel off).
 size_t quant_gemv_max_rows(DType type);
 size_t quant_mma_max_rows(DType type);
-// The same ceiling for GPTQ / AWQ weights (no GEMV: the tensor-core kernel from one row), default 64
-// (lab/quant_mma_lab.cu's gptq rows), FERRUM_CUDA_QUANT_MMA_MAX_ROWS overriding it too.
+// The same ceiling for GPTQ / AWQ weights (no GEMV: the tensor-core kernel from one row), default 128
+// (GPTQ 4-bit gate_up: 239 us against 459 at 128 rows, 795 against 525 at 512),
+// FERRUM_CUDA_QUANT_MMA_MAX_ROWS overriding it too.
 size_t packed_mma_max_rows();
 // Whether AWQ weights take the tensor-core kernel too (FERRUM_CUDA_AWQ_MMA=1; default off, see
 // quant_mma_supports_packed).

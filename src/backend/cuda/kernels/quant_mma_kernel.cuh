@@ -153,8 +153,8 @@ struct SplitPlan {
 inline SplitPlan plan_split(size_t m, size_t n, size_t k, int num_sms, int warps) {
   SplitPlan plan;
   plan.tokens = m <= kSmallTokens ? kSmallTokens : kLargeTokens;
-  // Lab run 5: 4 warps win at 16 tokens (Q4_K gate_up 78.7 vs 93.4 us), 8 at 64 (143 vs 170: a
-  // block of 4 reads the x tile for half as many weight rows).
+  // The lab (bench/results/2026-11-26-h100-quant-mma.md): 4 warps win at 16 tokens (Q4_K gate_up
+  // 79.1 vs 94.6 us), 8 at 64 (150 vs 171: a block of 4 reads the x tile for half as many rows).
   plan.warps = warps == 4 || warps == 8 ? warps : plan.tokens == kSmallTokens ? 4 : 8;
   plan.row_tiles = ceil_div(n, size_t{16} * plan.warps);
   plan.token_tiles = ceil_div(m, plan.tokens);

@@ -16,7 +16,7 @@
 //   v2  v1 with decoders per type for Q4_K (a thread per 64 values: one 16-byte header load, two
 //       16-byte nibble loads, scales decoded once), Q6_K and Q8_0 (16-bit loads of the 2-byte aligned
 //       blocks); integers become floats through 2^23 + v, not I2F (quarter rate). Other types as v1.
-//       Since run 4 both take x through cp.async while the weights decode, and the Q4_K bytes of
+//       Since 757e730 both take x through cp.async while the weights decode, and the Q4_K bytes of
 //       the next slice are fetched a slice ahead (the other types: an L2 prefetch two ahead).
 //   v3  v2 with blocks of 4 warps (64 weight rows): twice the blocks per SM, so one block's
 //       barriers leave the others running (x is read from L2 twice as often).
