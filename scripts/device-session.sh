@@ -138,22 +138,24 @@ for stage in $stages; do
       done
       ;;
     gptq8b)
-      # Llama-3.1-8B shapes as a GPTQ int4 checkpoint (group 128, layers copied), `ferrum bench` at
-      # batch 1, 16 and 64, and at 16 with the dequantize + cuBLASLt path for comparison.
+      # Llama-3.1-8B shapes as GPTQ / AWQ int4 checkpoints (group 128, layers copied), `ferrum bench`
+      # at batch 1, 16 and 64, and decode on the dequantize + cuBLASLt path for comparison.
       mkdir -p /tmp/m
-      path=/tmp/m/l8r-gptq
-      start=$SECONDS
-      [[ -e $path ]] || timeout 240 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype gptq-int4 "$path" \
-        --repeat-first-layer > "$out/gen8b-gptq.log" 2>&1
-      note "gen-model llama3.1-8b gptq-int4 --repeat-first-layer: exit $? in $((SECONDS - start)) s"
-      timeout 300 "$(bin ferrum)" bench --device cuda "$path" -p 512 -n 128 -b 1,16,64 -r 2 \
-        > "$out/bench8b-gptq.md" 2> "$out/bench8b-gptq.err"
-      note "ferrum bench 8b gptq-int4 exit $?"
-      FERRUM_CUDA_QUANT_MMA_MAX_ROWS=0 timeout 200 "$(bin ferrum)" bench --device cuda "$path" -p 0 -n 32 -b 1 -r 1 \
-        > "$out/bench8b-gptq-dequant.md" 2> "$out/bench8b-gptq-dequant.err"
-      note "ferrum bench 8b gptq-int4, dequantize path, exit $?"
-      grep -E '^\|' "$out/bench8b-gptq.md" "$out/bench8b-gptq-dequant.md"
-      tail -2 "$out/bench8b-gptq.err"
+      for dtype in ${PACKED8B_TYPES:-gptq-int4 awq-int4}; do
+        path=/tmp/m/l8r-$dtype
+        start=$SECONDS
+        [[ -e $path ]] || timeout 240 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype "$dtype" "$path" \
+          --repeat-first-layer > "$out/gen8b-$dtype.log" 2>&1
+        note "gen-model llama3.1-8b $dtype --repeat-first-layer: exit $? in $((SECONDS - start)) s"
+        timeout 300 "$(bin ferrum)" bench --device cuda "$path" -p 512 -n 128 -b 1,16,64 -r 2 \
+          > "$out/bench8b-$dtype.md" 2> "$out/bench8b-$dtype.err"
+        note "ferrum bench 8b $dtype exit $?"
+        FERRUM_CUDA_QUANT_MMA_MAX_ROWS=0 timeout 200 "$(bin ferrum)" bench --device cuda "$path" -p 0 -n 32 -b 1 \
+          -r 1 > "$out/bench8b-$dtype-dequant.md" 2> "$out/bench8b-$dtype-dequant.err"
+        note "ferrum bench 8b $dtype, dequantize path, exit $?"
+        grep -E '^\|' "$out/bench8b-$dtype.md" "$out/bench8b-$dtype-dequant.md"
+        tail -2 "$out/bench8b-$dtype.err"
+      done
       ;;
     genmodels)
       # Llama-3.1-8B shapes, random weights, as gpu-bench.sh makes them (`ferrum gen-model`).

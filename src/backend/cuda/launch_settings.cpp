@@ -72,7 +72,7 @@ size_t packed_mma_max_rows() {
 }
 
 bool awq_mma_enabled() {
-  static const bool enabled = env_or("FERRUM_CUDA_AWQ_MMA", 0) != 0;
+  static const bool enabled = env_or("FERRUM_CUDA_AWQ_MMA", 1) != 0;
   return enabled;
 }
 

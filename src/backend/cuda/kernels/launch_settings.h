@@ -42,8 +42,8 @@ size_t quant_mma_max_rows(DType type);
 // (GPTQ 4-bit gate_up: 239 us against 459 at 128 rows, 795 against 525 at 512),
 // FERRUM_CUDA_QUANT_MMA_MAX_ROWS overriding it too.
 size_t packed_mma_max_rows();
-// Whether AWQ weights take the tensor-core kernel too (FERRUM_CUDA_AWQ_MMA=1; default off, see
-// quant_mma_supports_packed).
+// Whether AWQ weights take the tensor-core kernel too (default; FERRUM_CUDA_AWQ_MMA=0 keeps them on
+// the dequantize path, for comparisons).
 bool awq_mma_enabled();
 
 // FERRUM_CUDA_CARVEOUT=N (0..100): every kernel launched through launch_kernel asks for the same

@@ -83,9 +83,6 @@ Status launch_bits(const QuantMmaArgs& args, const PackedIntWeight& packed, bool
 }  // namespace
 
 bool quant_mma_supports_packed(const PackedIntWeight& packed, bool awq, DType x_dtype, const void* x, size_t m) {
-  // AWQ decodes here but missed the op-test's bf16-operand reference once (fbbe6a6; see
-  // bench/results/2026-11-26-h100-quant-mma.md): it keeps the dequantize
-  // path unless FERRUM_CUDA_AWQ_MMA=1, until that is understood.
   if (awq && !awq_mma_enabled()) return false;
   const bool bits_ok = awq ? packed.bits == 4 : packed.bits == 2 || packed.bits == 4 || packed.bits == 8;
   const bool scales_ok =
