@@ -18,8 +18,12 @@ if [[ $mode == bundle ]]; then
   set -e
   build=${BUILD:-build/cuda}
   rm -rf "$bundle" && mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/fixtures"
-  for target in src/ferrum tests/op_test/ferrum-op-test tests/test-cuda-models bench/cuda/ferrum-cuda-bench \
-    bench/engine/ferrum-engine-bench bench/cuda/ferrum-cuda-quant-gemv-bench ${EXTRA_BINARIES:-}; do
+  targets="src/ferrum tests/op_test/ferrum-op-test tests/test-cuda-models bench/cuda/ferrum-cuda-bench
+    bench/engine/ferrum-engine-bench bench/cuda/ferrum-cuda-quant-gemv-bench ${EXTRA_BINARIES:-}"
+  # Build first: a binary older than its sources once made a test look failed.
+  # shellcheck disable=SC2086
+  cmake --build "$build" --target $(for t in $targets; do basename "$t"; done)
+  for target in $targets; do
     [[ -x $build/$target ]] || { echo "missing $build/$target" >&2; exit 1; }
     cp "$build/$target" "$bundle/bin/"
     ldd "$build/$target" | awk '/=> \// {print $3}' |
