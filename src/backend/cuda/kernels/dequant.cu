@@ -60,18 +60,19 @@ __global__ void gguf_dequantize_groups_kernel(const uint8_t* __restrict__ src, s
   }
 }
 
-// GPTQ without g_idx, group sizes a multiple of 32: a thread per (column j, 32 consecutive k), the
-// columns of a warp side by side so the words, scales and zeros are read coalesced; each thread
-// writes its 32 values of W[j, :] with 16-byte stores. Needs dst 16-byte aligned.
-template <int kBits, class S, class Out>
-__global__ void gptq_dequantize_groups_kernel(PackedIntWeight w, const S* __restrict__ scales, Out* __restrict__ dst) {
+// GPTQ without g_idx and AWQ, group sizes a multiple of 32: a thread per (column j, 32 consecutive
+// k), the columns of a warp side by side so the words, scales and zeros are read coalesced; each
+// thread writes its 32 values of W[j, :] with 16-byte stores. Needs dst 16-byte aligned.
+template <bool kAwq, int kBits, class S, class Out>
+__global__ void packed_dequantize_groups_kernel(PackedIntWeight w, const S* __restrict__ scales,
+                                                Out* __restrict__ dst) {
   const size_t tasks = w.n * (w.k / 32);
   const size_t stride = size_t{gridDim.x} * blockDim.x;
   for (size_t task = blockIdx.x * size_t{blockDim.x} + threadIdx.x; task < tasks; task += stride) {
     const size_t column = task % w.n, depth = task / w.n * 32;
     float v[32];
-    decode_packed_group<false, kBits>(w.qweight, scales, w.zeros, static_cast<int>(w.group_size), static_cast<int>(w.n),
-                                      static_cast<int>(column), static_cast<int>(depth), v);
+    decode_packed_group<kAwq, kBits>(w.qweight, scales, w.zeros, static_cast<int>(w.group_size), static_cast<int>(w.n),
+                                     static_cast<int>(column), static_cast<int>(depth), v);
     Out* out = dst + column * w.k + depth;
 #pragma unroll
     for (int q = 0; q < 4; ++q) store8(out + 8 * q, *reinterpret_cast<const float(*)[8]>(v + 8 * q));
@@ -150,18 +151,18 @@ Status launch_gptq_dequantize(const PackedIntWeight& w, void* dst, DType dst_dty
                       (w.bits == 2 || w.bits == 4 || w.bits == 8) && w.n * w.k < (size_t{1} << 31);
   if (groups) {
     const dim3 grid = grid_for(w.n * w.k / 32);
-    FERRUM_DISPATCH_FLOAT(w.scales_dtype, S, "gptq_dequantize",
-                          FERRUM_DISPATCH_FLOAT(dst_dtype, Out, "gptq_dequantize", {
-                            const auto* scales = static_cast<const S*>(w.scales);
-                            Out* out = static_cast<Out*>(dst);
-                            if (w.bits == 2) {
-                              gptq_dequantize_groups_kernel<2, S, Out><<<grid, kThreads, 0, stream>>>(w, scales, out);
-                            } else if (w.bits == 4) {
-                              gptq_dequantize_groups_kernel<4, S, Out><<<grid, kThreads, 0, stream>>>(w, scales, out);
-                            } else {
-                              gptq_dequantize_groups_kernel<8, S, Out><<<grid, kThreads, 0, stream>>>(w, scales, out);
-                            }
-                          }));
+    FERRUM_DISPATCH_FLOAT(
+        w.scales_dtype, S, "gptq_dequantize", FERRUM_DISPATCH_FLOAT(dst_dtype, Out, "gptq_dequantize", {
+          const auto* scales = static_cast<const S*>(w.scales);
+          Out* out = static_cast<Out*>(dst);
+          if (w.bits == 2) {
+            packed_dequantize_groups_kernel<false, 2, S, Out><<<grid, kThreads, 0, stream>>>(w, scales, out);
+          } else if (w.bits == 4) {
+            packed_dequantize_groups_kernel<false, 4, S, Out><<<grid, kThreads, 0, stream>>>(w, scales, out);
+          } else {
+            packed_dequantize_groups_kernel<false, 8, S, Out><<<grid, kThreads, 0, stream>>>(w, scales, out);
+          }
+        }));
     return check_launch("gptq_dequantize(groups)", grid, kThreads);
   }
   const dim3 grid = grid_for(w.n * w.k);
@@ -174,6 +175,14 @@ Status launch_gptq_dequantize(const PackedIntWeight& w, void* dst, DType dst_dty
 
 Status launch_awq_dequantize(const PackedIntWeight& w, void* dst, DType dst_dtype, cudaStream_t stream) {
   if (w.n * w.k == 0) return ok();
+  if (w.group_size % 32 == 0 && w.k % 32 == 0 && is_aligned(dst, 16) && w.n * w.k < (size_t{1} << 31)) {
+    const dim3 grid = grid_for(w.n * w.k / 32);
+    FERRUM_DISPATCH_FLOAT(w.scales_dtype, S, "awq_dequantize", FERRUM_DISPATCH_FLOAT(dst_dtype, Out, "awq_dequantize", {
+                            packed_dequantize_groups_kernel<true, 4, S, Out><<<grid, kThreads, 0, stream>>>(
+                                w, static_cast<const S*>(w.scales), static_cast<Out*>(dst));
+                          }));
+    return check_launch("awq_dequantize(groups)", grid, kThreads);
+  }
   const dim3 grid = grid_for(w.n * w.k);
   FERRUM_DISPATCH_FLOAT(w.scales_dtype, S, "awq_dequantize", FERRUM_DISPATCH_FLOAT(dst_dtype, Out, "awq_dequantize", {
                           awq_dequantize_kernel<S, Out><<<grid, kThreads, 0, stream>>>(
