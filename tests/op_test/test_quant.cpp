@@ -387,44 +387,27 @@ CaseResult run_gguf(GgufQuantType type, size_t m) {
 }
 
 // Random weights quantized to a GGUF type by the quant module, n x k with n not a multiple of the
-// 16-row panels, against the decoded weights.
+// 16-row panels, against the decoded weights. `activations` is x's and out's dtype: f32, or bf16
+// (the models' compute dtype on CUDA).
 template <Backend B>
-CaseResult run_gguf_random(GgufQuantType type, size_t m, size_t n, size_t k) {
+CaseResult run_gguf_random(GgufQuantType type, size_t m, size_t n, size_t k, DType activations = DType::kF32) {
   const DType dtype = gguf_quant_dtype(type);
-  Rng rng(1000 + m + static_cast<uint64_t>(type));
+  const bool half = activations != DType::kF32;
+  Rng rng((half ? 2000 : 1000) + m + static_cast<uint64_t>(type));
   const std::vector<float> source = random_values(rng, n * k, DType::kF32);
   std::vector<uint8_t> blocks(*dtype_bytes(dtype, n * k));
   OP_TRY(quantize_tensor(dtype, source.data(), n, k, blocks.data(), default_thread_pool()));
   std::vector<float> w(n * k);
   dequantize_row(dtype, blocks.data(), w.data(), n * k);
-  const std::vector<float> a = random_values(rng, m * k, DType::kF32);
+  const std::vector<float> a = random_values(rng, m * k, activations);
   OP_ASSIGN(auto qweight, B::from_bytes(blocks, dtype, n * k));
-  OP_ASSIGN(auto a_buffer, upload<B>(a, DType::kF32));
-  OP_ASSIGN(auto out, B::alloc(m * n, DType::kF32));
+  OP_ASSIGN(auto a_buffer, upload<B>(a, activations));
+  OP_ASSIGN(auto out, B::alloc(m * n, activations));
   auto ctx = B::new_context();
   OP_TRY(B::gemm_quant(ctx, a_buffer, QuantWeights<typename B::Buffer>{&qweight}, out, m, n, k, GgufQuant{type}));
   OP_ASSIGN(auto actual, download<B>(ctx, out, m * n));
+  if (half) return judge_gguf(actual, a, w, m, n, k, activations);
   return judge_gguf_product<B>(actual, a, w, m, n, k, dtype);
-}
-
-// As run_gguf_random with bf16 activations and output (the models' compute dtype on CUDA).
-template <Backend B>
-CaseResult run_gguf_random_bf16(GgufQuantType type, size_t m, size_t n, size_t k) {
-  const DType dtype = gguf_quant_dtype(type);
-  Rng rng(2000 + m + static_cast<uint64_t>(type));
-  const std::vector<float> source = random_values(rng, n * k, DType::kF32);
-  std::vector<uint8_t> blocks(*dtype_bytes(dtype, n * k));
-  OP_TRY(quantize_tensor(dtype, source.data(), n, k, blocks.data(), default_thread_pool()));
-  std::vector<float> w(n * k);
-  dequantize_row(dtype, blocks.data(), w.data(), n * k);
-  const std::vector<float> a = random_values(rng, m * k, DType::kBF16);
-  OP_ASSIGN(auto qweight, B::from_bytes(blocks, dtype, n * k));
-  OP_ASSIGN(auto a_buffer, upload<B>(a, DType::kBF16));
-  OP_ASSIGN(auto out, B::alloc(m * n, DType::kBF16));
-  auto ctx = B::new_context();
-  OP_TRY(B::gemm_quant(ctx, a_buffer, QuantWeights<typename B::Buffer>{&qweight}, out, m, n, k, GgufQuant{type}));
-  OP_ASSIGN(auto actual, download<B>(ctx, out, m * n));
-  return judge_gguf(actual, a, w, m, n, k, DType::kBF16);
 }
 
 template <Backend B>
@@ -560,7 +543,7 @@ void add_cases(CaseList& cases) {
       // bf16 x and out; n = 300 spans three 128-row tiles, m = 70 two 64-token tiles.
       for (size_t m : {size_t{1}, size_t{12}, size_t{70}}) {
         add_case<B>(cases, "gemm_quant", cat("gguf random bf16 n=300 k=1024 m=", m), type_name, false,
-                    [type, m] { return run_gguf_random_bf16<B>(type, m, 300, 1024); });
+                    [type, m] { return run_gguf_random<B>(type, m, 300, 1024, DType::kBF16); });
       }
     }
   }

@@ -74,6 +74,39 @@ void fill_uniform(T* p, size_t n, uint64_t seed, float lo = -1.0f, float hi = 1.
   LAB_LAUNCH_CHECK("fill_uniform");
 }
 
+template <class Byte>
+__global__ void fill_bytes_kernel(Byte* p, size_t bytes, uint64_t seed) {
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < bytes; i += size_t{gridDim.x} * blockDim.x) {
+    p[i] = static_cast<Byte>(hash32(seed * 0x9e3779b97f4a7c15ull + i));
+  }
+}
+
+template <class Byte>
+__global__ void fix_block_scales_kernel(Byte* p, size_t blocks, int block_bytes, int d_offset, int dmin_offset,
+                                        uint64_t seed) {
+  for (size_t b = blockIdx.x * size_t{blockDim.x} + threadIdx.x; b < blocks; b += size_t{gridDim.x} * blockDim.x) {
+    Byte* block = p + b * block_bytes;
+    const uint32_t h = hash32(seed + b * 7919);
+    const unsigned short d = __half_as_ushort(__float2half(0.0005f + (h & 1023) * 1e-6f));
+    const unsigned short dmin = __half_as_ushort(__float2half(0.0002f + ((h >> 10) & 1023) * 1e-6f));
+    block[d_offset] = d & 0xFF;
+    block[d_offset + 1] = d >> 8;
+    if (dmin_offset >= 0) {
+      block[dmin_offset] = dmin & 0xFF;
+      block[dmin_offset + 1] = dmin >> 8;
+    }
+  }
+}
+
+// Random GGUF blocks: random bytes, then (a second kernel, so no block races the fill) each block's
+// f16 scale fields (d at d_offset, dmin at dmin_offset unless negative) set to small positive
+// values, since random bits there could be inf / NaN.
+inline void fill_gguf_blocks(uint8_t* p, size_t blocks, int block_bytes, int d_offset, int dmin_offset, uint64_t seed) {
+  fill_bytes_kernel<<<1024, 256>>>(p, blocks * block_bytes, seed);
+  fix_block_scales_kernel<<<1024, 256>>>(p, blocks, block_bytes, d_offset, dmin_offset, seed);
+  LAB_LAUNCH_CHECK("fill_gguf_blocks");
+}
+
 // A NaN pattern, so an output element nobody wrote fails the check.
 template <class T>
 void poison(T* p, size_t n) {

@@ -40,31 +40,6 @@ using ferrum::cuda::bf16_t;
 
 constexpr int kWarps = 8;
 
-// ── Data: random blocks with sane scales ──
-
-// Random bytes; then (second kernel, so no block races the fill) each block's f16 fields set to
-// small positive scales, since random bits there could be inf / NaN.
-__global__ void fill_bytes_kernel(uint8_t* p, size_t bytes, uint64_t seed) {
-  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < bytes; i += size_t{gridDim.x} * blockDim.x) {
-    p[i] = static_cast<uint8_t>(lab::hash32(seed * 0x9e3779b97f4a7c15ull + i));
-  }
-}
-
-__global__ void fix_scales_kernel(uint8_t* p, size_t blocks, size_t block_bytes, DType type, uint64_t seed) {
-  for (size_t b = blockIdx.x * size_t{blockDim.x} + threadIdx.x; b < blocks; b += size_t{gridDim.x} * blockDim.x) {
-    uint8_t* block = p + b * block_bytes;
-    const uint32_t h = lab::hash32(seed + b * 7919);
-    const unsigned short d_bits = __half_as_ushort(__float2half(0.0005f + (h & 1023) * 1e-6f));
-    const unsigned short dmin_bits = __half_as_ushort(__float2half(0.0002f + ((h >> 10) & 1023) * 1e-6f));
-    block[0] = d_bits & 0xFF;
-    block[1] = d_bits >> 8;
-    if (type == DType::kQ4_K) {
-      block[2] = dmin_bits & 0xFF;
-      block[3] = dmin_bits >> 8;
-    }
-  }
-}
-
 // ── Reference ──
 
 __global__ void dot_reference(const float* w, const bf16_t* x, double* out, int n, int k) {
@@ -344,9 +319,7 @@ int main() {
       std::vector<uint8_t*> weights(copies);
       for (int c = 0; c < copies; ++c) {
         weights[c] = lab::device_alloc<uint8_t>(bytes);
-        fill_bytes_kernel<<<1024, 256>>>(weights[c], bytes, 100 + c);
-        fix_scales_kernel<<<1024, 256>>>(weights[c], bytes / block_bytes, block_bytes, type, 100 + c);
-        LAB_LAUNCH_CHECK("fill_blocks");
+        lab::fill_gguf_blocks(weights[c], bytes / block_bytes, static_cast<int>(block_bytes), 0, q8 ? -1 : 2, 100 + c);
       }
       // Reference: dequantized to f32 by the backend's decoder (checked against ggml), f64 dots.
       ferrum::Status status =

@@ -45,31 +45,6 @@ using ferrum::cuda::bf16_t;
 
 constexpr int kCheckedRows = 256;
 
-// Random bytes; then (second kernel, so no block races the fill) each block's f16 scale fields set
-// to small positive values, since random bits there could be inf / NaN. Offsets of d (and dmin)
-// per ggml's block layouts.
-__global__ void fill_bytes_kernel(uint8_t* p, size_t bytes, uint64_t seed) {
-  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < bytes; i += size_t{gridDim.x} * blockDim.x) {
-    p[i] = static_cast<uint8_t>(lab::hash32(seed * 0x9e3779b97f4a7c15ull + i));
-  }
-}
-
-__global__ void fix_scales_kernel(uint8_t* p, size_t blocks, int block_bytes, int d_offset, int dmin_offset,
-                                  uint64_t seed) {
-  for (size_t b = blockIdx.x * size_t{blockDim.x} + threadIdx.x; b < blocks; b += size_t{gridDim.x} * blockDim.x) {
-    uint8_t* block = p + b * block_bytes;
-    const uint32_t h = lab::hash32(seed + b * 7919);
-    const unsigned short d = __half_as_ushort(__float2half(0.0005f + (h & 1023) * 1e-6f));
-    const unsigned short dmin = __half_as_ushort(__float2half(0.0002f + ((h >> 10) & 1023) * 1e-6f));
-    block[d_offset] = d & 0xFF;
-    block[d_offset + 1] = d >> 8;
-    if (dmin_offset >= 0) {
-      block[dmin_offset] = dmin & 0xFF;
-      block[dmin_offset + 1] = dmin >> 8;
-    }
-  }
-}
-
 struct TypeLayout {
   DType type;
   int block_elems, block_bytes, d_offset, dmin_offset;
@@ -173,6 +148,12 @@ int main() {
   double* ref_d = lab::device_alloc<double>(size_t{kMaxM} * kCheckedRows);
   void* scratch = nullptr;
   size_t scratch_bytes = 0;
+  const auto ensure_scratch = [&](size_t need) {
+    if (need <= scratch_bytes) return;
+    if (scratch != nullptr) LAB_CHECK(cudaFree(scratch));
+    scratch = lab::device_alloc<char>(need);
+    scratch_bytes = need;
+  };
   bool all_ok = true;
   std::printf("\n%-6s %-20s %4s %-8s %10s %9s %7s %9s %9s\n", "type", "shape", "m", "version", "us", "GB/s", "% copy",
               "TFLOP/s", "rel err");
@@ -188,9 +169,7 @@ int main() {
       std::vector<uint8_t*> weights(copies);
       for (int c = 0; c < copies; ++c) {
         weights[c] = lab::device_alloc<uint8_t>(bytes);
-        fill_bytes_kernel<<<1024, 256>>>(weights[c], bytes, 100 + c);
-        fix_scales_kernel<<<1024, 256>>>(weights[c], blocks, t.block_bytes, t.d_offset, t.dmin_offset, 100 + c);
-        LAB_LAUNCH_CHECK("fill_blocks");
+        lab::fill_gguf_blocks(weights[c], blocks, t.block_bytes, t.d_offset, t.dmin_offset, 100 + c);
       }
       // The checked rows, dequantized to f32 by the backend's decoder.
       die_on(
@@ -202,13 +181,8 @@ int main() {
       LAB_CHECK(cudaMemcpy(ref_all.data(), ref_d, ref_all.size() * 8, cudaMemcpyDeviceToHost));
       const std::string type_name(ferrum::dtype_name(t.type));
       for (int m : batches) {
-        const size_t need = std::max(ferrum::cuda::quant_mma_scratch_bytes(m, s.n, s.k, sms, 4),
-                                     ferrum::cuda::quant_mma_scratch_bytes(m, s.n, s.k, sms, 8));
-        if (need > scratch_bytes) {
-          if (scratch != nullptr) LAB_CHECK(cudaFree(scratch));
-          scratch = lab::device_alloc<char>(need);
-          scratch_bytes = need;
-        }
+        ensure_scratch(std::max(ferrum::cuda::quant_mma_scratch_bytes(m, s.n, s.k, sms, 4),
+                                ferrum::cuda::quant_mma_scratch_bytes(m, s.n, s.k, sms, 8)));
         const Measure measure{
             type_name, s.name, m, s.n, s.k, bytes, copy_gbps, stream, static_cast<bf16_t*>(out_buffer->data()),
             &ref_all};
@@ -299,12 +273,7 @@ int main() {
     LAB_CHECK(cudaMemcpy(ref_all.data(), ref_d, ref_all.size() * 8, cudaMemcpyDeviceToHost));
     const size_t bytes = size_t{1} * s.n * s.k / 2 + groups * s.n * (2 + 0.5);
     for (int m : {1, 8, 16, 64, 128, 512}) {
-      const size_t need = ferrum::cuda::quant_mma_scratch_bytes(m, s.n, s.k, sms);
-      if (need > scratch_bytes) {
-        if (scratch != nullptr) LAB_CHECK(cudaFree(scratch));
-        scratch = lab::device_alloc<char>(need);
-        scratch_bytes = need;
-      }
+      ensure_scratch(ferrum::cuda::quant_mma_scratch_bytes(m, s.n, s.k, sms));
       const Measure measure{
           "gptq4", s.name, m, s.n, s.k, bytes, copy_gbps, stream, static_cast<bf16_t*>(out_buffer->data()), &ref_all};
       all_ok = measure.report("v0", [&](int c) {
