@@ -176,47 +176,6 @@ __device__ __forceinline__ void q4_k_scale_min(const uint4& header, int j, int& 
 // Q4_K: a warp per weight row, a lane per 64-weight chunk of a super-block (sub-blocks 2c and
 // 2c + 1 share its 32 nibble bytes: low nibbles, then high). value = d * scale * q - dmin * min,
 // so the chunk contributes d * (scale * x_scale * dot(q, xq)) - dmin * (min * x_sum) per sub-block.
-struct Q4KChunkBytes {
-  uint4 header, q0, q1;
-};
-
-// The 16-byte header and the 32 nibble bytes of chunk `chunk` (64 weights) of the super-block at b.
-__device__ __forceinline__ Q4KChunkBytes load_q4_k_chunk(const uint8_t* b, int chunk) {
-  return {__ldg(reinterpret_cast<const uint4*>(b)), __ldg(reinterpret_cast<const uint4*>(b + 16 + chunk * 32)),
-          __ldg(reinterpret_cast<const uint4*>(b + 16 + chunk * 32 + 16))};
-}
-
-// acc[t] += the chunk's 64 weights . x row t's matching 64 int8 values (low nibbles: sub-block
-// 2 chunk, high: 2 chunk + 1), scaled per sub-block; the minimum term uses x's exact group sums.
-template <int kM>
-__device__ __forceinline__ void add_q4_k_chunk(const Q4KChunkBytes& bytes, int block, int chunk, const QuantizedX& xq,
-                                               int k, int groups, float (&acc)[kM]) {
-  const uint32_t packed[8] = {bytes.q0.x, bytes.q0.y, bytes.q0.z, bytes.q0.w,
-                              bytes.q1.x, bytes.q1.y, bytes.q1.z, bytes.q1.w};
-  int low[8], high[8];
-#pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    low[j] = static_cast<int>(packed[j] & 0x0F0F0F0Fu);
-    high[j] = static_cast<int>((packed[j] >> 4) & 0x0F0F0F0Fu);
-  }
-  const float d = __half2float(__ushort_as_half(static_cast<unsigned short>(bytes.header.x & 0xFFFFu)));
-  const float dmin = __half2float(__ushort_as_half(static_cast<unsigned short>(bytes.header.x >> 16)));
-  int scale_lo, min_lo, scale_hi, min_hi;
-  q4_k_scale_min(bytes.header, chunk * 2, scale_lo, min_lo);
-  q4_k_scale_min(bytes.header, chunk * 2 + 1, scale_hi, min_hi);
-  const int sub = block * 8 + chunk * 2;  // x's group of the low sub-block; the high one is next
-#pragma unroll
-  for (int t = 0; t < kM; ++t) {
-    const int8_t* x = xq.q + static_cast<size_t>(t) * k + sub * kGroup;
-    const int dot_lo = dp4a_32(low, x);
-    const int dot_hi = dp4a_32(high, x + kGroup);
-    const float* x_scale = xq.scale + t * groups + sub;
-    const float* x_sum = xq.sum + t * groups + sub;
-    acc[t] += d * (scale_lo * x_scale[0] * dot_lo + scale_hi * x_scale[1] * dot_hi) -
-              dmin * (min_lo * x_sum[0] + min_hi * x_sum[1]);
-  }
-}
-
 template <int kM>
 __global__ void __launch_bounds__(kWarps * 32) q4_k_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq,
                                                                 void* __restrict__ out, DType out_dtype, int n, int k) {
@@ -227,20 +186,34 @@ __global__ void __launch_bounds__(kWarps * 32) q4_k_gemv_kernel(const uint8_t* _
   const int blocks = k / 256, groups = k / kGroup;
   const uint8_t* w_row = w + static_cast<size_t>(row) * blocks * kQ4KBlockBytes;
   float acc[kM] = {};
-  // Two chunks per lane in flight: both chunks' loads are issued before either is used (at k = 4096
-  // a row is 64 chunks, one round for the warp).
-  const int items = blocks * 4;
-  for (int first = lane; first < items; first += 64) {
-    Q4KChunkBytes chunks[2];
+  for (int item = lane; item < blocks * 4; item += 32) {
+    const int block = item / 4, chunk = item % 4;
+    const uint8_t* b = w_row + block * kQ4KBlockBytes;
+    const uint4 header = __ldg(reinterpret_cast<const uint4*>(b));
+    const uint4 q0 = __ldg(reinterpret_cast<const uint4*>(b + 16 + chunk * 32));
+    const uint4 q1 = __ldg(reinterpret_cast<const uint4*>(b + 16 + chunk * 32 + 16));
+    const uint32_t packed[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
+    int low[8], high[8];
 #pragma unroll
-    for (int c = 0; c < 2; ++c) {
-      const int item = first + 32 * c;
-      if (item < items) chunks[c] = load_q4_k_chunk(w_row + (item / 4) * kQ4KBlockBytes, item % 4);
+    for (int j = 0; j < 8; ++j) {
+      low[j] = static_cast<int>(packed[j] & 0x0F0F0F0Fu);
+      high[j] = static_cast<int>((packed[j] >> 4) & 0x0F0F0F0Fu);
     }
+    const float d = __half2float(__ushort_as_half(static_cast<unsigned short>(header.x & 0xFFFFu)));
+    const float dmin = __half2float(__ushort_as_half(static_cast<unsigned short>(header.x >> 16)));
+    int scale_lo, min_lo, scale_hi, min_hi;
+    q4_k_scale_min(header, chunk * 2, scale_lo, min_lo);
+    q4_k_scale_min(header, chunk * 2 + 1, scale_hi, min_hi);
+    const int sub = block * 8 + chunk * 2;  // x's group of the low sub-block; the high one is next
 #pragma unroll
-    for (int c = 0; c < 2; ++c) {
-      const int item = first + 32 * c;
-      if (item < items) add_q4_k_chunk<kM>(chunks[c], item / 4, item % 4, xq, k, groups, acc);
+    for (int t = 0; t < kM; ++t) {
+      const int8_t* x = xq.q + static_cast<size_t>(t) * k + sub * kGroup;
+      const int dot_lo = dp4a_32(low, x);
+      const int dot_hi = dp4a_32(high, x + kGroup);
+      const float* x_scale = xq.scale + t * groups + sub;
+      const float* x_sum = xq.sum + t * groups + sub;
+      acc[t] += d * (scale_lo * x_scale[0] * dot_lo + scale_hi * x_scale[1] * dot_hi) -
+                dmin * (min_lo * x_sum[0] + min_hi * x_sum[1]);
     }
   }
 #pragma unroll
