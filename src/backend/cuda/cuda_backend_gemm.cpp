@@ -26,7 +26,6 @@
 #include "backend/cuda/kernels/elementwise.h"
 #include "backend/cuda/kernels/gemv.h"
 #include "backend/cuda/kernels/launch_settings.h"
-#include "backend/cuda/kernels/packed_gemv.h"
 #include "backend/cuda/kernels/quant_gemv.h"
 #include "backend/cuda/kernels/quant_mma.h"
 
@@ -165,13 +164,10 @@ DType expansion_dtype(DType activation) {
   return activation == DType::kF32 ? DType::kF32 : activation;
 }
 
-// GPTQ / AWQ: GPTQ's GEMV at one row, the tensor-core kernel up to packed_mma_max_rows(), else the
-// weight expanded into dense scratch in the activation's dtype, then multiplied.
+// GPTQ / AWQ: the tensor-core kernel up to packed_mma_max_rows(), else the weight expanded into
+// dense scratch in the activation's dtype, then multiplied.
 Status run_packed_int_gemm(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& out, size_t m,
                            const cuda::PackedIntWeight& packed, bool awq) {
-  if (!awq && m == 1 && cuda::packed_gemv_enabled() && cuda::packed_gemv_supports(packed, a.dtype(), a.data())) {
-    return cuda::launch_packed_gemv(packed, a.data(), a.dtype(), out.data(), out.dtype(), ctx.stream());
-  }
   if (m <= cuda::packed_mma_max_rows() && cuda::quant_mma_supports_packed(packed, awq, a.dtype(), a.data(), m)) {
     const int sm_count = ctx.state().sm_count;
     void* partials = nullptr;

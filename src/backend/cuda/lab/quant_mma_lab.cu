@@ -34,7 +34,6 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels/dequant.h"
 #include "backend/cuda/kernels/device_common.cuh"
-#include "backend/cuda/kernels/packed_gemv.h"
 #include "backend/cuda/kernels/quant_gemv.h"
 #include "backend/cuda/kernels/quant_mma.h"
 #include "lab_common.cuh"
@@ -236,9 +235,8 @@ int main() {
       for (uint8_t* w : weights) LAB_CHECK(cudaFree(w));
     }
   }
-  // GPTQ int4, group 128 (as AutoGPTQ packs it), f16 scales: v0 expands it and runs cuBLASLt, v2 is
-  // the tensor-core kernel over the packed words (quant_mma_packed.cu), gemv the batch-1 GEMV
-  // (packed_gemv.cu).
+  // GPTQ int4, group 128 (as AutoGPTQ packs it), f16 scales: v0 expands it (a thread per value) and
+  // runs cuBLASLt, v2 is the tensor-core kernel over the packed words (quant_mma_packed.cu).
   for (const Shape& s : shapes) {
     if (s.n == 4096 && s.k == 4096) continue;
     const size_t groups = s.k / 128;
@@ -297,12 +295,6 @@ int main() {
         a.scratch = scratch;
         die_on(ferrum::cuda::launch_quant_mma_packed(a, packed(c), false, stream), "v2 gptq");
       }) && all_ok;
-      if (m == 1) {
-        all_ok = measure.report("gemv", [&](int c) {
-          die_on(ferrum::cuda::launch_packed_gemv(packed(c), x, DType::kBF16, out_buffer->data(), DType::kBF16, stream),
-                 "gptq gemv");
-        }) && all_ok;
-      }
     }
     for (int c = 0; c < copies; ++c) {
       LAB_CHECK(cudaFree(qweight[c]));
