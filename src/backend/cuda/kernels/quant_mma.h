@@ -1,5 +1,6 @@
-// Tensor-core GEMM over GGUF weights kept quantized (issue 7): out[m, n] = x[m, k] @ decode(w)[n, k]^T
-// for batches above the fused GEMV's (kernels/quant_gemv.h) and for the GGUF types it lacks. A block
+// Tensor-core GEMM over GGUF, GPTQ and AWQ weights kept as stored (issue 7): out[m, n] = x[m, k] @
+// decode(w)[n, k]^T for batches above the fused GEMV's (kernels/quant_gemv.h) and for the weight
+// types it lacks (every GGUF type but Q8_0 / Q4_K / Q6_K, GPTQ and AWQ at any batch). A block
 // of 4 or 8 warps owns 16 weight rows per warp and 16 or 64 activation rows; per 128-deep slice of k
 // it decodes its weight tile to bf16 in shared memory (gguf_group_decode.cuh: a group's scales read
 // once, wide loads, the next slice's bytes already requested) while x's tile arrives by cp.async,
@@ -31,7 +32,7 @@ struct QuantMmaArgs {
   int num_sms = 132;            // sizes the k split
   void* scratch = nullptr;      // quant_mma_scratch_bytes(...) of f32 partials, or null when it is 0
   bool generic_decode = false;  // the lab's v1: every type through the value-by-value decoder
-  int warps = 0;                // 4 or 8 warps (64 or 128 weight rows) per block; 0 = the default
+  int warps = 0;                // 4 or 8 warps (64 or 128 weight rows) per block; 0 = by m
 };
 
 // GPTQ / AWQ weights through the same kernel (quant_mma_packed.cu): args.w / w_dtype are unused,
