@@ -10,8 +10,8 @@
 // (kernels/quant_gemv.h: Q8_0 / Q4_K / Q6_K, decode sizes), which rounds x to int8 per 32 values;
 // the tensor-core kernel (kernels/quant_mma.h: every GGUF type, batches), which rounds x and the
 // weights to bf16; or, for larger m (prefill), a dense expansion of the weight into scratch (in the
-// activation's dtype: exact for f32) and cuBLASLt. GPTQ and AWQ take the tensor-core kernel for
-// batches (without act-order), the dense expansion otherwise.
+// activation's dtype: exact for f32) and cuBLASLt. GPTQ (without act-order) and AWQ take the
+// tensor-core kernel up to 128 rows, the dense expansion above.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -164,26 +164,30 @@ DType expansion_dtype(DType activation) {
   return activation == DType::kF32 ? DType::kF32 : activation;
 }
 
+// The tensor-core kernel's arguments for out[m, n] = a @ W^T, with its split-k scratch.
+Expected<cuda::QuantMmaArgs> quant_mma_args(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& out, size_t m, size_t n,
+                                            size_t k) {
+  cuda::QuantMmaArgs args;
+  args.x = a.data();
+  args.x_dtype = a.dtype();
+  args.out = out.data();
+  args.out_dtype = out.dtype();
+  args.m = m;
+  args.n = n;
+  args.k = k;
+  args.num_sms = ctx.state().sm_count;
+  if (const size_t bytes = cuda::quant_mma_scratch_bytes(m, n, k, args.num_sms); bytes > 0) {
+    FERRUM_ASSIGN_OR_RETURN(args.scratch, ctx.scratch(ScratchSlot::kQuantPartials, bytes));
+  }
+  return args;
+}
+
 // GPTQ / AWQ: the tensor-core kernel up to packed_mma_max_rows(), else the weight expanded into
 // dense scratch in the activation's dtype, then multiplied.
 Status run_packed_int_gemm(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& out, size_t m,
                            const cuda::PackedIntWeight& packed, bool awq) {
   if (m <= cuda::packed_mma_max_rows() && cuda::quant_mma_supports_packed(packed, awq, a.dtype(), a.data(), m)) {
-    const int sm_count = ctx.state().sm_count;
-    void* partials = nullptr;
-    if (const size_t bytes = cuda::quant_mma_scratch_bytes(m, packed.n, packed.k, sm_count); bytes > 0) {
-      FERRUM_ASSIGN_OR_RETURN(partials, ctx.scratch(ScratchSlot::kQuantPartials, bytes));
-    }
-    cuda::QuantMmaArgs args;
-    args.x = a.data();
-    args.x_dtype = a.dtype();
-    args.out = out.data();
-    args.out_dtype = out.dtype();
-    args.m = m;
-    args.n = packed.n;
-    args.k = packed.k;
-    args.num_sms = sm_count;
-    args.scratch = partials;
+    FERRUM_ASSIGN_OR_RETURN(const cuda::QuantMmaArgs args, quant_mma_args(ctx, a, out, m, packed.n, packed.k));
     return cuda::launch_quant_mma_packed(args, packed, awq, ctx.stream());
   }
   const DType dense_dtype = expansion_dtype(a.dtype());
@@ -253,13 +257,9 @@ Status CudaBackend::gemm_quant(CudaContext& ctx, const CudaBuffer& a, const Quan
     }
     if (k > 0 && n > 0 && m <= cuda::quant_mma_max_rows(type) &&
         cuda::quant_mma_supports(type, a.dtype(), a.data(), m, n, k)) {
-      const int sm_count = ctx.state().sm_count;
-      void* partials = nullptr;
-      if (const size_t bytes = cuda::quant_mma_scratch_bytes(m, n, k, sm_count); bytes > 0) {
-        FERRUM_ASSIGN_OR_RETURN(partials, ctx.scratch(ScratchSlot::kQuantPartials, bytes));
-      }
-      const cuda::QuantMmaArgs args{
-          a.data(), a.dtype(), weights.qweight->data(), type, out.data(), out.dtype(), m, n, k, sm_count, partials};
+      FERRUM_ASSIGN_OR_RETURN(cuda::QuantMmaArgs args, quant_mma_args(ctx, a, out, m, n, k));
+      args.w = weights.qweight->data();
+      args.w_dtype = type;
       return cuda::launch_quant_mma(args, ctx.stream());
     }
     const DType dense_dtype = expansion_dtype(a.dtype());
