@@ -164,9 +164,11 @@ DType expansion_dtype(DType activation) {
   return activation == DType::kF32 ? DType::kF32 : activation;
 }
 
-// The tensor-core kernel's arguments for out[m, n] = a @ W^T, with its split-k scratch.
-Expected<cuda::QuantMmaArgs> quant_mma_args(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& out, size_t m, size_t n,
-                                            size_t k) {
+// The arguments of the quantized kernels for out[m, n] = a @ W^T, with `scratch_bytes(sm_count)` of
+// split-k scratch (none when it is 0).
+template <class ScratchBytes>
+Expected<cuda::QuantMmaArgs> quant_kernel_args(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& out, size_t m,
+                                               size_t n, size_t k, ScratchBytes scratch_bytes) {
   cuda::QuantMmaArgs args;
   args.x = a.data();
   args.x_dtype = a.dtype();
@@ -176,16 +178,29 @@ Expected<cuda::QuantMmaArgs> quant_mma_args(CudaContext& ctx, const CudaBuffer& 
   args.n = n;
   args.k = k;
   args.num_sms = ctx.state().sm_count;
-  if (const size_t bytes = cuda::quant_mma_scratch_bytes(m, n, k, args.num_sms); bytes > 0) {
+  if (const size_t bytes = scratch_bytes(args.num_sms); bytes > 0) {
     FERRUM_ASSIGN_OR_RETURN(args.scratch, ctx.scratch(ScratchSlot::kQuantPartials, bytes));
   }
   return args;
 }
 
-// GPTQ / AWQ: the tensor-core kernel up to packed_mma_max_rows(), else the weight expanded into
-// dense scratch in the activation's dtype, then multiplied.
+Expected<cuda::QuantMmaArgs> quant_mma_args(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& out, size_t m, size_t n,
+                                            size_t k) {
+  return quant_kernel_args(ctx, a, out, m, n, k,
+                           [&](int sm_count) { return cuda::quant_mma_scratch_bytes(m, n, k, sm_count); });
+}
+
+// GPTQ / AWQ: GPTQ's GEMV at one row, the tensor-core kernel up to packed_mma_max_rows(), else the
+// weight expanded into dense scratch in the activation's dtype, then multiplied.
 Status run_packed_int_gemm(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& out, size_t m,
                            const cuda::PackedIntWeight& packed, bool awq) {
+  if (!awq && m == 1 && cuda::packed_gemv_enabled() && cuda::gptq_gemv_supports(packed, a.dtype(), a.data())) {
+    FERRUM_ASSIGN_OR_RETURN(const cuda::QuantMmaArgs args,
+                            quant_kernel_args(ctx, a, out, m, packed.n, packed.k, [&](int sm_count) {
+                              return cuda::gptq_gemv_scratch_bytes(packed.n, packed.k, sm_count);
+                            }));
+    return cuda::launch_gptq_gemv(args, packed, ctx.stream());
+  }
   if (m <= cuda::packed_mma_max_rows() && cuda::quant_mma_supports_packed(packed, awq, a.dtype(), a.data(), m)) {
     FERRUM_ASSIGN_OR_RETURN(const cuda::QuantMmaArgs args, quant_mma_args(ctx, a, out, m, packed.n, packed.k));
     return cuda::launch_quant_mma_packed(args, packed, awq, ctx.stream());

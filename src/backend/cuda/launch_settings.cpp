@@ -71,6 +71,11 @@ size_t packed_mma_max_rows() {
   return quant_mma_rows_override() >= 0 ? static_cast<size_t>(quant_mma_rows_override()) : 128;
 }
 
+bool packed_gemv_enabled() {
+  static const bool enabled = env_or("FERRUM_CUDA_PACKED_GEMV", 1) != 0;
+  return enabled;
+}
+
 bool awq_mma_enabled() {
   static const bool enabled = env_or("FERRUM_CUDA_AWQ_MMA", 1) != 0;
   return enabled;

@@ -41,6 +41,12 @@ struct QuantMmaArgs {
 bool quant_mma_supports_packed(const PackedIntWeight& packed, bool awq, DType x_dtype, const void* x, size_t m);
 Status launch_quant_mma_packed(const QuantMmaArgs& args, const PackedIntWeight& packed, bool awq, cudaStream_t stream);
 
+// GPTQ (4 / 8 bit, no g_idx) at one activation row: a GEMV over the packed words, 4 columns per lane
+// (16-byte loads), k split over warps and blocks (quant_mma_packed.cu). Exact up to f32 rounding.
+bool gptq_gemv_supports(const PackedIntWeight& packed, DType x_dtype, const void* x);
+size_t gptq_gemv_scratch_bytes(size_t n, size_t k, int num_sms);
+Status launch_gptq_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, cudaStream_t stream);
+
 // Whether the kernel takes these operands (any GGUF weight type, f32 / bf16 x at a 16-byte aligned
 // address, k a multiple of 32, m and n within int range).
 bool quant_mma_supports(DType w_dtype, DType x_dtype, const void* x, size_t m, size_t n, size_t k);

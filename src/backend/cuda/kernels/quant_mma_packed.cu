@@ -80,7 +80,136 @@ Status launch_bits(const QuantMmaArgs& args, const PackedIntWeight& packed, bool
   }
 }
 
+// ── GPTQ at one activation row: a GEMV over the packed words ──
+
+constexpr int kGemvWarps = 4;
+constexpr int kGemvColumns = 128;  // 4 per lane: one 16-byte load covers a word-row of 4 columns
+
+struct GemvPlan {
+  unsigned column_tiles = 0;
+  int splits = 1, chunks_per_split = 1;  // chunks: 32 k values
+};
+
+GemvPlan plan_gemv(size_t n, size_t k, int num_sms) {
+  GemvPlan plan;
+  plan.column_tiles = ceil_div(n, kGemvColumns);
+  const int chunks = static_cast<int>(k / 32);
+  // Four blocks of four warps per SM; each warp keeps at least one chunk.
+  const size_t wanted = 4 * static_cast<size_t>(std::max(num_sms, 1));
+  int splits = static_cast<int>((wanted + plan.column_tiles - 1) / plan.column_tiles);
+  splits = std::clamp(splits, 1, std::max(1, chunks / kGemvWarps));
+  plan.chunks_per_split = (chunks + splits - 1) / splits;
+  plan.splits = (chunks + plan.chunks_per_split - 1) / plan.chunks_per_split;
+  return plan;
+}
+
+// Block (column tile, k split). Lane l owns columns 4l..4l+3 of the tile; warp w takes chunks w,
+// w + 4, ... of the split, so a warp's four lanes-worth of 16-byte word loads per word-row are in
+// flight together; f32 sums per chunk of (q - zero) x, scaled once per chunk.
+template <int kBits, class Scale, class X>
+__global__ void __launch_bounds__(kGemvWarps * 32)
+    gptq_gemv_kernel(PackedIntWeight w, const Scale* __restrict__ scales, const X* __restrict__ x,
+                     float* __restrict__ partials, void* __restrict__ out, DType out_dtype, int chunks_per_split) {
+  constexpr int kPerWord = 32 / kBits, kRows = 32 / kPerWord;
+  constexpr uint32_t kMask = (1u << kBits) - 1;
+  __shared__ float warp_sums[kGemvWarps][kGemvColumns];
+  pdl_launch_dependents();
+  pdl_wait();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int n = static_cast<int>(w.n), column0 = blockIdx.x * kGemvColumns + 4 * lane;
+  const int chunks = static_cast<int>(w.k / 32);
+  const int chunk_end = min((static_cast<int>(blockIdx.y) + 1) * chunks_per_split, chunks);
+  float total[4] = {};
+  if (column0 < n) {
+    for (int chunk = blockIdx.y * chunks_per_split + warp; chunk < chunk_end; chunk += kGemvWarps) {
+      const int k0 = chunk * 32;
+      uint4 words[kRows];
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        words[r] = *reinterpret_cast<const uint4*>(w.qweight + static_cast<size_t>(k0 / kPerWord + r) * n + column0);
+      }
+      float xs[32];
+#pragma unroll
+      for (int i = 0; i < 32; i += 8) load8(x + k0 + i, *reinterpret_cast<float(*)[8]>(xs + i));
+      const size_t g = static_cast<size_t>(k0) / w.group_size;
+      const uint32_t zero_word = static_cast<uint32_t>(w.zeros[g * (n / kPerWord) + column0 / kPerWord]);
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        // GPTQ v1 checkpoints store each zero minus one.
+        const float zero = static_cast<float>(((zero_word >> (kBits * ((column0 + c) % kPerWord))) & kMask) + 1);
+        float dot = 0.0f;
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          const uint32_t word = c == 0 ? words[r].x : c == 1 ? words[r].y : c == 2 ? words[r].z : words[r].w;
+#pragma unroll
+          for (int e = 0; e < kPerWord; ++e) {
+            dot = fmaf(small_int_to_float((word >> (kBits * e)) & kMask) - zero, xs[r * kPerWord + e], dot);
+          }
+        }
+        total[c] = fmaf(to_f32(scales[g * n + column0 + c]), dot, total[c]);
+      }
+    }
+  }
+#pragma unroll
+  for (int c = 0; c < 4; ++c) warp_sums[warp][4 * lane + c] = total[c];
+  __syncthreads();
+  for (int i = threadIdx.x; i < kGemvColumns; i += kGemvWarps * 32) {
+    const int column = blockIdx.x * kGemvColumns + i;
+    if (column >= n) continue;
+    float sum = 0.0f;
+#pragma unroll
+    for (int v = 0; v < kGemvWarps; ++v) sum += warp_sums[v][i];
+    if (partials != nullptr) {
+      partials[static_cast<size_t>(blockIdx.y) * n + column] = sum;
+    } else {
+      store_value(out, out_dtype, column, sum);
+    }
+  }
+}
+
+template <int kBits, class Scale, class X>
+Status launch_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, const GemvPlan& plan, cudaStream_t stream) {
+  float* partials = plan.splits > 1 ? static_cast<float*>(args.scratch) : nullptr;
+  return launch_kernel("gemm_quant(gptq gemv)", gptq_gemv_kernel<kBits, Scale, X>, dim3(plan.column_tiles, plan.splits),
+                       dim3(kGemvWarps * 32), 0, stream, packed, static_cast<const Scale*>(packed.scales),
+                       static_cast<const X*>(args.x), partials, args.out, args.out_dtype, plan.chunks_per_split);
+}
+
 }  // namespace
+
+bool gptq_gemv_supports(const PackedIntWeight& packed, DType x_dtype, const void* x) {
+  const bool scales_ok =
+      packed.scales_dtype == DType::kF32 || packed.scales_dtype == DType::kF16 || packed.scales_dtype == DType::kBF16;
+  return (packed.bits == 4 || packed.bits == 8) && scales_ok && packed.g_idx == nullptr && packed.group_size > 0 &&
+         packed.group_size % 32 == 0 && packed.n % 8 == 0 && is_aligned(packed.qweight, 16) &&
+         quant_mma::takes_shape(x_dtype, x, 1, packed.n, packed.k);
+}
+
+size_t gptq_gemv_scratch_bytes(size_t n, size_t k, int num_sms) {
+  const GemvPlan plan = plan_gemv(n, k, num_sms);
+  return plan.splits > 1 ? static_cast<size_t>(plan.splits) * n * sizeof(float) : 0;
+}
+
+Status launch_gptq_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, cudaStream_t stream) {
+  FERRUM_CHECK(
+      args.m == 1 && args.n == packed.n && args.k == packed.k && gptq_gemv_supports(packed, args.x_dtype, args.x),
+      ErrorCode::kInternal, "gptq gemv: this weight or x has no GEMV");
+  const GemvPlan plan = plan_gemv(packed.n, packed.k, args.num_sms);
+  FERRUM_CHECK(plan.splits == 1 || args.scratch != nullptr, ErrorCode::kInvalidArgument,
+               "gptq gemv: a split-k launch needs its partials scratch");
+  FERRUM_DISPATCH_FLOAT(packed.scales_dtype, Scale, "gptq gemv (scales)", {
+    if (args.x_dtype == DType::kBF16) {
+      FERRUM_TRY((packed.bits == 4 ? launch_gemv<4, Scale, bf16_t>(args, packed, plan, stream)
+                                   : launch_gemv<8, Scale, bf16_t>(args, packed, plan, stream)));
+    } else {
+      FERRUM_TRY((packed.bits == 4 ? launch_gemv<4, Scale, float>(args, packed, plan, stream)
+                                   : launch_gemv<8, Scale, float>(args, packed, plan, stream)));
+    }
+  });
+  SplitPlan split;
+  split.splits = plan.splits;
+  return finish_split(args, split, stream);
+}
 
 bool quant_mma_supports_packed(const PackedIntWeight& packed, bool awq, DType x_dtype, const void* x, size_t m) {
   if (awq && !awq_mma_enabled()) return false;

@@ -235,8 +235,8 @@ int main() {
       for (uint8_t* w : weights) LAB_CHECK(cudaFree(w));
     }
   }
-  // GPTQ int4, group 128 (as AutoGPTQ packs it), f16 scales: v0 expands it (a thread per value) and
-  // runs cuBLASLt, v2 is the tensor-core kernel over the packed words (quant_mma_packed.cu).
+  // GPTQ int4, group 128 (as AutoGPTQ packs it), f16 scales: v0 expands it and runs cuBLASLt, v2 is
+  // the tensor-core kernel over the packed words, gemv the batch-1 GEMV (both quant_mma_packed.cu).
   for (const Shape& s : shapes) {
     if (s.n == 4096 && s.k == 4096) continue;
     const size_t groups = s.k / 128;
@@ -295,6 +295,20 @@ int main() {
         a.scratch = scratch;
         die_on(ferrum::cuda::launch_quant_mma_packed(a, packed(c), false, stream), "v2 gptq");
       }) && all_ok;
+      if (m == 1) {
+        ensure_scratch(ferrum::cuda::gptq_gemv_scratch_bytes(s.n, s.k, sms));
+        all_ok = measure.report("gemv", [&](int c) {
+          ferrum::cuda::QuantMmaArgs a;
+          a.x = x;
+          a.out = out_buffer->data();
+          a.m = 1;
+          a.n = s.n;
+          a.k = s.k;
+          a.num_sms = sms;
+          a.scratch = scratch;
+          die_on(ferrum::cuda::launch_gptq_gemv(a, packed(c), stream), "gptq gemv");
+        }) && all_ok;
+      }
     }
     for (int c = 0; c < copies; ++c) {
       LAB_CHECK(cudaFree(qweight[c]));
