@@ -154,7 +154,8 @@ for stage in $stages; do
         timeout 300 "$(bin ferrum)" bench --device cuda "$path" -p 512 -n 128 -b 1,16,64 -r 2 \
           > "$out/bench8b-$dtype.md" 2> "$out/bench8b-$dtype.err"
         note "ferrum bench 8b $dtype exit $?"
-        FERRUM_CUDA_QUANT_MMA_MAX_ROWS=0 timeout 200 "$(bin ferrum)" bench --device cuda "$path" -p 0 -n 32 -b 1 \
+        FERRUM_CUDA_QUANT_MMA_MAX_ROWS=0 FERRUM_CUDA_PACKED_GEMV=0 timeout 200 "$(bin ferrum)" bench --device cuda \
+          "$path" -p 0 -n 32 -b 1 \
           -r 1 > "$out/bench8b-$dtype-dequant.md" 2> "$out/bench8b-$dtype-dequant.err"
         note "ferrum bench 8b $dtype, dequantize path, exit $?"
         grep -E '^\|' "$out/bench8b-$dtype.md" "$out/bench8b-$dtype-dequant.md"
