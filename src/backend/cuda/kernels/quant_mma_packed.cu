@@ -1,8 +1,8 @@
 // The tensor-core GEMM (quant_mma_kernel.cuh) over GPTQ and AWQ weights as their checkpoints pack
-// them: no repacking at load. A thread decodes 32 consecutive k of one output column per task;
-// consecutive threads take consecutive columns, so GPTQ's words ([k / per_word, n]), the scales and
-// the zeros ([groups, n]) are read coalesced. AWQ ([k, n / 8]) reads one word per k, shared by eight
-// neighbouring columns.
+// them, no repacking at load, and GPTQ's GEMV for one activation row (below). A thread decodes 32 consecutive k of one
+// output column per task; consecutive threads take consecutive columns, so GPTQ's words ([k / per_word, n]), the scales
+// and the zeros ([groups, n]) are read coalesced. AWQ ([k, n / 8]) reads one word per k, shared by eight neighbouring
+// columns.
 #include "backend/cuda/kernels/launch_settings.h"
 #include "backend/cuda/kernels/packed_int.cuh"
 #include "backend/cuda/kernels/quant_mma_kernel.cuh"
@@ -104,8 +104,8 @@ GemvPlan plan_gemv(size_t n, size_t k, int num_sms) {
 }
 
 // Block (column tile, k split). Lane l owns columns 4l..4l+3 of the tile; warp w takes chunks w,
-// w + 4, ... of the split, so a warp's four lanes-worth of 16-byte word loads per word-row are in
-// flight together; f32 sums per chunk of (q - zero) x, scaled once per chunk.
+// w + 4, ... of the split. A lane issues its chunk's word-row loads (16 bytes each) together, then
+// sums (q - zero) x per column in f32 and scales the chunk's sum once.
 template <int kBits, class Scale, class X>
 __global__ void __launch_bounds__(kGemvWarps * 32)
     gptq_gemv_kernel(PackedIntWeight w, const Scale* __restrict__ scales, const X* __restrict__ x,
