@@ -1,8 +1,8 @@
 // The tensor-core GEMM (quant_mma_kernel.cuh) over GPTQ and AWQ weights as their checkpoints pack
-// them, no repacking at load, and GPTQ's GEMV for one activation row (below). A thread decodes 32 consecutive k of one
-// output column per task; consecutive threads take consecutive columns, so GPTQ's words ([k / per_word, n]), the scales
-// and the zeros ([groups, n]) are read coalesced. AWQ ([k, n / 8]) reads one word per k, shared by eight neighbouring
-// columns.
+// them, no repacking at load, and GPTQ's GEMV for one activation row (below). In the GEMM a thread
+// decodes 32 consecutive k of one output column per task; consecutive threads take consecutive
+// columns, so GPTQ's words ([k / per_word, n]), the scales and the zeros ([groups, n]) are read
+// coalesced. AWQ ([k, n / 8]) reads one word per k, shared by eight neighbouring columns.
 #include "backend/cuda/kernels/launch_settings.h"
 #include "backend/cuda/kernels/packed_int.cuh"
 #include "backend/cuda/kernels/quant_mma_kernel.cuh"
