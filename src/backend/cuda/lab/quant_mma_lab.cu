@@ -154,6 +154,18 @@ int main() {
     scratch = lab::device_alloc<char>(need);
     scratch_bytes = need;
   };
+  // The arguments every launch here shares: bf16 x and out, the current scratch.
+  const auto base_args = [&](int m, int n, int k) {
+    ferrum::cuda::QuantMmaArgs a;
+    a.x = x;
+    a.out = out_buffer->data();
+    a.m = m;
+    a.n = n;
+    a.k = k;
+    a.num_sms = sms;
+    a.scratch = scratch;
+    return a;
+  };
   bool all_ok = true;
   std::printf("\n%-6s %-20s %4s %-8s %10s %9s %7s %9s %9s\n", "type", "shape", "m", "version", "us", "GB/s", "% copy",
               "TFLOP/s", "rel err");
@@ -190,16 +202,9 @@ int main() {
           all_ok = measure.report(version, launch) && all_ok;
         };
         const auto args = [&](int c, bool generic, int warps = 8) {
-          ferrum::cuda::QuantMmaArgs a;
-          a.x = x;
+          ferrum::cuda::QuantMmaArgs a = base_args(m, s.n, s.k);
           a.w = weights[c % copies];
           a.w_dtype = t.type;
-          a.out = out_buffer->data();
-          a.m = m;
-          a.n = s.n;
-          a.k = s.k;
-          a.num_sms = sms;
-          a.scratch = scratch;
           a.generic_decode = generic;
           a.warps = warps;
           return a;
@@ -285,28 +290,12 @@ int main() {
             "v0 gemm");
       }) && all_ok;
       all_ok = measure.report("v2", [&](int c) {
-        ferrum::cuda::QuantMmaArgs a;
-        a.x = x;
-        a.out = out_buffer->data();
-        a.m = m;
-        a.n = s.n;
-        a.k = s.k;
-        a.num_sms = sms;
-        a.scratch = scratch;
-        die_on(ferrum::cuda::launch_quant_mma_packed(a, packed(c), false, stream), "v2 gptq");
+        die_on(ferrum::cuda::launch_quant_mma_packed(base_args(m, s.n, s.k), packed(c), false, stream), "v2 gptq");
       }) && all_ok;
       if (m == 1) {
         ensure_scratch(ferrum::cuda::gptq_gemv_scratch_bytes(s.n, s.k, sms));
         all_ok = measure.report("gemv", [&](int c) {
-          ferrum::cuda::QuantMmaArgs a;
-          a.x = x;
-          a.out = out_buffer->data();
-          a.m = 1;
-          a.n = s.n;
-          a.k = s.k;
-          a.num_sms = sms;
-          a.scratch = scratch;
-          die_on(ferrum::cuda::launch_gptq_gemv(a, packed(c), stream), "gptq gemv");
+          die_on(ferrum::cuda::launch_gptq_gemv(base_args(1, s.n, s.k), packed(c), stream), "gptq gemv");
         }) && all_ok;
       }
     }
