@@ -190,16 +190,16 @@ Expected<cuda::QuantMmaArgs> quant_mma_args(CudaContext& ctx, const CudaBuffer& 
                            [&](int sm_count) { return cuda::quant_mma_scratch_bytes(m, n, k, sm_count); });
 }
 
-// GPTQ / AWQ: GPTQ's GEMV at one row, the tensor-core kernel up to packed_mma_max_rows(), else the
+// GPTQ / AWQ: their GEMV at one row, the tensor-core kernel up to packed_mma_max_rows(), else the
 // weight expanded into dense scratch in the activation's dtype, then multiplied.
 Status run_packed_int_gemm(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& out, size_t m,
                            const cuda::PackedIntWeight& packed, bool awq) {
-  if (!awq && m == 1 && cuda::packed_gemv_enabled() && cuda::gptq_gemv_supports(packed, a.dtype(), a.data())) {
+  if (m == 1 && cuda::packed_gemv_enabled() && cuda::packed_gemv_supports(packed, awq, a.dtype(), a.data())) {
     FERRUM_ASSIGN_OR_RETURN(const cuda::QuantMmaArgs args,
                             quant_kernel_args(ctx, a, out, m, packed.n, packed.k, [&](int sm_count) {
-                              return cuda::gptq_gemv_scratch_bytes(packed.n, packed.k, sm_count);
+                              return cuda::packed_gemv_scratch_bytes(awq, packed.n, packed.k, sm_count);
                             }));
-    return cuda::launch_gptq_gemv(args, packed, ctx.stream());
+    return cuda::launch_packed_gemv(args, packed, awq, ctx.stream());
   }
   if (m <= cuda::packed_mma_max_rows() && cuda::quant_mma_supports_packed(packed, awq, a.dtype(), a.data(), m)) {
     FERRUM_ASSIGN_OR_RETURN(const cuda::QuantMmaArgs args, quant_mma_args(ctx, a, out, m, packed.n, packed.k));

@@ -42,8 +42,8 @@ size_t quant_mma_max_rows(DType type);
 // (GPTQ 4-bit gate_up: 239 us against 459 at 128 rows, 795 against 525 at 512),
 // FERRUM_CUDA_QUANT_MMA_MAX_ROWS overriding it too.
 size_t packed_mma_max_rows();
-// Whether GPTQ weights at one activation row take their GEMV (default) or the tensor-core kernel
-// (FERRUM_CUDA_PACKED_GEMV=0), for comparisons.
+// Whether GPTQ / AWQ weights at one activation row take their GEMV (default) or the tensor-core
+// kernel (FERRUM_CUDA_PACKED_GEMV=0), for comparisons.
 bool packed_gemv_enabled();
 // Whether AWQ weights take the tensor-core kernel too (default; FERRUM_CUDA_AWQ_MMA=0 keeps them on
 // the dequantize path, for comparisons).

@@ -41,11 +41,12 @@ struct QuantMmaArgs {
 bool quant_mma_supports_packed(const PackedIntWeight& packed, bool awq, DType x_dtype, const void* x, size_t m);
 Status launch_quant_mma_packed(const QuantMmaArgs& args, const PackedIntWeight& packed, bool awq, cudaStream_t stream);
 
-// GPTQ (4 / 8 bit, no g_idx) at one activation row: a GEMV over the packed words, 4 columns per lane
-// (16-byte loads), k split over warps and blocks (quant_mma_packed.cu). Exact up to f32 rounding.
-bool gptq_gemv_supports(const PackedIntWeight& packed, DType x_dtype, const void* x);
-size_t gptq_gemv_scratch_bytes(size_t n, size_t k, int num_sms);
-Status launch_gptq_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, cudaStream_t stream);
+// GPTQ (4 / 8 bit) and AWQ at one activation row, without g_idx: a GEMV over the packed words (GPTQ:
+// 4 columns per lane by 16-byte loads; AWQ: a word of 8 columns per lane), k split over warps and
+// blocks (quant_mma_packed.cu). Exact up to f32 rounding.
+bool packed_gemv_supports(const PackedIntWeight& packed, bool awq, DType x_dtype, const void* x);
+size_t packed_gemv_scratch_bytes(bool awq, size_t n, size_t k, int num_sms);
+Status launch_packed_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, bool awq, cudaStream_t stream);
 
 // Whether the kernel takes these operands (any GGUF weight type, f32 / bf16 x at a 16-byte aligned
 // address, k a multiple of 32, m and n within int range).

@@ -80,19 +80,20 @@ Status launch_bits(const QuantMmaArgs& args, const PackedIntWeight& packed, bool
   }
 }
 
-// ── GPTQ at one activation row: a GEMV over the packed words ──
+// ── One activation row: GEMVs over the packed words ──
 
 constexpr int kGemvWarps = 4;
-constexpr int kGemvColumns = 128;  // 4 per lane: one 16-byte load covers a word-row of 4 columns
+constexpr int kGemvColumns = 128;     // GPTQ: 4 per lane, one 16-byte load covers a word-row of 4 columns
+constexpr int kAwqGemvColumns = 256;  // AWQ: 8 per lane, one 4-byte word (a k row of 8 columns)
 
 struct GemvPlan {
   unsigned column_tiles = 0;
   int splits = 1, chunks_per_split = 1;  // chunks: 32 k values
 };
 
-GemvPlan plan_gemv(size_t n, size_t k, int num_sms) {
+GemvPlan plan_gemv(size_t n, size_t k, int num_sms, int tile_columns) {
   GemvPlan plan;
-  plan.column_tiles = ceil_div(n, kGemvColumns);
+  plan.column_tiles = ceil_div(n, tile_columns);
   const int chunks = static_cast<int>(k / 32);
   // Four blocks of four warps per SM; each warp keeps at least one chunk.
   const size_t wanted = 4 * static_cast<size_t>(std::max(num_sms, 1));
@@ -167,43 +168,115 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
   }
 }
 
-template <int kBits, class Scale, class X>
+// AWQ ([k, n / 8] words, columns interleaved in a word): lane l owns the 8 columns of word l of the
+// tile, one coalesced 4-byte load per k; chunks of 32 k as in the GPTQ GEMV.
+template <class Scale, class X>
+__global__ void __launch_bounds__(kGemvWarps * 32)
+    awq_gemv_kernel(PackedIntWeight w, const Scale* __restrict__ scales, const X* __restrict__ x,
+                    float* __restrict__ partials, void* __restrict__ out, DType out_dtype, int chunks_per_split) {
+  __shared__ float warp_sums[kGemvWarps][kAwqGemvColumns];
+  pdl_launch_dependents();
+  pdl_wait();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int n = static_cast<int>(w.n), column0 = blockIdx.x * kAwqGemvColumns + 8 * lane;
+  const int chunks = static_cast<int>(w.k / 32);
+  const int chunk_end = min((static_cast<int>(blockIdx.y) + 1) * chunks_per_split, chunks);
+  float total[8] = {};
+  if (column0 < n) {
+    const int32_t* words = w.qweight + column0 / 8;
+    for (int chunk = blockIdx.y * chunks_per_split + warp; chunk < chunk_end; chunk += kGemvWarps) {
+      const int k0 = chunk * 32;
+      uint32_t rows[32];
+#pragma unroll
+      for (int e = 0; e < 32; ++e) rows[e] = static_cast<uint32_t>(words[static_cast<size_t>(k0 + e) * (n / 8)]);
+      float xs[32];
+#pragma unroll
+      for (int i = 0; i < 32; i += 8) load8(x + k0 + i, *reinterpret_cast<float(*)[8]>(xs + i));
+      const size_t g = static_cast<size_t>(k0) / w.group_size;
+      const uint32_t zero_word = static_cast<uint32_t>(w.zeros[g * (n / 8) + column0 / 8]);
+#pragma unroll
+      for (int c = 0; c < 8; ++c) {
+        const uint32_t shift = awq_shift(static_cast<uint32_t>(c));
+        const float zero = static_cast<float>((zero_word >> shift) & 0xF);
+        float dot = 0.0f;
+#pragma unroll
+        for (int e = 0; e < 32; ++e) dot = fmaf(small_int_to_float((rows[e] >> shift) & 0xF) - zero, xs[e], dot);
+        total[c] = fmaf(to_f32(scales[g * n + column0 + c]), dot, total[c]);
+      }
+    }
+  }
+#pragma unroll
+  for (int c = 0; c < 8; ++c) warp_sums[warp][8 * lane + c] = total[c];
+  __syncthreads();
+  for (int i = threadIdx.x; i < kAwqGemvColumns; i += kGemvWarps * 32) {
+    const int column = blockIdx.x * kAwqGemvColumns + i;
+    if (column >= n) continue;
+    float sum = 0.0f;
+#pragma unroll
+    for (int v = 0; v < kGemvWarps; ++v) sum += warp_sums[v][i];
+    if (partials != nullptr) {
+      partials[static_cast<size_t>(blockIdx.y) * n + column] = sum;
+    } else {
+      store_value(out, out_dtype, column, sum);
+    }
+  }
+}
+
+template <bool kAwq, int kBits, class Scale, class X>
 Status launch_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, const GemvPlan& plan, cudaStream_t stream) {
   float* partials = plan.splits > 1 ? static_cast<float*>(args.scratch) : nullptr;
-  return launch_kernel("gemm_quant(gptq gemv)", gptq_gemv_kernel<kBits, Scale, X>, dim3(plan.column_tiles, plan.splits),
-                       dim3(kGemvWarps * 32), 0, stream, packed, static_cast<const Scale*>(packed.scales),
-                       static_cast<const X*>(args.x), partials, args.out, args.out_dtype, plan.chunks_per_split);
+  const dim3 grid(plan.column_tiles, plan.splits), block(kGemvWarps * 32);
+  const auto* scales = static_cast<const Scale*>(packed.scales);
+  const auto* x = static_cast<const X*>(args.x);
+  if constexpr (kAwq) {
+    return launch_kernel("gemm_quant(awq gemv)", awq_gemv_kernel<Scale, X>, grid, block, 0, stream, packed, scales, x,
+                         partials, args.out, args.out_dtype, plan.chunks_per_split);
+  } else {
+    return launch_kernel("gemm_quant(gptq gemv)", gptq_gemv_kernel<kBits, Scale, X>, grid, block, 0, stream, packed,
+                         scales, x, partials, args.out, args.out_dtype, plan.chunks_per_split);
+  }
+}
+
+template <class Scale, class X>
+Status launch_gemv_bits(const QuantMmaArgs& args, const PackedIntWeight& packed, bool awq, const GemvPlan& plan,
+                        cudaStream_t stream) {
+  if (awq) return launch_gemv<true, 4, Scale, X>(args, packed, plan, stream);
+  return packed.bits == 4 ? launch_gemv<false, 4, Scale, X>(args, packed, plan, stream)
+                          : launch_gemv<false, 8, Scale, X>(args, packed, plan, stream);
+}
+
+int gemv_tile_columns(bool awq) {
+  return awq ? kAwqGemvColumns : kGemvColumns;
 }
 
 }  // namespace
 
-bool gptq_gemv_supports(const PackedIntWeight& packed, DType x_dtype, const void* x) {
+bool packed_gemv_supports(const PackedIntWeight& packed, bool awq, DType x_dtype, const void* x) {
   const bool scales_ok =
       packed.scales_dtype == DType::kF32 || packed.scales_dtype == DType::kF16 || packed.scales_dtype == DType::kBF16;
-  return (packed.bits == 4 || packed.bits == 8) && scales_ok && packed.g_idx == nullptr && packed.group_size > 0 &&
-         packed.group_size % 32 == 0 && packed.n % 8 == 0 && is_aligned(packed.qweight, 16) &&
+  const bool bits_ok = awq ? packed.bits == 4 : packed.bits == 4 || packed.bits == 8;
+  return bits_ok && scales_ok && packed.g_idx == nullptr && packed.group_size > 0 && packed.group_size % 32 == 0 &&
+         packed.n % 8 == 0 && is_aligned(packed.qweight, 16) &&
          quant_mma::takes_shape(x_dtype, x, 1, packed.n, packed.k);
 }
 
-size_t gptq_gemv_scratch_bytes(size_t n, size_t k, int num_sms) {
-  const GemvPlan plan = plan_gemv(n, k, num_sms);
+size_t packed_gemv_scratch_bytes(bool awq, size_t n, size_t k, int num_sms) {
+  const GemvPlan plan = plan_gemv(n, k, num_sms, gemv_tile_columns(awq));
   return plan.splits > 1 ? static_cast<size_t>(plan.splits) * n * sizeof(float) : 0;
 }
 
-Status launch_gptq_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, cudaStream_t stream) {
-  FERRUM_CHECK(
-      args.m == 1 && args.n == packed.n && args.k == packed.k && gptq_gemv_supports(packed, args.x_dtype, args.x),
-      ErrorCode::kInternal, "gptq gemv: this weight or x has no GEMV");
-  const GemvPlan plan = plan_gemv(packed.n, packed.k, args.num_sms);
+Status launch_packed_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, bool awq, cudaStream_t stream) {
+  FERRUM_CHECK(args.m == 1 && args.n == packed.n && args.k == packed.k &&
+                   packed_gemv_supports(packed, awq, args.x_dtype, args.x),
+               ErrorCode::kInternal, "packed gemv: this weight or x has no GEMV");
+  const GemvPlan plan = plan_gemv(packed.n, packed.k, args.num_sms, gemv_tile_columns(awq));
   FERRUM_CHECK(plan.splits == 1 || args.scratch != nullptr, ErrorCode::kInvalidArgument,
-               "gptq gemv: a split-k launch needs its partials scratch");
-  FERRUM_DISPATCH_FLOAT(packed.scales_dtype, Scale, "gptq gemv (scales)", {
+               "packed gemv: a split-k launch needs its partials scratch");
+  FERRUM_DISPATCH_FLOAT(packed.scales_dtype, Scale, "packed gemv (scales)", {
     if (args.x_dtype == DType::kBF16) {
-      FERRUM_TRY((packed.bits == 4 ? launch_gemv<4, Scale, bf16_t>(args, packed, plan, stream)
-                                   : launch_gemv<8, Scale, bf16_t>(args, packed, plan, stream)));
+      FERRUM_TRY((launch_gemv_bits<Scale, bf16_t>(args, packed, awq, plan, stream)));
     } else {
-      FERRUM_TRY((packed.bits == 4 ? launch_gemv<4, Scale, float>(args, packed, plan, stream)
-                                   : launch_gemv<8, Scale, float>(args, packed, plan, stream)));
+      FERRUM_TRY((launch_gemv_bits<Scale, float>(args, packed, awq, plan, stream)));
     }
   });
   SplitPlan split;
