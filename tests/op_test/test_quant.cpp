@@ -61,9 +61,7 @@ std::vector<float> round_activations(const std::vector<float>& a, size_t m, size
   return result;
 }
 
-// Judges a quantized GEMM: on backends that round activations, against the reference with the
-// activations rounded the same way (f32 tolerance: the integer sums are exact) and against the
-// exact activations (kActivation8Bit); elsewhere against the exact activations with `tolerance`.
+// Each value as bf16 would hold it.
 std::vector<float> round_all_to_bf16(const std::vector<float>& values) {
   std::vector<float> rounded(values.size());
   std::transform(values.begin(), values.end(), rounded.begin(), [](float v) { return round_to(DType::kBF16, v); });
@@ -83,6 +81,10 @@ CaseResult judge_bf16_operands(std::span<const float> actual, const std::vector<
   return compare_all({bf16, compare(actual, ref::gemm(a, w, m, n, k), kInt8Activations)});
 }
 
+// Judges a quantized GEMM: on backends that round activations, against the reference with the
+// activations rounded the same way (f32 tolerance: the integer sums are exact) and against the
+// exact activations (kActivation8Bit); elsewhere against the exact activations with `tolerance`, or
+// as a product of bf16-rounded operands (judge_bf16_operands).
 template <Backend B>
 CaseResult judge_quantized(const std::vector<float>& actual, const std::vector<float>& a,
                            const std::vector<float>& rounded_a, const std::vector<float>& w, size_t m, size_t n,
@@ -540,7 +542,7 @@ void add_cases(CaseList& cases) {
       }
     }
     if constexpr (takes_half_activations<B>()) {
-      // bf16 x and out; n = 300 spans three 128-row tiles, m = 70 two 64-token tiles.
+      // bf16 x and out; n = 300 spans several weight-row tiles (64 or 128 rows), m = 70 two 64-token tiles.
       for (size_t m : {size_t{1}, size_t{12}, size_t{70}}) {
         add_case<B>(cases, "gemm_quant", cat("gguf random bf16 n=300 k=1024 m=", m), type_name, false,
                     [type, m] { return run_gguf_random<B>(type, m, 300, 1024, DType::kBF16); });
