@@ -104,6 +104,31 @@ GemvPlan plan_gemv(size_t n, size_t k, int num_sms, int tile_columns) {
   return plan;
 }
 
+// The GEMVs' end: lane l's kPerLane column sums of each warp, added over the warps in a fixed order,
+// go to this block's split of the partials (k split over blocks) or straight to out.
+template <int kPerLane>
+__device__ __forceinline__ void write_column_sums(float (&warp_sums)[kGemvWarps][kPerLane * 32],
+                                                  const float (&total)[kPerLane], int n, float* partials, void* out,
+                                                  DType out_dtype) {
+  constexpr int kColumns = kPerLane * 32;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+#pragma unroll
+  for (int c = 0; c < kPerLane; ++c) warp_sums[warp][kPerLane * lane + c] = total[c];
+  __syncthreads();
+  for (int i = threadIdx.x; i < kColumns; i += kGemvWarps * 32) {
+    const int column = blockIdx.x * kColumns + i;
+    if (column >= n) continue;
+    float sum = 0.0f;
+#pragma unroll
+    for (int v = 0; v < kGemvWarps; ++v) sum += warp_sums[v][i];
+    if (partials != nullptr) {
+      partials[static_cast<size_t>(blockIdx.y) * n + column] = sum;
+    } else {
+      store_value(out, out_dtype, column, sum);
+    }
+  }
+}
+
 // Block (column tile, k split). Lane l owns columns 4l..4l+3 of the tile; warp w takes chunks w,
 // w + 4, ... of the split. A lane issues its chunk's word-row loads (16 bytes each) together, then
 // sums (q - zero) x per column in f32 and scales the chunk's sum once.
@@ -151,21 +176,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
       }
     }
   }
-#pragma unroll
-  for (int c = 0; c < 4; ++c) warp_sums[warp][4 * lane + c] = total[c];
-  __syncthreads();
-  for (int i = threadIdx.x; i < kGemvColumns; i += kGemvWarps * 32) {
-    const int column = blockIdx.x * kGemvColumns + i;
-    if (column >= n) continue;
-    float sum = 0.0f;
-#pragma unroll
-    for (int v = 0; v < kGemvWarps; ++v) sum += warp_sums[v][i];
-    if (partials != nullptr) {
-      partials[static_cast<size_t>(blockIdx.y) * n + column] = sum;
-    } else {
-      store_value(out, out_dtype, column, sum);
-    }
-  }
+  write_column_sums<4>(warp_sums, total, n, partials, out, out_dtype);
 }
 
 // AWQ ([k, n / 8] words, columns interleaved in a word): lane l owns the 8 columns of word l of the
@@ -205,21 +216,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
       }
     }
   }
-#pragma unroll
-  for (int c = 0; c < 8; ++c) warp_sums[warp][8 * lane + c] = total[c];
-  __syncthreads();
-  for (int i = threadIdx.x; i < kAwqGemvColumns; i += kGemvWarps * 32) {
-    const int column = blockIdx.x * kAwqGemvColumns + i;
-    if (column >= n) continue;
-    float sum = 0.0f;
-#pragma unroll
-    for (int v = 0; v < kGemvWarps; ++v) sum += warp_sums[v][i];
-    if (partials != nullptr) {
-      partials[static_cast<size_t>(blockIdx.y) * n + column] = sum;
-    } else {
-      store_value(out, out_dtype, column, sum);
-    }
-  }
+  write_column_sums<8>(warp_sums, total, n, partials, out, out_dtype);
 }
 
 template <bool kAwq, int kBits, class Scale, class X>
