@@ -7,7 +7,7 @@
 # There (the GPU machine, repository root, `.device` carried):
 #   scripts/device-session.sh run [stages...]
 # runs the stages and prints a summary table last; logs go to $OUT (or ./device-out).
-# Stages: ops models bench8b engine quant qmma gguf8b gptq8b sample serve genmodels ferrumbench (default: ops models bench8b
+# Stages: ops models bench8b engine quant qmma gguf8b gptq8b fp8kv sample serve genmodels ferrumbench (default: ops models bench8b
 # engine serve; engine reuses the 8B of bench8b; ferrumbench takes the models of genmodels)
 set -uo pipefail
 mode=${1:-run}
@@ -160,6 +160,28 @@ for stage in $stages; do
         note "ferrum bench 8b $dtype, dequantize path, exit $?"
         grep -E '^\|' "$out/bench8b-$dtype.md" "$out/bench8b-$dtype-dequant.md"
         tail -2 "$out/bench8b-$dtype.err"
+      done
+      ;;
+    fp8kv)
+      # The f8_e4m3 paged KV cache: its op cases, the hf-tiny models over it, then 8B bf16 serving
+      # with long prompts (KV reads rival the weights there) over a bf16 and an fp8 cache.
+      "$(bin tests/op_test/ferrum-op-test)" --filter paged_attention,paged_mla_attention,paged_cache_write \
+        > "$out/op-test-paged.log" 2>&1
+      note "op-test paged ops exit $?: $(tail -1 "$out/op-test-paged.log")"
+      grep -E 'FAIL|f8_e4m3' "$out/op-test-paged.log" | grep cuda | head -20
+      "$(bin tests/test-cuda-models)" --gtest_filter='*PagedFp8*' > "$out/test-cuda-fp8.log" 2>&1
+      note "test-cuda-models fp8 exit $?: $(grep -E '^\[  (PASSED|FAILED) ' "$out/test-cuda-fp8.log" | tr '\n' ' ')"
+      grep -E '^\[cuda|FAILED' "$out/test-cuda-fp8.log" | head -20
+      path=/tmp/m/l8r-bf16
+      mkdir -p /tmp/m
+      [[ -e $path ]] || timeout 240 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype bf16 "$path" \
+        --repeat-first-layer > "$out/gen8b-bf16.log" 2>&1
+      for kv in bf16 fp8; do
+        timeout 300 "$(bin ferrum)" bench --device cuda "$path" -p 0 -n 128 -b 16,64 --batched-prompt ${FP8_PROMPT:-2048} \
+          -r 1 --kv-cache-dtype $kv > "$out/bench8b-kv-$kv.md" 2> "$out/bench8b-kv-$kv.err"
+        note "ferrum bench 8b bf16 weights, $kv cache, prompts of ${FP8_PROMPT:-2048}: exit $?"
+        grep -E '^\|' "$out/bench8b-kv-$kv.md"
+        tail -2 "$out/bench8b-kv-$kv.err"
       done
       ;;
     genmodels)

@@ -112,7 +112,8 @@ concept Backend = requires {
   // New rows into their slots: rows [heads, tokens, width] (head-major as qk_norm_rope writes it;
   // heads = 1 for MLA's shared latent) into pool [num_blocks, heads, block_size, width]. Token t
   // goes to block slot_mapping[t] / block_size, row slot_mapping[t] % block_size, converted to the
-  // pool's dtype; a negative slot skips the token. slot_mapping: i32 [tokens] on the device.
+  // pool's dtype (an f8_e4m3 pool scales each row: backend_types.h's paged_pool_numel); a negative
+  // slot skips the token. slot_mapping: i32 [tokens] on the device.
   // Args: (pool, rows, slot_mapping, tokens, heads, width, block_size)
   { B::paged_cache_write(ctx, out, in, in, n, n, n, n) } -> std::same_as<Status>;
   // Attention of a mixed batch (prefill chunks and decode tokens of many sequences) over paged K / V:
@@ -121,7 +122,8 @@ concept Backend = requires {
   // Query row i of sequence s, at position p = context_lens[s] - q_len_s + i, attends to the key
   // positions j < context_lens[s] that flash_attention's mask allows (causal: j <= p; the sliding
   // window: j >= p - w + 1); GQA and scale as there. cfg.kv_seq_stride is not used. A row with no
-  // visible key is written as zeros. Args: (q, k_pool, v_pool, out, batch, cfg)
+  // visible key is written as zeros. Pools of f8_e4m3 are read as value x their row's scale.
+  // Args: (q, k_pool, v_pool, out, batch, cfg)
   { B::paged_attention(ctx, in, in, in, out, paged, attn) } -> std::same_as<Status>;
   // mla_attention over paged latents: q [num_heads, num_tokens, kv_lora_rank + qk_rope_head_dim],
   // latent pool [num_blocks, block_size, kv_lora_rank], rope pool [num_blocks, block_size,

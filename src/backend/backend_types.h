@@ -123,6 +123,20 @@ struct PagedAttnBatch {
   size_t max_context_len = 0;
 };
 
+// A paged KV pool holds [num_blocks, heads, block_size, width] values of its dtype. An f8_e4m3
+// pool also scales every row (one token's values of one head): it stores e4m3(value / s), with
+// s = max|row| / 448 (1 for a row of zeros), and keeps the f32 s of all its rows,
+// [num_blocks, heads, block_size], after the values. Its width must be a multiple of 4 (so the
+// scales sit aligned); f8_e4m3 elements are bytes, so the scales take 4 elements per row.
+inline bool paged_pool_has_scales(DType dtype) {
+  return dtype == DType::kF8E4M3;
+}
+// Elements of a pool of `blocks` blocks (values, plus scales for f8_e4m3).
+inline size_t paged_pool_numel(DType dtype, size_t blocks, size_t heads, size_t block_size, size_t width) {
+  const size_t rows = blocks * heads * block_size;
+  return rows * width + (paged_pool_has_scales(dtype) ? rows * sizeof(float) : 0);
+}
+
 // Element-wise activations beyond the spec's erf-GELU, needed by real models.
 enum class Activation {
   kGeluErf,    // x * Phi(x): BERT, Whisper, PyTorch nn.GELU()

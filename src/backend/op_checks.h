@@ -52,14 +52,30 @@ Status check_i32(std::string_view op, std::string_view arg, const Buffer* buffer
   return check_numel(op, arg, *buffer, needed);
 }
 
-// Blocks in a KV pool of [num_blocks, heads, block_size, width].
+// Blocks in a KV pool of [num_blocks, heads, block_size, width] (plus its row scales when it has
+// them: backend_types.h's paged_pool_numel).
 template <class Buffer>
 Expected<size_t> pool_blocks(std::string_view op, std::string_view arg, const Buffer& pool, size_t heads,
                              size_t block_size, size_t width) {
-  FERRUM_ASSIGN_OR_RETURN(size_t block_numel, checked_product(op, {heads, block_size, width}));
+  const bool scaled = paged_pool_has_scales(pool.dtype());
+  FERRUM_CHECK(!scaled || width % 4 == 0, ErrorCode::kUnsupported, op, ": an ", pool.dtype(), " ", arg,
+               " needs rows of a multiple of 4 values, not ", width);
+  FERRUM_ASSIGN_OR_RETURN(size_t block_numel,
+                          checked_product(op, {heads, block_size, width + (scaled ? sizeof(float) : 0)}));
   FERRUM_CHECK(block_numel > 0 && pool.numel() % block_numel == 0, ErrorCode::kShapeMismatch, op, ": ", arg, " has ",
-               pool.numel(), " elements, not a whole number of blocks of ", heads, " x ", block_size, " x ", width);
+               pool.numel(), " elements, not a whole number of blocks of ", heads, " x ", block_size, " x ", width,
+               scaled ? " (with a scale per row)" : "");
   return pool.numel() / block_numel;
+}
+
+// paged_mla_attention's rope pool: [num_blocks, block_size, rope_dim] in the latent pool's layout.
+template <class Buffer>
+Status check_rope_pool(std::string_view op, const Buffer& rope_pool, size_t num_blocks, size_t block_size,
+                       size_t rope_dim) {
+  const DType dtype = rope_pool.dtype();
+  FERRUM_CHECK(!paged_pool_has_scales(dtype) || rope_dim % 4 == 0, ErrorCode::kUnsupported, op, ": an ", dtype,
+               " rope_pool needs rows of a multiple of 4 values, not ", rope_dim);
+  return check_numel(op, "rope_pool", rope_pool, paged_pool_numel(dtype, num_blocks, 1, block_size, rope_dim));
 }
 
 // sample_rows' arguments: f32 logits [rows, cols], f32 params [rows, kRowSamplingFields], i32 ids

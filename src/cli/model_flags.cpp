@@ -55,7 +55,8 @@ void register_engine_flags(ArgParser& parser, EngineFlags& flags) {
   parser.option("--kv-cache-size", &flags.kv_cache_gib, "KV cache size in GiB (default: sized from memory)");
   parser.option("--gpu-memory-utilization", &o.gpu_memory_utilization,
                 "fraction of the GPU's memory weights, scratch and KV cache may use (default 0.9)");
-  parser.option("--kv-cache-dtype", &o.kv_cache_dtype, "auto, f32, bf16 or f16 (default auto: the activation dtype)");
+  parser.option("--kv-cache-dtype", &o.kv_cache_dtype,
+                "auto, f32, bf16, f16 or fp8 (e4m3, a scale per token and head; default auto: the activation dtype)");
   parser.flag("--no-prefix-caching", &flags.no_prefix_caching, "do not share cached prompt prefixes");
   parser.flag("--no-chunked-prefill", &flags.no_chunked_prefill, "run each prompt in one step");
   parser.flag("--no-graphs", &flags.no_graphs, "run decode steps eagerly, not as captured CUDA graphs");

@@ -1,7 +1,8 @@
-// IEEE binary16 (f16) and bfloat16 storage types with exact scalar conversions.
+// IEEE binary16 (f16), bfloat16 and OCP float8 e4m3 storage types with exact scalar conversions.
 // Rounding to these types is round-to-nearest-even, as PyTorch and ggml do it.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -13,6 +14,11 @@ struct f16 {
 struct bf16 {
   uint16_t bits;
 };
+// OCP float8 e4m3 ("e4m3fn"): exponent bias 7, no infinities, S.1111.111 is NaN, largest 448.
+struct f8e4m3 {
+  uint8_t bits;
+};
+inline constexpr float kF8E4M3Max = 448.0f;
 
 inline uint32_t float_bits(float value) {
   uint32_t bits;
@@ -78,6 +84,35 @@ inline f16 to_f16(float value) {
   const uint32_t rounding = 0xfffu + ((rebased >> 13) & 1u);
   rebased += rounding;
   return f16{static_cast<uint16_t>(sign | (rebased >> 13))};
+}
+
+inline float to_float(f8e4m3 value) {
+  const float sign = (value.bits & 0x80u) ? -1.0f : 1.0f;
+  const int exponent = (value.bits >> 3) & 0xf;
+  const int mantissa = value.bits & 0x7;
+  if (exponent == 0xf && mantissa == 0x7) return std::nanf("");
+  if (exponent == 0) return sign * std::ldexp(static_cast<float>(mantissa), -9);
+  return sign * std::ldexp(1.0f + static_cast<float>(mantissa) / 8.0f, exponent - 7);
+}
+
+// Rounds to nearest even and saturates: magnitudes past 448 (infinities too) become +-448, as CUDA's
+// __nv_cvt_float_to_fp8(x, __NV_SATFINITE, __NV_E4M3) does; NaN stays NaN.
+inline f8e4m3 to_f8e4m3(float value) {
+  const uint32_t bits = float_bits(value);
+  const auto sign = static_cast<uint8_t>((bits >> 24) & 0x80u);
+  const uint32_t abs_bits = bits & 0x7fffffffu;
+  if (abs_bits > 0x7f800000u) return f8e4m3{static_cast<uint8_t>(sign | 0x7fu)};
+  if (abs_bits >= float_bits(kF8E4M3Max)) return f8e4m3{static_cast<uint8_t>(sign | 0x7eu)};
+  if (abs_bits < 0x3c800000u) {
+    // Below 2^-6, the smallest normal: multiples of 2^-9 (the scaling is exact; 8 * 2^-9 is 2^-6's code).
+    return f8e4m3{static_cast<uint8_t>(sign | static_cast<uint8_t>(std::nearbyint(bits_float(abs_bits) * 512.0f)))};
+  }
+  // Normal: rebias the exponent (127 -> 7) and round the 23-bit mantissa to 3 bits; a carry moves
+  // into the exponent, and nothing below 448 rounds past it.
+  uint32_t code = ((abs_bits >> 23) - 120u) << 3 | ((abs_bits >> 20) & 0x7u);
+  const uint32_t remainder = abs_bits & 0xfffffu;
+  if (remainder > 0x80000u || (remainder == 0x80000u && (code & 1u))) ++code;
+  return f8e4m3{static_cast<uint8_t>(sign | code)};
 }
 
 }  // namespace ferrum

@@ -31,10 +31,13 @@ Expected<ResolvedEngineOptions> resolve_engine_options(const CausalLm& model, En
   if (options.kv_cache_dtype == "auto") {
     resolved.kv_dtype = model.default_kv_dtype();
   } else {
-    const std::optional<DType> dtype = parse_dtype(options.kv_cache_dtype);
-    FERRUM_CHECK(dtype && (*dtype == DType::kF32 || *dtype == DType::kBF16 || *dtype == DType::kF16),
-                 ErrorCode::kInvalidArgument, "--kv-cache-dtype must be auto, f32, bf16 or f16, got '",
-                 options.kv_cache_dtype, "'");
+    // vLLM's names for the 8-bit cache: fp8 is e4m3.
+    const bool fp8 = options.kv_cache_dtype == "fp8" || options.kv_cache_dtype == "fp8_e4m3";
+    const std::optional<DType> dtype = fp8 ? DType::kF8E4M3 : parse_dtype(options.kv_cache_dtype);
+    FERRUM_CHECK(
+        dtype && (*dtype == DType::kF32 || *dtype == DType::kBF16 || *dtype == DType::kF16 || *dtype == DType::kF8E4M3),
+        ErrorCode::kInvalidArgument, "--kv-cache-dtype must be auto, f32, bf16, f16 or fp8, got '",
+        options.kv_cache_dtype, "'");
     resolved.kv_dtype = *dtype;
   }
   resolved.block_bytes = model.paged_block_bytes(options.block_size, resolved.kv_dtype);

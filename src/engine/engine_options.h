@@ -25,7 +25,7 @@ struct EngineOptions {
   size_t num_kv_blocks = 0;
   std::optional<size_t> kv_cache_bytes;
   double gpu_memory_utilization = 0.9;
-  std::string kv_cache_dtype = "auto";  // auto (the backend's activation dtype), f32, bf16, f16
+  std::string kv_cache_dtype = "auto";  // auto (the backend's activation dtype), f32, bf16, f16, fp8
   bool enable_prefix_caching = true;
   bool enable_chunked_prefill = true;
   // Decode steps of all-greedy batches as captured graphs, one per batch-size bucket (CUDA, dense

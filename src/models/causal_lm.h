@@ -218,7 +218,9 @@ class CausalLmAdapter final : public CausalLm {
     if constexpr (kBatches) {
       const PagedLayerShape shape = model_.paged_layer_shape();
       const size_t element = dtype_info(dtype).block_bytes;
-      return info_.num_layers * shape.heads * block_size * (shape.k_width + shape.v_width) * element;
+      return info_.num_layers * element *
+             (paged_pool_numel(dtype, 1, shape.heads, block_size, shape.k_width) +
+              paged_pool_numel(dtype, 1, shape.heads, block_size, shape.v_width));
     } else {
       return 0;
     }

@@ -76,25 +76,38 @@ struct PagedKvCache {
     cache.dtype = dtype;
     cache.layers.reserve(num_layers);
     for (size_t layer = 0; layer < num_layers; ++layer) {
-      FERRUM_ASSIGN_OR_RETURN(auto k, B::alloc(num_blocks * cache.k_block_numel(), dtype));
-      FERRUM_ASSIGN_OR_RETURN(auto v, B::alloc(num_blocks * cache.v_block_numel(), dtype));
+      FERRUM_ASSIGN_OR_RETURN(
+          auto k, B::alloc(paged_pool_numel(dtype, num_blocks, shape.heads, block_size, shape.k_width), dtype));
+      FERRUM_ASSIGN_OR_RETURN(
+          auto v, B::alloc(paged_pool_numel(dtype, num_blocks, shape.heads, block_size, shape.v_width), dtype));
       cache.layers.push_back(Layer{std::move(k), std::move(v)});
     }
     return cache;
   }
 
-  size_t k_block_numel() const { return shape.heads * block_size * shape.k_width; }
-  size_t v_block_numel() const { return shape.heads * block_size * shape.v_width; }
-
-  // Copies whole blocks (copy-on-write of a shared block): every layer's K and V rows of `from` into `to`.
+  // Copies whole blocks (copy-on-write of a shared block): every layer's K and V rows of `from`
+  // into `to`, with their row scales where the pools keep them.
   Status copy_block(typename B::Context& ctx, size_t from, size_t to) {
     FERRUM_CHECK(from < num_blocks && to < num_blocks, ErrorCode::kOutOfRange, "copy_block: blocks ", from, " -> ", to,
                  " of ", num_blocks);
     for (Layer& layer : layers) {
-      FERRUM_TRY(B::copy_slice(ctx, layer.k, from * k_block_numel(), layer.k, to * k_block_numel(), k_block_numel()));
-      FERRUM_TRY(B::copy_slice(ctx, layer.v, from * v_block_numel(), layer.v, to * v_block_numel(), v_block_numel()));
+      FERRUM_TRY(copy_pool_block(ctx, layer.k, shape.k_width, from, to));
+      FERRUM_TRY(copy_pool_block(ctx, layer.v, shape.v_width, from, to));
     }
     return ok();
+  }
+
+ private:
+  Status copy_pool_block(typename B::Context& ctx, typename B::Buffer& pool, size_t width, size_t from,
+                         size_t to) const {
+    const size_t block_rows = shape.heads * block_size;
+    const size_t values = block_rows * width;
+    FERRUM_TRY(B::copy_slice(ctx, pool, from * values, pool, to * values, values));
+    if (!paged_pool_has_scales(dtype)) return ok();
+    // The scales follow all blocks' values, 4 one-byte elements per row.
+    const size_t scales = num_blocks * values;
+    const size_t scale_numel = block_rows * sizeof(float);
+    return B::copy_slice(ctx, pool, scales + from * scale_numel, pool, scales + to * scale_numel, scale_numel);
   }
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numbers>
 
@@ -378,6 +379,53 @@ Doubles paged_cache_write(const Floats& pool, const Floats& rows, const std::vec
       for (size_t d = 0; d < width; ++d) {
         out[((block * heads + h) * block_size + row) * width + d] = rows[(h * tokens + t) * width + d];
       }
+    }
+  }
+  return out;
+}
+
+double e4m3_value(uint8_t code) {
+  const int exponent = (code >> 3) & 0xf;
+  const int mantissa = code & 0x7;
+  if (exponent == 0xf && mantissa == 0x7) return std::numeric_limits<double>::quiet_NaN();
+  const double magnitude =
+      exponent == 0 ? std::ldexp(mantissa / 8.0, -6) : std::ldexp(1.0 + mantissa / 8.0, exponent - 7);
+  return (code & 0x80) ? -magnitude : magnitude;
+}
+
+uint8_t e4m3_code(float x) {
+  if (std::isnan(x)) return 0x7f;
+  const double target = std::min(std::fabs(static_cast<double>(x)), 448.0);
+  uint8_t best = 0;
+  for (uint8_t code = 1; code <= 0x7e; ++code) {
+    const double miss = std::fabs(e4m3_value(code) - target);
+    const double best_miss = std::fabs(e4m3_value(best) - target);
+    if (miss < best_miss || (miss == best_miss && code % 2 == 0)) best = code;
+  }
+  return static_cast<uint8_t>(best | (std::signbit(x) ? 0x80 : 0));
+}
+
+float e4m3_scaled_row(const float* row, size_t width, uint8_t* codes) {
+  float largest = 0.0f;
+  for (size_t d = 0; d < width; ++d) largest = std::max(largest, std::fabs(row[d]));
+  const float scale = largest > 0.0f ? largest / 448.0f : 1.0f;
+  for (size_t d = 0; d < width; ++d) codes[d] = e4m3_code(row[d] / scale);
+  return scale;
+}
+
+std::vector<uint8_t> paged_cache_write_e4m3(const std::vector<uint8_t>& pool, const Floats& rows,
+                                            const std::vector<int32_t>& slot_mapping, size_t heads, size_t width,
+                                            size_t block_size) {
+  std::vector<uint8_t> out = pool;
+  const size_t pool_rows = pool.size() / (width + sizeof(float));
+  const size_t tokens = slot_mapping.size();
+  for (size_t t = 0; t < tokens; ++t) {
+    if (slot_mapping[t] < 0) continue;
+    const auto slot = static_cast<size_t>(slot_mapping[t]);
+    for (size_t h = 0; h < heads; ++h) {
+      const size_t row = (slot / block_size * heads + h) * block_size + slot % block_size;
+      const float scale = e4m3_scaled_row(&rows[(h * tokens + t) * width], width, &out[row * width]);
+      std::memcpy(&out[pool_rows * width + row * sizeof(float)], &scale, sizeof scale);
     }
   }
   return out;

@@ -51,6 +51,17 @@ struct PagedBatch {
 // width] to slot_mapping's slots (negative: skipped).
 Doubles paged_cache_write(const Floats& pool, const Floats& rows, const std::vector<int32_t>& slot_mapping,
                           size_t heads, size_t width, size_t block_size);
+// OCP float8 e4m3, by search rather than bit arithmetic: the value of a code, and the code of the
+// finite value nearest to x (ties to the even code), saturating at +-448, NaN to 0x7f.
+double e4m3_value(uint8_t code);
+uint8_t e4m3_code(float x);
+// One row of an f8_e4m3 pool as backend_types.h lays it out: codes of row / s with
+// s = max|row| / 448 (f32 arithmetic), or 1 for a row of zeros; returns s.
+float e4m3_scaled_row(const float* row, size_t width, uint8_t* codes);
+// paged_cache_write into an f8_e4m3 pool (bytes: the values, then the f32 row scales).
+std::vector<uint8_t> paged_cache_write_e4m3(const std::vector<uint8_t>& pool, const Floats& rows,
+                                            const std::vector<int32_t>& slot_mapping, size_t heads, size_t width,
+                                            size_t block_size);
 // paged_attention: each sequence's keys gathered from its blocks, then `attention` on them.
 Doubles paged_attention(const Floats& q, const Floats& k_pool, const Floats& v_pool, const PagedBatch& batch,
                         const AttnConfig& cfg);

@@ -1,5 +1,6 @@
 // The serving engine's paged-cache ops: paged_cache_write (rows into slots, skipped slots, every
-// dtype, MLA's single latent head, block sizes 1 / 7 / 16), paged_attention and paged_mla_attention
+// dtype, f8_e4m3 byte for byte against a search-based e4m3 reference, MLA's single latent head,
+// block sizes 1 / 7 / 16), paged_attention and paged_mla_attention (f8_e4m3 pools too)
 // over mixed batches (decode rows beside prefill chunks and chunked prefills, a sequence with no
 // query rows this step, contexts that end mid-block and on a block edge, shuffled block ids, blocks
 // shared by several sequences as the prefix cache shares them, unused table slots holding -1,
@@ -109,10 +110,30 @@ struct BatchBuffers {
   }
 };
 
+// `rows` rows of `width` random values in a pool of `dtype`, uploaded; `values` receives what each
+// element stands for. f8_e4m3 rows (laid out as backend_types.h says) get magnitudes from 1e-2 to
+// 3, so that their scales differ (larger ones make the softmax too peaked to judge in f32).
+template <Backend B>
+Expected<typename B::Buffer> random_pool(Rng& rng, size_t rows, size_t width, DType dtype, std::vector<float>& values) {
+  values = random_values(rng, rows * width, dtype);
+  if (dtype != DType::kF8E4M3) return upload<B>(values, dtype);
+  std::vector<uint8_t> bytes(rows * (width + sizeof(float)));
+  for (size_t r = 0; r < rows; ++r) {
+    const float magnitude = std::pow(10.0f, rng.uniform(-2.0f, 0.5f));
+    float* row = values.data() + r * width;
+    for (size_t d = 0; d < width; ++d) row[d] *= magnitude;
+    const float scale = ref::e4m3_scaled_row(row, width, &bytes[r * width]);
+    std::memcpy(&bytes[rows * width + r * sizeof(float)], &scale, sizeof scale);
+    for (size_t d = 0; d < width; ++d) row[d] = static_cast<float>(ref::e4m3_value(bytes[r * width + d]) * scale);
+  }
+  return B::from_bytes(bytes, dtype, bytes.size());
+}
+
 std::vector<PagedCase> attention_cases() {
   const DType f32 = DType::kF32;
   const DType bf16 = DType::kBF16;
   const DType f16 = DType::kF16;
+  const DType f8 = DType::kF8E4M3;
   return {
       {"decode only, contexts mid-block and on edges",
        16,
@@ -161,6 +182,21 @@ std::vector<PagedCase> attention_cases() {
          return seqs;
        }(),
        false, true},
+      {"fp8 cache: mixed, chunked prefill, idle sequence",
+       16,
+       8,
+       2,
+       64,
+       true,
+       0,
+       f8,
+       {{37, 37}, {1, 200}, {20, 70}, {0, 12}, {1, 2}},
+       false,
+       false},
+      {"fp8 cache: shared prefix, head_dim 128", 16, 4, 1, 128, true, 0, f8, {{50, 50}, {3, 83}, {1, 64}}, true, false},
+      {"fp8 cache: block size 1, window 3", 1, 2, 2, 80, true, 3, f8, {{5, 9}, {1, 4}}, false, false},
+      {"fp8 cache: 64 decodes, head_dim 128", 16, 8, 2, 128, true, 0, f8, std::vector<SeqShape>(64, SeqShape{1, 300}),
+       false, true},
   };
 }
 
@@ -170,6 +206,9 @@ std::vector<PagedCase> mla_cases() {
       {"mla shared prefix", 16, 16, 16, 32, true, 0, DType::kBF16, {{20, 40}, {1, 41}}, true, false},
       {"mla deepseek v3 decode x8", 16, 16, 64, 512, true, 0, DType::kBF16, std::vector<SeqShape>(8, SeqShape{1, 600}),
        false, true},
+      {"mla fp8 cache, mixed", 16, 4, 8, 16, true, 0, DType::kF8E4M3, {{40, 40}, {1, 70}, {9, 50}}, false, false},
+      {"mla fp8 cache, deepseek v3 decode x8", 16, 16, 64, 512, true, 0, DType::kF8E4M3,
+       std::vector<SeqShape>(8, SeqShape{1, 600}), false, true},
   };
 }
 
@@ -185,15 +224,14 @@ CaseResult run_paged_attention(const PagedCase& c) {
   cfg.causal = c.causal;
   cfg.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   cfg.sliding_window = c.window;
-  const size_t pool_numel = num_blocks * c.kv_heads * c.block_size * c.head_dim;
+  const size_t pool_rows = num_blocks * c.kv_heads * c.block_size;
   const size_t q_numel = c.heads * batch.num_tokens() * c.head_dim;
   // Queries scaled up so the softmax is peaked rather than flat (a flat one hides masking bugs).
   const std::vector<float> q = random_values(rng, q_numel, DType::kF32, -3.0f, 3.0f);
-  const std::vector<float> k = random_values(rng, pool_numel, c.kv_dtype);
-  const std::vector<float> v = random_values(rng, pool_numel, c.kv_dtype);
+  std::vector<float> k, v;
   OP_ASSIGN(auto q_buffer, upload<B>(q, DType::kF32));
-  OP_ASSIGN(auto k_buffer, upload<B>(k, c.kv_dtype));
-  OP_ASSIGN(auto v_buffer, upload<B>(v, c.kv_dtype));
+  OP_ASSIGN(auto k_buffer, random_pool<B>(rng, pool_rows, c.head_dim, c.kv_dtype, k));
+  OP_ASSIGN(auto v_buffer, random_pool<B>(rng, pool_rows, c.head_dim, c.kv_dtype, v));
   OP_ASSIGN(auto out, B::alloc(q_numel, DType::kF32));
   OP_ASSIGN(auto buffers, BatchBuffers<B>::upload(batch));
   auto ctx = B::new_context();
@@ -218,11 +256,10 @@ CaseResult run_paged_mla(const PagedCase& c) {
   const size_t q_numel = c.heads * batch.num_tokens() * cfg.head_dim;
   const size_t out_numel = c.heads * batch.num_tokens() * rank;
   const std::vector<float> q = random_values(rng, q_numel, DType::kF32, -3.0f, 3.0f);
-  const std::vector<float> latent = random_values(rng, num_blocks * c.block_size * rank, c.kv_dtype);
-  const std::vector<float> rope_key = random_values(rng, num_blocks * c.block_size * rope, c.kv_dtype);
+  std::vector<float> latent, rope_key;
   OP_ASSIGN(auto q_buffer, upload<B>(q, DType::kF32));
-  OP_ASSIGN(auto latent_buffer, upload<B>(latent, c.kv_dtype));
-  OP_ASSIGN(auto rope_buffer, upload<B>(rope_key, c.kv_dtype));
+  OP_ASSIGN(auto latent_buffer, random_pool<B>(rng, num_blocks * c.block_size, rank, c.kv_dtype, latent));
+  OP_ASSIGN(auto rope_buffer, random_pool<B>(rng, num_blocks * c.block_size, rope, c.kv_dtype, rope_key));
   OP_ASSIGN(auto out, B::alloc(out_numel, DType::kF32));
   OP_ASSIGN(auto buffers, BatchBuffers<B>::upload(batch));
   auto ctx = B::new_context();
@@ -241,12 +278,32 @@ CaseResult run_cache_write(size_t tokens, size_t heads, size_t width, size_t blo
   for (size_t i = all_slots.size(); i > 1; --i) std::swap(all_slots[i - 1], all_slots[rng.below(i)]);
   std::vector<int32_t> slots(all_slots.begin(), all_slots.begin() + static_cast<std::ptrdiff_t>(tokens));
   for (size_t t = 3; t < tokens; t += 5) slots[t] = -1;
-  const std::vector<float> pool = random_values(rng, num_blocks * heads * block_size * width, dtype);
-  const std::vector<float> rows = random_values(rng, heads * tokens * width, DType::kF32);
-  OP_ASSIGN(auto pool_buffer, upload<B>(pool, dtype));
+  std::vector<float> pool;
+  OP_ASSIGN(auto pool_buffer, random_pool<B>(rng, num_blocks * heads * block_size, width, dtype, pool));
+  std::vector<float> rows = random_values(rng, heads * tokens * width, DType::kF32, -3.0f, 3.0f);
+  for (size_t h = 0; h < heads; ++h)
+    std::fill_n(rows.begin() + static_cast<std::ptrdiff_t>(h * tokens * width), width, 0.0f);
   OP_ASSIGN(auto rows_buffer, upload<B>(rows, DType::kF32));
   OP_ASSIGN(auto slot_buffer, upload<B>(std::vector<float>(slots.begin(), slots.end()), DType::kI32));
   auto ctx = B::new_context();
+  if (dtype == DType::kF8E4M3) {
+    // Byte for byte: the codes and the scales.
+    std::vector<uint8_t> before(pool_buffer.nbytes()), after(pool_buffer.nbytes());
+    OP_TRY(B::to_host(pool_buffer, std::span<uint8_t>(before)));
+    OP_TRY(B::paged_cache_write(ctx, pool_buffer, rows_buffer, slot_buffer, tokens, heads, width, block_size));
+    OP_TRY(B::sync(ctx));
+    OP_TRY(B::to_host(pool_buffer, std::span<uint8_t>(after)));
+    const std::vector<uint8_t> expected = ref::paged_cache_write_e4m3(before, rows, slots, heads, width, block_size);
+    CaseResult result;
+    const auto miss = std::mismatch(after.begin(), after.end(), expected.begin());
+    result.passed = miss.first == after.end();
+    result.numeric = false;
+    if (!result.passed) {
+      result.detail = cat("byte ", miss.first - after.begin(), " of ", after.size(), " is ", int{*miss.first},
+                          ", expected ", int{*miss.second});
+    }
+    return result;
+  }
   OP_TRY(B::paged_cache_write(ctx, pool_buffer, rows_buffer, slot_buffer, tokens, heads, width, block_size));
   OP_ASSIGN(auto actual, download<B>(ctx, pool_buffer, pool.size()));
   return compare(actual, ref::paged_cache_write(pool, rows, slots, heads, width, block_size),
@@ -320,7 +377,9 @@ void add_cases(CaseList& cases) {
   };
   for (const WriteCase& w : {WriteCase{1, 1, 1, 1, DType::kF32}, WriteCase{40, 4, 64, 16, DType::kF32},
                              WriteCase{33, 2, 80, 7, DType::kBF16}, WriteCase{100, 1, 17, 16, DType::kF16},
-                             WriteCase{64, 8, 128, 16, DType::kBF16}}) {
+                             WriteCase{64, 8, 128, 16, DType::kBF16}, WriteCase{1, 1, 4, 1, DType::kF8E4M3},
+                             WriteCase{40, 4, 64, 16, DType::kF8E4M3}, WriteCase{33, 2, 80, 7, DType::kF8E4M3},
+                             WriteCase{20, 1, 512, 16, DType::kF8E4M3}}) {
     add_case<B>(cases, "paged_cache_write",
                 shape_name({{"tokens", w.tokens}, {"heads", w.heads}, {"width", w.width}, {"bs", w.block_size}}),
                 std::string(dtype_name(w.dtype)), false,
@@ -372,6 +431,14 @@ void add_cases(CaseList& cases) {
     auto ctx = B::new_context();
     return B::paged_cache_write(ctx, pool, rows, slots, 2, 1, 8, 4);
   });
+  add_error_case<B>(cases, "paged_cache_write", "fp8 pool rows not a multiple of 4", ErrorCode::kUnsupported,
+                    []() -> Status {
+                      FERRUM_ASSIGN_OR_RETURN(Buffer pool, B::alloc(2 * 4 * (6 + 4), DType::kF8E4M3));
+                      FERRUM_ASSIGN_OR_RETURN(Buffer rows, B::alloc(2 * 6, DType::kF32));
+                      FERRUM_ASSIGN_OR_RETURN(Buffer slots, B::alloc(2, DType::kI32));
+                      auto ctx = B::new_context();
+                      return B::paged_cache_write(ctx, pool, rows, slots, 2, 1, 6, 4);
+                    });
   add_error_case<B>(cases, "copy_from_host", "past the end", ErrorCode::kShapeMismatch, []() -> Status {
     FERRUM_ASSIGN_OR_RETURN(Buffer ints, B::alloc(4, DType::kI32));
     const std::vector<int32_t> values = {1, 2};

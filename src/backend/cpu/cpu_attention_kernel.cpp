@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cpu/cpu_common.h"
@@ -40,6 +41,10 @@ struct KernelArgs {
   size_t d1 = 0;
   size_t d2 = 0;
   size_t dv = 0;
+  // f8_e4m3 pools: each row's scale, indexed as its row (null otherwise).
+  const float* k1_scales = nullptr;
+  const float* k2_scales = nullptr;
+  const float* v_scales = nullptr;
 };
 
 // Where one sequence's query rows and key rows are, in rows of the q / out and k / v arrays.
@@ -124,6 +129,9 @@ struct RowRange {
 
 template <class T>
 class AttentionTask {
+  // f8_e4m3 rows carry a scale each (backend_types.h's paged pool layout).
+  static constexpr bool kScaledRows = std::is_same_v<T, f8e4m3>;
+
  public:
   AttentionTask(const KernelArgs<T>& args, size_t rows)
       : a_(args), rows_(rows), dq_(args.d1 + args.d2), dv_padded_(ceil_div(args.dv, kPanelWidth) * kPanelWidth) {
@@ -225,6 +233,10 @@ class AttentionTask {
     // Keys as a panel [d][key]: the first segment, then the second below it.
     pack_panel_rows(k1_rows, count, a_.d1, key_panel_);
     if (a_.d2 > 0) pack_panel_rows(k2_rows, count, a_.d2, key_panel_ + a_.d1 * kKeyBlock);
+    if constexpr (kScaledRows) {
+      scale_panel_columns(key_panel_, a_.d1, a_.k1_scales, rows, count);
+      if (a_.d2 > 0) scale_panel_columns(key_panel_ + a_.d1 * kKeyBlock, a_.d2, a_.k2_scales, rows, count);
+    }
     multiply_panel(queries_, dq_, rows_, key_panel_, kKeyBlock, dq_, scores_, kKeyBlock, kKeyBlock, false);
 
     bool any_visible = false;
@@ -235,14 +247,31 @@ class AttentionTask {
     for (size_t j = 0; j < count; ++j) {
       const T* v = a_.v + rows[j] * a_.dv;
       float* dst = values_ + j * dv_padded_;
+      const auto load = [&](size_t d, size_t n) {
+        const Vec value = n == kLanes ? simd::load(v + d) : simd::load_partial(v + d, n);
+        if constexpr (kScaledRows) return simd::mul(value, simd::broadcast(a_.v_scales[rows[j]]));
+        return value;
+      };
       size_t d = 0;
-      for (; d + kLanes <= a_.dv; d += kLanes) simd::store(dst + d, simd::load(v + d));
-      if (d < a_.dv) simd::store_partial(dst + d, simd::load_partial(v + d, a_.dv - d), a_.dv - d);
+      for (; d + kLanes <= a_.dv; d += kLanes) simd::store(dst + d, load(d, kLanes));
+      if (d < a_.dv) simd::store_partial(dst + d, load(d, a_.dv - d), a_.dv - d);
       std::fill(dst + a_.dv, dst + dv_padded_, 0.0f);
     }
     for (size_t col = 0; col < dv_padded_; col += kPanelWidth) {
       multiply_panel(scores_, kKeyBlock, rows_, values_ + col, dv_padded_, count, acc_ + col, dv_padded_, kPanelWidth,
                      true);
+    }
+  }
+
+  // Multiplies each key column of a [depth][kKeyBlock] panel by its row's scale.
+  static void scale_panel_columns(float* panel, size_t depth, const float* scales, const size_t* rows, size_t count) {
+    alignas(64) float column_scales[kKeyBlock] = {};
+    for (size_t j = 0; j < count; ++j) column_scales[j] = scales[rows[j]];
+    for (size_t p = 0; p < depth; ++p) {
+      for (size_t j = 0; j < kKeyBlock; j += kLanes) {
+        simd::store(panel + p * kKeyBlock + j,
+                    simd::mul(simd::load(panel + p * kKeyBlock + j), simd::load(column_scales + j)));
+      }
     }
   }
 
@@ -341,13 +370,13 @@ void run_attention(ThreadPool& pool, const AttentionProblem<T>& problem) {
 
 template <class T>
 void run_paged_attention(ThreadPool& pool, const PagedAttentionProblem<T>& problem) {
-  const KernelArgs<T> args{problem.num_heads, problem.num_kv_heads,
-                           problem.causal,    problem.sliding_window,
-                           problem.scale,     problem.q,
-                           problem.k1,        problem.k2,
-                           problem.v,         problem.out,
-                           problem.d1,        problem.d2,
-                           problem.dv};
+  KernelArgs<T> args{problem.num_heads, problem.num_kv_heads,
+                     problem.causal,    problem.sliding_window,
+                     problem.scale,     problem.q,
+                     problem.k1,        problem.k2,
+                     problem.v,         problem.out,
+                     problem.d1,        problem.d2,
+                     problem.dv};
   std::vector<SequenceView> sequences(problem.num_seqs);
   for (size_t s = 0; s < problem.num_seqs; ++s) {
     SequenceView& seq = sequences[s];
@@ -361,6 +390,9 @@ void run_paged_attention(ThreadPool& pool, const PagedAttentionProblem<T>& probl
     seq.block_size = problem.block_size;
     seq.block_rows = problem.num_kv_heads * problem.block_size;
   }
+  args.k1_scales = problem.k1_scales;
+  args.k2_scales = problem.k2_scales;
+  args.v_scales = problem.v_scales;
   run_tasks<T>(pool, args, sequences);
 }
 
@@ -370,5 +402,6 @@ template void run_attention<bf16>(ThreadPool&, const AttentionProblem<bf16>&);
 template void run_paged_attention<float>(ThreadPool&, const PagedAttentionProblem<float>&);
 template void run_paged_attention<f16>(ThreadPool&, const PagedAttentionProblem<f16>&);
 template void run_paged_attention<bf16>(ThreadPool&, const PagedAttentionProblem<bf16>&);
+template void run_paged_attention<f8e4m3>(ThreadPool&, const PagedAttentionProblem<f8e4m3>&);
 
 }  // namespace ferrum::cpu

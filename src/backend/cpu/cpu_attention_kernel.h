@@ -73,9 +73,13 @@ struct PagedAttentionProblem {
   size_t d1 = 0;
   size_t d2 = 0;
   size_t dv = 0;
+  // T = f8e4m3: the f32 scale of each pool row, indexed as the rows are (values read as e4m3 x scale).
+  const float* k1_scales = nullptr;
+  const float* k2_scales = nullptr;
+  const float* v_scales = nullptr;
 };
 
-// T is float, f16 or bf16. Sizes are validated by the caller.
+// T is float, f16 or bf16 (and f8e4m3 for the paged form). Sizes are validated by the caller.
 template <class T>
 void run_attention(ThreadPool& pool, const AttentionProblem<T>& problem);
 template <class T>

@@ -2,7 +2,6 @@
 // conversion or dequantization.
 #include <cmath>
 #include <cstring>
-#include <limits>
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_common.h"
@@ -11,16 +10,6 @@
 
 namespace ferrum {
 namespace {
-
-// float8 e4m3 ("fn": no infinities, S.1111.111 is NaN), exponent bias 7.
-float f8e4m3_to_float(uint8_t bits) {
-  const float sign = (bits & 0x80u) ? -1.0f : 1.0f;
-  const int exponent = (bits >> 3) & 0xf;
-  const int mantissa = bits & 0x7;
-  if (exponent == 0xf && mantissa == 0x7) return std::numeric_limits<float>::quiet_NaN();
-  if (exponent == 0) return sign * std::ldexp(static_cast<float>(mantissa), -9);
-  return sign * std::ldexp(1.0f + static_cast<float>(mantissa) / 8.0f, exponent - 7);
-}
 
 template <class T>
 void widen(const void* src, float* dst, size_t n) {
@@ -45,7 +34,7 @@ void plain_to_float(DType dtype, const void* src, float* dst, size_t n) {
     case DType::kF64: widen<double>(src, dst, n); return;
     case DType::kF8E4M3: {
       const uint8_t* values = static_cast<const uint8_t*>(src);
-      for (size_t i = 0; i < n; ++i) dst[i] = f8e4m3_to_float(values[i]);
+      for (size_t i = 0; i < n; ++i) dst[i] = to_float(f8e4m3{values[i]});
       return;
     }
     case DType::kI64: widen<int64_t>(src, dst, n); return;

@@ -2,7 +2,10 @@
 // serve per-step metadata in device memory: gather_rows and copy_from_host.
 // The batch metadata lives in host memory here, so every value is validated before the kernel
 // runs: a bad block id or length is an error naming the sequence, never a wild read.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "backend/cpu/cpu_attention_kernel.h"
 #include "backend/cpu/cpu_backend.h"
@@ -46,6 +49,34 @@ Status check_paged_batch(std::string_view op, const PagedAttnBatch<CpuBuffer>& b
   return ok();
 }
 
+// Calls f(T{}) with T the element type of a KV pool: with_float_type's, or f8e4m3.
+template <class F>
+void with_pool_type(DType dtype, F&& f) {
+  if (dtype == DType::kF8E4M3) {
+    f(f8e4m3{});
+  } else {
+    cpu::with_float_type(dtype, f);
+  }
+}
+
+// The f32 row scales after a pool's `rows` rows of `width` values, or null when it keeps none.
+template <class Buffer>
+auto row_scales(Buffer& pool, size_t rows, size_t width) {
+  using Byte = std::conditional_t<std::is_const_v<Buffer>, const uint8_t, uint8_t>;
+  using Scale = std::conditional_t<std::is_const_v<Buffer>, const float, float>;
+  if (!paged_pool_has_scales(pool.dtype())) return static_cast<Scale*>(nullptr);
+  return reinterpret_cast<Scale*>(pool.template data_as<Byte>() + rows * width);
+}
+
+// One row into an f8_e4m3 pool: e4m3(value / s), s = max|value| / 448 (1 for zeros), as the
+// pool layout of backend_types.h says; the divisions round as IEEE f32 (the CUDA kernel's do too).
+void write_scaled_row(const float* src, size_t width, f8e4m3* dst, float& scale) {
+  float largest = 0.0f;
+  for (size_t d = 0; d < width; ++d) largest = std::max(largest, std::fabs(src[d]));
+  scale = largest > 0.0f ? largest / kF8E4M3Max : 1.0f;
+  for (size_t d = 0; d < width; ++d) dst[d] = to_f8e4m3(src[d] / scale);
+}
+
 template <class T>
 cpu::PagedAttentionProblem<T> paged_problem(const PagedAttnBatch<CpuBuffer>& batch, const AttnConfig& cfg) {
   cpu::PagedAttentionProblem<T> problem;
@@ -72,7 +103,7 @@ Status CpuBackend::paged_cache_write(CpuContext& ctx, CpuBuffer& pool, const Cpu
   FERRUM_TRY(check_positive(op, "heads", heads));
   FERRUM_TRY(check_positive(op, "width", width));
   FERRUM_TRY(check_positive(op, "block_size", block_size));
-  FERRUM_TRY(check_dtype(op, "pool", pool, {DType::kF32, DType::kF16, DType::kBF16}));
+  FERRUM_TRY(check_dtype(op, "pool", pool, {DType::kF32, DType::kF16, DType::kBF16, DType::kF8E4M3}));
   FERRUM_TRY(check_dtype(op, "rows", rows, {DType::kF32}));
   FERRUM_TRY(check_i32(op, "slot_mapping", &slot_mapping, tokens));
   FERRUM_TRY(check_numel(op, "rows", rows, {heads, tokens, width}));
@@ -84,7 +115,8 @@ Status CpuBackend::paged_cache_write(CpuContext& ctx, CpuBuffer& pool, const Cpu
                  block_size);
   }
   const float* source = rows.data_as<float>();
-  cpu::with_float_type(pool.dtype(), [&](auto tag) {
+  float* scales = row_scales(pool, num_blocks * heads * block_size, width);
+  with_pool_type(pool.dtype(), [&](auto tag) {
     using T = decltype(tag);
     T* destination = pool.data_as<T>();
     cpu::parallel_for(ctx, tokens, cpu::grain_for(heads * width), [&](size_t begin, size_t end) {
@@ -95,8 +127,13 @@ Status CpuBackend::paged_cache_write(CpuContext& ctx, CpuBuffer& pool, const Cpu
         const size_t offset = slot % block_size;
         for (size_t h = 0; h < heads; ++h) {
           const float* src = source + (h * tokens + t) * width;
-          T* dst = destination + ((block * heads + h) * block_size + offset) * width;
-          for (size_t d = 0; d < width; ++d) dst[d] = cpu::from_f32<T>(src[d]);
+          const size_t row = (block * heads + h) * block_size + offset;
+          T* dst = destination + row * width;
+          if constexpr (std::is_same_v<T, f8e4m3>) {
+            write_scaled_row(src, width, dst, scales[row]);
+          } else {
+            for (size_t d = 0; d < width; ++d) dst[d] = cpu::from_f32<T>(src[d]);
+          }
         }
       }
     });
@@ -114,7 +151,7 @@ Status CpuBackend::paged_attention(CpuContext& ctx, const CpuBuffer& q, const Cp
   FERRUM_CHECK(cfg.num_heads % cfg.num_kv_heads == 0, ErrorCode::kInvalidArgument, op, ": num_heads ", cfg.num_heads,
                " is not a multiple of num_kv_heads ", cfg.num_kv_heads);
   FERRUM_TRY(check_dtype(op, "q", q, {DType::kF32}));
-  FERRUM_TRY(check_dtype(op, "k_pool", k_pool, {DType::kF32, DType::kF16, DType::kBF16}));
+  FERRUM_TRY(check_dtype(op, "k_pool", k_pool, {DType::kF32, DType::kF16, DType::kBF16, DType::kF8E4M3}));
   FERRUM_CHECK(v_pool.dtype() == k_pool.dtype() && v_pool.numel() == k_pool.numel(), ErrorCode::kShapeMismatch, op,
                ": v_pool (", v_pool.dtype(), ", ", v_pool.numel(), " elements) does not match k_pool (", k_pool.dtype(),
                ", ", k_pool.numel(), ")");
@@ -126,7 +163,8 @@ Status CpuBackend::paged_attention(CpuContext& ctx, const CpuBuffer& q, const Cp
                           pool_blocks(op, "k_pool", k_pool, cfg.num_kv_heads, batch.block_size, cfg.head_dim));
   FERRUM_TRY(check_paged_batch(op, batch, num_blocks));
   if (batch.num_tokens == 0) return ok();
-  cpu::with_float_type(k_pool.dtype(), [&](auto tag) {
+  const size_t pool_rows = num_blocks * cfg.num_kv_heads * batch.block_size;
+  with_pool_type(k_pool.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cpu::PagedAttentionProblem<T> problem = paged_problem<T>(batch, cfg);
     problem.num_kv_heads = cfg.num_kv_heads;
@@ -136,6 +174,8 @@ Status CpuBackend::paged_attention(CpuContext& ctx, const CpuBuffer& q, const Cp
     problem.out = out.data_as<float>();
     problem.d1 = cfg.head_dim;
     problem.dv = cfg.head_dim;
+    problem.k1_scales = row_scales(k_pool, pool_rows, cfg.head_dim);
+    problem.v_scales = row_scales(v_pool, pool_rows, cfg.head_dim);
     cpu::run_paged_attention(*ctx.pool, problem);
   });
   return ok();
@@ -152,7 +192,7 @@ Status CpuBackend::paged_mla_attention(CpuContext& ctx, const CpuBuffer& q, cons
                ErrorCode::kShapeMismatch, op, ": head_dim ", cfg.head_dim, " is not kv_lora_rank ", kv_lora_rank,
                " + qk_rope_head_dim ", qk_rope_head_dim);
   FERRUM_TRY(check_dtype(op, "q", q, {DType::kF32}));
-  FERRUM_TRY(check_dtype(op, "latent_pool", latent_pool, {DType::kF32, DType::kF16, DType::kBF16}));
+  FERRUM_TRY(check_dtype(op, "latent_pool", latent_pool, {DType::kF32, DType::kF16, DType::kBF16, DType::kF8E4M3}));
   FERRUM_CHECK(rope_pool.dtype() == latent_pool.dtype(), ErrorCode::kUnsupported, op, ": rope_pool has dtype ",
                rope_pool.dtype(), " but latent_pool has ", latent_pool.dtype(), " (they must match)");
   FERRUM_TRY(check_dtype(op, "out", out, {DType::kF32}));
@@ -161,10 +201,11 @@ Status CpuBackend::paged_mla_attention(CpuContext& ctx, const CpuBuffer& q, cons
   FERRUM_TRY(check_positive(op, "block_size", batch.block_size));
   FERRUM_ASSIGN_OR_RETURN(size_t num_blocks,
                           pool_blocks(op, "latent_pool", latent_pool, 1, batch.block_size, kv_lora_rank));
-  FERRUM_TRY(check_numel(op, "rope_pool", rope_pool, {num_blocks, batch.block_size, qk_rope_head_dim}));
+  FERRUM_TRY(check_rope_pool(op, rope_pool, num_blocks, batch.block_size, qk_rope_head_dim));
   FERRUM_TRY(check_paged_batch(op, batch, num_blocks));
   if (batch.num_tokens == 0) return ok();
-  cpu::with_float_type(latent_pool.dtype(), [&](auto tag) {
+  const size_t pool_rows = num_blocks * batch.block_size;
+  with_pool_type(latent_pool.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cpu::PagedAttentionProblem<T> problem = paged_problem<T>(batch, cfg);
     problem.num_kv_heads = 1;  // the latent is shared by every head
@@ -176,6 +217,9 @@ Status CpuBackend::paged_mla_attention(CpuContext& ctx, const CpuBuffer& q, cons
     problem.d1 = kv_lora_rank;
     problem.d2 = qk_rope_head_dim;
     problem.dv = kv_lora_rank;
+    problem.k1_scales = row_scales(latent_pool, pool_rows, kv_lora_rank);
+    problem.k2_scales = qk_rope_head_dim > 0 ? row_scales(rope_pool, pool_rows, qk_rope_head_dim) : nullptr;
+    problem.v_scales = problem.k1_scales;
     cpu::run_paged_attention(*ctx.pool, problem);
   });
   return ok();

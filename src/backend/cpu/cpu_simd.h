@@ -1,7 +1,7 @@
 // SIMD primitives for the CPU kernels, chosen at compile time from what -march enables:
 // AVX-512 (16 lanes), AVX2 + FMA + F16C (8 lanes), or a portable scalar fallback (1 lane).
-// Kernels are written once against these names. Loads of f16 / bf16 convert to f32 in registers,
-// so weights are read from memory in their stored width and all arithmetic is f32.
+// Kernels are written once against these names. Loads of f16 / bf16 / f8 e4m3 convert to f32 in
+// registers, so weights are read from memory in their stored width and all arithmetic is f32.
 #pragma once
 
 #include <cmath>
@@ -53,6 +53,20 @@ inline Vec load(const bf16* p) {
   // bf16 is the top half of an f32: widen to 32 bits and shift into place.
   const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
+inline Vec load(const f8e4m3* p) {
+  // Normals: the 7 exponent + mantissa bits under f32's, exponent rebased by 120 (bias 7 -> 127).
+  // Subnormals (exponent 0) are their mantissa x 2^-9, made without f32 subnormals (DAZ-safe).
+  const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  const __m512i magnitude = _mm512_and_si512(bytes, _mm512_set1_epi32(0x7f));
+  const __m512 normal =
+      _mm512_castsi512_ps(_mm512_add_epi32(_mm512_slli_epi32(magnitude, 20), _mm512_set1_epi32(120 << 23)));
+  const __m512 subnormal = _mm512_mul_ps(_mm512_cvtepi32_ps(magnitude), _mm512_set1_ps(1.0f / 512.0f));
+  __m512 value = _mm512_mask_blend_ps(_mm512_cmplt_epi32_mask(magnitude, _mm512_set1_epi32(8)), normal, subnormal);
+  value = _mm512_mask_blend_ps(_mm512_cmpeq_epi32_mask(magnitude, _mm512_set1_epi32(0x7f)), value,
+                               _mm512_set1_ps(std::nanf("")));
+  const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(bytes, _mm512_set1_epi32(0x80)), 24);
+  return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(value), sign));
 }
 inline __mmask16 lane_mask(size_t count) {
   return static_cast<__mmask16>((1u << count) - 1u);
@@ -170,6 +184,20 @@ inline Vec load(const bf16* p) {
   const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
 }
+inline Vec load(const f8e4m3* p) {
+  // As the AVX-512 load: normals rebased by 120 in the exponent, subnormals as mantissa x 2^-9.
+  const __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  const __m256i magnitude = _mm256_and_si256(bytes, _mm256_set1_epi32(0x7f));
+  const __m256 normal =
+      _mm256_castsi256_ps(_mm256_add_epi32(_mm256_slli_epi32(magnitude, 20), _mm256_set1_epi32(120 << 23)));
+  const __m256 subnormal = _mm256_mul_ps(_mm256_cvtepi32_ps(magnitude), _mm256_set1_ps(1.0f / 512.0f));
+  __m256 value =
+      _mm256_blendv_ps(normal, subnormal, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(8), magnitude)));
+  value = _mm256_blendv_ps(value, _mm256_set1_ps(std::nanf("")),
+                           _mm256_castsi256_ps(_mm256_cmpeq_epi32(magnitude, _mm256_set1_epi32(0x7f))));
+  const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(bytes, _mm256_set1_epi32(0x80)), 24);
+  return _mm256_castsi256_ps(_mm256_or_si256(_mm256_castps_si256(value), sign));
+}
 template <class T>
 inline Vec load_partial(const T* p, size_t count) {
   return load(PartialCopy<T, kLanes>(p, count).values);
@@ -270,6 +298,9 @@ inline Vec load(const f16* p) {
   return to_float(*p);
 }
 inline Vec load(const bf16* p) {
+  return to_float(*p);
+}
+inline Vec load(const f8e4m3* p) {
   return to_float(*p);
 }
 template <class T>

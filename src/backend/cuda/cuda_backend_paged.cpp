@@ -22,6 +22,17 @@ Status check_batch(std::string_view op, const PagedAttnBatch<CudaBuffer>& batch)
   return ok();
 }
 
+// KV pools: the float dtypes, or f8_e4m3 with its row scales.
+Status check_pool(std::string_view op, std::string_view arg, const CudaBuffer& pool) {
+  return check_dtype(op, arg, pool, {DType::kF32, DType::kF16, DType::kBF16, DType::kF8E4M3});
+}
+
+// The f32 row scales after a pool's `rows` rows of `width` values, or null when it keeps none.
+const float* row_scales(const CudaBuffer& pool, size_t rows, size_t width) {
+  if (!paged_pool_has_scales(pool.dtype())) return nullptr;
+  return reinterpret_cast<const float*>(static_cast<const uint8_t*>(pool.data()) + rows * width);
+}
+
 cuda::PagedAttentionProblem problem_for(const PagedAttnBatch<CudaBuffer>& batch, const AttnConfig& cfg) {
   cuda::PagedAttentionProblem problem;
   problem.query_start = static_cast<const int32_t*>(batch.query_start->data());
@@ -67,7 +78,7 @@ Status CudaBackend::paged_cache_write(CudaContext& ctx, CudaBuffer& pool, const 
   FERRUM_TRY(check_positive(op, "heads", heads));
   FERRUM_TRY(check_positive(op, "width", width));
   FERRUM_TRY(check_positive(op, "block_size", block_size));
-  FERRUM_TRY(cuda::check_float(op, "pool", pool));
+  FERRUM_TRY(check_pool(op, "pool", pool));
   FERRUM_TRY(cuda::check_float(op, "rows", rows));
   FERRUM_TRY(check_i32(op, "slot_mapping", &slot_mapping, tokens));
   FERRUM_TRY(check_numel(op, "rows", rows, {heads, tokens, width}));
@@ -98,7 +109,7 @@ Status CudaBackend::paged_attention(CudaContext& ctx, const CudaBuffer& q, const
                " is not a multiple of num_kv_heads ", cfg.num_kv_heads);
   FERRUM_TRY(cuda::check_float(op, "q", q));
   FERRUM_TRY(cuda::check_same_dtype(op, "out", out, "q", q));
-  FERRUM_TRY(cuda::check_float(op, "k_pool", k_pool));
+  FERRUM_TRY(check_pool(op, "k_pool", k_pool));
   FERRUM_CHECK(v_pool.dtype() == k_pool.dtype() && v_pool.numel() == k_pool.numel(), ErrorCode::kShapeMismatch, op,
                ": v_pool (", v_pool.dtype(), ", ", v_pool.numel(), " elements) does not match k_pool (", k_pool.dtype(),
                ", ", k_pool.numel(), ")");
@@ -117,6 +128,9 @@ Status CudaBackend::paged_attention(CudaContext& ctx, const CudaBuffer& q, const
   problem.d1 = problem.dv = cfg.head_dim;
   problem.kv_heads = cfg.num_kv_heads;
   problem.num_blocks = num_blocks;
+  const size_t pool_rows = num_blocks * cfg.num_kv_heads * batch.block_size;
+  problem.k1_scales = row_scales(k_pool, pool_rows, cfg.head_dim);
+  problem.v_scales = row_scales(v_pool, pool_rows, cfg.head_dim);
   return run_paged(ctx, problem);
 }
 
@@ -132,14 +146,14 @@ Status CudaBackend::paged_mla_attention(CudaContext& ctx, const CudaBuffer& q, c
                cfg.head_dim, " is not kv_lora_rank ", kv_lora_rank, " + qk_rope_head_dim ", qk_rope_head_dim);
   FERRUM_TRY(cuda::check_float(op, "q", q));
   FERRUM_TRY(cuda::check_same_dtype(op, "out", out, "q", q));
-  FERRUM_TRY(cuda::check_float(op, "latent_pool", latent_pool));
+  FERRUM_TRY(check_pool(op, "latent_pool", latent_pool));
   FERRUM_TRY(cuda::check_same_dtype(op, "rope_pool", rope_pool, "latent_pool", latent_pool));
   FERRUM_TRY(check_numel(op, "q", q, {cfg.num_heads, batch.num_tokens, cfg.head_dim}));
   FERRUM_TRY(check_numel(op, "out", out, {cfg.num_heads, batch.num_tokens, kv_lora_rank}));
   FERRUM_TRY(check_batch(op, batch));
   FERRUM_ASSIGN_OR_RETURN(size_t num_blocks,
                           pool_blocks(op, "latent_pool", latent_pool, 1, batch.block_size, kv_lora_rank));
-  FERRUM_TRY(check_numel(op, "rope_pool", rope_pool, {num_blocks, batch.block_size, qk_rope_head_dim}));
+  FERRUM_TRY(check_rope_pool(op, rope_pool, num_blocks, batch.block_size, qk_rope_head_dim));
   cuda::PagedAttentionProblem problem = problem_for(batch, cfg);
   problem.q = q.data();
   problem.k1 = latent_pool.data();
@@ -153,6 +167,9 @@ Status CudaBackend::paged_mla_attention(CudaContext& ctx, const CudaBuffer& q, c
   problem.dv = kv_lora_rank;
   problem.kv_heads = 1;  // one latent head shared by every query head
   problem.num_blocks = num_blocks;
+  const size_t pool_rows = num_blocks * batch.block_size;
+  problem.k1_scales = problem.v_scales = row_scales(latent_pool, pool_rows, kv_lora_rank);
+  problem.k2_scales = qk_rope_head_dim > 0 ? row_scales(rope_pool, pool_rows, qk_rope_head_dim) : nullptr;
   return run_paged(ctx, problem);
 }
 

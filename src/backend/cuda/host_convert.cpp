@@ -1,22 +1,11 @@
 // Host-side conversion of downloaded plain dtypes to float (to_vec).
-#include <cmath>
 #include <cstring>
-#include <limits>
 
 #include "backend/cuda/backend_checks.h"
 #include "core/half.h"
 
 namespace ferrum::cuda {
 namespace {
-
-// float8 e4m3 "fn": no infinities, S.1111.111 is NaN, exponent bias 7.
-float f8e4m3_to_float(uint8_t bits) {
-  const float sign = (bits & 0x80u) ? -1.0f : 1.0f;
-  const int exponent = (bits >> 3) & 0xf, mantissa = bits & 0x7;
-  if (exponent == 0xf && mantissa == 0x7) return std::numeric_limits<float>::quiet_NaN();
-  if (exponent == 0) return sign * std::ldexp(static_cast<float>(mantissa), -9);
-  return sign * std::ldexp(1.0f + static_cast<float>(mantissa) / 8.0f, exponent - 7);
-}
 
 template <class T>
 void widen(const void* src, float* dst, size_t n) {
@@ -42,7 +31,7 @@ Status plain_to_float(DType dtype, const void* src, float* dst, size_t n) {
       break;
     case DType::kF64: widen<double>(src, dst, n); break;
     case DType::kF8E4M3:
-      for (size_t i = 0; i < n; ++i) dst[i] = f8e4m3_to_float(static_cast<const uint8_t*>(src)[i]);
+      for (size_t i = 0; i < n; ++i) dst[i] = to_float(f8e4m3{static_cast<const uint8_t*>(src)[i]});
       break;
     case DType::kI64: widen<int64_t>(src, dst, n); break;
     case DType::kI32: widen<int32_t>(src, dst, n); break;

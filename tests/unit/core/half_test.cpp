@@ -43,5 +43,48 @@ TEST(Half, Bf16RoundsToNearestEven) {
   }
 }
 
+// The OCP 8-bit floating point specification's e4m3 table: 1.0 = 0x38, the largest normal 448 =
+// 0x7e, the smallest normal 2^-6 = 0x08, the smallest subnormal 2^-9 = 0x01, S.1111.111 NaN.
+TEST(Half, F8E4M3KnownValues) {
+  EXPECT_EQ(to_f8e4m3(1.0f).bits, 0x38);
+  EXPECT_EQ(to_f8e4m3(-1.0f).bits, 0xb8);
+  EXPECT_EQ(to_f8e4m3(448.0f).bits, 0x7e);
+  EXPECT_EQ(to_f8e4m3(std::ldexp(1.0f, -6)).bits, 0x08);
+  EXPECT_EQ(to_f8e4m3(std::ldexp(1.0f, -9)).bits, 0x01);
+  EXPECT_EQ(to_f8e4m3(0.3125f).bits, 0x2a);  // 1.25 * 2^-2
+  EXPECT_EQ(to_f8e4m3(-0.0f).bits, 0x80);
+  EXPECT_EQ(to_f8e4m3(std::ldexp(1.0f, -11)).bits, 0x00);  // a quarter of the smallest subnormal
+  EXPECT_FLOAT_EQ(to_float(f8e4m3{0x7e}), 448.0f);
+  EXPECT_FLOAT_EQ(to_float(f8e4m3{0x01}), std::ldexp(1.0f, -9));
+  EXPECT_TRUE(std::isnan(to_float(f8e4m3{0x7f})));
+  EXPECT_TRUE(std::isnan(to_float(f8e4m3{0xff})));
+}
+
+TEST(Half, F8E4M3SaturatesAndKeepsNaN) {
+  EXPECT_EQ(to_f8e4m3(460.0f).bits, 0x7e);
+  EXPECT_EQ(to_f8e4m3(1e6f).bits, 0x7e);
+  EXPECT_EQ(to_f8e4m3(-std::numeric_limits<float>::infinity()).bits, 0xfe);
+  EXPECT_EQ(to_f8e4m3(std::numeric_limits<float>::quiet_NaN()).bits & 0x7f, 0x7f);
+}
+
+TEST(Half, F8E4M3RoundTripsAndRoundsTiesToEven) {
+  for (uint32_t bits = 0; bits < 0x100; ++bits) {
+    const float value = to_float(f8e4m3{static_cast<uint8_t>(bits)});
+    if (std::isnan(value)) continue;
+    EXPECT_EQ(to_f8e4m3(value).bits, bits) << "e4m3 bits " << bits;
+  }
+  // Between two neighbours of the same sign: below the midpoint goes down, above goes up, the
+  // midpoint itself to the even code.
+  for (uint32_t bits = 0; bits < 0x7e; ++bits) {
+    const float low = to_float(f8e4m3{static_cast<uint8_t>(bits)});
+    const float high = to_float(f8e4m3{static_cast<uint8_t>(bits + 1)});
+    const float mid = (low + high) / 2;
+    EXPECT_EQ(to_f8e4m3(std::nextafter(mid, low)).bits, bits) << "below the midpoint after " << bits;
+    EXPECT_EQ(to_f8e4m3(std::nextafter(mid, high)).bits, bits + 1) << "above the midpoint after " << bits;
+    EXPECT_EQ(to_f8e4m3(mid).bits, (bits & 1u) ? bits + 1 : bits) << "midpoint after " << bits;
+    EXPECT_EQ(to_f8e4m3(-mid).bits, 0x80u | ((bits & 1u) ? bits + 1 : bits)) << "negative midpoint after " << bits;
+  }
+}
+
 }  // namespace
 }  // namespace ferrum

@@ -26,6 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../models/paged_logits.h"
 #include "../models/reference_fixture.h"
 #include "models/causal_lm_factory.h"
 #include "random_llama_checkpoint.h"
@@ -171,6 +172,26 @@ TEST_P(CudaDecoder, CachedDecodeMatchesTransformers) {
   }
   const double bound = tolerance(compute, *expected);
   std::printf("[cuda %-4s] %-12s cached decode: max |logit - reference| = %.3g (bound %.3g)\n", mode_name(compute),
+              name.c_str(), worst, bound);
+  EXPECT_LT(worst, bound);
+}
+
+// The batched path over an f8_e4m3 paged cache (a scale per token and head): e4m3's 4 significant
+// bits move the logits by up to kFp8Cache (the CPU test's bound) on top of the mode's own error.
+TEST_P(CudaDecoder, PagedFp8CacheStaysNearTransformers) {
+  SKIP_WITHOUT_GPU();
+  constexpr double kFp8Cache = 5e-2;
+  const auto [name, compute] = GetParam();
+  Loaded loaded = load(hf_tiny_dir(name), compute, 64);
+  ASSERT_TRUE(loaded.model);
+  auto ids = testing::reference_ids(name, "input_ids");
+  auto expected = testing::reference_tensor(name, "logits");
+  ASSERT_TRUE(ids && expected);
+  auto logits = testing::paged_logits(*loaded.model, *ids, DType::kF8E4M3);
+  ASSERT_TRUE(logits) << logits.error().to_string();
+  const double worst = max_abs_difference(*logits, *expected).max_abs;
+  const double bound = tolerance(compute, *expected) + kFp8Cache;
+  std::printf("[cuda %-4s] %-12s fp8 paged cache: max |logit - reference| = %.3g (bound %.3g)\n", mode_name(compute),
               name.c_str(), worst, bound);
   EXPECT_LT(worst, bound);
 }

@@ -4,10 +4,12 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "core/dtype.h"
 
@@ -15,6 +17,7 @@ namespace ferrum::cuda {
 
 using bf16_t = __nv_bfloat16;
 using f16_t = __half;
+using f8e4m3_t = __nv_fp8_e4m3;  // KV pools only; rows carry a scale (backend_types.h)
 
 template <class T>
 __device__ __forceinline__ float to_f32(T value);
@@ -29,6 +32,10 @@ __device__ __forceinline__ float to_f32<f16_t>(f16_t value) {
 template <>
 __device__ __forceinline__ float to_f32<bf16_t>(bf16_t value) {
   return __bfloat162float(value);
+}
+template <>
+__device__ __forceinline__ float to_f32<f8e4m3_t>(f8e4m3_t value) {
+  return __half2float(__half(__nv_cvt_fp8_to_halfraw(value.__x, __NV_E4M3)));
 }
 
 // Round-to-nearest-even, as the host conversions in core/half.h.
@@ -45,6 +52,13 @@ __device__ __forceinline__ f16_t from_f32<f16_t>(float value) {
 template <>
 __device__ __forceinline__ bf16_t from_f32<bf16_t>(float value) {
   return __float2bfloat16_rn(value);
+}
+// Round to nearest even, saturating to +-448 (NaN stays NaN), as core/half.h's to_f8e4m3.
+template <>
+__device__ __forceinline__ f8e4m3_t from_f32<f8e4m3_t>(float value) {
+  f8e4m3_t result;
+  result.__x = __nv_cvt_float_to_fp8(value, __NV_SATFINITE, __NV_E4M3);
+  return result;
 }
 
 // Eight consecutive elements starting at `p`, which must be aligned to 8 elements (16 bytes for
@@ -78,18 +92,19 @@ __device__ __forceinline__ void store8(T* p, const float (&in)[8]) {
   }
 }
 
-// Eight elements as they sit in memory (one 16-byte vector for 2-byte types, two for f32), kept
-// packed until used so that many loads can be in flight in few registers.
+// Eight elements as they sit in memory (one 16-byte vector for 2-byte types, two for f32, one
+// 8-byte vector for fp8), kept packed until used so that many loads can be in flight in few registers.
 template <class W>
 struct Packed8 {
-  uint4 raw[sizeof(W) == 4 ? 2 : 1];
+  using Chunk = std::conditional_t<sizeof(W) == 1, uint2, uint4>;
+  Chunk raw[sizeof(W) == 4 ? 2 : 1];
   __device__ __forceinline__ void load(const W* p) {
-    raw[0] = __ldg(reinterpret_cast<const uint4*>(p));
-    if constexpr (sizeof(W) == 4) raw[1] = __ldg(reinterpret_cast<const uint4*>(p) + 1);
+    raw[0] = __ldg(reinterpret_cast<const Chunk*>(p));
+    if constexpr (sizeof(W) == 4) raw[1] = __ldg(reinterpret_cast<const Chunk*>(p) + 1);
   }
   __device__ __forceinline__ void clear() {
-    raw[0] = make_uint4(0, 0, 0, 0);
-    if constexpr (sizeof(W) == 4) raw[1] = make_uint4(0, 0, 0, 0);
+    raw[0] = Chunk{};
+    if constexpr (sizeof(W) == 4) raw[1] = Chunk{};
   }
   __device__ __forceinline__ float operator[](int i) const { return to_f32(reinterpret_cast<const W*>(raw)[i]); }
 };

@@ -3,6 +3,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/paged.h"
 #include "backend/cuda/kernels/paged_attention.cuh"
+#include "core/half.h"
 
 namespace ferrum::cuda {
 namespace {
@@ -18,6 +19,27 @@ __global__ void paged_cache_write_kernel(TP* pool, const TR* rows, const int32_t
   TP* dst = pool + ((block * heads + h) * block_size + row) * width;
   const TR* src = rows + (static_cast<size_t>(h) * tokens + t) * width;
   for (int d = threadIdx.x; d < width; d += blockDim.x) dst[d] = from_f32<TP>(to_f32(src[d]));
+}
+
+// f8_e4m3 pools: one warp per (token, head) row. The row's largest magnitude sets its scale
+// s = max / 448 (1 for zeros), and each value is stored as e4m3(value / s); the divisions round
+// as IEEE f32, so the bytes match the CPU backend's.
+template <class TR>
+__global__ void paged_cache_write_f8_kernel(f8e4m3_t* pool, float* scales, const TR* rows, const int32_t* slot_mapping,
+                                            int tokens, int heads, int width, int block_size, long long num_slots) {
+  const int t = blockIdx.x, h = blockIdx.y * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (h >= heads) return;
+  const int slot = slot_mapping[t];
+  if (slot < 0 || slot >= num_slots) return;
+  const size_t row = (static_cast<size_t>(slot) / block_size * heads + h) * block_size + slot % block_size;
+  const TR* src = rows + (static_cast<size_t>(h) * tokens + t) * width;
+  float largest = 0.0f;
+  for (int d = lane; d < width; d += 32) largest = fmaxf(largest, fabsf(to_f32(src[d])));
+  largest = warp_max(largest);
+  const float scale = largest > 0.0f ? __fdiv_rn(largest, kF8E4M3Max) : 1.0f;
+  f8e4m3_t* dst = pool + row * width;
+  for (int d = lane; d < width; d += 32) dst[d] = from_f32<f8e4m3_t>(__fdiv_rn(to_f32(src[d]), scale));
+  if (lane == 0) scales[row] = scale;
 }
 
 // How a paged launch is shaped: rows per block and value dims per lane as the split-KV kernel
@@ -85,6 +107,9 @@ PagedKernelParams make_paged_params(const PagedAttentionProblem& a, const PagedS
   p.k1 = a.k1;
   p.k2 = a.k2;
   p.v = a.v;
+  p.k1_scales = a.k1_scales;
+  p.k2_scales = a.k2_scales;
+  p.v_scales = a.v_scales;
   p.out = a.out;
   p.partials = static_cast<float*>(partials);
   p.query_start = a.query_start;
@@ -117,9 +142,22 @@ Status launch_paged_cache_write(const PagedCacheWriteArgs& a, cudaStream_t strea
   if (a.tokens == 0) return ok();
   FERRUM_CHECK(a.tokens < (size_t{1} << 31) && a.heads < 65536, ErrorCode::kUnsupported,
                "paged_cache_write: ", a.tokens, " tokens x ", a.heads, " heads exceed the launch grid");
+  const auto num_slots = static_cast<long long>(a.num_blocks * a.block_size);
+  if (a.pool_dtype == DType::kF8E4M3) {
+    constexpr unsigned kWarps = 4;  // rows (heads) per block
+    const dim3 grid(static_cast<unsigned>(a.tokens), ceil_div(a.heads, kWarps));
+    const size_t values = a.num_blocks * a.heads * a.block_size * a.width;
+    auto* pool = static_cast<f8e4m3_t*>(a.pool);
+    auto* scales = reinterpret_cast<float*>(pool + values);
+    FERRUM_DISPATCH_FLOAT(a.rows_dtype, TR, "paged_cache_write rows", {
+      paged_cache_write_f8_kernel<TR><<<grid, kWarps * 32, 0, stream>>>(
+          pool, scales, static_cast<const TR*>(a.rows), a.slot_mapping, static_cast<int>(a.tokens),
+          static_cast<int>(a.heads), static_cast<int>(a.width), static_cast<int>(a.block_size), num_slots);
+    });
+    return check_launch("paged_cache_write", grid, dim3(kWarps * 32));
+  }
   const dim3 grid(static_cast<unsigned>(a.tokens), static_cast<unsigned>(a.heads));
   const dim3 block(static_cast<unsigned>(std::min<size_t>(256, (a.width + 31) / 32 * 32)));
-  const auto num_slots = static_cast<long long>(a.num_blocks * a.block_size);
   FERRUM_DISPATCH_FLOAT(a.rows_dtype, TR, "paged_cache_write rows", {
     FERRUM_DISPATCH_FLOAT(a.pool_dtype, TP, "paged_cache_write pool", {
       paged_cache_write_kernel<TR, TP><<<grid, block, 0, stream>>>(
@@ -145,7 +183,10 @@ Status launch_paged_attention(const PagedAttentionProblem& a, int sm_count, void
       ErrorCode::kUnsupported, "paged_attention: sizes exceed the kernel's 31-bit indices and grid");
   const PagedShape shape = paged_shape(a, sm_count);
   const PagedKernelParams p = make_paged_params(a, shape, scratch);
-  if (a.kv_dtype == a.dtype) {
+  if (a.kv_dtype == DType::kF8E4M3) {
+    FERRUM_DISPATCH_FLOAT(a.dtype, T, "paged_attention",
+                          { return launch_paged_shaped<T, f8e4m3_t>(p, shape, a, stream); });
+  } else if (a.kv_dtype == a.dtype) {
     FERRUM_DISPATCH_FLOAT(a.dtype, T, "paged_attention", { return launch_paged_shaped<T, T>(p, shape, a, stream); });
   } else if (a.dtype == DType::kF32 && a.kv_dtype == DType::kBF16) {
     return launch_paged_shaped<float, bf16_t>(p, shape, a, stream);
@@ -153,7 +194,7 @@ Status launch_paged_attention(const PagedAttentionProblem& a, int sm_count, void
     return launch_paged_shaped<float, f16_t>(p, shape, a, stream);
   }
   return make_error(ErrorCode::kUnsupported, "paged_attention: q/out ", a.dtype, " with K/V ", a.kv_dtype,
-                    " (the CUDA backend takes equal dtypes, or f32 q/out over a bf16/f16 cache)");
+                    " (the CUDA backend takes equal dtypes, f32 q/out over a bf16/f16 cache, or an f8_e4m3 cache)");
 }
 
 }  // namespace ferrum::cuda

@@ -13,7 +13,8 @@
 namespace ferrum::cuda {
 
 // rows [heads, tokens, width] into pool [num_blocks, heads, block_size, width] at slot_mapping's
-// slots; negative slots (and, defensively, slots past the pool) are skipped.
+// slots; negative slots (and, defensively, slots past the pool) are skipped. An f8_e4m3 pool gets
+// each row scaled and its scale stored after the values (backend_types.h's paged_pool_numel).
 struct PagedCacheWriteArgs {
   void* pool = nullptr;
   DType pool_dtype = DType::kBF16;
@@ -33,6 +34,10 @@ struct PagedAttentionProblem {
   const void* k1 = nullptr;
   const void* k2 = nullptr;
   const void* v = nullptr;
+  // f8_e4m3 pools: the f32 scale of each row, indexed as the rows are (null otherwise).
+  const float* k1_scales = nullptr;
+  const float* k2_scales = nullptr;
+  const float* v_scales = nullptr;
   void* out = nullptr;            // [heads, num_tokens, dv]
   DType dtype = DType::kBF16;     // q and out
   DType kv_dtype = DType::kBF16;  // k1, k2 and v
@@ -50,7 +55,7 @@ struct PagedAttentionProblem {
 
 // Scratch for the split partials (0 when the launch runs unsplit), given the SM count.
 size_t paged_attention_scratch_bytes(const PagedAttentionProblem& problem, int sm_count);
-// K/V may be bf16 or f16 under f32 q/out; otherwise all four share one dtype.
+// K/V may be bf16 or f16 under f32 q/out, or f8_e4m3 under any q/out; otherwise all four share one dtype.
 Status launch_paged_attention(const PagedAttentionProblem& problem, int sm_count, void* scratch, cudaStream_t stream);
 
 }  // namespace ferrum::cuda

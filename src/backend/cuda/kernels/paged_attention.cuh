@@ -7,11 +7,14 @@
 //     tokens together (row blocks past a sequence's rows return at once);
 //   - key j's row is found through the sequence's block table. Each lane looks up its own key's row
 //     for the scores; the value pass broadcasts the row of key j from lane j with a shuffle.
+// f8_e4m3 pools (version 2) multiply each key's scores by its row scale and fold each value row's
+// scale into its softmax weight before the broadcast.
 // Version 1: written for correctness and decode; prefill chunks run here too, on CUDA cores (a
 // tensor-core paged prefill kernel is the next version).
 #pragma once
 
 #include <climits>
+#include <type_traits>
 
 #include "backend/cuda/kernels/attention_split_kv.cuh"
 #include "backend/cuda/kernels/device_common.cuh"
@@ -23,6 +26,9 @@ struct PagedKernelParams {
   const void* k1;
   const void* k2;
   const void* v;
+  const float* k1_scales;  // f8_e4m3 pools: each row's scale (null otherwise)
+  const float* k2_scales;
+  const float* v_scales;
   void* out;
   float* partials;  // [splits][total_rows][dv + 2]
   const int32_t* query_start;
@@ -41,6 +47,8 @@ inline constexpr int kPagedWarps = 4;
 
 template <class TQ, class TK, int kRows, int kDvPerLane>
 __global__ void __launch_bounds__(kPagedWarps * 32) paged_attention_kernel(PagedKernelParams p) {
+  // f8_e4m3 rows carry a scale each: scores take the key's, softmax weights the value's.
+  constexpr bool kScaledRows = std::is_same_v<TK, f8e4m3_t>;
   constexpr int kKeyBatch = 8;
   constexpr int kValueBatch = 8;
   extern __shared__ float shared[];
@@ -119,10 +127,28 @@ __global__ void __launch_bounds__(kPagedWarps * 32) paged_attention_kernel(Paged
     float score[kRows];
 #pragma unroll
     for (int r = 0; r < kRows; ++r) score[r] = 0.0f;
+    float v_scale = 1.0f;  // this lane's value row scale, folded into its softmax weight
     if (key_row >= 0) {
-      dot_key_segment<TK, kRows, kKeyBatch>(k1 + key_row * p.d1, q_rows, 0, p.d1, p.dk_pad, p.vec_keys, score);
-      if (p.d2 > 0) {
-        dot_key_segment<TK, kRows, kKeyBatch>(k2 + key_row * p.d2, q_rows, p.d1, p.d2, p.dk_pad, p.vec_keys, score);
+      if constexpr (kScaledRows) {
+        const float k1_scale = p.k1_scales[key_row];
+        const float k2_scale = p.d2 > 0 ? p.k2_scales[key_row] : 0.0f;
+        v_scale = p.v_scales[key_row];
+        dot_key_segment<TK, kRows, kKeyBatch>(k1 + key_row * p.d1, q_rows, 0, p.d1, p.dk_pad, p.vec_keys, score);
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) score[r] *= k1_scale;
+        if (p.d2 > 0) {
+          float part[kRows];
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) part[r] = 0.0f;
+          dot_key_segment<TK, kRows, kKeyBatch>(k2 + key_row * p.d2, q_rows, p.d1, p.d2, p.dk_pad, p.vec_keys, part);
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) score[r] = fmaf(part[r], k2_scale, score[r]);
+        }
+      } else {
+        dot_key_segment<TK, kRows, kKeyBatch>(k1 + key_row * p.d1, q_rows, 0, p.d1, p.dk_pad, p.vec_keys, score);
+        if (p.d2 > 0) {
+          dot_key_segment<TK, kRows, kKeyBatch>(k2 + key_row * p.d2, q_rows, p.d1, p.d2, p.dk_pad, p.vec_keys, score);
+        }
       }
     }
 #pragma unroll
@@ -157,7 +183,7 @@ __global__ void __launch_bounds__(kPagedWarps * 32) paged_attention_kernel(Paged
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
           // Lanes past `keys` or with a masked key hold p = 0, so they add nothing.
-          const float weight = __shfl_sync(0xffffffffu, score[r], (j0 + u) & 31);
+          const float weight = __shfl_sync(0xffffffffu, score[r] * v_scale, (j0 + u) & 31);
 #pragma unroll
           for (int c = 0; c < kDvPerLane; ++c) acc[r][c] = fmaf(weight, to_f32(values[u][c]), acc[r][c]);
         }
