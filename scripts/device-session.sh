@@ -7,7 +7,7 @@
 # There (the GPU machine, repository root, `.device` carried):
 #   scripts/device-session.sh run [stages...]
 # runs the stages and prints a summary table last; logs go to $OUT (or ./device-out).
-# Stages: ops models bench8b engine quant qmma gguf8b gptq8b fp8kv sample serve genmodels ferrumbench (default: ops models bench8b
+# Stages: ops models bench8b engine quant qmma gguf8b gptq8b fp8kv prefix sample serve genmodels ferrumbench (default: ops models bench8b
 # engine serve; engine reuses the 8B of bench8b; ferrumbench takes the models of genmodels)
 set -uo pipefail
 mode=${1:-run}
@@ -183,6 +183,34 @@ for stage in $stages; do
         grep -E '^\|' "$out/bench8b-kv-$kv.md"
         tail -2 "$out/bench8b-kv-$kv.err"
       done
+      ;;
+    prefix)
+      # Prefix caching's time to first token at several prefix lengths (8B bf16 shapes); with
+      # PREFIX_NCU=1 also Nsight Compute's per-kernel times over the same run with one new token per
+      # request (three prefill steps: the warm-up, a new prefix, the cached prefix), and the paged
+      # attention kernel of the cached step alone.
+      path=/tmp/m/l8r-bf16
+      mkdir -p /tmp/m
+      [[ -e $path ]] || timeout 240 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype bf16 "$path" \
+        --repeat-first-layer > "$out/gen8b-bf16.log" 2>&1
+      eb=$(bin bench/engine/ferrum-engine-bench)
+      for n in ${PREFIX_LENGTHS:-500 1000 2000}; do
+        timeout 200 "$eb" --device cuda --model "$path" --shared-prefix "$n" --new-tokens 8 \
+          --max-num-batched-tokens 2048 > "$out/prefix-$n.txt" 2>&1
+        note "prefix $n: exit $? | $(grep 'time to first token' "$out/prefix-$n.txt")"
+      done
+      if [[ ${PREFIX_NCU:-0} == 1 ]] && command -v ncu > /dev/null; then
+        timeout 400 ncu --clock-control none --print-summary per-kernel --metrics gpu__time_duration.sum \
+          "$eb" --device cuda --model "$path" --shared-prefix 2000 --new-tokens 1 --max-num-batched-tokens 2048 \
+          > "$out/ncu-prefix-summary.txt" 2>&1
+        note "ncu summary exit $?"
+        timeout 200 ncu --clock-control none --kernel-name regex:paged_attention_kernel --launch-skip 64 \
+          --launch-count 2 --metrics gpu__time_duration.sum \
+          "$eb" --device cuda --model "$path" --shared-prefix 2000 --new-tokens 1 --max-num-batched-tokens 2048 \
+          > "$out/ncu-prefix-paged.txt" 2>&1
+        note "ncu paged exit $?"
+        grep -E 'paged|duration' "$out/ncu-prefix-paged.txt" | head -8
+      fi
       ;;
     genmodels)
       # Llama-3.1-8B shapes, random weights, as gpu-bench.sh makes them (`ferrum gen-model`).

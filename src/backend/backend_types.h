@@ -123,6 +123,14 @@ struct PagedAttnBatch {
   size_t max_context_len = 0;
 };
 
+// Row counts (tokens of a step) are grouped into buckets where a backend caches per-size plans:
+// multiples of 16 up to 128, of 64 up to 512, of 256 beyond. The upper end of m's bucket. The CUDA
+// backend picks one GEMM algorithm per bucket; the serving engine warms each bucket up at start.
+inline size_t row_count_bucket(size_t m) {
+  const size_t step = m <= 128 ? 16 : m <= 512 ? 64 : 256;
+  return (m + step - 1) / step * step;
+}
+
 // A paged KV pool holds [num_blocks, heads, block_size, width] values of its dtype. An f8_e4m3
 // pool also scales every row (one token's values of one head): it stores e4m3(value / s), with
 // s = max|row| / 448 (1 for a row of zeros), and keeps the f32 s of all its rows,

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "core/log.h"
+
 namespace ferrum {
 namespace {
 
@@ -47,6 +49,12 @@ Expected<std::unique_ptr<EngineCore>> EngineCore::create(CausalLm& model, const 
   FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<PagedKvStore> cache,
                           model.new_paged_cache(resolved.num_blocks, resolved.options.block_size, resolved.kv_dtype));
   model.enable_batch_graphs(resolved.options.enable_graphs);
+  const Clock::time_point warm_up_start = Clock::now();
+  FERRUM_ASSIGN_OR_RETURN(size_t warmed, model.warm_up_batches(*cache, resolved.options.max_num_batched_tokens));
+  if (warmed > 0) {
+    FERRUM_LOG_INFO("engine: warmed up ", warmed, " step sizes in ",
+                    static_cast<int>(seconds_between(warm_up_start, Clock::now()) * 1e3), " ms");
+  }
   return std::unique_ptr<EngineCore>(
       new EngineCore(model, vocab, std::move(end_tokens), std::move(resolved), std::move(cache)));
 }

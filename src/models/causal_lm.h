@@ -9,6 +9,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <span>
 #include <string>
@@ -118,6 +119,11 @@ class CausalLm {
   virtual Status copy_block(PagedKvStore& /*cache*/, size_t /*from*/, size_t /*to*/) {
     return make_error(ErrorCode::kUnsupported, info().architecture, " has no paged cache");
   }
+  // Runs the batched forward once per bucket of step sizes up to max_tokens (backend_types.h's
+  // row_count_bucket) on throwaway tokens whose K / V are written nowhere (slot -1), so first-use
+  // costs (on CUDA, milliseconds per GEMM kernel variant) are paid when the engine starts rather
+  // than in a request's step. Returns the step sizes run; devices without such costs run none.
+  virtual Expected<size_t> warm_up_batches(PagedKvStore& /*cache*/, size_t /*max_tokens*/) { return size_t{0}; }
 
   // Same, returning the final-normed hidden states of every token, [tokens, hidden_size], for
   // sentence embeddings. Families without it answer kUnsupported.
@@ -288,6 +294,36 @@ class CausalLmAdapter final : public CausalLm {
       return static_cast<PagedStore&>(store).cache.copy_block(ctx_, from, to);
     } else {
       return CausalLm::copy_block(store, from, to);
+    }
+  }
+
+  Expected<size_t> warm_up_batches(PagedKvStore& store, size_t max_tokens) override {
+    if constexpr (kBatches) {
+      // The CPU backend has no first-use costs; tensor-parallel steps must be broadcast to every rank.
+      if (info_.device == "cpu" || B::world_size(ctx_) > 1) return size_t{0};
+      const size_t block_size = static_cast<PagedStore&>(store).cache.block_size;
+      max_tokens = std::min({max_tokens, info_.max_batch_tokens, info_.max_context});
+      ForwardBatch batch;
+      size_t runs = 0;
+      for (size_t first = 1; first <= max_tokens; first = row_count_bucket(first) + 1, ++runs) {
+        // One sequence of `tokens` tokens over block 0 again and again: reads only.
+        const size_t tokens = std::min(row_count_bucket(first), max_tokens);
+        batch.clear();
+        batch.tokens.assign(tokens, 0);
+        batch.positions.resize(tokens);
+        std::iota(batch.positions.begin(), batch.positions.end(), 0u);
+        batch.slot_mapping.assign(tokens, -1);
+        batch.max_blocks_per_seq = (tokens + block_size - 1) / block_size;
+        batch.block_tables.assign(batch.max_blocks_per_seq, 0);
+        batch.query_start = {0, static_cast<int32_t>(tokens)};
+        batch.context_lens = {static_cast<int32_t>(tokens)};
+        batch.logits_rows = {static_cast<uint32_t>(tokens - 1)};
+        FERRUM_TRY(run_batch(ctx_, store, batch, std::nullopt));
+      }
+      FERRUM_TRY(B::sync(ctx_));
+      return runs;
+    } else {
+      return CausalLm::warm_up_batches(store, max_tokens);
     }
   }
 

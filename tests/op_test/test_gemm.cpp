@@ -1,6 +1,6 @@
 // gemm: out[m, n] = a[m, k] @ b[n, k]^T with b in f32 / f16 / bf16, over shapes that hit every
 // kernel edge: m = 1..4 (the decode dot kernel) and above (packed panels), n and k off the vector
-// width, k past the packing depth, and a Llama-sized projection.
+// width, k past the packing depth, a Llama-sized projection, and one (n, k) over many m.
 #include <limits>
 #include <tuple>
 
@@ -16,9 +16,28 @@ struct GemmShape {
 };
 
 constexpr GemmShape kShapes[] = {
-    {1, 1, 1, false},      {1, 17, 127, false},   {1, 127, 4097, false},  {2, 33, 300, false},    {3, 17, 127, false},
-    {4, 64, 1000, false},  {5, 33, 300, false},   {8, 40, 257, false},    {17, 127, 65, false},   {33, 300, 17, false},
-    {64, 129, 520, false}, {127, 31, 257, false}, {127, 255, 1023, true}, {64, 2048, 2048, true},
+    {1, 1, 1, false},
+    {1, 17, 127, false},
+    {1, 127, 4097, false},
+    {2, 33, 300, false},
+    {3, 17, 127, false},
+    {4, 64, 1000, false},
+    {5, 33, 300, false},
+    {8, 40, 257, false},
+    {17, 127, 65, false},
+    {33, 300, 17, false},
+    {64, 129, 520, false},
+    {127, 31, 257, false},
+    {127, 255, 1023, true},
+    {64, 2048, 2048, true},
+    // One (n, k) at several m of a row-count bucket and across buckets: CUDA runs the algorithm it
+    // picked for a bucket's upper end at every m of it (backend_types.h's row_count_bucket).
+    {9, 300, 200, false},
+    {16, 300, 200, false},
+    {100, 300, 200, false},
+    {129, 300, 200, false},
+    {520, 300, 200, false},
+    {1000, 96, 64, false},
 };
 
 template <Backend B>

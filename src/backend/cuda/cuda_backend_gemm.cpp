@@ -50,6 +50,57 @@ cudaDataType_t cuda_type(DType dtype) {
     }                                                                                                              \
   } while (false)
 
+// The heuristic's first pick for these descriptors within the workspace (NOT_SUPPORTED: none).
+cublasStatus_t heuristic_pick(CudaContextState& state, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
+                              cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c,
+                              cublasLtMatmulHeuristicResult_t& result) {
+  cublasLtMatmulPreference_t preference = nullptr;
+  cublasStatus_t status = cublasLtMatmulPreferenceCreate(&preference);
+  if (status != CUBLAS_STATUS_SUCCESS) return status;
+  const size_t workspace = state.lt_workspace.capacity;
+  cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
+                                       sizeof workspace);
+  int found = 0;
+  status = cublasLtMatmulAlgoGetHeuristic(state.lt, desc, a, b, c, c, preference, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(preference);
+  return status == CUBLAS_STATUS_SUCCESS && found == 0 ? CUBLAS_STATUS_NOT_SUPPORTED : status;
+}
+
+// cuBLASLt's heuristic picks one of many kernel variants by m, and the first run of a variant costs
+// 2 to 15 ms on an H100 (measured: a 16-row projection's first launch 15.7 ms, its second 0.06 ms).
+// A server meets new token counts step after step, and each would stall its step. So the algorithm
+// is chosen once per m bucket (backend_types.h's row_count_bucket; the heuristic run at its upper end), and every m of
+// the bucket runs it where cuBLASLt accepts it (cublasLtMatmulAlgoCheck), else its own pick: a bounded set of variants,
+// which the serving engine runs once at start (CausalLm::warm_up_batches). Returns NOT_SUPPORTED when the bucket's
+// algorithm does not fit this plan.
+cublasStatus_t bucket_algo(CudaContextState& state, GemmPlan& plan, size_t m, size_t n, size_t k, DType in_dtype,
+                           DType out_dtype) {
+  const GemmPlanKey key{row_count_bucket(m),        n, k, static_cast<int>(in_dtype), static_cast<int>(in_dtype),
+                        static_cast<int>(out_dtype)};
+  auto found = state.gemm_algos.find(key);
+  if (found == state.gemm_algos.end()) {
+    const auto bucket = static_cast<uint64_t>(std::get<0>(key));
+    cublasLtMatrixLayout_t b = nullptr, c = nullptr;
+    cublasLtMatmulHeuristicResult_t result{};
+    cublasStatus_t status = cublasLtMatrixLayoutCreate(&b, cuda_type(in_dtype), k, bucket, k);
+    if (status == CUBLAS_STATUS_SUCCESS) status = cublasLtMatrixLayoutCreate(&c, cuda_type(out_dtype), n, bucket, n);
+    if (status == CUBLAS_STATUS_SUCCESS) status = heuristic_pick(state, plan.desc, plan.a_layout, b, c, result);
+    if (b != nullptr) cublasLtMatrixLayoutDestroy(b);
+    if (c != nullptr) cublasLtMatrixLayoutDestroy(c);
+    if (status != CUBLAS_STATUS_SUCCESS) return status;
+    found = state.gemm_algos.emplace(key, GemmAlgo{result.algo}).first;
+  }
+  cublasLtMatmulHeuristicResult_t check{};
+  const cublasStatus_t status = cublasLtMatmulAlgoCheck(state.lt, plan.desc, plan.a_layout, plan.b_layout,
+                                                        plan.c_layout, plan.c_layout, &found->second.algo, &check);
+  if (status != CUBLAS_STATUS_SUCCESS || check.workspaceSize > state.lt_workspace.capacity) {
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  }
+  plan.algo = found->second.algo;
+  plan.workspace_bytes = check.workspaceSize;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
 // The plan for one (shape, dtypes): descriptors built and an algorithm chosen once, reused after.
 Expected<const GemmPlan*> gemm_plan(CudaContext& ctx, size_t m, size_t n, size_t k, DType in_dtype, DType out_dtype) {
   CudaContextState& state = ctx.state();
@@ -57,34 +108,36 @@ Expected<const GemmPlan*> gemm_plan(CudaContext& ctx, size_t m, size_t n, size_t
   if (auto found = state.gemm_plans.find(key); found != state.gemm_plans.end()) return &found->second;
   GemmPlan plan;
   // Column-major view: out^T [n, m] = w [n, k] (stored as k x n, transposed) times a^T [k, m].
-  FERRUM_LT_TRY(cublasLtMatmulDescCreate(&plan.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t transpose = CUBLAS_OP_T, no_transpose = CUBLAS_OP_N;
-  FERRUM_LT_TRY(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSA, &transpose, sizeof transpose));
-  FERRUM_LT_TRY(
-      cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSB, &no_transpose, sizeof no_transpose));
-  FERRUM_LT_TRY(cublasLtMatrixLayoutCreate(&plan.a_layout, cuda_type(in_dtype), k, n, k));
-  FERRUM_LT_TRY(cublasLtMatrixLayoutCreate(&plan.b_layout, cuda_type(in_dtype), k, m, k));
-  FERRUM_LT_TRY(cublasLtMatrixLayoutCreate(&plan.c_layout, cuda_type(out_dtype), n, m, n));
-  cublasLtMatmulPreference_t preference = nullptr;
-  FERRUM_LT_TRY(cublasLtMatmulPreferenceCreate(&preference));
-  const size_t workspace = state.lt_workspace.capacity;
-  cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
-                                       sizeof workspace);
-  cublasLtMatmulHeuristicResult_t result{};
-  int found = 0;
-  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
-      state.lt, plan.desc, plan.a_layout, plan.b_layout, plan.c_layout, plan.c_layout, preference, 1, &result, &found);
-  cublasLtMatmulPreferenceDestroy(preference);
-  if (status != CUBLAS_STATUS_SUCCESS || found == 0) {
-    cublasLtMatmulDescDestroy(plan.desc);
-    cublasLtMatrixLayoutDestroy(plan.a_layout);
-    cublasLtMatrixLayoutDestroy(plan.b_layout);
-    cublasLtMatrixLayoutDestroy(plan.c_layout);
+  cublasStatus_t status = cublasLtMatmulDescCreate(&plan.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+  if (status == CUBLAS_STATUS_SUCCESS) {
+    status = cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSA, &transpose, sizeof transpose);
+  }
+  if (status == CUBLAS_STATUS_SUCCESS) {
+    status = cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSB, &no_transpose, sizeof no_transpose);
+  }
+  if (status == CUBLAS_STATUS_SUCCESS)
+    status = cublasLtMatrixLayoutCreate(&plan.a_layout, cuda_type(in_dtype), k, n, k);
+  if (status == CUBLAS_STATUS_SUCCESS)
+    status = cublasLtMatrixLayoutCreate(&plan.b_layout, cuda_type(in_dtype), k, m, k);
+  if (status == CUBLAS_STATUS_SUCCESS)
+    status = cublasLtMatrixLayoutCreate(&plan.c_layout, cuda_type(out_dtype), n, m, n);
+  if (status == CUBLAS_STATUS_SUCCESS &&
+      bucket_algo(state, plan, m, n, k, in_dtype, out_dtype) != CUBLAS_STATUS_SUCCESS) {
+    // The bucket's algorithm does not fit this m: the heuristic's own pick for it.
+    cublasLtMatmulHeuristicResult_t result{};
+    status = heuristic_pick(state, plan.desc, plan.a_layout, plan.b_layout, plan.c_layout, result);
+    plan.algo = result.algo;
+    plan.workspace_bytes = result.workspaceSize;
+  }
+  if (status != CUBLAS_STATUS_SUCCESS) {
+    if (plan.desc != nullptr) cublasLtMatmulDescDestroy(plan.desc);
+    if (plan.a_layout != nullptr) cublasLtMatrixLayoutDestroy(plan.a_layout);
+    if (plan.b_layout != nullptr) cublasLtMatrixLayoutDestroy(plan.b_layout);
+    if (plan.c_layout != nullptr) cublasLtMatrixLayoutDestroy(plan.c_layout);
     return make_error(ErrorCode::kUnsupported, "cuBLASLt has no algorithm for gemm m=", m, " n=", n, " k=", k, " ",
                       in_dtype, " -> ", out_dtype, ": ", cublasLtGetStatusName(status));
   }
-  plan.algo = result.algo;
-  plan.workspace_bytes = result.workspaceSize;
   return &state.gemm_plans.emplace(key, plan).first->second;
 }
 
