@@ -169,7 +169,7 @@ for stage in $stages; do
         > "$out/op-test-paged.log" 2>&1
       note "op-test paged ops exit $?: $(tail -1 "$out/op-test-paged.log")"
       grep -E 'FAIL|f8_e4m3' "$out/op-test-paged.log" | grep cuda | head -20
-      "$(bin tests/test-cuda-models)" --gtest_filter='*PagedFp8*' > "$out/test-cuda-fp8.log" 2>&1
+      "$(bin tests/test-cuda-models)" --gtest_filter='*PagedCache*' > "$out/test-cuda-fp8.log" 2>&1
       note "test-cuda-models fp8 exit $?: $(grep -E '^\[  (PASSED|FAILED) ' "$out/test-cuda-fp8.log" | tr '\n' ' ')"
       grep -E '^\[cuda|FAILED' "$out/test-cuda-fp8.log" | head -20
       path=/tmp/m/l8r-bf16

@@ -4,7 +4,8 @@
 // over mixed batches (decode rows beside prefill chunks and chunked prefills, a sequence with no
 // query rows this step, contexts that end mid-block and on a block edge, shuffled block ids, blocks
 // shared by several sequences as the prefix cache shares them, unused table slots holding -1,
-// GQA 1 / 4 / 8, sliding windows, block sizes 1 / 16 / 32 / 48), gather_rows and copy_from_host.
+// GQA 1 / 4 / 8, sliding windows, block sizes 1 / 16 / 32 / 48; with half q / out on backends that
+// take them, the tensor-core prefill path), gather_rows and copy_from_host.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -200,6 +201,32 @@ std::vector<PagedCase> attention_cases() {
   };
 }
 
+// Prefill chunks for the tensor-core paged kernel (q / out in the pools' half type on backends that
+// take half activations): windows, non-causal, block size 1, every head_dim it has, sequences just
+// at and below its 16-row threshold beside decodes.
+std::vector<PagedCase> half_activation_cases() {
+  const DType bf16 = DType::kBF16;
+  const DType f16 = DType::kF16;
+  return {
+      {"flash: window 8", 16, 4, 2, 64, true, 8, bf16, {{30, 30}, {1, 45}, {20, 40}}, false, false},
+      {"flash: non-causal", 16, 2, 1, 128, false, 0, f16, {{17, 20}, {3, 3}}, false, false},
+      {"flash: block size 1", 1, 2, 2, 80, true, 0, bf16, {{24, 30}, {1, 4}}, false, false},
+      {"flash: 16 / 15 rows beside decodes",
+       16,
+       8,
+       2,
+       96,
+       true,
+       0,
+       f16,
+       {{16, 16}, {15, 40}, {16, 300}, {1, 33}},
+       false,
+       false},
+      {"flash: head_dim 256, block size 48", 48, 4, 1, 256, true, 0, bf16, {{130, 200}, {1, 60}}, false, false},
+      {"flash: shared prefix, chunked", 16, 8, 2, 128, true, 0, bf16, {{200, 200}, {64, 264}, {1, 300}}, true, false},
+  };
+}
+
 std::vector<PagedCase> mla_cases() {
   return {
       {"mla mixed, tiny deepseek", 16, 4, 8, 16, true, 0, DType::kF32, {{40, 40}, {1, 70}, {9, 50}}, false, false},
@@ -212,8 +239,9 @@ std::vector<PagedCase> mla_cases() {
   };
 }
 
+// q and out in `act`: f32, or (backends taking half activations) the pools' dtype.
 template <Backend B>
-CaseResult run_paged_attention(const PagedCase& c) {
+CaseResult run_paged_attention(const PagedCase& c, DType act = DType::kF32) {
   Rng rng(c.block_size * 7919 + c.seqs.size() * 31 + c.head_dim);
   size_t num_blocks = 0;
   const ref::PagedBatch batch = make_batch(c, rng, num_blocks);
@@ -227,17 +255,19 @@ CaseResult run_paged_attention(const PagedCase& c) {
   const size_t pool_rows = num_blocks * c.kv_heads * c.block_size;
   const size_t q_numel = c.heads * batch.num_tokens() * c.head_dim;
   // Queries scaled up so the softmax is peaked rather than flat (a flat one hides masking bugs).
-  const std::vector<float> q = random_values(rng, q_numel, DType::kF32, -3.0f, 3.0f);
+  const std::vector<float> q = random_values(rng, q_numel, act, -3.0f, 3.0f);
   std::vector<float> k, v;
-  OP_ASSIGN(auto q_buffer, upload<B>(q, DType::kF32));
+  OP_ASSIGN(auto q_buffer, upload<B>(q, act));
   OP_ASSIGN(auto k_buffer, random_pool<B>(rng, pool_rows, c.head_dim, c.kv_dtype, k));
   OP_ASSIGN(auto v_buffer, random_pool<B>(rng, pool_rows, c.head_dim, c.kv_dtype, v));
-  OP_ASSIGN(auto out, B::alloc(q_numel, DType::kF32));
+  OP_ASSIGN(auto out, B::alloc(q_numel, act));
   OP_ASSIGN(auto buffers, BatchBuffers<B>::upload(batch));
   auto ctx = B::new_context();
   OP_TRY(B::paged_attention(ctx, q_buffer, k_buffer, v_buffer, out, buffers.view(batch), cfg));
   OP_ASSIGN(auto actual, download<B>(ctx, out, q_numel));
-  return compare(actual, ref::paged_attention(q, k, v, batch, cfg), kF32Math);
+  // Half outputs: the store's rounding, and the probabilities' rounding before P.V on tensor cores.
+  const double tolerance = act == DType::kF32 ? kF32Math : 2 * stored_tolerance(act, kF32Math);
+  return compare(actual, ref::paged_attention(q, k, v, batch, cfg), tolerance);
 }
 
 template <Backend B>
@@ -354,16 +384,29 @@ CaseResult run_copy_from_host() {
   return compare(float_back, std::vector<double>{0, 0, 0, 0, 0.5, -3.25}, kExact);
 }
 
+std::string attention_case_name(const PagedCase& c) {
+  std::string shapes;
+  for (const SeqShape& seq : c.seqs) shapes += cat(seq.q_len, "/", seq.context, " ");
+  if (c.seqs.size() > 6) shapes = cat(c.seqs.size(), " sequences ");
+  return cat(c.label, ": q/ctx ", shapes, "bs=", c.block_size, " h=", c.heads, "/", c.kv_heads, " hd=", c.head_dim,
+             c.window ? cat(" win=", c.window) : "");
+}
+
 template <Backend B>
 void add_cases(CaseList& cases) {
   for (const PagedCase& c : attention_cases()) {
-    std::string shapes;
-    for (const SeqShape& seq : c.seqs) shapes += cat(seq.q_len, "/", seq.context, " ");
-    if (c.seqs.size() > 6) shapes = cat(c.seqs.size(), " sequences ");
-    const std::string name = cat(c.label, ": q/ctx ", shapes, "bs=", c.block_size, " h=", c.heads, "/", c.kv_heads,
-                                 " hd=", c.head_dim, c.window ? cat(" win=", c.window) : "");
-    add_case<B>(cases, "paged_attention", name, std::string(dtype_name(c.kv_dtype)), c.heavy,
+    add_case<B>(cases, "paged_attention", attention_case_name(c), std::string(dtype_name(c.kv_dtype)), c.heavy,
                 [c] { return run_paged_attention<B>(c); });
+  }
+  if constexpr (takes_half_activations<B>()) {
+    std::vector<PagedCase> half_cases = half_activation_cases();
+    for (const PagedCase& c : attention_cases()) {
+      if (c.kv_dtype == DType::kBF16 || c.kv_dtype == DType::kF16) half_cases.push_back(c);
+    }
+    for (const PagedCase& c : half_cases) {
+      add_case<B>(cases, "paged_attention", cat(attention_case_name(c), ", q/out ", dtype_name(c.kv_dtype)),
+                  std::string(dtype_name(c.kv_dtype)), c.heavy, [c] { return run_paged_attention<B>(c, c.kv_dtype); });
+    }
   }
   for (const PagedCase& c : mla_cases()) {
     const std::string name = cat(c.label, ": ", c.seqs.size(), " sequences, bs=", c.block_size, " h=", c.heads,

@@ -76,6 +76,11 @@ bool packed_gemv_enabled() {
   return enabled;
 }
 
+size_t paged_flash_min_rows() {
+  static const size_t rows = static_cast<size_t>(std::max(0L, env_or("FERRUM_CUDA_PAGED_FLASH_MIN_ROWS", 16)));
+  return rows;
+}
+
 bool awq_mma_enabled() {
   static const bool enabled = env_or("FERRUM_CUDA_AWQ_MMA", 1) != 0;
   return enabled;

@@ -1,4 +1,6 @@
-// Flash attention on tensor cores for prefill (versions 2 and 3 of lab/attention_prefill_lab.cu).
+// Flash attention on tensor cores for prefill (versions 2 and 3 of lab/attention_prefill_lab.cu),
+// over a contiguous cache or (kPaged, version 4) the serving engine's paged pools: there blockIdx.z
+// is a sequence of a ragged batch, and each K / V row of a tile is found through its block table.
 //
 // A block of kWarps warps owns 16 * kWarps query rows of one head (16 per warp) and walks the visible key tiles
 // of Bc keys. K and V tiles are copied to shared memory with cp.async two stages deep, so the next
@@ -17,27 +19,34 @@
 namespace ferrum::cuda {
 
 struct FlashParams {
-  const void* q;  // [batch, heads, q_len, D]
-  const void* k;  // [batch, kv_heads, kv_stride, D]
+  const void* q;  // [batch, heads, q_len, D]; paged: [heads, num_tokens, D]
+  const void* k;  // [batch, kv_heads, kv_stride, D]; paged: the pool [num_blocks, kv_heads, block_size, D]
   const void* v;
-  void* out;  // [batch, heads, q_len, D]
+  void* out;  // as q
   int heads, kv_heads, q_len, kv_len, kv_stride, pos_offset;
   int causal, window;
   float scale_log2;
+  // Paged mode (a ragged batch, blockIdx.z a sequence; PagedAttnBatch's layouts): each sequence's
+  // rows, positions and key count come from the metadata; sequences with fewer than
+  // min_query_len query rows are left to the CUDA-core paged kernel.
+  const int32_t* query_start;
+  const int32_t* context_lens;
+  const int32_t* block_tables;
+  int num_tokens, max_blocks_per_seq, block_size, num_blocks, min_query_len;
 };
 
 // Version 2 used 4 warps (64 rows); version 3 (shipped) uses 8 warps (128 rows): each K/V tile
 // copied from L2 then serves twice the query rows, and twice the warps per SM hide latency.
 inline constexpr int kFlashWarps = 8;
 
-template <int kD, int kBc, int kWarps>
+template <int kD, int kBc, int kWarps, bool kPaged = false>
 constexpr size_t flash_shared_bytes() {
-  return static_cast<size_t>(16 * kWarps + 4 * kBc) * (kD + 8) * 2;
+  return static_cast<size_t>(16 * kWarps + 4 * kBc) * (kD + 8) * 2 + (kPaged ? 2 * kBc : 0);
 }
 
 // With 8 warps and head_dim <= 128 the register cap of 128 lets two blocks share an SM (the kernel
 // needs ~133 unconstrained, so the cap costs a few spills at most).
-template <class T, int kD, int kBc, int kWarps = kFlashWarps>
+template <class T, int kD, int kBc, int kWarps = kFlashWarps, bool kPaged = false>
 __global__ void __launch_bounds__(kWarps * 32, (kWarps == 8 && kD <= 128) ? 2 : 1)
     flash_attention_kernel(FlashParams p) {
   constexpr int kFlashRows = 16 * kWarps;  // query rows per block
@@ -47,37 +56,60 @@ __global__ void __launch_bounds__(kWarps * 32, (kWarps == 8 && kD <= 128) ? 2 : 
   T* q_tile = reinterpret_cast<T*>(shared_raw);
   T* k_tiles = q_tile + kFlashRows * kPitch;  // [2][kBc][kPitch]
   T* v_tiles = k_tiles + 2 * kBc * kPitch;
+  unsigned char* key_ok = reinterpret_cast<unsigned char*>(v_tiles + 2 * kBc * kPitch);  // paged: [2][kBc]
 
-  const int tiles_q = (p.q_len + kFlashRows - 1) / kFlashRows;
+  const int head = blockIdx.y, batch = blockIdx.z;
+  // This block's sequence: its query rows (q_base: the row of its first), key count, first position.
+  int q_len = p.q_len, kv_len = p.kv_len, pos_offset = p.pos_offset;
+  size_t q_base = (static_cast<size_t>(batch) * p.heads + head) * p.q_len;
+  if constexpr (kPaged) {
+    const int q_first = p.query_start[batch];
+    q_len = p.query_start[batch + 1] - q_first;
+    kv_len = p.context_lens[batch];
+    pos_offset = kv_len - q_len;
+    q_base = static_cast<size_t>(head) * p.num_tokens + q_first;
+    if (q_len < p.min_query_len) return;  // the CUDA-core paged kernel's
+  }
+  const int tiles_q = (q_len + kFlashRows - 1) / kFlashRows;
+  if (static_cast<int>(blockIdx.x) >= tiles_q) return;  // paged: shorter than the longest sequence
   // Causal: the last query tiles see the most keys, so start them first.
   const int q_tile_index = p.causal ? tiles_q - 1 - blockIdx.x : blockIdx.x;
-  const int head = blockIdx.y, batch = blockIdx.z;
   const int kv_head = head / (p.heads / p.kv_heads);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int q0 = q_tile_index * kFlashRows;
 
-  const T* q = static_cast<const T*>(p.q) + ((static_cast<size_t>(batch) * p.heads + head) * p.q_len) * kD;
-  const size_t kv_base = (static_cast<size_t>(batch) * p.kv_heads + kv_head) * p.kv_stride * kD;
+  const T* q = static_cast<const T*>(p.q) + q_base * kD;
+  const size_t kv_base = kPaged ? 0 : (static_cast<size_t>(batch) * p.kv_heads + kv_head) * p.kv_stride * kD;
   const T* k = static_cast<const T*>(p.k) + kv_base;
   const T* v = static_cast<const T*>(p.v) + kv_base;
-  T* out = static_cast<T*>(p.out) + ((static_cast<size_t>(batch) * p.heads + head) * p.q_len) * kD;
+  T* out = static_cast<T*>(p.out) + q_base * kD;
 
-  const int last_q = min(q0 + kFlashRows, p.q_len) - 1;
-  const int kv_hi = p.causal ? min(p.kv_len, p.pos_offset + last_q + 1) : p.kv_len;
-  const int kv_lo = p.window > 0 ? max(0, p.pos_offset + q0 - p.window + 1) : 0;
+  const int last_q = min(q0 + kFlashRows, q_len) - 1;
+  const int kv_hi = p.causal ? min(kv_len, pos_offset + last_q + 1) : kv_len;
+  const int kv_lo = p.window > 0 ? max(0, pos_offset + q0 - p.window + 1) : 0;
   const int tile_begin = kv_lo / kBc, tile_end = kv_hi > kv_lo ? (kv_hi + kBc - 1) / kBc : tile_begin;
 
   for (int c = threadIdx.x; c < kFlashRows * kChunksPerRow; c += blockDim.x) {
     const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
-    const bool valid = q0 + row < p.q_len;
+    const bool valid = q0 + row < q_len;
     cp_async_16(q_tile + row * kPitch + col, valid ? q + static_cast<size_t>(q0 + row) * kD + col : q, valid);
   }
+  const int32_t* table = kPaged ? p.block_tables + static_cast<size_t>(batch) * p.max_blocks_per_seq : nullptr;
   auto load_kv_tile = [&](int tile, int stage) {
     for (int c = threadIdx.x; c < kBc * kChunksPerRow; c += blockDim.x) {
       const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * 8, key = tile * kBc + row;
       // Keys past kv_len become zeros: their P is 0, and 0 * garbage could still be NaN.
-      const bool valid = key < p.kv_len;
-      const size_t offset = valid ? static_cast<size_t>(key) * kD + col : 0;
+      bool valid = key < kv_len;
+      size_t offset = static_cast<size_t>(key) * kD + col;
+      if constexpr (kPaged) {
+        // Key j: row j % block_size of the table's block j / block_size. A block id outside the
+        // pool reads as a masked key (key_ok), never past the pool.
+        const int block = valid ? table[key / p.block_size] : -1;
+        valid = block >= 0 && block < p.num_blocks;
+        offset = ((static_cast<size_t>(block) * p.kv_heads + kv_head) * p.block_size + key % p.block_size) * kD + col;
+        if (col == 0) key_ok[stage * kBc + row] = valid;
+      }
+      if (!valid) offset = 0;
       cp_async_16(k_tiles + (stage * kBc + row) * kPitch + col, k + offset, valid);
       cp_async_16(v_tiles + (stage * kBc + row) * kPitch + col, v + offset, valid);
     }
@@ -87,7 +119,7 @@ __global__ void __launch_bounds__(kWarps * 32, (kWarps == 8 && kD <= 128) ? 2 : 
 
   // This thread's two query rows (g and g + 8 of the warp's 16) and their absolute positions.
   const int row_g = q0 + warp * 16 + lane / 4;
-  const int pos_g = p.pos_offset + row_g, pos_g8 = pos_g + 8;
+  const int pos_g = pos_offset + row_g, pos_g8 = pos_g + 8;
   float o[kD / 8][4];
 #pragma unroll
   for (int i = 0; i < kD / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
@@ -124,8 +156,8 @@ __global__ void __launch_bounds__(kWarps * 32, (kWarps == 8 && kD <= 128) ? 2 : 
 
     // Scale into the log2 domain and mask (only tiles that straddle a boundary pay for the mask).
     const int key0 = tile * kBc;
-    const bool needs_mask = key0 + kBc > p.kv_len || (p.causal && key0 + kBc - 1 > p.pos_offset + q0) ||
-                            (p.window > 0 && key0 + p.window <= p.pos_offset + last_q);
+    const bool needs_mask = kPaged || key0 + kBc > kv_len || (p.causal && key0 + kBc - 1 > pos_offset + q0) ||
+                            (p.window > 0 && key0 + p.window <= pos_offset + last_q);
     float tile_max_g = -INFINITY, tile_max_g8 = -INFINITY;
 #pragma unroll
     for (int nt = 0; nt < kBc / 8; ++nt) {
@@ -135,7 +167,8 @@ __global__ void __launch_bounds__(kWarps * 32, (kWarps == 8 && kD <= 128) ? 2 : 
         if (needs_mask) {
           const int key = key0 + nt * 8 + 2 * (lane % 4) + (e & 1);
           const int pos = e < 2 ? pos_g : pos_g8;
-          const bool visible = key < p.kv_len && (!p.causal || key <= pos) && (p.window == 0 || key + p.window > pos);
+          bool visible = key < kv_len && (!p.causal || key <= pos) && (p.window == 0 || key + p.window > pos);
+          if constexpr (kPaged) visible = visible && key_ok[stage * kBc + key - key0];
           if (!visible) value = -INFINITY;
         }
         s[nt][e] = value;
@@ -200,11 +233,11 @@ __global__ void __launch_bounds__(kWarps * 32, (kWarps == 8 && kD <= 128) ? 2 : 
 #pragma unroll
   for (int dt = 0; dt < kD / 8; ++dt) {
     const int col = dt * 8 + 2 * (lane % 4);
-    if (row_g < p.q_len) {
+    if (row_g < q_len) {
       *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(row_g) * kD + col) =
           pack2<T>(o[dt][0] * inv_g, o[dt][1] * inv_g);
     }
-    if (row_g + 8 < p.q_len) {
+    if (row_g + 8 < q_len) {
       *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(row_g + 8) * kD + col) =
           pack2<T>(o[dt][2] * inv_g8, o[dt][3] * inv_g8);
     }

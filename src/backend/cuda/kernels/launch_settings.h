@@ -49,6 +49,11 @@ bool packed_gemv_enabled();
 // the dequantize path, for comparisons).
 bool awq_mma_enabled();
 
+// Query rows from which a sequence of a paged_attention batch takes the tensor-core kernel
+// (flash_attention.cuh's paged mode) instead of the CUDA-core one, where the problem allows it
+// (FERRUM_CUDA_PAGED_FLASH_MIN_ROWS, default 16; 0 = never).
+size_t paged_flash_min_rows();
+
 // FERRUM_CUDA_CARVEOUT=N (0..100): every kernel launched through launch_kernel asks for the same
 // shared-memory carveout (percent of the unified L1 / shared memory). An SM can only run blocks of
 // kernels whose carveouts agree, so when a kernel with a large shared-memory tile follows GEMVs that

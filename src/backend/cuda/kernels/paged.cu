@@ -1,6 +1,9 @@
 #include <algorithm>
+#include <climits>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/flash_attention.cuh"
+#include "backend/cuda/kernels/launch_settings.h"
 #include "backend/cuda/kernels/paged.h"
 #include "backend/cuda/kernels/paged_attention.cuh"
 #include "core/half.h"
@@ -101,6 +104,72 @@ Status launch_paged_shaped(const PagedKernelParams& p, const PagedShape& shape, 
   return launch_paged_kernel<TQ, TK, 8, 8>(p, a.num_seqs, a.kv_heads, stream);
 }
 
+// Sequences of a batch with at least paged_flash_min_rows() query rows (prefill chunks) run on the
+// tensor cores (flash_attention.cuh's paged mode), the others on the CUDA-core kernel, when the
+// problem is one the flash kernel takes: q, K, V and out all bf16 or all f16, plain attention with
+// a head_dim it has an instance for, 16-byte aligned rows.
+bool uses_paged_flash(const PagedAttentionProblem& a) {
+  const size_t min_rows = paged_flash_min_rows();
+  const bool half = (a.dtype == DType::kBF16 || a.dtype == DType::kF16) && a.kv_dtype == a.dtype;
+  const bool dims = a.d2 == 0 && a.dv == a.d1 && (a.d1 == 64 || a.d1 == 80 || a.d1 == 96 || a.d1 == 128 || a.d1 == 256);
+  const bool aligned = is_aligned(a.q, 16) && is_aligned(a.k1, 16) && is_aligned(a.v, 16) && is_aligned(a.out, 16);
+  return min_rows > 0 && a.max_query_len >= min_rows && half && dims && aligned;
+}
+
+// How the CUDA-core kernel is launched (the scratch and the launch must agree). Beside the flash
+// kernel its rows stop below paged_flash_min_rows(), and it runs unsplit: the combine pass writes
+// every row of the batch, the flash kernel's too.
+PagedShape cuda_core_shape(const PagedAttentionProblem& a, int sm_count) {
+  if (!uses_paged_flash(a)) return paged_shape(a, sm_count);
+  PagedAttentionProblem core = a;
+  core.max_query_len = std::min(a.max_query_len, paged_flash_min_rows() - 1);
+  PagedShape shape = paged_shape(core, sm_count);
+  shape.num_splits = 1;
+  return shape;
+}
+
+template <class T, int kD, int kBc>
+Status launch_paged_flash_kernel(const PagedAttentionProblem& a, cudaStream_t stream) {
+  FlashParams p{};
+  p.q = a.q;
+  p.k = a.k1;
+  p.v = a.v;
+  p.out = a.out;
+  p.heads = static_cast<int>(a.heads);
+  p.kv_heads = static_cast<int>(a.kv_heads);
+  p.causal = a.causal;
+  p.window = static_cast<int>(a.window);
+  p.scale_log2 = a.scale * 1.4426950408889634f;
+  p.query_start = a.query_start;
+  p.context_lens = a.context_lens;
+  p.block_tables = a.block_tables;
+  p.num_tokens = static_cast<int>(a.num_tokens);
+  p.max_blocks_per_seq = static_cast<int>(a.max_blocks_per_seq);
+  p.block_size = static_cast<int>(a.block_size);
+  p.num_blocks = static_cast<int>(a.num_blocks);
+  p.min_query_len = static_cast<int>(paged_flash_min_rows());
+  constexpr size_t kShared = flash_shared_bytes<kD, kBc, kFlashWarps, true>();
+  auto kernel = flash_attention_kernel<T, kD, kBc, kFlashWarps, true>;
+  FERRUM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kShared)),
+                  "(paged flash attention, ", kShared, " bytes of shared memory)");
+  const dim3 grid(ceil_div(a.max_query_len, 16 * kFlashWarps), static_cast<unsigned>(a.heads),
+                  static_cast<unsigned>(a.num_seqs));
+  const dim3 block(kFlashWarps * 32);
+  kernel<<<grid, block, kShared, stream>>>(p);
+  return check_launch("paged_attention (flash)", grid, block, kShared);
+}
+
+template <class T>
+Status launch_paged_flash(const PagedAttentionProblem& a, cudaStream_t stream) {
+  switch (a.d1) {
+    case 64: return launch_paged_flash_kernel<T, 64, 64>(a, stream);
+    case 80: return launch_paged_flash_kernel<T, 80, 64>(a, stream);
+    case 96: return launch_paged_flash_kernel<T, 96, 64>(a, stream);
+    case 128: return launch_paged_flash_kernel<T, 128, 64>(a, stream);
+    default: return launch_paged_flash_kernel<T, 256, 32>(a, stream);
+  }
+}
+
 PagedKernelParams make_paged_params(const PagedAttentionProblem& a, const PagedShape& shape, void* partials) {
   PagedKernelParams p{};
   p.q = a.q;
@@ -133,6 +202,7 @@ PagedKernelParams make_paged_params(const PagedAttentionProblem& a, const PagedS
   p.row_blocks = shape.row_blocks;
   p.total_rows = static_cast<int>(shape.total_rows);
   p.vec_keys = a.d1 % 8 == 0 && a.d2 % 8 == 0 && is_aligned(a.k1, 32) && (a.d2 == 0 || is_aligned(a.k2, 32));
+  p.flash_min_query_len = uses_paged_flash(a) ? static_cast<int>(paged_flash_min_rows()) : INT_MAX;
   return p;
 }
 
@@ -169,7 +239,7 @@ Status launch_paged_cache_write(const PagedCacheWriteArgs& a, cudaStream_t strea
 }
 
 size_t paged_attention_scratch_bytes(const PagedAttentionProblem& problem, int sm_count) {
-  const PagedShape shape = paged_shape(problem, sm_count);
+  const PagedShape shape = cuda_core_shape(problem, sm_count);
   if (shape.num_splits == 1) return 0;
   return sizeof(float) * static_cast<size_t>(shape.num_splits) * shape.total_rows * (problem.dv + 2);
 }
@@ -181,7 +251,10 @@ Status launch_paged_attention(const PagedAttentionProblem& a, int sm_count, void
   FERRUM_CHECK(
       a.num_seqs < 65536 && a.heads * a.num_tokens < (size_t{1} << 31) && a.max_context_len < (size_t{1} << 30),
       ErrorCode::kUnsupported, "paged_attention: sizes exceed the kernel's 31-bit indices and grid");
-  const PagedShape shape = paged_shape(a, sm_count);
+  if (uses_paged_flash(a)) {
+    FERRUM_TRY(a.dtype == DType::kBF16 ? launch_paged_flash<bf16_t>(a, stream) : launch_paged_flash<f16_t>(a, stream));
+  }
+  const PagedShape shape = cuda_core_shape(a, sm_count);
   const PagedKernelParams p = make_paged_params(a, shape, scratch);
   if (a.kv_dtype == DType::kF8E4M3) {
     FERRUM_DISPATCH_FLOAT(a.dtype, T, "paged_attention",

@@ -41,6 +41,7 @@ struct PagedKernelParams {
   float scale_log2;
   int num_splits, row_blocks, total_rows;
   int vec_keys;
+  int flash_min_query_len;  // sequences with this many query rows or more ran on the tensor cores
 };
 
 inline constexpr int kPagedWarps = 4;
@@ -66,6 +67,7 @@ __global__ void __launch_bounds__(kPagedWarps * 32) paged_attention_kernel(Paged
   const int pos_offset = kv_len - q_len;
   const int rows_per_kv_head = p.group * q_len;
   if (row_block * kRows >= rows_per_kv_head) return;  // the whole block: this sequence has fewer rows
+  if (q_len >= p.flash_min_query_len) return;         // the tensor-core kernel's
 
   int position[kRows];
   int q_min = INT_MAX, q_max = -1;
