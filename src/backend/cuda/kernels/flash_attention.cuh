@@ -28,11 +28,16 @@ struct FlashParams {
   float scale_log2;
   // Paged mode (a ragged batch, blockIdx.z a sequence; PagedAttnBatch's layouts): each sequence's
   // rows, positions and key count come from the metadata; sequences with fewer than
-  // min_query_len query rows are left to the CUDA-core paged kernel.
+  // min_query_len query rows are left to the CUDA-core paged kernel. With num_splits > 1,
+  // blockIdx.x = query tile * num_splits + split, each split takes a share of the key tiles and
+  // writes unnormalised rows with their max and sum to partials ([splits][total_rows][D + 2], the
+  // layout split_kv_combine_kernel merges).
   const int32_t* query_start;
   const int32_t* context_lens;
   const int32_t* block_tables;
   int num_tokens, max_blocks_per_seq, block_size, num_blocks, min_query_len;
+  float* partials;
+  int num_splits, total_rows;
 };
 
 // Version 2 used 4 warps (64 rows); version 3 (shipped) uses 8 warps (128 rows): each K/V tile
@@ -70,10 +75,12 @@ __global__ void __launch_bounds__(kWarps * 32, (kWarps == 8 && kD <= 128) ? 2 : 
     q_base = static_cast<size_t>(head) * p.num_tokens + q_first;
     if (q_len < p.min_query_len) return;  // the CUDA-core paged kernel's
   }
+  const int split = kPaged ? static_cast<int>(blockIdx.x) % p.num_splits : 0;
+  const int q_slot = kPaged ? static_cast<int>(blockIdx.x) / p.num_splits : static_cast<int>(blockIdx.x);
   const int tiles_q = (q_len + kFlashRows - 1) / kFlashRows;
-  if (static_cast<int>(blockIdx.x) >= tiles_q) return;  // paged: shorter than the longest sequence
+  if (q_slot >= tiles_q) return;  // paged: shorter than the longest sequence
   // Causal: the last query tiles see the most keys, so start them first.
-  const int q_tile_index = p.causal ? tiles_q - 1 - blockIdx.x : blockIdx.x;
+  const int q_tile_index = p.causal ? tiles_q - 1 - q_slot : q_slot;
   const int kv_head = head / (p.heads / p.kv_heads);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int q0 = q_tile_index * kFlashRows;
@@ -87,7 +94,13 @@ __global__ void __launch_bounds__(kWarps * 32, (kWarps == 8 && kD <= 128) ? 2 : 
   const int last_q = min(q0 + kFlashRows, q_len) - 1;
   const int kv_hi = p.causal ? min(kv_len, pos_offset + last_q + 1) : kv_len;
   const int kv_lo = p.window > 0 ? max(0, pos_offset + q0 - p.window + 1) : 0;
-  const int tile_begin = kv_lo / kBc, tile_end = kv_hi > kv_lo ? (kv_hi + kBc - 1) / kBc : tile_begin;
+  int tile_begin = kv_lo / kBc, tile_end = kv_hi > kv_lo ? (kv_hi + kBc - 1) / kBc : tile_begin;
+  if (kPaged && p.num_splits > 1) {
+    // This split's share of the key tiles (possibly none: it still writes its empty partials).
+    const int share = (tile_end - tile_begin + p.num_splits - 1) / p.num_splits;
+    tile_begin = min(tile_end, tile_begin + split * share);
+    tile_end = min(tile_end, tile_begin + share);
+  }
 
   for (int c = threadIdx.x; c < kFlashRows * kChunksPerRow; c += blockDim.x) {
     const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
@@ -228,6 +241,31 @@ __global__ void __launch_bounds__(kWarps * 32, (kWarps == 8 && kD <= 128) ? 2 : 
   sum_g += __shfl_xor_sync(0xffffffffu, sum_g, 2);
   sum_g8 += __shfl_xor_sync(0xffffffffu, sum_g8, 1);
   sum_g8 += __shfl_xor_sync(0xffffffffu, sum_g8, 2);
+  if (kPaged && p.num_splits > 1) {
+    // Unnormalised rows, their max (log2 domain) and sum, for split_kv_combine_kernel.
+    float* partial = p.partials + (static_cast<size_t>(split) * p.total_rows + q_base) * (kD + 2);
+#pragma unroll
+    for (int dt = 0; dt < kD / 8; ++dt) {
+      const int col = dt * 8 + 2 * (lane % 4);
+      if (row_g < q_len) {
+        partial[static_cast<size_t>(row_g) * (kD + 2) + col] = o[dt][0];
+        partial[static_cast<size_t>(row_g) * (kD + 2) + col + 1] = o[dt][1];
+      }
+      if (row_g + 8 < q_len) {
+        partial[static_cast<size_t>(row_g + 8) * (kD + 2) + col] = o[dt][2];
+        partial[static_cast<size_t>(row_g + 8) * (kD + 2) + col + 1] = o[dt][3];
+      }
+    }
+    if (lane % 4 == 0 && row_g < q_len) {
+      partial[static_cast<size_t>(row_g) * (kD + 2) + kD] = max_g;
+      partial[static_cast<size_t>(row_g) * (kD + 2) + kD + 1] = sum_g;
+    }
+    if (lane % 4 == 0 && row_g + 8 < q_len) {
+      partial[static_cast<size_t>(row_g + 8) * (kD + 2) + kD] = max_g8;
+      partial[static_cast<size_t>(row_g + 8) * (kD + 2) + kD + 1] = sum_g8;
+    }
+    return;
+  }
   const float inv_g = sum_g > 0.0f ? 1.0f / sum_g : 0.0f;
   const float inv_g8 = sum_g8 > 0.0f ? 1.0f / sum_g8 : 0.0f;
 #pragma unroll

@@ -116,20 +116,32 @@ bool uses_paged_flash(const PagedAttentionProblem& a) {
   return min_rows > 0 && a.max_query_len >= min_rows && half && dims && aligned;
 }
 
+constexpr int kPagedFlashRows = 16 * kFlashWarps;
+
+// Key splits of the flash kernel: about two waves of blocks, each split at least 4 key tiles.
+int paged_flash_splits(const PagedAttentionProblem& a, int sm_count) {
+  const size_t q_tiles = (a.max_query_len + kPagedFlashRows - 1) / kPagedFlashRows;
+  const size_t blocks = std::max<size_t>(1, q_tiles * a.heads * a.num_seqs);
+  const size_t wanted = (2 * static_cast<size_t>(sm_count) + blocks - 1) / blocks;
+  const size_t max_by_keys = std::max<size_t>(1, a.max_context_len / 256);
+  return static_cast<int>(std::clamp<size_t>(std::min(wanted, max_by_keys), 1, 16));
+}
+
 // How the CUDA-core kernel is launched (the scratch and the launch must agree). Beside the flash
-// kernel its rows stop below paged_flash_min_rows(), and it runs unsplit: the combine pass writes
-// every row of the batch, the flash kernel's too.
+// kernel its rows stop below paged_flash_min_rows(), and it takes the flash kernel's split count:
+// the combine pass then merges every row of the batch, whichever kernel wrote its partials.
 PagedShape cuda_core_shape(const PagedAttentionProblem& a, int sm_count) {
   if (!uses_paged_flash(a)) return paged_shape(a, sm_count);
   PagedAttentionProblem core = a;
   core.max_query_len = std::min(a.max_query_len, paged_flash_min_rows() - 1);
   PagedShape shape = paged_shape(core, sm_count);
-  shape.num_splits = 1;
+  shape.num_splits = paged_flash_splits(a, sm_count);
   return shape;
 }
 
 template <class T, int kD, int kBc>
-Status launch_paged_flash_kernel(const PagedAttentionProblem& a, cudaStream_t stream) {
+Status launch_paged_flash_kernel(const PagedAttentionProblem& a, const PagedShape& shape, void* partials,
+                                 cudaStream_t stream) {
   FlashParams p{};
   p.q = a.q;
   p.k = a.k1;
@@ -148,25 +160,29 @@ Status launch_paged_flash_kernel(const PagedAttentionProblem& a, cudaStream_t st
   p.block_size = static_cast<int>(a.block_size);
   p.num_blocks = static_cast<int>(a.num_blocks);
   p.min_query_len = static_cast<int>(paged_flash_min_rows());
+  p.partials = static_cast<float*>(partials);
+  p.num_splits = shape.num_splits;
+  p.total_rows = static_cast<int>(shape.total_rows);
   constexpr size_t kShared = flash_shared_bytes<kD, kBc, kFlashWarps, true>();
   auto kernel = flash_attention_kernel<T, kD, kBc, kFlashWarps, true>;
   FERRUM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kShared)),
                   "(paged flash attention, ", kShared, " bytes of shared memory)");
-  const dim3 grid(ceil_div(a.max_query_len, 16 * kFlashWarps), static_cast<unsigned>(a.heads),
-                  static_cast<unsigned>(a.num_seqs));
+  const dim3 grid(ceil_div(a.max_query_len, kPagedFlashRows) * static_cast<unsigned>(shape.num_splits),
+                  static_cast<unsigned>(a.heads), static_cast<unsigned>(a.num_seqs));
   const dim3 block(kFlashWarps * 32);
   kernel<<<grid, block, kShared, stream>>>(p);
   return check_launch("paged_attention (flash)", grid, block, kShared);
 }
 
 template <class T>
-Status launch_paged_flash(const PagedAttentionProblem& a, cudaStream_t stream) {
+Status launch_paged_flash(const PagedAttentionProblem& a, const PagedShape& shape, void* partials,
+                          cudaStream_t stream) {
   switch (a.d1) {
-    case 64: return launch_paged_flash_kernel<T, 64, 64>(a, stream);
-    case 80: return launch_paged_flash_kernel<T, 80, 64>(a, stream);
-    case 96: return launch_paged_flash_kernel<T, 96, 64>(a, stream);
-    case 128: return launch_paged_flash_kernel<T, 128, 64>(a, stream);
-    default: return launch_paged_flash_kernel<T, 256, 32>(a, stream);
+    case 64: return launch_paged_flash_kernel<T, 64, 64>(a, shape, partials, stream);
+    case 80: return launch_paged_flash_kernel<T, 80, 64>(a, shape, partials, stream);
+    case 96: return launch_paged_flash_kernel<T, 96, 64>(a, shape, partials, stream);
+    case 128: return launch_paged_flash_kernel<T, 128, 64>(a, shape, partials, stream);
+    default: return launch_paged_flash_kernel<T, 256, 32>(a, shape, partials, stream);
   }
 }
 
@@ -251,10 +267,11 @@ Status launch_paged_attention(const PagedAttentionProblem& a, int sm_count, void
   FERRUM_CHECK(
       a.num_seqs < 65536 && a.heads * a.num_tokens < (size_t{1} << 31) && a.max_context_len < (size_t{1} << 30),
       ErrorCode::kUnsupported, "paged_attention: sizes exceed the kernel's 31-bit indices and grid");
-  if (uses_paged_flash(a)) {
-    FERRUM_TRY(a.dtype == DType::kBF16 ? launch_paged_flash<bf16_t>(a, stream) : launch_paged_flash<f16_t>(a, stream));
-  }
   const PagedShape shape = cuda_core_shape(a, sm_count);
+  if (uses_paged_flash(a)) {
+    FERRUM_TRY(a.dtype == DType::kBF16 ? launch_paged_flash<bf16_t>(a, shape, scratch, stream)
+                                       : launch_paged_flash<f16_t>(a, shape, scratch, stream));
+  }
   const PagedKernelParams p = make_paged_params(a, shape, scratch);
   if (a.kv_dtype == DType::kF8E4M3) {
     FERRUM_DISPATCH_FLOAT(a.dtype, T, "paged_attention",
