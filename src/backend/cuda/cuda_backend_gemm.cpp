@@ -68,15 +68,16 @@ cublasStatus_t heuristic_pick(CudaContextState& state, cublasLtMatmulDesc_t desc
 
 // cuBLASLt's heuristic picks one of many kernel variants by m, and the first run of a variant costs
 // 2 to 15 ms on an H100 (measured: a 16-row projection's first launch 15.7 ms, its second 0.06 ms).
-// A server meets new token counts step after step, and each would stall its step. So the algorithm
-// is chosen once per m bucket (backend_types.h's row_count_bucket; the heuristic run at its upper end), and every m of
-// the bucket runs it where cuBLASLt accepts it (cublasLtMatmulAlgoCheck), else its own pick: a bounded set of variants,
-// which the serving engine runs once at start (CausalLm::warm_up_batches). Returns NOT_SUPPORTED when the bucket's
-// algorithm does not fit this plan.
+// A server meets new token counts step after step, and each would stall its step. So the
+// algorithm is chosen once per m bucket (backend_types.h's row_count_bucket; the heuristic run at
+// its upper end), and every m of the bucket runs it where cuBLASLt accepts it
+// (cublasLtMatmulAlgoCheck), else its own pick: a bounded set of variants, which the serving engine
+// runs once at start (CausalLm::warm_up_batches). NOT_SUPPORTED: the bucket's algorithm does not
+// fit this plan.
 cublasStatus_t bucket_algo(CudaContextState& state, GemmPlan& plan, size_t m, size_t n, size_t k, DType in_dtype,
                            DType out_dtype) {
-  const GemmPlanKey key{row_count_bucket(m),        n, k, static_cast<int>(in_dtype), static_cast<int>(in_dtype),
-                        static_cast<int>(out_dtype)};
+  const auto in = static_cast<int>(in_dtype), out = static_cast<int>(out_dtype);
+  const GemmPlanKey key{row_count_bucket(m), n, k, in, in, out};
   auto found = state.gemm_algos.find(key);
   if (found == state.gemm_algos.end()) {
     const auto bucket = static_cast<uint64_t>(std::get<0>(key));
@@ -116,15 +117,18 @@ Expected<const GemmPlan*> gemm_plan(CudaContext& ctx, size_t m, size_t n, size_t
   if (status == CUBLAS_STATUS_SUCCESS) {
     status = cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSB, &no_transpose, sizeof no_transpose);
   }
-  if (status == CUBLAS_STATUS_SUCCESS)
+  if (status == CUBLAS_STATUS_SUCCESS) {
     status = cublasLtMatrixLayoutCreate(&plan.a_layout, cuda_type(in_dtype), k, n, k);
-  if (status == CUBLAS_STATUS_SUCCESS)
+  }
+  if (status == CUBLAS_STATUS_SUCCESS) {
     status = cublasLtMatrixLayoutCreate(&plan.b_layout, cuda_type(in_dtype), k, m, k);
-  if (status == CUBLAS_STATUS_SUCCESS)
+  }
+  if (status == CUBLAS_STATUS_SUCCESS) {
     status = cublasLtMatrixLayoutCreate(&plan.c_layout, cuda_type(out_dtype), n, m, n);
+  }
   if (status == CUBLAS_STATUS_SUCCESS &&
-      bucket_algo(state, plan, m, n, k, in_dtype, out_dtype) != CUBLAS_STATUS_SUCCESS) {
-    // The bucket's algorithm does not fit this m: the heuristic's own pick for it.
+      (!gemm_buckets_enabled() || bucket_algo(state, plan, m, n, k, in_dtype, out_dtype) != CUBLAS_STATUS_SUCCESS)) {
+    // The bucket's algorithm does not fit this m (or buckets are off): the heuristic's own pick.
     cublasLtMatmulHeuristicResult_t result{};
     status = heuristic_pick(state, plan.desc, plan.a_layout, plan.b_layout, plan.c_layout, result);
     plan.algo = result.algo;

@@ -45,6 +45,10 @@ size_t packed_mma_max_rows();
 // Whether GPTQ / AWQ weights at one activation row take their GEMV (default) or the tensor-core
 // kernel (FERRUM_CUDA_PACKED_GEMV=0), for comparisons.
 bool packed_gemv_enabled();
+// Whether cuBLASLt GEMMs share one algorithm per row-count bucket (cuda_backend_gemm.cpp's
+// bucket_algo; default) or each m takes the heuristic's own pick (FERRUM_CUDA_GEMM_BUCKETS=0), for
+// comparisons.
+bool gemm_buckets_enabled();
 // Whether AWQ weights take the tensor-core kernel too (default; FERRUM_CUDA_AWQ_MMA=0 keeps them on
 // the dequantize path, for comparisons).
 bool awq_mma_enabled();
