@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <variant>
 
@@ -121,6 +122,9 @@ struct PagedAttnBatch {
   // within them): the longest q_len_s and the longest context_lens[s].
   size_t max_query_len = 0;
   size_t max_context_len = 0;
+  // Optional: query_start's values on the host, valid for the call, when the caller has them (a
+  // device backend may then launch a kernel only over the sequences it serves); empty otherwise.
+  std::span<const int32_t> host_query_start;
 };
 
 // Row counts (tokens of a step) are grouped into buckets where a backend caches per-size plans:

@@ -164,6 +164,7 @@ class PagedBatchBuffers {
     view_.num_tokens = batch.num_tokens();
     view_.max_blocks_per_seq = batch.max_blocks_per_seq;
     view_.block_size = block_size;
+    view_.host_query_start = batch.query_start;
     for (size_t s = 0; s < batch.num_seqs(); ++s) {
       view_.max_query_len =
           std::max(view_.max_query_len, static_cast<size_t>(batch.query_start[s + 1] - batch.query_start[s]));

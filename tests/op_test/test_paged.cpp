@@ -91,7 +91,8 @@ struct BatchBuffers {
     return buffers;
   }
 
-  PagedAttnBatch<typename B::Buffer> view(const ref::PagedBatch& batch) const {
+  // host_hint: pass query_start's host values too, as the engine does.
+  PagedAttnBatch<typename B::Buffer> view(const ref::PagedBatch& batch, bool host_hint = false) const {
     size_t longest_query = 0;
     for (size_t s = 0; s < batch.num_seqs(); ++s) {
       longest_query =
@@ -107,6 +108,7 @@ struct BatchBuffers {
     view.block_size = batch.block_size;
     view.max_query_len = longest_query;
     view.max_context_len = static_cast<size_t>(*std::max_element(batch.context_lens.begin(), batch.context_lens.end()));
+    if (host_hint) view.host_query_start = batch.query_start;
     return view;
   }
 };
@@ -239,9 +241,10 @@ std::vector<PagedCase> mla_cases() {
   };
 }
 
-// q and out in `act`: f32, or (backends taking half activations) the pools' dtype.
+// q and out in `act`: f32, or (backends taking half activations) the pools' dtype; host_hint as
+// BatchBuffers::view takes it.
 template <Backend B>
-CaseResult run_paged_attention(const PagedCase& c, DType act = DType::kF32) {
+CaseResult run_paged_attention(const PagedCase& c, DType act = DType::kF32, bool host_hint = false) {
   Rng rng(c.block_size * 7919 + c.seqs.size() * 31 + c.head_dim);
   size_t num_blocks = 0;
   const ref::PagedBatch batch = make_batch(c, rng, num_blocks);
@@ -263,7 +266,7 @@ CaseResult run_paged_attention(const PagedCase& c, DType act = DType::kF32) {
   OP_ASSIGN(auto out, B::alloc(q_numel, act));
   OP_ASSIGN(auto buffers, BatchBuffers<B>::upload(batch));
   auto ctx = B::new_context();
-  OP_TRY(B::paged_attention(ctx, q_buffer, k_buffer, v_buffer, out, buffers.view(batch), cfg));
+  OP_TRY(B::paged_attention(ctx, q_buffer, k_buffer, v_buffer, out, buffers.view(batch, host_hint), cfg));
   OP_ASSIGN(auto actual, download<B>(ctx, out, q_numel));
   // Half outputs: the store's rounding, and the probabilities' rounding before P.V on tensor cores.
   const double tolerance = act == DType::kF32 ? kF32Math : 2 * stored_tolerance(act, kF32Math);
@@ -404,8 +407,12 @@ void add_cases(CaseList& cases) {
       if (c.kv_dtype == DType::kBF16 || c.kv_dtype == DType::kF16) half_cases.push_back(c);
     }
     for (const PagedCase& c : half_cases) {
-      add_case<B>(cases, "paged_attention", cat(attention_case_name(c), ", q/out ", dtype_name(c.kv_dtype)),
-                  std::string(dtype_name(c.kv_dtype)), c.heavy, [c] { return run_paged_attention<B>(c, c.kv_dtype); });
+      for (bool hint : {false, true}) {
+        add_case<B>(cases, "paged_attention",
+                    cat(attention_case_name(c), ", q/out ", dtype_name(c.kv_dtype), hint ? ", host lengths" : ""),
+                    std::string(dtype_name(c.kv_dtype)), c.heavy,
+                    [c, hint] { return run_paged_attention<B>(c, c.kv_dtype, hint); });
+      }
     }
   }
   for (const PagedCase& c : mla_cases()) {

@@ -5,6 +5,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_allocator.h"
+#include "backend/cuda/kernels/launch_settings.h"
 #include "backend/cuda/kernels/layout.h"
 #include "backend/cuda/kernels/paged.h"
 
@@ -44,6 +45,16 @@ cuda::PagedAttentionProblem problem_for(const PagedAttnBatch<CudaBuffer>& batch,
   problem.block_size = batch.block_size;
   problem.max_query_len = batch.max_query_len;
   problem.max_context_len = batch.max_context_len;
+  if (!batch.host_query_start.empty()) {
+    // The sequences long enough for the tensor-core kernel, so its grid covers only their range.
+    const size_t min_rows = cuda::paged_flash_min_rows();
+    problem.flash_seq_begin = problem.flash_seq_end = 0;
+    for (size_t s = 0; s + 1 < batch.host_query_start.size() && s < batch.num_seqs; ++s) {
+      if (static_cast<size_t>(batch.host_query_start[s + 1] - batch.host_query_start[s]) < min_rows) continue;
+      if (problem.flash_seq_end == 0) problem.flash_seq_begin = s;
+      problem.flash_seq_end = s + 1;
+    }
+  }
   problem.heads = cfg.num_heads;
   problem.causal = cfg.causal;
   problem.window = cfg.sliding_window;

@@ -36,6 +36,7 @@ struct FlashParams {
   const int32_t* context_lens;
   const int32_t* block_tables;
   int num_tokens, max_blocks_per_seq, block_size, num_blocks, min_query_len;
+  int seq_offset;  // blockIdx.z + seq_offset is the sequence
   float* partials;
   int num_splits, total_rows;
 };
@@ -63,7 +64,7 @@ __global__ void __launch_bounds__(kWarps * 32, (kWarps == 8 && kD <= 128) ? 2 : 
   T* v_tiles = k_tiles + 2 * kBc * kPitch;
   unsigned char* key_ok = reinterpret_cast<unsigned char*>(v_tiles + 2 * kBc * kPitch);  // paged: [2][kBc]
 
-  const int head = blockIdx.y, batch = blockIdx.z;
+  const int head = blockIdx.y, batch = static_cast<int>(blockIdx.z) + (kPaged ? p.seq_offset : 0);
   // This block's sequence: its query rows (q_base: the row of its first), key count, first position.
   int q_len = p.q_len, kv_len = p.kv_len, pos_offset = p.pos_offset;
   size_t q_base = (static_cast<size_t>(batch) * p.heads + head) * p.q_len;

@@ -113,7 +113,13 @@ bool uses_paged_flash(const PagedAttentionProblem& a) {
   const bool half = (a.dtype == DType::kBF16 || a.dtype == DType::kF16) && a.kv_dtype == a.dtype;
   const bool dims = a.d2 == 0 && a.dv == a.d1 && (a.d1 == 64 || a.d1 == 80 || a.d1 == 96 || a.d1 == 128 || a.d1 == 256);
   const bool aligned = is_aligned(a.q, 16) && is_aligned(a.k1, 16) && is_aligned(a.v, 16) && is_aligned(a.out, 16);
-  return min_rows > 0 && a.max_query_len >= min_rows && half && dims && aligned;
+  const bool any = std::min(a.flash_seq_end, a.num_seqs) > a.flash_seq_begin;
+  return min_rows > 0 && a.max_query_len >= min_rows && any && half && dims && aligned;
+}
+
+// The sequences the flash kernel's grid covers.
+size_t paged_flash_seqs(const PagedAttentionProblem& a) {
+  return std::min(a.flash_seq_end, a.num_seqs) - a.flash_seq_begin;
 }
 
 constexpr int kPagedFlashRows = 16 * kFlashWarps;
@@ -121,7 +127,7 @@ constexpr int kPagedFlashRows = 16 * kFlashWarps;
 // Key splits of the flash kernel: about two waves of blocks, each split at least 4 key tiles.
 int paged_flash_splits(const PagedAttentionProblem& a, int sm_count) {
   const size_t q_tiles = (a.max_query_len + kPagedFlashRows - 1) / kPagedFlashRows;
-  const size_t blocks = std::max<size_t>(1, q_tiles * a.heads * a.num_seqs);
+  const size_t blocks = std::max<size_t>(1, q_tiles * a.heads * paged_flash_seqs(a));
   const size_t wanted = (2 * static_cast<size_t>(sm_count) + blocks - 1) / blocks;
   const size_t max_by_keys = std::max<size_t>(1, a.max_context_len / 256);
   return static_cast<int>(std::clamp<size_t>(std::min(wanted, max_by_keys), 1, 16));
@@ -160,6 +166,7 @@ Status launch_paged_flash_kernel(const PagedAttentionProblem& a, const PagedShap
   p.block_size = static_cast<int>(a.block_size);
   p.num_blocks = static_cast<int>(a.num_blocks);
   p.min_query_len = static_cast<int>(paged_flash_min_rows());
+  p.seq_offset = static_cast<int>(a.flash_seq_begin);
   p.partials = static_cast<float*>(partials);
   p.num_splits = shape.num_splits;
   p.total_rows = static_cast<int>(shape.total_rows);
@@ -168,7 +175,7 @@ Status launch_paged_flash_kernel(const PagedAttentionProblem& a, const PagedShap
   FERRUM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kShared)),
                   "(paged flash attention, ", kShared, " bytes of shared memory)");
   const dim3 grid(ceil_div(a.max_query_len, kPagedFlashRows) * static_cast<unsigned>(shape.num_splits),
-                  static_cast<unsigned>(a.heads), static_cast<unsigned>(a.num_seqs));
+                  static_cast<unsigned>(a.heads), static_cast<unsigned>(paged_flash_seqs(a)));
   const dim3 block(kFlashWarps * 32);
   kernel<<<grid, block, kShared, stream>>>(p);
   return check_launch("paged_attention (flash)", grid, block, kShared);

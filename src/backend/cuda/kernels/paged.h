@@ -48,6 +48,9 @@ struct PagedAttentionProblem {
   const int32_t* block_tables = nullptr;  // [num_seqs, max_blocks_per_seq]
   size_t num_seqs = 0, num_tokens = 0, max_blocks_per_seq = 0, block_size = 0, num_blocks = 0;
   size_t max_query_len = 0, max_context_len = 0;  // bounds the launch is shaped by
+  // Sequences [flash_seq_begin, flash_seq_end) may hold prefill chunks for the tensor-core kernel
+  // (every sequence when the host does not know the batch; none when it knows there are none).
+  size_t flash_seq_begin = 0, flash_seq_end = SIZE_MAX;
   bool causal = true;
   size_t window = 0;
   float scale = 1.0f;
