@@ -343,17 +343,23 @@ void run_tasks(ThreadPool& pool, const KernelArgs<T>& args, std::span<const Sequ
   });
 }
 
+// The arguments a contiguous and a paged problem share.
+template <class T, class Problem>
+KernelArgs<T> kernel_args(const Problem& problem) {
+  return KernelArgs<T>{problem.num_heads, problem.num_kv_heads,
+                       problem.causal,    problem.sliding_window,
+                       problem.scale,     problem.q,
+                       problem.k1,        problem.k2,
+                       problem.v,         problem.out,
+                       problem.d1,        problem.d2,
+                       problem.dv};
+}
+
 }  // namespace
 
 template <class T>
 void run_attention(ThreadPool& pool, const AttentionProblem<T>& problem) {
-  const KernelArgs<T> args{problem.num_heads, problem.num_kv_heads,
-                           problem.causal,    problem.sliding_window,
-                           problem.scale,     problem.q,
-                           problem.k1,        problem.k2,
-                           problem.v,         problem.out,
-                           problem.d1,        problem.d2,
-                           problem.dv};
+  const KernelArgs<T> args = kernel_args<T>(problem);
   std::vector<SequenceView> sequences(problem.batch);
   for (size_t b = 0; b < problem.batch; ++b) {
     SequenceView& seq = sequences[b];
@@ -370,13 +376,7 @@ void run_attention(ThreadPool& pool, const AttentionProblem<T>& problem) {
 
 template <class T>
 void run_paged_attention(ThreadPool& pool, const PagedAttentionProblem<T>& problem) {
-  KernelArgs<T> args{problem.num_heads, problem.num_kv_heads,
-                     problem.causal,    problem.sliding_window,
-                     problem.scale,     problem.q,
-                     problem.k1,        problem.k2,
-                     problem.v,         problem.out,
-                     problem.d1,        problem.d2,
-                     problem.dv};
+  KernelArgs<T> args = kernel_args<T>(problem);
   std::vector<SequenceView> sequences(problem.num_seqs);
   for (size_t s = 0; s < problem.num_seqs; ++s) {
     SequenceView& seq = sequences[s];

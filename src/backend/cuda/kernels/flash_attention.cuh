@@ -283,9 +283,9 @@ __global__ void __launch_bounds__(kWarps * 32, (kWarps == 8 && kD <= 128) ? 2 : 
   }
 }
 
-// One instance of the kernel for a problem (host side; attention.cu and the lab use it).
-template <class T, int kD, int kBc, int kWarps>
-Status launch_flash_kernel(const AttentionProblem& a, cudaStream_t stream) {
+// The fields a contiguous problem (AttentionProblem) and a paged one (PagedAttentionProblem) share.
+template <class Problem>
+FlashParams flash_common_params(const Problem& a) {
   FlashParams p{};
   p.q = a.q;
   p.k = a.k1;
@@ -293,21 +293,34 @@ Status launch_flash_kernel(const AttentionProblem& a, cudaStream_t stream) {
   p.out = a.out;
   p.heads = static_cast<int>(a.heads);
   p.kv_heads = static_cast<int>(a.kv_heads);
+  p.causal = a.causal;
+  p.window = static_cast<int>(a.window);
+  p.scale_log2 = a.scale * 1.4426950408889634f;
+  return p;
+}
+
+// Launches one instance with its dynamic shared memory; `what` names it in errors.
+template <class T, int kD, int kBc, int kWarps, bool kPaged>
+Status launch_flash_instance(const FlashParams& p, dim3 grid, const char* what, cudaStream_t stream) {
+  constexpr size_t kShared = flash_shared_bytes<kD, kBc, kWarps, kPaged>();
+  auto kernel = flash_attention_kernel<T, kD, kBc, kWarps, kPaged>;
+  FERRUM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kShared)),
+                  "(", what, ", ", kShared, " bytes of shared memory)");
+  const dim3 block(kWarps * 32);
+  kernel<<<grid, block, kShared, stream>>>(p);
+  return check_launch(what, grid, block, kShared);
+}
+
+// One instance of the kernel for a problem (host side; attention.cu and the lab use it).
+template <class T, int kD, int kBc, int kWarps>
+Status launch_flash_kernel(const AttentionProblem& a, cudaStream_t stream) {
+  FlashParams p = flash_common_params(a);
   p.q_len = static_cast<int>(a.q_len);
   p.kv_len = static_cast<int>(a.kv_len);
   p.kv_stride = static_cast<int>(a.kv_stride);
   p.pos_offset = static_cast<int>(a.pos_offset);
-  p.causal = a.causal;
-  p.window = static_cast<int>(a.window);
-  p.scale_log2 = a.scale * 1.4426950408889634f;
-  constexpr size_t kShared = flash_shared_bytes<kD, kBc, kWarps>();
-  auto kernel = flash_attention_kernel<T, kD, kBc, kWarps>;
-  FERRUM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kShared)),
-                  "(flash_attention, ", kShared, " bytes of shared memory)");
   const dim3 grid(ceil_div(a.q_len, 16 * kWarps), static_cast<unsigned>(a.heads), static_cast<unsigned>(a.batch));
-  const dim3 block(kWarps * 32);
-  kernel<<<grid, block, kShared, stream>>>(p);
-  return check_launch("flash_attention", grid, block, kShared);
+  return launch_flash_instance<T, kD, kBc, kWarps, false>(p, grid, "flash_attention", stream);
 }
 
 }  // namespace ferrum::cuda

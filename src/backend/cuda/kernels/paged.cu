@@ -148,16 +148,7 @@ PagedShape cuda_core_shape(const PagedAttentionProblem& a, int sm_count) {
 template <class T, int kD, int kBc>
 Status launch_paged_flash_kernel(const PagedAttentionProblem& a, const PagedShape& shape, void* partials,
                                  cudaStream_t stream) {
-  FlashParams p{};
-  p.q = a.q;
-  p.k = a.k1;
-  p.v = a.v;
-  p.out = a.out;
-  p.heads = static_cast<int>(a.heads);
-  p.kv_heads = static_cast<int>(a.kv_heads);
-  p.causal = a.causal;
-  p.window = static_cast<int>(a.window);
-  p.scale_log2 = a.scale * 1.4426950408889634f;
+  FlashParams p = flash_common_params(a);
   p.query_start = a.query_start;
   p.context_lens = a.context_lens;
   p.block_tables = a.block_tables;
@@ -170,15 +161,9 @@ Status launch_paged_flash_kernel(const PagedAttentionProblem& a, const PagedShap
   p.partials = static_cast<float*>(partials);
   p.num_splits = shape.num_splits;
   p.total_rows = static_cast<int>(shape.total_rows);
-  constexpr size_t kShared = flash_shared_bytes<kD, kBc, kFlashWarps, true>();
-  auto kernel = flash_attention_kernel<T, kD, kBc, kFlashWarps, true>;
-  FERRUM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kShared)),
-                  "(paged flash attention, ", kShared, " bytes of shared memory)");
   const dim3 grid(ceil_div(a.max_query_len, kPagedFlashRows) * static_cast<unsigned>(shape.num_splits),
                   static_cast<unsigned>(a.heads), static_cast<unsigned>(paged_flash_seqs(a)));
-  const dim3 block(kFlashWarps * 32);
-  kernel<<<grid, block, kShared, stream>>>(p);
-  return check_launch("paged_attention (flash)", grid, block, kShared);
+  return launch_flash_instance<T, kD, kBc, kFlashWarps, true>(p, grid, "paged_attention (flash)", stream);
 }
 
 template <class T>
