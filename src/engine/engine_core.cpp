@@ -50,7 +50,10 @@ Expected<std::unique_ptr<EngineCore>> EngineCore::create(CausalLm& model, const 
                           model.new_paged_cache(resolved.num_blocks, resolved.options.block_size, resolved.kv_dtype));
   model.enable_batch_graphs(resolved.options.enable_graphs);
   const Clock::time_point warm_up_start = Clock::now();
-  FERRUM_ASSIGN_OR_RETURN(size_t warmed, model.warm_up_batches(*cache, resolved.options.max_num_batched_tokens));
+  size_t warmed = 0;
+  if (resolved.options.warm_up.value_or(model.info().device != "cpu")) {
+    FERRUM_ASSIGN_OR_RETURN(warmed, model.warm_up_batches(*cache, resolved.options.max_num_batched_tokens));
+  }
   if (warmed > 0) {
     FERRUM_LOG_INFO("engine: warmed up ", warmed, " step sizes in ",
                     static_cast<int>(seconds_between(warm_up_start, Clock::now()) * 1e3), " ms");

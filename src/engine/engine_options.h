@@ -34,6 +34,9 @@ struct EngineOptions {
   // Steps whose sampled rows need only temperature / top-k / top-p / min-p draw their tokens on the
   // device (Backend::sample_rows) instead of copying every row's logits to the host.
   bool device_sampling = true;
+  // One throwaway step per row-count bucket at start (CausalLm::warm_up_batches), so no request's
+  // step pays a first-use cost; nullopt: on for devices other than the CPU (which has none).
+  std::optional<bool> warm_up;
 };
 
 inline constexpr size_t kDefaultHostKvBytes = size_t{4} << 30;

@@ -120,9 +120,10 @@ class CausalLm {
     return make_error(ErrorCode::kUnsupported, info().architecture, " has no paged cache");
   }
   // Runs the batched forward once per bucket of step sizes up to max_tokens (backend_types.h's
-  // row_count_bucket) on throwaway tokens whose K / V are written nowhere (slot -1), so first-use
-  // costs (on CUDA, milliseconds per GEMM kernel variant) are paid when the engine starts rather
-  // than in a request's step. Returns the step sizes run; devices without such costs run none.
+  // row_count_bucket) on throwaway tokens whose K / V are written nowhere (slot -1) and whose keys
+  // are read from block 0, so first-use costs (on CUDA, milliseconds per GEMM kernel variant) are
+  // paid when the engine starts rather than in a request's step. The pools and every sequence are
+  // left as they were. Returns the step sizes run (none without a batched path, or across ranks).
   virtual Expected<size_t> warm_up_batches(PagedKvStore& /*cache*/, size_t /*max_tokens*/) { return size_t{0}; }
 
   // Same, returning the final-normed hidden states of every token, [tokens, hidden_size], for
@@ -299,8 +300,8 @@ class CausalLmAdapter final : public CausalLm {
 
   Expected<size_t> warm_up_batches(PagedKvStore& store, size_t max_tokens) override {
     if constexpr (kBatches) {
-      // The CPU backend has no first-use costs; tensor-parallel steps must be broadcast to every rank.
-      if (info_.device == "cpu" || B::world_size(ctx_) > 1) return size_t{0};
+      // Tensor-parallel steps must be broadcast to every rank: none here.
+      if (B::world_size(ctx_) > 1) return size_t{0};
       const size_t block_size = static_cast<PagedStore&>(store).cache.block_size;
       max_tokens = std::min({max_tokens, info_.max_batch_tokens, info_.max_context});
       ForwardBatch batch;

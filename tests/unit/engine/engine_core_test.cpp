@@ -130,6 +130,17 @@ TEST_P(EngineFamilies, MixedBatchMatchesEachRequestAlone) {
   expect_matches_alone(*model, jobs, run_engine(*model, jobs, base_options()), "mixed batch");
 }
 
+// The warm-up's throwaway steps (CUDA's default, off on the CPU) run through every family's batched
+// path, forced on here for every bucket up to the step budget, and change no request's output.
+TEST_P(EngineFamilies, WarmUpDoesNotChangeOutputs) {
+  auto model = load_tiny(GetParam());
+  ASSERT_TRUE(model);
+  const auto jobs = mixed_jobs(model->info().vocab_size, 5);
+  EngineOptions options = base_options();
+  options.warm_up = true;
+  expect_matches_alone(*model, jobs, run_engine(*model, jobs, options), "after a warm-up");
+}
+
 TEST_P(EngineFamilies, PreemptionDoesNotChangeOutputs) {
   auto model = load_tiny(GetParam());
   ASSERT_TRUE(model);
