@@ -89,15 +89,15 @@ cublasStatus_t bucket_algo(CudaContextState& state, GemmPlan& plan, size_t m, si
     if (b != nullptr) cublasLtMatrixLayoutDestroy(b);
     if (c != nullptr) cublasLtMatrixLayoutDestroy(c);
     if (status != CUBLAS_STATUS_SUCCESS) return status;
-    found = state.gemm_algos.emplace(key, GemmAlgo{result.algo}).first;
+    found = state.gemm_algos.emplace(key, result.algo).first;
   }
   cublasLtMatmulHeuristicResult_t check{};
   const cublasStatus_t status = cublasLtMatmulAlgoCheck(state.lt, plan.desc, plan.a_layout, plan.b_layout,
-                                                        plan.c_layout, plan.c_layout, &found->second.algo, &check);
+                                                        plan.c_layout, plan.c_layout, &found->second, &check);
   if (status != CUBLAS_STATUS_SUCCESS || check.workspaceSize > state.lt_workspace.capacity) {
     return CUBLAS_STATUS_NOT_SUPPORTED;
   }
-  plan.algo = found->second.algo;
+  plan.algo = found->second;
   plan.workspace_bytes = check.workspaceSize;
   return CUBLAS_STATUS_SUCCESS;
 }

@@ -52,12 +52,6 @@ struct GemmPlan {
 // (m, n, k, activation dtype, weight dtype, output dtype)
 using GemmPlanKey = std::tuple<size_t, size_t, size_t, int, int, int>;
 
-// The algorithm the heuristic picked for a bucket of m (gemm_plans keys by exact m, gemm_algos by
-// the bucket's upper end): every m of the bucket that accepts it runs it, one kernel variant.
-struct GemmAlgo {
-  cublasLtMatmulAlgo_t algo{};
-};
-
 // Device-side dynamic state read by the `_dyn` kernel variants (see set_decode_state).
 struct DecodeStateSlots {
   static constexpr int kToken = 0;  // the token id fed to embedding_lookup
@@ -75,7 +69,9 @@ struct CudaContextState {
   cublasLtHandle_t lt = nullptr;
   cuda::DeviceBlock lt_workspace;
   std::map<GemmPlanKey, GemmPlan> gemm_plans;
-  std::map<GemmPlanKey, GemmAlgo> gemm_algos;
+  // The algorithm picked for each bucket of m (keyed by the bucket's upper end): every m of the
+  // bucket that accepts it runs it, one kernel variant (cuda_backend_gemm.cpp's bucket_algo).
+  std::map<GemmPlanKey, cublasLtMatmulAlgo_t> gemm_algos;
 
   cuda::DeviceBlock decode_state;  // int32[DecodeStateSlots::kCount]
   // Split counters of the decode attention kernel, zero between launches (int[kAttentionCounters]).

@@ -145,10 +145,9 @@ PagedShape cuda_core_shape(const PagedAttentionProblem& a, int sm_count) {
   return shape;
 }
 
-template <class T, int kD, int kBc>
-Status launch_paged_flash_kernel(const PagedAttentionProblem& a, const PagedShape& shape, void* partials,
-                                 cudaStream_t stream) {
-  FlashParams p = flash_common_params(a);
+// The batch metadata both paged kernels read (FlashParams and PagedKernelParams name it alike).
+template <class Params>
+void set_paged_tables(Params& p, const PagedAttentionProblem& a) {
   p.query_start = a.query_start;
   p.context_lens = a.context_lens;
   p.block_tables = a.block_tables;
@@ -156,6 +155,13 @@ Status launch_paged_flash_kernel(const PagedAttentionProblem& a, const PagedShap
   p.max_blocks_per_seq = static_cast<int>(a.max_blocks_per_seq);
   p.block_size = static_cast<int>(a.block_size);
   p.num_blocks = static_cast<int>(a.num_blocks);
+}
+
+template <class T, int kD, int kBc>
+Status launch_paged_flash_kernel(const PagedAttentionProblem& a, const PagedShape& shape, void* partials,
+                                 cudaStream_t stream) {
+  FlashParams p = flash_common_params(a);
+  set_paged_tables(p, a);
   p.min_query_len = static_cast<int>(paged_flash_min_rows());
   p.seq_offset = static_cast<int>(a.flash_seq_begin);
   p.partials = static_cast<float*>(partials);
@@ -189,13 +195,7 @@ PagedKernelParams make_paged_params(const PagedAttentionProblem& a, const PagedS
   p.v_scales = a.v_scales;
   p.out = a.out;
   p.partials = static_cast<float*>(partials);
-  p.query_start = a.query_start;
-  p.context_lens = a.context_lens;
-  p.block_tables = a.block_tables;
-  p.max_blocks_per_seq = static_cast<int>(a.max_blocks_per_seq);
-  p.block_size = static_cast<int>(a.block_size);
-  p.num_blocks = static_cast<int>(a.num_blocks);
-  p.num_tokens = static_cast<int>(a.num_tokens);
+  set_paged_tables(p, a);
   p.d1 = static_cast<int>(a.d1);
   p.d2 = static_cast<int>(a.d2);
   p.dv = static_cast<int>(a.dv);
