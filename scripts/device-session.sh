@@ -7,8 +7,9 @@
 # There (the GPU machine, repository root, `.device` carried):
 #   scripts/device-session.sh run [stages...]
 # runs the stages and prints a summary table last; logs go to $OUT (or ./device-out).
-# Stages: ops models bench8b engine quant qmma gguf8b gptq8b fp8kv prefix sample serve genmodels ferrumbench (default: ops models bench8b
-# engine serve; engine reuses the 8B of bench8b; ferrumbench takes the models of genmodels)
+# Stages: ops models bench8b engine quant qmma gguf8b gptq8b fp8kv prefix sample picks decode64 serve genmodels
+# ferrumbench (default: ops models bench8b engine serve; engine reuses the 8B of bench8b; ferrumbench
+# takes the models of genmodels)
 set -uo pipefail
 mode=${1:-run}
 shift || true
@@ -60,7 +61,7 @@ bin() { echo "$bundle/bin/$(basename "$1")"; }
 summary=()
 note() { summary+=("$1"); echo "$1"; }
 # The test binaries look for fixtures at <source>/../shared/fixtures of the checkout that built them.
-src_root=$(strings "$(bin test-cuda-models)" | grep -m1 -oE '/[^ ]*/shared/fixtures' || true)
+src_root=$(strings "$(bin test-cuda-models)" | grep -m1 -oE '/[^ ]*/\.\./shared/fixtures' || true)
 if [[ -n $src_root && ! -e $src_root ]]; then
   mkdir -p "$(dirname "$src_root")" && ln -sfn "$bundle/fixtures" "$src_root"
 fi
@@ -265,6 +266,58 @@ for stage in $stages; do
           --new-tokens 128 --max-num-batched-tokens 2048 $args > "$out/engine-1b-$name.txt" 2>&1
         note "engine 1b 64 x (128 + 128) $name: exit $? | $(grep -E 'output throughput' "$out/engine-1b-$name.txt") | $(grep -E 'decode steps' "$out/engine-1b-$name.txt" | cut -c1-90)"
       done
+      ;;
+    picks)
+      # The engine's picks on the device (penalties, bias, log-probabilities): the ops against their
+      # references, the engine on stories260K picking on the device vs on the host, then 8B bf16
+      # serving of 64 x (128 + 128) greedy, sampled, and sampled with penalties and top-5
+      # log-probabilities on the device and on the host.
+      "$(bin tests/op_test/ferrum-op-test)" --filter adjust_logits,log_softmax_at,sample_rows,topk_rows,argmax_rows \
+        > "$out/op-test-picks.log" 2>&1
+      note "op-test pick ops exit $?: $(tail -1 "$out/op-test-picks.log")"
+      grep -E 'FAIL' "$out/op-test-picks.log" | head
+      "$(bin tests/test-cuda-models)" --gtest_filter='CudaEngine.*:CudaGraphs.*' > "$out/test-cuda-engine.log" 2>&1
+      note "test-cuda-models engine exit $?: $(grep -E '^\[  (PASSED|FAILED) ' "$out/test-cuda-engine.log" | tr '\n' ' ')"
+      grep -E '^\[cuda|Failure' -A3 "$out/test-cuda-engine.log" | head -20
+      path=/tmp/m/l8r-bf16
+      mkdir -p /tmp/m
+      [[ -e $path ]] || timeout 240 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype bf16 "$path" \
+        --repeat-first-layer > "$out/gen8b-bf16.log" 2>&1
+      sampled="--temperature 0.8 --top-p 0.9"
+      penalties="--repetition-penalty 1.1 --presence-penalty 0.3 --frequency-penalty 0.5"
+      for spec in "greedy --temperature 0" "sampled $sampled" "penalties $sampled $penalties" \
+        "logprobs $sampled --logprobs 5" "both $sampled $penalties --logprobs 5" \
+        "both-host $sampled $penalties --logprobs 5 --host-sampling"; do
+        read -r name args <<< "$spec"
+        # shellcheck disable=SC2086
+        timeout 200 "$(bin bench/engine/ferrum-engine-bench)" --device cuda --model "$path" --requests 64 \
+          --prompt-len 128 --new-tokens 128 --max-num-batched-tokens 2048 $args > "$out/engine-8b-picks.txt" 2>&1
+        note "engine 8b 64 x (128 + 128) $name: exit $? | $(grep -E 'output throughput' "$out/engine-8b-picks.txt") | $(grep -E 'decode steps' "$out/engine-8b-picks.txt" | cut -c1-120)"
+      done
+      if [[ ${PICKS_NCU:-0} == 1 ]] && command -v ncu > /dev/null; then
+        # The pick kernels of decode steps (eager: graphs off so every launch is seen once).
+        timeout 300 ncu --clock-control none --print-summary per-kernel --metrics gpu__time_duration.sum \
+          --kernel-name regex:'topk|log_softmax|adjust|sample_rows|argmax|memcpy' --launch-skip 200 --launch-count 60 \
+          "$(bin bench/engine/ferrum-engine-bench)" --device cuda --random 1b --requests 64 --prompt-len 128 \
+          --new-tokens 32 --max-num-batched-tokens 2048 --no-graphs $sampled $penalties --logprobs 5 \
+          > "$out/ncu-picks.txt" 2>&1
+        note "ncu picks exit $?"
+        grep -E '^  [a-z_]|duration' "$out/ncu-picks.txt" | head -30
+      fi
+      ;;
+    decode64)
+      # Where a steady 64-sequence decode step of the 8B bf16 model goes: Nsight Compute's per-kernel
+      # times over ~3 decode steps (eager launches, so the window is counted in kernels), well past
+      # the warm-up and the prefill.
+      path=/tmp/m/l8r-bf16
+      mkdir -p /tmp/m
+      [[ -e $path ]] || timeout 240 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype bf16 "$path" \
+        --repeat-first-layer > "$out/gen8b-bf16.log" 2>&1
+      timeout 500 ncu --clock-control none --print-summary per-kernel --metrics gpu__time_duration.sum \
+        --launch-skip ${DECODE_SKIP:-15000} --launch-count ${DECODE_COUNT:-1000} \
+        "$(bin bench/engine/ferrum-engine-bench)" --device cuda --model "$path" --requests 64 --prompt-len 128 \
+        --new-tokens 64 --max-num-batched-tokens 2048 --no-graphs > "$out/ncu-decode64.txt" 2>&1
+      note "ncu decode64 exit $?"
       ;;
     serve)
       # A served model answers on the GPU (stories260K in f32: its greedy text is known).

@@ -1,8 +1,8 @@
 // ferrum-engine-bench: offline throughput of the serving engine. N requests (random prompts of
 // --prompt-len tokens, --new-tokens generated each, greedy unless --temperature is given (then
-// seeded draws with --top-k / --top-p, on the device unless --host-sampling), end-of-sequence
-// ignored) are submitted
-// at once and the engine steps until all are done; it reports output tokens per second overall and
+// seeded draws with --top-k / --top-p), with the penalties and top --logprobs asked for (all picked
+// on the device unless --host-sampling), end-of-sequence ignored) are submitted at once and the
+// engine steps until all are done; it reports output tokens per second overall and
 // over the decode-only steps, the step times, and for the decode steps the weight bandwidth they
 // reach (every step reads every weight once). With --baseline it also runs the same requests one
 // at a time through the single-sequence path (what `ferrum run` does), for the batching speedup.
@@ -13,7 +13,8 @@
 //                       [--requests 64] [--prompt-len 128] [--new-tokens 128] [--max-num-seqs N]
 //                       [--max-num-batched-tokens 512] [--block-size 16] [--threads N] [--baseline]
 //                       [--no-graphs] [--shared-prefix N] [--tensor-parallel-size N]
-//                       [--temperature T] [--top-k K] [--top-p P] [--host-sampling]
+//                       [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R]
+//                       [--presence-penalty P] [--frequency-penalty F] [--logprobs N] [--host-sampling]
 // With --tensor-parallel-size N the model is split over N processes of this binary (one per GPU;
 // they start with the hidden first argument tp-worker), rank 0 running the engine.
 #include <algorithm>
@@ -51,6 +52,8 @@ struct Flags {
   size_t shared_prefix = 0;
   size_t tensor_parallel_size = 1;
   SamplingParams sampling{.temperature = 0.0f};
+  size_t top_logprobs = 0;
+  bool logprobs = false;
   bool host_sampling = false;
 };
 
@@ -95,6 +98,15 @@ bool parse(int argc, char** argv, Flags& flags) {
       flags.sampling.top_k = static_cast<int>(number());
     } else if (arg == "--top-p" && has_value) {
       flags.sampling.top_p = std::strtof(argv[++i], nullptr);
+    } else if (arg == "--repetition-penalty" && has_value) {
+      flags.sampling.repetition_penalty = std::strtof(argv[++i], nullptr);
+    } else if (arg == "--presence-penalty" && has_value) {
+      flags.sampling.presence_penalty = std::strtof(argv[++i], nullptr);
+    } else if (arg == "--frequency-penalty" && has_value) {
+      flags.sampling.frequency_penalty = std::strtof(argv[++i], nullptr);
+    } else if (arg == "--logprobs" && has_value) {
+      flags.top_logprobs = number();
+      flags.logprobs = true;
     } else if (arg == "--host-sampling") {
       flags.host_sampling = true;
     } else {
@@ -260,6 +272,8 @@ int run(const Flags& flags) {
     request.sampling = flags.sampling;
     request.sampling.seed = i;
     request.sampling.has_seed = true;
+    request.logprobs = flags.logprobs;
+    request.top_logprobs = flags.top_logprobs;
     Status added = (*core)->add_request(i, std::move(request), [&](RequestEvent&& event) {
       if (event.finished) ++finished;
       if (event.error) std::fprintf(stderr, "request failed: %s\n", event.error->to_string().c_str());
@@ -309,10 +323,15 @@ int run(const Flags& flags) {
       stats.kv_blocks_total, flags.graphs ? "allowed" : "off");
   std::printf("finished %zu / %zu in %.3f s over %zu steps (%zu preemptions)\n", finished, flags.requests, total, steps,
               static_cast<size_t>(stats.preemptions));
-  if (flags.sampling.temperature > 0.0f) {
-    std::printf("sampling: temperature %.2f, top_k %d, top_p %.2f; %zu tokens drawn on the device\n",
-                static_cast<double>(flags.sampling.temperature), flags.sampling.top_k,
-                static_cast<double>(flags.sampling.top_p), static_cast<size_t>(stats.device_drawn_tokens));
+  if (flags.sampling.temperature > 0.0f || LogitAdjuster::adjusts(flags.sampling) || flags.logprobs) {
+    const SamplingParams& p = flags.sampling;
+    std::printf(
+        "sampling: temperature %.2f, top_k %d, top_p %.2f, repetition %.2f, presence %.2f, frequency %.2f, "
+        "logprobs %s (top %zu), picked on the %s; %zu tokens drawn on the device\n",
+        static_cast<double>(p.temperature), p.top_k, static_cast<double>(p.top_p),
+        static_cast<double>(p.repetition_penalty), static_cast<double>(p.presence_penalty),
+        static_cast<double>(p.frequency_penalty), flags.logprobs ? "on" : "off", flags.top_logprobs,
+        flags.host_sampling ? "host" : "device", static_cast<size_t>(stats.device_drawn_tokens));
   }
   std::printf("output throughput: %.1f tok/s overall (%zu tokens)\n",
               static_cast<double>(stats.generated_tokens) / total, static_cast<size_t>(stats.generated_tokens));

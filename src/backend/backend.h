@@ -218,6 +218,20 @@ concept Backend = requires {
   // Args: (x, params, ids, rows, cols)
   { B::sample_rows(ctx, in, in, out, n, n) } -> std::same_as<Status>;
 
+  // Sparse changes to f32 logits x [rows, cols], in place (penalties and logit bias). `adjustments`
+  // (i32) holds a header of kLogitAdjustmentWords words, the first of them the entry count, then
+  // LogitAdjustment entries. The count is read where the op runs (device memory), so a captured
+  // graph replays with whatever count was uploaded since. Entries past the buffer's capacity, and
+  // those whose row or token falls outside x, are skipped. A (row, token) named twice is changed by
+  // one of its entries, unspecified which.
+  // Args: (x, adjustments, rows, cols)
+  { B::adjust_logits(ctx, out, in, n, n) } -> std::same_as<Status>;
+  // out[r, j] (f32) = x[r, ids[r, j]] - log(sum over c of exp(x[r, c])): the log-probability of
+  // each id (i32 [rows, k]) under softmax(x[r, :]) of f32 logits. NaN for an id outside [0, cols);
+  // -inf for every id of a row whose values are all -inf. Rows holding +inf or NaN give non-finite
+  // results. Args: (x, ids, out, rows, cols, k)
+  { B::log_softmax_at(ctx, in, in, out, n, n, n) } -> std::same_as<Status>;
+
   // ── Tensor-parallel collectives (single-rank defaults: identity) ──
   { B::world_size(cctx) } -> std::same_as<size_t>;
   { B::rank(cctx) } -> std::same_as<size_t>;

@@ -24,6 +24,24 @@ struct RowSampling {
 inline constexpr size_t kRowSamplingFields = 5;
 static_assert(sizeof(RowSampling) == kRowSamplingFields * sizeof(float), "a params row is five packed f32");
 
+// One entry of adjust_logits (the engine's penalties and logit bias): the logit x at (row, token)
+// becomes adjusted_logit(x, repetition, add). Four 32-bit words, as the adjustments buffer holds it.
+struct LogitAdjustment {
+  int32_t row = 0;
+  int32_t token = 0;
+  float repetition = 1.0f;  // HF's repetition penalty: x > 0 is divided by it, else multiplied; 1 = off
+  float add = 0.0f;         // added after: logit bias minus the presence and frequency penalties
+};
+inline constexpr size_t kLogitAdjustmentWords = 4;
+static_assert(sizeof(LogitAdjustment) == kLogitAdjustmentWords * sizeof(int32_t), "an entry is four packed words");
+
+// The adjusted logit, one IEEE operation at a time (no fused multiply-add): what every backend and
+// the engine's host sampler compute, so a seeded request draws the same tokens on each.
+inline float adjusted_logit(float x, float repetition, float add) {
+  const float scaled = x > 0.0f ? x / repetition : x * repetition;
+  return scaled + add;
+}
+
 // Reduction applied by tensor-parallel all_reduce.
 enum class ReduceOp { kSum, kMax, kMin };
 

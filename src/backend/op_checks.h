@@ -94,4 +94,32 @@ Status check_sample_rows(const Buffer& x, const Buffer& params, const Buffer& id
   return check_numel(op, "ids", ids, rows);
 }
 
+// adjust_logits' arguments: f32 x [rows, cols]; i32 adjustments of whole entries, header included.
+template <class Buffer>
+Status check_adjust_logits(const Buffer& x, const Buffer& adjustments, size_t rows, size_t cols) {
+  constexpr std::string_view op = "adjust_logits";
+  FERRUM_TRY(check_dtype(op, "x", x, {DType::kF32}));
+  FERRUM_TRY(check_dtype(op, "adjustments", adjustments, {DType::kI32}));
+  FERRUM_CHECK(adjustments.numel() >= kLogitAdjustmentWords && adjustments.numel() % kLogitAdjustmentWords == 0,
+               ErrorCode::kShapeMismatch, op, ": adjustments holds ", adjustments.numel(),
+               " words, not a header and whole entries of ", kLogitAdjustmentWords);
+  FERRUM_CHECK(cols <= static_cast<size_t>(INT32_MAX) && rows <= static_cast<size_t>(INT32_MAX), ErrorCode::kOutOfRange,
+               op, ": rows=", rows, " cols=", cols, " cannot be named by i32 entries");
+  return check_numel(op, "x", x, {rows, cols});
+}
+
+// log_softmax_at's arguments: f32 x [rows, cols], i32 ids [rows, k], f32 out [rows, k].
+template <class Buffer>
+Status check_log_softmax_at(const Buffer& x, const Buffer& ids, const Buffer& out, size_t rows, size_t cols, size_t k) {
+  constexpr std::string_view op = "log_softmax_at";
+  FERRUM_TRY(check_dtype(op, "x", x, {DType::kF32}));
+  FERRUM_TRY(check_dtype(op, "ids", ids, {DType::kI32}));
+  FERRUM_TRY(check_dtype(op, "out", out, {DType::kF32}));
+  FERRUM_CHECK(cols <= static_cast<size_t>(INT32_MAX), ErrorCode::kOutOfRange, op, ": cols=", cols,
+               " cannot be indexed by i32 ids");
+  FERRUM_TRY(check_numel(op, "x", x, {rows, cols}));
+  FERRUM_TRY(check_numel(op, "ids", ids, {rows, k}));
+  return check_numel(op, "out", out, {rows, k});
+}
+
 }  // namespace ferrum

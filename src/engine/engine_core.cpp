@@ -156,42 +156,44 @@ Status EngineCore::run_step() {
     if (!status) break;
   }
   if (status) build_batch(scheduled);
-  // When every sampled row is a plain greedy pick, the device picks it; when every row needs only
-  // what sample_rows draws, the device draws it. Either way one id per row comes back instead of a
+  // When every sampled row is a plain greedy pick, the device picks it; when no row needs its
+  // logits on the host (a constraint), the device applies the penalties and bias, draws, and
+  // computes the log-probabilities. Either way a few numbers per row come back instead of a
   // vocabulary of logits.
   const bool argmax_on_device =
       std::all_of(sampled_.begin(), sampled_.end(), [](const Request* r) { return is_plain_greedy(r->request); });
-  const std::optional<std::span<const RowSampling>> drawn =
-      argmax_on_device || !status ? std::nullopt : device_sampling_rows();
-  const bool picked_on_device = argmax_on_device || drawn.has_value();
+  const BatchSampling* on_device = argmax_on_device || !status ? nullptr : device_sampling();
   Expected<std::span<const float>> logits = std::span<const float>();
   Expected<std::span<const int32_t>> ids = std::span<const int32_t>();
+  Expected<BatchPicks> picks = BatchPicks{};
   if (status) {
     const Clock::time_point forward_start = Clock::now();
     if (argmax_on_device) {
       ids = model_.forward_batch_argmax(*cache_, batch_);
-    } else if (drawn) {
-      ids = model_.forward_batch_sample(*cache_, batch_, *drawn);
+    } else if (on_device) {
+      picks = model_.forward_batch_sample(*cache_, batch_, *on_device);
     } else {
       logits = model_.forward_batch(*cache_, batch_);
     }
     stats_.model_seconds += seconds_between(forward_start, Clock::now());
   }
-  if (!status || !logits || !ids) {
-    const Error error = !status ? status.error() : !logits ? logits.error() : ids.error();
+  if (!status || !logits || !ids || !picks) {
+    const Error error = !status ? status.error() : !logits ? logits.error() : !ids ? ids.error() : picks.error();
     for (const ScheduledChunk& chunk : scheduled.chunks) fail(*requests_.at(chunk.seq->id), error);
     return error;
   }
   ++stats_.steps;
-  if (drawn) {
-    stats_.device_drawn_tokens += static_cast<uint64_t>(
-        std::count_if(drawn->begin(), drawn->end(), [](const RowSampling& row) { return row.temperature > 0.0f; }));
+  if (on_device) {
+    stats_.device_drawn_tokens += static_cast<uint64_t>(std::count_if(
+        on_device->rows.begin(), on_device->rows.end(), [](const RowSampling& row) { return row.temperature > 0.0f; }));
   }
   scheduler_.commit(scheduled);
   const size_t vocab = model_.info().vocab_size;
   for (size_t row = 0; row < sampled_.size(); ++row) {
-    if (picked_on_device) {
-      accept(*sampled_[row], (*ids)[row], {});
+    if (argmax_on_device) {
+      accept(*sampled_[row], (*ids)[row], std::nullopt);
+    } else if (on_device) {
+      accept(*sampled_[row], picks->ids[row], picked_logprobs(*picks, row, on_device->top_logprobs));
     } else {
       sample(*sampled_[row], logits->subspan(row * vocab, vocab));
     }
@@ -199,32 +201,39 @@ Status EngineCore::run_step() {
   return ok();
 }
 
-bool EngineCore::needs_no_host_logits(const EngineRequest& r) {
-  const SamplingParams& p = r.sampling;
-  return p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f &&
-         p.logit_bias.empty() && !r.constraint && !r.logprobs && r.top_logprobs == 0;
-}
-
 bool EngineCore::is_plain_greedy(const EngineRequest& r) {
-  return r.sampling.temperature == 0.0f && needs_no_host_logits(r);
+  return r.sampling.temperature == 0.0f && !LogitAdjuster::adjusts(r.sampling) && !r.constraint && !r.logprobs &&
+         r.top_logprobs == 0;
 }
 
-std::optional<std::span<const RowSampling>> EngineCore::device_sampling_rows() {
-  if (!resolved_.options.device_sampling || !model_.supports_device_sampling()) return std::nullopt;
-  if (!std::all_of(sampled_.begin(), sampled_.end(), [](const Request* r) { return needs_no_host_logits(r->request); }))
-    return std::nullopt;
+const BatchSampling* EngineCore::device_sampling() {
+  if (!resolved_.options.device_sampling || !model_.supports_device_sampling()) return nullptr;
+  // A constraint masks the logits with host state (a grammar), so its row needs them here.
+  if (std::any_of(sampled_.begin(), sampled_.end(), [](const Request* r) { return r->request.constraint != nullptr; }))
+    return nullptr;
   row_sampling_.clear();
+  adjustments_.clear();
+  batch_sampling_ = BatchSampling{};
+  const size_t vocab = model_.info().vocab_size;
   for (Request* request : sampled_) {
+    const EngineRequest& r = request->request;
     RowSampling row;  // greedy unless this request draws
     // sample() draws nothing for a greedy request or one at its length limit: neither does this,
     // so a seeded request takes the same uniforms on either path.
-    if (request->request.sampling.temperature > 0.0f && !request->output.length_reached()) {
+    if (r.sampling.temperature > 0.0f && !request->output.length_reached()) {
       row = request->sampler.row_sampling();
       row.uniform = static_cast<float>(request->sampler.next_uniform());
     }
+    const std::span<const int32_t> all(request->seq.tokens);
+    adjuster_.append(r.sampling, {all.first(request->seq.prompt_len), all.subspan(request->seq.prompt_len)}, vocab,
+                     static_cast<int32_t>(row_sampling_.size()), adjustments_);
     row_sampling_.push_back(row);
+    batch_sampling_.logprobs = batch_sampling_.logprobs || r.logprobs || r.top_logprobs > 0;
+    batch_sampling_.top_logprobs = std::max(batch_sampling_.top_logprobs, r.top_logprobs);
   }
-  return std::span<const RowSampling>(row_sampling_);
+  batch_sampling_.rows = row_sampling_;
+  batch_sampling_.adjustments = adjustments_;
+  return &batch_sampling_;
 }
 
 void EngineCore::build_batch(const SchedulerOutput& scheduled) {
@@ -260,12 +269,32 @@ void EngineCore::sample(Request& request, std::span<const float> logits) {
   row_.assign(logits.begin(), logits.end());
   if (r.constraint) r.constraint->mask(row_);
   const std::span<const int32_t> all(request.seq.tokens);
-  const int32_t token =
-      request.sampler.sample(row_, {all.first(request.seq.prompt_len), all.subspan(request.seq.prompt_len)});
-  accept(request, token, logits);
+  adjustments_.clear();
+  adjuster_.append(r.sampling, {all.first(request.seq.prompt_len), all.subspan(request.seq.prompt_len)}, logits.size(),
+                   0, adjustments_);
+  const int32_t token = request.sampler.sample_adjusted(row_, adjustments_);
+  std::optional<TokenLogprobs> logprobs;
+  if ((r.logprobs || r.top_logprobs > 0) && token >= 0 && static_cast<size_t>(token) < logits.size()) {
+    // The model's own distribution: raw logits, before penalties, bias, constraint and temperature.
+    const std::vector<float> all_logprobs = log_softmax(logits);
+    logprobs =
+        TokenLogprobs{{token, all_logprobs[static_cast<size_t>(token)]}, top_logprobs(all_logprobs, r.top_logprobs)};
+  }
+  accept(request, token, std::move(logprobs));
 }
 
-void EngineCore::accept(Request& request, int32_t token, std::span<const float> logits) {
+std::optional<EngineCore::TokenLogprobs> EngineCore::picked_logprobs(const BatchPicks& picks, size_t row,
+                                                                     size_t batch_top) const {
+  const EngineRequest& r = sampled_[row]->request;
+  if (!r.logprobs && r.top_logprobs == 0) return std::nullopt;
+  TokenLogprobs out{{picks.ids[row], picks.chosen_logprobs[row]}, {}};
+  for (size_t i = 0; i < r.top_logprobs; ++i) {
+    out.top.push_back({picks.top_ids[row * batch_top + i], picks.top_logprobs[row * batch_top + i]});
+  }
+  return out;
+}
+
+void EngineCore::accept(Request& request, int32_t token, std::optional<TokenLogprobs> logprobs) {
   const Clock::time_point now = Clock::now();
   RequestEvent event;
   if (request.output.length_reached()) {
@@ -289,11 +318,9 @@ void EngineCore::accept(Request& request, int32_t token, std::span<const float> 
     ++stats_.generated_tokens;
     if (!request.first_token) request.first_token = now;
     event.tokens.push_back(token);
-    if (r.logprobs || r.top_logprobs > 0) {
-      // The model's own distribution: raw logits, before penalties, bias, constraint and temperature.
-      const std::vector<float> logprobs = log_softmax(logits);
-      event.chosen_logprobs.push_back({token, logprobs[static_cast<size_t>(token)]});
-      if (r.top_logprobs > 0) event.top_logprobs.push_back(top_logprobs(logprobs, r.top_logprobs));
+    if (logprobs) {
+      event.chosen_logprobs.push_back(logprobs->chosen);
+      if (r.top_logprobs > 0) event.top_logprobs.push_back(std::move(logprobs->top));
     }
   }
   event.text = std::move(update->text);

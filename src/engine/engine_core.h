@@ -78,18 +78,23 @@ class EngineCore {
 
   Status run_step();
   void build_batch(const SchedulerOutput& scheduled);
-  // Samples the request's next token from its logits row, then accept()s it.
+  // The chosen token's log-probability and the top ones, for a request that asks for them.
+  struct TokenLogprobs {
+    TokenLogprob chosen;
+    std::vector<TokenLogprob> top;
+  };
+  // Samples the request's next token from its logits row on the host, then accept()s it.
   void sample(Request& request, std::span<const float> logits);
-  // Applies a sampled token (logits: the raw row, for log-probabilities; empty when the device
-  // picked the token) and emits the event.
-  void accept(Request& request, int32_t token, std::span<const float> logits);
-  // Nothing that needs the logits on the host (penalties, bias, constraint, logprobs).
-  static bool needs_no_host_logits(const EngineRequest& request);
-  // Greedy with nothing that needs the logits on the host.
+  // Applies a sampled token with its log-probabilities (when asked for) and emits the event.
+  void accept(Request& request, int32_t token, std::optional<TokenLogprobs> logprobs);
+  // Row `row`'s log-probabilities from the device's picks (batch_top per row), when its request asks.
+  std::optional<TokenLogprobs> picked_logprobs(const BatchPicks& picks, size_t row, size_t batch_top) const;
+  // Greedy, with no penalty, bias, constraint or log-probabilities: the device's argmax alone.
   static bool is_plain_greedy(const EngineRequest& request);
-  // This step's RowSampling per sampled row for a device draw (one uniform from each request's
-  // sampler), or nullopt when some row needs its logits on the host.
-  std::optional<std::span<const RowSampling>> device_sampling_rows();
+  // This step's device picking for the sampled rows (one uniform from each drawing request's
+  // sampler, the penalties and bias as adjustments, the log-probabilities asked for), or null when
+  // some row needs its logits on the host.
+  const BatchSampling* device_sampling();
   void finish(Request& request, RequestEvent event, FinishReason reason);
   void fail(Request& request, const Error& error);
   void release(Request& request);
@@ -103,8 +108,11 @@ class EngineCore {
   Scheduler scheduler_;
   std::unordered_map<RequestId, std::unique_ptr<Request>> requests_;
   ForwardBatch batch_;
-  std::vector<Request*> sampled_;  // the request of each logits row
-  std::vector<RowSampling> row_sampling_;
+  std::vector<Request*> sampled_;          // the request of each logits row
+  std::vector<RowSampling> row_sampling_;  // device_sampling()'s rows, adjustments and request
+  std::vector<LogitAdjustment> adjustments_;
+  BatchSampling batch_sampling_;
+  LogitAdjuster adjuster_;
   std::vector<float> row_;
   EngineStats stats_;
 };

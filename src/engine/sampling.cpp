@@ -41,33 +41,56 @@ Status validate_sampling_params(const SamplingParams& params, size_t vocab_size)
 
 Sampler::Sampler(SamplingParams params) : params_(std::move(params)), rng_(initial_seed(params_)) {}
 
-void Sampler::apply_penalties(std::span<float> logits, const TokenHistory& history) const {
-  const auto in_vocab = [&](int32_t token) { return token >= 0 && static_cast<size_t>(token) < logits.size(); };
-  if (params_.repetition_penalty != 1.0f) {
-    std::vector<bool> seen(logits.size(), false);
+bool LogitAdjuster::adjusts(const SamplingParams& params) {
+  return params.repetition_penalty != 1.0f || params.presence_penalty != 0.0f || params.frequency_penalty != 0.0f ||
+         !params.logit_bias.empty();
+}
+
+void LogitAdjuster::append(const SamplingParams& params, const TokenHistory& history, size_t vocab_size, int32_t row,
+                           std::vector<LogitAdjustment>& out) {
+  if (!adjusts(params)) return;
+  if (entry_of_.size() != vocab_size) entry_of_.assign(vocab_size, -1);
+  const size_t first = out.size();
+  counts_.clear();
+  // The entry of `token` (made on first sight), or null for a token outside the vocabulary.
+  const auto entry = [&](int32_t token) -> LogitAdjustment* {
+    if (token < 0 || static_cast<size_t>(token) >= vocab_size) return nullptr;
+    int32_t& index = entry_of_[static_cast<size_t>(token)];
+    if (index < 0) {
+      index = static_cast<int32_t>(out.size() - first);
+      out.push_back({row, token, 1.0f, 0.0f});
+      counts_.push_back(0);
+    }
+    return &out[first + static_cast<size_t>(index)];
+  };
+  if (params.repetition_penalty != 1.0f) {
     for (std::span<const int32_t> tokens : {history.prompt, history.generated}) {
       for (int32_t token : tokens) {
-        if (in_vocab(token)) seen[static_cast<size_t>(token)] = true;
+        if (LogitAdjustment* e = entry(token)) e->repetition = params.repetition_penalty;
       }
     }
-    for (size_t token = 0; token < logits.size(); ++token) {
-      if (!seen[token]) continue;
-      logits[token] =
-          logits[token] > 0 ? logits[token] / params_.repetition_penalty : logits[token] * params_.repetition_penalty;
-    }
   }
-  if (params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f) {
-    std::unordered_map<int32_t, int> counts;
+  if (params.presence_penalty != 0.0f || params.frequency_penalty != 0.0f) {
     for (int32_t token : history.generated) {
-      if (in_vocab(token)) ++counts[token];
+      if (entry(token) != nullptr) ++counts_[static_cast<size_t>(entry_of_[static_cast<size_t>(token)])];
     }
-    for (const auto& [token, count] : counts) {
-      logits[static_cast<size_t>(token)] -=
-          params_.presence_penalty + params_.frequency_penalty * static_cast<float>(count);
+    for (size_t i = 0; i < counts_.size(); ++i) {
+      if (counts_[i] > 0) {
+        out[first + i].add = -(params.presence_penalty + params.frequency_penalty * static_cast<float>(counts_[i]));
+      }
     }
   }
-  for (const auto& [token, bias] : params_.logit_bias) {
-    if (in_vocab(token)) logits[static_cast<size_t>(token)] += bias;
+  for (const auto& [token, bias] : params.logit_bias) {
+    if (LogitAdjustment* e = entry(token)) e->add += bias;
+  }
+  for (size_t i = first; i < out.size(); ++i) entry_of_[static_cast<size_t>(out[i].token)] = -1;
+}
+
+void apply_adjustments(std::span<float> logits, std::span<const LogitAdjustment> adjustments) {
+  for (const LogitAdjustment& e : adjustments) {
+    if (e.token < 0 || static_cast<size_t>(e.token) >= logits.size()) continue;
+    float& logit = logits[static_cast<size_t>(e.token)];
+    logit = adjusted_logit(logit, e.repetition, e.add);
   }
 }
 
@@ -89,7 +112,13 @@ std::vector<float> Sampler::truncated_distribution(std::span<const float> logits
 }
 
 int32_t Sampler::sample(std::span<float> logits, const TokenHistory& history) {
-  apply_penalties(logits, history);
+  adjustments_.clear();
+  adjuster_.append(params_, history, logits.size(), 0, adjustments_);
+  return sample_adjusted(logits, adjustments_);
+}
+
+int32_t Sampler::sample_adjusted(std::span<float> logits, std::span<const LogitAdjustment> adjustments) {
+  apply_adjustments(logits, adjustments);
   if (params_.temperature == 0.0f) return argmax(logits);
   std::vector<float> probs;
   if (!truncated_probabilities(logits, row_sampling(), probs)) return ranked_argmax(logits);

@@ -1,6 +1,8 @@
 // Token sampling from one row of logits on the host: penalties, logit bias, temperature, top-k,
 // top-p, min-p, then a seeded draw. The order follows vLLM's sampler: penalties and bias act on raw
 // logits, temperature scales them, and the three truncations act on the resulting distribution.
+// Penalties and bias become sparse LogitAdjustment entries (LogitAdjuster), the form the device
+// applies them in too (Backend::adjust_logits), so either path changes the logits identically.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +42,26 @@ struct TokenHistory {
   std::span<const int32_t> generated;
 };
 
+// Builds the LogitAdjustment entries of a request's penalties and bias: one per token they touch.
+// A repeated token gets `repetition_penalty`; a generated one also `add` = -(presence_penalty +
+// frequency_penalty x its count); a biased one adds its bias to `add`. Keeps a vocabulary-sized
+// index between calls (cleared after each), so a row costs time in its history, not the vocabulary.
+class LogitAdjuster {
+ public:
+  // Whether `params` adjusts anything.
+  static bool adjusts(const SamplingParams& params);
+  // Appends the entries of `params` over `history` for logits row `row` to `out`.
+  void append(const SamplingParams& params, const TokenHistory& history, size_t vocab_size, int32_t row,
+              std::vector<LogitAdjustment>& out);
+
+ private:
+  std::vector<int32_t> entry_of_;  // token -> its entry's index from the row's first, or -1
+  std::vector<int32_t> counts_;    // generated count of each of the row's entries
+};
+
+// logits[e.token] = adjusted_logit(...) for each entry (their rows are not looked at).
+void apply_adjustments(std::span<float> logits, std::span<const LogitAdjustment> adjustments);
+
 class Sampler {
  public:
   explicit Sampler(SamplingParams params);
@@ -48,6 +70,8 @@ class Sampler {
 
   // Applies penalties and bias to `logits` in place (the raw row of one sequence), then picks a token.
   int32_t sample(std::span<float> logits, const TokenHistory& history);
+  // The same with the penalties and bias already built (LogitAdjuster::append for this request).
+  int32_t sample_adjusted(std::span<float> logits, std::span<const LogitAdjustment> adjustments);
 
   // The temperature and truncations as Backend::sample_rows takes them (uniform left 0).
   RowSampling row_sampling() const;
@@ -61,10 +85,10 @@ class Sampler {
   std::vector<float> truncated_distribution(std::span<const float> logits) const;
 
  private:
-  void apply_penalties(std::span<float> logits, const TokenHistory& history) const;
-
   SamplingParams params_;
   std::mt19937_64 rng_;
+  LogitAdjuster adjuster_;
+  std::vector<LogitAdjustment> adjustments_;
 };
 
 // Index of the largest value, lowest index on ties.

@@ -194,9 +194,8 @@ bool TensorParallelCausalLm::supports_device_sampling() const {
 }
 
 // The workers run the same forward; what the leader picks from its logits is its own business.
-Expected<std::span<const int32_t>> TensorParallelCausalLm::forward_batch_sample(PagedKvStore& cache,
-                                                                                const ForwardBatch& batch,
-                                                                                std::span<const RowSampling> sampling) {
+Expected<BatchPicks> TensorParallelCausalLm::forward_batch_sample(PagedKvStore& cache, const ForwardBatch& batch,
+                                                                  const BatchSampling& sampling) {
   auto& store = static_cast<TensorParallelPagedStore&>(cache);
   FERRUM_TRY(check_batch(batch));
   FERRUM_TRY(link_->send({.kind = ModelStep::Kind::kForwardBatchArgmax, .id = store.id(), .batch = batch}));

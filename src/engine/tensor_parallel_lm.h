@@ -55,8 +55,8 @@ class TensorParallelCausalLm final : public CausalLm {
   Expected<std::span<const float>> forward_batch(PagedKvStore& cache, const ForwardBatch& batch) override;
   Expected<std::span<const int32_t>> forward_batch_argmax(PagedKvStore& cache, const ForwardBatch& batch) override;
   bool supports_device_sampling() const override;
-  Expected<std::span<const int32_t>> forward_batch_sample(PagedKvStore& cache, const ForwardBatch& batch,
-                                                          std::span<const RowSampling> sampling) override;
+  Expected<BatchPicks> forward_batch_sample(PagedKvStore& cache, const ForwardBatch& batch,
+                                            const BatchSampling& sampling) override;
   void enable_batch_graphs(bool enabled) override;
   Status copy_block(PagedKvStore& cache, size_t from, size_t to) override;
 

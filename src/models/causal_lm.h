@@ -18,6 +18,7 @@
 
 #include "backend/backend.h"
 #include "core/error.h"
+#include "models/device_picks.h"
 #include "models/forward_batch.h"
 
 namespace ferrum {
@@ -103,13 +104,12 @@ class CausalLm {
                                                                   const ForwardBatch& /*batch*/) {
     return make_error(ErrorCode::kUnsupported, info().architecture, " has no batched forward over a paged cache");
   }
-  // forward_batch for a batch whose sampled rows need only what Backend::sample_rows draws
-  // (temperature, top-k, top-p, min-p and a uniform per row, `sampling[i]` for batch.logits_rows[i]):
-  // each row's token is drawn on the device, so only one id per row comes back.
+  // forward_batch whose rows are picked on the device (device_picks.h): each row's penalties and
+  // bias applied, its token drawn with Backend::sample_rows' parameters (or picked greedily), and
+  // the log-probabilities asked for, so only those come back instead of a vocabulary of logits.
   virtual bool supports_device_sampling() const { return false; }
-  virtual Expected<std::span<const int32_t>> forward_batch_sample(PagedKvStore& /*cache*/,
-                                                                  const ForwardBatch& /*batch*/,
-                                                                  std::span<const RowSampling> /*sampling*/) {
+  virtual Expected<BatchPicks> forward_batch_sample(PagedKvStore& /*cache*/, const ForwardBatch& /*batch*/,
+                                                    const BatchSampling& /*sampling*/) {
     return make_error(ErrorCode::kUnsupported, info().architecture, " draws no tokens on the device");
   }
   // Whether batched decode steps may run as captured graphs where the backend and the model allow
@@ -268,7 +268,8 @@ class CausalLmAdapter final : public CausalLm {
 
   Expected<std::span<const int32_t>> forward_batch_argmax(PagedKvStore& store, const ForwardBatch& batch) override {
     if constexpr (kBatches) {
-      return pick_tokens(store, batch, {});
+      FERRUM_ASSIGN_OR_RETURN(BatchPicks picks, pick_tokens(store, batch, nullptr));
+      return picks.ids;
     } else {
       return CausalLm::forward_batch_argmax(store, batch);
     }
@@ -276,13 +277,16 @@ class CausalLmAdapter final : public CausalLm {
 
   bool supports_device_sampling() const override { return kBatches; }
 
-  Expected<std::span<const int32_t>> forward_batch_sample(PagedKvStore& store, const ForwardBatch& batch,
-                                                          std::span<const RowSampling> sampling) override {
+  Expected<BatchPicks> forward_batch_sample(PagedKvStore& store, const ForwardBatch& batch,
+                                            const BatchSampling& sampling) override {
     if constexpr (kBatches) {
-      FERRUM_CHECK(sampling.size() == batch.logits_rows.size(), ErrorCode::kInvalidArgument,
-                   "forward_batch_sample: ", sampling.size(), " sampling rows for ", batch.logits_rows.size(),
+      FERRUM_CHECK(sampling.rows.size() == batch.logits_rows.size(), ErrorCode::kInvalidArgument,
+                   "forward_batch_sample: ", sampling.rows.size(), " sampling rows for ", batch.logits_rows.size(),
                    " logits rows");
-      return pick_tokens(store, batch, sampling);
+      FERRUM_CHECK(sampling.top_logprobs <= info_.vocab_size, ErrorCode::kInvalidArgument,
+                   "forward_batch_sample: ", sampling.top_logprobs, " top log-probabilities of a vocabulary of ",
+                   info_.vocab_size);
+      return pick_tokens(store, batch, &sampling);
     } else {
       return CausalLm::forward_batch_sample(store, batch, sampling);
     }
@@ -329,52 +333,24 @@ class CausalLmAdapter final : public CausalLm {
   }
 
  private:
-  // One token per logits row, picked on the device: argmax_rows when `sampling` is empty, else
-  // sample_rows with those rows' parameters.
-  Expected<std::span<const int32_t>> pick_tokens(PagedKvStore& store, const ForwardBatch& batch,
-                                                 std::span<const RowSampling> sampling) {
+  // One token per logits row, picked on the device: argmax_rows without `sampling`, else its plan.
+  Expected<BatchPicks> pick_tokens(PagedKvStore& store, const ForwardBatch& batch, const BatchSampling* sampling) {
     const size_t rows = batch.logits_rows.size();
-    host_ids_.resize(rows);
+    const PickPlan plan = PickPlan::of(sampling);
     if (rows == 0) {
       FERRUM_TRY(run_batch(ctx_, store, batch, std::nullopt));
-      return std::span<const int32_t>(host_ids_);
+      return BatchPicks{};
     }
     if constexpr (kCapturable) {
       FERRUM_ASSIGN_OR_RETURN(bool replayed, run_graph(store, batch, sampling));
-      if (replayed) return std::span<const int32_t>(host_ids_);
+      if (replayed) return picker_.download(plan, rows);
     }
     FERRUM_TRY(run_batch(ctx_, store, batch, std::nullopt));
-    FERRUM_TRY(ensure_ids(rows));
-    FERRUM_TRY(pick_on_device(ctx_, sampling, rows));
+    FERRUM_TRY(picker_.reserve(plan, rows, sampling ? sampling->adjustments.size() : 0, info_.vocab_size));
+    if (sampling) FERRUM_TRY(picker_.upload(ctx_, *sampling, rows));
+    FERRUM_TRY(picker_.pick(ctx_, *batch_logits_, plan, rows, info_.vocab_size));
     FERRUM_TRY(B::sync(ctx_));
-    FERRUM_TRY(B::to_host(*batch_ids_,
-                          std::span<uint8_t>(reinterpret_cast<uint8_t*>(host_ids_.data()), rows * sizeof(int32_t))));
-    return std::span<const int32_t>(host_ids_);
-  }
-
-  // batch_ids_[:rows] from batch_logits_ on `ctx`: argmax without `sampling`, else its rows drawn.
-  Status pick_on_device(typename B::Context& ctx, std::span<const RowSampling> sampling, size_t rows) {
-    if (sampling.empty()) return B::argmax_rows(ctx, *batch_logits_, *batch_ids_, rows, info_.vocab_size);
-    FERRUM_TRY(upload_sampling(ctx, sampling, rows));
-    return B::sample_rows(ctx, *batch_logits_, *batch_params_, *batch_ids_, rows, info_.vocab_size);
-  }
-
-  // batch_params_ = `sampling` padded with greedy rows to `rows`. The buffer holds max_batch_tokens
-  // rows from the start, so a captured graph's pointer to it stays valid.
-  Status upload_sampling(typename B::Context& ctx, std::span<const RowSampling> sampling, size_t rows) {
-    if (!batch_params_) {
-      FERRUM_ASSIGN_OR_RETURN(auto buffer,
-                              B::alloc(std::max<size_t>(info_.max_batch_tokens, 1) * kRowSamplingFields, DType::kF32));
-      batch_params_ = std::make_unique<typename B::Buffer>(std::move(buffer));
-    }
-    FERRUM_CHECK(rows <= info_.max_batch_tokens, ErrorCode::kLimitExceeded, "forward_batch_sample: ", rows,
-                 " rows exceed the batch limit of ", info_.max_batch_tokens);
-    host_params_.assign(sampling.begin(), sampling.end());
-    host_params_.resize(rows);  // greedy padding
-    return B::copy_from_host(
-        ctx,
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(host_params_.data()), rows * sizeof(RowSampling)),
-        *batch_params_, 0);
+    return picker_.download(plan, rows);
   }
 
   // Uploads the batch's metadata and runs the model's forward_batch into batch_logits_ on `ctx`.
@@ -396,20 +372,20 @@ class CausalLmAdapter final : public CausalLm {
     return ok();
   }
 
-  // Logits and argmax buffers grow to the rows asked for; once a graph is captured they are at
-  // their largest (max_batch_tokens rows) and never move again, as the graph points into them.
+  // The logits buffer grows to the rows asked for. A move is counted in buffer_generation(): a
+  // graph captured over the old buffer is captured again.
   Status ensure_batch_logits(size_t rows) {
     if (batch_logits_ && batch_logits_->numel() >= rows * info_.vocab_size) return ok();
-    FERRUM_ASSIGN_OR_RETURN(auto buffer, B::alloc(std::max<size_t>(rows, 1) * info_.vocab_size, DType::kF32));
+    // Half again the rows held so far, so steps that grow a row at a time reallocate rarely.
+    const size_t held = batch_logits_ ? batch_logits_->numel() / info_.vocab_size : 0;
+    rows = std::max({rows, held + held / 2, size_t{1}});
+    FERRUM_ASSIGN_OR_RETURN(auto buffer, B::alloc(rows * info_.vocab_size, DType::kF32));
     batch_logits_ = std::make_unique<typename B::Buffer>(std::move(buffer));
+    ++logits_generation_;
     return ok();
   }
-  Status ensure_ids(size_t rows) {
-    if (batch_ids_ && batch_ids_->numel() >= rows) return ok();
-    FERRUM_ASSIGN_OR_RETURN(auto buffer, B::alloc(std::max<size_t>(rows, 64), DType::kI32));
-    batch_ids_ = std::make_unique<typename B::Buffer>(std::move(buffer));
-    return ok();
-  }
+  // Changes whenever a buffer a captured graph may point into moved.
+  size_t buffer_generation() const { return logits_generation_ + picker_.generation(); }
 
   // ── Decode steps as captured graphs (CUDA graphs), one per batch-size bucket ──
   // A decode-only batch of n sequences is padded to the smallest bucket >= n with dummy rows (slot
@@ -421,7 +397,8 @@ class CausalLmAdapter final : public CausalLm {
   struct BatchGraph {
     typename B::Context ctx = B::new_context();
     bool captured = false;
-    bool failed = false;  // the backend or the model cannot capture it: eager from now on
+    bool failed = false;    // the backend or the model cannot capture it: eager from now on
+    size_t generation = 0;  // buffer_generation() at the capture
   };
 
   static size_t graph_bucket(size_t seqs) {
@@ -432,9 +409,9 @@ class CausalLmAdapter final : public CausalLm {
     return 0;
   }
 
-  // True when the step ran as a graph (host_ids_ then holds its picks), false to run it eagerly.
-  // Greedy and sampled steps have graphs of their own (the last kernel differs).
-  Expected<bool> run_graph(PagedKvStore& store, const ForwardBatch& batch, std::span<const RowSampling> sampling) {
+  // True when the step ran as a graph (picker_ then holds its picks), false to run it eagerly.
+  // Each pick plan has graphs of its own (the ops after the forward differ).
+  Expected<bool> run_graph(PagedKvStore& store, const ForwardBatch& batch, const BatchSampling* sampling) {
     if (!graphs_enabled_ || info_.device == "cpu") return false;  // the CPU backend runs ops as they come
     // Tensor parallel: a graph's context would need the communicator and the rank-local token ids
     // on the device (docs/tensor-parallel.md, "CUDA graphs"); until then these steps run eagerly.
@@ -443,7 +420,8 @@ class CausalLmAdapter final : public CausalLm {
     const bool decode_only = batch.num_tokens() == seqs && batch.logits_rows.size() == seqs;
     const size_t bucket = graph_bucket(seqs);
     if (!decode_only || bucket == 0 || bucket > info_.max_batch_tokens) return false;
-    std::unique_ptr<BatchGraph>& slot = graphs_[{bucket, !sampling.empty()}];
+    const PickPlan plan = PickPlan::of(sampling);
+    std::unique_ptr<BatchGraph>& slot = graphs_[{bucket, plan}];
     if (!slot) slot = std::make_unique<BatchGraph>();
     BatchGraph& graph = *slot;
     if (graph.failed) return false;
@@ -454,23 +432,23 @@ class CausalLmAdapter final : public CausalLm {
     FERRUM_TRY(B::sync(ctx_));
     PagedKvCache<B>& cache = static_cast<PagedStore&>(store).cache;
     FERRUM_TRY(ensure_metadata(cache));
-    FERRUM_TRY(ensure_batch_logits(info_.max_batch_tokens));
-    FERRUM_TRY(ensure_ids(info_.max_batch_tokens));
+    FERRUM_TRY(ensure_batch_logits(bucket));
+    FERRUM_TRY(picker_.reserve(plan, bucket, sampling ? sampling->adjustments.size() : 0, info_.vocab_size));
+    if (graph.captured && graph.generation != buffer_generation()) {
+      B::reset_graph(graph.ctx);  // it points into buffers that have moved since
+      graph.captured = false;
+    }
     // Host copies cannot be captured: the metadata goes in first, on the graph's own stream.
     const typename PagedBatchBuffers<B>::LaunchBounds bounds{1, info_.max_context};
     FERRUM_TRY(metadata_->upload(graph.ctx, padded_, cache.block_size, bounds));
-    if (!sampling.empty()) FERRUM_TRY(upload_sampling(graph.ctx, sampling, bucket));
+    if (sampling) FERRUM_TRY(picker_.upload(graph.ctx, *sampling, bucket));
     if (!graph.captured) {
       if (!B::begin_graph_capture(graph.ctx)) {
         graph.failed = true;
         return false;
       }
       Status body = model_.forward_batch(graph.ctx, PagedStep<B>{padded_, *metadata_, cache}, *batch_logits_);
-      if (body) {
-        body = sampling.empty()
-                   ? B::argmax_rows(graph.ctx, *batch_logits_, *batch_ids_, bucket, info_.vocab_size)
-                   : B::sample_rows(graph.ctx, *batch_logits_, *batch_params_, *batch_ids_, bucket, info_.vocab_size);
-      }
+      if (body) body = picker_.pick(graph.ctx, *batch_logits_, plan, bucket, info_.vocab_size);
       const Status end = B::end_graph_capture(graph.ctx);
       if (!body || !end) {
         B::reset_graph(graph.ctx);
@@ -478,6 +456,7 @@ class CausalLmAdapter final : public CausalLm {
         return false;
       }
       graph.captured = true;  // end_graph_capture ran it once: this step is done
+      graph.generation = buffer_generation();
     } else {
       FERRUM_ASSIGN_OR_RETURN(bool replayed, B::replay_last_graph(graph.ctx));
       if (!replayed) {
@@ -486,8 +465,6 @@ class CausalLmAdapter final : public CausalLm {
       }
     }
     FERRUM_TRY(B::sync(graph.ctx));
-    FERRUM_TRY(B::to_host(*batch_ids_,
-                          std::span<uint8_t>(reinterpret_cast<uint8_t*>(host_ids_.data()), seqs * sizeof(int32_t))));
     return true;
   }
 
@@ -603,14 +580,12 @@ class CausalLmAdapter final : public CausalLm {
   std::unique_ptr<typename B::Buffer> logits_;
   std::unique_ptr<typename B::Buffer> argmax_;
   std::vector<float> host_logits_;
-  std::unique_ptr<PagedBatchBuffers<B>> metadata_;    // the batch metadata on the device
-  std::unique_ptr<typename B::Buffer> batch_logits_;  // [rows, vocab] of the last batch
-  std::unique_ptr<typename B::Buffer> batch_ids_;     // their picks (pick_tokens)
-  std::unique_ptr<typename B::Buffer> batch_params_;  // [max_batch_tokens, kRowSamplingFields]
-  std::vector<int32_t> host_ids_;
-  std::vector<RowSampling> host_params_;
-  bool graphs_enabled_ = true;                                             // batch graphs (pick_tokens)
-  std::map<std::pair<size_t, bool>, std::unique_ptr<BatchGraph>> graphs_;  // by bucket, sampled or not
+  std::unique_ptr<PagedBatchBuffers<B>> metadata_;                             // the batch metadata on the device
+  std::unique_ptr<typename B::Buffer> batch_logits_;                           // [rows, vocab] of the last batch
+  size_t logits_generation_ = 0;                                               // moves of batch_logits_
+  DevicePicker<B> picker_;                                                     // the picks of those rows (pick_tokens)
+  bool graphs_enabled_ = true;                                                 // batch graphs (pick_tokens)
+  std::map<std::pair<size_t, PickPlan>, std::unique_ptr<BatchGraph>> graphs_;  // by bucket and pick plan
   ForwardBatch padded_;
 };
 

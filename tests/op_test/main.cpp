@@ -69,6 +69,7 @@ CaseList all_cases() {
   ferrum::op_test::add_elementwise_cases(cases);
   ferrum::op_test::add_row_cases(cases);
   ferrum::op_test::add_sampling_cases(cases);
+  ferrum::op_test::add_logit_cases(cases);
   ferrum::op_test::add_scatter_cases(cases);
   ferrum::op_test::add_paged_cases(cases);
   ferrum::op_test::add_half_activation_cases(cases);

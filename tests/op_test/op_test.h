@@ -76,6 +76,8 @@ void add_im2col_cases(CaseList& cases);
 void add_elementwise_cases(CaseList& cases);
 void add_row_cases(CaseList& cases);
 void add_sampling_cases(CaseList& cases);
+// The engine's logit work before and after a draw: adjust_logits, log_softmax_at.
+void add_logit_cases(CaseList& cases);
 void add_scatter_cases(CaseList& cases);
 // The paged-cache ops of the serving engine (paged_cache_write, paged_attention, ...).
 void add_paged_cases(CaseList& cases);

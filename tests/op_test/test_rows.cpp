@@ -87,13 +87,21 @@ void add_cases(CaseList& cases) {
               [] { return run_softmax<B>(9, 9, true); });
   add_case<B>(cases, "argmax_rows", "with -inf and NaN rows=5 cols=33", "f32", false,
               [] { return run_argmax<B>(5, 33, true); });
-  for (auto [rows, cols, k] :
-       {std::tuple<size_t, size_t, size_t>{1, 1, 1}, {3, 17, 5}, {2, 4097, 50}, {1, 128256, 40}, {2, 64, 64}}) {
+  for (auto [rows, cols, k] : {std::tuple<size_t, size_t, size_t>{1, 1, 1},
+                               {3, 17, 5},
+                               {2, 4097, 50},
+                               {1, 128256, 40},
+                               {2, 64, 64},
+                               {8, 128256, 20},
+                               {3, 9000, 32},
+                               {2, 135175, 1}}) {
     add_case<B>(cases, "topk_rows", shape_name({{"rows", rows}, {"cols", cols}, {"k", k}}), "f32", false,
                 [=] { return run_topk<B>(rows, cols, k, false); });
   }
-  add_case<B>(cases, "topk_rows", "with -inf and NaN rows=4 cols=33 k=33", "f32", false,
-              [] { return run_topk<B>(4, 33, 33, true); });
+  for (auto [rows, cols, k] : {std::tuple<size_t, size_t, size_t>{4, 33, 33}, {4, 33, 5}, {3, 5000, 32}}) {
+    add_case<B>(cases, "topk_rows", "with -inf and NaN " + shape_name({{"rows", rows}, {"cols", cols}, {"k", k}}),
+                "f32", false, [=] { return run_topk<B>(rows, cols, k, true); });
+  }
 
   using Buffer = typename B::Buffer;
   add_error_case<B>(cases, "softmax_rows", "out too small", ErrorCode::kShapeMismatch, []() -> Status {

@@ -174,6 +174,9 @@ struct CpuBackend : BackendDefaults {
                           size_t cols, size_t k);
   static Status sample_rows(CpuContext& ctx, const CpuBuffer& x, const CpuBuffer& params, CpuBuffer& ids, size_t rows,
                             size_t cols);
+  static Status adjust_logits(CpuContext& ctx, CpuBuffer& x, const CpuBuffer& adjustments, size_t rows, size_t cols);
+  static Status log_softmax_at(CpuContext& ctx, const CpuBuffer& x, const CpuBuffer& ids, CpuBuffer& out, size_t rows,
+                               size_t cols, size_t k);
 
   // ── Collectives ──
   // Without a rank group (new_context) these are the one-rank identities and cost a null check.

@@ -188,6 +188,9 @@ struct CudaBackend : BackendDefaults {
   static Status topk_rows(Context& ctx, const Buffer& x, Buffer& values, Buffer& ids, size_t rows, size_t cols,
                           size_t k);
   static Status sample_rows(Context& ctx, const Buffer& x, const Buffer& params, Buffer& ids, size_t rows, size_t cols);
+  static Status adjust_logits(Context& ctx, Buffer& x, const Buffer& adjustments, size_t rows, size_t cols);
+  static Status log_softmax_at(Context& ctx, const Buffer& x, const Buffer& ids, Buffer& out, size_t rows, size_t cols,
+                               size_t k);
 
   // ── Collectives ──
   // new_context: one GPU, the collectives are identities (all_gather a copy). new_parallel_context:

@@ -7,6 +7,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/elementwise.h"
 #include "backend/cuda/kernels/layout.h"
+#include "backend/cuda/kernels/logits.h"
 #include "backend/cuda/kernels/norm.h"
 #include "backend/cuda/kernels/reduce.h"
 #include "backend/cuda/kernels/rope.h"
@@ -345,6 +346,26 @@ Status CudaBackend::sample_rows(CudaContext& ctx, const CudaBuffer& x, const Cud
                " exceeds the CUDA kernel's 8,388,608");
   return cuda::launch_sample_rows(x.data_as<float>(), reinterpret_cast<const RowSampling*>(params.data_as<float>()),
                                   ids.data_as<int32_t>(), rows, cols, ctx.stream());
+}
+
+Status CudaBackend::adjust_logits(CudaContext& ctx, CudaBuffer& x, const CudaBuffer& adjustments, size_t rows,
+                                  size_t cols) {
+  FERRUM_TRY(ctx.usable());
+  FERRUM_TRY(check_adjust_logits(x, adjustments, rows, cols));
+  const size_t capacity = adjustments.numel() / kLogitAdjustmentWords - 1;
+  return cuda::launch_adjust_logits(x.data_as<float>(), adjustments.data_as<int32_t>(), capacity, rows, cols,
+                                    ctx.stream());
+}
+
+Status CudaBackend::log_softmax_at(CudaContext& ctx, const CudaBuffer& x, const CudaBuffer& ids, CudaBuffer& out,
+                                   size_t rows, size_t cols, size_t k) {
+  FERRUM_TRY(ctx.usable());
+  FERRUM_TRY(check_log_softmax_at(x, ids, out, rows, cols, k));
+  if (rows * k == 0) return ok();
+  FERRUM_ASSIGN_OR_RETURN(void* scratch,
+                          ctx.scratch(ScratchSlot::kReducePartials, cuda::log_softmax_scratch_bytes(rows, cols)));
+  return cuda::launch_log_softmax_at(x.data_as<float>(), ids.data_as<int32_t>(), out.data_as<float>(), rows, cols, k,
+                                     scratch, ctx.stream());
 }
 
 }  // namespace ferrum

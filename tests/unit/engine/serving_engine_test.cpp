@@ -40,6 +40,8 @@ struct Streamed {
   std::string text;
   std::optional<FinishReason> reason;
   RequestEvent last;
+  std::vector<TokenLogprob> chosen_logprobs;  // of every event
+  std::vector<std::vector<TokenLogprob>> top_logprobs;
 };
 
 Streamed drain(RequestStream& stream) {
@@ -50,6 +52,8 @@ Streamed drain(RequestStream& stream) {
     if (!event) return out;
     out.tokens.insert(out.tokens.end(), event->tokens.begin(), event->tokens.end());
     out.text += event->text;
+    out.chosen_logprobs.insert(out.chosen_logprobs.end(), event->chosen_logprobs.begin(), event->chosen_logprobs.end());
+    out.top_logprobs.insert(out.top_logprobs.end(), event->top_logprobs.begin(), event->top_logprobs.end());
     if (event->finished) {
       EXPECT_FALSE(event->error) << event->error->to_string();
       out.reason = event->finish_reason;
@@ -154,10 +158,11 @@ TEST(ServingEngine, ConcurrentRequestsStreamWhatGeneratorGivesEachAlone) {
   EXPECT_GT(stats.prefix_cache_queries, 0u);
 }
 
-// Requests that need no logits on the host (no penalties, bias, constraint or logprobs) draw their
-// tokens through Backend::sample_rows; seeded, they stream the tokens Generator's host sampler
-// draws for each alone, and so does the engine told to sample on the host.
-TEST(ServingEngine, DeviceDrawsRepeatTheHostSamplersSeededTokens) {
+// Requests without a constraint are picked on the device (Backend::adjust_logits for penalties and
+// bias, sample_rows or argmax_rows, log_softmax_at for log-probabilities); seeded, they stream the
+// tokens Generator's host sampler draws for each alone, and so does the engine told to sample on
+// the host. The log-probabilities of the two engines agree to f32 rounding.
+TEST(ServingEngine, DevicePicksRepeatTheHostSamplersTokensAndLogprobs) {
   std::shared_ptr<ModelBundle> bundle = load_stories();
   ASSERT_TRUE(bundle);
   std::vector<SamplingParams> samplings;
@@ -166,8 +171,18 @@ TEST(ServingEngine, DeviceDrawsRepeatTheHostSamplersSeededTokens) {
     samplings.push_back({.temperature = 0.7f, .top_p = 0.9f, .seed = seed, .has_seed = true});
     samplings.push_back({.temperature = 1.2f, .top_k = 20, .min_p = 0.05f, .seed = seed, .has_seed = true});
     samplings.push_back({.temperature = 0.0f});
+    samplings.push_back({.temperature = 0.9f,
+                         .repetition_penalty = 1.3f,
+                         .presence_penalty = 0.4f,
+                         .frequency_penalty = 0.6f,
+                         .logit_bias = {{13, 2.5f}, {400, -100.0f}},
+                         .seed = seed,
+                         .has_seed = true});
+    samplings.push_back({.temperature = 0.0f, .repetition_penalty = 1.5f, .frequency_penalty = 1.0f});
+    samplings.push_back({.temperature = 0.0f, .logit_bias = {{static_cast<int32_t>(seed) * 50, 8.0f}}});
   }
   const char* prompts[] = {"Once upon a time", "The dog", "Tom had a red ball", "One day"};
+  std::vector<std::vector<Streamed>> runs;
   for (bool device : {true, false}) {
     EngineOptions options;
     options.max_num_batched_tokens = 32;
@@ -181,6 +196,8 @@ TEST(ServingEngine, DeviceDrawsRepeatTheHostSamplersSeededTokens) {
       request.prompt = bundle->tokenizer->encode(prompts[i % std::size(prompts)], {.add_special = true});
       request.max_new_tokens = 40;
       request.sampling = samplings[i];
+      request.logprobs = i % 3 == 0;
+      request.top_logprobs = i % 4 == 1 ? 5 : 0;
       alone.push_back(alone_request(request, *bundle));
       auto stream = (*engine)->submit(std::move(request));
       ASSERT_TRUE(stream) << stream.error().to_string();
@@ -202,7 +219,32 @@ TEST(ServingEngine, DeviceDrawsRepeatTheHostSamplersSeededTokens) {
     } else {
       EXPECT_EQ(drawn, 0u);
     }
+    runs.push_back(std::move(results));
   }
+  float worst = 0.0f;
+  size_t compared = 0;
+  for (size_t i = 0; i < samplings.size(); ++i) {
+    const Streamed& on_device = runs[0][i];
+    const Streamed& on_host = runs[1][i];
+    EXPECT_EQ(on_host.chosen_logprobs.size(), i % 3 == 0 || i % 4 == 1 ? on_host.tokens.size() : 0u);
+    ASSERT_EQ(on_device.chosen_logprobs.size(), on_host.chosen_logprobs.size()) << "request " << i;
+    ASSERT_EQ(on_device.top_logprobs.size(), on_host.top_logprobs.size()) << "request " << i;
+    for (size_t t = 0; t < on_host.chosen_logprobs.size(); ++t) {
+      EXPECT_EQ(on_device.chosen_logprobs[t].token, on_host.chosen_logprobs[t].token);
+      ++compared;
+      worst = std::max(worst, std::fabs(on_device.chosen_logprobs[t].logprob - on_host.chosen_logprobs[t].logprob));
+    }
+    for (size_t t = 0; t < on_host.top_logprobs.size(); ++t) {
+      ASSERT_EQ(on_device.top_logprobs[t].size(), on_host.top_logprobs[t].size());
+      for (size_t k = 0; k < on_host.top_logprobs[t].size(); ++k) {
+        EXPECT_EQ(on_device.top_logprobs[t][k].token, on_host.top_logprobs[t][k].token) << "request " << i;
+        worst = std::max(worst, std::fabs(on_device.top_logprobs[t][k].logprob - on_host.top_logprobs[t][k].logprob));
+      }
+    }
+  }
+  std::printf("device vs host: %zu chosen log-probabilities, worst difference %.3g\n", compared, worst);
+  EXPECT_GT(compared, 200u);
+  EXPECT_LE(worst, 1e-5f);
 }
 
 TEST(ServingEngine, LogprobsDescribeTheModelsDistribution) {

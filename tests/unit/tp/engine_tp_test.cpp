@@ -89,8 +89,8 @@ class CountingLm final : public CausalLm {
     return inner_->forward_batch_argmax(cache, batch);
   }
   bool supports_device_sampling() const override { return inner_->supports_device_sampling(); }
-  Expected<std::span<const int32_t>> forward_batch_sample(PagedKvStore& cache, const ForwardBatch& batch,
-                                                          std::span<const RowSampling> sampling) override {
+  Expected<BatchPicks> forward_batch_sample(PagedKvStore& cache, const ForwardBatch& batch,
+                                            const BatchSampling& sampling) override {
     ++sample_steps;
     return inner_->forward_batch_sample(cache, batch, sampling);
   }
@@ -264,8 +264,12 @@ TEST_P(EngineOverTwoRanks, PrefixCacheAndCopyOnWriteMatchOneRank) {
 
 TEST_P(EngineOverTwoRanks, LogprobsMatchOneRankToRounding) {
   compare(mixed_jobs(split_->info().vocab_size, 5), base_options(), "log-probabilities", /*logprobs=*/true);
+  EXPECT_GT(split_->sample_steps, 0u) << "log-probabilities are computed with the picks on the device";
+  EXPECT_EQ(split_->argmax_steps, 0u) << "requests asking for log-probabilities need more than the argmax";
+  EngineOptions options = base_options();
+  options.device_sampling = false;
+  compare(mixed_jobs(split_->info().vocab_size, 5), options, "log-probabilities on the host", /*logprobs=*/true);
   EXPECT_GT(split_->logits_steps, 0u);
-  EXPECT_EQ(split_->argmax_steps, 0u) << "requests asking for log-probabilities need whole logits rows";
 }
 
 // Seeded sampling over two ranks: the leader draws on its backend (sample_rows) while the workers

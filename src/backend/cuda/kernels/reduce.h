@@ -22,6 +22,8 @@ Status launch_argmax_rows(const void* x, DType dtype, int32_t* ids, size_t rows,
 
 // Largest supported k: every selection round must at least halve the candidates.
 inline constexpr size_t kTopkMaxK = 2048;
+// Up to this k, top-k picks the best of register-held chunks k times instead of sorting them.
+inline constexpr size_t kTopkSmallK = 32;
 // Bytes for each of the two ping-pong scratch areas top-k needs.
 size_t topk_scratch_bytes(size_t rows, size_t cols, size_t k);
 Status launch_topk_rows(const void* x, DType dtype, float* values, int32_t* ids, size_t rows, size_t cols, size_t k,
