@@ -7,7 +7,7 @@
 # There (the GPU machine, repository root, `.device` carried):
 #   scripts/device-session.sh run [stages...]
 # runs the stages and prints a summary table last; logs go to $OUT (or ./device-out).
-# Stages: ops models bench8b engine quant qmma gguf8b gptq8b fp8kv prefix sample picks decode64 serve genmodels
+# Stages: ops models bench8b engine quant qmma gguf8b gptq8b fp8kv prefix sample picks paged decode64 serve genmodels
 # ferrumbench (default: ops models bench8b engine serve; engine reuses the 8B of bench8b; ferrumbench
 # takes the models of genmodels)
 set -uo pipefail
@@ -304,6 +304,29 @@ for stage in $stages; do
         note "ncu picks exit $?"
         grep -E '^  [a-z_]|duration' "$out/ncu-picks.txt" | head -30
       fi
+      ;;
+    paged)
+      # The paged decode kernel: its op cases, the paged-attention microbenchmark and 8B bf16 serving
+      # at 16 and 64 sequences, with the tiled decode kernel and without (FERRUM_CUDA_PAGED_DECODE=0).
+      "$(bin tests/op_test/ferrum-op-test)" --filter paged_attention > "$out/op-test-paged.log" 2>&1
+      note "op-test paged_attention exit $?: $(tail -1 "$out/op-test-paged.log")"
+      grep -E 'FAIL' "$out/op-test-paged.log" | head
+      path=/tmp/m/l8r-bf16
+      mkdir -p /tmp/m
+      [[ -e $path ]] || timeout 240 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype bf16 "$path" \
+        --repeat-first-layer > "$out/gen8b-bf16.log" 2>&1
+      for decode in 1 0; do
+        FERRUM_CUDA_PAGED_DECODE=$decode timeout 120 "$(bin ferrum-paged-attention-bench)" --device cuda \
+          --seqs 1,16,64 --contexts 256,1024,4096 > "$out/paged-bench-$decode.txt" 2>&1
+        note "paged-attention-bench decode kernel $decode: exit $?"
+        cat "$out/paged-bench-$decode.txt"
+        for requests in 16 64; do
+          FERRUM_CUDA_PAGED_DECODE=$decode timeout 200 "$(bin bench/engine/ferrum-engine-bench)" --device cuda \
+            --model "$path" --requests "$requests" --prompt-len 128 --new-tokens 128 --max-num-batched-tokens 2048 \
+            > "$out/engine-paged.txt" 2>&1
+          note "engine 8b $requests x (128 + 128), decode kernel $decode: exit $? | $(grep -E 'output throughput' "$out/engine-paged.txt") | $(grep -E 'decode steps' "$out/engine-paged.txt" | cut -c1-120)"
+        done
+      done
       ;;
     decode64)
       # Where a steady 64-sequence decode step of the 8B bf16 model goes: Nsight Compute's per-kernel

@@ -205,7 +205,8 @@ std::vector<PagedCase> attention_cases() {
 
 // Prefill chunks for the tensor-core paged kernel (q / out in the pools' half type on backends that
 // take half activations): windows, non-causal, block size 1, every head_dim it has, sequences just
-// at and below its 16-row threshold beside decodes.
+// at and below its 16-row threshold beside decodes; then decode-only batches for the tiled decode
+// kernel: mixed lengths, windows, key splits, block size 48, shared blocks.
 std::vector<PagedCase> half_activation_cases() {
   const DType bf16 = DType::kBF16;
   const DType f16 = DType::kF16;
@@ -226,6 +227,18 @@ std::vector<PagedCase> half_activation_cases() {
        false},
       {"flash: head_dim 256, block size 48", 48, 4, 1, 256, true, 0, bf16, {{130, 200}, {1, 60}}, false, false},
       {"flash: shared prefix, chunked", 16, 8, 2, 128, true, 0, bf16, {{200, 200}, {64, 264}, {1, 300}}, true, false},
+      // Decode-only batches: the tiled decode kernel (paged_decode.cuh) on CUDA.
+      {"decode: 48 sequences of 1..700 keys, gqa 4", 16, 32, 8, 128, true, 0, bf16,
+       [] {
+         std::vector<SeqShape> seqs;
+         for (size_t s = 0; s < 48; ++s) seqs.push_back({1, 1 + (s * 157) % 700});
+         return seqs;
+       }(),
+       false, false},
+      {"decode: window 20, gqa 8", 16, 8, 1, 64, true, 20, f16, {{1, 100}, {1, 7}, {1, 64}, {1, 65}}, false, false},
+      {"decode: split keys", 16, 4, 2, 128, true, 0, bf16, {{1, 3000}, {1, 1}, {1, 129}}, false, false},
+      {"decode: block size 48, gqa 1", 48, 2, 2, 64, true, 0, f16, {{1, 97}, {1, 200}}, false, false},
+      {"decode: shared prefix", 16, 8, 2, 128, true, 0, bf16, {{1, 130}, {1, 140}, {1, 33}}, true, false},
   };
 }
 

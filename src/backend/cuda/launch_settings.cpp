@@ -81,6 +81,11 @@ size_t paged_flash_min_rows() {
   return rows;
 }
 
+bool paged_decode_enabled() {
+  static const bool enabled = env_or("FERRUM_CUDA_PAGED_DECODE", 1) != 0;
+  return enabled;
+}
+
 bool gemm_buckets_enabled() {
   static const bool enabled = env_or("FERRUM_CUDA_GEMM_BUCKETS", 1) != 0;
   return enabled;

@@ -57,6 +57,10 @@ bool awq_mma_enabled();
 // (flash_attention.cuh's paged mode) instead of the CUDA-core one, where the problem allows it
 // (FERRUM_CUDA_PAGED_FLASH_MIN_ROWS, default 16; 0 = never).
 size_t paged_flash_min_rows();
+// Whether decode-only paged_attention batches over bf16 / f16 caches take the tiled decode kernel
+// (paged_decode.cuh; default) or the CUDA-core paged kernel (FERRUM_CUDA_PAGED_DECODE=0), for
+// comparisons.
+bool paged_decode_enabled();
 
 // FERRUM_CUDA_CARVEOUT=N (0..100): every kernel launched through launch_kernel asks for the same
 // shared-memory carveout (percent of the unified L1 / shared memory). An SM can only run blocks of

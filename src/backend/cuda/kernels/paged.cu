@@ -6,6 +6,7 @@
 #include "backend/cuda/kernels/launch_settings.h"
 #include "backend/cuda/kernels/paged.h"
 #include "backend/cuda/kernels/paged_attention.cuh"
+#include "backend/cuda/kernels/paged_decode.cuh"
 #include "core/half.h"
 
 namespace ferrum::cuda {
@@ -115,6 +116,40 @@ bool uses_paged_flash(const PagedAttentionProblem& a) {
   const bool aligned = is_aligned(a.q, 16) && is_aligned(a.k1, 16) && is_aligned(a.v, 16) && is_aligned(a.out, 16);
   const bool any = std::min(a.flash_seq_end, a.num_seqs) > a.flash_seq_begin;
   return min_rows > 0 && a.max_query_len >= min_rows && any && half && dims && aligned;
+}
+
+// Decode-only batches (one query row per sequence) over bf16 / f16 pools take the tiled decode
+// kernel (paged_decode.cuh) when its head_dim and GQA group fit it.
+bool uses_paged_decode(const PagedAttentionProblem& a) {
+  const bool half = (a.dtype == DType::kBF16 || a.dtype == DType::kF16) && a.kv_dtype == a.dtype;
+  const bool dims = a.d2 == 0 && a.dv == a.d1 && (a.d1 == 64 || a.d1 == 128);
+  const bool aligned = is_aligned(a.k1, 16) && is_aligned(a.v, 16);
+  return paged_decode_enabled() && a.max_query_len == 1 && half && dims && aligned &&
+         a.heads / a.kv_heads <= kDecodeMaxGroup;
+}
+
+template <class T, int kHeadDim>
+Status launch_paged_decode_kernel(const PagedKernelParams& p, size_t num_seqs, size_t kv_heads, cudaStream_t stream) {
+  const size_t shared = decode_attention_shared_bytes(kHeadDim, sizeof(T));
+  auto kernel = paged_decode_kernel<T, kHeadDim>;
+  if (shared > 48 * 1024) {
+    FERRUM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
+                    "(paged_decode, ", shared, " bytes of shared memory)");
+  }
+  const dim3 grid(p.num_splits, static_cast<unsigned>(kv_heads), static_cast<unsigned>(num_seqs));
+  kernel<<<grid, kDecodeThreads, shared, stream>>>(p);
+  FERRUM_TRY(check_launch("paged_attention (decode)", grid, dim3(kDecodeThreads), shared));
+  if (p.num_splits == 1) return ok();
+  const dim3 combine_grid(static_cast<unsigned>(p.total_rows));
+  split_kv_combine_kernel<T>
+      <<<combine_grid, 128, 0, stream>>>(p.partials, static_cast<T*>(p.out), p.num_splits, p.total_rows, p.dv);
+  return check_launch("paged_attention_combine", combine_grid, dim3(128));
+}
+
+template <class T>
+Status launch_paged_decode(const PagedKernelParams& p, const PagedAttentionProblem& a, cudaStream_t stream) {
+  if (a.d1 == 64) return launch_paged_decode_kernel<T, 64>(p, a.num_seqs, a.kv_heads, stream);
+  return launch_paged_decode_kernel<T, 128>(p, a.num_seqs, a.kv_heads, stream);
 }
 
 // The sequences the flash kernel's grid covers.
@@ -265,6 +300,10 @@ Status launch_paged_attention(const PagedAttentionProblem& a, int sm_count, void
                                        : launch_paged_flash<f16_t>(a, shape, scratch, stream));
   }
   const PagedKernelParams p = make_paged_params(a, shape, scratch);
+  if (uses_paged_decode(a)) {
+    return a.dtype == DType::kBF16 ? launch_paged_decode<bf16_t>(p, a, stream)
+                                   : launch_paged_decode<f16_t>(p, a, stream);
+  }
   if (a.kv_dtype == DType::kF8E4M3) {
     FERRUM_DISPATCH_FLOAT(a.dtype, T, "paged_attention",
                           { return launch_paged_shaped<T, f8e4m3_t>(p, shape, a, stream); });

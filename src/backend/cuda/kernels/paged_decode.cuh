@@ -1,0 +1,200 @@
+// Paged attention for decode-only batches (one query row per sequence), version 3 of the paged
+// kernels: attention_decode.cuh's tile scheme with the keys found through the block table.
+//
+// Why: in the 8B profile at 64 sequences (~190 keys each) the CUDA-core paged kernel took 58 us a
+// layer for ~50 MB of K / V, about a fifth of the bandwidth. Each warp there walks its own 32-key
+// tiles with a lane per key: the key loads, then the value loads in batches of eight, are memory
+// round trips that follow each other, and at 134 registers a thread three blocks fit on an SM.
+// Here, as in the contiguous decode kernel:
+//   - a block owns (split, KV head, sequence): the GQA group's query rows share every K / V tile;
+//   - a 64-key tile of K and V is copied into shared memory with cp.async, 16 bytes a thread and
+//     step, every copy of the tile in flight together (a block-table block of one head is
+//     block_size consecutive rows, so the copies stay contiguous);
+//   - scores, the online softmax and P.V run out of shared memory, in the log2 domain;
+//   - splits write split_kv_combine_kernel's partials (the other paged kernels' layout).
+// Keys whose block id falls outside the pool are masked, as in the other paged kernels.
+#pragma once
+
+#include <cuda_pipeline_primitives.h>
+
+#include "backend/cuda/kernels/attention_decode.cuh"
+#include "backend/cuda/kernels/device_common.cuh"
+#include "backend/cuda/kernels/paged_attention.cuh"
+
+namespace ferrum::cuda {
+
+// Copies the tile's K and V rows [first, first + rows) of one KV head into the padded shared tiles
+// (row j of the tile = key tile + j), through the sequence's block table; `key_ok[j]` says whether
+// key j's block is in the pool (a masked key's rows are zeroed, so P.V reads finite values).
+template <class T, int kHeadDim>
+__device__ __forceinline__ void copy_paged_rows(const PagedKernelParams& p, const int32_t* table, int kv_head, int tile,
+                                                int rows, T* k_tile, T* v_tile, bool* key_ok) {
+  constexpr int kChunks = kHeadDim / 8;  // 16-byte pieces per row
+  constexpr int kStride = kHeadDim + 8;
+  const T* k = static_cast<const T*>(p.k1);
+  const T* v = static_cast<const T*>(p.v);
+  const size_t rows_per_block = static_cast<size_t>(p.kv_heads) * p.block_size;
+  for (int i = threadIdx.x; i < 2 * rows * kChunks; i += kDecodeThreads) {
+    const bool is_v = i >= rows * kChunks;
+    const int j = is_v ? i - rows * kChunks : i;
+    const int row = j / kChunks, chunk = j % kChunks;
+    const int key = tile + row;
+    const int block = table[key / p.block_size];
+    const bool ok = block >= 0 && block < p.num_blocks;
+    if (chunk == 0 && !is_v) key_ok[row] = ok;
+    T* dst = (is_v ? v_tile : k_tile) + row * kStride + chunk * 8;
+    if (ok) {
+      const size_t pool_row = block * rows_per_block + static_cast<size_t>(kv_head) * p.block_size + key % p.block_size;
+      __pipeline_memcpy_async(dst, (is_v ? v : k) + pool_row * kHeadDim + chunk * 8, 16);
+    } else {
+      *reinterpret_cast<uint4*>(dst) = uint4{0, 0, 0, 0};
+    }
+  }
+}
+
+template <class T, int kHeadDim>
+__global__ void __launch_bounds__(kDecodeThreads) paged_decode_kernel(PagedKernelParams p) {
+  constexpr int kStride = kHeadDim + 8;
+  constexpr int kPairs = kHeadDim / 2;               // output dim pairs
+  constexpr int kRowStep = kDecodeThreads / kPairs;  // rows apart for one thread's outputs
+  constexpr int kRowsPerThread = kDecodeMaxGroup / kRowStep;
+  extern __shared__ __align__(16) unsigned char decode_shared[];
+  T* k_tile = reinterpret_cast<T*>(decode_shared);
+  T* v_tile = k_tile + kDecodeKeys * kStride;
+  float* q_rows = reinterpret_cast<float*>(v_tile + kDecodeKeys * kStride);  // [group][hd]
+  float* probs = q_rows + kDecodeMaxGroup * kHeadDim;                        // [group][keys]
+  float* row_max = probs + kDecodeMaxGroup * kDecodeKeys;                    // running max
+  float* row_scale = row_max + kDecodeMaxGroup;                              // alpha of this tile
+  float* row_sum = row_scale + kDecodeMaxGroup;
+  __shared__ bool key_ok[kDecodeKeys];
+
+  const int split = blockIdx.x, kv_head = blockIdx.y, seq = blockIdx.z;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int q_first = p.query_start[seq];
+  if (p.query_start[seq + 1] - q_first != 1) return;  // the host launches this for decode rows only
+  const int kv_len = p.context_lens[seq];
+  const int pos = kv_len - 1;
+  const int lo = p.window > 0 ? max(0, pos - p.window + 1) : 0;
+  const int span = max(0, kv_len - lo);
+  const int chunk = (span + p.num_splits * kDecodeKeys - 1) / (p.num_splits * kDecodeKeys) * kDecodeKeys;
+  const int begin = lo + split * chunk, end = min(kv_len, begin + chunk);
+  const int32_t* table = p.block_tables + static_cast<size_t>(seq) * p.max_blocks_per_seq;
+
+  // The first tile's copies go out before the query rows are read.
+  if (end > begin)
+    copy_paged_rows<T, kHeadDim>(p, table, kv_head, begin, min(end - begin, kDecodeKeys), k_tile, v_tile, key_ok);
+  __pipeline_commit();
+  const int group = p.group;
+  const T* q = static_cast<const T*>(p.q);
+  for (int i = tid; i < group * kHeadDim; i += kDecodeThreads) {
+    const int r = i / kHeadDim, d = i % kHeadDim;
+    const size_t head = static_cast<size_t>(kv_head) * group + r;
+    q_rows[i] = to_f32(q[(head * p.num_tokens + q_first) * kHeadDim + d]) * p.scale_log2;
+  }
+  if (tid < kDecodeMaxGroup) {
+    row_max[tid] = -INFINITY;
+    row_sum[tid] = 0.0f;
+  }
+  float acc[kRowsPerThread][2] = {};
+  const int pair = tid % kPairs, row0 = tid / kPairs;
+
+  for (int tile = begin; tile < end; tile += kDecodeKeys) {
+    const int keys = min(end - tile, kDecodeKeys);
+    if (tile != begin) {
+      __syncthreads();  // the previous tile is no longer read
+      copy_paged_rows<T, kHeadDim>(p, table, kv_head, tile, keys, k_tile, v_tile, key_ok);
+      __pipeline_commit();
+    }
+    __pipeline_wait_prior(0);
+    __syncthreads();
+
+    // Scores: one (row, key) per thread and step; lanes of a warp take consecutive keys of one row.
+    for (int item = tid; item < group * kDecodeKeys; item += kDecodeThreads) {
+      const int r = item / kDecodeKeys, j = item % kDecodeKeys;
+      float score = -INFINITY;
+      if (j < keys && key_ok[j]) {
+        score = 0.0f;
+        const T* key = k_tile + j * kStride;
+        const float4* qr = reinterpret_cast<const float4*>(q_rows + r * kHeadDim);  // same row across the warp
+#pragma unroll
+        for (int d = 0; d < kHeadDim; d += 8) {
+          float kv[8];
+          load8(key + d, kv);
+          const float4 lo4 = qr[d / 4], hi4 = qr[d / 4 + 1];
+          score = fmaf(lo4.x, kv[0], score);
+          score = fmaf(lo4.y, kv[1], score);
+          score = fmaf(lo4.z, kv[2], score);
+          score = fmaf(lo4.w, kv[3], score);
+          score = fmaf(hi4.x, kv[4], score);
+          score = fmaf(hi4.y, kv[5], score);
+          score = fmaf(hi4.z, kv[6], score);
+          score = fmaf(hi4.w, kv[7], score);
+        }
+      }
+      probs[r * kDecodeKeys + j] = score;
+    }
+    __syncthreads();
+
+    // Online softmax: a warp per row, two keys per lane.
+    for (int r = warp; r < group; r += kDecodeThreads / 32) {
+      const float s0 = probs[r * kDecodeKeys + lane], s1 = probs[r * kDecodeKeys + lane + 32];
+      const float old_max = row_max[r];
+      const float new_max = fmaxf(old_max, warp_max(fmaxf(s0, s1)));
+      const float base = new_max == -INFINITY ? 0.0f : new_max;  // nothing visible yet
+      const float p0 = exp2f(s0 - base), p1 = exp2f(s1 - base);
+      probs[r * kDecodeKeys + lane] = p0;
+      probs[r * kDecodeKeys + lane + 32] = p1;
+      const float alpha = exp2f(old_max - base);
+      const float tile_sum = warp_sum(p0 + p1);
+      if (lane == 0) {
+        row_scale[r] = alpha;
+        row_max[r] = new_max;
+        row_sum[r] = row_sum[r] * alpha + tile_sum;
+      }
+    }
+    __syncthreads();
+
+    // P . V: a thread owns dims (2 pair, 2 pair + 1) of rows row0, row0 + kRowStep, ...
+#pragma unroll
+    for (int i = 0; i < kRowsPerThread; ++i) {
+      const int r = row0 + i * kRowStep;
+      if (r >= group) break;
+      const float alpha = row_scale[r];
+      float a0 = acc[i][0] * alpha, a1 = acc[i][1] * alpha;
+#pragma unroll 8
+      for (int j = 0; j < keys; ++j) {
+        const float prob = probs[r * kDecodeKeys + j];
+        const uint32_t pair_bits = *reinterpret_cast<const uint32_t*>(v_tile + j * kStride + 2 * pair);
+        const T* value = reinterpret_cast<const T*>(&pair_bits);
+        a0 = fmaf(prob, to_f32(value[0]), a0);
+        a1 = fmaf(prob, to_f32(value[1]), a1);
+      }
+      acc[i][0] = a0;
+      acc[i][1] = a1;
+    }
+  }
+  __syncthreads();
+
+#pragma unroll
+  for (int i = 0; i < kRowsPerThread; ++i) {
+    const int r = row0 + i * kRowStep;
+    if (r >= group) break;
+    const size_t out_row = (static_cast<size_t>(kv_head) * group + r) * p.num_tokens + q_first;
+    if (p.num_splits == 1) {
+      const float sum = row_sum[r];
+      T* out = static_cast<T*>(p.out) + out_row * kHeadDim + 2 * pair;
+      out[0] = from_f32<T>(sum > 0.0f ? acc[i][0] / sum : 0.0f);
+      out[1] = from_f32<T>(sum > 0.0f ? acc[i][1] / sum : 0.0f);
+    } else {
+      float* partial = p.partials + (static_cast<size_t>(split) * p.total_rows + out_row) * (kHeadDim + 2);
+      partial[2 * pair] = acc[i][0];
+      partial[2 * pair + 1] = acc[i][1];
+      if (pair == 0) {
+        partial[kHeadDim] = row_max[r];
+        partial[kHeadDim + 1] = row_sum[r];
+      }
+    }
+  }
+}
+
+}  // namespace ferrum::cuda
