@@ -142,11 +142,29 @@ class GroupedQueryAttention {
                        const Buffer& sin_rows, size_t window, Scratch& s, const Tracer& tracer, int layer) const {
     const GqaParams& p = params_;
     const size_t block_size = step.cache.block_size;
-    FERRUM_TRY(project_qkv(ctx, x, tokens, cos_rows, sin_rows, 0, s, tracer, layer));
     const Buffer& slots = step.metadata.slot_mapping();
     const size_t kv_heads = p.local_kv_heads();
-    FERRUM_TRY(B::paged_cache_write(ctx, pools.k, s.k_heads, slots, tokens, kv_heads, p.head_dim, block_size));
-    FERRUM_TRY(B::paged_cache_write(ctx, pools.v, s.v_heads, slots, tokens, kv_heads, p.head_dim, block_size));
+    bool written = false;
+    if constexpr (requires {
+                    B::paged_qkv_rope_write(ctx, s.qkv, cos_rows, cos_rows, cos_rows, sin_rows, s.q_heads, pools.k,
+                                            pools.v, slots, tokens, kv_heads, kv_heads, kv_heads, block_size, 0.0f, 0);
+                  }) {
+      // Backends with the fused op write q, and K / V into their slots, in one kernel when the pools
+      // hold the activations' dtype (not fp8) and the RoPE rows are f32; the debug dump wants the
+      // split intermediates.
+      if (!tracer.enabled() && pools.k.dtype() == s.qkv.dtype() && cos_rows.dtype() == DType::kF32) {
+        FERRUM_TRY(qkv_->forward(ctx, x, s.qkv, tokens, s.part));
+        FERRUM_TRY(B::paged_qkv_rope_write(ctx, s.qkv, q_norm_or(cos_rows), k_norm_or(cos_rows), cos_rows, sin_rows,
+                                           s.q_heads, pools.k, pools.v, slots, tokens, p.local_heads(), kv_heads,
+                                           p.head_dim, block_size, p.rms_norm_eps, qk_mode()));
+        written = true;
+      }
+    }
+    if (!written) {
+      FERRUM_TRY(project_qkv(ctx, x, tokens, cos_rows, sin_rows, 0, s, tracer, layer));
+      FERRUM_TRY(B::paged_cache_write(ctx, pools.k, s.k_heads, slots, tokens, kv_heads, p.head_dim, block_size));
+      FERRUM_TRY(B::paged_cache_write(ctx, pools.v, s.v_heads, slots, tokens, kv_heads, p.head_dim, block_size));
+    }
     FERRUM_TRY(B::paged_attention(ctx, s.q_heads, pools.k, pools.v, s.attn_heads, step.metadata.attention(),
                                   attention_config(window)));
     return project_out(ctx, out, tokens, s, tracer, layer);

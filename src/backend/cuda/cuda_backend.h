@@ -108,6 +108,14 @@ struct CudaBackend : BackendDefaults {
                                    const Buffer& cos, const Buffer& sin, Buffer& q_heads, Buffer& cache_k,
                                    Buffer& cache_v, size_t tokens, size_t heads, size_t kv_heads, size_t head_dim,
                                    size_t pos_offset, size_t cache_capacity, float eps, int mode);
+  // qkv_rope_kv_append for a batch over the engine's paged pools [num_blocks, kv_heads, block_size,
+  // head_dim]: token t's K / V rows go to slot slot_mapping[t] (a negative slot drops them), and
+  // cos_rows / sin_rows hold one RoPE row per token ([tokens, head_dim / 2]). One kernel instead of
+  // split_qkv + three qk_norm_rope + two paged_cache_write; the pools share qkv's dtype.
+  static Status paged_qkv_rope_write(Context& ctx, const Buffer& qkv, const Buffer& q_norm_w, const Buffer& k_norm_w,
+                                     const Buffer& cos_rows, const Buffer& sin_rows, Buffer& q_heads, Buffer& k_pool,
+                                     Buffer& v_pool, const Buffer& slot_mapping, size_t tokens, size_t heads,
+                                     size_t kv_heads, size_t head_dim, size_t block_size, float eps, int mode);
   // The attention of a layer from its fused projection: qkv_rope_kv_append, then flash_attention of
   // q_heads over the caches (kv_seq_stride = the capacity, pos_offset = the cached length) into
   // out [heads, tokens, head_dim]. One token (decode) over a bf16 / f16 cache with head_dim 64 or

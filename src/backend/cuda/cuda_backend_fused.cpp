@@ -91,6 +91,36 @@ Status CudaBackend::qkv_rope_kv_append(CudaContext& ctx, const CudaBuffer& qkv, 
   return cuda::launch_qkv_rope_append(args, ctx.stream());
 }
 
+Status CudaBackend::paged_qkv_rope_write(CudaContext& ctx, const CudaBuffer& qkv, const CudaBuffer& q_norm_w,
+                                         const CudaBuffer& k_norm_w, const CudaBuffer& cos_rows,
+                                         const CudaBuffer& sin_rows, CudaBuffer& q_heads, CudaBuffer& k_pool,
+                                         CudaBuffer& v_pool, const CudaBuffer& slot_mapping, size_t tokens,
+                                         size_t heads, size_t kv_heads, size_t head_dim, size_t block_size, float eps,
+                                         int mode) {
+  constexpr std::string_view op = "paged_qkv_rope_write";
+  FERRUM_TRY(ctx.usable());
+  FERRUM_CHECK(block_size > 0 && kv_heads > 0 && head_dim > 0, ErrorCode::kInvalidArgument, op,
+               ": block_size, kv_heads and head_dim must be positive");
+  const size_t block_numel = kv_heads * block_size * head_dim;
+  FERRUM_CHECK(k_pool.numel() % block_numel == 0 && v_pool.numel() == k_pool.numel(), ErrorCode::kShapeMismatch, op,
+               ": pools of ", k_pool.numel(), " / ", v_pool.numel(), " values are not whole blocks of ", block_numel);
+  FERRUM_TRY(check_dtype(op, "slot_mapping", slot_mapping, {DType::kI32}));
+  FERRUM_TRY(check_numel(op, "slot_mapping", slot_mapping, tokens));
+  // The pools as head-major caches of num_slots rows (the same element count); cos / sin one row
+  // per token, from pos_offset 0.
+  const size_t num_slots = k_pool.numel() / block_numel * block_size;
+  FERRUM_CHECK(tokens <= num_slots, ErrorCode::kOutOfRange, op, ": ", tokens, " tokens for pools of ", num_slots,
+               " slots");
+  FERRUM_ASSIGN_OR_RETURN(cuda::QkvRopeAppendArgs args,
+                          prepare_qkv_rope(ctx, op, qkv, q_norm_w, k_norm_w, cos_rows, sin_rows, q_heads, k_pool,
+                                           v_pool, tokens, heads, kv_heads, head_dim, 0, num_slots, eps, mode));
+  args.dyn_state = nullptr;  // positions come from the per-token rows, never the decode state
+  args.slot_mapping = slot_mapping.data_as<int32_t>();
+  args.block_size = block_size;
+  args.num_slots = num_slots;
+  return cuda::launch_qkv_rope_append(args, ctx.stream());
+}
+
 Status CudaBackend::qkv_rope_attention(CudaContext& ctx, const CudaBuffer& qkv, const CudaBuffer& q_norm_w,
                                        const CudaBuffer& k_norm_w, const CudaBuffer& cos, const CudaBuffer& sin,
                                        CudaBuffer& q_heads, CudaBuffer& cache_k, CudaBuffer& cache_v, CudaBuffer& out,

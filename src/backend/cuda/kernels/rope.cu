@@ -91,6 +91,26 @@ Status launch_mode(const QkNormRopeArgs& a, cudaStream_t stream) {
   return check_launch("qk_norm_rope", grid, block);
 }
 
+// Where token t's K or V row of KV head h goes: the head-major cache row pos, or the pool row of
+// its slot (PagedRows set); null drops it.
+struct PagedRows {
+  const int32_t* slot_mapping;
+  int block_size;
+  long long num_slots;
+};
+
+template <class A>
+__device__ __forceinline__ A* kv_destination(A* cache, int h, int t, int pos, int kv_heads, int head_dim, int capacity,
+                                             const PagedRows& paged) {
+  if (paged.slot_mapping == nullptr) {
+    return pos < capacity ? cache + (static_cast<size_t>(h) * capacity + pos) * head_dim : nullptr;
+  }
+  const int slot = paged.slot_mapping[t];
+  if (slot < 0 || slot >= paged.num_slots) return nullptr;
+  const size_t block = static_cast<size_t>(slot) / paged.block_size, row = static_cast<size_t>(slot) % paged.block_size;
+  return cache + ((block * kv_heads + h) * paged.block_size + row) * head_dim;
+}
+
 // One warp per (token, slot), slots being the q heads, then the k heads, then the v heads of the
 // fused row; the same arithmetic as qk_norm_rope_kernel, with the output going straight to its
 // final place (q_heads, or the cache row of this token).
@@ -99,7 +119,7 @@ __global__ void qkv_rope_append_kernel(const A* __restrict__ qkv, A* __restrict_
                                        const float* __restrict__ q_norm, const float* __restrict__ k_norm,
                                        const float* __restrict__ cos, const float* __restrict__ sin, int positions,
                                        int tokens, int heads, int kv_heads, int head_dim, int capacity, int pos_offset,
-                                       const int32_t* dyn_state, float eps) {
+                                       const int32_t* dyn_state, float eps, PagedRows paged) {
   pdl_launch_dependents();
   pdl_wait();
   const int slots = heads + 2 * kv_heads;
@@ -110,19 +130,15 @@ __global__ void qkv_rope_append_kernel(const A* __restrict__ qkv, A* __restrict_
   const A* in = qkv + static_cast<size_t>(item) * head_dim;
   const int pos = (dyn_state ? dyn_state[DecodeStateSlots::kStep] : pos_offset) + t;
   if (slot >= heads + kv_heads) {
-    if (pos >= capacity) return;
-    A* out = cache_v + (static_cast<size_t>(slot - heads - kv_heads) * capacity + pos) * head_dim;
+    A* out = kv_destination(cache_v, slot - heads - kv_heads, t, pos, kv_heads, head_dim, capacity, paged);
+    if (out == nullptr) return;
     for (int d = lane; d < head_dim; d += 32) out[d] = in[d];
     return;
   }
   const bool is_q = slot < heads;
-  A* out;
-  if (is_q) {
-    out = q_heads + (static_cast<size_t>(slot) * tokens + t) * head_dim;
-  } else {
-    if (pos >= capacity) return;
-    out = cache_k + (static_cast<size_t>(slot - heads) * capacity + pos) * head_dim;
-  }
+  A* out = is_q ? q_heads + (static_cast<size_t>(slot) * tokens + t) * head_dim
+                : kv_destination(cache_k, slot - heads, t, pos, kv_heads, head_dim, capacity, paged);
+  if (out == nullptr) return;
   const int half = head_dim / 2;
   float inv_rms = 1.0f;
   const float* norm_w = is_q ? q_norm : k_norm;
@@ -154,18 +170,19 @@ Status launch_qkv_rope_append(const QkvRopeAppendArgs& a, cudaStream_t stream) {
   const size_t items = a.tokens * (a.heads + 2 * a.kv_heads);
   if (items == 0 || a.head_dim == 0) return ok();
   FERRUM_CHECK(items * a.head_dim < (size_t{1} << 31) && a.capacity < (size_t{1} << 31) &&
-                   a.pos_offset + a.tokens < (size_t{1} << 31),
+                   a.pos_offset + a.tokens < (size_t{1} << 31) && a.num_slots < (size_t{1} << 31),
                ErrorCode::kUnsupported, "qkv_rope_kv_append: sizes exceed the kernel's 31-bit indices");
   const dim3 grid(ceil_div(items, kWarpsPerBlock));
   const dim3 block(32 * kWarpsPerBlock);
   FERRUM_DISPATCH_FLOAT(a.dtype, A, "qkv_rope_kv_append", {
     const auto run = [&](auto kernel) {
-      return launch_kernel("qkv_rope_kv_append", kernel, grid, block, 0, stream, static_cast<const A*>(a.qkv),
-                           static_cast<A*>(a.q_heads), static_cast<A*>(a.cache_k), static_cast<A*>(a.cache_v), a.q_norm,
-                           a.k_norm, a.cos, a.sin, static_cast<int>(std::min<size_t>(a.positions, INT32_MAX)),
-                           static_cast<int>(a.tokens), static_cast<int>(a.heads), static_cast<int>(a.kv_heads),
-                           static_cast<int>(a.head_dim), static_cast<int>(a.capacity), static_cast<int>(a.pos_offset),
-                           a.dyn_state, a.eps);
+      return launch_kernel(
+          "qkv_rope_kv_append", kernel, grid, block, 0, stream, static_cast<const A*>(a.qkv),
+          static_cast<A*>(a.q_heads), static_cast<A*>(a.cache_k), static_cast<A*>(a.cache_v), a.q_norm, a.k_norm, a.cos,
+          a.sin, static_cast<int>(std::min<size_t>(a.positions, INT32_MAX)), static_cast<int>(a.tokens),
+          static_cast<int>(a.heads), static_cast<int>(a.kv_heads), static_cast<int>(a.head_dim),
+          static_cast<int>(a.capacity), static_cast<int>(a.pos_offset), a.dyn_state, a.eps,
+          PagedRows{a.slot_mapping, static_cast<int>(a.block_size), static_cast<long long>(a.num_slots)});
     };
     if (a.mode == kQkNormRope) return run(qkv_rope_append_kernel<A, kQkNormRope>);
     return run(qkv_rope_append_kernel<A, kQkRope>);

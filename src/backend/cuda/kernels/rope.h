@@ -34,8 +34,10 @@ Status launch_qk_norm_rope(const QkNormRopeArgs& args, cudaStream_t stream);
 // The attention prologue in one pass over a fused projection's output: from qkv [tokens, (heads +
 // 2 kv_heads) * head_dim], q (normed with q_norm in mode 1, rotated) goes to q_heads [heads, tokens,
 // head_dim]; k (likewise with k_norm) and v go into the head-major caches [kv_heads, capacity,
-// head_dim] at rows pos..pos + tokens (rows past capacity are dropped). qkv, q_heads and the caches
-// share one float dtype; norm weights and cos / sin are f32.
+// head_dim] at rows pos..pos + tokens (rows past capacity are dropped), or, with slot_mapping set,
+// into paged pools [num_blocks, kv_heads, block_size, head_dim] at token t's slot (a slot outside
+// the pools drops the row; pos_offset is then 0 and cos / sin hold one row per token). qkv, q_heads
+// and the caches share one float dtype; norm weights and cos / sin are f32.
 struct QkvRopeAppendArgs {
   const void* qkv = nullptr;
   void* q_heads = nullptr;
@@ -51,7 +53,9 @@ struct QkvRopeAppendArgs {
   size_t pos_offset = 0;
   const int32_t* dyn_state = nullptr;  // when set, pos_offset = dyn_state[kStep]
   float eps = 0.0f;
-  int mode = 2;  // kQkRope or kQkNormRope
+  int mode = 2;                           // kQkRope or kQkNormRope
+  const int32_t* slot_mapping = nullptr;  // paged pools: [tokens] slots
+  size_t block_size = 0, num_slots = 0;
 };
 
 Status launch_qkv_rope_append(const QkvRopeAppendArgs& args, cudaStream_t stream);
