@@ -20,7 +20,9 @@ void widen(const void* src, float* dst, size_t n) {
 // Converts the first n values of a plain (non-block) dtype.
 void plain_to_float(DType dtype, const void* src, float* dst, size_t n) {
   switch (dtype) {
-    case DType::kF32: std::memcpy(dst, src, n * sizeof(float)); return;
+    case DType::kF32:
+      if (n != 0) std::memcpy(dst, src, n * sizeof(float));  // empty buffers may hold null
+      return;
     case DType::kF16: {
       const f16* values = static_cast<const f16*>(src);
       for (size_t i = 0; i < n; ++i) dst[i] = to_float(values[i]);
@@ -58,7 +60,9 @@ Expected<CpuBuffer> CpuBackend::from_slice(std::span<const float> data, DType dt
                "from_slice: cannot store floats as ", dtype, " (f32, f16, bf16 or i32)");
   FERRUM_ASSIGN_OR_RETURN(CpuBuffer buffer, CpuBuffer::allocate(dtype, data.size()));
   switch (dtype) {
-    case DType::kF32: std::memcpy(buffer.data(), data.data(), data.size_bytes()); break;
+    case DType::kF32:
+      if (!data.empty()) std::memcpy(buffer.data(), data.data(), data.size_bytes());  // null data when empty
+      break;
     case DType::kF16: {
       f16* out = buffer.data_as<f16>();
       for (size_t i = 0; i < data.size(); ++i) out[i] = to_f16(data[i]);
