@@ -98,6 +98,92 @@ __device__ __forceinline__ void copy_kv_rows(const T* k, const T* v, T* k_tile, 
   }
 }
 
+// The three steps over one K / V tile in shared memory (padded rows of kHeadDim + 8), shared with
+// paged_decode.cuh; the caller separates them with __syncthreads().
+//
+// Scores of the group's rows against the tile's keys into probs [group][kDecodeKeys] (log2
+// domain; -inf for keys past `keys` or for which `usable(j)` is false): one (row, key) per thread
+// and step, lanes of a warp taking consecutive keys of one row.
+template <class T, int kHeadDim, class Usable>
+__device__ __forceinline__ void decode_tile_scores(const T* k_tile, const float* q_rows, float* probs, int group,
+                                                   int keys, Usable usable) {
+  constexpr int kStride = kHeadDim + 8;
+  for (int item = threadIdx.x; item < group * kDecodeKeys; item += kDecodeThreads) {
+    const int r = item / kDecodeKeys, j = item % kDecodeKeys;
+    float score = -INFINITY;
+    if (j < keys && usable(j)) {
+      score = 0.0f;
+      const T* key = k_tile + j * kStride;
+      const float4* qr = reinterpret_cast<const float4*>(q_rows + r * kHeadDim);  // same row across the warp
+#pragma unroll
+      for (int d = 0; d < kHeadDim; d += 8) {
+        float kv[8];
+        load8(key + d, kv);
+        const float4 lo = qr[d / 4], hi = qr[d / 4 + 1];
+        score = fmaf(lo.x, kv[0], score);
+        score = fmaf(lo.y, kv[1], score);
+        score = fmaf(lo.z, kv[2], score);
+        score = fmaf(lo.w, kv[3], score);
+        score = fmaf(hi.x, kv[4], score);
+        score = fmaf(hi.y, kv[5], score);
+        score = fmaf(hi.z, kv[6], score);
+        score = fmaf(hi.w, kv[7], score);
+      }
+    }
+    probs[r * kDecodeKeys + j] = score;
+  }
+}
+
+// Online softmax over the tile: a warp per row, two keys per lane; probs become the weights, and
+// each row's alpha (the rescale of what came before) goes to row_scale.
+__device__ __forceinline__ void decode_tile_softmax(float* probs, float* row_max, float* row_scale, float* row_sum,
+                                                    int group) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int r = warp; r < group; r += kDecodeThreads / 32) {
+    const float s0 = probs[r * kDecodeKeys + lane], s1 = probs[r * kDecodeKeys + lane + 32];
+    const float old_max = row_max[r];
+    const float new_max = fmaxf(old_max, warp_max(fmaxf(s0, s1)));
+    const float base = new_max == -INFINITY ? 0.0f : new_max;  // nothing visible yet
+    const float p0 = exp2f(s0 - base), p1 = exp2f(s1 - base);
+    probs[r * kDecodeKeys + lane] = p0;
+    probs[r * kDecodeKeys + lane + 32] = p1;
+    const float alpha = exp2f(old_max - base);
+    const float tile_sum = warp_sum(p0 + p1);
+    if (lane == 0) {
+      row_scale[r] = alpha;
+      row_max[r] = new_max;
+      row_sum[r] = row_sum[r] * alpha + tile_sum;
+    }
+  }
+}
+
+// P . V into acc: a thread owns dims (2 pair, 2 pair + 1) of rows row0, row0 + kRowStep, ...
+template <class T, int kHeadDim, int kRowsPerThread, int kRowStep>
+__device__ __forceinline__ void decode_tile_pv(const T* v_tile, const float* probs, const float* row_scale,
+                                               float (&acc)[kRowsPerThread][2], int group, int keys, int pair,
+                                               int row0) {
+  constexpr int kStride = kHeadDim + 8;
+#pragma unroll
+  for (int i = 0; i < kRowsPerThread; ++i) {
+    const int r = row0 + i * kRowStep;
+    if (r >= group) break;
+    const float alpha = row_scale[r];
+    float a0 = acc[i][0] * alpha, a1 = acc[i][1] * alpha;
+    // Unrolled so the shared-memory loads of several keys are in flight together (the tile's rows
+    // past `keys` hold stale data, so the loop stops at `keys`).
+#pragma unroll 8
+    for (int j = 0; j < keys; ++j) {
+      const float prob = probs[r * kDecodeKeys + j];
+      const uint32_t pair_bits = *reinterpret_cast<const uint32_t*>(v_tile + j * kStride + 2 * pair);
+      const T* value = reinterpret_cast<const T*>(&pair_bits);
+      a0 = fmaf(prob, to_f32(value[0]), a0);
+      a1 = fmaf(prob, to_f32(value[1]), a1);
+    }
+    acc[i][0] = a0;
+    acc[i][1] = a1;
+  }
+}
+
 template <class T, int kHeadDim, bool kFusedRope>
 __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(DecodeAttentionParams p) {
   constexpr int kStride = kHeadDim + 8;
@@ -206,72 +292,11 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
     __pipeline_wait_prior(0);
     __syncthreads();
 
-    // Scores: one (row, key) per thread and step; lanes of a warp take consecutive keys of one row.
-    for (int item = tid; item < group * kDecodeKeys; item += kDecodeThreads) {
-      const int r = item / kDecodeKeys, j = item % kDecodeKeys;
-      float score = -INFINITY;
-      if (j < keys) {
-        score = 0.0f;
-        const T* key = k_tile + j * kStride;
-        const float4* qr = reinterpret_cast<const float4*>(q_rows + r * kHeadDim);  // same row across the warp
-#pragma unroll
-        for (int d = 0; d < kHeadDim; d += 8) {
-          float kv[8];
-          load8(key + d, kv);
-          const float4 lo = qr[d / 4], hi = qr[d / 4 + 1];
-          score = fmaf(lo.x, kv[0], score);
-          score = fmaf(lo.y, kv[1], score);
-          score = fmaf(lo.z, kv[2], score);
-          score = fmaf(lo.w, kv[3], score);
-          score = fmaf(hi.x, kv[4], score);
-          score = fmaf(hi.y, kv[5], score);
-          score = fmaf(hi.z, kv[6], score);
-          score = fmaf(hi.w, kv[7], score);
-        }
-      }
-      probs[r * kDecodeKeys + j] = score;
-    }
+    decode_tile_scores<T, kHeadDim>(k_tile, q_rows, probs, group, keys, [](int) { return true; });
     __syncthreads();
-
-    // Online softmax: a warp per row, two keys per lane.
-    for (int r = warp; r < group; r += kDecodeThreads / 32) {
-      const float s0 = probs[r * kDecodeKeys + lane], s1 = probs[r * kDecodeKeys + lane + 32];
-      const float old_max = row_max[r];
-      const float new_max = fmaxf(old_max, warp_max(fmaxf(s0, s1)));
-      const float base = new_max == -INFINITY ? 0.0f : new_max;  // nothing visible yet
-      const float p0 = exp2f(s0 - base), p1 = exp2f(s1 - base);
-      probs[r * kDecodeKeys + lane] = p0;
-      probs[r * kDecodeKeys + lane + 32] = p1;
-      const float alpha = exp2f(old_max - base);
-      const float tile_sum = warp_sum(p0 + p1);
-      if (lane == 0) {
-        row_scale[r] = alpha;
-        row_max[r] = new_max;
-        row_sum[r] = row_sum[r] * alpha + tile_sum;
-      }
-    }
+    decode_tile_softmax(probs, row_max, row_scale, row_sum, group);
     __syncthreads();
-
-    // P . V: a thread owns dims (2 pair, 2 pair + 1) of rows row0, row0 + kRowStep, ...
-#pragma unroll
-    for (int i = 0; i < kRowsPerThread; ++i) {
-      const int r = row0 + i * kRowStep;
-      if (r >= group) break;
-      const float alpha = row_scale[r];
-      float a0 = acc[i][0] * alpha, a1 = acc[i][1] * alpha;
-      // Unrolled so the shared-memory loads of several keys are in flight together (the tile's
-      // rows past `keys` hold stale data, so the loop stops at `keys`).
-#pragma unroll 8
-      for (int j = 0; j < keys; ++j) {
-        const float prob = probs[r * kDecodeKeys + j];
-        const uint32_t pair_bits = *reinterpret_cast<const uint32_t*>(v_tile + j * kStride + 2 * pair);
-        const T* value = reinterpret_cast<const T*>(&pair_bits);
-        a0 = fmaf(prob, to_f32(value[0]), a0);
-        a1 = fmaf(prob, to_f32(value[1]), a1);
-      }
-      acc[i][0] = a0;
-      acc[i][1] = a1;
-    }
+    decode_tile_pv<T, kHeadDim, kRowsPerThread, kRowStep>(v_tile, probs, row_scale, acc, group, keys, pair, row0);
   }
   __syncthreads();
 

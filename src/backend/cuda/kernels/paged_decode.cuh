@@ -10,7 +10,8 @@
 //   - a 64-key tile of K and V is copied into shared memory with cp.async, 16 bytes a thread and
 //     step, every copy of the tile in flight together (a block-table block of one head is
 //     block_size consecutive rows, so the copies stay contiguous);
-//   - scores, the online softmax and P.V run out of shared memory, in the log2 domain;
+//   - scores, the online softmax and P.V run out of shared memory, in the log2 domain (the decode
+//     kernel's own decode_tile_* steps);
 //   - splits write split_kv_combine_kernel's partials (the other paged kernels' layout).
 // Keys whose block id falls outside the pool are masked, as in the other paged kernels.
 #pragma once
@@ -69,7 +70,7 @@ __global__ void __launch_bounds__(kDecodeThreads) paged_decode_kernel(PagedKerne
   __shared__ bool key_ok[kDecodeKeys];
 
   const int split = blockIdx.x, kv_head = blockIdx.y, seq = blockIdx.z;
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int tid = threadIdx.x;
   const int q_first = p.query_start[seq];
   if (p.query_start[seq + 1] - q_first != 1) return;  // the host launches this for decode rows only
   const int kv_len = p.context_lens[seq];
@@ -108,70 +109,11 @@ __global__ void __launch_bounds__(kDecodeThreads) paged_decode_kernel(PagedKerne
     __pipeline_wait_prior(0);
     __syncthreads();
 
-    // Scores: one (row, key) per thread and step; lanes of a warp take consecutive keys of one row.
-    for (int item = tid; item < group * kDecodeKeys; item += kDecodeThreads) {
-      const int r = item / kDecodeKeys, j = item % kDecodeKeys;
-      float score = -INFINITY;
-      if (j < keys && key_ok[j]) {
-        score = 0.0f;
-        const T* key = k_tile + j * kStride;
-        const float4* qr = reinterpret_cast<const float4*>(q_rows + r * kHeadDim);  // same row across the warp
-#pragma unroll
-        for (int d = 0; d < kHeadDim; d += 8) {
-          float kv[8];
-          load8(key + d, kv);
-          const float4 lo4 = qr[d / 4], hi4 = qr[d / 4 + 1];
-          score = fmaf(lo4.x, kv[0], score);
-          score = fmaf(lo4.y, kv[1], score);
-          score = fmaf(lo4.z, kv[2], score);
-          score = fmaf(lo4.w, kv[3], score);
-          score = fmaf(hi4.x, kv[4], score);
-          score = fmaf(hi4.y, kv[5], score);
-          score = fmaf(hi4.z, kv[6], score);
-          score = fmaf(hi4.w, kv[7], score);
-        }
-      }
-      probs[r * kDecodeKeys + j] = score;
-    }
+    decode_tile_scores<T, kHeadDim>(k_tile, q_rows, probs, group, keys, [&](int j) { return key_ok[j]; });
     __syncthreads();
-
-    // Online softmax: a warp per row, two keys per lane.
-    for (int r = warp; r < group; r += kDecodeThreads / 32) {
-      const float s0 = probs[r * kDecodeKeys + lane], s1 = probs[r * kDecodeKeys + lane + 32];
-      const float old_max = row_max[r];
-      const float new_max = fmaxf(old_max, warp_max(fmaxf(s0, s1)));
-      const float base = new_max == -INFINITY ? 0.0f : new_max;  // nothing visible yet
-      const float p0 = exp2f(s0 - base), p1 = exp2f(s1 - base);
-      probs[r * kDecodeKeys + lane] = p0;
-      probs[r * kDecodeKeys + lane + 32] = p1;
-      const float alpha = exp2f(old_max - base);
-      const float tile_sum = warp_sum(p0 + p1);
-      if (lane == 0) {
-        row_scale[r] = alpha;
-        row_max[r] = new_max;
-        row_sum[r] = row_sum[r] * alpha + tile_sum;
-      }
-    }
+    decode_tile_softmax(probs, row_max, row_scale, row_sum, group);
     __syncthreads();
-
-    // P . V: a thread owns dims (2 pair, 2 pair + 1) of rows row0, row0 + kRowStep, ...
-#pragma unroll
-    for (int i = 0; i < kRowsPerThread; ++i) {
-      const int r = row0 + i * kRowStep;
-      if (r >= group) break;
-      const float alpha = row_scale[r];
-      float a0 = acc[i][0] * alpha, a1 = acc[i][1] * alpha;
-#pragma unroll 8
-      for (int j = 0; j < keys; ++j) {
-        const float prob = probs[r * kDecodeKeys + j];
-        const uint32_t pair_bits = *reinterpret_cast<const uint32_t*>(v_tile + j * kStride + 2 * pair);
-        const T* value = reinterpret_cast<const T*>(&pair_bits);
-        a0 = fmaf(prob, to_f32(value[0]), a0);
-        a1 = fmaf(prob, to_f32(value[1]), a1);
-      }
-      acc[i][0] = a0;
-      acc[i][1] = a1;
-    }
+    decode_tile_pv<T, kHeadDim, kRowsPerThread, kRowStep>(v_tile, probs, row_scale, acc, group, keys, pair, row0);
   }
   __syncthreads();
 
