@@ -98,6 +98,41 @@ __device__ __forceinline__ void copy_kv_rows(const T* k, const T* v, T* k_tile, 
   }
 }
 
+// How a decode block's threads cover the output: a thread owns dims (2 pair, 2 pair + 1) of rows
+// row0, row0 + kRowStep, ... of the GQA group.
+template <int kHeadDim>
+struct DecodeThreadMap {
+  static constexpr int kPairs = kHeadDim / 2;               // output dim pairs
+  static constexpr int kRowStep = kDecodeThreads / kPairs;  // rows apart for one thread's outputs
+  static constexpr int kRowsPerThread = kDecodeMaxGroup / kRowStep;
+};
+
+// A decode block's dynamic shared memory (decode_attention_shared_bytes of it), carved.
+template <class T>
+struct DecodeTiles {
+  T* k_tile;         // [keys][hd + 8]
+  T* v_tile;         // [keys][hd + 8]
+  float* q_rows;     // [group][hd]
+  float* probs;      // [group][keys]
+  float* row_max;    // running max
+  float* row_scale;  // alpha of this tile
+  float* row_sum;
+};
+
+template <class T, int kHeadDim>
+__device__ __forceinline__ DecodeTiles<T> carve_decode_tiles(unsigned char* base) {
+  constexpr int kStride = kHeadDim + 8;
+  DecodeTiles<T> tiles;
+  tiles.k_tile = reinterpret_cast<T*>(base);
+  tiles.v_tile = tiles.k_tile + kDecodeKeys * kStride;
+  tiles.q_rows = reinterpret_cast<float*>(tiles.v_tile + kDecodeKeys * kStride);
+  tiles.probs = tiles.q_rows + kDecodeMaxGroup * kHeadDim;
+  tiles.row_max = tiles.probs + kDecodeMaxGroup * kDecodeKeys;
+  tiles.row_scale = tiles.row_max + kDecodeMaxGroup;
+  tiles.row_sum = tiles.row_scale + kDecodeMaxGroup;
+  return tiles;
+}
+
 // The three steps over one K / V tile in shared memory (padded rows of kHeadDim + 8), shared with
 // paged_decode.cuh; the caller separates them with __syncthreads().
 //
@@ -187,17 +222,12 @@ __device__ __forceinline__ void decode_tile_pv(const T* v_tile, const float* pro
 template <class T, int kHeadDim, bool kFusedRope>
 __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(DecodeAttentionParams p) {
   constexpr int kStride = kHeadDim + 8;
-  constexpr int kPairs = kHeadDim / 2;               // output dim pairs
-  constexpr int kRowStep = kDecodeThreads / kPairs;  // rows apart for one thread's outputs
-  constexpr int kRowsPerThread = kDecodeMaxGroup / kRowStep;
+  constexpr int kPairs = DecodeThreadMap<kHeadDim>::kPairs;
+  constexpr int kRowStep = DecodeThreadMap<kHeadDim>::kRowStep;
+  constexpr int kRowsPerThread = DecodeThreadMap<kHeadDim>::kRowsPerThread;
   extern __shared__ __align__(16) unsigned char decode_shared[];
-  T* k_tile = reinterpret_cast<T*>(decode_shared);
-  T* v_tile = k_tile + kDecodeKeys * kStride;
-  float* q_rows = reinterpret_cast<float*>(v_tile + kDecodeKeys * kStride);  // [group][hd]
-  float* probs = q_rows + kDecodeMaxGroup * kHeadDim;                        // [group][keys]
-  float* row_max = probs + kDecodeMaxGroup * kDecodeKeys;                    // running max
-  float* row_scale = row_max + kDecodeMaxGroup;                              // alpha of this tile
-  float* row_sum = row_scale + kDecodeMaxGroup;
+  const auto [k_tile, v_tile, q_rows, probs, row_max, row_scale, row_sum] =
+      carve_decode_tiles<T, kHeadDim>(decode_shared);
   __shared__ int is_last_block;
   __shared__ __align__(16) T new_key[kHeadDim];  // fused RoPE: the appended row, for its tile
   __shared__ __align__(16) T new_value[kHeadDim];

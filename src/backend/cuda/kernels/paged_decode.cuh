@@ -55,18 +55,12 @@ __device__ __forceinline__ void copy_paged_rows(const PagedKernelParams& p, cons
 
 template <class T, int kHeadDim>
 __global__ void __launch_bounds__(kDecodeThreads) paged_decode_kernel(PagedKernelParams p) {
-  constexpr int kStride = kHeadDim + 8;
-  constexpr int kPairs = kHeadDim / 2;               // output dim pairs
-  constexpr int kRowStep = kDecodeThreads / kPairs;  // rows apart for one thread's outputs
-  constexpr int kRowsPerThread = kDecodeMaxGroup / kRowStep;
+  constexpr int kPairs = DecodeThreadMap<kHeadDim>::kPairs;
+  constexpr int kRowStep = DecodeThreadMap<kHeadDim>::kRowStep;
+  constexpr int kRowsPerThread = DecodeThreadMap<kHeadDim>::kRowsPerThread;
   extern __shared__ __align__(16) unsigned char decode_shared[];
-  T* k_tile = reinterpret_cast<T*>(decode_shared);
-  T* v_tile = k_tile + kDecodeKeys * kStride;
-  float* q_rows = reinterpret_cast<float*>(v_tile + kDecodeKeys * kStride);  // [group][hd]
-  float* probs = q_rows + kDecodeMaxGroup * kHeadDim;                        // [group][keys]
-  float* row_max = probs + kDecodeMaxGroup * kDecodeKeys;                    // running max
-  float* row_scale = row_max + kDecodeMaxGroup;                              // alpha of this tile
-  float* row_sum = row_scale + kDecodeMaxGroup;
+  const auto [k_tile, v_tile, q_rows, probs, row_max, row_scale, row_sum] =
+      carve_decode_tiles<T, kHeadDim>(decode_shared);
   __shared__ bool key_ok[kDecodeKeys];
 
   const int split = blockIdx.x, kv_head = blockIdx.y, seq = blockIdx.z;
