@@ -277,8 +277,8 @@ void EngineCore::sample(Request& request, std::span<const float> logits) {
   if ((r.logprobs || r.top_logprobs > 0) && token >= 0 && static_cast<size_t>(token) < logits.size()) {
     // The model's own distribution: raw logits, before penalties, bias, constraint and temperature.
     const std::vector<float> all_logprobs = log_softmax(logits);
-    logprobs =
-        TokenLogprobs{{token, all_logprobs[static_cast<size_t>(token)]}, top_logprobs(all_logprobs, r.top_logprobs)};
+    logprobs = TokenLogprobs{{token, all_logprobs[static_cast<size_t>(token)]}, {}};
+    if (r.top_logprobs > 0) logprobs->top = top_logprobs(all_logprobs, r.top_logprobs);
   }
   accept(request, token, std::move(logprobs));
 }
