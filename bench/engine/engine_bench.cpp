@@ -15,6 +15,7 @@
 //                       [--no-graphs] [--shared-prefix N] [--tensor-parallel-size N]
 //                       [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R]
 //                       [--presence-penalty P] [--frequency-penalty F] [--logprobs N] [--host-sampling]
+//                       [--kv-cache-dtype auto|bf16|fp8]
 // With --tensor-parallel-size N the model is split over N processes of this binary (one per GPU;
 // they start with the hidden first argument tp-worker), rank 0 running the engine.
 #include <algorithm>
@@ -55,6 +56,7 @@ struct Flags {
   size_t top_logprobs = 0;
   bool logprobs = false;
   bool host_sampling = false;
+  std::string kv_cache_dtype = "auto";
 };
 
 constexpr size_t kPrefixSuffixTokens = 16;  // each --shared-prefix request's own tokens after the prefix
@@ -107,6 +109,8 @@ bool parse(int argc, char** argv, Flags& flags) {
     } else if (arg == "--logprobs" && has_value) {
       flags.top_logprobs = number();
       flags.logprobs = true;
+    } else if (arg == "--kv-cache-dtype" && has_value) {
+      flags.kv_cache_dtype = argv[++i];
     } else if (arg == "--host-sampling") {
       flags.host_sampling = true;
     } else {
@@ -181,6 +185,7 @@ Expected<std::unique_ptr<EngineCore>> create_core(const Flags& flags, CausalLm& 
   options.block_size = flags.block_size;
   options.enable_graphs = flags.graphs;
   options.device_sampling = !flags.host_sampling;
+  options.kv_cache_dtype = flags.kv_cache_dtype;
   return EngineCore::create(lm, nullptr, {}, options);
 }
 
@@ -317,10 +322,11 @@ int run(const Flags& flags) {
               lm.info().device.c_str(), lm.info().tensor_parallel_size, lm.info().architecture.c_str(),
               lm.info().num_layers, lm.info().hidden_size, lm.info().vocab_size, weight_gb);
   std::printf(
-      "%zu requests x (%zu prompt + %zu new) tokens; max_num_seqs %zu, budget %zu tokens/step, %zu KV blocks, graphs "
-      "%s\n",
+      "%zu requests x (%zu prompt + %zu new) tokens; max_num_seqs %zu, budget %zu tokens/step, %zu KV blocks of %s, "
+      "graphs %s\n",
       flags.requests, flags.prompt_len, flags.new_tokens, flags.max_num_seqs, flags.max_num_batched_tokens,
-      stats.kv_blocks_total, flags.graphs ? "allowed" : "off");
+      stats.kv_blocks_total, std::string(dtype_name((*core)->options().kv_dtype)).c_str(),
+      flags.graphs ? "allowed" : "off");
   std::printf("finished %zu / %zu in %.3f s over %zu steps (%zu preemptions)\n", finished, flags.requests, total, steps,
               static_cast<size_t>(stats.preemptions));
   if (flags.sampling.temperature > 0.0f || LogitAdjuster::adjusts(flags.sampling) || flags.logprobs) {
