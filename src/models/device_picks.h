@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "models/forward_batch.h"
 
 namespace ferrum {
 
@@ -86,12 +87,12 @@ class DevicePicker {
     if (plan.draw) {
       host_params_.assign(sampling.rows.begin(), sampling.rows.end());
       host_params_.resize(rows);
-      FERRUM_TRY(B::copy_from_host(ctx, bytes_of(host_params_), *params_, 0));
+      FERRUM_TRY(B::copy_from_host(ctx, host_bytes(host_params_), *params_, 0));
     }
     if (plan.adjust) {
       host_adjustments_.assign(1, LogitAdjustment{static_cast<int32_t>(sampling.adjustments.size()), 0, 0.0f, 0.0f});
       host_adjustments_.insert(host_adjustments_.end(), sampling.adjustments.begin(), sampling.adjustments.end());
-      FERRUM_TRY(B::copy_from_host(ctx, bytes_of(host_adjustments_), *adjustments_, 0));
+      FERRUM_TRY(B::copy_from_host(ctx, host_bytes(host_adjustments_), *adjustments_, 0));
     }
     return ok();
   }
@@ -149,10 +150,6 @@ class DevicePicker {
     return ok();
   }
 
-  template <class T>
-  static std::span<const uint8_t> bytes_of(const std::vector<T>& values) {
-    return {reinterpret_cast<const uint8_t*>(values.data()), values.size() * sizeof(T)};
-  }
   template <class T>
   static Status to_host(const Buffer& buffer, std::vector<T>& out) {
     if (out.empty()) return ok();

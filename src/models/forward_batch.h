@@ -15,6 +15,12 @@
 
 namespace ferrum {
 
+// The bytes of a host vector, as Backend::copy_from_host takes them.
+template <class T>
+std::span<const uint8_t> host_bytes(const std::vector<T>& values) {
+  return {reinterpret_cast<const uint8_t*>(values.data()), values.size() * sizeof(T)};
+}
+
 // The host side of a batch, built by the engine every step (vectors keep their capacity).
 // Layouts follow backend_types.h's PagedAttnBatch: the tokens of sequence s are rows
 // query_start[s] .. query_start[s + 1], at consecutive positions ending at context_lens[s] - 1.
@@ -148,7 +154,6 @@ class PagedBatchBuffers {
                  ErrorCode::kLimitExceeded, "batch of ", batch.num_tokens(), " tokens in ", batch.num_seqs(),
                  " sequences (", batch.block_tables.size(), " table entries) exceeds the metadata buffers (",
                  max_tokens_, " tokens, ", max_seqs_, " sequences, ", max_table_numel_, " entries)");
-    // Token ids, positions and rows are below 2^31: as i32 they are the same bytes.
     FERRUM_TRY(B::copy_from_host(ctx, bytes_of(batch.tokens), tokens_, 0));
     FERRUM_TRY(B::copy_from_host(ctx, bytes_of(batch.positions), positions_, 0));
     FERRUM_TRY(B::copy_from_host(ctx, bytes_of(batch.logits_rows), logits_rows_, 0));
@@ -184,10 +189,11 @@ class PagedBatchBuffers {
   const Buffer& slot_mapping() const { return slot_mapping_; }
 
  private:
+  // Token ids, positions and rows are below 2^31: as i32 they are the same bytes.
   template <class T>
   static std::span<const uint8_t> bytes_of(const std::vector<T>& values) {
     static_assert(sizeof(T) == sizeof(int32_t));
-    return {reinterpret_cast<const uint8_t*>(values.data()), values.size() * sizeof(T)};
+    return host_bytes(values);
   }
 
   size_t max_tokens_ = 0;
