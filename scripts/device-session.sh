@@ -60,6 +60,15 @@ fi
 bin() { echo "$bundle/bin/$(basename "$1")"; }
 summary=()
 note() { summary+=("$1"); echo "$1"; }
+# Llama-3.1-8B shapes in bf16 with the first layer's bytes repeated (~10 s to make), generated once
+# per machine; prints its path.
+llama8b_bf16() {
+  local path=/tmp/m/l8r-bf16
+  mkdir -p /tmp/m
+  [[ -e $path ]] || timeout 240 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype bf16 "$path" \
+    --repeat-first-layer > "$out/gen8b-bf16.log" 2>&1
+  echo "$path"
+}
 # The test binaries look for fixtures at <source>/../shared/fixtures of the checkout that built them.
 src_root=$(strings "$(bin test-cuda-models)" | grep -m1 -oE '/[^ ]*/\.\./shared/fixtures' || true)
 if [[ -n $src_root && ! -e $src_root ]]; then
@@ -173,10 +182,7 @@ for stage in $stages; do
       "$(bin tests/test-cuda-models)" --gtest_filter='*PagedCache*' > "$out/test-cuda-fp8.log" 2>&1
       note "test-cuda-models fp8 exit $?: $(grep -E '^\[  (PASSED|FAILED) ' "$out/test-cuda-fp8.log" | tr '\n' ' ')"
       grep -E '^\[cuda|FAILED' "$out/test-cuda-fp8.log" | head -20
-      path=/tmp/m/l8r-bf16
-      mkdir -p /tmp/m
-      [[ -e $path ]] || timeout 240 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype bf16 "$path" \
-        --repeat-first-layer > "$out/gen8b-bf16.log" 2>&1
+      path=$(llama8b_bf16)
       for kv in bf16 fp8; do
         timeout 300 "$(bin ferrum)" bench --device cuda "$path" -p 0 -n 128 -b 16,64 --batched-prompt ${FP8_PROMPT:-2048} \
           -r 1 --kv-cache-dtype $kv > "$out/bench8b-kv-$kv.md" 2> "$out/bench8b-kv-$kv.err"
@@ -190,10 +196,7 @@ for stage in $stages; do
       # PREFIX_NCU=1 also Nsight Compute's per-kernel times over the same run with one new token per
       # request (three prefill steps: the warm-up, a new prefix, the cached prefix), and the paged
       # attention kernel of the cached step alone.
-      path=/tmp/m/l8r-bf16
-      mkdir -p /tmp/m
-      [[ -e $path ]] || timeout 240 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype bf16 "$path" \
-        --repeat-first-layer > "$out/gen8b-bf16.log" 2>&1
+      path=$(llama8b_bf16)
       eb=$(bin bench/engine/ferrum-engine-bench)
       for n in ${PREFIX_LENGTHS:-500 1000 2000}; do
         timeout 200 "$eb" --device cuda --model "$path" --shared-prefix "$n" --new-tokens 8 \
@@ -279,10 +282,7 @@ for stage in $stages; do
       "$(bin tests/test-cuda-models)" --gtest_filter='CudaEngine.*:CudaGraphs.*' > "$out/test-cuda-engine.log" 2>&1
       note "test-cuda-models engine exit $?: $(grep -E '^\[  (PASSED|FAILED) ' "$out/test-cuda-engine.log" | tr '\n' ' ')"
       grep -E '^\[cuda|Failure' -A3 "$out/test-cuda-engine.log" | head -20
-      path=/tmp/m/l8r-bf16
-      mkdir -p /tmp/m
-      [[ -e $path ]] || timeout 240 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype bf16 "$path" \
-        --repeat-first-layer > "$out/gen8b-bf16.log" 2>&1
+      path=$(llama8b_bf16)
       sampled="--temperature 0.8 --top-p 0.9"
       penalties="--repetition-penalty 1.1 --presence-penalty 0.3 --frequency-penalty 0.5"
       for spec in "greedy --temperature 0" "sampled $sampled" "penalties $sampled $penalties" \
@@ -311,10 +311,7 @@ for stage in $stages; do
       "$(bin tests/op_test/ferrum-op-test)" --filter paged_attention > "$out/op-test-paged.log" 2>&1
       note "op-test paged_attention exit $?: $(tail -1 "$out/op-test-paged.log")"
       grep -E 'FAIL' "$out/op-test-paged.log" | head
-      path=/tmp/m/l8r-bf16
-      mkdir -p /tmp/m
-      [[ -e $path ]] || timeout 240 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype bf16 "$path" \
-        --repeat-first-layer > "$out/gen8b-bf16.log" 2>&1
+      path=$(llama8b_bf16)
       for decode in 1 0; do
         FERRUM_CUDA_PAGED_DECODE=$decode timeout 120 "$(bin ferrum-paged-attention-bench)" --device cuda \
           --seqs 1,16,64 --contexts 256,1024,4096 > "$out/paged-bench-$decode.txt" 2>&1
@@ -332,10 +329,7 @@ for stage in $stages; do
       # Where a steady 64-sequence decode step of the 8B bf16 model goes: Nsight Compute's per-kernel
       # times over ~3 decode steps (eager launches, so the window is counted in kernels), well past
       # the warm-up and the prefill.
-      path=/tmp/m/l8r-bf16
-      mkdir -p /tmp/m
-      [[ -e $path ]] || timeout 240 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype bf16 "$path" \
-        --repeat-first-layer > "$out/gen8b-bf16.log" 2>&1
+      path=$(llama8b_bf16)
       timeout 500 ncu --clock-control none --print-summary per-kernel --metrics gpu__time_duration.sum \
         --launch-skip ${DECODE_SKIP:-15000} --launch-count ${DECODE_COUNT:-1000} \
         "$(bin bench/engine/ferrum-engine-bench)" --device cuda --model "$path" --requests 64 --prompt-len 128 \
