@@ -7,7 +7,7 @@
 # There (the GPU machine, repository root, `.device` carried):
 #   scripts/device-session.sh run [stages...]
 # runs the stages and prints a summary table last; logs go to $OUT (or ./device-out).
-# Stages: ops models bench8b engine quant qmma gguf8b gptq8b fp8kv prefix sample picks paged decode64 serve genmodels
+# Stages: ops models bench8b engine quant qmma gguf8b gptq8b fp8kv prefix sample picks paged decode64 qdecode qgemv serve genmodels
 # ferrumbench (default: ops models bench8b engine serve; engine reuses the 8B of bench8b; ferrumbench
 # takes the models of genmodels)
 set -uo pipefail
@@ -69,6 +69,15 @@ llama8b_bf16() {
     --repeat-first-layer > "$out/gen8b-bf16.log" 2>&1
   echo "$path"
 }
+# Llama-3.1-8B shapes in a GGUF type ($1: Q4_K_M, Q8_0, ...), layers copied (80 s for Q4_K_M);
+# prints its path.
+llama8b_gguf() {
+  local path=/tmp/m/l8r-$1.gguf
+  mkdir -p /tmp/m
+  [[ -e $path ]] || timeout 240 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype "$1" "$path" \
+    --repeat-first-layer > "$out/gen8b-$1.log" 2>&1
+  echo "$path"
+}
 # The test binaries look for fixtures at <source>/../shared/fixtures of the checkout that built them.
 src_root=$(strings "$(bin test-cuda-models)" | grep -m1 -oE '/[^ ]*/\.\./shared/fixtures' || true)
 if [[ -n $src_root && ! -e $src_root ]]; then
@@ -112,6 +121,39 @@ for stage in $stages; do
       FERRUM_CUDA_QUANT_GEMV=0 "$q" --m 1 --reps 5 > "$out/quant-dequant-m1.txt" 2>&1
       "$q" --m 8 > "$out/quant-gemv-m8.txt" 2>&1
       cat "$out/quant-gemv-m1.txt" "$out/quant-dequant-m1.txt" "$out/quant-gemv-m8.txt"
+      ;;
+    qgemv)
+      # The fused GGUF GEMV (kernels/quant_gemv.cu): its op cases, then the m = 1 kernels and the 8B
+      # decode with each variant: default, synchronous staging (Q8_0, Q6_K), Q4_K v3's lane mapping,
+      # no k split, all three (the kernels before 2026-11-27).
+      "$(bin tests/op_test/ferrum-op-test)" --filter gemm_quant > "$out/op-test-quant.log" 2>&1
+      note "op-test gemm_quant exit $?: $(tail -1 "$out/op-test-quant.log")"
+      grep -E 'FAIL' "$out/op-test-quant.log" | head
+      variants=${QGEMV_VARIANTS:-"default async=0 q4k=v3 split=1 async=0,q4k=v3,split=1"}
+      for variant in $variants; do
+        q4k=v4 split=4 async=1
+        [[ $variant == *q4k=v3* ]] && q4k=v3
+        [[ $variant == *split=1* ]] && split=1
+        [[ $variant == *async=0* ]] && async=0
+        FERRUM_CUDA_Q4K_GEMV=$q4k FERRUM_CUDA_QUANT_GEMV_SPLIT=$split FERRUM_CUDA_QUANT_GEMV_ASYNC=$async \
+          "$(bin ferrum-cuda-quant-gemv-bench)" --m 1 > "$out/qgemv-${variant//[=,]/_}.txt" 2>&1
+        note "quant gemv m=1 $variant: exit $?"
+      done
+      for dtype in ${QDECODE_TYPES:-Q4_K_M Q8_0}; do
+        path=$(llama8b_gguf "$dtype")
+        for variant in $variants; do
+          [[ $dtype == Q8_0 && $variant == q4k=v3 ]] && continue  # no Q4_K in it
+          q4k=v4 split=4 async=1
+          [[ $variant == *q4k=v3* ]] && q4k=v3
+          [[ $variant == *split=1* ]] && split=1
+          [[ $variant == *async=0* ]] && async=0
+          FERRUM_CUDA_Q4K_GEMV=$q4k FERRUM_CUDA_QUANT_GEMV_SPLIT=$split FERRUM_CUDA_QUANT_GEMV_ASYNC=$async \
+            timeout 200 "$(bin ferrum)" bench --device cuda \
+            "$path" -p 0 -n 128 -b 1 -r 2 > "$out/qgemv-bench-$dtype-${variant//[=,]/_}.md" 2>&1
+          note "8b $dtype tg128 $variant: exit $? | $(grep -E 'tg128' "$out/qgemv-bench-$dtype-${variant//[=,]/_}.md" |
+            cut -d'|' -f7-10)"
+        done
+      done
       ;;
     qmma)
       # The GGUF tensor-core GEMM (kernels/quant_mma.h): its op cases, its lab, then batched decode of
@@ -335,6 +377,31 @@ for stage in $stages; do
         "$(bin bench/engine/ferrum-engine-bench)" --device cuda --model "$path" --requests 64 --prompt-len 128 \
         --new-tokens 64 --max-num-batched-tokens 2048 --no-graphs > "$out/ncu-decode64.txt" 2>&1
       note "ncu decode64 exit $?"
+      ;;
+    qdecode)
+      # Batch-1 decode of the 8B in GGUF types: `ferrum bench` tg128, then Nsight Compute's
+      # per-kernel times for one decode step (eager, in the NVTX range decode_step).
+      for dtype in ${QDECODE_TYPES:-Q4_K_M}; do
+        path=$(llama8b_gguf "$dtype")
+        if [[ ${QDECODE_BENCH:-1} == 1 ]]; then
+          timeout 200 "$(bin ferrum)" bench --device cuda "$path" -p 0 -n 128 -b 1 -r 3 > "$out/qdecode-$dtype.md" \
+            2> "$out/qdecode-$dtype.err"
+          note "ferrum bench 8b $dtype tg128: exit $? | $(grep -E 'tg128' "$out/qdecode-$dtype.md" | head -1)"
+        fi
+        if [[ ${QDECODE_NCU:-1} == 1 ]]; then
+          timeout 300 ncu --clock-control none --nvtx --nvtx-include decode_step/ --print-summary per-kernel \
+            --metrics gpu__time_duration.sum,dram__bytes_read.sum "$(bin ferrum-cuda-bench)" --model "$path" \
+            --prompt 16 --gen 4 --reps 1 --profile-step > "$out/ncu-qdecode-$dtype.txt" 2>&1
+          note "ncu qdecode $dtype exit $?"
+        fi
+        [[ ${QDECODE_SECTIONS:-0} == 1 ]] || continue
+        # Why the quantized GEMVs of layer 0 run where they do: throughput, stalls, occupancy.
+        timeout 300 ncu --clock-control none --nvtx --nvtx-include decode_step/ --kernel-name regex:'_gemv_kernel' \
+          --launch-count 6 --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
+          --section Occupancy --section LaunchStats "$(bin ferrum-cuda-bench)" --model "$path" --prompt 16 --gen 4 \
+          --reps 1 --profile-step > "$out/ncu-qdecode-sections-$dtype.txt" 2>&1
+        note "ncu qdecode sections $dtype exit $?"
+      done
       ;;
     serve)
       # A served model answers on the GPU (stories260K in f32: its greedy text is known).

@@ -1,6 +1,7 @@
-// ferrum-cuda-bench: how fast a model loads, prefills and decodes on the GPU, with what each
-// figure means physically: decode as achieved GB/s of weights (+ KV cache) read per token against
-// the card's measured copy bandwidth, prefill as TFLOP/s against dense bf16 peak.
+// ferrum-cuda-bench: how fast a model (a safetensors directory or a GGUF file) loads, prefills and
+// decodes on the GPU, with what each figure means physically: decode as achieved GB/s of weights
+// (+ KV cache) read per token against the card's measured copy bandwidth, prefill as TFLOP/s
+// against dense bf16 peak.
 //
 //   ferrum-cuda-bench --model DIR [--generate] [--prompt 512] [--gen 128] [--dtype bf16|f32]
 //                     [--reps 3] [--profile-step]
@@ -105,7 +106,11 @@ Status run(const Args& args) {
     const double took = seconds_since(start);
     std::printf("generated %s: %.2f GB in %.1f s\n", dir.c_str(), bytes / 1e9, took);
   }
-  const size_t file_bytes = std::filesystem::file_size(dir / "model.safetensors");
+  // A GGUF file, or a directory holding model.safetensors.
+  const std::filesystem::path weights_file = std::filesystem::is_directory(dir) ? dir / "model.safetensors" : dir;
+  std::error_code size_error;
+  const size_t file_bytes = std::filesystem::file_size(weights_file, size_error);
+  FERRUM_CHECK(!size_error, ErrorCode::kNotFound, "no weights at ", weights_file.string(), ": ", size_error.message());
 
   ModelRuntimeOptions options;
   options.max_context = args.prompt + args.gen;

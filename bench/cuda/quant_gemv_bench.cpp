@@ -138,10 +138,9 @@ int run(int argc, char** argv) {
               m,
               fused != nullptr && std::strcmp(fused, "0") == 0 ? "dequantize + dense" : "fused GEMV where it applies");
   std::printf("%-6s %-20s %10s %10s %10s %12s\n", "type", "shape (n x k)", "MB", "us", "GB/s", "% of 3.0 TB/s");
-  const Shape shapes[] = {{"qkv 6144x4096", 6144, 4096},
-                          {"o 4096x4096", 4096, 4096},
-                          {"gate_up 28672x4096", 28672, 4096},
-                          {"down 4096x14336", 4096, 14336}};
+  const Shape shapes[] = {{"k / v 1024x4096", 1024, 4096},  {"qkv 6144x4096", 6144, 4096},
+                          {"o 4096x4096", 4096, 4096},      {"gate_up 28672x4096", 28672, 4096},
+                          {"down 4096x14336", 4096, 14336}, {"lm_head 128256x4096", 128256, 4096}};
   int failures = 0;
   for (DType type : {DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
     for (const Shape& shape : shapes) {

@@ -53,6 +53,24 @@ bool quant_gemv_enabled() {
   return enabled;
 }
 
+int quant_gemv_max_warps_per_row() {
+  static const int warps = static_cast<int>(std::clamp(env_or("FERRUM_CUDA_QUANT_GEMV_SPLIT", 4), 1L, 8L));
+  return warps;
+}
+
+bool quant_gemv_async_staging() {
+  static const bool enabled = env_or("FERRUM_CUDA_QUANT_GEMV_ASYNC", 1) != 0;
+  return enabled;
+}
+
+bool q4_k_gemv_coalesced() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("FERRUM_CUDA_Q4K_GEMV");
+    return value == nullptr || std::string_view(value) != "v3";
+  }();
+  return enabled;
+}
+
 size_t quant_gemv_max_rows(DType type) {
   if (!quant_gemv_enabled()) return 0;
   return type == DType::kQ4_K ? 3 : 8;

@@ -5,6 +5,12 @@
 // address allows (16 bytes for k % 256 == 0, every Llama shape), as v2 does, instead of v4's
 // repacking at load, which would need a second weight layout in the backend contract. Q6_K (not
 // in the lab yet: the Q4_K_M files' other type) is staged the same way, 8 super-blocks at a time.
+// Since 2026-11-27 (Nsight Compute on the 8B Q4_K_M decode: Q4_K's gate_up at 85% of the L1
+// throughput and 66% of DRAM's, the small matrices at half a wave; numbers in
+// bench/results/2026-11-27-h100-quant-gemv.md): Q4_K v4 maps eight lanes to a super-block, so each
+// warp-wide load covers contiguous bytes; Q8_0 and Q6_K stage with cp.async, double-buffered, so a
+// warp's next loads are in flight while it computes; and all three split a row's k over up to four
+// warps when the matrix has too few rows to fill the GPU.
 #include <cuda_fp16.h>
 
 #include <cstdint>
@@ -12,6 +18,8 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/device_common.cuh"
 #include "backend/cuda/kernels/launch.cuh"
+#include "backend/cuda/kernels/launch_settings.h"
+#include "backend/cuda/kernels/mma_sm80.cuh"
 #include "backend/cuda/kernels/quant_gemv.h"
 
 namespace ferrum::cuda {
@@ -75,6 +83,52 @@ __device__ __forceinline__ void store_out(void* out, DType dtype, size_t index, 
   }
 }
 
+// Rows too few to fill the GPU split their k over `warps_per_row` warps of a block (1, 2, 4 or 8):
+// warp w of the block takes row blockIdx.x * (8 / warps_per_row) + w / warps_per_row and its part
+// w % warps_per_row of the row's steps (steps part, part + warps_per_row, ...).
+struct RowSlice {
+  int row, part;
+};
+
+__device__ __forceinline__ RowSlice row_slice(int warps_per_row) {
+  const int warp = threadIdx.x / 32;
+  return {static_cast<int>(blockIdx.x) * (kWarps / warps_per_row) + warp / warps_per_row, warp % warps_per_row};
+}
+
+// Sums each warp's partial dot products (then the row's warps, in part order) and stores the row.
+// Every thread of the block calls it: with warps_per_row > 1 it holds a block barrier.
+template <int kM>
+__device__ __forceinline__ void store_row(float (&acc)[kM], RowSlice slice, int warps_per_row, int n, void* out,
+                                          DType out_dtype) {
+  __shared__ float partial[kWarps][kM];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+#pragma unroll
+  for (int t = 0; t < kM; ++t) acc[t] = warp_sum(acc[t]);
+  if (warps_per_row > 1) {
+    if (lane == 0) {
+#pragma unroll
+      for (int t = 0; t < kM; ++t) partial[warp][t] = acc[t];
+    }
+    __syncthreads();
+    if (slice.part != 0) return;
+#pragma unroll
+    for (int t = 0; t < kM; ++t) {
+      for (int p = 1; p < warps_per_row; ++p) acc[t] += partial[warp + p][t];
+    }
+  }
+  if (lane != 0 || slice.row >= n) return;
+#pragma unroll
+  for (int t = 0; t < kM; ++t) store_out(out, out_dtype, static_cast<size_t>(t) * n + slice.row, acc[t]);
+}
+
+// Four dp4a: the 16 int8 products of w[0..3] with x, summed.
+__device__ __forceinline__ int dp4a_16(const int* w, const int4& x) {
+  int dot = __dp4a(w[0], x.x, 0);
+  dot = __dp4a(w[1], x.y, dot);
+  dot = __dp4a(w[2], x.z, dot);
+  return __dp4a(w[3], x.w, dot);
+}
+
 __device__ __forceinline__ int dp4a_32(const int (&w)[8], const int8_t* x) {
   const int4 x0 = reinterpret_cast<const int4*>(x)[0];
   const int4 x1 = reinterpret_cast<const int4*>(x)[1];
@@ -111,46 +165,82 @@ __device__ __forceinline__ void warp_stage(uint8_t* dst, const uint8_t* src, int
   }
 }
 
+// Walks a warp's steps of its weight row: steps first, first + stride, ... below `blocks`, each
+// `step_blocks` blocks of `block_bytes` staged in the warp's shared memory (`buffers`, of
+// `buffer_bytes` each: two for kAsync, else one), then compute(staged, first_block, count). Synchronous staging (kAsync
+// false) waits for each step's loads before computing it, so a warp never has loads in flight while it computes; kAsync
+// double-buffers with cp.async, the next step's copy issued before this step's compute. It needs every step 16-byte
+// aligned and a whole number of 16-byte vectors (the caller checks).
+template <bool kAsync, class Compute>
+__device__ __forceinline__ void staged_steps(const uint8_t* w_row, int block_bytes, int step_blocks, int first,
+                                             int stride, int blocks, uint8_t* buffers, int buffer_bytes, int lane,
+                                             Compute&& compute) {
+  const auto stage = [&](int step, uint8_t* dst) {
+    const int count = min(step_blocks, blocks - step);
+    const uint8_t* src = w_row + static_cast<size_t>(step) * block_bytes;
+    if constexpr (kAsync) {
+      for (int i = lane; i < count * block_bytes / 16; i += 32) cp_async_16(dst + 16 * i, src + 16 * i, true);
+      cp_async_commit();
+    } else {
+      warp_stage(dst, src, count * block_bytes, lane);
+    }
+  };
+  int buffer = 0;
+  if constexpr (kAsync) {
+    if (first < blocks) stage(first, buffers);
+  }
+  for (int step = first; step < blocks; step += stride) {
+    uint8_t* staged = buffers + buffer * buffer_bytes;
+    if constexpr (kAsync) {
+      if (step + stride < blocks) {
+        stage(step + stride, buffers + (buffer ^ 1) * buffer_bytes);
+        cp_async_wait<1>();  // this step's group has landed; the next one may still be in flight
+      } else {
+        cp_async_wait<0>();
+      }
+      buffer ^= 1;
+    } else {
+      stage(step, staged);
+    }
+    __syncwarp();  // the staged bytes are visible to every lane
+    compute(staged, step, min(step_blocks, blocks - step));
+    __syncwarp();  // every lane is done with the buffer before it is staged again
+  }
+}
+
 // Q8_0: a warp per weight row; per step the warp stages 32 blocks, then lane j takes block j:
 // 8 dp4a per activation row against the int8 x, scaled by d * x's scale.
-template <int kM>
-__global__ void __launch_bounds__(kWarps * 32) q8_0_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq,
-                                                                void* __restrict__ out, DType out_dtype, int n, int k) {
-  __shared__ uint4 staged[kWarps][kStagedVectors];
+template <int kM, bool kAsync>
+__global__ void __launch_bounds__(kWarps * 32)
+    q8_0_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
+                     int k, int warps_per_row) {
+  __shared__ uint4 staged[kWarps][kAsync ? 2 : 1][kStagedVectors];
   pdl_launch_dependents();
   pdl_wait();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int row = blockIdx.x * kWarps + warp;
-  if (row >= n) return;
+  const RowSlice slice = row_slice(warps_per_row);
   const int blocks = k / kGroup;
-  const uint8_t* w_row = w + static_cast<size_t>(row) * blocks * kQ8BlockBytes;
-  uint8_t* mine = reinterpret_cast<uint8_t*>(staged[warp]);
+  const uint8_t* w_row = w + static_cast<size_t>(slice.row) * blocks * kQ8BlockBytes;
   float acc[kM] = {};
-  for (int first = 0; first < blocks; first += kStagedBlocks) {
-    const int count = min(kStagedBlocks, blocks - first);
-    __syncwarp();  // every lane is done with the previous chunk
-    warp_stage(mine, w_row + static_cast<size_t>(first) * kQ8BlockBytes, count * kQ8BlockBytes, lane);
-    __syncwarp();
-    if (lane < count) {
-      const unsigned short* b = reinterpret_cast<const unsigned short*>(mine + lane * kQ8BlockBytes);
-      const float d = __half2float(__ushort_as_half(b[0]));
-      int words[8];
+  const int first = slice.row < n ? slice.part * kStagedBlocks : blocks;
+  staged_steps<kAsync>(w_row, kQ8BlockBytes, kStagedBlocks, first, kStagedBlocks * warps_per_row, blocks,
+                       reinterpret_cast<uint8_t*>(staged[warp]), kStagedVectors * 16, lane,
+                       [&](const uint8_t* mine, int first_block, int count) {
+                         if (lane >= count) return;
+                         const unsigned short* b = reinterpret_cast<const unsigned short*>(mine + lane * kQ8BlockBytes);
+                         const float d = __half2float(__ushort_as_half(b[0]));
+                         int words[8];
 #pragma unroll
-      for (int j = 0; j < 8; ++j)
-        words[j] = static_cast<int>(b[1 + 2 * j] | (static_cast<uint32_t>(b[2 + 2 * j]) << 16));
-      const int block = first + lane;
+                         for (int j = 0; j < 8; ++j)
+                           words[j] = static_cast<int>(b[1 + 2 * j] | (static_cast<uint32_t>(b[2 + 2 * j]) << 16));
+                         const int block = first_block + lane;
 #pragma unroll
-      for (int t = 0; t < kM; ++t) {
-        const int dot = dp4a_32(words, xq.q + static_cast<size_t>(t) * k + block * kGroup);
-        acc[t] = fmaf(d * xq.scale[t * blocks + block], static_cast<float>(dot), acc[t]);
-      }
-    }
-  }
-#pragma unroll
-  for (int t = 0; t < kM; ++t) {
-    const float total = warp_sum(acc[t]);
-    if (lane == 0) store_out(out, out_dtype, static_cast<size_t>(t) * n + row, total);
-  }
+                         for (int t = 0; t < kM; ++t) {
+                           const int dot = dp4a_32(words, xq.q + static_cast<size_t>(t) * k + block * kGroup);
+                           acc[t] = fmaf(d * xq.scale[t * blocks + block], static_cast<float>(dot), acc[t]);
+                         }
+                       });
+  store_row(acc, slice, warps_per_row, n, out, out_dtype);
 }
 
 // Byte i (0..15) of a 16-byte header held in registers (selects and shifts: indexing its bytes
@@ -173,20 +263,38 @@ __device__ __forceinline__ void q4_k_scale_min(const uint4& header, int j, int& 
   }
 }
 
-// Q4_K: a warp per weight row, a lane per 64-weight chunk of a super-block (sub-blocks 2c and
-// 2c + 1 share its 32 nibble bytes: low nibbles, then high). value = d * scale * q - dmin * min,
-// so the chunk contributes d * (scale * x_scale * dot(q, xq)) - dmin * (min * x_sum) per sub-block.
+// Q4_K's scale and min for sub-blocks 2c and 2c + 1 and its d and dmin, from a super-block header.
+struct Q4KChunkScales {
+  float d, dmin;
+  int scale_lo, min_lo, scale_hi, min_hi;
+};
+
+__device__ __forceinline__ Q4KChunkScales q4_k_chunk_scales(const uint4& header, int chunk) {
+  Q4KChunkScales s;
+  s.d = __half2float(__ushort_as_half(static_cast<unsigned short>(header.x & 0xFFFFu)));
+  s.dmin = __half2float(__ushort_as_half(static_cast<unsigned short>(header.x >> 16)));
+  q4_k_scale_min(header, chunk * 2, s.scale_lo, s.min_lo);
+  q4_k_scale_min(header, chunk * 2 + 1, s.scale_hi, s.min_hi);
+  return s;
+}
+
+// Q4_K v3 (FERRUM_CUDA_Q4K_GEMV=v3, for comparisons): a lane per 64-weight chunk of a super-block
+// (sub-blocks 2c and 2c + 1 share its 32 nibble bytes: low nibbles, then high). value = d * scale *
+// q - dmin * min, so the chunk contributes d * (scale * x_scale * dot(q, xq)) - dmin * (min * x_sum)
+// per sub-block. Lanes 64 weights apart make every warp-wide load of x touch 16 cache lines.
 template <int kM>
-__global__ void __launch_bounds__(kWarps * 32) q4_k_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq,
-                                                                void* __restrict__ out, DType out_dtype, int n, int k) {
+__global__ void __launch_bounds__(kWarps * 32)
+    q4_k_gemv_v3_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
+                        int k, int warps_per_row) {
   pdl_launch_dependents();
   pdl_wait();
-  const int row = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (row >= n) return;
+  const int lane = threadIdx.x % 32;
+  const RowSlice slice = row_slice(warps_per_row);
   const int blocks = k / 256, groups = k / kGroup;
-  const uint8_t* w_row = w + static_cast<size_t>(row) * blocks * kQ4KBlockBytes;
+  const uint8_t* w_row = w + static_cast<size_t>(slice.row) * blocks * kQ4KBlockBytes;
   float acc[kM] = {};
-  for (int item = lane; item < blocks * 4; item += 32) {
+  const int first_item = slice.row < n ? slice.part * 32 + lane : blocks * 4;
+  for (int item = first_item; item < blocks * 4; item += 32 * warps_per_row) {
     const int block = item / 4, chunk = item % 4;
     const uint8_t* b = w_row + block * kQ4KBlockBytes;
     const uint4 header = __ldg(reinterpret_cast<const uint4*>(b));
@@ -199,11 +307,7 @@ __global__ void __launch_bounds__(kWarps * 32) q4_k_gemv_kernel(const uint8_t* _
       low[j] = static_cast<int>(packed[j] & 0x0F0F0F0Fu);
       high[j] = static_cast<int>((packed[j] >> 4) & 0x0F0F0F0Fu);
     }
-    const float d = __half2float(__ushort_as_half(static_cast<unsigned short>(header.x & 0xFFFFu)));
-    const float dmin = __half2float(__ushort_as_half(static_cast<unsigned short>(header.x >> 16)));
-    int scale_lo, min_lo, scale_hi, min_hi;
-    q4_k_scale_min(header, chunk * 2, scale_lo, min_lo);
-    q4_k_scale_min(header, chunk * 2 + 1, scale_hi, min_hi);
+    const Q4KChunkScales sc = q4_k_chunk_scales(header, chunk);
     const int sub = block * 8 + chunk * 2;  // x's group of the low sub-block; the high one is next
 #pragma unroll
     for (int t = 0; t < kM; ++t) {
@@ -212,15 +316,59 @@ __global__ void __launch_bounds__(kWarps * 32) q4_k_gemv_kernel(const uint8_t* _
       const int dot_hi = dp4a_32(high, x + kGroup);
       const float* x_scale = xq.scale + t * groups + sub;
       const float* x_sum = xq.sum + t * groups + sub;
-      acc[t] += d * (scale_lo * x_scale[0] * dot_lo + scale_hi * x_scale[1] * dot_hi) -
-                dmin * (min_lo * x_sum[0] + min_hi * x_sum[1]);
+      acc[t] += sc.d * (sc.scale_lo * x_scale[0] * dot_lo + sc.scale_hi * x_scale[1] * dot_hi) -
+                sc.dmin * (sc.min_lo * x_sum[0] + sc.min_hi * x_sum[1]);
     }
   }
+  store_row(acc, slice, warps_per_row, n, out, out_dtype);
+}
+
+// Q4_K v4: eight lanes per super-block, four super-blocks per warp step. Lane j (0..7) of a
+// super-block takes 16 of its 128 nibble bytes, bytes 16 j .. 16 j + 15: chunk c = j / 2, half
+// h = j % 2, so its low nibbles are weights 64 c + 16 h + 0..15 (sub-block 2c) and its high nibbles
+// the same positions + 32 (sub-block 2c + 1). A warp-wide load of nibbles then covers 4 x 128
+// contiguous bytes and one of x 4 x 128 bytes (in pieces of 32), where v3's touched 16 lines. The
+// two lanes of a chunk share its sub-blocks: lane h = 0 adds the dmin terms, once per sub-block.
+template <int kM>
+__global__ void __launch_bounds__(kWarps * 32)
+    q4_k_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
+                     int k, int warps_per_row) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const int lane = threadIdx.x % 32;
+  const RowSlice slice = row_slice(warps_per_row);
+  const int blocks = k / 256, groups = k / kGroup;
+  const int j = lane % 8, chunk = j / 2, half = j % 2;
+  const float owns_min = half == 0 ? 1.0f : 0.0f;
+  const uint8_t* w_row = w + static_cast<size_t>(slice.row) * blocks * kQ4KBlockBytes;
+  float acc[kM] = {};
+  const int first_block = slice.row < n ? slice.part * 4 + lane / 8 : blocks;
+  for (int block = first_block; block < blocks; block += 4 * warps_per_row) {
+    const uint8_t* b = w_row + block * kQ4KBlockBytes;
+    const uint4 header = __ldg(reinterpret_cast<const uint4*>(b));
+    const uint4 nibbles = __ldg(reinterpret_cast<const uint4*>(b + 16 + 16 * j));
+    const uint32_t packed[4] = {nibbles.x, nibbles.y, nibbles.z, nibbles.w};
+    int low[4], high[4];
 #pragma unroll
-  for (int t = 0; t < kM; ++t) {
-    const float total = warp_sum(acc[t]);
-    if (lane == 0) store_out(out, out_dtype, static_cast<size_t>(t) * n + row, total);
+    for (int i = 0; i < 4; ++i) {
+      low[i] = static_cast<int>(packed[i] & 0x0F0F0F0Fu);
+      high[i] = static_cast<int>((packed[i] >> 4) & 0x0F0F0F0Fu);
+    }
+    const Q4KChunkScales sc = q4_k_chunk_scales(header, chunk);
+    const int sub = block * 8 + chunk * 2;  // x's group of the low sub-block; the high one is next
+#pragma unroll
+    for (int t = 0; t < kM; ++t) {
+      const int8_t* x = xq.q + static_cast<size_t>(t) * k + sub * kGroup + 16 * half;
+      const int4 x_lo = *reinterpret_cast<const int4*>(x);
+      const int4 x_hi = *reinterpret_cast<const int4*>(x + kGroup);
+      const int dot_lo = dp4a_16(low, x_lo), dot_hi = dp4a_16(high, x_hi);
+      const float2 x_scale = *reinterpret_cast<const float2*>(xq.scale + t * groups + sub);
+      const float2 x_sum = *reinterpret_cast<const float2*>(xq.sum + t * groups + sub);
+      acc[t] += sc.d * (sc.scale_lo * x_scale.x * dot_lo + sc.scale_hi * x_scale.y * dot_hi) -
+                owns_min * sc.dmin * (sc.min_lo * x_sum.x + sc.min_hi * x_sum.y);
+    }
   }
+  store_row(acc, slice, warps_per_row, n, out, out_dtype);
 }
 
 // 32 bytes from a 2-byte aligned shared-memory address as 8 little-endian words: aligned 4-byte
@@ -247,80 +395,93 @@ constexpr int kQ6KBlockBytes = 210;  // ql[128], qh[64], scales i8[16], f16 d
 constexpr int kQ6KStagedBlocks = 8;
 constexpr int kQ6KStagedVectors = kQ6KStagedBlocks * kQ6KBlockBytes / 16;  // 105
 
-template <int kM>
-__global__ void __launch_bounds__(kWarps * 32) q6_k_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq,
-                                                                void* __restrict__ out, DType out_dtype, int n, int k) {
-  __shared__ uint4 staged[kWarps][kQ6KStagedVectors + 1];  // + 1: load_words_shared reads one word past
+template <int kM, bool kAsync>
+__global__ void __launch_bounds__(kWarps * 32)
+    q6_k_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
+                     int k, int warps_per_row) {
+  // + 1 vector: load_words_shared reads one word past a step's bytes
+  __shared__ uint4 staged[kWarps][kAsync ? 2 : 1][kQ6KStagedVectors + 1];
   pdl_launch_dependents();
   pdl_wait();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int row = blockIdx.x * kWarps + warp;
-  if (row >= n) return;
+  const RowSlice slice = row_slice(warps_per_row);
   const int blocks = k / 256, groups = k / kGroup;
-  const uint8_t* w_row = w + static_cast<size_t>(row) * blocks * kQ6KBlockBytes;
-  uint8_t* mine = reinterpret_cast<uint8_t*>(staged[warp]);
+  const uint8_t* w_row = w + static_cast<size_t>(slice.row) * blocks * kQ6KBlockBytes;
   float acc[kM] = {};
-  for (int first = 0; first < blocks; first += kQ6KStagedBlocks) {
-    const int count = min(kQ6KStagedBlocks, blocks - first);
-    __syncwarp();
-    warp_stage(mine, w_row + static_cast<size_t>(first) * kQ6KBlockBytes, count * kQ6KBlockBytes, lane);
-    __syncwarp();
-    for (int item = lane; item < count * 8; item += 32) {
-      const int local = item / 8, g = item % 8, half = g / 4, quarter = g % 4;
-      const uint8_t* b = mine + local * kQ6KBlockBytes;
-      uint32_t low_bits[8], high_bits[8];
-      load_words_shared(b + 64 * half + 32 * (quarter % 2), low_bits);
-      load_words_shared(b + 128 + 32 * half, high_bits);
-      const unsigned short scale_pair = *reinterpret_cast<const unsigned short*>(b + 192 + 8 * half + 2 * quarter);
-      const int scale_lo = static_cast<int8_t>(scale_pair & 0xFF), scale_hi = static_cast<int8_t>(scale_pair >> 8);
-      const float d = __half2float(__ushort_as_half(*reinterpret_cast<const unsigned short*>(b + 208)));
-      int q[8];
+  const int first = slice.row < n ? slice.part * kQ6KStagedBlocks : blocks;
+  staged_steps<kAsync>(
+      w_row, kQ6KBlockBytes, kQ6KStagedBlocks, first, kQ6KStagedBlocks * warps_per_row, blocks,
+      reinterpret_cast<uint8_t*>(staged[warp]), (kQ6KStagedVectors + 1) * 16, lane,
+      [&](const uint8_t* mine, int first_block, int count) {
+        for (int item = lane; item < count * 8; item += 32) {
+          const int local = item / 8, g = item % 8, half = g / 4, quarter = g % 4;
+          const uint8_t* b = mine + local * kQ6KBlockBytes;
+          uint32_t low_bits[8], high_bits[8];
+          load_words_shared(b + 64 * half + 32 * (quarter % 2), low_bits);
+          load_words_shared(b + 128 + 32 * half, high_bits);
+          const unsigned short scale_pair = *reinterpret_cast<const unsigned short*>(b + 192 + 8 * half + 2 * quarter);
+          const int scale_lo = static_cast<int8_t>(scale_pair & 0xFF), scale_hi = static_cast<int8_t>(scale_pair >> 8);
+          const float d = __half2float(__ushort_as_half(*reinterpret_cast<const unsigned short*>(b + 208)));
+          int q[8];
 #pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        const uint32_t nibbles = (quarter < 2 ? low_bits[j] : low_bits[j] >> 4) & 0x0F0F0F0Fu;
-        const uint32_t top = ((high_bits[j] >> (2 * quarter)) & 0x03030303u) << 4;
-        q[j] = static_cast<int>(__vsub4(nibbles | top, 0x20202020u));
-      }
-      const int group = (first + local) * 8 + g;
+          for (int j = 0; j < 8; ++j) {
+            const uint32_t nibbles = (quarter < 2 ? low_bits[j] : low_bits[j] >> 4) & 0x0F0F0F0Fu;
+            const uint32_t top = ((high_bits[j] >> (2 * quarter)) & 0x03030303u) << 4;
+            q[j] = static_cast<int>(__vsub4(nibbles | top, 0x20202020u));
+          }
+          const int group = (first_block + local) * 8 + g;
 #pragma unroll
-      for (int t = 0; t < kM; ++t) {
-        const int4* x = reinterpret_cast<const int4*>(xq.q + static_cast<size_t>(t) * k + group * kGroup);
-        const int4 x0 = x[0], x1 = x[1];
-        int dot_lo = __dp4a(q[0], x0.x, 0);
-        dot_lo = __dp4a(q[1], x0.y, dot_lo);
-        dot_lo = __dp4a(q[2], x0.z, dot_lo);
-        dot_lo = __dp4a(q[3], x0.w, dot_lo);
-        int dot_hi = __dp4a(q[4], x1.x, 0);
-        dot_hi = __dp4a(q[5], x1.y, dot_hi);
-        dot_hi = __dp4a(q[6], x1.z, dot_hi);
-        dot_hi = __dp4a(q[7], x1.w, dot_hi);
-        acc[t] =
-            fmaf(d * xq.scale[t * groups + group], static_cast<float>(scale_lo * dot_lo + scale_hi * dot_hi), acc[t]);
-      }
-    }
-  }
-#pragma unroll
-  for (int t = 0; t < kM; ++t) {
-    const float total = warp_sum(acc[t]);
-    if (lane == 0) store_out(out, out_dtype, static_cast<size_t>(t) * n + row, total);
-  }
+          for (int t = 0; t < kM; ++t) {
+            const int4* x = reinterpret_cast<const int4*>(xq.q + static_cast<size_t>(t) * k + group * kGroup);
+            const int4 x0 = x[0], x1 = x[1];
+            const int dot_lo = dp4a_16(q, x0), dot_hi = dp4a_16(q + 4, x1);
+            acc[t] = fmaf(d * xq.scale[t * groups + group], static_cast<float>(scale_lo * dot_lo + scale_hi * dot_hi),
+                          acc[t]);
+          }
+        }
+      });
+  store_row(acc, slice, warps_per_row, n, out, out_dtype);
+}
+
+// Warps a row's k is split over: doubled (to quant_gemv_max_warps_per_row) while the matrix has
+// fewer than `fill` warps of work and each warp keeps a step. On an H100 (132 SMs x 64 resident
+// warps ~ 8192; bench/results/2026-11-27-h100-quant-gemv.md) Q4_K v4 gains from 2 warps a row at
+// 4096 x 4096 and 4096 x 14336, while Q8_0 and Q6_K lose a few percent there and gain only at 1024
+// rows (k, v): their fill is 4096.
+int warps_per_row(size_t n, size_t steps, size_t fill) {
+  int warps = 1;
+  while (warps < quant_gemv_max_warps_per_row() && n * warps < fill && steps >= 2 * static_cast<size_t>(warps))
+    warps *= 2;
+  return warps;
 }
 
 template <int kM>
 Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t stream) {
-  const dim3 grid(ceil_div(a.n, kWarps)), block(kWarps * 32);
   const auto* w = static_cast<const uint8_t*>(a.w);
   const int n = static_cast<int>(a.n), k = static_cast<int>(a.k);
+  const dim3 block(kWarps * 32);
+  // A step: 32 Q8_0 blocks, 8 Q6_K super-blocks (one staging each), 4 Q4_K super-blocks (v4) or
+  // 32 chunks of 64 (v3). Staging is asynchronous when every step is whole 16-byte vectors.
+  const bool async = quant_gemv_async_staging() && is_aligned(w, 16);
   if (a.w_dtype == DType::kQ8_0) {
-    return launch_kernel("gemm_quant(q8_0 gemv)", q8_0_gemv_kernel<kM>, grid, block, 0, stream, w, xq, a.out,
-                         a.out_dtype, n, k);
+    const int split = warps_per_row(a.n, ceil_div(a.k / kGroup, kStagedBlocks), 4096);
+    const dim3 grid(ceil_div(a.n, kWarps / split));
+    return launch_kernel("gemm_quant(q8_0 gemv)",
+                         async && a.k % 256 == 0 ? q8_0_gemv_kernel<kM, true> : q8_0_gemv_kernel<kM, false>, grid,
+                         block, 0, stream, w, xq, a.out, a.out_dtype, n, k, split);
   }
   if (a.w_dtype == DType::kQ6_K) {
-    return launch_kernel("gemm_quant(q6_k gemv)", q6_k_gemv_kernel<kM>, grid, block, 0, stream, w, xq, a.out,
-                         a.out_dtype, n, k);
+    const int split = warps_per_row(a.n, ceil_div(a.k / 256, kQ6KStagedBlocks), 4096);
+    const dim3 grid(ceil_div(a.n, kWarps / split));
+    return launch_kernel("gemm_quant(q6_k gemv)",
+                         async && a.k % 2048 == 0 ? q6_k_gemv_kernel<kM, true> : q6_k_gemv_kernel<kM, false>, grid,
+                         block, 0, stream, w, xq, a.out, a.out_dtype, n, k, split);
   }
-  return launch_kernel("gemm_quant(q4_k gemv)", q4_k_gemv_kernel<kM>, grid, block, 0, stream, w, xq, a.out, a.out_dtype,
-                       n, k);
+  const bool v4 = q4_k_gemv_coalesced();
+  const int split = warps_per_row(a.n, v4 ? ceil_div(a.k / 256, 4) : ceil_div(a.k / 64, 32), v4 ? 8192 : 4096);
+  const dim3 grid(ceil_div(a.n, kWarps / split));
+  return launch_kernel("gemm_quant(q4_k gemv)", v4 ? q4_k_gemv_kernel<kM> : q4_k_gemv_v3_kernel<kM>, grid, block, 0,
+                       stream, w, xq, a.out, a.out_dtype, n, k, split);
 }
 
 }  // namespace
