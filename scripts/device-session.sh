@@ -7,7 +7,7 @@
 # There (the GPU machine, repository root, `.device` carried):
 #   scripts/device-session.sh run [stages...]
 # runs the stages and prints a summary table last; logs go to $OUT (or ./device-out).
-# Stages: ops models bench8b engine quant qmma gguf8b gptq8b fp8kv prefix sample picks paged decode64 qdecode qgemv serve genmodels
+# Stages: ops models bench8b engine quant qmma gguf8b gptq8b fp8kv prefix sample picks paged decode64 qdecode qgemv qgemvcheck serve genmodels
 # ferrumbench (default: ops models bench8b engine serve; engine reuses the 8B of bench8b; ferrumbench
 # takes the models of genmodels)
 set -uo pipefail
@@ -153,6 +153,17 @@ for stage in $stages; do
           note "8b $dtype tg128 $variant: exit $? | $(grep -E 'tg128' "$out/qgemv-bench-$dtype-${variant//[=,]/_}.md" |
             cut -d'|' -f7-10)"
         done
+      done
+      ;;
+    qgemvcheck)
+      # The quantized GEMV kernels alone at m = 1 and m = 8 (no model): default against the kernels
+      # before 2026-11-27 (synchronous staging, Q4_K v3, no k split).
+      for m in 1 8; do
+        "$(bin ferrum-cuda-quant-gemv-bench)" --m $m > "$out/qgemv-m$m-default.txt" 2>&1
+        note "quant gemv m=$m default: exit $?"
+        FERRUM_CUDA_Q4K_GEMV=v3 FERRUM_CUDA_QUANT_GEMV_SPLIT=1 FERRUM_CUDA_QUANT_GEMV_ASYNC=0 \
+          "$(bin ferrum-cuda-quant-gemv-bench)" --m $m > "$out/qgemv-m$m-old.txt" 2>&1
+        note "quant gemv m=$m old: exit $?"
       done
       ;;
     qmma)
