@@ -79,7 +79,7 @@ llama8b_gguf() {
   echo "$path"
 }
 # Runs "$2..." with the quantized GEMV's switches of variant $1 (comma-separated: async=0, q4k=v3,
-# split=1, round=0; "default" sets none).
+# split=1; "default" sets none).
 qgemv_env() {
   local variant=$1
   shift
@@ -87,7 +87,6 @@ qgemv_env() {
   [[ $variant == *async=0* ]] && env+=(FERRUM_CUDA_QUANT_GEMV_ASYNC=0)
   [[ $variant == *q4k=v3* ]] && env+=(FERRUM_CUDA_Q4K_GEMV=v3)
   [[ $variant == *split=1* ]] && env+=(FERRUM_CUDA_QUANT_GEMV_SPLIT=1)
-  [[ $variant == *round=0* ]] && env+=(FERRUM_CUDA_QUANT_GEMV_ROUND_IN_BLOCK=0)
   env "${env[@]}" "$@"
 }
 # The test binaries look for fixtures at <source>/../shared/fixtures of the checkout that built them.
@@ -137,12 +136,11 @@ for stage in $stages; do
     qgemv)
       # The fused GGUF GEMV (kernels/quant_gemv.cu): its op cases, then the m = 1 kernels and the 8B
       # decode with each variant (qgemv_env): by default, synchronous staging (Q8_0, Q6_K), Q4_K v3's
-      # lane mapping, no k split, x rounded by a launch of its own, all four (the kernels before
-      # 2026-11-27).
+      # lane mapping, no k split, all three (the kernels before 2026-11-27).
       "$(bin tests/op_test/ferrum-op-test)" --filter gemm_quant > "$out/op-test-quant.log" 2>&1
       note "op-test gemm_quant exit $?: $(tail -1 "$out/op-test-quant.log")"
       grep -E 'FAIL' "$out/op-test-quant.log" | head
-      variants=${QGEMV_VARIANTS:-"default round=0 async=0 q4k=v3 split=1 async=0,q4k=v3,split=1,round=0"}
+      variants=${QGEMV_VARIANTS:-"default async=0 q4k=v3 split=1 async=0,q4k=v3,split=1"}
       for variant in $variants; do
         qgemv_env "$variant" "$(bin ferrum-cuda-quant-gemv-bench)" --m 1 > "$out/qgemv-${variant//[=,]/_}.txt" 2>&1
         note "quant gemv m=1 $variant: exit $?"
@@ -160,11 +158,11 @@ for stage in $stages; do
       ;;
     qgemvcheck)
       # The quantized GEMV kernels alone at m = 1 and m = 8 (no model): default against the kernels
-      # before 2026-11-27 (synchronous staging, Q4_K v3, no k split, a rounding launch).
+      # before 2026-11-27 (synchronous staging, Q4_K v3, no k split).
       for m in 1 8; do
         "$(bin ferrum-cuda-quant-gemv-bench)" --m $m > "$out/qgemv-m$m-default.txt" 2>&1
         note "quant gemv m=$m default: exit $?"
-        qgemv_env async=0,q4k=v3,split=1,round=0 "$(bin ferrum-cuda-quant-gemv-bench)" --m $m \
+        qgemv_env async=0,q4k=v3,split=1 "$(bin ferrum-cuda-quant-gemv-bench)" --m $m \
           > "$out/qgemv-m$m-old.txt" 2>&1
         note "quant gemv m=$m old: exit $?"
       done

@@ -547,8 +547,7 @@ void add_cases(CaseList& cases) {
         add_case<B>(cases, "gemm_quant", cat("gguf random bf16 n=300 k=1024 m=", m), type_name, false,
                     [type, m] { return run_gguf_random<B>(type, m, 300, 1024, DType::kBF16); });
       }
-      // One bf16 row: CUDA's GEMV rounds x inside its blocks, on a grid that stays resident, so
-      // 9000 rows make each block walk several row groups; k = 2048 stages Q6_K with cp.async.
+      // One bf16 row over many weight rows; k = 2048 makes CUDA's Q6_K GEMV stage with cp.async.
       add_case<B>(cases, "gemm_quant", "gguf random bf16 n=9000 k=2048 m=1", type_name, false,
                   [type] { return run_gguf_random<B>(type, 1, 9000, 2048, DType::kBF16); });
     }

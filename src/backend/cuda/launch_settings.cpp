@@ -63,11 +63,6 @@ bool quant_gemv_async_staging() {
   return enabled;
 }
 
-bool quant_gemv_block_rounding() {
-  static const bool enabled = env_or("FERRUM_CUDA_QUANT_GEMV_ROUND_IN_BLOCK", 1) != 0;
-  return enabled;
-}
-
 bool q4_k_gemv_coalesced() {
   static const bool enabled = [] {
     const char* value = std::getenv("FERRUM_CUDA_Q4K_GEMV");

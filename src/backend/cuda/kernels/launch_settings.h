@@ -33,10 +33,6 @@ int quant_gemv_max_warps_per_row();
 // (default, where the rows allow 16-byte copies) or with loads that finish before the compute
 // (FERRUM_CUDA_QUANT_GEMV_ASYNC=0), for comparisons.
 bool quant_gemv_async_staging();
-// Whether the GGUF GEMV at one bf16 / f16 activation row rounds x to int8 inside its own blocks
-// (default: no separate rounding launch) or in a kernel of its own first
-// (FERRUM_CUDA_QUANT_GEMV_ROUND_IN_BLOCK=0), for comparisons.
-bool quant_gemv_block_rounding();
 // Whether the Q4_K GEMV maps eight lanes to a super-block (default: a warp's loads of weights and x
 // cover contiguous bytes) or a lane to a 64-weight chunk (FERRUM_CUDA_Q4K_GEMV=v3), for comparisons.
 bool q4_k_gemv_coalesced();

@@ -13,9 +13,7 @@
 // warps when the matrix has too few rows to fill the GPU.
 #include <cuda_fp16.h>
 
-#include <algorithm>
 #include <cstdint>
-#include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/device_common.cuh"
@@ -85,128 +83,42 @@ __device__ __forceinline__ void store_out(void* out, DType dtype, size_t index, 
   }
 }
 
-// What every GEMV kernel takes. x arrives rounded to int8 in xq, or (x_raw, the kernels
-// instantiated with an activation type A) as one bf16 / f16 row that each block rounds into shared
-// memory itself, saving the rounding kernel's launch; such a grid is sized to stay resident and each
-// block walks row groups blockIdx.x, blockIdx.x + gridDim.x, ... so x is rounded once per block.
-struct GemvParams {
-  const uint8_t* w;
-  QuantizedX xq;
-  const void* x_raw;
-  void* out;
-  DType out_dtype;
-  int n, k;
-  int warps_per_row;  // 1, 2, 4 or 8 (see row_slice)
-  int row_groups;     // ceil(n / (8 / warps_per_row))
-};
-
-// Rows too few to fill the GPU split their k over `warps_per_row` warps of a block: in row group g
-// warp w takes row g * (8 / warps_per_row) + w / warps_per_row and its part w % warps_per_row of
-// the row's steps (steps part, part + warps_per_row, ...).
+// Rows too few to fill the GPU split their k over `warps_per_row` warps of a block (1, 2, 4 or 8):
+// warp w of the block takes row blockIdx.x * (8 / warps_per_row) + w / warps_per_row and its part
+// w % warps_per_row of the row's steps (steps part, part + warps_per_row, ...).
 struct RowSlice {
   int row, part;
 };
 
-__device__ __forceinline__ RowSlice row_slice(int group, int warps_per_row) {
+__device__ __forceinline__ RowSlice row_slice(int warps_per_row) {
   const int warp = threadIdx.x / 32;
-  return {group * (kWarps / warps_per_row) + warp / warps_per_row, warp % warps_per_row};
+  return {static_cast<int>(blockIdx.x) * (kWarps / warps_per_row) + warp / warps_per_row, warp % warps_per_row};
 }
 
 // Sums each warp's partial dot products (then the row's warps, in part order) and stores the row.
-// Every thread of the block calls it: with warps_per_row > 1 it holds two block barriers (the
-// partials are rewritten by the next row group).
+// Every thread of the block calls it: with warps_per_row > 1 it holds a block barrier.
 template <int kM>
-__device__ __forceinline__ void store_row(float (&acc)[kM], RowSlice slice, const GemvParams& p) {
+__device__ __forceinline__ void store_row(float (&acc)[kM], RowSlice slice, int warps_per_row, int n, void* out,
+                                          DType out_dtype) {
   __shared__ float partial[kWarps][kM];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
 #pragma unroll
   for (int t = 0; t < kM; ++t) acc[t] = warp_sum(acc[t]);
-  if (p.warps_per_row > 1) {
+  if (warps_per_row > 1) {
     if (lane == 0) {
 #pragma unroll
       for (int t = 0; t < kM; ++t) partial[warp][t] = acc[t];
     }
     __syncthreads();
-    if (slice.part == 0) {
-#pragma unroll
-      for (int t = 0; t < kM; ++t) {
-        for (int part = 1; part < p.warps_per_row; ++part) acc[t] += partial[warp + part][t];
-      }
-    }
-    __syncthreads();
     if (slice.part != 0) return;
-  }
-  if (lane != 0 || slice.row >= p.n) return;
 #pragma unroll
-  for (int t = 0; t < kM; ++t) store_out(p.out, p.out_dtype, static_cast<size_t>(t) * p.n + slice.row, acc[t]);
-}
-
-// Shared-memory bytes for one activation row of k values rounded in the block.
-__host__ __device__ constexpr size_t block_x_bytes(size_t k) {
-  return (k + 15) / 16 * 16 + 2 * ((k / kGroup * sizeof(float) + 15) / 16 * 16);
-}
-
-// One activation row x [k] rounded into the block's dynamic shared memory exactly as
-// quantize_x_kernel rounds it (the same max, IEEE division and rounding; the integer sum is exact
-// either way). Each thread takes 8 values a pass, so a 32-value group is 4 neighbouring lanes.
-template <class A>
-__device__ __forceinline__ QuantizedX round_x_in_block(const A* __restrict__ x, int k) {
-  extern __shared__ uint4 block_x[];
-  uint8_t* base = reinterpret_cast<uint8_t*>(block_x);
-  QuantizedX xs;
-  xs.q = reinterpret_cast<int8_t*>(base);
-  xs.scale = reinterpret_cast<float*>(base + (k + 15) / 16 * 16);
-  xs.sum = xs.scale + ((k / kGroup * sizeof(float) + 15) / 16 * 16) / sizeof(float);
-  const int units = k / 8, lane = threadIdx.x % 32;
-  for (int first = 0; first < units; first += blockDim.x) {  // the same passes for every lane
-    const int unit = first + static_cast<int>(threadIdx.x);
-    const bool active = unit < units;  // whole groups: units is a multiple of 4
-    float v[8] = {};
-    if (active) {
-      const uint4 raw = *reinterpret_cast<const uint4*>(x + static_cast<size_t>(unit) * 8);
-      const A* values = reinterpret_cast<const A*>(&raw);
-#pragma unroll
-      for (int i = 0; i < 8; ++i) v[i] = to_f32(values[i]);
-    }
-    float amax = 0.0f;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(v[i]));
-    amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, 1));
-    amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, 2));
-    const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
-    uint32_t packed[2] = {0, 0};
-    int total = 0;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const int q = __float2int_rn(v[i] / scale);
-      total += q;
-      packed[i / 4] |= (static_cast<uint32_t>(q) & 0xFFu) << (8 * (i % 4));
-    }
-    total += __shfl_xor_sync(0xFFFFFFFFu, total, 1);
-    total += __shfl_xor_sync(0xFFFFFFFFu, total, 2);
-    if (active) {
-      *reinterpret_cast<uint2*>(xs.q + static_cast<size_t>(unit) * 8) = make_uint2(packed[0], packed[1]);
-      if (lane % 4 == 0) {
-        xs.scale[unit / 4] = scale;
-        xs.sum[unit / 4] = scale * static_cast<float>(total);
-      }
+    for (int t = 0; t < kM; ++t) {
+      for (int p = 1; p < warps_per_row; ++p) acc[t] += partial[warp + p][t];
     }
   }
-  __syncthreads();
-  return xs;
-}
-
-// The kernels' start: release the next kernel, wait for this one's inputs, and x as int8 (from the
-// rounding kernel's scratch, or rounded here when A is an activation type).
-template <class A>
-__device__ __forceinline__ QuantizedX gemv_prologue(const GemvParams& p) {
-  pdl_launch_dependents();
-  pdl_wait();
-  if constexpr (std::is_void_v<A>) {
-    return p.xq;
-  } else {
-    return round_x_in_block(static_cast<const A*>(p.x_raw), p.k);
-  }
+  if (lane != 0 || slice.row >= n) return;
+#pragma unroll
+  for (int t = 0; t < kM; ++t) store_out(out, out_dtype, static_cast<size_t>(t) * n + slice.row, acc[t]);
 }
 
 // Four dp4a: the 16 int8 products of w[0..3] with x, summed.
@@ -298,37 +210,37 @@ __device__ __forceinline__ void staged_steps(const uint8_t* w_row, int block_byt
 
 // Q8_0: a warp per weight row; per step the warp stages 32 blocks, then lane j takes block j:
 // 8 dp4a per activation row against the int8 x, scaled by d * x's scale.
-template <int kM, bool kAsync, class A = void>
-__global__ void __launch_bounds__(kWarps * 32) q8_0_gemv_kernel(GemvParams p) {
+template <int kM, bool kAsync>
+__global__ void __launch_bounds__(kWarps * 32)
+    q8_0_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
+                     int k, int warps_per_row) {
   __shared__ uint4 staged[kWarps][kAsync ? 2 : 1][kStagedVectors];
-  const QuantizedX xq = gemv_prologue<A>(p);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, k = p.k;
+  pdl_launch_dependents();
+  pdl_wait();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const RowSlice slice = row_slice(warps_per_row);
   const int blocks = k / kGroup;
-  for (int group = blockIdx.x; group < p.row_groups; group += gridDim.x) {
-    const RowSlice slice = row_slice(group, p.warps_per_row);
-    const uint8_t* w_row = p.w + static_cast<size_t>(slice.row) * blocks * kQ8BlockBytes;
-    float acc[kM] = {};
-    const int first = slice.row < p.n ? slice.part * kStagedBlocks : blocks;
-    staged_steps<kAsync>(w_row, kQ8BlockBytes, kStagedBlocks, first, kStagedBlocks * p.warps_per_row, blocks,
-                         reinterpret_cast<uint8_t*>(staged[warp]), kStagedVectors * 16, lane,
-                         [&](const uint8_t* mine, int first_block, int count) {
-                           if (lane >= count) return;
-                           const unsigned short* b =
-                               reinterpret_cast<const unsigned short*>(mine + lane * kQ8BlockBytes);
-                           const float d = __half2float(__ushort_as_half(b[0]));
-                           int words[8];
+  const uint8_t* w_row = w + static_cast<size_t>(slice.row) * blocks * kQ8BlockBytes;
+  float acc[kM] = {};
+  const int first = slice.row < n ? slice.part * kStagedBlocks : blocks;
+  staged_steps<kAsync>(w_row, kQ8BlockBytes, kStagedBlocks, first, kStagedBlocks * warps_per_row, blocks,
+                       reinterpret_cast<uint8_t*>(staged[warp]), kStagedVectors * 16, lane,
+                       [&](const uint8_t* mine, int first_block, int count) {
+                         if (lane >= count) return;
+                         const unsigned short* b = reinterpret_cast<const unsigned short*>(mine + lane * kQ8BlockBytes);
+                         const float d = __half2float(__ushort_as_half(b[0]));
+                         int words[8];
 #pragma unroll
-                           for (int j = 0; j < 8; ++j)
-                             words[j] = static_cast<int>(b[1 + 2 * j] | (static_cast<uint32_t>(b[2 + 2 * j]) << 16));
-                           const int block = first_block + lane;
+                         for (int j = 0; j < 8; ++j)
+                           words[j] = static_cast<int>(b[1 + 2 * j] | (static_cast<uint32_t>(b[2 + 2 * j]) << 16));
+                         const int block = first_block + lane;
 #pragma unroll
-                           for (int t = 0; t < kM; ++t) {
-                             const int dot = dp4a_32(words, xq.q + static_cast<size_t>(t) * k + block * kGroup);
-                             acc[t] = fmaf(d * xq.scale[t * blocks + block], static_cast<float>(dot), acc[t]);
-                           }
-                         });
-    store_row(acc, slice, p);
-  }
+                         for (int t = 0; t < kM; ++t) {
+                           const int dot = dp4a_32(words, xq.q + static_cast<size_t>(t) * k + block * kGroup);
+                           acc[t] = fmaf(d * xq.scale[t * blocks + block], static_cast<float>(dot), acc[t]);
+                         }
+                       });
+  store_row(acc, slice, warps_per_row, n, out, out_dtype);
 }
 
 // Byte i (0..15) of a 16-byte header held in registers (selects and shifts: indexing its bytes
@@ -371,16 +283,18 @@ __device__ __forceinline__ Q4KChunkScales q4_k_chunk_scales(const uint4& header,
 // q - dmin * min, so the chunk contributes d * (scale * x_scale * dot(q, xq)) - dmin * (min * x_sum)
 // per sub-block. Lanes 64 weights apart make every warp-wide load of x touch 16 cache lines.
 template <int kM>
-__global__ void __launch_bounds__(kWarps * 32) q4_k_gemv_v3_kernel(GemvParams p) {
-  const QuantizedX xq = gemv_prologue<void>(p);
-  const int lane = threadIdx.x % 32, k = p.k;
+__global__ void __launch_bounds__(kWarps * 32)
+    q4_k_gemv_v3_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
+                        int k, int warps_per_row) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const int lane = threadIdx.x % 32;
+  const RowSlice slice = row_slice(warps_per_row);
   const int blocks = k / 256, groups = k / kGroup;
-  // One row group per block: v3 is launched with the rounding kernel only.
-  const RowSlice slice = row_slice(blockIdx.x, p.warps_per_row);
-  const uint8_t* w_row = p.w + static_cast<size_t>(slice.row) * blocks * kQ4KBlockBytes;
+  const uint8_t* w_row = w + static_cast<size_t>(slice.row) * blocks * kQ4KBlockBytes;
   float acc[kM] = {};
-  const int first_item = slice.row < p.n ? slice.part * 32 + lane : blocks * 4;
-  for (int item = first_item; item < blocks * 4; item += 32 * p.warps_per_row) {
+  const int first_item = slice.row < n ? slice.part * 32 + lane : blocks * 4;
+  for (int item = first_item; item < blocks * 4; item += 32 * warps_per_row) {
     const int block = item / 4, chunk = item % 4;
     const uint8_t* b = w_row + block * kQ4KBlockBytes;
     const uint4 header = __ldg(reinterpret_cast<const uint4*>(b));
@@ -406,7 +320,7 @@ __global__ void __launch_bounds__(kWarps * 32) q4_k_gemv_v3_kernel(GemvParams p)
                 sc.dmin * (sc.min_lo * x_sum[0] + sc.min_hi * x_sum[1]);
     }
   }
-  store_row(acc, slice, p);
+  store_row(acc, slice, warps_per_row, n, out, out_dtype);
 }
 
 // Q4_K v4: eight lanes per super-block, four super-blocks per warp step. Lane j (0..7) of a
@@ -415,45 +329,46 @@ __global__ void __launch_bounds__(kWarps * 32) q4_k_gemv_v3_kernel(GemvParams p)
 // the same positions + 32 (sub-block 2c + 1). A warp-wide load of nibbles then covers 4 x 128
 // contiguous bytes and one of x 4 x 128 bytes (in pieces of 32), where v3's touched 16 lines. The
 // two lanes of a chunk share its sub-blocks: lane h = 0 adds the dmin terms, once per sub-block.
-template <int kM, class A = void>
-__global__ void __launch_bounds__(kWarps * 32) q4_k_gemv_kernel(GemvParams p) {
-  const QuantizedX xq = gemv_prologue<A>(p);
-  const int lane = threadIdx.x % 32, k = p.k;
+template <int kM>
+__global__ void __launch_bounds__(kWarps * 32)
+    q4_k_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
+                     int k, int warps_per_row) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const int lane = threadIdx.x % 32;
+  const RowSlice slice = row_slice(warps_per_row);
   const int blocks = k / 256, groups = k / kGroup;
   const int j = lane % 8, chunk = j / 2, half = j % 2;
   const float owns_min = half == 0 ? 1.0f : 0.0f;
-  for (int group = blockIdx.x; group < p.row_groups; group += gridDim.x) {
-    const RowSlice slice = row_slice(group, p.warps_per_row);
-    const uint8_t* w_row = p.w + static_cast<size_t>(slice.row) * blocks * kQ4KBlockBytes;
-    float acc[kM] = {};
-    const int first_block = slice.row < p.n ? slice.part * 4 + lane / 8 : blocks;
-    for (int block = first_block; block < blocks; block += 4 * p.warps_per_row) {
-      const uint8_t* b = w_row + block * kQ4KBlockBytes;
-      const uint4 header = __ldg(reinterpret_cast<const uint4*>(b));
-      const uint4 nibbles = __ldg(reinterpret_cast<const uint4*>(b + 16 + 16 * j));
-      const uint32_t packed[4] = {nibbles.x, nibbles.y, nibbles.z, nibbles.w};
-      int low[4], high[4];
+  const uint8_t* w_row = w + static_cast<size_t>(slice.row) * blocks * kQ4KBlockBytes;
+  float acc[kM] = {};
+  const int first_block = slice.row < n ? slice.part * 4 + lane / 8 : blocks;
+  for (int block = first_block; block < blocks; block += 4 * warps_per_row) {
+    const uint8_t* b = w_row + block * kQ4KBlockBytes;
+    const uint4 header = __ldg(reinterpret_cast<const uint4*>(b));
+    const uint4 nibbles = __ldg(reinterpret_cast<const uint4*>(b + 16 + 16 * j));
+    const uint32_t packed[4] = {nibbles.x, nibbles.y, nibbles.z, nibbles.w};
+    int low[4], high[4];
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        low[i] = static_cast<int>(packed[i] & 0x0F0F0F0Fu);
-        high[i] = static_cast<int>((packed[i] >> 4) & 0x0F0F0F0Fu);
-      }
-      const Q4KChunkScales sc = q4_k_chunk_scales(header, chunk);
-      const int sub = block * 8 + chunk * 2;  // x's group of the low sub-block; the high one is next
-#pragma unroll
-      for (int t = 0; t < kM; ++t) {
-        const int8_t* x = xq.q + static_cast<size_t>(t) * k + sub * kGroup + 16 * half;
-        const int4 x_lo = *reinterpret_cast<const int4*>(x);
-        const int4 x_hi = *reinterpret_cast<const int4*>(x + kGroup);
-        const int dot_lo = dp4a_16(low, x_lo), dot_hi = dp4a_16(high, x_hi);
-        const float2 x_scale = *reinterpret_cast<const float2*>(xq.scale + t * groups + sub);
-        const float2 x_sum = *reinterpret_cast<const float2*>(xq.sum + t * groups + sub);
-        acc[t] += sc.d * (sc.scale_lo * x_scale.x * dot_lo + sc.scale_hi * x_scale.y * dot_hi) -
-                  owns_min * sc.dmin * (sc.min_lo * x_sum.x + sc.min_hi * x_sum.y);
-      }
+    for (int i = 0; i < 4; ++i) {
+      low[i] = static_cast<int>(packed[i] & 0x0F0F0F0Fu);
+      high[i] = static_cast<int>((packed[i] >> 4) & 0x0F0F0F0Fu);
     }
-    store_row(acc, slice, p);
+    const Q4KChunkScales sc = q4_k_chunk_scales(header, chunk);
+    const int sub = block * 8 + chunk * 2;  // x's group of the low sub-block; the high one is next
+#pragma unroll
+    for (int t = 0; t < kM; ++t) {
+      const int8_t* x = xq.q + static_cast<size_t>(t) * k + sub * kGroup + 16 * half;
+      const int4 x_lo = *reinterpret_cast<const int4*>(x);
+      const int4 x_hi = *reinterpret_cast<const int4*>(x + kGroup);
+      const int dot_lo = dp4a_16(low, x_lo), dot_hi = dp4a_16(high, x_hi);
+      const float2 x_scale = *reinterpret_cast<const float2*>(xq.scale + t * groups + sub);
+      const float2 x_sum = *reinterpret_cast<const float2*>(xq.sum + t * groups + sub);
+      acc[t] += sc.d * (sc.scale_lo * x_scale.x * dot_lo + sc.scale_hi * x_scale.y * dot_hi) -
+                owns_min * sc.dmin * (sc.min_lo * x_sum.x + sc.min_hi * x_sum.y);
+    }
   }
+  store_row(acc, slice, warps_per_row, n, out, out_dtype);
 }
 
 // 32 bytes from a 2-byte aligned shared-memory address as 8 little-endian words: aligned 4-byte
@@ -480,53 +395,52 @@ constexpr int kQ6KBlockBytes = 210;  // ql[128], qh[64], scales i8[16], f16 d
 constexpr int kQ6KStagedBlocks = 8;
 constexpr int kQ6KStagedVectors = kQ6KStagedBlocks * kQ6KBlockBytes / 16;  // 105
 
-template <int kM, bool kAsync, class A = void>
-__global__ void __launch_bounds__(kWarps * 32) q6_k_gemv_kernel(GemvParams p) {
+template <int kM, bool kAsync>
+__global__ void __launch_bounds__(kWarps * 32)
+    q6_k_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
+                     int k, int warps_per_row) {
   // + 1 vector: load_words_shared reads one word past a step's bytes
   __shared__ uint4 staged[kWarps][kAsync ? 2 : 1][kQ6KStagedVectors + 1];
-  const QuantizedX xq = gemv_prologue<A>(p);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, k = p.k;
+  pdl_launch_dependents();
+  pdl_wait();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const RowSlice slice = row_slice(warps_per_row);
   const int blocks = k / 256, groups = k / kGroup;
-  for (int row_group = blockIdx.x; row_group < p.row_groups; row_group += gridDim.x) {
-    const RowSlice slice = row_slice(row_group, p.warps_per_row);
-    const uint8_t* w_row = p.w + static_cast<size_t>(slice.row) * blocks * kQ6KBlockBytes;
-    float acc[kM] = {};
-    const int first = slice.row < p.n ? slice.part * kQ6KStagedBlocks : blocks;
-    staged_steps<kAsync>(
-        w_row, kQ6KBlockBytes, kQ6KStagedBlocks, first, kQ6KStagedBlocks * p.warps_per_row, blocks,
-        reinterpret_cast<uint8_t*>(staged[warp]), (kQ6KStagedVectors + 1) * 16, lane,
-        [&](const uint8_t* mine, int first_block, int count) {
-          for (int item = lane; item < count * 8; item += 32) {
-            const int local = item / 8, g = item % 8, half = g / 4, quarter = g % 4;
-            const uint8_t* b = mine + local * kQ6KBlockBytes;
-            uint32_t low_bits[8], high_bits[8];
-            load_words_shared(b + 64 * half + 32 * (quarter % 2), low_bits);
-            load_words_shared(b + 128 + 32 * half, high_bits);
-            const unsigned short scale_pair =
-                *reinterpret_cast<const unsigned short*>(b + 192 + 8 * half + 2 * quarter);
-            const int scale_lo = static_cast<int8_t>(scale_pair & 0xFF),
-                      scale_hi = static_cast<int8_t>(scale_pair >> 8);
-            const float d = __half2float(__ushort_as_half(*reinterpret_cast<const unsigned short*>(b + 208)));
-            int q[8];
+  const uint8_t* w_row = w + static_cast<size_t>(slice.row) * blocks * kQ6KBlockBytes;
+  float acc[kM] = {};
+  const int first = slice.row < n ? slice.part * kQ6KStagedBlocks : blocks;
+  staged_steps<kAsync>(
+      w_row, kQ6KBlockBytes, kQ6KStagedBlocks, first, kQ6KStagedBlocks * warps_per_row, blocks,
+      reinterpret_cast<uint8_t*>(staged[warp]), (kQ6KStagedVectors + 1) * 16, lane,
+      [&](const uint8_t* mine, int first_block, int count) {
+        for (int item = lane; item < count * 8; item += 32) {
+          const int local = item / 8, g = item % 8, half = g / 4, quarter = g % 4;
+          const uint8_t* b = mine + local * kQ6KBlockBytes;
+          uint32_t low_bits[8], high_bits[8];
+          load_words_shared(b + 64 * half + 32 * (quarter % 2), low_bits);
+          load_words_shared(b + 128 + 32 * half, high_bits);
+          const unsigned short scale_pair = *reinterpret_cast<const unsigned short*>(b + 192 + 8 * half + 2 * quarter);
+          const int scale_lo = static_cast<int8_t>(scale_pair & 0xFF), scale_hi = static_cast<int8_t>(scale_pair >> 8);
+          const float d = __half2float(__ushort_as_half(*reinterpret_cast<const unsigned short*>(b + 208)));
+          int q[8];
 #pragma unroll
-            for (int j = 0; j < 8; ++j) {
-              const uint32_t nibbles = (quarter < 2 ? low_bits[j] : low_bits[j] >> 4) & 0x0F0F0F0Fu;
-              const uint32_t top = ((high_bits[j] >> (2 * quarter)) & 0x03030303u) << 4;
-              q[j] = static_cast<int>(__vsub4(nibbles | top, 0x20202020u));
-            }
-            const int group = (first_block + local) * 8 + g;
-#pragma unroll
-            for (int t = 0; t < kM; ++t) {
-              const int4* x = reinterpret_cast<const int4*>(xq.q + static_cast<size_t>(t) * k + group * kGroup);
-              const int4 x0 = x[0], x1 = x[1];
-              const int dot_lo = dp4a_16(q, x0), dot_hi = dp4a_16(q + 4, x1);
-              acc[t] = fmaf(d * xq.scale[t * groups + group], static_cast<float>(scale_lo * dot_lo + scale_hi * dot_hi),
-                            acc[t]);
-            }
+          for (int j = 0; j < 8; ++j) {
+            const uint32_t nibbles = (quarter < 2 ? low_bits[j] : low_bits[j] >> 4) & 0x0F0F0F0Fu;
+            const uint32_t top = ((high_bits[j] >> (2 * quarter)) & 0x03030303u) << 4;
+            q[j] = static_cast<int>(__vsub4(nibbles | top, 0x20202020u));
           }
-        });
-    store_row(acc, slice, p);
-  }
+          const int group = (first_block + local) * 8 + g;
+#pragma unroll
+          for (int t = 0; t < kM; ++t) {
+            const int4* x = reinterpret_cast<const int4*>(xq.q + static_cast<size_t>(t) * k + group * kGroup);
+            const int4 x0 = x[0], x1 = x[1];
+            const int dot_lo = dp4a_16(q, x0), dot_hi = dp4a_16(q + 4, x1);
+            acc[t] = fmaf(d * xq.scale[t * groups + group], static_cast<float>(scale_lo * dot_lo + scale_hi * dot_hi),
+                          acc[t]);
+          }
+        }
+      });
+  store_row(acc, slice, warps_per_row, n, out, out_dtype);
 }
 
 // Warps a row's k is split over: doubled (to quant_gemv_max_warps_per_row) while the matrix has
@@ -541,80 +455,37 @@ int warps_per_row(size_t n, size_t steps, size_t fill) {
   return warps;
 }
 
-// The largest k whose rounded row fits the block's shared memory beside Q6_K's double-buffered
-// staging (20 KB + 27 KB, under the 48 KB a kernel gets without opting in).
-constexpr size_t kBlockRoundedMaxK = 16384;
-
-// Blocks of `kernel` the GPU holds at once with `dynamic_shared` bytes each (0 when unknown).
-int resident_blocks(const void* kernel, size_t dynamic_shared) {
-  static const int sms = [] {
-    int device = 0, count = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-      return 0;
-    }
-    return count;
-  }();
-  int per_sm = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kWarps * 32, dynamic_shared) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return 0;
-  }
-  return per_sm * sms;
-}
-
-// One GEMV launch. A = void: x is rounded already (xq); else x is one row of A that each block
-// rounds itself, on a grid that stays resident.
-template <int kM, class A>
+template <int kM>
 Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t stream) {
-  constexpr bool kRoundsX = !std::is_void_v<A>;
-  GemvParams p{static_cast<const uint8_t*>(a.w),
-               xq,
-               a.x,
-               a.out,
-               a.out_dtype,
-               static_cast<int>(a.n),
-               static_cast<int>(a.k),
-               1,
-               0};
+  const auto* w = static_cast<const uint8_t*>(a.w);
+  const int n = static_cast<int>(a.n), k = static_cast<int>(a.k);
+  const dim3 block(kWarps * 32);
   // A step: 32 Q8_0 blocks, 8 Q6_K super-blocks (one staging each), 4 Q4_K super-blocks (v4) or
   // 32 chunks of 64 (v3). Staging is asynchronous where every step is whole 16-byte vectors, except
   // for 5..8 activation rows of matrices of at most 4096 rows: there the kernel is bound by its
   // arithmetic, and the synchronous kernel's smaller footprint won (H100, 4096 x 14336 at 8 rows:
   // Q8_0 53.7 against 62.7 us, Q6_K 52.7 against 64.8); at 1 row async wins everywhere (Q8_0 gate_up
   // 53.6 -> 47.2 us, lm_head 212.8 -> 187.1), and on the large matrices at every row count.
-  const bool async = quant_gemv_async_staging() && is_aligned(a.w, 16) && (kM <= 4 || a.n > 4096);
-  void (*kernel)(GemvParams) = nullptr;
-  const char* name = nullptr;
-  size_t steps = 0, fill = 4096;
+  const bool async = quant_gemv_async_staging() && is_aligned(w, 16) && (kM <= 4 || a.n > 4096);
   if (a.w_dtype == DType::kQ8_0) {
-    kernel = async && a.k % 256 == 0 ? q8_0_gemv_kernel<kM, true, A> : q8_0_gemv_kernel<kM, false, A>;
-    name = "gemm_quant(q8_0 gemv)";
-    steps = ceil_div(a.k / kGroup, kStagedBlocks);
-  } else if (a.w_dtype == DType::kQ6_K) {
-    kernel = async && a.k % 2048 == 0 ? q6_k_gemv_kernel<kM, true, A> : q6_k_gemv_kernel<kM, false, A>;
-    name = "gemm_quant(q6_k gemv)";
-    steps = ceil_div(a.k / 256, kQ6KStagedBlocks);
-  } else if (kRoundsX || q4_k_gemv_coalesced()) {
-    kernel = q4_k_gemv_kernel<kM, A>;
-    name = "gemm_quant(q4_k gemv)";
-    steps = ceil_div(a.k / 256, 4);
-    fill = 8192;
-  } else {
-    kernel = q4_k_gemv_v3_kernel<kM>;
-    name = "gemm_quant(q4_k gemv v3)";
-    steps = ceil_div(a.k / 64, 32);
+    const int split = warps_per_row(a.n, ceil_div(a.k / kGroup, kStagedBlocks), 4096);
+    const dim3 grid(ceil_div(a.n, kWarps / split));
+    return launch_kernel("gemm_quant(q8_0 gemv)",
+                         async && a.k % 256 == 0 ? q8_0_gemv_kernel<kM, true> : q8_0_gemv_kernel<kM, false>, grid,
+                         block, 0, stream, w, xq, a.out, a.out_dtype, n, k, split);
   }
-  p.warps_per_row = warps_per_row(a.n, steps, fill);
-  p.row_groups = static_cast<int>(ceil_div(a.n, kWarps / p.warps_per_row));
-  unsigned grid = static_cast<unsigned>(p.row_groups);
-  size_t x_bytes = 0;
-  if constexpr (kRoundsX) {
-    x_bytes = block_x_bytes(a.k);
-    const int resident = resident_blocks(reinterpret_cast<const void*>(kernel), x_bytes);
-    if (resident > 0) grid = std::min(grid, static_cast<unsigned>(resident));
+  if (a.w_dtype == DType::kQ6_K) {
+    const int split = warps_per_row(a.n, ceil_div(a.k / 256, kQ6KStagedBlocks), 4096);
+    const dim3 grid(ceil_div(a.n, kWarps / split));
+    return launch_kernel("gemm_quant(q6_k gemv)",
+                         async && a.k % 2048 == 0 ? q6_k_gemv_kernel<kM, true> : q6_k_gemv_kernel<kM, false>, grid,
+                         block, 0, stream, w, xq, a.out, a.out_dtype, n, k, split);
   }
-  return launch_kernel(name, kernel, dim3(grid), dim3(kWarps * 32), x_bytes, stream, p);
+  const bool v4 = q4_k_gemv_coalesced();
+  const int split = warps_per_row(a.n, v4 ? ceil_div(a.k / 256, 4) : ceil_div(a.k / 64, 32), v4 ? 8192 : 4096);
+  const dim3 grid(ceil_div(a.n, kWarps / split));
+  return launch_kernel("gemm_quant(q4_k gemv)", v4 ? q4_k_gemv_kernel<kM> : q4_k_gemv_v3_kernel<kM>, grid, block, 0,
+                       stream, w, xq, a.out, a.out_dtype, n, k, split);
 }
 
 }  // namespace
@@ -640,12 +511,6 @@ Status launch_quant_gemv(const QuantGemvArgs& a, cudaStream_t stream) {
   FERRUM_CHECK(a.n < (size_t{1} << 31) && a.m * a.k < (size_t{1} << 31), ErrorCode::kUnsupported,
                "quant gemv: n = ", a.n, ", m * k = ", a.m * a.k, " exceed the kernel's 31-bit indices");
   FERRUM_CHECK(is_aligned(a.scratch, 16), ErrorCode::kInternal, "quant gemv: scratch is not 16-byte aligned");
-  // One bf16 / f16 activation row is rounded inside the GEMV's blocks (no rounding launch).
-  const bool q4_k_v3 = a.w_dtype == DType::kQ4_K && !q4_k_gemv_coalesced();
-  if (a.m == 1 && a.k <= kBlockRoundedMaxK && is_aligned(a.x, 16) && !q4_k_v3 && quant_gemv_block_rounding()) {
-    if (a.x_dtype == DType::kBF16) return launch_rows<1, bf16_t>(a, QuantizedX{}, stream);
-    if (a.x_dtype == DType::kF16) return launch_rows<1, f16_t>(a, QuantizedX{}, stream);
-  }
   const QuantizedX xq = quantized_x_layout(a.scratch, a.m, a.k);
   const int groups = static_cast<int>(a.m * a.k / kGroup);
   FERRUM_DISPATCH_FLOAT(a.x_dtype, A, "gemm_quant(x to int8)", {
@@ -653,14 +518,14 @@ Status launch_quant_gemv(const QuantGemvArgs& a, cudaStream_t stream) {
                              dim3(kWarps * 32), 0, stream, static_cast<const A*>(a.x), xq, groups));
   });
   switch (a.m) {
-    case 1: return launch_rows<1, void>(a, xq, stream);
-    case 2: return launch_rows<2, void>(a, xq, stream);
-    case 3: return launch_rows<3, void>(a, xq, stream);
-    case 4: return launch_rows<4, void>(a, xq, stream);
-    case 5: return launch_rows<5, void>(a, xq, stream);
-    case 6: return launch_rows<6, void>(a, xq, stream);
-    case 7: return launch_rows<7, void>(a, xq, stream);
-    default: return launch_rows<8, void>(a, xq, stream);
+    case 1: return launch_rows<1>(a, xq, stream);
+    case 2: return launch_rows<2>(a, xq, stream);
+    case 3: return launch_rows<3>(a, xq, stream);
+    case 4: return launch_rows<4>(a, xq, stream);
+    case 5: return launch_rows<5>(a, xq, stream);
+    case 6: return launch_rows<6>(a, xq, stream);
+    case 7: return launch_rows<7>(a, xq, stream);
+    default: return launch_rows<8>(a, xq, stream);
   }
 }
 
