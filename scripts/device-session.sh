@@ -78,14 +78,13 @@ llama8b_gguf() {
     --repeat-first-layer > "$out/gen8b-$1.log" 2>&1
   echo "$path"
 }
-# Runs "$2..." with the quantized GEMV's switches of variant $1 (comma-separated: async=0, q4k=v3,
-# split=1; "default" sets none).
+# Runs "$2..." with the quantized GEMV's switches of variant $1 (comma-separated: async=0, split=1;
+# "default" sets none).
 qgemv_env() {
   local variant=$1
   shift
   local -a env=()
   [[ $variant == *async=0* ]] && env+=(FERRUM_CUDA_QUANT_GEMV_ASYNC=0)
-  [[ $variant == *q4k=v3* ]] && env+=(FERRUM_CUDA_Q4K_GEMV=v3)
   [[ $variant == *split=1* ]] && env+=(FERRUM_CUDA_QUANT_GEMV_SPLIT=1)
   env "${env[@]}" "$@"
 }
@@ -135,12 +134,12 @@ for stage in $stages; do
       ;;
     qgemv)
       # The fused GGUF GEMV (kernels/quant_gemv.cu): its op cases, then the m = 1 kernels and the 8B
-      # decode with each variant (qgemv_env): by default, synchronous staging (Q8_0, Q6_K), Q4_K v3's
-      # lane mapping, no k split, all three (the kernels before 2026-11-27).
+      # decode with each variant (qgemv_env): by default, synchronous staging (Q8_0, Q6_K), no k
+      # split, both.
       "$(bin tests/op_test/ferrum-op-test)" --filter gemm_quant > "$out/op-test-quant.log" 2>&1
       note "op-test gemm_quant exit $?: $(tail -1 "$out/op-test-quant.log")"
       grep -E 'FAIL' "$out/op-test-quant.log" | head
-      variants=${QGEMV_VARIANTS:-"default async=0 q4k=v3 split=1 async=0,q4k=v3,split=1"}
+      variants=${QGEMV_VARIANTS:-"default async=0 split=1 async=0,split=1"}
       for variant in $variants; do
         qgemv_env "$variant" "$(bin ferrum-cuda-quant-gemv-bench)" --m 1 > "$out/qgemv-${variant//[=,]/_}.txt" 2>&1
         note "quant gemv m=1 $variant: exit $?"
@@ -148,7 +147,6 @@ for stage in $stages; do
       for dtype in ${QDECODE_TYPES:-Q4_K_M Q8_0}; do
         path=$(llama8b_gguf "$dtype")
         for variant in $variants; do
-          [[ $dtype == Q8_0 && $variant == q4k=v3 ]] && continue  # no Q4_K in it
           qgemv_env "$variant" timeout 200 "$(bin ferrum)" bench --device cuda "$path" -p 0 -n 128 -b 1 -r 2 \
             > "$out/qgemv-bench-$dtype-${variant//[=,]/_}.md" 2>&1
           note "8b $dtype tg128 $variant: exit $? | $(grep -E 'tg128' "$out/qgemv-bench-$dtype-${variant//[=,]/_}.md" |
@@ -157,12 +155,12 @@ for stage in $stages; do
       done
       ;;
     qgemvcheck)
-      # The quantized GEMV kernels alone at m = 1 and m = 8 (no model): default against the kernels
-      # before 2026-11-27 (synchronous staging, Q4_K v3, no k split).
+      # The quantized GEMV kernels alone at m = 1 and m = 8 (no model): default against synchronous
+      # staging without the k split (Q4_K v3, the kernel before 2026-11-27, is in lab/quant_gemv_lab.cu).
       for m in 1 8; do
         "$(bin ferrum-cuda-quant-gemv-bench)" --m $m > "$out/qgemv-m$m-default.txt" 2>&1
         note "quant gemv m=$m default: exit $?"
-        qgemv_env async=0,q4k=v3,split=1 "$(bin ferrum-cuda-quant-gemv-bench)" --m $m \
+        qgemv_env async=0,split=1 "$(bin ferrum-cuda-quant-gemv-bench)" --m $m \
           > "$out/qgemv-m$m-old.txt" 2>&1
         note "quant gemv m=$m old: exit $?"
       done

@@ -63,14 +63,6 @@ bool quant_gemv_async_staging() {
   return enabled;
 }
 
-bool q4_k_gemv_coalesced() {
-  static const bool enabled = [] {
-    const char* value = std::getenv("FERRUM_CUDA_Q4K_GEMV");
-    return value == nullptr || std::string_view(value) != "v3";
-  }();
-  return enabled;
-}
-
 size_t quant_gemv_max_rows(DType type) {
   if (!quant_gemv_enabled()) return 0;
   return type == DType::kQ4_K ? 3 : 8;

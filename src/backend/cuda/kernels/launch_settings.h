@@ -33,9 +33,6 @@ int quant_gemv_max_warps_per_row();
 // (default, where the rows allow 16-byte copies) or with loads that finish before the compute
 // (FERRUM_CUDA_QUANT_GEMV_ASYNC=0), for comparisons.
 bool quant_gemv_async_staging();
-// Whether the Q4_K GEMV maps eight lanes to a super-block (default: a warp's loads of weights and x
-// cover contiguous bytes) or a lane to a 64-weight chunk (FERRUM_CUDA_Q4K_GEMV=v3), for comparisons.
-bool q4_k_gemv_coalesced();
 
 // gemm_quant's choice of kernel for a GGUF weight of `type` at m activation rows (lab/quant_mma_lab.cu
 // on an H100, Llama-3.1-8B shapes, bench/results/2026-11-26-h100-quant-mma.md): the fused GEMV up to

@@ -1,16 +1,14 @@
-// Fused GGUF GEMV for decode (see quant_gemv.h). Versions and their numbers: lab/quant_gemv_lab.cu
-// and lab/NOTES.md. Shipped: Q4_K v3 (blocks in place, a lane per 64 weights, dp4a over the nibble
-// words) and, for Q8_0, v4's dp4a over blocks kept in place: the 34-byte blocks are only 2-byte
-// aligned, so each warp stages 32 blocks of its row in shared memory with the widest loads the
-// address allows (16 bytes for k % 256 == 0, every Llama shape), as v2 does, instead of v4's
-// repacking at load, which would need a second weight layout in the backend contract. Q6_K (not
-// in the lab yet: the Q4_K_M files' other type) is staged the same way, 8 super-blocks at a time.
-// Since 2026-11-27 (Nsight Compute on the 8B Q4_K_M decode: Q4_K's gate_up at 85% of the L1
-// throughput and 66% of DRAM's, the small matrices at half a wave; numbers in
-// bench/results/2026-11-27-h100-quant-gemv.md): Q4_K v4 maps eight lanes to a super-block, so each
-// warp-wide load covers contiguous bytes; Q8_0 and Q6_K stage with cp.async, double-buffered, so a
-// warp's next loads are in flight while it computes; and all three split a row's k over up to four
-// warps when the matrix has too few rows to fill the GPU.
+// Fused GGUF GEMV for decode (see quant_gemv.h). Versions and their numbers: lab/quant_gemv_lab.cu,
+// lab/NOTES.md and bench/results/2026-11-27-h100-quant-gemv.md. Shipped:
+// - Q8_0: v4's dp4a over blocks kept in place. The 34-byte blocks are only 2-byte aligned, so each
+//   warp stages 32 blocks of its row in shared memory (as v2 does, instead of v4's repacking at
+//   load, which would need a second weight layout in the backend contract), with cp.async,
+//   double-buffered, where every step is whole 16-byte vectors (k % 256 == 0, every Llama shape):
+//   the warp's next loads are in flight while it computes.
+// - Q6_K (no lab version; the Q4_K_M files' other type): staged the same way, 8 super-blocks a step.
+// - Q4_K v4: eight lanes per super-block, so each warp-wide load covers contiguous bytes (Nsight
+//   Compute had v3, a lane per 64 weights, at 85% of the L1 throughput and 66% of DRAM's).
+// All three split a row's k over up to four warps when the matrix has too few rows to fill the GPU.
 #include <cuda_fp16.h>
 
 #include <cstdint>
@@ -278,57 +276,15 @@ __device__ __forceinline__ Q4KChunkScales q4_k_chunk_scales(const uint4& header,
   return s;
 }
 
-// Q4_K v3 (FERRUM_CUDA_Q4K_GEMV=v3, for comparisons): a lane per 64-weight chunk of a super-block
-// (sub-blocks 2c and 2c + 1 share its 32 nibble bytes: low nibbles, then high). value = d * scale *
-// q - dmin * min, so the chunk contributes d * (scale * x_scale * dot(q, xq)) - dmin * (min * x_sum)
-// per sub-block. Lanes 64 weights apart make every warp-wide load of x touch 16 cache lines.
-template <int kM>
-__global__ void __launch_bounds__(kWarps * 32)
-    q4_k_gemv_v3_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
-                        int k, int warps_per_row) {
-  pdl_launch_dependents();
-  pdl_wait();
-  const int lane = threadIdx.x % 32;
-  const RowSlice slice = row_slice(warps_per_row);
-  const int blocks = k / 256, groups = k / kGroup;
-  const uint8_t* w_row = w + static_cast<size_t>(slice.row) * blocks * kQ4KBlockBytes;
-  float acc[kM] = {};
-  const int first_item = slice.row < n ? slice.part * 32 + lane : blocks * 4;
-  for (int item = first_item; item < blocks * 4; item += 32 * warps_per_row) {
-    const int block = item / 4, chunk = item % 4;
-    const uint8_t* b = w_row + block * kQ4KBlockBytes;
-    const uint4 header = __ldg(reinterpret_cast<const uint4*>(b));
-    const uint4 q0 = __ldg(reinterpret_cast<const uint4*>(b + 16 + chunk * 32));
-    const uint4 q1 = __ldg(reinterpret_cast<const uint4*>(b + 16 + chunk * 32 + 16));
-    const uint32_t packed[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
-    int low[8], high[8];
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      low[j] = static_cast<int>(packed[j] & 0x0F0F0F0Fu);
-      high[j] = static_cast<int>((packed[j] >> 4) & 0x0F0F0F0Fu);
-    }
-    const Q4KChunkScales sc = q4_k_chunk_scales(header, chunk);
-    const int sub = block * 8 + chunk * 2;  // x's group of the low sub-block; the high one is next
-#pragma unroll
-    for (int t = 0; t < kM; ++t) {
-      const int8_t* x = xq.q + static_cast<size_t>(t) * k + sub * kGroup;
-      const int dot_lo = dp4a_32(low, x);
-      const int dot_hi = dp4a_32(high, x + kGroup);
-      const float* x_scale = xq.scale + t * groups + sub;
-      const float* x_sum = xq.sum + t * groups + sub;
-      acc[t] += sc.d * (sc.scale_lo * x_scale[0] * dot_lo + sc.scale_hi * x_scale[1] * dot_hi) -
-                sc.dmin * (sc.min_lo * x_sum[0] + sc.min_hi * x_sum[1]);
-    }
-  }
-  store_row(acc, slice, warps_per_row, n, out, out_dtype);
-}
-
-// Q4_K v4: eight lanes per super-block, four super-blocks per warp step. Lane j (0..7) of a
+// Q4_K v4: eight lanes per super-block, four super-blocks per warp step. value = d * scale * q -
+// dmin * min, so a sub-block contributes d * (scale * x_scale * dot(q, xq)) - dmin * (min * x_sum).
+// Lane j (0..7) of a
 // super-block takes 16 of its 128 nibble bytes, bytes 16 j .. 16 j + 15: chunk c = j / 2, half
 // h = j % 2, so its low nibbles are weights 64 c + 16 h + 0..15 (sub-block 2c) and its high nibbles
 // the same positions + 32 (sub-block 2c + 1). A warp-wide load of nibbles then covers 4 x 128
-// contiguous bytes and one of x 4 x 128 bytes (in pieces of 32), where v3's touched 16 lines. The
-// two lanes of a chunk share its sub-blocks: lane h = 0 adds the dmin terms, once per sub-block.
+// contiguous bytes and one of x 4 x 128 bytes (in pieces of 32), where v3's (lab/quant_gemv_lab.cu:
+// a lane per 64-weight chunk) touched 16 lines. The two lanes of a chunk share its sub-blocks: lane
+// h = 0 adds the dmin terms, once per sub-block.
 template <int kM>
 __global__ void __launch_bounds__(kWarps * 32)
     q4_k_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
@@ -460,12 +416,12 @@ Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t st
   const auto* w = static_cast<const uint8_t*>(a.w);
   const int n = static_cast<int>(a.n), k = static_cast<int>(a.k);
   const dim3 block(kWarps * 32);
-  // A step: 32 Q8_0 blocks, 8 Q6_K super-blocks (one staging each), 4 Q4_K super-blocks (v4) or
-  // 32 chunks of 64 (v3). Staging is asynchronous where every step is whole 16-byte vectors, except
-  // for 5..8 activation rows of matrices of at most 4096 rows: there the kernel is bound by its
-  // arithmetic, and the synchronous kernel's smaller footprint won (H100, 4096 x 14336 at 8 rows:
-  // Q8_0 53.7 against 62.7 us, Q6_K 52.7 against 64.8); at 1 row async wins everywhere (Q8_0 gate_up
-  // 53.6 -> 47.2 us, lm_head 212.8 -> 187.1), and on the large matrices at every row count.
+  // A step: 32 Q8_0 blocks, 8 Q6_K super-blocks (one staging each) or 4 Q4_K super-blocks.
+  // Staging is asynchronous where every step is whole 16-byte vectors, except for 5..8 activation
+  // rows of matrices of at most 4096 rows: there the kernel is bound by its arithmetic, and the
+  // synchronous kernel's smaller footprint won (H100, 4096 x 14336 at 8 rows: Q8_0 53.7 against
+  // 62.7 us, Q6_K 52.7 against 64.8); at 1 row async wins everywhere (Q8_0 gate_up 53.6 -> 47.2 us,
+  // lm_head 212.8 -> 187.1), and on the large matrices at every row count.
   const bool async = quant_gemv_async_staging() && is_aligned(w, 16) && (kM <= 4 || a.n > 4096);
   if (a.w_dtype == DType::kQ8_0) {
     const int split = warps_per_row(a.n, ceil_div(a.k / kGroup, kStagedBlocks), 4096);
@@ -481,11 +437,10 @@ Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t st
                          async && a.k % 2048 == 0 ? q6_k_gemv_kernel<kM, true> : q6_k_gemv_kernel<kM, false>, grid,
                          block, 0, stream, w, xq, a.out, a.out_dtype, n, k, split);
   }
-  const bool v4 = q4_k_gemv_coalesced();
-  const int split = warps_per_row(a.n, v4 ? ceil_div(a.k / 256, 4) : ceil_div(a.k / 64, 32), v4 ? 8192 : 4096);
+  const int split = warps_per_row(a.n, ceil_div(a.k / 256, 4), 8192);
   const dim3 grid(ceil_div(a.n, kWarps / split));
-  return launch_kernel("gemm_quant(q4_k gemv)", v4 ? q4_k_gemv_kernel<kM> : q4_k_gemv_v3_kernel<kM>, grid, block, 0,
-                       stream, w, xq, a.out, a.out_dtype, n, k, split);
+  return launch_kernel("gemm_quant(q4_k gemv)", q4_k_gemv_kernel<kM>, grid, block, 0, stream, w, xq, a.out, a.out_dtype,
+                       n, k, split);
 }
 
 }  // namespace
