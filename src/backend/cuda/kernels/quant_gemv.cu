@@ -278,13 +278,12 @@ __device__ __forceinline__ Q4KChunkScales q4_k_chunk_scales(const uint4& header,
 
 // Q4_K v4: eight lanes per super-block, four super-blocks per warp step. value = d * scale * q -
 // dmin * min, so a sub-block contributes d * (scale * x_scale * dot(q, xq)) - dmin * (min * x_sum).
-// Lane j (0..7) of a
-// super-block takes 16 of its 128 nibble bytes, bytes 16 j .. 16 j + 15: chunk c = j / 2, half
-// h = j % 2, so its low nibbles are weights 64 c + 16 h + 0..15 (sub-block 2c) and its high nibbles
-// the same positions + 32 (sub-block 2c + 1). A warp-wide load of nibbles then covers 4 x 128
-// contiguous bytes and one of x 4 x 128 bytes (in pieces of 32), where v3's (lab/quant_gemv_lab.cu:
-// a lane per 64-weight chunk) touched 16 lines. The two lanes of a chunk share its sub-blocks: lane
-// h = 0 adds the dmin terms, once per sub-block.
+// Lane j (0..7) of a super-block takes 16 of its 128 nibble bytes, bytes 16 j .. 16 j + 15: chunk
+// c = j / 2, half h = j % 2, so its low nibbles are weights 64 c + 16 h + 0..15 (sub-block 2c) and
+// its high nibbles the same positions + 32 (sub-block 2c + 1). A warp-wide load of nibbles then
+// covers 4 x 128 contiguous bytes and one of x 4 x 128 bytes (in pieces of 32), where v3's
+// (lab/quant_gemv_lab.cu: a lane per 64-weight chunk) touched 16 lines. The two lanes of a chunk
+// share its sub-blocks: lane h = 0 adds the dmin terms, once per sub-block.
 template <int kM>
 __global__ void __launch_bounds__(kWarps * 32)
     q4_k_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
