@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdlib>
 #include <mutex>
 #include <string_view>
@@ -54,7 +55,8 @@ bool quant_gemv_enabled() {
 }
 
 int quant_gemv_max_warps_per_row() {
-  static const int warps = static_cast<int>(std::clamp(env_or("FERRUM_CUDA_QUANT_GEMV_SPLIT", 4), 1L, 8L));
+  static const int warps = static_cast<int>(
+      std::bit_floor(static_cast<unsigned long>(std::clamp(env_or("FERRUM_CUDA_QUANT_GEMV_SPLIT", 4), 1L, 8L))));
   return warps;
 }
 

@@ -27,7 +27,8 @@ bool fused_rope_attention_enabled();
 // never (FERRUM_CUDA_QUANT_GEMV=0), for comparisons.
 bool quant_gemv_enabled();
 // The most warps the fused GGUF GEMV splits one weight row's k across when the matrix has too few
-// rows to fill the GPU (FERRUM_CUDA_QUANT_GEMV_SPLIT=N, 1..8, default 4; 1 = a warp per row).
+// rows to fill the GPU (FERRUM_CUDA_QUANT_GEMV_SPLIT=N: 1, 2, 4 or 8, others rounded down; default
+// 4; 1 = a warp per row).
 int quant_gemv_max_warps_per_row();
 // Whether the Q8_0 / Q6_K GEMVs stage weight rows in shared memory with cp.async, double-buffered
 // (default, where the rows allow 16-byte copies) or with loads that finish before the compute
