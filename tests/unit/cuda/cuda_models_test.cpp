@@ -1,6 +1,7 @@
 // Every hf-tiny decoder and stories260K on the CUDA backend, built through the model factory as
 // `ferrum run --device cuda` builds them, against the references the CPU tests use (transformers'
-// f32 logits, llama2c's greedy ids, llama.cpp's f32 logits). Skips when there is no CUDA device.
+// f32 logits, llama2c's greedy ids, llama.cpp's f32 logits), and GGUF-quantized random Llamas
+// against the CPU backend. Skips when there is no CUDA device.
 //
 // Two modes per fixture:
 //   f32   activations and KV caches in f32, weights as stored (bf16 here): the same numbers as the
@@ -29,6 +30,8 @@
 #include "../models/paged_logits.h"
 #include "../models/reference_fixture.h"
 #include "models/causal_lm_factory.h"
+#include "models/quantize_model.h"
+#include "quant/quant_recipe.h"
 #include "random_llama_checkpoint.h"
 
 namespace ferrum {
@@ -385,6 +388,91 @@ TEST(CudaKernelsInModels, Head128DecodeMatchesF32) {
       graph_error, eager_error, graph_vs_eager, scale, bound);
   EXPECT_LT(graph_error, bound);
   EXPECT_LT(eager_error, bound);
+  std::filesystem::remove_all(dir);
+}
+
+// ── Quantized GGUF weights ──
+
+// A random Llama with rows of whole 256-value super-blocks, quantized by `ferrum quantize` to
+// Q4_K_M (Q4_K, and Q6_K for the output and for layer 1's attn_v / ffn_down: layer 0 fuses q / k / v,
+// layer 1 runs them apart) and Q8_0,
+// decoded on the GPU in bf16 against the same GGUF file on the CPU in f32, whose integer kernels the
+// CPU tests check against ggml's references. Prefill (100 tokens) takes the tensor-core quantized
+// GEMM; the 40 decode steps the fused GEMVs (kernels/quant_gemv.cu) in the decode graph. Both sides
+// read the same quantized weights, so what differs is the activations: bf16 on the GPU (the bound of
+// the bf16 tests), and their rounding to 8 bits (per 32 values on the GPU, per block of the weight
+// type on the CPU), which stays well inside it.
+TEST(CudaQuantizedModels, GgufDecodeFollowsTheCpu) {
+  SKIP_WITHOUT_GPU();
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "ferrum-cuda-test-llama-quant";
+  bench::RandomLlamaShape shape;
+  shape.vocab = 512;
+  shape.hidden = 1024;
+  shape.intermediate = 2048;
+  shape.layers = 2;
+  shape.heads = 8;
+  shape.kv_heads = 2;
+  shape.head_dim = 128;
+  auto written = bench::write_random_llama(dir, shape);
+  ASSERT_TRUE(written) << written.error().to_string();
+  const std::vector<uint32_t> prompt = [] {
+    std::vector<uint32_t> ids(100);
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<uint32_t>((i * 131 + 7) % 512);
+    return ids;
+  }();
+  constexpr size_t kSteps = 40;
+  // Logits after the prompt and after each decode step.
+  auto run = [&](CausalLm& model) {
+    std::vector<std::vector<float>> rows;
+    auto state = model.new_sequence(256);
+    EXPECT_TRUE(state);
+    if (!state) return rows;
+    auto logits = model.forward(**state, prompt);
+    for (size_t step = 0; step <= kSteps && logits; ++step) {
+      rows.emplace_back(logits->begin(), logits->end());
+      const uint32_t token = static_cast<uint32_t>((step * 37 + 11) % 512);
+      if (step < kSteps) logits = model.forward(**state, std::span(&token, 1));
+    }
+    EXPECT_TRUE(logits) << logits.error().to_string();
+    return rows;
+  };
+  for (const char* type : {"Q4_K_M", "Q8_0"}) {
+    SCOPED_TRACE(type);
+    auto recipe = quant::parse_quant_recipe(type);
+    ASSERT_TRUE(recipe);
+    QuantizeOptions options;
+    options.input = dir;
+    options.output = dir / (std::string(type) + ".gguf");
+    options.recipe = *recipe;
+    auto report = quantize_model(options);
+    ASSERT_TRUE(report) << report.error().to_string();
+    auto files = open_model_files(options.output.string());
+    ASSERT_TRUE(files) << files.error().to_string();
+    ModelRuntimeOptions cpu_options;
+    cpu_options.max_context = 256;
+    auto cpu_model = create_cpu_causal_lm(*files, cpu_options);
+    ASSERT_TRUE(cpu_model) << cpu_model.error().to_string();
+    const auto reference = run(**cpu_model);
+    Loaded gpu = load(options.output, DType::kBF16, 128, 256);
+    ASSERT_TRUE(gpu.model);
+    const auto actual = run(*gpu.model);
+    ASSERT_EQ(reference.size(), kSteps + 1);
+    ASSERT_EQ(actual.size(), kSteps + 1);
+    double scale = 0, prefill_error = 0, decode_error = 0;
+    for (size_t step = 0; step <= kSteps; ++step) {
+      scale = std::max(scale, max_abs(reference[step]));
+      const double error = max_abs_difference(actual[step], reference[step]).max_abs;
+      double& worst = step == 0 ? prefill_error : decode_error;
+      worst = std::max(worst, error);
+    }
+    const double bound = kBf16Relative * std::max(1.0, scale);
+    std::printf(
+        "[cuda bf16] %s llama (%zu tensors): max |logit - cpu f32| prefill %.3g, decode %.3g (max |cpu| %.3g, "
+        "bound %.3g)\n",
+        type, report->tensors, prefill_error, decode_error, scale, bound);
+    EXPECT_LT(prefill_error, bound);
+    EXPECT_LT(decode_error, bound);
+  }
   std::filesystem::remove_all(dir);
 }
 
