@@ -189,13 +189,10 @@ for stage in $stages; do
     gguf8b)
       # Llama-3.1-8B shapes in Q4_K_M and Q8_0 (layers byte copies: gen-model --repeat-first-layer, so
       # the 8B is quantized in minutes), `ferrum bench` at batch 1, 16 and 64.
-      mkdir -p /tmp/m
       for dtype in ${GGUF8B_TYPES:-Q4_K_M Q8_0}; do
-        path=/tmp/m/l8r-$dtype.gguf
         start=$SECONDS
-        [[ -e $path ]] || timeout 240 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype "$dtype" "$path" \
-          --repeat-first-layer > "$out/gen8b-$dtype.log" 2>&1
-        note "gen-model llama3.1-8b $dtype --repeat-first-layer: exit $? in $((SECONDS - start)) s"
+        path=$(llama8b_gguf "$dtype")
+        note "gen-model llama3.1-8b $dtype --repeat-first-layer: $path in $((SECONDS - start)) s"
         timeout 300 "$(bin ferrum)" bench --device cuda "$path" -p 512 -n 128 -b 1,16,64 -r 2 \
           --json-file "$out/bench8b-$dtype.json" > "$out/bench8b-$dtype.md" 2> "$out/bench8b-$dtype.err"
         note "ferrum bench 8b $dtype exit $?"
