@@ -326,13 +326,9 @@ TEST(CudaGraphs, InterleavedSequencesMatchSeparateRuns) {
   ASSERT_TRUE(after) << after.error().to_string();
 }
 
-// The fixtures' heads are 16 and 32 wide, below what the decode attention kernel and the flash
-// kernel take (64, 128): a random Llama with 128-wide heads (GQA 4) runs 100 prompt tokens through
-// the flash kernel and 80 decode steps through the decode kernel (graph and eager, crossing tile
-// boundaries), each step's logits against the f32 mode, whose attention is the f32 split-KV kernel.
-TEST(CudaKernelsInModels, Head128DecodeMatchesF32) {
-  SKIP_WITHOUT_GPU();
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "ferrum-cuda-test-llama-d128";
+// A 2-layer Llama with 128-wide heads (GQA 4) and rows of whole 256-value super-blocks, and a
+// 100-token prompt for it.
+bench::RandomLlamaShape small_llama_shape() {
   bench::RandomLlamaShape shape;
   shape.vocab = 512;
   shape.hidden = 1024;
@@ -341,13 +337,25 @@ TEST(CudaKernelsInModels, Head128DecodeMatchesF32) {
   shape.heads = 8;
   shape.kv_heads = 2;
   shape.head_dim = 128;
-  auto written = bench::write_random_llama(dir, shape);
+  return shape;
+}
+
+std::vector<uint32_t> small_llama_prompt() {
+  std::vector<uint32_t> ids(100);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<uint32_t>((i * 131 + 7) % 512);
+  return ids;
+}
+
+// The fixtures' heads are 16 and 32 wide, below what the decode attention kernel and the flash
+// kernel take (64, 128): a random Llama with 128-wide heads (GQA 4) runs 100 prompt tokens through
+// the flash kernel and 80 decode steps through the decode kernel (graph and eager, crossing tile
+// boundaries), each step's logits against the f32 mode, whose attention is the f32 split-KV kernel.
+TEST(CudaKernelsInModels, Head128DecodeMatchesF32) {
+  SKIP_WITHOUT_GPU();
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "ferrum-cuda-test-llama-d128";
+  auto written = bench::write_random_llama(dir, small_llama_shape());
   ASSERT_TRUE(written) << written.error().to_string();
-  const std::vector<uint32_t> prompt = [] {
-    std::vector<uint32_t> ids(100);
-    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<uint32_t>((i * 131 + 7) % 512);
-    return ids;
-  }();
+  const std::vector<uint32_t> prompt = small_llama_prompt();
   constexpr size_t kSteps = 80;
   // Each mode's logits after the prompt and after each decode step.
   auto run = [&](DType compute, bool graphs) {
@@ -405,21 +413,9 @@ TEST(CudaKernelsInModels, Head128DecodeMatchesF32) {
 TEST(CudaQuantizedModels, GgufDecodeFollowsTheCpu) {
   SKIP_WITHOUT_GPU();
   const std::filesystem::path dir = std::filesystem::temp_directory_path() / "ferrum-cuda-test-llama-quant";
-  bench::RandomLlamaShape shape;
-  shape.vocab = 512;
-  shape.hidden = 1024;
-  shape.intermediate = 2048;
-  shape.layers = 2;
-  shape.heads = 8;
-  shape.kv_heads = 2;
-  shape.head_dim = 128;
-  auto written = bench::write_random_llama(dir, shape);
+  auto written = bench::write_random_llama(dir, small_llama_shape());
   ASSERT_TRUE(written) << written.error().to_string();
-  const std::vector<uint32_t> prompt = [] {
-    std::vector<uint32_t> ids(100);
-    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<uint32_t>((i * 131 + 7) % 512);
-    return ids;
-  }();
+  const std::vector<uint32_t> prompt = small_llama_prompt();
   constexpr size_t kSteps = 40;
   // Logits after the prompt and after each decode step.
   auto run = [&](CausalLm& model) {
