@@ -5,7 +5,8 @@
 //   load, which would need a second weight layout in the backend contract), with cp.async,
 //   double-buffered, where every step is whole 16-byte vectors (k % 256 == 0, every Llama shape):
 //   the warp's next loads are in flight while it computes.
-// - Q6_K (no lab version; the Q4_K_M files' other type): staged the same way, 8 super-blocks a step.
+// - Q6_K (no lab version; the Q4_K_M files' other type): staged the same way, 8 super-blocks a
+//   step.
 // - Q4_K v4: eight lanes per super-block, so each warp-wide load covers contiguous bytes (Nsight
 //   Compute had v3, a lane per 64 weights, at 85% of the L1 throughput and 66% of DRAM's).
 // All three split a row's k over up to four warps when the matrix has too few rows to fill the GPU.
@@ -165,10 +166,11 @@ __device__ __forceinline__ void warp_stage(uint8_t* dst, const uint8_t* src, int
 
 // Walks a warp's steps of its weight row: steps first, first + stride, ... below `blocks`, each
 // `step_blocks` blocks of `block_bytes` staged in the warp's shared memory (`buffers`, of
-// `buffer_bytes` each: two for kAsync, else one), then compute(staged, first_block, count). Synchronous staging (kAsync
-// false) waits for each step's loads before computing it, so a warp never has loads in flight while it computes; kAsync
-// double-buffers with cp.async, the next step's copy issued before this step's compute. It needs every step 16-byte
-// aligned and a whole number of 16-byte vectors (the caller checks).
+// `buffer_bytes` each: two for kAsync, else one), then compute(staged, first_block, count).
+// Synchronous staging (kAsync false) waits for each step's loads before computing it, so a warp
+// never has loads in flight while it computes; kAsync double-buffers with cp.async, the next step's
+// copy issued before this step's compute. It needs every step 16-byte aligned and a whole number of
+// 16-byte vectors (the caller checks).
 template <bool kAsync, class Compute>
 __device__ __forceinline__ void staged_steps(const uint8_t* w_row, int block_bytes, int step_blocks, int first,
                                              int stride, int blocks, uint8_t* buffers, int buffer_bytes, int lane,
