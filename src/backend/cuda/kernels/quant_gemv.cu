@@ -128,17 +128,10 @@ __device__ __forceinline__ int dp4a_16(const int* w, const int4& x) {
   return __dp4a(w[3], x.w, dot);
 }
 
+// The 32 products of w[0..7] with x (16-byte aligned), summed (integer sums: exact in any order).
 __device__ __forceinline__ int dp4a_32(const int (&w)[8], const int8_t* x) {
-  const int4 x0 = reinterpret_cast<const int4*>(x)[0];
-  const int4 x1 = reinterpret_cast<const int4*>(x)[1];
-  int dot = __dp4a(w[0], x0.x, 0);
-  dot = __dp4a(w[1], x0.y, dot);
-  dot = __dp4a(w[2], x0.z, dot);
-  dot = __dp4a(w[3], x0.w, dot);
-  dot = __dp4a(w[4], x1.x, dot);
-  dot = __dp4a(w[5], x1.y, dot);
-  dot = __dp4a(w[6], x1.z, dot);
-  return __dp4a(w[7], x1.w, dot);
+  const int4* vectors = reinterpret_cast<const int4*>(x);
+  return dp4a_16(w, vectors[0]) + dp4a_16(w + 4, vectors[1]);
 }
 
 // Copies `bytes` (even) from a 2-byte aligned global address to 16-byte aligned shared memory,
@@ -424,23 +417,23 @@ Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t st
   // 62.7 us, Q6_K 52.7 against 64.8); at 1 row async wins everywhere (Q8_0 gate_up 53.6 -> 47.2 us,
   // lm_head 212.8 -> 187.1), and on the large matrices at every row count.
   const bool async = quant_gemv_async_staging() && is_aligned(w, 16) && (kM <= 4 || a.n > 4096);
+  using Kernel = void (*)(const uint8_t*, QuantizedX, void*, DType, int, int, int);
+  Kernel kernel = q4_k_gemv_kernel<kM>;
+  const char* name = "gemm_quant(q4_k gemv)";
+  size_t steps = ceil_div(a.k / 256, 4), fill = 8192;
   if (a.w_dtype == DType::kQ8_0) {
-    const int split = warps_per_row(a.n, ceil_div(a.k / kGroup, kStagedBlocks), 4096);
-    const dim3 grid(ceil_div(a.n, kWarps / split));
-    return launch_kernel("gemm_quant(q8_0 gemv)",
-                         async && a.k % 256 == 0 ? q8_0_gemv_kernel<kM, true> : q8_0_gemv_kernel<kM, false>, grid,
-                         block, 0, stream, w, xq, a.out, a.out_dtype, n, k, split);
+    kernel = async && a.k % 256 == 0 ? q8_0_gemv_kernel<kM, true> : q8_0_gemv_kernel<kM, false>;
+    name = "gemm_quant(q8_0 gemv)";
+    steps = ceil_div(a.k / kGroup, kStagedBlocks);
+    fill = 4096;
+  } else if (a.w_dtype == DType::kQ6_K) {
+    kernel = async && a.k % 2048 == 0 ? q6_k_gemv_kernel<kM, true> : q6_k_gemv_kernel<kM, false>;
+    name = "gemm_quant(q6_k gemv)";
+    steps = ceil_div(a.k / 256, kQ6KStagedBlocks);
+    fill = 4096;
   }
-  if (a.w_dtype == DType::kQ6_K) {
-    const int split = warps_per_row(a.n, ceil_div(a.k / 256, kQ6KStagedBlocks), 4096);
-    const dim3 grid(ceil_div(a.n, kWarps / split));
-    return launch_kernel("gemm_quant(q6_k gemv)",
-                         async && a.k % 2048 == 0 ? q6_k_gemv_kernel<kM, true> : q6_k_gemv_kernel<kM, false>, grid,
-                         block, 0, stream, w, xq, a.out, a.out_dtype, n, k, split);
-  }
-  const int split = warps_per_row(a.n, ceil_div(a.k / 256, 4), 8192);
-  const dim3 grid(ceil_div(a.n, kWarps / split));
-  return launch_kernel("gemm_quant(q4_k gemv)", q4_k_gemv_kernel<kM>, grid, block, 0, stream, w, xq, a.out, a.out_dtype,
+  const int split = warps_per_row(a.n, steps, fill);
+  return launch_kernel(name, kernel, dim3(ceil_div(a.n, kWarps / split)), block, 0, stream, w, xq, a.out, a.out_dtype,
                        n, k, split);
 }
 
