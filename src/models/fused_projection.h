@@ -67,14 +67,22 @@ class FusedProjection {
     return total;
   }
 
+  // Whether some part reads x's rounding made ahead (Linear::takes_rounded_rows).
+  bool takes_rounded_rows() const {
+    if (fused_) return fused_->takes_rounded_rows();
+    return std::any_of(parts_.begin(), parts_.end(), [](const Linear<B>& part) { return part.takes_rounded_rows(); });
+  }
+
   // out [tokens, out_features()] = x @ W^T. `part_scratch` holds one part's output
-  // ([tokens, widest part]) when the parts run separately.
-  Status forward(typename B::Context& ctx, const Buffer& x, Buffer& out, size_t tokens, Buffer& part_scratch) const {
-    if (fused_) return fused_->forward(ctx, x, out, tokens);
+  // ([tokens, widest part]) when the parts run separately; `x_rounded` as Linear::forward's (one
+  // rounding then serves every part).
+  Status forward(typename B::Context& ctx, const Buffer& x, Buffer& out, size_t tokens, Buffer& part_scratch,
+                 const RoundedRows<B>* x_rounded = nullptr) const {
+    if (fused_) return fused_->forward(ctx, x, out, tokens, x_rounded);
     const size_t width = out_features();
     size_t column = 0;
     for (const Linear<B>& part : parts_) {
-      FERRUM_TRY(part.forward(ctx, x, part_scratch, tokens));
+      FERRUM_TRY(part.forward(ctx, x, part_scratch, tokens, x_rounded));
       FERRUM_TRY(
           B::copy_2d(ctx, part_scratch, 0, part.out_features(), out, column, width, tokens, part.out_features()));
       column += part.out_features();

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <string>
 
 #include "models/fused_projection.h"
@@ -25,6 +26,7 @@ class GatedMlp {
   // larger than a call needs, so size them for the widest intermediate).
   struct Scratch {
     Buffer gate_up, act, part;
+    std::optional<RoundedRows<B>> act_rounded;  // act's rounding for a quantized down (rounded_rows.h)
 
     static Expected<Scratch> create(size_t max_tokens, size_t max_intermediate) {
       Scratch scratch;
@@ -32,6 +34,7 @@ class GatedMlp {
       FERRUM_ASSIGN_OR_RETURN(scratch.gate_up, B::alloc(max_tokens * 2 * max_intermediate, dtype));
       FERRUM_ASSIGN_OR_RETURN(scratch.act, B::alloc(max_tokens * max_intermediate, dtype));
       FERRUM_ASSIGN_OR_RETURN(scratch.part, B::alloc(max_tokens * max_intermediate, dtype));
+      FERRUM_ASSIGN_OR_RETURN(scratch.act_rounded, alloc_rounded_rows<B>(max_tokens, max_intermediate));
       return scratch;
     }
   };
@@ -63,17 +66,22 @@ class GatedMlp {
       : gate_up_(std::move(gate_up)), down_(std::move(down)), activation_(activation) {}
 
   size_t intermediate_size() const { return down_.in_features(); }
+  // Whether forward's gate / up projection reads x's rounding made ahead (rounded_rows.h).
+  bool takes_rounded_rows() const { return gate_up_.takes_rounded_rows(); }
 
-  // out [tokens, hidden] = down(act(gate(x)) * up(x)) for x [tokens, hidden].
-  Status forward(Context& ctx, const Buffer& x, Buffer& out, size_t tokens, Scratch& scratch) const {
-    FERRUM_TRY(forward_partial(ctx, x, out, tokens, scratch));
+  // out [tokens, hidden] = down(act(gate(x)) * up(x)) for x [tokens, hidden]; `x_rounded`, when
+  // given, holds x's rounding for a quantized gate / up.
+  Status forward(Context& ctx, const Buffer& x, Buffer& out, size_t tokens, Scratch& scratch,
+                 const RoundedRows<B>* x_rounded = nullptr) const {
+    FERRUM_TRY(forward_partial(ctx, x, out, tokens, scratch, x_rounded));
     if (!sum_ranks_in_forward_) return ok();
     return B::all_reduce(ctx, out, tokens * down_.out_features(), ReduceOp::kSum);
   }
 
  private:
   // This rank's part of the output (the whole output with one rank).
-  Status forward_partial(Context& ctx, const Buffer& x, Buffer& out, size_t tokens, Scratch& scratch) const {
+  Status forward_partial(Context& ctx, const Buffer& x, Buffer& out, size_t tokens, Scratch& scratch,
+                         const RoundedRows<B>* x_rounded) const {
     const size_t im = intermediate_size();
     [[maybe_unused]] const size_t hidden = down_.out_features();  // read by the fused path only
     const Activation act = activation_;
@@ -85,7 +93,14 @@ class GatedMlp {
         return down_.forward(ctx, scratch.act, out, tokens);
       }
     }
-    FERRUM_TRY(gate_up_.forward(ctx, x, scratch.gate_up, tokens, scratch.part));
+    FERRUM_TRY(gate_up_.forward(ctx, x, scratch.gate_up, tokens, scratch.part, x_rounded));
+    if constexpr (kHasRoundedRows<B>) {
+      // A quantized down reads the activation's rounding, written by the activation kernel.
+      if (RoundedRows<B>* act_rounded = rounding_for(scratch.act_rounded, tokens, im, down_.takes_rounded_rows())) {
+        FERRUM_TRY(B::fused_act_mul_split_rounded(ctx, scratch.gate_up, scratch.act, tokens, im, act, *act_rounded));
+        return down_.forward(ctx, scratch.act, out, tokens, act_rounded);
+      }
+    }
     FERRUM_TRY(B::fused_act_mul_split(ctx, scratch.gate_up, scratch.act, tokens, im, act));
     return down_.forward(ctx, scratch.act, out, tokens);
   }

@@ -101,13 +101,16 @@ class GroupedQueryAttention {
   }
 
   const GqaParams& params() const { return params_; }
+  // Whether forward's q / k / v projection reads x's rounding made ahead (rounded_rows.h).
+  bool takes_rounded_rows() const { return qkv_->takes_rounded_rows(); }
 
   // out [tokens, hidden] = attention of x [tokens, hidden], whose tokens sit at positions
   // position.. and see the cache's rows before them. Appends their K / V to `cache` (the caller
   // advances cache.len). cos / sin: the RoPE table for this layer; window 0 = full attention.
+  // `x_rounded`, when given, holds x's rounding for quantized q / k / v (rounded_rows.h).
   Status forward(Context& ctx, const Buffer& x, Buffer& out, size_t tokens, KvCache<Buffer>& cache, size_t position,
-                 const Buffer& cos, const Buffer& sin, size_t window, Scratch& s, const Tracer& tracer,
-                 int layer) const {
+                 const Buffer& cos, const Buffer& sin, size_t window, Scratch& s, const Tracer& tracer, int layer,
+                 const RoundedRows<B>* x_rounded = nullptr) const {
     const GqaParams& p = params_;
     AttnConfig config = attention_config(window);
     config.kv_seq_stride = cache.capacity;
@@ -119,13 +122,13 @@ class GroupedQueryAttention {
       // (for decode, one kernel); the debug dump wants the split intermediates, so it takes the
       // op-by-op path.
       if (!tracer.enabled()) {
-        FERRUM_TRY(qkv_->forward(ctx, x, s.qkv, tokens, s.part));
+        FERRUM_TRY(qkv_->forward(ctx, x, s.qkv, tokens, s.part, x_rounded));
         FERRUM_TRY(B::qkv_rope_attention(ctx, s.qkv, q_norm_or(cos), k_norm_or(cos), cos, sin, s.q_heads, cache.k,
                                          cache.v, s.attn_heads, tokens, position, p.rms_norm_eps, qk_mode(), config));
         return project_out(ctx, out, tokens, s, tracer, layer);
       }
     }
-    FERRUM_TRY(project_qkv(ctx, x, tokens, cos, sin, position, s, tracer, layer));
+    FERRUM_TRY(project_qkv(ctx, x, x_rounded, tokens, cos, sin, position, s, tracer, layer));
     FERRUM_TRY(B::kv_cache_append_head_major(ctx, cache.k, cache.v, position, cache.capacity, s.k_heads, s.v_heads,
                                              tokens, p.local_kv_heads(), p.head_dim));
     FERRUM_TRY(B::flash_attention(ctx, s.q_heads, cache.k, cache.v, s.attn_heads, 1, tokens, position + tokens,
@@ -139,7 +142,8 @@ class GroupedQueryAttention {
   // `pools` and attends over each sequence's blocks.
   Status forward_paged(Context& ctx, const Buffer& x, Buffer& out, size_t tokens,
                        typename PagedKvCache<B>::Layer& pools, const PagedStep<B>& step, const Buffer& cos_rows,
-                       const Buffer& sin_rows, size_t window, Scratch& s, const Tracer& tracer, int layer) const {
+                       const Buffer& sin_rows, size_t window, Scratch& s, const Tracer& tracer, int layer,
+                       const RoundedRows<B>* x_rounded = nullptr) const {
     const GqaParams& p = params_;
     const size_t block_size = step.cache.block_size;
     const Buffer& slots = step.metadata.slot_mapping();
@@ -153,7 +157,7 @@ class GroupedQueryAttention {
       // hold the activations' dtype (not fp8) and the RoPE rows are f32; the debug dump wants the
       // split intermediates.
       if (!tracer.enabled() && pools.k.dtype() == s.qkv.dtype() && cos_rows.dtype() == DType::kF32) {
-        FERRUM_TRY(qkv_->forward(ctx, x, s.qkv, tokens, s.part));
+        FERRUM_TRY(qkv_->forward(ctx, x, s.qkv, tokens, s.part, x_rounded));
         FERRUM_TRY(B::paged_qkv_rope_write(ctx, s.qkv, q_norm_or(cos_rows), k_norm_or(cos_rows), cos_rows, sin_rows,
                                            s.q_heads, pools.k, pools.v, slots, tokens, p.local_heads(), kv_heads,
                                            p.head_dim, block_size, p.rms_norm_eps, qk_mode()));
@@ -161,7 +165,7 @@ class GroupedQueryAttention {
       }
     }
     if (!written) {
-      FERRUM_TRY(project_qkv(ctx, x, tokens, cos_rows, sin_rows, 0, s, tracer, layer));
+      FERRUM_TRY(project_qkv(ctx, x, x_rounded, tokens, cos_rows, sin_rows, 0, s, tracer, layer));
       FERRUM_TRY(B::paged_cache_write(ctx, pools.k, s.k_heads, slots, tokens, kv_heads, p.head_dim, block_size));
       FERRUM_TRY(B::paged_cache_write(ctx, pools.v, s.v_heads, slots, tokens, kv_heads, p.head_dim, block_size));
     }
@@ -173,10 +177,10 @@ class GroupedQueryAttention {
  private:
   // q / k / v of x into head-major s.q_heads, s.k_heads, s.v_heads, with QK-norm and RoPE (token i
   // uses row position + i of cos / sin).
-  Status project_qkv(Context& ctx, const Buffer& x, size_t tokens, const Buffer& cos, const Buffer& sin,
-                     size_t position, Scratch& s, const Tracer& tracer, int layer) const {
+  Status project_qkv(Context& ctx, const Buffer& x, const RoundedRows<B>* x_rounded, size_t tokens, const Buffer& cos,
+                     const Buffer& sin, size_t position, Scratch& s, const Tracer& tracer, int layer) const {
     const GqaParams& p = params_;
-    FERRUM_TRY(qkv_->forward(ctx, x, s.qkv, tokens, s.part));
+    FERRUM_TRY(qkv_->forward(ctx, x, s.qkv, tokens, s.part, x_rounded));
     const size_t heads = p.local_heads();
     const size_t kv_heads = p.local_kv_heads();
     FERRUM_TRY(B::split_qkv(ctx, s.qkv, s.q, s.k, s.v, tokens, p.local_q_dim(), p.local_kv_dim()));

@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "backend/backend.h"
+#include "models/rounded_rows.h"
 
 namespace ferrum {
 
@@ -88,8 +89,13 @@ class Linear {
         storage_);
   }
 
-  // out[m, out_features] = x[m, in_features] @ W^T + bias
-  Status forward(typename B::Context& ctx, const Buffer& x, Buffer& out, size_t m) const {
+  // Whether forward can use x's rounding made ahead (GGUF blocks: the backend's quantized GEMV).
+  bool takes_rounded_rows() const { return std::holds_alternative<GgufWeight<B>>(storage_); }
+
+  // out[m, out_features] = x[m, in_features] @ W^T + bias. `x_rounded`, when given, holds x's
+  // rounding (rounded_rows.h), which GGUF weights read instead of rounding x again.
+  Status forward(typename B::Context& ctx, const Buffer& x, Buffer& out, size_t m,
+                 const RoundedRows<B>* x_rounded = nullptr) const {
     Status status = std::visit(
         [&](const auto& weight) -> Status {
           using Weight = std::decay_t<decltype(weight)>;
@@ -97,6 +103,12 @@ class Linear {
             return B::gemm(ctx, x, *weight.weight, out, m, out_features_, in_features_);
           } else if constexpr (std::is_same_v<Weight, GgufWeight<B>>) {
             QuantWeights<Buffer> packed{.qweight = weight.blocks.get()};
+            if constexpr (kHasRoundedRows<B>) {
+              if (x_rounded != nullptr) {
+                return B::gemm_quant_rounded(ctx, x, *x_rounded, packed, out, m, out_features_, in_features_,
+                                             QuantKind{GgufQuant{weight.quant_type}});
+              }
+            }
             return B::gemm_quant(ctx, x, packed, out, m, out_features_, in_features_,
                                  QuantKind{GgufQuant{weight.quant_type}});
           } else if constexpr (std::is_same_v<Weight, PackedQuantWeight<B>>) {

@@ -126,6 +126,7 @@ class LlamaModel {
   // Activations for up to max_batch_tokens tokens, allocated once.
   struct Scratch {
     Buffer residual, x, o, mlp;
+    std::optional<RoundedRows<B>> x_rounded;  // x's rounding for quantized q / k / v, gate / up
     typename GroupedQueryAttention<B>::Scratch attention;
     typename GatedMlp<B>::Scratch gated_mlp;
   };
@@ -133,8 +134,8 @@ class LlamaModel {
   Status forward_chunk(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state, Buffer& logits,
                        size_t logits_offset, bool all_logits);
   // Every layer and the final norm (into scratch_.x) over t tokens whose embeddings are in
-  // scratch_.residual for `tokens`; attend(layer index,
-  // its RoPE cos / sin, its window) runs the layer's attention from scratch_.x into scratch_.o.
+  // scratch_.residual for `tokens`; attend(layer index, its RoPE cos / sin, its window, x's rounding
+  // or nullptr) runs the layer's attention from scratch_.x into scratch_.o.
   template <class Attend>
   Status run_decoder(Context& ctx, size_t t, const Attend& attend);
   // Embeddings, every layer over the state's contiguous cache and the final norm for one chunk:

@@ -88,6 +88,7 @@ Expected<LlamaModel<B>> LlamaModel<B>::load(const LlamaHParams& hparams, const W
   for (Buffer* buffer : {&s.residual, &s.x, &s.o, &s.mlp}) {
     FERRUM_ASSIGN_OR_RETURN(*buffer, B::alloc(t * hp.hidden_size, B::kActivationDType));
   }
+  FERRUM_ASSIGN_OR_RETURN(s.x_rounded, alloc_rounded_rows<B>(t, hp.hidden_size));
   FERRUM_ASSIGN_OR_RETURN(s.attention, GroupedQueryAttention<B>::Scratch::create(attention, t));
   for (Buffer* buffer : {&model.batch_cos_, &model.batch_sin_, &model.batch_local_cos_, &model.batch_local_sin_}) {
     FERRUM_ASSIGN_OR_RETURN(*buffer, B::alloc(t * (hp.head_dim / 2), DType::kF32));
@@ -139,10 +140,12 @@ Status LlamaModel<B>::forward_layers(Context& ctx, std::span<const uint32_t> tok
   const size_t position = state.length;
   FERRUM_TRY(check_tokens(tokens));
   FERRUM_TRY(embedding_->forward(ctx, tokens, scratch_.residual));
-  FERRUM_TRY(run_decoder(ctx, tokens.size(), [&](size_t i, const Buffer& cos, const Buffer& sin, size_t window) {
-    return layers_[i].attention->forward(ctx, scratch_.x, scratch_.o, tokens.size(), state.layers[i], position, cos,
-                                         sin, window, scratch_.attention, tracer_, static_cast<int>(i));
-  }));
+  FERRUM_TRY(run_decoder(
+      ctx, tokens.size(),
+      [&](size_t i, const Buffer& cos, const Buffer& sin, size_t window, const RoundedRows<B>* x_rounded) {
+        return layers_[i].attention->forward(ctx, scratch_.x, scratch_.o, tokens.size(), state.layers[i], position, cos,
+                                             sin, window, scratch_.attention, tracer_, static_cast<int>(i), x_rounded);
+      }));
   state.advance(tokens.size());
   return ok();
 }
@@ -159,13 +162,14 @@ Status LlamaModel<B>::forward_batch(Context& ctx, const PagedStep<B>& step, Buff
   FERRUM_TRY(B::gather_rows(ctx, rope_local_sin_, step.metadata.positions(), t, batch_local_sin_, half));
   FERRUM_TRY(check_tokens(batch.tokens));
   FERRUM_TRY(embedding_->forward_rows(ctx, batch.tokens, step.metadata.tokens(), scratch_.residual));
-  FERRUM_TRY(run_decoder(ctx, t, [&](size_t i, const Buffer&, const Buffer&, size_t window) {
-    // Sliding-window layers use the local RoPE table, as run_decoder picks it.
-    const bool local = window != 0;
-    return layers_[i].attention->forward_paged(
-        ctx, scratch_.x, scratch_.o, t, step.cache.layers[i], step, local ? batch_local_cos_ : batch_cos_,
-        local ? batch_local_sin_ : batch_sin_, window, scratch_.attention, tracer_, static_cast<int>(i));
-  }));
+  FERRUM_TRY(
+      run_decoder(ctx, t, [&](size_t i, const Buffer&, const Buffer&, size_t window, const RoundedRows<B>* x_rounded) {
+        // Sliding-window layers use the local RoPE table, as run_decoder picks it.
+        const bool local = window != 0;
+        return layers_[i].attention->forward_paged(
+            ctx, scratch_.x, scratch_.o, t, step.cache.layers[i], step, local ? batch_local_cos_ : batch_cos_,
+            local ? batch_local_sin_ : batch_sin_, window, scratch_.attention, tracer_, static_cast<int>(i), x_rounded);
+      }));
   return output_head_->write_logits_rows(ctx, scratch_.x, step.metadata.logits_rows(), batch.logits_rows.size(),
                                          scratch_.o, logits, tracer_);
 }
@@ -186,7 +190,14 @@ Status LlamaModel<B>::run_decoder(Context& ctx, size_t t, const Attend& attend) 
   Scratch& s = scratch_;
   if (hp.embedding_scale != 1.0f) FERRUM_TRY(B::scale(ctx, s.residual, t * hp.hidden_size, hp.embedding_scale));
   tracer_.template trace<B>(ctx, "inp_embd", -1, s.residual, t * hp.hidden_size);
-  FERRUM_TRY(B::rms_norm(ctx, s.residual, layers_[0].attn_norm, hp.rms_norm_eps, s.x, t, hp.hidden_size));
+  // Each norm into s.x also rounds it for the layer part that reads it when that part's weights
+  // are GGUF (rounded_rows.h): one rounding then serves q, k and v, or gate and up.
+  const auto x_rounding = [&](bool reader_takes_it) {
+    return rounding_for(s.x_rounded, t, hp.hidden_size, reader_takes_it);
+  };
+  RoundedRows<B>* x_rounded = x_rounding(layers_[0].attention->takes_rounded_rows());
+  FERRUM_TRY(
+      rms_norm_rounding<B>(ctx, s.residual, layers_[0].attn_norm, hp.rms_norm_eps, s.x, t, hp.hidden_size, x_rounded));
 
   for (size_t i = 0; i < layers_.size(); ++i) {
     const int layer = static_cast<int>(i);
@@ -195,24 +206,29 @@ Status LlamaModel<B>::run_decoder(Context& ctx, size_t t, const Attend& attend) 
     const size_t window = hp.sliding_window[i];
     const Buffer& cos = window ? rope_local_cos_ : rope_cos_;
     const Buffer& sin = window ? rope_local_sin_ : rope_sin_;
-    FERRUM_TRY(attend(i, cos, sin, window));
+    FERRUM_TRY(attend(i, cos, sin, window, x_rounded));
     if (weights.post_attn_norm) {
       FERRUM_TRY(B::rms_norm(ctx, s.o, *weights.post_attn_norm, hp.rms_norm_eps, s.mlp, t, hp.hidden_size));
       FERRUM_TRY(B::copy_slice(ctx, s.mlp, 0, s.o, 0, t * hp.hidden_size));
     }
     // residual += attention output; x = ffn_norm(residual)
-    FERRUM_TRY(B::fused_add_rms_norm(ctx, s.residual, s.o, weights.ffn_norm, hp.rms_norm_eps, s.x, t, hp.hidden_size));
+    x_rounded = x_rounding(weights.mlp->takes_rounded_rows());
+    FERRUM_TRY(fused_add_rms_norm_rounding<B>(ctx, s.residual, s.o, weights.ffn_norm, hp.rms_norm_eps, s.x, t,
+                                              hp.hidden_size, x_rounded));
     tracer_.template trace<B>(ctx, "ffn_inp", layer, s.residual, t * hp.hidden_size);
     tracer_.template trace<B>(ctx, "ffn_norm", layer, s.x, t * hp.hidden_size);
-    FERRUM_TRY(weights.mlp->forward(ctx, s.x, s.mlp, t, s.gated_mlp));
+    FERRUM_TRY(weights.mlp->forward(ctx, s.x, s.mlp, t, s.gated_mlp, x_rounded));
     if (weights.post_ffn_norm) {
       FERRUM_TRY(B::rms_norm(ctx, s.mlp, *weights.post_ffn_norm, hp.rms_norm_eps, s.o, t, hp.hidden_size));
       FERRUM_TRY(B::copy_slice(ctx, s.o, 0, s.mlp, 0, t * hp.hidden_size));
     }
     tracer_.template trace<B>(ctx, "ffn_out", layer, s.mlp, t * hp.hidden_size);
     // residual += mlp output; x = next layer's attention norm (or the final norm)
-    const Buffer& next_norm = i + 1 < layers_.size() ? layers_[i + 1].attn_norm : final_norm_;
-    FERRUM_TRY(B::fused_add_rms_norm(ctx, s.residual, s.mlp, next_norm, hp.rms_norm_eps, s.x, t, hp.hidden_size));
+    const bool last = i + 1 == layers_.size();
+    const Buffer& next_norm = last ? final_norm_ : layers_[i + 1].attn_norm;
+    x_rounded = last ? nullptr : x_rounding(layers_[i + 1].attention->takes_rounded_rows());
+    FERRUM_TRY(fused_add_rms_norm_rounding<B>(ctx, s.residual, s.mlp, next_norm, hp.rms_norm_eps, s.x, t,
+                                              hp.hidden_size, x_rounded));
     tracer_.template trace<B>(ctx, "l_out", layer, s.residual, t * hp.hidden_size);
   }
   tracer_.template trace<B>(ctx, "result_norm", -1, s.x, t * hp.hidden_size);

@@ -48,6 +48,17 @@ struct CudaGptqStore {
   size_t n = 0;
 };
 
+// Activation rows rounded to int8 per 32 values, as the fused GGUF GEMV reads them
+// (kernels/rounded_rows.cuh), written beside a norm's or activation's float output by the
+// *_rounded ops so that the GEMVs reading that output (gemm_quant_rounded) skip their own rounding
+// launch. `of`, `rows` and `cols` name what the bytes hold; until the float output is next written
+// they are its rounding.
+struct CudaRoundedRows {
+  CudaBuffer bytes;          // u8, at least quant_gemv_scratch_bytes(rows, cols) of any rounding held
+  const void* of = nullptr;  // the float output rounded (nullptr: nothing yet)
+  size_t rows = 0, cols = 0;
+};
+
 struct CudaBackend : BackendDefaults {
   using Buffer = CudaBuffer;
   using Context = CudaContext;
@@ -128,6 +139,23 @@ struct CudaBackend : BackendDefaults {
   // m <= 8 one GEMV kernel whose [m, 2 im] intermediate never reaches memory.
   static Status gemm_gated(Context& ctx, const Buffer& a, const Buffer& w, Buffer& out, size_t m, size_t im, size_t k,
                            Activation act);
+
+  // Rounded activations for the quantized GEMV (CudaRoundedRows). alloc_rounded_rows holds up to
+  // `rows` rows of `cols` values (cols % 32 == 0). The norms and the gated activation below do what
+  // their plain ops do and also write out's rounding to `rounded` (out's rows and width must fit).
+  // gemm_quant_rounded is gemm_quant with a's rounding at hand: it skips the rounding launch when
+  // `rounded` holds a's m rows of k and the fused GEMV takes the weight, else runs gemm_quant.
+  using RoundedRows = CudaRoundedRows;
+  static Expected<RoundedRows> alloc_rounded_rows(size_t rows, size_t cols);
+  static Status rms_norm_rounded(Context& ctx, const Buffer& x, const Buffer& w, float eps, Buffer& out, size_t tokens,
+                                 size_t dim, RoundedRows& rounded);
+  static Status fused_add_rms_norm_rounded(Context& ctx, Buffer& residual, const Buffer& x, const Buffer& w, float eps,
+                                           Buffer& out, size_t tokens, size_t dim, RoundedRows& rounded);
+  static Status fused_act_mul_split_rounded(Context& ctx, const Buffer& gate_up, Buffer& out, size_t tokens, size_t im,
+                                            Activation act, RoundedRows& rounded);
+  static Status gemm_quant_rounded(Context& ctx, const Buffer& a, const RoundedRows& rounded,
+                                   const QuantWeights<Buffer>& weights, Buffer& out, size_t m, size_t n, size_t k,
+                                   const QuantKind& kind);
 
   // ── Norms ──
   static Status rms_norm(Context& ctx, const Buffer& x, const Buffer& w, float eps, Buffer& out, size_t tokens,
@@ -211,6 +239,12 @@ struct CudaBackend : BackendDefaults {
   static Status all_reduce(Context& ctx, Buffer& data, size_t len, ReduceOp op);
   static Status all_gather(Context& ctx, const Buffer& local, Buffer& global, size_t local_len);
   static Status broadcast(Context& ctx, Buffer& data, size_t len, size_t src_rank);
+
+ private:
+  // gemm_quant, reading a's rounding from `rounded` (which holds a's m rows of k) when not null.
+  static Status gemm_quant_impl(Context& ctx, const Buffer& a, const RoundedRows* rounded,
+                                const QuantWeights<Buffer>& weights, Buffer& out, size_t m, size_t n, size_t k,
+                                const QuantKind& kind);
 };
 
 static_assert(Backend<CudaBackend>);

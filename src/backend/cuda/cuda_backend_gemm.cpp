@@ -308,6 +308,19 @@ Status CudaBackend::gemm_batched(CudaContext& ctx, const CudaBuffer& a, const Cu
 
 Status CudaBackend::gemm_quant(CudaContext& ctx, const CudaBuffer& a, const QuantWeights<CudaBuffer>& weights,
                                CudaBuffer& out, size_t m, size_t n, size_t k, const QuantKind& kind) {
+  return gemm_quant_impl(ctx, a, nullptr, weights, out, m, n, k, kind);
+}
+
+Status CudaBackend::gemm_quant_rounded(CudaContext& ctx, const CudaBuffer& a, const CudaRoundedRows& rounded,
+                                       const QuantWeights<CudaBuffer>& weights, CudaBuffer& out, size_t m, size_t n,
+                                       size_t k, const QuantKind& kind) {
+  const bool holds_a = rounded.of == a.data() && rounded.rows == m && rounded.cols == k;
+  return gemm_quant_impl(ctx, a, holds_a ? &rounded : nullptr, weights, out, m, n, k, kind);
+}
+
+Status CudaBackend::gemm_quant_impl(CudaContext& ctx, const CudaBuffer& a, const CudaRoundedRows* rounded,
+                                    const QuantWeights<CudaBuffer>& weights, CudaBuffer& out, size_t m, size_t n,
+                                    size_t k, const QuantKind& kind) {
   FERRUM_TRY(ctx.usable());
   const std::string op = "gemm_quant(" + quant_kind_name(kind) + ")";
   FERRUM_TRY(check_gemm_operands(op, a, out, m, n, k));
@@ -321,10 +334,15 @@ Status CudaBackend::gemm_quant(CudaContext& ctx, const CudaBuffer& a, const Quan
     FERRUM_TRY(check_numel(op, "qweight", *weights.qweight, {n, k}));
     if (k > 0 && n > 0 && m <= cuda::quant_gemv_max_rows(type) &&
         cuda::quant_gemv_supports(type, m, weights.qweight->data())) {
-      FERRUM_ASSIGN_OR_RETURN(void* x_int8,
-                              ctx.scratch(ScratchSlot::kQuantActivation, cuda::quant_gemv_scratch_bytes(m, k)));
-      const cuda::QuantGemvArgs args{a.data(), a.dtype(), weights.qweight->data(), type, out.data(), out.dtype(), m, n,
-                                     k,        x_int8};
+      cuda::QuantGemvArgs args{a.data(), a.dtype(), weights.qweight->data(), type, out.data(), out.dtype(), m, n, k};
+      if (rounded != nullptr) {
+        // Read only: the kernel skips the rounding that would write it.
+        args.scratch = const_cast<void*>(rounded->bytes.data());
+        args.x_rounded = true;
+      } else {
+        FERRUM_ASSIGN_OR_RETURN(args.scratch,
+                                ctx.scratch(ScratchSlot::kQuantActivation, cuda::quant_gemv_scratch_bytes(m, k)));
+      }
       return cuda::launch_quant_gemv(args, ctx.stream());
     }
     if (k > 0 && n > 0 && m <= cuda::quant_mma_max_rows(type) &&

@@ -2,13 +2,17 @@
 // host, then enqueues one kernel (two for wide argmax / top-k) on the context's stream.
 #include <cuda_runtime.h>
 
+#include <algorithm>
+
 #include "backend/cuda/backend_checks.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/elementwise.h"
+#include "backend/cuda/kernels/launch_settings.h"
 #include "backend/cuda/kernels/layout.h"
 #include "backend/cuda/kernels/logits.h"
 #include "backend/cuda/kernels/norm.h"
+#include "backend/cuda/kernels/quant_gemv.h"
 #include "backend/cuda/kernels/reduce.h"
 #include "backend/cuda/kernels/rope.h"
 #include "backend/cuda/kernels/sample.h"
@@ -30,6 +34,14 @@ Status check_activation_pair(std::string_view op, const CudaBuffer& x, const Cud
   return check_numel(op, "out", out, dims);
 }
 
+Status check_act_mul_split(std::string_view op, const CudaBuffer& gate_up, const CudaBuffer& out, size_t tokens,
+                           size_t im) {
+  FERRUM_TRY(check_float(op, "gate_up", gate_up));
+  FERRUM_TRY(check_same_dtype(op, "out", out, "gate_up", gate_up));
+  FERRUM_TRY(check_numel(op, "gate_up", gate_up, {tokens, 2, im}));
+  return check_numel(op, "out", out, {tokens, im});
+}
+
 const int32_t* dyn_state_if(CudaContext& ctx) {
   return ctx.dev_state_mode() ? ctx.decode_state() : nullptr;
 }
@@ -38,14 +50,21 @@ const int32_t* dyn_state_if(CudaContext& ctx) {
 
 // ── Norms ──
 
-Status CudaBackend::rms_norm(CudaContext& ctx, const CudaBuffer& x, const CudaBuffer& w, float eps, CudaBuffer& out,
-                             size_t tokens, size_t dim) {
-  FERRUM_TRY(ctx.usable());
-  FERRUM_TRY(check_activation_pair("rms_norm", x, out, {tokens, dim}));
-  FERRUM_TRY(check_float("rms_norm", "w", w));
-  FERRUM_TRY(check_numel("rms_norm", "w", w, dim));
+namespace {
+
+// The checks of rms_norm (with `residual`: fused_add_rms_norm), and its kernel arguments.
+Expected<cuda::NormArgs> rms_norm_args(std::string_view op, CudaBuffer* residual, const CudaBuffer& x,
+                                       const CudaBuffer& w, float eps, CudaBuffer& out, size_t tokens, size_t dim) {
+  FERRUM_TRY(check_activation_pair(op, x, out, {tokens, dim}));
+  if (residual != nullptr) {
+    FERRUM_TRY(check_same_dtype(op, "residual", *residual, "x", x));
+    FERRUM_TRY(check_numel(op, "residual", *residual, {tokens, dim}));
+  }
+  FERRUM_TRY(check_float(op, "w", w));
+  FERRUM_TRY(check_numel(op, "w", w, dim));
   cuda::NormArgs args;
   args.x = x.data();
+  args.residual = residual != nullptr ? residual->data() : nullptr;
   args.weight = w.data();
   args.out = out.data();
   args.act_dtype = x.dtype();
@@ -53,28 +72,86 @@ Status CudaBackend::rms_norm(CudaContext& ctx, const CudaBuffer& x, const CudaBu
   args.rows = tokens;
   args.dim = dim;
   args.eps = eps;
+  return args;
+}
+
+// Checks that `rounded` can hold the rounding of out [rows, cols], then records that it will and
+// returns where it goes (nullptr when FERRUM_CUDA_ROUND_AHEAD=0: the op is then its plain self).
+Expected<void*> claim_rounded_rows(std::string_view op, CudaRoundedRows& rounded, const CudaBuffer& out, size_t rows,
+                                   size_t cols) {
+  FERRUM_CHECK(cols % 32 == 0, ErrorCode::kInvalidArgument, op, ": rounding to int8 per 32 values needs rows of a ",
+               "multiple of 32 values, got ", cols);
+  const size_t bytes = cuda::quant_gemv_scratch_bytes(rows, cols);
+  FERRUM_CHECK(bytes <= rounded.bytes.nbytes(), ErrorCode::kShapeMismatch, op, ": the rounding of ", rows, " x ", cols,
+               " needs ", bytes, " bytes, the rounded rows hold ", rounded.bytes.nbytes());
+  if (!cuda::round_ahead_enabled()) {
+    rounded.of = nullptr;
+    return nullptr;
+  }
+  rounded.of = out.data();
+  rounded.rows = rows;
+  rounded.cols = cols;
+  return rounded.bytes.data();
+}
+
+}  // namespace
+
+Status CudaBackend::rms_norm(CudaContext& ctx, const CudaBuffer& x, const CudaBuffer& w, float eps, CudaBuffer& out,
+                             size_t tokens, size_t dim) {
+  FERRUM_TRY(ctx.usable());
+  FERRUM_ASSIGN_OR_RETURN(cuda::NormArgs args, rms_norm_args("rms_norm", nullptr, x, w, eps, out, tokens, dim));
   return cuda::launch_rms_norm(args, ctx.stream());
 }
 
 Status CudaBackend::fused_add_rms_norm(CudaContext& ctx, CudaBuffer& residual, const CudaBuffer& x, const CudaBuffer& w,
                                        float eps, CudaBuffer& out, size_t tokens, size_t dim) {
   FERRUM_TRY(ctx.usable());
-  FERRUM_TRY(check_activation_pair("fused_add_rms_norm", x, out, {tokens, dim}));
-  FERRUM_TRY(check_same_dtype("fused_add_rms_norm", "residual", residual, "x", x));
-  FERRUM_TRY(check_numel("fused_add_rms_norm", "residual", residual, {tokens, dim}));
-  FERRUM_TRY(check_float("fused_add_rms_norm", "w", w));
-  FERRUM_TRY(check_numel("fused_add_rms_norm", "w", w, dim));
-  cuda::NormArgs args;
-  args.x = x.data();
-  args.residual = residual.data();
-  args.weight = w.data();
-  args.out = out.data();
-  args.act_dtype = x.dtype();
-  args.weight_dtype = w.dtype();
-  args.rows = tokens;
-  args.dim = dim;
-  args.eps = eps;
+  FERRUM_ASSIGN_OR_RETURN(cuda::NormArgs args,
+                          rms_norm_args("fused_add_rms_norm", &residual, x, w, eps, out, tokens, dim));
   return cuda::launch_fused_add_rms_norm(args, ctx.stream());
+}
+
+// ── Rounded activations (CudaRoundedRows) ──
+
+Expected<CudaRoundedRows> CudaBackend::alloc_rounded_rows(size_t rows, size_t cols) {
+  FERRUM_CHECK(cols % 32 == 0, ErrorCode::kInvalidArgument, "alloc_rounded_rows: rows of ", cols,
+               " values are not a whole number of groups of 32");
+  CudaRoundedRows rounded;
+  FERRUM_ASSIGN_OR_RETURN(
+      rounded.bytes,
+      CudaBuffer::allocate(DType::kU8, std::max<size_t>(cuda::quant_gemv_scratch_bytes(rows, cols), 16)));
+  return rounded;
+}
+
+Status CudaBackend::rms_norm_rounded(CudaContext& ctx, const CudaBuffer& x, const CudaBuffer& w, float eps,
+                                     CudaBuffer& out, size_t tokens, size_t dim, CudaRoundedRows& rounded) {
+  constexpr std::string_view op = "rms_norm_rounded";
+  FERRUM_TRY(ctx.usable());
+  FERRUM_ASSIGN_OR_RETURN(cuda::NormArgs args, rms_norm_args(op, nullptr, x, w, eps, out, tokens, dim));
+  FERRUM_ASSIGN_OR_RETURN(args.rounded, claim_rounded_rows(op, rounded, out, tokens, dim));
+  return cuda::launch_rms_norm(args, ctx.stream());
+}
+
+Status CudaBackend::fused_add_rms_norm_rounded(CudaContext& ctx, CudaBuffer& residual, const CudaBuffer& x,
+                                               const CudaBuffer& w, float eps, CudaBuffer& out, size_t tokens,
+                                               size_t dim, CudaRoundedRows& rounded) {
+  constexpr std::string_view op = "fused_add_rms_norm_rounded";
+  FERRUM_TRY(ctx.usable());
+  FERRUM_ASSIGN_OR_RETURN(cuda::NormArgs args, rms_norm_args(op, &residual, x, w, eps, out, tokens, dim));
+  FERRUM_ASSIGN_OR_RETURN(args.rounded, claim_rounded_rows(op, rounded, out, tokens, dim));
+  return cuda::launch_fused_add_rms_norm(args, ctx.stream());
+}
+
+Status CudaBackend::fused_act_mul_split_rounded(CudaContext& ctx, const CudaBuffer& gate_up, CudaBuffer& out,
+                                                size_t tokens, size_t im, Activation act, CudaRoundedRows& rounded) {
+  constexpr std::string_view op = "fused_act_mul_split_rounded";
+  FERRUM_TRY(ctx.usable());
+  FERRUM_TRY(check_act_mul_split(op, gate_up, out, tokens, im));
+  FERRUM_ASSIGN_OR_RETURN(void* bytes, claim_rounded_rows(op, rounded, out, tokens, im));
+  if (bytes == nullptr)
+    return cuda::launch_act_mul_split(gate_up.data(), out.data(), gate_up.dtype(), tokens, im, act, ctx.stream());
+  return cuda::launch_act_mul_split_rounded(gate_up.data(), out.data(), gate_up.dtype(), tokens, im, act, bytes,
+                                            ctx.stream());
 }
 
 Status CudaBackend::layer_norm(CudaContext& ctx, const CudaBuffer& x, const CudaBuffer& gamma, const CudaBuffer& beta,
@@ -158,10 +235,7 @@ Status CudaBackend::fused_silu_mul_split(CudaContext& ctx, const CudaBuffer& gat
 Status CudaBackend::fused_act_mul_split(CudaContext& ctx, const CudaBuffer& gate_up, CudaBuffer& out, size_t tokens,
                                         size_t im, Activation act) {
   FERRUM_TRY(ctx.usable());
-  FERRUM_TRY(check_float("fused_act_mul_split", "gate_up", gate_up));
-  FERRUM_TRY(check_same_dtype("fused_act_mul_split", "out", out, "gate_up", gate_up));
-  FERRUM_TRY(check_numel("fused_act_mul_split", "gate_up", gate_up, {tokens, 2, im}));
-  FERRUM_TRY(check_numel("fused_act_mul_split", "out", out, {tokens, im}));
+  FERRUM_TRY(check_act_mul_split("fused_act_mul_split", gate_up, out, tokens, im));
   return cuda::launch_act_mul_split(gate_up.data(), out.data(), gate_up.dtype(), tokens, im, act, ctx.stream());
 }
 

@@ -65,6 +65,11 @@ bool quant_gemv_async_staging() {
   return enabled;
 }
 
+bool round_ahead_enabled() {
+  static const bool enabled = env_or("FERRUM_CUDA_ROUND_AHEAD", 1) != 0;
+  return enabled;
+}
+
 size_t quant_gemv_max_rows(DType type) {
   if (!quant_gemv_enabled()) return 0;
   return type == DType::kQ4_K ? 3 : 8;

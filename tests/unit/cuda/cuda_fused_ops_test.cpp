@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
+#include "quant/quantize.h"
 
 namespace ferrum {
 namespace {
@@ -108,6 +110,150 @@ TEST(CudaFusedOps, PagedQkvRopeWriteRejectsPartialPools) {
       B::paged_qkv_rope_write(ctx, qkv, rows, rows, rows, rows, q, pool, pool_v, slots, 2, 4, 1, 8, 4, 1e-6f, kQkRope);
   ASSERT_FALSE(status);
   EXPECT_EQ(status.error().code(), ErrorCode::kShapeMismatch);
+}
+
+std::vector<uint8_t> bytes_of(const B::Buffer& buffer) {
+  std::vector<uint8_t> bytes(buffer.nbytes());
+  EXPECT_TRUE(B::to_host(buffer, std::span<uint8_t>(bytes)));
+  return bytes;
+}
+
+// A random [n, k] matrix in GGUF blocks of `type`, on the device.
+B::Buffer random_gguf_weight(std::mt19937& rng, DType type, size_t n, size_t k) {
+  const std::vector<float> values = random_floats(rng, n * k, -1.0f, 1.0f);
+  std::vector<uint8_t> blocks(*dtype_bytes(type, n * k));
+  const size_t row_bytes = blocks.size() / n;
+  for (size_t row = 0; row < n; ++row) {
+    EXPECT_TRUE(quantize_row(type, values.data() + row * k, blocks.data() + row * row_bytes, k));
+  }
+  auto buffer = B::from_bytes(blocks, type, n * k);
+  EXPECT_TRUE(buffer) << buffer.error().to_string();
+  return std::move(*buffer);
+}
+
+// Each GGUF type the fused GEMV takes at `k`: gemm_quant_rounded with the rounding an op wrote
+// beside `out` against gemm_quant rounding `out` itself. The GEMV reads nothing else of x, so any
+// difference in the rounding shows in the products.
+void expect_gemv_matches(B::Context& ctx, const B::Buffer& out, const B::RoundedRows& rounded, size_t m, size_t k,
+                         const std::string& what) {
+  std::mt19937 rng(static_cast<unsigned>(m * 131 + k));
+  for (GgufQuantType quant : {GgufQuantType::kQ8_0, GgufQuantType::kQ4_K, GgufQuantType::kQ6_K}) {
+    const DType type = gguf_quant_dtype(quant);
+    if (k % dtype_info(type).block_elems != 0) continue;
+    constexpr size_t kRows = 96;
+    const B::Buffer w = random_gguf_weight(rng, type, kRows, k);
+    const QuantWeights<B::Buffer> weights{.qweight = &w};
+    const QuantKind kind = GgufQuant{quant};
+    auto plain = B::alloc(m * kRows, DType::kF32), ahead = B::alloc(m * kRows, DType::kF32);
+    ASSERT_TRUE(plain && ahead);
+    ASSERT_TRUE(B::gemm_quant(ctx, out, weights, *plain, m, kRows, k, kind));
+    ASSERT_TRUE(B::gemm_quant_rounded(ctx, out, rounded, weights, *ahead, m, kRows, k, kind));
+    ASSERT_TRUE(B::sync(ctx));
+    EXPECT_EQ(bytes_of(*ahead), bytes_of(*plain)) << what << ", " << type;
+  }
+}
+
+// rms_norm_rounded and fused_add_rms_norm_rounded against rms_norm and fused_add_rms_norm: the same
+// out and residual to the bit, and a rounding equal to the GEMV's own (expect_gemv_matches).
+void expect_rounded_norms_match(DType dtype, size_t tokens, size_t dim) {
+  const std::string what = std::string(dtype_name(dtype)) + " " + std::to_string(tokens) + " x " + std::to_string(dim);
+  std::mt19937 rng(static_cast<unsigned>(tokens * 7 + dim));
+  const std::vector<float> x = random_floats(rng, tokens * dim, -3.0f, 3.0f);
+  const std::vector<float> residual = random_floats(rng, tokens * dim, -3.0f, 3.0f);
+  const std::vector<float> w = random_floats(rng, dim, 0.5f, 1.5f);
+  B::Buffer x_buffer = upload(x, dtype), w_buffer = upload(w, DType::kF32);
+  B::Buffer residual_plain = upload(residual, dtype), residual_ahead = upload(residual, dtype);
+  B::Buffer out_plain = upload(std::vector<float>(tokens * dim), dtype);
+  B::Buffer out_ahead = upload(std::vector<float>(tokens * dim), dtype);
+  auto rounded = B::alloc_rounded_rows(tokens, dim);
+  ASSERT_TRUE(rounded) << rounded.error().to_string();
+  auto ctx = B::new_context();
+  const float eps = 1e-5f;
+  ASSERT_TRUE(B::rms_norm(ctx, x_buffer, w_buffer, eps, out_plain, tokens, dim));
+  ASSERT_TRUE(B::rms_norm_rounded(ctx, x_buffer, w_buffer, eps, out_ahead, tokens, dim, *rounded));
+  ASSERT_TRUE(B::sync(ctx));
+  EXPECT_EQ(bytes_of(out_ahead), bytes_of(out_plain)) << "rms_norm " << what;
+  expect_gemv_matches(ctx, out_ahead, *rounded, tokens, dim, "rms_norm " + what);
+
+  ASSERT_TRUE(B::fused_add_rms_norm(ctx, residual_plain, x_buffer, w_buffer, eps, out_plain, tokens, dim));
+  ASSERT_TRUE(
+      B::fused_add_rms_norm_rounded(ctx, residual_ahead, x_buffer, w_buffer, eps, out_ahead, tokens, dim, *rounded));
+  ASSERT_TRUE(B::sync(ctx));
+  EXPECT_EQ(bytes_of(residual_ahead), bytes_of(residual_plain)) << "fused_add_rms_norm residual " << what;
+  EXPECT_EQ(bytes_of(out_ahead), bytes_of(out_plain)) << "fused_add_rms_norm " << what;
+  expect_gemv_matches(ctx, out_ahead, *rounded, tokens, dim, "fused_add_rms_norm " + what);
+}
+
+void expect_rounded_act_matches(DType dtype, size_t tokens, size_t im, Activation act) {
+  const std::string what = std::string(dtype_name(dtype)) + " " + std::to_string(tokens) + " x " + std::to_string(im);
+  std::mt19937 rng(static_cast<unsigned>(tokens * 5 + im));
+  const B::Buffer gate_up = upload(random_floats(rng, tokens * 2 * im, -4.0f, 4.0f), dtype);
+  B::Buffer out_plain = upload(std::vector<float>(tokens * im), dtype);
+  B::Buffer out_ahead = upload(std::vector<float>(tokens * im), dtype);
+  auto rounded = B::alloc_rounded_rows(tokens, im);
+  ASSERT_TRUE(rounded) << rounded.error().to_string();
+  auto ctx = B::new_context();
+  ASSERT_TRUE(B::fused_act_mul_split(ctx, gate_up, out_plain, tokens, im, act));
+  ASSERT_TRUE(B::fused_act_mul_split_rounded(ctx, gate_up, out_ahead, tokens, im, act, *rounded));
+  ASSERT_TRUE(B::sync(ctx));
+  EXPECT_EQ(bytes_of(out_ahead), bytes_of(out_plain)) << "fused_act_mul_split " << what;
+  expect_gemv_matches(ctx, out_ahead, *rounded, tokens, im, "fused_act_mul_split " + what);
+}
+
+TEST(CudaFusedOps, RoundedNormsMatchTheGemvsOwnRounding) {
+  if (!has_cuda_device()) GTEST_SKIP() << "no CUDA device";
+  for (DType dtype : {DType::kBF16, DType::kF32}) {
+    expect_rounded_norms_match(dtype, 1, 4096);
+    expect_rounded_norms_match(dtype, 3, 2048);
+    expect_rounded_norms_match(dtype, 8, 512);
+    expect_rounded_norms_match(dtype, 2, 96);
+    // Rows past the norm's register path: the rounding is a launch of its own.
+    expect_rounded_norms_match(dtype, 1, 32800);
+  }
+}
+
+TEST(CudaFusedOps, RoundedActivationMatchesTheGemvsOwnRounding) {
+  if (!has_cuda_device()) GTEST_SKIP() << "no CUDA device";
+  for (DType dtype : {DType::kBF16, DType::kF32}) {
+    expect_rounded_act_matches(dtype, 1, 14336, Activation::kSilu);
+    expect_rounded_act_matches(dtype, 5, 2048, Activation::kGeluTanh);
+    expect_rounded_act_matches(dtype, 8, 96, Activation::kSilu);
+  }
+}
+
+// A rounding of another buffer, or of other rows, is not read: gemm_quant_rounded rounds x itself.
+TEST(CudaFusedOps, GemmQuantRoundedIgnoresAnotherBuffersRounding) {
+  if (!has_cuda_device()) GTEST_SKIP() << "no CUDA device";
+  constexpr size_t kTokens = 2, kDim = 256;
+  std::mt19937 rng(3);
+  const B::Buffer x = upload(random_floats(rng, kTokens * kDim, -1.0f, 1.0f), DType::kBF16);
+  const B::Buffer other = upload(random_floats(rng, kTokens * kDim, -1.0f, 1.0f), DType::kBF16);
+  const B::Buffer w = upload(std::vector<float>(kDim, 1.0f), DType::kF32);
+  B::Buffer normed = upload(std::vector<float>(kTokens * kDim), DType::kBF16);
+  auto rounded = B::alloc_rounded_rows(kTokens, kDim);
+  ASSERT_TRUE(rounded);
+  auto ctx = B::new_context();
+  ASSERT_TRUE(B::rms_norm_rounded(ctx, other, w, 1e-5f, normed, kTokens, kDim, *rounded));
+  // `rounded` holds normed's rounding; x's products must not read it, nor may one row of normed.
+  expect_gemv_matches(ctx, x, *rounded, kTokens, kDim, "another buffer");
+  expect_gemv_matches(ctx, normed, *rounded, 1, kDim, "fewer rows");
+}
+
+TEST(CudaFusedOps, RoundedOpsRejectWidthsAndRowsTheyCannotHold) {
+  if (!has_cuda_device()) GTEST_SKIP() << "no CUDA device";
+  EXPECT_FALSE(B::alloc_rounded_rows(1, 100));
+  auto rounded = B::alloc_rounded_rows(2, 64);
+  ASSERT_TRUE(rounded);
+  auto ctx = B::new_context();
+  const B::Buffer x = upload(std::vector<float>(4 * 96, 1.0f), DType::kBF16);
+  const B::Buffer w = upload(std::vector<float>(96, 1.0f), DType::kF32);
+  B::Buffer out = upload(std::vector<float>(4 * 96), DType::kBF16);
+  const Status too_many = B::rms_norm_rounded(ctx, x, w, 1e-5f, out, 4, 96, *rounded);
+  ASSERT_FALSE(too_many);
+  EXPECT_EQ(too_many.error().code(), ErrorCode::kShapeMismatch);
+  const Status odd_width = B::rms_norm_rounded(ctx, x, w, 1e-5f, out, 1, 40, *rounded);
+  ASSERT_FALSE(odd_width);
+  EXPECT_EQ(odd_width.error().code(), ErrorCode::kInvalidArgument);
 }
 
 }  // namespace

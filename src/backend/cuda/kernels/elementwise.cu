@@ -2,6 +2,7 @@
 #include "backend/cuda/kernels/activation.cuh"
 #include "backend/cuda/kernels/device_common.cuh"
 #include "backend/cuda/kernels/elementwise.h"
+#include "backend/cuda/kernels/rounded_rows.cuh"
 
 namespace ferrum::cuda {
 namespace {
@@ -93,6 +94,27 @@ __global__ void act_mul_split_kernel(const A* __restrict__ gate_up, A* __restric
   }
 }
 
+// act_mul_split_kernel's vector path, a thread per 8 outputs and no grid stride, writing out's rows
+// rounded to int8 as well (rounded_rows.cuh; im % 32 == 0, so a group's four threads are all in
+// range or all out).
+template <class A, Activation kAct>
+__global__ void act_mul_split_rounded_kernel(const A* __restrict__ gate_up, A* __restrict__ out, size_t tokens,
+                                             size_t im, QuantizedX rounded) {
+  const size_t chunks_per_row = im / 8;
+  const size_t c = blockIdx.x * size_t{blockDim.x} + threadIdx.x;
+  const bool active = c < tokens * chunks_per_row;
+  const size_t t = active ? c / chunks_per_row : 0, col = active ? (c % chunks_per_row) * 8 : 0;
+  float gate[8] = {}, up[8];
+  if (active) {
+    load8(gate_up + t * 2 * im + col, gate);
+    load8(gate_up + t * 2 * im + im + col, up);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) gate[i] = to_f32(from_f32<A>(activate<kAct>(gate[i]) * up[i]));
+    store8(out + t * im + col, gate);
+  }
+  round_eight(gate, active, rounded, t * im + col);
+}
+
 template <class S, class D>
 __global__ void convert_kernel(const S* __restrict__ src, D* __restrict__ dst, size_t n) {
   const size_t stride = size_t{gridDim.x} * blockDim.x;
@@ -158,6 +180,26 @@ Status launch_act_mul_split(const void* gate_up, void* out, DType dtype, size_t 
   FERRUM_DISPATCH_FLOAT(dtype, A, "fused_act_mul_split", FERRUM_DISPATCH_ACTIVATION(act, kAct, {
                           act_mul_split_kernel<A, kAct><<<grid, kThreads, 0, stream>>>(
                               static_cast<const A*>(gate_up), static_cast<A*>(out), tokens, im, vec);
+                        }));
+  return check_launch("fused_act_mul_split", grid, kThreads);
+}
+
+Status launch_act_mul_split_rounded(const void* gate_up, void* out, DType dtype, size_t tokens, size_t im,
+                                    Activation act, void* rounded, cudaStream_t stream) {
+  if (tokens * im == 0) return ok();
+  FERRUM_CHECK(im % kRoundGroup == 0 && is_aligned(rounded, 16), ErrorCode::kInternal,
+               "fused_act_mul_split: rounding rows of ", im,
+               " values (not a multiple of 32) or to an unaligned address");
+  const size_t elem = dtype_info(dtype).block_bytes;
+  if (!is_aligned(gate_up, 8 * elem) || !is_aligned(out, 8 * elem)) {
+    FERRUM_TRY(launch_act_mul_split(gate_up, out, dtype, tokens, im, act, stream));
+    return launch_round_rows(out, dtype, tokens, im, rounded, stream);
+  }
+  const QuantizedX xq = rounded_rows_layout(rounded, tokens, im);
+  const dim3 grid(ceil_div(tokens * im / 8, kThreads));
+  FERRUM_DISPATCH_FLOAT(dtype, A, "fused_act_mul_split", FERRUM_DISPATCH_ACTIVATION(act, kAct, {
+                          act_mul_split_rounded_kernel<A, kAct><<<grid, kThreads, 0, stream>>>(
+                              static_cast<const A*>(gate_up), static_cast<A*>(out), tokens, im, xq);
                         }));
   return check_launch("fused_act_mul_split", grid, kThreads);
 }

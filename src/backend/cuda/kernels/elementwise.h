@@ -22,6 +22,10 @@ Status launch_softcap(void* data, DType dtype, size_t len, float cap, cudaStream
 // gate_up [tokens, 2 * im] (gate first) -> out [tokens, im] = act(gate) * up
 Status launch_act_mul_split(const void* gate_up, void* out, DType dtype, size_t tokens, size_t im, Activation act,
                             cudaStream_t stream);
+// The same, writing out's rows rounded to int8 per 32 values to `rounded` as well (the quantized
+// GEMV's input, kernels/rounded_rows.cuh; im % 32 == 0, 16-byte aligned), in the same kernel.
+Status launch_act_mul_split_rounded(const void* gate_up, void* out, DType dtype, size_t tokens, size_t im,
+                                    Activation act, void* rounded, cudaStream_t stream);
 // dst[i] = src[i] converted between any two float dtypes (round-to-nearest-even).
 Status launch_convert(const void* src, DType src_dtype, void* dst, DType dst_dtype, size_t len, cudaStream_t stream);
 

@@ -34,6 +34,10 @@ int quant_gemv_max_warps_per_row();
 // (default, where the rows allow 16-byte copies) or with loads that finish before the compute
 // (FERRUM_CUDA_QUANT_GEMV_ASYNC=0), for comparisons.
 bool quant_gemv_async_staging();
+// Whether the *_rounded norms and activation write x's int8 rounding for the quantized GEMV beside
+// their output (default) or act as their plain ops, leaving each GEMV to round x itself
+// (FERRUM_CUDA_ROUND_AHEAD=0), for comparisons.
+bool round_ahead_enabled();
 
 // gemm_quant's choice of kernel for a GGUF weight of `type` at m activation rows (lab/quant_mma_lab.cu
 // on an H100, Llama-3.1-8B shapes, bench/results/2026-11-26-h100-quant-mma.md): the fused GEMV up to

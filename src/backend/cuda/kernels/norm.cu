@@ -56,26 +56,37 @@ Status launch_rms(const NormArgs& a, cudaStream_t stream, const char* name) {
   const int dim = static_cast<int>(a.dim);
   const bool vec_ok = a.dim % 8 == 0 && is_aligned(a.x, 16) && is_aligned(a.out, 16) && is_aligned(a.weight, 16) &&
                       (!kFusedAdd || is_aligned(a.residual, 16)) && a.dim / 8 <= size_t{1024} * kNormMaxChunks;
+  if (a.rounded != nullptr) {
+    FERRUM_CHECK(a.dim % kRoundGroup == 0 && is_aligned(a.rounded, 16), ErrorCode::kInternal, name,
+                 ": rounding rows of ", a.dim, " values (not a multiple of 32) or to an unaligned address");
+  }
+  const bool round_in_kernel = a.rounded != nullptr && vec_ok;
+  const QuantizedX rounded = round_in_kernel ? rounded_rows_layout(a.rounded, a.rows, a.dim) : QuantizedX{};
   const dim3 grid(static_cast<unsigned>(a.rows));
-  FERRUM_DISPATCH_FLOAT(a.act_dtype, A, name, FERRUM_DISPATCH_FLOAT(a.weight_dtype, W, name, {
-                          const A* x = static_cast<const A*>(a.x);
-                          A* residual = static_cast<A*>(a.residual);
-                          const W* w = static_cast<const W*>(a.weight);
-                          A* out = static_cast<A*>(a.out);
-                          if (vec_ok) {
-                            // Few rows (decode): one 16-byte chunk per thread, the most loads in
-                            // flight at once; many rows: up to kNormMaxChunks each, fewer threads.
-                            const unsigned threads = a.rows < 132 && a.dim / 8 <= 512
-                                                         ? norm_threads(a.dim / 8)
-                                                         : norm_threads(ceil_div(a.dim / 8, kNormMaxChunks));
-                            FERRUM_TRY(launch_kernel(name, rms_norm_vec_kernel<A, W, kFusedAdd>, grid, dim3(threads), 0,
-                                                     stream, x, residual, w, out, dim, a.eps));
-                          } else {
-                            const unsigned threads = norm_threads(a.dim);
-                            FERRUM_TRY(launch_kernel(name, rms_norm_scalar_kernel<A, W, kFusedAdd>, grid, dim3(threads),
-                                                     0, stream, x, residual, w, out, dim, a.eps));
-                          }
-                        }));
+  FERRUM_DISPATCH_FLOAT(
+      a.act_dtype, A, name, FERRUM_DISPATCH_FLOAT(a.weight_dtype, W, name, {
+        const A* x = static_cast<const A*>(a.x);
+        A* residual = static_cast<A*>(a.residual);
+        const W* w = static_cast<const W*>(a.weight);
+        A* out = static_cast<A*>(a.out);
+        if (vec_ok) {
+          // Few rows (decode): one 16-byte chunk per thread, the most loads in
+          // flight at once; many rows: up to kNormMaxChunks each, fewer threads.
+          const unsigned threads = a.rows < 132 && a.dim / 8 <= 512 ? norm_threads(a.dim / 8)
+                                                                    : norm_threads(ceil_div(a.dim / 8, kNormMaxChunks));
+          FERRUM_TRY(launch_kernel(name,
+                                   round_in_kernel ? rms_norm_vec_kernel<A, W, kFusedAdd, true>
+                                                   : rms_norm_vec_kernel<A, W, kFusedAdd, false>,
+                                   grid, dim3(threads), 0, stream, x, residual, w, out, dim, a.eps, rounded));
+        } else {
+          const unsigned threads = norm_threads(a.dim);
+          FERRUM_TRY(launch_kernel(name, rms_norm_scalar_kernel<A, W, kFusedAdd>, grid, dim3(threads), 0, stream, x,
+                                   residual, w, out, dim, a.eps));
+        }
+      }));
+  if (a.rounded != nullptr && !round_in_kernel) {
+    return launch_round_rows(a.out, a.act_dtype, a.rows, a.dim, a.rounded, stream);
+  }
   return ok();
 }
 

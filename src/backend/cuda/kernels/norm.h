@@ -17,6 +17,10 @@ struct NormArgs {
   const void* weight = nullptr;
   const void* bias = nullptr;  // layer norm only; same dtype as weight
   void* out = nullptr;
+  // RMS norms only, optional: out's rows rounded to int8 per 32 values for the quantized GEMV
+  // (rounded_rows.cuh's layout, 16-byte aligned; dim % 32 == 0), fused into the norm kernel where
+  // it takes the vector path, else a second launch.
+  void* rounded = nullptr;
   DType act_dtype = DType::kF32;
   DType weight_dtype = DType::kF32;
   size_t rows = 0;

@@ -20,41 +20,19 @@
 #include "backend/cuda/kernels/launch_settings.h"
 #include "backend/cuda/kernels/mma_sm80.cuh"
 #include "backend/cuda/kernels/quant_gemv.h"
+#include "backend/cuda/kernels/rounded_rows.cuh"
 
 namespace ferrum::cuda {
 namespace {
 
-constexpr int kWarps = 8;            // one weight row per warp
-constexpr int kGroup = 32;           // x values per int8 scale (one Q8_0 block, one Q4_K sub-block)
-constexpr int kQ8BlockBytes = 34;    // f16 d, then 32 int8
-constexpr int kQ4KBlockBytes = 144;  // f16 d, f16 dmin, 12 scale bytes, 128 nibble bytes
-constexpr int kStagedBlocks = 32;    // Q8_0 blocks a warp stages at once: one per lane
+constexpr int kWarps = 8;                                           // one weight row per warp
+constexpr int kGroup = kRoundGroup;                                 // x values per int8 scale
+constexpr int kQ8BlockBytes = 34;                                   // f16 d, then 32 int8
+constexpr int kQ4KBlockBytes = 144;                                 // f16 d, f16 dmin, 12 scale bytes, 128 nibble bytes
+constexpr int kStagedBlocks = 32;                                   // Q8_0 blocks a warp stages at once: one per lane
 constexpr int kStagedVectors = kStagedBlocks * kQ8BlockBytes / 16;  // 1088 bytes = 68 x 16
 
-// x quantized to int8: q [m, k], and per 32 values (groups [m, k / 32]) the scale and the scaled
-// integer sum. The sum is of the rounded values, so the kernels compute exactly decode(w) . x_rounded.
-struct QuantizedX {
-  int8_t* q = nullptr;
-  float* scale = nullptr;
-  float* sum = nullptr;
-};
-
-size_t align16(size_t bytes) {
-  return (bytes + 15) / 16 * 16;
-}
-
-QuantizedX quantized_x_layout(void* scratch, size_t m, size_t k) {
-  uint8_t* base = static_cast<uint8_t*>(scratch);
-  const size_t group_bytes = align16(m * (k / kGroup) * sizeof(float));
-  QuantizedX xq;
-  xq.q = reinterpret_cast<int8_t*>(base);
-  xq.scale = reinterpret_cast<float*>(base + align16(m * k));
-  xq.sum = reinterpret_cast<float*>(base + align16(m * k) + group_bytes);
-  return xq;
-}
-
-// A warp per 32 values: scale = max |x| / 127 (1 for an all-zero group), q = round-to-nearest-even
-// of x / scale (IEEE division: the op test mirrors it on the host bit for bit).
+// A warp per 32 values (rounded_rows.cuh).
 template <class A>
 __global__ void __launch_bounds__(kWarps * 32) quantize_x_kernel(const A* __restrict__ x, QuantizedX xq, int groups) {
   pdl_launch_dependents();
@@ -63,8 +41,7 @@ __global__ void __launch_bounds__(kWarps * 32) quantize_x_kernel(const A* __rest
   if (group >= groups) return;
   const size_t i = static_cast<size_t>(group) * kGroup + lane;
   const float v = to_f32(x[i]);
-  const float amax = warp_max(fabsf(v));
-  const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+  const float scale = rounding_scale(warp_max(fabsf(v)));
   const int q = __float2int_rn(v / scale);
   xq.q[i] = static_cast<int8_t>(q);
   const float total = warp_sum(static_cast<float>(q));  // integers below 2^12: exact
@@ -450,7 +427,22 @@ bool quant_gemv_supports(DType w_dtype, size_t m, const void* w) {
 }
 
 size_t quant_gemv_scratch_bytes(size_t m, size_t k) {
-  return align16(m * k) + 2 * align16(m * (k / kGroup) * sizeof(float));
+  return rounded_rows_bytes(m, k);
+}
+
+Status launch_round_rows(const void* x, DType x_dtype, size_t m, size_t k, void* rounded, cudaStream_t stream) {
+  if (m == 0 || k == 0) return ok();
+  FERRUM_CHECK(k % kGroup == 0, ErrorCode::kInternal, "round rows: k = ", k, " is not a multiple of 32");
+  FERRUM_CHECK(m * k < (size_t{1} << 31), ErrorCode::kUnsupported, "round rows: m * k = ", m * k,
+               " exceeds the kernel's 31-bit indices");
+  FERRUM_CHECK(is_aligned(rounded, 16), ErrorCode::kInternal, "round rows: the output is not 16-byte aligned");
+  const QuantizedX xq = rounded_rows_layout(rounded, m, k);
+  const int groups = static_cast<int>(m * k / kGroup);
+  FERRUM_DISPATCH_FLOAT(x_dtype, A, "gemm_quant(x to int8)", {
+    FERRUM_TRY(launch_kernel("gemm_quant(x to int8)", quantize_x_kernel<A>, dim3(ceil_div(groups, kWarps)),
+                             dim3(kWarps * 32), 0, stream, static_cast<const A*>(x), xq, groups));
+  });
+  return ok();
 }
 
 Status launch_quant_gemv(const QuantGemvArgs& a, cudaStream_t stream) {
@@ -463,12 +455,8 @@ Status launch_quant_gemv(const QuantGemvArgs& a, cudaStream_t stream) {
   FERRUM_CHECK(a.n < (size_t{1} << 31) && a.m * a.k < (size_t{1} << 31), ErrorCode::kUnsupported,
                "quant gemv: n = ", a.n, ", m * k = ", a.m * a.k, " exceed the kernel's 31-bit indices");
   FERRUM_CHECK(is_aligned(a.scratch, 16), ErrorCode::kInternal, "quant gemv: scratch is not 16-byte aligned");
-  const QuantizedX xq = quantized_x_layout(a.scratch, a.m, a.k);
-  const int groups = static_cast<int>(a.m * a.k / kGroup);
-  FERRUM_DISPATCH_FLOAT(a.x_dtype, A, "gemm_quant(x to int8)", {
-    FERRUM_TRY(launch_kernel("gemm_quant(x to int8)", quantize_x_kernel<A>, dim3(ceil_div(groups, kWarps)),
-                             dim3(kWarps * 32), 0, stream, static_cast<const A*>(a.x), xq, groups));
-  });
+  if (!a.x_rounded) FERRUM_TRY(launch_round_rows(a.x, a.x_dtype, a.m, a.k, a.scratch, stream));
+  const QuantizedX xq = rounded_rows_layout(a.scratch, a.m, a.k);
   switch (a.m) {
     case 1: return launch_rows<1>(a, xq, stream);
     case 2: return launch_rows<2>(a, xq, stream);

@@ -28,6 +28,7 @@ struct QuantGemvArgs {
   DType out_dtype = DType::kF32;
   size_t m = 0, n = 0, k = 0;
   void* scratch = nullptr;  // quant_gemv_scratch_bytes(m, k), 16-byte aligned: x as int8, scales, sums
+  bool x_rounded = false;   // scratch already holds x's rounding (rounded_rows.cuh): no rounding launch
 };
 
 // Whether the fused kernel takes this weight type, row count and weight address (Q4_K reads its

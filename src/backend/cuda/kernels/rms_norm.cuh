@@ -4,6 +4,7 @@
 
 #include "backend/cuda/kernels/device_common.cuh"
 #include "backend/cuda/kernels/launch.cuh"
+#include "backend/cuda/kernels/rounded_rows.cuh"
 
 namespace ferrum::cuda {
 
@@ -12,9 +13,11 @@ namespace ferrum::cuda {
 inline constexpr int kNormMaxChunks = 4;
 
 // out = x / sqrt(mean(x^2) + eps) * w; with kFusedAdd, residual += x first and the sum is normalised
-// (and written back to residual). Needs dim % 8 == 0 and 16-byte aligned rows.
-template <class A, class W, bool kFusedAdd>
-__global__ void rms_norm_vec_kernel(const A* x, A* residual, const W* w, A* out, int dim, float eps) {
+// (and written back to residual); with kRound, out's rows rounded to int8 go to `rounded` as well
+// (rounded_rows.cuh; needs dim % 32 == 0). Needs dim % 8 == 0 and 16-byte aligned rows.
+template <class A, class W, bool kFusedAdd, bool kRound = false>
+__global__ void rms_norm_vec_kernel(const A* x, A* residual, const W* w, A* out, int dim, float eps,
+                                    QuantizedX rounded = {}) {
   __shared__ float reduce_scratch[32];
   const size_t row = blockIdx.x;
   const int chunks = dim / 8;
@@ -59,6 +62,14 @@ __global__ void rms_norm_vec_kernel(const A* x, A* residual, const W* w, A* out,
 #pragma unroll
       for (int i = 0; i < 8; ++i) values[c][i] = values[c][i] * inv_rms * weights[c][i];
       store8(out + row * dim + chunk * 8, values[c]);
+    }
+    if constexpr (kRound) {
+      // The same pass count for every thread of the block, so each warp shuffles whole.
+      if (c * static_cast<int>(blockDim.x) < chunks) {
+#pragma unroll
+        for (int i = 0; i < 8; ++i) values[c][i] = to_f32(from_f32<A>(values[c][i]));
+        round_eight(values[c], chunk < chunks, rounded, row * dim + chunk * 8);
+      }
     }
   }
 }
