@@ -7,7 +7,7 @@
 # There (the GPU machine, repository root, `.device` carried):
 #   scripts/device-session.sh run [stages...]
 # runs the stages and prints a summary table last; logs go to $OUT (or ./device-out).
-# Stages: ops models bench8b engine quant qmma gguf8b gptq8b fp8kv prefix sample picks paged decode64 qdecode qgemv qgemvcheck serve genmodels
+# Stages: ops models bench8b engine quant ahead qmma gguf8b gptq8b fp8kv prefix sample picks paged decode64 qdecode qgemv qgemvcheck serve genmodels
 # ferrumbench (default: ops models bench8b engine serve; engine reuses the 8B of bench8b; ferrumbench
 # takes the models of genmodels)
 set -uo pipefail
@@ -163,6 +163,21 @@ for stage in $stages; do
         qgemv_env async=0,split=1 "$(bin ferrum-cuda-quant-gemv-bench)" --m $m \
           > "$out/qgemv-m$m-old.txt" 2>&1
         note "quant gemv m=$m old: exit $?"
+      done
+      ;;
+    ahead)
+      # x rounded to int8 ahead by the norms and the activation (kernels/rounded_rows.cuh) against
+      # each quantized GEMV rounding x itself (FERRUM_CUDA_ROUND_AHEAD=0), alternated on one machine.
+      for dtype in ${QDECODE_TYPES:-Q4_K_M Q8_0}; do
+        path=$(llama8b_gguf "$dtype")
+        for run in 1 2; do
+          for setting in 1 0; do
+            FERRUM_CUDA_ROUND_AHEAD=$setting timeout 200 "$(bin ferrum)" bench --device cuda "$path" -p 0 -n 128 \
+              -b 1 -r 2 > "$out/ahead-$dtype-$setting-$run.md" 2>&1
+            note "8b $dtype tg128 round-ahead=$setting: exit $? | $(grep -E 'tg128' "$out/ahead-$dtype-$setting-$run.md" |
+              cut -d'|' -f7-10)"
+          done
+        done
       done
       ;;
     qmma)
