@@ -104,6 +104,16 @@ struct QuantWeights {
   const Buffer* g_idx = nullptr;
 };
 
+// One matrix of a projection whose parts are GGUF matrices of different types, applied to one
+// input with their outputs side by side (a backend's optional gemm_quant_parts): q / k / v where v
+// is stored in another type, as llama.cpp's Q4_K_M files keep it in some layers.
+template <class Buffer>
+struct GgufPart {
+  const Buffer* blocks = nullptr;  // [n, k] in blocks of `type`
+  GgufQuantType type = GgufQuantType::kQ8_0;
+  size_t n = 0;
+};
+
 // Per-layer, per-sequence KV cache in head-major layout: k and v are [num_kv_heads, capacity, head_dim].
 // The caller owns `len` (rows valid in every head).
 template <class Buffer>

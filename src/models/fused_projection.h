@@ -34,6 +34,7 @@ class FusedProjection {
                                 loader.linear(prefixes[part], out_features[part], in_features, bias, split));
         projection.parts_.push_back(std::move(linear));
       }
+      projection.gguf_parts_ = gguf_parts(projection.parts_);
     }
     return projection;
   }
@@ -79,6 +80,12 @@ class FusedProjection {
   Status forward(typename B::Context& ctx, const Buffer& x, Buffer& out, size_t tokens, Buffer& part_scratch,
                  const RoundedRows<B>* x_rounded = nullptr) const {
     if (fused_) return fused_->forward(ctx, x, out, tokens, x_rounded);
+    if constexpr (requires { B::gemm_quant_parts(ctx, x, x_rounded, gguf_parts_, out, tokens, tokens); }) {
+      // GGUF parts of different types, written side by side in place where the backend can.
+      if (!gguf_parts_.empty() && B::gemm_quant_parts_supported(gguf_parts_, tokens)) {
+        return B::gemm_quant_parts(ctx, x, x_rounded, gguf_parts_, out, tokens, parts_.front().in_features());
+      }
+    }
     const size_t width = out_features();
     size_t column = 0;
     for (const Linear<B>& part : parts_) {
@@ -91,8 +98,20 @@ class FusedProjection {
   }
 
  private:
+  // The parts as GgufPart views when every one is GGUF blocks without a bias (else empty).
+  static std::vector<GgufPart<Buffer>> gguf_parts(const std::vector<Linear<B>>& parts) {
+    std::vector<GgufPart<Buffer>> views;
+    for (const Linear<B>& part : parts) {
+      const auto* gguf = std::get_if<GgufWeight<B>>(&part.storage());
+      if (gguf == nullptr || part.has_bias()) return {};
+      views.push_back({gguf->blocks.get(), gguf->quant_type, part.out_features()});
+    }
+    return views;
+  }
+
   std::optional<Linear<B>> fused_;
   std::vector<Linear<B>> parts_;
+  std::vector<GgufPart<Buffer>> gguf_parts_;  // views of parts_' weights (shared_ptr-owned: stable)
 };
 
 }  // namespace ferrum

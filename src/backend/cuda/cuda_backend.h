@@ -156,6 +156,13 @@ struct CudaBackend : BackendDefaults {
   static Status gemm_quant_rounded(Context& ctx, const Buffer& a, const RoundedRows& rounded,
                                    const QuantWeights<Buffer>& weights, Buffer& out, size_t m, size_t n, size_t k,
                                    const QuantKind& kind);
+  // The GGUF matrices `parts` applied to a [m, k], their outputs side by side in out [m, sum of
+  // their n], each written in place by the fused GEMV (no per-part output and copy), all reading
+  // one rounding of a: `rounded`'s when it holds a, else one launch. Only where the fused GEMV takes
+  // every part (gemm_quant_parts_supported); models run the parts one by one otherwise.
+  static bool gemm_quant_parts_supported(std::span<const GgufPart<Buffer>> parts, size_t m);
+  static Status gemm_quant_parts(Context& ctx, const Buffer& a, const RoundedRows* rounded,
+                                 std::span<const GgufPart<Buffer>> parts, Buffer& out, size_t m, size_t k);
 
   // ── Norms ──
   static Status rms_norm(Context& ctx, const Buffer& x, const Buffer& w, float eps, Buffer& out, size_t tokens,

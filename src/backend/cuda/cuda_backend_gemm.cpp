@@ -318,6 +318,60 @@ Status CudaBackend::gemm_quant_rounded(CudaContext& ctx, const CudaBuffer& a, co
   return gemm_quant_impl(ctx, a, holds_a ? &rounded : nullptr, weights, out, m, n, k, kind);
 }
 
+bool CudaBackend::gemm_quant_parts_supported(std::span<const GgufPart<CudaBuffer>> parts, size_t m) {
+  return cuda::quant_parts_enabled() && !parts.empty() &&
+         std::all_of(parts.begin(), parts.end(), [m](const GgufPart<CudaBuffer>& part) {
+           const DType type = gguf_quant_dtype(part.type);
+           return part.blocks != nullptr && m <= cuda::quant_gemv_max_rows(type) &&
+                  cuda::quant_gemv_supports(type, m, part.blocks->data());
+         });
+}
+
+Status CudaBackend::gemm_quant_parts(CudaContext& ctx, const CudaBuffer& a, const CudaRoundedRows* rounded,
+                                     std::span<const GgufPart<CudaBuffer>> parts, CudaBuffer& out, size_t m, size_t k) {
+  FERRUM_TRY(ctx.usable());
+  constexpr std::string_view op = "gemm_quant_parts";
+  FERRUM_CHECK(gemm_quant_parts_supported(parts, m), ErrorCode::kUnsupported, op, ": the fused GEMV takes not every ",
+               "one of the ", parts.size(), " parts at ", m, " rows (run them one by one)");
+  size_t width = 0;
+  for (const GgufPart<CudaBuffer>& part : parts) {
+    const DType type = gguf_quant_dtype(part.type);
+    FERRUM_CHECK(part.blocks->dtype() == type, ErrorCode::kInvalidArgument, op, ": a part has dtype ",
+                 part.blocks->dtype(), " but its type says ", type);
+    FERRUM_CHECK(k % dtype_info(type).block_elems == 0, ErrorCode::kShapeMismatch, op, ": k = ", k,
+                 " is not a whole number of ", type, " blocks");
+    FERRUM_TRY(check_numel(op, "part", *part.blocks, {part.n, k}));
+    width += part.n;
+  }
+  FERRUM_TRY(check_gemm_operands(op, a, out, m, width, k));
+  if (m == 0 || width == 0 || k == 0) return ok();
+  const bool holds_a = rounded != nullptr && rounded->of == a.data() && rounded->rows == m && rounded->cols == k;
+  // Read only once rounded: the first part rounds a into scratch when `rounded` does not hold it.
+  void* x_int8 = holds_a ? const_cast<void*>(rounded->bytes.data()) : nullptr;
+  size_t column = 0;
+  for (const GgufPart<CudaBuffer>& part : parts) {
+    if (part.n == 0) continue;
+    cuda::QuantGemvArgs args{a.data(),
+                             a.dtype(),
+                             part.blocks->data(),
+                             gguf_quant_dtype(part.type),
+                             cuda::element_ptr(out, column),
+                             out.dtype(),
+                             m,
+                             part.n,
+                             k};
+    args.out_stride = width;
+    args.x_rounded = x_int8 != nullptr;
+    if (x_int8 == nullptr) {
+      FERRUM_ASSIGN_OR_RETURN(x_int8, ctx.scratch(ScratchSlot::kQuantActivation, cuda::quant_gemv_scratch_bytes(m, k)));
+    }
+    args.scratch = x_int8;
+    FERRUM_TRY(cuda::launch_quant_gemv(args, ctx.stream()));
+    column += part.n;
+  }
+  return ok();
+}
+
 Status CudaBackend::gemm_quant_impl(CudaContext& ctx, const CudaBuffer& a, const CudaRoundedRows* rounded,
                                     const QuantWeights<CudaBuffer>& weights, CudaBuffer& out, size_t m, size_t n,
                                     size_t k, const QuantKind& kind) {

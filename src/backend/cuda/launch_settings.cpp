@@ -70,6 +70,11 @@ bool round_ahead_enabled() {
   return enabled;
 }
 
+bool quant_parts_enabled() {
+  static const bool enabled = env_or("FERRUM_CUDA_QUANT_PARTS", 1) != 0;
+  return enabled;
+}
+
 size_t quant_gemv_max_rows(DType type) {
   if (!quant_gemv_enabled()) return 0;
   return type == DType::kQ4_K ? 3 : 8;

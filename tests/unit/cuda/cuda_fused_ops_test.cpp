@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
@@ -237,6 +238,65 @@ TEST(CudaFusedOps, GemmQuantRoundedIgnoresAnotherBuffersRounding) {
   // `rounded` holds normed's rounding; x's products must not read it, nor may one row of normed.
   expect_gemv_matches(ctx, x, *rounded, kTokens, kDim, "another buffer");
   expect_gemv_matches(ctx, normed, *rounded, 1, kDim, "fewer rows");
+}
+
+// gemm_quant_parts (q / k / v as Q4_K, Q4_K, Q6_K) against one gemm_quant per part with its
+// output copied into its columns, with a's rounding made ahead and without.
+void expect_parts_match(size_t m, bool rounded_ahead) {
+  constexpr size_t kK = 512;
+  const std::vector<std::pair<GgufQuantType, size_t>> shapes = {
+      {GgufQuantType::kQ4_K, 64}, {GgufQuantType::kQ4_K, 32}, {GgufQuantType::kQ6_K, 32}};
+  std::mt19937 rng(static_cast<unsigned>(m * 11 + rounded_ahead));
+  std::vector<B::Buffer> weights;
+  std::vector<GgufPart<B::Buffer>> parts;
+  size_t width = 0;
+  for (const auto& [quant, n] : shapes) {
+    weights.push_back(random_gguf_weight(rng, gguf_quant_dtype(quant), n, kK));
+    width += n;
+  }
+  for (size_t i = 0; i < shapes.size(); ++i) parts.push_back({&weights[i], shapes[i].first, shapes[i].second});
+  ASSERT_TRUE(B::gemm_quant_parts_supported(parts, m));
+  const B::Buffer x = upload(random_floats(rng, m * kK, -2.0f, 2.0f), DType::kBF16);
+  const B::Buffer w = upload(std::vector<float>(kK, 1.0f), DType::kF32);
+  B::Buffer normed = upload(std::vector<float>(m * kK), DType::kBF16);
+  B::Buffer together = upload(std::vector<float>(m * width), DType::kF32);
+  auto rounded = B::alloc_rounded_rows(m, kK);
+  ASSERT_TRUE(rounded);
+  auto ctx = B::new_context();
+  if (rounded_ahead) {
+    ASSERT_TRUE(B::rms_norm_rounded(ctx, x, w, 1e-5f, normed, m, kK, *rounded));
+  } else {
+    ASSERT_TRUE(B::rms_norm(ctx, x, w, 1e-5f, normed, m, kK));
+  }
+  ASSERT_TRUE(B::gemm_quant_parts(ctx, normed, &*rounded, parts, together, m, kK));
+  std::vector<float> expected(m * width);
+  size_t column = 0;
+  for (const GgufPart<B::Buffer>& part : parts) {
+    auto alone = B::alloc(m * part.n, DType::kF32);
+    ASSERT_TRUE(alone);
+    ASSERT_TRUE(
+        B::gemm_quant(ctx, normed, {.qweight = part.blocks}, *alone, m, part.n, kK, QuantKind{GgufQuant{part.type}}));
+    ASSERT_TRUE(B::sync(ctx));
+    auto values = B::to_vec(*alone, m * part.n);
+    ASSERT_TRUE(values);
+    for (size_t t = 0; t < m; ++t) {
+      std::copy_n(values->begin() + t * part.n, part.n, expected.begin() + t * width + column);
+    }
+    column += part.n;
+  }
+  ASSERT_TRUE(B::sync(ctx));
+  auto actual = B::to_vec(together, m * width);
+  ASSERT_TRUE(actual);
+  EXPECT_EQ(*actual, expected) << m << " rows, rounded ahead " << rounded_ahead;
+}
+
+TEST(CudaFusedOps, GemmQuantPartsMatchesOneGemmPerPart) {
+  if (!has_cuda_device()) GTEST_SKIP() << "no CUDA device";
+  for (size_t m : {1, 3}) {
+    expect_parts_match(m, true);
+    expect_parts_match(m, false);
+  }
+  EXPECT_FALSE(B::gemm_quant_parts_supported({}, 1));  // nothing to run
 }
 
 TEST(CudaFusedOps, RoundedOpsRejectWidthsAndRowsTheyCannotHold) {

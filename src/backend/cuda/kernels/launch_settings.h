@@ -38,6 +38,9 @@ bool quant_gemv_async_staging();
 // their output (default) or act as their plain ops, leaving each GEMV to round x itself
 // (FERRUM_CUDA_ROUND_AHEAD=0), for comparisons.
 bool round_ahead_enabled();
+// Whether gemm_quant_parts runs (default) where it applies, or models run mixed-type GGUF parts
+// one by one with a copy each (FERRUM_CUDA_QUANT_PARTS=0), for comparisons.
+bool quant_parts_enabled();
 
 // gemm_quant's choice of kernel for a GGUF weight of `type` at m activation rows (lab/quant_mma_lab.cu
 // on an H100, Llama-3.1-8B shapes, bench/results/2026-11-26-h100-quant-mma.md): the fused GEMV up to

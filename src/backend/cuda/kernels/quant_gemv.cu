@@ -71,11 +71,12 @@ __device__ __forceinline__ RowSlice row_slice(int warps_per_row) {
   return {static_cast<int>(blockIdx.x) * (kWarps / warps_per_row) + warp / warps_per_row, warp % warps_per_row};
 }
 
-// Sums each warp's partial dot products (then the row's warps, in part order) and stores the row.
+// Sums each warp's partial dot products (then the row's warps, in part order) and stores the row
+// (activation row t's output at out[t * ldo + row]).
 // Every thread of the block calls it: with warps_per_row > 1 it holds a block barrier.
 template <int kM>
-__device__ __forceinline__ void store_row(float (&acc)[kM], RowSlice slice, int warps_per_row, int n, void* out,
-                                          DType out_dtype) {
+__device__ __forceinline__ void store_row(float (&acc)[kM], RowSlice slice, int warps_per_row, int n, int ldo,
+                                          void* out, DType out_dtype) {
   __shared__ float partial[kWarps][kM];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
 #pragma unroll
@@ -94,7 +95,7 @@ __device__ __forceinline__ void store_row(float (&acc)[kM], RowSlice slice, int 
   }
   if (lane != 0 || slice.row >= n) return;
 #pragma unroll
-  for (int t = 0; t < kM; ++t) store_out(out, out_dtype, static_cast<size_t>(t) * n + slice.row, acc[t]);
+  for (int t = 0; t < kM; ++t) store_out(out, out_dtype, static_cast<size_t>(t) * ldo + slice.row, acc[t]);
 }
 
 // Four dp4a: the 16 int8 products of w[0..3] with x, added to dot.
@@ -186,7 +187,7 @@ __device__ __forceinline__ void staged_steps(const uint8_t* w_row, int block_byt
 template <int kM, bool kAsync>
 __global__ void __launch_bounds__(kWarps * 32)
     q8_0_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
-                     int k, int warps_per_row) {
+                     int k, int warps_per_row, int ldo) {
   __shared__ uint4 staged[kWarps][kAsync ? 2 : 1][kStagedVectors];
   pdl_launch_dependents();
   pdl_wait();
@@ -213,7 +214,7 @@ __global__ void __launch_bounds__(kWarps * 32)
                            acc[t] = fmaf(d * xq.scale[t * blocks + block], static_cast<float>(dot), acc[t]);
                          }
                        });
-  store_row(acc, slice, warps_per_row, n, out, out_dtype);
+  store_row(acc, slice, warps_per_row, n, ldo, out, out_dtype);
 }
 
 // Byte i (0..15) of a 16-byte header held in registers (selects and shifts: indexing its bytes
@@ -262,7 +263,7 @@ __device__ __forceinline__ Q4KChunkScales q4_k_chunk_scales(const uint4& header,
 template <int kM>
 __global__ void __launch_bounds__(kWarps * 32)
     q4_k_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
-                     int k, int warps_per_row) {
+                     int k, int warps_per_row, int ldo) {
   pdl_launch_dependents();
   pdl_wait();
   const int lane = threadIdx.x % 32;
@@ -298,7 +299,7 @@ __global__ void __launch_bounds__(kWarps * 32)
                 owns_min * sc.dmin * (sc.min_lo * x_sum.x + sc.min_hi * x_sum.y);
     }
   }
-  store_row(acc, slice, warps_per_row, n, out, out_dtype);
+  store_row(acc, slice, warps_per_row, n, ldo, out, out_dtype);
 }
 
 // 32 bytes from a 2-byte aligned shared-memory address as 8 little-endian words: aligned 4-byte
@@ -328,7 +329,7 @@ constexpr int kQ6KStagedVectors = kQ6KStagedBlocks * kQ6KBlockBytes / 16;  // 10
 template <int kM, bool kAsync>
 __global__ void __launch_bounds__(kWarps * 32)
     q6_k_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
-                     int k, int warps_per_row) {
+                     int k, int warps_per_row, int ldo) {
   // + 1 vector: load_words_shared reads one word past a step's bytes
   __shared__ uint4 staged[kWarps][kAsync ? 2 : 1][kQ6KStagedVectors + 1];
   pdl_launch_dependents();
@@ -370,7 +371,7 @@ __global__ void __launch_bounds__(kWarps * 32)
           }
         }
       });
-  store_row(acc, slice, warps_per_row, n, out, out_dtype);
+  store_row(acc, slice, warps_per_row, n, ldo, out, out_dtype);
 }
 
 // Warps a row's k is split over: doubled (to quant_gemv_max_warps_per_row) while the matrix has
@@ -397,7 +398,7 @@ Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t st
   // 62.7 us, Q6_K 52.7 against 64.8); at 1 row async wins everywhere (Q8_0 gate_up 53.6 -> 47.2 us,
   // lm_head 212.8 -> 187.1), and on the large matrices at every row count.
   const bool async = quant_gemv_async_staging() && is_aligned(w, 16) && (kM <= 4 || a.n > 4096);
-  using Kernel = void (*)(const uint8_t*, QuantizedX, void*, DType, int, int, int);
+  using Kernel = void (*)(const uint8_t*, QuantizedX, void*, DType, int, int, int, int);
   Kernel kernel = q4_k_gemv_kernel<kM>;
   const char* name = "gemm_quant(q4_k gemv)";
   size_t steps = ceil_div(a.k / 256, 4), fill = 8192;
@@ -413,8 +414,9 @@ Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t st
     fill = 4096;
   }
   const int split = warps_per_row(a.n, steps, fill);
+  const int ldo = static_cast<int>(a.out_stride != 0 ? a.out_stride : a.n);
   return launch_kernel(name, kernel, dim3(ceil_div(a.n, kWarps / split)), block, 0, stream, w, xq, a.out, a.out_dtype,
-                       n, k, split);
+                       n, k, split, ldo);
 }
 
 }  // namespace
@@ -455,6 +457,8 @@ Status launch_quant_gemv(const QuantGemvArgs& a, cudaStream_t stream) {
   FERRUM_CHECK(a.n < (size_t{1} << 31) && a.m * a.k < (size_t{1} << 31), ErrorCode::kUnsupported,
                "quant gemv: n = ", a.n, ", m * k = ", a.m * a.k, " exceed the kernel's 31-bit indices");
   FERRUM_CHECK(is_aligned(a.scratch, 16), ErrorCode::kInternal, "quant gemv: scratch is not 16-byte aligned");
+  FERRUM_CHECK(a.out_stride == 0 || (a.out_stride >= a.n && a.m * a.out_stride < (size_t{1} << 31)),
+               ErrorCode::kInternal, "quant gemv: output stride ", a.out_stride, " for ", a.n, " columns");
   if (!a.x_rounded) FERRUM_TRY(launch_round_rows(a.x, a.x_dtype, a.m, a.k, a.scratch, stream));
   const QuantizedX xq = rounded_rows_layout(a.scratch, a.m, a.k);
   switch (a.m) {

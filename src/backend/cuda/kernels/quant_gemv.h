@@ -24,10 +24,11 @@ struct QuantGemvArgs {
   DType x_dtype = DType::kF32;
   const void* w = nullptr;  // n rows of k / block_elems GGUF blocks
   DType w_dtype = DType::kQ8_0;
-  void* out = nullptr;  // [m, n], a float dtype
+  void* out = nullptr;  // [m, n] with rows out_stride apart, a float dtype
   DType out_dtype = DType::kF32;
   size_t m = 0, n = 0, k = 0;
   void* scratch = nullptr;  // quant_gemv_scratch_bytes(m, k), 16-byte aligned: x as int8, scales, sums
+  size_t out_stride = 0;    // elements from one output row to the next (0: n)
   bool x_rounded = false;   // scratch already holds x's rounding (rounded_rows.cuh): no rounding launch
 };
 
