@@ -168,11 +168,13 @@ for stage in $stages; do
     ahead)
       # x rounded to int8 ahead by the norms and the activation (kernels/rounded_rows.cuh) against
       # each quantized GEMV rounding x itself (FERRUM_CUDA_ROUND_AHEAD=0), alternated on one machine.
+      # AHEAD_ENV adds a setting to both sides (FERRUM_CUDA_QUANT_PARTS=0: mixed-type q / k / v part
+      # by part).
       for dtype in ${QDECODE_TYPES:-Q4_K_M Q8_0}; do
         path=$(llama8b_gguf "$dtype")
         for run in 1 2; do
           for setting in 1 0; do
-            FERRUM_CUDA_ROUND_AHEAD=$setting timeout 200 "$(bin ferrum)" bench --device cuda "$path" -p 0 -n 128 \
+            env ${AHEAD_ENV:-} FERRUM_CUDA_ROUND_AHEAD=$setting timeout 200 "$(bin ferrum)" bench --device cuda "$path" -p 0 -n 128 \
               -b 1 -r 2 > "$out/ahead-$dtype-$setting-$run.md" 2>&1
             note "8b $dtype tg128 round-ahead=$setting: exit $? | $(grep -E 'tg128' "$out/ahead-$dtype-$setting-$run.md" |
               cut -d'|' -f7-10)"
