@@ -78,14 +78,15 @@ llama8b_gguf() {
     --repeat-first-layer > "$out/gen8b-$1.log" 2>&1
   echo "$path"
 }
-# Runs "$2..." with the quantized GEMV's switches of variant $1 (comma-separated: async=0, split=1;
-# "default" sets none).
+# Runs "$2..." with the quantized GEMV's switches of variant $1 (comma-separated: async=0, split=N,
+# fill=N; "default" sets none).
 qgemv_env() {
   local variant=$1
   shift
   local -a env=()
   [[ $variant == *async=0* ]] && env+=(FERRUM_CUDA_QUANT_GEMV_ASYNC=0)
-  [[ $variant == *split=1* ]] && env+=(FERRUM_CUDA_QUANT_GEMV_SPLIT=1)
+  [[ $variant =~ fill=([0-9]+) ]] && env+=(FERRUM_CUDA_QUANT_GEMV_FILL="${BASH_REMATCH[1]}")
+  [[ $variant =~ split=([1-8]) ]] && env+=(FERRUM_CUDA_QUANT_GEMV_SPLIT="${BASH_REMATCH[1]}")
   env "${env[@]}" "$@"
 }
 # The test binaries look for fixtures at <source>/../shared/fixtures of the checkout that built them.

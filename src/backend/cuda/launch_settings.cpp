@@ -60,6 +60,11 @@ int quant_gemv_max_warps_per_row() {
   return warps;
 }
 
+size_t quant_gemv_fill_override() {
+  static const size_t fill = static_cast<size_t>(std::max(0L, env_or("FERRUM_CUDA_QUANT_GEMV_FILL", 0)));
+  return fill;
+}
+
 bool quant_gemv_async_staging() {
   static const bool enabled = env_or("FERRUM_CUDA_QUANT_GEMV_ASYNC", 1) != 0;
   return enabled;

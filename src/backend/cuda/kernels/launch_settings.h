@@ -30,6 +30,10 @@ bool quant_gemv_enabled();
 // rows to fill the GPU (FERRUM_CUDA_QUANT_GEMV_SPLIT=N: 1, 2, 4 or 8, others rounded down; default
 // 4; 1 = a warp per row).
 int quant_gemv_max_warps_per_row();
+// The warps of work (rows x warps per row) below which the fused GGUF GEMV splits rows, for every
+// type (FERRUM_CUDA_QUANT_GEMV_FILL=N; default 0: the per-type fill of quant_gemv.cu), for
+// comparisons.
+size_t quant_gemv_fill_override();
 // Whether the Q8_0 / Q6_K GEMVs stage weight rows in shared memory with cp.async, double-buffered
 // (default, where the rows allow 16-byte copies) or with loads that finish before the compute
 // (FERRUM_CUDA_QUANT_GEMV_ASYNC=0), for comparisons.
