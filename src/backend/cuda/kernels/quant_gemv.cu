@@ -144,7 +144,9 @@ __device__ __forceinline__ void warp_stage(uint8_t* dst, const uint8_t* src, int
 // Synchronous staging (kAsync false) waits for each step's loads before computing it, so a warp
 // never has loads in flight while it computes; kAsync double-buffers with cp.async, the next step's
 // copy issued before this step's compute. It needs every step 16-byte aligned and a whole number of
-// 16-byte vectors (the caller checks).
+// 16-byte vectors (the caller checks). It holds the kernel's pdl_wait: weights are never written by
+// an earlier kernel, so kAsync issues the first step's copy before waiting for the kernel that wrote
+// x, and that copy's latency overlaps the previous kernel's tail.
 template <bool kAsync, class Compute>
 __device__ __forceinline__ void staged_steps(const uint8_t* w_row, int block_bytes, int step_blocks, int first,
                                              int stride, int blocks, uint8_t* buffers, int buffer_bytes, int lane,
@@ -163,6 +165,7 @@ __device__ __forceinline__ void staged_steps(const uint8_t* w_row, int block_byt
   if constexpr (kAsync) {
     if (first < blocks) stage(first, buffers);
   }
+  pdl_wait();
   for (int step = first; step < blocks; step += stride) {
     uint8_t* staged = buffers + buffer * buffer_bytes;
     if constexpr (kAsync) {
@@ -190,7 +193,6 @@ __global__ void __launch_bounds__(kWarps * 32)
                      int k, int warps_per_row, int ldo) {
   __shared__ uint4 staged[kWarps][kAsync ? 2 : 1][kStagedVectors];
   pdl_launch_dependents();
-  pdl_wait();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const RowSlice slice = row_slice(warps_per_row);
   const int blocks = k / kGroup;
@@ -265,7 +267,6 @@ __global__ void __launch_bounds__(kWarps * 32)
     q4_k_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
                      int k, int warps_per_row, int ldo) {
   pdl_launch_dependents();
-  pdl_wait();
   const int lane = threadIdx.x % 32;
   const RowSlice slice = row_slice(warps_per_row);
   const int blocks = k / 256, groups = k / kGroup;
@@ -274,6 +275,10 @@ __global__ void __launch_bounds__(kWarps * 32)
   const uint8_t* w_row = w + static_cast<size_t>(slice.row) * blocks * kQ4KBlockBytes;
   float acc[kM] = {};
   const int first_block = slice.row < n ? slice.part * 4 + lane / 8 : blocks;
+  // pdl_wait comes first here: loading the first step's weights before it (as the staged kernels
+  // do) took the m = 1 kernel from 32 to 40-48 registers and was slower on the 1024- and 4096-row
+  // matrices (k 3.85 -> 4.23 us, o 7.40 -> 7.85; H100, bench/results/2026-11-27-h100-round-ahead.md).
+  pdl_wait();
   for (int block = first_block; block < blocks; block += 4 * warps_per_row) {
     const uint8_t* b = w_row + block * kQ4KBlockBytes;
     const uint4 header = __ldg(reinterpret_cast<const uint4*>(b));
@@ -333,7 +338,6 @@ __global__ void __launch_bounds__(kWarps * 32)
   // + 1 vector: load_words_shared reads one word past a step's bytes
   __shared__ uint4 staged[kWarps][kAsync ? 2 : 1][kQ6KStagedVectors + 1];
   pdl_launch_dependents();
-  pdl_wait();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const RowSlice slice = row_slice(warps_per_row);
   const int blocks = k / 256, groups = k / kGroup;
@@ -413,7 +417,7 @@ Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t st
     steps = ceil_div(a.k / 256, kQ6KStagedBlocks);
     fill = 4096;
   }
-  const int split = warps_per_row(a.n, steps, fill);
+  const int split = warps_per_row(a.n, steps, quant_gemv_fill_override() != 0 ? quant_gemv_fill_override() : fill);
   const int ldo = static_cast<int>(a.out_stride != 0 ? a.out_stride : a.n);
   return launch_kernel(name, kernel, dim3(ceil_div(a.n, kWarps / split)), block, 0, stream, w, xq, a.out, a.out_dtype,
                        n, k, split, ldo);
