@@ -11,10 +11,11 @@
 // the fixture, quant::dequantize_row for random weights quantized here). On the CPU, whose integer
 // kernels quantize activations per vec_dot block, see judge_quantized. On CUDA, against either the
 // exact activations (kF32Math: dequantize then GEMM, above 8 rows) or the activations rounded to
-// int8 per 32 values as the fused dp4a GEMV rounds them (Q8_0, Q4_K and Q6_K at m <= 8). The rounded product must then
-// match to kF32Math, and the exact one to kInt8Activations: a half-step error of up to max|x| / 254 per value gives
-// about 4e-3 of the largest output at these sizes (uniform x and weights), so 2e-2 leaves room and still flags a wrong
-// scale or sub-block (>= 1e-1).
+// int8 per 32 values as the dp4a GEMVs round them (GGUF Q8_0, Q4_K and Q6_K at m <= 8; 4-bit GPTQ
+// at m = 1). The rounded product must then match to kF32Math, and the exact one to
+// kInt8Activations: a half-step error of up to max|x| / 254 per value gives about 4e-3 of the
+// largest output at these sizes (uniform x and weights), so 2e-2 leaves room and still flags a
+// wrong scale or sub-block (>= 1e-1).
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -81,6 +82,37 @@ CaseResult judge_bf16_operands(std::span<const float> actual, const std::vector<
   return compare_all({bf16, compare(actual, ref::gemm(a, w, m, n, k), kInt8Activations)});
 }
 
+// x rounded as the fused GGUF GEMV rounds it (backend/cuda/kernels/quant_gemv.cu): per 32 values,
+// scale = max |x| / 127 in f32 (1 for an all-zero group), q = round-half-even(x / scale).
+std::vector<float> round_to_int8_groups(const std::vector<float>& x) {
+  std::vector<float> rounded(x.size());
+  for (size_t group = 0; group < x.size(); group += 32) {
+    float amax = 0.0f;
+    for (size_t i = group; i < group + 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+    for (size_t i = group; i < group + 32; ++i) rounded[i] = std::nearbyint(x[i] / scale) * scale;
+  }
+  return rounded;
+}
+
+// out = a @ w^T with exact activations (CUDA's dequantize + cuBLASLt path), with int8-rounded ones
+// (the fused GEMV, see round_to_int8_groups), or with x and w both rounded to bf16 (the tensor-core
+// kernel, kernels/quant_mma.h); `stored` is the output's dtype.
+CaseResult judge_gguf(std::span<const float> actual, const std::vector<float>& a, const std::vector<float>& w, size_t m,
+                      size_t n, size_t k, DType stored = DType::kF32) {
+  const std::vector<double> exact = ref::gemm(a, w, m, n, k);
+  const double math = stored_tolerance(stored, kF32Math);
+  CaseResult plain = compare(actual, exact, math);
+  if (plain.passed) return plain;
+  CaseResult int8 = compare(actual, ref::gemm(round_to_int8_groups(a), w, m, n, k), math);
+  if (int8.passed) return compare_all({int8, compare(actual, exact, kInt8Activations)});
+  CaseResult bf16 = judge_bf16_operands(actual, a, w, m, n, k, stored);
+  if (bf16.passed) return bf16;
+  plain.detail = cat("matches neither exact x (", plain.detail, "), x rounded to int8 (", int8.detail,
+                     ") nor x and w rounded to bf16 (", bf16.detail, ")");
+  return plain;
+}
+
 // Judges a quantized GEMM: on backends that round activations, against the reference with the
 // activations rounded the same way (f32 tolerance: the integer sums are exact) and against the
 // exact activations (kActivation8Bit); elsewhere against the exact activations with `tolerance`, or
@@ -95,11 +127,9 @@ CaseResult judge_quantized(const std::vector<float>& actual, const std::vector<f
   } else {
     CaseResult exact = compare(actual, ref::gemm(a, w, m, n, k), tolerance);
     if (exact.passed || tolerance == kExact) return exact;
-    // CUDA's tensor-core kernel (kernels/quant_mma.h) takes GPTQ / AWQ batches with bf16 operands.
-    CaseResult bf16 = judge_bf16_operands(actual, a, w, m, n, k, DType::kF32);
-    if (bf16.passed) return bf16;
-    exact.detail = cat("matches neither exact x (", exact.detail, ") nor x and w rounded to bf16 (", bf16.detail, ")");
-    return exact;
+    // CUDA's 4-bit GPTQ GEMV (one row) rounds x to int8 per 32 values as its GGUF GEMV does, and its
+    // tensor-core kernel (kernels/quant_mma.h) takes GPTQ / AWQ batches with bf16 operands.
+    return judge_gguf(actual, a, w, m, n, k);
   }
 }
 
@@ -311,37 +341,6 @@ const char* const kGptqFiles[] = {
     "gptq_8bit_g128_sym", "gptq_4bit_perchannel_sym", "gptq_4bit_g32_asym_desc_act",
 };
 const char* const kAwqFiles[] = {"awq_4bit_g128", "awq_4bit_g64"};
-
-// x rounded as the fused GGUF GEMV rounds it (backend/cuda/kernels/quant_gemv.cu): per 32 values,
-// scale = max |x| / 127 in f32 (1 for an all-zero group), q = round-half-even(x / scale).
-std::vector<float> round_to_int8_groups(const std::vector<float>& x) {
-  std::vector<float> rounded(x.size());
-  for (size_t group = 0; group < x.size(); group += 32) {
-    float amax = 0.0f;
-    for (size_t i = group; i < group + 32; ++i) amax = std::max(amax, std::fabs(x[i]));
-    const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
-    for (size_t i = group; i < group + 32; ++i) rounded[i] = std::nearbyint(x[i] / scale) * scale;
-  }
-  return rounded;
-}
-
-// out = a @ w^T with exact activations (CUDA's dequantize + cuBLASLt path), with int8-rounded ones
-// (the fused GEMV, see round_to_int8_groups), or with x and w both rounded to bf16 (the tensor-core
-// kernel, kernels/quant_mma.h); `stored` is the output's dtype.
-CaseResult judge_gguf(std::span<const float> actual, const std::vector<float>& a, const std::vector<float>& w, size_t m,
-                      size_t n, size_t k, DType stored = DType::kF32) {
-  const std::vector<double> exact = ref::gemm(a, w, m, n, k);
-  const double math = stored_tolerance(stored, kF32Math);
-  CaseResult plain = compare(actual, exact, math);
-  if (plain.passed) return plain;
-  CaseResult int8 = compare(actual, ref::gemm(round_to_int8_groups(a), w, m, n, k), math);
-  if (int8.passed) return compare_all({int8, compare(actual, exact, kInt8Activations)});
-  CaseResult bf16 = judge_bf16_operands(actual, a, w, m, n, k, stored);
-  if (bf16.passed) return bf16;
-  plain.detail = cat("matches neither exact x (", plain.detail, "), x rounded to int8 (", int8.detail,
-                     ") nor x and w rounded to bf16 (", bf16.detail, ")");
-  return plain;
-}
 
 // The CPU's integer kernels round activations per vec_dot block (judge_quantized); CUDA's fused GEMV
 // rounds them to int8 per 32 values, and its dequantize path keeps them exact (judge_gguf).

@@ -254,7 +254,7 @@ Status run_packed_int_gemm(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& ou
   if (m == 1 && cuda::packed_gemv_enabled() && cuda::packed_gemv_supports(packed, awq, a.dtype(), a.data())) {
     FERRUM_ASSIGN_OR_RETURN(const cuda::QuantMmaArgs args,
                             quant_kernel_args(ctx, a, out, m, packed.n, packed.k, [&](int sm_count) {
-                              return cuda::packed_gemv_scratch_bytes(awq, packed.n, packed.k, sm_count);
+                              return cuda::packed_gemv_scratch_bytes(packed, awq, sm_count);
                             }));
     return cuda::launch_packed_gemv(args, packed, awq, ctx.stream());
   }

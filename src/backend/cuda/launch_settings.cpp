@@ -98,6 +98,11 @@ size_t packed_mma_max_rows() {
   return quant_mma_rows_override() >= 0 ? static_cast<size_t>(quant_mma_rows_override()) : 128;
 }
 
+bool gptq_gemv_int8_x() {
+  static const bool enabled = env_or("FERRUM_CUDA_GPTQ_INT8_X", 1) != 0;
+  return enabled;
+}
+
 bool packed_gemv_enabled() {
   static const bool enabled = env_or("FERRUM_CUDA_PACKED_GEMV", 1) != 0;
   return enabled;

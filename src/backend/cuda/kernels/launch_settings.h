@@ -68,6 +68,10 @@ bool packed_gemv_enabled();
 // bucket_algo; default) or each m takes the heuristic's own pick (FERRUM_CUDA_GEMM_BUCKETS=0), for
 // comparisons.
 bool gemm_buckets_enabled();
+// Whether 4-bit GPTQ weights at one activation row round x to int8 and multiply with dp4a
+// (default) or take the float GEMV, exact up to f32 rounding (FERRUM_CUDA_GPTQ_INT8_X=0), for
+// comparisons.
+bool gptq_gemv_int8_x();
 // Whether AWQ weights take the tensor-core kernel too (default; FERRUM_CUDA_AWQ_MMA=0 keeps them on
 // the dequantize path, for comparisons).
 bool awq_mma_enabled();

@@ -43,9 +43,10 @@ Status launch_quant_mma_packed(const QuantMmaArgs& args, const PackedIntWeight& 
 
 // GPTQ (4 / 8 bit) and AWQ at one activation row, without g_idx: a GEMV over the packed words (GPTQ:
 // 4 columns per lane by 16-byte loads; AWQ: a word of 8 columns per lane), k split over warps and
-// blocks (quant_mma_packed.cu). Exact up to f32 rounding.
+// blocks (quant_mma_packed.cu). AWQ and 8-bit GPTQ are exact up to f32 rounding; 4-bit GPTQ
+// multiplies x rounded to int8 per 32 values (dp4a), as the GGUF GEMV does.
 bool packed_gemv_supports(const PackedIntWeight& packed, bool awq, DType x_dtype, const void* x);
-size_t packed_gemv_scratch_bytes(bool awq, size_t n, size_t k, int num_sms);
+size_t packed_gemv_scratch_bytes(const PackedIntWeight& packed, bool awq, int num_sms);
 Status launch_packed_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, bool awq, cudaStream_t stream);
 
 // Whether the kernel takes these operands (any GGUF weight type, f32 / bf16 x at a 16-byte aligned

@@ -6,6 +6,7 @@
 #include "backend/cuda/kernels/launch_settings.h"
 #include "backend/cuda/kernels/packed_int.cuh"
 #include "backend/cuda/kernels/quant_mma_kernel.cuh"
+#include "backend/cuda/kernels/rounded_rows.cuh"
 
 namespace ferrum::cuda {
 namespace {
@@ -179,6 +180,64 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
   write_column_sums<4>(warp_sums, total, n, partials, out, out_dtype);
 }
 
+// GPTQ 4-bit with x rounded to int8 per 32 values (rounded_rows.cuh), as the GGUF GEMV does: the
+// float kernel above spends a shift, a mask, a conversion and an FMA per weight and is bound by
+// them (the 8B decode at 33% of the bandwidth). Here a word's eight nibbles become two dp4a: its
+// low nibbles (word & 0x0F0F0F0F) are k0, k0 + 2, k0 + 4, k0 + 6 and its high ones the odd k, so x's
+// bytes are regrouped the same way once per chunk (__byte_perm) and serve the lane's four columns.
+// The zero comes out of the dot product: sum (q - z) x = x_scale * dot(q, xq) - z * x_sum.
+template <class Scale>
+__global__ void __launch_bounds__(kGemvWarps * 32)
+    gptq4_gemv_int8_kernel(PackedIntWeight w, const Scale* __restrict__ scales, QuantizedX xq,
+                           float* __restrict__ partials, void* __restrict__ out, DType out_dtype,
+                           int chunks_per_split) {
+  __shared__ float warp_sums[kGemvWarps][kGemvColumns];
+  pdl_launch_dependents();
+  pdl_wait();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int n = static_cast<int>(w.n), column0 = blockIdx.x * kGemvColumns + 4 * lane;
+  const int chunks = static_cast<int>(w.k / 32);
+  const int chunk_end = min((static_cast<int>(blockIdx.y) + 1) * chunks_per_split, chunks);
+  float total[4] = {};
+  if (column0 < n) {
+    for (int chunk = blockIdx.y * chunks_per_split + warp; chunk < chunk_end; chunk += kGemvWarps) {
+      const int k0 = chunk * 32;
+      uint4 words[4];  // word-rows k0 / 8 .. k0 / 8 + 3, each 8 k of the lane's 4 columns
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        words[r] = *reinterpret_cast<const uint4*>(w.qweight + static_cast<size_t>(k0 / 8 + r) * n + column0);
+      }
+      const int4 x_lo = *reinterpret_cast<const int4*>(xq.q + k0);
+      const int4 x_hi = *reinterpret_cast<const int4*>(xq.q + k0 + 16);
+      const int x_words[8] = {x_lo.x, x_lo.y, x_lo.z, x_lo.w, x_hi.x, x_hi.y, x_hi.z, x_hi.w};
+      int x_even[4], x_odd[4];
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        x_even[r] = static_cast<int>(__byte_perm(x_words[2 * r], x_words[2 * r + 1], 0x6420));
+        x_odd[r] = static_cast<int>(__byte_perm(x_words[2 * r], x_words[2 * r + 1], 0x7531));
+      }
+      const float x_scale = xq.scale[chunk], x_sum = xq.sum[chunk];
+      const size_t g = static_cast<size_t>(k0) / w.group_size;
+      const uint32_t zero_word = static_cast<uint32_t>(w.zeros[g * (n / 8) + column0 / 8]);
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        // GPTQ v1 checkpoints store each zero minus one.
+        const float zero = static_cast<float>(((zero_word >> (4 * ((column0 + c) % 8))) & 0xF) + 1);
+        int dot = 0;
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+          const uint32_t word = c == 0 ? words[r].x : c == 1 ? words[r].y : c == 2 ? words[r].z : words[r].w;
+          dot = __dp4a(static_cast<int>(word & 0x0F0F0F0Fu), x_even[r], dot);
+          dot = __dp4a(static_cast<int>((word >> 4) & 0x0F0F0F0Fu), x_odd[r], dot);
+        }
+        total[c] =
+            fmaf(to_f32(scales[g * n + column0 + c]), x_scale * static_cast<float>(dot) - zero * x_sum, total[c]);
+      }
+    }
+  }
+  write_column_sums<4>(warp_sums, total, n, partials, out, out_dtype);
+}
+
 // AWQ ([k, n / 8] words, columns interleaved in a word): lane l owns the 8 columns of word l of the
 // tile, one coalesced 4-byte load per k; chunks of 32 k as in the GPTQ GEMV.
 template <class Scale, class X>
@@ -234,9 +293,32 @@ Status launch_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, cons
   }
 }
 
+// Whether a GPTQ weight takes gptq4_gemv_int8_kernel (4-bit, FERRUM_CUDA_GPTQ_INT8_X not 0).
+bool takes_int8_x(const PackedIntWeight& packed, bool awq) {
+  return !awq && packed.bits == 4 && gptq_gemv_int8_x();
+}
+
+// The partials of a k split (plan.splits > 1), then x's rounding where takes_int8_x.
+size_t partials_bytes(const GemvPlan& plan, size_t n) {
+  return plan.splits > 1 ? align16(static_cast<size_t>(plan.splits) * n * sizeof(float)) : 0;
+}
+
+template <class Scale>
+Status launch_gemv_int8_x(const QuantMmaArgs& args, const PackedIntWeight& packed, const GemvPlan& plan,
+                          cudaStream_t stream) {
+  void* rounded = static_cast<uint8_t*>(args.scratch) + partials_bytes(plan, packed.n);
+  FERRUM_TRY(launch_round_rows(args.x, args.x_dtype, 1, packed.k, rounded, stream));
+  float* partials = plan.splits > 1 ? static_cast<float*>(args.scratch) : nullptr;
+  return launch_kernel("gemm_quant(gptq gemv, int8 x)", gptq4_gemv_int8_kernel<Scale>,
+                       dim3(plan.column_tiles, plan.splits), dim3(kGemvWarps * 32), 0, stream, packed,
+                       static_cast<const Scale*>(packed.scales), rounded_rows_layout(rounded, 1, packed.k), partials,
+                       args.out, args.out_dtype, plan.chunks_per_split);
+}
+
 template <class Scale, class X>
 Status launch_gemv_bits(const QuantMmaArgs& args, const PackedIntWeight& packed, bool awq, const GemvPlan& plan,
                         cudaStream_t stream) {
+  if (takes_int8_x(packed, awq)) return launch_gemv_int8_x<Scale>(args, packed, plan, stream);
   if (awq) return launch_gemv<true, 4, Scale, X>(args, packed, plan, stream);
   return packed.bits == 4 ? launch_gemv<false, 4, Scale, X>(args, packed, plan, stream)
                           : launch_gemv<false, 8, Scale, X>(args, packed, plan, stream);
@@ -257,9 +339,9 @@ bool packed_gemv_supports(const PackedIntWeight& packed, bool awq, DType x_dtype
          quant_mma::takes_shape(x_dtype, x, 1, packed.n, packed.k);
 }
 
-size_t packed_gemv_scratch_bytes(bool awq, size_t n, size_t k, int num_sms) {
-  const GemvPlan plan = plan_gemv(n, k, num_sms, gemv_tile_columns(awq));
-  return plan.splits > 1 ? static_cast<size_t>(plan.splits) * n * sizeof(float) : 0;
+size_t packed_gemv_scratch_bytes(const PackedIntWeight& packed, bool awq, int num_sms) {
+  const GemvPlan plan = plan_gemv(packed.n, packed.k, num_sms, gemv_tile_columns(awq));
+  return partials_bytes(plan, packed.n) + (takes_int8_x(packed, awq) ? rounded_rows_bytes(1, packed.k) : 0);
 }
 
 Status launch_packed_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, bool awq, cudaStream_t stream) {
@@ -267,8 +349,8 @@ Status launch_packed_gemv(const QuantMmaArgs& args, const PackedIntWeight& packe
                    packed_gemv_supports(packed, awq, args.x_dtype, args.x),
                ErrorCode::kInternal, "packed gemv: this weight or x has no GEMV");
   const GemvPlan plan = plan_gemv(packed.n, packed.k, args.num_sms, gemv_tile_columns(awq));
-  FERRUM_CHECK(plan.splits == 1 || args.scratch != nullptr, ErrorCode::kInvalidArgument,
-               "packed gemv: a split-k launch needs its partials scratch");
+  FERRUM_CHECK(packed_gemv_scratch_bytes(packed, awq, args.num_sms) == 0 || is_aligned(args.scratch, 16),
+               ErrorCode::kInvalidArgument, "packed gemv: a split-k launch or int8 x needs its scratch");
   FERRUM_DISPATCH_FLOAT(packed.scales_dtype, Scale, "packed gemv (scales)", {
     if (args.x_dtype == DType::kBF16) {
       FERRUM_TRY((launch_gemv_bits<Scale, bf16_t>(args, packed, awq, plan, stream)));

@@ -293,7 +293,7 @@ int main() {
         die_on(ferrum::cuda::launch_quant_mma_packed(base_args(m, s.n, s.k), packed(c), false, stream), "v2 gptq");
       }) && all_ok;
       if (m == 1) {
-        ensure_scratch(ferrum::cuda::packed_gemv_scratch_bytes(false, s.n, s.k, sms));
+        ensure_scratch(ferrum::cuda::packed_gemv_scratch_bytes(packed(0), false, sms));
         all_ok = measure.report("gemv", [&](int c) {
           die_on(ferrum::cuda::launch_packed_gemv(base_args(1, s.n, s.k), packed(c), false, stream), "gptq gemv");
         }) && all_ok;
