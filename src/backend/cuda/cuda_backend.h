@@ -57,6 +57,9 @@ struct CudaRoundedRows {
   CudaBuffer bytes;          // u8, at least quant_gemv_scratch_bytes(rows, cols) of any rounding held
   const void* of = nullptr;  // the float output rounded (nullptr: nothing yet)
   size_t rows = 0, cols = 0;
+
+  // Whether the bytes are the rounding of a's first `m` rows of `k` values.
+  bool holds(const CudaBuffer& a, size_t m, size_t k) const { return of == a.data() && rows == m && cols == k; }
 };
 
 struct CudaBackend : BackendDefaults {

@@ -314,8 +314,7 @@ Status CudaBackend::gemm_quant(CudaContext& ctx, const CudaBuffer& a, const Quan
 Status CudaBackend::gemm_quant_rounded(CudaContext& ctx, const CudaBuffer& a, const CudaRoundedRows& rounded,
                                        const QuantWeights<CudaBuffer>& weights, CudaBuffer& out, size_t m, size_t n,
                                        size_t k, const QuantKind& kind) {
-  const bool holds_a = rounded.of == a.data() && rounded.rows == m && rounded.cols == k;
-  return gemm_quant_impl(ctx, a, holds_a ? &rounded : nullptr, weights, out, m, n, k, kind);
+  return gemm_quant_impl(ctx, a, rounded.holds(a, m, k) ? &rounded : nullptr, weights, out, m, n, k, kind);
 }
 
 bool CudaBackend::gemm_quant_parts_supported(std::span<const GgufPart<CudaBuffer>> parts, size_t m) {
@@ -345,9 +344,8 @@ Status CudaBackend::gemm_quant_parts(CudaContext& ctx, const CudaBuffer& a, cons
   }
   FERRUM_TRY(check_gemm_operands(op, a, out, m, width, k));
   if (m == 0 || width == 0 || k == 0) return ok();
-  const bool holds_a = rounded != nullptr && rounded->of == a.data() && rounded->rows == m && rounded->cols == k;
   // Read only once rounded: the first part rounds a into scratch when `rounded` does not hold it.
-  void* x_int8 = holds_a ? const_cast<void*>(rounded->bytes.data()) : nullptr;
+  void* x_int8 = rounded != nullptr && rounded->holds(a, m, k) ? const_cast<void*>(rounded->bytes.data()) : nullptr;
   size_t column = 0;
   for (const GgufPart<CudaBuffer>& part : parts) {
     if (part.n == 0) continue;
