@@ -69,10 +69,11 @@ llama8b_bf16() {
     --repeat-first-layer > "$out/gen8b-bf16.log" 2>&1
   echo "$path"
 }
-# Llama-3.1-8B shapes in a GGUF type ($1: Q4_K_M, Q8_0, ...), layers copied (80 s for Q4_K_M);
-# prints its path.
+# Llama-3.1-8B shapes in a GGUF type ($1: Q4_K_M, Q8_0, ...; 80 s for Q4_K_M) or packed int4
+# (gptq-int4, awq-int4: a directory, 3 s), layers copied; prints its path.
 llama8b_gguf() {
   local path=/tmp/m/l8r-$1.gguf
+  [[ $1 == gptq-* || $1 == awq-* ]] && path=/tmp/m/l8r-$1
   mkdir -p /tmp/m
   [[ -e $path ]] || timeout 240 "$(bin ferrum)" gen-model --preset llama3.1-8b --dtype "$1" "$path" \
     --repeat-first-layer > "$out/gen8b-$1.log" 2>&1

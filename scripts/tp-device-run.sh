@@ -7,9 +7,11 @@
 # Usage (on the device machine, from the session checkout):  scripts/tp-device-run.sh BUNDLE [stages...]
 # BUNDLE holds bin/ferrum (the CUDA build, FERRUM_NATIVE=OFF), lib/ (shared libraries the image may
 # lack), fixtures/ (hf-tiny, stories260K) and scripts/ (tp_compare.py, make_llama8b.py).
-# Stages: tests kill bench engine (default: tests kill bench). FIXTURES overrides the tests' list.
+# Stages: tests kill bench engine ferrumbench (default: tests kill bench). FIXTURES overrides the
+# tests' list. bench: `ferrum logits --greedy` at TP=1, TP=2 and TP=2 without decode graphs.
 # engine: ferrum-engine-bench (bin/ferrum-engine-bench) on the bench stage's Llama-3.1-8B-shaped
-# checkpoint (run bench first), 1 and 64 requests, TP=2 (eager), TP=1 with and without decode graphs.
+# checkpoint (run bench first), 1 and 64 requests, TP=2 and TP=1, each with and without graphs.
+# ferrumbench: `ferrum bench` (prefill 512, decode 128 at batch 1 and 64) at TP=1 and TP=2.
 set -uo pipefail
 bundle=$(cd "${1:?bundle dir}" && pwd)
 shift
@@ -71,16 +73,19 @@ for stage in $stages; do
       record "kill: rank 0 said: $(grep -a 'error' "$out/kill.err" | tail -1)"
       ;;
     bench)
-      [[ -f /tmp/llama8b/config.json ]] || python3 "$bundle/scripts/make_llama8b.py" /tmp/llama8b 32 2>&1 | tail -1
-      for tp in 1 2; do
-        timeout 60 "$ferrum" logits /tmp/llama8b --device cuda --ids 128000,791,1888,315,264,892 --greedy 65 -c 256 -tp "$tp" \
-          --show 0 > "$out/bench-tp$tp.log" 2>&1
-        record "8B bench TP=$tp: $(grep -a 'greedy decode' "$out/bench-tp$tp.log" || tail -2 "$out/bench-tp$tp.log")"
+      [[ -f /tmp/llama8b/config.json ]] || timeout 240 "$ferrum" gen-model --preset llama3.1-8b --dtype bf16 /tmp/llama8b \
+        --repeat-first-layer 2>&1 | tail -1
+      for setting in "tp1 1 1" "tp2 2 1" "tp2-eager 2 0"; do
+        read -r name tp graphs <<< "$setting"
+        FERRUM_DECODE_GRAPHS=$graphs timeout 60 "$ferrum" logits /tmp/llama8b --device cuda \
+          --ids 128000,791,1888,315,264,892 --greedy 65 -c 256 -tp "$tp" --show 0 > "$out/bench-$name.log" 2>&1
+        record "8B bench $name: $(grep -a 'greedy decode' "$out/bench-$name.log" || tail -2 "$out/bench-$name.log")"
       done
       ;;
     engine)
       for requests in 1 64; do
-        for setting in "tp2 --tensor-parallel-size 2" "tp1-graphs" "tp1-eager --no-graphs"; do
+        for setting in "tp2 --tensor-parallel-size 2" "tp2-eager --tensor-parallel-size 2 --no-graphs" "tp1-graphs" \
+          "tp1-eager --no-graphs"; do
           name=${setting%% *}
           extra=${setting#"$name"}
           timeout 60 "$bundle/bin/ferrum-engine-bench" --device cuda --model /tmp/llama8b --requests "$requests" \
@@ -88,6 +93,14 @@ for stage in $stages; do
           record "engine 8B $name, $requests request(s): $(grep -a 'decode steps' "$out/engine-$name-$requests.log" ||
             tail -2 "$out/engine-$name-$requests.log")"
         done
+      done
+      ;;
+    ferrumbench)
+      for tp in 1 2; do
+        timeout 300 "$ferrum" bench /tmp/llama8b --device cuda -p 512 -n 128 -b 1,64 -tp "$tp" \
+          > "$out/ferrumbench-tp$tp.md" 2>&1
+        record "ferrum bench TP=$tp:"
+        grep -a "tg128\|pp512" "$out/ferrumbench-tp$tp.md" | tee -a "$results/summary.txt"
       done
       ;;
   esac

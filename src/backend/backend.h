@@ -58,6 +58,10 @@ concept Backend = requires {
 
   // ── Context ──
   { B::new_context() } -> std::same_as<typename B::Context>;
+  // A second context beside `cctx`: same device and rank group (its collectives reach the same
+  // ranks), its own queue of work (CUDA: stream, scratch, graph). The caller orders the two, since
+  // every rank must meet the collectives in one order. Args: (parent)
+  { B::new_peer_context(cctx) } -> std::same_as<typename B::Context>;
   // Flushes accumulated work and waits for it.
   { B::sync(ctx) } -> std::same_as<Status>;
 
@@ -136,6 +140,14 @@ concept Backend = requires {
   // on the host check them; a device backend writes zeros for an id outside the table.
   // Args: (table, ids, count, out, dim)
   { B::gather_rows(ctx, in, in, n, out, n) } -> std::same_as<Status>;
+  // The vocabulary-parallel forms of embedding_lookup and gather_rows: the table holds one rank's
+  // slice of the vocabulary, the rows of ids [first_id, first_id + table rows). out[i, :] =
+  // table[ids[i] - first_id, :] for an id inside the slice and zeros for one outside it (another
+  // rank's row, which the all_reduce that follows adds in). embedding_lookup_slice follows the
+  // decode state as embedding_lookup does (set_dev_state_mode), so a decode graph can capture it.
+  // Args: (table, ids, first_id, out, dim) and (table, ids, count, first_id, out, dim)
+  { B::embedding_lookup_slice(ctx, in, ids, n, out, n) } -> std::same_as<Status>;
+  { B::gather_rows_slice(ctx, in, in, n, n, out, n) } -> std::same_as<Status>;
   // Host bytes into an existing buffer: elements dst_offset.. of dst (a plain dtype) become `bytes`
   // (a whole number of elements), in order with the context's other work; `bytes` may be reused as
   // soon as the call returns. Per-step metadata goes into fixed buffers this way, so a captured
@@ -293,6 +305,14 @@ struct BackendDefaults {
   template <class Context, class Buffer>
   static Status gather_rows(Context&, const Buffer&, const Buffer&, size_t, Buffer&, size_t) {
     return make_error(ErrorCode::kUnsupported, "gather_rows is not implemented by this backend");
+  }
+  template <class Context, class Buffer>
+  static Status embedding_lookup_slice(Context&, const Buffer&, std::span<const uint32_t>, size_t, Buffer&, size_t) {
+    return make_error(ErrorCode::kUnsupported, "embedding_lookup_slice is not implemented by this backend");
+  }
+  template <class Context, class Buffer>
+  static Status gather_rows_slice(Context&, const Buffer&, const Buffer&, size_t, size_t, Buffer&, size_t) {
+    return make_error(ErrorCode::kUnsupported, "gather_rows_slice is not implemented by this backend");
   }
   template <class Context, class Buffer>
   static Status copy_from_host(Context&, std::span<const uint8_t>, Buffer&, size_t) {

@@ -157,11 +157,9 @@ class CausalLmAdapter final : public CausalLm {
         ctx_(std::move(ctx)),
         graph_(std::make_shared<GraphOwner>(&ctx_)) {
     const char* env = std::getenv("FERRUM_DECODE_GRAPHS");
-    // Debug dumps (FERRUM_DUMP) read tensors back mid-step, which a capture cannot do. Tensor
-    // parallel: the vocabulary-parallel embedding makes rank-local ids on the host, which a replay
-    // would not see (docs/tensor-parallel.md, "CUDA graphs"), so one-sequence decode runs eagerly.
-    decode_graphs_enabled_ = kGraphSafe && !(env != nullptr && std::strcmp(env, "0") == 0) &&
-                             !std::getenv("FERRUM_DUMP") && B::world_size(ctx_) == 1;
+    // Debug dumps (FERRUM_DUMP) read tensors back mid-step, which a capture cannot do.
+    decode_graphs_enabled_ =
+        kGraphSafe && !(env != nullptr && std::strcmp(env, "0") == 0) && !std::getenv("FERRUM_DUMP");
   }
 
   const CausalLmInfo& info() const override { return info_; }
@@ -395,7 +393,9 @@ class CausalLmAdapter final : public CausalLm {
   static constexpr bool kCapturable = requires { Model::kCapturableBatches; };
 
   struct BatchGraph {
-    typename B::Context ctx = B::new_context();
+    // A peer of the model's context: under tensor parallelism its collectives reach the same ranks.
+    explicit BatchGraph(const typename B::Context& parent) : ctx(B::new_peer_context(parent)) {}
+    typename B::Context ctx;
     bool captured = false;
     bool failed = false;    // the backend or the model cannot capture it: eager from now on
     size_t generation = 0;  // buffer_generation() at the capture
@@ -413,16 +413,13 @@ class CausalLmAdapter final : public CausalLm {
   // Each pick plan has graphs of its own (the ops after the forward differ).
   Expected<bool> run_graph(PagedKvStore& store, const ForwardBatch& batch, const BatchSampling* sampling) {
     if (!graphs_enabled_ || info_.device == "cpu") return false;  // the CPU backend runs ops as they come
-    // Tensor parallel: a graph's context would need the communicator and the rank-local token ids
-    // on the device (docs/tensor-parallel.md, "CUDA graphs"); until then these steps run eagerly.
-    if (B::world_size(ctx_) > 1) return false;
     const size_t seqs = batch.num_seqs();
     const bool decode_only = batch.num_tokens() == seqs && batch.logits_rows.size() == seqs;
     const size_t bucket = graph_bucket(seqs);
     if (!decode_only || bucket == 0 || bucket > info_.max_batch_tokens) return false;
     const PickPlan plan = PickPlan::of(sampling);
     std::unique_ptr<BatchGraph>& slot = graphs_[{bucket, plan}];
-    if (!slot) slot = std::make_unique<BatchGraph>();
+    if (!slot) slot = std::make_unique<BatchGraph>(ctx_);
     BatchGraph& graph = *slot;
     if (graph.failed) return false;
 

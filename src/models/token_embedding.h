@@ -1,17 +1,15 @@
 // The token embedding of a decoder, vocabulary-parallel under tensor parallelism: each rank holds
-// the rows of its slice of the vocabulary plus one row of zeros. A token outside the slice looks
-// up the zero row, so after all_reduce (a sum over ranks) every token's row comes from exactly the
-// one rank that holds it. With one rank the table is the stored one (borrowed in place on the CPU)
-// and forward is a single embedding_lookup.
+// the rows of its slice of the vocabulary and looks up zeros for a token outside it, so after
+// all_reduce (a sum over ranks) every token's row comes from exactly the one rank that holds it.
+// With one rank the table is the stored one (borrowed in place on the CPU) and forward is a single
+// embedding_lookup.
 //
-// The rank's slice doubles as its part of a tied lm_head (OutputHead reads `table()`; the zero row
-// past the slice is never read, since the head multiplies by local_vocab() rows only).
+// The rank's slice doubles as its part of a tied lm_head (OutputHead reads `table()`).
 #pragma once
 
 #include <memory>
 #include <span>
 #include <string>
-#include <vector>
 
 #include "models/tensor_parallel.h"
 #include "models/weight_loader.h"
@@ -37,33 +35,27 @@ class TokenEmbedding {
     FERRUM_ASSIGN_OR_RETURN(ShareRange slice, even_share(vocab, tp.rank, tp.size, name + " (vocabulary)"));
     embedding.first_id_ = slice.begin;
     embedding.local_vocab_ = slice.size();
-    FERRUM_ASSIGN_OR_RETURN(embedding.table_,
-                            loader.matrix_with_zero_rows(name, vocab, hidden, WeightSplit::rows(tp), /*zero_rows=*/1));
+    FERRUM_ASSIGN_OR_RETURN(embedding.table_, loader.matrix(name, vocab, hidden, WeightSplit::rows(tp)));
     return embedding;
   }
 
   // out [tokens, hidden] = the embedding of every token (ids already checked against the vocabulary).
   Status forward(typename B::Context& ctx, std::span<const uint32_t> tokens, Buffer& out) {
     if (!tp_.sharded()) return B::embedding_lookup(ctx, *table_, tokens, out, hidden_);
-    local_ids_.resize(tokens.size());
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      const bool mine = tokens[i] >= first_id_ && tokens[i] - first_id_ < local_vocab_;
-      local_ids_[i] = mine ? static_cast<uint32_t>(tokens[i] - first_id_) : static_cast<uint32_t>(local_vocab_);
-    }
-    FERRUM_TRY(B::embedding_lookup(ctx, *table_, local_ids_, out, hidden_));
+    FERRUM_TRY(B::embedding_lookup_slice(ctx, *table_, tokens, first_id_, out, hidden_));
     return B::all_reduce(ctx, out, tokens.size() * hidden_, ReduceOp::kSum);
   }
 
-  // The serving engine's form: the ids are also in device memory (`device_ids`, i32), so that with
-  // one rank the lookup reads no host data and a decode step can be captured as a graph. Under
-  // tensor parallelism the rank-local ids are made on the host (batch graphs are off there).
+  // The serving engine's form: the ids are also in device memory (`device_ids`, i32), so the lookup
+  // reads no host data and a decode step can be captured as a graph.
   Status forward_rows(typename B::Context& ctx, std::span<const uint32_t> tokens, const Buffer& device_ids,
                       Buffer& out) {
     if (!tp_.sharded()) return B::gather_rows(ctx, *table_, device_ids, tokens.size(), out, hidden_);
-    return forward(ctx, tokens, out);
+    FERRUM_TRY(B::gather_rows_slice(ctx, *table_, device_ids, tokens.size(), first_id_, out, hidden_));
+    return B::all_reduce(ctx, out, tokens.size() * hidden_, ReduceOp::kSum);
   }
 
-  // This rank's rows of the table ([local_vocab(), hidden], plus the zero row when sharded).
+  // This rank's rows of the table, [local_vocab(), hidden].
   const std::shared_ptr<const Buffer>& table() const { return table_; }
   size_t local_vocab() const { return local_vocab_; }
 
@@ -73,7 +65,6 @@ class TokenEmbedding {
   size_t first_id_ = 0;
   size_t local_vocab_ = 0;
   TensorParallel tp_;
-  std::vector<uint32_t> local_ids_;
 };
 
 }  // namespace ferrum

@@ -91,26 +91,6 @@ class WeightLoader {
     return std::make_shared<const Buffer>(std::move(buffer));
   }
 
-  // Part `split` of a [rows, cols] matrix followed by `zero_rows` rows of zeros (all-zero bytes are
-  // zero in every float and GGUF block type): the vocabulary-parallel embedding's table, whose
-  // extra row is what ids outside the rank's slice look up.
-  Expected<std::shared_ptr<const Buffer>> matrix_with_zero_rows(const std::string& name, size_t rows, size_t cols,
-                                                                const WeightSplit& split, size_t zero_rows) const {
-    FERRUM_ASSIGN_OR_RETURN(WeightTensor tensor,
-                            find_with_shape(name, {static_cast<int64_t>(rows), static_cast<int64_t>(cols)}));
-    FERRUM_ASSIGN_OR_RETURN(WeightTensor part, slice_matrix(tensor, split, source_.describe() + ": " + name));
-    const size_t part_rows = static_cast<size_t>(part.view.shape()[0]);
-    FERRUM_ASSIGN_OR_RETURN(size_t row_bytes, dtype_bytes(part.view.dtype(), cols));
-    std::vector<uint8_t> bytes((part_rows + zero_rows) * row_bytes, uint8_t{0});
-    std::memcpy(bytes.data(), part.view.data(), part_rows * row_bytes);
-    const WeightTensor padded{
-        TensorView(bytes.data(), part.view.dtype(),
-                   Shape{static_cast<int64_t>(part_rows + zero_rows), static_cast<int64_t>(cols)}),
-        nullptr};
-    FERRUM_ASSIGN_OR_RETURN(Buffer buffer, upload_matrix(padded, /*may_borrow=*/false));
-    return std::make_shared<const Buffer>(std::move(buffer));
-  }
-
   // The linear layer stored under `prefix` (prefix.weight, or prefix.qweight/... for GPTQ / AWQ),
   // or the part `split` names of it. A row-parallel part's outputs are partial sums that
   // all_reduce adds up, so only the first part carries the bias.

@@ -5,7 +5,8 @@
 // query rows this step, contexts that end mid-block and on a block edge, shuffled block ids, blocks
 // shared by several sequences as the prefix cache shares them, unused table slots holding -1,
 // GQA 1 / 4 / 8, sliding windows, block sizes 1 / 16 / 32 / 48; with half q / out on backends that
-// take them, the tensor-core prefill path), gather_rows and copy_from_host.
+// take them, the tensor-core prefill path), gather_rows (and its vocabulary-slice forms) and
+// copy_from_host.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -356,23 +357,38 @@ CaseResult run_cache_write(size_t tokens, size_t heads, size_t width, size_t blo
                  stored_tolerance(dtype, kExact));
 }
 
+// gather_rows, or with `slice` its vocabulary-parallel forms over a table holding the rows of ids
+// [first_id, first_id + rows): ids are drawn on both sides of the slice, which look up zeros.
 template <Backend B>
-CaseResult run_gather_rows(size_t rows, size_t count, size_t dim, DType dtype) {
+CaseResult run_gather_rows(size_t rows, size_t count, size_t dim, DType dtype, bool slice) {
   Rng rng(rows * 7 + count * 3 + dim);
   const std::vector<float> table = random_values(rng, rows * dim, dtype);
+  const size_t first_id = slice ? rows / 2 + 1 : 0;
   std::vector<float> ids(count);
-  for (float& id : ids) id = static_cast<float>(rng.below(rows));  // repeats included
+  for (float& id : ids) id = static_cast<float>(rng.below(slice ? 2 * rows + 2 : rows));  // repeats included
   OP_ASSIGN(auto table_buffer, upload<B>(table, dtype));
   OP_ASSIGN(auto id_buffer, upload<B>(ids, DType::kI32));
   OP_ASSIGN(auto out, B::alloc(count * dim, DType::kF32));
   auto ctx = B::new_context();
-  OP_TRY(B::gather_rows(ctx, table_buffer, id_buffer, count, out, dim));
-  OP_ASSIGN(auto actual, download<B>(ctx, out, count * dim));
-  std::vector<double> expected(count * dim);
+  std::vector<double> expected(count * dim, 0.0);
   for (size_t i = 0; i < count; ++i) {
-    for (size_t d = 0; d < dim; ++d) expected[i * dim + d] = table[static_cast<size_t>(ids[i]) * dim + d];
+    const auto id = static_cast<size_t>(ids[i]);
+    if (id < first_id || id - first_id >= rows) continue;
+    for (size_t d = 0; d < dim; ++d) expected[i * dim + d] = table[(id - first_id) * dim + d];
   }
-  return compare(actual, expected, kExact);
+  if (!slice) {
+    OP_TRY(B::gather_rows(ctx, table_buffer, id_buffer, count, out, dim));
+    OP_ASSIGN(auto actual, download<B>(ctx, out, count * dim));
+    return compare(actual, expected, kExact);
+  }
+  OP_TRY(B::gather_rows_slice(ctx, table_buffer, id_buffer, count, first_id, out, dim));
+  OP_ASSIGN(auto from_device_ids, download<B>(ctx, out, count * dim));
+  CaseResult device_ids = compare(from_device_ids, expected, kExact);
+  if (!device_ids.passed) return device_ids;
+  const std::vector<uint32_t> host_ids(ids.begin(), ids.end());
+  OP_TRY(B::embedding_lookup_slice(ctx, table_buffer, host_ids, first_id, out, dim));
+  OP_ASSIGN(auto from_host_ids, download<B>(ctx, out, count * dim));
+  return compare(from_host_ids, expected, kExact);
 }
 
 template <Backend B>
@@ -453,7 +469,11 @@ void add_cases(CaseList& cases) {
                                          {4096, 300, 17, DType::kBF16},
                                          {100, 5, 4096, DType::kF16}}) {
     add_case<B>(cases, "gather_rows", shape_name({{"rows", rows}, {"ids", count}, {"dim", dim}}),
-                std::string(dtype_name(dtype)), false, [=] { return run_gather_rows<B>(rows, count, dim, dtype); });
+                std::string(dtype_name(dtype)), false,
+                [=] { return run_gather_rows<B>(rows, count, dim, dtype, false); });
+    add_case<B>(cases, "gather_rows_slice", shape_name({{"rows", rows}, {"ids", count}, {"dim", dim}}),
+                std::string(dtype_name(dtype)), false,
+                [=] { return run_gather_rows<B>(rows, count, dim, dtype, true); });
   }
   add_case<B>(cases, "copy_from_host", "i32 and f32 at offsets", "i32/f32", false,
               [] { return run_copy_from_host<B>(); });

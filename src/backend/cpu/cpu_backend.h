@@ -72,6 +72,8 @@ struct CpuBackend : BackendDefaults {
 
   // ── Context ──
   static CpuContext new_context() { return CpuContext{}; }
+  // Ops run as they come, so a peer is the same pool and rank group.
+  static CpuContext new_peer_context(const CpuContext& parent) { return parent; }
   static Status sync(CpuContext&) { return ok(); }
 
   // ── GPTQ ──
@@ -126,6 +128,9 @@ struct CpuBackend : BackendDefaults {
   // ids i32, each checked against the table.
   static Status gather_rows(CpuContext& ctx, const CpuBuffer& table, const CpuBuffer& ids, size_t count, CpuBuffer& out,
                             size_t dim);
+  // ids i32, each checked to be non-negative.
+  static Status gather_rows_slice(CpuContext& ctx, const CpuBuffer& table, const CpuBuffer& ids, size_t count,
+                                  size_t first_id, CpuBuffer& out, size_t dim);
   // Any plain dtype.
   static Status copy_from_host(CpuContext& ctx, std::span<const uint8_t> bytes, CpuBuffer& dst, size_t dst_offset);
 
@@ -142,6 +147,8 @@ struct CpuBackend : BackendDefaults {
                           size_t width, size_t kernel, size_t stride, size_t padding);
   static Status embedding_lookup(CpuContext& ctx, const CpuBuffer& table, std::span<const uint32_t> ids, CpuBuffer& out,
                                  size_t dim);
+  static Status embedding_lookup_slice(CpuContext& ctx, const CpuBuffer& table, std::span<const uint32_t> ids,
+                                       size_t first_id, CpuBuffer& out, size_t dim);
   // src, out and weights f32.
   static Status scatter_add_rows(CpuContext& ctx, const CpuBuffer& src, std::span<const uint32_t> ids,
                                  std::span<const float> weights, CpuBuffer& out, size_t cols);

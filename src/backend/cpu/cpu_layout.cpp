@@ -136,9 +136,12 @@ Status CpuBackend::copy_2d(CpuContext& ctx, const CpuBuffer& src, size_t src_off
   return ok();
 }
 
-Status CpuBackend::embedding_lookup(CpuContext& ctx, const CpuBuffer& table, std::span<const uint32_t> ids,
-                                    CpuBuffer& out, size_t dim) {
-  constexpr std::string_view op = "embedding_lookup";
+namespace {
+
+// out[i, :] = table[ids[i] - first_id, :]; an id outside the table's rows is an error, or with
+// `outside_is_zero` (a vocabulary slice) a row of zeros.
+Status lookup_rows(CpuContext& ctx, std::string_view op, const CpuBuffer& table, std::span<const uint32_t> ids,
+                   size_t first_id, bool outside_is_zero, CpuBuffer& out, size_t dim) {
   const DType dtype = table.dtype();
   FERRUM_CHECK(cpu::is_plain_float(dtype) || (is_quantized(dtype) && can_dequantize(dtype)), ErrorCode::kUnsupported,
                op, ": table has dtype ", dtype, " (f32, f16, bf16 or a dequantizable block type)");
@@ -149,8 +152,9 @@ Status CpuBackend::embedding_lookup(CpuContext& ctx, const CpuBuffer& table, std
   FERRUM_CHECK(dim % block == 0, ErrorCode::kShapeMismatch, op, ": dim=", dim, " is not a whole number of ", dtype,
                " blocks of ", block);
   const size_t rows = table.numel() / dim;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    FERRUM_CHECK(ids[i] < rows, ErrorCode::kOutOfRange, op, ": ids[", i, "] = ", ids[i], " is not below the table's ",
+  const auto inside = [&](uint32_t id) { return id >= first_id && id - first_id < rows; };
+  for (size_t i = 0; i < ids.size() && !outside_is_zero; ++i) {
+    FERRUM_CHECK(inside(ids[i]), ErrorCode::kOutOfRange, op, ": ids[", i, "] = ", ids[i], " is not below the table's ",
                  rows, " rows");
   }
   const auto* base = static_cast<const uint8_t*>(table.data());
@@ -158,8 +162,12 @@ Status CpuBackend::embedding_lookup(CpuContext& ctx, const CpuBuffer& table, std
   float* dst = out.data_as<float>();
   cpu::parallel_for(ctx, ids.size(), cpu::grain_for(dim), [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {
-      const uint8_t* row = base + ids[i] * row_bytes;
       float* out_row = dst + i * dim;
+      if (!inside(ids[i])) {
+        std::fill_n(out_row, dim, 0.0f);
+        continue;
+      }
+      const uint8_t* row = base + (ids[i] - first_id) * row_bytes;
       switch (dtype) {
         case DType::kF32: std::memcpy(out_row, row, dim * sizeof(float)); break;
         case DType::kF16: widen_row(reinterpret_cast<const f16*>(row), out_row, dim); break;
@@ -169,6 +177,18 @@ Status CpuBackend::embedding_lookup(CpuContext& ctx, const CpuBuffer& table, std
     }
   });
   return ok();
+}
+
+}  // namespace
+
+Status CpuBackend::embedding_lookup(CpuContext& ctx, const CpuBuffer& table, std::span<const uint32_t> ids,
+                                    CpuBuffer& out, size_t dim) {
+  return lookup_rows(ctx, "embedding_lookup", table, ids, 0, false, out, dim);
+}
+
+Status CpuBackend::embedding_lookup_slice(CpuContext& ctx, const CpuBuffer& table, std::span<const uint32_t> ids,
+                                          size_t first_id, CpuBuffer& out, size_t dim) {
+  return lookup_rows(ctx, "embedding_lookup_slice", table, ids, first_id, true, out, dim);
 }
 
 Status CpuBackend::split_qkv(CpuContext& ctx, const CpuBuffer& qkv, CpuBuffer& q, CpuBuffer& k, CpuBuffer& v,

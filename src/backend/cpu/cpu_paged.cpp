@@ -225,17 +225,30 @@ Status CpuBackend::paged_mla_attention(CpuContext& ctx, const CpuBuffer& q, cons
   return ok();
 }
 
-Status CpuBackend::gather_rows(CpuContext& ctx, const CpuBuffer& table, const CpuBuffer& ids, size_t count,
-                               CpuBuffer& out, size_t dim) {
-  constexpr std::string_view op = "gather_rows";
+namespace {
+
+// The i32 device ids as the u32 ids the host lookups take, after checking none is negative.
+Expected<std::span<const uint32_t>> non_negative_ids(std::string_view op, const CpuBuffer& ids, size_t count) {
   FERRUM_TRY(check_i32(op, "ids", &ids, count));
   const int32_t* values = ids.data_as<int32_t>();
   for (size_t i = 0; i < count; ++i) {
     FERRUM_CHECK(values[i] >= 0, ErrorCode::kOutOfRange, op, ": ids[", i, "] = ", values[i], " is negative");
   }
-  // Non-negative i32 ids are the same bytes as the u32 ids embedding_lookup takes (and checks).
-  return embedding_lookup(ctx, table, std::span<const uint32_t>(reinterpret_cast<const uint32_t*>(values), count), out,
-                          dim);
+  return std::span<const uint32_t>(reinterpret_cast<const uint32_t*>(values), count);
+}
+
+}  // namespace
+
+Status CpuBackend::gather_rows(CpuContext& ctx, const CpuBuffer& table, const CpuBuffer& ids, size_t count,
+                               CpuBuffer& out, size_t dim) {
+  FERRUM_ASSIGN_OR_RETURN(auto host_ids, non_negative_ids("gather_rows", ids, count));
+  return embedding_lookup(ctx, table, host_ids, out, dim);
+}
+
+Status CpuBackend::gather_rows_slice(CpuContext& ctx, const CpuBuffer& table, const CpuBuffer& ids, size_t count,
+                                     size_t first_id, CpuBuffer& out, size_t dim) {
+  FERRUM_ASSIGN_OR_RETURN(auto host_ids, non_negative_ids("gather_rows_slice", ids, count));
+  return embedding_lookup_slice(ctx, table, host_ids, first_id, out, dim);
 }
 
 Status CpuBackend::copy_from_host(CpuContext& /*ctx*/, std::span<const uint8_t> bytes, CpuBuffer& dst,

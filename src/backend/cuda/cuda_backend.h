@@ -90,6 +90,8 @@ struct CudaBackend : BackendDefaults {
 
   // ── Context ──
   static Context new_context();
+  // Shares the parent's NCCL communicator (under tensor parallelism), nothing else.
+  static Context new_peer_context(const Context& parent);
   static Status sync(Context& ctx);
 
   // ── Graphs ──
@@ -147,7 +149,8 @@ struct CudaBackend : BackendDefaults {
   // `rows` rows of `cols` values (cols % 32 == 0). The norms and the gated activation below do what
   // their plain ops do and also write out's rounding to `rounded` (out's rows and width must fit).
   // gemm_quant_rounded is gemm_quant with a's rounding at hand: it skips the rounding launch when
-  // `rounded` holds a's m rows of k and the fused GEMV takes the weight, else runs gemm_quant.
+  // `rounded` holds a's m rows of k and the GEMV takes the weight (the fused GGUF GEMV, the 4-bit
+  // GPTQ one at one row), else runs gemm_quant.
   using RoundedRows = CudaRoundedRows;
   static Expected<RoundedRows> alloc_rounded_rows(size_t rows, size_t cols);
   static Status rms_norm_rounded(Context& ctx, const Buffer& x, const Buffer& w, float eps, Buffer& out, size_t tokens,
@@ -195,6 +198,8 @@ struct CudaBackend : BackendDefaults {
   // The embedding kernel with device ids (an id outside the table gives a zero row).
   static Status gather_rows(Context& ctx, const Buffer& table, const Buffer& ids, size_t count, Buffer& out,
                             size_t dim);
+  static Status gather_rows_slice(Context& ctx, const Buffer& table, const Buffer& ids, size_t count,
+                                  size_t first_id, Buffer& out, size_t dim);
   // Not during graph capture (a pageable host copy cannot be captured).
   static Status copy_from_host(Context& ctx, std::span<const uint8_t> bytes, Buffer& dst, size_t dst_offset);
   // ── Layout and element-wise ──
@@ -210,6 +215,8 @@ struct CudaBackend : BackendDefaults {
                                  std::span<const float> weights, Buffer& out, size_t cols);
   static Status embedding_lookup(Context& ctx, const Buffer& table, std::span<const uint32_t> ids, Buffer& out,
                                  size_t dim);
+  static Status embedding_lookup_slice(Context& ctx, const Buffer& table, std::span<const uint32_t> ids,
+                                       size_t first_id, Buffer& out, size_t dim);
   static Status split_qkv(Context& ctx, const Buffer& qkv, Buffer& q, Buffer& k, Buffer& v, size_t tokens, size_t q_dim,
                           size_t kv_dim);
   static Status fused_silu_mul_split(Context& ctx, const Buffer& gate_up, Buffer& out, size_t tokens, size_t im);

@@ -116,6 +116,12 @@ CudaContext CudaBackend::new_context() {
   return CudaContext();
 }
 
+CudaContext CudaBackend::new_peer_context(const CudaContext& parent) {
+  CudaContext ctx;
+  ctx.state().nccl = parent.state().nccl;
+  return ctx;
+}
+
 Status CudaBackend::sync(CudaContext& ctx) {
   FERRUM_TRY(ctx.usable());
   if (ctx.state().deferred_error) {

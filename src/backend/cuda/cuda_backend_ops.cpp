@@ -177,31 +177,42 @@ Status CudaBackend::layer_norm(CudaContext& ctx, const CudaBuffer& x, const Cuda
 
 // ── Layout ──
 
-Status CudaBackend::embedding_lookup(CudaContext& ctx, const CudaBuffer& table, std::span<const uint32_t> ids,
-                                     CudaBuffer& out, size_t dim) {
-  FERRUM_TRY(ctx.usable());
-  FERRUM_TRY(check_positive("embedding_lookup", "dim", dim));
+namespace {
+
+// The embedding kernel's arguments once table, out and dim are checked; ids are the caller's.
+Expected<cuda::EmbeddingArgs> embedding_args(std::string_view op, const CudaBuffer& table, size_t count,
+                                             size_t first_id, CudaBuffer& out, size_t dim) {
+  FERRUM_TRY(check_positive(op, "dim", dim));
   const DType table_dtype = table.dtype();
-  FERRUM_CHECK(cuda::is_float_dtype(table_dtype) || is_quantized(table_dtype), ErrorCode::kUnsupported,
-               "embedding_lookup: table dtype ", table_dtype, " is not a float or GGUF type");
-  FERRUM_CHECK(dim % dtype_info(table_dtype).block_elems == 0, ErrorCode::kShapeMismatch, "embedding_lookup: dim ", dim,
+  FERRUM_CHECK(cuda::is_float_dtype(table_dtype) || is_quantized(table_dtype), ErrorCode::kUnsupported, op,
+               ": table dtype ", table_dtype, " is not a float or GGUF type");
+  FERRUM_CHECK(dim % dtype_info(table_dtype).block_elems == 0, ErrorCode::kShapeMismatch, op, ": dim ", dim,
                " is not a whole number of ", table_dtype, " blocks");
-  FERRUM_TRY(check_float("embedding_lookup", "out", out));
-  FERRUM_TRY(check_numel("embedding_lookup", "out", out, {ids.size(), dim}));
-  const size_t rows = table.numel() / dim;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    FERRUM_CHECK(ids[i] < rows, ErrorCode::kOutOfRange, "embedding_lookup: ids[", i, "] = ", ids[i],
-                 " but the table has ", rows, " rows");
-  }
-  if (ids.empty()) return ok();
+  FERRUM_CHECK(first_id <= UINT32_MAX, ErrorCode::kOutOfRange, op, ": first_id ", first_id, " is not a u32 id");
+  FERRUM_TRY(cuda::check_float(op, "out", out));
+  FERRUM_TRY(check_numel(op, "out", out, {count, dim}));
   cuda::EmbeddingArgs args;
   args.table = table.data();
   args.table_dtype = table_dtype;
-  args.rows = rows;
+  args.rows = table.numel() / dim;
   args.dim = dim;
-  args.count = ids.size();
+  args.count = count;
+  args.first_id = static_cast<uint32_t>(first_id);
   args.out = out.data();
   args.out_dtype = out.dtype();
+  return args;
+}
+
+// embedding_lookup(_slice): host ids, or in device-state mode the decode state's token.
+Status lookup_host_ids(CudaContext& ctx, std::string_view op, const CudaBuffer& table, std::span<const uint32_t> ids,
+                       size_t first_id, bool outside_is_error, CudaBuffer& out, size_t dim) {
+  FERRUM_TRY(ctx.usable());
+  FERRUM_ASSIGN_OR_RETURN(cuda::EmbeddingArgs args, embedding_args(op, table, ids.size(), first_id, out, dim));
+  for (size_t i = 0; i < ids.size() && outside_is_error; ++i) {
+    FERRUM_CHECK(ids[i] < args.rows, ErrorCode::kOutOfRange, op, ": ids[", i, "] = ", ids[i], " but the table has ",
+                 args.rows, " rows");
+  }
+  if (ids.empty()) return ok();
   if (ctx.dev_state_mode() && ids.size() == 1) {
     args.dyn_state = ctx.decode_state();
   } else {
@@ -212,6 +223,40 @@ Status CudaBackend::embedding_lookup(CudaContext& ctx, const CudaBuffer& table, 
     args.ids = static_cast<const uint32_t*>(device_ids);
   }
   return cuda::launch_embedding(args, ctx.stream());
+}
+
+// gather_rows(_slice): the ids are already on the device (an id outside the table reads zeros).
+Status lookup_device_ids(CudaContext& ctx, std::string_view op, const CudaBuffer& table, const CudaBuffer& ids,
+                         size_t count, size_t first_id, CudaBuffer& out, size_t dim) {
+  FERRUM_TRY(ctx.usable());
+  FERRUM_ASSIGN_OR_RETURN(cuda::EmbeddingArgs args, embedding_args(op, table, count, first_id, out, dim));
+  FERRUM_TRY(check_i32(op, "ids", &ids, count));
+  if (count == 0) return ok();
+  // Non-negative i32 ids are the kernel's u32 ids; a negative one reads as huge, past the table.
+  args.ids = static_cast<const uint32_t*>(ids.data());
+  return cuda::launch_embedding(args, ctx.stream());
+}
+
+}  // namespace
+
+Status CudaBackend::embedding_lookup(CudaContext& ctx, const CudaBuffer& table, std::span<const uint32_t> ids,
+                                     CudaBuffer& out, size_t dim) {
+  return lookup_host_ids(ctx, "embedding_lookup", table, ids, 0, true, out, dim);
+}
+
+Status CudaBackend::embedding_lookup_slice(CudaContext& ctx, const CudaBuffer& table, std::span<const uint32_t> ids,
+                                           size_t first_id, CudaBuffer& out, size_t dim) {
+  return lookup_host_ids(ctx, "embedding_lookup_slice", table, ids, first_id, false, out, dim);
+}
+
+Status CudaBackend::gather_rows(CudaContext& ctx, const CudaBuffer& table, const CudaBuffer& ids, size_t count,
+                                CudaBuffer& out, size_t dim) {
+  return lookup_device_ids(ctx, "gather_rows", table, ids, count, 0, out, dim);
+}
+
+Status CudaBackend::gather_rows_slice(CudaContext& ctx, const CudaBuffer& table, const CudaBuffer& ids, size_t count,
+                                      size_t first_id, CudaBuffer& out, size_t dim) {
+  return lookup_device_ids(ctx, "gather_rows_slice", table, ids, count, first_id, out, dim);
 }
 
 Status CudaBackend::split_qkv(CudaContext& ctx, const CudaBuffer& qkv, CudaBuffer& q, CudaBuffer& k, CudaBuffer& v,

@@ -184,33 +184,6 @@ Status CudaBackend::paged_mla_attention(CudaContext& ctx, const CudaBuffer& q, c
   return run_paged(ctx, problem);
 }
 
-Status CudaBackend::gather_rows(CudaContext& ctx, const CudaBuffer& table, const CudaBuffer& ids, size_t count,
-                                CudaBuffer& out, size_t dim) {
-  FERRUM_TRY(ctx.usable());
-  constexpr std::string_view op = "gather_rows";
-  FERRUM_TRY(check_positive(op, "dim", dim));
-  const DType table_dtype = table.dtype();
-  FERRUM_CHECK(cuda::is_float_dtype(table_dtype) || is_quantized(table_dtype), ErrorCode::kUnsupported, op,
-               ": table dtype ", table_dtype, " is not a float or GGUF type");
-  FERRUM_CHECK(dim % dtype_info(table_dtype).block_elems == 0, ErrorCode::kShapeMismatch, op, ": dim ", dim,
-               " is not a whole number of ", table_dtype, " blocks");
-  FERRUM_TRY(check_i32(op, "ids", &ids, count));
-  FERRUM_TRY(cuda::check_float(op, "out", out));
-  FERRUM_TRY(check_numel(op, "out", out, {count, dim}));
-  if (count == 0) return ok();
-  cuda::EmbeddingArgs args;
-  args.table = table.data();
-  args.table_dtype = table_dtype;
-  args.rows = table.numel() / dim;
-  args.dim = dim;
-  args.count = count;
-  // Non-negative i32 ids are the kernel's u32 ids; a negative one reads as huge, past the table.
-  args.ids = static_cast<const uint32_t*>(ids.data());
-  args.out = out.data();
-  args.out_dtype = out.dtype();
-  return cuda::launch_embedding(args, ctx.stream());
-}
-
 Status CudaBackend::copy_from_host(CudaContext& ctx, std::span<const uint8_t> bytes, CudaBuffer& dst,
                                    size_t dst_offset) {
   FERRUM_TRY(ctx.usable());

@@ -34,10 +34,11 @@ Status init_state(CudaContextState& s) {
 CudaContextState::~CudaContextState() {
   // Waiting on a stream stuck in a collective whose peer died would never return: the communicator
   // waits with its failure checks, and is torn down (aborted if need be) first.
+  // A graph that captured collectives goes before the communicator (whose last owner may be this).
   if (nccl != nullptr && stream != nullptr) (void)nccl->wait(stream);
-  nccl.reset();
   if (stream != nullptr) (void)cudaStreamSynchronize(stream);
   if (last_graph != nullptr) (void)cudaGraphExecDestroy(last_graph);
+  nccl.reset();
   for (auto& [key, plan] : gemm_plans) {
     (void)cublasLtMatmulDescDestroy(plan.desc);
     (void)cublasLtMatrixLayoutDestroy(plan.a_layout);

@@ -86,8 +86,8 @@ struct CudaContextState {
 
   std::array<cuda::DeviceBlock, static_cast<size_t>(ScratchSlot::kCount)> scratch{};
 
-  // Null with one GPU (the collectives are then identities).
-  std::unique_ptr<cuda::NcclCommunicator> nccl;
+  // Null with one GPU (the collectives are then identities). Shared with peer contexts.
+  std::shared_ptr<cuda::NcclCommunicator> nccl;
 
   ~CudaContextState();
 };

@@ -126,8 +126,11 @@ __global__ void kv_append_kernel(U* cache_k, U* cache_v, const U* __restrict__ n
   }
 }
 
-__device__ __forceinline__ size_t embedding_row(const uint32_t* ids, const int32_t* dyn_state, size_t i) {
-  return dyn_state ? static_cast<size_t>(static_cast<uint32_t>(dyn_state[DecodeStateSlots::kToken])) : ids[i];
+// The table row of output row i; an id below first_id wraps past the table (a zero row).
+__device__ __forceinline__ size_t embedding_row(const uint32_t* ids, uint32_t first_id, const int32_t* dyn_state,
+                                                size_t i) {
+  const uint32_t id = dyn_state ? static_cast<uint32_t>(dyn_state[DecodeStateSlots::kToken]) : ids[i];
+  return id - first_id;
 }
 
 // The converting variant: one element per thread.
@@ -150,9 +153,9 @@ __global__ void kv_append_convert_kernel(TCache* cache_k, TCache* cache_v, const
 
 template <class T, class Out>
 __global__ void embedding_float_kernel(const T* __restrict__ table, size_t rows, size_t dim, const uint32_t* ids,
-                                       const int32_t* dyn_state, Out* __restrict__ out) {
+                                       uint32_t first_id, const int32_t* dyn_state, Out* __restrict__ out) {
   const size_t i = blockIdx.y;
-  const size_t row = embedding_row(ids, dyn_state, i);
+  const size_t row = embedding_row(ids, first_id, dyn_state, i);
   for (size_t d = blockIdx.x * size_t{blockDim.x} + threadIdx.x; d < dim; d += size_t{gridDim.x} * blockDim.x) {
     out[i * dim + d] = row < rows ? from_f32<Out>(to_f32(table[row * dim + d])) : from_f32<Out>(0.0f);
   }
@@ -160,7 +163,8 @@ __global__ void embedding_float_kernel(const T* __restrict__ table, size_t rows,
 
 template <DType kType, class Out>
 __global__ void embedding_gguf_kernel(const uint8_t* __restrict__ table, size_t rows, size_t dim, size_t row_bytes,
-                                      const uint32_t* ids, const int32_t* dyn_state, Out* __restrict__ out) {
+                                      const uint32_t* ids, uint32_t first_id, const int32_t* dyn_state,
+                                      Out* __restrict__ out) {
   constexpr size_t kBlockElems = kType == DType::kQ4_0 || kType == DType::kQ4_1 || kType == DType::kQ5_0 ||
                                          kType == DType::kQ5_1 || kType == DType::kQ8_0
                                      ? 32
@@ -176,7 +180,7 @@ __global__ void embedding_gguf_kernel(const uint8_t* __restrict__ table, size_t 
                                  : kType == DType::kQ5_K ? 176
                                                          : 210;
   const size_t i = blockIdx.y;
-  const size_t row = embedding_row(ids, dyn_state, i);
+  const size_t row = embedding_row(ids, first_id, dyn_state, i);
   for (size_t d = blockIdx.x * size_t{blockDim.x} + threadIdx.x; d < dim; d += size_t{gridDim.x} * blockDim.x) {
     float value = 0.0f;
     if (row < rows) {
@@ -254,14 +258,15 @@ Status launch_embedding(const EmbeddingArgs& a, cudaStream_t stream) {
     FERRUM_DISPATCH_GGUF(
         a.table_dtype, kType, "embedding_lookup", FERRUM_DISPATCH_FLOAT(a.out_dtype, Out, "embedding_lookup", {
           embedding_gguf_kernel<kType, Out><<<grid, kThreads, 0, stream>>>(static_cast<const uint8_t*>(a.table), a.rows,
-                                                                           a.dim, row_bytes, a.ids, a.dyn_state,
+                                                                           a.dim, row_bytes, a.ids, a.first_id, a.dyn_state,
                                                                            static_cast<Out*>(a.out));
         }));
   } else {
     FERRUM_DISPATCH_FLOAT(
         a.table_dtype, T, "embedding_lookup", FERRUM_DISPATCH_FLOAT(a.out_dtype, Out, "embedding_lookup", {
           embedding_float_kernel<T, Out><<<grid, kThreads, 0, stream>>>(static_cast<const T*>(a.table), a.rows, a.dim,
-                                                                        a.ids, a.dyn_state, static_cast<Out*>(a.out));
+                                                                        a.ids, a.first_id, a.dyn_state,
+                                                                        static_cast<Out*>(a.out));
         }));
   }
   return check_launch("embedding_lookup", grid, kThreads);

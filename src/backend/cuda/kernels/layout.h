@@ -35,14 +35,16 @@ struct KvAppendArgs {
 };
 Status launch_kv_append(const KvAppendArgs& args, cudaStream_t stream);
 
-// out[i, :] = dequant(table[ids[i], :]) for i < count. `ids` is a device array; with dyn_state the
-// single id is dyn_state[kToken] instead. Ids >= rows give a zero row (the host validates eager ids).
+// out[i, :] = dequant(table[ids[i] - first_id, :]) for i < count. `ids` is a device array; with
+// dyn_state the single id is dyn_state[kToken] instead. Ids outside [first_id, first_id + rows) give
+// a zero row (another rank's slice of the vocabulary; the host validates eager ids of a whole table).
 struct EmbeddingArgs {
   const void* table = nullptr;
   DType table_dtype = DType::kF32;
   size_t rows = 0;
   size_t dim = 0;
   const uint32_t* ids = nullptr;
+  uint32_t first_id = 0;
   const int32_t* dyn_state = nullptr;
   size_t count = 0;
   void* out = nullptr;
