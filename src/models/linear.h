@@ -89,17 +89,11 @@ class Linear {
         storage_);
   }
 
-  // Whether forward can use x's rounding made ahead: GGUF blocks (the backend's quantized GEMV) and
-  // 4-bit GPTQ without act order (its GEMV rounds x the same way).
-  bool takes_rounded_rows() const {
-    if (std::holds_alternative<GgufWeight<B>>(storage_)) return true;
-    const auto* packed = std::get_if<PackedQuantWeight<B>>(&storage_);
-    const auto* gptq = packed != nullptr ? std::get_if<GptqQuant>(&packed->kind) : nullptr;
-    return gptq != nullptr && gptq->bits == 4 && !gptq->desc_act;
-  }
+  // Whether forward can use x's rounding made ahead (GGUF blocks: the backend's quantized GEMV).
+  bool takes_rounded_rows() const { return std::holds_alternative<GgufWeight<B>>(storage_); }
 
   // out[m, out_features] = x[m, in_features] @ W^T + bias. `x_rounded`, when given, holds x's
-  // rounding (rounded_rows.h), which weights that take it read instead of rounding x again.
+  // rounding (rounded_rows.h), which GGUF weights read instead of rounding x again.
   Status forward(typename B::Context& ctx, const Buffer& x, Buffer& out, size_t m,
                  const RoundedRows<B>* x_rounded = nullptr) const {
     Status status = std::visit(
@@ -120,12 +114,6 @@ class Linear {
           } else if constexpr (std::is_same_v<Weight, PackedQuantWeight<B>>) {
             QuantWeights<Buffer> packed{
                 .qweight = weight.qweight.get(), .scales = weight.scales.get(), .zeros = weight.zeros.get()};
-            if constexpr (kHasRoundedRows<B>) {
-              if (x_rounded != nullptr) {
-                return B::gemm_quant_rounded(ctx, x, *x_rounded, packed, out, m, out_features_, in_features_,
-                                             weight.kind);
-              }
-            }
             return B::gemm_quant(ctx, x, packed, out, m, out_features_, in_features_, weight.kind);
           } else {
             return B::gemm_gptq(ctx, x, weight.store, out, m);

@@ -191,7 +191,7 @@ Status LlamaModel<B>::run_decoder(Context& ctx, size_t t, const Attend& attend) 
   if (hp.embedding_scale != 1.0f) FERRUM_TRY(B::scale(ctx, s.residual, t * hp.hidden_size, hp.embedding_scale));
   tracer_.template trace<B>(ctx, "inp_embd", -1, s.residual, t * hp.hidden_size);
   // Each norm into s.x also rounds it for the layer part that reads it when that part's weights
-  // take it (GGUF, 4-bit GPTQ; rounded_rows.h): one rounding then serves q, k and v, or gate and up.
+  // are GGUF (rounded_rows.h): one rounding then serves q, k and v, or gate and up.
   const auto x_rounding = [&](bool reader_takes_it) {
     return rounding_for(s.x_rounded, t, hp.hidden_size, reader_takes_it);
   };

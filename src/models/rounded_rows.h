@@ -1,9 +1,8 @@
-// Activations rounded ahead for a backend's quantized GEMV. A backend whose GGUF (and 4-bit GPTQ)
-// GEMV rounds x to int8 before multiplying (CUDA) can write that rounding beside a norm's or
-// activation's output (B::RoundedRows, the *_rounded ops), so the GEMVs that read the output skip
-// their own rounding launch. Models ask for it where the reader's weights take it
-// (Linear::takes_rounded_rows) and the batch is small enough for the GEMV; the helpers here fall
-// back to the plain ops on backends without it.
+// Activations rounded ahead for a backend's quantized GEMV. A backend whose GGUF GEMV rounds x to
+// int8 before multiplying (CUDA) can write that rounding beside a norm's or activation's output
+// (B::RoundedRows, the *_rounded ops), so the GEMVs that read the output skip their own rounding
+// launch. Models ask for it where the reader's weights are GGUF and the batch is small enough for
+// the GEMV; the helpers here fall back to the plain ops on backends without it.
 #pragma once
 
 #include <algorithm>

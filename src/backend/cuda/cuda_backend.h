@@ -149,8 +149,7 @@ struct CudaBackend : BackendDefaults {
   // `rows` rows of `cols` values (cols % 32 == 0). The norms and the gated activation below do what
   // their plain ops do and also write out's rounding to `rounded` (out's rows and width must fit).
   // gemm_quant_rounded is gemm_quant with a's rounding at hand: it skips the rounding launch when
-  // `rounded` holds a's m rows of k and the GEMV takes the weight (the fused GGUF GEMV, the 4-bit
-  // GPTQ one at one row), else runs gemm_quant.
+  // `rounded` holds a's m rows of k and the fused GEMV takes the weight, else runs gemm_quant.
   using RoundedRows = CudaRoundedRows;
   static Expected<RoundedRows> alloc_rounded_rows(size_t rows, size_t cols);
   static Status rms_norm_rounded(Context& ctx, const Buffer& x, const Buffer& w, float eps, Buffer& out, size_t tokens,

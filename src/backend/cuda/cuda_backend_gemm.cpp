@@ -249,15 +249,13 @@ Expected<cuda::QuantMmaArgs> quant_mma_args(CudaContext& ctx, const CudaBuffer& 
 
 // GPTQ / AWQ: their GEMV at one row, the tensor-core kernel up to packed_mma_max_rows(), else the
 // weight expanded into dense scratch in the activation's dtype, then multiplied.
-// `rounded`, when not null, holds a's rounding (the 4-bit GPTQ GEMV reads it).
-Status run_packed_int_gemm(CudaContext& ctx, const CudaBuffer& a, const CudaRoundedRows* rounded, CudaBuffer& out,
-                           size_t m, const cuda::PackedIntWeight& packed, bool awq) {
+Status run_packed_int_gemm(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& out, size_t m,
+                           const cuda::PackedIntWeight& packed, bool awq) {
   if (m == 1 && cuda::packed_gemv_enabled() && cuda::packed_gemv_supports(packed, awq, a.dtype(), a.data())) {
-    FERRUM_ASSIGN_OR_RETURN(cuda::QuantMmaArgs args,
+    FERRUM_ASSIGN_OR_RETURN(const cuda::QuantMmaArgs args,
                             quant_kernel_args(ctx, a, out, m, packed.n, packed.k, [&](int sm_count) {
                               return cuda::packed_gemv_scratch_bytes(packed, awq, sm_count);
                             }));
-    if (rounded != nullptr) args.x_rounded = rounded->bytes.data();
     return cuda::launch_packed_gemv(args, packed, awq, ctx.stream());
   }
   if (m <= cuda::packed_mma_max_rows() && cuda::quant_mma_supports_packed(packed, awq, a.dtype(), a.data(), m)) {
@@ -447,13 +445,13 @@ Status CudaBackend::gemm_quant_impl(CudaContext& ctx, const CudaBuffer& a, const
       FERRUM_TRY(check_group_indices(ctx, op, *weights.g_idx, k, groups));
       packed.g_idx = weights.g_idx->data_as<int32_t>();
     }
-    return run_packed_int_gemm(ctx, a, rounded, out, m, packed, /*awq=*/false);
+    return run_packed_int_gemm(ctx, a, out, m, packed, /*awq=*/false);
   }
   FERRUM_CHECK(packed.bits == 4, ErrorCode::kUnsupported, op, ": AWQ is 4-bit only");
   FERRUM_CHECK(n % 8 == 0, ErrorCode::kShapeMismatch, op, ": n = ", n, " must be a multiple of 8");
   FERRUM_TRY(check_numel(op, "qweight", *weights.qweight, {k, n / 8}));
   FERRUM_TRY(check_numel(op, "zeros", *weights.zeros, {groups, n / 8}));
-  return run_packed_int_gemm(ctx, a, rounded, out, m, packed, /*awq=*/true);
+  return run_packed_int_gemm(ctx, a, out, m, packed, /*awq=*/true);
 }
 
 Expected<CudaGptqStore> CudaBackend::load_gptq(std::span<const int32_t> qweight, std::span<const float> scales,
@@ -519,7 +517,7 @@ Status CudaBackend::gemm_gptq(CudaContext& ctx, const CudaBuffer& a, const CudaG
   packed.group_size = weight.group_size;
   packed.k = weight.k;
   packed.n = weight.n;
-  return run_packed_int_gemm(ctx, a, nullptr, out, m, packed, /*awq=*/false);
+  return run_packed_int_gemm(ctx, a, out, m, packed, /*awq=*/false);
 }
 
 }  // namespace ferrum

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <random>
-#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -133,41 +132,12 @@ B::Buffer random_gguf_weight(std::mt19937& rng, DType type, size_t n, size_t k) 
   return std::move(*buffer);
 }
 
-// Random i32 words (GPTQ's packed weights and zeros), on the device.
-B::Buffer random_words(std::mt19937& rng, size_t count) {
-  std::vector<int32_t> words(count);
-  for (int32_t& word : words) word = static_cast<int32_t>(rng());
-  auto buffer = B::from_bytes(std::span(reinterpret_cast<const uint8_t*>(words.data()), count * sizeof(int32_t)),
-                              DType::kI32, count);
-  EXPECT_TRUE(buffer) << buffer.error().to_string();
-  return std::move(*buffer);
-}
-
-// A random 4-bit GPTQ weight [n, k] in groups of 32 (its GEMV rounds x as the GGUF one does): the
-// same comparison as the GGUF types' below.
-void expect_gptq_gemv_matches(B::Context& ctx, std::mt19937& rng, const B::Buffer& out, const B::RoundedRows& rounded,
-                              size_t m, size_t k, const std::string& what) {
-  constexpr size_t kRows = 96, kGroup = 32;
-  const size_t groups = k / kGroup;
-  const B::Buffer qweight = random_words(rng, k / 8 * kRows), zeros = random_words(rng, groups * kRows / 8);
-  const B::Buffer scales = upload(random_floats(rng, groups * kRows, 0.001f, 0.02f), DType::kF16);
-  const QuantWeights<B::Buffer> weights{.qweight = &qweight, .scales = &scales, .zeros = &zeros};
-  const QuantKind kind = GptqQuant{.bits = 4, .group_size = kGroup};
-  auto plain = B::alloc(m * kRows, DType::kF32), ahead = B::alloc(m * kRows, DType::kF32);
-  ASSERT_TRUE(plain && ahead);
-  ASSERT_TRUE(B::gemm_quant(ctx, out, weights, *plain, m, kRows, k, kind));
-  ASSERT_TRUE(B::gemm_quant_rounded(ctx, out, rounded, weights, *ahead, m, kRows, k, kind));
-  ASSERT_TRUE(B::sync(ctx));
-  EXPECT_EQ(bytes_of(*ahead), bytes_of(*plain)) << what << ", gptq int4";
-}
-
-// Each GGUF type the fused GEMV takes at `k`, and 4-bit GPTQ: gemm_quant_rounded with the rounding
-// an op wrote beside `out` against gemm_quant rounding `out` itself. The GEMV reads nothing else of
-// x, so any difference in the rounding shows in the products.
+// Each GGUF type the fused GEMV takes at `k`: gemm_quant_rounded with the rounding an op wrote
+// beside `out` against gemm_quant rounding `out` itself. The GEMV reads nothing else of x, so any
+// difference in the rounding shows in the products.
 void expect_gemv_matches(B::Context& ctx, const B::Buffer& out, const B::RoundedRows& rounded, size_t m, size_t k,
                          const std::string& what) {
   std::mt19937 rng(static_cast<unsigned>(m * 131 + k));
-  expect_gptq_gemv_matches(ctx, rng, out, rounded, m, k, what);
   for (GgufQuantType quant : {GgufQuantType::kQ8_0, GgufQuantType::kQ4_K, GgufQuantType::kQ6_K}) {
     const DType type = gguf_quant_dtype(quant);
     if (k % dtype_info(type).block_elems != 0) continue;

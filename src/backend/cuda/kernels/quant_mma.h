@@ -33,9 +33,6 @@ struct QuantMmaArgs {
   void* scratch = nullptr;      // quant_mma_scratch_bytes(...) of f32 partials, or null when it is 0
   bool generic_decode = false;  // the lab's v1: every type through the value-by-value decoder
   int warps = 0;                // 4 or 8 warps (64 or 128 weight rows) per block; 0 = by m
-  // x's int8 rounding made ahead (rounded_rows.cuh layout, m rows): the 4-bit GPTQ GEMV reads it
-  // instead of rounding x into scratch. Others ignore it.
-  const void* x_rounded = nullptr;
 };
 
 // GPTQ / AWQ weights through the same kernel (quant_mma_packed.cu): args.w / w_dtype are unused,

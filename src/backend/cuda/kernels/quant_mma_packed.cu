@@ -306,11 +306,8 @@ size_t partials_bytes(const GemvPlan& plan, size_t n) {
 template <class Scale>
 Status launch_gemv_int8_x(const QuantMmaArgs& args, const PackedIntWeight& packed, const GemvPlan& plan,
                           cudaStream_t stream) {
-  void* rounded = const_cast<void*>(args.x_rounded);  // read only
-  if (rounded == nullptr) {
-    rounded = static_cast<uint8_t*>(args.scratch) + partials_bytes(plan, packed.n);
-    FERRUM_TRY(launch_round_rows(args.x, args.x_dtype, 1, packed.k, rounded, stream));
-  }
+  void* rounded = static_cast<uint8_t*>(args.scratch) + partials_bytes(plan, packed.n);
+  FERRUM_TRY(launch_round_rows(args.x, args.x_dtype, 1, packed.k, rounded, stream));
   float* partials = plan.splits > 1 ? static_cast<float*>(args.scratch) : nullptr;
   return launch_kernel("gemm_quant(gptq gemv, int8 x)", gptq4_gemv_int8_kernel<Scale>,
                        dim3(plan.column_tiles, plan.splits), dim3(kGemvWarps * 32), 0, stream, packed,
