@@ -89,6 +89,7 @@ std::string_view message_tag_name(MessageTag tag) {
     case MessageTag::kStep: return "step";
     case MessageTag::kCollective: return "collective";
     case MessageTag::kNcclUniqueId: return "NCCL unique id";
+    case MessageTag::kIpcHandles: return "IPC handles";
   }
   return "unknown";
 }

@@ -36,7 +36,8 @@ enum class MessageTag : uint32_t {
   kReady,        // a rank loaded its shard (or failed, with the reason)
   kStep,         // one step rank 0 broadcasts
   kCollective,   // payload of a host collective (CPU backend)
-  kNcclUniqueId  // the NCCL bootstrap id rank 0 created
+  kNcclUniqueId,  // the NCCL bootstrap id rank 0 created
+  kIpcHandles     // the CUDA IPC all-reduce's buffers and whether every rank mapped them
 };
 
 std::string_view message_tag_name(MessageTag tag);

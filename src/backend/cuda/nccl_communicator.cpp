@@ -64,6 +64,7 @@ Expected<std::unique_ptr<NcclCommunicator>> NcclCommunicator::create(std::shared
   const ncclResult_t started = ncclCommInitRankConfig(&communicator->comm_, static_cast<int>(group->size()), id,
                                                       static_cast<int>(group->rank()), &config);
   FERRUM_TRY(communicator->settle(started, "ncclCommInitRankConfig"));
+  FERRUM_ASSIGN_OR_RETURN(communicator->ipc_, IpcAllReduce::create(*communicator->group_));
   return communicator;
 }
 
@@ -84,6 +85,7 @@ NcclCommunicator::~NcclCommunicator() {
 Error NcclCommunicator::fail(std::string why) {
   if (!failed_) {
     failed_ = Error(ErrorCode::kIo, cat("tensor parallel (rank ", group_->rank(), " of ", group_->size(), "): ", why));
+    if (ipc_) ipc_->abort();
     if (comm_ != nullptr) {
       (void)ncclCommAbort(comm_);
       comm_ = nullptr;
@@ -113,6 +115,7 @@ Status NcclCommunicator::settle(ncclResult_t result, std::string_view what) {
 Status NcclCommunicator::all_reduce(void* data, size_t count, DType dtype, ReduceOp op, cudaStream_t stream) {
   FERRUM_ASSIGN_OR_RETURN(ncclDataType_t type, nccl_type(dtype, "all_reduce"));
   if (failed_) return *failed_;
+  if (ipc_ && ipc_->takes(data, count, dtype, op)) return ipc_->run(data, count, dtype, stream);
   return settle(ncclAllReduce(data, data, count, type, nccl_op(op), comm_, stream), "ncclAllReduce");
 }
 

@@ -12,6 +12,9 @@
 //
 // NVLink multicast (NVLS) stays off: create() sets NCCL_NVLS_ENABLE=0 before NCCL reads its
 // environment (docs/tensor-parallel.md says why).
+//
+// Small sums (a decode step's activations) between ranks of one host take the IPC all-reduce
+// (ipc_all_reduce.h) instead of NCCL, unless FERRUM_TP_IPC_ALL_REDUCE=0.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -21,6 +24,7 @@
 #include <optional>
 
 #include "backend/backend_types.h"
+#include "backend/cuda/ipc_all_reduce.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "dist/rank_group.h"
@@ -55,6 +59,7 @@ class NcclCommunicator {
 
   std::shared_ptr<dist::RankGroup> group_;
   ncclComm_t comm_ = nullptr;
+  std::unique_ptr<IpcAllReduce> ipc_;  // null: NCCL sums everything
   std::optional<Error> failed_;
 };
 

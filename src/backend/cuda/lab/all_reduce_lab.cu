@@ -1,0 +1,162 @@
+// All-reduce lab: the one-shot IPC kernel (kernels/ipc_all_reduce.h) against NCCL's all-reduce on
+// every GPU of this machine, from one process (peer pointers stand in for the IPC mappings that
+// tensor-parallel ranks make). Reference: each rank's bf16 values summed on the host in rank order
+// in f32 and rounded once, which every rank's result must equal bit for bit. Timing: each size
+// summed kCalls times back to back on every GPU; microseconds per call on the slowest GPU.
+#include <nccl.h>
+
+#include <cstring>
+#include <vector>
+
+#include "backend/cuda/kernels/ipc_all_reduce.h"
+#include "backend/cuda/lab/lab_common.cuh"
+
+using ferrum::DType;
+namespace cuda = ferrum::cuda;
+
+namespace {
+
+constexpr int kCalls = 200;
+
+#define LAB_NCCL(call)                                                                                     \
+  do {                                                                                                     \
+    ncclResult_t lab_result_ = (call);                                                                     \
+    if (lab_result_ != ncclSuccess) {                                                                      \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, ncclGetErrorString(lab_result_)); \
+      std::exit(1);                                                                                        \
+    }                                                                                                      \
+  } while (0)
+
+struct Rank {
+  cudaStream_t stream = nullptr;
+  __nv_bfloat16* data = nullptr;
+  void* buffer = nullptr;
+  uint32_t* counters = nullptr;
+  ncclComm_t comm = nullptr;
+};
+
+float bf16_to_float(__nv_bfloat16 value) {
+  uint16_t bits;
+  std::memcpy(&bits, &value, 2);
+  const uint32_t wide = uint32_t{bits} << 16;
+  float out;
+  std::memcpy(&out, &wide, 4);
+  return out;
+}
+
+void run_ipc(std::vector<Rank>& ranks, size_t count, const volatile int* abort) {
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    LAB_CHECK(cudaSetDevice(static_cast<int>(r)));
+    cuda::IpcAllReduceArgs args;
+    args.in = args.out = ranks[r].data;
+    args.dtype = DType::kBF16;
+    args.count = count;
+    args.rank = static_cast<int>(r);
+    args.ranks = static_cast<int>(ranks.size());
+    for (size_t p = 0; p < ranks.size(); ++p) args.buffers[p] = ranks[p].buffer;
+    args.counters = ranks[r].counters;
+    args.abort = abort;
+    if (!cuda::launch_ipc_all_reduce(args, ranks[r].stream)) {
+      std::fprintf(stderr, "ipc all_reduce launch failed\n");
+      std::exit(1);
+    }
+  }
+}
+
+void run_nccl(std::vector<Rank>& ranks, size_t count) {
+  LAB_NCCL(ncclGroupStart());
+  for (Rank& rank : ranks) {
+    LAB_NCCL(ncclAllReduce(rank.data, rank.data, count, ncclBfloat16, ncclSum, rank.comm, rank.stream));
+  }
+  LAB_NCCL(ncclGroupEnd());
+}
+
+// Microseconds per call on the slowest GPU over kCalls calls of `step`.
+double time_calls(std::vector<Rank>& ranks, const std::function<void()>& step) {
+  step();  // warm-up
+  std::vector<cudaEvent_t> start(ranks.size()), stop(ranks.size());
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    LAB_CHECK(cudaSetDevice(static_cast<int>(r)));
+    LAB_CHECK(cudaEventCreate(&start[r]));
+    LAB_CHECK(cudaEventCreate(&stop[r]));
+    LAB_CHECK(cudaStreamSynchronize(ranks[r].stream));
+    LAB_CHECK(cudaEventRecord(start[r], ranks[r].stream));
+  }
+  for (int i = 0; i < kCalls; ++i) step();
+  double slowest = 0;
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    LAB_CHECK(cudaSetDevice(static_cast<int>(r)));
+    LAB_CHECK(cudaEventRecord(stop[r], ranks[r].stream));
+    LAB_CHECK(cudaEventSynchronize(stop[r]));
+    float ms = 0;
+    LAB_CHECK(cudaEventElapsedTime(&ms, start[r], stop[r]));
+    slowest = std::max(slowest, 1000.0 * ms / kCalls);
+  }
+  return slowest;
+}
+
+}  // namespace
+
+int main() {
+  int devices = 0;
+  LAB_CHECK(cudaGetDeviceCount(&devices));
+  if (devices < 2) {
+    std::printf("all-reduce lab: %d GPU(s); it needs 2 or more\n", devices);
+    return 0;
+  }
+  devices = std::min(devices, cuda::kIpcMaxRanks);
+  const size_t max_count = cuda::kIpcMaxBytes / 2;
+  std::vector<Rank> ranks(static_cast<size_t>(devices));
+  std::vector<int> ordinals(ranks.size());
+  int* abort = nullptr;
+  LAB_CHECK(cudaHostAlloc(&abort, sizeof(int), cudaHostAllocMapped | cudaHostAllocPortable));
+  *abort = 0;
+  for (int r = 0; r < devices; ++r) {
+    ordinals[r] = r;
+    LAB_CHECK(cudaSetDevice(r));
+    for (int p = 0; p < devices; ++p) {
+      if (p != r) LAB_CHECK(cudaDeviceEnablePeerAccess(p, 0));
+    }
+    LAB_CHECK(cudaStreamCreateWithFlags(&ranks[r].stream, cudaStreamNonBlocking));
+    ranks[r].data = lab::device_alloc<__nv_bfloat16>(max_count);
+    LAB_CHECK(cudaMalloc(&ranks[r].buffer, cuda::ipc_buffer_bytes(devices)));
+    LAB_CHECK(cudaMemset(ranks[r].buffer, 0, cuda::kIpcFlagBytes));
+    ranks[r].counters = lab::device_alloc<uint32_t>(cuda::kIpcBlocks);
+    LAB_CHECK(cudaMemset(ranks[r].counters, 0, cuda::kIpcBlocks * sizeof(uint32_t)));
+  }
+  std::vector<ncclComm_t> comms(ranks.size());
+  LAB_NCCL(ncclCommInitAll(comms.data(), devices, ordinals.data()));
+  for (size_t r = 0; r < ranks.size(); ++r) ranks[r].comm = comms[r];
+
+  std::printf("%d GPUs, bf16 sums, %d calls per timing\n", devices, kCalls);
+  std::printf("%10s %10s %12s %12s\n", "bytes", "exact", "ipc us", "nccl us");
+  bool all_exact = true;
+  for (size_t count : {size_t{4096}, size_t{32768}, size_t{262144}, size_t{524288}}) {
+    std::vector<std::vector<__nv_bfloat16>> inputs(ranks.size(), std::vector<__nv_bfloat16>(count));
+    for (size_t r = 0; r < ranks.size(); ++r) {
+      LAB_CHECK(cudaSetDevice(static_cast<int>(r)));
+      lab::fill_uniform(ranks[r].data, count, 17 + r + count);
+      LAB_CHECK(cudaDeviceSynchronize());
+      LAB_CHECK(cudaMemcpy(inputs[r].data(), ranks[r].data, count * 2, cudaMemcpyDeviceToHost));
+    }
+    run_ipc(ranks, count, abort);
+    bool exact = true;
+    for (size_t r = 0; r < ranks.size(); ++r) {
+      LAB_CHECK(cudaSetDevice(static_cast<int>(r)));
+      LAB_CHECK(cudaStreamSynchronize(ranks[r].stream));
+      std::vector<__nv_bfloat16> got(count);
+      LAB_CHECK(cudaMemcpy(got.data(), ranks[r].data, count * 2, cudaMemcpyDeviceToHost));
+      for (size_t i = 0; i < count && exact; ++i) {
+        float sum = 0.0f;
+        for (size_t p = 0; p < ranks.size(); ++p) sum += bf16_to_float(inputs[p][i]);
+        exact = bf16_to_float(__float2bfloat16_rn(sum)) == bf16_to_float(got[i]);
+      }
+    }
+    all_exact = all_exact && exact;
+    const double ipc_us = time_calls(ranks, [&] { run_ipc(ranks, count, abort); });
+    const double nccl_us = time_calls(ranks, [&] { run_nccl(ranks, count); });
+    std::printf("%10zu %10s %12.2f %12.2f\n", count * 2, exact ? "yes" : "NO", ipc_us, nccl_us);
+  }
+  for (Rank& rank : ranks) LAB_NCCL(ncclCommDestroy(rank.comm));
+  return all_exact ? 0 : 1;
+}
