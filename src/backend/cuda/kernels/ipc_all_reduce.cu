@@ -8,75 +8,70 @@ namespace {
 
 constexpr int kThreads = 512;
 
-__device__ __forceinline__ uint32_t load_acquire(const uint32_t* p) {
-  uint32_t value;
-  asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(value) : "l"(p) : "memory");
-  return value;
+// Two lines: data words w0 and w1, each beside the epoch.
+__device__ __forceinline__ void store_lines(uint64_t* p, uint32_t w0, uint32_t w1, uint32_t epoch) {
+  const uint64_t a = (uint64_t{epoch} << 32) | w0, b = (uint64_t{epoch} << 32) | w1;
+  asm volatile("st.volatile.global.v2.u64 [%0], {%1, %2};" ::"l"(p), "l"(a), "l"(b) : "memory");
 }
 
-__device__ __forceinline__ void store_release(uint32_t* p, uint32_t value) {
-  asm volatile("st.release.sys.global.u32 [%0], %1;" ::"l"(p), "r"(value) : "memory");
-}
-
-// Flag of block `block` from rank `src` in `buffer`.
-__device__ __forceinline__ uint32_t* flag_at(void* buffer, int block, int src) {
-  return static_cast<uint32_t*>(buffer) + block * kIpcMaxRanks + src;
+// Reads two lines (past L1); true when both carry `epoch`.
+__device__ __forceinline__ bool load_lines(const uint64_t* p, uint32_t epoch, uint32_t& w0, uint32_t& w1) {
+  uint64_t a, b;
+  asm volatile("ld.volatile.global.v2.u64 {%0, %1}, [%2];" : "=l"(a), "=l"(b) : "l"(p) : "memory");
+  w0 = static_cast<uint32_t>(a);
+  w1 = static_cast<uint32_t>(b);
+  return static_cast<uint32_t>(a >> 32) == epoch && static_cast<uint32_t>(b >> 32) == epoch;
 }
 
 template <class T>
 __global__ void __launch_bounds__(kThreads) ipc_all_reduce_kernel(IpcAllReduceArgs a) {
   pdl_wait();
   __shared__ uint32_t shared_epoch;
-  __shared__ int gave_up;
   if (threadIdx.x == 0) {
     shared_epoch = a.counters[blockIdx.x] + 1;
     a.counters[blockIdx.x] = shared_epoch;
-    gave_up = 0;
   }
   __syncthreads();
   const uint32_t epoch = shared_epoch;
   const size_t half = epoch & 1u;
+  // Rank `src`'s lines in rank `owner`'s buffer: four per 16-byte unit of the message.
   const auto slot = [&](int owner, int src) {
-    return reinterpret_cast<uint4*>(static_cast<char*>(a.buffers[owner]) + kIpcFlagBytes +
-                                    (half * a.ranks + src) * kIpcMaxBytes);
+    return reinterpret_cast<uint64_t*>(static_cast<char*>(a.buffers[owner]) + (half * a.ranks + src) * kIpcSlotBytes);
   };
   const size_t units = a.count * sizeof(T) / 16;
   const size_t per_block = (units + kIpcBlocks - 1) / kIpcBlocks;
   const size_t begin = min(units, blockIdx.x * per_block), end = min(units, begin + per_block);
-
-  // This rank's part of the block's range into its slot of every rank's buffer (its own included).
   const auto* in = static_cast<const uint4*>(a.in);
+
   for (size_t u = begin + threadIdx.x; u < end; u += blockDim.x) {
-    const uint4 value = in[u];
-    for (int r = 0; r < a.ranks; ++r) slot(r, a.rank)[u] = value;
-  }
-  __syncthreads();
-  // Then the flags: the fence orders the block's stores (made visible to it by the barrier) before
-  // the flag, for every observer in the system.
-  if (threadIdx.x < a.ranks) {
-    __threadfence_system();
-    store_release(flag_at(a.buffers[threadIdx.x], blockIdx.x, a.rank), epoch);
-  }
-  if (threadIdx.x < a.ranks) {
-    const uint32_t* flag = flag_at(a.buffers[a.rank], blockIdx.x, threadIdx.x);
-    for (uint32_t spins = 1; static_cast<int32_t>(load_acquire(flag) - epoch) < 0; ++spins) {
-      if (spins % 1024 == 0 && *a.abort != 0) {
-        gave_up = 1;
-        break;
-      }
+    const uint4 v = in[u];
+    for (int r = 0; r < a.ranks; ++r) {
+      if (r == a.rank) continue;
+      uint64_t* lines = slot(r, a.rank) + 4 * u;
+      store_lines(lines, v.x, v.y, epoch);
+      store_lines(lines + 2, v.z, v.w, epoch);
     }
   }
-  __syncthreads();
-  if (gave_up) return;  // the host has given up on the group
-  // Every rank's part is in this rank's buffer: sum them in rank order (the same bits everywhere).
-  // The loads skip L1, which may hold this half's lines from two calls ago.
+  // Sum in rank order, this rank's part read from `in` (each unit is written to `out` by the thread
+  // that read it, so in == out is fine).
   constexpr int kPerUnit = 16 / sizeof(T);
   auto* out = static_cast<uint4*>(a.out);
   for (size_t u = begin + threadIdx.x; u < end; u += blockDim.x) {
     float sum[kPerUnit] = {};
     for (int r = 0; r < a.ranks; ++r) {
-      const uint4 value = __ldcg(slot(a.rank, r) + u);
-      const T* parts = reinterpret_cast<const T*>(&value);
+      uint4 v;
+      if (r == a.rank) {
+        v = in[u];
+      } else {
+        const uint64_t* lines = slot(a.rank, r) + 4 * u;
+        bool low = false, high = false;
+        for (uint32_t spins = 1; !(low && high); ++spins) {
+          if (!low) low = load_lines(lines, epoch, v.x, v.y);
+          if (!high) high = load_lines(lines + 2, epoch, v.z, v.w);
+          if (spins % 1024 == 0 && *a.abort != 0) return;  // the host has given up on the group
+        }
+      }
+      const T* parts = reinterpret_cast<const T*>(&v);
 #pragma unroll
       for (int i = 0; i < kPerUnit; ++i) sum[i] += to_f32(parts[i]);
     }

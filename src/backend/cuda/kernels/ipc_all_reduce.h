@@ -1,15 +1,19 @@
 // A one-shot all-reduce (sum) for the small messages of tensor-parallel decode, over buffers every
-// rank of one host maps into its address space (CUDA IPC; ipc_all_reduce.h one level up sets them
-// up). NCCL's ring all-reduce costs ~12 us for the 8 KB a batch-1 layer sums, twice a layer; here
-// each rank pushes its input into a slot of every rank's buffer over NVLink, raises a flag in each,
-// waits for every rank's flag in its own buffer and sums the slots in rank order, so every rank
-// gets the same bits. One launch, one flag round trip.
+// rank of one host maps into its address space (CUDA IPC; ../ipc_all_reduce.h sets them up).
+// NCCL's ring costs 12-18 us for the 8 KB a batch-1 layer sums twice; here each rank pushes its
+// input into a slot of every other rank's buffer over NVLink and sums the slots of its own buffer
+// in rank order, so every rank gets the same bits. One launch, no fence, no separate flag.
 //
-// Buffer of each rank: flags [kIpcBlocks][kIpcMaxRanks] u32, then data [2][ranks][kIpcMaxBytes].
-// A call's epoch (the count of calls so far, kept per block in `counters`, equal on every rank
-// since all ranks make the same calls) picks the data half: a rank can start call e + 2, which
-// writes the half call e read, only after every rank's blocks signalled in call e + 1, which they
-// do after finishing call e. Flags only grow, so a wait is for flag >= epoch.
+// Slots hold "lines" of 8 bytes: 4 bytes of data and the call's epoch, stored together (an aligned
+// 8-byte store is single-copy atomic), so a reader that sees the epoch sees the data with it (the
+// low-latency protocol NCCL's LL uses, at twice the bytes). The epoch (calls so far, counted per
+// block in `counters`; equal on every rank since all ranks make the same calls, and every call
+// runs all kIpcBlocks blocks) also picks one of two halves: a rank writes the half of call e again
+// in call e + 2, which it reaches only after its call e + 1 read every peer's data, sent after the
+// peer's call e (and its reads of that half) completed.
+//
+// Buffer of each rank: [2 halves][ranks][kIpcMaxBytes / 4 lines of 8 bytes]. The lab
+// (lab/all_reduce_lab.cu) times it against NCCL and against v1, a flag-per-block protocol.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -23,12 +27,12 @@
 namespace ferrum::cuda {
 
 inline constexpr int kIpcMaxRanks = 8;
-inline constexpr int kIpcBlocks = 32;                    // every call runs all of them (one epoch per call)
-inline constexpr size_t kIpcMaxBytes = size_t{1} << 20;  // larger messages go to NCCL
-inline constexpr size_t kIpcFlagBytes = 4096;
+inline constexpr int kIpcBlocks = 32;
+inline constexpr size_t kIpcMaxBytes = size_t{1} << 20;    // larger messages go to NCCL
+inline constexpr size_t kIpcSlotBytes = 2 * kIpcMaxBytes;  // lines: data and epoch
 
 inline size_t ipc_buffer_bytes(int ranks) {
-  return kIpcFlagBytes + 2 * static_cast<size_t>(ranks) * kIpcMaxBytes;
+  return 2 * static_cast<size_t>(ranks) * kIpcSlotBytes;
 }
 
 struct IpcAllReduceArgs {
@@ -37,8 +41,8 @@ struct IpcAllReduceArgs {
   DType dtype = DType::kBF16;  // f32, f16 or bf16
   size_t count = 0;            // count * element size: a multiple of 16, at most kIpcMaxBytes
   int rank = 0, ranks = 0;
-  void* buffers[kIpcMaxRanks] = {};     // each rank's buffer, mapped here
-  uint32_t* counters = nullptr;         // [kIpcBlocks] calls made, this rank's device memory
+  void* buffers[kIpcMaxRanks] = {};     // each rank's buffer (zeroed once), mapped here
+  uint32_t* counters = nullptr;         // [kIpcBlocks] calls made, this rank's device memory (zeroed once)
   const volatile int* abort = nullptr;  // host-mapped; non-zero makes waiting blocks give up (garbage out)
 };
 

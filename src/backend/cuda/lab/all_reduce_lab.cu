@@ -1,5 +1,6 @@
-// All-reduce lab: the one-shot IPC kernel (kernels/ipc_all_reduce.h) against NCCL's all-reduce on
-// every GPU of this machine, from one process (peer pointers stand in for the IPC mappings that
+// All-reduce lab: the one-shot IPC kernel (kernels/ipc_all_reduce.h, v2: data and epoch in one
+// 8-byte line) and v1 (all_reduce_v1.cuh: flags per block) against NCCL's all-reduce on every GPU
+// of this machine, from one process (peer pointers stand in for the IPC mappings that
 // tensor-parallel ranks make). Reference: each rank's bf16 values summed on the host in rank order
 // in f32 and rounded once, which every rank's result must equal bit for bit. Timing: each size
 // summed kCalls times back to back on every GPU; microseconds per call on the slowest GPU.
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "backend/cuda/kernels/ipc_all_reduce.h"
+#include "backend/cuda/lab/all_reduce_v1.cuh"
 #include "backend/cuda/lab/lab_common.cuh"
 
 using ferrum::DType;
@@ -27,13 +29,27 @@ constexpr int kCalls = 200;
     }                                                                                                      \
   } while (0)
 
+// Each version's buffer and call counters on one rank.
+struct Shared {
+  void* buffer = nullptr;
+  uint32_t* counters = nullptr;
+};
+
 struct Rank {
   cudaStream_t stream = nullptr;
   __nv_bfloat16* data = nullptr;
-  void* buffer = nullptr;
-  uint32_t* counters = nullptr;
+  Shared v1, v2;
   ncclComm_t comm = nullptr;
 };
+
+Shared alloc_shared(size_t buffer_bytes) {
+  Shared shared;
+  LAB_CHECK(cudaMalloc(&shared.buffer, buffer_bytes));
+  LAB_CHECK(cudaMemset(shared.buffer, 0, buffer_bytes));
+  shared.counters = lab::device_alloc<uint32_t>(cuda::kIpcBlocks);
+  LAB_CHECK(cudaMemset(shared.counters, 0, cuda::kIpcBlocks * sizeof(uint32_t)));
+  return shared;
+}
 
 float bf16_to_float(__nv_bfloat16 value) {
   uint16_t bits;
@@ -44,7 +60,7 @@ float bf16_to_float(__nv_bfloat16 value) {
   return out;
 }
 
-void run_ipc(std::vector<Rank>& ranks, size_t count, const volatile int* abort) {
+void run_ipc(std::vector<Rank>& ranks, size_t count, const volatile int* abort, int version) {
   for (size_t r = 0; r < ranks.size(); ++r) {
     LAB_CHECK(cudaSetDevice(static_cast<int>(r)));
     cuda::IpcAllReduceArgs args;
@@ -53,10 +69,14 @@ void run_ipc(std::vector<Rank>& ranks, size_t count, const volatile int* abort) 
     args.count = count;
     args.rank = static_cast<int>(r);
     args.ranks = static_cast<int>(ranks.size());
-    for (size_t p = 0; p < ranks.size(); ++p) args.buffers[p] = ranks[p].buffer;
-    args.counters = ranks[r].counters;
+    for (size_t p = 0; p < ranks.size(); ++p) args.buffers[p] = (version == 1 ? ranks[p].v1 : ranks[p].v2).buffer;
+    args.counters = (version == 1 ? ranks[r].v1 : ranks[r].v2).counters;
     args.abort = abort;
-    if (!cuda::launch_ipc_all_reduce(args, ranks[r].stream)) {
+    const ferrum::Status launched =
+        version == 1 ? cuda::launch_kernel("all_reduce_v1", lab_v1::all_reduce_v1_kernel<__nv_bfloat16>,
+                                           dim3(cuda::kIpcBlocks), dim3(lab_v1::kV1Threads), 0, ranks[r].stream, args)
+                     : cuda::launch_ipc_all_reduce(args, ranks[r].stream);
+    if (!launched) {
       std::fprintf(stderr, "ipc all_reduce launch failed\n");
       std::exit(1);
     }
@@ -95,6 +115,37 @@ double time_calls(std::vector<Rank>& ranks, const std::function<void()>& step) {
   return slowest;
 }
 
+// The same, with the kCalls calls captured as one CUDA graph per GPU and replayed: no host launch
+// cost between calls, as in a captured decode step.
+double time_graph(std::vector<Rank>& ranks, const std::function<void()>& step) {
+  std::vector<cudaGraph_t> graphs(ranks.size());
+  std::vector<cudaGraphExec_t> execs(ranks.size());
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    LAB_CHECK(cudaSetDevice(static_cast<int>(r)));
+    LAB_CHECK(cudaStreamBeginCapture(ranks[r].stream, cudaStreamCaptureModeRelaxed));
+  }
+  for (int i = 0; i < kCalls; ++i) step();
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    LAB_CHECK(cudaSetDevice(static_cast<int>(r)));
+    LAB_CHECK(cudaStreamEndCapture(ranks[r].stream, &graphs[r]));
+    LAB_CHECK(cudaGraphInstantiate(&execs[r], graphs[r], 0));
+  }
+  const auto replay = [&] {
+    for (size_t r = 0; r < ranks.size(); ++r) {
+      LAB_CHECK(cudaSetDevice(static_cast<int>(r)));
+      LAB_CHECK(cudaGraphLaunch(execs[r], ranks[r].stream));
+    }
+  };
+  const double us = time_calls(ranks, replay) / kCalls;  // time_calls replays kCalls graphs of kCalls calls
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    LAB_CHECK(cudaSetDevice(static_cast<int>(r)));
+    LAB_CHECK(cudaStreamSynchronize(ranks[r].stream));
+    LAB_CHECK(cudaGraphExecDestroy(execs[r]));
+    LAB_CHECK(cudaGraphDestroy(graphs[r]));
+  }
+  return us;
+}
+
 }  // namespace
 
 int main() {
@@ -119,43 +170,47 @@ int main() {
     }
     LAB_CHECK(cudaStreamCreateWithFlags(&ranks[r].stream, cudaStreamNonBlocking));
     ranks[r].data = lab::device_alloc<__nv_bfloat16>(max_count);
-    LAB_CHECK(cudaMalloc(&ranks[r].buffer, cuda::ipc_buffer_bytes(devices)));
-    LAB_CHECK(cudaMemset(ranks[r].buffer, 0, cuda::kIpcFlagBytes));
-    ranks[r].counters = lab::device_alloc<uint32_t>(cuda::kIpcBlocks);
-    LAB_CHECK(cudaMemset(ranks[r].counters, 0, cuda::kIpcBlocks * sizeof(uint32_t)));
+    ranks[r].v1 = alloc_shared(lab_v1::v1_buffer_bytes(devices));
+    ranks[r].v2 = alloc_shared(cuda::ipc_buffer_bytes(devices));
   }
   std::vector<ncclComm_t> comms(ranks.size());
   LAB_NCCL(ncclCommInitAll(comms.data(), devices, ordinals.data()));
   for (size_t r = 0; r < ranks.size(); ++r) ranks[r].comm = comms[r];
 
   std::printf("%d GPUs, bf16 sums, %d calls per timing\n", devices, kCalls);
-  std::printf("%10s %10s %12s %12s\n", "bytes", "exact", "ipc us", "nccl us");
+  std::printf("us per call: launched one by one / replayed from a graph\n");
+  std::printf("%10s %6s %18s %18s %18s\n", "bytes", "exact", "v1", "v2", "nccl");
   bool all_exact = true;
   for (size_t count : {size_t{4096}, size_t{32768}, size_t{262144}, size_t{524288}}) {
-    std::vector<std::vector<__nv_bfloat16>> inputs(ranks.size(), std::vector<__nv_bfloat16>(count));
-    for (size_t r = 0; r < ranks.size(); ++r) {
-      LAB_CHECK(cudaSetDevice(static_cast<int>(r)));
-      lab::fill_uniform(ranks[r].data, count, 17 + r + count);
-      LAB_CHECK(cudaDeviceSynchronize());
-      LAB_CHECK(cudaMemcpy(inputs[r].data(), ranks[r].data, count * 2, cudaMemcpyDeviceToHost));
-    }
-    run_ipc(ranks, count, abort);
     bool exact = true;
-    for (size_t r = 0; r < ranks.size(); ++r) {
-      LAB_CHECK(cudaSetDevice(static_cast<int>(r)));
-      LAB_CHECK(cudaStreamSynchronize(ranks[r].stream));
-      std::vector<__nv_bfloat16> got(count);
-      LAB_CHECK(cudaMemcpy(got.data(), ranks[r].data, count * 2, cudaMemcpyDeviceToHost));
-      for (size_t i = 0; i < count && exact; ++i) {
-        float sum = 0.0f;
-        for (size_t p = 0; p < ranks.size(); ++p) sum += bf16_to_float(inputs[p][i]);
-        exact = bf16_to_float(__float2bfloat16_rn(sum)) == bf16_to_float(got[i]);
+    for (int version : {1, 2}) {
+      std::vector<std::vector<__nv_bfloat16>> inputs(ranks.size(), std::vector<__nv_bfloat16>(count));
+      for (size_t r = 0; r < ranks.size(); ++r) {
+        LAB_CHECK(cudaSetDevice(static_cast<int>(r)));
+        lab::fill_uniform(ranks[r].data, count, 17 + r + count);
+        LAB_CHECK(cudaDeviceSynchronize());
+        LAB_CHECK(cudaMemcpy(inputs[r].data(), ranks[r].data, count * 2, cudaMemcpyDeviceToHost));
+      }
+      run_ipc(ranks, count, abort, version);
+      for (size_t r = 0; r < ranks.size(); ++r) {
+        LAB_CHECK(cudaSetDevice(static_cast<int>(r)));
+        LAB_CHECK(cudaStreamSynchronize(ranks[r].stream));
+        std::vector<__nv_bfloat16> got(count);
+        LAB_CHECK(cudaMemcpy(got.data(), ranks[r].data, count * 2, cudaMemcpyDeviceToHost));
+        for (size_t i = 0; i < count && exact; ++i) {
+          float sum = 0.0f;
+          for (size_t p = 0; p < ranks.size(); ++p) sum += bf16_to_float(inputs[p][i]);
+          exact = bf16_to_float(__float2bfloat16_rn(sum)) == bf16_to_float(got[i]);
+        }
       }
     }
     all_exact = all_exact && exact;
-    const double ipc_us = time_calls(ranks, [&] { run_ipc(ranks, count, abort); });
-    const double nccl_us = time_calls(ranks, [&] { run_nccl(ranks, count); });
-    std::printf("%10zu %10s %12.2f %12.2f\n", count * 2, exact ? "yes" : "NO", ipc_us, nccl_us);
+    const auto v1 = [&] { run_ipc(ranks, count, abort, 1); };
+    const auto v2 = [&] { run_ipc(ranks, count, abort, 2); };
+    const auto nccl = [&] { run_nccl(ranks, count); };
+    std::printf("%10zu %6s %8.2f / %7.2f %8.2f / %7.2f %8.2f / %7.2f\n", count * 2, exact ? "yes" : "NO",
+                time_calls(ranks, v1), time_graph(ranks, v1), time_calls(ranks, v2), time_graph(ranks, v2),
+                time_calls(ranks, nccl), time_graph(ranks, nccl));
   }
   for (Rank& rank : ranks) LAB_NCCL(ncclCommDestroy(rank.comm));
   return all_exact ? 0 : 1;
