@@ -75,8 +75,8 @@ Expected<std::unique_ptr<IpcAllReduce>> IpcAllReduce::create(dist::RankGroup& gr
   const bool allocated =
       ipc->ranks_ <= kIpcMaxRanks && cudaMalloc(&ipc->own_, ipc_buffer_bytes(ipc->ranks_)) == cudaSuccess &&
       cudaMemset(ipc->own_, 0, ipc_buffer_bytes(ipc->ranks_)) == cudaSuccess &&
-      cudaMalloc(reinterpret_cast<void**>(&ipc->counters_), kIpcBlocks * sizeof(uint32_t)) == cudaSuccess &&
-      cudaMemset(ipc->counters_, 0, kIpcBlocks * sizeof(uint32_t)) == cudaSuccess &&
+      cudaMalloc(reinterpret_cast<void**>(&ipc->counters_), kIpcMaxBlocks * sizeof(uint32_t)) == cudaSuccess &&
+      cudaMemset(ipc->counters_, 0, kIpcMaxBlocks * sizeof(uint32_t)) == cudaSuccess &&
       cudaHostAlloc(const_cast<int**>(&ipc->abort_), sizeof(int), cudaHostAllocMapped) == cudaSuccess &&
       cudaIpcGetMemHandle(&offer.handle, ipc->own_) == cudaSuccess && cudaDeviceSynchronize() == cudaSuccess;
   (void)cudaGetLastError();  // a failure above is reported as "not usable", not left for the next call

@@ -41,7 +41,7 @@ class IpcAllReduce {
   int rank_ = 0, ranks_ = 0;
   void* own_ = nullptr;
   std::array<void*, kIpcMaxRanks> buffers_{};  // each rank's buffer; the peers' ones mapped here
-  uint32_t* counters_ = nullptr;               // device, kIpcBlocks calls made
+  uint32_t* counters_ = nullptr;               // device, calls made per block
   volatile int* abort_ = nullptr;              // pinned and mapped: the host's "give up"
 };
 

@@ -27,7 +27,9 @@
 namespace ferrum::cuda {
 
 inline constexpr int kIpcMaxRanks = 8;
-inline constexpr int kIpcBlocks = 32;
+inline constexpr int kIpcBlocks = 32;      // the shipped launch shape (lab/NOTES.md)
+inline constexpr int kIpcThreads = 512;
+inline constexpr int kIpcMaxBlocks = 128;  // counters to allocate: enough for any shape the lab tries
 inline constexpr size_t kIpcMaxBytes = size_t{1} << 20;    // larger messages go to NCCL
 inline constexpr size_t kIpcSlotBytes = 2 * kIpcMaxBytes;  // lines: data and epoch
 
@@ -42,7 +44,7 @@ struct IpcAllReduceArgs {
   size_t count = 0;            // count * element size: a multiple of 16, at most kIpcMaxBytes
   int rank = 0, ranks = 0;
   void* buffers[kIpcMaxRanks] = {};     // each rank's buffer (zeroed once), mapped here
-  uint32_t* counters = nullptr;         // [kIpcBlocks] calls made, this rank's device memory (zeroed once)
+  uint32_t* counters = nullptr;         // [kIpcMaxBlocks] calls made per block, this rank's (zeroed once)
   const volatile int* abort = nullptr;  // host-mapped; non-zero makes waiting blocks give up (garbage out)
 };
 

@@ -1,6 +1,6 @@
-// All-reduce lab: the one-shot IPC kernel (kernels/ipc_all_reduce.h, v2: data and epoch in one
-// 8-byte line) and v1 (all_reduce_v1.cuh: flags per block) against NCCL's all-reduce on every GPU
-// of this machine, from one process (peer pointers stand in for the IPC mappings that
+// All-reduce lab: the one-shot IPC kernel (kernels/ipc_all_reduce.cuh, v2: data and epoch in one
+// 8-byte line) at several launch shapes and v1 (all_reduce_v1.cuh: flags per block) against NCCL's
+// all-reduce on every GPU of this machine, from one process (peer pointers stand in for the IPC mappings that
 // tensor-parallel ranks make). Reference: each rank's bf16 values summed on the host in rank order
 // in f32 and rounded once, which every rank's result must equal bit for bit. Timing: each size
 // summed kCalls times back to back on every GPU; microseconds per call on the slowest GPU.
@@ -9,7 +9,7 @@
 #include <cstring>
 #include <vector>
 
-#include "backend/cuda/kernels/ipc_all_reduce.h"
+#include "backend/cuda/kernels/ipc_all_reduce.cuh"
 #include "backend/cuda/lab/all_reduce_v1.cuh"
 #include "backend/cuda/lab/lab_common.cuh"
 
@@ -38,7 +38,7 @@ struct Shared {
 struct Rank {
   cudaStream_t stream = nullptr;
   __nv_bfloat16* data = nullptr;
-  Shared v1, v2;
+  std::vector<Shared> versions;
   ncclComm_t comm = nullptr;
 };
 
@@ -46,8 +46,8 @@ Shared alloc_shared(size_t buffer_bytes) {
   Shared shared;
   LAB_CHECK(cudaMalloc(&shared.buffer, buffer_bytes));
   LAB_CHECK(cudaMemset(shared.buffer, 0, buffer_bytes));
-  shared.counters = lab::device_alloc<uint32_t>(cuda::kIpcBlocks);
-  LAB_CHECK(cudaMemset(shared.counters, 0, cuda::kIpcBlocks * sizeof(uint32_t)));
+  shared.counters = lab::device_alloc<uint32_t>(cuda::kIpcMaxBlocks);
+  LAB_CHECK(cudaMemset(shared.counters, 0, cuda::kIpcMaxBlocks * sizeof(uint32_t)));
   return shared;
 }
 
@@ -60,7 +60,34 @@ float bf16_to_float(__nv_bfloat16 value) {
   return out;
 }
 
-void run_ipc(std::vector<Rank>& ranks, size_t count, const volatile int* abort, int version) {
+using Launch = ferrum::Status (*)(const cuda::IpcAllReduceArgs&, cudaStream_t);
+
+ferrum::Status launch_v1(const cuda::IpcAllReduceArgs& args, cudaStream_t stream) {
+  return cuda::launch_kernel("all_reduce_v1", lab_v1::all_reduce_v1_kernel<__nv_bfloat16>, dim3(cuda::kIpcBlocks),
+                             dim3(lab_v1::kV1Threads), 0, stream, args);
+}
+
+template <int kBlocks, int kThreads>
+ferrum::Status launch_v2(const cuda::IpcAllReduceArgs& args, cudaStream_t stream) {
+  return cuda::launch_kernel("all_reduce_v2", cuda::ipc_all_reduce_kernel<__nv_bfloat16, kBlocks, kThreads>,
+                             dim3(kBlocks), dim3(kThreads), 0, stream, args);
+}
+
+struct Version {
+  const char* name;
+  Launch launch;
+  size_t (*buffer_bytes)(int ranks);
+};
+
+const Version kVersions[] = {
+    {"v1 32x512", launch_v1, lab_v1::v1_buffer_bytes},
+    {"v2 32x512", launch_v2<32, 512>, cuda::ipc_buffer_bytes},
+    {"v2 64x512", launch_v2<64, 512>, cuda::ipc_buffer_bytes},
+    {"v2 128x256", launch_v2<128, 256>, cuda::ipc_buffer_bytes},
+    {"v2 128x512", launch_v2<128, 512>, cuda::ipc_buffer_bytes},
+};
+
+void run_ipc(std::vector<Rank>& ranks, size_t count, const volatile int* abort, size_t version) {
   for (size_t r = 0; r < ranks.size(); ++r) {
     LAB_CHECK(cudaSetDevice(static_cast<int>(r)));
     cuda::IpcAllReduceArgs args;
@@ -69,15 +96,11 @@ void run_ipc(std::vector<Rank>& ranks, size_t count, const volatile int* abort, 
     args.count = count;
     args.rank = static_cast<int>(r);
     args.ranks = static_cast<int>(ranks.size());
-    for (size_t p = 0; p < ranks.size(); ++p) args.buffers[p] = (version == 1 ? ranks[p].v1 : ranks[p].v2).buffer;
-    args.counters = (version == 1 ? ranks[r].v1 : ranks[r].v2).counters;
+    for (size_t p = 0; p < ranks.size(); ++p) args.buffers[p] = ranks[p].versions[version].buffer;
+    args.counters = ranks[r].versions[version].counters;
     args.abort = abort;
-    const ferrum::Status launched =
-        version == 1 ? cuda::launch_kernel("all_reduce_v1", lab_v1::all_reduce_v1_kernel<__nv_bfloat16>,
-                                           dim3(cuda::kIpcBlocks), dim3(lab_v1::kV1Threads), 0, ranks[r].stream, args)
-                     : cuda::launch_ipc_all_reduce(args, ranks[r].stream);
-    if (!launched) {
-      std::fprintf(stderr, "ipc all_reduce launch failed\n");
+    if (!kVersions[version].launch(args, ranks[r].stream)) {
+      std::fprintf(stderr, "%s launch failed\n", kVersions[version].name);
       std::exit(1);
     }
   }
@@ -170,8 +193,7 @@ int main() {
     }
     LAB_CHECK(cudaStreamCreateWithFlags(&ranks[r].stream, cudaStreamNonBlocking));
     ranks[r].data = lab::device_alloc<__nv_bfloat16>(max_count);
-    ranks[r].v1 = alloc_shared(lab_v1::v1_buffer_bytes(devices));
-    ranks[r].v2 = alloc_shared(cuda::ipc_buffer_bytes(devices));
+    for (const Version& version : kVersions) ranks[r].versions.push_back(alloc_shared(version.buffer_bytes(devices)));
   }
   std::vector<ncclComm_t> comms(ranks.size());
   LAB_NCCL(ncclCommInitAll(comms.data(), devices, ordinals.data()));
@@ -179,11 +201,10 @@ int main() {
 
   std::printf("%d GPUs, bf16 sums, %d calls per timing\n", devices, kCalls);
   std::printf("us per call: launched one by one / replayed from a graph\n");
-  std::printf("%10s %6s %18s %18s %18s\n", "bytes", "exact", "v1", "v2", "nccl");
+  std::printf("%10s %-12s %6s %10s %10s\n", "bytes", "version", "exact", "launched", "graph");
   bool all_exact = true;
   for (size_t count : {size_t{4096}, size_t{32768}, size_t{262144}, size_t{524288}}) {
-    bool exact = true;
-    for (int version : {1, 2}) {
+    for (size_t version = 0; version < std::size(kVersions); ++version) {
       std::vector<std::vector<__nv_bfloat16>> inputs(ranks.size(), std::vector<__nv_bfloat16>(count));
       for (size_t r = 0; r < ranks.size(); ++r) {
         LAB_CHECK(cudaSetDevice(static_cast<int>(r)));
@@ -192,6 +213,7 @@ int main() {
         LAB_CHECK(cudaMemcpy(inputs[r].data(), ranks[r].data, count * 2, cudaMemcpyDeviceToHost));
       }
       run_ipc(ranks, count, abort, version);
+      bool exact = true;
       for (size_t r = 0; r < ranks.size(); ++r) {
         LAB_CHECK(cudaSetDevice(static_cast<int>(r)));
         LAB_CHECK(cudaStreamSynchronize(ranks[r].stream));
@@ -203,14 +225,14 @@ int main() {
           exact = bf16_to_float(__float2bfloat16_rn(sum)) == bf16_to_float(got[i]);
         }
       }
+      all_exact = all_exact && exact;
+      const auto step = [&] { run_ipc(ranks, count, abort, version); };
+      std::printf("%10zu %-12s %6s %10.2f %10.2f\n", count * 2, kVersions[version].name, exact ? "yes" : "NO",
+                  time_calls(ranks, step), time_graph(ranks, step));
     }
-    all_exact = all_exact && exact;
-    const auto v1 = [&] { run_ipc(ranks, count, abort, 1); };
-    const auto v2 = [&] { run_ipc(ranks, count, abort, 2); };
     const auto nccl = [&] { run_nccl(ranks, count); };
-    std::printf("%10zu %6s %8.2f / %7.2f %8.2f / %7.2f %8.2f / %7.2f\n", count * 2, exact ? "yes" : "NO",
-                time_calls(ranks, v1), time_graph(ranks, v1), time_calls(ranks, v2), time_graph(ranks, v2),
-                time_calls(ranks, nccl), time_graph(ranks, nccl));
+    std::printf("%10zu %-12s %6s %10.2f %10.2f\n", count * 2, "nccl", "-", time_calls(ranks, nccl),
+                time_graph(ranks, nccl));
   }
   for (Rank& rank : ranks) LAB_NCCL(ncclCommDestroy(rank.comm));
   return all_exact ? 0 : 1;
