@@ -60,22 +60,39 @@ __global__ void gguf_dequantize_groups_kernel(const uint8_t* __restrict__ src, s
   }
 }
 
-// GPTQ without g_idx and AWQ, group sizes a multiple of 32: a thread per (column j, 32 consecutive
-// k), the columns of a warp side by side so the words, scales and zeros are read coalesced; each
-// thread writes its 32 values of W[j, :] with 16-byte stores. Needs dst 16-byte aligned.
+// GPTQ without g_idx and AWQ, group sizes a multiple of 32: a block per tile of kTileColumns
+// columns (rows of W) by kTileDepth k. Its threads first decode 32-value groups with a warp's
+// columns side by side (packed words, scales and zeros read coalesced) into shared memory, then
+// write each row's part of the tile as one contiguous run of 16-byte stores: the output, 4-8x the
+// bytes of the input, leaves in whole lines (v2; lab/dequantize_lab.cu).
+constexpr int kTileColumns = 32, kTileDepth = 32 * (kThreads / kTileColumns);
+
 template <bool kAwq, int kBits, class S, class Out>
-__global__ void packed_dequantize_groups_kernel(PackedIntWeight w, const S* __restrict__ scales,
-                                                Out* __restrict__ dst) {
-  const size_t tasks = w.n * (w.k / 32);
-  const size_t stride = size_t{gridDim.x} * blockDim.x;
-  for (size_t task = blockIdx.x * size_t{blockDim.x} + threadIdx.x; task < tasks; task += stride) {
-    const size_t column = task % w.n, depth = task / w.n * 32;
-    float v[32];
-    decode_packed_group<kAwq, kBits>(w.qweight, scales, w.zeros, static_cast<int>(w.group_size), static_cast<int>(w.n),
-                                     static_cast<int>(column), static_cast<int>(depth), v);
-    Out* out = dst + column * w.k + depth;
+__global__ void __launch_bounds__(kThreads)
+    packed_dequantize_tiles_kernel(PackedIntWeight w, const S* __restrict__ scales, Out* __restrict__ dst) {
+  constexpr int kRowBytes = kTileDepth * sizeof(Out) + 16;  // +16: the rows start on other banks
+  __shared__ alignas(16) uint8_t tile[kTileColumns * kRowBytes];
+  const size_t column0 = blockIdx.x * size_t{kTileColumns}, depth0 = blockIdx.y * size_t{kTileDepth};
+  {
+    const int c = static_cast<int>(threadIdx.x) % kTileColumns, d = static_cast<int>(threadIdx.x) / kTileColumns;
+    const size_t column = column0 + c, depth = depth0 + 32 * d;
+    if (column < w.n && depth < w.k) {
+      float v[32];
+      decode_packed_group<kAwq, kBits>(w.qweight, scales, w.zeros, static_cast<int>(w.group_size),
+                                       static_cast<int>(w.n), static_cast<int>(column), static_cast<int>(depth), v);
+      Out* row = reinterpret_cast<Out*>(tile + c * kRowBytes) + 32 * d;
 #pragma unroll
-    for (int q = 0; q < 4; ++q) store8(out + 8 * q, *reinterpret_cast<const float(*)[8]>(v + 8 * q));
+      for (int q = 0; q < 4; ++q) store8(row + 8 * q, *reinterpret_cast<const float(*)[8]>(v + 8 * q));
+    }
+  }
+  __syncthreads();
+  constexpr int kUnitsPerRow = kTileDepth * static_cast<int>(sizeof(Out)) / 16;
+  const int units = static_cast<int>(min(size_t{kTileDepth}, w.k - depth0) * sizeof(Out) / 16);
+  for (int i = static_cast<int>(threadIdx.x); i < kTileColumns * kUnitsPerRow; i += kThreads) {
+    const int c = i / kUnitsPerRow, u = i % kUnitsPerRow;
+    if (column0 + c >= w.n || u >= units) continue;
+    reinterpret_cast<uint4*>(dst + (column0 + c) * w.k + depth0)[u] =
+        *reinterpret_cast<const uint4*>(tile + c * kRowBytes + u * 16);
   }
 }
 
@@ -106,6 +123,11 @@ __global__ void awq_dequantize_kernel(PackedIntWeight w, const S* __restrict__ s
     const uint32_t zero = (static_cast<uint32_t>(w.zeros[group * (w.n / 8) + j / 8]) >> shift) & 0xF;
     dst[i] = from_f32<Out>((static_cast<float>(q) - static_cast<float>(zero)) * to_f32(scales[group * w.n + j]));
   }
+}
+
+dim3 tile_grid(const PackedIntWeight& w) {
+  return dim3(static_cast<unsigned>((w.n + kTileColumns - 1) / kTileColumns),
+              static_cast<unsigned>((w.k + kTileDepth - 1) / kTileDepth));
 }
 
 template <DType kType, class Out>
@@ -150,20 +172,20 @@ Status launch_gptq_dequantize(const PackedIntWeight& w, void* dst, DType dst_dty
   const bool groups = w.g_idx == nullptr && w.group_size % 32 == 0 && w.k % 32 == 0 && is_aligned(dst, 16) &&
                       (w.bits == 2 || w.bits == 4 || w.bits == 8) && w.n * w.k < (size_t{1} << 31);
   if (groups) {
-    const dim3 grid = grid_for(w.n * w.k / 32);
+    const dim3 grid = tile_grid(w);
     FERRUM_DISPATCH_FLOAT(
         w.scales_dtype, S, "gptq_dequantize", FERRUM_DISPATCH_FLOAT(dst_dtype, Out, "gptq_dequantize", {
           const auto* scales = static_cast<const S*>(w.scales);
           Out* out = static_cast<Out*>(dst);
           if (w.bits == 2) {
-            packed_dequantize_groups_kernel<false, 2, S, Out><<<grid, kThreads, 0, stream>>>(w, scales, out);
+            packed_dequantize_tiles_kernel<false, 2, S, Out><<<grid, kThreads, 0, stream>>>(w, scales, out);
           } else if (w.bits == 4) {
-            packed_dequantize_groups_kernel<false, 4, S, Out><<<grid, kThreads, 0, stream>>>(w, scales, out);
+            packed_dequantize_tiles_kernel<false, 4, S, Out><<<grid, kThreads, 0, stream>>>(w, scales, out);
           } else {
-            packed_dequantize_groups_kernel<false, 8, S, Out><<<grid, kThreads, 0, stream>>>(w, scales, out);
+            packed_dequantize_tiles_kernel<false, 8, S, Out><<<grid, kThreads, 0, stream>>>(w, scales, out);
           }
         }));
-    return check_launch("gptq_dequantize(groups)", grid, kThreads);
+    return check_launch("gptq_dequantize(tiles)", grid, kThreads);
   }
   const dim3 grid = grid_for(w.n * w.k);
   FERRUM_DISPATCH_FLOAT(w.scales_dtype, S, "gptq_dequantize", FERRUM_DISPATCH_FLOAT(dst_dtype, Out, "gptq_dequantize", {
@@ -176,12 +198,12 @@ Status launch_gptq_dequantize(const PackedIntWeight& w, void* dst, DType dst_dty
 Status launch_awq_dequantize(const PackedIntWeight& w, void* dst, DType dst_dtype, cudaStream_t stream) {
   if (w.n * w.k == 0) return ok();
   if (w.group_size % 32 == 0 && w.k % 32 == 0 && is_aligned(dst, 16) && w.n * w.k < (size_t{1} << 31)) {
-    const dim3 grid = grid_for(w.n * w.k / 32);
+    const dim3 grid = tile_grid(w);
     FERRUM_DISPATCH_FLOAT(w.scales_dtype, S, "awq_dequantize", FERRUM_DISPATCH_FLOAT(dst_dtype, Out, "awq_dequantize", {
-                            packed_dequantize_groups_kernel<true, 4, S, Out><<<grid, kThreads, 0, stream>>>(
+                            packed_dequantize_tiles_kernel<true, 4, S, Out><<<grid, kThreads, 0, stream>>>(
                                 w, static_cast<const S*>(w.scales), static_cast<Out*>(dst));
                           }));
-    return check_launch("awq_dequantize(groups)", grid, kThreads);
+    return check_launch("awq_dequantize(tiles)", grid, kThreads);
   }
   const dim3 grid = grid_for(w.n * w.k);
   FERRUM_DISPATCH_FLOAT(w.scales_dtype, S, "awq_dequantize", FERRUM_DISPATCH_FLOAT(dst_dtype, Out, "awq_dequantize", {
