@@ -27,35 +27,54 @@ __global__ void gguf_dequantize_kernel(const uint8_t* __restrict__ src, size_t r
   }
 }
 
-// v2 (lab/quant_mma_lab.cu): one thread per (row, 32-value group), or per 64-value chunk for Q4_K
-// (kChunk: 16-byte aligned super-blocks), each group's scales decoded once, 16-byte stores. Needs
-// dst 16-byte aligned.
+// One thread per (row, 32-value group), or per 64-value chunk for Q4_K (kChunk: 16-byte aligned
+// super-blocks), each group's scales decoded once. Consecutive tasks are consecutive in the
+// output, so a warp's 32 tasks fill one contiguous run: 2-byte outputs go through a slab of shared
+// memory per warp and leave as 16-byte stores side by side (whole lines); f32 ones are stored by
+// each thread (v2 and v3 of lab/dequantize_lab.cu). Needs dst 16-byte aligned.
 template <DType kType, bool kChunk, class Out>
-__global__ void gguf_dequantize_groups_kernel(const uint8_t* __restrict__ src, size_t rows, size_t cols,
-                                              size_t block_bytes, Out* __restrict__ dst) {
+__global__ void __launch_bounds__(kThreads)
+    gguf_dequantize_groups_kernel(const uint8_t* __restrict__ src, size_t rows, size_t cols, size_t block_bytes,
+                                  Out* __restrict__ dst) {
   constexpr int kBlockElems = gguf_block_elems<kType>();
   constexpr int kValues = kChunk ? 64 : 32;
+  constexpr bool kStaged = sizeof(Out) == 2;
+  constexpr int kTaskBytes = kValues * static_cast<int>(sizeof(Out));
+  constexpr int kPitch = kTaskBytes + 16;  // +16: a lane's row starts on other banks
+  __shared__ alignas(16) uint8_t slabs[kStaged ? kThreads / 32 : 1][kStaged ? 32 * kPitch : 16];
   const size_t row_bytes = cols / kBlockElems * block_bytes;
-  const size_t tasks_per_row = cols / kValues;
-  const size_t stride = size_t{gridDim.x} * blockDim.x;
-  for (size_t task = blockIdx.x * size_t{blockDim.x} + threadIdx.x; task < rows * tasks_per_row; task += stride) {
-    const size_t row = task / tasks_per_row, first = (task % tasks_per_row) * kValues;
-    const uint8_t* block = src + row * row_bytes + first / kBlockElems * block_bytes;
-    Out* out = dst + row * cols + first;
-    const int within = static_cast<int>(first % kBlockElems);
-    if constexpr (kChunk) {
-      float low[32], high[32];
-      decode_chunk_q4_k(load_chunk_q4_k(block, within / 64), within / 64, low, high);
-#pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        store8(out + 8 * q, *reinterpret_cast<const float(*)[8]>(low + 8 * q));
-        store8(out + 32 + 8 * q, *reinterpret_cast<const float(*)[8]>(high + 8 * q));
+  const size_t tasks_per_row = cols / kValues, tasks = rows * tasks_per_row;
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  uint8_t* slab = slabs[kStaged ? threadIdx.x / 32 : 0];
+  const size_t warps = size_t{gridDim.x} * (kThreads / 32);
+  for (size_t base = (blockIdx.x * size_t{kThreads} + threadIdx.x) / 32 * 32; base < tasks; base += warps * 32) {
+    const size_t task = base + lane;
+    float v[kValues];
+    if (task < tasks) {
+      const size_t row = task / tasks_per_row, first = (task % tasks_per_row) * kValues;
+      const uint8_t* block = src + row * row_bytes + first / kBlockElems * block_bytes;
+      const int within = static_cast<int>(first % kBlockElems);
+      if constexpr (kChunk) {
+        float(&low)[32] = *reinterpret_cast<float(*)[32]>(v);
+        float(&high)[32] = *reinterpret_cast<float(*)[32]>(v + 32);
+        decode_chunk_q4_k(load_chunk_q4_k(block, within / 64), within / 64, low, high);
+      } else {
+        decode_group<kType>(block, within / 32, *reinterpret_cast<float(*)[32]>(v));
       }
-    } else {
-      float v[32];
-      decode_group<kType>(block, within / 32, v);
+      Out* out = kStaged ? reinterpret_cast<Out*>(slab + lane * kPitch) : dst + task * kValues;
 #pragma unroll
-      for (int q = 0; q < 4; ++q) store8(out + 8 * q, *reinterpret_cast<const float(*)[8]>(v + 8 * q));
+      for (int q = 0; q < kValues / 8; ++q) store8(out + 8 * q, *reinterpret_cast<const float(*)[8]>(v + 8 * q));
+    }
+    if constexpr (kStaged) {
+      __syncwarp();
+      // The warp's run: its valid tasks' bytes, 16 at a time, consecutive lanes side by side.
+      constexpr int kUnitsPerTask = kTaskBytes / 16;
+      const int units = static_cast<int>(min(size_t{32}, tasks - base)) * kUnitsPerTask;
+      auto* run = reinterpret_cast<uint4*>(dst + base * kValues);
+      for (int u = lane; u < units; u += 32) {
+        run[u] = *reinterpret_cast<const uint4*>(slab + (u / kUnitsPerTask) * kPitch + (u % kUnitsPerTask) * 16);
+      }
+      __syncwarp();
     }
   }
 }

@@ -1,7 +1,7 @@
 // Expanding quantized weights to dense float matrices on the device: GGUF block types (for
 // gemm_quant's prefill path and to_vec), GPTQ and AWQ packings (for gemm_quant). GGUF: a thread per
-// 32-value group with 16-byte stores (gguf_group_decode.cuh's decoders) when dst is 16-byte aligned,
-// else a thread per value; GPTQ without g_idx and AWQ: tiles of 32 columns by 256 k decoded into
+// 32-value group (gguf_group_decode.cuh's decoders), a warp's groups stored as one run through
+// shared memory, when dst is 16-byte aligned, else a thread per value; GPTQ without g_idx and AWQ: tiles of 32 columns by 256 k decoded into
 // shared memory a 32-value group per thread (packed_int.cuh), then written a row run at a time
 // (88% of the copy bandwidth on an H100, lab/dequantize_lab.cu); act-order GPTQ: a thread per value.
 #pragma once

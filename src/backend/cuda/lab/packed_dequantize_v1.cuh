@@ -20,8 +20,9 @@ __global__ void packed_dequantize_groups_kernel(PackedIntWeight w, const S* __re
   for (size_t task = blockIdx.x * size_t{blockDim.x} + threadIdx.x; task < tasks; task += stride) {
     const size_t column = task % w.n, depth = task / w.n * 32;
     float v[32];
-    ferrum::cuda::decode_packed_group<kAwq, kBits>(w.qweight, scales, w.zeros, static_cast<int>(w.group_size), static_cast<int>(w.n),
-                                     static_cast<int>(column), static_cast<int>(depth), v);
+    ferrum::cuda::decode_packed_group<kAwq, kBits>(w.qweight, scales, w.zeros, static_cast<int>(w.group_size),
+                                                   static_cast<int>(w.n), static_cast<int>(column),
+                                                   static_cast<int>(depth), v);
     Out* out = dst + column * w.k + depth;
 #pragma unroll
     for (int q = 0; q < 4; ++q) ferrum::cuda::store8(out + 8 * q, *reinterpret_cast<const float(*)[8]>(v + 8 * q));
