@@ -128,8 +128,8 @@ IpcAllReduce::~IpcAllReduce() {
   if (abort_ != nullptr) (void)cudaFreeHost(const_cast<int*>(abort_));
 }
 
-bool IpcAllReduce::takes(const void* data, size_t count, DType dtype, ReduceOp op) const {
-  return op == ReduceOp::kSum && reinterpret_cast<uintptr_t>(data) % 16 == 0 && ipc_all_reduce_takes(count, dtype);
+bool IpcAllReduce::takes(size_t count, DType dtype, ReduceOp op) const {
+  return op == ReduceOp::kSum && ipc_all_reduce_takes(count, dtype);
 }
 
 Status IpcAllReduce::run(void* data, size_t count, DType dtype, cudaStream_t stream) {

@@ -26,8 +26,10 @@ class IpcAllReduce {
   IpcAllReduce(const IpcAllReduce&) = delete;
   IpcAllReduce& operator=(const IpcAllReduce&) = delete;
 
-  // Whether this all-reduce of `count` elements at `data` takes the IPC kernel.
-  bool takes(const void* data, size_t count, DType dtype, ReduceOp op) const;
+  // Whether an all-reduce of `count` elements takes the IPC kernel. It depends on nothing that could
+  // differ between ranks (a rank taking NCCL while another waits in the kernel would hang both);
+  // run() refuses data that is not 16-byte aligned (the allocator's blocks always are).
+  bool takes(size_t count, DType dtype, ReduceOp op) const;
   // data = the sum over ranks of data, enqueued on `stream` (every rank makes the same calls).
   Status run(void* data, size_t count, DType dtype, cudaStream_t stream);
   // A peer is gone: kernels waiting for it give up (their sums are garbage; the caller reports).

@@ -115,7 +115,7 @@ Status NcclCommunicator::settle(ncclResult_t result, std::string_view what) {
 Status NcclCommunicator::all_reduce(void* data, size_t count, DType dtype, ReduceOp op, cudaStream_t stream) {
   FERRUM_ASSIGN_OR_RETURN(ncclDataType_t type, nccl_type(dtype, "all_reduce"));
   if (failed_) return *failed_;
-  if (ipc_ && ipc_->takes(data, count, dtype, op)) return ipc_->run(data, count, dtype, stream);
+  if (ipc_ && ipc_->takes(count, dtype, op)) return ipc_->run(data, count, dtype, stream);
   return settle(ncclAllReduce(data, data, count, type, nccl_op(op), comm_, stream), "ncclAllReduce");
 }
 
