@@ -6,7 +6,6 @@
 // summed kCalls times back to back on every GPU; microseconds per call on the slowest GPU.
 #include <nccl.h>
 
-#include <cstring>
 #include <vector>
 
 #include "backend/cuda/kernels/ipc_all_reduce.cuh"
@@ -49,15 +48,6 @@ Shared alloc_shared(size_t buffer_bytes) {
   shared.counters = lab::device_alloc<uint32_t>(cuda::kIpcMaxBlocks);
   LAB_CHECK(cudaMemset(shared.counters, 0, cuda::kIpcMaxBlocks * sizeof(uint32_t)));
   return shared;
-}
-
-float bf16_to_float(__nv_bfloat16 value) {
-  uint16_t bits;
-  std::memcpy(&bits, &value, 2);
-  const uint32_t wide = uint32_t{bits} << 16;
-  float out;
-  std::memcpy(&out, &wide, 4);
-  return out;
 }
 
 using Launch = ferrum::Status (*)(const cuda::IpcAllReduceArgs&, cudaStream_t);
@@ -221,8 +211,8 @@ int main() {
         LAB_CHECK(cudaMemcpy(got.data(), ranks[r].data, count * 2, cudaMemcpyDeviceToHost));
         for (size_t i = 0; i < count && exact; ++i) {
           float sum = 0.0f;
-          for (size_t p = 0; p < ranks.size(); ++p) sum += bf16_to_float(inputs[p][i]);
-          exact = bf16_to_float(__float2bfloat16_rn(sum)) == bf16_to_float(got[i]);
+          for (size_t p = 0; p < ranks.size(); ++p) sum += __bfloat162float(inputs[p][i]);
+          exact = __bfloat162float(__float2bfloat16_rn(sum)) == __bfloat162float(got[i]);
         }
       }
       all_exact = all_exact && exact;

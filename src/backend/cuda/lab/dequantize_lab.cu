@@ -30,15 +30,6 @@ struct Shape {
   size_t n, k;
 };
 
-float host_bf16(__nv_bfloat16 value) {
-  uint16_t bits;
-  std::memcpy(&bits, &value, 2);
-  const uint32_t wide = uint32_t{bits} << 16;
-  float out;
-  std::memcpy(&out, &wide, 4);
-  return out;
-}
-
 struct GgufType {
   DType type;
   int block_elems, block_bytes, d_offset, dmin_offset;
@@ -169,7 +160,7 @@ int main() {
           const uint32_t z = ((static_cast<uint32_t>(host_z[g * (shape.n / 8) + j / 8]) >> (4 * (j % 8))) & 15) + 1;
           const float expected =
               (static_cast<float>(q) - static_cast<float>(z)) * __half2float(host_s[g * shape.n + j]);
-          exact = host_bf16(__float2bfloat16_rn(expected)) == host_bf16(a[j * shape.k + kk]);
+          exact = __bfloat162float(__float2bfloat16_rn(expected)) == __bfloat162float(a[j * shape.k + kk]);
         }
       }
       all_exact = all_exact && exact;
