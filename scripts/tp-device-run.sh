@@ -10,7 +10,8 @@
 # Stages: tests kill bench engine ferrumbench (default: tests kill bench). FIXTURES overrides the
 # tests' list. bench: `ferrum logits --greedy` at TP=1, TP=2 and TP=2 without decode graphs.
 # engine: ferrum-engine-bench (bin/ferrum-engine-bench) on the bench stage's Llama-3.1-8B-shaped
-# checkpoint (run bench first), 1 and 64 requests, TP=2 and TP=1, each with and without graphs.
+# checkpoint (run bench first), 1 and 64 requests, TP=2 and TP=1, each with and without graphs, after
+# one untimed round (so no graph is captured inside the timed one).
 # ferrumbench: `ferrum bench` (prefill 512, decode 128 at batch 1 and 64) at TP=1 and TP=2.
 set -uo pipefail
 bundle=$(cd "${1:?bundle dir}" && pwd)
@@ -89,7 +90,8 @@ for stage in $stages; do
           name=${setting%% *}
           extra=${setting#"$name"}
           timeout 60 "$bundle/bin/ferrum-engine-bench" --device cuda --model /tmp/llama8b --requests "$requests" \
-            --prompt-len 128 --new-tokens 64 --max-num-batched-tokens 2048 $extra > "$out/engine-$name-$requests.log" 2>&1
+            --prompt-len 128 --new-tokens 64 --max-num-batched-tokens 2048 --warmup 1 $extra \
+            > "$out/engine-$name-$requests.log" 2>&1
           record "engine 8B $name, $requests request(s): $(grep -a 'decode steps' "$out/engine-$name-$requests.log" ||
             tail -2 "$out/engine-$name-$requests.log")"
         done

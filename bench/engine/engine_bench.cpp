@@ -15,7 +15,9 @@
 //                       [--no-graphs] [--shared-prefix N] [--tensor-parallel-size N]
 //                       [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R]
 //                       [--presence-penalty P] [--frequency-penalty F] [--logprobs N] [--host-sampling]
-//                       [--kv-cache-dtype auto|bf16|fp8]
+//                       [--kv-cache-dtype auto|bf16|fp8] [--warmup N]
+// --warmup N runs N untimed rounds of as many requests (other random prompts) on the same engine
+// first, so the timed round finds its decode graphs captured and its kernels loaded.
 // With --tensor-parallel-size N the model is split over N processes of this binary (one per GPU;
 // they start with the hidden first argument tp-worker), rank 0 running the engine.
 #include <algorithm>
@@ -57,6 +59,7 @@ struct Flags {
   bool logprobs = false;
   bool host_sampling = false;
   std::string kv_cache_dtype = "auto";
+  size_t warmup = 0;
 };
 
 constexpr size_t kPrefixSuffixTokens = 16;  // each --shared-prefix request's own tokens after the prefix
@@ -111,6 +114,8 @@ bool parse(int argc, char** argv, Flags& flags) {
       flags.logprobs = true;
     } else if (arg == "--kv-cache-dtype" && has_value) {
       flags.kv_cache_dtype = argv[++i];
+    } else if (arg == "--warmup" && has_value) {
+      flags.warmup = number();
     } else if (arg == "--host-sampling") {
       flags.host_sampling = true;
     } else {
@@ -137,8 +142,8 @@ Expected<std::unique_ptr<CausalLm>> load(const Flags& flags, const ModelFiles& f
   return load_causal_lm(files, path, model, runtime);
 }
 
-std::vector<std::vector<int32_t>> random_prompts(const Flags& flags, size_t vocab) {
-  std::mt19937_64 rng(42);
+std::vector<std::vector<int32_t>> random_prompts(const Flags& flags, size_t vocab, uint64_t seed = 42) {
+  std::mt19937_64 rng(seed);
   std::vector<std::vector<int32_t>> prompts(flags.requests);
   for (auto& prompt : prompts) {
     prompt.resize(flags.prompt_len);
@@ -149,6 +154,70 @@ std::vector<std::vector<int32_t>> random_prompts(const Flags& flags, size_t voca
 
 double seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
+}
+
+// The counters of `now` less those of `before` (the sizes, such as the KV blocks, as they are now).
+EngineStats counted_since(EngineStats now, const EngineStats& before) {
+  now.prefix_cache_queries -= before.prefix_cache_queries;
+  now.prefix_cache_hits -= before.prefix_cache_hits;
+  now.preemptions -= before.preemptions;
+  now.prompt_tokens -= before.prompt_tokens;
+  now.generated_tokens -= before.generated_tokens;
+  now.device_drawn_tokens -= before.device_drawn_tokens;
+  now.steps -= before.steps;
+  now.step_seconds -= before.step_seconds;
+  now.model_seconds -= before.model_seconds;
+  return now;
+}
+
+// One round: `prompts` submitted at once (ids from first_id) and stepped until all finish, with
+// the decode-only steps timed apart (every running sequence generated one token, none admitted).
+struct Round {
+  size_t finished = 0;
+  double total = 0;
+  size_t steps = 0, decode_steps = 0, decode_tokens = 0;
+  double decode_seconds = 0, decode_model_seconds = 0;
+  std::vector<double> decode_step_ms;  // sorted
+};
+
+Expected<Round> run_round(EngineCore& core, const Flags& flags, const std::vector<std::vector<int32_t>>& prompts,
+                          size_t first_id) {
+  Round round;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EngineRequest request;
+    request.prompt = prompts[i];
+    request.max_new_tokens = flags.new_tokens;
+    request.ignore_eos = true;
+    request.sampling = flags.sampling;
+    request.sampling.seed = i;
+    request.sampling.has_seed = true;
+    request.logprobs = flags.logprobs;
+    request.top_logprobs = flags.top_logprobs;
+    FERRUM_TRY(core.add_request(first_id + i, std::move(request), [&](RequestEvent&& event) {
+      if (event.finished) ++round.finished;
+      if (event.error) std::fprintf(stderr, "request failed: %s\n", event.error->to_string().c_str());
+    }));
+  }
+  const auto start = Clock::now();
+  while (core.has_work()) {
+    const EngineStats before = core.stats();
+    const auto step_start = Clock::now();
+    FERRUM_TRY(core.step());
+    const double step_seconds = seconds(Clock::now() - step_start);
+    const EngineStats after = core.stats();
+    ++round.steps;
+    const size_t generated = after.generated_tokens - before.generated_tokens;
+    if (after.prompt_tokens == before.prompt_tokens && generated > 0 && before.waiting == 0) {
+      ++round.decode_steps;
+      round.decode_tokens += generated;
+      round.decode_seconds += step_seconds;
+      round.decode_model_seconds += after.model_seconds - before.model_seconds;
+      round.decode_step_ms.push_back(step_seconds * 1e3);
+    }
+  }
+  round.total = seconds(Clock::now() - start);
+  std::sort(round.decode_step_ms.begin(), round.decode_step_ms.end());
+  return round;
 }
 
 // Time to first token of one request run alone on `core`: it is added and the engine steps until
@@ -268,54 +337,22 @@ int run(const Flags& flags) {
     std::fprintf(stderr, "%s\n", core.error().to_string().c_str());
     return 1;
   }
-  size_t finished = 0;
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    EngineRequest request;
-    request.prompt = prompts[i];
-    request.max_new_tokens = flags.new_tokens;
-    request.ignore_eos = true;
-    request.sampling = flags.sampling;
-    request.sampling.seed = i;
-    request.sampling.has_seed = true;
-    request.logprobs = flags.logprobs;
-    request.top_logprobs = flags.top_logprobs;
-    Status added = (*core)->add_request(i, std::move(request), [&](RequestEvent&& event) {
-      if (event.finished) ++finished;
-      if (event.error) std::fprintf(stderr, "request failed: %s\n", event.error->to_string().c_str());
-    });
-    if (!added) {
-      std::fprintf(stderr, "%s\n", added.error().to_string().c_str());
+  for (size_t round = 0; round < flags.warmup; ++round) {
+    const auto warmup_prompts = random_prompts(flags, lm.info().vocab_size, 1000 + round);
+    if (auto warm = run_round(**core, flags, warmup_prompts, (round + 1) * prompts.size()); !warm) {
+      std::fprintf(stderr, "warm-up: %s\n", warm.error().to_string().c_str());
       return 1;
     }
   }
-
-  const auto start = Clock::now();
-  double decode_seconds = 0, decode_model_seconds = 0;
-  size_t decode_steps = 0, decode_tokens = 0, steps = 0;
-  std::vector<double> decode_step_ms;
-  while ((*core)->has_work()) {
-    const EngineStats before = (*core)->stats();
-    const auto step_start = Clock::now();
-    if (Status stepped = (*core)->step(); !stepped) {
-      std::fprintf(stderr, "step failed: %s\n", stepped.error().to_string().c_str());
-      return 1;
-    }
-    const double step_seconds = seconds(Clock::now() - step_start);
-    const EngineStats after = (*core)->stats();
-    ++steps;
-    // A decode-only step: every running sequence generated one token and no prompt was admitted.
-    const size_t generated = after.generated_tokens - before.generated_tokens;
-    if (after.prompt_tokens == before.prompt_tokens && generated > 0 && before.waiting == 0) {
-      ++decode_steps;
-      decode_tokens += generated;
-      decode_seconds += step_seconds;
-      decode_model_seconds += after.model_seconds - before.model_seconds;
-      decode_step_ms.push_back(step_seconds * 1e3);
-    }
+  const EngineStats stats_before = (*core)->stats();
+  auto round = run_round(**core, flags, prompts, 0);
+  if (!round) {
+    std::fprintf(stderr, "%s\n", round.error().to_string().c_str());
+    return 1;
   }
-  const double total = seconds(Clock::now() - start);
-  const EngineStats stats = (*core)->stats();
-  std::sort(decode_step_ms.begin(), decode_step_ms.end());
+  const auto& [finished, total, steps, decode_steps, decode_tokens, decode_seconds, decode_model_seconds,
+               decode_step_ms] = *round;
+  const EngineStats stats = counted_since((*core)->stats(), stats_before);
   const double median_ms = decode_step_ms.empty() ? 0 : decode_step_ms[decode_step_ms.size() / 2];
   const double weight_gb = static_cast<double>(lm.info().weight_bytes) / 1e9;
   std::printf("device %s x %zu rank(s), %s (%zu layers, hidden %zu, vocab %zu, %.2f GB of weights per rank)\n",
