@@ -541,8 +541,9 @@ void add_cases(CaseList& cases) {
       }
     }
     if constexpr (takes_half_activations<B>()) {
-      // bf16 x and out; n = 300 spans several weight-row tiles (64 or 128 rows), m = 70 two 64-token tiles.
-      for (size_t m : {size_t{1}, size_t{12}, size_t{70}}) {
+      // bf16 x and out; n = 300 spans several weight-row tiles (64 or 128 rows), m = 33 a part-filled
+      // 64-token tile, m = 70 two of them.
+      for (size_t m : {size_t{1}, size_t{12}, size_t{33}, size_t{70}}) {
         add_case<B>(cases, "gemm_quant", cat("gguf random bf16 n=300 k=1024 m=", m), type_name, false,
                     [type, m] { return run_gguf_random<B>(type, m, 300, 1024, DType::kBF16); });
       }

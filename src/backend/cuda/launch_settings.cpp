@@ -128,6 +128,11 @@ bool awq_mma_enabled() {
   return enabled;
 }
 
+bool quant_mma_fragments_enabled() {
+  static const bool enabled = env_or("FERRUM_CUDA_QUANT_MMA_FRAGMENTS", 1) != 0;
+  return enabled;
+}
+
 size_t quant_mma_max_rows(DType type) {
   if (quant_mma_rows_override() >= 0) return static_cast<size_t>(quant_mma_rows_override());
   switch (type) {
@@ -139,8 +144,9 @@ size_t quant_mma_max_rows(DType type) {
   }
 }
 
-void apply_shared_carveout(const void* kernel) {
-  static const long carveout = env_or("FERRUM_CUDA_CARVEOUT", 50);
+void apply_shared_carveout(const void* kernel, int percent) {
+  static const long common = env_or("FERRUM_CUDA_CARVEOUT", 50);
+  const long carveout = percent >= 0 ? percent : common;
   if (carveout < 0) return;
   static std::mutex mutex;
   static std::unordered_set<const void*> done;

@@ -75,6 +75,10 @@ bool gptq_gemv_int8_x();
 // Whether AWQ weights take the tensor-core kernel too (default; FERRUM_CUDA_AWQ_MMA=0 keeps them on
 // the dequantize path, for comparisons).
 bool awq_mma_enabled();
+// Whether Q4_K weights with bf16 x take the tensor-core kernel that decodes into mma fragments
+// (quant_mma_fragments.cu; default) or the shared-tile one (FERRUM_CUDA_QUANT_MMA_FRAGMENTS=0), for
+// comparisons.
+bool quant_mma_fragments_enabled();
 
 // Query rows from which a sequence of a paged_attention batch takes the tensor-core kernel
 // (flash_attention.cuh's paged mode) instead of the CUDA-core one, where the problem allows it
@@ -90,7 +94,8 @@ bool paged_decode_enabled();
 // kernels whose carveouts agree, so when a kernel with a large shared-memory tile follows GEMVs that
 // need none, the SMs drain before it can start: with one carveout for all, PDL's overlap survives.
 // Default 50 (the 8B decode, run 5: 165.6 tok/s with the driver's choice, 170.4 at 100, 174.4 at 50);
-// negative leaves each kernel to the driver. Applies once per kernel.
-void apply_shared_carveout(const void* kernel);
+// negative leaves each kernel to the driver. Applies once per kernel: the first call wins, so a kernel
+// that needs its own `percent` (0..100) asks before launch_kernel does.
+void apply_shared_carveout(const void* kernel, int percent = -1);
 
 }  // namespace ferrum::cuda

@@ -177,12 +177,14 @@ bool quant_mma_supports(DType w_dtype, DType x_dtype, const void* x, size_t m, s
   }
 }
 
-size_t quant_mma_scratch_bytes(size_t m, size_t n, size_t k, int num_sms, int warps) {
+size_t quant_mma_scratch_bytes(size_t m, size_t n, size_t k, int num_sms, int warps, int fill) {
   const SplitPlan plan = plan_split(m, n, k, num_sms, warps);
-  return plan.splits > 1 ? size_t{static_cast<size_t>(plan.splits)} * m * n * sizeof(float) : 0;
+  const size_t shared_tiles = plan.splits > 1 ? size_t{static_cast<size_t>(plan.splits)} * m * n * sizeof(float) : 0;
+  return std::max(shared_tiles, quant_mma::fragments_scratch_bytes(m, n, k, num_sms, fill));
 }
 
 Status launch_quant_mma(const QuantMmaArgs& args, cudaStream_t stream) {
+  if (quant_mma::fragments_take(args)) return quant_mma::launch_fragments(args, stream);
   const SplitPlan plan = plan_split(args.m, args.n, args.k, args.num_sms, args.warps);
   FERRUM_TRY(check_split_scratch(args, plan));
   // Q4_K's decoder reads its super-blocks with 16-byte loads.

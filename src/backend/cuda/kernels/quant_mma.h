@@ -6,6 +6,9 @@
 // once, wide loads, the next slice's bytes already requested) while x's tile arrives by cp.async,
 // then runs mma.sync m16n8k16 with f32 accumulators. When the tiles alone leave SMs idle, k is split
 // across blocks and a second kernel sums the f32 partials in a fixed order (deterministic).
+// Q4_K with bf16 x takes its own kernel (quant_mma_fragments.cu): each warp streams its 16 rows
+// through a shared-memory ring by cp.async and decodes them straight into mma fragments, no weight
+// tile and no ldmatrix (at 64 rows 1.7-2x the shared-tile kernel's speed).
 // Versions and timings: lab/quant_mma_lab.cu; which m takes it: launch_settings.h.
 //
 // Accuracy: x and the decoded weights are rounded to bf16 (relative 2^-9 each), sums are f32.
@@ -21,6 +24,10 @@
 
 namespace ferrum::cuda {
 
+// Which kernel a GGUF launch takes: kAuto picks (Q4_K with bf16 x: the fragment kernel, where
+// quant_mma_fragments_enabled()); kSharedTiles keeps the shared-tile kernel (the lab's v2 / v3).
+enum class QuantMmaKernel { kAuto, kSharedTiles };
+
 struct QuantMmaArgs {
   const void* x = nullptr;  // [m, k] f32 or bf16, 16-byte aligned
   DType x_dtype = DType::kBF16;
@@ -33,6 +40,11 @@ struct QuantMmaArgs {
   void* scratch = nullptr;      // quant_mma_scratch_bytes(...) of f32 partials, or null when it is 0
   bool generic_decode = false;  // the lab's v1: every type through the value-by-value decoder
   int warps = 0;                // 4 or 8 warps (64 or 128 weight rows) per block; 0 = by m
+  QuantMmaKernel kernel = QuantMmaKernel::kAuto;
+  // The Q4_K fragment kernel's shape, for the lab: blocks per SM its k split aims for (0: 2) and x
+  // buffers at 64 tokens (0: 1).
+  int fill = 0;
+  int x_buffers = 0;
 };
 
 // GPTQ / AWQ weights through the same kernel (quant_mma_packed.cu): args.w / w_dtype are unused,
@@ -53,7 +65,7 @@ Status launch_packed_gemv(const QuantMmaArgs& args, const PackedIntWeight& packe
 // address, k a multiple of 32, m and n within int range).
 bool quant_mma_supports(DType w_dtype, DType x_dtype, const void* x, size_t m, size_t n, size_t k);
 // Bytes of f32 partials the launch needs for this shape (0 when k is not split).
-size_t quant_mma_scratch_bytes(size_t m, size_t n, size_t k, int num_sms, int warps = 0);
+size_t quant_mma_scratch_bytes(size_t m, size_t n, size_t k, int num_sms, int warps = 0, int fill = 0);
 Status launch_quant_mma(const QuantMmaArgs& args, cudaStream_t stream);
 
 }  // namespace ferrum::cuda

@@ -20,6 +20,17 @@
 //       the next slice are fetched a slice ahead (the other types: an L2 prefetch two ahead).
 //   v3  v2 with blocks of 4 warps (64 weight rows): twice the blocks per SM, so one block's
 //       barriers leave the others running (x is read from L2 twice as often).
+//   v4  Q4_K only: no weight tile in shared memory; each warp decodes its 32 rows straight into
+//       mma fragments, k permuted within each 64-value chunk so a lane's 8 contiguous nibble bytes
+//       fill its slots; the next super-block's bytes held in registers; x's tile double-buffered per
+//       256-deep super-block, one barrier each.
+//   v5  v4 with each warp's rows streamed through a ring of 4 super-blocks in shared memory by
+//       cp.async (no registers held). v6: v5 plus an L2 prefetch of 4 super-blocks of each row at a
+//       time (no change). Both at one block per SM (the common 50% carveout): 2 warps a scheduler.
+//   v7  kernels/quant_mma_fragments.cu: v5 with 8 warps of 16 rows, the full carveout and, at 64
+//       tokens, one x buffer and 3 stages, so two blocks fit an SM; v7x2 keeps two x buffers and 4
+//       stages at 64 tokens (one block); v7f1 / v7f4 split k for 1 / 4 blocks per SM (v7: 2).
+//       v4-v6 and their figures: bench/results/2026-11-27-h100-q4k-fragments.md.
 //   gemv  the fused dp4a GEMV (kernels/quant_gemv.h) where it exists (Q8_0 / Q4_K / Q6_K, m <= 8),
 //       for the crossover.
 // Checked against f64 sums over the weights the backend's decoder (checked against ggml) expands,
@@ -124,7 +135,9 @@ __global__ void fill_words_kernel(int32_t* p, size_t n, uint64_t seed) {
 
 }  // namespace
 
-int main() {
+// argv[1], if given, names the one type to run (q4_K, q6_K, q8_0, q5_K, q4_0 or gptq4).
+int main(int argc, char** argv) {
+  const std::string only = argc > 1 ? argv[1] : "";
   lab::print_device_banner("quantized GEMM lab (GGUF, bf16 x, m = 1 .. 512)");
   const double copy_gbps = lab::measure_copy_gbps();
   std::printf("measured device copy bandwidth: %.0f GB/s (read + write)\n", copy_gbps);
@@ -172,6 +185,7 @@ int main() {
   for (const TypeLayout& t : kTypes) {
     // Q5_K and Q4_0 (the types without a GEMV) on two shapes, the rest on all four.
     const bool main_type = t.type == DType::kQ4_K || t.type == DType::kQ6_K || t.type == DType::kQ8_0;
+    if (!only.empty() && only != ferrum::dtype_name(t.type)) continue;
     for (const Shape& s : shapes) {
       if (!main_type && s.n == 6144) continue;
       if (!main_type && s.k == 14336) continue;
@@ -193,8 +207,8 @@ int main() {
       LAB_CHECK(cudaMemcpy(ref_all.data(), ref_d, ref_all.size() * 8, cudaMemcpyDeviceToHost));
       const std::string type_name(ferrum::dtype_name(t.type));
       for (int m : batches) {
-        ensure_scratch(std::max(ferrum::cuda::quant_mma_scratch_bytes(m, s.n, s.k, sms, 4),
-                                ferrum::cuda::quant_mma_scratch_bytes(m, s.n, s.k, sms, 8)));
+        ensure_scratch(std::max({ferrum::cuda::quant_mma_scratch_bytes(m, s.n, s.k, sms, 4, 4),
+                                 ferrum::cuda::quant_mma_scratch_bytes(m, s.n, s.k, sms, 8, 4)}));
         const Measure measure{
             type_name, s.name, m, s.n, s.k, bytes, copy_gbps, stream, static_cast<bf16_t*>(out_buffer->data()),
             &ref_all};
@@ -207,6 +221,14 @@ int main() {
           a.w_dtype = t.type;
           a.generic_decode = generic;
           a.warps = warps;
+          a.kernel = ferrum::cuda::QuantMmaKernel::kSharedTiles;
+          return a;
+        };
+        const auto fragment_args = [&](int c, int fill, int x_buffers) {
+          ferrum::cuda::QuantMmaArgs a = args(c, false);
+          a.kernel = ferrum::cuda::QuantMmaKernel::kAuto;
+          a.fill = fill;
+          a.x_buffers = x_buffers;
           return a;
         };
         if (m >= 8) {
@@ -224,6 +246,17 @@ int main() {
         if (main_type) {
           report("v2", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c, false), stream), "v2"); });
           report("v3", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c, false, 4), stream), "v3"); });
+        }
+        if (t.type == DType::kQ4_K) {
+          const auto v7 = [&](const char* name, int fill, int x_buffers) {
+            report(name, [&](int c) {
+              die_on(ferrum::cuda::launch_quant_mma(fragment_args(c, fill, x_buffers), stream), name);
+            });
+          };
+          v7("v7", 2, 1);
+          v7("v7x2", 2, 2);
+          v7("v7f1", 1, 1);
+          v7("v7f4", 4, 1);
         }
         if (m <= 8 && ferrum::cuda::quant_gemv_supports(t.type, m, weights[0])) {
           const size_t gemv_bytes = ferrum::cuda::quant_gemv_scratch_bytes(m, s.k);
@@ -244,6 +277,7 @@ int main() {
   // the tensor-core kernel over the packed words, gemv the batch-1 GEMV (both quant_mma_packed.cu).
   for (const Shape& s : shapes) {
     if (s.n == 4096 && s.k == 4096) continue;
+    if (!only.empty() && only != "gptq4") continue;
     const size_t groups = s.k / 128;
     const int copies = 3;
     std::vector<int32_t*> qweight(copies), zeros(copies);
