@@ -8,7 +8,7 @@
 // across blocks and a second kernel sums the f32 partials in a fixed order (deterministic).
 // Q4_K with bf16 x takes its own kernel (quant_mma_fragments.cu): each warp streams its 16 rows
 // through a shared-memory ring by cp.async and decodes them straight into mma fragments, no weight
-// tile and no ldmatrix (at 64 rows 1.7-2x the shared-tile kernel's speed).
+// tile and no ldmatrix (at 64 rows 1.35-1.9x the shared-tile kernel's speed).
 // Versions and timings: lab/quant_mma_lab.cu; which m takes it: launch_settings.h.
 //
 // Accuracy: x and the decoded weights are rounded to bf16 (relative 2^-9 each), sums are f32.

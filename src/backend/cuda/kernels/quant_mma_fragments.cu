@@ -1,13 +1,14 @@
 // The tensor-core GEMM for Q4_K weights with the decode going straight into mma fragments (the
-// lab's v4; quant_mma.h). The shared-tile kernel (quant_mma_kernel.cuh) writes every decoded weight
+// lab's v7; quant_mma.h). The shared-tile kernel (quant_mma_kernel.cuh) writes every decoded weight
 // to shared memory and reads it back with ldmatrix between two barriers per slice; at 64 rows it
-// reached 13-15% of the bandwidth. Here each warp owns 16 * kRowTiles weight rows for the whole k
-// range and decodes them in registers: the order of k inside a dot product is free, so lane (g, t)
-// takes the 8 contiguous nibble bytes 8t..8t+7 of each 64-value chunk of rows g and g + 8 (one 8-byte
-// load per row) and calls them k slots 2t, 2t+1, 2t+8, 2t+9 of four mma steps; x's tile in shared
-// memory is read with the same permutation (16 contiguous bytes per lane and token). The only
-// block-wide barrier guards x's double buffer, once per 256-deep super-block; the next super-block's
-// weight bytes are loaded while this one multiplies.
+// reached 13-15% of the bandwidth. Here each warp owns 16 * kRowTiles weight rows (1 ships; 2 lost in
+// the lab) for the block's whole k range and decodes them in registers: the order of k inside a dot
+// product is free, so lane (g, t) takes the 8 contiguous nibble bytes 8t..8t+7 of each 64-value
+// chunk of rows g and g + 8 (one 8-byte load per row) and calls them k slots 2t, 2t+1, 2t+8, 2t+9 of
+// four mma steps; x's tile in shared memory is read with the same permutation (16 contiguous bytes
+// per lane and token). Each warp streams its rows through its own ring of super-blocks (cp.async);
+// the block-wide barriers only guard x's slices, one or two per 256-deep super-block. Two blocks per
+// SM: at one (the common carveout) each scheduler had 2 warps and the kernel was latency-bound.
 #include "backend/cuda/kernels/gguf_group_decode.cuh"
 #include "backend/cuda/kernels/quant_mma_kernel.cuh"
 
