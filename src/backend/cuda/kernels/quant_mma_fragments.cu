@@ -256,10 +256,9 @@ FragmentPlan plan_fragments(size_t m, size_t n, size_t k, int num_sms, int fill,
   const size_t tiles = size_t{plan.row_tiles} * plan.token_tiles;
   // Two blocks fit an SM (full shared-memory carveout); split k until `fill` blocks per SM.
   const size_t wanted = static_cast<size_t>(fill > 0 ? fill : 2) * static_cast<size_t>(std::max(num_sms, 1));
-  int splits = tiles >= wanted ? 1 : static_cast<int>((wanted + tiles - 1) / tiles);
-  splits = std::clamp(splits, 1, std::max(1, super_blocks / kMinSuperBlocksPerSplit));
-  plan.blocks_per_split = (super_blocks + splits - 1) / splits;
-  plan.splits = (super_blocks + plan.blocks_per_split - 1) / plan.blocks_per_split;
+  const KSplit split = split_k(tiles, wanted, super_blocks, kMinSuperBlocksPerSplit);
+  plan.splits = split.splits;
+  plan.blocks_per_split = split.per_split;
   return plan;
 }
 

@@ -150,6 +150,21 @@ struct SplitPlan {
   int splits = 1, slices_per_split = 1;
 };
 
+// k split into `units` (slices, super-blocks) over blocks: enough splits that `tiles` blocks
+// become `wanted`, each keeping at least `min_units`; returns {splits, units per split}.
+struct KSplit {
+  int splits = 1, per_split = 1;
+};
+
+inline KSplit split_k(size_t tiles, size_t wanted, int units, int min_units) {
+  int splits = tiles >= wanted ? 1 : static_cast<int>((wanted + tiles - 1) / tiles);
+  splits = std::clamp(splits, 1, std::max(1, units / min_units));
+  KSplit split;
+  split.per_split = (units + splits - 1) / splits;
+  split.splits = (units + split.per_split - 1) / split.per_split;
+  return split;
+}
+
 inline SplitPlan plan_split(size_t m, size_t n, size_t k, int num_sms, int warps) {
   SplitPlan plan;
   plan.tokens = m <= kSmallTokens ? kSmallTokens : kLargeTokens;
@@ -162,10 +177,9 @@ inline SplitPlan plan_split(size_t m, size_t n, size_t k, int num_sms, int warps
   const size_t tiles = size_t{plan.row_tiles} * plan.token_tiles;
   // 16 resident warps per SM stream the weights; split k until the grid covers them.
   const size_t wanted = static_cast<size_t>(16 / plan.warps) * static_cast<size_t>(std::max(num_sms, 1));
-  int splits = tiles >= wanted ? 1 : static_cast<int>((wanted + tiles - 1) / tiles);
-  splits = std::clamp(splits, 1, std::max(1, slices / kMinSlicesPerSplit));
-  plan.slices_per_split = (slices + splits - 1) / splits;
-  plan.splits = (slices + plan.slices_per_split - 1) / plan.slices_per_split;
+  const KSplit split = split_k(tiles, wanted, slices, kMinSlicesPerSplit);
+  plan.splits = split.splits;
+  plan.slices_per_split = split.per_split;
   return plan;
 }
 
