@@ -75,7 +75,7 @@ bool gptq_gemv_int8_x();
 // Whether AWQ weights take the tensor-core kernel too (default; FERRUM_CUDA_AWQ_MMA=0 keeps them on
 // the dequantize path, for comparisons).
 bool awq_mma_enabled();
-// Whether Q4_K weights with bf16 x take the tensor-core kernel that decodes into mma fragments
+// Whether Q4_K / Q6_K weights with bf16 x take the tensor-core kernel that decodes into mma fragments
 // (quant_mma_fragments.cu; default) or the shared-tile one (FERRUM_CUDA_QUANT_MMA_FRAGMENTS=0), for
 // comparisons.
 bool quant_mma_fragments_enabled();

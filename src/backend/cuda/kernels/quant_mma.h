@@ -6,9 +6,10 @@
 // once, wide loads, the next slice's bytes already requested) while x's tile arrives by cp.async,
 // then runs mma.sync m16n8k16 with f32 accumulators. When the tiles alone leave SMs idle, k is split
 // across blocks and a second kernel sums the f32 partials in a fixed order (deterministic).
-// Q4_K with bf16 x takes its own kernel (quant_mma_fragments.cu): each warp streams its 16 rows
-// through a shared-memory ring by cp.async and decodes them straight into mma fragments, no weight
-// tile and no ldmatrix (at 64 rows 1.35-1.9x the shared-tile kernel's speed).
+// Q4_K and Q6_K (rows a multiple of 16 bytes) with bf16 x take their own kernel
+// (quant_mma_fragments.cu): each warp streams its 16 rows through a shared-memory ring by cp.async
+// and decodes them straight into mma fragments, no weight tile and no ldmatrix (Q4_K at 64 rows:
+// 1.35-1.9x the shared-tile kernel's speed).
 // Versions and timings: lab/quant_mma_lab.cu; which m takes it: launch_settings.h.
 //
 // Accuracy: x and the decoded weights are rounded to bf16 (relative 2^-9 each), sums are f32.
@@ -24,7 +25,7 @@
 
 namespace ferrum::cuda {
 
-// Which kernel a GGUF launch takes: kAuto picks (Q4_K with bf16 x: the fragment kernel, where
+// Which kernel a GGUF launch takes: kAuto picks (Q4_K / Q6_K with bf16 x: the fragment kernel, where
 // quant_mma_fragments_enabled()); kSharedTiles keeps the shared-tile kernel (the lab's v2 / v3).
 enum class QuantMmaKernel { kAuto, kSharedTiles };
 
@@ -41,7 +42,7 @@ struct QuantMmaArgs {
   bool generic_decode = false;  // the lab's v1: every type through the value-by-value decoder
   int warps = 0;                // 4 or 8 warps (64 or 128 weight rows) per block; 0 = by m
   QuantMmaKernel kernel = QuantMmaKernel::kAuto;
-  // The Q4_K fragment kernel's shape, for the lab: blocks per SM its k split aims for (0: 2) and x
+  // The fragment kernel's shape, for the lab: blocks per SM its k split aims for (0: 2) and x
   // buffers at 64 tokens (0: 1).
   int fill = 0;
   int x_buffers = 0;
