@@ -384,7 +384,8 @@ Status CudaBackend::gemm_quant_impl(CudaContext& ctx, const CudaBuffer& a, const
     FERRUM_CHECK(k % dtype_info(type).block_elems == 0, ErrorCode::kShapeMismatch, op, ": k = ", k,
                  " is not a whole number of ", type, " blocks");
     FERRUM_TRY(check_numel(op, "qweight", *weights.qweight, {n, k}));
-    if (k > 0 && n > 0 && m <= cuda::quant_gemv_max_rows(type) &&
+    const bool fragments = cuda::quant_mma_fragments_apply(type, a.dtype(), weights.qweight->data(), k);
+    if (k > 0 && n > 0 && m <= cuda::quant_gemv_max_rows(type, fragments) &&
         cuda::quant_gemv_supports(type, m, weights.qweight->data())) {
       cuda::QuantGemvArgs args{a.data(), a.dtype(), weights.qweight->data(), type, out.data(), out.dtype(), m, n, k};
       if (rounded != nullptr) {

@@ -80,9 +80,11 @@ bool quant_parts_enabled() {
   return enabled;
 }
 
-size_t quant_gemv_max_rows(DType type) {
+size_t quant_gemv_max_rows(DType type, bool fragments) {
   if (!quant_gemv_enabled()) return 0;
-  return type == DType::kQ4_K ? 3 : 8;
+  if (type == DType::kQ4_K) return 3;
+  if (!fragments) return 8;
+  return type == DType::kQ6_K ? 5 : 4;
 }
 
 namespace {

@@ -55,7 +55,11 @@ bool quant_parts_enabled();
 // and the 32-value types, to 8 for Q2_K / Q3_K / Q5_K (their value-by-value decoder: Q5_K's o_proj
 // at 16 rows 67 us against 45). FERRUM_CUDA_QUANT_MMA_MAX_ROWS=N sets one ceiling for every type
 // (0 turns the kernel off).
-size_t quant_gemv_max_rows(DType type);
+// With `fragments` (the tensor-core kernel that decodes into mma fragments takes the weight,
+// quant_mma_fragments_apply), Q8_0 and Q6_K hand over earlier: at 8 rows it beats their GEMVs by
+// 25-35%, at 4 it loses or ties (bench/results/2026-11-27-h100-q4k-fragments.md): 4 rows for Q8_0,
+// 5 for Q6_K.
+size_t quant_gemv_max_rows(DType type, bool fragments = false);
 size_t quant_mma_max_rows(DType type);
 // The same ceiling for GPTQ / AWQ weights (no GEMV: the tensor-core kernel from one row), default 128
 // (GPTQ 4-bit gate_up: 239 us against 459 at 128 rows, 795 against 525 at 512),
@@ -75,7 +79,7 @@ bool gptq_gemv_int8_x();
 // Whether AWQ weights take the tensor-core kernel too (default; FERRUM_CUDA_AWQ_MMA=0 keeps them on
 // the dequantize path, for comparisons).
 bool awq_mma_enabled();
-// Whether Q4_K / Q6_K weights with bf16 x take the tensor-core kernel that decodes into mma fragments
+// Whether Q4_K / Q6_K / Q8_0 weights with bf16 x take the tensor-core kernel that decodes into mma fragments
 // (quant_mma_fragments.cu; default) or the shared-tile one (FERRUM_CUDA_QUANT_MMA_FRAGMENTS=0), for
 // comparisons.
 bool quant_mma_fragments_enabled();

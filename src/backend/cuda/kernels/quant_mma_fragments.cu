@@ -1,4 +1,4 @@
-// The tensor-core GEMM for Q4_K and Q6_K weights with the decode going straight into mma fragments
+// The tensor-core GEMM for Q4_K, Q6_K and Q8_0 weights with the decode going straight into mma fragments
 // (the lab's v7; quant_mma.h). The shared-tile kernel (quant_mma_kernel.cuh) writes every decoded
 // weight to shared memory and reads it back with ldmatrix between two barriers per slice; at 64 rows
 // it reached 13-15% of the bandwidth. Here each warp owns 16 weight rows for the block's whole k
@@ -158,6 +158,56 @@ struct Q6KFormat {
     const float scale128 = chunk.d128 * (small_int_to_float(scale_byte ^ 0x80u) - 128.0f);
     uint32_t pairs[4];
     decode_bytes(lo, hi, scale128, -1.25f * scale128, pairs);
+    place_pairs(pairs, h, a);
+  }
+};
+
+// Q8_0: 34-byte blocks (d, 32 int8), 8 of them (272 bytes, 16-byte aligned when k is a multiple of
+// 256) staged as one super-block. A chunk is two blocks, a group one block: lane t takes its bytes
+// 8t .. 8t + 7. An int8 q becomes the float 2^15 + (q ^ 0x80) by a PRMT into byte 1 of 2^15, and
+// d q = fma(that, d, -(2^15 + 128) d): an f16 d times 2^15 + 128 is exact in f32, so the one rounding
+// is the reference's.
+struct Q80Format {
+  static constexpr int kSuperBytes = 272;
+  static constexpr int kPieces = 17;
+  static constexpr int kPitch = kSuperBytes + 16;  // 288: rows g .. g + 3 on other banks
+  static constexpr int kChunks = 4, kGroupsPerChunk = 2;
+  static constexpr size_t kTableBytes = 0;
+
+  __device__ __forceinline__ static size_t window(int s) { return size_t{static_cast<unsigned>(s)} * kSuperBytes; }
+  __device__ __forceinline__ static int data_offset(int) { return 0; }
+  __device__ __forceinline__ static void prepare(const uint8_t*, int, void*) {}
+
+  struct RowChunk {
+    uint2 q[2];
+    float d[2];
+  };
+
+  __device__ __forceinline__ static RowChunk load(const uint8_t* super_block, int c, int t) {
+    RowChunk chunk;
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const uint8_t* block = super_block + 34 * (2 * c + j);
+      chunk.q[j] = load8_even(block + 2 + 8 * t);
+      chunk.d[j] = f16_bits_to_float(*reinterpret_cast<const uint16_t*>(block));
+    }
+    return chunk;
+  }
+
+  __device__ __forceinline__ static void decode_group(const RowChunk& chunk, int j, int h, int, uint32_t (&a)[2][4]) {
+    const float d = chunk.d[j], offset = -32896.0f * d;
+    uint32_t pairs[4];
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const uint32_t bytes = (half == 0 ? chunk.q[j].x : chunk.q[j].y) ^ 0x80808080u;
+      float v[4];
+#pragma unroll
+      for (int b = 0; b < 4; ++b) {
+        v[b] = fmaf(__uint_as_float(__byte_perm(bytes, 0x47000000u, 0x7504u | (b << 4))), d, offset);
+      }
+      pairs[2 * half] = pack2<bf16_t>(v[0], v[1]);
+      pairs[2 * half + 1] = pack2<bf16_t>(v[2], v[3]);
+    }
     place_pairs(pairs, h, a);
   }
 };
@@ -377,10 +427,15 @@ Status launch_fragment_shape(const QuantMmaArgs& args, const FragmentPlan& plan,
 
 // Two blocks per SM: Q4_K's 160-byte staged rows allow a 4-deep ring at 16 tokens and 3 at 64 (one x
 // buffer); Q6_K's 240-byte ones 3 and 2.
-template <class Format, int kLargeStages>
+// Two blocks per SM: ring depths and x buffers per token tile as shared memory allows (Q4_K's
+// 160-byte staged rows: 4 deep with two x buffers at 16 tokens, 3 with one at 64; Q6_K's 240-byte
+// rows 3 and 2; Q8_0's 288-byte rows 2 with one buffer at both). The lab's x_buffers = 2 at 64 tokens
+// takes one ring stage more (one block per SM).
+template <class Format, int kSmallStages, int kSmallBuffers, int kLargeStages>
 Status launch_format(const QuantMmaArgs& args, const FragmentPlan& plan, cudaStream_t stream) {
-  if (plan.tokens == kSmallTokens)
-    return launch_fragment_shape<Format, kSmallTokens, kLargeStages + 1, 2>(args, plan, stream);
+  if (plan.tokens == kSmallTokens) {
+    return launch_fragment_shape<Format, kSmallTokens, kSmallStages, kSmallBuffers>(args, plan, stream);
+  }
   if (plan.x_buffers == 2) return launch_fragment_shape<Format, kLargeTokens, kLargeStages + 1, 2>(args, plan, stream);
   return launch_fragment_shape<Format, kLargeTokens, kLargeStages, 1>(args, plan, stream);
 }
@@ -388,12 +443,8 @@ Status launch_format(const QuantMmaArgs& args, const FragmentPlan& plan, cudaStr
 }  // namespace
 
 bool fragments_take(const QuantMmaArgs& args) {
-  if (args.kernel == QuantMmaKernel::kSharedTiles || args.generic_decode || args.x_dtype != DType::kBF16 ||
-      !is_aligned(args.w, 16) || args.k % kSuperValues != 0 || !quant_mma_fragments_enabled()) {
-    return false;
-  }
-  // Q6_K rows must start 16-byte aligned too (a multiple of 8 super-blocks).
-  return args.w_dtype == DType::kQ4_K || (args.w_dtype == DType::kQ6_K && args.k % (8 * kSuperValues) == 0);
+  return args.kernel != QuantMmaKernel::kSharedTiles && !args.generic_decode &&
+         quant_mma_fragments_apply(args.w_dtype, args.x_dtype, args.w, args.k);
 }
 
 size_t fragments_scratch_bytes(size_t m, size_t n, size_t k, int num_sms, int fill) {
@@ -405,10 +456,10 @@ Status launch_fragments(const QuantMmaArgs& args, cudaStream_t stream) {
   const FragmentPlan plan = plan_fragments(args.m, args.n, args.k, args.num_sms, args.fill, args.x_buffers);
   FERRUM_CHECK(plan.splits == 1 || args.scratch != nullptr, ErrorCode::kInvalidArgument,
                "quant_mma: a split-k launch needs its partials scratch");
-  if (args.w_dtype == DType::kQ6_K) {
-    FERRUM_TRY((launch_format<Q6KFormat, 2>(args, plan, stream)));
-  } else {
-    FERRUM_TRY((launch_format<Q4KFormat, 3>(args, plan, stream)));
+  switch (args.w_dtype) {
+    case DType::kQ6_K: FERRUM_TRY((launch_format<Q6KFormat, 3, 2, 2>(args, plan, stream))); break;
+    case DType::kQ8_0: FERRUM_TRY((launch_format<Q80Format, 2, 1, 2>(args, plan, stream))); break;
+    default: FERRUM_TRY((launch_format<Q4KFormat, 4, 2, 3>(args, plan, stream))); break;
   }
   SplitPlan split;
   split.splits = plan.splits;
@@ -416,3 +467,16 @@ Status launch_fragments(const QuantMmaArgs& args, cudaStream_t stream) {
 }
 
 }  // namespace ferrum::cuda::quant_mma
+
+namespace ferrum::cuda {
+
+bool quant_mma_fragments_apply(DType w_dtype, DType x_dtype, const void* w, size_t k) {
+  using quant_mma::kSuperValues;
+  if (x_dtype != DType::kBF16 || !is_aligned(w, 16) || k % kSuperValues != 0 || !quant_mma_fragments_enabled()) {
+    return false;
+  }
+  // Q6_K rows must start 16-byte aligned too (a multiple of 8 super-blocks); Q8_0's do at k % 256 == 0.
+  return w_dtype == DType::kQ4_K || w_dtype == DType::kQ8_0 || (w_dtype == DType::kQ6_K && k % (8 * kSuperValues) == 0);
+}
+
+}  // namespace ferrum::cuda

@@ -30,8 +30,8 @@
 //   v7  kernels/quant_mma_fragments.cu: v5 with 8 warps of 16 rows, the full carveout and, at 64
 //       tokens, one x buffer and a shallower ring, so two blocks fit an SM; v7x2 keeps two x buffers
 //       at 64 tokens (one block); v7f1 / v7f4 split k for 1 / 4 blocks per SM (v7: 2, or none when
-//       the tiles give every SM a block, since the lab's v7f1 won there). Q4_K and
-//       Q6_K (whose 210-byte super-blocks are staged as 16-byte aligned 224-byte windows).
+//       the tiles give every SM a block, since the lab's v7f1 won there). Q4_K, Q6_K (whose 210-byte
+//       super-blocks are staged as 16-byte aligned 224-byte windows) and Q8_0 (8 blocks a stage).
 //       v4-v6 and their figures: bench/results/2026-11-27-h100-q4k-fragments.md.
 //   gemv  the fused dp4a GEMV (kernels/quant_gemv.h) where it exists (Q8_0 / Q4_K / Q6_K, m <= 8),
 //       for the crossover.
@@ -249,7 +249,7 @@ int main(int argc, char** argv) {
           report("v2", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c, false), stream), "v2"); });
           report("v3", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c, false, 4), stream), "v3"); });
         }
-        if (t.type == DType::kQ4_K || t.type == DType::kQ6_K) {
+        if (main_type) {
           const auto v7 = [&](const char* name, int fill, int x_buffers) {
             report(name, [&](int c) {
               die_on(ferrum::cuda::launch_quant_mma(fragment_args(c, fill, x_buffers), stream), name);
