@@ -1,5 +1,5 @@
-// The tensor-core GEMM for Q4_K, Q6_K and Q8_0 weights with the decode going straight into mma fragments
-// (the lab's v7; quant_mma.h). The shared-tile kernel (quant_mma_kernel.cuh) writes every decoded
+// The tensor-core GEMM for Q4_K, Q6_K and Q8_0 weights with the decode going straight into mma
+// fragments (the lab's v7; quant_mma.h). The shared-tile kernel (quant_mma_kernel.cuh) writes every decoded
 // weight to shared memory and reads it back with ldmatrix between two barriers per slice; at 64 rows
 // it reached 13-15% of the bandwidth. Here each warp owns 16 weight rows for the block's whole k
 // range and decodes them in registers. The order of k inside a dot product is free, so each 32-deep
@@ -8,9 +8,10 @@
 // steps; x's tile in shared memory is read with the same permutation (16 contiguous bytes per lane
 // and token). Each warp streams its rows through its own ring of super-blocks (cp.async); the
 // block-wide barriers only guard x's slices, one or two per 256-deep super-block. Two blocks per SM:
-// at one (the common carveout) each scheduler had 2 warps and the kernel was latency-bound.
-#include <type_traits>
-
+// at one (the common carveout) each scheduler had 2 warps and the kernel was latency-bound. A weight
+// format ("Format": Q4KFormat, Q6KFormat, Q80Format) says how a super-block is staged (window,
+// pieces, pitch), what a warp prepares per super-block, what a lane loads per chunk and how a group
+// of it becomes A fragments.
 #include "backend/cuda/kernels/gguf_group_decode.cuh"
 #include "backend/cuda/kernels/quant_mma_kernel.cuh"
 
@@ -23,11 +24,16 @@ constexpr int kMinSuperBlocksPerSplit = 2;
 constexpr int kFragmentWarps = 8;  // of 16 rows each (lab: 4 warps of 32 rows lost at every shape)
 constexpr int kFragmentRows = kFragmentWarps * 16;
 
-// Eight values (bytes 0..7 of lo:hi, each 0x80 | q with q < 128) as four bf16 pairs of q s - o:
-// 0x80 | q placed in bits 16..23 of 1.0f makes the float 1 + q / 128, so q s - o is one FMA,
-// (1 + q / 128) * scale128 + offset with scale128 = 128 s and offset = -(128 s + o); the cancelled
-// 128 s costs ~2^-16 s, far below bf16's rounding.
-__device__ __forceinline__ void decode_bytes(uint32_t lo, uint32_t hi, float scale128, float offset,
+// Eight byte-coded values (bytes 0..7 of lo:hi) as four bf16 pairs of fma(f, scale, offset), f the
+// float a PRMT makes of each byte and the constant kMagic: byte b lands where kSelector | b << kShift
+// puts it. The K-quants code 0x80 | q (q < 128) into bits 16..23 of 1.0f, f = 1 + q / 128, so
+// q s - o = f (128 s) - (128 s + o), the cancelled 128 s costing ~2^-16 s, far below bf16's
+// rounding; Q8_0 puts q ^ 0x80 into bits 8..15 of 2^15 (below).
+constexpr uint32_t kUnitMagic = 0x3F000000u, kUnitSelector = 0x7054u;
+constexpr int kUnitShift = 8;
+
+template <uint32_t kMagic = kUnitMagic, uint32_t kSelector = kUnitSelector, int kShift = kUnitShift>
+__device__ __forceinline__ void decode_bytes(uint32_t lo, uint32_t hi, float scale, float offset,
                                              uint32_t (&pairs)[4]) {
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
@@ -35,7 +41,7 @@ __device__ __forceinline__ void decode_bytes(uint32_t lo, uint32_t hi, float sca
     float v[4];
 #pragma unroll
     for (int b = 0; b < 4; ++b) {
-      v[b] = fmaf(__uint_as_float(__byte_perm(bytes, 0x3F000000u, 0x7054u | (b << 8))), scale128, offset);
+      v[b] = fmaf(__uint_as_float(__byte_perm(bytes, kMagic, kSelector | (b << kShift))), scale, offset);
     }
     pairs[2 * half] = pack2<bf16_t>(v[0], v[1]);
     pairs[2 * half + 1] = pack2<bf16_t>(v[2], v[3]);
@@ -83,19 +89,20 @@ struct Q4KFormat {
     }
   }
 
-  // What lane t needs of chunk c of one row (0..15 of the warp): its 8 nibble bytes and the scales.
+  // What lane t needs of chunk c of row `row` (0..15 of the warp) of super-block s (staged at
+  // `stage`): its 8 nibble bytes and the scales.
   struct RowChunk {
     uint2 q;
     float4 scales;
   };
 
-  __device__ __forceinline__ static RowChunk load(const uint8_t* stage, const void* table, int row, int c, int t) {
+  __device__ __forceinline__ static RowChunk load(const uint8_t* stage, const void* table, int row, int, int c, int t) {
     return {*reinterpret_cast<const uint2*>(stage + row * kPitch + 16 + 32 * c + 8 * t),
             static_cast<const float4*>(table)[row * 4 + c]};
   }
 
   // Group j of the chunk (0: low nibbles, 1: high) into the A fragments of its two steps, row half h.
-  __device__ __forceinline__ static void decode_group(const RowChunk& chunk, int j, int h, uint32_t (&a)[2][4]) {
+  __device__ __forceinline__ static void decode_group(const RowChunk& chunk, int j, int h, int, uint32_t (&a)[2][4]) {
     const int shift = 4 * j;
     uint32_t pairs[4];
     decode_bytes(((chunk.q.x >> shift) & 0x0F0F0F0Fu) | 0x80808080u, ((chunk.q.y >> shift) & 0x0F0F0F0Fu) | 0x80808080u,
@@ -129,16 +136,16 @@ struct Q6KFormat {
   __device__ __forceinline__ static size_t window(int s) {
     return (size_t{static_cast<unsigned>(s)} * kSuperBytes) & ~size_t{15};
   }
-  __device__ __forceinline__ static int data_offset(int s) { return (s * kSuperBytes) & 15; }
   __device__ __forceinline__ static void prepare(const uint8_t*, int, void*) {}
 
-  // What lane t needs of half n of one row's super-block (`block`: its first byte, 2-byte aligned).
+  // What lane t needs of half n of row `row` of super-block s (its window staged at `stage`).
   struct RowChunk {
     uint2 low, low2, high, scales;
     float d128;
   };
 
-  __device__ __forceinline__ static RowChunk load(const uint8_t* block, int n, int t) {
+  __device__ __forceinline__ static RowChunk load(const uint8_t* stage, const void*, int row, int s, int n, int t) {
+    const uint8_t* block = stage + row * kPitch + ((s * kSuperBytes) & 15);  // 2-byte aligned
     return {load8_even(block + 64 * n + 8 * t), load8_even(block + 64 * n + 32 + 8 * t),
             load8_even(block + 128 + 32 * n + 8 * t), load8_even(block + 192 + 8 * n),
             128.0f * f16_bits_to_float(*reinterpret_cast<const uint16_t*>(block + 208))};
@@ -175,7 +182,6 @@ struct Q80Format {
   static constexpr size_t kTableBytes = 0;
 
   __device__ __forceinline__ static size_t window(int s) { return size_t{static_cast<unsigned>(s)} * kSuperBytes; }
-  __device__ __forceinline__ static int data_offset(int) { return 0; }
   __device__ __forceinline__ static void prepare(const uint8_t*, int, void*) {}
 
   struct RowChunk {
@@ -183,7 +189,8 @@ struct Q80Format {
     float d[2];
   };
 
-  __device__ __forceinline__ static RowChunk load(const uint8_t* super_block, int c, int t) {
+  __device__ __forceinline__ static RowChunk load(const uint8_t* stage, const void*, int row, int, int c, int t) {
+    const uint8_t* super_block = stage + row * kPitch;
     RowChunk chunk;
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
@@ -195,19 +202,10 @@ struct Q80Format {
   }
 
   __device__ __forceinline__ static void decode_group(const RowChunk& chunk, int j, int h, int, uint32_t (&a)[2][4]) {
-    const float d = chunk.d[j], offset = -32896.0f * d;
+    const float d = chunk.d[j];
     uint32_t pairs[4];
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const uint32_t bytes = (half == 0 ? chunk.q[j].x : chunk.q[j].y) ^ 0x80808080u;
-      float v[4];
-#pragma unroll
-      for (int b = 0; b < 4; ++b) {
-        v[b] = fmaf(__uint_as_float(__byte_perm(bytes, 0x47000000u, 0x7504u | (b << 4))), d, offset);
-      }
-      pairs[2 * half] = pack2<bf16_t>(v[0], v[1]);
-      pairs[2 * half + 1] = pack2<bf16_t>(v[2], v[3]);
-    }
+    decode_bytes<0x47000000u, 0x7504u, 4>(chunk.q[j].x ^ 0x80808080u, chunk.q[j].y ^ 0x80808080u, d, -32896.0f * d,
+                                          pairs);
     place_pairs(pairs, h, a);
   }
 };
@@ -323,27 +321,15 @@ __global__ void __launch_bounds__(kFragmentWarps * 32, 2)
     for (int c = 0; c < Format::kChunks; ++c) {
       typename Format::RowChunk rows[2];
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        if constexpr (std::is_same_v<Format, Q4KFormat>) {
-          rows[h] = Format::load(stage, table, h * 8 + g, c, t);
-        } else {
-          rows[h] = Format::load(stage + (h * 8 + g) * Format::kPitch + Format::data_offset(s), c, t);
-        }
-      }
-      // Per group: both rows' fragments of its two steps, x's 16 bytes per token for them, then the
-      // mma; consecutive mma go to different accumulators, so an in-order warp does not wait on its
-      // own previous one.
+      for (int h = 0; h < 2; ++h) rows[h] = Format::load(stage, table, h * 8 + g, s, c, t);
+        // Per group: both rows' fragments of its two steps, x's 16 bytes per token for them, then the
+        // mma; consecutive mma go to different accumulators, so an in-order warp does not wait on its
+        // own previous one.
 #pragma unroll
       for (int group = 0; group < Format::kGroupsPerChunk; ++group) {
         uint32_t a[2][4];
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          if constexpr (std::is_same_v<Format, Q4KFormat>) {
-            Format::decode_group(rows[h], group, h, a);
-          } else {
-            Format::decode_group(rows[h], group, h, t, a);
-          }
-        }
+        for (int h = 0; h < 2; ++h) Format::decode_group(rows[h], group, h, t, a);
         uint4 xs[kTokenTiles];
 #pragma unroll
         for (int nt = 0; nt < kTokenTiles; ++nt) {
