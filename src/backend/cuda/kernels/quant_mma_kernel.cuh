@@ -54,6 +54,30 @@ __device__ __forceinline__ void prefetch_line_l2(const void* p) {
   asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 }
 
+// A warp's m16n8 accumulators of 16 weight rows from row0 and kTokenTiles * 8 tokens from token0
+// into out[token, row], or into this block's split of the f32 partials (k split over blockIdx.z).
+// Fragment c0, c1: row g, tokens 2t, 2t + 1; c2, c3: row g + 8 (g = lane / 4, t = lane % 4).
+template <int kTokenTiles>
+__device__ __forceinline__ void store_accumulators(const float (&acc)[kTokenTiles][4], int row0, int token0, int m,
+                                                   int n, float* __restrict__ partials, void* __restrict__ out,
+                                                   DType out_dtype) {
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int tile = 0; tile < kTokenTiles; ++tile) {
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      const int row = row0 + lane / 4 + (c / 2) * 8, token = token0 + tile * 8 + 2 * (lane % 4) + c % 2;
+      if (row >= n || token >= m) continue;
+      const size_t index = static_cast<size_t>(token) * n + row;
+      if (partials != nullptr) {
+        partials[static_cast<size_t>(blockIdx.z) * m * n + index] = acc[tile][c];
+      } else {
+        store_value(out, out_dtype, index, acc[tile][c]);
+      }
+    }
+  }
+}
+
 // The activation tile [kTokens, kSlice] of x rows token0.. as bf16, zeros past m and k. bf16 x is
 // copied with cp.async (the caller waits for it), f32 x is converted through registers.
 template <int kTokens, int kThreads>
@@ -125,22 +149,7 @@ __global__ void __launch_bounds__(kWarps * 32, 16 / kWarps)
     }
   }
 
-  // Fragment c0, c1: row g, tokens 2t, 2t+1; c2, c3: row g + 8 (g = lane / 4, t = lane % 4).
-  const int row_lo = row0 + warp * 16 + lane / 4;
-#pragma unroll
-  for (int tile = 0; tile < kTokens / 8; ++tile) {
-#pragma unroll
-    for (int c = 0; c < 4; ++c) {
-      const int row = row_lo + (c / 2) * 8, token = token0 + tile * 8 + 2 * (lane % 4) + c % 2;
-      if (row >= n || token >= m) continue;
-      const size_t index = static_cast<size_t>(token) * n + row;
-      if (partials != nullptr) {
-        partials[static_cast<size_t>(blockIdx.z) * m * n + index] = acc[tile][c];
-      } else {
-        store_value(out, out_dtype, index, acc[tile][c]);
-      }
-    }
-  }
+  store_accumulators(acc, row0 + warp * 16, token0, m, n, partials, out, out_dtype);
 }
 
 struct SplitPlan {
