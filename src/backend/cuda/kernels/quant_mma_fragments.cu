@@ -221,19 +221,11 @@ struct FragmentTile {
   static constexpr size_t kSharedBytes = kXBytes + kFragmentWarps * kWarpBytes;
 };
 
-// x[token0.., 256 s .. 256 s + 255] as bf16 into one buffer of the tile; zeros past m.
+// x[token0.., 256 s .. 256 s + 255] (bf16) into one buffer of the tile; zeros past m.
 template <int kTokens, int kThreads>
 __device__ __forceinline__ void load_x_slice(const bf16_t* __restrict__ x, int m, int k, int token0, int s,
                                              bf16_t* tile) {
-  constexpr int kVectorsPerRow = kSuperValues / 8;
-#pragma unroll
-  for (int i = 0; i < kTokens * kVectorsPerRow / kThreads; ++i) {
-    const int vector = threadIdx.x + i * kThreads;
-    const int row = vector / kVectorsPerRow, column = vector % kVectorsPerRow;
-    const bool valid = token0 + row < m;
-    const size_t offset = valid ? static_cast<size_t>(token0 + row) * k + s * kSuperValues + column * 8 : 0;
-    cp_async_16(tile + row * kXPitch + column * 8, x + offset, valid);
-  }
+  load_x_tile<kTokens, kThreads, kSuperValues, kXPitch>(x, DType::kBF16, m, k, token0, s * kSuperValues, tile);
 }
 
 // Super-block s of a warp's 16 weight rows (from row0; rows past n repeat row n - 1, whose sums are

@@ -78,12 +78,13 @@ __device__ __forceinline__ void store_accumulators(const float (&acc)[kTokenTile
   }
 }
 
-// The activation tile [kTokens, kSlice] of x rows token0.. as bf16, zeros past m and k. bf16 x is
-// copied with cp.async (the caller waits for it), f32 x is converted through registers.
-template <int kTokens, int kThreads>
+// The activation tile [kTokens, kDepth] of x rows token0.. from depth k0 as bf16 (rows kRowPitch
+// apart), zeros past m and k. bf16 x is copied with cp.async (the caller commits and waits), f32 x
+// is converted through registers.
+template <int kTokens, int kThreads, int kDepth = kSlice, int kRowPitch = kPitch>
 __device__ __forceinline__ void load_x_tile(const void* __restrict__ x, DType x_dtype, int m, int k, int token0, int k0,
                                             bf16_t* tile) {
-  constexpr int kVectorsPerRow = kSlice / 8;
+  constexpr int kVectorsPerRow = kDepth / 8;
 #pragma unroll
   for (int i = 0; i < kTokens * kVectorsPerRow / kThreads; ++i) {
     const int vector = threadIdx.x + i * kThreads;
@@ -92,14 +93,13 @@ __device__ __forceinline__ void load_x_tile(const void* __restrict__ x, DType x_
     const bool valid = token < m && depth < k;
     const size_t offset = valid ? static_cast<size_t>(token) * k + depth : 0;
     if (x_dtype == DType::kBF16) {
-      cp_async_16(tile + t * kPitch + c * 8, static_cast<const bf16_t*>(x) + offset, valid);
+      cp_async_16(tile + t * kRowPitch + c * 8, static_cast<const bf16_t*>(x) + offset, valid);
     } else {
       float v[8] = {};
       if (valid) load8(static_cast<const float*>(x) + offset, v);
-      *reinterpret_cast<uint4*>(tile + t * kPitch + c * 8) = pack8(v);
+      *reinterpret_cast<uint4*>(tile + t * kRowPitch + c * 8) = pack8(v);
     }
   }
-  cp_async_commit();
 }
 
 // Block (row tile, token tile, k split). Warp w multiplies tile rows 16w..16w+15 by every token.
@@ -132,6 +132,7 @@ __global__ void __launch_bounds__(kWarps * 32, 16 / kWarps)
     if (slice + kPrefetchSlices < slice_end) tiles.prefetch(slice);
     __syncthreads();  // the previous slice's fragments are read
     load_x_tile<kTokens, kThreads>(x, x_dtype, m, k, token0, slice * kSlice, x_tile);  // lands while we decode
+    cp_async_commit();
     tiles.store(ready, slice, w_tile);
     cp_async_wait<0>();
     __syncthreads();
