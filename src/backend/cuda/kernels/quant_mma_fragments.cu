@@ -311,12 +311,14 @@ __global__ void __launch_bounds__(kFragmentWarps * 32, 2)
     __syncwarp();
 #pragma unroll
     for (int c = 0; c < Format::kChunks; ++c) {
+      // Per group of the chunk: both rows' fragments of its two steps, x's 16 bytes per token for
+      // them, then the mma; consecutive mma go to different accumulators, so an in-order warp does
+      // not wait on its own previous one.
       typename Format::RowChunk rows[2];
 #pragma unroll
-      for (int h = 0; h < 2; ++h) rows[h] = Format::load(stage, table, h * 8 + g, s, c, t);
-        // Per group: both rows' fragments of its two steps, x's 16 bytes per token for them, then the
-        // mma; consecutive mma go to different accumulators, so an in-order warp does not wait on its
-        // own previous one.
+      for (int h = 0; h < 2; ++h) {
+        rows[h] = Format::load(stage, table, h * 8 + g, s, c, t);
+      }
 #pragma unroll
       for (int group = 0; group < Format::kGroupsPerChunk; ++group) {
         uint32_t a[2][4];
@@ -389,8 +391,6 @@ Status launch_fragment_shape(const QuantMmaArgs& args, const FragmentPlan& plan,
                        plan.blocks_per_split);
 }
 
-// Two blocks per SM: Q4_K's 160-byte staged rows allow a 4-deep ring at 16 tokens and 3 at 64 (one x
-// buffer); Q6_K's 240-byte ones 3 and 2.
 // Two blocks per SM: ring depths and x buffers per token tile as shared memory allows (Q4_K's
 // 160-byte staged rows: 4 deep with two x buffers at 16 tokens, 3 with one at 64; Q6_K's 240-byte
 // rows 3 and 2; Q8_0's 288-byte rows 2 with one buffer at both). The lab's x_buffers = 2 at 64 tokens
