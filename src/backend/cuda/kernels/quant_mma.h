@@ -25,8 +25,8 @@
 
 namespace ferrum::cuda {
 
-// Which kernel a GGUF launch takes: kAuto picks (Q4_K / Q6_K / Q8_0 with bf16 x: the fragment kernel, where
-// quant_mma_fragments_enabled()); kSharedTiles keeps the shared-tile kernel (the lab's v2 / v3).
+// Which kernel a GGUF launch takes: kAuto picks (the fragment kernel where
+// quant_mma_fragments_apply()); kSharedTiles keeps the shared-tile kernel (the lab's v2 / v3).
 enum class QuantMmaKernel { kAuto, kSharedTiles };
 
 struct QuantMmaArgs {
@@ -42,8 +42,8 @@ struct QuantMmaArgs {
   bool generic_decode = false;  // the lab's v1: every type through the value-by-value decoder
   int warps = 0;                // 4 or 8 warps (64 or 128 weight rows) per block; 0 = by m
   QuantMmaKernel kernel = QuantMmaKernel::kAuto;
-  // The fragment kernel's shape, for the lab: blocks per SM its k split aims for (0: 2) and x
-  // buffers at 64 tokens (0: 1).
+  // The fragment kernel's shape, for the lab: blocks per SM its k split aims for (0: two, or no
+  // split when the tiles give every SM a block) and x buffers at 64 tokens (0: 1).
   int fill = 0;
   int x_buffers = 0;
 };
