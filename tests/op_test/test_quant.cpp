@@ -542,11 +542,10 @@ void add_cases(CaseList& cases) {
     }
     if constexpr (takes_half_activations<B>()) {
       // bf16 x and out; n = 300 spans several weight-row tiles (64 or 128 rows), m = 6 the GEMV or
-      // (Q8_0, Q6_K) the fragment kernel, m = 33 a part-filled 64-token tile, m = 70 two of them. Q4_K and Q6_K also at
-      // k = 2048, where Q6_K rows are a multiple of 16 bytes (CUDA's fragment kernel takes those).
-      const bool fragment_type = type == GgufQuantType::kQ4_K || type == GgufQuantType::kQ6_K;
+      // (Q8_0, Q6_K) the fragment kernel, m = 33 a part-filled 64-token tile, m = 70 two of them (or
+      // dequantize + cuBLASLt); k = 2048 gives Q6_K rows a multiple of 16 bytes (CUDA's fragment
+      // kernel takes those).
       for (size_t k : {size_t{1024}, size_t{2048}}) {
-        if (k == 2048 && !fragment_type) continue;
         for (size_t m : {size_t{1}, size_t{6}, size_t{12}, size_t{33}, size_t{70}}) {
           add_case<B>(cases, "gemm_quant", cat("gguf random bf16 n=300 k=", k, " m=", m), type_name, false,
                       [type, m, k] { return run_gguf_random<B>(type, m, 300, k, DType::kBF16); });

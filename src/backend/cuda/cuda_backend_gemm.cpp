@@ -60,6 +60,13 @@ cublasStatus_t heuristic_pick(CudaContextState& state, cublasLtMatmulDesc_t desc
   const size_t workspace = state.lt_workspace.capacity;
   cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
                                        sizeof workspace);
+  if (!gemm_reduced_precision_reduction()) {
+    // A split-k algorithm may add its partial sums in the output type (OUTPUT_TYPE, and INPLACE in
+    // the output buffer): with bf16 out that rounds every partial to 8 bits. Only the compute type.
+    const uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+    cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes,
+                                         sizeof schemes);
+  }
   int found = 0;
   status = cublasLtMatmulAlgoGetHeuristic(state.lt, desc, a, b, c, c, preference, 1, &result, &found);
   cublasLtMatmulPreferenceDestroy(preference);

@@ -130,6 +130,11 @@ bool awq_mma_enabled() {
   return enabled;
 }
 
+bool gemm_reduced_precision_reduction() {
+  static const bool allowed = env_or("FERRUM_CUDA_GEMM_REDUCED_PRECISION_REDUCTION", 0) != 0;
+  return allowed;
+}
+
 bool quant_mma_fragments_enabled() {
   static const bool enabled = env_or("FERRUM_CUDA_QUANT_MMA_FRAGMENTS", 1) != 0;
   return enabled;

@@ -68,6 +68,10 @@ size_t packed_mma_max_rows();
 // Whether GPTQ / AWQ weights at one activation row take their GEMV (default) or the tensor-core
 // kernel (FERRUM_CUDA_PACKED_GEMV=0), for comparisons.
 bool packed_gemv_enabled();
+// Whether cuBLASLt may pick split-k algorithms that add their partial sums in the output type
+// (FERRUM_CUDA_GEMM_REDUCED_PRECISION_REDUCTION=1, as PyTorch allows for bf16 by default) or only
+// in f32 (default: a bf16 output is then rounded once).
+bool gemm_reduced_precision_reduction();
 // Whether cuBLASLt GEMMs share one algorithm per row-count bucket (cuda_backend_gemm.cpp's
 // bucket_algo; default) or each m takes the heuristic's own pick (FERRUM_CUDA_GEMM_BUCKETS=0), for
 // comparisons.
