@@ -210,8 +210,8 @@ Status launch_mma_tiles(const QuantMmaArgs& args, const Tiles& tiles, const Spli
 // The partial sums of a split-k launch into out (nothing to do for one split); quant_mma.cu.
 Status finish_split(const QuantMmaArgs& args, const SplitPlan& plan, cudaStream_t stream);
 
-// The Q4_K kernel that decodes into mma fragments (quant_mma_fragments.cu): whether it takes these
-// arguments, its split-k scratch, its launch (the partial sums included).
+// The kernel that decodes Q4_K / Q6_K / Q8_0 into mma fragments (quant_mma_fragments.cu): whether
+// it takes these arguments, its split-k scratch, its launch (the partial sums included).
 bool fragments_take(const QuantMmaArgs& args);
 size_t fragments_scratch_bytes(size_t m, size_t n, size_t k, int num_sms, int fill);
 Status launch_fragments(const QuantMmaArgs& args, cudaStream_t stream);
