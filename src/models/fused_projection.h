@@ -69,9 +69,10 @@ class FusedProjection {
   }
 
   // Whether some part reads x's rounding made ahead (Linear::takes_rounded_rows).
-  bool takes_rounded_rows() const {
-    if (fused_) return fused_->takes_rounded_rows();
-    return std::any_of(parts_.begin(), parts_.end(), [](const Linear<B>& part) { return part.takes_rounded_rows(); });
+  bool takes_rounded_rows(size_t rows) const {
+    if (fused_) return fused_->takes_rounded_rows(rows);
+    return std::any_of(parts_.begin(), parts_.end(),
+                       [rows](const Linear<B>& part) { return part.takes_rounded_rows(rows); });
   }
 
   // out [tokens, out_features()] = x @ W^T. `part_scratch` holds one part's output

@@ -66,8 +66,8 @@ class GatedMlp {
       : gate_up_(std::move(gate_up)), down_(std::move(down)), activation_(activation) {}
 
   size_t intermediate_size() const { return down_.in_features(); }
-  // Whether forward's gate / up projection reads x's rounding made ahead (rounded_rows.h).
-  bool takes_rounded_rows() const { return gate_up_.takes_rounded_rows(); }
+  // Whether forward's gate / up projection of `rows` rows reads x's rounding made ahead (rounded_rows.h).
+  bool takes_rounded_rows(size_t rows) const { return gate_up_.takes_rounded_rows(rows); }
 
   // out [tokens, hidden] = down(act(gate(x)) * up(x)) for x [tokens, hidden]; `x_rounded`, when
   // given, holds x's rounding for a quantized gate / up.
@@ -96,7 +96,8 @@ class GatedMlp {
     FERRUM_TRY(gate_up_.forward(ctx, x, scratch.gate_up, tokens, scratch.part, x_rounded));
     if constexpr (kHasRoundedRows<B>) {
       // A quantized down reads the activation's rounding, written by the activation kernel.
-      if (RoundedRows<B>* act_rounded = rounding_for(scratch.act_rounded, tokens, im, down_.takes_rounded_rows())) {
+      if (RoundedRows<B>* act_rounded =
+              rounding_for(scratch.act_rounded, tokens, im, down_.takes_rounded_rows(tokens))) {
         FERRUM_TRY(B::fused_act_mul_split_rounded(ctx, scratch.gate_up, scratch.act, tokens, im, act, *act_rounded));
         return down_.forward(ctx, scratch.act, out, tokens, act_rounded);
       }

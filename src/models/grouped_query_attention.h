@@ -101,8 +101,8 @@ class GroupedQueryAttention {
   }
 
   const GqaParams& params() const { return params_; }
-  // Whether forward's q / k / v projection reads x's rounding made ahead (rounded_rows.h).
-  bool takes_rounded_rows() const { return qkv_->takes_rounded_rows(); }
+  // Whether forward's q / k / v projection of `rows` rows reads x's rounding made ahead (rounded_rows.h).
+  bool takes_rounded_rows(size_t rows) const { return qkv_->takes_rounded_rows(rows); }
 
   // out [tokens, hidden] = attention of x [tokens, hidden], whose tokens sit at positions
   // position.. and see the cache's rows before them. Appends their K / V to `cache` (the caller

@@ -41,6 +41,16 @@ struct GptqWeight {
   size_t group_size = 128;  // 0 = per output channel
 };
 
+// Backends whose GPTQ GEMM can read x's rounding made ahead (rounded_rows.h).
+template <class B>
+inline constexpr bool kHasGptqRounded = kHasRoundedRows<B>&& requires(typename B::Context& ctx,
+                                                                      const typename B::Buffer& x,
+                                                                      const RoundedRows<B>& rounded,
+                                                                      const typename B::GptqStore& store,
+                                                                      typename B::Buffer& out) {
+  { B::gemm_gptq_rounded(ctx, x, rounded, store, out, size_t{1}) } -> std::same_as<Status>;
+};
+
 template <Backend B>
 class Linear {
  public:
@@ -89,11 +99,19 @@ class Linear {
         storage_);
   }
 
-  // Whether forward can use x's rounding made ahead (GGUF blocks: the backend's quantized GEMV).
-  bool takes_rounded_rows() const { return std::holds_alternative<GgufWeight<B>>(storage_); }
+  // Whether forward of `rows` rows can use x's rounding made ahead: GGUF blocks (the backend's
+  // quantized GEMV), and 4-bit GPTQ at one row on backends whose GPTQ GEMV reads it.
+  bool takes_rounded_rows(size_t rows) const {
+    if (std::holds_alternative<GgufWeight<B>>(storage_)) return true;
+    if constexpr (kHasGptqRounded<B>) {
+      const auto* gptq = std::get_if<GptqWeight<B>>(&storage_);
+      return gptq != nullptr && gptq->bits == 4 && rows == 1;
+    }
+    return false;
+  }
 
   // out[m, out_features] = x[m, in_features] @ W^T + bias. `x_rounded`, when given, holds x's
-  // rounding (rounded_rows.h), which GGUF weights read instead of rounding x again.
+  // rounding (rounded_rows.h), which GGUF and GPTQ weights read instead of rounding x again.
   Status forward(typename B::Context& ctx, const Buffer& x, Buffer& out, size_t m,
                  const RoundedRows<B>* x_rounded = nullptr) const {
     Status status = std::visit(
@@ -116,6 +134,9 @@ class Linear {
                 .qweight = weight.qweight.get(), .scales = weight.scales.get(), .zeros = weight.zeros.get()};
             return B::gemm_quant(ctx, x, packed, out, m, out_features_, in_features_, weight.kind);
           } else {
+            if constexpr (kHasGptqRounded<B>) {
+              if (x_rounded != nullptr) return B::gemm_gptq_rounded(ctx, x, *x_rounded, weight.store, out, m);
+            }
             return B::gemm_gptq(ctx, x, weight.store, out, m);
           }
         },

@@ -191,11 +191,12 @@ Status LlamaModel<B>::run_decoder(Context& ctx, size_t t, const Attend& attend) 
   if (hp.embedding_scale != 1.0f) FERRUM_TRY(B::scale(ctx, s.residual, t * hp.hidden_size, hp.embedding_scale));
   tracer_.template trace<B>(ctx, "inp_embd", -1, s.residual, t * hp.hidden_size);
   // Each norm into s.x also rounds it for the layer part that reads it when that part's weights
-  // are GGUF (rounded_rows.h): one rounding then serves q, k and v, or gate and up.
+  // take it (GGUF, 4-bit GPTQ at one row; rounded_rows.h): one rounding then serves q, k and v, or
+  // gate and up.
   const auto x_rounding = [&](bool reader_takes_it) {
     return rounding_for(s.x_rounded, t, hp.hidden_size, reader_takes_it);
   };
-  RoundedRows<B>* x_rounded = x_rounding(layers_[0].attention->takes_rounded_rows());
+  RoundedRows<B>* x_rounded = x_rounding(layers_[0].attention->takes_rounded_rows(t));
   FERRUM_TRY(
       rms_norm_rounding<B>(ctx, s.residual, layers_[0].attn_norm, hp.rms_norm_eps, s.x, t, hp.hidden_size, x_rounded));
 
@@ -212,7 +213,7 @@ Status LlamaModel<B>::run_decoder(Context& ctx, size_t t, const Attend& attend) 
       FERRUM_TRY(B::copy_slice(ctx, s.mlp, 0, s.o, 0, t * hp.hidden_size));
     }
     // residual += attention output; x = ffn_norm(residual)
-    x_rounded = x_rounding(weights.mlp->takes_rounded_rows());
+    x_rounded = x_rounding(weights.mlp->takes_rounded_rows(t));
     FERRUM_TRY(fused_add_rms_norm_rounding<B>(ctx, s.residual, s.o, weights.ffn_norm, hp.rms_norm_eps, s.x, t,
                                               hp.hidden_size, x_rounded));
     tracer_.template trace<B>(ctx, "ffn_inp", layer, s.residual, t * hp.hidden_size);
@@ -226,7 +227,7 @@ Status LlamaModel<B>::run_decoder(Context& ctx, size_t t, const Attend& attend) 
     // residual += mlp output; x = next layer's attention norm (or the final norm)
     const bool last = i + 1 == layers_.size();
     const Buffer& next_norm = last ? final_norm_ : layers_[i + 1].attn_norm;
-    x_rounded = last ? nullptr : x_rounding(layers_[i + 1].attention->takes_rounded_rows());
+    x_rounded = last ? nullptr : x_rounding(layers_[i + 1].attention->takes_rounded_rows(t));
     FERRUM_TRY(fused_add_rms_norm_rounding<B>(ctx, s.residual, s.mlp, next_norm, hp.rms_norm_eps, s.x, t,
                                               hp.hidden_size, x_rounded));
     tracer_.template trace<B>(ctx, "l_out", layer, s.residual, t * hp.hidden_size);

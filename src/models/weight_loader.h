@@ -115,13 +115,26 @@ class WeightLoader {
 
   // Linear layers stored separately but applied to the same input, fused into one [sum(out), in]
   // layer when they share a storage type (one GEMM instead of several); nullopt when they do not.
+  // GPTQ / AWQ parts are joined along their packed outputs (fused_group_quantized).
   // `splits` (empty: none) gives each layer's part, so q, k and v can be split differently.
   Expected<std::optional<Linear<B>>> fused_linear(std::span<const std::string> prefixes,
                                                   std::span<const size_t> out_features, size_t in_features, bool bias,
                                                   const std::string& fused_name,
                                                   std::span<const WeightSplit> splits = {}) const {
-    if (options_.quantization.method != CheckpointQuantization::Method::kNone) return std::nullopt;
     const auto split_of = [&](size_t i) { return splits.empty() ? WeightSplit{} : splits[i]; };
+    std::optional<Buffer> bias_buffer;
+    if (bias) {
+      std::vector<float> bias_values;
+      for (size_t i = 0; i < prefixes.size(); ++i) {
+        FERRUM_ASSIGN_OR_RETURN(std::vector<float> values,
+                                vector_values(prefixes[i] + ".bias", out_features[i], split_of(i)));
+        bias_values.insert(bias_values.end(), values.begin(), values.end());
+      }
+      FERRUM_ASSIGN_OR_RETURN(bias_buffer, B::from_slice(bias_values, DType::kF32));
+    }
+    if (options_.quantization.method != CheckpointQuantization::Method::kNone) {
+      return fused_group_quantized(prefixes, out_features, in_features, fused_name, splits, std::move(bias_buffer));
+    }
     std::vector<WeightTensor> parts;
     size_t total_rows = 0;
     size_t local_in = in_features;
@@ -137,17 +150,6 @@ class WeightLoader {
       parts.push_back(std::move(tensor));
     }
     FERRUM_ASSIGN_OR_RETURN(Buffer weight, upload_fused(parts, total_rows, local_in));
-
-    std::optional<Buffer> bias_buffer;
-    if (bias) {
-      std::vector<float> bias_values;
-      for (size_t i = 0; i < prefixes.size(); ++i) {
-        FERRUM_ASSIGN_OR_RETURN(std::vector<float> values,
-                                vector_values(prefixes[i] + ".bias", out_features[i], split_of(i)));
-        bias_values.insert(bias_values.end(), values.begin(), values.end());
-      }
-      FERRUM_ASSIGN_OR_RETURN(bias_buffer, B::from_slice(bias_values, DType::kF32));
-    }
     return std::optional<Linear<B>>(Linear<B>(fused_name, total_rows, local_in,
                                               storage_for(std::make_shared<const Buffer>(std::move(weight))),
                                               std::move(bias_buffer)));
@@ -331,20 +333,56 @@ class WeightLoader {
     return upload_matrix(fused, /*may_borrow=*/false);
   }
 
-  // GPTQ goes through the backend's load_gptq; AWQ stays packed for gemm_quant. The whole stored
-  // layer is validated, then this rank's part is cut out and validated again at its own shape.
+  // fused_linear for a GPTQ / AWQ checkpoint: every part stored packed, cut to this rank's share,
+  // then joined along the outputs (concat_group_quantized_outputs); nullopt where they cannot be.
+  Expected<std::optional<Linear<B>>> fused_group_quantized(std::span<const std::string> prefixes,
+                                                           std::span<const size_t> out_features, size_t in_features,
+                                                           const std::string& fused_name,
+                                                           std::span<const WeightSplit> splits,
+                                                           std::optional<Buffer> bias) const {
+    std::vector<SlicedGroupQuant> parts;
+    size_t total_out = 0;
+    size_t local_in = in_features;
+    for (size_t i = 0; i < prefixes.size(); ++i) {
+      if (!source_.contains(prefixes[i] + ".qweight")) return std::nullopt;
+      const WeightSplit split = splits.empty() ? WeightSplit{} : splits[i];
+      FERRUM_ASSIGN_OR_RETURN(SlicedGroupQuant part,
+                              group_quantized_part(prefixes[i], out_features[i], in_features, split));
+      total_out += split.splits() ? split.local_rows(out_features[i]) : out_features[i];
+      local_in = split.splits() ? split.local_columns(in_features) : in_features;
+      parts.push_back(std::move(part));
+    }
+    FERRUM_ASSIGN_OR_RETURN(std::optional<SlicedGroupQuant> joined,
+                            concat_group_quantized_outputs(parts, options_.quantization.bits));
+    if (!joined) return std::nullopt;
+    FERRUM_TRY(validate_group_quantized(options_.quantization, joined->tensors, total_out, local_in, fused_name));
+    FERRUM_ASSIGN_OR_RETURN(auto storage, store_group_quantized(joined->tensors, total_out, local_in));
+    return std::optional<Linear<B>>(Linear<B>(fused_name, total_out, local_in, std::move(storage), std::move(bias)));
+  }
+
+  // GPTQ goes through the backend's load_gptq; AWQ stays packed for gemm_quant.
   Expected<typename Linear<B>::Storage> load_group_quantized(const std::string& prefix, size_t stored_out_features,
                                                              size_t stored_in_features,
                                                              const WeightSplit& split) const {
+    FERRUM_ASSIGN_OR_RETURN(SlicedGroupQuant part,
+                            group_quantized_part(prefix, stored_out_features, stored_in_features, split));
+    const size_t out_features = split.splits() ? split.local_rows(stored_out_features) : stored_out_features;
+    const size_t in_features = split.splits() ? split.local_columns(stored_in_features) : stored_in_features;
+    return store_group_quantized(part.tensors, out_features, in_features);
+  }
+
+  // The packed tensors of layer `prefix`, or this rank's part of them. The whole stored layer is
+  // validated, then the part is cut out and validated again at its own shape.
+  Expected<SlicedGroupQuant> group_quantized_part(const std::string& prefix, size_t stored_out_features,
+                                                  size_t stored_in_features, const WeightSplit& split) const {
     const CheckpointQuantization& q = options_.quantization;
     FERRUM_ASSIGN_OR_RETURN(WeightTensor qweight, source_.find(prefix + ".qweight"));
     FERRUM_ASSIGN_OR_RETURN(WeightTensor qzeros, source_.find(prefix + ".qzeros"));
     FERRUM_ASSIGN_OR_RETURN(WeightTensor scales, source_.find(prefix + ".scales"));
     GroupQuantTensors tensors{qweight.view, qzeros.view, scales.view, TensorView()};
-    std::optional<WeightTensor> g_idx;
     if (q.method == CheckpointQuantization::Method::kGptq && source_.contains(prefix + ".g_idx")) {
-      FERRUM_ASSIGN_OR_RETURN(g_idx, source_.find(prefix + ".g_idx"));
-      tensors.g_idx = g_idx->view;
+      FERRUM_ASSIGN_OR_RETURN(WeightTensor g_idx, source_.find(prefix + ".g_idx"));
+      tensors.g_idx = g_idx.view;
     }
     FERRUM_TRY(validate_group_quantized(q, tensors, stored_out_features, stored_in_features, prefix));
     const PackedQuantLayout layout =
@@ -352,12 +390,17 @@ class WeightLoader {
     FERRUM_ASSIGN_OR_RETURN(SlicedGroupQuant part,
                             slice_group_quantized(layout, q.bits, q.group_size, tensors, stored_out_features,
                                                   stored_in_features, split, source_.describe() + ": " + prefix));
-    const size_t out_features = split.splits() ? split.local_rows(stored_out_features) : stored_out_features;
-    const size_t in_features = split.splits() ? split.local_columns(stored_in_features) : stored_in_features;
     if (split.splits()) {
-      tensors = part.tensors;
-      FERRUM_TRY(validate_group_quantized(q, tensors, out_features, in_features, prefix + " (this rank's part)"));
+      FERRUM_TRY(validate_group_quantized(q, part.tensors, split.local_rows(stored_out_features),
+                                          split.local_columns(stored_in_features), prefix + " (this rank's part)"));
     }
+    return part;
+  }
+
+  // A validated layer's tensors as the backend keeps them: AWQ's as stored, GPTQ's through load_gptq.
+  Expected<typename Linear<B>::Storage> store_group_quantized(const GroupQuantTensors& tensors, size_t out_features,
+                                                              size_t in_features) const {
+    const CheckpointQuantization& q = options_.quantization;
     if (q.method == CheckpointQuantization::Method::kAwq) {
       const auto upload = [](const TensorView& view) -> Expected<std::shared_ptr<const Buffer>> {
         FERRUM_ASSIGN_OR_RETURN(

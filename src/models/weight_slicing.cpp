@@ -164,4 +164,76 @@ Expected<SlicedGroupQuant> slice_group_quantized(PackedQuantLayout layout, uint3
   return part;
 }
 
+namespace {
+
+// Whether `views` can stand side by side: contiguous matrices of one dtype and one row count.
+bool side_by_side(std::span<const TensorView* const> views) {
+  const TensorView& first = *views.front();
+  return std::all_of(views.begin(), views.end(), [&](const TensorView* view) {
+    return view->shape().rank() == 2 && view->is_contiguous() && view->dtype() == first.dtype() &&
+           view->shape()[0] == first.shape()[0];
+  });
+}
+
+// The matrices `views` (side_by_side) joined along their columns.
+Owned concat_columns(std::span<const TensorView* const> views) {
+  const auto rows = static_cast<size_t>(views.front()->shape()[0]);
+  const size_t element = dtype_info(views.front()->dtype()).block_bytes;
+  size_t columns = 0;
+  for (const TensorView* view : views) columns += static_cast<size_t>(view->shape()[1]);
+  Owned owned;
+  owned.bytes = std::make_shared<std::vector<uint8_t>>(rows * columns * element);
+  size_t offset = 0;  // bytes into an output row
+  for (const TensorView* view : views) {
+    const size_t row_bytes = static_cast<size_t>(view->shape()[1]) * element;
+    for (size_t row = 0; row < rows; ++row) {
+      std::memcpy(owned.bytes->data() + row * columns * element + offset, view->data_as<uint8_t>() + row * row_bytes,
+                  row_bytes);
+    }
+    offset += row_bytes;
+  }
+  owned.view = TensorView(owned.bytes->data(), views.front()->dtype(),
+                          Shape{static_cast<int64_t>(rows), static_cast<int64_t>(columns)});
+  return owned;
+}
+
+bool same_g_idx(const TensorView& a, const TensorView& b) {
+  if (a.data() == nullptr || b.data() == nullptr) return a.data() == b.data();
+  return a.dtype() == b.dtype() && a.shape() == b.shape() && a.is_contiguous() && b.is_contiguous() &&
+         std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
+}
+
+}  // namespace
+
+Expected<std::optional<SlicedGroupQuant>> concat_group_quantized_outputs(std::span<const SlicedGroupQuant> parts,
+                                                                         uint32_t bits) {
+  if (parts.empty() || (bits != 2 && bits != 4 && bits != 8)) return std::nullopt;
+  const size_t per_word = 32 / bits;
+  SlicedGroupQuant joined;
+  std::vector<const TensorView*> qweight, qzeros, scales;
+  for (const SlicedGroupQuant& part : parts) {
+    const GroupQuantTensors& t = part.tensors;
+    // A part's zero points fill whole words only when its outputs are a multiple of per_word
+    // (scales hold one value per output).
+    if (t.scales.shape().rank() != 2 || static_cast<size_t>(t.scales.shape()[1]) % per_word != 0) return std::nullopt;
+    if (!same_g_idx(t.g_idx, parts.front().tensors.g_idx)) return std::nullopt;
+    qweight.push_back(&t.qweight);
+    qzeros.push_back(&t.qzeros);
+    scales.push_back(&t.scales);
+    joined.storage.insert(joined.storage.end(), part.storage.begin(), part.storage.end());
+  }
+  for (const auto* views : {&qweight, &qzeros, &scales}) {
+    if (!side_by_side(*views)) return std::nullopt;
+  }
+  const auto keep = [&](Owned owned, TensorView& slot) {
+    slot = owned.view;
+    joined.storage.push_back(owned.bytes);
+  };
+  keep(concat_columns(qweight), joined.tensors.qweight);
+  keep(concat_columns(qzeros), joined.tensors.qzeros);
+  keep(concat_columns(scales), joined.tensors.scales);
+  joined.tensors.g_idx = parts.front().tensors.g_idx;
+  return joined;
+}
+
 }  // namespace ferrum

@@ -8,6 +8,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,5 +42,12 @@ struct SlicedGroupQuant {
 Expected<SlicedGroupQuant> slice_group_quantized(PackedQuantLayout layout, uint32_t bits, size_t group_size,
                                                  const GroupQuantTensors& tensors, size_t out_features,
                                                  size_t in_features, const WeightSplit& split, const std::string& name);
+
+// Layers applied to one input (q / k / v, gate / up) as one GPTQ / AWQ layer whose outputs are the
+// parts' side by side: every tensor but g_idx has its columns concatenated, and g_idx is shared.
+// nullopt where the parts cannot be one layer: tensors of different dtypes or row counts, act-order
+// g_idx that differ, or a part whose outputs do not fill whole packed words (`bits` 2, 4 or 8).
+Expected<std::optional<SlicedGroupQuant>> concat_group_quantized_outputs(std::span<const SlicedGroupQuant> parts,
+                                                                         uint32_t bits);
 
 }  // namespace ferrum

@@ -35,8 +35,8 @@
 namespace ferrum {
 
 // GPTQ weights for the CUDA backend: the packed tensors, validated once at load and kept on the
-// device (0.5 byte per 4-bit weight). gemm_gptq expands them per call into the activation's dtype
-// (exact for f32) and runs the dense GEMM; a Marlin-style fused int4 kernel replaces this later.
+// device (0.5 byte per 4-bit weight). gemm_gptq multiplies them in place (a GEMV at one row, the
+// tensor-core kernel for small batches) or expands them into the activation's dtype for cuBLASLt.
 struct CudaGptqStore {
   CudaBuffer qweight;  // i32 [k * bits / 32, n]
   CudaBuffer scales;   // f32 [groups, n]
@@ -109,6 +109,10 @@ struct CudaBackend : BackendDefaults {
                                        std::span<const int32_t> qzeros, std::optional<std::span<const int32_t>> g_idx,
                                        uint32_t bits, size_t group_size, size_t k, size_t n);
   static Status gemm_gptq(Context& ctx, const Buffer& a, const GptqStore& weight, Buffer& out, size_t m);
+  // gemm_gptq with a's rounding at hand (RoundedRows below): 4-bit GPTQ's GEMV reads it instead of
+  // rounding a in its own launch when `rounded` holds a's row.
+  static Status gemm_gptq_rounded(Context& ctx, const Buffer& a, const CudaRoundedRows& rounded,
+                                  const GptqStore& weight, Buffer& out, size_t m);
   static Status gemm(Context& ctx, const Buffer& a, const Buffer& b, Buffer& out, size_t m, size_t n, size_t k);
   static Status gemm_quant(Context& ctx, const Buffer& a, const QuantWeights<Buffer>& weights, Buffer& out, size_t m,
                            size_t n, size_t k, const QuantKind& kind);
@@ -197,8 +201,8 @@ struct CudaBackend : BackendDefaults {
   // The embedding kernel with device ids (an id outside the table gives a zero row).
   static Status gather_rows(Context& ctx, const Buffer& table, const Buffer& ids, size_t count, Buffer& out,
                             size_t dim);
-  static Status gather_rows_slice(Context& ctx, const Buffer& table, const Buffer& ids, size_t count,
-                                  size_t first_id, Buffer& out, size_t dim);
+  static Status gather_rows_slice(Context& ctx, const Buffer& table, const Buffer& ids, size_t count, size_t first_id,
+                                  Buffer& out, size_t dim);
   // Not during graph capture (a pageable host copy cannot be captured).
   static Status copy_from_host(Context& ctx, std::span<const uint8_t> bytes, Buffer& dst, size_t dst_offset);
   // ── Layout and element-wise ──

@@ -254,16 +254,21 @@ Expected<cuda::QuantMmaArgs> quant_mma_args(CudaContext& ctx, const CudaBuffer& 
                            [&](int sm_count) { return cuda::quant_mma_scratch_bytes(m, n, k, sm_count); });
 }
 
+static_assert(CudaContextState::kGemvCounters >= cuda::kPackedGemvCounters, "the packed GEMV's split counters");
+
 // GPTQ / AWQ: their GEMV at one row, the tensor-core kernel up to packed_mma_max_rows(), else the
-// weight expanded into dense scratch in the activation's dtype, then multiplied.
+// weight expanded into dense scratch in the activation's dtype, then multiplied. `rounded`, when not
+// null, holds a's rounding (CudaRoundedRows::holds checked), which the 4-bit GPTQ GEMV reads.
 Status run_packed_int_gemm(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& out, size_t m,
-                           const cuda::PackedIntWeight& packed, bool awq) {
+                           const cuda::PackedIntWeight& packed, bool awq, const CudaRoundedRows* rounded = nullptr) {
   if (m == 1 && cuda::packed_gemv_enabled() && cuda::packed_gemv_supports(packed, awq, a.dtype(), a.data())) {
-    FERRUM_ASSIGN_OR_RETURN(const cuda::QuantMmaArgs args,
+    const void* x_rounded = rounded != nullptr ? rounded->bytes.data() : nullptr;
+    FERRUM_ASSIGN_OR_RETURN(cuda::QuantMmaArgs args,
                             quant_kernel_args(ctx, a, out, m, packed.n, packed.k, [&](int sm_count) {
-                              return cuda::packed_gemv_scratch_bytes(packed, awq, sm_count);
+                              return cuda::packed_gemv_scratch_bytes(packed, awq, sm_count, x_rounded != nullptr);
                             }));
-    return cuda::launch_packed_gemv(args, packed, awq, ctx.stream());
+    args.x_rounded = x_rounded;
+    return cuda::launch_packed_gemv(args, packed, awq, ctx.stream(), ctx.gemv_counters());
   }
   if (m <= cuda::packed_mma_max_rows() && cuda::quant_mma_supports_packed(packed, awq, a.dtype(), a.data(), m)) {
     FERRUM_ASSIGN_OR_RETURN(const cuda::QuantMmaArgs args, quant_mma_args(ctx, a, out, m, packed.n, packed.k));
@@ -511,8 +516,10 @@ Expected<CudaGptqStore> CudaBackend::load_gptq(std::span<const int32_t> qweight,
   return store;
 }
 
-Status CudaBackend::gemm_gptq(CudaContext& ctx, const CudaBuffer& a, const CudaGptqStore& weight, CudaBuffer& out,
-                              size_t m) {
+namespace {
+
+Status run_gptq(CudaContext& ctx, const CudaBuffer& a, const CudaRoundedRows* rounded, const CudaGptqStore& weight,
+                CudaBuffer& out, size_t m) {
   FERRUM_TRY(ctx.usable());
   FERRUM_TRY(check_gemm_operands("gemm_gptq", a, out, m, weight.n, weight.k));
   cuda::PackedIntWeight packed;
@@ -525,7 +532,19 @@ Status CudaBackend::gemm_gptq(CudaContext& ctx, const CudaBuffer& a, const CudaG
   packed.group_size = weight.group_size;
   packed.k = weight.k;
   packed.n = weight.n;
-  return run_packed_int_gemm(ctx, a, out, m, packed, /*awq=*/false);
+  return run_packed_int_gemm(ctx, a, out, m, packed, /*awq=*/false, rounded);
+}
+
+}  // namespace
+
+Status CudaBackend::gemm_gptq(CudaContext& ctx, const CudaBuffer& a, const CudaGptqStore& weight, CudaBuffer& out,
+                              size_t m) {
+  return run_gptq(ctx, a, nullptr, weight, out, m);
+}
+
+Status CudaBackend::gemm_gptq_rounded(CudaContext& ctx, const CudaBuffer& a, const CudaRoundedRows& rounded,
+                                      const CudaGptqStore& weight, CudaBuffer& out, size_t m) {
+  return run_gptq(ctx, a, rounded.holds(a, m, weight.k) ? &rounded : nullptr, weight, out, m);
 }
 
 }  // namespace ferrum

@@ -23,9 +23,10 @@ Status init_state(CudaContextState& s) {
   FERRUM_ASSIGN_OR_RETURN(s.decode_state,
                           cuda::DeviceAllocator::instance().allocate(sizeof(int32_t) * DecodeStateSlots::kCount));
   FERRUM_CUDA_TRY(cudaMemset(s.decode_state.ptr, 0, sizeof(int32_t) * DecodeStateSlots::kCount));
-  FERRUM_ASSIGN_OR_RETURN(s.attention_counters, cuda::DeviceAllocator::instance().allocate(
-                                                    sizeof(int) * CudaContextState::kAttentionCounters));
-  FERRUM_CUDA_TRY(cudaMemset(s.attention_counters.ptr, 0, sizeof(int) * CudaContextState::kAttentionCounters));
+  constexpr size_t kCounterBytes =
+      sizeof(int) * (CudaContextState::kAttentionCounters + CudaContextState::kGemvCounters);
+  FERRUM_ASSIGN_OR_RETURN(s.split_counters, cuda::DeviceAllocator::instance().allocate(kCounterBytes));
+  FERRUM_CUDA_TRY(cudaMemset(s.split_counters.ptr, 0, kCounterBytes));
   return ok();
 }
 
@@ -50,7 +51,7 @@ CudaContextState::~CudaContextState() {
   for (cuda::DeviceBlock block : retired_scratch) allocator.release(block);
   allocator.release(lt_workspace);
   allocator.release(decode_state);
-  allocator.release(attention_counters);
+  allocator.release(split_counters);
   if (lt != nullptr) (void)cublasLtDestroy(lt);
   if (stream != nullptr) (void)cudaStreamDestroy(stream);
 }

@@ -74,9 +74,12 @@ struct CudaContextState {
   std::map<GemmPlanKey, cublasLtMatmulAlgo_t> gemm_algos;
 
   cuda::DeviceBlock decode_state;  // int32[DecodeStateSlots::kCount]
-  // Split counters of the decode attention kernel, zero between launches (int[kAttentionCounters]).
+  // Split counters, zero between launches (each kernel's last block resets its own): the decode
+  // attention kernel's (kAttentionCounters ints), then the packed GEMV's, one per column tile
+  // (kGemvCounters).
   static constexpr size_t kAttentionCounters = 4096;
-  cuda::DeviceBlock attention_counters;
+  static constexpr size_t kGemvCounters = 4096;
+  cuda::DeviceBlock split_counters;
   bool dev_state_mode = false;
 
   bool capturing = false;
@@ -110,7 +113,8 @@ class CudaContext {
   Expected<void*> scratch(ScratchSlot slot, size_t bytes);
   // Device pointer to the int32 decode state (DecodeStateSlots).
   int32_t* decode_state() { return static_cast<int32_t*>(state_->decode_state.ptr); }
-  int* attention_counters() { return static_cast<int*>(state_->attention_counters.ptr); }
+  int* attention_counters() { return static_cast<int*>(state_->split_counters.ptr); }
+  int* gemv_counters() { return attention_counters() + CudaContextState::kAttentionCounters; }
   bool dev_state_mode() const { return state_->dev_state_mode; }
 
  private:

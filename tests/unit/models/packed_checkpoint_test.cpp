@@ -59,11 +59,12 @@ struct QuantizedLinear {
 QuantizedLinear quantize(const std::vector<float>& w, size_t n, size_t k, bool act_order) {
   QuantizedLinear out{n, k, std::vector<uint32_t>(k), std::vector<uint8_t>(k * n), {}, {}};
   // Act-order: channels join groups in a scrambled order (as GPTQ's descending-activation order
-  // does), so g_idx is not monotonic.
+  // does), so g_idx is not monotonic. The order depends on n too: q's g_idx differs from k's and
+  // v's, so q / k / v stay separate layers while gate / up (same n) load as one.
   std::vector<size_t> order(k);
   std::iota(order.begin(), order.end(), 0);
   if (act_order) {
-    for (size_t i = 0; i < k; ++i) std::swap(order[i], order[(i * 7919 + 13) % k]);
+    for (size_t i = 0; i < k; ++i) std::swap(order[i], order[(i * 7919 + 13 + n) % k]);
   }
   for (size_t rank = 0; rank < k; ++rank) out.group_of[order[rank]] = static_cast<uint32_t>(rank / kGroup);
   const size_t groups = k / kGroup;

@@ -4,6 +4,7 @@
 // block or a quantization group are refused with errors that say so.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <map>
 #include <random>
@@ -196,6 +197,37 @@ TEST_P(PackedSharding, PartsRecomposeTheLayer) {
   ASSERT_TRUE(layer);
   WeightLoader<CpuBackend> loader(*layer, {std::nullopt, GetParam().quantization});
   expect_parts_recompose(loader, "layer", 128, 256, 2, 1e-3);
+}
+
+// q / k / v and gate / up load as one packed layer. Its two halves (rows split in 2) joined in
+// either order give the whole layer's output with its halves in that order.
+TEST_P(PackedSharding, FusedLayersEqualThePartsSideBySide) {
+  auto layer = open_layer(GetParam().file);
+  ASSERT_TRUE(layer);
+  WeightLoader<CpuBackend> loader(*layer, {std::nullopt, GetParam().quantization});
+  const size_t m = 3, out = 128, in = 256, half = out / 2;
+  const std::vector<float> x = random_values(m * in, 11);
+  auto whole = loader.linear("layer", out, in);
+  ASSERT_TRUE(whole) << whole.error().to_string();
+  const std::vector<float> expected = apply(*whole, x, m);
+  const std::array<std::string, 2> prefixes = {"layer", "layer"};
+  const std::array<size_t, 2> outs = {out, out};
+  for (const std::array<size_t, 2> order : {std::array<size_t, 2>{0, 1}, std::array<size_t, 2>{1, 0}}) {
+    const std::array<WeightSplit, 2> splits = {WeightSplit::rows(order[0], 2), WeightSplit::rows(order[1], 2)};
+    auto fused = loader.fused_linear(prefixes, outs, in, false, "fused", splits);
+    ASSERT_TRUE(fused) << fused.error().to_string();
+    ASSERT_TRUE(fused->has_value()) << "the packed layers were not fused";
+    ASSERT_EQ((*fused)->out_features(), out);
+    const std::vector<float> joined = apply(**fused, x, m);
+    double worst = 0;
+    for (size_t r = 0; r < m; ++r) {
+      for (size_t c = 0; c < out; ++c) {
+        const float want = expected[r * out + order[c / half] * half + c % half];
+        worst = std::max(worst, double(std::fabs(joined[r * out + c] - want)));
+      }
+    }
+    EXPECT_LE(worst, 1e-5) << "halves in the order " << order[0] << ", " << order[1];
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, PackedSharding,

@@ -37,10 +37,11 @@ struct QuantMmaArgs {
   void* out = nullptr;  // [m, n], a float dtype
   DType out_dtype = DType::kBF16;
   size_t m = 0, n = 0, k = 0;
-  int num_sms = 132;            // sizes the k split
-  void* scratch = nullptr;      // quant_mma_scratch_bytes(...) of f32 partials, or null when it is 0
-  bool generic_decode = false;  // the lab's v1: every type through the value-by-value decoder
-  int warps = 0;                // 4 or 8 warps (64 or 128 weight rows) per block; 0 = by m
+  int num_sms = 132;                // sizes the k split
+  void* scratch = nullptr;          // quant_mma_scratch_bytes(...) of f32 partials, or null when it is 0
+  const void* x_rounded = nullptr;  // packed GEMV: x's rounding made ahead (rounded_rows_layout), or null
+  bool generic_decode = false;      // the lab's v1: every type through the value-by-value decoder
+  int warps = 0;                    // 4 or 8 warps (64 or 128 weight rows) per block; 0 = by m
   QuantMmaKernel kernel = QuantMmaKernel::kAuto;
   // The fragment kernel's shape, for the lab: blocks per SM its k split aims for (0: two, or no
   // split when the tiles give every SM a block) and x buffers at 64 tokens (0: 1).
@@ -59,8 +60,13 @@ Status launch_quant_mma_packed(const QuantMmaArgs& args, const PackedIntWeight& 
 // blocks (quant_mma_packed.cu). AWQ and 8-bit GPTQ are exact up to f32 rounding; 4-bit GPTQ
 // multiplies x rounded to int8 per 32 values (dp4a), as the GGUF GEMV does.
 bool packed_gemv_supports(const PackedIntWeight& packed, bool awq, DType x_dtype, const void* x);
-size_t packed_gemv_scratch_bytes(const PackedIntWeight& packed, bool awq, int num_sms);
-Status launch_packed_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, bool awq, cudaStream_t stream);
+// A k split finishes inside the launch: the last block of each column tile adds the splits' partial
+// sums, counted in `counters` (kPackedGemvCounters ints, zero, and left zero). With args.x_rounded
+// the 4-bit kernel reads that rounding of x and skips its own rounding launch.
+inline constexpr size_t kPackedGemvCounters = 4096;
+size_t packed_gemv_scratch_bytes(const PackedIntWeight& packed, bool awq, int num_sms, bool x_rounded = false);
+Status launch_packed_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, bool awq, cudaStream_t stream,
+                          int* counters);
 
 // Whether the kernel takes these operands (any GGUF weight type, f32 / bf16 x at a 16-byte aligned
 // address, k a multiple of 32, m and n within int range).

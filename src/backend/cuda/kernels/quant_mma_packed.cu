@@ -105,14 +105,18 @@ GemvPlan plan_gemv(size_t n, size_t k, int num_sms, int tile_columns) {
   return plan;
 }
 
-// The GEMVs' end: lane l's kPerLane column sums of each warp, added over the warps in a fixed order,
-// go to this block's split of the partials (k split over blocks) or straight to out.
+// The GEMVs' end: lane l's kPerLane column sums of each warp, added over the warps in a fixed order.
+// Without a k split they go straight to out. With one, each block writes its split's sums to the
+// partials, and the last block of the column tile to finish (a counter in global memory, which that
+// block resets) adds every split's in split order and writes out, so there is no second launch and
+// the result does not depend on which block finished last.
 template <int kPerLane>
 __device__ __forceinline__ void write_column_sums(float (&warp_sums)[kGemvWarps][kPerLane * 32],
-                                                  const float (&total)[kPerLane], int n, float* partials, void* out,
-                                                  DType out_dtype) {
+                                                  const float (&total)[kPerLane], int n, float* partials, int* counters,
+                                                  void* out, DType out_dtype) {
   constexpr int kColumns = kPerLane * 32;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  __shared__ bool is_last_block;
 #pragma unroll
   for (int c = 0; c < kPerLane; ++c) warp_sums[warp][kPerLane * lane + c] = total[c];
   __syncthreads();
@@ -128,6 +132,22 @@ __device__ __forceinline__ void write_column_sums(float (&warp_sums)[kGemvWarps]
       store_value(out, out_dtype, column, sum);
     }
   }
+  if (partials == nullptr) return;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) is_last_block = atomicAdd(counters + blockIdx.x, 1) == static_cast<int>(gridDim.y) - 1;
+  __syncthreads();
+  if (!is_last_block) return;
+  __threadfence();
+  for (int i = threadIdx.x; i < kColumns; i += kGemvWarps * 32) {
+    const int column = blockIdx.x * kColumns + i;
+    if (column >= n) continue;
+    float sum = 0.0f;
+    for (unsigned split = 0; split < gridDim.y; ++split)
+      sum += __ldcg(partials + static_cast<size_t>(split) * n + column);
+    store_value(out, out_dtype, column, sum);
+  }
+  if (threadIdx.x == 0) counters[blockIdx.x] = 0;  // ready for the next launch (graph replays reuse it)
 }
 
 // Block (column tile, k split). Lane l owns columns 4l..4l+3 of the tile; warp w takes chunks w,
@@ -136,7 +156,8 @@ __device__ __forceinline__ void write_column_sums(float (&warp_sums)[kGemvWarps]
 template <int kBits, class Scale, class X>
 __global__ void __launch_bounds__(kGemvWarps * 32)
     gptq_gemv_kernel(PackedIntWeight w, const Scale* __restrict__ scales, const X* __restrict__ x,
-                     float* __restrict__ partials, void* __restrict__ out, DType out_dtype, int chunks_per_split) {
+                     float* __restrict__ partials, int* __restrict__ counters, void* __restrict__ out, DType out_dtype,
+                     int chunks_per_split) {
   constexpr int kPerWord = 32 / kBits, kRows = 32 / kPerWord;
   constexpr uint32_t kMask = (1u << kBits) - 1;
   __shared__ float warp_sums[kGemvWarps][kGemvColumns];
@@ -177,8 +198,53 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
       }
     }
   }
-  write_column_sums<4>(warp_sums, total, n, partials, out, out_dtype);
+  write_column_sums<4>(warp_sums, total, n, partials, counters, out, out_dtype);
 }
+
+// One 32-deep chunk of the 4-bit GPTQ GEMV on int8 x for a lane's four columns (see the kernel
+// below): the chunk's four word-rows, loaded by load_chunk, then multiplied.
+struct Gptq4Chunk {
+  uint4 words[4];  // word-rows k0 / 8 .. k0 / 8 + 3, each 8 k of the lane's 4 columns
+
+  __device__ __forceinline__ void load(const int32_t* __restrict__ qweight, int n, int column0, int chunk) {
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      words[r] = *reinterpret_cast<const uint4*>(qweight + static_cast<size_t>(chunk * 4 + r) * n + column0);
+    }
+  }
+
+  template <class Scale>
+  __device__ __forceinline__ void multiply(const PackedIntWeight& w, const Scale* __restrict__ scales,
+                                           const QuantizedX& xq, int n, int column0, int chunk,
+                                           float (&total)[4]) const {
+    const int k0 = chunk * 32;
+    const int4 x_lo = *reinterpret_cast<const int4*>(xq.q + k0);
+    const int4 x_hi = *reinterpret_cast<const int4*>(xq.q + k0 + 16);
+    const int x_words[8] = {x_lo.x, x_lo.y, x_lo.z, x_lo.w, x_hi.x, x_hi.y, x_hi.z, x_hi.w};
+    int x_even[4], x_odd[4];
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      x_even[r] = static_cast<int>(__byte_perm(x_words[2 * r], x_words[2 * r + 1], 0x6420));
+      x_odd[r] = static_cast<int>(__byte_perm(x_words[2 * r], x_words[2 * r + 1], 0x7531));
+    }
+    const float x_scale = xq.scale[chunk], x_sum = xq.sum[chunk];
+    const size_t g = static_cast<size_t>(k0) / w.group_size;
+    const uint32_t zero_word = static_cast<uint32_t>(w.zeros[g * (n / 8) + column0 / 8]);
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      // GPTQ v1 checkpoints store each zero minus one.
+      const float zero = static_cast<float>(((zero_word >> (4 * ((column0 + c) % 8))) & 0xF) + 1);
+      int dot = 0;
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const uint32_t word = c == 0 ? words[r].x : c == 1 ? words[r].y : c == 2 ? words[r].z : words[r].w;
+        dot = __dp4a(static_cast<int>(word & 0x0F0F0F0Fu), x_even[r], dot);
+        dot = __dp4a(static_cast<int>((word >> 4) & 0x0F0F0F0Fu), x_odd[r], dot);
+      }
+      total[c] = fmaf(to_f32(scales[g * n + column0 + c]), x_scale * static_cast<float>(dot) - zero * x_sum, total[c]);
+    }
+  }
+};
 
 // GPTQ 4-bit with x rounded to int8 per 32 values (rounded_rows.cuh), as the GGUF GEMV does: the
 // float kernel above spends a shift, a mask, a conversion and an FMA per weight and is bound by
@@ -186,56 +252,34 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 // low nibbles (word & 0x0F0F0F0F) are k0, k0 + 2, k0 + 4, k0 + 6 and its high ones the odd k, so x's
 // bytes are regrouped the same way once per chunk (__byte_perm) and serve the lane's four columns.
 // The zero comes out of the dot product: sum (q - z) x = x_scale * dot(q, xq) - z * x_sum.
+// A warp multiplies one chunk while its next chunk's loads (2 KB a warp) are in flight; the first
+// chunk's loads go before the wait (no earlier kernel writes weights). Two chunks per step (4 KB in
+// flight, 122 registers) measured 2-17% slower (bench/results/2026-11-27-h100-gptq-decode.md).
 template <class Scale>
 __global__ void __launch_bounds__(kGemvWarps * 32)
     gptq4_gemv_int8_kernel(PackedIntWeight w, const Scale* __restrict__ scales, QuantizedX xq,
-                           float* __restrict__ partials, void* __restrict__ out, DType out_dtype,
-                           int chunks_per_split) {
+                           float* __restrict__ partials, int* __restrict__ counters, void* __restrict__ out,
+                           DType out_dtype, int chunks_per_split) {
   __shared__ float warp_sums[kGemvWarps][kGemvColumns];
   pdl_launch_dependents();
-  pdl_wait();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int n = static_cast<int>(w.n), column0 = blockIdx.x * kGemvColumns + 4 * lane;
   const int chunks = static_cast<int>(w.k / 32);
   const int chunk_end = min((static_cast<int>(blockIdx.y) + 1) * chunks_per_split, chunks);
+  const bool active = column0 < n;
   float total[4] = {};
-  if (column0 < n) {
-    for (int chunk = blockIdx.y * chunks_per_split + warp; chunk < chunk_end; chunk += kGemvWarps) {
-      const int k0 = chunk * 32;
-      uint4 words[4];  // word-rows k0 / 8 .. k0 / 8 + 3, each 8 k of the lane's 4 columns
-#pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        words[r] = *reinterpret_cast<const uint4*>(w.qweight + static_cast<size_t>(k0 / 8 + r) * n + column0);
-      }
-      const int4 x_lo = *reinterpret_cast<const int4*>(xq.q + k0);
-      const int4 x_hi = *reinterpret_cast<const int4*>(xq.q + k0 + 16);
-      const int x_words[8] = {x_lo.x, x_lo.y, x_lo.z, x_lo.w, x_hi.x, x_hi.y, x_hi.z, x_hi.w};
-      int x_even[4], x_odd[4];
-#pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        x_even[r] = static_cast<int>(__byte_perm(x_words[2 * r], x_words[2 * r + 1], 0x6420));
-        x_odd[r] = static_cast<int>(__byte_perm(x_words[2 * r], x_words[2 * r + 1], 0x7531));
-      }
-      const float x_scale = xq.scale[chunk], x_sum = xq.sum[chunk];
-      const size_t g = static_cast<size_t>(k0) / w.group_size;
-      const uint32_t zero_word = static_cast<uint32_t>(w.zeros[g * (n / 8) + column0 / 8]);
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        // GPTQ v1 checkpoints store each zero minus one.
-        const float zero = static_cast<float>(((zero_word >> (4 * ((column0 + c) % 8))) & 0xF) + 1);
-        int dot = 0;
-#pragma unroll
-        for (int r = 0; r < 4; ++r) {
-          const uint32_t word = c == 0 ? words[r].x : c == 1 ? words[r].y : c == 2 ? words[r].z : words[r].w;
-          dot = __dp4a(static_cast<int>(word & 0x0F0F0F0Fu), x_even[r], dot);
-          dot = __dp4a(static_cast<int>((word >> 4) & 0x0F0F0F0Fu), x_odd[r], dot);
-        }
-        total[c] =
-            fmaf(to_f32(scales[g * n + column0 + c]), x_scale * static_cast<float>(dot) - zero * x_sum, total[c]);
-      }
+  int chunk = blockIdx.y * chunks_per_split + warp;
+  Gptq4Chunk current, next;
+  if (active && chunk < chunk_end) current.load(w.qweight, n, column0, chunk);
+  pdl_wait();
+  if (active) {
+    for (; chunk < chunk_end; chunk += kGemvWarps) {
+      if (chunk + kGemvWarps < chunk_end) next.load(w.qweight, n, column0, chunk + kGemvWarps);
+      current.multiply(w, scales, xq, n, column0, chunk, total);
+      current = next;
     }
   }
-  write_column_sums<4>(warp_sums, total, n, partials, out, out_dtype);
+  write_column_sums<4>(warp_sums, total, n, partials, counters, out, out_dtype);
 }
 
 // AWQ ([k, n / 8] words, columns interleaved in a word): lane l owns the 8 columns of word l of the
@@ -243,7 +287,8 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 template <class Scale, class X>
 __global__ void __launch_bounds__(kGemvWarps * 32)
     awq_gemv_kernel(PackedIntWeight w, const Scale* __restrict__ scales, const X* __restrict__ x,
-                    float* __restrict__ partials, void* __restrict__ out, DType out_dtype, int chunks_per_split) {
+                    float* __restrict__ partials, int* __restrict__ counters, void* __restrict__ out, DType out_dtype,
+                    int chunks_per_split) {
   __shared__ float warp_sums[kGemvWarps][kAwqGemvColumns];
   pdl_launch_dependents();
   pdl_wait();
@@ -275,21 +320,28 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
       }
     }
   }
-  write_column_sums<8>(warp_sums, total, n, partials, out, out_dtype);
+  write_column_sums<8>(warp_sums, total, n, partials, counters, out, out_dtype);
 }
 
+// Where the GEMV's scratch goes: the partials of a k split (plan.splits > 1), then x's rounding
+// where takes_int8_x and no rounding was made ahead.
+struct GemvScratch {
+  float* partials = nullptr;
+  void* rounded = nullptr;
+};
+
 template <bool kAwq, int kBits, class Scale, class X>
-Status launch_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, const GemvPlan& plan, cudaStream_t stream) {
-  float* partials = plan.splits > 1 ? static_cast<float*>(args.scratch) : nullptr;
+Status launch_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, const GemvPlan& plan, GemvScratch scratch,
+                   int* counters, cudaStream_t stream) {
   const dim3 grid(plan.column_tiles, plan.splits), block(kGemvWarps * 32);
   const auto* scales = static_cast<const Scale*>(packed.scales);
   const auto* x = static_cast<const X*>(args.x);
   if constexpr (kAwq) {
     return launch_kernel("gemm_quant(awq gemv)", awq_gemv_kernel<Scale, X>, grid, block, 0, stream, packed, scales, x,
-                         partials, args.out, args.out_dtype, plan.chunks_per_split);
+                         scratch.partials, counters, args.out, args.out_dtype, plan.chunks_per_split);
   } else {
     return launch_kernel("gemm_quant(gptq gemv)", gptq_gemv_kernel<kBits, Scale, X>, grid, block, 0, stream, packed,
-                         scales, x, partials, args.out, args.out_dtype, plan.chunks_per_split);
+                         scales, x, scratch.partials, counters, args.out, args.out_dtype, plan.chunks_per_split);
   }
 }
 
@@ -298,30 +350,32 @@ bool takes_int8_x(const PackedIntWeight& packed, bool awq) {
   return !awq && packed.bits == 4 && gptq_gemv_int8_x();
 }
 
-// The partials of a k split (plan.splits > 1), then x's rounding where takes_int8_x.
 size_t partials_bytes(const GemvPlan& plan, size_t n) {
   return plan.splits > 1 ? align16(static_cast<size_t>(plan.splits) * n * sizeof(float)) : 0;
 }
 
 template <class Scale>
 Status launch_gemv_int8_x(const QuantMmaArgs& args, const PackedIntWeight& packed, const GemvPlan& plan,
-                          cudaStream_t stream) {
-  void* rounded = static_cast<uint8_t*>(args.scratch) + partials_bytes(plan, packed.n);
-  FERRUM_TRY(launch_round_rows(args.x, args.x_dtype, 1, packed.k, rounded, stream));
-  float* partials = plan.splits > 1 ? static_cast<float*>(args.scratch) : nullptr;
-  return launch_kernel("gemm_quant(gptq gemv, int8 x)", gptq4_gemv_int8_kernel<Scale>,
-                       dim3(plan.column_tiles, plan.splits), dim3(kGemvWarps * 32), 0, stream, packed,
-                       static_cast<const Scale*>(packed.scales), rounded_rows_layout(rounded, 1, packed.k), partials,
-                       args.out, args.out_dtype, plan.chunks_per_split);
+                          GemvScratch scratch, int* counters, cudaStream_t stream) {
+  const void* rounded = args.x_rounded;
+  if (rounded == nullptr) {
+    FERRUM_TRY(launch_round_rows(args.x, args.x_dtype, 1, packed.k, scratch.rounded, stream));
+    rounded = scratch.rounded;
+  }
+  const QuantizedX xq = rounded_rows_layout(const_cast<void*>(rounded), 1, packed.k);  // read only
+  const dim3 grid(plan.column_tiles, plan.splits), block(kGemvWarps * 32);
+  const auto* scales = static_cast<const Scale*>(packed.scales);
+  return launch_kernel("gemm_quant(gptq gemv, int8 x)", gptq4_gemv_int8_kernel<Scale>, grid, block, 0, stream, packed,
+                       scales, xq, scratch.partials, counters, args.out, args.out_dtype, plan.chunks_per_split);
 }
 
 template <class Scale, class X>
 Status launch_gemv_bits(const QuantMmaArgs& args, const PackedIntWeight& packed, bool awq, const GemvPlan& plan,
-                        cudaStream_t stream) {
-  if (takes_int8_x(packed, awq)) return launch_gemv_int8_x<Scale>(args, packed, plan, stream);
-  if (awq) return launch_gemv<true, 4, Scale, X>(args, packed, plan, stream);
-  return packed.bits == 4 ? launch_gemv<false, 4, Scale, X>(args, packed, plan, stream)
-                          : launch_gemv<false, 8, Scale, X>(args, packed, plan, stream);
+                        GemvScratch scratch, int* counters, cudaStream_t stream) {
+  if (takes_int8_x(packed, awq)) return launch_gemv_int8_x<Scale>(args, packed, plan, scratch, counters, stream);
+  if (awq) return launch_gemv<true, 4, Scale, X>(args, packed, plan, scratch, counters, stream);
+  return packed.bits == 4 ? launch_gemv<false, 4, Scale, X>(args, packed, plan, scratch, counters, stream)
+                          : launch_gemv<false, 8, Scale, X>(args, packed, plan, scratch, counters, stream);
 }
 
 int gemv_tile_columns(bool awq) {
@@ -339,28 +393,37 @@ bool packed_gemv_supports(const PackedIntWeight& packed, bool awq, DType x_dtype
          quant_mma::takes_shape(x_dtype, x, 1, packed.n, packed.k);
 }
 
-size_t packed_gemv_scratch_bytes(const PackedIntWeight& packed, bool awq, int num_sms) {
+size_t packed_gemv_scratch_bytes(const PackedIntWeight& packed, bool awq, int num_sms, bool x_rounded) {
   const GemvPlan plan = plan_gemv(packed.n, packed.k, num_sms, gemv_tile_columns(awq));
-  return partials_bytes(plan, packed.n) + (takes_int8_x(packed, awq) ? rounded_rows_bytes(1, packed.k) : 0);
+  const bool rounds = takes_int8_x(packed, awq) && !x_rounded;
+  return partials_bytes(plan, packed.n) + (rounds ? rounded_rows_bytes(1, packed.k) : 0);
 }
 
-Status launch_packed_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, bool awq, cudaStream_t stream) {
+Status launch_packed_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, bool awq, cudaStream_t stream,
+                          int* counters) {
   FERRUM_CHECK(args.m == 1 && args.n == packed.n && args.k == packed.k &&
                    packed_gemv_supports(packed, awq, args.x_dtype, args.x),
                ErrorCode::kInternal, "packed gemv: this weight or x has no GEMV");
   const GemvPlan plan = plan_gemv(packed.n, packed.k, args.num_sms, gemv_tile_columns(awq));
-  FERRUM_CHECK(packed_gemv_scratch_bytes(packed, awq, args.num_sms) == 0 || is_aligned(args.scratch, 16),
+  const bool x_rounded = args.x_rounded != nullptr;
+  FERRUM_CHECK(packed_gemv_scratch_bytes(packed, awq, args.num_sms, x_rounded) == 0 || is_aligned(args.scratch, 16),
                ErrorCode::kInvalidArgument, "packed gemv: a split-k launch or int8 x needs its scratch");
+  FERRUM_CHECK(plan.splits == 1 || (counters != nullptr && plan.column_tiles <= kPackedGemvCounters),
+               ErrorCode::kInvalidArgument, "packed gemv: a split-k launch over ", plan.column_tiles,
+               " column tiles needs as many counters (at most ", kPackedGemvCounters, ")");
+  GemvScratch scratch;
+  if (plan.splits > 1) scratch.partials = static_cast<float*>(args.scratch);
+  if (takes_int8_x(packed, awq) && !x_rounded) {
+    scratch.rounded = static_cast<uint8_t*>(args.scratch) + partials_bytes(plan, packed.n);
+  }
   FERRUM_DISPATCH_FLOAT(packed.scales_dtype, Scale, "packed gemv (scales)", {
     if (args.x_dtype == DType::kBF16) {
-      FERRUM_TRY((launch_gemv_bits<Scale, bf16_t>(args, packed, awq, plan, stream)));
+      FERRUM_TRY((launch_gemv_bits<Scale, bf16_t>(args, packed, awq, plan, scratch, counters, stream)));
     } else {
-      FERRUM_TRY((launch_gemv_bits<Scale, float>(args, packed, awq, plan, stream)));
+      FERRUM_TRY((launch_gemv_bits<Scale, float>(args, packed, awq, plan, scratch, counters, stream)));
     }
   });
-  SplitPlan split;
-  split.splits = plan.splits;
-  return finish_split(args, split, stream);
+  return ok();
 }
 
 bool quant_mma_supports_packed(const PackedIntWeight& packed, bool awq, DType x_dtype, const void* x, size_t m) {

@@ -49,6 +49,7 @@
 #include "backend/cuda/kernels/device_common.cuh"
 #include "backend/cuda/kernels/quant_gemv.h"
 #include "backend/cuda/kernels/quant_mma.h"
+#include "backend/cuda/kernels/rounded_rows.cuh"
 #include "lab_common.cuh"
 
 namespace {
@@ -276,9 +277,11 @@ int main(int argc, char** argv) {
     }
   }
   // GPTQ int4, group 128 (as AutoGPTQ packs it), f16 scales: v0 expands it and runs cuBLASLt, v2 is
-  // the tensor-core kernel over the packed words, gemv the batch-1 GEMV (both quant_mma_packed.cu).
+  // the tensor-core kernel over the packed words, gemv* the batch-1 GEMV (both quant_mma_packed.cu).
+  int* gemv_counters = lab::device_alloc<int>(ferrum::cuda::kPackedGemvCounters);
+  LAB_CHECK(cudaMemset(gemv_counters, 0, sizeof(int) * ferrum::cuda::kPackedGemvCounters));
+  void* x_rounded = lab::device_alloc<char>(ferrum::cuda::rounded_rows_bytes(1, 14336));
   for (const Shape& s : shapes) {
-    if (s.n == 4096 && s.k == 4096) continue;
     if (!only.empty() && only != "gptq4") continue;
     const size_t groups = s.k / 128;
     const int copies = 3;
@@ -329,10 +332,18 @@ int main(int argc, char** argv) {
         die_on(ferrum::cuda::launch_quant_mma_packed(base_args(m, s.n, s.k), packed(c), false, stream), "v2 gptq");
       }) && all_ok;
       if (m == 1) {
+        // gemv: x rounded in its own launch; gemv-r: x rounded ahead (as a norm writes it), so the GEMV
+        // is the only launch. (A gemv2, two chunks per warp step, lost 2-17%: lab/NOTES.md.)
         ensure_scratch(ferrum::cuda::packed_gemv_scratch_bytes(packed(0), false, sms));
-        all_ok = measure.report("gemv", [&](int c) {
-          die_on(ferrum::cuda::launch_packed_gemv(base_args(1, s.n, s.k), packed(c), false, stream), "gptq gemv");
-        }) && all_ok;
+        LAB_CHECK(cudaMemset(x_rounded, 0, ferrum::cuda::rounded_rows_bytes(1, s.k)));
+        die_on(ferrum::cuda::launch_round_rows(x, DType::kBF16, 1, s.k, x_rounded, stream), "round x");
+        for (const bool ahead : {false, true}) {
+          all_ok = measure.report(ahead ? "gemv-r" : "gemv", [&](int c) {
+            ferrum::cuda::QuantMmaArgs a = base_args(1, s.n, s.k);
+            a.x_rounded = ahead ? x_rounded : nullptr;
+            die_on(ferrum::cuda::launch_packed_gemv(a, packed(c), false, stream, gemv_counters), "gptq gemv");
+          }) && all_ok;
+        }
       }
     }
     for (int c = 0; c < copies; ++c) {
@@ -341,6 +352,8 @@ int main(int argc, char** argv) {
       LAB_CHECK(cudaFree(scales[c]));
     }
   }
+  LAB_CHECK(cudaFree(gemv_counters));
+  LAB_CHECK(cudaFree(x_rounded));
   std::printf("quant mma lab: %s\n", all_ok ? "all versions correct" : "SOME VERSIONS FAILED");
   return all_ok ? 0 : 1;
 }
