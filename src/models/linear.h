@@ -39,6 +39,7 @@ struct GptqWeight {
   typename B::GptqStore store;
   uint32_t bits = 4;
   size_t group_size = 128;  // 0 = per output channel
+  bool act_order = false;   // g_idx other than each channel's own group (x is reordered per call)
 };
 
 // Backends whose GPTQ GEMM can read x's rounding made ahead (rounded_rows.h).
@@ -100,12 +101,12 @@ class Linear {
   }
 
   // Whether forward of `rows` rows can use x's rounding made ahead: GGUF blocks (the backend's
-  // quantized GEMV), and 4-bit GPTQ at one row on backends whose GPTQ GEMV reads it.
+  // quantized GEMV), and 4-bit GPTQ without act-order at one row on backends whose GPTQ GEMV reads it.
   bool takes_rounded_rows(size_t rows) const {
     if (std::holds_alternative<GgufWeight<B>>(storage_)) return true;
     if constexpr (kHasGptqRounded<B>) {
       const auto* gptq = std::get_if<GptqWeight<B>>(&storage_);
-      return gptq != nullptr && gptq->bits == 4 && rows == 1;
+      return gptq != nullptr && gptq->bits == 4 && !gptq->act_order && rows == 1;
     }
     return false;
   }

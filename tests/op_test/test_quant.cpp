@@ -95,16 +95,30 @@ std::vector<float> round_to_int8_groups(const std::vector<float>& x) {
   return rounded;
 }
 
+// The same over `order`'s positions (GPTQ act-order: channels sorted by group, as CUDA's load_gptq
+// sorts the weight's rows and gathers x to match), each row rounded in that order.
+std::vector<float> round_to_int8_groups(const std::vector<float>& x, size_t m, size_t k,
+                                        const quant::PanelOrder& order) {
+  if (order.identity() || order.positions != k) return round_to_int8_groups(x);
+  std::vector<float> row(k), rounded(x.size());
+  for (size_t r = 0; r < m; ++r) {
+    for (size_t p = 0; p < k; ++p) row[p] = x[r * k + static_cast<size_t>(order.channels[p])];
+    const std::vector<float> row_rounded = round_to_int8_groups(row);
+    for (size_t p = 0; p < k; ++p) rounded[r * k + static_cast<size_t>(order.channels[p])] = row_rounded[p];
+  }
+  return rounded;
+}
+
 // out = a @ w^T with exact activations (CUDA's dequantize + cuBLASLt path), with int8-rounded ones
 // (the fused GEMV, see round_to_int8_groups), or with x and w both rounded to bf16 (the tensor-core
 // kernel, kernels/quant_mma.h); `stored` is the output's dtype.
 CaseResult judge_gguf(std::span<const float> actual, const std::vector<float>& a, const std::vector<float>& w, size_t m,
-                      size_t n, size_t k, DType stored = DType::kF32) {
+                      size_t n, size_t k, DType stored = DType::kF32, const quant::PanelOrder& order = {}) {
   const std::vector<double> exact = ref::gemm(a, w, m, n, k);
   const double math = stored_tolerance(stored, kF32Math);
   CaseResult plain = compare(actual, exact, math);
   if (plain.passed) return plain;
-  CaseResult int8 = compare(actual, ref::gemm(round_to_int8_groups(a), w, m, n, k), math);
+  CaseResult int8 = compare(actual, ref::gemm(round_to_int8_groups(a, m, k, order), w, m, n, k), math);
   if (int8.passed) return compare_all({int8, compare(actual, exact, kInt8Activations)});
   CaseResult bf16 = judge_bf16_operands(actual, a, w, m, n, k, stored);
   if (bf16.passed) return bf16;
@@ -120,16 +134,17 @@ CaseResult judge_gguf(std::span<const float> actual, const std::vector<float>& a
 template <Backend B>
 CaseResult judge_quantized(const std::vector<float>& actual, const std::vector<float>& a,
                            const std::vector<float>& rounded_a, const std::vector<float>& w, size_t m, size_t n,
-                           size_t k, double tolerance) {
+                           size_t k, double tolerance, const quant::PanelOrder& order = {}) {
   if constexpr (quantizes_activations<B>()) {
     return compare_all({compare(actual, ref::gemm(rounded_a, w, m, n, k), kF32Math),
                         compare(actual, ref::gemm(a, w, m, n, k), kActivation8Bit)});
   } else {
     CaseResult exact = compare(actual, ref::gemm(a, w, m, n, k), tolerance);
     if (exact.passed || tolerance == kExact) return exact;
-    // CUDA's 4-bit GPTQ GEMV (one row) rounds x to int8 per 32 values as its GGUF GEMV does, and its
-    // tensor-core kernel (kernels/quant_mma.h) takes GPTQ / AWQ batches with bf16 operands.
-    return judge_gguf(actual, a, w, m, n, k);
+    // CUDA's 4-bit GPTQ GEMV (one row) rounds x to int8 per 32 values as its GGUF GEMV does (in
+    // `order` for act-order weights sorted at load), and its tensor-core kernel
+    // (kernels/quant_mma.h) takes GPTQ / AWQ batches with bf16 operands.
+    return judge_gguf(actual, a, w, m, n, k, DType::kF32, order);
   }
 }
 
@@ -313,7 +328,8 @@ CaseResult run_layer(const PackedLayer& layer, const std::vector<float>& a, size
       layer.kind);
   view.g_idx = layer.g_idx.empty() ? nullptr : layer.g_idx.data();
   const quant::PanelOrder order = quant::grouped_panel_order(view);
-  return judge_quantized<B>(actual, a, round_activations(a, m, k, DType::kQ8_0, &order), layer.w, m, n, k, tolerance);
+  return judge_quantized<B>(actual, a, round_activations(a, m, k, DType::kQ8_0, &order), layer.w, m, n, k, tolerance,
+                            order);
 }
 
 template <Backend B>

@@ -41,7 +41,8 @@ struct CudaGptqStore {
   CudaBuffer qweight;  // i32 [k * bits / 32, n]
   CudaBuffer scales;   // f32 [groups, n]
   CudaBuffer qzeros;   // i32 [groups, n * bits / 32]
-  CudaBuffer g_idx;    // i32 [k], empty without act-order
+  CudaBuffer g_idx;    // i32 [k], act-order that could not be sorted (groups of uneven sizes), else empty
+  CudaBuffer order;    // i32 [k], act-order sorted at load: row i holds channel order[i] (else empty)
   uint32_t bits = 4;
   size_t group_size = 0;
   size_t k = 0;

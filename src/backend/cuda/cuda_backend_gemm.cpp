@@ -16,12 +16,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <ranges>
 #include <vector>
 
 #include "backend/cuda/backend_checks.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/act_order.h"
 #include "backend/cuda/kernels/dequant.h"
 #include "backend/cuda/kernels/elementwise.h"
 #include "backend/cuda/kernels/gemv.h"
@@ -228,14 +230,24 @@ DType expansion_dtype(DType activation) {
   return activation == DType::kF32 ? DType::kF32 : activation;
 }
 
-// The arguments of the quantized kernels for out[m, n] = a @ W^T, with `scratch_bytes(sm_count)` of
+// A GEMM's activations: a buffer's, or scratch holding them rearranged (act-order GPTQ).
+struct GemmX {
+  const void* data;
+  DType dtype;
+};
+
+GemmX x_of(const CudaBuffer& a) {
+  return {a.data(), a.dtype()};
+}
+
+// The arguments of the quantized kernels for out[m, n] = x @ W^T, with `scratch_bytes(sm_count)` of
 // split-k scratch (none when it is 0).
 template <class ScratchBytes>
-Expected<cuda::QuantMmaArgs> quant_kernel_args(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& out, size_t m,
-                                               size_t n, size_t k, ScratchBytes scratch_bytes) {
+Expected<cuda::QuantMmaArgs> quant_kernel_args(CudaContext& ctx, GemmX x, CudaBuffer& out, size_t m, size_t n, size_t k,
+                                               ScratchBytes scratch_bytes) {
   cuda::QuantMmaArgs args;
-  args.x = a.data();
-  args.x_dtype = a.dtype();
+  args.x = x.data;
+  args.x_dtype = x.dtype;
   args.out = out.data();
   args.out_dtype = out.dtype();
   args.m = m;
@@ -248,9 +260,8 @@ Expected<cuda::QuantMmaArgs> quant_kernel_args(CudaContext& ctx, const CudaBuffe
   return args;
 }
 
-Expected<cuda::QuantMmaArgs> quant_mma_args(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& out, size_t m, size_t n,
-                                            size_t k) {
-  return quant_kernel_args(ctx, a, out, m, n, k,
+Expected<cuda::QuantMmaArgs> quant_mma_args(CudaContext& ctx, GemmX x, CudaBuffer& out, size_t m, size_t n, size_t k) {
+  return quant_kernel_args(ctx, x, out, m, n, k,
                            [&](int sm_count) { return cuda::quant_mma_scratch_bytes(m, n, k, sm_count); });
 }
 
@@ -258,23 +269,23 @@ static_assert(CudaContextState::kGemvCounters >= cuda::kPackedGemvCounters, "the
 
 // GPTQ / AWQ: their GEMV at one row, the tensor-core kernel up to packed_mma_max_rows(), else the
 // weight expanded into dense scratch in the activation's dtype, then multiplied. `rounded`, when not
-// null, holds a's rounding (CudaRoundedRows::holds checked), which the 4-bit GPTQ GEMV reads.
-Status run_packed_int_gemm(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& out, size_t m,
-                           const cuda::PackedIntWeight& packed, bool awq, const CudaRoundedRows* rounded = nullptr) {
-  if (m == 1 && cuda::packed_gemv_enabled() && cuda::packed_gemv_supports(packed, awq, a.dtype(), a.data())) {
+// null, holds x's rounding (CudaRoundedRows::holds checked), which the 4-bit GPTQ GEMV reads.
+Status run_packed_int_gemm(CudaContext& ctx, GemmX x, CudaBuffer& out, size_t m, const cuda::PackedIntWeight& packed,
+                           bool awq, const CudaRoundedRows* rounded = nullptr) {
+  if (m == 1 && cuda::packed_gemv_enabled() && cuda::packed_gemv_supports(packed, awq, x.dtype, x.data)) {
     const void* x_rounded = rounded != nullptr ? rounded->bytes.data() : nullptr;
     FERRUM_ASSIGN_OR_RETURN(cuda::QuantMmaArgs args,
-                            quant_kernel_args(ctx, a, out, m, packed.n, packed.k, [&](int sm_count) {
+                            quant_kernel_args(ctx, x, out, m, packed.n, packed.k, [&](int sm_count) {
                               return cuda::packed_gemv_scratch_bytes(packed, awq, sm_count, x_rounded != nullptr);
                             }));
     args.x_rounded = x_rounded;
     return cuda::launch_packed_gemv(args, packed, awq, ctx.stream(), ctx.gemv_counters());
   }
-  if (m <= cuda::packed_mma_max_rows() && cuda::quant_mma_supports_packed(packed, awq, a.dtype(), a.data(), m)) {
-    FERRUM_ASSIGN_OR_RETURN(const cuda::QuantMmaArgs args, quant_mma_args(ctx, a, out, m, packed.n, packed.k));
+  if (m <= cuda::packed_mma_max_rows() && cuda::quant_mma_supports_packed(packed, awq, x.dtype, x.data, m)) {
+    FERRUM_ASSIGN_OR_RETURN(const cuda::QuantMmaArgs args, quant_mma_args(ctx, x, out, m, packed.n, packed.k));
     return cuda::launch_quant_mma_packed(args, packed, awq, ctx.stream());
   }
-  const DType dense_dtype = expansion_dtype(a.dtype());
+  const DType dense_dtype = expansion_dtype(x.dtype);
   FERRUM_ASSIGN_OR_RETURN(
       size_t dense_bytes,
       checked_product("gemm (packed int)", {packed.n, packed.k, dtype_info(dense_dtype).block_bytes}));
@@ -284,8 +295,8 @@ Status run_packed_int_gemm(CudaContext& ctx, const CudaBuffer& a, CudaBuffer& ou
   } else {
     FERRUM_TRY(cuda::launch_gptq_dequantize(packed, dense, dense_dtype, ctx.stream()));
   }
-  return cuda::run_dense_gemm(
-      ctx, {a.data(), a.dtype(), dense, dense_dtype, out.data(), out.dtype(), m, packed.n, packed.k});
+  return cuda::run_dense_gemm(ctx,
+                              {x.data, x.dtype, dense, dense_dtype, out.data(), out.dtype(), m, packed.n, packed.k});
 }
 
 }  // namespace
@@ -412,7 +423,7 @@ Status CudaBackend::gemm_quant_impl(CudaContext& ctx, const CudaBuffer& a, const
     }
     if (k > 0 && n > 0 && m <= cuda::quant_mma_max_rows(type) &&
         cuda::quant_mma_supports(type, a.dtype(), a.data(), m, n, k)) {
-      FERRUM_ASSIGN_OR_RETURN(cuda::QuantMmaArgs args, quant_mma_args(ctx, a, out, m, n, k));
+      FERRUM_ASSIGN_OR_RETURN(cuda::QuantMmaArgs args, quant_mma_args(ctx, x_of(a), out, m, n, k));
       args.w = weights.qweight->data();
       args.w_dtype = type;
       return cuda::launch_quant_mma(args, ctx.stream());
@@ -458,13 +469,13 @@ Status CudaBackend::gemm_quant_impl(CudaContext& ctx, const CudaBuffer& a, const
       FERRUM_TRY(check_group_indices(ctx, op, *weights.g_idx, k, groups));
       packed.g_idx = weights.g_idx->data_as<int32_t>();
     }
-    return run_packed_int_gemm(ctx, a, out, m, packed, /*awq=*/false);
+    return run_packed_int_gemm(ctx, x_of(a), out, m, packed, /*awq=*/false);
   }
   FERRUM_CHECK(packed.bits == 4, ErrorCode::kUnsupported, op, ": AWQ is 4-bit only");
   FERRUM_CHECK(n % 8 == 0, ErrorCode::kShapeMismatch, op, ": n = ", n, " must be a multiple of 8");
   FERRUM_TRY(check_numel(op, "qweight", *weights.qweight, {k, n / 8}));
   FERRUM_TRY(check_numel(op, "zeros", *weights.zeros, {groups, n / 8}));
-  return run_packed_int_gemm(ctx, a, out, m, packed, /*awq=*/true);
+  return run_packed_int_gemm(ctx, x_of(a), out, m, packed, /*awq=*/true);
 }
 
 Expected<CudaGptqStore> CudaBackend::load_gptq(std::span<const int32_t> qweight, std::span<const float> scales,
@@ -504,6 +515,26 @@ Expected<CudaGptqStore> CudaBackend::load_gptq(std::span<const int32_t> qweight,
     return from_bytes(std::span(reinterpret_cast<const uint8_t*>(values.data()), n * sizeof(int32_t)), DType::kI32, n);
   };
   FERRUM_ASSIGN_OR_RETURN(store.qweight, upload_ints(qweight, k / per_word * n));
+  if (g_idx) {
+    // Act-order whose groups hold as many channels as a plain layout's: the rows are sorted by group
+    // (stably) once here, so every kernel sees a plain weight and x is gathered to match per call.
+    std::vector<size_t> members(groups, 0);
+    for (size_t kk = 0; kk < k; ++kk) ++members[static_cast<size_t>((*g_idx)[kk])];
+    bool even = true;
+    for (size_t g = 0; g < groups; ++g) even = even && members[g] == std::min(group, k - g * group);
+    if (even) {
+      std::vector<int32_t> order(k);
+      std::iota(order.begin(), order.end(), 0);
+      std::ranges::stable_sort(order, {}, [&](int32_t channel) { return (*g_idx)[static_cast<size_t>(channel)]; });
+      FERRUM_ASSIGN_OR_RETURN(store.order, upload_ints(order, k));
+      FERRUM_ASSIGN_OR_RETURN(CudaBuffer sorted, CudaBuffer::allocate(DType::kI32, k / per_word * n, false));
+      FERRUM_TRY(cuda::launch_gptq_sort_rows(store.qweight.data_as<int32_t>(), store.order.data_as<int32_t>(),
+                                             sorted.data_as<int32_t>(), bits, k, n, nullptr));
+      FERRUM_CUDA_TRY(cudaStreamSynchronize(nullptr), "(load_gptq: sorting act-order rows)");
+      store.qweight = std::move(sorted);
+      g_idx.reset();
+    }
+  }
   FERRUM_ASSIGN_OR_RETURN(store.qzeros, upload_ints(qzeros, groups * n / per_word));
   FERRUM_ASSIGN_OR_RETURN(store.scales, from_slice(scales.first(groups * n), DType::kF32));
   if (g_idx) {
@@ -522,6 +553,16 @@ Status run_gptq(CudaContext& ctx, const CudaBuffer& a, const CudaRoundedRows* ro
                 CudaBuffer& out, size_t m) {
   FERRUM_TRY(ctx.usable());
   FERRUM_TRY(check_gemm_operands("gemm_gptq", a, out, m, weight.n, weight.k));
+  GemmX x = x_of(a);
+  if (weight.order.numel() > 0) {
+    // Rows sorted by group at load: x's columns follow them (a rounding made ahead does not).
+    const size_t bytes = m * weight.k * dtype_info(a.dtype()).block_bytes;
+    FERRUM_ASSIGN_OR_RETURN(void* gathered, ctx.scratch(ScratchSlot::kActOrderX, bytes));
+    FERRUM_TRY(cuda::launch_gather_columns(a.data(), a.dtype(), weight.order.data_as<int32_t>(), gathered, m, weight.k,
+                                           ctx.stream()));
+    x = {gathered, a.dtype()};
+    rounded = nullptr;
+  }
   cuda::PackedIntWeight packed;
   packed.qweight = weight.qweight.data_as<int32_t>();
   packed.scales = weight.scales.data();
@@ -532,7 +573,7 @@ Status run_gptq(CudaContext& ctx, const CudaBuffer& a, const CudaRoundedRows* ro
   packed.group_size = weight.group_size;
   packed.k = weight.k;
   packed.n = weight.n;
-  return run_packed_int_gemm(ctx, a, out, m, packed, /*awq=*/false, rounded);
+  return run_packed_int_gemm(ctx, x, out, m, packed, /*awq=*/false, rounded);
 }
 
 }  // namespace

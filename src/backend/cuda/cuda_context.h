@@ -38,6 +38,7 @@ enum class ScratchSlot : int {
   kHostIds,      // ids uploaded for embedding_lookup
   kScatterArgs,  // ids and weights uploaded for scatter_add_rows
   kGatedGemm,    // gate / up outputs of gemm_gated above the GEMV sizes
+  kActOrderX,    // activations gathered into an act-order GPTQ weight's sorted channel order
   kCount,
 };
 
