@@ -73,6 +73,14 @@ Expected<GptqHostTensors> gptq_host_tensors(const CheckpointQuantization& quanti
   return host;
 }
 
+Expected<GptqHostTensors> awq_host_tensors(const GroupQuantTensors& tensors) {
+  GptqHostTensors host;
+  FERRUM_ASSIGN_OR_RETURN(host.qweight, int32_words(tensors.qweight, "AWQ qweight"));
+  FERRUM_ASSIGN_OR_RETURN(host.qzeros, int32_words(tensors.qzeros, "AWQ qzeros"));
+  FERRUM_ASSIGN_OR_RETURN(host.scales, tensor_to_f32(tensors.scales));
+  return host;
+}
+
 bool gptq_act_order(std::span<const int32_t> g_idx, size_t group_size) {
   for (size_t channel = 0; channel < g_idx.size(); ++channel) {
     const size_t own = group_size == 0 ? 0 : channel / group_size;

@@ -53,6 +53,8 @@ struct GptqHostTensors {
 };
 Expected<GptqHostTensors> gptq_host_tensors(const CheckpointQuantization& quantization,
                                             const GroupQuantTensors& tensors);
+// AWQ tensors as load_awq takes them (int32 words as stored, f32 scales; g_idx stays empty).
+Expected<GptqHostTensors> awq_host_tensors(const GroupQuantTensors& tensors);
 // Whether g_idx reorders channels: not empty and not each channel's own group (channel / group_size;
 // AutoGPTQ writes that even without act-order). group_size 0: one group.
 bool gptq_act_order(std::span<const int32_t> g_idx, size_t group_size);
@@ -405,6 +407,15 @@ class WeightLoader {
                                                               size_t in_features) const {
     const CheckpointQuantization& q = options_.quantization;
     if (q.method == CheckpointQuantization::Method::kAwq) {
+      if constexpr (requires(std::span<const int32_t> ints, std::span<const float> floats) {
+                      B::load_awq(ints, floats, ints, size_t{}, size_t{}, size_t{});
+                    }) {
+        // Backends that run AWQ on their GPTQ kernels take it repacked (zero points of 0 excepted).
+        FERRUM_ASSIGN_OR_RETURN(GptqHostTensors host, awq_host_tensors(tensors));
+        auto store = B::load_awq(host.qweight, host.scales, host.qzeros, q.group_size, in_features, out_features);
+        if (store) return GptqWeight<B>{std::move(*store), 4, q.group_size, false};
+        if (store.error().code() != ErrorCode::kUnsupported) return std::move(store).error();
+      }
       const auto upload = [](const TensorView& view) -> Expected<std::shared_ptr<const Buffer>> {
         FERRUM_ASSIGN_OR_RETURN(
             Buffer buffer,

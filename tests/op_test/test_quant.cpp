@@ -196,7 +196,7 @@ Expected<PackedLayer> load_fixture_layer(const std::string& file, bool awq) {
 
 // Random codes packed by the layouts in the fixture READMEs (the reverse of what a decoder does).
 PackedLayer make_synthetic_layer(bool awq, uint32_t bits, size_t group_size, bool desc_act, DType scale_dtype,
-                                 uint64_t seed) {
+                                 uint64_t seed, bool awq_zero_points_of_0 = true) {
   Rng rng(seed);
   PackedLayer layer;
   layer.k = 1056;
@@ -218,9 +218,10 @@ PackedLayer make_synthetic_layer(bool awq, uint32_t bits, size_t group_size, boo
   std::vector<uint32_t> codes(k * n);
   for (uint32_t& code : codes) code = static_cast<uint32_t>(rng.below(levels));
   std::vector<uint32_t> zeros(groups * n);
-  // GPTQ v1 cannot store a zero point of 0 (it keeps z - 1); AWQ can.
+  // GPTQ v1 cannot store a zero point of 0 (it keeps z - 1); AWQ can (load_awq then refuses it).
+  const bool zero_allowed = awq && awq_zero_points_of_0;
   for (uint32_t& zero : zeros)
-    zero = awq ? static_cast<uint32_t>(rng.below(levels)) : 1 + static_cast<uint32_t>(rng.below(levels - 1));
+    zero = zero_allowed ? static_cast<uint32_t>(rng.below(levels)) : 1 + static_cast<uint32_t>(rng.below(levels - 1));
   layer.scales.resize(groups * n);
   for (float& scale : layer.scales) scale = round_to(scale_dtype, rng.uniform(0.001f, 0.05f));
 
@@ -292,7 +293,16 @@ Expected<LayerBuffers<B>> upload_layer(const PackedLayer& layer) {
   return buffers;
 }
 
-// out = a @ W^T through gemm_quant (or load_gptq + gemm_gptq), compared with the dense reference.
+// Backends that repack AWQ into their GPTQ store (CUDA).
+template <class B>
+constexpr bool has_load_awq() {
+  return requires(std::span<const int32_t> ints, std::span<const float> floats) {
+    B::load_awq(ints, floats, ints, size_t{}, size_t{}, size_t{});
+  };
+}
+
+// out = a @ W^T through gemm_quant (or load_gptq / load_awq + gemm_gptq), compared with the dense
+// reference.
 template <Backend B>
 CaseResult run_layer(const PackedLayer& layer, const std::vector<float>& a, size_t m, bool through_store,
                      double tolerance) {
@@ -301,7 +311,13 @@ CaseResult run_layer(const PackedLayer& layer, const std::vector<float>& a, size
   OP_ASSIGN(auto a_buffer, upload<B>(a, DType::kF32));
   OP_ASSIGN(auto out, B::alloc(m * n, DType::kF32));
   auto ctx = B::new_context();
-  if (through_store) {
+  const auto* awq = std::get_if<AwqQuant>(&layer.kind);
+  if (through_store && awq != nullptr) {
+    if constexpr (has_load_awq<B>()) {
+      OP_ASSIGN(auto store, B::load_awq(layer.qweight, layer.scales, layer.qzeros, awq->group_size, k, n));
+      OP_TRY(B::gemm_gptq(ctx, a_buffer, store, out, m));
+    }
+  } else if (through_store) {
     const auto& gptq = std::get<GptqQuant>(layer.kind);
     std::optional<std::span<const int32_t>> g_idx;
     if (!layer.g_idx.empty()) g_idx = std::span<const int32_t>(layer.g_idx);
@@ -504,6 +520,7 @@ void add_cases(CaseList& cases) {
   for (const char* file : kAwqFiles) {
     auto make = [file] { return load_fixture_layer(cat("awq/", file, ".safetensors"), true); };
     add_layer_cases<B>(cases, "gemm_quant", file, "awq4", false, make, true, {3});
+    if constexpr (has_load_awq<B>()) add_layer_cases<B>(cases, "load_awq", file, "awq4", true, make, true, {1, 3});
   }
   uint64_t seed = 1;
   for (uint32_t bits : {2u, 4u, 8u}) {
@@ -528,6 +545,18 @@ void add_cases(CaseList& cases) {
     };
     add_layer_cases<B>(cases, "gemm_quant", cat("synthetic g", group, " k=1056 n=88 bf16 scales"), "awq4", false, make,
                        false, {1, 3, 64});
+    if constexpr (has_load_awq<B>()) {
+      auto make_nonzero = [=]() -> Expected<PackedLayer> {
+        return make_synthetic_layer(true, 4, group, false, DType::kBF16, 100 + group, false);
+      };
+      add_layer_cases<B>(cases, "load_awq", cat("synthetic g", group, " k=1056 n=88 bf16 scales, zeros 1..15"), "awq4",
+                         true, make_nonzero, false, {1, 3, 64, 200});
+      add_error_case<B>(cases, "load_awq", cat("g", group, " zero point 0"), ErrorCode::kUnsupported, [=]() -> Status {
+        const PackedLayer layer = make_synthetic_layer(true, 4, group, false, DType::kBF16, 100 + group);
+        FERRUM_TRY(B::load_awq(layer.qweight, layer.scales, layer.qzeros, group, layer.k, layer.n));
+        return ok();
+      });
+    }
   }
   for (GgufQuantType type : kGgufTypes) {
     const std::string type_name(dtype_name(gguf_quant_dtype(type)));

@@ -110,6 +110,12 @@ struct CudaBackend : BackendDefaults {
                                        std::span<const int32_t> qzeros, std::optional<std::span<const int32_t>> g_idx,
                                        uint32_t bits, size_t group_size, size_t k, size_t n);
   static Status gemm_gptq(Context& ctx, const Buffer& a, const GptqStore& weight, Buffer& out, size_t m);
+  // A 4-bit AWQ layer (qweight [k, n / 8] interleaved, scales [groups, n], qzeros [groups, n / 8]
+  // interleaved, zero points as they are) repacked into a GptqStore, so gemm_gptq's kernels run it.
+  // kUnsupported where a zero point is 0 (GPTQ's stored zero - 1 cannot hold it): keep the layer as
+  // AWQ for gemm_quant then.
+  static Expected<GptqStore> load_awq(std::span<const int32_t> qweight, std::span<const float> scales,
+                                      std::span<const int32_t> qzeros, size_t group_size, size_t k, size_t n);
   // gemm_gptq with a's rounding at hand (RoundedRows below): 4-bit GPTQ's GEMV reads it instead of
   // rounding a in its own launch when `rounded` holds a's row.
   static Status gemm_gptq_rounded(Context& ctx, const Buffer& a, const CudaRoundedRows& rounded,

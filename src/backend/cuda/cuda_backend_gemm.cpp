@@ -23,10 +23,10 @@
 #include "backend/cuda/backend_checks.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/kernels/act_order.h"
 #include "backend/cuda/kernels/dequant.h"
 #include "backend/cuda/kernels/elementwise.h"
 #include "backend/cuda/kernels/gemv.h"
+#include "backend/cuda/kernels/gptq_repack.h"
 #include "backend/cuda/kernels/launch_settings.h"
 #include "backend/cuda/kernels/quant_gemv.h"
 #include "backend/cuda/kernels/quant_mma.h"
@@ -541,6 +541,46 @@ Expected<CudaGptqStore> CudaBackend::load_gptq(std::span<const int32_t> qweight,
     FERRUM_ASSIGN_OR_RETURN(store.g_idx, upload_ints(*g_idx, k));
   }
   store.bits = bits;
+  store.group_size = group;
+  store.k = k;
+  store.n = n;
+  return store;
+}
+
+Expected<CudaGptqStore> CudaBackend::load_awq(std::span<const int32_t> qweight, std::span<const float> scales,
+                                              std::span<const int32_t> qzeros, size_t group_size, size_t k, size_t n) {
+  constexpr std::string_view op = "load_awq";
+  const size_t group = group_size == 0 ? k : group_size;
+  FERRUM_CHECK(k > 0 && n > 0 && k % 8 == 0 && n % 8 == 0, ErrorCode::kShapeMismatch, op, ": k = ", k, ", n = ", n,
+               " must be multiples of 8");
+  const size_t groups = (k + group - 1) / group;  // a short last group when group does not divide k
+  FERRUM_CHECK(qweight.size() >= k * n / 8 && scales.size() >= groups * n && qzeros.size() >= groups * n / 8,
+               ErrorCode::kShapeMismatch, op, ": qweight, scales or qzeros too small for [", n, ", ", k, "]");
+  // Zero points: AWQ's interleaved nibbles, as they are -> GPTQ's nibble per column, minus one.
+  std::vector<int32_t> gptq_zeros(groups * n / 8, 0);
+  for (size_t g = 0; g < groups; ++g) {
+    for (size_t column = 0; column < n; ++column) {
+      const size_t position = column % 8;
+      const uint32_t shift = 4 * ((position % 2) * 4 + position / 2);
+      const uint32_t zero = (static_cast<uint32_t>(qzeros[g * n / 8 + column / 8]) >> shift) & 0xFu;
+      FERRUM_CHECK(zero != 0, ErrorCode::kUnsupported, op, ": group ", g, " of column ", column,
+                   " has zero point 0, which the GPTQ layout (zero - 1 stored) cannot hold");
+      int32_t& word = gptq_zeros[g * n / 8 + column / 8];
+      word = static_cast<int32_t>(static_cast<uint32_t>(word) | ((zero - 1) << (4 * position)));
+    }
+  }
+  auto upload_ints = [](std::span<const int32_t> values, size_t count) {
+    return from_bytes(std::span(reinterpret_cast<const uint8_t*>(values.data()), count * sizeof(int32_t)), DType::kI32,
+                      count);
+  };
+  FERRUM_ASSIGN_OR_RETURN(CudaBuffer awq_words, upload_ints(qweight, k * n / 8));
+  CudaGptqStore store;
+  FERRUM_ASSIGN_OR_RETURN(store.qweight, CudaBuffer::allocate(DType::kI32, k / 8 * n, false));
+  FERRUM_TRY(cuda::launch_awq_to_gptq(awq_words.data_as<int32_t>(), store.qweight.data_as<int32_t>(), k, n, nullptr));
+  FERRUM_CUDA_TRY(cudaStreamSynchronize(nullptr), "(load_awq: repacking)");
+  FERRUM_ASSIGN_OR_RETURN(store.qzeros, upload_ints(gptq_zeros, gptq_zeros.size()));
+  FERRUM_ASSIGN_OR_RETURN(store.scales, from_slice(scales.first(groups * n), DType::kF32));
+  store.bits = 4;
   store.group_size = group;
   store.k = k;
   store.n = n;

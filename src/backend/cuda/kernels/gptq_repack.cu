@@ -1,9 +1,10 @@
-#include "backend/cuda/kernels/act_order.h"
+#include "backend/cuda/kernels/gptq_repack.h"
 
 #include <algorithm>
 
 #include "backend/cuda/kernels/device_common.cuh"
 #include "backend/cuda/kernels/launch.cuh"
+#include "backend/cuda/kernels/packed_int.cuh"
 
 namespace ferrum::cuda {
 namespace {
@@ -29,6 +30,21 @@ __global__ void __launch_bounds__(kThreads)
     const uint32_t value = (src[channel / kPerWord * n + column] >> (kBits * (channel % kPerWord))) & kMask;
     word |= value << (kBits * e);
   }
+  dst[index] = word;
+}
+
+// One thread per GPTQ word: 8 k of one column, each from its AWQ word.
+__global__ void __launch_bounds__(kThreads)
+    awq_to_gptq_kernel(const uint32_t* __restrict__ src, uint32_t* __restrict__ dst, size_t k, size_t n) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const size_t index = static_cast<size_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (index >= k / 8 * n) return;
+  const size_t row = index / n, column = index % n;
+  const uint32_t shift = awq_shift(static_cast<uint32_t>(column));
+  uint32_t word = 0;
+#pragma unroll
+  for (int e = 0; e < 8; ++e) word |= ((src[(row * 8 + e) * (n / 8) + column / 8] >> shift) & 0xFu) << (4 * e);
   dst[index] = word;
 }
 
@@ -66,6 +82,13 @@ Status launch_gptq_sort_rows(const int32_t* src, const int32_t* order, int32_t* 
                            k, n);
     default: return make_error(ErrorCode::kUnsupported, "gptq_sort_rows: ", bits, "-bit packing");
   }
+}
+
+Status launch_awq_to_gptq(const int32_t* src, int32_t* dst, size_t k, size_t n, cudaStream_t stream) {
+  const size_t words = k / 8 * n;
+  if (words == 0) return ok();
+  return launch_kernel("awq_to_gptq", awq_to_gptq_kernel, dim3(ceil_div(words, kThreads)), dim3(kThreads), 0, stream,
+                       reinterpret_cast<const uint32_t*>(src), reinterpret_cast<uint32_t*>(dst), k, n);
 }
 
 Status launch_gather_columns(const void* x, DType dtype, const int32_t* order, void* out, size_t m, size_t k,
