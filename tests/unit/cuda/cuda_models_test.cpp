@@ -33,6 +33,7 @@
 #include "models/quantize_model.h"
 #include "quant/quant_recipe.h"
 #include "random_llama_checkpoint.h"
+#include "synth/gen_model.h"
 
 namespace ferrum {
 namespace {
@@ -410,6 +411,41 @@ TEST(CudaKernelsInModels, Head128DecodeMatchesF32) {
 // read the same quantized weights, so what differs is the activations: bf16 on the GPU (the bound of
 // the bf16 tests), and their rounding to 8 bits (per 32 values on the GPU, per block of the weight
 // type on the CPU), which stays well inside it.
+// Logits after `prompt` and after each of `steps` decode steps (tokens of a 512-word vocabulary).
+std::vector<std::vector<float>> decode_logits(CausalLm& model, std::span<const uint32_t> prompt, size_t steps) {
+  std::vector<std::vector<float>> rows;
+  auto state = model.new_sequence(256);
+  EXPECT_TRUE(state);
+  if (!state) return rows;
+  auto logits = model.forward(**state, prompt);
+  for (size_t step = 0; step <= steps && logits; ++step) {
+    rows.emplace_back(logits->begin(), logits->end());
+    const uint32_t token = static_cast<uint32_t>((step * 37 + 11) % 512);
+    if (step < steps) logits = model.forward(**state, std::span(&token, 1));
+  }
+  EXPECT_TRUE(logits) << logits.error().to_string();
+  return rows;
+}
+
+// The GPU's logits against the CPU's, prefill (row 0) and decode separately, within the bf16 bound.
+void expect_follows_the_cpu(const std::vector<std::vector<float>>& actual,
+                            const std::vector<std::vector<float>>& reference, size_t steps, const std::string& what) {
+  ASSERT_EQ(reference.size(), steps + 1);
+  ASSERT_EQ(actual.size(), steps + 1);
+  double scale = 0, prefill_error = 0, decode_error = 0;
+  for (size_t step = 0; step <= steps; ++step) {
+    scale = std::max(scale, max_abs(reference[step]));
+    const double error = max_abs_difference(actual[step], reference[step]).max_abs;
+    double& worst = step == 0 ? prefill_error : decode_error;
+    worst = std::max(worst, error);
+  }
+  const double bound = kBf16Relative * std::max(1.0, scale);
+  std::printf("[cuda bf16] %s: max |logit - cpu f32| prefill %.3g, decode %.3g (max |cpu| %.3g, bound %.3g)\n",
+              what.c_str(), prefill_error, decode_error, scale, bound);
+  EXPECT_LT(prefill_error, bound);
+  EXPECT_LT(decode_error, bound);
+}
+
 TEST(CudaQuantizedModels, GgufDecodeFollowsTheCpu) {
   SKIP_WITHOUT_GPU();
   const std::filesystem::path dir = std::filesystem::temp_directory_path() / "ferrum-cuda-test-llama-quant";
@@ -417,21 +453,6 @@ TEST(CudaQuantizedModels, GgufDecodeFollowsTheCpu) {
   ASSERT_TRUE(written) << written.error().to_string();
   const std::vector<uint32_t> prompt = small_llama_prompt();
   constexpr size_t kSteps = 40;
-  // Logits after the prompt and after each decode step.
-  auto run = [&](CausalLm& model) {
-    std::vector<std::vector<float>> rows;
-    auto state = model.new_sequence(256);
-    EXPECT_TRUE(state);
-    if (!state) return rows;
-    auto logits = model.forward(**state, prompt);
-    for (size_t step = 0; step <= kSteps && logits; ++step) {
-      rows.emplace_back(logits->begin(), logits->end());
-      const uint32_t token = static_cast<uint32_t>((step * 37 + 11) % 512);
-      if (step < kSteps) logits = model.forward(**state, std::span(&token, 1));
-    }
-    EXPECT_TRUE(logits) << logits.error().to_string();
-    return rows;
-  };
   for (const char* type : {"Q4_K_M", "Q8_0"}) {
     SCOPED_TRACE(type);
     auto recipe = quant::parse_quant_recipe(type);
@@ -448,28 +469,46 @@ TEST(CudaQuantizedModels, GgufDecodeFollowsTheCpu) {
     cpu_options.max_context = 256;
     auto cpu_model = create_cpu_causal_lm(*files, cpu_options);
     ASSERT_TRUE(cpu_model) << cpu_model.error().to_string();
-    const auto reference = run(**cpu_model);
+    const auto reference = decode_logits(**cpu_model, prompt, kSteps);
     Loaded gpu = load(options.output, DType::kBF16, 128, 256);
     ASSERT_TRUE(gpu.model);
-    const auto actual = run(*gpu.model);
-    ASSERT_EQ(reference.size(), kSteps + 1);
-    ASSERT_EQ(actual.size(), kSteps + 1);
-    double scale = 0, prefill_error = 0, decode_error = 0;
-    for (size_t step = 0; step <= kSteps; ++step) {
-      scale = std::max(scale, max_abs(reference[step]));
-      const double error = max_abs_difference(actual[step], reference[step]).max_abs;
-      double& worst = step == 0 ? prefill_error : decode_error;
-      worst = std::max(worst, error);
-    }
-    const double bound = kBf16Relative * std::max(1.0, scale);
-    std::printf(
-        "[cuda bf16] %s llama (%zu tensors): max |logit - cpu f32| prefill %.3g, decode %.3g (max |cpu| %.3g, "
-        "bound %.3g)\n",
-        type, report->tensors, prefill_error, decode_error, scale, bound);
-    EXPECT_LT(prefill_error, bound);
-    EXPECT_LT(decode_error, bound);
+    const auto actual = decode_logits(*gpu.model, prompt, kSteps);
+    expect_follows_the_cpu(actual, reference, kSteps, cat(type, " llama (", report->tensors, " tensors)"));
   }
   std::filesystem::remove_all(dir);
+}
+
+// GPTQ and AWQ checkpoints (`gen-model`'s tiny-llama packed as AutoGPTQ / AutoAWQ write them: 4
+// bits, groups of 128) on the GPU in bf16 against the CPU's f32 model of the same files. On the GPU
+// q / k / v and gate / up load as one packed layer each, AWQ is repacked into GPTQ's layout
+// (load_awq), the 100-token prefill takes the tensor-core kernel and the 40 decode steps the int8
+// GEMV reading x rounded ahead by the norms, with its k split finished in the launch.
+TEST(CudaQuantizedModels, PackedDecodeFollowsTheCpu) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<uint32_t> prompt = small_llama_prompt();
+  constexpr size_t kSteps = 40;
+  for (const char* dtype : {"gptq-int4", "awq-int4"}) {
+    SCOPED_TRACE(dtype);
+    synth::GenModelOptions options;
+    options.preset = "tiny-llama";
+    options.dtype = dtype;
+    options.out = std::filesystem::temp_directory_path() / cat("ferrum-cuda-test-", dtype);
+    options.force = true;
+    auto generated = synth::generate_model(options);
+    ASSERT_TRUE(generated) << generated.error().to_string();
+    auto files = open_model_files(options.out.string());
+    ASSERT_TRUE(files) << files.error().to_string();
+    ModelRuntimeOptions cpu_options;
+    cpu_options.max_context = 256;
+    auto cpu_model = create_cpu_causal_lm(*files, cpu_options);
+    ASSERT_TRUE(cpu_model) << cpu_model.error().to_string();
+    const auto reference = decode_logits(**cpu_model, prompt, kSteps);
+    Loaded gpu = load(options.out, DType::kBF16, 128, 256);
+    ASSERT_TRUE(gpu.model);
+    const auto actual = decode_logits(*gpu.model, prompt, kSteps);
+    expect_follows_the_cpu(actual, reference, kSteps, cat(dtype, " tiny-llama"));
+    std::filesystem::remove_all(options.out);
+  }
 }
 
 // ── stories260K: a real trained model (GGUF, F32 weights) ──
