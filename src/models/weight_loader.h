@@ -385,9 +385,12 @@ class WeightLoader {
     FERRUM_ASSIGN_OR_RETURN(WeightTensor qzeros, source_.find(prefix + ".qzeros"));
     FERRUM_ASSIGN_OR_RETURN(WeightTensor scales, source_.find(prefix + ".scales"));
     GroupQuantTensors tensors{qweight.view, qzeros.view, scales.view, TensorView()};
+    // The views may outlive this call (the part returns them uncut): whatever keeps them valid goes along.
+    std::vector<std::shared_ptr<const void>> keep_alive = {qweight.keep_alive, qzeros.keep_alive, scales.keep_alive};
     if (q.method == CheckpointQuantization::Method::kGptq && source_.contains(prefix + ".g_idx")) {
       FERRUM_ASSIGN_OR_RETURN(WeightTensor g_idx, source_.find(prefix + ".g_idx"));
       tensors.g_idx = g_idx.view;
+      keep_alive.push_back(g_idx.keep_alive);
     }
     FERRUM_TRY(validate_group_quantized(q, tensors, stored_out_features, stored_in_features, prefix));
     const PackedQuantLayout layout =
@@ -399,6 +402,7 @@ class WeightLoader {
       FERRUM_TRY(validate_group_quantized(q, part.tensors, split.local_rows(stored_out_features),
                                           split.local_columns(stored_in_features), prefix + " (this rank's part)"));
     }
+    part.storage.insert(part.storage.end(), keep_alive.begin(), keep_alive.end());
     return part;
   }
 

@@ -15,6 +15,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <numeric>
 #include <ranges>
@@ -30,6 +31,7 @@
 #include "backend/cuda/kernels/launch_settings.h"
 #include "backend/cuda/kernels/quant_gemv.h"
 #include "backend/cuda/kernels/quant_mma.h"
+#include "quant/awq.h"
 
 namespace ferrum {
 namespace cuda {
@@ -478,6 +480,16 @@ Status CudaBackend::gemm_quant_impl(CudaContext& ctx, const CudaBuffer& a, const
   return run_packed_int_gemm(ctx, x_of(a), out, m, packed, /*awq=*/true);
 }
 
+namespace {
+
+// The first `count` of `values` as a device i32 buffer.
+Expected<CudaBuffer> upload_ints(std::span<const int32_t> values, size_t count) {
+  return CudaBackend::from_bytes(std::span(reinterpret_cast<const uint8_t*>(values.data()), count * sizeof(int32_t)),
+                                 DType::kI32, count);
+}
+
+}  // namespace
+
 Expected<CudaGptqStore> CudaBackend::load_gptq(std::span<const int32_t> qweight, std::span<const float> scales,
                                                std::span<const int32_t> qzeros,
                                                std::optional<std::span<const int32_t>> g_idx, uint32_t bits,
@@ -511,9 +523,6 @@ Expected<CudaGptqStore> CudaBackend::load_gptq(std::span<const int32_t> qweight,
                              });
   if (natural_order) g_idx.reset();
   CudaGptqStore store;
-  auto upload_ints = [](std::span<const int32_t> values, size_t n) {
-    return from_bytes(std::span(reinterpret_cast<const uint8_t*>(values.data()), n * sizeof(int32_t)), DType::kI32, n);
-  };
   FERRUM_ASSIGN_OR_RETURN(store.qweight, upload_ints(qweight, k / per_word * n));
   if (g_idx) {
     // Act-order whose groups hold as many channels as a plain layout's: the rows are sorted by group
@@ -557,22 +566,19 @@ Expected<CudaGptqStore> CudaBackend::load_awq(std::span<const int32_t> qweight, 
   FERRUM_CHECK(qweight.size() >= k * n / 8 && scales.size() >= groups * n && qzeros.size() >= groups * n / 8,
                ErrorCode::kShapeMismatch, op, ": qweight, scales or qzeros too small for [", n, ", ", k, "]");
   // Zero points: AWQ's interleaved nibbles, as they are -> GPTQ's nibble per column, minus one.
+  std::array<uint32_t, 8> awq_shift{};  // of column 8c + p's nibble in its word
+  for (uint32_t nibble = 0; nibble < 8; ++nibble) awq_shift[quant::kAwqNibbleColumn[nibble]] = 4 * nibble;
   std::vector<int32_t> gptq_zeros(groups * n / 8, 0);
   for (size_t g = 0; g < groups; ++g) {
     for (size_t column = 0; column < n; ++column) {
       const size_t position = column % 8;
-      const uint32_t shift = 4 * ((position % 2) * 4 + position / 2);
-      const uint32_t zero = (static_cast<uint32_t>(qzeros[g * n / 8 + column / 8]) >> shift) & 0xFu;
+      const uint32_t zero = (static_cast<uint32_t>(qzeros[g * n / 8 + column / 8]) >> awq_shift[position]) & 0xFu;
       FERRUM_CHECK(zero != 0, ErrorCode::kUnsupported, op, ": group ", g, " of column ", column,
                    " has zero point 0, which the GPTQ layout (zero - 1 stored) cannot hold");
       int32_t& word = gptq_zeros[g * n / 8 + column / 8];
       word = static_cast<int32_t>(static_cast<uint32_t>(word) | ((zero - 1) << (4 * position)));
     }
   }
-  auto upload_ints = [](std::span<const int32_t> values, size_t count) {
-    return from_bytes(std::span(reinterpret_cast<const uint8_t*>(values.data()), count * sizeof(int32_t)), DType::kI32,
-                      count);
-  };
   FERRUM_ASSIGN_OR_RETURN(CudaBuffer awq_words, upload_ints(qweight, k * n / 8));
   CudaGptqStore store;
   FERRUM_ASSIGN_OR_RETURN(store.qweight, CudaBuffer::allocate(DType::kI32, k / 8 * n, false));

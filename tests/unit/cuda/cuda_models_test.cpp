@@ -427,9 +427,20 @@ std::vector<std::vector<float>> decode_logits(CausalLm& model, std::span<const u
   return rows;
 }
 
-// The GPU's logits against the CPU's, prefill (row 0) and decode separately, within the bf16 bound.
-void expect_follows_the_cpu(const std::vector<std::vector<float>>& actual,
-                            const std::vector<std::vector<float>>& reference, size_t steps, const std::string& what) {
+// The model at `path` on the GPU in bf16 against the CPU's f32 model of the same files, prefill
+// (row 0) and decode separately, within the bf16 bound.
+void expect_gpu_follows_cpu(const std::filesystem::path& path, std::span<const uint32_t> prompt, size_t steps,
+                            const std::string& what) {
+  auto files = open_model_files(path.string());
+  ASSERT_TRUE(files) << files.error().to_string();
+  ModelRuntimeOptions cpu_options;
+  cpu_options.max_context = 256;
+  auto cpu_model = create_cpu_causal_lm(*files, cpu_options);
+  ASSERT_TRUE(cpu_model) << cpu_model.error().to_string();
+  const auto reference = decode_logits(**cpu_model, prompt, steps);
+  Loaded gpu = load(path, DType::kBF16, 128, 256);
+  ASSERT_TRUE(gpu.model);
+  const auto actual = decode_logits(*gpu.model, prompt, steps);
   ASSERT_EQ(reference.size(), steps + 1);
   ASSERT_EQ(actual.size(), steps + 1);
   double scale = 0, prefill_error = 0, decode_error = 0;
@@ -463,17 +474,7 @@ TEST(CudaQuantizedModels, GgufDecodeFollowsTheCpu) {
     options.recipe = *recipe;
     auto report = quantize_model(options);
     ASSERT_TRUE(report) << report.error().to_string();
-    auto files = open_model_files(options.output.string());
-    ASSERT_TRUE(files) << files.error().to_string();
-    ModelRuntimeOptions cpu_options;
-    cpu_options.max_context = 256;
-    auto cpu_model = create_cpu_causal_lm(*files, cpu_options);
-    ASSERT_TRUE(cpu_model) << cpu_model.error().to_string();
-    const auto reference = decode_logits(**cpu_model, prompt, kSteps);
-    Loaded gpu = load(options.output, DType::kBF16, 128, 256);
-    ASSERT_TRUE(gpu.model);
-    const auto actual = decode_logits(*gpu.model, prompt, kSteps);
-    expect_follows_the_cpu(actual, reference, kSteps, cat(type, " llama (", report->tensors, " tensors)"));
+    expect_gpu_follows_cpu(options.output, prompt, kSteps, cat(type, " llama (", report->tensors, " tensors)"));
   }
   std::filesystem::remove_all(dir);
 }
@@ -496,17 +497,7 @@ TEST(CudaQuantizedModels, PackedDecodeFollowsTheCpu) {
     options.force = true;
     auto generated = synth::generate_model(options);
     ASSERT_TRUE(generated) << generated.error().to_string();
-    auto files = open_model_files(options.out.string());
-    ASSERT_TRUE(files) << files.error().to_string();
-    ModelRuntimeOptions cpu_options;
-    cpu_options.max_context = 256;
-    auto cpu_model = create_cpu_causal_lm(*files, cpu_options);
-    ASSERT_TRUE(cpu_model) << cpu_model.error().to_string();
-    const auto reference = decode_logits(**cpu_model, prompt, kSteps);
-    Loaded gpu = load(options.out, DType::kBF16, 128, 256);
-    ASSERT_TRUE(gpu.model);
-    const auto actual = decode_logits(*gpu.model, prompt, kSteps);
-    expect_follows_the_cpu(actual, reference, kSteps, cat(dtype, " tiny-llama"));
+    expect_gpu_follows_cpu(options.out, prompt, kSteps, cat(dtype, " tiny-llama"));
     std::filesystem::remove_all(options.out);
   }
 }
