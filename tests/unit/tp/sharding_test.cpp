@@ -278,6 +278,51 @@ TEST(Sharding, GptqActOrderSplitsByOutputsAndRefusesInputsThatNeedEveryGroup) {
   EXPECT_NE(inputs.error().message().find("act-order"), std::string::npos);
 }
 
+// Packed parts that cannot be one layer stay apart (the loader then runs them one by one): act-order
+// g_idx that differ, or outputs that do not fill whole zero words. And g_idx is act-order only when
+// it names some channel's group other than its own.
+TEST(Sharding, PackedPartsThatCannotJoinStayApart) {
+  const size_t k = 64, group = 32, groups = 2;
+  std::vector<int32_t> qweight_a(k / 8 * 16), qweight_b(k / 8 * 4), zeros_a(groups * 2), zeros_b(groups);
+  std::vector<float> scales_a(groups * 16, 1.0f), scales_b(groups * 4, 1.0f);
+  std::vector<int32_t> natural(k), shuffled(k);
+  for (size_t c = 0; c < k; ++c) {
+    natural[c] = static_cast<int32_t>(c / group);
+    shuffled[c] = static_cast<int32_t>((c % 2 == 0 ? c / 2 : k / 2 + c / 2) / group);
+  }
+  const auto part = [&](std::vector<int32_t>& qweight, std::vector<int32_t>& zeros, std::vector<float>& scales,
+                        size_t n, std::vector<int32_t>* g_idx) {
+    SlicedGroupQuant sliced;
+    sliced.tensors.qweight = TensorView(qweight.data(), DType::kI32, Shape{int64_t(k / 8), int64_t(n)});
+    sliced.tensors.qzeros = TensorView(zeros.data(), DType::kI32, Shape{int64_t(groups), int64_t(n / 8)});
+    sliced.tensors.scales = TensorView(scales.data(), DType::kF32, Shape{int64_t(groups), int64_t(n)});
+    if (g_idx != nullptr) sliced.tensors.g_idx = TensorView(g_idx->data(), DType::kI32, Shape{int64_t(k)});
+    return sliced;
+  };
+  // 16 outputs each, same g_idx: one layer of 32 outputs.
+  std::vector<SlicedGroupQuant> same = {part(qweight_a, zeros_a, scales_a, 16, &shuffled),
+                                        part(qweight_a, zeros_a, scales_a, 16, &shuffled)};
+  auto joined = concat_group_quantized_outputs(same, 4);
+  ASSERT_TRUE(joined && joined->has_value());
+  EXPECT_EQ((*joined)->tensors.scales.shape(), (Shape{int64_t(groups), 32}));
+  // Different act-order g_idx: apart.
+  std::vector<SlicedGroupQuant> orders = {part(qweight_a, zeros_a, scales_a, 16, &shuffled),
+                                          part(qweight_a, zeros_a, scales_a, 16, &natural)};
+  auto apart = concat_group_quantized_outputs(orders, 4);
+  ASSERT_TRUE(apart);
+  EXPECT_FALSE(apart->has_value());
+  // 4 outputs: half a word of 4-bit zero points.
+  std::vector<SlicedGroupQuant> narrow = {part(qweight_a, zeros_a, scales_a, 16, nullptr),
+                                          part(qweight_b, zeros_b, scales_b, 4, nullptr)};
+  auto cut = concat_group_quantized_outputs(narrow, 4);
+  ASSERT_TRUE(cut);
+  EXPECT_FALSE(cut->has_value());
+
+  EXPECT_FALSE(gptq_act_order(natural, group));
+  EXPECT_TRUE(gptq_act_order(shuffled, group));
+  EXPECT_FALSE(gptq_act_order({}, group));
+}
+
 TEST(Sharding, HeadSplitsShareKvHeadsWhenRanksOutnumberThem) {
   auto even = HeadSplit::of(32, 8, {1, 4}, "llama");
   ASSERT_TRUE(even);
