@@ -81,14 +81,6 @@ Expected<GptqHostTensors> awq_host_tensors(const GroupQuantTensors& tensors) {
   return host;
 }
 
-bool gptq_act_order(std::span<const int32_t> g_idx, size_t group_size) {
-  for (size_t channel = 0; channel < g_idx.size(); ++channel) {
-    const size_t own = group_size == 0 ? 0 : channel / group_size;
-    if (g_idx[channel] < 0 || static_cast<size_t>(g_idx[channel]) != own) return true;
-  }
-  return false;
-}
-
 Expected<std::vector<float>> tensor_to_f32(const TensorView& view) {
   FERRUM_CHECK(can_dequantize(view.dtype()), ErrorCode::kUnsupported, "cannot convert a tensor of dtype ", view.dtype(),
                " to f32");

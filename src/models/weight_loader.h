@@ -23,6 +23,7 @@
 #include "models/weight_slicing.h"
 #include "models/weight_source.h"
 #include "quant/dequantize.h"
+#include "quant/gptq.h"
 
 namespace ferrum {
 
@@ -55,9 +56,6 @@ Expected<GptqHostTensors> gptq_host_tensors(const CheckpointQuantization& quanti
                                             const GroupQuantTensors& tensors);
 // AWQ tensors as load_awq takes them (int32 words as stored, f32 scales; g_idx stays empty).
 Expected<GptqHostTensors> awq_host_tensors(const GroupQuantTensors& tensors);
-// Whether g_idx reorders channels: not empty and not each channel's own group (channel / group_size;
-// AutoGPTQ writes that even without act-order). group_size 0: one group.
-bool gptq_act_order(std::span<const int32_t> g_idx, size_t group_size);
 
 // Converts host values of any float dtype to f32.
 Expected<std::vector<float>> tensor_to_f32(const TensorView& view);
@@ -437,7 +435,8 @@ class WeightLoader {
     if (!host.g_idx.empty()) g_idx_span = host.g_idx;
     FERRUM_ASSIGN_OR_RETURN(auto store, B::load_gptq(host.qweight, host.scales, host.qzeros, g_idx_span, q.bits,
                                                      q.group_size, in_features, out_features));
-    return GptqWeight<B>{std::move(store), q.bits, q.group_size, gptq_act_order(host.g_idx, q.group_size)};
+    const bool act_order = !quant::gptq_g_idx_is_natural(host.g_idx, q.group_size);
+    return GptqWeight<B>{std::move(store), q.bits, q.group_size, act_order};
   }
 
   const WeightSource& source_;

@@ -43,6 +43,17 @@ struct GptqTensors {
 // Returns the layer's shape.
 Expected<PackedLinearShape> validate_gptq(const GptqParams& params, const GptqTensors& tensors);
 
+// Whether g_idx names each channel's own group (channel / group_size; group_size 0: one group), as
+// AutoGPTQ writes it even without act-order: such a g_idx reorders nothing. Header-only, so the CUDA
+// backend's load_gptq and the loader share it.
+inline bool gptq_g_idx_is_natural(std::span<const int32_t> g_idx, size_t group_size) {
+  for (size_t channel = 0; channel < g_idx.size(); ++channel) {
+    const size_t own = group_size == 0 ? 0 : channel / group_size;
+    if (g_idx[channel] < 0 || static_cast<size_t>(g_idx[channel]) != own) return false;
+  }
+  return true;
+}
+
 // Writes the Linear weight [out_features, in_features] row-major into `weight` after validating.
 Status dequantize_gptq(const GptqParams& params, const GptqTensors& tensors, std::span<float> weight);
 

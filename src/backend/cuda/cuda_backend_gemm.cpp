@@ -18,7 +18,6 @@
 #include <array>
 #include <cstring>
 #include <numeric>
-#include <ranges>
 #include <vector>
 
 #include "backend/cuda/backend_checks.h"
@@ -32,6 +31,7 @@
 #include "backend/cuda/kernels/quant_gemv.h"
 #include "backend/cuda/kernels/quant_mma.h"
 #include "quant/awq.h"
+#include "quant/gptq.h"
 
 namespace ferrum {
 namespace cuda {
@@ -518,10 +518,7 @@ Expected<CudaGptqStore> CudaBackend::load_gptq(std::span<const int32_t> qweight,
   }
   // AutoGPTQ writes g_idx even without act-order; one that names each row's own group (kk / group)
   // changes nothing, and leaving it out lets the tensor-core kernel take the weight.
-  const bool natural_order = g_idx && std::ranges::all_of(std::views::iota(size_t{0}, k), [&](size_t kk) {
-                               return static_cast<size_t>((*g_idx)[kk]) == kk / group;
-                             });
-  if (natural_order) g_idx.reset();
+  if (g_idx && quant::gptq_g_idx_is_natural(g_idx->first(k), group)) g_idx.reset();
   CudaGptqStore store;
   FERRUM_ASSIGN_OR_RETURN(store.qweight, upload_ints(qweight, k / per_word * n));
   if (g_idx) {

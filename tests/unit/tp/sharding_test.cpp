@@ -279,8 +279,8 @@ TEST(Sharding, GptqActOrderSplitsByOutputsAndRefusesInputsThatNeedEveryGroup) {
 }
 
 // Packed parts that cannot be one layer stay apart (the loader then runs them one by one): act-order
-// g_idx that differ, or outputs that do not fill whole zero words. And g_idx is act-order only when
-// it names some channel's group other than its own.
+// g_idx that differ, or outputs that do not fill whole zero words. And g_idx is natural when it names
+// each channel's own group.
 TEST(Sharding, PackedPartsThatCannotJoinStayApart) {
   const size_t k = 64, group = 32, groups = 2;
   std::vector<int32_t> qweight_a(k / 8 * 16), qweight_b(k / 8 * 4), zeros_a(groups * 2), zeros_b(groups);
@@ -318,9 +318,9 @@ TEST(Sharding, PackedPartsThatCannotJoinStayApart) {
   ASSERT_TRUE(cut);
   EXPECT_FALSE(cut->has_value());
 
-  EXPECT_FALSE(gptq_act_order(natural, group));
-  EXPECT_TRUE(gptq_act_order(shuffled, group));
-  EXPECT_FALSE(gptq_act_order({}, group));
+  EXPECT_TRUE(quant::gptq_g_idx_is_natural(natural, group));
+  EXPECT_FALSE(quant::gptq_g_idx_is_natural(shuffled, group));
+  EXPECT_TRUE(quant::gptq_g_idx_is_natural({}, group));
 }
 
 TEST(Sharding, HeadSplitsShareKvHeadsWhenRanksOutnumberThem) {
