@@ -5,7 +5,9 @@
 // lab leaves out. Bytes are the quantized weight bytes read once; the bound is 3.0 TB/s (an H100's
 // copy bandwidth, ~3.0 TB/s measured in lab/NOTES.md), and the measured copy is printed beside it.
 //
-//   ferrum-cuda-quant-gemv-bench [--m ROWS] [--reps N]
+//   ferrum-cuda-quant-gemv-bench [--m ROWS] [--reps N] [--only TYPE:SHAPE]
+//
+// --only runs one type and shape (e.g. q4_K:gate_up; the shape by its first word), for profilers.
 //
 // FERRUM_CUDA_QUANT_GEMV=0 times the dequantize + dense path instead, for comparison. Weights are
 // random bytes with small positive f16 scales (the values do not matter to the timing); correctness
@@ -117,14 +119,17 @@ Expected<double> time_gemm_quant(DType type, const Shape& shape, size_t m, int r
 int run(int argc, char** argv) {
   size_t m = 1;
   int reps = 20;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--m" && i + 1 < argc) {
       m = std::strtoul(argv[++i], nullptr, 10);
     } else if (arg == "--reps" && i + 1 < argc) {
       reps = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--only" && i + 1 < argc) {
+      only = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: ferrum-cuda-quant-gemv-bench [--m ROWS] [--reps N]\n");
+      std::fprintf(stderr, "usage: ferrum-cuda-quant-gemv-bench [--m ROWS] [--reps N] [--only TYPE:SHAPE]\n");
       return 2;
     }
   }
@@ -144,6 +149,8 @@ int run(int argc, char** argv) {
   int failures = 0;
   for (DType type : {DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
     for (const Shape& shape : shapes) {
+      const std::string shape_word(shape.name, std::strcspn(shape.name, " "));
+      if (!only.empty() && only != std::string(dtype_name(type)) + ":" + shape_word) continue;
       const DTypeInfo& info = dtype_info(type);
       const double bytes = static_cast<double>(shape.n * shape.k / info.block_elems * info.block_bytes);
       const Expected<double> us = time_gemm_quant(type, shape, m, reps);

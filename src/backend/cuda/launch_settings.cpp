@@ -36,6 +36,11 @@ unsigned gemv_prefetch_bytes() {
   return bytes;
 }
 
+bool gemv_early_loads() {
+  static const bool enabled = env_or("FERRUM_CUDA_GEMV_EARLY", 1) != 0;
+  return enabled;
+}
+
 bool decode_attention_kernel_enabled() {
   static const bool enabled = [] {
     const char* value = std::getenv("FERRUM_CUDA_DECODE_ATTENTION");

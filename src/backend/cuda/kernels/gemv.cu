@@ -27,7 +27,7 @@ Status launch_gated_split(const GatedGemvArgs& a, cudaStream_t stream) {
   FERRUM_DISPATCH_ACTIVATION(a.act, kAct, {
     return launch_kernel("gated_gemv(split row)", gated_gemv_split_kernel<A, W, kAct>, grid, dim3(kGemvWarps * 32), 0,
                          stream, static_cast<const A*>(a.x), static_cast<const W*>(a.w), static_cast<A*>(a.out),
-                         static_cast<int>(a.im), static_cast<int>(a.k));
+                         static_cast<int>(a.im), static_cast<int>(a.k), gemv_early_loads());
   });
   return ok();
 }
@@ -64,7 +64,8 @@ Status launch_gemv(const GemvArgs& a, cudaStream_t stream) {
           constexpr int kRowsPerBlock = kGemvWarps / kGemvSplit;
           return launch_kernel("gemv(split row)", gemv_split_row_kernel<A, W>, dim3(ceil_div(a.n, kRowsPerBlock)),
                                dim3(kGemvWarps * 32), 0, stream, static_cast<const A*>(a.x), static_cast<const W*>(a.w),
-                               a.out, a.out_dtype, static_cast<int>(a.n), static_cast<int>(a.k), gemv_prefetch_bytes());
+                               a.out, a.out_dtype, static_cast<int>(a.n), static_cast<int>(a.k), gemv_prefetch_bytes(),
+                               gemv_early_loads());
         }
         if (a.m == 2) return launch_vec<A, W, 2>(a, stream);
         if (a.m <= 4) return launch_vec<A, W, 4>(a, stream);

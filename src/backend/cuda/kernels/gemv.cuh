@@ -106,33 +106,42 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 inline constexpr int kGemvSplit = 2;
 inline constexpr int kGemvSplitChunks = 2;
 
+//
+// With `early_loads` a warp's first weight chunks are requested before the wait on the previous
+// kernel (weights never depend on it): in a decode step the kernels before the projections (a norm
+// of one block, the attention's few dozen) leave most SMs free, so the GEMV's blocks are resident
+// early and their first loads cover the previous kernel's tail.
 template <class A, class W>
 __global__ void __launch_bounds__(kGemvWarps * 32)
     gemv_split_row_kernel(const A* __restrict__ x, const W* __restrict__ w, void* __restrict__ out, DType out_dtype,
-                          int n, int k, unsigned prefetch_bytes) {
+                          int n, int k, unsigned prefetch_bytes, bool early_loads) {
   constexpr int kRowsPerBlock = kGemvWarps / kGemvSplit;
   __shared__ float halves[kGemvWarps];
-  gemv_prologue(w, blockIdx.x * kRowsPerBlock, kRowsPerBlock, n, k, prefetch_bytes);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int row = blockIdx.x * kRowsPerBlock + warp / kGemvSplit;
   const int part = warp % kGemvSplit;
   const int chunks = k / 8;
   const int per_part = chunks / kGemvSplit;
   const int begin = part * per_part, end = part + 1 == kGemvSplit ? chunks : begin + per_part;
+  const W* w_row = w + static_cast<size_t>(min(row, n - 1)) * k;
+  Packed8<W> weights[kGemvSplitChunks];
+  const auto load_chunks = [&](int base) {
+#pragma unroll
+    for (int u = 0; u < kGemvSplitChunks; ++u) {
+      const int chunk = base + u * 32 + lane;
+      if (chunk < end) {
+        weights[u].load(w_row + chunk * 8);
+      } else {
+        weights[u].clear();
+      }
+    }
+  };
+  if (early_loads && row < n) load_chunks(begin);
+  gemv_prologue(w, blockIdx.x * kRowsPerBlock, kRowsPerBlock, n, k, prefetch_bytes);
   float acc = 0.0f;
   if (row < n) {
-    const W* w_row = w + static_cast<size_t>(row) * k;
     for (int base = begin; base < end; base += 32 * kGemvSplitChunks) {
-      Packed8<W> weights[kGemvSplitChunks];
-#pragma unroll
-      for (int u = 0; u < kGemvSplitChunks; ++u) {
-        const int chunk = base + u * 32 + lane;
-        if (chunk < end) {
-          weights[u].load(w_row + chunk * 8);
-        } else {
-          weights[u].clear();
-        }
-      }
+      if (base != begin || !early_loads) load_chunks(base);
 #pragma unroll
       for (int u = 0; u < kGemvSplitChunks; ++u) {
         const int chunk = base + u * 32 + lane;
@@ -259,27 +268,36 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 // One activation row of the gated projection, in gemv_split_row_kernel's shape: two warps share
 // output j, each taking half of k over both its rows (gate j and up j), and add their halves
 // through shared memory before the activation.
+// `early_loads` as in gemv_split_row_kernel: the first chunk of both rows before the wait.
 template <class A, class W, Activation kAct>
 __global__ void __launch_bounds__(kGemvWarps * 32)
-    gated_gemv_split_kernel(const A* __restrict__ x, const W* __restrict__ w, A* __restrict__ out, int im, int k) {
+    gated_gemv_split_kernel(const A* __restrict__ x, const W* __restrict__ w, A* __restrict__ out, int im, int k,
+                            bool early_loads) {
   constexpr int kOutputsPerBlock = kGemvWarps / kGemvSplit;
   __shared__ float halves[2][kGemvWarps];
   pdl_launch_dependents();
-  pdl_wait();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int j = blockIdx.x * kOutputsPerBlock + warp / kGemvSplit;
   const int part = warp % kGemvSplit;
   const int chunks = k / 8;
   const int per_part = chunks / kGemvSplit;
   const int begin = part * per_part, end = part + 1 == kGemvSplit ? chunks : begin + per_part;
+  const W* gate_row = w + static_cast<size_t>(min(j, im - 1)) * k;
+  const W* up_row = w + static_cast<size_t>(im + min(j, im - 1)) * k;
+  Packed8<W> g, u;
+  const bool early = early_loads && j < im && begin + lane < end;
+  if (early) {
+    g.load(gate_row + (begin + lane) * 8);
+    u.load(up_row + (begin + lane) * 8);
+  }
+  pdl_wait();
   float gate = 0.0f, up = 0.0f;
   if (j < im) {
-    const W* gate_row = w + static_cast<size_t>(j) * k;
-    const W* up_row = w + static_cast<size_t>(im + j) * k;
     for (int c = begin + lane; c < end; c += 32) {
-      Packed8<W> g, u;
-      g.load(gate_row + c * 8);
-      u.load(up_row + c * 8);
+      if (c != begin + lane || !early) {
+        g.load(gate_row + c * 8);
+        u.load(up_row + c * 8);
+      }
       float xs[8];
       load8(x + c * 8, xs);
 #pragma unroll

@@ -15,6 +15,10 @@ bool pdl_enabled();
 // (FERRUM_CUDA_PREFETCH, default 0 = off: in run 1 of the 8B decode, 2048 cost 2% and 8192 cost
 // 18%, the prefetches evicting or delaying the stream they were meant to lead).
 unsigned gemv_prefetch_bytes();
+// Whether the one-row GEMVs (gemv_split_row_kernel, gated_gemv_split_kernel) request their first
+// weight chunks before waiting on their predecessor (default; FERRUM_CUDA_GEMV_EARLY=0 waits
+// first, for comparisons).
+bool gemv_early_loads();
 
 // Whether one-row attention uses the decode kernel (attention_decode.cuh); FERRUM_CUDA_DECODE_ATTENTION=v3
 // keeps the split-KV kernel, for comparisons.
