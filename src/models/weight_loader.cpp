@@ -14,6 +14,18 @@ Expected<std::vector<int32_t>> int32_words(const TensorView& view, std::string_v
   return words;
 }
 
+// An int32 tensor's words in place when they are 4-byte aligned, else copied into `storage`.
+Expected<std::span<const int32_t>> int32_words_in_place(const TensorView& view, std::string_view what,
+                                                        std::vector<int32_t>& storage) {
+  FERRUM_CHECK(view.dtype() == DType::kI32 && view.is_contiguous(), ErrorCode::kUnsupported, what,
+               " must be contiguous int32, found ", view.dtype());
+  if (reinterpret_cast<uintptr_t>(view.data()) % alignof(int32_t) == 0) {
+    return std::span(static_cast<const int32_t*>(view.data()), static_cast<size_t>(view.numel()));
+  }
+  FERRUM_ASSIGN_OR_RETURN(storage, int32_words(view, what));
+  return std::span<const int32_t>(storage);
+}
+
 // Rewrites GPTQ v2 zero points (stored as is) in v1's convention (stored minus one).
 Status zeros_v2_to_v1(std::vector<int32_t>& qzeros, uint32_t bits, std::string_view layer) {
   const uint32_t per_word = 32 / bits;
@@ -63,7 +75,7 @@ Status validate_group_quantized(const CheckpointQuantization& quantization, cons
 Expected<GptqHostTensors> gptq_host_tensors(const CheckpointQuantization& quantization,
                                             const GroupQuantTensors& tensors) {
   GptqHostTensors host;
-  FERRUM_ASSIGN_OR_RETURN(host.qweight, int32_words(tensors.qweight, "GPTQ qweight"));
+  FERRUM_ASSIGN_OR_RETURN(host.qweight, int32_words_in_place(tensors.qweight, "GPTQ qweight", host.qweight_storage));
   FERRUM_ASSIGN_OR_RETURN(host.qzeros, int32_words(tensors.qzeros, "GPTQ qzeros"));
   if (quantization.gptq_v2) FERRUM_TRY(zeros_v2_to_v1(host.qzeros, quantization.bits, "GPTQ qzeros"));
   FERRUM_ASSIGN_OR_RETURN(host.scales, tensor_to_f32(tensors.scales));
@@ -75,7 +87,7 @@ Expected<GptqHostTensors> gptq_host_tensors(const CheckpointQuantization& quanti
 
 Expected<GptqHostTensors> awq_host_tensors(const GroupQuantTensors& tensors) {
   GptqHostTensors host;
-  FERRUM_ASSIGN_OR_RETURN(host.qweight, int32_words(tensors.qweight, "AWQ qweight"));
+  FERRUM_ASSIGN_OR_RETURN(host.qweight, int32_words_in_place(tensors.qweight, "AWQ qweight", host.qweight_storage));
   FERRUM_ASSIGN_OR_RETURN(host.qzeros, int32_words(tensors.qzeros, "AWQ qzeros"));
   FERRUM_ASSIGN_OR_RETURN(host.scales, tensor_to_f32(tensors.scales));
   return host;

@@ -49,7 +49,11 @@ Status validate_group_quantized(const CheckpointQuantization& quantization, cons
 // GPTQ tensors as load_gptq takes them: int32 words, f32 scales, g_idx (empty when absent).
 // v2 checkpoints (zeros stored as is) are rewritten to v1's zero - 1 convention.
 struct GptqHostTensors {
-  std::vector<int32_t> qweight, qzeros, g_idx;
+  // qweight is read in place (the checkpoint's mapping, or the loader's joined parts) when 4-byte
+  // aligned: an 8B checkpoint's copy was ~5 GB of fresh pages written once and uploaded once.
+  std::span<const int32_t> qweight;
+  std::vector<int32_t> qweight_storage;  // the copy, for unaligned words
+  std::vector<int32_t> qzeros, g_idx;
   std::vector<float> scales;
 };
 Expected<GptqHostTensors> gptq_host_tensors(const CheckpointQuantization& quantization,
