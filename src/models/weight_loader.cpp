@@ -1,5 +1,6 @@
 #include "models/weight_loader.h"
 
+#include "core/thread_pool.h"
 #include "quant/awq.h"
 #include "quant/gptq.h"
 
@@ -120,6 +121,52 @@ Expected<std::vector<uint8_t>> f32_to_bytes(std::span<const float> values, DType
     }
     default: return make_error(ErrorCode::kUnsupported, "cannot store weights as ", dtype, " (f32, f16 or bf16 only)");
   }
+}
+
+namespace {
+
+// One value of a plain float dtype (f32, f16, bf16) as f32.
+float load_float(DType dtype, const uint8_t* p) {
+  if (dtype == DType::kF32) {
+    float value;
+    std::memcpy(&value, p, sizeof(float));
+    return value;
+  }
+  uint16_t bits;
+  std::memcpy(&bits, p, 2);
+  return dtype == DType::kF16 ? to_float(f16{bits}) : to_float(bf16{bits});
+}
+
+void store_float(DType dtype, float value, uint8_t* p) {
+  if (dtype == DType::kF32) {
+    std::memcpy(p, &value, sizeof(float));
+    return;
+  }
+  const uint16_t bits = dtype == DType::kF16 ? to_f16(value).bits : to_bf16(value).bits;
+  std::memcpy(p, &bits, 2);
+}
+
+bool plain_float(DType dtype) {
+  return dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16;
+}
+
+}  // namespace
+
+Expected<std::vector<uint8_t>> convert_dense(const TensorView& view, DType dtype) {
+  const DType stored = view.dtype();
+  if (!plain_float(stored) || !plain_float(dtype) || !view.is_contiguous()) {
+    FERRUM_ASSIGN_OR_RETURN(std::vector<float> values, tensor_to_f32(view));
+    return f32_to_bytes(values, dtype);
+  }
+  const size_t count = static_cast<size_t>(view.numel());
+  const size_t in_size = dtype_info(stored).block_bytes, out_size = dtype_info(dtype).block_bytes;
+  std::vector<uint8_t> bytes(count * out_size);
+  const auto* in = static_cast<const uint8_t*>(view.data());
+  default_thread_pool().parallel_for(count, size_t{1} << 16, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i)
+      store_float(dtype, load_float(stored, in + i * in_size), bytes.data() + i * out_size);
+  });
+  return bytes;
 }
 
 }  // namespace ferrum
