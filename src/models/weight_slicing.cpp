@@ -186,7 +186,7 @@ Owned concat_columns(std::span<const TensorView* const> views) {
   Owned owned;
   owned.bytes = std::make_shared_for_overwrite<uint8_t[]>(rows * columns * element);
   // Rows over the default pool: an 8B checkpoint joins ~2 GB of q / k / v and gate / up words at
-  // load, which one thread copied at ~2 GB/s.
+  // load, which one thread used to copy alone.
   const size_t out_row_bytes = columns * element;
   default_thread_pool().parallel_for(rows, 64, [&](size_t begin, size_t end) {
     size_t offset = 0;  // bytes into an output row

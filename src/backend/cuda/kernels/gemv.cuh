@@ -106,7 +106,6 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 inline constexpr int kGemvSplit = 2;
 inline constexpr int kGemvSplitChunks = 2;
 
-//
 // With `early_loads` a warp's first weight chunks are requested before the wait on the previous
 // kernel (weights never depend on it): in a decode step the kernels before the projections (a norm
 // of one block, the attention's few dozen) leave most SMs free, so the GEMV's blocks are resident
