@@ -334,6 +334,9 @@ class WeightLoader {
       }
     }
     std::vector<uint8_t> bytes;
+    size_t total_bytes = 0;
+    for (const WeightTensor& part : parts) total_bytes += part.view.nbytes();
+    bytes.reserve(total_bytes);
     for (const WeightTensor& part : parts) {
       const auto* data = static_cast<const uint8_t*>(part.view.data());
       bytes.insert(bytes.end(), data, data + part.view.nbytes());
