@@ -1,5 +1,7 @@
 #include "models/weight_loader.h"
 
+#include <algorithm>
+
 #include "core/thread_pool.h"
 #include "quant/awq.h"
 #include "quant/gptq.h"
@@ -103,54 +105,33 @@ Expected<std::vector<float>> tensor_to_f32(const TensorView& view) {
   return values;
 }
 
-Expected<std::vector<uint8_t>> f32_to_bytes(std::span<const float> values, DType dtype) {
-  std::vector<uint8_t> bytes;
-  switch (dtype) {
-    case DType::kF32:
-      bytes.resize(values.size() * sizeof(float));
-      std::memcpy(bytes.data(), values.data(), bytes.size());
-      return bytes;
-    case DType::kF16:
-    case DType::kBF16: {
-      bytes.resize(values.size() * 2);
-      for (size_t i = 0; i < values.size(); ++i) {
-        const uint16_t bits = dtype == DType::kF16 ? to_f16(values[i]).bits : to_bf16(values[i]).bits;
-        std::memcpy(bytes.data() + 2 * i, &bits, 2);
-      }
-      return bytes;
-    }
-    default: return make_error(ErrorCode::kUnsupported, "cannot store weights as ", dtype, " (f32, f16 or bf16 only)");
-  }
-}
-
 namespace {
-
-// One value of a plain float dtype (f32, f16, bf16) as f32.
-float load_float(DType dtype, const uint8_t* p) {
-  if (dtype == DType::kF32) {
-    float value;
-    std::memcpy(&value, p, sizeof(float));
-    return value;
-  }
-  uint16_t bits;
-  std::memcpy(&bits, p, 2);
-  return dtype == DType::kF16 ? to_float(f16{bits}) : to_float(bf16{bits});
-}
-
-void store_float(DType dtype, float value, uint8_t* p) {
-  if (dtype == DType::kF32) {
-    std::memcpy(p, &value, sizeof(float));
-    return;
-  }
-  const uint16_t bits = dtype == DType::kF16 ? to_f16(value).bits : to_bf16(value).bits;
-  std::memcpy(p, &bits, 2);
-}
 
 bool plain_float(DType dtype) {
   return dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16;
 }
 
+// values as `dtype` (f32, f16 or bf16) into out: the rounding both f32_to_bytes and convert_dense use.
+void store_floats(std::span<const float> values, DType dtype, uint8_t* out) {
+  if (dtype == DType::kF32) {
+    std::memcpy(out, values.data(), values.size() * sizeof(float));
+    return;
+  }
+  for (size_t i = 0; i < values.size(); ++i) {
+    const uint16_t bits = dtype == DType::kF16 ? to_f16(values[i]).bits : to_bf16(values[i]).bits;
+    std::memcpy(out + 2 * i, &bits, 2);
+  }
+}
+
 }  // namespace
+
+Expected<std::vector<uint8_t>> f32_to_bytes(std::span<const float> values, DType dtype) {
+  FERRUM_CHECK(plain_float(dtype), ErrorCode::kUnsupported, "cannot store weights as ", dtype,
+               " (f32, f16 or bf16 only)");
+  std::vector<uint8_t> bytes(values.size() * dtype_info(dtype).block_bytes);
+  store_floats(values, dtype, bytes.data());
+  return bytes;
+}
 
 Expected<std::vector<uint8_t>> convert_dense(const TensorView& view, DType dtype) {
   const DType stored = view.dtype();
@@ -158,13 +139,20 @@ Expected<std::vector<uint8_t>> convert_dense(const TensorView& view, DType dtype
     FERRUM_ASSIGN_OR_RETURN(std::vector<float> values, tensor_to_f32(view));
     return f32_to_bytes(values, dtype);
   }
+  // tensor_to_f32 then f32_to_bytes, a chunk at a time in each thread instead of through a whole
+  // f32 copy of the tensor.
+  constexpr size_t kChunk = size_t{1} << 14;
   const size_t count = static_cast<size_t>(view.numel());
   const size_t in_size = dtype_info(stored).block_bytes, out_size = dtype_info(dtype).block_bytes;
   std::vector<uint8_t> bytes(count * out_size);
   const auto* in = static_cast<const uint8_t*>(view.data());
-  default_thread_pool().parallel_for(count, size_t{1} << 16, [&](size_t begin, size_t end) {
-    for (size_t i = begin; i < end; ++i)
-      store_float(dtype, load_float(stored, in + i * in_size), bytes.data() + i * out_size);
+  default_thread_pool().parallel_for(count, kChunk, [&](size_t begin, size_t end) {
+    std::vector<float> values(std::min(kChunk, end - begin));
+    for (size_t first = begin; first < end; first += kChunk) {
+      const size_t n = std::min(kChunk, end - first);
+      dequantize_row(stored, in + first * in_size, values.data(), n);
+      store_floats(std::span<const float>(values.data(), n), dtype, bytes.data() + first * out_size);
+    }
   });
   return bytes;
 }
