@@ -375,12 +375,13 @@ for stage in $stages; do
       ;;
     paged)
       # The paged decode kernel: its op cases, the paged-attention microbenchmark and 8B bf16 serving
-      # at 16 and 64 sequences, with the tiled decode kernel and without (FERRUM_CUDA_PAGED_DECODE=0).
+      # at 16 and 64 sequences, with each decode kernel (FERRUM_CUDA_PAGED_DECODE: 4 tensor cores, 3
+      # CUDA-core tiles, 0 the general paged kernel).
       "$(bin tests/op_test/ferrum-op-test)" --filter paged_attention > "$out/op-test-paged.log" 2>&1
       note "op-test paged_attention exit $?: $(tail -1 "$out/op-test-paged.log")"
       grep -E 'FAIL' "$out/op-test-paged.log" | head
       path=$(llama8b_bf16)
-      for decode in 1 0; do
+      for decode in 4 3 0; do
         FERRUM_CUDA_PAGED_DECODE=$decode timeout 120 "$(bin ferrum-paged-attention-bench)" --device cuda \
           --seqs 1,16,64 --contexts 256,1024,4096 > "$out/paged-bench-$decode.txt" 2>&1
         note "paged-attention-bench decode kernel $decode: exit $?"

@@ -18,6 +18,11 @@ constexpr std::array kPresets = {
                 true, 32.0},
     ModelPreset{"llama3.1-70b", "Llama 3.1 70B (for tensor parallelism)", F::kLlama, 128256, 8192, 28672, 80, 64, 8,
                 128, 131072, 500000.0, 1e-5, false, 8.0},
+    // One rank's part of llama3.1-8b at --tensor-parallel-size 2 (half the heads, the MLP's
+    // intermediate features and the vocabulary): run alone, it times a rank's compute without
+    // the collectives (docs/tensor-parallel.md).
+    ModelPreset{"llama3.1-8b-tp2-rank", "Llama 3.1 8B, one rank's shapes at tensor-parallel size 2", F::kLlama, 64128,
+                4096, 7168, 32, 16, 4, 128, 131072, 500000.0, 1e-5, false, 8.0},
     ModelPreset{"mistral-7b", "Mistral 7B v0.3", F::kMistral, 32768, 4096, 14336, 32, 32, 8, 128, 32768, 1000000.0,
                 1e-5, false},
     ModelPreset{"qwen3-0.6b", "Qwen3 0.6B", F::kQwen3, 151936, 1024, 3072, 28, 16, 8, 128, 40960, 1000000.0, 1e-6,

@@ -120,9 +120,12 @@ size_t paged_flash_min_rows() {
   return rows;
 }
 
-bool paged_decode_enabled() {
-  static const bool enabled = env_or("FERRUM_CUDA_PAGED_DECODE", 1) != 0;
-  return enabled;
+int paged_decode_version() {
+  static const int version = [] {
+    const long asked = env_or("FERRUM_CUDA_PAGED_DECODE", 4);
+    return asked == 0 || asked == 3 ? static_cast<int>(asked) : 4;
+  }();
+  return version;
 }
 
 bool gemm_buckets_enabled() {

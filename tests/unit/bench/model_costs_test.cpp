@@ -33,6 +33,8 @@ TEST(ModelCosts, ParameterCountsMatchThePublishedModels) {
   EXPECT_NEAR(params("llama3.1-8b"), 8.03, 0.01);
   EXPECT_NEAR(params("llama3.2-1b"), 1.24, 0.01);
   EXPECT_NEAR(params("llama3.1-70b"), 70.55, 0.05);
+  // One tensor-parallel rank of the 8B: half of every split matrix, the norms whole.
+  EXPECT_NEAR(params("llama3.1-8b-tp2-rank"), 4.015, 0.001);
   EXPECT_NEAR(params("qwen3-8b"), 8.19, 0.01);
   EXPECT_NEAR(params("mistral-7b"), 7.25, 0.01);
   EXPECT_NEAR(params("qwen3-30b-a3b"), 30.53, 0.05);

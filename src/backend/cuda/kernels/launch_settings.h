@@ -96,10 +96,10 @@ bool quant_mma_fragments_enabled();
 // (flash_attention.cuh's paged mode) instead of the CUDA-core one, where the problem allows it
 // (FERRUM_CUDA_PAGED_FLASH_MIN_ROWS, default 16; 0 = never).
 size_t paged_flash_min_rows();
-// Whether decode-only paged_attention batches over bf16 / f16 caches take the tiled decode kernel
-// (paged_decode.cuh; default) or the CUDA-core paged kernel (FERRUM_CUDA_PAGED_DECODE=0), for
-// comparisons.
-bool paged_decode_enabled();
+// Which kernel decode-only paged_attention batches over bf16 / f16 caches take, for comparisons
+// (FERRUM_CUDA_PAGED_DECODE): 4 (default) the tensor-core tiles of paged_decode_mma.cuh, 3 the
+// CUDA-core tiles of paged_decode.cuh, 0 the general CUDA-core paged kernel.
+int paged_decode_version();
 
 // FERRUM_CUDA_CARVEOUT=N (0..100): every kernel launched through launch_kernel asks for the same
 // shared-memory carveout (percent of the unified L1 / shared memory). An SM can only run blocks of

@@ -6,7 +6,7 @@
 #include "backend/cuda/kernels/launch_settings.h"
 #include "backend/cuda/kernels/paged.h"
 #include "backend/cuda/kernels/paged_attention.cuh"
-#include "backend/cuda/kernels/paged_decode.cuh"
+#include "backend/cuda/kernels/paged_decode_mma.cuh"
 #include "core/half.h"
 
 namespace ferrum::cuda {
@@ -124,14 +124,16 @@ bool uses_paged_decode(const PagedAttentionProblem& a) {
   const bool half = (a.dtype == DType::kBF16 || a.dtype == DType::kF16) && a.kv_dtype == a.dtype;
   const bool dims = a.d2 == 0 && a.dv == a.d1 && (a.d1 == 64 || a.d1 == 128);
   const bool aligned = is_aligned(a.k1, 16) && is_aligned(a.v, 16);
-  return paged_decode_enabled() && a.max_query_len == 1 && half && dims && aligned &&
+  return paged_decode_version() != 0 && a.max_query_len == 1 && half && dims && aligned &&
          a.heads / a.kv_heads <= kDecodeMaxGroup;
 }
 
 template <class T, int kHeadDim>
 Status launch_paged_decode_kernel(const PagedKernelParams& p, size_t num_seqs, size_t kv_heads, cudaStream_t stream) {
-  const size_t shared = decode_attention_shared_bytes(kHeadDim, sizeof(T));
-  auto kernel = paged_decode_kernel<T, kHeadDim>;
+  const bool mma = paged_decode_version() == 4;
+  const size_t shared =
+      mma ? paged_decode_mma_shared_bytes(kHeadDim, sizeof(T)) : decode_attention_shared_bytes(kHeadDim, sizeof(T));
+  auto kernel = mma ? paged_decode_mma_kernel<T, kHeadDim> : paged_decode_kernel<T, kHeadDim>;
   if (shared > 48 * 1024) {
     FERRUM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
                     "(paged_decode, ", shared, " bytes of shared memory)");
