@@ -53,6 +53,29 @@ __device__ __forceinline__ void copy_paged_rows(const PagedKernelParams& p, cons
   }
 }
 
+// What block (split, sequence) of a decode-only launch attends over: the keys [begin, end) of its
+// split of the sequence's window, the query row's token and the sequence's block table.
+struct DecodeKeyRange {
+  int q_first, begin, end;
+  const int32_t* table;
+};
+
+// False for a sequence without exactly one query row (the host launches these kernels for decode
+// rows only); every thread of the block gets the same answer.
+__device__ __forceinline__ bool decode_key_range(const PagedKernelParams& p, int split, int seq, DecodeKeyRange& r) {
+  r.q_first = p.query_start[seq];
+  if (p.query_start[seq + 1] - r.q_first != 1) return false;
+  const int kv_len = p.context_lens[seq];
+  const int pos = kv_len - 1;
+  const int lo = p.window > 0 ? max(0, pos - p.window + 1) : 0;
+  const int span = max(0, kv_len - lo);
+  const int chunk = (span + p.num_splits * kDecodeKeys - 1) / (p.num_splits * kDecodeKeys) * kDecodeKeys;
+  r.begin = lo + split * chunk;
+  r.end = min(kv_len, r.begin + chunk);
+  r.table = p.block_tables + static_cast<size_t>(seq) * p.max_blocks_per_seq;
+  return true;
+}
+
 template <class T, int kHeadDim>
 __global__ void __launch_bounds__(kDecodeThreads) paged_decode_kernel(PagedKernelParams p) {
   constexpr int kPairs = DecodeThreadMap<kHeadDim>::kPairs;
@@ -65,15 +88,9 @@ __global__ void __launch_bounds__(kDecodeThreads) paged_decode_kernel(PagedKerne
 
   const int split = blockIdx.x, kv_head = blockIdx.y, seq = blockIdx.z;
   const int tid = threadIdx.x;
-  const int q_first = p.query_start[seq];
-  if (p.query_start[seq + 1] - q_first != 1) return;  // the host launches this for decode rows only
-  const int kv_len = p.context_lens[seq];
-  const int pos = kv_len - 1;
-  const int lo = p.window > 0 ? max(0, pos - p.window + 1) : 0;
-  const int span = max(0, kv_len - lo);
-  const int chunk = (span + p.num_splits * kDecodeKeys - 1) / (p.num_splits * kDecodeKeys) * kDecodeKeys;
-  const int begin = lo + split * chunk, end = min(kv_len, begin + chunk);
-  const int32_t* table = p.block_tables + static_cast<size_t>(seq) * p.max_blocks_per_seq;
+  DecodeKeyRange range;
+  if (!decode_key_range(p, split, seq, range)) return;
+  const auto [q_first, begin, end, table] = range;
 
   // The first tile's copies go out before the query rows are read.
   if (end > begin)

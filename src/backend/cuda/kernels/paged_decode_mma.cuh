@@ -73,15 +73,9 @@ __global__ void __launch_bounds__(kDecodeThreads) paged_decode_mma_kernel(PagedK
 
   const int split = blockIdx.x, kv_head = blockIdx.y, seq = blockIdx.z;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const int q_first = p.query_start[seq];
-  if (p.query_start[seq + 1] - q_first != 1) return;  // the host launches this for decode rows only
-  const int kv_len = p.context_lens[seq];
-  const int pos = kv_len - 1;
-  const int lo = p.window > 0 ? max(0, pos - p.window + 1) : 0;
-  const int span = max(0, kv_len - lo);
-  const int chunk = (span + p.num_splits * kDecodeKeys - 1) / (p.num_splits * kDecodeKeys) * kDecodeKeys;
-  const int begin = lo + split * chunk, end = min(kv_len, begin + chunk);
-  const int32_t* table = p.block_tables + static_cast<size_t>(seq) * p.max_blocks_per_seq;
+  DecodeKeyRange range;
+  if (!decode_key_range(p, split, seq, range)) return;
+  const auto [q_first, begin, end, table] = range;
   const int group = p.group;
 
   // The first tile's copies go out before the query rows are read.
