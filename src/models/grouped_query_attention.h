@@ -169,6 +169,16 @@ class GroupedQueryAttention {
       FERRUM_TRY(B::paged_cache_write(ctx, pools.k, s.k_heads, slots, tokens, kv_heads, p.head_dim, block_size));
       FERRUM_TRY(B::paged_cache_write(ctx, pools.v, s.v_heads, slots, tokens, kv_heads, p.head_dim, block_size));
     }
+    // Backends with the token-major op write what o_proj reads ([tokens, heads, head_dim]) and
+    // skip the transpose (a decode batch's attention kernel stores it that way directly).
+    if constexpr (requires {
+                    B::paged_attention_token_major(ctx, s.q_heads, pools.k, pools.v, s.attn, step.metadata.attention(),
+                                                   attention_config(window));
+                  }) {
+      FERRUM_TRY(B::paged_attention_token_major(ctx, s.q_heads, pools.k, pools.v, s.attn, step.metadata.attention(),
+                                                attention_config(window)));
+      return project_out(ctx, out, tokens, s, tracer, layer, /*token_major=*/true);
+    }
     FERRUM_TRY(B::paged_attention(ctx, s.q_heads, pools.k, pools.v, s.attn_heads, step.metadata.attention(),
                                   attention_config(window)));
     return project_out(ctx, out, tokens, s, tracer, layer);
@@ -215,14 +225,16 @@ class GroupedQueryAttention {
     return config;
   }
 
-  // s.attn_heads [heads, tokens, head_dim] -> out [tokens, hidden] through o_proj.
-  Status project_out(Context& ctx, Buffer& out, size_t tokens, Scratch& s, const Tracer& tracer, int layer) const {
+  // s.attn_heads [heads, tokens, head_dim] (or, `token_major`, s.attn [tokens, heads, head_dim]) ->
+  // out [tokens, hidden] through o_proj.
+  Status project_out(Context& ctx, Buffer& out, size_t tokens, Scratch& s, const Tracer& tracer, int layer,
+                     bool token_major = false) const {
     const GqaParams& p = params_;
     // One token's [heads, 1, head_dim] is already the token-major [1, heads, head_dim].
-    if (tokens > 1) {
+    if (tokens > 1 && !token_major) {
       FERRUM_TRY(B::transpose_head_to_token(ctx, s.attn_heads, s.attn, tokens, p.local_heads(), p.head_dim));
     }
-    const Buffer& attn = tokens > 1 ? s.attn : s.attn_heads;
+    const Buffer& attn = tokens > 1 || token_major ? s.attn : s.attn_heads;
     tracer.template trace<B>(ctx, "kqv_out", layer, attn, tokens * p.local_q_dim());
     FERRUM_TRY(o_->forward(ctx, attn, out, tokens));
     // Each rank's output projection covered only its heads: the sum over ranks is the whole output.

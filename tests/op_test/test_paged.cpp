@@ -255,10 +255,29 @@ std::vector<PagedCase> mla_cases() {
   };
 }
 
-// q and out in `act`: f32, or (backends taking half activations) the pools' dtype; host_hint as
-// BatchBuffers::view takes it.
 template <Backend B>
-CaseResult run_paged_attention(const PagedCase& c, DType act = DType::kF32, bool host_hint = false) {
+constexpr bool kHasTokenMajorPaged = requires(typename B::Context& ctx, typename B::Buffer& b,
+                                              const PagedAttnBatch<typename B::Buffer>& batch, const AttnConfig& cfg) {
+  B::paged_attention_token_major(ctx, b, b, b, b, batch, cfg);
+};
+
+// [heads, tokens, dim] -> [tokens, heads, dim].
+std::vector<double> heads_to_tokens(const std::vector<double>& values, size_t heads, size_t tokens, size_t dim) {
+  std::vector<double> out(values.size());
+  for (size_t h = 0; h < heads; ++h) {
+    for (size_t t = 0; t < tokens; ++t) {
+      std::copy_n(values.begin() + static_cast<ptrdiff_t>((h * tokens + t) * dim), dim,
+                  out.begin() + static_cast<ptrdiff_t>((t * heads + h) * dim));
+    }
+  }
+  return out;
+}
+
+// q and out in `act`: f32, or (backends taking half activations) the pools' dtype; host_hint as
+// BatchBuffers::view takes it; `token_major`: paged_attention_token_major (out [tokens, heads, dim]).
+template <Backend B>
+CaseResult run_paged_attention(const PagedCase& c, DType act = DType::kF32, bool host_hint = false,
+                               bool token_major = false) {
   Rng rng(c.block_size * 7919 + c.seqs.size() * 31 + c.head_dim);
   size_t num_blocks = 0;
   const ref::PagedBatch batch = make_batch(c, rng, num_blocks);
@@ -280,11 +299,20 @@ CaseResult run_paged_attention(const PagedCase& c, DType act = DType::kF32, bool
   OP_ASSIGN(auto out, B::alloc(q_numel, act));
   OP_ASSIGN(auto buffers, BatchBuffers<B>::upload(batch));
   auto ctx = B::new_context();
-  OP_TRY(B::paged_attention(ctx, q_buffer, k_buffer, v_buffer, out, buffers.view(batch, host_hint), cfg));
+  if constexpr (kHasTokenMajorPaged<B>) {
+    if (token_major) {
+      OP_TRY(
+          B::paged_attention_token_major(ctx, q_buffer, k_buffer, v_buffer, out, buffers.view(batch, host_hint), cfg));
+    }
+  }
+  if (!token_major)
+    OP_TRY(B::paged_attention(ctx, q_buffer, k_buffer, v_buffer, out, buffers.view(batch, host_hint), cfg));
   OP_ASSIGN(auto actual, download<B>(ctx, out, q_numel));
   // Half outputs: the store's rounding, and the probabilities' rounding before P.V on tensor cores.
   const double tolerance = act == DType::kF32 ? kF32Math : 2 * stored_tolerance(act, kF32Math);
-  return compare(actual, ref::paged_attention(q, k, v, batch, cfg), tolerance);
+  std::vector<double> expected = ref::paged_attention(q, k, v, batch, cfg);
+  if (token_major) expected = heads_to_tokens(expected, c.heads, batch.num_tokens(), c.head_dim);
+  return compare(actual, expected, tolerance);
 }
 
 template <Backend B>
@@ -441,6 +469,14 @@ void add_cases(CaseList& cases) {
                     cat(attention_case_name(c), ", q/out ", dtype_name(c.kv_dtype), hint ? ", host lengths" : ""),
                     std::string(dtype_name(c.kv_dtype)), c.heavy,
                     [c, hint] { return run_paged_attention<B>(c, c.kv_dtype, hint); });
+      }
+      if constexpr (kHasTokenMajorPaged<B>) {
+        // Host lengths, as the engine passes them: decode-only batches take the decode kernels'
+        // token-major stores, the others the transposing fallback.
+        add_case<B>(cases, "paged_attention_token_major",
+                    cat(attention_case_name(c), ", q/out ", dtype_name(c.kv_dtype), ", host lengths"),
+                    std::string(dtype_name(c.kv_dtype)), c.heavy,
+                    [c] { return run_paged_attention<B>(c, c.kv_dtype, true, true); });
       }
     }
   }

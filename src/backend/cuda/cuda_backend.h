@@ -202,6 +202,11 @@ struct CudaBackend : BackendDefaults {
                                   size_t tokens, size_t heads, size_t width, size_t block_size);
   static Status paged_attention(Context& ctx, const Buffer& q, const Buffer& k_pool, const Buffer& v_pool, Buffer& out,
                                 const PagedAttnBatch<Buffer>& batch, const AttnConfig& cfg);
+  // paged_attention with out as [num_tokens, num_heads, head_dim] (token-major, what o_proj reads):
+  // decode-only batches write it directly, others go through a transpose. Optional: models look
+  // for it and transpose paged_attention's output otherwise.
+  static Status paged_attention_token_major(Context& ctx, const Buffer& q, const Buffer& k_pool, const Buffer& v_pool,
+                                            Buffer& out, const PagedAttnBatch<Buffer>& batch, const AttnConfig& cfg);
   static Status paged_mla_attention(Context& ctx, const Buffer& q, const Buffer& latent_pool, const Buffer& rope_pool,
                                     Buffer& out, const PagedAttnBatch<Buffer>& batch, const AttnConfig& cfg,
                                     size_t kv_lora_rank, size_t qk_rope_head_dim);

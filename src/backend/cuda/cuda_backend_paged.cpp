@@ -108,11 +108,12 @@ Status CudaBackend::paged_cache_write(CudaContext& ctx, CudaBuffer& pool, const 
   return cuda::launch_paged_cache_write(args, ctx.stream());
 }
 
-Status CudaBackend::paged_attention(CudaContext& ctx, const CudaBuffer& q, const CudaBuffer& k_pool,
-                                    const CudaBuffer& v_pool, CudaBuffer& out, const PagedAttnBatch<CudaBuffer>& batch,
-                                    const AttnConfig& cfg) {
-  FERRUM_TRY(ctx.usable());
-  constexpr std::string_view op = "paged_attention";
+namespace {
+
+// paged_attention's checks and its launch description (out as [heads, tokens, head_dim]).
+Expected<cuda::PagedAttentionProblem> paged_problem(std::string_view op, const CudaBuffer& q, const CudaBuffer& k_pool,
+                                                    const CudaBuffer& v_pool, CudaBuffer& out,
+                                                    const PagedAttnBatch<CudaBuffer>& batch, const AttnConfig& cfg) {
   FERRUM_TRY(check_positive(op, "num_heads", cfg.num_heads));
   FERRUM_TRY(check_positive(op, "num_kv_heads", cfg.num_kv_heads));
   FERRUM_TRY(check_positive(op, "head_dim", cfg.head_dim));
@@ -142,7 +143,37 @@ Status CudaBackend::paged_attention(CudaContext& ctx, const CudaBuffer& q, const
   const size_t pool_rows = num_blocks * cfg.num_kv_heads * batch.block_size;
   problem.k1_scales = row_scales(k_pool, pool_rows, cfg.head_dim);
   problem.v_scales = row_scales(v_pool, pool_rows, cfg.head_dim);
+  return problem;
+}
+
+}  // namespace
+
+Status CudaBackend::paged_attention(CudaContext& ctx, const CudaBuffer& q, const CudaBuffer& k_pool,
+                                    const CudaBuffer& v_pool, CudaBuffer& out, const PagedAttnBatch<CudaBuffer>& batch,
+                                    const AttnConfig& cfg) {
+  FERRUM_TRY(ctx.usable());
+  FERRUM_ASSIGN_OR_RETURN(cuda::PagedAttentionProblem problem,
+                          paged_problem("paged_attention", q, k_pool, v_pool, out, batch, cfg));
   return run_paged(ctx, problem);
+}
+
+Status CudaBackend::paged_attention_token_major(CudaContext& ctx, const CudaBuffer& q, const CudaBuffer& k_pool,
+                                                const CudaBuffer& v_pool, CudaBuffer& out,
+                                                const PagedAttnBatch<CudaBuffer>& batch, const AttnConfig& cfg) {
+  FERRUM_TRY(ctx.usable());
+  FERRUM_ASSIGN_OR_RETURN(cuda::PagedAttentionProblem problem,
+                          paged_problem("paged_attention_token_major", q, k_pool, v_pool, out, batch, cfg));
+  if (cuda::paged_token_major_enabled() && cuda::paged_decode_takes(problem)) {
+    problem.token_major_out = true;
+    return run_paged(ctx, problem);
+  }
+  // Other batches: the head-major kernels into scratch, then transposed into out.
+  const size_t bytes = cfg.num_heads * batch.num_tokens * cfg.head_dim * cuda::elem_bytes(out);
+  FERRUM_ASSIGN_OR_RETURN(void* heads_major, ctx.scratch(ScratchSlot::kAttentionHeads, bytes));
+  problem.out = heads_major;
+  FERRUM_TRY(run_paged(ctx, problem));
+  return cuda::launch_transpose_head_to_token(heads_major, out.data(), cuda::elem_bytes(out), batch.num_tokens,
+                                              cfg.num_heads, cfg.head_dim, ctx.stream());
 }
 
 Status CudaBackend::paged_mla_attention(CudaContext& ctx, const CudaBuffer& q, const CudaBuffer& latent_pool,

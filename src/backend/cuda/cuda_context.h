@@ -35,10 +35,11 @@ enum class ScratchSlot : int {
   kQuantPartials,      // split-k f32 partial products of the GGUF tensor-core GEMM
   kReducePartials,     // argmax / top-k per-chunk candidates (two ping-pong halves)
   kReducePartials2,
-  kHostIds,      // ids uploaded for embedding_lookup
-  kScatterArgs,  // ids and weights uploaded for scatter_add_rows
-  kGatedGemm,    // gate / up outputs of gemm_gated above the GEMV sizes
-  kActOrderX,    // activations gathered into an act-order GPTQ weight's sorted channel order
+  kHostIds,         // ids uploaded for embedding_lookup
+  kScatterArgs,     // ids and weights uploaded for scatter_add_rows
+  kGatedGemm,       // gate / up outputs of gemm_gated above the GEMV sizes
+  kActOrderX,       // activations gathered into an act-order GPTQ weight's sorted channel order
+  kAttentionHeads,  // paged_attention_token_major's head-major output, for batches it transposes
   kCount,
 };
 

@@ -128,6 +128,11 @@ int paged_decode_version() {
   return version;
 }
 
+bool paged_token_major_enabled() {
+  static const bool enabled = env_or("FERRUM_CUDA_PAGED_TOKEN_MAJOR", 1) != 0;
+  return enabled;
+}
+
 bool gemm_buckets_enabled() {
   static const bool enabled = env_or("FERRUM_CUDA_GEMM_BUCKETS", 1) != 0;
   return enabled;

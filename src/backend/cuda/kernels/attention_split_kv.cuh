@@ -252,10 +252,18 @@ __global__ void __launch_bounds__(kSplitKvWarps * 32) split_kv_attention_kernel(
 
 // One block per output row: weights the splits' partials by exp2(max_s - max) and normalises.
 template <class T>
-__global__ void split_kv_combine_kernel(const float* partials, T* out, int num_splits, int total_rows, int dv) {
+// Rows are (head, token) pairs, head-major; with token_major_heads = H > 0 the output row of
+// (h, t) is t * H + h instead ([tokens, heads, dv], the paged decode kernels' token-major mode).
+__global__ void split_kv_combine_kernel(const float* partials, T* out, int num_splits, int total_rows, int dv,
+                                        int token_major_heads) {
   pdl_launch_dependents();
   pdl_wait();
   const size_t row = blockIdx.x;
+  size_t out_row = row;
+  if (token_major_heads > 0) {
+    const size_t tokens = static_cast<size_t>(total_rows) / token_major_heads;
+    out_row = (row % tokens) * token_major_heads + row / tokens;
+  }
   const size_t split_stride = static_cast<size_t>(total_rows) * (dv + 2);
   const float* first = partials + row * (dv + 2);
   float total_max = -INFINITY;
@@ -270,7 +278,7 @@ __global__ void split_kv_combine_kernel(const float* partials, T* out, int num_s
         total_acc += partial[d] * weight;
       }
     }
-    out[row * dv + d] = from_f32<T>(total_sum > 0.0f ? total_acc / total_sum : 0.0f);
+    out[out_row * dv + d] = from_f32<T>(total_sum > 0.0f ? total_acc / total_sum : 0.0f);
   }
 }
 
@@ -324,8 +332,8 @@ Status launch_split_kv_kernel(const SplitKvParams& p, size_t batch, size_t kv_he
   if (p.num_splits == 1) return ok();
   const dim3 combine_grid(static_cast<unsigned>(p.total_rows));
   return launch_kernel("split_kv_combine", split_kv_combine_kernel<TQ>, combine_grid, dim3(128), 0, stream,
-                       static_cast<const float*>(p.partials), static_cast<TQ*>(p.out), p.num_splits, p.total_rows,
-                       p.dv);
+                       static_cast<const float*>(p.partials), static_cast<TQ*>(p.out), p.num_splits, p.total_rows, p.dv,
+                       0);
 }
 
 }  // namespace ferrum::cuda

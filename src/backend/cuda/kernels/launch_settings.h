@@ -100,6 +100,10 @@ size_t paged_flash_min_rows();
 // (FERRUM_CUDA_PAGED_DECODE): 4 (default) the tensor-core tiles of paged_decode_mma.cuh, 3 the
 // CUDA-core tiles of paged_decode.cuh, 0 the general CUDA-core paged kernel.
 int paged_decode_version();
+// Whether paged_attention_token_major lets the decode kernels store token-major rows (default) or
+// transposes their head-major output like every other batch (FERRUM_CUDA_PAGED_TOKEN_MAJOR=0), for
+// comparisons.
+bool paged_token_major_enabled();
 
 // FERRUM_CUDA_CARVEOUT=N (0..100): every kernel launched through launch_kernel asks for the same
 // shared-memory carveout (percent of the unified L1 / shared memory). An SM can only run blocks of

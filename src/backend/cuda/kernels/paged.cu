@@ -89,7 +89,7 @@ Status launch_paged_kernel(const PagedKernelParams& p, size_t num_seqs, size_t k
   if (p.num_splits == 1) return ok();
   const dim3 combine_grid(static_cast<unsigned>(p.total_rows));
   split_kv_combine_kernel<TQ>
-      <<<combine_grid, 128, 0, stream>>>(p.partials, static_cast<TQ*>(p.out), p.num_splits, p.total_rows, p.dv);
+      <<<combine_grid, 128, 0, stream>>>(p.partials, static_cast<TQ*>(p.out), p.num_splits, p.total_rows, p.dv, 0);
   return check_launch("paged_attention_combine", combine_grid, dim3(128));
 }
 
@@ -143,8 +143,8 @@ Status launch_paged_decode_kernel(const PagedKernelParams& p, size_t num_seqs, s
   FERRUM_TRY(check_launch("paged_attention (decode)", grid, dim3(kDecodeThreads), shared));
   if (p.num_splits == 1) return ok();
   const dim3 combine_grid(static_cast<unsigned>(p.total_rows));
-  split_kv_combine_kernel<T>
-      <<<combine_grid, 128, 0, stream>>>(p.partials, static_cast<T*>(p.out), p.num_splits, p.total_rows, p.dv);
+  split_kv_combine_kernel<T><<<combine_grid, 128, 0, stream>>>(p.partials, static_cast<T*>(p.out), p.num_splits,
+                                                               p.total_rows, p.dv, p.token_major ? p.heads : 0);
   return check_launch("paged_attention_combine", combine_grid, dim3(128));
 }
 
@@ -248,6 +248,7 @@ PagedKernelParams make_paged_params(const PagedAttentionProblem& a, const PagedS
   p.total_rows = static_cast<int>(shape.total_rows);
   p.vec_keys = a.d1 % 8 == 0 && a.d2 % 8 == 0 && is_aligned(a.k1, 32) && (a.d2 == 0 || is_aligned(a.k2, 32));
   p.flash_min_query_len = uses_paged_flash(a) ? static_cast<int>(paged_flash_min_rows()) : INT_MAX;
+  p.token_major = a.token_major_out ? 1 : 0;
   return p;
 }
 
@@ -289,6 +290,10 @@ size_t paged_attention_scratch_bytes(const PagedAttentionProblem& problem, int s
   return sizeof(float) * static_cast<size_t>(shape.num_splits) * shape.total_rows * (problem.dv + 2);
 }
 
+bool paged_decode_takes(const PagedAttentionProblem& problem) {
+  return uses_paged_decode(problem);
+}
+
 Status launch_paged_attention(const PagedAttentionProblem& a, int sm_count, void* scratch, cudaStream_t stream) {
   if (a.num_tokens == 0 || a.num_seqs == 0 || a.dv == 0) return ok();
   FERRUM_CHECK(a.dv <= 512, ErrorCode::kUnsupported, "paged_attention: value dim ", a.dv,
@@ -301,6 +306,8 @@ Status launch_paged_attention(const PagedAttentionProblem& a, int sm_count, void
     FERRUM_TRY(a.dtype == DType::kBF16 ? launch_paged_flash<bf16_t>(a, shape, scratch, stream)
                                        : launch_paged_flash<f16_t>(a, shape, scratch, stream));
   }
+  FERRUM_CHECK(!a.token_major_out || uses_paged_decode(a), ErrorCode::kInternal,
+               "paged_attention: a token-major output needs the decode kernels (paged_decode_takes)");
   const PagedKernelParams p = make_paged_params(a, shape, scratch);
   if (uses_paged_decode(a)) {
     return a.dtype == DType::kBF16 ? launch_paged_decode<bf16_t>(p, a, stream)

@@ -54,7 +54,13 @@ struct PagedAttentionProblem {
   bool causal = true;
   size_t window = 0;
   float scale = 1.0f;
+  // out as [num_tokens, heads, dv] instead: only where paged_decode_takes (the decode kernels).
+  bool token_major_out = false;
 };
+
+// Whether the batch runs on the decode-only kernels (paged_decode_mma.cuh / paged_decode.cuh),
+// the ones that can write the output token-major.
+bool paged_decode_takes(const PagedAttentionProblem& problem);
 
 // Scratch for the split partials (0 when the launch runs unsplit), given the SM count.
 size_t paged_attention_scratch_bytes(const PagedAttentionProblem& problem, int sm_count);

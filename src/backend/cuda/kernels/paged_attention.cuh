@@ -42,7 +42,13 @@ struct PagedKernelParams {
   int num_splits, row_blocks, total_rows;
   int vec_keys;
   int flash_min_query_len;  // sequences with this many query rows or more ran on the tensor cores
+  int token_major;          // the decode kernels write out [tokens, heads, dv] (else [heads, tokens, dv])
 };
+
+// Where the output row of (head, token) goes: head-major, or token-major when p.token_major.
+__device__ __forceinline__ size_t paged_out_row(const PagedKernelParams& p, int head, int token) {
+  return p.token_major ? static_cast<size_t>(token) * p.heads + head : static_cast<size_t>(head) * p.num_tokens + token;
+}
 
 inline constexpr int kPagedWarps = 4;
 

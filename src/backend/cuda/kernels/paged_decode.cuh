@@ -135,7 +135,8 @@ __global__ void __launch_bounds__(kDecodeThreads) paged_decode_kernel(PagedKerne
     const size_t out_row = (static_cast<size_t>(kv_head) * group + r) * p.num_tokens + q_first;
     if (p.num_splits == 1) {
       const float sum = row_sum[r];
-      T* out = static_cast<T*>(p.out) + out_row * kHeadDim + 2 * pair;
+      const int head = kv_head * group + r;
+      T* out = static_cast<T*>(p.out) + paged_out_row(p, head, q_first) * kHeadDim + 2 * pair;
       out[0] = from_f32<T>(sum > 0.0f ? acc[i][0] / sum : 0.0f);
       out[1] = from_f32<T>(sum > 0.0f ? acc[i][1] / sum : 0.0f);
     } else {

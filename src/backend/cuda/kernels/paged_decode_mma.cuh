@@ -196,9 +196,12 @@ __global__ void __launch_bounds__(kDecodeThreads) paged_decode_mma_kernel(PagedK
       sum += weight * warp_sum[w * kDecodeMaxGroup + r];
       out += weight * warp_out[(w * kDecodeMaxGroup + r) * kHeadDim + d];
     }
+    // Partials are indexed head-major whatever the output's layout (the combine kernel maps them).
     const size_t out_row = (static_cast<size_t>(kv_head) * group + r) * p.num_tokens + q_first;
     if (p.num_splits == 1) {
-      static_cast<T*>(p.out)[out_row * kHeadDim + d] = from_f32<T>(sum > 0.0f ? out / sum : 0.0f);
+      const int head = kv_head * group + r;
+      static_cast<T*>(p.out)[paged_out_row(p, head, q_first) * kHeadDim + d] =
+          from_f32<T>(sum > 0.0f ? out / sum : 0.0f);
     } else {
       float* partial = p.partials + (static_cast<size_t>(split) * p.total_rows + out_row) * (kHeadDim + 2);
       partial[d] = out;
