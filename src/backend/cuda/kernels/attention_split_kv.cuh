@@ -251,9 +251,9 @@ __global__ void __launch_bounds__(kSplitKvWarps * 32) split_kv_attention_kernel(
 }
 
 // One block per output row: weights the splits' partials by exp2(max_s - max) and normalises.
-template <class T>
 // Rows are (head, token) pairs, head-major; with token_major_heads = H > 0 the output row of
 // (h, t) is t * H + h instead ([tokens, heads, dv], the paged decode kernels' token-major mode).
+template <class T>
 __global__ void split_kv_combine_kernel(const float* partials, T* out, int num_splits, int total_rows, int dv,
                                         int token_major_heads) {
   pdl_launch_dependents();
