@@ -118,15 +118,19 @@ bool uses_paged_flash(const PagedAttentionProblem& a) {
   return min_rows > 0 && a.max_query_len >= min_rows && any && half && dims && aligned;
 }
 
+}  // namespace
+
 // Decode-only batches (one query row per sequence) over bf16 / f16 pools take the tiled decode
-// kernel (paged_decode.cuh) when its head_dim and GQA group fit it.
-bool uses_paged_decode(const PagedAttentionProblem& a) {
+// kernels (paged_decode_mma.cuh, paged_decode.cuh) when their head_dim and GQA group fit them.
+bool paged_decode_takes(const PagedAttentionProblem& a) {
   const bool half = (a.dtype == DType::kBF16 || a.dtype == DType::kF16) && a.kv_dtype == a.dtype;
   const bool dims = a.d2 == 0 && a.dv == a.d1 && (a.d1 == 64 || a.d1 == 128);
   const bool aligned = is_aligned(a.k1, 16) && is_aligned(a.v, 16);
   return paged_decode_version() != 0 && a.max_query_len == 1 && half && dims && aligned &&
          a.heads / a.kv_heads <= kDecodeMaxGroup;
 }
+
+namespace {
 
 template <class T, int kHeadDim>
 Status launch_paged_decode_kernel(const PagedKernelParams& p, size_t num_seqs, size_t kv_heads, cudaStream_t stream) {
@@ -290,10 +294,6 @@ size_t paged_attention_scratch_bytes(const PagedAttentionProblem& problem, int s
   return sizeof(float) * static_cast<size_t>(shape.num_splits) * shape.total_rows * (problem.dv + 2);
 }
 
-bool paged_decode_takes(const PagedAttentionProblem& problem) {
-  return uses_paged_decode(problem);
-}
-
 Status launch_paged_attention(const PagedAttentionProblem& a, int sm_count, void* scratch, cudaStream_t stream) {
   if (a.num_tokens == 0 || a.num_seqs == 0 || a.dv == 0) return ok();
   FERRUM_CHECK(a.dv <= 512, ErrorCode::kUnsupported, "paged_attention: value dim ", a.dv,
@@ -306,10 +306,10 @@ Status launch_paged_attention(const PagedAttentionProblem& a, int sm_count, void
     FERRUM_TRY(a.dtype == DType::kBF16 ? launch_paged_flash<bf16_t>(a, shape, scratch, stream)
                                        : launch_paged_flash<f16_t>(a, shape, scratch, stream));
   }
-  FERRUM_CHECK(!a.token_major_out || uses_paged_decode(a), ErrorCode::kInternal,
+  FERRUM_CHECK(!a.token_major_out || paged_decode_takes(a), ErrorCode::kInternal,
                "paged_attention: a token-major output needs the decode kernels (paged_decode_takes)");
   const PagedKernelParams p = make_paged_params(a, shape, scratch);
-  if (uses_paged_decode(a)) {
+  if (paged_decode_takes(a)) {
     return a.dtype == DType::kBF16 ? launch_paged_decode<bf16_t>(p, a, stream)
                                    : launch_paged_decode<f16_t>(p, a, stream);
   }
