@@ -153,6 +153,11 @@ bool quant_mma_fragments_enabled() {
   return enabled;
 }
 
+bool quant_mma_wgmma_enabled() {
+  static const bool enabled = env_or("FERRUM_CUDA_QUANT_MMA_WGMMA", 1) != 0;
+  return enabled;
+}
+
 size_t quant_mma_max_rows(DType type) {
   if (quant_mma_rows_override() >= 0) return static_cast<size_t>(quant_mma_rows_override());
   switch (type) {

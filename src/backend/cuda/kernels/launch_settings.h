@@ -91,6 +91,9 @@ bool awq_mma_enabled();
 // (quant_mma_fragments.cu; default) or the shared-tile one (FERRUM_CUDA_QUANT_MMA_FRAGMENTS=0), for
 // comparisons.
 bool quant_mma_fragments_enabled();
+// Whether Q4_K takes the fragment kernel's wgmma version on sm_90a (default) or its mma.sync one
+// (FERRUM_CUDA_QUANT_MMA_WGMMA=0), for comparisons.
+bool quant_mma_wgmma_enabled();
 
 // Query rows from which a sequence of a paged_attention batch takes the tensor-core kernel
 // (flash_attention.cuh's paged mode) instead of the CUDA-core one, where the problem allows it

@@ -26,8 +26,10 @@
 namespace ferrum::cuda {
 
 // Which kernel a GGUF launch takes: kAuto picks (the fragment kernel where
-// quant_mma_fragments_apply()); kSharedTiles keeps the shared-tile kernel (the lab's v2 / v3).
-enum class QuantMmaKernel { kAuto, kSharedTiles };
+// quant_mma_fragments_apply(), on Hopper's wgmma for Q4_K where the build has sm_90a code);
+// kSharedTiles keeps the shared-tile kernel (the lab's v2 / v3), kFragments the mma.sync fragment
+// kernel (v7), kWgmma the wgmma one (v8; an error where it cannot run).
+enum class QuantMmaKernel { kAuto, kSharedTiles, kFragments, kWgmma };
 
 struct QuantMmaArgs {
   const void* x = nullptr;  // [m, k] f32 or bf16, 16-byte aligned

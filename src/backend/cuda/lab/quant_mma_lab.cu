@@ -33,6 +33,11 @@
 //       the tiles give every SM a block, since the lab's v7f1 won there). Q4_K, Q6_K (whose 210-byte
 //       super-blocks are staged as 16-byte aligned 224-byte windows) and Q8_0 (8 blocks a stage).
 //       v4-v6 and their figures: bench/results/2026-11-27-h100-q4k-fragments.md.
+//   v8  kernels/quant_mma_wgmma.cu (sm_90a, 64-token tiles): v7's warps and decode, x in 128-byte
+//       swizzled shared memory multiplied by wgmma m64n64k16 (a warpgroup's 64 rows per
+//       instruction, A fragments from registers, double-buffered by group); Q4_K with two x slices
+//       and a 2-deep ring (v8x1: one slice, 3 deep), Q6_K and Q8_0 one slice, 2 deep. Unswizzled,
+//       the first try ran 1.2-1.35x v7's time (bank conflicts).
 //   gemv  the fused dp4a GEMV (kernels/quant_gemv.h) where it exists (Q8_0 / Q4_K / Q6_K, m <= 8),
 //       for the crossover.
 // Checked against f64 sums over the weights the backend's decoder (checked against ggml) expands,
@@ -40,6 +45,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -138,9 +144,12 @@ __global__ void fill_words_kernel(int32_t* p, size_t n, uint64_t seed) {
 
 }  // namespace
 
-// argv[1], if given, names the one type to run (q4_K, q6_K, q8_0, q5_K, q4_0 or gptq4).
+// argv[1], if given, names the one type to run (q4_K, q6_K, q8_0, q5_K, q4_0 or gptq4); argv[2] and
+// argv[3] the one shape (its name's first word) and m (for profiling one launch).
 int main(int argc, char** argv) {
   const std::string only = argc > 1 ? argv[1] : "";
+  const std::string only_shape = argc > 2 ? argv[2] : "";
+  const int only_m = argc > 3 ? std::atoi(argv[3]) : 0;
   lab::print_device_banner("quantized GEMM lab (GGUF, bf16 x, m = 1 .. 512)");
   const double copy_gbps = lab::measure_copy_gbps();
   std::printf("measured device copy bandwidth: %.0f GB/s (read + write)\n", copy_gbps);
@@ -192,6 +201,7 @@ int main(int argc, char** argv) {
     for (const Shape& s : shapes) {
       if (!main_type && s.n == 6144) continue;
       if (!main_type && s.k == 14336) continue;
+      if (!only_shape.empty() && std::string(s.name).rfind(only_shape + " ", 0) != 0) continue;
       const size_t blocks = size_t{1} * s.n * s.k / t.block_elems;
       const size_t bytes = blocks * t.block_bytes;
       const int copies = static_cast<int>(std::max<size_t>(2, (size_t{400} << 20) / bytes));
@@ -210,6 +220,7 @@ int main(int argc, char** argv) {
       LAB_CHECK(cudaMemcpy(ref_all.data(), ref_d, ref_all.size() * 8, cudaMemcpyDeviceToHost));
       const std::string type_name(ferrum::dtype_name(t.type));
       for (int m : batches) {
+        if (only_m > 0 && m != only_m) continue;
         ensure_scratch(std::max({ferrum::cuda::quant_mma_scratch_bytes(m, s.n, s.k, sms, 4, 4),
                                  ferrum::cuda::quant_mma_scratch_bytes(m, s.n, s.k, sms, 8, 4)}));
         const Measure measure{
@@ -229,7 +240,7 @@ int main(int argc, char** argv) {
         };
         const auto fragment_args = [&](int c, int fill, int x_buffers) {
           ferrum::cuda::QuantMmaArgs a = args(c, false);
-          a.kernel = ferrum::cuda::QuantMmaKernel::kAuto;
+          a.kernel = ferrum::cuda::QuantMmaKernel::kFragments;
           a.fill = fill;
           a.x_buffers = x_buffers;
           return a;
@@ -260,6 +271,17 @@ int main(int argc, char** argv) {
           v7("v7x2", 0, 2);
           v7("v7f1", 1, 1);
           v7("v7f4", 4, 1);
+          if (m > 16) {  // wgmma takes 64-token tiles
+            const auto v8 = [&](const char* name, int x_buffers) {
+              report(name, [&](int c) {
+                ferrum::cuda::QuantMmaArgs a = fragment_args(c, 0, x_buffers);
+                a.kernel = ferrum::cuda::QuantMmaKernel::kWgmma;
+                die_on(ferrum::cuda::launch_quant_mma(a, stream), name);
+              });
+            };
+            v8("v8", 0);
+            if (t.type == DType::kQ4_K) v8("v8x1", 1);
+          }
         }
         if (m <= 8 && ferrum::cuda::quant_gemv_supports(t.type, m, weights[0])) {
           const size_t gemv_bytes = ferrum::cuda::quant_gemv_scratch_bytes(m, s.k);
