@@ -233,29 +233,26 @@ struct Q80Format {
     float d[2];
   };
 
-  __device__ __forceinline__ static RowChunk load(const uint8_t* stage, const void*, int row, int, int c, int t) {
+  // Chunk c of row `row`: both blocks' d, and what lane_bytes(quants) takes of their 32 bytes.
+  template <class LaneBytes>
+  __device__ __forceinline__ static RowChunk load_blocks(const uint8_t* stage, int row, int c, LaneBytes lane_bytes) {
     const uint8_t* super_block = stage + row * kPitch;
     RowChunk chunk;
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
       const uint8_t* block = super_block + 34 * (2 * c + j);
-      chunk.q[j] = load8_even(block + 2 + 8 * t);
+      chunk.q[j] = lane_bytes(block + 2);
       chunk.d[j] = f16_bits_to_float(*reinterpret_cast<const uint16_t*>(block));
     }
     return chunk;
   }
 
+  __device__ __forceinline__ static RowChunk load(const uint8_t* stage, const void*, int row, int, int c, int t) {
+    return load_blocks(stage, row, c, [t](const uint8_t* q) { return load8_even(q + 8 * t); });
+  }
   __device__ __forceinline__ static RowChunk load_in_order(const uint8_t* stage, const void*, int row, int, int c,
                                                            int t) {
-    const uint8_t* super_block = stage + row * kPitch;
-    RowChunk chunk;
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const uint8_t* block = super_block + 34 * (2 * c + j);
-      chunk.q[j] = load_quarter_pairs(block + 2 + 2 * t);
-      chunk.d[j] = f16_bits_to_float(*reinterpret_cast<const uint16_t*>(block));
-    }
-    return chunk;
+    return load_blocks(stage, row, c, [t](const uint8_t* q) { return load_quarter_pairs(q + 2 * t); });
   }
   __device__ __forceinline__ static void decode_in_order(const RowChunk& chunk, int j, int h, int t,
                                                          uint32_t (&a)[2][4]) {
@@ -281,6 +278,29 @@ __device__ __forceinline__ void stage_weights(const uint8_t* __restrict__ w, siz
     const uint8_t* src = w + static_cast<size_t>(min(row0 + r, n - 1)) * row_bytes + Format::window(s) + piece * 16;
     cp_async_16(stage + r * Format::kPitch + piece * 16, src, true);
   }
+}
+
+// A warp's ring of kStages super-blocks (kStageBytes each): the first kStages - 1 of the block's
+// range [begin, end), one commit group each (empty past the end).
+template <class Format, int kStages, size_t kStageBytes>
+__device__ __forceinline__ void fill_ring(const uint8_t* __restrict__ w, size_t row_bytes, int row0, int n, int begin,
+                                          int end, uint8_t* ring) {
+#pragma unroll
+  for (int i = 0; i < kStages - 1; ++i) {
+    if (begin + i < end) stage_weights<Format>(w, row_bytes, row0, n, begin + i, ring + i * kStageBytes);
+    cp_async_commit();
+  }
+}
+
+// In iteration i (super-block s = begin + i), the ring's super-block s + kStages - 1 into the stage
+// iteration i - 1 read; one commit group (empty past the end).
+template <class Format, int kStages, size_t kStageBytes>
+__device__ __forceinline__ void refill_ring(const uint8_t* __restrict__ w, size_t row_bytes, int row0, int n, int s,
+                                            int i, int end, uint8_t* ring) {
+  if (s + kStages - 1 < end) {
+    stage_weights<Format>(w, row_bytes, row0, n, s + kStages - 1, ring + ((i + kStages - 1) % kStages) * kStageBytes);
+  }
+  cp_async_commit();
 }
 
 struct FragmentPlan {

@@ -62,11 +62,7 @@ __global__ void __launch_bounds__(kFragmentWarps * 32, 2)
   const int begin = blockIdx.z * blocks_per_split, end = min(begin + blocks_per_split, super_blocks);
 
   // Weights are never written by an earlier kernel: the ring fills before the wait.
-#pragma unroll
-  for (int i = 0; i < kStages - 1; ++i) {
-    if (begin + i < end) stage_weights<Format>(w, row_bytes, warp_row0, n, begin + i, ring + i * Shape::kStageBytes);
-    cp_async_commit();
-  }
+  fill_ring<Format, kStages, Shape::kStageBytes>(w, row_bytes, warp_row0, n, begin, end, ring);
   pdl_wait();
   load_x_slice<kTokens, Shape::kThreads>(x, m, k, token0, begin, x_tiles);
   cp_async_commit();
@@ -77,11 +73,7 @@ __global__ void __launch_bounds__(kFragmentWarps * 32, 2)
     const int i = s - begin;
     // The ring's next super-block goes into the stage this warp read last iteration.
     const auto stage_next = [&] {
-      if (s + kStages - 1 < end) {
-        stage_weights<Format>(w, row_bytes, warp_row0, n, s + kStages - 1,
-                              ring + ((i + kStages - 1) % kStages) * Shape::kStageBytes);
-      }
-      cp_async_commit();
+      refill_ring<Format, kStages, Shape::kStageBytes>(w, row_bytes, warp_row0, n, s, i, end, ring);
     };
     const auto load_next_x = [&] {
       if (s + 1 < end) {

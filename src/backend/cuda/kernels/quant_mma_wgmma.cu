@@ -4,9 +4,9 @@
 // the warpgroup's 64 rows by all 64 tokens straight from shared memory, where x's slices sit in the
 // 128-byte swizzled K-major layout. Against the mma.sync kernel: a quarter of the shared-memory reads
 // of x and no load instructions for it. A fragments are double-buffered by group so one group
-// decodes while the previous one's wgmma run. The lab (lab/quant_mma_lab.cu, v8): Q4_K at 64 tokens
-// 0.84-0.91x the mma.sync kernel's time; unswizzled (bank conflicts) 1.2-1.35x; at 16 tokens 1.04x,
-// so 16-token tiles stay on mma.sync.
+// decodes while the previous one's wgmma run. The lab (lab/quant_mma_lab.cu, v8): 0.8-0.91x the
+// mma.sync kernel's time at 64 tokens for the three formats; with x unswizzled 1.2-1.35x; at 16
+// tokens (m64n16) 1.04x, so 16-token tiles stay on mma.sync.
 #include "backend/cuda/kernels/quant_mma_formats.cuh"
 #include "backend/cuda/kernels/wgmma_sm90.cuh"
 
@@ -76,11 +76,7 @@ __global__ void __launch_bounds__(kFragmentWarps * 32, 2)
   const int begin = blockIdx.z * blocks_per_split, end = min(begin + blocks_per_split, super_blocks);
 
   // Weights are never written by an earlier kernel: the ring fills before the wait.
-#pragma unroll
-  for (int i = 0; i < kStages - 1; ++i) {
-    if (begin + i < end) stage_weights<Format>(w, row_bytes, warp_row0, n, begin + i, ring + i * Shape::kStageBytes);
-    cp_async_commit();
-  }
+  fill_ring<Format, kStages, Shape::kStageBytes>(w, row_bytes, warp_row0, n, begin, end, ring);
   pdl_wait();
   load_x_slice<Shape::kThreads>(x, m, k, token0, begin, x_slices);
   cp_async_commit();
@@ -90,11 +86,7 @@ __global__ void __launch_bounds__(kFragmentWarps * 32, 2)
   for (int s = begin; s < end; ++s) {
     const int i = s - begin;
     const auto stage_next = [&] {
-      if (s + kStages - 1 < end) {
-        stage_weights<Format>(w, row_bytes, warp_row0, n, s + kStages - 1,
-                              ring + ((i + kStages - 1) % kStages) * Shape::kStageBytes);
-      }
-      cp_async_commit();
+      refill_ring<Format, kStages, Shape::kStageBytes>(w, row_bytes, warp_row0, n, s, i, end, ring);
     };
     const auto load_next_x = [&] {
       if (s + 1 < end) {

@@ -3,7 +3,8 @@
 // N-column B read straight from shared memory, accumulating f32 in registers in the m16n8 C layout
 // per warp and 8 columns. The instructions are asynchronous: registers they read or write must not be
 // touched until a wait covers them (wgmma_keep pins a register's value until that point).
-// Everything here compiles to nothing outside sm_90a; callers check wgmma_compiled() on the host.
+// Everything here compiles to nothing outside sm_90a: the host launches such kernels only from
+// builds with sm_90a code (FERRUM_CUDA_SM90A) on compute capability 9.0 devices.
 #pragma once
 
 #include <cstdint>
@@ -17,8 +18,8 @@ namespace ferrum::cuda {
 #endif
 
 // B's K-major layout with 128-byte swizzling: rows of 128 bytes (64 bf16 of k), 16-byte piece c of
-// row r at slot c ^ (r % 8), 8 rows a 1 KB atom (1 KB aligned), `stride` bytes between atoms along
-// the rows; `shared` may point into a row (a k16 step at 32-byte offsets).
+// row r at slot c ^ (r % 8), 8 rows a 1 KB atom (1 KB aligned), `stride` bytes from one 8-row atom
+// to the next; `shared` may point into a row (a k16 step at 32-byte offsets).
 __device__ __forceinline__ uint64_t wgmma_descriptor_swizzled(const void* shared, uint32_t stride) {
   const uint32_t address = shared_address(shared);
   return uint64_t{(address & 0x3FFFFu) >> 4} | uint64_t{1} << 16 | uint64_t{(stride & 0x3FFFFu) >> 4} << 32 |
