@@ -196,11 +196,11 @@ Expected<PackedLayer> load_fixture_layer(const std::string& file, bool awq) {
 
 // Random codes packed by the layouts in the fixture READMEs (the reverse of what a decoder does).
 PackedLayer make_synthetic_layer(bool awq, uint32_t bits, size_t group_size, bool desc_act, DType scale_dtype,
-                                 uint64_t seed, bool awq_zero_points_of_0 = true) {
+                                 uint64_t seed, bool awq_zero_points_of_0 = true, size_t k_in = 1056, size_t n_in = 0) {
   Rng rng(seed);
   PackedLayer layer;
-  layer.k = 1056;
-  layer.n = bits == 2 ? 80 : 88;  // 88: 5.5 panels of 16 rows (2-bit zeros pack 16 columns a word)
+  layer.k = k_in;
+  layer.n = n_in != 0 ? n_in : bits == 2 ? 80 : 88;  // 88: 5.5 panels of 16 rows (2-bit zeros pack 16 columns a word)
   layer.scale_dtype = scale_dtype;
   const size_t k = layer.k;
   const size_t n = layer.n;
@@ -303,13 +303,14 @@ constexpr bool has_load_awq() {
 
 // out = a @ W^T through gemm_quant (or load_gptq / load_awq + gemm_gptq), compared with the dense
 // reference.
+// `activations` is x's and out's dtype (bf16: a must be bf16 values).
 template <Backend B>
 CaseResult run_layer(const PackedLayer& layer, const std::vector<float>& a, size_t m, bool through_store,
-                     double tolerance) {
+                     double tolerance, DType activations = DType::kF32) {
   const size_t n = layer.n;
   const size_t k = layer.k;
-  OP_ASSIGN(auto a_buffer, upload<B>(a, DType::kF32));
-  OP_ASSIGN(auto out, B::alloc(m * n, DType::kF32));
+  OP_ASSIGN(auto a_buffer, upload<B>(a, activations));
+  OP_ASSIGN(auto out, B::alloc(m * n, activations));
   auto ctx = B::new_context();
   const auto* awq = std::get_if<AwqQuant>(&layer.kind);
   if (through_store && awq != nullptr) {
@@ -344,6 +345,7 @@ CaseResult run_layer(const PackedLayer& layer, const std::vector<float>& a, size
       layer.kind);
   view.g_idx = layer.g_idx.empty() ? nullptr : layer.g_idx.data();
   const quant::PanelOrder order = quant::grouped_panel_order(view);
+  if (activations != DType::kF32) return judge_gguf(actual, a, layer.w, m, n, k, activations, order);
   return judge_quantized<B>(actual, a, round_activations(a, m, k, DType::kQ8_0, &order), layer.w, m, n, k, tolerance,
                             order);
 }
@@ -536,6 +538,36 @@ void add_cases(CaseList& cases) {
         add_layer_cases<B>(cases, "gemm_quant", name, scheme, false, make, false, {1, 3, 64});
         add_layer_cases<B>(cases, "gemm_gptq", name, scheme, true, make, false, {1, 3, 64});
         ++seed;
+      }
+    }
+  }
+  if constexpr (takes_half_activations<B>()) {
+    // 4-bit GPTQ through the store with bf16 x and out and k a multiple of 256: CUDA's fragment
+    // kernels (mma.sync for 16-token tiles, wgmma for 64 on sm_90a). n = 296 leaves a part-filled
+    // 128-row tile and repeats columns past n in the last 4-column piece; m = 17 and 70 part-fill a
+    // token tile; a group of 1024 is one per channel.
+    const std::pair<size_t, DType> schemes[] = {{32, DType::kBF16}, {128, DType::kF16}, {1024, DType::kF32}};
+    for (const auto& [group, scale_dtype] : schemes) {
+      const std::string name = cat("synthetic g", group, " k=1024 n=296 ", dtype_name(scale_dtype), " scales, bf16 x");
+      for (size_t m : {size_t{2}, size_t{17}, size_t{64}, size_t{70}, size_t{128}}) {
+        add_case<B>(cases, "gemm_gptq", cat(name, " m=", m), "gptq4", false, [=]() -> CaseResult {
+          const PackedLayer layer =
+              make_synthetic_layer(false, 4, group, false, scale_dtype, 300 + group, true, 1024, 296);
+          Rng rng(m + 7);
+          return run_layer<B>(layer, random_values(rng, m * layer.k, DType::kBF16), m, true, kF32Math, DType::kBF16);
+        });
+      }
+    }
+    if constexpr (has_load_awq<B>()) {  // AWQ repacked into the GPTQ store takes the same kernels
+      for (size_t m : {size_t{17}, size_t{70}}) {
+        add_case<B>(cases, "load_awq", cat("synthetic g128 k=1024 n=296 bf16 scales, bf16 x m=", m), "awq4", false,
+                    [=]() -> CaseResult {
+                      const PackedLayer layer =
+                          make_synthetic_layer(true, 4, 128, false, DType::kBF16, 500 + m, false, 1024, 296);
+                      Rng rng(m + 9);
+                      return run_layer<B>(layer, random_values(rng, m * layer.k, DType::kBF16), m, true, kF32Math,
+                                          DType::kBF16);
+                    });
       }
     }
   }

@@ -6,10 +6,11 @@
 // once, wide loads, the next slice's bytes already requested) while x's tile arrives by cp.async,
 // then runs mma.sync m16n8k16 with f32 accumulators. When the tiles alone leave SMs idle, k is split
 // across blocks and a second kernel sums the f32 partials in a fixed order (deterministic).
-// Q4_K, Q6_K and Q8_0 (rows a multiple of 16 bytes) with bf16 x take their own kernel
-// (quant_mma_fragments.cu): each warp streams its 16 rows through a shared-memory ring by cp.async
-// and decodes them straight into mma fragments, no weight tile and no ldmatrix (Q4_K at 64 rows:
-// 1.35-1.9x the shared-tile kernel's speed).
+// Q4_K, Q6_K and Q8_0 (rows a multiple of 16 bytes) and 4-bit GPTQ / AWQ with bf16 x take their own
+// kernel (quant_mma_fragments.cu): each warp streams its 16 rows through a shared-memory ring by
+// cp.async and decodes them straight into mma fragments, no weight tile and no ldmatrix (Q4_K at 64
+// rows: 1.35-1.9x the shared-tile kernel's speed); on sm_90a its 64-token tiles run on wgmma
+// (quant_mma_wgmma.cu).
 // Versions and timings: lab/quant_mma_lab.cu; which m takes it: launch_settings.h.
 //
 // Accuracy: x and the decoded weights are rounded to bf16 (relative 2^-9 each), sums are f32.

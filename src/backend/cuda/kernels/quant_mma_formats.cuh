@@ -280,26 +280,125 @@ __device__ __forceinline__ void stage_weights(const uint8_t* __restrict__ w, siz
   }
 }
 
+// GGUF rows as a fragment kernel's weight source: row r of `w` is row_bytes long; the format's
+// super-blocks are staged as they are and its prepare() reads the staged bytes only.
+template <class FormatT>
+struct GgufRows {
+  using Format = FormatT;
+  const uint8_t* __restrict__ w;
+  size_t row_bytes;
+
+  __device__ __forceinline__ void stage(int row0, int n, int s, uint8_t* dst) const {
+    stage_weights<Format>(w, row_bytes, row0, n, s, dst);
+  }
+  __device__ __forceinline__ void prepare(const uint8_t* staged, int lane, void* table, int, int, int) const {
+    Format::prepare(staged, lane, table);
+  }
+};
+
+// GPTQ, 4 bits, no g_idx, group size a multiple of 32: words [k / 8, n] (nibble e of a word is k
+// 8 w + e), zeros [groups, n / 8] stored minus one, scales [groups, n]. A warp's 16 rows are 16
+// output columns; super-block s is word rows 32 s .. 32 s + 31, staged as [word row][16 columns]
+// (64 bytes each, the two 8-column halves swapped where bit 1 of the word row is set, so that the
+// mma.sync kernel's four word rows of a group land on distinct banks). Group j is word rows
+// 4 j .. 4 j + 3: the mma.sync kernel's lane t takes word row 4 j + t whole (k 8t .. 8t + 7), the
+// wgmma kernel's byte t of each of the four (k 2t, 2t + 1 of each 8).
+struct GptqFormat {
+  static constexpr int kPitch = 128;  // 16 * kPitch: a warp's stage, 32 word rows x 64 bytes
+  static constexpr int kChunks = 8, kGroupsPerChunk = 1;
+  static constexpr size_t kTableBytes = 16 * 8 * sizeof(float2);  // [row][group] (128 s, -(128 s + z s))
+
+  __device__ __forceinline__ static int word_offset(int word_row, int column) {
+    return word_row * 64 + (column ^ (((word_row >> 1) & 1) * 8)) * 4;
+  }
+
+  struct RowChunk {
+    uint2 q;  // biased bytes of the lane's eight values: .x step 0's, .y step 1's
+    float2 scale;
+  };
+
+  // Bytes b0, b1 of `word` as four biased nibble bytes: b0's low and high nibble, then b1's.
+  __device__ __forceinline__ static uint32_t nibble_bytes(uint32_t word, uint32_t selector) {
+    const uint32_t doubled = __byte_perm(word, 0, selector);  // b0, b0, b1, b1
+    return (doubled & 0x000F000Fu) | ((doubled >> 4) & 0x0F000F00u) | 0x80808080u;
+  }
+
+  __device__ __forceinline__ static RowChunk load(const uint8_t* stage, const void* table, int row, int, int c, int t) {
+    const uint32_t word = *reinterpret_cast<const uint32_t*>(stage + word_offset(4 * c + t, row));
+    return {make_uint2(nibble_bytes(word, 0x1100), nibble_bytes(word, 0x3322)),
+            static_cast<const float2*>(table)[row * 8 + c]};
+  }
+  __device__ __forceinline__ static RowChunk load_in_order(const uint8_t* stage, const void* table, int row, int, int c,
+                                                           int t) {
+    uint32_t words[4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) words[q] = *reinterpret_cast<const uint32_t*>(stage + word_offset(4 * c + q, row));
+    const uint32_t select = static_cast<uint32_t>(t) | static_cast<uint32_t>(t + 4) << 4;
+    const uint32_t lane_bytes =
+        __byte_perm(__byte_perm(words[0], words[1], select), __byte_perm(words[2], words[3], select), 0x5410);
+    return {make_uint2(nibble_bytes(lane_bytes, 0x1100), nibble_bytes(lane_bytes, 0x3322)),
+            static_cast<const float2*>(table)[row * 8 + c]};
+  }
+  __device__ __forceinline__ static void decode_group(const RowChunk& chunk, int, int h, int, uint32_t (&a)[2][4]) {
+    uint32_t pairs[4];
+    decode_bytes(chunk.q.x, chunk.q.y, chunk.scale.x, chunk.scale.y, pairs);
+    place_pairs(pairs, h, a);
+  }
+  __device__ __forceinline__ static void decode_in_order(const RowChunk& chunk, int j, int h, int t,
+                                                         uint32_t (&a)[2][4]) {
+    decode_group(chunk, j, h, t, a);
+  }
+};
+
+template <class Scale>
+struct GptqWords {
+  using Format = GptqFormat;
+  const int32_t* __restrict__ qweight;
+  const Scale* __restrict__ scales;
+  const int32_t* __restrict__ zeros;
+  int group_size;
+
+  // 32 word rows x 4 pieces of 4 columns (n a multiple of 4: pieces past n copy the last one, whose
+  // sums are never stored).
+  __device__ __forceinline__ void stage(int row0, int n, int s, uint8_t* dst) const {
+    for (int v = threadIdx.x % 32; v < 32 * 4; v += 32) {
+      const int word_row = v / 4, piece = v % 4;
+      const int column = min(row0 + 4 * piece, n - 4);
+      const int32_t* src = qweight + (static_cast<size_t>(s) * 32 + word_row) * n + column;
+      cp_async_16(dst + word_row * 64 + (piece ^ (((word_row >> 1) & 1) * 2)) * 16, src, true);
+    }
+  }
+  // The warp's [row][group] table for super-block s: the scale and zero of each 32-value group.
+  __device__ __forceinline__ void prepare(const uint8_t*, int lane, void* table, int s, int row0, int n) const {
+    for (int e = lane; e < 16 * 8; e += 32) {
+      const int column = min(row0 + e / 8, n - 1);
+      const size_t group = static_cast<size_t>((s * kSuperValues + (e % 8) * 32) / group_size);
+      const float scale = to_f32(scales[group * n + column]);
+      const uint32_t zero_word = static_cast<uint32_t>(zeros[group * (n / 8) + column / 8]);
+      const float zero = small_int_to_float(((zero_word >> (4 * (column % 8))) & 0xFu) + 1);
+      const float scale128 = 128.0f * scale;
+      static_cast<float2*>(table)[e] = make_float2(scale128, -fmaf(zero, scale, scale128));
+    }
+  }
+};
+
 // A warp's ring of kStages super-blocks (kStageBytes each): the first kStages - 1 of the block's
 // range [begin, end), one commit group each (empty past the end).
-template <class Format, int kStages, size_t kStageBytes>
-__device__ __forceinline__ void fill_ring(const uint8_t* __restrict__ w, size_t row_bytes, int row0, int n, int begin,
-                                          int end, uint8_t* ring) {
+template <int kStages, size_t kStageBytes, class Source>
+__device__ __forceinline__ void fill_ring(const Source& source, int row0, int n, int begin, int end, uint8_t* ring) {
 #pragma unroll
   for (int i = 0; i < kStages - 1; ++i) {
-    if (begin + i < end) stage_weights<Format>(w, row_bytes, row0, n, begin + i, ring + i * kStageBytes);
+    if (begin + i < end) source.stage(row0, n, begin + i, ring + i * kStageBytes);
     cp_async_commit();
   }
 }
 
 // In iteration i (super-block s = begin + i), the ring's super-block s + kStages - 1 into the stage
 // iteration i - 1 read; one commit group (empty past the end).
-template <class Format, int kStages, size_t kStageBytes>
-__device__ __forceinline__ void refill_ring(const uint8_t* __restrict__ w, size_t row_bytes, int row0, int n, int s,
-                                            int i, int end, uint8_t* ring) {
-  if (s + kStages - 1 < end) {
-    stage_weights<Format>(w, row_bytes, row0, n, s + kStages - 1, ring + ((i + kStages - 1) % kStages) * kStageBytes);
-  }
+template <int kStages, size_t kStageBytes, class Source>
+__device__ __forceinline__ void refill_ring(const Source& source, int row0, int n, int s, int i, int end,
+                                            uint8_t* ring) {
+  if (s + kStages - 1 < end) source.stage(row0, n, s + kStages - 1, ring + ((i + kStages - 1) % kStages) * kStageBytes);
   cp_async_commit();
 }
 
@@ -316,6 +415,12 @@ FragmentPlan plan_fragments(size_t m, size_t n, size_t k, int num_sms, int fill,
 // The wgmma kernel (quant_mma_wgmma.cu): whether it takes this launch (an sm_90a build, a 9.0
 // device, 64-token tiles, quant_mma_wgmma_enabled() or args.kernel) and the launch itself.
 bool wgmma_takes(const QuantMmaArgs& args, const FragmentPlan& plan);
-Status launch_wgmma(const QuantMmaArgs& args, const FragmentPlan& plan, cudaStream_t stream);
+template <class Source>
+Status launch_wgmma(const QuantMmaArgs& args, const FragmentPlan& plan, const Source& source, cudaStream_t stream);
+
+// GPTQ through the fragment kernels (quant_mma_fragments.cu): 4 bits, no g_idx, group size a multiple
+// of 32, k a multiple of 256, n of 4, bf16 x, 16-byte aligned words.
+bool gptq_fragments_take(const QuantMmaArgs& args, const PackedIntWeight& packed);
+Status launch_gptq_fragments(const QuantMmaArgs& args, const PackedIntWeight& packed, cudaStream_t stream);
 
 }  // namespace ferrum::cuda::quant_mma

@@ -43,11 +43,11 @@ __device__ __forceinline__ void load_x_slice(const bf16_t* __restrict__ x, int m
 // registers held); x's 256-deep slices are shared by the block. Commit groups per thread: the
 // ring's first kStages - 1 super-blocks, x's first slice (and an empty group with two x buffers),
 // then per super-block the ring's next super-block and x's next slice (order below).
-template <class Format, int kTokens, int kStages, int kXBuffers>
+template <class Source, int kTokens, int kStages, int kXBuffers>
 __global__ void __launch_bounds__(kFragmentWarps * 32, 2)
-    fragment_mma_kernel(const bf16_t* __restrict__ x, const uint8_t* __restrict__ w, size_t row_bytes,
-                        void* __restrict__ out, DType out_dtype, float* __restrict__ partials, int m, int n, int k,
-                        int blocks_per_split) {
+    fragment_mma_kernel(const bf16_t* __restrict__ x, const Source source, void* __restrict__ out, DType out_dtype,
+                        float* __restrict__ partials, int m, int n, int k, int blocks_per_split) {
+  using Format = typename Source::Format;
   using Shape = FragmentTile<Format, kTokens, kStages, kXBuffers>;
   constexpr int kTokenTiles = kTokens / 8;
   extern __shared__ __align__(16) unsigned char shared_raw[];
@@ -62,7 +62,7 @@ __global__ void __launch_bounds__(kFragmentWarps * 32, 2)
   const int begin = blockIdx.z * blocks_per_split, end = min(begin + blocks_per_split, super_blocks);
 
   // Weights are never written by an earlier kernel: the ring fills before the wait.
-  fill_ring<Format, kStages, Shape::kStageBytes>(w, row_bytes, warp_row0, n, begin, end, ring);
+  fill_ring<kStages, Shape::kStageBytes>(source, warp_row0, n, begin, end, ring);
   pdl_wait();
   load_x_slice<kTokens, Shape::kThreads>(x, m, k, token0, begin, x_tiles);
   cp_async_commit();
@@ -72,9 +72,7 @@ __global__ void __launch_bounds__(kFragmentWarps * 32, 2)
   for (int s = begin; s < end; ++s) {
     const int i = s - begin;
     // The ring's next super-block goes into the stage this warp read last iteration.
-    const auto stage_next = [&] {
-      refill_ring<Format, kStages, Shape::kStageBytes>(w, row_bytes, warp_row0, n, s, i, end, ring);
-    };
+    const auto stage_next = [&] { refill_ring<kStages, Shape::kStageBytes>(source, warp_row0, n, s, i, end, ring); };
     const auto load_next_x = [&] {
       if (s + 1 < end) {
         load_x_slice<kTokens, Shape::kThreads>(x, m, k, token0, s + 1,
@@ -97,7 +95,7 @@ __global__ void __launch_bounds__(kFragmentWarps * 32, 2)
 
     const bf16_t* tile = x_tiles + (i % kXBuffers) * kTokens * kXPitch;
     const uint8_t* stage = ring + (i % kStages) * Shape::kStageBytes;
-    Format::prepare(stage, lane, table);
+    source.prepare(stage, lane, table, s, warp_row0, n);
     __syncwarp();
 #pragma unroll
     for (int c = 0; c < Format::kChunks; ++c) {
@@ -136,10 +134,11 @@ __global__ void __launch_bounds__(kFragmentWarps * 32, 2)
   store_accumulators(acc, warp_row0, token0, m, n, partials, out, out_dtype);
 }
 
-template <class Format, int kTokens, int kStages, int kXBuffers>
-Status launch_fragment_shape(const QuantMmaArgs& args, const FragmentPlan& plan, cudaStream_t stream) {
-  using Shape = FragmentTile<Format, kTokens, kStages, kXBuffers>;
-  auto kernel = fragment_mma_kernel<Format, kTokens, kStages, kXBuffers>;
+template <class Source, int kTokens, int kStages, int kXBuffers>
+Status launch_fragment_shape(const QuantMmaArgs& args, const FragmentPlan& plan, const Source& source,
+                             cudaStream_t stream) {
+  using Shape = FragmentTile<typename Source::Format, kTokens, kStages, kXBuffers>;
+  auto kernel = fragment_mma_kernel<Source, kTokens, kStages, kXBuffers>;
   FERRUM_CUDA_TRY(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Shape::kSharedBytes)),
       "(quant_mma fragments, ", Shape::kSharedBytes, " bytes of shared memory)");
@@ -147,25 +146,47 @@ Status launch_fragment_shape(const QuantMmaArgs& args, const FragmentPlan& plan,
   // overlap with the neighbours, bounds this kernel (one block per SM left each scheduler 2 warps).
   apply_shared_carveout(reinterpret_cast<const void*>(kernel), 100);
   float* partials = plan.splits > 1 ? static_cast<float*>(args.scratch) : nullptr;
-  const size_t row_bytes = args.k / kSuperValues * Format::kSuperBytes;
   return launch_kernel("quant_mma(fragments)", kernel, dim3(plan.row_tiles, plan.token_tiles, plan.splits),
-                       dim3(Shape::kThreads), Shape::kSharedBytes, stream, static_cast<const bf16_t*>(args.x),
-                       static_cast<const uint8_t*>(args.w), row_bytes, args.out, args.out_dtype, partials,
-                       static_cast<int>(args.m), static_cast<int>(args.n), static_cast<int>(args.k),
-                       plan.blocks_per_split);
+                       dim3(Shape::kThreads), Shape::kSharedBytes, stream, static_cast<const bf16_t*>(args.x), source,
+                       args.out, args.out_dtype, partials, static_cast<int>(args.m), static_cast<int>(args.n),
+                       static_cast<int>(args.k), plan.blocks_per_split);
 }
 
 // Two blocks per SM: ring depths and x buffers per token tile as shared memory allows (Q4_K's
-// 160-byte staged rows: 4 deep with two x buffers at 16 tokens, 3 with one at 64; Q6_K's 240-byte
-// rows 3 and 2; Q8_0's 288-byte rows 2 with one buffer at both). The lab's x_buffers = 2 at 64 tokens
-// takes one ring stage more (one block per SM). On sm_90a 64-token tiles take the wgmma kernel.
+// 160-byte staged rows and GPTQ's 128: 4 deep with two x buffers at 16 tokens, 3 with one at 64;
+// Q6_K's 240-byte rows 3 and 2; Q8_0's 288-byte rows 2 with one buffer at both). The lab's
+// x_buffers = 2 at 64 tokens takes one ring stage more (one block per SM). On sm_90a 64-token tiles
+// take the wgmma kernel.
+template <int kSmallStages, int kSmallBuffers, int kLargeStages, class Source>
+Status launch_source(const QuantMmaArgs& args, const FragmentPlan& plan, const Source& source, cudaStream_t stream) {
+  if (wgmma_takes(args, plan)) return launch_wgmma(args, plan, source, stream);
+  FERRUM_CHECK(args.kernel != QuantMmaKernel::kWgmma, ErrorCode::kUnsupported,
+               "quant_mma: the wgmma kernel needs an sm_90a build and more than ", kSmallTokens, " rows of x");
+  if (plan.tokens == kSmallTokens) {
+    return launch_fragment_shape<Source, kSmallTokens, kSmallStages, kSmallBuffers>(args, plan, source, stream);
+  }
+  if (plan.x_buffers == 2) {
+    return launch_fragment_shape<Source, kLargeTokens, kLargeStages + 1, 2>(args, plan, source, stream);
+  }
+  return launch_fragment_shape<Source, kLargeTokens, kLargeStages, 1>(args, plan, source, stream);
+}
+
+// Plans the launch, runs launch(plan) and sums the k splits' partials when there are any.
+template <class Launch>
+Status with_fragment_plan(const QuantMmaArgs& args, cudaStream_t stream, Launch&& launch) {
+  const FragmentPlan plan = plan_fragments(args.m, args.n, args.k, args.num_sms, args.fill, args.x_buffers);
+  FERRUM_CHECK(plan.splits == 1 || args.scratch != nullptr, ErrorCode::kInvalidArgument,
+               "quant_mma: a split-k launch needs its partials scratch");
+  FERRUM_TRY(launch(plan));
+  SplitPlan split;
+  split.splits = plan.splits;
+  return finish_split(args, split, stream);
+}
+
 template <class Format, int kSmallStages, int kSmallBuffers, int kLargeStages>
 Status launch_format(const QuantMmaArgs& args, const FragmentPlan& plan, cudaStream_t stream) {
-  if (plan.tokens == kSmallTokens) {
-    return launch_fragment_shape<Format, kSmallTokens, kSmallStages, kSmallBuffers>(args, plan, stream);
-  }
-  if (plan.x_buffers == 2) return launch_fragment_shape<Format, kLargeTokens, kLargeStages + 1, 2>(args, plan, stream);
-  return launch_fragment_shape<Format, kLargeTokens, kLargeStages, 1>(args, plan, stream);
+  const GgufRows<Format> rows{static_cast<const uint8_t*>(args.w), args.k / kSuperValues * Format::kSuperBytes};
+  return launch_source<kSmallStages, kSmallBuffers, kLargeStages>(args, plan, rows, stream);
 }
 
 }  // namespace
@@ -200,23 +221,32 @@ size_t fragments_scratch_bytes(size_t m, size_t n, size_t k, int num_sms, int fi
 }
 
 Status launch_fragments(const QuantMmaArgs& args, cudaStream_t stream) {
-  const FragmentPlan plan = plan_fragments(args.m, args.n, args.k, args.num_sms, args.fill, args.x_buffers);
-  FERRUM_CHECK(plan.splits == 1 || args.scratch != nullptr, ErrorCode::kInvalidArgument,
-               "quant_mma: a split-k launch needs its partials scratch");
-  if (wgmma_takes(args, plan)) {
-    FERRUM_TRY(launch_wgmma(args, plan, stream));
-  } else {
-    FERRUM_CHECK(args.kernel != QuantMmaKernel::kWgmma, ErrorCode::kUnsupported,
-                 "quant_mma: the wgmma kernel needs an sm_90a build and more than ", kSmallTokens, " rows of x");
+  return with_fragment_plan(args, stream, [&](const FragmentPlan& plan) -> Status {
     switch (args.w_dtype) {
-      case DType::kQ6_K: FERRUM_TRY((launch_format<Q6KFormat, 3, 2, 2>(args, plan, stream))); break;
-      case DType::kQ8_0: FERRUM_TRY((launch_format<Q80Format, 2, 1, 2>(args, plan, stream))); break;
-      default: FERRUM_TRY((launch_format<Q4KFormat, 4, 2, 3>(args, plan, stream))); break;
+      case DType::kQ6_K: return launch_format<Q6KFormat, 3, 2, 2>(args, plan, stream);
+      case DType::kQ8_0: return launch_format<Q80Format, 2, 1, 2>(args, plan, stream);
+      default: return launch_format<Q4KFormat, 4, 2, 3>(args, plan, stream);
     }
-  }
-  SplitPlan split;
-  split.splits = plan.splits;
-  return finish_split(args, split, stream);
+  });
+}
+
+bool gptq_fragments_take(const QuantMmaArgs& args, const PackedIntWeight& packed) {
+  return args.kernel != QuantMmaKernel::kSharedTiles && quant_mma_fragments_enabled() && args.x_dtype == DType::kBF16 &&
+         packed.bits == 4 && packed.g_idx == nullptr && packed.group_size > 0 && packed.group_size % 32 == 0 &&
+         packed.k % kSuperValues == 0 && packed.n % 4 == 0 && is_aligned(packed.qweight, 16) &&
+         (packed.scales_dtype == DType::kF16 || packed.scales_dtype == DType::kBF16 ||
+          packed.scales_dtype == DType::kF32);
+}
+
+Status launch_gptq_fragments(const QuantMmaArgs& args, const PackedIntWeight& packed, cudaStream_t stream) {
+  return with_fragment_plan(args, stream, [&](const FragmentPlan& plan) -> Status {
+    FERRUM_DISPATCH_FLOAT(packed.scales_dtype, Scale, "quant_mma (GPTQ scales)", {
+      const GptqWords<Scale> words{packed.qweight, static_cast<const Scale*>(packed.scales), packed.zeros,
+                                   static_cast<int>(packed.group_size)};
+      FERRUM_TRY((launch_source<4, 2, 3>(args, plan, words, stream)));
+    });
+    return ok();
+  });
 }
 
 }  // namespace ferrum::cuda::quant_mma

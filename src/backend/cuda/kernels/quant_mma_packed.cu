@@ -2,9 +2,12 @@
 // them, no repacking at load, and GPTQ's GEMV for one activation row (below). In the GEMM a thread
 // decodes 32 consecutive k of one output column per task; consecutive threads take consecutive
 // columns, so GPTQ's words ([k / per_word, n]), the scales and the zeros ([groups, n]) are read
-// coalesced. AWQ ([k, n / 8]) reads one word per k, shared by eight neighbouring columns.
+// coalesced. AWQ ([k, n / 8]) reads one word per k, shared by eight neighbouring columns. 4-bit GPTQ
+// with bf16 x (and AWQ repacked into it) takes the fragment kernels instead where their shapes allow
+// (gptq_fragments_take, quant_mma_formats.cuh).
 #include "backend/cuda/kernels/launch_settings.h"
 #include "backend/cuda/kernels/packed_int.cuh"
+#include "backend/cuda/kernels/quant_mma_formats.cuh"
 #include "backend/cuda/kernels/quant_mma_kernel.cuh"
 #include "backend/cuda/kernels/rounded_rows.cuh"
 
@@ -439,6 +442,7 @@ Status launch_quant_mma_packed(const QuantMmaArgs& args, const PackedIntWeight& 
   FERRUM_CHECK(
       quant_mma_supports_packed(packed, awq, args.x_dtype, args.x, args.m) && args.n == packed.n && args.k == packed.k,
       ErrorCode::kInternal, "quant_mma: this GPTQ / AWQ weight has no tensor-core path");
+  if (!awq && gptq_fragments_take(args, packed)) return launch_gptq_fragments(args, packed, stream);
   SplitPlan plan = plan_split(args.m, args.n, args.k, args.num_sms, 0);
   FERRUM_TRY(check_split_scratch(args, plan));
   FERRUM_DISPATCH_FLOAT(packed.scales_dtype, Scale, "quant_mma (scales)",

@@ -56,11 +56,11 @@ struct WgmmaTile {
 // kernel. Commit groups per thread: the ring's first kStages - 1 super-blocks, x's first slice (and
 // an empty group with two x buffers), then per super-block the ring's next super-block and x's next
 // slice (order below).
-template <class Format, int kStages, int kXBuffers>
+template <class Source, int kStages, int kXBuffers>
 __global__ void __launch_bounds__(kFragmentWarps * 32, 2)
-    fragment_wgmma_kernel(const bf16_t* __restrict__ x, const uint8_t* __restrict__ w, size_t row_bytes,
-                          void* __restrict__ out, DType out_dtype, float* __restrict__ partials, int m, int n, int k,
-                          int blocks_per_split) {
+    fragment_wgmma_kernel(const bf16_t* __restrict__ x, const Source source, void* __restrict__ out, DType out_dtype,
+                          float* __restrict__ partials, int m, int n, int k, int blocks_per_split) {
+  using Format = typename Source::Format;
   using Shape = WgmmaTile<Format, kStages, kXBuffers>;
   constexpr int kGroups = Format::kChunks * Format::kGroupsPerChunk;  // 32-value groups per super-block
   extern __shared__ __align__(1024) unsigned char shared_raw[];
@@ -76,7 +76,7 @@ __global__ void __launch_bounds__(kFragmentWarps * 32, 2)
   const int begin = blockIdx.z * blocks_per_split, end = min(begin + blocks_per_split, super_blocks);
 
   // Weights are never written by an earlier kernel: the ring fills before the wait.
-  fill_ring<Format, kStages, Shape::kStageBytes>(w, row_bytes, warp_row0, n, begin, end, ring);
+  fill_ring<kStages, Shape::kStageBytes>(source, warp_row0, n, begin, end, ring);
   pdl_wait();
   load_x_slice<Shape::kThreads>(x, m, k, token0, begin, x_slices);
   cp_async_commit();
@@ -85,9 +85,7 @@ __global__ void __launch_bounds__(kFragmentWarps * 32, 2)
   float acc[kTokenTiles][4] = {};
   for (int s = begin; s < end; ++s) {
     const int i = s - begin;
-    const auto stage_next = [&] {
-      refill_ring<Format, kStages, Shape::kStageBytes>(w, row_bytes, warp_row0, n, s, i, end, ring);
-    };
+    const auto stage_next = [&] { refill_ring<kStages, Shape::kStageBytes>(source, warp_row0, n, s, i, end, ring); };
     const auto load_next_x = [&] {
       if (s + 1 < end) {
         load_x_slice<Shape::kThreads>(x, m, k, token0, s + 1, x_slices + ((i + 1) % kXBuffers) * Shape::kSliceElems);
@@ -113,7 +111,7 @@ __global__ void __launch_bounds__(kFragmentWarps * 32, 2)
 
     const bf16_t* slice = x_slices + (i % kXBuffers) * Shape::kSliceElems;
     const uint8_t* stage = ring + (i % kStages) * Shape::kStageBytes;
-    Format::prepare(stage, lane, table);
+    source.prepare(stage, lane, table, s, warp_row0, n);
     __syncwarp();
     uint32_t a[2][2][4] = {};  // [group parity][step][register]
 #pragma unroll
@@ -162,21 +160,19 @@ __global__ void __launch_bounds__(kFragmentWarps * 32, 2)
   store_accumulators(acc, warp_row0, token0, m, n, partials, out, out_dtype);
 }
 
-template <class Format, int kStages, int kXBuffers>
-Status launch_shape(const QuantMmaArgs& args, const FragmentPlan& plan, cudaStream_t stream) {
-  using Shape = WgmmaTile<Format, kStages, kXBuffers>;
-  auto kernel = fragment_wgmma_kernel<Format, kStages, kXBuffers>;
+template <class Source, int kStages, int kXBuffers>
+Status launch_shape(const QuantMmaArgs& args, const FragmentPlan& plan, const Source& source, cudaStream_t stream) {
+  using Shape = WgmmaTile<typename Source::Format, kStages, kXBuffers>;
+  auto kernel = fragment_wgmma_kernel<Source, kStages, kXBuffers>;
   FERRUM_CUDA_TRY(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Shape::kSharedBytes)),
       "(quant_mma wgmma, ", Shape::kSharedBytes, " bytes of shared memory)");
   apply_shared_carveout(reinterpret_cast<const void*>(kernel), 100);  // two blocks per SM
   float* partials = plan.splits > 1 ? static_cast<float*>(args.scratch) : nullptr;
-  const size_t row_bytes = args.k / kSuperValues * Format::kSuperBytes;
   return launch_kernel("quant_mma(wgmma)", kernel, dim3(plan.row_tiles, plan.token_tiles, plan.splits),
-                       dim3(Shape::kThreads), Shape::kSharedBytes, stream, static_cast<const bf16_t*>(args.x),
-                       static_cast<const uint8_t*>(args.w), row_bytes, args.out, args.out_dtype, partials,
-                       static_cast<int>(args.m), static_cast<int>(args.n), static_cast<int>(args.k),
-                       plan.blocks_per_split);
+                       dim3(Shape::kThreads), Shape::kSharedBytes, stream, static_cast<const bf16_t*>(args.x), source,
+                       args.out, args.out_dtype, partials, static_cast<int>(args.m), static_cast<int>(args.n),
+                       static_cast<int>(args.k), plan.blocks_per_split);
 }
 
 bool device_is_sm90() {
@@ -200,16 +196,24 @@ bool wgmma_takes(const QuantMmaArgs& args, const FragmentPlan& plan) {
 #endif
 }
 
-// Two blocks per SM. Q4_K (160-byte staged rows): two x slices and a 2-deep ring (the lab's
-// x_buffers = 1: one slice, 3 deep); Q6_K (240) and Q8_0 (288): one slice, 2 deep.
-Status launch_wgmma(const QuantMmaArgs& args, const FragmentPlan& plan, cudaStream_t stream) {
-  switch (args.w_dtype) {
-    case DType::kQ6_K: return launch_shape<Q6KFormat, 2, 1>(args, plan, stream);
-    case DType::kQ8_0: return launch_shape<Q80Format, 2, 1>(args, plan, stream);
-    default:
-      if (plan.x_buffers == 1) return launch_shape<Q4KFormat, 3, 1>(args, plan, stream);
-      return launch_shape<Q4KFormat, 2, 2>(args, plan, stream);
+// Two blocks per SM. Q4_K (160-byte staged rows) and GPTQ (128): two x slices and a 2-deep ring (the
+// lab's x_buffers = 1: one slice, 3 deep); Q6_K (240) and Q8_0 (288): one slice, 2 deep.
+template <class Source>
+Status launch_wgmma(const QuantMmaArgs& args, const FragmentPlan& plan, const Source& source, cudaStream_t stream) {
+  using Format = typename Source::Format;
+  if constexpr (std::is_same_v<Format, Q6KFormat> || std::is_same_v<Format, Q80Format>) {
+    return launch_shape<Source, 2, 1>(args, plan, source, stream);
+  } else {
+    if (plan.x_buffers == 1) return launch_shape<Source, 3, 1>(args, plan, source, stream);
+    return launch_shape<Source, 2, 2>(args, plan, source, stream);
   }
 }
+
+template Status launch_wgmma(const QuantMmaArgs&, const FragmentPlan&, const GgufRows<Q4KFormat>&, cudaStream_t);
+template Status launch_wgmma(const QuantMmaArgs&, const FragmentPlan&, const GgufRows<Q6KFormat>&, cudaStream_t);
+template Status launch_wgmma(const QuantMmaArgs&, const FragmentPlan&, const GgufRows<Q80Format>&, cudaStream_t);
+template Status launch_wgmma(const QuantMmaArgs&, const FragmentPlan&, const GptqWords<f16_t>&, cudaStream_t);
+template Status launch_wgmma(const QuantMmaArgs&, const FragmentPlan&, const GptqWords<bf16_t>&, cudaStream_t);
+template Status launch_wgmma(const QuantMmaArgs&, const FragmentPlan&, const GptqWords<float>&, cudaStream_t);
 
 }  // namespace ferrum::cuda::quant_mma

@@ -299,7 +299,8 @@ int main(int argc, char** argv) {
     }
   }
   // GPTQ int4, group 128 (as AutoGPTQ packs it), f16 scales: v0 expands it and runs cuBLASLt, v2 is
-  // the tensor-core kernel over the packed words, gemv* the batch-1 GEMV (both quant_mma_packed.cu).
+  // the shared-tile tensor-core kernel over the packed words, v7 / v8 the fragment kernels (mma.sync /
+  // wgmma; GptqWords in quant_mma_formats.cuh), gemv* the batch-1 GEMV (quant_mma_packed.cu).
   int* gemv_counters = lab::device_alloc<int>(ferrum::cuda::kPackedGemvCounters);
   LAB_CHECK(cudaMemset(gemv_counters, 0, sizeof(int) * ferrum::cuda::kPackedGemvCounters));
   void* x_rounded = lab::device_alloc<char>(ferrum::cuda::rounded_rows_bytes(1, 14336));
@@ -350,9 +351,16 @@ int main(int argc, char** argv) {
                                                DType::kBF16, size_t(m), size_t(s.n), size_t(s.k)}),
             "v0 gemm");
       }) && all_ok;
-      all_ok = measure.report("v2", [&](int c) {
-        die_on(ferrum::cuda::launch_quant_mma_packed(base_args(m, s.n, s.k), packed(c), false, stream), "v2 gptq");
-      }) && all_ok;
+      const auto packed_gemm = [&](const char* name, ferrum::cuda::QuantMmaKernel kernel) {
+        all_ok = measure.report(name, [&](int c) {
+          ferrum::cuda::QuantMmaArgs a = base_args(m, s.n, s.k);
+          a.kernel = kernel;
+          die_on(ferrum::cuda::launch_quant_mma_packed(a, packed(c), false, stream), name);
+        }) && all_ok;
+      };
+      packed_gemm("v2", ferrum::cuda::QuantMmaKernel::kSharedTiles);
+      packed_gemm("v7", ferrum::cuda::QuantMmaKernel::kFragments);
+      if (m > 16) packed_gemm("v8", ferrum::cuda::QuantMmaKernel::kWgmma);
       if (m == 1) {
         // gemv: x rounded in its own launch; gemv-r: x rounded ahead (as a norm writes it), so the GEMV
         // is the only launch. (A gemv2, two chunks per warp step, lost 2-17%: lab/NOTES.md.)
