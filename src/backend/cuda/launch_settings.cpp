@@ -162,9 +162,9 @@ size_t quant_mma_max_rows(DType type) {
   if (quant_mma_rows_override() >= 0) return static_cast<size_t>(quant_mma_rows_override());
   switch (type) {
     case DType::kQ4_K: return 128;
+    case DType::kQ5_K: return quant_mma_fragments_enabled() ? 64 : 8;
     case DType::kQ2_K:
-    case DType::kQ3_K:
-    case DType::kQ5_K: return 8;
+    case DType::kQ3_K: return 8;
     default: return 64;
   }
 }

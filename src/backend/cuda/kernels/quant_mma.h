@@ -6,7 +6,7 @@
 // once, wide loads, the next slice's bytes already requested) while x's tile arrives by cp.async,
 // then runs mma.sync m16n8k16 with f32 accumulators. When the tiles alone leave SMs idle, k is split
 // across blocks and a second kernel sums the f32 partials in a fixed order (deterministic).
-// Q4_K, Q6_K and Q8_0 (rows a multiple of 16 bytes) and 4-bit GPTQ / AWQ with bf16 x take their own
+// Q4_K, Q5_K, Q6_K and Q8_0 (rows a multiple of 16 bytes) and 4-bit GPTQ / AWQ with bf16 x take their own
 // kernel (quant_mma_fragments.cu): each warp streams its 16 rows through a shared-memory ring by
 // cp.async and decodes them straight into mma fragments, no weight tile and no ldmatrix (Q4_K at 64
 // rows: 1.35-1.9x the shared-tile kernel's speed); on sm_90a its 64-token tiles run on wgmma
@@ -74,7 +74,7 @@ Status launch_packed_gemv(const QuantMmaArgs& args, const PackedIntWeight& packe
 // Whether the kernel takes these operands (any GGUF weight type, f32 / bf16 x at a 16-byte aligned
 // address, k a multiple of 32, m and n within int range).
 bool quant_mma_supports(DType w_dtype, DType x_dtype, const void* x, size_t m, size_t n, size_t k);
-// Whether launch_quant_mma takes the fragment kernel for these operands (Q4_K, Q6_K with k a
+// Whether launch_quant_mma takes the fragment kernel for these operands (Q4_K, Q5_K, Q6_K with k a
 // multiple of 2048, Q8_0; bf16 x; 16-byte aligned weights; quant_mma_fragments_enabled()).
 bool quant_mma_fragments_apply(DType w_dtype, DType x_dtype, const void* w, size_t k);
 // Bytes of f32 partials the launch needs for this shape (0 when k is not split).

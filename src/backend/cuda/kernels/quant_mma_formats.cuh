@@ -130,6 +130,60 @@ struct Q4KFormat {
   }
 };
 
+// Q5_K: 176-byte super-blocks (d, dmin, Q4_K's 12 bytes of 6-bit scales and mins, 32 bytes qh of
+// high bits, 128 of nibbles qs), 16-byte aligned. Chunk c is Q4_K's (groups 2c: low nibbles of qs
+// 32c .. 32c + 31, 2c + 1: high nibbles) with bit 2c (2c + 1) of qh[l] as each value's bit 4.
+struct Q5KFormat {
+  static constexpr int kSuperBytes = 176;
+  static constexpr int kPieces = 11;
+  static constexpr int kPitch = kSuperBytes + 48;  // 224: rows g .. g + 3 of a lane quarter on other banks
+  static constexpr int kChunks = 4, kGroupsPerChunk = 2;
+  static constexpr size_t kTableBytes = Q4KFormat::kTableBytes;
+
+  __device__ __forceinline__ static size_t window(int s) { return size_t{static_cast<unsigned>(s)} * kSuperBytes; }
+
+  __device__ __forceinline__ static void prepare(const uint8_t* stage, int lane, void* table) {
+    for (int e = lane; e < 16 * 4; e += 32) {
+      static_cast<float4*>(table)[e] =
+          Q4KFormat::chunk_scales(*reinterpret_cast<const uint4*>(stage + (e / 4) * kPitch), e % 4);
+    }
+  }
+
+  struct RowChunk {
+    uint2 q, high;  // the lane's nibble bytes, and its qh bytes shifted so bits 0 / 1 are groups 2c / 2c + 1
+    float4 scales;
+  };
+
+  __device__ __forceinline__ static uint2 chunk_bits(uint2 qh, int c) {
+    return make_uint2((qh.x >> (2 * c)) & 0x03030303u, (qh.y >> (2 * c)) & 0x03030303u);
+  }
+  __device__ __forceinline__ static RowChunk load(const uint8_t* stage, const void* table, int row, int, int c, int t) {
+    const uint8_t* block = stage + row * kPitch;
+    return {*reinterpret_cast<const uint2*>(block + 48 + 32 * c + 8 * t),
+            chunk_bits(*reinterpret_cast<const uint2*>(block + 16 + 8 * t), c),
+            static_cast<const float4*>(table)[row * 4 + c]};
+  }
+  __device__ __forceinline__ static RowChunk load_in_order(const uint8_t* stage, const void* table, int row, int, int c,
+                                                           int t) {
+    const uint8_t* block = stage + row * kPitch;
+    return {load_quarter_pairs(block + 48 + 32 * c + 2 * t), chunk_bits(load_quarter_pairs(block + 16 + 2 * t), c),
+            static_cast<const float4*>(table)[row * 4 + c]};
+  }
+
+  __device__ __forceinline__ static void decode_group(const RowChunk& chunk, int j, int h, int, uint32_t (&a)[2][4]) {
+    const int shift = 4 * j;
+    uint32_t pairs[4];
+    decode_bytes(((chunk.q.x >> shift) & 0x0F0F0F0Fu) | (((chunk.high.x >> j) & 0x01010101u) << 4) | 0x80808080u,
+                 ((chunk.q.y >> shift) & 0x0F0F0F0Fu) | (((chunk.high.y >> j) & 0x01010101u) << 4) | 0x80808080u,
+                 j == 0 ? chunk.scales.x : chunk.scales.z, j == 0 ? chunk.scales.y : chunk.scales.w, pairs);
+    place_pairs(pairs, h, a);
+  }
+  __device__ __forceinline__ static void decode_in_order(const RowChunk& chunk, int j, int h, int t,
+                                                         uint32_t (&a)[2][4]) {
+    decode_group(chunk, j, h, t, a);
+  }
+};
+
 // 8 bytes at a 2-byte aligned shared address, from three aligned words.
 __device__ __forceinline__ uint2 load8_even(const uint8_t* p) {
   const uintptr_t address = reinterpret_cast<uintptr_t>(p);

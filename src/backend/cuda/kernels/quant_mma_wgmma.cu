@@ -197,11 +197,12 @@ bool wgmma_takes(const QuantMmaArgs& args, const FragmentPlan& plan) {
 }
 
 // Two blocks per SM. Q4_K (160-byte staged rows) and GPTQ (128): two x slices and a 2-deep ring (the
-// lab's x_buffers = 1: one slice, 3 deep); Q6_K (240) and Q8_0 (288): one slice, 2 deep.
+// lab's x_buffers = 1: one slice, 3 deep); Q5_K (224), Q6_K (240) and Q8_0 (288): one slice, 2 deep.
 template <class Source>
 Status launch_wgmma(const QuantMmaArgs& args, const FragmentPlan& plan, const Source& source, cudaStream_t stream) {
   using Format = typename Source::Format;
-  if constexpr (std::is_same_v<Format, Q6KFormat> || std::is_same_v<Format, Q80Format>) {
+  if constexpr (std::is_same_v<Format, Q5KFormat> || std::is_same_v<Format, Q6KFormat> ||
+                std::is_same_v<Format, Q80Format>) {
     return launch_shape<Source, 2, 1>(args, plan, source, stream);
   } else {
     if (plan.x_buffers == 1) return launch_shape<Source, 3, 1>(args, plan, source, stream);
@@ -210,6 +211,7 @@ Status launch_wgmma(const QuantMmaArgs& args, const FragmentPlan& plan, const So
 }
 
 template Status launch_wgmma(const QuantMmaArgs&, const FragmentPlan&, const GgufRows<Q4KFormat>&, cudaStream_t);
+template Status launch_wgmma(const QuantMmaArgs&, const FragmentPlan&, const GgufRows<Q5KFormat>&, cudaStream_t);
 template Status launch_wgmma(const QuantMmaArgs&, const FragmentPlan&, const GgufRows<Q6KFormat>&, cudaStream_t);
 template Status launch_wgmma(const QuantMmaArgs&, const FragmentPlan&, const GgufRows<Q80Format>&, cudaStream_t);
 template Status launch_wgmma(const QuantMmaArgs&, const FragmentPlan&, const GptqWords<f16_t>&, cudaStream_t);

@@ -195,8 +195,9 @@ int main(int argc, char** argv) {
   std::printf("\n%-6s %-20s %4s %-8s %10s %9s %7s %9s %9s\n", "type", "shape", "m", "version", "us", "GB/s", "% copy",
               "TFLOP/s", "rel err");
   for (const TypeLayout& t : kTypes) {
-    // Q5_K and Q4_0 (the types without a GEMV) on two shapes, the rest on all four.
-    const bool main_type = t.type == DType::kQ4_K || t.type == DType::kQ6_K || t.type == DType::kQ8_0;
+    // Q4_0 (no GEMV, no fragment kernel) on two shapes, the rest on all four.
+    const bool main_type =
+        t.type == DType::kQ4_K || t.type == DType::kQ5_K || t.type == DType::kQ6_K || t.type == DType::kQ8_0;
     if (!only.empty() && only != ferrum::dtype_name(t.type)) continue;
     for (const Shape& s : shapes) {
       if (!main_type && s.n == 6144) continue;
