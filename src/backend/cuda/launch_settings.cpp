@@ -87,7 +87,7 @@ bool quant_parts_enabled() {
 
 size_t quant_gemv_max_rows(DType type, bool fragments) {
   if (!quant_gemv_enabled()) return 0;
-  if (type == DType::kQ4_K) return 3;
+  if (type == DType::kQ4_K || type == DType::kQ5_K) return 3;
   if (!fragments) return 8;
   return type == DType::kQ6_K ? 5 : 4;
 }

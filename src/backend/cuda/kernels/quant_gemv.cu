@@ -8,7 +8,8 @@
 // - Q6_K (no lab version; the Q4_K_M files' other type): staged the same way, 8 super-blocks a
 //   step.
 // - Q4_K v4: eight lanes per super-block, so each warp-wide load covers contiguous bytes (Nsight
-//   Compute had v3, a lane per 64 weights, at 85% of the L1 throughput and 66% of DRAM's).
+//   Compute had v3, a lane per 64 weights, at 85% of the L1 throughput and 66% of DRAM's). Q5_K
+//   takes the same kernel with its high bits loaded beside the nibbles.
 // All three split a row's k over up to four warps when the matrix has too few rows to fill the GPU.
 #include <cuda_fp16.h>
 
@@ -25,11 +26,12 @@
 namespace ferrum::cuda {
 namespace {
 
-constexpr int kWarps = 8;                                           // one weight row per warp
-constexpr int kGroup = kRoundGroup;                                 // x values per int8 scale
-constexpr int kQ8BlockBytes = 34;                                   // f16 d, then 32 int8
-constexpr int kQ4KBlockBytes = 144;                                 // f16 d, f16 dmin, 12 scale bytes, 128 nibble bytes
-constexpr int kStagedBlocks = 32;                                   // Q8_0 blocks a warp stages at once: one per lane
+constexpr int kWarps = 8;            // one weight row per warp
+constexpr int kGroup = kRoundGroup;  // x values per int8 scale
+constexpr int kQ8BlockBytes = 34;    // f16 d, then 32 int8
+constexpr int kQ4KBlockBytes = 144;  // f16 d, f16 dmin, 12 scale bytes, 128 nibble bytes
+constexpr int kQ5KBlockBytes = 176;  // Q4_K's with 32 bytes of high bits before the nibbles
+constexpr int kStagedBlocks = 32;    // Q8_0 blocks a warp stages at once: one per lane
 constexpr int kStagedVectors = kStagedBlocks * kQ8BlockBytes / 16;  // 1088 bytes = 68 x 16
 
 // A warp per 32 values (rounded_rows.cuh).
@@ -262,17 +264,21 @@ __device__ __forceinline__ Q4KChunkScales q4_k_chunk_scales(const uint4& header,
 // covers 4 x 128 contiguous bytes and one of x 4 x 128 bytes (in pieces of 32), where v3's
 // (lab/quant_gemv_lab.cu: a lane per 64-weight chunk) touched 16 lines. The two lanes of a chunk
 // share its sub-blocks: lane h = 0 adds the dmin terms, once per sub-block.
-template <int kM>
+// kHighBits: Q5_K, the same super-block with 32 bytes of high bits (qh, bytes 16..47) before the 128
+// nibble bytes; lane j's 16 values take bits 2c and 2c + 1 of qh[16 h .. 16 h + 15] as their bit 4.
+template <int kM, bool kHighBits = false>
 __global__ void __launch_bounds__(kWarps * 32)
     q4_k_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
                      int k, int warps_per_row, int ldo) {
+  constexpr int kBlockBytes = kHighBits ? kQ5KBlockBytes : kQ4KBlockBytes;
+  constexpr int kNibbles = kHighBits ? 48 : 16;  // where a super-block's nibble bytes start
   pdl_launch_dependents();
   const int lane = threadIdx.x % 32;
   const RowSlice slice = row_slice(warps_per_row);
   const int blocks = k / 256, groups = k / kGroup;
   const int j = lane % 8, chunk = j / 2, half = j % 2;
   const float owns_min = half == 0 ? 1.0f : 0.0f;
-  const uint8_t* w_row = w + static_cast<size_t>(slice.row) * blocks * kQ4KBlockBytes;
+  const uint8_t* w_row = w + static_cast<size_t>(slice.row) * blocks * kBlockBytes;
   float acc[kM] = {};
   const int first_block = slice.row < n ? slice.part * 4 + lane / 8 : blocks;
   // pdl_wait comes first here: loading the first step's weights before it (as the staged kernels
@@ -280,15 +286,24 @@ __global__ void __launch_bounds__(kWarps * 32)
   // matrices (k 3.85 -> 4.23 us, o 7.40 -> 7.85; H100, bench/results/2026-11-27-h100-round-ahead.md).
   pdl_wait();
   for (int block = first_block; block < blocks; block += 4 * warps_per_row) {
-    const uint8_t* b = w_row + block * kQ4KBlockBytes;
+    const uint8_t* b = w_row + block * kBlockBytes;
     const uint4 header = __ldg(reinterpret_cast<const uint4*>(b));
-    const uint4 nibbles = __ldg(reinterpret_cast<const uint4*>(b + 16 + 16 * j));
+    const uint4 nibbles = __ldg(reinterpret_cast<const uint4*>(b + kNibbles + 16 * j));
     const uint32_t packed[4] = {nibbles.x, nibbles.y, nibbles.z, nibbles.w};
     int low[4], high[4];
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       low[i] = static_cast<int>(packed[i] & 0x0F0F0F0Fu);
       high[i] = static_cast<int>((packed[i] >> 4) & 0x0F0F0F0Fu);
+    }
+    if constexpr (kHighBits) {
+      const uint4 qh = __ldg(reinterpret_cast<const uint4*>(b + 16 + 16 * half));
+      const uint32_t bits[4] = {qh.x >> (2 * chunk), qh.y >> (2 * chunk), qh.z >> (2 * chunk), qh.w >> (2 * chunk)};
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        low[i] |= static_cast<int>((bits[i] & 0x01010101u) << 4);
+        high[i] |= static_cast<int>(((bits[i] >> 1) & 0x01010101u) << 4);
+      }
     }
     const Q4KChunkScales sc = q4_k_chunk_scales(header, chunk);
     const int sub = block * 8 + chunk * 2;  // x's group of the low sub-block; the high one is next
@@ -406,7 +421,10 @@ Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t st
   Kernel kernel = q4_k_gemv_kernel<kM>;
   const char* name = "gemm_quant(q4_k gemv)";
   size_t steps = ceil_div(a.k / 256, 4), fill = 8192;
-  if (a.w_dtype == DType::kQ8_0) {
+  if (a.w_dtype == DType::kQ5_K) {
+    kernel = q4_k_gemv_kernel<kM, true>;
+    name = "gemm_quant(q5_k gemv)";
+  } else if (a.w_dtype == DType::kQ8_0) {
     kernel = async && a.k % 256 == 0 ? q8_0_gemv_kernel<kM, true> : q8_0_gemv_kernel<kM, false>;
     name = "gemm_quant(q8_0 gemv)";
     steps = ceil_div(a.k / kGroup, kStagedBlocks);
@@ -428,7 +446,7 @@ Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t st
 bool quant_gemv_supports(DType w_dtype, size_t m, const void* w) {
   if (m == 0 || m > kQuantGemvMaxRows) return false;
   if (w_dtype == DType::kQ8_0 || w_dtype == DType::kQ6_K) return is_aligned(w, 2);
-  if (w_dtype == DType::kQ4_K) return is_aligned(w, 16);
+  if (w_dtype == DType::kQ4_K || w_dtype == DType::kQ5_K) return is_aligned(w, 16);
   return false;
 }
 
