@@ -423,7 +423,7 @@ Status CudaBackend::gemm_quant_impl(CudaContext& ctx, const CudaBuffer& a, const
       }
       return cuda::launch_quant_gemv(args, ctx.stream());
     }
-    if (k > 0 && n > 0 && m <= cuda::quant_mma_max_rows(type) &&
+    if (k > 0 && n > 0 && m <= cuda::quant_mma_max_rows(type, fragments) &&
         cuda::quant_mma_supports(type, a.dtype(), a.data(), m, n, k)) {
       FERRUM_ASSIGN_OR_RETURN(cuda::QuantMmaArgs args, quant_mma_args(ctx, x_of(a), out, m, n, k));
       args.w = weights.qweight->data();

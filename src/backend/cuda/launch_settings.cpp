@@ -158,13 +158,14 @@ bool quant_mma_wgmma_enabled() {
   return enabled;
 }
 
-size_t quant_mma_max_rows(DType type) {
+size_t quant_mma_max_rows(DType type, bool fragments) {
   if (quant_mma_rows_override() >= 0) return static_cast<size_t>(quant_mma_rows_override());
+  if (fragments) return 128;
   switch (type) {
     case DType::kQ4_K: return 128;
-    case DType::kQ5_K: return quant_mma_fragments_enabled() ? 64 : 8;
     case DType::kQ2_K:
-    case DType::kQ3_K: return 8;
+    case DType::kQ3_K:
+    case DType::kQ5_K: return 8;
     default: return 64;
   }
 }

@@ -56,15 +56,17 @@ bool quant_parts_enabled();
 // 77.0 us, down 50.1 vs 45.6), then the tensor-core kernel (kernels/quant_mma.h) up to
 // quant_mma_max_rows(type), then dequantize + cuBLASLt. The tensor-core kernel wins to 128 rows for
 // Q4_K (gate_up 257 vs 472 us), to 64 for Q6_K / Q8_0 (at 128 the dequantized path is 1.5x faster)
-// and the 32-value types, to 8 for Q2_K / Q3_K (their value-by-value decoder: Q5_K's o_proj at 16
-// rows took 67 us against 45 before Q5_K decoded into fragments; with them Q5_K goes to 64).
+// and the 32-value types, to 8 for Q2_K / Q3_K / Q5_K (their value-by-value decoder: Q5_K's o_proj
+// at 16 rows 67 us against 45). With `fragments` every type goes to 128: at 128 rows the fragment
+// kernels take 0.7-0.85x dequantize + cuBLASLt's time on o / gate_up / down and tie on qkv
+// (wgmma; mma.sync 0.85-0.9x; bench/results/2026-11-27-h100-wgmma-fragments.md).
 // FERRUM_CUDA_QUANT_MMA_MAX_ROWS=N sets one ceiling for every type (0 turns the kernel off).
 // With `fragments` (the tensor-core kernel that decodes into mma fragments takes the weight,
 // quant_mma_fragments_apply), Q8_0 and Q6_K hand over earlier: at 8 rows it beats their GEMVs by
 // 25-35%, at 4 it loses or ties (bench/results/2026-11-27-h100-q4k-fragments.md): 4 rows for Q8_0,
 // 5 for Q6_K.
 size_t quant_gemv_max_rows(DType type, bool fragments = false);
-size_t quant_mma_max_rows(DType type);
+size_t quant_mma_max_rows(DType type, bool fragments = false);
 // The same ceiling for GPTQ / AWQ weights (no GEMV: the tensor-core kernel from one row), default 128
 // (GPTQ 4-bit gate_up: 239 us against 459 at 128 rows, 795 against 525 at 512),
 // FERRUM_CUDA_QUANT_MMA_MAX_ROWS overriding it too.
