@@ -322,6 +322,67 @@ struct Q80Format {
   }
 };
 
+// Q4_0: 18-byte blocks (d, 16 bytes of nibbles: value i the low nibble of byte i, value 16 + i its
+// high one), 8 of them (144 bytes, 16-byte aligned when k is a multiple of 256) staged as one
+// super-block; a group is a block. The mma.sync kernel's lane t takes values 8t .. 8t + 7: the low
+// (t < 2) or high nibbles of bytes 8 (t % 2) .. 8 (t % 2) + 7; the wgmma kernel's lane t the low
+// (step 0) and high (step 1) nibbles of bytes 2t, 2t + 1, 2t + 8, 2t + 9. d (q - 8) = (1 + q / 128)
+// 128 d - 136 d, both constants exact for an f16 d.
+struct Q40Format {
+  static constexpr int kSuperBytes = 144;
+  static constexpr int kPieces = 9;
+  static constexpr int kPitch = kSuperBytes + 16;  // 160, as Q4_K's
+  static constexpr int kChunks = 4, kGroupsPerChunk = 2;
+  static constexpr size_t kTableBytes = 0;
+
+  __device__ __forceinline__ static size_t window(int s) { return size_t{static_cast<unsigned>(s)} * kSuperBytes; }
+  __device__ __forceinline__ static void prepare(const uint8_t*, int, void*) {}
+
+  struct RowChunk {
+    uint2 q[2];  // per block of the chunk: the lane's 8 values as nibbles (.x step 0's, .y step 1's)
+    float d[2];
+  };
+
+  template <class LaneNibbles>
+  __device__ __forceinline__ static RowChunk load_blocks(const uint8_t* stage, int row, int c, LaneNibbles nibbles) {
+    const uint8_t* super_block = stage + row * kPitch;
+    RowChunk chunk;
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const uint8_t* block = super_block + 18 * (2 * c + j);
+      chunk.q[j] = nibbles(block + 2);
+      chunk.d[j] = f16_bits_to_float(*reinterpret_cast<const uint16_t*>(block));
+    }
+    return chunk;
+  }
+
+  __device__ __forceinline__ static RowChunk load(const uint8_t* stage, const void*, int row, int, int c, int t) {
+    return load_blocks(stage, row, c, [t](const uint8_t* q) {
+      const uint2 bytes = load8_even(q + 8 * (t % 2));
+      const int shift = 4 * (t / 2);
+      return make_uint2((bytes.x >> shift) & 0x0F0F0F0Fu, (bytes.y >> shift) & 0x0F0F0F0Fu);
+    });
+  }
+  __device__ __forceinline__ static RowChunk load_in_order(const uint8_t* stage, const void*, int row, int, int c,
+                                                           int t) {
+    return load_blocks(stage, row, c, [t](const uint8_t* q) {
+      const uint32_t bytes = load_quarter_pairs(q + 2 * t).x;  // bytes 2t, 2t + 1, 2t + 8, 2t + 9
+      return make_uint2(bytes & 0x0F0F0F0Fu, (bytes >> 4) & 0x0F0F0F0Fu);
+    });
+  }
+
+  __device__ __forceinline__ static void decode_group(const RowChunk& chunk, int j, int h, int, uint32_t (&a)[2][4]) {
+    const float d128 = 128.0f * chunk.d[j];
+    uint32_t pairs[4];
+    decode_bytes(chunk.q[j].x | 0x80808080u, chunk.q[j].y | 0x80808080u, d128, -1.0625f * d128, pairs);
+    place_pairs(pairs, h, a);
+  }
+  __device__ __forceinline__ static void decode_in_order(const RowChunk& chunk, int j, int h, int t,
+                                                         uint32_t (&a)[2][4]) {
+    decode_group(chunk, j, h, t, a);
+  }
+};
+
 // Super-block s of a warp's 16 weight rows (from row0; rows past n repeat row n - 1, whose sums are
 // never stored) into one stage of the warp's ring, 16 bytes per copy.
 template <class Format>

@@ -152,8 +152,8 @@ Status launch_fragment_shape(const QuantMmaArgs& args, const FragmentPlan& plan,
                        static_cast<int>(args.k), plan.blocks_per_split);
 }
 
-// Two blocks per SM: ring depths and x buffers per token tile as shared memory allows (Q4_K's
-// 160-byte staged rows and GPTQ's 128: 4 deep with two x buffers at 16 tokens, 3 with one at 64;
+// Two blocks per SM: ring depths and x buffers per token tile as shared memory allows (Q4_K's and
+// Q4_0's 160-byte staged rows and GPTQ's 128: 4 deep with two x buffers at 16 tokens, 3 with one at 64;
 // Q5_K's 224-byte and Q6_K's 240-byte rows 3 and 2; Q8_0's 288-byte rows 2 with one buffer at both). The lab's
 // x_buffers = 2 at 64 tokens takes one ring stage more (one block per SM). On sm_90a 64-token tiles
 // take the wgmma kernel.
@@ -225,6 +225,7 @@ Status launch_fragments(const QuantMmaArgs& args, cudaStream_t stream) {
     switch (args.w_dtype) {
       case DType::kQ6_K: return launch_format<Q6KFormat, 3, 2, 2>(args, plan, stream);
       case DType::kQ5_K: return launch_format<Q5KFormat, 3, 2, 2>(args, plan, stream);
+      case DType::kQ4_0: return launch_format<Q40Format, 4, 2, 3>(args, plan, stream);
       case DType::kQ8_0: return launch_format<Q80Format, 2, 1, 2>(args, plan, stream);
       default: return launch_format<Q4KFormat, 4, 2, 3>(args, plan, stream);
     }
@@ -260,7 +261,7 @@ bool quant_mma_fragments_apply(DType w_dtype, DType x_dtype, const void* w, size
     return false;
   }
   // Q6_K rows must start 16-byte aligned too (a multiple of 8 super-blocks); Q8_0's do at k % 256 == 0.
-  return w_dtype == DType::kQ4_K || w_dtype == DType::kQ5_K || w_dtype == DType::kQ8_0 ||
+  return w_dtype == DType::kQ4_0 || w_dtype == DType::kQ4_K || w_dtype == DType::kQ5_K || w_dtype == DType::kQ8_0 ||
          (w_dtype == DType::kQ6_K && k % (8 * kSuperValues) == 0);
 }
 

@@ -196,7 +196,7 @@ bool wgmma_takes(const QuantMmaArgs& args, const FragmentPlan& plan) {
 #endif
 }
 
-// Two blocks per SM. Q4_K (160-byte staged rows) and GPTQ (128): two x slices and a 2-deep ring (the
+// Two blocks per SM. Q4_K and Q4_0 (160-byte staged rows) and GPTQ (128): two x slices and a 2-deep ring (the
 // lab's x_buffers = 1: one slice, 3 deep); Q5_K (224), Q6_K (240) and Q8_0 (288): one slice, 2 deep.
 template <class Source>
 Status launch_wgmma(const QuantMmaArgs& args, const FragmentPlan& plan, const Source& source, cudaStream_t stream) {
@@ -210,6 +210,7 @@ Status launch_wgmma(const QuantMmaArgs& args, const FragmentPlan& plan, const So
   }
 }
 
+template Status launch_wgmma(const QuantMmaArgs&, const FragmentPlan&, const GgufRows<Q40Format>&, cudaStream_t);
 template Status launch_wgmma(const QuantMmaArgs&, const FragmentPlan&, const GgufRows<Q4KFormat>&, cudaStream_t);
 template Status launch_wgmma(const QuantMmaArgs&, const FragmentPlan&, const GgufRows<Q5KFormat>&, cudaStream_t);
 template Status launch_wgmma(const QuantMmaArgs&, const FragmentPlan&, const GgufRows<Q6KFormat>&, cudaStream_t);

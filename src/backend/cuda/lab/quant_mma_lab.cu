@@ -195,13 +195,8 @@ int main(int argc, char** argv) {
   std::printf("\n%-6s %-20s %4s %-8s %10s %9s %7s %9s %9s\n", "type", "shape", "m", "version", "us", "GB/s", "% copy",
               "TFLOP/s", "rel err");
   for (const TypeLayout& t : kTypes) {
-    // Q4_0 (no GEMV, no fragment kernel) on two shapes, the rest on all four.
-    const bool main_type =
-        t.type == DType::kQ4_K || t.type == DType::kQ5_K || t.type == DType::kQ6_K || t.type == DType::kQ8_0;
     if (!only.empty() && only != ferrum::dtype_name(t.type)) continue;
     for (const Shape& s : shapes) {
-      if (!main_type && s.n == 6144) continue;
-      if (!main_type && s.k == 14336) continue;
       if (!only_shape.empty() && std::string(s.name).rfind(only_shape + " ", 0) != 0) continue;
       const size_t blocks = size_t{1} * s.n * s.k / t.block_elems;
       const size_t bytes = blocks * t.block_bytes;
@@ -258,11 +253,9 @@ int main(int argc, char** argv) {
           });
         }
         report("v1", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c, true), stream), "v1"); });
-        if (main_type) {
-          report("v2", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c, false), stream), "v2"); });
-          report("v3", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c, false, 4), stream), "v3"); });
-        }
-        if (main_type) {
+        report("v2", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c, false), stream), "v2"); });
+        report("v3", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c, false, 4), stream), "v3"); });
+        {
           const auto v7 = [&](const char* name, int fill, int x_buffers) {
             report(name, [&](int c) {
               die_on(ferrum::cuda::launch_quant_mma(fragment_args(c, fill, x_buffers), stream), name);
