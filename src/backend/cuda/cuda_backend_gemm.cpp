@@ -7,7 +7,7 @@
 // activations over bf16 weights keep f32 accuracy (the bf16-activation path never converts). An
 // output dtype cuBLASLt cannot write (a half type from f32, f16 from bf16) goes through f32 scratch.
 // GGUF weights take, by type and m (kernels/launch_settings.h): the fused dp4a GEMV
-// (kernels/quant_gemv.h: Q8_0 / Q4_K / Q5_K / Q6_K, decode sizes), which rounds x to int8 per 32 values;
+// (kernels/quant_gemv.h: Q4_0 / Q8_0 / Q4_K / Q5_K / Q6_K, decode sizes), which rounds x to int8 per 32 values;
 // the tensor-core kernel (kernels/quant_mma.h: every GGUF type, batches), which rounds x and the
 // weights to bf16; or, for larger m (prefill), a dense expansion of the weight into scratch (in the
 // activation's dtype: exact for f32) and cuBLASLt. GPTQ (without act-order) and AWQ take the

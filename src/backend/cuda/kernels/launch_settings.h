@@ -63,8 +63,9 @@ bool quant_parts_enabled();
 // FERRUM_CUDA_QUANT_MMA_MAX_ROWS=N sets one ceiling for every type (0 turns the kernel off).
 // With `fragments` (the tensor-core kernel that decodes into mma fragments takes the weight,
 // quant_mma_fragments_apply), Q8_0 and Q6_K hand over earlier: at 8 rows it beats their GEMVs by
-// 25-35%, at 4 it loses or ties (bench/results/2026-11-27-h100-q4k-fragments.md): 4 rows for Q8_0,
-// 5 for Q6_K.
+// 25-35%, at 4 it loses or ties (bench/results/2026-11-27-h100-q4k-fragments.md): 4 rows for Q8_0
+// (and Q4_0, whose GEMV is Q8_0's: at 4 rows it still wins 3 of 4 shapes, gate_up 55 against 62 us),
+// 5 for Q6_K; Q5_K's GEMV is Q4_K's (3).
 size_t quant_gemv_max_rows(DType type, bool fragments = false);
 size_t quant_mma_max_rows(DType type, bool fragments = false);
 // The same ceiling for GPTQ / AWQ weights (no GEMV: the tensor-core kernel from one row), default 128

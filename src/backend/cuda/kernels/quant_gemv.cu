@@ -30,6 +30,7 @@ constexpr int kWarps = 8;            // one weight row per warp
 constexpr int kGroup = kRoundGroup;  // x values per int8 scale
 constexpr int kQ8BlockBytes = 34;    // f16 d, then 32 int8
 constexpr int kQ4KBlockBytes = 144;  // f16 d, f16 dmin, 12 scale bytes, 128 nibble bytes
+constexpr int kQ40BlockBytes = 18;   // f16 d, 16 nibble bytes
 constexpr int kQ5KBlockBytes = 176;  // Q4_K's with 32 bytes of high bits before the nibbles
 constexpr int kStagedBlocks = 32;    // Q8_0 blocks a warp stages at once: one per lane
 constexpr int kStagedVectors = kStagedBlocks * kQ8BlockBytes / 16;  // 1088 bytes = 68 x 16
@@ -188,36 +189,52 @@ __device__ __forceinline__ void staged_steps(const uint8_t* w_row, int block_byt
 }
 
 // Q8_0: a warp per weight row; per step the warp stages 32 blocks, then lane j takes block j:
-// 8 dp4a per activation row against the int8 x, scaled by d * x's scale.
-template <int kM, bool kAsync>
+// 8 dp4a per activation row against the int8 x, scaled by d * x's scale. kNibbles: Q4_0, 18-byte
+// blocks of 16 nibble bytes (value i the low nibble of byte i, 16 + i its high one) whose q - 8 is
+// d (x_scale dot(q, xq) - 8 x_scale sum(xq)), the second term x's rounded sum.
+template <int kM, bool kAsync, bool kNibbles = false>
 __global__ void __launch_bounds__(kWarps * 32)
     q8_0_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
                      int k, int warps_per_row, int ldo) {
+  constexpr int kBlockBytes = kNibbles ? kQ40BlockBytes : kQ8BlockBytes;
   __shared__ uint4 staged[kWarps][kAsync ? 2 : 1][kStagedVectors];
   pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const RowSlice slice = row_slice(warps_per_row);
   const int blocks = k / kGroup;
-  const uint8_t* w_row = w + static_cast<size_t>(slice.row) * blocks * kQ8BlockBytes;
+  const uint8_t* w_row = w + static_cast<size_t>(slice.row) * blocks * kBlockBytes;
   float acc[kM] = {};
   const int first = slice.row < n ? slice.part * kStagedBlocks : blocks;
-  staged_steps<kAsync>(w_row, kQ8BlockBytes, kStagedBlocks, first, kStagedBlocks * warps_per_row, blocks,
-                       reinterpret_cast<uint8_t*>(staged[warp]), kStagedVectors * 16, lane,
-                       [&](const uint8_t* mine, int first_block, int count) {
-                         if (lane >= count) return;
-                         const unsigned short* b = reinterpret_cast<const unsigned short*>(mine + lane * kQ8BlockBytes);
-                         const float d = __half2float(__ushort_as_half(b[0]));
-                         int words[8];
+  staged_steps<kAsync>(
+      w_row, kBlockBytes, kStagedBlocks, first, kStagedBlocks * warps_per_row, blocks,
+      reinterpret_cast<uint8_t*>(staged[warp]), kStagedVectors * 16, lane,
+      [&](const uint8_t* mine, int first_block, int count) {
+        if (lane >= count) return;
+        const unsigned short* b = reinterpret_cast<const unsigned short*>(mine + lane * kBlockBytes);
+        const float d = __half2float(__ushort_as_half(b[0]));
+        const auto word = [&](int j) { return b[1 + 2 * j] | (static_cast<uint32_t>(b[2 + 2 * j]) << 16); };
+        int words[8];
 #pragma unroll
-                         for (int j = 0; j < 8; ++j)
-                           words[j] = static_cast<int>(b[1 + 2 * j] | (static_cast<uint32_t>(b[2 + 2 * j]) << 16));
-                         const int block = first_block + lane;
+        for (int j = 0; j < (kNibbles ? 4 : 8); ++j) {
+          if constexpr (kNibbles) {
+            words[j] = static_cast<int>(word(j) & 0x0F0F0F0Fu);
+            words[4 + j] = static_cast<int>((word(j) >> 4) & 0x0F0F0F0Fu);
+          } else {
+            words[j] = static_cast<int>(word(j));
+          }
+        }
+        const int block = first_block + lane;
 #pragma unroll
-                         for (int t = 0; t < kM; ++t) {
-                           const int dot = dp4a_32(words, xq.q + static_cast<size_t>(t) * k + block * kGroup);
-                           acc[t] = fmaf(d * xq.scale[t * blocks + block], static_cast<float>(dot), acc[t]);
-                         }
-                       });
+        for (int t = 0; t < kM; ++t) {
+          const int dot = dp4a_32(words, xq.q + static_cast<size_t>(t) * k + block * kGroup);
+          const float x_scale = xq.scale[t * blocks + block];
+          if constexpr (kNibbles) {
+            acc[t] = fmaf(d, fmaf(x_scale, static_cast<float>(dot), -8.0f * xq.sum[t * blocks + block]), acc[t]);
+          } else {
+            acc[t] = fmaf(d * x_scale, static_cast<float>(dot), acc[t]);
+          }
+        }
+      });
   store_row(acc, slice, warps_per_row, n, ldo, out, out_dtype);
 }
 
@@ -424,6 +441,11 @@ Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t st
   if (a.w_dtype == DType::kQ5_K) {
     kernel = q4_k_gemv_kernel<kM, true>;
     name = "gemm_quant(q5_k gemv)";
+  } else if (a.w_dtype == DType::kQ4_0) {
+    kernel = async && a.k % 256 == 0 ? q8_0_gemv_kernel<kM, true, true> : q8_0_gemv_kernel<kM, false, true>;
+    name = "gemm_quant(q4_0 gemv)";
+    steps = ceil_div(a.k / kGroup, kStagedBlocks);
+    fill = 4096;
   } else if (a.w_dtype == DType::kQ8_0) {
     kernel = async && a.k % 256 == 0 ? q8_0_gemv_kernel<kM, true> : q8_0_gemv_kernel<kM, false>;
     name = "gemm_quant(q8_0 gemv)";
@@ -445,7 +467,7 @@ Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t st
 
 bool quant_gemv_supports(DType w_dtype, size_t m, const void* w) {
   if (m == 0 || m > kQuantGemvMaxRows) return false;
-  if (w_dtype == DType::kQ8_0 || w_dtype == DType::kQ6_K) return is_aligned(w, 2);
+  if (w_dtype == DType::kQ8_0 || w_dtype == DType::kQ6_K || w_dtype == DType::kQ4_0) return is_aligned(w, 2);
   if (w_dtype == DType::kQ4_K || w_dtype == DType::kQ5_K) return is_aligned(w, 16);
   return false;
 }
