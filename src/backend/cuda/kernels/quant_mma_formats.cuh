@@ -267,6 +267,27 @@ struct Q6KFormat {
   }
 };
 
+// The 32-value block types (Q8_0, Q4_0) stage eight blocks a super-block; a chunk is two blocks,
+// a group one. What a lane holds of a chunk: per block, what lane_bytes took of the bytes after d,
+// and d.
+struct BlockPairChunk {
+  uint2 q[2];
+  float d[2];
+};
+
+template <int kBlockBytes, int kPitch, class LaneBytes>
+__device__ __forceinline__ BlockPairChunk load_block_pair(const uint8_t* stage, int row, int c, LaneBytes lane_bytes) {
+  const uint8_t* super_block = stage + row * kPitch;
+  BlockPairChunk chunk;
+#pragma unroll
+  for (int j = 0; j < 2; ++j) {
+    const uint8_t* block = super_block + kBlockBytes * (2 * c + j);
+    chunk.q[j] = lane_bytes(block + 2);
+    chunk.d[j] = f16_bits_to_float(*reinterpret_cast<const uint16_t*>(block));
+  }
+  return chunk;
+}
+
 // Q8_0: 34-byte blocks (d, 32 int8), 8 of them (272 bytes, 16-byte aligned when k is a multiple of
 // 256) staged as one super-block. A chunk is two blocks, a group one block: lane t takes its bytes
 // 8t .. 8t + 7. An int8 q becomes the float 2^15 + (q ^ 0x80) by a PRMT into byte 1 of 2^15, and
@@ -282,31 +303,14 @@ struct Q80Format {
   __device__ __forceinline__ static size_t window(int s) { return size_t{static_cast<unsigned>(s)} * kSuperBytes; }
   __device__ __forceinline__ static void prepare(const uint8_t*, int, void*) {}
 
-  struct RowChunk {
-    uint2 q[2];
-    float d[2];
-  };
-
-  // Chunk c of row `row`: both blocks' d, and what lane_bytes(quants) takes of their 32 bytes.
-  template <class LaneBytes>
-  __device__ __forceinline__ static RowChunk load_blocks(const uint8_t* stage, int row, int c, LaneBytes lane_bytes) {
-    const uint8_t* super_block = stage + row * kPitch;
-    RowChunk chunk;
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const uint8_t* block = super_block + 34 * (2 * c + j);
-      chunk.q[j] = lane_bytes(block + 2);
-      chunk.d[j] = f16_bits_to_float(*reinterpret_cast<const uint16_t*>(block));
-    }
-    return chunk;
-  }
+  using RowChunk = BlockPairChunk;
 
   __device__ __forceinline__ static RowChunk load(const uint8_t* stage, const void*, int row, int, int c, int t) {
-    return load_blocks(stage, row, c, [t](const uint8_t* q) { return load8_even(q + 8 * t); });
+    return load_block_pair<34, kPitch>(stage, row, c, [t](const uint8_t* q) { return load8_even(q + 8 * t); });
   }
   __device__ __forceinline__ static RowChunk load_in_order(const uint8_t* stage, const void*, int row, int, int c,
                                                            int t) {
-    return load_blocks(stage, row, c, [t](const uint8_t* q) { return load_quarter_pairs(q + 2 * t); });
+    return load_block_pair<34, kPitch>(stage, row, c, [t](const uint8_t* q) { return load_quarter_pairs(q + 2 * t); });
   }
   __device__ __forceinline__ static void decode_in_order(const RowChunk& chunk, int j, int h, int t,
                                                          uint32_t (&a)[2][4]) {
@@ -338,26 +342,10 @@ struct Q40Format {
   __device__ __forceinline__ static size_t window(int s) { return size_t{static_cast<unsigned>(s)} * kSuperBytes; }
   __device__ __forceinline__ static void prepare(const uint8_t*, int, void*) {}
 
-  struct RowChunk {
-    uint2 q[2];  // per block of the chunk: the lane's 8 values as nibbles (.x step 0's, .y step 1's)
-    float d[2];
-  };
-
-  template <class LaneNibbles>
-  __device__ __forceinline__ static RowChunk load_blocks(const uint8_t* stage, int row, int c, LaneNibbles nibbles) {
-    const uint8_t* super_block = stage + row * kPitch;
-    RowChunk chunk;
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const uint8_t* block = super_block + 18 * (2 * c + j);
-      chunk.q[j] = nibbles(block + 2);
-      chunk.d[j] = f16_bits_to_float(*reinterpret_cast<const uint16_t*>(block));
-    }
-    return chunk;
-  }
+  using RowChunk = BlockPairChunk;  // q: the lane's 8 values of a block as nibbles (.x step 0's, .y step 1's)
 
   __device__ __forceinline__ static RowChunk load(const uint8_t* stage, const void*, int row, int, int c, int t) {
-    return load_blocks(stage, row, c, [t](const uint8_t* q) {
+    return load_block_pair<18, kPitch>(stage, row, c, [t](const uint8_t* q) {
       const uint2 bytes = load8_even(q + 8 * (t % 2));
       const int shift = 4 * (t / 2);
       return make_uint2((bytes.x >> shift) & 0x0F0F0F0Fu, (bytes.y >> shift) & 0x0F0F0F0Fu);
@@ -365,7 +353,7 @@ struct Q40Format {
   }
   __device__ __forceinline__ static RowChunk load_in_order(const uint8_t* stage, const void*, int row, int, int c,
                                                            int t) {
-    return load_blocks(stage, row, c, [t](const uint8_t* q) {
+    return load_block_pair<18, kPitch>(stage, row, c, [t](const uint8_t* q) {
       const uint32_t bytes = load_quarter_pairs(q + 2 * t).x;  // bytes 2t, 2t + 1, 2t + 8, 2t + 9
       return make_uint2(bytes & 0x0F0F0F0Fu, (bytes >> 4) & 0x0F0F0F0Fu);
     });
