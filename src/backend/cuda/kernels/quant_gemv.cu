@@ -4,13 +4,14 @@
 //   warp stages 32 blocks of its row in shared memory (as v2 does, instead of v4's repacking at
 //   load, which would need a second weight layout in the backend contract), with cp.async,
 //   double-buffered, where every step is whole 16-byte vectors (k % 256 == 0, every Llama shape):
-//   the warp's next loads are in flight while it computes.
+//   the warp's next loads are in flight while it computes. Q4_0's 18-byte blocks take the same
+//   kernel, a lane's 16 bytes split into 32 nibbles.
 // - Q6_K (no lab version; the Q4_K_M files' other type): staged the same way, 8 super-blocks a
 //   step.
 // - Q4_K v4: eight lanes per super-block, so each warp-wide load covers contiguous bytes (Nsight
 //   Compute had v3, a lane per 64 weights, at 85% of the L1 throughput and 66% of DRAM's). Q5_K
 //   takes the same kernel with its high bits loaded beside the nibbles.
-// All three split a row's k over up to four warps when the matrix has too few rows to fill the GPU.
+// All of them split a row's k over up to four warps when the matrix has too few rows to fill the GPU.
 #include <cuda_fp16.h>
 
 #include <cstdint>

@@ -1,6 +1,8 @@
 // What the fragment kernels share (quant_mma_fragments.cu: mma.sync, any sm_80+; quant_mma_wgmma.cu:
-// Hopper's wgmma): the weight formats (how a super-block is staged, what a lane loads of it and how
-// a 32-value group becomes bf16 A fragments), the per-warp weight ring and the launch plan.
+// Hopper's wgmma): the weight formats (Q4_0, Q4_K, Q5_K, Q6_K, Q8_0, 4-bit GPTQ: how a super-block
+// of 256 k is staged, what a lane loads of it in either kernel's k order and how a 32-value group
+// becomes bf16 A fragments), the weight sources (GgufRows, GptqWords: how a warp's 16 rows are
+// copied into its ring and where the scales come from), the ring and the launch plan.
 #pragma once
 
 #include "backend/cuda/kernels/gguf_group_decode.cuh"
