@@ -94,7 +94,7 @@ bool awq_mma_enabled();
 // (quant_mma_fragments.cu; default) or the shared-tile one (FERRUM_CUDA_QUANT_MMA_FRAGMENTS=0), for
 // comparisons.
 bool quant_mma_fragments_enabled();
-// Whether Q4_K takes the fragment kernel's wgmma version on sm_90a (default) or its mma.sync one
+// Whether the fragment kernels' 64-token tiles run on wgmma on sm_90a (default) or on mma.sync
 // (FERRUM_CUDA_QUANT_MMA_WGMMA=0), for comparisons.
 bool quant_mma_wgmma_enabled();
 

@@ -6,11 +6,11 @@
 // once, wide loads, the next slice's bytes already requested) while x's tile arrives by cp.async,
 // then runs mma.sync m16n8k16 with f32 accumulators. When the tiles alone leave SMs idle, k is split
 // across blocks and a second kernel sums the f32 partials in a fixed order (deterministic).
-// Q4_K, Q5_K, Q6_K and Q8_0 (rows a multiple of 16 bytes) and 4-bit GPTQ / AWQ with bf16 x take their own
-// kernel (quant_mma_fragments.cu): each warp streams its 16 rows through a shared-memory ring by
-// cp.async and decodes them straight into mma fragments, no weight tile and no ldmatrix (Q4_K at 64
-// rows: 1.35-1.9x the shared-tile kernel's speed); on sm_90a its 64-token tiles run on wgmma
-// (quant_mma_wgmma.cu).
+// Q4_0, Q4_K, Q5_K, Q6_K and Q8_0 (rows a multiple of 16 bytes) and 4-bit GPTQ / AWQ with bf16 x
+// take their own kernel (quant_mma_fragments.cu): each warp streams its 16 rows through a
+// shared-memory ring by cp.async and decodes them straight into mma fragments, no weight tile and
+// no ldmatrix (Q4_K at 64 rows: 1.35-1.9x the shared-tile kernel's speed); on sm_90a its 64-token
+// tiles run on wgmma (quant_mma_wgmma.cu).
 // Versions and timings: lab/quant_mma_lab.cu; which m takes it: launch_settings.h.
 //
 // Accuracy: x and the decoded weights are rounded to bf16 (relative 2^-9 each), sums are f32.
@@ -27,7 +27,7 @@
 namespace ferrum::cuda {
 
 // Which kernel a GGUF launch takes: kAuto picks (the fragment kernel where
-// quant_mma_fragments_apply(), on Hopper's wgmma for Q4_K where the build has sm_90a code);
+// quant_mma_fragments_apply(), its 64-token tiles on Hopper's wgmma where the build has sm_90a code);
 // kSharedTiles keeps the shared-tile kernel (the lab's v2 / v3), kFragments the mma.sync fragment
 // kernel (v7), kWgmma the wgmma one (v8; an error where it cannot run).
 enum class QuantMmaKernel { kAuto, kSharedTiles, kFragments, kWgmma };
@@ -74,8 +74,8 @@ Status launch_packed_gemv(const QuantMmaArgs& args, const PackedIntWeight& packe
 // Whether the kernel takes these operands (any GGUF weight type, f32 / bf16 x at a 16-byte aligned
 // address, k a multiple of 32, m and n within int range).
 bool quant_mma_supports(DType w_dtype, DType x_dtype, const void* x, size_t m, size_t n, size_t k);
-// Whether launch_quant_mma takes the fragment kernel for these operands (Q4_K, Q5_K, Q6_K with k a
-// multiple of 2048, Q8_0; bf16 x; 16-byte aligned weights; quant_mma_fragments_enabled()).
+// Whether launch_quant_mma takes the fragment kernel for these operands (Q4_0, Q4_K, Q5_K, Q8_0, Q6_K
+// with k a multiple of 2048; bf16 x; 16-byte aligned weights; quant_mma_fragments_enabled()).
 bool quant_mma_fragments_apply(DType w_dtype, DType x_dtype, const void* w, size_t k);
 // Bytes of f32 partials the launch needs for this shape (0 when k is not split).
 size_t quant_mma_scratch_bytes(size_t m, size_t n, size_t k, int num_sms, int warps = 0, int fill = 0);
