@@ -256,6 +256,7 @@ Expected<cuda::QuantMmaArgs> quant_kernel_args(CudaContext& ctx, GemmX x, CudaBu
   args.n = n;
   args.k = k;
   args.num_sms = ctx.state().sm_count;
+  args.compute_capability = ctx.state().compute_capability;
   if (const size_t bytes = scratch_bytes(args.num_sms); bytes > 0) {
     FERRUM_ASSIGN_OR_RETURN(args.scratch, ctx.scratch(ScratchSlot::kQuantPartials, bytes));
   }

@@ -11,6 +11,10 @@ constexpr size_t kLtWorkspaceBytes = size_t{32} << 20;  // what cuBLASLt's large
 Status init_state(CudaContextState& s) {
   FERRUM_CUDA_TRY(cudaGetDevice(&s.device));
   FERRUM_CUDA_TRY(cudaDeviceGetAttribute(&s.sm_count, cudaDevAttrMultiProcessorCount, s.device));
+  int major = 0, minor = 0;
+  FERRUM_CUDA_TRY(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, s.device));
+  FERRUM_CUDA_TRY(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, s.device));
+  s.compute_capability = 10 * major + minor;
   int shared_optin = 0;
   FERRUM_CUDA_TRY(cudaDeviceGetAttribute(&shared_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, s.device));
   s.max_shared_per_block = static_cast<size_t>(shared_optin);

@@ -66,6 +66,7 @@ struct CudaContextState {
   std::optional<Error> deferred_error;  // from calls that return void (set_decode_state); sync reports it
   int device = 0;
   int sm_count = 0;
+  int compute_capability = 0;       // major * 10 + minor (Hopper's wgmma kernels need 90)
   size_t max_shared_per_block = 0;  // opt-in limit
   cudaStream_t stream = nullptr;
   cublasLtHandle_t lt = nullptr;

@@ -41,6 +41,7 @@ struct QuantMmaArgs {
   DType out_dtype = DType::kBF16;
   size_t m = 0, n = 0, k = 0;
   int num_sms = 132;                // sizes the k split
+  int compute_capability = 0;       // the device's, major * 10 + minor: kAuto takes wgmma at 90 only
   void* scratch = nullptr;          // quant_mma_scratch_bytes(...) of f32 partials, or null when it is 0
   const void* x_rounded = nullptr;  // packed GEMV: x's rounding made ahead (rounded_rows_layout), or null
   bool generic_decode = false;      // the lab's v1: every type through the value-by-value decoder

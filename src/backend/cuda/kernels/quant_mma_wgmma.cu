@@ -175,21 +175,13 @@ Status launch_shape(const QuantMmaArgs& args, const FragmentPlan& plan, const So
                        static_cast<int>(args.k), plan.blocks_per_split);
 }
 
-bool device_is_sm90() {
-  int device = 0, major = 0, minor = 0;
-  return cudaGetDevice(&device) == cudaSuccess &&
-         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
-         cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) == cudaSuccess && major == 9 &&
-         minor == 0;
-}
-
 }  // namespace
 
 bool wgmma_takes(const QuantMmaArgs& args, const FragmentPlan& plan) {
 #ifdef FERRUM_CUDA_SM90A
   if (plan.tokens != kTokens) return false;
   if (args.kernel == QuantMmaKernel::kWgmma) return true;
-  return args.kernel == QuantMmaKernel::kAuto && quant_mma_wgmma_enabled() && device_is_sm90();
+  return args.kernel == QuantMmaKernel::kAuto && quant_mma_wgmma_enabled() && args.compute_capability == 90;
 #else
   (void)args, (void)plan;
   return false;

@@ -188,6 +188,7 @@ int main(int argc, char** argv) {
     a.n = n;
     a.k = k;
     a.num_sms = sms;
+    a.compute_capability = ctx.state().compute_capability;
     a.scratch = scratch;
     return a;
   };
