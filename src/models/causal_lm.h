@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "models/device_picks.h"
 #include "models/forward_batch.h"
+#include "models/host_logits.h"
 
 namespace ferrum {
 
@@ -173,8 +174,9 @@ class CausalLmAdapter final : public CausalLm {
     FERRUM_TRY(ensure_buffers());
     FERRUM_TRY(step(static_cast<StateHolder&>(state), tokens));
     FERRUM_TRY(B::sync(ctx_));
-    FERRUM_ASSIGN_OR_RETURN(host_logits_, B::to_vec(*logits_, info_.vocab_size));
-    return std::span<const float>(host_logits_);
+    FERRUM_TRY(host_logits_.resize(info_.vocab_size));
+    FERRUM_TRY(B::to_host(*logits_, host_logits_.bytes()));
+    return host_logits_.view();
   }
 
   Expected<std::vector<float>> forward_all(SequenceState& state, std::span<const uint32_t> tokens) override {
@@ -253,12 +255,9 @@ class CausalLmAdapter final : public CausalLm {
     if constexpr (kBatches) {
       FERRUM_TRY(run_batch(ctx_, store, batch, std::nullopt));
       const size_t rows = batch.logits_rows.size();
-      host_logits_.resize(rows * info_.vocab_size);
-      if (rows > 0) {
-        FERRUM_TRY(B::to_host(*batch_logits_, std::span<uint8_t>(reinterpret_cast<uint8_t*>(host_logits_.data()),
-                                                                 host_logits_.size() * sizeof(float))));
-      }
-      return std::span<const float>(host_logits_);
+      FERRUM_TRY(host_logits_.resize(rows * info_.vocab_size));
+      if (rows > 0) FERRUM_TRY(B::to_host(*batch_logits_, host_logits_.bytes()));
+      return host_logits_.view();
     } else {
       return CausalLm::forward_batch(store, batch);
     }
@@ -576,12 +575,12 @@ class CausalLmAdapter final : public CausalLm {
   bool decode_graphs_enabled_ = false;
   std::unique_ptr<typename B::Buffer> logits_;
   std::unique_ptr<typename B::Buffer> argmax_;
-  std::vector<float> host_logits_;
-  std::unique_ptr<PagedBatchBuffers<B>> metadata_;                             // the batch metadata on the device
-  std::unique_ptr<typename B::Buffer> batch_logits_;                           // [rows, vocab] of the last batch
-  size_t logits_generation_ = 0;                                               // moves of batch_logits_
-  DevicePicker<B> picker_;                                                     // the picks of those rows (pick_tokens)
-  bool graphs_enabled_ = true;                                                 // batch graphs (pick_tokens)
+  HostLogits<B> host_logits_;                         // what forward and forward_batch return, kept between steps
+  std::unique_ptr<PagedBatchBuffers<B>> metadata_;    // the batch metadata on the device
+  std::unique_ptr<typename B::Buffer> batch_logits_;  // [rows, vocab] of the last batch
+  size_t logits_generation_ = 0;                      // moves of batch_logits_
+  DevicePicker<B> picker_;                            // the picks of those rows (pick_tokens)
+  bool graphs_enabled_ = true;                        // batch graphs (pick_tokens)
   std::map<std::pair<size_t, PickPlan>, std::unique_ptr<BatchGraph>> graphs_;  // by bucket and pick plan
   ForwardBatch padded_;
 };

@@ -28,6 +28,7 @@
 #include "backend/backend_types.h"
 #include "backend/cuda/cuda_buffer.h"
 #include "backend/cuda/cuda_context.h"
+#include "backend/cuda/pinned_host.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "dist/rank_group.h"
@@ -88,6 +89,10 @@ struct CudaBackend : BackendDefaults {
   static Expected<Buffer> from_byte_parts(std::span<const std::span<const uint8_t>> parts, DType dtype, size_t n);
   static Expected<std::vector<float>> to_vec(const Buffer& buffer, size_t n);
   static Status to_host(const Buffer& buffer, std::span<uint8_t> host_bytes);
+  // Page-locked host memory for what is read back every step (a decode step's logits): to_host
+  // into it is one DMA, where a pageable destination costs the driver's staging (optional op).
+  using HostMemory = cuda::PinnedHostMemory;
+  static Expected<HostMemory> alloc_host(size_t bytes) { return HostMemory::allocate(bytes); }
 
   // ── Context ──
   static Context new_context();

@@ -95,8 +95,13 @@ Expected<std::vector<float>> CudaBackend::to_vec(const CudaBuffer& buffer, size_
     FERRUM_CUDA_TRY(cudaMemcpy(values.data(), decoded.data(), n * 4, cudaMemcpyDeviceToHost), "(to_vec)");
     return values;
   }
+  // Legacy-stream copies: they wait for every context stream, so results of queued ops are visible.
+  if (dtype == DType::kF32) {  // straight into the result: no staging vector, no conversion pass
+    FERRUM_CUDA_TRY(cudaMemcpy(values.data(), buffer.data(), n * 4, cudaMemcpyDeviceToHost), "(to_vec, ", n * 4,
+                    " bytes)");
+    return values;
+  }
   std::vector<uint8_t> host(n * elem_bytes(buffer));
-  // Legacy-stream copy: waits for every context stream, so results of queued ops are visible.
   FERRUM_CUDA_TRY(cudaMemcpy(host.data(), buffer.data(), host.size(), cudaMemcpyDeviceToHost), "(to_vec, ", host.size(),
                   " bytes)");
   FERRUM_TRY(cuda::plain_to_float(dtype, host.data(), values.data(), n));
