@@ -80,6 +80,12 @@ Expected<double> run_batch_to_completion(Engine& engine, size_t vocab_size, size
 
 }  // namespace
 
+std::string decode_test_name(size_t generated_tokens, size_t depth) {
+  std::string name = "tg" + std::to_string(generated_tokens);
+  if (depth > 0) name += " @ d" + std::to_string(depth);
+  return name;
+}
+
 std::string_view test_kind_name(TestKind kind) {
   switch (kind) {
     case TestKind::kPrefill: return "prefill";
@@ -113,12 +119,16 @@ Expected<TestResult> run_decode_test(CausalLm& model, const ModelCosts& costs, s
                                      const BenchConfig& config, const Bounds& bounds) {
   TestResult result;
   result.kind = TestKind::kDecode;
-  result.name = "tg" + std::to_string(generated_tokens);
+  const size_t depth = config.decode_depth;
+  result.name = decode_test_name(generated_tokens, depth);
+  result.prompt_tokens = depth;
   result.generated_tokens = generated_tokens;
-  FERRUM_TRY(check_fits(model, generated_tokens, result.name));
+  FERRUM_TRY(check_fits(model, depth + generated_tokens, result.name));
   const std::vector<uint32_t> tokens = random_tokens(generated_tokens, model.info().vocab_size, config.seed + 1);
+  const std::vector<uint32_t> context = random_tokens(depth, model.info().vocab_size, config.seed + 2);
   for (size_t repetition = 0; repetition < config.warmup + config.repetitions; ++repetition) {
-    FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<SequenceState> state, model.new_sequence(generated_tokens + 1));
+    FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<SequenceState> state, model.new_sequence(depth + generated_tokens + 1));
+    if (depth > 0) FERRUM_TRY(model.forward(*state, context));  // untimed, as llama-bench's depth
     const Clock::time_point start = Clock::now();
     for (uint32_t token : tokens) FERRUM_TRY(model.forward(*state, std::span<const uint32_t>(&token, 1)));
     const Clock::time_point end = Clock::now();
@@ -126,7 +136,7 @@ Expected<TestResult> run_decode_test(CausalLm& model, const ModelCosts& costs, s
   }
   double flops = 0;
   double bytes = 0;
-  for (size_t keys = 1; keys <= generated_tokens; ++keys) {
+  for (size_t keys = depth + 1; keys <= depth + generated_tokens; ++keys) {
     flops += costs.decode_flops(keys);
     bytes += costs.decode_bytes(keys);
   }
@@ -186,9 +196,10 @@ Expected<std::vector<TestResult>> run_benchmarks(CausalLm& model, const ModelCos
     if (generated == 0) continue;
     for (size_t batch : config.batch_sizes) {
       if (batch == 1) {
-        if (progress) progress("tg" + std::to_string(generated));
+        const std::string name = decode_test_name(generated, config.decode_depth);
+        if (progress) progress(name);
         auto result = run_decode_test(model, costs, generated, config, bounds);
-        if (!result) return std::move(result).error().with_context("tg" + std::to_string(generated));
+        if (!result) return std::move(result).error().with_context(name);
         results.push_back(std::move(*result));
         continue;
       }

@@ -36,6 +36,7 @@ struct BenchConfig {
   size_t repetitions = 3;
   size_t warmup = 1;
   size_t batched_prompt_length = 128;
+  size_t decode_depth = 0;  // tokens in the context before a single-sequence decode test (llama-bench -d)
   uint64_t seed = 42;
 };
 
@@ -48,7 +49,7 @@ enum class TestKind { kPrefill, kDecode, kBatchedDecode };
 
 struct TestResult {
   TestKind kind = TestKind::kPrefill;
-  std::string name;             // "pp512", "tg128", "tg128 b16"
+  std::string name;             // "pp512", "tg128", "tg128 @ d512", "tg128 b16"
   size_t prompt_tokens = 0;     // per sequence
   size_t generated_tokens = 0;  // per sequence
   size_t batch = 1;
@@ -66,6 +67,8 @@ struct TestResult {
 };
 
 std::string_view test_kind_name(TestKind kind);
+// "tg128", or "tg128 @ d512" for a decode after 512 tokens of context (llama-bench's naming).
+std::string decode_test_name(size_t generated_tokens, size_t depth);
 
 // Called before each test with its name, for progress lines.
 using BenchProgress = std::function<void(const std::string& test)>;

@@ -28,6 +28,7 @@ struct BenchFlags {
   size_t repetitions = 3;
   size_t warmup = 1;
   size_t batched_prompt = 128;
+  size_t depth = 0;
   size_t batch_tokens = 512;
   std::string output = "md";
   std::optional<std::string> output_file;
@@ -45,7 +46,9 @@ Expected<bench::ModelReport> bench_one_model(const std::string& path, const Benc
   bench::reset_peak_memory(device);
   size_t longest = config.batched_prompt_length;
   for (size_t p : config.prompt_lengths) longest = std::max(longest, p);
-  for (size_t n : config.generation_lengths) longest = std::max(longest, n + config.batched_prompt_length);
+  for (size_t n : config.generation_lengths) {
+    longest = std::max(longest, n + std::max(config.batched_prompt_length, config.decode_depth));
+  }
   ModelOptions options = flags.model;
   options.model = path;
   options.context = longest + 8;
@@ -115,6 +118,7 @@ Status run(BenchFlags& flags) {
   config.repetitions = flags.repetitions;
   config.warmup = flags.warmup;
   config.batched_prompt_length = flags.batched_prompt;
+  config.decode_depth = flags.depth;
   config.seed = flags.seed;
   FERRUM_CHECK(config.repetitions > 0, ErrorCode::kInvalidArgument, "-r must be at least 1");
 
@@ -176,6 +180,8 @@ int run_bench(int argc, char** argv) {
                   "concurrent sequences for decode, comma-separated; > 1 runs through the serving engine (default 1)");
     parser.option("-r,--repetitions", &flags.repetitions, "timed repetitions per test (default 3)");
     parser.option("--warmup", &flags.warmup, "untimed repetitions before them (default 1)");
+    parser.option("-d,--n-depth", &flags.depth,
+                  "tokens of context (prefilled, untimed) before each single-sequence decode test (default 0)");
     parser.option("--batched-prompt", &flags.batched_prompt, "prompt tokens of each batched sequence (default 128)");
     register_device_flags(parser, flags.model);
     register_parallel_flags(parser, flags.model);

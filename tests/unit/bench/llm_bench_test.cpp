@@ -169,6 +169,32 @@ TEST_F(TinyModelBench, BatchedDecodeCountsTokensWhileEverySequenceDecodes) {
   EXPECT_TRUE(result->bandwidth_fraction.has_value());
 }
 
+TEST_F(TinyModelBench, DecodeAtADepthPrefillsFirstAndCountsTheLongerContext) {
+  BenchConfig config;
+  config.prompt_lengths = {};
+  config.generation_lengths = {8};
+  config.repetitions = 1;
+  Bounds bounds;
+  bounds.bandwidth = Bound{10.0, "given"};
+  auto costs = model_costs(bundle_->files.config, bundle_->model->info());
+  ASSERT_TRUE(costs) << costs.error().message();
+  auto shallow = run_decode_test(*bundle_->model, *costs, 8, config, bounds);
+  ASSERT_TRUE(shallow) << shallow.error().message();
+  config.decode_depth = 40;
+  auto deep = run_decode_test(*bundle_->model, *costs, 8, config, bounds);
+  ASSERT_TRUE(deep) << deep.error().message();
+  EXPECT_EQ(shallow->name, "tg8");
+  EXPECT_EQ(deep->name, "tg8 @ d40");
+  EXPECT_EQ(deep->prompt_tokens, 40u);
+  // Each decoded token reads the KV of the 40 context tokens too.
+  EXPECT_GT(deep->bytes_per_token, shallow->bytes_per_token);
+  // The model was loaded with 64 tokens of context: 60 + 8 do not fit.
+  config.decode_depth = 60;
+  auto too_deep = run_decode_test(*bundle_->model, *costs, 8, config, bounds);
+  ASSERT_FALSE(too_deep);
+  EXPECT_EQ(too_deep.error().code(), ErrorCode::kLimitExceeded);
+}
+
 TEST(ListFlags, ParsesCommaSeparatedSizes) {
   EXPECT_EQ(*parse_size_list("-b", "1,16,64"), (std::vector<size_t>{1, 16, 64}));
   EXPECT_EQ(*parse_size_list("-p", "0"), (std::vector<size_t>{0}));
