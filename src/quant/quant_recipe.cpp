@@ -14,12 +14,14 @@ struct RecipeName {
   uint32_t file_type;  // llama.cpp's LLAMA_FTYPE_* numbering
 };
 
-constexpr std::array<RecipeName, 7> kRecipes = {{
+constexpr std::array<RecipeName, 9> kRecipes = {{
     {QuantRecipe::kQ4_K_M, "Q4_K_M", 15},
     {QuantRecipe::kQ5_K_M, "Q5_K_M", 17},
     {QuantRecipe::kQ6_K, "Q6_K", 18},
     {QuantRecipe::kQ8_0, "Q8_0", 7},
     {QuantRecipe::kQ4_0, "Q4_0", 2},
+    {QuantRecipe::kQ3_K_M, "Q3_K_M", 12},
+    {QuantRecipe::kQ2_K, "Q2_K", 10},
     {QuantRecipe::kF16, "F16", 1},
     {QuantRecipe::kBF16, "BF16", 32},
 }};
@@ -128,6 +130,17 @@ DType recipe_tensor_type(QuantRecipe recipe, const TensorSlot& slot, size_t row_
     case QuantRecipe::kQ8_0: wanted = DType::kQ8_0; break;
     case QuantRecipe::kQ6_K: wanted = DType::kQ6_K; break;
     case QuantRecipe::kQ4_0: wanted = slot.role == TensorRole::kOutput ? DType::kQ6_K : DType::kQ4_0; break;
+    case QuantRecipe::kQ3_K_M:
+    case QuantRecipe::kQ2_K: {
+      const bool q3 = recipe == QuantRecipe::kQ3_K_M;
+      const bool wider = slot.role == TensorRole::kAttnV || slot.role == TensorRole::kFfnDown ||
+                         (q3 && slot.role == TensorRole::kAttnOutput);
+      wanted = slot.role == TensorRole::kOutput ? DType::kQ6_K
+               : wider                          ? DType::kQ4_K
+               : q3                             ? DType::kQ3_K
+                                                : DType::kQ2_K;
+      break;
+    }
     case QuantRecipe::kQ4_K_M:
     case QuantRecipe::kQ5_K_M: {
       const DType base = recipe == QuantRecipe::kQ4_K_M ? DType::kQ4_K : DType::kQ5_K;

@@ -7,6 +7,10 @@
 //   - attn_v and ffn_down of the "sensitive" layers (the first and last eighth of the stack and
 //     every third layer in between) get Q6_K;
 //   - the other matrices get the base type (Q4_K for Q4_K_M, Q5_K for Q5_K_M, Q4_0 for Q4_0).
+// The 2- and 3-bit recipes follow llama-quantize's own description of them: Q3_K_M gives attn_v,
+// attn_output and ffn_down Q4_K and the rest Q3_K; Q2_K gives attn_v and ffn_down Q4_K and the rest
+// Q2_K; both keep the output in Q6_K. (llama.cpp's code refines that for the first layers; the
+// bytes per token differ by about half a percent.)
 // Vectors (norms, biases), routers and rope factors stay f32. A matrix whose rows are not a whole
 // number of blocks of its type falls back to a legacy type of at least as many bits (K-quants
 // need 256-value rows), then to f16.
@@ -21,7 +25,7 @@
 
 namespace ferrum::quant {
 
-enum class QuantRecipe { kQ4_K_M, kQ5_K_M, kQ6_K, kQ8_0, kQ4_0, kF16, kBF16 };
+enum class QuantRecipe { kQ4_K_M, kQ5_K_M, kQ6_K, kQ8_0, kQ4_0, kQ3_K_M, kQ2_K, kF16, kBF16 };
 
 Expected<QuantRecipe> parse_quant_recipe(std::string_view name);  // "Q4_K_M" (case-insensitive), ...
 std::string_view quant_recipe_name(QuantRecipe recipe);

@@ -35,6 +35,33 @@ TEST(QuantRecipeAtRealShapes, SizesMatchLlamaCppForLlama1BAnd8B) {
   EXPECT_NEAR(recipe_bytes("llama3.1-8b", quant::QuantRecipe::kF16) / kGiB, 14.96, 0.01);
 }
 
+// llama-quantize's description of its 2- and 3-bit mixes (quant_recipe.h), tensor by tensor.
+TEST(QuantRecipeAtRealShapes, ThreeAndTwoBitMixesAsLlamaQuantizeDescribesThem) {
+  const auto type_of = [](quant::QuantRecipe recipe, const char* name) {
+    const quant::TensorSlot slot = quant::classify_tensor(name, 2, false);
+    return quant::recipe_tensor_type(recipe, slot, 4096, 32);
+  };
+  using quant::QuantRecipe;
+  for (const char* name : {"blk.5.attn_v.weight", "blk.5.attn_output.weight", "blk.0.ffn_down.weight"}) {
+    EXPECT_EQ(type_of(QuantRecipe::kQ3_K_M, name), DType::kQ4_K) << name;
+  }
+  for (const char* name : {"blk.5.attn_q.weight", "blk.5.attn_k.weight", "blk.9.ffn_gate.weight", "blk.9.ffn_up.weight",
+                           "token_embd.weight"}) {
+    EXPECT_EQ(type_of(QuantRecipe::kQ3_K_M, name), DType::kQ3_K) << name;
+    EXPECT_EQ(type_of(QuantRecipe::kQ2_K, name), DType::kQ2_K) << name;
+  }
+  EXPECT_EQ(type_of(QuantRecipe::kQ2_K, "blk.5.attn_v.weight"), DType::kQ4_K);
+  EXPECT_EQ(type_of(QuantRecipe::kQ2_K, "blk.5.ffn_down.weight"), DType::kQ4_K);
+  EXPECT_EQ(type_of(QuantRecipe::kQ2_K, "blk.5.attn_output.weight"), DType::kQ2_K);
+  EXPECT_EQ(type_of(QuantRecipe::kQ3_K_M, "output.weight"), DType::kQ6_K);
+  EXPECT_EQ(type_of(QuantRecipe::kQ2_K, "output.weight"), DType::kQ6_K);
+  EXPECT_EQ(*quant::parse_quant_recipe("q3_k_m"), QuantRecipe::kQ3_K_M);
+  EXPECT_EQ(quant::gguf_file_type(QuantRecipe::kQ2_K), 10u);  // llama.cpp's LLAMA_FTYPE_MOSTLY_Q2_K
+  // The published Llama-3.1-8B Q3_K_M files are 3.74 GiB (4.02 GB); the documented mix, without
+  // llama.cpp's first-layer refinements, lands half a percent below.
+  EXPECT_NEAR(recipe_bytes("llama3.1-8b", QuantRecipe::kQ3_K_M) / kGiB, 3.72, 0.01);
+}
+
 TEST(QuantRecipeAtRealShapes, StackedExpertsAndRoutersOfQwen3Moe) {
   const synth::ModelPreset* preset = *synth::find_preset("qwen3-30b-a3b");
   const auto type_of = [&](const char* name, Shape shape) {
