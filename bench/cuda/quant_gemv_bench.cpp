@@ -52,9 +52,11 @@ std::vector<uint8_t> random_blocks(DType type, size_t n, size_t k) {
     const uint64_t word = splitmix64(state);
     std::memcpy(bytes.data() + i, &word, 8);
   }
-  // Offsets of the f16 scale fields: d (and Q4_K's dmin) first, Q6_K's d last.
+  // Offsets of the f16 scale fields: d (and Q4_K's dmin) first, the other k-quants' at their ends.
   const std::vector<size_t> fields = type == DType::kQ4_K   ? std::vector<size_t>{0, 2}
                                      : type == DType::kQ6_K ? std::vector<size_t>{208}
+                                     : type == DType::kQ3_K ? std::vector<size_t>{108}
+                                     : type == DType::kQ2_K ? std::vector<size_t>{80, 82}
                                                             : std::vector<size_t>{0};
   for (size_t block = 0; block < bytes.size() / info.block_bytes; ++block) {
     for (size_t offset : fields) {
@@ -81,6 +83,8 @@ Expected<double> time_gemm_quant(DType type, const Shape& shape, size_t m, int r
   CudaContext ctx = B::new_context();
   const GgufQuant kind{type == DType::kQ8_0   ? GgufQuantType::kQ8_0
                        : type == DType::kQ4_K ? GgufQuantType::kQ4_K
+                       : type == DType::kQ3_K ? GgufQuantType::kQ3_K
+                       : type == DType::kQ2_K ? GgufQuantType::kQ2_K
                                               : GgufQuantType::kQ6_K};
   auto call_all = [&]() -> Status {
     for (const CudaBuffer& w : weights) FERRUM_TRY(B::gemm_quant(ctx, x, {&w}, out, m, shape.n, shape.k, kind));
@@ -147,7 +151,7 @@ int run(int argc, char** argv) {
                           {"o 4096x4096", 4096, 4096},      {"gate_up 28672x4096", 28672, 4096},
                           {"down 4096x14336", 4096, 14336}, {"lm_head 128256x4096", 128256, 4096}};
   int failures = 0;
-  for (DType type : {DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+  for (DType type : {DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kQ3_K, DType::kQ2_K}) {
     for (const Shape& shape : shapes) {
       const std::string shape_word(shape.name, std::strcspn(shape.name, " "));
       if (!only.empty() && only != std::string(dtype_name(type)) + ":" + shape_word) continue;

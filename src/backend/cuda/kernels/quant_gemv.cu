@@ -7,7 +7,7 @@
 //   the warp's next loads are in flight while it computes. Q4_0's 18-byte blocks take the same
 //   kernel, a lane's 16 bytes split into 32 nibbles.
 // - Q6_K (no lab version; the Q4_K_M files' other type): staged the same way, 8 super-blocks a
-//   step.
+//   step. Q3_K and Q2_K (the Q3_K_M / Q2_K files' main types) likewise, their 2-bit fields to int8.
 // - Q4_K v4: eight lanes per super-block, so each warp-wide load covers contiguous bytes (Nsight
 //   Compute had v3, a lane per 64 weights, at 85% of the L1 throughput and 66% of DRAM's). Q5_K
 //   takes the same kernel with its high bits loaded beside the nibbles.
@@ -411,6 +411,96 @@ __global__ void __launch_bounds__(kWarps * 32)
   store_row(acc, slice, warps_per_row, n, ldo, out, out_dtype);
 }
 
+// Q2_K and Q3_K: staged as Q6_K (8 super-blocks a step), each lane taking 32-value groups. Their
+// 2-bit fields share one order (quant/dequantize_reference.cpp): group g = 4 h + s of a super-block
+// (values 32 g .. 32 g + 31) is bits 2s..2s+1 of qs[32 h .. 32 h + 31], its first 16 values sub-block
+// 2g, the rest 2g + 1. Q3_K (110 bytes: hmask[32], qs[64], scales[12], f16 d) adds bit g of
+// hmask[0..31] as a third bit, q = bits - 4 (-4..3, an int8 for dp4a), with 6-bit signed scales.
+// Q2_K (84 bytes: scales[16], qs[64], f16 d, f16 dmin): q = bits (0..3), value = d (sc & 15) q -
+// dmin (sc >> 4), the min against x's 16-value sums (dp4a with ones).
+constexpr int kQ2KBlockBytes = 84;
+constexpr int kQ3KBlockBytes = 110;
+constexpr int kQ23KStagedBlocks = 8;
+
+// The sum of 16 int8 values (dp4a against ones).
+__device__ __forceinline__ int sum_16(const int4& x) {
+  constexpr int kOnes = 0x01010101;
+  return __dp4a(x.w, kOnes, __dp4a(x.z, kOnes, __dp4a(x.y, kOnes, __dp4a(x.x, kOnes, 0))));
+}
+
+// Q3_K's scale of sub-block i (0..15) from its 12 packed bytes: low 4 bits from byte i (i < 8) or the
+// high nibble of byte i - 8, high 2 bits from byte 8 + i % 4 at bit 2 (i / 4), stored + 32.
+__device__ __forceinline__ int q3_k_scale(const uint8_t* packed, int i) {
+  const int low = i < 8 ? packed[i] & 0xF : packed[i - 8] >> 4;
+  const int high = (packed[8 + i % 4] >> (2 * (i / 4))) & 3;
+  return (low | (high << 4)) - 32;
+}
+
+template <int kM, bool kAsync, bool kQ3>
+__global__ void __launch_bounds__(kWarps * 32)
+    q2_3_k_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
+                       int k, int warps_per_row, int ldo) {
+  constexpr int kBlockBytes = kQ3 ? kQ3KBlockBytes : kQ2KBlockBytes;
+  constexpr int kQs = kQ3 ? 32 : 16;  // where qs starts in the block
+  constexpr int kStagedVectors = kQ23KStagedBlocks * kBlockBytes / 16;
+  // + 1 vector: load_words_shared reads one word past a step's bytes
+  __shared__ uint4 staged[kWarps][kAsync ? 2 : 1][kStagedVectors + 1];
+  pdl_launch_dependents();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const RowSlice slice = row_slice(warps_per_row);
+  const int blocks = k / 256, groups = k / kGroup;
+  const uint8_t* w_row = w + static_cast<size_t>(slice.row) * blocks * kBlockBytes;
+  float acc[kM] = {};
+  const int first = slice.row < n ? slice.part * kQ23KStagedBlocks : blocks;
+  staged_steps<kAsync>(
+      w_row, kBlockBytes, kQ23KStagedBlocks, first, kQ23KStagedBlocks * warps_per_row, blocks,
+      reinterpret_cast<uint8_t*>(staged[warp]), (kStagedVectors + 1) * 16, lane,
+      [&](const uint8_t* mine, int first_block, int count) {
+        for (int item = lane; item < count * 8; item += 32) {
+          const int local = item / 8, g = item % 8, half = g / 4, shift = g % 4;
+          const uint8_t* b = mine + local * kBlockBytes;
+          uint32_t fields[8];
+          load_words_shared(b + kQs + 32 * half, fields);
+          int q[8];
+          float d, dmin = 0.0f;
+          int scale_lo, scale_hi, min_lo = 0, min_hi = 0;
+          if constexpr (kQ3) {
+            uint32_t third[8];
+            load_words_shared(b, third);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+              const uint32_t bits = ((fields[j] >> (2 * shift)) & 0x03030303u) | (((third[j] >> g) & 0x01010101u) << 2);
+              q[j] = static_cast<int>(__vsub4(bits, 0x04040404u));
+            }
+            scale_lo = q3_k_scale(b + 96, 2 * g);
+            scale_hi = q3_k_scale(b + 96, 2 * g + 1);
+            d = __half2float(__ushort_as_half(*reinterpret_cast<const unsigned short*>(b + 108)));
+          } else {
+#pragma unroll
+            for (int j = 0; j < 8; ++j) q[j] = static_cast<int>((fields[j] >> (2 * shift)) & 0x03030303u);
+            const int packed_lo = b[2 * g], packed_hi = b[2 * g + 1];
+            scale_lo = packed_lo & 0xF;
+            scale_hi = packed_hi & 0xF;
+            min_lo = packed_lo >> 4;
+            min_hi = packed_hi >> 4;
+            d = __half2float(__ushort_as_half(*reinterpret_cast<const unsigned short*>(b + 80)));
+            dmin = __half2float(__ushort_as_half(*reinterpret_cast<const unsigned short*>(b + 82)));
+          }
+          const int group = (first_block + local) * 8 + g;
+#pragma unroll
+          for (int t = 0; t < kM; ++t) {
+            const int4* x = reinterpret_cast<const int4*>(xq.q + static_cast<size_t>(t) * k + group * kGroup);
+            const int4 x0 = x[0], x1 = x[1];
+            const int dot = scale_lo * dp4a_16(q, x0) + scale_hi * dp4a_16(q + 4, x1);
+            float total = d * static_cast<float>(dot);
+            if constexpr (!kQ3) total -= dmin * static_cast<float>(min_lo * sum_16(x0) + min_hi * sum_16(x1));
+            acc[t] = fmaf(xq.scale[t * groups + group], total, acc[t]);
+          }
+        }
+      });
+  store_row(acc, slice, warps_per_row, n, ldo, out, out_dtype);
+}
+
 // Warps a row's k is split over: doubled (to quant_gemv_max_warps_per_row) while the matrix has
 // fewer than `fill` warps of work and each warp keeps a step. On an H100 (132 SMs x 64 resident
 // warps ~ 8192; bench/results/2026-11-27-h100-quant-gemv.md) Q4_K v4 gains from 2 warps a row at
@@ -428,7 +518,7 @@ Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t st
   const auto* w = static_cast<const uint8_t*>(a.w);
   const int n = static_cast<int>(a.n), k = static_cast<int>(a.k);
   const dim3 block(kWarps * 32);
-  // A step: 32 Q8_0 blocks, 8 Q6_K super-blocks (one staging each) or 4 Q4_K super-blocks.
+  // A step: 32 Q8_0 blocks, 8 Q6_K / Q3_K / Q2_K super-blocks (one staging each) or 4 Q4_K super-blocks.
   // Staging is asynchronous where every step is whole 16-byte vectors, except for 5..8 activation
   // rows of matrices of at most 4096 rows: there the kernel is bound by its arithmetic, and the
   // synchronous kernel's smaller footprint won (H100, 4096 x 14336 at 8 rows: Q8_0 53.7 against
@@ -457,6 +547,14 @@ Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t st
     name = "gemm_quant(q6_k gemv)";
     steps = ceil_div(a.k / 256, kQ6KStagedBlocks);
     fill = 4096;
+  } else if (a.w_dtype == DType::kQ3_K || a.w_dtype == DType::kQ2_K) {
+    const bool q3 = a.w_dtype == DType::kQ3_K;
+    const bool staged_async = async && a.k % 2048 == 0;  // 8 super-blocks: whole 16-byte vectors
+    kernel = q3 ? (staged_async ? q2_3_k_gemv_kernel<kM, true, true> : q2_3_k_gemv_kernel<kM, false, true>)
+                : (staged_async ? q2_3_k_gemv_kernel<kM, true, false> : q2_3_k_gemv_kernel<kM, false, false>);
+    name = q3 ? "gemm_quant(q3_k gemv)" : "gemm_quant(q2_k gemv)";
+    steps = ceil_div(a.k / 256, kQ23KStagedBlocks);
+    fill = 4096;
   }
   const int split = warps_per_row(a.n, steps, quant_gemv_fill_override() != 0 ? quant_gemv_fill_override() : fill);
   const int ldo = static_cast<int>(a.out_stride != 0 ? a.out_stride : a.n);
@@ -468,7 +566,10 @@ Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t st
 
 bool quant_gemv_supports(DType w_dtype, size_t m, const void* w) {
   if (m == 0 || m > kQuantGemvMaxRows) return false;
-  if (w_dtype == DType::kQ8_0 || w_dtype == DType::kQ6_K || w_dtype == DType::kQ4_0) return is_aligned(w, 2);
+  if (w_dtype == DType::kQ8_0 || w_dtype == DType::kQ6_K || w_dtype == DType::kQ4_0 || w_dtype == DType::kQ3_K ||
+      w_dtype == DType::kQ2_K) {
+    return is_aligned(w, 2);
+  }
   if (w_dtype == DType::kQ4_K || w_dtype == DType::kQ5_K) return is_aligned(w, 16);
   return false;
 }
