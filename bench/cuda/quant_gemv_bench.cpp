@@ -43,7 +43,11 @@ uint64_t splitmix64(uint64_t& state) {
   return z ^ (z >> 31);
 }
 
-// Random blocks whose f16 scale fields (d, and Q4_K's dmin) are small positive normals.
+constexpr GgufQuantType kTypes[] = {GgufQuantType::kQ8_0, GgufQuantType::kQ4_K, GgufQuantType::kQ6_K,
+                                    GgufQuantType::kQ3_K, GgufQuantType::kQ2_K, GgufQuantType::kQ4_1,
+                                    GgufQuantType::kQ5_0, GgufQuantType::kQ5_1};
+
+// Random blocks whose f16 scale fields (d, and the min of the types with one) are small positive normals.
 std::vector<uint8_t> random_blocks(DType type, size_t n, size_t k) {
   const DTypeInfo& info = dtype_info(type);
   std::vector<uint8_t> bytes(n * k / info.block_elems * info.block_bytes);
@@ -53,7 +57,8 @@ std::vector<uint8_t> random_blocks(DType type, size_t n, size_t k) {
     std::memcpy(bytes.data() + i, &word, 8);
   }
   // Offsets of the f16 scale fields: d (and Q4_K's dmin) first, the other k-quants' at their ends.
-  const std::vector<size_t> fields = type == DType::kQ4_K   ? std::vector<size_t>{0, 2}
+  const bool with_min = type == DType::kQ4_K || type == DType::kQ4_1 || type == DType::kQ5_1;
+  const std::vector<size_t> fields = with_min               ? std::vector<size_t>{0, 2}
                                      : type == DType::kQ6_K ? std::vector<size_t>{208}
                                      : type == DType::kQ3_K ? std::vector<size_t>{108}
                                      : type == DType::kQ2_K ? std::vector<size_t>{80, 82}
@@ -81,11 +86,11 @@ Expected<double> time_gemm_quant(DType type, const Shape& shape, size_t m, int r
   FERRUM_ASSIGN_OR_RETURN(CudaBuffer x, B::alloc(m * shape.k, DType::kBF16));
   FERRUM_ASSIGN_OR_RETURN(CudaBuffer out, B::alloc(m * shape.n, DType::kBF16));
   CudaContext ctx = B::new_context();
-  const GgufQuant kind{type == DType::kQ8_0   ? GgufQuantType::kQ8_0
-                       : type == DType::kQ4_K ? GgufQuantType::kQ4_K
-                       : type == DType::kQ3_K ? GgufQuantType::kQ3_K
-                       : type == DType::kQ2_K ? GgufQuantType::kQ2_K
-                                              : GgufQuantType::kQ6_K};
+  GgufQuantType quant_type = GgufQuantType::kQ8_0;
+  for (GgufQuantType candidate : kTypes) {
+    if (gguf_quant_dtype(candidate) == type) quant_type = candidate;
+  }
+  const GgufQuant kind{quant_type};
   auto call_all = [&]() -> Status {
     for (const CudaBuffer& w : weights) FERRUM_TRY(B::gemm_quant(ctx, x, {&w}, out, m, shape.n, shape.k, kind));
     return ok();
@@ -151,7 +156,8 @@ int run(int argc, char** argv) {
                           {"o 4096x4096", 4096, 4096},      {"gate_up 28672x4096", 28672, 4096},
                           {"down 4096x14336", 4096, 14336}, {"lm_head 128256x4096", 128256, 4096}};
   int failures = 0;
-  for (DType type : {DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kQ3_K, DType::kQ2_K}) {
+  for (GgufQuantType quant_type : kTypes) {
+    const DType type = gguf_quant_dtype(quant_type);
     for (const Shape& shape : shapes) {
       const std::string shape_word(shape.name, std::strcspn(shape.name, " "));
       if (!only.empty() && only != std::string(dtype_name(type)) + ":" + shape_word) continue;

@@ -31,7 +31,6 @@ constexpr int kWarps = 8;            // one weight row per warp
 constexpr int kGroup = kRoundGroup;  // x values per int8 scale
 constexpr int kQ8BlockBytes = 34;    // f16 d, then 32 int8
 constexpr int kQ4KBlockBytes = 144;  // f16 d, f16 dmin, 12 scale bytes, 128 nibble bytes
-constexpr int kQ40BlockBytes = 18;   // f16 d, 16 nibble bytes
 constexpr int kQ5KBlockBytes = 176;  // Q4_K's with 32 bytes of high bits before the nibbles
 constexpr int kStagedBlocks = 32;    // Q8_0 blocks a warp stages at once: one per lane
 constexpr int kStagedVectors = kStagedBlocks * kQ8BlockBytes / 16;  // 1088 bytes = 68 x 16
@@ -189,15 +188,37 @@ __device__ __forceinline__ void staged_steps(const uint8_t* w_row, int block_byt
   }
 }
 
-// Q8_0: a warp per weight row; per step the warp stages 32 blocks, then lane j takes block j:
-// 8 dp4a per activation row against the int8 x, scaled by d * x's scale. kNibbles: Q4_0, 18-byte
-// blocks of 16 nibble bytes (value i the low nibble of byte i, 16 + i its high one) whose q - 8 is
-// d (x_scale dot(q, xq) - 8 x_scale sum(xq)), the second term x's rounded sum.
-template <int kM, bool kAsync, bool kNibbles = false>
+// The 32-value block types this kernel takes: Q8_0 (f16 d, 32 int8), Q4_0 (f16 d, 16 nibble bytes:
+// value i the low nibble of byte i, 16 + i its high one, minus 8), Q4_1 (d, f16 m, nibbles: d q + m),
+// Q5_0 (d, 4 bytes qh whose bit i is value i's fifth bit, nibbles; minus 16) and Q5_1 (d, m, qh,
+// nibbles: d q + m).
+enum class LegacyBlock { kQ8_0, kQ4_0, kQ4_1, kQ5_0, kQ5_1 };
+
+template <LegacyBlock F>
+inline constexpr int kLegacyBlockBytes = F == LegacyBlock::kQ8_0   ? 34
+                                         : F == LegacyBlock::kQ4_0 ? 18
+                                         : F == LegacyBlock::kQ4_1 ? 20
+                                         : F == LegacyBlock::kQ5_0 ? 22
+                                                                   : 24;
+
+// Bits 0..3 of `bits` as bit 4 of bytes 0..3 (a Q5 block's fifth bits next to four nibbles).
+__device__ __forceinline__ uint32_t fifth_bits(uint32_t bits) {
+  return ((bits & 1u) << 4) | ((bits & 2u) << 11) | ((bits & 4u) << 18) | ((bits & 8u) << 25);
+}
+
+// Legacy blocks: a warp per weight row; per step the warp stages 32 blocks (2-byte aligned in the
+// file), then lane j takes block j: its 32 integers as 8 words, 8 dp4a per activation row against
+// the int8 x, scaled by d * x's scale. The types with an offset add it through x's rounded sum:
+// sum d (q - o) x = d (x_scale dot(q, xq) - o x_sum), and d q + m gives d x_scale dot + m x_sum.
+template <int kM, bool kAsync, LegacyBlock F = LegacyBlock::kQ8_0>
 __global__ void __launch_bounds__(kWarps * 32)
     q8_0_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
                      int k, int warps_per_row, int ldo) {
-  constexpr int kBlockBytes = kNibbles ? kQ40BlockBytes : kQ8BlockBytes;
+  constexpr int kBlockBytes = kLegacyBlockBytes<F>;
+  constexpr bool kHasMin = F == LegacyBlock::kQ4_1 || F == LegacyBlock::kQ5_1;
+  constexpr bool kHasHigh = F == LegacyBlock::kQ5_0 || F == LegacyBlock::kQ5_1;
+  constexpr int kNibbleHalf = 1 + (kHasMin ? 1 : 0) + (kHasHigh ? 2 : 0);  // halfwords before the nibbles
+  constexpr float kOffset = F == LegacyBlock::kQ4_0 ? 8.0f : F == LegacyBlock::kQ5_0 ? 16.0f : 0.0f;
   __shared__ uint4 staged[kWarps][kAsync ? 2 : 1][kStagedVectors];
   pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -213,24 +234,35 @@ __global__ void __launch_bounds__(kWarps * 32)
         if (lane >= count) return;
         const unsigned short* b = reinterpret_cast<const unsigned short*>(mine + lane * kBlockBytes);
         const float d = __half2float(__ushort_as_half(b[0]));
-        const auto word = [&](int j) { return b[1 + 2 * j] | (static_cast<uint32_t>(b[2 + 2 * j]) << 16); };
+        const auto word = [&](int halfword) { return b[halfword] | (static_cast<uint32_t>(b[halfword + 1]) << 16); };
         int words[8];
+        if constexpr (F == LegacyBlock::kQ8_0) {
 #pragma unroll
-        for (int j = 0; j < (kNibbles ? 4 : 8); ++j) {
-          if constexpr (kNibbles) {
-            words[j] = static_cast<int>(word(j) & 0x0F0F0F0Fu);
-            words[4 + j] = static_cast<int>((word(j) >> 4) & 0x0F0F0F0Fu);
-          } else {
-            words[j] = static_cast<int>(word(j));
+          for (int j = 0; j < 8; ++j) words[j] = static_cast<int>(word(1 + 2 * j));
+        } else {
+          const uint32_t high = kHasHigh ? word(kHasMin ? 2 : 1) : 0u;
+#pragma unroll
+          for (int j = 0; j < 4; ++j) {
+            const uint32_t packed = word(kNibbleHalf + 2 * j);
+            uint32_t low_values = packed & 0x0F0F0F0Fu, high_values = (packed >> 4) & 0x0F0F0F0Fu;
+            if constexpr (kHasHigh) {
+              low_values |= fifth_bits(high >> (4 * j));
+              high_values |= fifth_bits(high >> (16 + 4 * j));
+            }
+            words[j] = static_cast<int>(low_values);
+            words[4 + j] = static_cast<int>(high_values);
           }
         }
+        const float m = kHasMin ? __half2float(__ushort_as_half(b[1])) : 0.0f;
         const int block = first_block + lane;
 #pragma unroll
         for (int t = 0; t < kM; ++t) {
           const int dot = dp4a_32(words, xq.q + static_cast<size_t>(t) * k + block * kGroup);
           const float x_scale = xq.scale[t * blocks + block];
-          if constexpr (kNibbles) {
-            acc[t] = fmaf(d, fmaf(x_scale, static_cast<float>(dot), -8.0f * xq.sum[t * blocks + block]), acc[t]);
+          if constexpr (kHasMin) {
+            acc[t] = fmaf(d * x_scale, static_cast<float>(dot), fmaf(m, xq.sum[t * blocks + block], acc[t]));
+          } else if constexpr (kOffset != 0.0f) {
+            acc[t] = fmaf(d, fmaf(x_scale, static_cast<float>(dot), -kOffset * xq.sum[t * blocks + block]), acc[t]);
           } else {
             acc[t] = fmaf(d * x_scale, static_cast<float>(dot), acc[t]);
           }
@@ -513,6 +545,39 @@ int warps_per_row(size_t n, size_t steps, size_t fill) {
   return warps;
 }
 
+bool is_legacy_block(DType type) {
+  return type == DType::kQ8_0 || type == DType::kQ4_0 || type == DType::kQ4_1 || type == DType::kQ5_0 ||
+         type == DType::kQ5_1;
+}
+
+const char* legacy_kernel_name(DType type) {
+  switch (type) {
+    case DType::kQ4_0: return "gemm_quant(q4_0 gemv)";
+    case DType::kQ4_1: return "gemm_quant(q4_1 gemv)";
+    case DType::kQ5_0: return "gemm_quant(q5_0 gemv)";
+    case DType::kQ5_1: return "gemm_quant(q5_1 gemv)";
+    default: return "gemm_quant(q8_0 gemv)";
+  }
+}
+
+using GemvKernel = void (*)(const uint8_t*, QuantizedX, void*, DType, int, int, int, int);
+
+template <int kM, LegacyBlock F>
+GemvKernel legacy_kernel_of(bool async) {
+  return async ? q8_0_gemv_kernel<kM, true, F> : q8_0_gemv_kernel<kM, false, F>;
+}
+
+template <int kM>
+GemvKernel legacy_kernel(DType type, bool async) {
+  switch (type) {
+    case DType::kQ4_0: return legacy_kernel_of<kM, LegacyBlock::kQ4_0>(async);
+    case DType::kQ4_1: return legacy_kernel_of<kM, LegacyBlock::kQ4_1>(async);
+    case DType::kQ5_0: return legacy_kernel_of<kM, LegacyBlock::kQ5_0>(async);
+    case DType::kQ5_1: return legacy_kernel_of<kM, LegacyBlock::kQ5_1>(async);
+    default: return legacy_kernel_of<kM, LegacyBlock::kQ8_0>(async);
+  }
+}
+
 template <int kM>
 Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t stream) {
   const auto* w = static_cast<const uint8_t*>(a.w);
@@ -525,21 +590,16 @@ Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t st
   // 62.7 us, Q6_K 52.7 against 64.8); at 1 row async wins everywhere (Q8_0 gate_up 53.6 -> 47.2 us,
   // lm_head 212.8 -> 187.1), and on the large matrices at every row count.
   const bool async = quant_gemv_async_staging() && is_aligned(w, 16) && (kM <= 4 || a.n > 4096);
-  using Kernel = void (*)(const uint8_t*, QuantizedX, void*, DType, int, int, int, int);
-  Kernel kernel = q4_k_gemv_kernel<kM>;
+  GemvKernel kernel = q4_k_gemv_kernel<kM>;
   const char* name = "gemm_quant(q4_k gemv)";
   size_t steps = ceil_div(a.k / 256, 4), fill = 8192;
   if (a.w_dtype == DType::kQ5_K) {
     kernel = q4_k_gemv_kernel<kM, true>;
     name = "gemm_quant(q5_k gemv)";
-  } else if (a.w_dtype == DType::kQ4_0) {
-    kernel = async && a.k % 256 == 0 ? q8_0_gemv_kernel<kM, true, true> : q8_0_gemv_kernel<kM, false, true>;
-    name = "gemm_quant(q4_0 gemv)";
-    steps = ceil_div(a.k / kGroup, kStagedBlocks);
-    fill = 4096;
-  } else if (a.w_dtype == DType::kQ8_0) {
-    kernel = async && a.k % 256 == 0 ? q8_0_gemv_kernel<kM, true> : q8_0_gemv_kernel<kM, false>;
-    name = "gemm_quant(q8_0 gemv)";
+  } else if (is_legacy_block(a.w_dtype)) {
+    // Every step whole 16-byte vectors when k % 256 == 0: 8 blocks of any of these sizes are.
+    kernel = legacy_kernel<kM>(a.w_dtype, async && a.k % 256 == 0);
+    name = legacy_kernel_name(a.w_dtype);
     steps = ceil_div(a.k / kGroup, kStagedBlocks);
     fill = 4096;
   } else if (a.w_dtype == DType::kQ6_K) {
@@ -566,8 +626,7 @@ Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t st
 
 bool quant_gemv_supports(DType w_dtype, size_t m, const void* w) {
   if (m == 0 || m > kQuantGemvMaxRows) return false;
-  if (w_dtype == DType::kQ8_0 || w_dtype == DType::kQ6_K || w_dtype == DType::kQ4_0 || w_dtype == DType::kQ3_K ||
-      w_dtype == DType::kQ2_K) {
+  if (is_legacy_block(w_dtype) || w_dtype == DType::kQ6_K || w_dtype == DType::kQ3_K || w_dtype == DType::kQ2_K) {
     return is_aligned(w, 2);
   }
   if (w_dtype == DType::kQ4_K || w_dtype == DType::kQ5_K) return is_aligned(w, 16);
