@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "backend/backend.h"
@@ -34,11 +35,17 @@ requires requires(size_t bytes) {
 }
 struct HostFloats<B> {
   typename B::HostMemory memory;
-  size_t capacity = 0;  // floats
+  size_t capacity = 0;          // floats in `memory`
+  std::vector<float> pageable;  // when page-locked memory runs out: slower, still correct
 
   Expected<std::span<float>> resize(size_t n) {
     if (capacity < n) {
-      FERRUM_ASSIGN_OR_RETURN(memory, B::alloc_host(n * sizeof(float)));
+      auto grown = B::alloc_host(n * sizeof(float));
+      if (!grown) {
+        pageable.resize(n);
+        return std::span<float>(pageable);
+      }
+      memory = std::move(*grown);
       capacity = n;
     }
     return std::span<float>(reinterpret_cast<float*>(memory.bytes().data()), n);

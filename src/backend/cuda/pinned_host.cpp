@@ -28,7 +28,11 @@ Expected<PinnedHostMemory> PinnedHostMemory::allocate(size_t bytes) {
   PinnedHostMemory memory;
   if (bytes == 0) return memory;
   void* data = nullptr;
-  FERRUM_CUDA_TRY(cudaHostAlloc(&data, bytes, cudaHostAllocDefault), "(", bytes, " bytes of page-locked host memory)");
+  const cudaError_t code = cudaHostAlloc(&data, bytes, cudaHostAllocDefault);
+  if (code != cudaSuccess) {
+    (void)cudaGetLastError();  // not sticky: clear it, or the next launch check would report it
+    return cuda_error(code, cat("cudaHostAlloc of ", bytes, " bytes of page-locked host memory"));
+  }
   memory.data_ = static_cast<uint8_t*>(data);
   memory.size_ = bytes;
   return memory;
