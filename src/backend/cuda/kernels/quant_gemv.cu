@@ -4,8 +4,8 @@
 //   warp stages 32 blocks of its row in shared memory (as v2 does, instead of v4's repacking at
 //   load, which would need a second weight layout in the backend contract), with cp.async,
 //   double-buffered, where every step is whole 16-byte vectors (k % 256 == 0, every Llama shape):
-//   the warp's next loads are in flight while it computes. Q4_0's 18-byte blocks take the same
-//   kernel, a lane's 16 bytes split into 32 nibbles.
+//   the warp's next loads are in flight while it computes. Q4_0, Q4_1, Q5_0 and Q5_1 take the same
+//   kernel (`legacy_block_gemv_kernel`), a lane's block turned into 32 integers.
 // - Q6_K (no lab version; the Q4_K_M files' other type): staged the same way, 8 super-blocks a
 //   step. Q3_K and Q2_K (the Q3_K_M / Q2_K files' main types) likewise, their 2-bit fields to int8.
 // - Q4_K v4: eight lanes per super-block, so each warp-wide load covers contiguous bytes (Nsight
@@ -212,8 +212,8 @@ __device__ __forceinline__ uint32_t fifth_bits(uint32_t bits) {
 // sum d (q - o) x = d (x_scale dot(q, xq) - o x_sum), and d q + m gives d x_scale dot + m x_sum.
 template <int kM, bool kAsync, LegacyBlock F = LegacyBlock::kQ8_0>
 __global__ void __launch_bounds__(kWarps * 32)
-    q8_0_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
-                     int k, int warps_per_row, int ldo) {
+    legacy_block_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype,
+                             int n, int k, int warps_per_row, int ldo) {
   constexpr int kBlockBytes = kLegacyBlockBytes<F>;
   constexpr bool kHasMin = F == LegacyBlock::kQ4_1 || F == LegacyBlock::kQ5_1;
   constexpr bool kHasHigh = F == LegacyBlock::kQ5_0 || F == LegacyBlock::kQ5_1;
@@ -564,7 +564,7 @@ using GemvKernel = void (*)(const uint8_t*, QuantizedX, void*, DType, int, int, 
 
 template <int kM, LegacyBlock F>
 GemvKernel legacy_kernel_of(bool async) {
-  return async ? q8_0_gemv_kernel<kM, true, F> : q8_0_gemv_kernel<kM, false, F>;
+  return async ? legacy_block_gemv_kernel<kM, true, F> : legacy_block_gemv_kernel<kM, false, F>;
 }
 
 template <int kM>

@@ -3,9 +3,10 @@
 // scale of max |x| / 127 per group and the group's integer sum), then each weight block's integer
 // dot product with it runs on dp4a (lab/quant_gemv_lab.cu: Q8_0 v2 layout with v4's dp4a; Q4_K v4,
 // eight lanes per super-block; Q6_K staged like Q8_0, both double-buffered with cp.async). Rows too
-// few to fill the GPU split their k over up to four warps. Types: Q4_0 and Q8_0 (one kernel), Q4_K and Q5_K (one
-// kernel), Q6_K. The result is exactly the dense product with x replaced by its int8 rounding (up to f32 arithmetic);
-// gemm_quant keeps the dequantize + cuBLASLt path for m > 8 and the other types.
+// few to fill the GPU split their k over up to four warps. Types: Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 (one
+// kernel), Q4_K and Q5_K (one kernel), Q6_K, Q3_K and Q2_K (one kernel): every GGUF type gemm_quant takes.
+// The result is exactly the dense product with x replaced by its int8 rounding (up to f32 arithmetic). Above 8 rows
+// gemm_quant takes the tensor-core kernels (quant_mma.h) or dequantize + cuBLASLt.
 #pragma once
 
 #include <cuda_runtime.h>
