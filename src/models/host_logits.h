@@ -36,19 +36,22 @@ requires requires(size_t bytes) {
 struct HostFloats<B> {
   typename B::HostMemory memory;
   size_t capacity = 0;          // floats in `memory`
-  std::vector<float> pageable;  // when page-locked memory runs out: slower, still correct
+  std::vector<float> pageable;  // once page-locked memory ran out: slower, still correct
+  bool pinned_failed = false;   // so a failing allocation is not retried every step
 
   Expected<std::span<float>> resize(size_t n) {
-    if (capacity < n) {
+    if (capacity < n && !pinned_failed) {
       auto grown = B::alloc_host(n * sizeof(float));
-      if (!grown) {
-        pageable.resize(n);
-        return std::span<float>(pageable);
+      if (grown) {
+        memory = std::move(*grown);
+        capacity = n;
+      } else {
+        pinned_failed = true;
       }
-      memory = std::move(*grown);
-      capacity = n;
     }
-    return std::span<float>(reinterpret_cast<float*>(memory.bytes().data()), n);
+    if (capacity >= n) return std::span<float>(reinterpret_cast<float*>(memory.bytes().data()), n);
+    pageable.resize(n);
+    return std::span<float>(pageable);
   }
 };
 
