@@ -74,8 +74,9 @@ std::vector<uint8_t> random_blocks(DType type, size_t n, size_t k) {
 
 // Microseconds per gemm_quant call: `copies` calls (one per weight copy) captured in one graph,
 // the graph replayed `reps` times per sample, median of 7 samples.
-Expected<double> time_gemm_quant(DType type, const Shape& shape, size_t m, int reps) {
+Expected<double> time_gemm_quant(GgufQuantType quant_type, const Shape& shape, size_t m, int reps) {
   using B = CudaBackend;
+  const DType type = gguf_quant_dtype(quant_type);
   const std::vector<uint8_t> blocks = random_blocks(type, shape.n, shape.k);
   const size_t copies = std::max<size_t>(2, (size_t{256} << 20) / blocks.size() + 1);
   std::vector<CudaBuffer> weights;
@@ -86,10 +87,6 @@ Expected<double> time_gemm_quant(DType type, const Shape& shape, size_t m, int r
   FERRUM_ASSIGN_OR_RETURN(CudaBuffer x, B::alloc(m * shape.k, DType::kBF16));
   FERRUM_ASSIGN_OR_RETURN(CudaBuffer out, B::alloc(m * shape.n, DType::kBF16));
   CudaContext ctx = B::new_context();
-  GgufQuantType quant_type = GgufQuantType::kQ8_0;
-  for (GgufQuantType candidate : kTypes) {
-    if (gguf_quant_dtype(candidate) == type) quant_type = candidate;
-  }
   const GgufQuant kind{quant_type};
   auto call_all = [&]() -> Status {
     for (const CudaBuffer& w : weights) FERRUM_TRY(B::gemm_quant(ctx, x, {&w}, out, m, shape.n, shape.k, kind));
@@ -163,7 +160,7 @@ int run(int argc, char** argv) {
       if (!only.empty() && only != std::string(dtype_name(type)) + ":" + shape_word) continue;
       const DTypeInfo& info = dtype_info(type);
       const double bytes = static_cast<double>(shape.n * shape.k / info.block_elems * info.block_bytes);
-      const Expected<double> us = time_gemm_quant(type, shape, m, reps);
+      const Expected<double> us = time_gemm_quant(quant_type, shape, m, reps);
       if (!us) {
         std::printf("%-6s %-20s FAILED: %s\n", std::string(dtype_name(type)).c_str(), shape.name,
                     us.error().to_string().c_str());
