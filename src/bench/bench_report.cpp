@@ -123,6 +123,7 @@ ordered_json bench_report_json(const BenchReport& report) {
                     {"repetitions", report.config.repetitions},
                     {"batched_prompt_tokens", report.config.batched_prompt_length},
                     {"decode_depth", report.config.decode_depth},
+                    {"decode_capacity", report.config.decode_capacity},
                     {"seed", report.config.seed}};
   ordered_json models = ordered_json::array();
   for (const ModelReport& model : report.models) {

@@ -80,9 +80,10 @@ Expected<double> run_batch_to_completion(Engine& engine, size_t vocab_size, size
 
 }  // namespace
 
-std::string decode_test_name(size_t generated_tokens, size_t depth) {
+std::string decode_test_name(size_t generated_tokens, size_t depth, size_t capacity) {
   std::string name = "tg" + std::to_string(generated_tokens);
   if (depth > 0) name += " @ d" + std::to_string(depth);
+  if (capacity > 0) name += " c" + std::to_string(capacity);
   return name;
 }
 
@@ -120,14 +121,15 @@ Expected<TestResult> run_decode_test(CausalLm& model, const ModelCosts& costs, s
   TestResult result;
   result.kind = TestKind::kDecode;
   const size_t depth = config.decode_depth;
-  result.name = decode_test_name(generated_tokens, depth);
+  result.name = decode_test_name(generated_tokens, depth, config.decode_capacity);
   result.prompt_tokens = depth;
   result.generated_tokens = generated_tokens;
-  FERRUM_TRY(check_fits(model, depth + generated_tokens, result.name));
+  const size_t capacity = std::max(depth + generated_tokens + 1, config.decode_capacity);
+  FERRUM_TRY(check_fits(model, capacity - 1, result.name));
   const std::vector<uint32_t> tokens = random_tokens(generated_tokens, model.info().vocab_size, config.seed + 1);
   const std::vector<uint32_t> context = random_tokens(depth, model.info().vocab_size, config.seed + 2);
   for (size_t repetition = 0; repetition < config.warmup + config.repetitions; ++repetition) {
-    FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<SequenceState> state, model.new_sequence(depth + generated_tokens + 1));
+    FERRUM_ASSIGN_OR_RETURN(std::unique_ptr<SequenceState> state, model.new_sequence(capacity));
     if (depth > 0) FERRUM_TRY(model.forward(*state, context));  // untimed, as llama-bench's depth
     const Clock::time_point start = Clock::now();
     for (uint32_t token : tokens) FERRUM_TRY(model.forward(*state, std::span<const uint32_t>(&token, 1)));
@@ -196,7 +198,7 @@ Expected<std::vector<TestResult>> run_benchmarks(CausalLm& model, const ModelCos
     if (generated == 0) continue;
     for (size_t batch : config.batch_sizes) {
       if (batch == 1) {
-        const std::string name = decode_test_name(generated, config.decode_depth);
+        const std::string name = decode_test_name(generated, config.decode_depth, config.decode_capacity);
         if (progress) progress(name);
         auto result = run_decode_test(model, costs, generated, config, bounds);
         if (!result) return std::move(result).error().with_context(name);

@@ -37,6 +37,9 @@ struct BenchConfig {
   size_t warmup = 1;
   size_t batched_prompt_length = 128;
   size_t decode_depth = 0;  // tokens in the context before a single-sequence decode test (llama-bench -d)
+  // KV capacity of a single-sequence decode test's sequence (0: the tokens it needs), as `run`'s
+  // --ctx-size sizes its sequence: the decode graph's attention is shaped by the capacity.
+  size_t decode_capacity = 0;
   uint64_t seed = 42;
 };
 
@@ -67,8 +70,9 @@ struct TestResult {
 };
 
 std::string_view test_kind_name(TestKind kind);
-// "tg128", or "tg128 @ d512" for a decode after 512 tokens of context (llama-bench's naming).
-std::string decode_test_name(size_t generated_tokens, size_t depth);
+// "tg128", or "tg128 @ d512" for a decode after 512 tokens of context (llama-bench's naming), with
+// " c4096" when the sequence was given a KV capacity of 4096 (BenchConfig::decode_capacity).
+std::string decode_test_name(size_t generated_tokens, size_t depth, size_t capacity = 0);
 
 // Called before each test with its name, for progress lines.
 using BenchProgress = std::function<void(const std::string& test)>;

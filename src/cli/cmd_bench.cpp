@@ -29,6 +29,7 @@ struct BenchFlags {
   size_t warmup = 1;
   size_t batched_prompt = 128;
   size_t depth = 0;
+  size_t capacity = 0;
   size_t batch_tokens = 512;
   std::string output = "md";
   std::optional<std::string> output_file;
@@ -51,7 +52,7 @@ Expected<bench::ModelReport> bench_one_model(const std::string& path, const Benc
   }
   ModelOptions options = flags.model;
   options.model = path;
-  options.context = longest + 8;
+  options.context = std::max(longest + 8, config.decode_capacity);
   options.batch_tokens = flags.batch_tokens;
   const size_t largest_batch = *std::max_element(config.batch_sizes.begin(), config.batch_sizes.end());
   EngineOptions engine_options = flags.engine.resolve(options);
@@ -119,6 +120,7 @@ Status run(BenchFlags& flags) {
   config.warmup = flags.warmup;
   config.batched_prompt_length = flags.batched_prompt;
   config.decode_depth = flags.depth;
+  config.decode_capacity = flags.capacity;
   config.seed = flags.seed;
   FERRUM_CHECK(config.repetitions > 0, ErrorCode::kInvalidArgument, "-r must be at least 1");
 
@@ -182,6 +184,9 @@ int run_bench(int argc, char** argv) {
     parser.option("--warmup", &flags.warmup, "untimed repetitions before them (default 1)");
     parser.option("-d,--n-depth", &flags.depth,
                   "tokens of context (prefilled, untimed) before each single-sequence decode test (default 0)");
+    parser.option("-c,--ctx-size", &flags.capacity,
+                  "KV capacity of each single-sequence decode test's sequence, as run's -c sizes it (default: the "
+                  "tokens the test needs)");
     parser.option("--batched-prompt", &flags.batched_prompt, "prompt tokens of each batched sequence (default 128)");
     register_device_flags(parser, flags.model);
     register_parallel_flags(parser, flags.model);

@@ -195,6 +195,24 @@ TEST_F(TinyModelBench, DecodeAtADepthPrefillsFirstAndCountsTheLongerContext) {
   EXPECT_EQ(too_deep.error().code(), ErrorCode::kLimitExceeded);
 }
 
+TEST_F(TinyModelBench, DecodeInALargerSequenceNamesItsCapacityAndMustFitTheContext) {
+  BenchConfig config;
+  config.prompt_lengths = {};
+  config.repetitions = 1;
+  config.decode_capacity = 48;
+  auto costs = model_costs(bundle_->files.config, bundle_->model->info());
+  ASSERT_TRUE(costs) << costs.error().message();
+  auto result = run_decode_test(*bundle_->model, *costs, 8, config, Bounds{});
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_EQ(result->name, "tg8 c48");
+  EXPECT_EQ(result->seconds.size(), 1u);
+  // The model was loaded with 64 tokens of context: a 100-token sequence does not fit.
+  config.decode_capacity = 100;
+  auto too_large = run_decode_test(*bundle_->model, *costs, 8, config, Bounds{});
+  ASSERT_FALSE(too_large);
+  EXPECT_EQ(too_large.error().code(), ErrorCode::kLimitExceeded);
+}
+
 TEST(ListFlags, ParsesCommaSeparatedSizes) {
   EXPECT_EQ(*parse_size_list("-b", "1,16,64"), (std::vector<size_t>{1, 16, 64}));
   EXPECT_EQ(*parse_size_list("-p", "0"), (std::vector<size_t>{0}));
