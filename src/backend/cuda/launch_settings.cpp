@@ -18,6 +18,12 @@ long env_or(const char* name, long fallback) {
   return std::strtol(value, nullptr, 10);
 }
 
+// A warps-per-row setting: 2, 4 or 8, others rounded down (below 2: 2).
+int split_warps(const char* name, int fallback) {
+  const long value = env_or(name, fallback);
+  return value >= 8 ? 8 : value >= 4 ? 4 : 2;
+}
+
 }  // namespace
 
 bool pdl_enabled() {
@@ -39,6 +45,26 @@ unsigned gemv_prefetch_bytes() {
 bool gemv_early_loads() {
   static const bool enabled = env_or("FERRUM_CUDA_GEMV_EARLY", 1) != 0;
   return enabled;
+}
+
+int gemv_split_warps() {
+  static const int warps = split_warps("FERRUM_CUDA_GEMV_SPLIT", 4);
+  return warps;
+}
+
+int gated_gemv_split_warps() {
+  static const int warps = split_warps("FERRUM_CUDA_GATED_GEMV_SPLIT", 8);
+  return warps;
+}
+
+bool decode_attention_resplit() {
+  static const bool enabled = env_or("FERRUM_CUDA_DECODE_RESPLIT", 1) != 0;
+  return enabled;
+}
+
+int decode_attention_threads() {
+  static const int threads = env_or("FERRUM_CUDA_DECODE_THREADS", 256) >= 256 ? 256 : 128;
+  return threads;
 }
 
 bool decode_attention_kernel_enabled() {

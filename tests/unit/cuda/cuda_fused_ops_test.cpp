@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <string>
 #include <utility>
@@ -97,6 +98,49 @@ TEST(CudaFusedOps, PagedQkvRopeWriteMatchesTheOpChain) {
   if (!has_cuda_device()) GTEST_SKIP() << "no CUDA device";
   expect_fused_write_matches_chain(kQkRope);
   expect_fused_write_matches_chain(kQkNormRope);
+}
+
+// gemm_gated against silu(x . gate) * (x . up) in double precision, f32 activations over f32 and
+// bf16 weights, at one row (the split GEMV, FERRUM_CUDA_GATED_GEMV_SPLIT warps a row) and three
+// (the per-row GEMV), with k too short for every warp of a row to have chunks and im off the block.
+TEST(CudaFusedOps, GemmGatedMatchesTheGemmItFuses) {
+  if (!has_cuda_device()) GTEST_SKIP() << "no CUDA device";
+  struct Shape {
+    size_t m, im, k;
+  };
+  const Shape shapes[] = {{1, 1, 8}, {1, 7, 24}, {1, 301, 520}, {1, 1030, 4096}, {3, 301, 520}};
+  std::mt19937 rng(11);
+  auto ctx = B::new_context();
+  for (const Shape& shape : shapes) {
+    for (DType w_dtype : {DType::kF32, DType::kBF16}) {
+      const std::vector<float> x = random_floats(rng, shape.m * shape.k, -1.0f, 1.0f);
+      std::vector<float> w = random_floats(rng, 2 * shape.im * shape.k, -0.1f, 0.1f);
+      B::Buffer w_buffer = upload(w, w_dtype);
+      auto w_used = B::to_vec(w_buffer, w.size());  // the weights as rounded to w_dtype
+      ASSERT_TRUE(w_used);
+      w = *w_used;
+      B::Buffer x_buffer = upload(x, DType::kF32);
+      auto out = B::alloc(shape.m * shape.im, DType::kF32);
+      ASSERT_TRUE(out);
+      ASSERT_TRUE(B::gemm_gated(ctx, x_buffer, w_buffer, *out, shape.m, shape.im, shape.k, Activation::kSilu));
+      ASSERT_TRUE(B::sync(ctx));
+      auto got = B::to_vec(*out, shape.m * shape.im);
+      ASSERT_TRUE(got);
+      for (size_t t = 0; t < shape.m; ++t) {
+        for (size_t j = 0; j < shape.im; ++j) {
+          double gate = 0.0, up = 0.0;
+          for (size_t i = 0; i < shape.k; ++i) {
+            gate += static_cast<double>(x[t * shape.k + i]) * w[j * shape.k + i];
+            up += static_cast<double>(x[t * shape.k + i]) * w[(shape.im + j) * shape.k + i];
+          }
+          const double want = gate / (1.0 + std::exp(-gate)) * up;
+          ASSERT_NEAR((*got)[t * shape.im + j], want, 1e-5 + 1e-4 * std::abs(want))
+              << "m " << shape.m << " im " << shape.im << " k " << shape.k << " row " << t << " output " << j << " w "
+              << w_dtype;
+        }
+      }
+    }
+  }
 }
 
 TEST(CudaFusedOps, PagedQkvRopeWriteRejectsPartialPools) {

@@ -86,18 +86,30 @@ DecodeShape decode_shape(const AttentionProblem& a, int sm_count) {
   return shape;
 }
 
-template <class T, int kHeadDim>
+template <class T, int kHeadDim, int kThreads>
 Status launch_decode_kernel(const DecodeAttentionParams& p, const AttentionProblem& a, bool fused_rope,
                             cudaStream_t stream) {
   const size_t shared = decode_attention_shared_bytes(kHeadDim, sizeof(T));
   const dim3 grid(static_cast<unsigned>(p.num_splits), static_cast<unsigned>(a.kv_heads),
                   static_cast<unsigned>(a.batch));
   if (fused_rope) {
-    return launch_kernel("decode_attention(rope)", decode_attention_kernel<T, kHeadDim, true>, grid,
-                         dim3(kDecodeThreads), shared, stream, p);
+    return launch_kernel("decode_attention(rope)", decode_attention_kernel<T, kHeadDim, true, kThreads>, grid,
+                         dim3(kThreads), shared, stream, p);
   }
-  return launch_kernel("decode_attention", decode_attention_kernel<T, kHeadDim, false>, grid, dim3(kDecodeThreads),
+  return launch_kernel("decode_attention", decode_attention_kernel<T, kHeadDim, false, kThreads>, grid, dim3(kThreads),
                        shared, stream, p);
+}
+
+template <class T>
+Status launch_decode_kernel(const DecodeAttentionParams& p, const AttentionProblem& a, bool fused_rope,
+                            cudaStream_t stream) {
+  const bool wide = decode_attention_threads() == 256;
+  if (a.d1 == 64) {
+    return wide ? launch_decode_kernel<T, 64, 256>(p, a, fused_rope, stream)
+                : launch_decode_kernel<T, 64, 128>(p, a, fused_rope, stream);
+  }
+  return wide ? launch_decode_kernel<T, 128, 256>(p, a, fused_rope, stream)
+              : launch_decode_kernel<T, 128, 128>(p, a, fused_rope, stream);
 }
 
 }  // namespace
@@ -141,6 +153,7 @@ Status launch_decode_attention(const AttentionProblem& a, int sm_count, void* pa
   p.dyn_state = a.dyn_state;
   p.num_splits = shape.num_splits;
   p.keys_per_split = shape.keys_per_split;
+  p.resplit = decode_attention_resplit();
   const bool fused = rope != nullptr;
   if (fused) {
     p.qkv = rope->qkv;
@@ -152,12 +165,8 @@ Status launch_decode_attention(const AttentionProblem& a, int sm_count, void* pa
     p.rope_mode = rope->mode;
     p.eps = rope->eps;
   }
-  if (a.dtype == DType::kBF16) {
-    return a.d1 == 64 ? launch_decode_kernel<bf16_t, 64>(p, a, fused, stream)
-                      : launch_decode_kernel<bf16_t, 128>(p, a, fused, stream);
-  }
-  return a.d1 == 64 ? launch_decode_kernel<f16_t, 64>(p, a, fused, stream)
-                    : launch_decode_kernel<f16_t, 128>(p, a, fused, stream);
+  if (a.dtype == DType::kBF16) return launch_decode_kernel<bf16_t>(p, a, fused, stream);
+  return launch_decode_kernel<f16_t>(p, a, fused, stream);
 }
 
 size_t split_kv_scratch_bytes(const AttentionProblem& problem, int sm_count) {

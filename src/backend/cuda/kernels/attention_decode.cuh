@@ -11,7 +11,11 @@
 //   - scores, softmax and P.V run out of shared memory (padded rows: conflict-free 16-byte reads);
 //     longer splits loop over 64-key tiles with an online softmax;
 //   - the last block of each (batch, KV head) to finish combines the splits' partials itself
-//     (a counter in global memory, reset by that block), so there is no second launch.
+//     (a counter in global memory, reset by that block), so there is no second launch;
+//   - in a graph (device-state mode) the launch is shaped for the cache's capacity, and each step
+//     spreads the keys cached so far over as few splits as keep whole tiles (the rest exit).
+// Blocks of 256 threads by default: the GQA group's RoPE takes one round of warps, not two (8B
+// Q4_K_M decode +0.5-1.3%, bench/results/2026-11-27-h100-gemv-split.md).
 // Scores are in the log2 domain (q pre-scaled by scale * log2 e).
 #pragma once
 
@@ -25,7 +29,7 @@
 namespace ferrum::cuda {
 
 inline constexpr int kDecodeKeys = 64;      // keys per tile
-inline constexpr int kDecodeThreads = 128;  // 4 warps
+inline constexpr int kDecodeThreads = 128;  // 4 warps (the paged kernels; the one-row kernel picks its own)
 inline constexpr int kDecodeMaxGroup = 8;   // query rows per KV head
 inline constexpr int kDecodeMaxSplits = 64;
 
@@ -40,6 +44,7 @@ struct DecodeAttentionParams {
   float scale_log2;
   const int32_t* dyn_state;
   int num_splits, keys_per_split;
+  bool resplit;  // device-state mode: spread the keys cached now over the splits (see the kernel)
   // Fused RoPE (kFusedRope): q and the new key / value come raw from the fused projection row
   // qkv [(heads + 2 kv_heads) * hd] (batch 1); the kernel applies QK-norm (mode 1) and RoPE, and the
   // block whose keys include the new position appends the new row to the caches.
@@ -83,12 +88,12 @@ __device__ __forceinline__ void rope_row(const T* in, const float* norm_w, const
 }
 
 // Copies `rows` K and V rows starting at `first` into the padded shared tiles at row `to`.
-template <class T, int kHeadDim>
+template <class T, int kHeadDim, int kThreads = kDecodeThreads>
 __device__ __forceinline__ void copy_kv_rows(const T* k, const T* v, T* k_tile, T* v_tile, int first, int rows,
                                              int to) {
   constexpr int kChunks = kHeadDim / 8;  // 16-byte pieces per row
   constexpr int kStride = kHeadDim + 8;
-  for (int i = threadIdx.x; i < 2 * rows * kChunks; i += kDecodeThreads) {
+  for (int i = threadIdx.x; i < 2 * rows * kChunks; i += kThreads) {
     const bool is_v = i >= rows * kChunks;
     const int j = is_v ? i - rows * kChunks : i;
     const int row = j / kChunks, chunk = j % kChunks;
@@ -100,10 +105,10 @@ __device__ __forceinline__ void copy_kv_rows(const T* k, const T* v, T* k_tile, 
 
 // How a decode block's threads cover the output: a thread owns dims (2 pair, 2 pair + 1) of rows
 // row0, row0 + kRowStep, ... of the GQA group.
-template <int kHeadDim>
+template <int kHeadDim, int kThreads = kDecodeThreads>
 struct DecodeThreadMap {
-  static constexpr int kPairs = kHeadDim / 2;               // output dim pairs
-  static constexpr int kRowStep = kDecodeThreads / kPairs;  // rows apart for one thread's outputs
+  static constexpr int kPairs = kHeadDim / 2;         // output dim pairs
+  static constexpr int kRowStep = kThreads / kPairs;  // rows apart for one thread's outputs
   static constexpr int kRowsPerThread = kDecodeMaxGroup / kRowStep;
 };
 
@@ -139,11 +144,11 @@ __device__ __forceinline__ DecodeTiles<T> carve_decode_tiles(unsigned char* base
 // Scores of the group's rows against the tile's keys into probs [group][kDecodeKeys] (log2
 // domain; -inf for keys past `keys` or for which `usable(j)` is false): one (row, key) per thread
 // and step, lanes of a warp taking consecutive keys of one row.
-template <class T, int kHeadDim, class Usable>
+template <class T, int kHeadDim, int kThreads = kDecodeThreads, class Usable>
 __device__ __forceinline__ void decode_tile_scores(const T* k_tile, const float* q_rows, float* probs, int group,
                                                    int keys, Usable usable) {
   constexpr int kStride = kHeadDim + 8;
-  for (int item = threadIdx.x; item < group * kDecodeKeys; item += kDecodeThreads) {
+  for (int item = threadIdx.x; item < group * kDecodeKeys; item += kThreads) {
     const int r = item / kDecodeKeys, j = item % kDecodeKeys;
     float score = -INFINITY;
     if (j < keys && usable(j)) {
@@ -171,10 +176,11 @@ __device__ __forceinline__ void decode_tile_scores(const T* k_tile, const float*
 
 // Online softmax over the tile: a warp per row, two keys per lane; probs become the weights, and
 // each row's alpha (the rescale of what came before) goes to row_scale.
+template <int kThreads = kDecodeThreads>
 __device__ __forceinline__ void decode_tile_softmax(float* probs, float* row_max, float* row_scale, float* row_sum,
                                                     int group) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  for (int r = warp; r < group; r += kDecodeThreads / 32) {
+  for (int r = warp; r < group; r += kThreads / 32) {
     const float s0 = probs[r * kDecodeKeys + lane], s1 = probs[r * kDecodeKeys + lane + 32];
     const float old_max = row_max[r];
     const float new_max = fmaxf(old_max, warp_max(fmaxf(s0, s1)));
@@ -219,12 +225,14 @@ __device__ __forceinline__ void decode_tile_pv(const T* v_tile, const float* pro
   }
 }
 
-template <class T, int kHeadDim, bool kFusedRope>
-__global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(DecodeAttentionParams p) {
+// kThreads: 128 or 256 (decode_attention_threads(), default 256).
+template <class T, int kHeadDim, bool kFusedRope, int kThreads>
+__global__ void __launch_bounds__(kThreads) decode_attention_kernel(DecodeAttentionParams p) {
   constexpr int kStride = kHeadDim + 8;
-  constexpr int kPairs = DecodeThreadMap<kHeadDim>::kPairs;
-  constexpr int kRowStep = DecodeThreadMap<kHeadDim>::kRowStep;
-  constexpr int kRowsPerThread = DecodeThreadMap<kHeadDim>::kRowsPerThread;
+  using Map = DecodeThreadMap<kHeadDim, kThreads>;
+  constexpr int kPairs = Map::kPairs;
+  constexpr int kRowStep = Map::kRowStep;
+  constexpr int kRowsPerThread = Map::kRowsPerThread;
   extern __shared__ __align__(16) unsigned char decode_shared[];
   const auto [k_tile, v_tile, q_rows, probs, row_max, row_scale, row_sum] =
       carve_decode_tiles<T, kHeadDim>(decode_shared);
@@ -243,8 +251,19 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
   }
   const int lo = p.window > 0 ? max(0, pos - p.window + 1) : 0;
   const int hi = min(kv_len, pos + 1);
-  const int begin = lo + split * p.keys_per_split;
-  const int end = min(hi, begin + p.keys_per_split);
+  int keys_per_split = p.keys_per_split, num_splits = p.num_splits;
+  if (p.dyn_state != nullptr && p.resplit) {
+    // The launch was shaped for the cache's capacity; the keys cached now are spread over as few
+    // of its splits as keep each at the same number of tiles, and the other blocks leave (a short
+    // context in a long cache would otherwise leave a few blocks walking many tiles each).
+    const int tiles = max(1, (hi - lo + kDecodeKeys - 1) / kDecodeKeys);
+    const int tiles_per_split = (tiles + static_cast<int>(gridDim.x) - 1) / static_cast<int>(gridDim.x);
+    keys_per_split = tiles_per_split * kDecodeKeys;
+    num_splits = (tiles + tiles_per_split - 1) / tiles_per_split;
+    if (split >= num_splits) return;
+  }
+  const int begin = lo + split * keys_per_split;
+  const int end = min(hi, begin + keys_per_split);
   const size_t kv_base = (static_cast<size_t>(batch) * p.kv_heads + kv_head) * p.kv_stride * kHeadDim;
   const T* k = static_cast<const T*>(p.k) + kv_base;
   const T* v = static_cast<const T*>(p.v) + kv_base;
@@ -253,7 +272,7 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
   const int newest = hi - 1;
   const int first_tile_end = min(end, begin + kDecodeKeys);
   const int stable_end = min(first_tile_end, newest);
-  if (stable_end > begin) copy_kv_rows<T, kHeadDim>(k, v, k_tile, v_tile, begin, stable_end - begin, 0);
+  if (stable_end > begin) copy_kv_rows<T, kHeadDim, kThreads>(k, v, k_tile, v_tile, begin, stable_end - begin, 0);
   __pipeline_commit();
   pdl_wait();
 
@@ -263,7 +282,7 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
     // (normed, rotated) and V row: into shared memory, and appended to the caches.
     const T* qkv = static_cast<const T*>(p.qkv);
     const bool owns_new = begin <= newest && newest < end;
-    for (int item = warp; item < group + (owns_new ? 2 : 0); item += kDecodeThreads / 32) {
+    for (int item = warp; item < group + (owns_new ? 2 : 0); item += kThreads / 32) {
       if (item < group) {
         float* q_row = q_rows + item * kHeadDim;
         rope_row<T, kHeadDim>(qkv + static_cast<size_t>(kv_head * group + item) * kHeadDim, p.q_norm, p.cos, p.sin,
@@ -290,7 +309,7 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
     __syncthreads();
   } else {
     const T* q = static_cast<const T*>(p.q) + (static_cast<size_t>(batch) * p.heads + kv_head * group) * kHeadDim;
-    for (int i = tid; i < group * kHeadDim; i += kDecodeThreads) q_rows[i] = to_f32(q[i]) * p.scale_log2;
+    for (int i = tid; i < group * kHeadDim; i += kThreads) q_rows[i] = to_f32(q[i]) * p.scale_log2;
   }
   if (tid < kDecodeMaxGroup) {
     row_max[tid] = -INFINITY;
@@ -308,11 +327,12 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
     const int copied_from = tile == begin ? stable_end : tile;
     const int copied_to = kFusedRope ? min(tile_end, newest) : tile_end;
     if (copied_to > copied_from) {
-      copy_kv_rows<T, kHeadDim>(k, v, k_tile, v_tile, copied_from, copied_to - copied_from, copied_from - tile);
+      copy_kv_rows<T, kHeadDim, kThreads>(k, v, k_tile, v_tile, copied_from, copied_to - copied_from,
+                                          copied_from - tile);
     }
     if constexpr (kFusedRope) {
       if (tile <= newest && newest < tile_end) {
-        for (int d = tid; d < kHeadDim; d += kDecodeThreads) {
+        for (int d = tid; d < kHeadDim; d += kThreads) {
           k_tile[(newest - tile) * kStride + d] = new_key[d];
           v_tile[(newest - tile) * kStride + d] = new_value[d];
         }
@@ -322,16 +342,16 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
     __pipeline_wait_prior(0);
     __syncthreads();
 
-    decode_tile_scores<T, kHeadDim>(k_tile, q_rows, probs, group, keys, [](int) { return true; });
+    decode_tile_scores<T, kHeadDim, kThreads>(k_tile, q_rows, probs, group, keys, [](int) { return true; });
     __syncthreads();
-    decode_tile_softmax(probs, row_max, row_scale, row_sum, group);
+    decode_tile_softmax<kThreads>(probs, row_max, row_scale, row_sum, group);
     __syncthreads();
     decode_tile_pv<T, kHeadDim, kRowsPerThread, kRowStep>(v_tile, probs, row_scale, acc, group, keys, pair, row0);
   }
   __syncthreads();
 
   const size_t first_row = static_cast<size_t>(batch) * p.heads + kv_head * group;
-  if (p.num_splits == 1) {
+  if (num_splits == 1) {
 #pragma unroll
     for (int i = 0; i < kRowsPerThread; ++i) {
       const int r = row0 + i * kRowStep;
@@ -361,37 +381,29 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
   __threadfence();
   __syncthreads();
   int* counter = p.counters + batch * p.kv_heads + kv_head;
-  if (tid == 0) is_last_block = atomicAdd(counter, 1) == p.num_splits - 1;
+  if (tid == 0) is_last_block = atomicAdd(counter, 1) == num_splits - 1;
   __syncthreads();
   if (!is_last_block) return;
   __threadfence();
-  // Every split's (max, sum) of the group's rows into shared memory in one parallel round (the
-  // tiles are free now), then each output's weights from there; the acc loads of all splits are
-  // independent, so an unrolled loop keeps several in flight.
-  float* split_max = reinterpret_cast<float*>(decode_shared);  // [splits][group]
-  float* split_sum = split_max + kDecodeMaxSplits * kDecodeMaxGroup;
-  for (int item = tid; item < p.num_splits * group; item += kDecodeThreads) {
-    const int s = item / group, r = item % group;
-    const float* partial = p.partials + (s * total_rows + first_row + r) * stride;
-    split_max[item] = __ldcg(partial + kHeadDim);
-    split_sum[item] = __ldcg(partial + kHeadDim + 1);
-  }
-  __syncthreads();
-  for (int item = tid; item < group * kPairs; item += kDecodeThreads) {
+  // Each output pair merges every split's (max, sum, acc) with a running max, as the online softmax
+  // does over tiles: no load depends on another's result, so the unrolled loop has all of a
+  // batch of splits' loads in flight at once (one round trip to L2, not one for the maxima and a
+  // second for the sums).
+  for (int item = tid; item < group * kPairs; item += kThreads) {
     const int r = item / kPairs, d = 2 * (item % kPairs);
-    float total_max = -INFINITY;
-    for (int s = 0; s < p.num_splits; ++s) total_max = fmaxf(total_max, split_max[s * group + r]);
-    float sum = 0.0f, a0 = 0.0f, a1 = 0.0f;
-    if (total_max != -INFINITY) {
+    float total_max = -INFINITY, sum = 0.0f, a0 = 0.0f, a1 = 0.0f;
 #pragma unroll 8
-      for (int s = 0; s < p.num_splits; ++s) {
-        const float2 acc_pair =
-            __ldcg(reinterpret_cast<const float2*>(p.partials + (s * total_rows + first_row + r) * stride + d));
-        const float weight = exp2f(split_max[s * group + r] - total_max);
-        sum += split_sum[s * group + r] * weight;
-        a0 += acc_pair.x * weight;
-        a1 += acc_pair.y * weight;
-      }
+    for (int s = 0; s < num_splits; ++s) {
+      const float* partial = p.partials + (s * total_rows + first_row + r) * stride;
+      const float2 acc_pair = __ldcg(reinterpret_cast<const float2*>(partial + d));
+      const float2 max_sum = __ldcg(reinterpret_cast<const float2*>(partial + kHeadDim));
+      const float new_max = fmaxf(total_max, max_sum.x);
+      if (new_max == -INFINITY) continue;  // nothing visible so far
+      const float rescale = exp2f(total_max - new_max), weight = exp2f(max_sum.x - new_max);
+      sum = sum * rescale + max_sum.y * weight;
+      a0 = a0 * rescale + acc_pair.x * weight;
+      a1 = a1 * rescale + acc_pair.y * weight;
+      total_max = new_max;
     }
     T* out = static_cast<T*>(p.out) + (first_row + r) * kHeadDim + d;
     out[0] = from_f32<T>(sum > 0.0f ? a0 / sum : 0.0f);

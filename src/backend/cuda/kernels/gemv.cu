@@ -1,3 +1,5 @@
+#include <type_traits>
+
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/gemv.cuh"
 #include "backend/cuda/kernels/gemv.h"
@@ -7,7 +9,7 @@ namespace ferrum::cuda {
 namespace {
 
 // Shapes measured in lab/gemv_lab.cu and lab/gemv_chain_lab.cu (lab/NOTES.md): m = 1 splits each
-// row over two warps (gemv_split_row_kernel); for m = 2..4 one weight row per warp and one
+// row over gemv_split_warps() warps (gemv_split_row_kernel); for m = 2..4 one weight row per warp and one
 // 16-byte chunk per lane per step (version 6: sharing x loads across two rows, or more chunks in
 // flight, cost more in registers and occupancy than they saved); m > 4 takes gemv_many_rows_kernel.
 template <class A, class W, int kM>
@@ -21,15 +23,39 @@ Status launch_vec(const GemvArgs& a, cudaStream_t stream) {
                        static_cast<int>(a.m), static_cast<int>(a.n), static_cast<int>(a.k), gemv_prefetch_bytes());
 }
 
+// Calls f(std::integral_constant<int, S>{}) for S = `split`, one of 2, 4 or 8 warps per row.
+template <class F>
+Status with_split(int split, F&& f) {
+  switch (split) {
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    default: return f(std::integral_constant<int, 8>{});
+  }
+}
+
+template <class A, class W>
+Status launch_split_row(const GemvArgs& a, cudaStream_t stream) {
+  return with_split(gemv_split_warps(), [&](auto split) {
+    constexpr int kSplit = decltype(split)::value;
+    return launch_kernel("gemv(split row)", gemv_split_row_kernel<A, W, kSplit>,
+                         dim3(ceil_div(a.n, kGemvWarps / kSplit)), dim3(kGemvWarps * 32), 0, stream,
+                         static_cast<const A*>(a.x), static_cast<const W*>(a.w), a.out, a.out_dtype,
+                         static_cast<int>(a.n), static_cast<int>(a.k), gemv_prefetch_bytes(), gemv_early_loads());
+  });
+}
+
 template <class A, class W>
 Status launch_gated_split(const GatedGemvArgs& a, cudaStream_t stream) {
-  const dim3 grid(ceil_div(a.im, kGemvWarps / kGemvSplit));
-  FERRUM_DISPATCH_ACTIVATION(a.act, kAct, {
-    return launch_kernel("gated_gemv(split row)", gated_gemv_split_kernel<A, W, kAct>, grid, dim3(kGemvWarps * 32), 0,
-                         stream, static_cast<const A*>(a.x), static_cast<const W*>(a.w), static_cast<A*>(a.out),
-                         static_cast<int>(a.im), static_cast<int>(a.k), gemv_early_loads());
+  return with_split(gated_gemv_split_warps(), [&](auto split) -> Status {
+    constexpr int kSplit = decltype(split)::value;
+    const dim3 grid(ceil_div(a.im, kGemvWarps / kSplit));
+    FERRUM_DISPATCH_ACTIVATION(a.act, kAct, {
+      return launch_kernel("gated_gemv(split row)", gated_gemv_split_kernel<A, W, kAct, kSplit>, grid,
+                           dim3(kGemvWarps * 32), 0, stream, static_cast<const A*>(a.x), static_cast<const W*>(a.w),
+                           static_cast<A*>(a.out), static_cast<int>(a.im), static_cast<int>(a.k), gemv_early_loads());
+    });
+    return ok();
   });
-  return ok();
 }
 
 template <class A, class W, int kM>
@@ -52,29 +78,23 @@ Status launch_gemv(const GemvArgs& a, cudaStream_t stream) {
   FERRUM_CHECK(a.n < (size_t{1} << 31) && a.k < (size_t{1} << 31), ErrorCode::kUnsupported, "gemv: n = ", a.n,
                ", k = ", a.k, " exceed the kernel's 31-bit indices");
   const bool vec = a.k % 8 == 0 && is_aligned(a.x, 16) && is_aligned(a.w, 16);
-  FERRUM_DISPATCH_FLOAT(
-      a.x_dtype, A, "gemm(gemv)", FERRUM_DISPATCH_FLOAT(a.w_dtype, W, "gemm(gemv)", {
-        if (!vec) {
-          const dim3 grid(ceil_div(a.n, kGemvWarps));
-          return launch_kernel("gemv(scalar)", gemv_scalar_kernel<A, W>, grid, dim3(kGemvWarps * 32), 0, stream,
-                               static_cast<const A*>(a.x), static_cast<const W*>(a.w), a.out, a.out_dtype,
-                               static_cast<int>(a.m), static_cast<int>(a.n), static_cast<int>(a.k));
-        }
-        if (a.m == 1) {
-          constexpr int kRowsPerBlock = kGemvWarps / kGemvSplit;
-          return launch_kernel("gemv(split row)", gemv_split_row_kernel<A, W>, dim3(ceil_div(a.n, kRowsPerBlock)),
-                               dim3(kGemvWarps * 32), 0, stream, static_cast<const A*>(a.x), static_cast<const W*>(a.w),
-                               a.out, a.out_dtype, static_cast<int>(a.n), static_cast<int>(a.k), gemv_prefetch_bytes(),
-                               gemv_early_loads());
-        }
-        if (a.m == 2) return launch_vec<A, W, 2>(a, stream);
-        if (a.m <= 4) return launch_vec<A, W, 4>(a, stream);
-        const dim3 grid(ceil_div(a.n, kGemvWarps));
-        return launch_kernel("gemv(many rows)", gemv_many_rows_kernel<A, W>, grid, dim3(kGemvWarps * 32), 0, stream,
-                             static_cast<const A*>(a.x), static_cast<const W*>(a.w), a.out, a.out_dtype,
-                             static_cast<int>(a.m), static_cast<int>(a.n), static_cast<int>(a.k),
-                             gemv_prefetch_bytes());
-      }));
+  FERRUM_DISPATCH_FLOAT(a.x_dtype, A, "gemm(gemv)", FERRUM_DISPATCH_FLOAT(a.w_dtype, W, "gemm(gemv)", {
+                          if (!vec) {
+                            const dim3 grid(ceil_div(a.n, kGemvWarps));
+                            return launch_kernel("gemv(scalar)", gemv_scalar_kernel<A, W>, grid, dim3(kGemvWarps * 32),
+                                                 0, stream, static_cast<const A*>(a.x), static_cast<const W*>(a.w),
+                                                 a.out, a.out_dtype, static_cast<int>(a.m), static_cast<int>(a.n),
+                                                 static_cast<int>(a.k));
+                          }
+                          if (a.m == 1) return launch_split_row<A, W>(a, stream);
+                          if (a.m == 2) return launch_vec<A, W, 2>(a, stream);
+                          if (a.m <= 4) return launch_vec<A, W, 4>(a, stream);
+                          const dim3 grid(ceil_div(a.n, kGemvWarps));
+                          return launch_kernel("gemv(many rows)", gemv_many_rows_kernel<A, W>, grid,
+                                               dim3(kGemvWarps * 32), 0, stream, static_cast<const A*>(a.x),
+                                               static_cast<const W*>(a.w), a.out, a.out_dtype, static_cast<int>(a.m),
+                                               static_cast<int>(a.n), static_cast<int>(a.k), gemv_prefetch_bytes());
+                        }));
   return ok();
 }
 

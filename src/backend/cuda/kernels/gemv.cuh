@@ -99,29 +99,30 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 
 // One activation row (decode at batch 1), the winner of lab/gemv_chain_lab.cu ("split2 c2w8", run
 // 2: qkv 90%, o_proj 89%, down 95%, lm_head 104% of the copy bandwidth in a graph chain, against
-// 85-87 / 78 / 85 / 103% for gemv_kernel): two warps share a weight row, each taking half of k with
-// two 16-byte chunks per lane in flight, and add their halves through shared memory. Twice the
-// warps per row halves each warp's serial chain of loads and doubles the blocks, which evens out
-// the last wave. Needs k % 8 == 0 and 16-byte aligned rows.
-inline constexpr int kGemvSplit = 2;
+// 85-87 / 78 / 85 / 103% for gemv_kernel): kSplit warps share a weight row, each taking a kSplit-th
+// of k with two 16-byte chunks per lane in flight, and add their parts through shared memory. More
+// warps per row shorten each warp's serial chain of loads and multiply the blocks, which evens out
+// the last wave. kSplit is gemv_split_warps()'s: 4 in the 8B bf16 decode (2: -0.5%, 8: no gain;
+// four chunks in flight per lane: -1.5%; bench/results/2026-11-27-h100-gemv-split.md). Needs
+// k % 8 == 0 and 16-byte aligned rows.
 inline constexpr int kGemvSplitChunks = 2;
 
 // With `early_loads` a warp's first weight chunks are requested before the wait on the previous
 // kernel (weights never depend on it): in a decode step the kernels before the projections (a norm
 // of one block, the attention's few dozen) leave most SMs free, so the GEMV's blocks are resident
 // early and their first loads cover the previous kernel's tail.
-template <class A, class W>
+template <class A, class W, int kSplit>
 __global__ void __launch_bounds__(kGemvWarps * 32)
     gemv_split_row_kernel(const A* __restrict__ x, const W* __restrict__ w, void* __restrict__ out, DType out_dtype,
                           int n, int k, unsigned prefetch_bytes, bool early_loads) {
-  constexpr int kRowsPerBlock = kGemvWarps / kGemvSplit;
+  constexpr int kRowsPerBlock = kGemvWarps / kSplit;
   __shared__ float halves[kGemvWarps];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int row = blockIdx.x * kRowsPerBlock + warp / kGemvSplit;
-  const int part = warp % kGemvSplit;
+  const int row = blockIdx.x * kRowsPerBlock + warp / kSplit;
+  const int part = warp % kSplit;
   const int chunks = k / 8;
-  const int per_part = chunks / kGemvSplit;
-  const int begin = part * per_part, end = part + 1 == kGemvSplit ? chunks : begin + per_part;
+  const int per_part = chunks / kSplit;
+  const int begin = part * per_part, end = part + 1 == kSplit ? chunks : begin + per_part;
   const W* w_row = w + static_cast<size_t>(min(row, n - 1)) * k;
   Packed8<W> weights[kGemvSplitChunks];
   const auto load_chunks = [&](int base) {
@@ -158,7 +159,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
   if (lane == 0 && part == 0 && row < n) {
     float total = 0.0f;
 #pragma unroll
-    for (int p = 0; p < kGemvSplit; ++p) total += halves[warp + p];
+    for (int p = 0; p < kSplit; ++p) total += halves[warp + p];
     store_as(out, out_dtype, row, total);
   }
 }
@@ -264,23 +265,25 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
   }
 }
 
-// One activation row of the gated projection, in gemv_split_row_kernel's shape: two warps share
-// output j, each taking half of k over both its rows (gate j and up j), and add their halves
-// through shared memory before the activation.
+// One activation row of the gated projection, in gemv_split_row_kernel's shape: kSplit warps share
+// output j, each taking a kSplit-th of k over both its rows (gate j and up j), and add their parts
+// through shared memory before the activation. kSplit is gated_gemv_split_warps()'s: 8, a block per
+// output (a block reads two rows, so two warps a row left blocks twice the plain GEMV's bytes and
+// a long last wave: 8B gate / up 82.7 -> 79.4 us, tg128 @ d512 175.0 -> 178.8 tok/s).
 // `early_loads` as in gemv_split_row_kernel: the first chunk of both rows before the wait.
-template <class A, class W, Activation kAct>
+template <class A, class W, Activation kAct, int kSplit>
 __global__ void __launch_bounds__(kGemvWarps * 32)
     gated_gemv_split_kernel(const A* __restrict__ x, const W* __restrict__ w, A* __restrict__ out, int im, int k,
                             bool early_loads) {
-  constexpr int kOutputsPerBlock = kGemvWarps / kGemvSplit;
+  constexpr int kOutputsPerBlock = kGemvWarps / kSplit;
   __shared__ float halves[2][kGemvWarps];
   pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int j = blockIdx.x * kOutputsPerBlock + warp / kGemvSplit;
-  const int part = warp % kGemvSplit;
+  const int j = blockIdx.x * kOutputsPerBlock + warp / kSplit;
+  const int part = warp % kSplit;
   const int chunks = k / 8;
-  const int per_part = chunks / kGemvSplit;
-  const int begin = part * per_part, end = part + 1 == kGemvSplit ? chunks : begin + per_part;
+  const int per_part = chunks / kSplit;
+  const int begin = part * per_part, end = part + 1 == kSplit ? chunks : begin + per_part;
   const W* gate_row = w + static_cast<size_t>(min(j, im - 1)) * k;
   const W* up_row = w + static_cast<size_t>(im + min(j, im - 1)) * k;
   Packed8<W> g, u;
@@ -316,7 +319,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
   if (lane == 0 && part == 0 && j < im) {
     float g = 0.0f, u = 0.0f;
 #pragma unroll
-    for (int p = 0; p < kGemvSplit; ++p) {
+    for (int p = 0; p < kSplit; ++p) {
       g += halves[0][warp + p];
       u += halves[1][warp + p];
     }

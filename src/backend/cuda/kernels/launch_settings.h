@@ -19,6 +19,12 @@ unsigned gemv_prefetch_bytes();
 // weight chunks before waiting on their predecessor (default; FERRUM_CUDA_GEMV_EARLY=0 waits
 // first, for comparisons).
 bool gemv_early_loads();
+// Warps sharing one weight row in the one-row GEMVs: gemv_split_row_kernel (FERRUM_CUDA_GEMV_SPLIT,
+// default 4) and gated_gemv_split_kernel (FERRUM_CUDA_GATED_GEMV_SPLIT, default 8); 2, 4 or 8,
+// others rounded down to one of them. Defaults measured in the 8B bf16 decode
+// (bench/results/2026-11-27-h100-gemv-split.md).
+int gemv_split_warps();
+int gated_gemv_split_warps();
 
 // Whether one-row attention uses the decode kernel (attention_decode.cuh); FERRUM_CUDA_DECODE_ATTENTION=v3
 // keeps the split-KV kernel, for comparisons.
@@ -26,6 +32,13 @@ bool decode_attention_kernel_enabled();
 // Whether one-token qkv_rope_attention runs RoPE and the cache append inside the decode attention
 // kernel (default) or as its own kernel first (FERRUM_CUDA_FUSED_ROPE=0).
 bool fused_rope_attention_enabled();
+// Whether the decode attention in device-state mode spreads the keys cached now over its splits
+// (default) or keeps the split the cache's capacity shaped at capture (FERRUM_CUDA_DECODE_RESPLIT=0),
+// for comparisons.
+bool decode_attention_resplit();
+// Threads of a one-row decode attention block: 256 (default) or 128 (FERRUM_CUDA_DECODE_THREADS=128), for
+// comparisons.
+int decode_attention_threads();
 
 // Whether gemm_quant runs the fused GGUF GEMV (kernels/quant_gemv.h) where it applies (default) or
 // never (FERRUM_CUDA_QUANT_GEMV=0), for comparisons.
