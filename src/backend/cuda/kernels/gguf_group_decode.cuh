@@ -82,10 +82,7 @@ __device__ __forceinline__ Q4KChunk load_chunk_q4_k(const uint8_t* block, int c)
 }
 
 __device__ __forceinline__ void decode_chunk_q4_k(const Q4KChunk& raw, int c, float (&low)[32], float (&high)[32]) {
-  const uint8_t* packed = reinterpret_cast<const uint8_t*>(&raw.head) + 4;
-  int scale_lo, min_lo, scale_hi, min_hi;
-  k4_scale_min(packed, 2 * c, scale_lo, min_lo);
-  k4_scale_min(packed, 2 * c + 1, scale_hi, min_hi);
+  const auto [scale_lo, min_lo, scale_hi, min_hi] = k4_chunk_scales(raw.head, c);
   const float d = f16_bits_to_float(raw.head.x), dmin = f16_bits_to_float(raw.head.x >> 16);
   const float s_lo = d * static_cast<float>(scale_lo), m_lo = -(dmin * static_cast<float>(min_lo));
   const float s_hi = d * static_cast<float>(scale_hi), m_hi = -(dmin * static_cast<float>(min_hi));

@@ -18,6 +18,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/device_common.cuh"
+#include "backend/cuda/kernels/gguf_decode.cuh"
 #include "backend/cuda/kernels/launch.cuh"
 #include "backend/cuda/kernels/launch_settings.h"
 #include "backend/cuda/kernels/mma_sm80.cuh"
@@ -271,39 +272,15 @@ __global__ void __launch_bounds__(kWarps * 32)
   store_row(acc, slice, warps_per_row, n, ldo, out, out_dtype);
 }
 
-// Byte i (0..15) of a 16-byte header held in registers (selects and shifts: indexing its bytes
-// through a pointer would put the header in local memory).
-__device__ __forceinline__ int header_byte(const uint4& header, int i) {
-  const uint32_t word = i < 4 ? header.x : i < 8 ? header.y : i < 12 ? header.z : header.w;
-  return static_cast<int>((word >> (8 * (i & 3))) & 0xFFu);
-}
-
-// Q4_K's six-bit scale and min of sub-block j (0..7), as k4_scale_min decodes them from the 12
-// packed bytes (header bytes 4..15).
-__device__ __forceinline__ void q4_k_scale_min(const uint4& header, int j, int& scale, int& min) {
-  if (j < 4) {
-    scale = header_byte(header, 4 + j) & 63;
-    min = header_byte(header, 8 + j) & 63;
-  } else {
-    const int low = header_byte(header, 8 + j);
-    scale = (low & 0xF) | ((header_byte(header, j) >> 6) << 4);
-    min = (low >> 4) | ((header_byte(header, 4 + j) >> 6) << 4);
-  }
-}
-
 // Q4_K's scale and min for sub-blocks 2c and 2c + 1 and its d and dmin, from a super-block header.
-struct Q4KChunkScales {
+struct Q4KChunkScales : K4ChunkScales {
   float d, dmin;
-  int scale_lo, min_lo, scale_hi, min_hi;
 };
 
 __device__ __forceinline__ Q4KChunkScales q4_k_chunk_scales(const uint4& header, int chunk) {
-  Q4KChunkScales s;
-  s.d = __half2float(__ushort_as_half(static_cast<unsigned short>(header.x & 0xFFFFu)));
-  s.dmin = __half2float(__ushort_as_half(static_cast<unsigned short>(header.x >> 16)));
-  q4_k_scale_min(header, chunk * 2, s.scale_lo, s.min_lo);
-  q4_k_scale_min(header, chunk * 2 + 1, s.scale_hi, s.min_hi);
-  return s;
+  return {k4_chunk_scales(header, chunk),
+          __half2float(__ushort_as_half(static_cast<unsigned short>(header.x & 0xFFFFu))),
+          __half2float(__ushort_as_half(static_cast<unsigned short>(header.x >> 16)))};
 }
 
 // Q4_K v4: eight lanes per super-block, four super-blocks per warp step. value = d * scale * q -

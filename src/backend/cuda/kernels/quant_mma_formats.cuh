@@ -81,10 +81,7 @@ struct Q4KFormat {
 
   // (128 s, -(128 s + o)) of sub-blocks 2c and 2c + 1, s = d * scale and o = dmin * min.
   __device__ __forceinline__ static float4 chunk_scales(const uint4& head, int c) {
-    const uint8_t* packed = reinterpret_cast<const uint8_t*>(&head) + 4;
-    int scale_lo, min_lo, scale_hi, min_hi;
-    k4_scale_min(packed, 2 * c, scale_lo, min_lo);
-    k4_scale_min(packed, 2 * c + 1, scale_hi, min_hi);
+    const auto [scale_lo, min_lo, scale_hi, min_hi] = k4_chunk_scales(head, c);
     const float d128 = 128.0f * f16_bits_to_float(head.x), dmin = f16_bits_to_float(head.x >> 16);
     const float s_lo = d128 * small_int_to_float(static_cast<uint32_t>(scale_lo));
     const float s_hi = d128 * small_int_to_float(static_cast<uint32_t>(scale_hi));
