@@ -9,9 +9,10 @@ namespace ferrum::cuda {
 namespace {
 
 // Shapes measured in lab/gemv_lab.cu and lab/gemv_chain_lab.cu (lab/NOTES.md): m = 1 splits each
-// row over gemv_split_warps() warps (gemv_split_row_kernel); for m = 2..4 one weight row per warp and one
-// 16-byte chunk per lane per step (version 6: sharing x loads across two rows, or more chunks in
-// flight, cost more in registers and occupancy than they saved); m > 4 takes gemv_many_rows_kernel.
+// row over gemv_split_warps() warps (gemv_split_row_kernel); for m = 2..4 one weight row per warp
+// and one 16-byte chunk per lane per step (version 6: sharing x loads across two rows, or more
+// chunks in flight, cost more in registers and occupancy than they saved); m > 4 takes
+// gemv_many_rows_kernel.
 template <class A, class W, int kM>
 Status launch_vec(const GemvArgs& a, cudaStream_t stream) {
   constexpr int kRows = 1;

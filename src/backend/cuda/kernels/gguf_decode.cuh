@@ -28,9 +28,10 @@ __device__ __forceinline__ void k4_scale_min(const uint8_t* packed, int j, int& 
 
 // Q4_K / Q5_K: the six-bit scales and mins of sub-blocks 2c and 2c + 1 (chunk c, 0..3) from a
 // super-block's first 16 bytes, held in a register. No branch on c (kernels whose lanes hold
-// different chunks would split the warp; the Q4_K GEMV ran 6-12% faster without it): words y, z, w
-// hold the 12 packed bytes, rearranged into four words of four fields each (scales 0..3, mins 0..3,
-// scales 4..7, mins 4..7), then the chunk's two bytes of each are taken by a select and shifts.
+// different chunks would split the warp; the Q4_K GEMV's shapes ran 5-30% faster without it, the
+// 8B Q4_K_M decode 6%) and no pointer into the register (local memory): words y, z, w hold the 12
+// packed bytes, rearranged into four words of four fields each (scales 0..3, mins 0..3, scales
+// 4..7, mins 4..7), then the chunk's two bytes of each are taken by a select and shifts.
 struct K4ChunkScales {
   int scale_lo, min_lo, scale_hi, min_hi;
 };

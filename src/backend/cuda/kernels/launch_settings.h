@@ -36,8 +36,8 @@ bool fused_rope_attention_enabled();
 // (default) or keeps the split the cache's capacity shaped at capture (FERRUM_CUDA_DECODE_RESPLIT=0),
 // for comparisons.
 bool decode_attention_resplit();
-// Threads of a one-row decode attention block: 256 (default) or 128 (FERRUM_CUDA_DECODE_THREADS=128), for
-// comparisons.
+// Threads of a one-row decode attention block: 256 (default) or 128
+// (FERRUM_CUDA_DECODE_THREADS=128), for comparisons.
 int decode_attention_threads();
 
 // Whether gemm_quant runs the fused GGUF GEMV (kernels/quant_gemv.h) where it applies (default) or
