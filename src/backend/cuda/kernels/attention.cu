@@ -71,7 +71,8 @@ struct DecodeShape {
 
 // Enough splits for about two waves of blocks, each a whole number of 64-key tiles. In
 // device-state mode the key count is only known on the device, so the cache's capacity (or the
-// window) sizes the launch and splits past the current length exit at once.
+// window) sizes the launch, and the kernel spreads the keys cached at each step over as many of
+// these splits as it needs (DecodeAttentionParams::resplit).
 DecodeShape decode_shape(const AttentionProblem& a, int sm_count) {
   size_t keys = a.dyn_state != nullptr ? a.kv_stride : a.kv_len;
   if (a.window > 0) keys = std::min(keys, a.window);
