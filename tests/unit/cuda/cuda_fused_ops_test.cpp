@@ -284,13 +284,12 @@ TEST(CudaFusedOps, GemmQuantRoundedIgnoresAnotherBuffersRounding) {
   expect_gemv_matches(ctx, normed, *rounded, 1, kDim, "fewer rows");
 }
 
-// gemm_quant_parts (q / k / v as Q4_K, Q4_K, Q6_K) against one gemm_quant per part with its
-// output copied into its columns, with a's rounding made ahead and without.
-void expect_parts_match(size_t m, bool rounded_ahead) {
-  constexpr size_t kK = 512;
-  const std::vector<std::pair<GgufQuantType, size_t>> shapes = {
-      {GgufQuantType::kQ4_K, 64}, {GgufQuantType::kQ4_K, 32}, {GgufQuantType::kQ6_K, 32}};
-  std::mt19937 rng(static_cast<unsigned>(m * 11 + rounded_ahead));
+using PartShapes = std::vector<std::pair<GgufQuantType, size_t>>;
+
+// gemm_quant_parts against one gemm_quant per part with its output copied into its columns, with
+// a's rounding made ahead and without (k % 2048 == 0: the staged types copy with cp.async).
+void expect_parts_match(size_t m, bool rounded_ahead, const PartShapes& shapes, size_t kK = 512) {
+  std::mt19937 rng(static_cast<unsigned>(m * 11 + rounded_ahead + kK));
   std::vector<B::Buffer> weights;
   std::vector<GgufPart<B::Buffer>> parts;
   size_t width = 0;
@@ -331,15 +330,24 @@ void expect_parts_match(size_t m, bool rounded_ahead) {
   ASSERT_TRUE(B::sync(ctx));
   auto actual = B::to_vec(together, m * width);
   ASSERT_TRUE(actual);
-  EXPECT_EQ(*actual, expected) << m << " rows, rounded ahead " << rounded_ahead;
+  EXPECT_EQ(*actual, expected) << m << " rows, rounded ahead " << rounded_ahead << ", k " << kK << ", " << shapes.size()
+                               << " parts";
 }
 
 TEST(CudaFusedOps, GemmQuantPartsMatchesOneGemmPerPart) {
   if (!has_cuda_device()) GTEST_SKIP() << "no CUDA device";
+  using Q = GgufQuantType;
+  const PartShapes q4_k_m = {{Q::kQ4_K, 64}, {Q::kQ4_K, 32}, {Q::kQ6_K, 32}};
   for (size_t m : {1, 3}) {
-    expect_parts_match(m, true);
-    expect_parts_match(m, false);
+    expect_parts_match(m, true, q4_k_m);
+    expect_parts_match(m, false, q4_k_m);
   }
+  // Row counts that leave a block of 8 rows part-empty, split rows (few rows, long k), every
+  // K-quant, four parts.
+  expect_parts_match(1, true, {{Q::kQ5_K, 40}, {Q::kQ5_K, 24}, {Q::kQ6_K, 8}}, 2048);
+  expect_parts_match(1, true, {{Q::kQ3_K, 72}, {Q::kQ4_K, 16}, {Q::kQ2_K, 20}, {Q::kQ6_K, 36}}, 4096);
+  expect_parts_match(1, false, {{Q::kQ6_K, 300}, {Q::kQ4_K, 100}}, 2048);
+  expect_parts_match(1, true, {{Q::kQ2_K, 12}, {Q::kQ3_K, 4}}, 768);
   EXPECT_FALSE(B::gemm_quant_parts_supported({}, 1));  // nothing to run
 }
 
