@@ -6,11 +6,15 @@
 // kernel records do not serialize launches): start and end in ns, the graph and node ids (0
 // outside graphs), grid and block x, and the kernel's mangled name.
 // scripts/kernel_trace_summary.py turns it into the time each kernel adds to a decode step.
+// A "%p" in the path becomes the process id, so each rank of a tensor-parallel group (worker
+// processes inherit the environment) writes its own file.
 #include <cupti.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <string>
 
 namespace {
 
@@ -51,8 +55,10 @@ void flush_at_exit() {
 
 // Called by the CUDA driver when it loads this library (CUDA_INJECTION64_PATH).
 extern "C" int InitializeInjection() {
-  const char* path = std::getenv("FERRUM_KERNEL_TRACE");
-  g_out = std::fopen(path != nullptr ? path : "kernel-trace.tsv", "w");
+  const char* variable = std::getenv("FERRUM_KERNEL_TRACE");
+  std::string path = variable != nullptr ? variable : "kernel-trace.tsv";
+  if (const size_t at = path.find("%p"); at != std::string::npos) path.replace(at, 2, std::to_string(getpid()));
+  g_out = std::fopen(path.c_str(), "w");
   if (g_out == nullptr) return 0;
   if (cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed) != CUPTI_SUCCESS ||
       cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL) != CUPTI_SUCCESS) {
