@@ -4,8 +4,9 @@
 //   warp stages 32 blocks of its row in shared memory (as v2 does, instead of v4's repacking at
 //   load, which would need a second weight layout in the backend contract), with cp.async,
 //   double-buffered, where every step is whole 16-byte vectors (k % 256 == 0, every Llama shape):
-//   the warp's next loads are in flight while it computes. Q4_0, Q4_1, Q5_0 and Q5_1 take the same
-//   kernel (`legacy_block_gemv_kernel`), a lane's block turned into 32 integers.
+//   the warp's next loads are in flight while it computes (at one row, its next x too). Q4_0,
+//   Q4_1, Q5_0 and Q5_1 take the same kernel (`legacy_block_gemv_kernel`), a lane's block turned
+//   into 32 integers.
 // - Q6_K (no lab version; the Q4_K_M files' other type): staged the same way, 8 super-blocks a
 //   step. Q3_K and Q2_K (the Q3_K_M / Q2_K files' main types) likewise, their 2-bit fields to int8.
 // - Q4_K v4: eight lanes per super-block, so each warp-wide load covers contiguous bytes (Nsight
@@ -211,8 +212,15 @@ __device__ __forceinline__ uint32_t fifth_bits(uint32_t bits) {
 // file), then lane j takes block j: its 32 integers as 8 words, 8 dp4a per activation row against
 // the int8 x, scaled by d * x's scale. The types with an offset add it through x's rounded sum:
 // sum d (q - o) x = d (x_scale dot(q, xq) - o x_sum), and d q + m gives d x_scale dot + m x_sum.
-template <int kM, bool kAsync, LegacyBlock F = LegacyBlock::kQ8_0>
-__global__ void __launch_bounds__(kWarps * 32)
+// kXAhead (Q8_0 at one row): each step also loads the lane's x for the next step, so a step waits
+// on its staged weights only. Nsight Compute had the 4096 x 14336 down GEMV stalled on L1TEX 64%
+// of the time: the x loads came after each step's wait. It costs 6 registers, so its launch bound
+// keeps six blocks an SM (40 registers, no spill; at 46 the 6144-row q / k / v took a second wave).
+// A bound of 0 blocks is none: the other instantiations compile byte for byte as without it (an
+// explicit 1 changed their code). H100, 8B Q8_0 decode 287.8 -> 293.4 tok/s, three rounds each
+// (bench/results/2026-11-28-h100-occupancy-parts-tp.md, call 11).
+template <int kM, bool kAsync, LegacyBlock F = LegacyBlock::kQ8_0, bool kXAhead = false>
+__global__ void __launch_bounds__(kWarps * 32, kXAhead ? 6 : 0)
     legacy_block_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype,
                              int n, int k, int warps_per_row, int ldo) {
   constexpr int kBlockBytes = kLegacyBlockBytes<F>;
@@ -228,6 +236,9 @@ __global__ void __launch_bounds__(kWarps * 32)
   const uint8_t* w_row = w + static_cast<size_t>(slice.row) * blocks * kBlockBytes;
   float acc[kM] = {};
   const int first = slice.row < n ? slice.part * kStagedBlocks : blocks;
+  int4 next_x0{}, next_x1{};  // kXAhead: the next step's x, its scale, and whether they are loaded
+  float next_scale = 0.0f;
+  bool have_next = false;
   staged_steps<kAsync>(
       w_row, kBlockBytes, kStagedBlocks, first, kStagedBlocks * warps_per_row, blocks,
       reinterpret_cast<uint8_t*>(staged[warp]), kStagedVectors * 16, lane,
@@ -256,16 +267,40 @@ __global__ void __launch_bounds__(kWarps * 32)
         }
         const float m = kHasMin ? __half2float(__ushort_as_half(b[1])) : 0.0f;
         const int block = first_block + lane;
-#pragma unroll
-        for (int t = 0; t < kM; ++t) {
-          const int dot = dp4a_32(words, xq.q + static_cast<size_t>(t) * k + block * kGroup);
-          const float x_scale = xq.scale[t * blocks + block];
-          if constexpr (kHasMin) {
-            acc[t] = fmaf(d * x_scale, static_cast<float>(dot), fmaf(m, xq.sum[t * blocks + block], acc[t]));
-          } else if constexpr (kOffset != 0.0f) {
-            acc[t] = fmaf(d, fmaf(x_scale, static_cast<float>(dot), -kOffset * xq.sum[t * blocks + block]), acc[t]);
+        if constexpr (kXAhead) {
+          static_assert(kM == 1 && F == LegacyBlock::kQ8_0, "x ahead: one row of Q8_0");
+          int4 x0, x1;
+          float x_scale;
+          if (have_next) {
+            x0 = next_x0;
+            x1 = next_x1;
+            x_scale = next_scale;
           } else {
-            acc[t] = fmaf(d * x_scale, static_cast<float>(dot), acc[t]);
+            x0 = reinterpret_cast<const int4*>(xq.q + block * kGroup)[0];
+            x1 = reinterpret_cast<const int4*>(xq.q + block * kGroup)[1];
+            x_scale = xq.scale[block];
+          }
+          const int next = block + kStagedBlocks * warps_per_row;
+          have_next = next < blocks;
+          if (have_next) {
+            next_x0 = reinterpret_cast<const int4*>(xq.q + next * kGroup)[0];
+            next_x1 = reinterpret_cast<const int4*>(xq.q + next * kGroup)[1];
+            next_scale = xq.scale[next];
+          }
+          const int dot = dp4a_16(words + 4, x1, dp4a_16(words, x0));
+          acc[0] = fmaf(d * x_scale, static_cast<float>(dot), acc[0]);
+        } else {
+#pragma unroll
+          for (int t = 0; t < kM; ++t) {
+            const int dot = dp4a_32(words, xq.q + static_cast<size_t>(t) * k + block * kGroup);
+            const float x_scale = xq.scale[t * blocks + block];
+            if constexpr (kHasMin) {
+              acc[t] = fmaf(d * x_scale, static_cast<float>(dot), fmaf(m, xq.sum[t * blocks + block], acc[t]));
+            } else if constexpr (kOffset != 0.0f) {
+              acc[t] = fmaf(d, fmaf(x_scale, static_cast<float>(dot), -kOffset * xq.sum[t * blocks + block]), acc[t]);
+            } else {
+              acc[t] = fmaf(d * x_scale, static_cast<float>(dot), acc[t]);
+            }
           }
         }
       });
@@ -541,6 +576,9 @@ using GemvKernel = void (*)(const uint8_t*, QuantizedX, void*, DType, int, int, 
 
 template <int kM, LegacyBlock F>
 GemvKernel legacy_kernel_of(bool async) {
+  if constexpr (kM == 1 && F == LegacyBlock::kQ8_0) {
+    if (async) return legacy_block_gemv_kernel<1, true, F, true>;
+  }
   return async ? legacy_block_gemv_kernel<kM, true, F> : legacy_block_gemv_kernel<kM, false, F>;
 }
 
