@@ -71,6 +71,24 @@ Status launch_gated_vec(const GatedGemvArgs& a, cudaStream_t stream) {
   return ok();
 }
 
+// The kernel for m rows: the scalar one without 16-byte rows (`vec` false), else by m.
+template <class A, class W>
+Status launch_typed(const GemvArgs& a, bool vec, cudaStream_t stream) {
+  const auto* x = static_cast<const A*>(a.x);
+  const auto* w = static_cast<const W*>(a.w);
+  const int m = static_cast<int>(a.m), n = static_cast<int>(a.n), k = static_cast<int>(a.k);
+  const dim3 grid(ceil_div(a.n, kGemvWarps)), block(kGemvWarps * 32);
+  if (!vec) {
+    return launch_kernel("gemv(scalar)", gemv_scalar_kernel<A, W>, grid, block, 0, stream, x, w, a.out, a.out_dtype, m,
+                         n, k);
+  }
+  if (a.m == 1) return launch_split_row<A, W>(a, stream);
+  if (a.m == 2) return launch_vec<A, W, 2>(a, stream);
+  if (a.m <= 4) return launch_vec<A, W, 4>(a, stream);
+  return launch_kernel("gemv(many rows)", gemv_many_rows_kernel<A, W>, grid, block, 0, stream, x, w, a.out, a.out_dtype,
+                       m, n, k, gemv_prefetch_bytes());
+}
+
 }  // namespace
 
 Status launch_gemv(const GemvArgs& a, cudaStream_t stream) {
@@ -80,21 +98,7 @@ Status launch_gemv(const GemvArgs& a, cudaStream_t stream) {
                ", k = ", a.k, " exceed the kernel's 31-bit indices");
   const bool vec = a.k % 8 == 0 && is_aligned(a.x, 16) && is_aligned(a.w, 16);
   FERRUM_DISPATCH_FLOAT(a.x_dtype, A, "gemm(gemv)", FERRUM_DISPATCH_FLOAT(a.w_dtype, W, "gemm(gemv)", {
-                          if (!vec) {
-                            const dim3 grid(ceil_div(a.n, kGemvWarps));
-                            return launch_kernel("gemv(scalar)", gemv_scalar_kernel<A, W>, grid, dim3(kGemvWarps * 32),
-                                                 0, stream, static_cast<const A*>(a.x), static_cast<const W*>(a.w),
-                                                 a.out, a.out_dtype, static_cast<int>(a.m), static_cast<int>(a.n),
-                                                 static_cast<int>(a.k));
-                          }
-                          if (a.m == 1) return launch_split_row<A, W>(a, stream);
-                          if (a.m == 2) return launch_vec<A, W, 2>(a, stream);
-                          if (a.m <= 4) return launch_vec<A, W, 4>(a, stream);
-                          const dim3 grid(ceil_div(a.n, kGemvWarps));
-                          return launch_kernel("gemv(many rows)", gemv_many_rows_kernel<A, W>, grid,
-                                               dim3(kGemvWarps * 32), 0, stream, static_cast<const A*>(a.x),
-                                               static_cast<const W*>(a.w), a.out, a.out_dtype, static_cast<int>(a.m),
-                                               static_cast<int>(a.n), static_cast<int>(a.k), gemv_prefetch_bytes());
+                          return launch_typed<A, W>(a, vec, stream);
                         }));
   return ok();
 }
