@@ -173,10 +173,7 @@ class CausalLmAdapter final : public CausalLm {
   Expected<std::span<const float>> forward(SequenceState& state, std::span<const uint32_t> tokens) override {
     FERRUM_TRY(ensure_buffers());
     FERRUM_TRY(step(static_cast<StateHolder&>(state), tokens));
-    FERRUM_TRY(B::sync(ctx_));
-    FERRUM_TRY(host_logits_.resize(info_.vocab_size));
-    FERRUM_TRY(B::to_host(*logits_, host_logits_.bytes()));
-    return host_logits_.view();
+    return read_logits(*logits_, info_.vocab_size);
   }
 
   Expected<std::vector<float>> forward_all(SequenceState& state, std::span<const uint32_t> tokens) override {
@@ -254,10 +251,7 @@ class CausalLmAdapter final : public CausalLm {
   Expected<std::span<const float>> forward_batch(PagedKvStore& store, const ForwardBatch& batch) override {
     if constexpr (kBatches) {
       FERRUM_TRY(run_batch(ctx_, store, batch, std::nullopt));
-      const size_t rows = batch.logits_rows.size();
-      FERRUM_TRY(host_logits_.resize(rows * info_.vocab_size));
-      if (rows > 0) FERRUM_TRY(B::to_host(*batch_logits_, host_logits_.bytes()));
-      return host_logits_.view();
+      return read_logits(*batch_logits_, batch.logits_rows.size() * info_.vocab_size);
     } else {
       return CausalLm::forward_batch(store, batch);
     }
@@ -348,6 +342,20 @@ class CausalLmAdapter final : public CausalLm {
     FERRUM_TRY(picker_.pick(ctx_, *batch_logits_, plan, rows, info_.vocab_size));
     FERRUM_TRY(B::sync(ctx_));
     return picker_.download(plan, rows);
+  }
+
+  // Waits for the queued work and returns the first `count` floats of `logits` in host_logits_.
+  // Where the backend can, the copy is queued behind the work first, so one wait covers both.
+  Expected<std::span<const float>> read_logits(const typename B::Buffer& logits, size_t count) {
+    FERRUM_TRY(host_logits_.resize(count));
+    if constexpr (requires(std::span<uint8_t> bytes) { B::to_host_async(ctx_, logits, bytes); }) {
+      if (count > 0) FERRUM_TRY(B::to_host_async(ctx_, logits, host_logits_.bytes()));
+      FERRUM_TRY(B::sync(ctx_));
+    } else {
+      FERRUM_TRY(B::sync(ctx_));
+      if (count > 0) FERRUM_TRY(B::to_host(logits, host_logits_.bytes()));
+    }
+    return host_logits_.view();
   }
 
   // Uploads the batch's metadata and runs the model's forward_batch into batch_logits_ on `ctx`.

@@ -93,6 +93,10 @@ struct CudaBackend : BackendDefaults {
   // into it is one DMA, where a pageable destination costs the driver's staging (optional op).
   using HostMemory = cuda::PinnedHostMemory;
   static Expected<HostMemory> alloc_host(size_t bytes) { return HostMemory::allocate(bytes); }
+  // to_host queued on ctx's stream behind the work before it (optional op): the bytes are there
+  // after the next sync, and `host_bytes` must live until then. One wait then covers a step and its
+  // readback, where sync + to_host is two round trips to the device.
+  static Status to_host_async(Context& ctx, const Buffer& buffer, std::span<uint8_t> host_bytes);
 
   // ── Context ──
   static Context new_context();

@@ -117,6 +117,17 @@ Status CudaBackend::to_host(const CudaBuffer& buffer, std::span<uint8_t> host_by
   return ok();
 }
 
+Status CudaBackend::to_host_async(CudaContext& ctx, const CudaBuffer& buffer, std::span<uint8_t> host_bytes) {
+  FERRUM_TRY(ctx.usable());
+  FERRUM_CHECK(host_bytes.size() <= buffer.nbytes(), ErrorCode::kShapeMismatch, "to_host_async: ", host_bytes.size(),
+               " bytes asked from a buffer of ", buffer.nbytes());
+  if (host_bytes.empty()) return ok();
+  FERRUM_CUDA_TRY(
+      cudaMemcpyAsync(host_bytes.data(), buffer.data(), host_bytes.size(), cudaMemcpyDeviceToHost, ctx.stream()),
+      "(to_host_async, ", host_bytes.size(), " bytes)");
+  return ok();
+}
+
 CudaContext CudaBackend::new_context() {
   return CudaContext();
 }

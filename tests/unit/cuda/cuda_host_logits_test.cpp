@@ -1,8 +1,11 @@
-// HostLogits on the CUDA backend: page-locked storage (alloc_host) that to_host fills with one DMA.
+// HostLogits on the CUDA backend: page-locked storage (alloc_host) that to_host fills with one DMA,
+// and to_host_async, which queues that DMA behind a step.
 // Skips when there is no CUDA device.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <numeric>
 #include <vector>
 
@@ -36,6 +39,32 @@ TEST(CudaHostLogits, PageLockedStorageHoldsWhatToHostWrites) {
     ASSERT_TRUE(B::to_host(*buffer, logits.bytes()));
     EXPECT_EQ(std::vector<float>(logits.view().begin(), logits.view().end()), values);
   }
+}
+
+// to_host_async is queued behind the stream's work: a 64 MB device copy queued just before it must
+// be complete in what it reads (a copy on another stream, or before the queue drained, would read
+// the destination's zeros).
+TEST(CudaHostLogits, ToHostAsyncReadsAfterTheWorkQueuedBeforeIt) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) GTEST_SKIP() << "no CUDA device";
+  constexpr size_t kFloats = size_t{16} << 20;
+  std::vector<float> values(kFloats);
+  std::iota(values.begin(), values.end(), 1.0f);
+  auto source = B::from_slice(values, DType::kF32);
+  auto destination = B::alloc(kFloats, DType::kF32);
+  ASSERT_TRUE(source && destination);
+  HostLogits<B> logits;
+  ASSERT_TRUE(logits.resize(kFloats));
+  auto ctx = B::new_context();
+  ASSERT_TRUE(B::copy_slice(ctx, *source, 0, *destination, 0, kFloats));
+  ASSERT_TRUE(B::to_host_async(ctx, *destination, logits.bytes()));
+  ASSERT_TRUE(B::sync(ctx));
+  EXPECT_TRUE(std::equal(values.begin(), values.end(), logits.view().begin()));
+
+  // More bytes than the buffer holds: an error, and nothing queued.
+  std::vector<uint8_t> too_many(kFloats * sizeof(float) + 1);
+  EXPECT_FALSE(B::to_host_async(ctx, *destination, too_many));
+  EXPECT_TRUE(B::sync(ctx));
 }
 
 }  // namespace
