@@ -386,6 +386,7 @@ Status CudaBackend::gemm_quant_parts(CudaContext& ctx, const CudaBuffer& a, cons
                              k};
     args.out_stride = width;
     args.x_rounded = x_int8 != nullptr;
+    args.sm_count = ctx.state().sm_count;
     if (x_int8 == nullptr) {
       FERRUM_ASSIGN_OR_RETURN(x_int8, ctx.scratch(ScratchSlot::kQuantActivation, cuda::quant_gemv_scratch_bytes(m, k)));
     }
@@ -414,6 +415,7 @@ Status CudaBackend::gemm_quant_impl(CudaContext& ctx, const CudaBuffer& a, const
     if (k > 0 && n > 0 && m <= cuda::quant_gemv_max_rows(type, fragments) &&
         cuda::quant_gemv_supports(type, m, weights.qweight->data())) {
       cuda::QuantGemvArgs args{a.data(), a.dtype(), weights.qweight->data(), type, out.data(), out.dtype(), m, n, k};
+      args.sm_count = ctx.state().sm_count;
       if (rounded != nullptr) {
         // Read only: the kernel skips the rounding that would write it.
         args.scratch = const_cast<void*>(rounded->bytes.data());

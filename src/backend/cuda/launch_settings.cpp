@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <string_view>
 #include <unordered_set>
@@ -207,6 +208,35 @@ void apply_shared_carveout(const void* kernel, int percent) {
   // A hint: a failure leaves the driver's choice, which is correct, only maybe slower.
   (void)cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                              static_cast<int>(std::min(carveout, 100L)));
+}
+
+size_t balanced_residency_pad(const void* kernel, int threads, size_t grid, int sm_count) {
+  static const bool enabled = env_or("FERRUM_CUDA_BALANCED_RESIDENCY", 1) != 0;
+  if (!enabled || sm_count <= 0 || grid == 0) return 0;
+  apply_shared_carveout(kernel);
+  const auto resident = [&](size_t pad) {
+    int blocks = 0;
+    return cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, pad) == cudaSuccess ? blocks : 0;
+  };
+  static std::mutex mutex;
+  static std::map<std::pair<const void*, size_t>, int> limits;  // (kernel, pad) -> blocks an SM
+  std::lock_guard lock(mutex);
+  const auto cached = [&](size_t pad) {
+    auto [it, inserted] = limits.try_emplace({kernel, pad}, 0);
+    if (inserted) it->second = resident(pad);
+    return it->second;
+  };
+  const int most = cached(0);
+  if (most <= 0 || grid > static_cast<size_t>(most) * sm_count) return 0;
+  const size_t target = (grid + sm_count - 1) / sm_count;
+  if (target >= static_cast<size_t>(most)) return 0;
+  // Without opting in, dynamic shared memory stays below 48 KB; steps of 256 bytes.
+  for (size_t pad = 256; pad < 48 * 1024; pad += 256) {
+    const int blocks = cached(pad);
+    if (blocks <= 0) return 0;
+    if (static_cast<size_t>(blocks) <= target) return pad;
+  }
+  return 0;
 }
 
 }  // namespace ferrum::cuda

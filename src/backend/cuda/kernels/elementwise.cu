@@ -2,6 +2,7 @@
 #include "backend/cuda/kernels/activation.cuh"
 #include "backend/cuda/kernels/device_common.cuh"
 #include "backend/cuda/kernels/elementwise.h"
+#include "backend/cuda/kernels/launch.cuh"
 #include "backend/cuda/kernels/rounded_rows.cuh"
 
 namespace ferrum::cuda {
@@ -96,10 +97,16 @@ __global__ void act_mul_split_kernel(const A* __restrict__ gate_up, A* __restric
 
 // act_mul_split_kernel's vector path, a thread per 8 outputs and no grid stride, writing out's rows
 // rounded to int8 as well (rounded_rows.cuh; im % 32 == 0, so a group's four threads are all in
-// range or all out).
+// range or all out). In a quantized decode step it sits between the gate / up and down GEMVs, so it
+// is launched with PDL and lets the down GEMV launch at once: that GEMV then stages its first
+// weights while this runs (its blocks spread by balanced residency, launch_settings.h). H100 8B
+// decode, with that balance: Q8_0 +1.9-2.5%, Q4_K_M +1.5-2%, GPTQ +2.4%
+// (bench/results/2026-11-28-h100-pdl-balance.md).
 template <class A, Activation kAct>
 __global__ void act_mul_split_rounded_kernel(const A* __restrict__ gate_up, A* __restrict__ out, size_t tokens,
                                              size_t im, QuantizedX rounded) {
+  pdl_launch_dependents();
+  pdl_wait();
   const size_t chunks_per_row = im / 8;
   const size_t c = blockIdx.x * size_t{blockDim.x} + threadIdx.x;
   const bool active = c < tokens * chunks_per_row;
@@ -197,11 +204,12 @@ Status launch_act_mul_split_rounded(const void* gate_up, void* out, DType dtype,
   }
   const QuantizedX xq = rounded_rows_layout(rounded, tokens, im);
   const dim3 grid(ceil_div(tokens * im / 8, kThreads));
-  FERRUM_DISPATCH_FLOAT(dtype, A, "fused_act_mul_split", FERRUM_DISPATCH_ACTIVATION(act, kAct, {
-                          act_mul_split_rounded_kernel<A, kAct><<<grid, kThreads, 0, stream>>>(
-                              static_cast<const A*>(gate_up), static_cast<A*>(out), tokens, im, xq);
-                        }));
-  return check_launch("fused_act_mul_split", grid, kThreads);
+  FERRUM_DISPATCH_FLOAT(
+      dtype, A, "fused_act_mul_split", FERRUM_DISPATCH_ACTIVATION(act, kAct, {
+        FERRUM_TRY(launch_kernel("fused_act_mul_split", act_mul_split_rounded_kernel<A, kAct>, grid, dim3(kThreads), 0,
+                                 stream, static_cast<const A*>(gate_up), static_cast<A*>(out), tokens, im, xq));
+      }));
+  return ok();
 }
 
 Status launch_convert(const void* src, DType src_dtype, void* dst, DType dst_dtype, size_t len, cudaStream_t stream) {

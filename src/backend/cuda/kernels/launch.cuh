@@ -69,4 +69,14 @@ Status launch_kernel(std::string_view name, void (*kernel)(Params...), dim3 grid
   return check_launch(name, grid, block, shared_bytes);
 }
 
+// launch_kernel for a grid of independent blocks that the kernel does not size its shared memory
+// for: padded to an even spread over `sm_count` SMs when it is under one wave (balanced_residency_pad).
+template <class... Params, class... Args>
+Status launch_kernel_balanced(std::string_view name, void (*kernel)(Params...), dim3 grid, dim3 block, int sm_count,
+                              cudaStream_t stream, Args&&... args) {
+  const size_t pad = balanced_residency_pad(reinterpret_cast<const void*>(kernel), static_cast<int>(block.x),
+                                            size_t{grid.x} * grid.y * grid.z, sm_count);
+  return launch_kernel(name, kernel, grid, block, pad, stream, std::forward<Args>(args)...);
+}
+
 }  // namespace ferrum::cuda

@@ -16,6 +16,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/device_common.cuh"
@@ -593,18 +594,23 @@ GemvKernel legacy_kernel(DType type, bool async) {
   }
 }
 
+// The kernel, its name, its grid and the warps a row's k is split over, for a launch of `a`.
+struct RowsLaunch {
+  GemvKernel kernel;
+  const char* name;
+  dim3 grid;
+  int split;
+};
+
 template <int kM>
-Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t stream) {
-  const auto* w = static_cast<const uint8_t*>(a.w);
-  const int n = static_cast<int>(a.n), k = static_cast<int>(a.k);
-  const dim3 block(kWarps * 32);
+RowsLaunch plan_rows(const QuantGemvArgs& a) {
   // A step: 32 Q8_0 blocks, 8 Q6_K / Q3_K / Q2_K super-blocks (one staging each) or 4 Q4_K super-blocks.
   // Staging is asynchronous where every step is whole 16-byte vectors, except for 5..8 activation
   // rows of matrices of at most 4096 rows: there the kernel is bound by its arithmetic, and the
   // synchronous kernel's smaller footprint won (H100, 4096 x 14336 at 8 rows: Q8_0 53.7 against
   // 62.7 us, Q6_K 52.7 against 64.8); at 1 row async wins everywhere (Q8_0 gate_up 53.6 -> 47.2 us,
   // lm_head 212.8 -> 187.1), and on the large matrices at every row count.
-  const bool async = quant_gemv_async_staging() && is_aligned(w, 16) && (kM <= 4 || a.n > 4096);
+  const bool async = quant_gemv_async_staging() && is_aligned(a.w, 16) && (kM <= 4 || a.n > 4096);
   GemvKernel kernel = q4_k_gemv_kernel<kM>;
   const char* name = "gemm_quant(q4_k gemv)";
   size_t steps = ceil_div(a.k / 256, 4), fill = 8192;
@@ -632,9 +638,31 @@ Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t st
     fill = 4096;
   }
   const int split = warps_per_row(a.n, steps, quant_gemv_fill_override() != 0 ? quant_gemv_fill_override() : fill);
+  return {kernel, name, dim3(ceil_div(a.n, kWarps / split)), split};
+}
+
+template <int kM>
+Status launch_rows(const QuantGemvArgs& a, const QuantizedX& xq, cudaStream_t stream) {
+  const RowsLaunch launch = plan_rows<kM>(a);
   const int ldo = static_cast<int>(a.out_stride != 0 ? a.out_stride : a.n);
-  return launch_kernel(name, kernel, dim3(ceil_div(a.n, kWarps / split)), block, 0, stream, w, xq, a.out, a.out_dtype,
-                       n, k, split, ldo);
+  return launch_kernel_balanced(launch.name, launch.kernel, launch.grid, dim3(kWarps * 32), a.sm_count, stream,
+                                static_cast<const uint8_t*>(a.w), xq, a.out, a.out_dtype, static_cast<int>(a.n),
+                                static_cast<int>(a.k), launch.split, ldo);
+}
+
+// f(std::integral_constant<int, m>{}) for the activation row count m (1..8).
+template <class F>
+auto with_rows(size_t m, F&& f) {
+  switch (m) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    default: return f(std::integral_constant<int, 8>{});
+  }
 }
 
 }  // namespace
@@ -681,16 +709,19 @@ Status launch_quant_gemv(const QuantGemvArgs& a, cudaStream_t stream) {
                ErrorCode::kInternal, "quant gemv: output stride ", a.out_stride, " for ", a.n, " columns");
   if (!a.x_rounded) FERRUM_TRY(launch_round_rows(a.x, a.x_dtype, a.m, a.k, a.scratch, stream));
   const QuantizedX xq = rounded_rows_layout(a.scratch, a.m, a.k);
-  switch (a.m) {
-    case 1: return launch_rows<1>(a, xq, stream);
-    case 2: return launch_rows<2>(a, xq, stream);
-    case 3: return launch_rows<3>(a, xq, stream);
-    case 4: return launch_rows<4>(a, xq, stream);
-    case 5: return launch_rows<5>(a, xq, stream);
-    case 6: return launch_rows<6>(a, xq, stream);
-    case 7: return launch_rows<7>(a, xq, stream);
-    default: return launch_rows<8>(a, xq, stream);
-  }
+  return with_rows(a.m, [&](auto rows) { return launch_rows<decltype(rows)::value>(a, xq, stream); });
+}
+
+QuantGemvResidency quant_gemv_residency(const QuantGemvArgs& a) {
+  return with_rows(a.m, [&](auto rows) {
+    const RowsLaunch launch = plan_rows<decltype(rows)::value>(a);
+    const auto* kernel = reinterpret_cast<const void*>(launch.kernel);
+    const size_t grid = launch.grid.x;
+    const size_t pad = balanced_residency_pad(kernel, kWarps * 32, grid, a.sm_count);
+    int blocks = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kWarps * 32, pad) != cudaSuccess) blocks = 0;
+    return QuantGemvResidency{grid, blocks};
+  });
 }
 
 }  // namespace ferrum::cuda

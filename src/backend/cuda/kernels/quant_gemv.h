@@ -31,6 +31,7 @@ struct QuantGemvArgs {
   void* scratch = nullptr;  // quant_gemv_scratch_bytes(m, k), 16-byte aligned: x as int8, scales, sums
   size_t out_stride = 0;    // elements from one output row to the next (0: n)
   bool x_rounded = false;   // scratch already holds x's rounding (rounded_rows.cuh): no rounding launch
+  int sm_count = 0;         // the device's SMs, to spread a grid of under one wave evenly (0: don't)
 };
 
 // Whether the fused kernel takes this weight type, row count and weight address (Q4_K reads its
@@ -38,5 +39,13 @@ struct QuantGemvArgs {
 bool quant_gemv_supports(DType w_dtype, size_t m, const void* w);
 size_t quant_gemv_scratch_bytes(size_t m, size_t k);
 Status launch_quant_gemv(const QuantGemvArgs& args, cudaStream_t stream);
+
+// The grid launch_quant_gemv would launch for `args` and the blocks of it an SM can hold then (its
+// balanced residency included: launch_settings.h), for tests. Reads only the weight's address.
+struct QuantGemvResidency {
+  size_t grid = 0;
+  int blocks_per_sm = 0;
+};
+QuantGemvResidency quant_gemv_residency(const QuantGemvArgs& args);
 
 }  // namespace ferrum::cuda

@@ -340,11 +340,13 @@ Status launch_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, cons
   const auto* scales = static_cast<const Scale*>(packed.scales);
   const auto* x = static_cast<const X*>(args.x);
   if constexpr (kAwq) {
-    return launch_kernel("gemm_quant(awq gemv)", awq_gemv_kernel<Scale, X>, grid, block, 0, stream, packed, scales, x,
-                         scratch.partials, counters, args.out, args.out_dtype, plan.chunks_per_split);
+    return launch_kernel_balanced("gemm_quant(awq gemv)", awq_gemv_kernel<Scale, X>, grid, block, args.num_sms, stream,
+                                  packed, scales, x, scratch.partials, counters, args.out, args.out_dtype,
+                                  plan.chunks_per_split);
   } else {
-    return launch_kernel("gemm_quant(gptq gemv)", gptq_gemv_kernel<kBits, Scale, X>, grid, block, 0, stream, packed,
-                         scales, x, scratch.partials, counters, args.out, args.out_dtype, plan.chunks_per_split);
+    return launch_kernel_balanced("gemm_quant(gptq gemv)", gptq_gemv_kernel<kBits, Scale, X>, grid, block, args.num_sms,
+                                  stream, packed, scales, x, scratch.partials, counters, args.out, args.out_dtype,
+                                  plan.chunks_per_split);
   }
 }
 
@@ -368,8 +370,9 @@ Status launch_gemv_int8_x(const QuantMmaArgs& args, const PackedIntWeight& packe
   const QuantizedX xq = rounded_rows_layout(const_cast<void*>(rounded), 1, packed.k);  // read only
   const dim3 grid(plan.column_tiles, plan.splits), block(kGemvWarps * 32);
   const auto* scales = static_cast<const Scale*>(packed.scales);
-  return launch_kernel("gemm_quant(gptq gemv, int8 x)", gptq4_gemv_int8_kernel<Scale>, grid, block, 0, stream, packed,
-                       scales, xq, scratch.partials, counters, args.out, args.out_dtype, plan.chunks_per_split);
+  return launch_kernel_balanced("gemm_quant(gptq gemv, int8 x)", gptq4_gemv_int8_kernel<Scale>, grid, block,
+                                args.num_sms, stream, packed, scales, xq, scratch.partials, counters, args.out,
+                                args.out_dtype, plan.chunks_per_split);
 }
 
 template <class Scale, class X>
