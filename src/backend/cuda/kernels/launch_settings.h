@@ -48,7 +48,7 @@ bool quant_gemv_enabled();
 // 4; 1 = a warp per row).
 int quant_gemv_max_warps_per_row();
 // The warps of work (rows x warps per row) below which the fused GGUF GEMV splits rows, for every
-// type (FERRUM_CUDA_QUANT_GEMV_FILL=N; default 0: the per-type fill of quant_gemv.cu), for
+// type (FERRUM_CUDA_QUANT_GEMV_FILL=N; default 0: quant_gemv.cu's kFill, 4096), for
 // comparisons.
 size_t quant_gemv_fill_override();
 // Whether the Q8_0 / Q6_K GEMVs stage weight rows in shared memory with cp.async, double-buffered

@@ -547,10 +547,14 @@ __global__ void __launch_bounds__(kWarps * 32)
 }
 
 // Warps a row's k is split over: doubled (to quant_gemv_max_warps_per_row) while the matrix has
-// fewer than `fill` warps of work and each warp keeps a step. On an H100 (132 SMs x 64 resident
-// warps ~ 8192; bench/results/2026-11-27-h100-quant-gemv.md) Q4_K v4 gains from 2 warps a row at
-// 4096 x 4096 and 4096 x 14336, while Q8_0 and Q6_K lose a few percent there and gain only at 1024
-// rows (k, v): their fill is 4096.
+// fewer than `kFill` warps of work and each warp keeps a step. On an H100 Q8_0 and Q6_K lose a few
+// percent from splitting 4096-row matrices and gain at 1024 rows (k, v;
+// bench/results/2026-11-27-h100-quant-gemv.md). Q4_K gained from 2 warps a row at 4096 rows (a fill
+// of 8192) until the grids were spread by balanced residency: since, a 4096-row Q4_K GEMV is 512
+// blocks at four an SM instead of 1,024 in 1.3 waves, and the 8B Q4_K_M decode 385 -> 395 tok/s
+// (bench/results/2026-11-28-h100-pdl-balance.md).
+constexpr size_t kFill = 4096;
+
 int warps_per_row(size_t n, size_t steps, size_t fill) {
   int warps = 1;
   while (warps < quant_gemv_max_warps_per_row() && n * warps < fill && steps >= 2 * static_cast<size_t>(warps))
@@ -613,7 +617,7 @@ RowsLaunch plan_rows(const QuantGemvArgs& a) {
   const bool async = quant_gemv_async_staging() && is_aligned(a.w, 16) && (kM <= 4 || a.n > 4096);
   GemvKernel kernel = q4_k_gemv_kernel<kM>;
   const char* name = "gemm_quant(q4_k gemv)";
-  size_t steps = ceil_div(a.k / 256, 4), fill = 8192;
+  size_t steps = ceil_div(a.k / 256, 4);
   if (a.w_dtype == DType::kQ5_K) {
     kernel = q4_k_gemv_kernel<kM, true>;
     name = "gemm_quant(q5_k gemv)";
@@ -622,12 +626,10 @@ RowsLaunch plan_rows(const QuantGemvArgs& a) {
     kernel = legacy_kernel<kM>(a.w_dtype, async && a.k % 256 == 0);
     name = legacy_kernel_name(a.w_dtype);
     steps = ceil_div(a.k / kGroup, kStagedBlocks);
-    fill = 4096;
   } else if (a.w_dtype == DType::kQ6_K) {
     kernel = async && a.k % 2048 == 0 ? q6_k_gemv_kernel<kM, true> : q6_k_gemv_kernel<kM, false>;
     name = "gemm_quant(q6_k gemv)";
     steps = ceil_div(a.k / 256, kQ6KStagedBlocks);
-    fill = 4096;
   } else if (a.w_dtype == DType::kQ3_K || a.w_dtype == DType::kQ2_K) {
     const bool q3 = a.w_dtype == DType::kQ3_K;
     const bool staged_async = async && a.k % 2048 == 0;  // 8 super-blocks: whole 16-byte vectors
@@ -635,9 +637,8 @@ RowsLaunch plan_rows(const QuantGemvArgs& a) {
                 : (staged_async ? q2_3_k_gemv_kernel<kM, true, false> : q2_3_k_gemv_kernel<kM, false, false>);
     name = q3 ? "gemm_quant(q3_k gemv)" : "gemm_quant(q2_k gemv)";
     steps = ceil_div(a.k / 256, kQ23KStagedBlocks);
-    fill = 4096;
   }
-  const int split = warps_per_row(a.n, steps, quant_gemv_fill_override() != 0 ? quant_gemv_fill_override() : fill);
+  const int split = warps_per_row(a.n, steps, quant_gemv_fill_override() != 0 ? quant_gemv_fill_override() : kFill);
   return {kernel, name, dim3(ceil_div(a.n, kWarps / split)), split};
 }
 
