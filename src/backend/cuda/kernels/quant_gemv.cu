@@ -409,8 +409,13 @@ constexpr int kQ6KBlockBytes = 210;  // ql[128], qh[64], scales i8[16], f16 d
 constexpr int kQ6KStagedBlocks = 8;
 constexpr int kQ6KStagedVectors = kQ6KStagedBlocks * kQ6KBlockBytes / 16;  // 105
 
-template <int kM, bool kAsync>
-__global__ void __launch_bounds__(kWarps * 32)
+// kXAhead (one row, cp.async staging): as the Q8_0 kernel's, each of a lane's two groups of a step
+// loads its x for the next step while it computes this one. The staging already holds the kernel at
+// four blocks an SM, so its extra registers are free up to 64 (the launch bound; 64, no spill). H100
+// 8B Q4_K_M decode (Q6_K down in half the layers, lm_head) 398.8 / 398.3 / 391.5 -> 400.1 / 399.4 /
+// 399.4 tok/s, alternated (bench/results/2026-11-28-h100-pdl-balance.md, call 8).
+template <int kM, bool kAsync, bool kXAhead = false>
+__global__ void __launch_bounds__(kWarps * 32, kXAhead ? 4 : 0)
     q6_k_gemv_kernel(const uint8_t* __restrict__ w, QuantizedX xq, void* __restrict__ out, DType out_dtype, int n,
                      int k, int warps_per_row, int ldo) {
   // + 1 vector: load_words_shared reads one word past a step's bytes
@@ -422,11 +427,16 @@ __global__ void __launch_bounds__(kWarps * 32)
   const uint8_t* w_row = w + static_cast<size_t>(slice.row) * blocks * kQ6KBlockBytes;
   float acc[kM] = {};
   const int first = slice.row < n ? slice.part * kQ6KStagedBlocks : blocks;
+  const int next_groups = kQ6KStagedBlocks * warps_per_row * 8;  // from a group to its next step's
+  int4 next_x0[2] = {}, next_x1[2] = {};  // kXAhead: item i's next x, its scale, and whether loaded
+  float next_scale[2] = {};
+  bool have_next[2] = {};
   staged_steps<kAsync>(
       w_row, kQ6KBlockBytes, kQ6KStagedBlocks, first, kQ6KStagedBlocks * warps_per_row, blocks,
       reinterpret_cast<uint8_t*>(staged[warp]), (kQ6KStagedVectors + 1) * 16, lane,
       [&](const uint8_t* mine, int first_block, int count) {
-        for (int item = lane; item < count * 8; item += 32) {
+        // Group `item` of the step (of 8 x 8); `i` is its index among the lane's two (x ahead only).
+        const auto group_dot = [&](int item, [[maybe_unused]] int i) {
           const int local = item / 8, g = item % 8, half = g / 4, quarter = g % 4;
           const uint8_t* b = mine + local * kQ6KBlockBytes;
           uint32_t low_bits[8], high_bits[8];
@@ -443,14 +453,46 @@ __global__ void __launch_bounds__(kWarps * 32)
             q[j] = static_cast<int>(__vsub4(nibbles | top, 0x20202020u));
           }
           const int group = (first_block + local) * 8 + g;
-#pragma unroll
-          for (int t = 0; t < kM; ++t) {
-            const int4* x = reinterpret_cast<const int4*>(xq.q + static_cast<size_t>(t) * k + group * kGroup);
-            const int4 x0 = x[0], x1 = x[1];
+          if constexpr (kXAhead) {
+            static_assert(kM == 1, "x ahead: one row");
+            int4 x0, x1;
+            float x_scale;
+            if (have_next[i]) {
+              x0 = next_x0[i];
+              x1 = next_x1[i];
+              x_scale = next_scale[i];
+            } else {
+              x0 = reinterpret_cast<const int4*>(xq.q + group * kGroup)[0];
+              x1 = reinterpret_cast<const int4*>(xq.q + group * kGroup)[1];
+              x_scale = xq.scale[group];
+            }
+            const int next = group + next_groups;
+            have_next[i] = next < groups;
+            if (have_next[i]) {
+              next_x0[i] = reinterpret_cast<const int4*>(xq.q + next * kGroup)[0];
+              next_x1[i] = reinterpret_cast<const int4*>(xq.q + next * kGroup)[1];
+              next_scale[i] = xq.scale[next];
+            }
             const int dot_lo = dp4a_16(q, x0), dot_hi = dp4a_16(q + 4, x1);
-            acc[t] = fmaf(d * xq.scale[t * groups + group], static_cast<float>(scale_lo * dot_lo + scale_hi * dot_hi),
-                          acc[t]);
+            acc[0] = fmaf(d * x_scale, static_cast<float>(scale_lo * dot_lo + scale_hi * dot_hi), acc[0]);
+          } else {
+#pragma unroll
+            for (int t = 0; t < kM; ++t) {
+              const int4* x = reinterpret_cast<const int4*>(xq.q + static_cast<size_t>(t) * k + group * kGroup);
+              const int4 x0 = x[0], x1 = x[1];
+              const int dot_lo = dp4a_16(q, x0), dot_hi = dp4a_16(q + 4, x1);
+              acc[t] = fmaf(d * xq.scale[t * groups + group], static_cast<float>(scale_lo * dot_lo + scale_hi * dot_hi),
+                            acc[t]);
+            }
           }
+        };
+        if constexpr (kXAhead) {
+#pragma unroll
+          for (int i = 0; i < 2; ++i) {
+            if (lane + 32 * i < count * 8) group_dot(lane + 32 * i, i);
+          }
+        } else {
+          for (int item = lane; item < count * 8; item += 32) group_dot(item, 0);
         }
       });
   store_row(acc, slice, warps_per_row, n, ldo, out, out_dtype);
@@ -627,7 +669,11 @@ RowsLaunch plan_rows(const QuantGemvArgs& a) {
     name = legacy_kernel_name(a.w_dtype);
     steps = ceil_div(a.k / kGroup, kStagedBlocks);
   } else if (a.w_dtype == DType::kQ6_K) {
-    kernel = async && a.k % 2048 == 0 ? q6_k_gemv_kernel<kM, true> : q6_k_gemv_kernel<kM, false>;
+    if constexpr (kM == 1) {
+      kernel = async && a.k % 2048 == 0 ? q6_k_gemv_kernel<1, true, true> : q6_k_gemv_kernel<1, false>;
+    } else {
+      kernel = async && a.k % 2048 == 0 ? q6_k_gemv_kernel<kM, true> : q6_k_gemv_kernel<kM, false>;
+    }
     name = "gemm_quant(q6_k gemv)";
     steps = ceil_div(a.k / 256, kQ6KStagedBlocks);
   } else if (a.w_dtype == DType::kQ3_K || a.w_dtype == DType::kQ2_K) {
