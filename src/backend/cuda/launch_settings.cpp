@@ -137,6 +137,11 @@ bool gptq_gemv_int8_x() {
   return enabled;
 }
 
+int packed_gemv_blocks_per_sm() {
+  static const int blocks = static_cast<int>(std::clamp(env_or("FERRUM_CUDA_PACKED_GEMV_BLOCKS", 4), 1L, 32L));
+  return blocks;
+}
+
 bool packed_gemv_enabled() {
   static const bool enabled = env_or("FERRUM_CUDA_PACKED_GEMV", 1) != 0;
   return enabled;

@@ -99,8 +99,8 @@ GemvPlan plan_gemv(size_t n, size_t k, int num_sms, int tile_columns) {
   GemvPlan plan;
   plan.column_tiles = ceil_div(n, tile_columns);
   const int chunks = static_cast<int>(k / 32);
-  // Four blocks of four warps per SM; each warp keeps at least one chunk.
-  const size_t wanted = 4 * static_cast<size_t>(std::max(num_sms, 1));
+  // Four blocks of four warps per SM (packed_gemv_blocks_per_sm); each warp keeps at least one chunk.
+  const size_t wanted = static_cast<size_t>(packed_gemv_blocks_per_sm()) * std::max(num_sms, 1);
   int splits = static_cast<int>((wanted + plan.column_tiles - 1) / plan.column_tiles);
   splits = std::clamp(splits, 1, std::max(1, chunks / kGemvWarps));
   plan.chunks_per_split = (chunks + splits - 1) / splits;
