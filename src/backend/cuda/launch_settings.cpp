@@ -223,25 +223,29 @@ size_t balanced_residency_pad(const void* kernel, int threads, size_t grid, int 
     int blocks = 0;
     return cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, pad) == cudaSuccess ? blocks : 0;
   };
+  // Both answers are kept, so a launch after the first of its shape costs two lookups.
   static std::mutex mutex;
-  static std::map<std::pair<const void*, size_t>, int> limits;  // (kernel, pad) -> blocks an SM
+  static std::map<const void*, int> most_blocks;                 // kernel -> blocks an SM, unpadded
+  static std::map<std::pair<const void*, size_t>, size_t> pads;  // (kernel, blocks an SM wanted) -> pad
   std::lock_guard lock(mutex);
-  const auto cached = [&](size_t pad) {
-    auto [it, inserted] = limits.try_emplace({kernel, pad}, 0);
-    if (inserted) it->second = resident(pad);
-    return it->second;
-  };
-  const int most = cached(0);
-  if (most <= 0 || grid > static_cast<size_t>(most) * sm_count) return 0;
+  auto [most, new_kernel] = most_blocks.try_emplace(kernel, 0);
+  if (new_kernel) most->second = resident(0);
+  if (most->second <= 0 || grid > static_cast<size_t>(most->second) * sm_count) return 0;
   const size_t target = (grid + sm_count - 1) / sm_count;
-  if (target >= static_cast<size_t>(most)) return 0;
-  // Without opting in, dynamic shared memory stays below 48 KB; steps of 256 bytes.
-  for (size_t pad = 256; pad < 48 * 1024; pad += 256) {
-    const int blocks = cached(pad);
-    if (blocks <= 0) return 0;
-    if (static_cast<size_t>(blocks) <= target) return pad;
+  if (target >= static_cast<size_t>(most->second)) return 0;
+  auto [pad, new_target] = pads.try_emplace({kernel, target}, 0);
+  if (new_target) {
+    // Without opting in, dynamic shared memory stays below 48 KB; steps of 256 bytes (none found: 0).
+    for (size_t bytes = 256; bytes < 48 * 1024; bytes += 256) {
+      const int blocks = resident(bytes);
+      if (blocks <= 0) break;
+      if (static_cast<size_t>(blocks) <= target) {
+        pad->second = bytes;
+        break;
+      }
+    }
   }
-  return 0;
+  return pad->second;
 }
 
 }  // namespace ferrum::cuda
