@@ -159,15 +159,21 @@ void SequentialEngine::worker_loop() {
       running_ = std::move(queue_.front());
       queue_.pop_front();
     }
-    run(*running_);
-    std::lock_guard lock(mutex_);
-    running_.reset();
+    RequestEvent final_event = run(*running_);
+    std::shared_ptr<Job> finished;
+    {
+      // The request stops counting as running before its consumer can see it end, so stats() read
+      // after the final event never counts it.
+      std::lock_guard lock(mutex_);
+      finished = std::move(running_);
+    }
+    finished->events->push(std::move(final_event));
   }
 }
 
-void SequentialEngine::run(Job& job) {
-  const Status status = generate(job);
-  if (status) return;
+RequestEvent SequentialEngine::run(Job& job) {
+  Expected<RequestEvent> final_event = generate(job);
+  if (final_event) return std::move(*final_event);
   // The cache may hold half a step: forget it rather than reuse it.
   if (state_) state_->truncate(0);
   state_tokens_.clear();
@@ -177,12 +183,12 @@ void SequentialEngine::run(Job& job) {
   }
   RequestEvent event;
   event.finished = true;
-  event.error = status.error();
+  event.error = final_event.error();
   event.prompt_tokens = job.request.prompt.size();
-  job.events->push(std::move(event));
+  return event;
 }
 
-Status SequentialEngine::generate(Job& job) {
+Expected<RequestEvent> SequentialEngine::generate(Job& job) {
   const EngineRequest& request = job.request;
   if (!state_) {
     FERRUM_ASSIGN_OR_RETURN(state_, model_.new_sequence(max_context()));
@@ -290,8 +296,7 @@ Status SequentialEngine::generate(Job& job) {
   final_event.prompt_tokens = request.prompt.size();
   final_event.completion_tokens = generated.size();
   final_event.cached_prompt_tokens = reused;
-  job.events->push(std::move(final_event));
-  return ok();
+  return final_event;
 }
 
 }  // namespace ferrum

@@ -43,8 +43,10 @@ class SequentialEngine final : public Engine {
   class Stream;
 
   void worker_loop();
-  void run(Job& job);
-  Status generate(Job& job);
+  // The job's final event (its error, if generation failed), which the worker delivers once the
+  // job no longer counts as running; generate streams the events before it.
+  RequestEvent run(Job& job);
+  Expected<RequestEvent> generate(Job& job);
 
   CausalLm& model_;
   const tokenizer::Tokenizer& tokenizer_;
