@@ -349,11 +349,11 @@ class CausalLmAdapter final : public CausalLm {
   Expected<std::span<const float>> read_logits(const typename B::Buffer& logits, size_t count) {
     FERRUM_TRY(host_logits_.resize(count));
     if constexpr (requires(std::span<uint8_t> bytes) { B::to_host_async(ctx_, logits, bytes); }) {
-      if (count > 0) FERRUM_TRY(B::to_host_async(ctx_, logits, host_logits_.bytes()));
+      FERRUM_TRY(B::to_host_async(ctx_, logits, host_logits_.bytes()));
       FERRUM_TRY(B::sync(ctx_));
     } else {
       FERRUM_TRY(B::sync(ctx_));
-      if (count > 0) FERRUM_TRY(B::to_host(logits, host_logits_.bytes()));
+      FERRUM_TRY(B::to_host(logits, host_logits_.bytes()));
     }
     return host_logits_.view();
   }

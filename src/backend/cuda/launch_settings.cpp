@@ -218,7 +218,6 @@ void apply_shared_carveout(const void* kernel, int percent) {
 size_t balanced_residency_pad(const void* kernel, int threads, size_t grid, int sm_count) {
   static const bool enabled = env_or("FERRUM_CUDA_BALANCED_RESIDENCY", 1) != 0;
   if (!enabled || sm_count <= 0 || grid == 0) return 0;
-  apply_shared_carveout(kernel);
   const auto resident = [&](size_t pad) {
     int blocks = 0;
     return cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, pad) == cudaSuccess ? blocks : 0;
@@ -229,7 +228,10 @@ size_t balanced_residency_pad(const void* kernel, int threads, size_t grid, int 
   static std::map<std::pair<const void*, size_t>, size_t> pads;  // (kernel, blocks an SM wanted) -> pad
   std::lock_guard lock(mutex);
   auto [most, new_kernel] = most_blocks.try_emplace(kernel, 0);
-  if (new_kernel) most->second = resident(0);
+  if (new_kernel) {
+    apply_shared_carveout(kernel);  // before the first occupancy query: the answers depend on it
+    most->second = resident(0);
+  }
   if (most->second <= 0 || grid > static_cast<size_t>(most->second) * sm_count) return 0;
   const size_t target = (grid + sm_count - 1) / sm_count;
   if (target >= static_cast<size_t>(most->second)) return 0;

@@ -141,7 +141,7 @@ void apply_shared_carveout(const void* kernel, int percent = -1);
 // or with FERRUM_CUDA_BALANCED_RESIDENCY=0. Under PDL a GEMV is launched while its predecessor still
 // holds SMs, and the block scheduler piles up to the occupancy limit onto the SMs that free first:
 // the 8B Q8_0 decode's o / down GEMVs (512 blocks, six fit an SM) ran on uneven SMs. Applies the
-// common carveout first, since the occupancy it computes depends on it.
+// common carveout before its first occupancy query of a kernel, since the answer depends on it.
 size_t balanced_residency_pad(const void* kernel, int threads, size_t grid, int sm_count);
 
 }  // namespace ferrum::cuda
