@@ -88,7 +88,7 @@ size_t packed_mma_max_rows();
 // Whether GPTQ / AWQ weights at one activation row take their GEMV (default) or the tensor-core
 // kernel (FERRUM_CUDA_PACKED_GEMV=0), for comparisons.
 bool packed_gemv_enabled();
-// Blocks an SM the GPTQ / AWQ one-row GEMV's k split aims for (FERRUM_CUDA_PACKED_GEMV_BLOCKS=N,
+// Blocks an SM the split-k GPTQ one-row GEMVs (8-bit, f32 x) aim for (FERRUM_CUDA_PACKED_GEMV_BLOCKS=N,
 // 1..32; default 4), for comparisons.
 int packed_gemv_blocks_per_sm();
 // Whether cuBLASLt may pick split-k algorithms that add their partial sums in the output type

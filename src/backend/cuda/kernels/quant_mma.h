@@ -60,13 +60,13 @@ bool quant_mma_supports_packed(const PackedIntWeight& packed, bool awq, DType x_
 Status launch_quant_mma_packed(const QuantMmaArgs& args, const PackedIntWeight& packed, bool awq, cudaStream_t stream);
 
 // GPTQ (4 / 8 bit) and AWQ at one activation row, without g_idx: a GEMV over the packed words (GPTQ:
-// 4 columns per lane by 16-byte loads; AWQ: a word of 8 columns per lane), k split over warps and
-// blocks (quant_mma_packed.cu). AWQ and 8-bit GPTQ are exact up to f32 rounding; 4-bit GPTQ
-// multiplies x rounded to int8 per 32 values (dp4a), as the GGUF GEMV does.
+// 4 columns per lane by 16-byte loads; AWQ: a word of 8 columns per lane), k split over warps and,
+// except for 4-bit GPTQ, blocks (quant_mma_packed.cu). AWQ and 8-bit GPTQ are exact up to f32
+// rounding; 4-bit GPTQ multiplies x rounded to int8 per 32 values (dp4a), as the GGUF GEMV does.
 bool packed_gemv_supports(const PackedIntWeight& packed, bool awq, DType x_dtype, const void* x);
 // A k split finishes inside the launch: the last block of each column tile adds the splits' partial
 // sums, counted in `counters` (kPackedGemvCounters ints, zero, and left zero). With args.x_rounded
-// the 4-bit kernel reads that rounding of x and skips its own rounding launch.
+// the 4-bit kernel reads that rounding of x and skips its own rounding launch (and needs no scratch).
 inline constexpr size_t kPackedGemvCounters = 4096;
 size_t packed_gemv_scratch_bytes(const PackedIntWeight& packed, bool awq, int num_sms, bool x_rounded = false);
 Status launch_packed_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, bool awq, cudaStream_t stream,

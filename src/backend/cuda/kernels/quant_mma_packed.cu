@@ -255,34 +255,62 @@ struct Gptq4Chunk {
 // low nibbles (word & 0x0F0F0F0F) are k0, k0 + 2, k0 + 4, k0 + 6 and its high ones the odd k, so x's
 // bytes are regrouped the same way once per chunk (__byte_perm) and serve the lane's four columns.
 // The zero comes out of the dot product: sum (q - z) x = x_scale * dot(q, xq) - z * x_sum.
-// A warp multiplies one chunk while its next chunk's loads (2 KB a warp) are in flight; the first
-// chunk's loads go before the wait (no earlier kernel writes weights). Two chunks per step (4 KB in
-// flight, 122 registers) measured 2-17% slower (bench/results/2026-11-27-h100-gptq-decode.md).
-template <class Scale>
-__global__ void __launch_bounds__(kGemvWarps * 32)
-    gptq4_gemv_int8_kernel(PackedIntWeight w, const Scale* __restrict__ scales, QuantizedX xq,
-                           float* __restrict__ partials, int* __restrict__ counters, void* __restrict__ out,
-                           DType out_dtype, int chunks_per_split) {
-  __shared__ float warp_sums[kGemvWarps][kGemvColumns];
+//
+// No k split across blocks: a block owns kGptq4Columns columns and all of k, its warps and lanes
+// split k among themselves and add their sums in the block, in a fixed order (shuffles, then shared
+// memory). Lane l owns columns 4 (l % 8) .. + 3 of the tile and chunk lane l / 8: warp w takes chunks
+// 4 w + l / 8 + 4 kWarps i, so each 16-byte load instruction of a warp reads four word-rows of 128
+// bytes. The split-k shape this replaced (128 columns a block, k over 17 blocks, partials added by
+// the last block through a fence and a counter) spent ~2-3 us a launch on that hand-off: the 8B
+// decode 386 -> 404 tok/s (bench/results/2026-11-28-h100-gptq-inblock.md).
+// A warp multiplies one chunk while its next chunk's loads are in flight; the first chunk's loads
+// go before the wait (no earlier kernel writes weights). Two chunks per step (4 KB in flight, 122
+// registers) measured 2-17% slower (bench/results/2026-11-27-h100-gptq-decode.md).
+constexpr int kGptq4ColumnLanes = 8;                      // lanes across a tile's columns
+constexpr int kGptq4ChunkLanes = 32 / kGptq4ColumnLanes;  // lanes across k in a warp
+constexpr int kGptq4Columns = 4 * kGptq4ColumnLanes;      // columns a block
+
+template <class Scale, int kWarps>
+__global__ void __launch_bounds__(kWarps * 32)
+    gptq4_gemv_int8_kernel(PackedIntWeight w, const Scale* __restrict__ scales, QuantizedX xq, void* __restrict__ out,
+                           DType out_dtype) {
+  constexpr int kStride = kGptq4ChunkLanes * kWarps;  // chunks a block takes per step
+  __shared__ float warp_sums[kWarps][kGptq4Columns];
   pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int n = static_cast<int>(w.n), column0 = blockIdx.x * kGemvColumns + 4 * lane;
+  const int n = static_cast<int>(w.n), column0 = blockIdx.x * kGptq4Columns + 4 * (lane % kGptq4ColumnLanes);
   const int chunks = static_cast<int>(w.k / 32);
-  const int chunk_end = min((static_cast<int>(blockIdx.y) + 1) * chunks_per_split, chunks);
   const bool active = column0 < n;
   float total[4] = {};
-  int chunk = blockIdx.y * chunks_per_split + warp;
+  int chunk = warp * kGptq4ChunkLanes + lane / kGptq4ColumnLanes;
   Gptq4Chunk current, next;
-  if (active && chunk < chunk_end) current.load(w.qweight, n, column0, chunk);
+  if (active && chunk < chunks) current.load(w.qweight, n, column0, chunk);
   pdl_wait();
   if (active) {
-    for (; chunk < chunk_end; chunk += kGemvWarps) {
-      if (chunk + kGemvWarps < chunk_end) next.load(w.qweight, n, column0, chunk + kGemvWarps);
+    for (; chunk < chunks; chunk += kStride) {
+      if (chunk + kStride < chunks) next.load(w.qweight, n, column0, chunk + kStride);
       current.multiply(w, scales, xq, n, column0, chunk, total);
       current = next;
     }
   }
-  write_column_sums<4>(warp_sums, total, n, partials, counters, out, out_dtype);
+#pragma unroll
+  for (int offset = kGptq4ColumnLanes; offset < 32; offset *= 2) {
+#pragma unroll
+    for (int c = 0; c < 4; ++c) total[c] += __shfl_xor_sync(0xFFFFFFFFu, total[c], offset);
+  }
+  if (lane < kGptq4ColumnLanes) {
+#pragma unroll
+    for (int c = 0; c < 4; ++c) warp_sums[warp][4 * lane + c] = total[c];
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < kGptq4Columns; i += kWarps * 32) {
+    const int column = blockIdx.x * kGptq4Columns + i;
+    if (column >= n) continue;
+    float sum = 0.0f;
+#pragma unroll
+    for (int v = 0; v < kWarps; ++v) sum += warp_sums[v][i];
+    store_value(out, out_dtype, column, sum);
+  }
 }
 
 // AWQ ([k, n / 8] words, columns interleaved in a word): lane l owns the 8 columns of word l of the
@@ -326,26 +354,19 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
   write_column_sums<8>(warp_sums, total, n, partials, counters, out, out_dtype);
 }
 
-// Where the GEMV's scratch goes: the partials of a k split (plan.splits > 1), then x's rounding
-// where takes_int8_x and no rounding was made ahead.
-struct GemvScratch {
-  float* partials = nullptr;
-  void* rounded = nullptr;
-};
-
 template <bool kAwq, int kBits, class Scale, class X>
-Status launch_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, const GemvPlan& plan, GemvScratch scratch,
+Status launch_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, const GemvPlan& plan, float* partials,
                    int* counters, cudaStream_t stream) {
   const dim3 grid(plan.column_tiles, plan.splits), block(kGemvWarps * 32);
   const auto* scales = static_cast<const Scale*>(packed.scales);
   const auto* x = static_cast<const X*>(args.x);
   if constexpr (kAwq) {
     return launch_kernel_balanced("gemm_quant(awq gemv)", awq_gemv_kernel<Scale, X>, grid, block, args.num_sms, stream,
-                                  packed, scales, x, scratch.partials, counters, args.out, args.out_dtype,
+                                  packed, scales, x, partials, counters, args.out, args.out_dtype,
                                   plan.chunks_per_split);
   } else {
     return launch_kernel_balanced("gemm_quant(gptq gemv)", gptq_gemv_kernel<kBits, Scale, X>, grid, block, args.num_sms,
-                                  stream, packed, scales, x, scratch.partials, counters, args.out, args.out_dtype,
+                                  stream, packed, scales, x, partials, counters, args.out, args.out_dtype,
                                   plan.chunks_per_split);
   }
 }
@@ -359,29 +380,46 @@ size_t partials_bytes(const GemvPlan& plan, size_t n) {
   return plan.splits > 1 ? align16(static_cast<size_t>(plan.splits) * n * sizeof(float)) : 0;
 }
 
+// Warps a block of the int8-x GPTQ GEMV: ~16 an SM in one wave. 16-warp blocks fit one an SM (72
+// registers), so the 4096-column matrices (128 blocks) take 16; up to two blocks an SM take 8, more 4
+// (6144 columns: 192 blocks; 28672: 896). H100, 8B decode (us a launch, against the split-k kernel):
+// o / down 8.8 (10.5), q / k / v 7.4 (9.4), gate / up 25.1 (25.1); 8 warps everywhere lost 9%.
+int gptq4_gemv_warps(size_t n, int num_sms) {
+  const size_t blocks = ceil_div(n, size_t{kGptq4Columns}), sms = static_cast<size_t>(std::max(num_sms, 1));
+  return blocks <= sms ? 16 : blocks <= 2 * sms ? 8 : 4;
+}
+
+template <class Scale, int kWarps>
+Status launch_gptq4_gemv(const PackedIntWeight& packed, const Scale* scales, const QuantizedX& xq,
+                         const QuantMmaArgs& args, cudaStream_t stream) {
+  const dim3 grid(ceil_div(packed.n, size_t{kGptq4Columns})), block(kWarps * 32);
+  return launch_kernel_balanced("gemm_quant(gptq gemv, int8 x)", gptq4_gemv_int8_kernel<Scale, kWarps>, grid, block,
+                                args.num_sms, stream, packed, scales, xq, args.out, args.out_dtype);
+}
+
 template <class Scale>
-Status launch_gemv_int8_x(const QuantMmaArgs& args, const PackedIntWeight& packed, const GemvPlan& plan,
-                          GemvScratch scratch, int* counters, cudaStream_t stream) {
+Status launch_gemv_int8_x(const QuantMmaArgs& args, const PackedIntWeight& packed, void* rounding,
+                          cudaStream_t stream) {
   const void* rounded = args.x_rounded;
   if (rounded == nullptr) {
-    FERRUM_TRY(launch_round_rows(args.x, args.x_dtype, 1, packed.k, scratch.rounded, stream));
-    rounded = scratch.rounded;
+    FERRUM_TRY(launch_round_rows(args.x, args.x_dtype, 1, packed.k, rounding, stream));
+    rounded = rounding;
   }
   const QuantizedX xq = rounded_rows_layout(const_cast<void*>(rounded), 1, packed.k);  // read only
-  const dim3 grid(plan.column_tiles, plan.splits), block(kGemvWarps * 32);
   const auto* scales = static_cast<const Scale*>(packed.scales);
-  return launch_kernel_balanced("gemm_quant(gptq gemv, int8 x)", gptq4_gemv_int8_kernel<Scale>, grid, block,
-                                args.num_sms, stream, packed, scales, xq, scratch.partials, counters, args.out,
-                                args.out_dtype, plan.chunks_per_split);
+  switch (gptq4_gemv_warps(packed.n, args.num_sms)) {
+    case 16: return launch_gptq4_gemv<Scale, 16>(packed, scales, xq, args, stream);
+    case 8: return launch_gptq4_gemv<Scale, 8>(packed, scales, xq, args, stream);
+    default: return launch_gptq4_gemv<Scale, 4>(packed, scales, xq, args, stream);
+  }
 }
 
 template <class Scale, class X>
 Status launch_gemv_bits(const QuantMmaArgs& args, const PackedIntWeight& packed, bool awq, const GemvPlan& plan,
-                        GemvScratch scratch, int* counters, cudaStream_t stream) {
-  if (takes_int8_x(packed, awq)) return launch_gemv_int8_x<Scale>(args, packed, plan, scratch, counters, stream);
-  if (awq) return launch_gemv<true, 4, Scale, X>(args, packed, plan, scratch, counters, stream);
-  return packed.bits == 4 ? launch_gemv<false, 4, Scale, X>(args, packed, plan, scratch, counters, stream)
-                          : launch_gemv<false, 8, Scale, X>(args, packed, plan, scratch, counters, stream);
+                        float* partials, int* counters, cudaStream_t stream) {
+  if (awq) return launch_gemv<true, 4, Scale, X>(args, packed, plan, partials, counters, stream);
+  return packed.bits == 4 ? launch_gemv<false, 4, Scale, X>(args, packed, plan, partials, counters, stream)
+                          : launch_gemv<false, 8, Scale, X>(args, packed, plan, partials, counters, stream);
 }
 
 int gemv_tile_columns(bool awq) {
@@ -400,9 +438,8 @@ bool packed_gemv_supports(const PackedIntWeight& packed, bool awq, DType x_dtype
 }
 
 size_t packed_gemv_scratch_bytes(const PackedIntWeight& packed, bool awq, int num_sms, bool x_rounded) {
-  const GemvPlan plan = plan_gemv(packed.n, packed.k, num_sms, gemv_tile_columns(awq));
-  const bool rounds = takes_int8_x(packed, awq) && !x_rounded;
-  return partials_bytes(plan, packed.n) + (rounds ? rounded_rows_bytes(1, packed.k) : 0);
+  if (takes_int8_x(packed, awq)) return x_rounded ? 0 : rounded_rows_bytes(1, packed.k);
+  return partials_bytes(plan_gemv(packed.n, packed.k, num_sms, gemv_tile_columns(awq)), packed.n);
 }
 
 Status launch_packed_gemv(const QuantMmaArgs& args, const PackedIntWeight& packed, bool awq, cudaStream_t stream,
@@ -410,23 +447,25 @@ Status launch_packed_gemv(const QuantMmaArgs& args, const PackedIntWeight& packe
   FERRUM_CHECK(args.m == 1 && args.n == packed.n && args.k == packed.k &&
                    packed_gemv_supports(packed, awq, args.x_dtype, args.x),
                ErrorCode::kInternal, "packed gemv: this weight or x has no GEMV");
-  const GemvPlan plan = plan_gemv(packed.n, packed.k, args.num_sms, gemv_tile_columns(awq));
   const bool x_rounded = args.x_rounded != nullptr;
   FERRUM_CHECK(packed_gemv_scratch_bytes(packed, awq, args.num_sms, x_rounded) == 0 || is_aligned(args.scratch, 16),
                ErrorCode::kInvalidArgument, "packed gemv: a split-k launch or int8 x needs its scratch");
+  if (takes_int8_x(packed, awq)) {
+    void* rounding = x_rounded ? nullptr : args.scratch;
+    FERRUM_DISPATCH_FLOAT(packed.scales_dtype, Scale, "packed gemv (scales)",
+                          FERRUM_TRY(launch_gemv_int8_x<Scale>(args, packed, rounding, stream)));
+    return ok();
+  }
+  const GemvPlan plan = plan_gemv(packed.n, packed.k, args.num_sms, gemv_tile_columns(awq));
   FERRUM_CHECK(plan.splits == 1 || (counters != nullptr && plan.column_tiles <= kPackedGemvCounters),
                ErrorCode::kInvalidArgument, "packed gemv: a split-k launch over ", plan.column_tiles,
                " column tiles needs as many counters (at most ", kPackedGemvCounters, ")");
-  GemvScratch scratch;
-  if (plan.splits > 1) scratch.partials = static_cast<float*>(args.scratch);
-  if (takes_int8_x(packed, awq) && !x_rounded) {
-    scratch.rounded = static_cast<uint8_t*>(args.scratch) + partials_bytes(plan, packed.n);
-  }
+  float* partials = plan.splits > 1 ? static_cast<float*>(args.scratch) : nullptr;
   FERRUM_DISPATCH_FLOAT(packed.scales_dtype, Scale, "packed gemv (scales)", {
     if (args.x_dtype == DType::kBF16) {
-      FERRUM_TRY((launch_gemv_bits<Scale, bf16_t>(args, packed, awq, plan, scratch, counters, stream)));
+      FERRUM_TRY((launch_gemv_bits<Scale, bf16_t>(args, packed, awq, plan, partials, counters, stream)));
     } else {
-      FERRUM_TRY((launch_gemv_bits<Scale, float>(args, packed, awq, plan, scratch, counters, stream)));
+      FERRUM_TRY((launch_gemv_bits<Scale, float>(args, packed, awq, plan, partials, counters, stream)));
     }
   });
   return ok();
