@@ -256,33 +256,32 @@ struct Gptq4Chunk {
 // bytes are regrouped the same way once per chunk (__byte_perm) and serve the lane's four columns.
 // The zero comes out of the dot product: sum (q - z) x = x_scale * dot(q, xq) - z * x_sum.
 //
-// No k split across blocks: a block owns kGptq4Columns columns and all of k, its warps and lanes
+// No k split across blocks: a block owns 4 kColumnLanes columns and all of k, its warps and lanes
 // split k among themselves and add their sums in the block, in a fixed order (shuffles, then shared
-// memory). Lane l owns columns 4 (l % 8) .. + 3 of the tile and chunk lane l / 8: warp w takes chunks
-// 4 w + l / 8 + 4 kWarps i, so each 16-byte load instruction of a warp reads four word-rows of 128
-// bytes. The split-k shape this replaced (128 columns a block, k over 17 blocks, partials added by
-// the last block through a fence and a counter) spent ~2-3 us a launch on that hand-off: the 8B
-// decode 386 -> 404 tok/s (bench/results/2026-11-28-h100-gptq-inblock.md).
+// memory). Lane l owns columns 4 (l % kColumnLanes) .. + 3 of the tile and chunk lane
+// l / kColumnLanes: with c = 32 / kColumnLanes chunk lanes a warp, warp w takes chunks
+// c w + l / kColumnLanes + c kWarps i, so each 16-byte load instruction of a warp reads c word-rows
+// of 16 kColumnLanes bytes. The split-k shape this replaced (128 columns a block, k over 17 blocks,
+// partials added by the last block through a fence and a counter) spent ~2-3 us a launch on that
+// hand-off (bench/results/2026-11-28-h100-gptq-inblock.md).
 // A warp multiplies one chunk while its next chunk's loads are in flight; the first chunk's loads
 // go before the wait (no earlier kernel writes weights). Two chunks per step (4 KB in flight, 122
-// registers) measured 2-17% slower (bench/results/2026-11-27-h100-gptq-decode.md).
-constexpr int kGptq4ColumnLanes = 8;                      // lanes across a tile's columns
-constexpr int kGptq4ChunkLanes = 32 / kGptq4ColumnLanes;  // lanes across k in a warp
-constexpr int kGptq4Columns = 4 * kGptq4ColumnLanes;      // columns a block
-
-template <class Scale, int kWarps>
+// registers) measured 2-17% slower (bench/results/2026-11-27-h100-gptq-decode.md); staging them in
+// shared memory by cp.async three chunks deep (64 registers, 8 blocks an SM) 2% slower than this.
+template <class Scale, int kWarps, int kColumnLanes>
 __global__ void __launch_bounds__(kWarps * 32)
     gptq4_gemv_int8_kernel(PackedIntWeight w, const Scale* __restrict__ scales, QuantizedX xq, void* __restrict__ out,
                            DType out_dtype) {
-  constexpr int kStride = kGptq4ChunkLanes * kWarps;  // chunks a block takes per step
-  __shared__ float warp_sums[kWarps][kGptq4Columns];
+  constexpr int kChunkLanes = 32 / kColumnLanes, kColumns = 4 * kColumnLanes;
+  constexpr int kStride = kChunkLanes * kWarps;  // chunks a block takes per step
+  __shared__ float warp_sums[kWarps][kColumns];
   pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int n = static_cast<int>(w.n), column0 = blockIdx.x * kGptq4Columns + 4 * (lane % kGptq4ColumnLanes);
+  const int n = static_cast<int>(w.n), column0 = blockIdx.x * kColumns + 4 * (lane % kColumnLanes);
   const int chunks = static_cast<int>(w.k / 32);
   const bool active = column0 < n;
   float total[4] = {};
-  int chunk = warp * kGptq4ChunkLanes + lane / kGptq4ColumnLanes;
+  int chunk = warp * kChunkLanes + lane / kColumnLanes;
   Gptq4Chunk current, next;
   if (active && chunk < chunks) current.load(w.qweight, n, column0, chunk);
   pdl_wait();
@@ -294,17 +293,17 @@ __global__ void __launch_bounds__(kWarps * 32)
     }
   }
 #pragma unroll
-  for (int offset = kGptq4ColumnLanes; offset < 32; offset *= 2) {
+  for (int offset = kColumnLanes; offset < 32; offset *= 2) {
 #pragma unroll
     for (int c = 0; c < 4; ++c) total[c] += __shfl_xor_sync(0xFFFFFFFFu, total[c], offset);
   }
-  if (lane < kGptq4ColumnLanes) {
+  if (lane < kColumnLanes) {
 #pragma unroll
     for (int c = 0; c < 4; ++c) warp_sums[warp][4 * lane + c] = total[c];
   }
   __syncthreads();
-  for (int i = threadIdx.x; i < kGptq4Columns; i += kWarps * 32) {
-    const int column = blockIdx.x * kGptq4Columns + i;
+  for (int i = threadIdx.x; i < kColumns; i += kWarps * 32) {
+    const int column = blockIdx.x * kColumns + i;
     if (column >= n) continue;
     float sum = 0.0f;
 #pragma unroll
@@ -380,21 +379,28 @@ size_t partials_bytes(const GemvPlan& plan, size_t n) {
   return plan.splits > 1 ? align16(static_cast<size_t>(plan.splits) * n * sizeof(float)) : 0;
 }
 
-// Warps a block of the int8-x GPTQ GEMV: ~16 an SM in one wave. 16-warp blocks fit one an SM (72
-// registers), so the 4096-column matrices (128 blocks) take 16; up to two blocks an SM take 8, more 4
-// (6144 columns: 192 blocks; 28672: 896). H100, 8B decode (us a launch, against the split-k kernel):
-// o / down 8.8 (10.5), q / k / v 7.4 (9.4), gate / up 25.1 (25.1); 8 warps everywhere lost 9%.
-int gptq4_gemv_warps(size_t n, int num_sms) {
-  const size_t blocks = ceil_div(n, size_t{kGptq4Columns}), sms = static_cast<size_t>(std::max(num_sms, 1));
-  return blocks <= sms ? 16 : blocks <= 2 * sms ? 8 : 4;
+// The int8-x GPTQ GEMV's block: 8 warps over 16 columns (4 lanes across them) where 32-column tiles
+// would not give every SM a block, 8 warps over 32 columns up to two such blocks an SM, else 4 warps
+// over 32 (one wave at 72 registers). H100, 8B decode, us a launch (the split-k kernel's in
+// brackets): q / k / v 6144 columns 7.4 (9.4), gate / up 28672 25.0 (25.1); o / down 4096 at 16 x 8
+// 0.9% faster end to end than 32 columns x 16 warps (8.8 us against 10.5), whose one 512-thread
+// block an SM slowed the small kernels launched beside it.
+struct Gptq4Shape {
+  int warps, column_lanes;
+};
+
+Gptq4Shape gptq4_gemv_shape(size_t n, int num_sms) {
+  const size_t tiles = ceil_div(n, size_t{32}), sms = static_cast<size_t>(std::max(num_sms, 1));
+  if (tiles <= sms) return {8, 4};
+  return tiles <= 2 * sms ? Gptq4Shape{8, 8} : Gptq4Shape{4, 8};
 }
 
-template <class Scale, int kWarps>
+template <class Scale, int kWarps, int kColumnLanes>
 Status launch_gptq4_gemv(const PackedIntWeight& packed, const Scale* scales, const QuantizedX& xq,
                          const QuantMmaArgs& args, cudaStream_t stream) {
-  const dim3 grid(ceil_div(packed.n, size_t{kGptq4Columns})), block(kWarps * 32);
-  return launch_kernel_balanced("gemm_quant(gptq gemv, int8 x)", gptq4_gemv_int8_kernel<Scale, kWarps>, grid, block,
-                                args.num_sms, stream, packed, scales, xq, args.out, args.out_dtype);
+  const dim3 grid(ceil_div(packed.n, size_t{4 * kColumnLanes})), block(kWarps * 32);
+  return launch_kernel_balanced("gemm_quant(gptq gemv, int8 x)", gptq4_gemv_int8_kernel<Scale, kWarps, kColumnLanes>,
+                                grid, block, args.num_sms, stream, packed, scales, xq, args.out, args.out_dtype);
 }
 
 template <class Scale>
@@ -407,11 +413,10 @@ Status launch_gemv_int8_x(const QuantMmaArgs& args, const PackedIntWeight& packe
   }
   const QuantizedX xq = rounded_rows_layout(const_cast<void*>(rounded), 1, packed.k);  // read only
   const auto* scales = static_cast<const Scale*>(packed.scales);
-  switch (gptq4_gemv_warps(packed.n, args.num_sms)) {
-    case 16: return launch_gptq4_gemv<Scale, 16>(packed, scales, xq, args, stream);
-    case 8: return launch_gptq4_gemv<Scale, 8>(packed, scales, xq, args, stream);
-    default: return launch_gptq4_gemv<Scale, 4>(packed, scales, xq, args, stream);
-  }
+  const Gptq4Shape shape = gptq4_gemv_shape(packed.n, args.num_sms);
+  if (shape.column_lanes == 4) return launch_gptq4_gemv<Scale, 8, 4>(packed, scales, xq, args, stream);
+  if (shape.warps == 8) return launch_gptq4_gemv<Scale, 8, 8>(packed, scales, xq, args, stream);
+  return launch_gptq4_gemv<Scale, 4, 8>(packed, scales, xq, args, stream);
 }
 
 template <class Scale, class X>
