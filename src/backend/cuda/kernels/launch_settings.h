@@ -88,8 +88,8 @@ size_t packed_mma_max_rows();
 // Whether GPTQ / AWQ weights at one activation row take their GEMV (default) or the tensor-core
 // kernel (FERRUM_CUDA_PACKED_GEMV=0), for comparisons.
 bool packed_gemv_enabled();
-// Blocks an SM the split-k GPTQ one-row GEMVs (8-bit, f32 x) aim for (FERRUM_CUDA_PACKED_GEMV_BLOCKS=N,
-// 1..32; default 4), for comparisons.
+// Blocks an SM the split-k one-row GEMVs (GPTQ 8-bit or with f32 x, AWQ's own) aim for
+// (FERRUM_CUDA_PACKED_GEMV_BLOCKS=N, 1..32; default 4), for comparisons.
 int packed_gemv_blocks_per_sm();
 // Whether cuBLASLt may pick split-k algorithms that add their partial sums in the output type
 // (FERRUM_CUDA_GEMM_REDUCED_PRECISION_REDUCTION=1, as PyTorch allows for bf16 by default) or only

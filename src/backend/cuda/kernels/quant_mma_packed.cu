@@ -382,9 +382,9 @@ size_t partials_bytes(const GemvPlan& plan, size_t n) {
 // The int8-x GPTQ GEMV's block: 8 warps over 16 columns (4 lanes across them) where 32-column tiles
 // would not give every SM a block, 8 warps over 32 columns up to two such blocks an SM, else 4 warps
 // over 32 (one wave at 72 registers). H100, 8B decode, us a launch (the split-k kernel's in
-// brackets): q / k / v 6144 columns 7.4 (9.4), gate / up 28672 25.0 (25.1); o / down 4096 at 16 x 8
-// 0.9% faster end to end than 32 columns x 16 warps (8.8 us against 10.5), whose one 512-thread
-// block an SM slowed the small kernels launched beside it.
+// brackets): q / k / v 6144 columns 7.4 (9.4), gate / up 28672 25.0 (25.1), o / down 4096 at 32
+// columns x 16 warps 8.8 (10.5); 16 x 8 made the decode 0.9% faster still: the one 512-thread block
+// an SM of 32 x 16 slowed the small kernels launched beside it.
 struct Gptq4Shape {
   int warps, column_lanes;
 };
