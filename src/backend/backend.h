@@ -329,6 +329,18 @@ struct BackendDefaults {
     return make_error(ErrorCode::kUnsupported, "im2col_2d is not implemented by this backend");
   }
 
+  // out[r] (i32) = the argmax of row r of a matrix whose columns are split over `ranks` slices of
+  // `cols` (a vocabulary-parallel lm_head's logits), from each slice's topk_rows(k = 1) pick as
+  // all_gather leaves them: values [ranks, rows] (f32) and ids [ranks, rows] (i32, within the
+  // slice). The picks rank as topk_rows ranks values (the largest, NaN below every number, the
+  // lowest column on ties), so out[r] = rank * cols + id of the best is argmax_rows over the whole
+  // row. A backend that has it says so with kGatheredArgmax.
+  static constexpr bool kGatheredArgmax = false;
+  template <class Context, class Buffer>
+  static Status argmax_gathered(Context&, const Buffer&, const Buffer&, Buffer&, size_t, size_t, size_t) {
+    return make_error(ErrorCode::kUnsupported, "argmax_gathered is not implemented by this backend");
+  }
+
   template <class Context>
   static size_t world_size(const Context&) {
     return 1;

@@ -1,5 +1,6 @@
-// Row reductions over logits: softmax_rows (with fully and partly masked rows), argmax_rows and
-// topk_rows (with ties, -inf and NaN, whose ranking the contract pins down).
+// Row reductions over logits: softmax_rows (with fully and partly masked rows), argmax_rows,
+// topk_rows (with ties, -inf and NaN, whose ranking the contract pins down) and argmax_gathered
+// (a row's argmax from its column slices' top picks, as tensor parallelism splits a vocabulary).
 #include <cmath>
 #include <limits>
 
@@ -76,6 +77,38 @@ CaseResult run_topk(size_t rows, size_t cols, size_t k, bool specials) {
                       compare(actual_ids, std::vector<double>(expected_ids.begin(), expected_ids.end()), kExact)});
 }
 
+// Rows of `ranks` slices of `cols`: each slice's reference top pick goes to argmax_gathered, whose
+// answer must be the reference argmax of the whole row.
+template <Backend B>
+CaseResult run_argmax_gathered(size_t ranks, size_t rows, size_t cols, bool specials) {
+  const size_t width = ranks * cols;
+  const std::vector<float> x = logits(rows, width, specials, ranks * 7 + rows + cols);
+  std::vector<float> values(ranks * rows);
+  std::vector<float> ids(ranks * rows);
+  for (size_t rank = 0; rank < ranks; ++rank) {
+    std::vector<float> slice(rows * cols);
+    for (size_t r = 0; r < rows; ++r) {
+      std::copy_n(x.begin() + static_cast<std::ptrdiff_t>(r * width + rank * cols), cols,
+                  slice.begin() + static_cast<std::ptrdiff_t>(r * cols));
+    }
+    std::vector<double> top_values;
+    std::vector<int32_t> top_ids;
+    ref::topk_rows(slice, rows, cols, 1, top_values, top_ids);
+    for (size_t r = 0; r < rows; ++r) {
+      values[rank * rows + r] = static_cast<float>(top_values[r]);
+      ids[rank * rows + r] = static_cast<float>(top_ids[r]);
+    }
+  }
+  OP_ASSIGN(auto values_b, upload<B>(values, DType::kF32));
+  OP_ASSIGN(auto ids_b, upload<B>(ids, DType::kI32));
+  OP_ASSIGN(auto out, B::alloc(rows, DType::kI32));
+  auto ctx = B::new_context();
+  OP_TRY(B::argmax_gathered(ctx, values_b, ids_b, out, ranks, rows, cols));
+  const std::vector<int32_t> expected = ref::argmax_rows(x, rows, width);
+  OP_ASSIGN(auto actual, download<B>(ctx, out, rows));
+  return compare(actual, std::vector<double>(expected.begin(), expected.end()), kExact);
+}
+
 template <Backend B>
 void add_cases(CaseList& cases) {
   for (auto [rows, cols] : {std::pair<size_t, size_t>{1, 1}, {3, 17}, {2, 4097}, {1, 128256}}) {
@@ -103,6 +136,21 @@ void add_cases(CaseList& cases) {
                 "f32", false, [=] { return run_topk<B>(rows, cols, k, true); });
   }
 
+  if constexpr (B::kGatheredArgmax) {
+    for (auto [ranks, rows, cols] : {std::tuple<size_t, size_t, size_t>{1, 3, 17},
+                                     {2, 64, 64128},
+                                     {4, 5, 33},
+                                     {8, 3, 7},
+                                     {3, 1, 1}}) {
+      add_case<B>(cases, "argmax_gathered", shape_name({{"ranks", ranks}, {"rows", rows}, {"cols", cols}}), "f32",
+                  false, [=] { return run_argmax_gathered<B>(ranks, rows, cols, false); });
+    }
+    add_case<B>(cases, "argmax_gathered", "with -inf and NaN ranks=2 rows=6 cols=20", "f32", false,
+                [] { return run_argmax_gathered<B>(2, 6, 20, true); });
+    add_case<B>(cases, "argmax_gathered", "with -inf and NaN ranks=4 rows=4 cols=9", "f32", false,
+                [] { return run_argmax_gathered<B>(4, 4, 9, true); });
+  }
+
   using Buffer = typename B::Buffer;
   add_error_case<B>(cases, "softmax_rows", "out too small", ErrorCode::kShapeMismatch, []() -> Status {
     FERRUM_ASSIGN_OR_RETURN(Buffer x, B::alloc(12, DType::kF32));
@@ -116,6 +164,16 @@ void add_cases(CaseList& cases) {
     auto ctx = B::new_context();
     return B::argmax_rows(ctx, x, out, 3, 4);
   });
+  if constexpr (B::kGatheredArgmax) {
+    add_error_case<B>(cases, "argmax_gathered", "a slice id past its columns", ErrorCode::kInvalidArgument,
+                      []() -> Status {
+                        FERRUM_ASSIGN_OR_RETURN(Buffer values, B::alloc(4, DType::kF32));
+                        FERRUM_ASSIGN_OR_RETURN(Buffer ids, upload<B>(std::vector<float>{0, 1, 2, 5}, DType::kI32));
+                        FERRUM_ASSIGN_OR_RETURN(Buffer out, B::alloc(2, DType::kI32));
+                        auto ctx = B::new_context();
+                        return B::argmax_gathered(ctx, values, ids, out, 2, 2, 5);
+                      });
+  }
   add_error_case<B>(cases, "topk_rows", "k > cols", ErrorCode::kInvalidArgument, []() -> Status {
     FERRUM_ASSIGN_OR_RETURN(Buffer x, B::alloc(12, DType::kF32));
     FERRUM_ASSIGN_OR_RETURN(Buffer values, B::alloc(15, DType::kF32));

@@ -179,6 +179,9 @@ struct CpuBackend : BackendDefaults {
   static Status argmax_rows(CpuContext& ctx, const CpuBuffer& x, CpuBuffer& out, size_t rows, size_t cols);
   static Status topk_rows(CpuContext& ctx, const CpuBuffer& x, CpuBuffer& values, CpuBuffer& ids, size_t rows,
                           size_t cols, size_t k);
+  static constexpr bool kGatheredArgmax = true;
+  static Status argmax_gathered(CpuContext& ctx, const CpuBuffer& values, const CpuBuffer& ids, CpuBuffer& out,
+                                size_t ranks, size_t rows, size_t cols);
   static Status sample_rows(CpuContext& ctx, const CpuBuffer& x, const CpuBuffer& params, CpuBuffer& ids, size_t rows,
                             size_t cols);
   static Status adjust_logits(CpuContext& ctx, CpuBuffer& x, const CpuBuffer& adjustments, size_t rows, size_t cols);

@@ -165,4 +165,33 @@ Status CpuBackend::topk_rows(CpuContext& ctx, const CpuBuffer& x, CpuBuffer& val
   return ok();
 }
 
+Status CpuBackend::argmax_gathered(CpuContext& /*ctx*/, const CpuBuffer& values, const CpuBuffer& ids, CpuBuffer& out,
+                                   size_t ranks, size_t rows, size_t cols) {
+  constexpr std::string_view op = "argmax_gathered";
+  FERRUM_TRY(check_dtype(op, "values", values, {DType::kF32}));
+  FERRUM_TRY(check_dtype(op, "ids", ids, {DType::kI32}));
+  FERRUM_TRY(check_dtype(op, "out", out, {DType::kI32}));
+  FERRUM_TRY(check_numel(op, "values", values, {ranks, rows}));
+  FERRUM_TRY(check_numel(op, "ids", ids, {ranks, rows}));
+  FERRUM_TRY(check_numel(op, "out", out, rows));
+  FERRUM_CHECK(rows == 0 || (ranks > 0 && cols > 0), ErrorCode::kInvalidArgument, op, ": ", ranks, " slices of ", cols,
+               " columns have no argmax");
+  FERRUM_TRY(check_index_range(op, ranks * cols));
+  const float* value = values.data_as<float>();
+  const int32_t* id = ids.data_as<int32_t>();
+  int32_t* dst = out.data_as<int32_t>();
+  for (size_t r = 0; r < rows; ++r) {
+    Ranked best{0.0f, -1};
+    for (size_t rank = 0; rank < ranks; ++rank) {
+      const int32_t local = id[rank * rows + r];
+      FERRUM_CHECK(local >= 0 && static_cast<size_t>(local) < cols, ErrorCode::kInvalidArgument, op, ": slice ", rank,
+                   " of row ", r, " picked column ", local, " of ", cols);
+      const Ranked pick{value[rank * rows + r], static_cast<int32_t>(rank * cols) + local};
+      if (best.index < 0 || ranks_before(pick, best)) best = pick;
+    }
+    dst[r] = best.index;
+  }
+  return ok();
+}
+
 }  // namespace ferrum
