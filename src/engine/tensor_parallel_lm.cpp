@@ -193,12 +193,13 @@ bool TensorParallelCausalLm::supports_device_sampling() const {
   return local_->supports_device_sampling();
 }
 
-// The workers run the same forward; what the leader picks from its logits is its own business.
+// The workers run the same forward, over whole logits rows; what the leader picks from them is its
+// own business.
 Expected<BatchPicks> TensorParallelCausalLm::forward_batch_sample(PagedKvStore& cache, const ForwardBatch& batch,
                                                                   const BatchSampling& sampling) {
   auto& store = static_cast<TensorParallelPagedStore&>(cache);
   FERRUM_TRY(check_batch(batch));
-  FERRUM_TRY(link_->send({.kind = ModelStep::Kind::kForwardBatchArgmax, .id = store.id(), .batch = batch}));
+  FERRUM_TRY(link_->send({.kind = ModelStep::Kind::kForwardBatchSample, .id = store.id(), .batch = batch}));
   return local_->forward_batch_sample(store.local(), batch, sampling);
 }
 
@@ -219,6 +220,7 @@ Status TensorParallelCausalLm::copy_block(PagedKvStore& cache, size_t from, size
 Status follow_rank_zero(dist::RankGroup& group, CausalLm& local) {
   std::unordered_map<uint64_t, std::unique_ptr<SequenceState>> sequences;
   std::unordered_map<uint64_t, std::unique_ptr<PagedKvStore>> caches;
+  std::vector<RowSampling> greedy;  // kForwardBatchSample's stand-in for the leader's parameters
   const auto find = [&](uint64_t id) -> Expected<SequenceState*> {
     const auto found = sequences.find(id);
     FERRUM_CHECK(found != sequences.end(), ErrorCode::kInternal, "rank 0 named sequence ", id,
@@ -272,6 +274,14 @@ Status follow_rank_zero(dist::RankGroup& group, CausalLm& local) {
       case ModelStep::Kind::kForwardBatchArgmax: {
         FERRUM_ASSIGN_OR_RETURN(PagedKvStore * cache, find_cache(step.id));
         FERRUM_TRY(local.forward_batch_argmax(*cache, step.batch));
+        break;
+      }
+      case ModelStep::Kind::kForwardBatchSample: {
+        // The leader's sampling ops have no collectives: a greedy pick over the same whole rows
+        // keeps this rank's ops in step with its.
+        FERRUM_ASSIGN_OR_RETURN(PagedKvStore * cache, find_cache(step.id));
+        greedy.assign(step.batch.logits_rows.size(), RowSampling{});
+        FERRUM_TRY(local.forward_batch_sample(*cache, step.batch, BatchSampling{.rows = greedy}));
         break;
       }
       case ModelStep::Kind::kCopyBlock: {

@@ -3,6 +3,14 @@
 #include "dist/wire.h"
 
 namespace ferrum {
+namespace {
+
+bool carries_batch(ModelStep::Kind kind) {
+  return kind == ModelStep::Kind::kForwardBatch || kind == ModelStep::Kind::kForwardBatchArgmax ||
+         kind == ModelStep::Kind::kForwardBatchSample;
+}
+
+}  // namespace
 
 std::vector<uint8_t> encode_model_step(const ModelStep& step) {
   dist::WireWriter writer;
@@ -12,8 +20,7 @@ std::vector<uint8_t> encode_model_step(const ModelStep& step) {
   writer.put(step.value2);
   writer.put(step.dtype);
   writer.put_array(std::span<const uint32_t>(step.tokens));
-  const bool batched = step.kind == ModelStep::Kind::kForwardBatch || step.kind == ModelStep::Kind::kForwardBatchArgmax;
-  if (batched) {
+  if (carries_batch(step.kind)) {
     const ForwardBatch& b = step.batch;
     writer.put_array(std::span<const uint32_t>(b.tokens));
     writer.put_array(std::span<const uint32_t>(b.positions));
@@ -32,7 +39,7 @@ Expected<ModelStep> decode_model_step(std::span<const uint8_t> bytes) {
   ModelStep step;
   FERRUM_ASSIGN_OR_RETURN(uint8_t kind, reader.get<uint8_t>());
   FERRUM_CHECK(kind >= static_cast<uint8_t>(ModelStep::Kind::kNewSequence) &&
-                   kind <= static_cast<uint8_t>(ModelStep::Kind::kEnableBatchGraphs),
+                   kind <= static_cast<uint8_t>(ModelStep::Kind::kForwardBatchSample),
                ErrorCode::kParse, "tensor-parallel step of unknown kind ", int(kind));
   step.kind = static_cast<ModelStep::Kind>(kind);
   FERRUM_ASSIGN_OR_RETURN(step.id, reader.get<uint64_t>());
@@ -40,7 +47,7 @@ Expected<ModelStep> decode_model_step(std::span<const uint8_t> bytes) {
   FERRUM_ASSIGN_OR_RETURN(step.value2, reader.get<uint64_t>());
   FERRUM_ASSIGN_OR_RETURN(step.dtype, reader.get<uint32_t>());
   FERRUM_ASSIGN_OR_RETURN(step.tokens, reader.get_array<uint32_t>());
-  if (step.kind == ModelStep::Kind::kForwardBatch || step.kind == ModelStep::Kind::kForwardBatchArgmax) {
+  if (carries_batch(step.kind)) {
     ForwardBatch& b = step.batch;
     FERRUM_ASSIGN_OR_RETURN(b.tokens, reader.get_array<uint32_t>());
     FERRUM_ASSIGN_OR_RETURN(b.positions, reader.get_array<uint32_t>());

@@ -28,9 +28,10 @@ struct ModelStep {
     kNewPagedCache,       // paged cache `id`: `value` blocks of `value2` tokens in `dtype`
     kReleasePagedCache,   // free paged cache `id`
     kForwardBatch,        // run `batch` over paged cache `id` (logits)
-    kForwardBatchArgmax,  // the same, argmax on the device
+    kForwardBatchArgmax,  // the same, argmax on the device (under tensor parallelism: across the ranks)
     kCopyBlock,           // copy-on-write in paged cache `id`: block `value` into block `value2`
     kEnableBatchGraphs,   // enable_batch_graphs(value != 0)
+    kForwardBatchSample,  // run `batch`, rank 0 picking from whole logits rows (its draw is its own)
   };
   Kind kind = Kind::kShutdown;
   uint64_t id = 0;  // the sequence or paged cache the step is about

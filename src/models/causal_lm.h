@@ -327,7 +327,7 @@ class CausalLmAdapter final : public CausalLm {
   // One token per logits row, picked on the device: argmax_rows without `sampling`, else its plan.
   Expected<BatchPicks> pick_tokens(PagedKvStore& store, const ForwardBatch& batch, const BatchSampling* sampling) {
     const size_t rows = batch.logits_rows.size();
-    const PickPlan plan = PickPlan::of(sampling);
+    const PickPlan plan = plan_of(sampling);
     if (rows == 0) {
       FERRUM_TRY(run_batch(ctx_, store, batch, std::nullopt));
       return BatchPicks{};
@@ -336,7 +336,7 @@ class CausalLmAdapter final : public CausalLm {
       FERRUM_ASSIGN_OR_RETURN(bool replayed, run_graph(store, batch, sampling));
       if (replayed) return picker_.download(plan, rows);
     }
-    FERRUM_TRY(run_batch(ctx_, store, batch, std::nullopt));
+    FERRUM_TRY(run_batch(ctx_, store, batch, std::nullopt, plan.gathered_ranks > 0));
     FERRUM_TRY(picker_.reserve(plan, rows, sampling ? sampling->adjustments.size() : 0, info_.vocab_size));
     if (sampling) FERRUM_TRY(picker_.upload(ctx_, *sampling, rows));
     FERRUM_TRY(picker_.pick(ctx_, *batch_logits_, plan, rows, info_.vocab_size));
@@ -358,14 +358,32 @@ class CausalLmAdapter final : public CausalLm {
     return host_logits_.view();
   }
 
-  // Uploads the batch's metadata and runs the model's forward_batch into batch_logits_ on `ctx`.
+  // What pick_tokens runs. forward_batch_argmax under tensor parallelism finishes the argmax across
+  // the ranks (each picks from its vocabulary slice, argmax_gathered joins the picks) instead of
+  // all-gathering every row's logits first: a few bytes a row instead of the vocabulary.
+  // FERRUM_TP_GATHERED_ARGMAX=0 (on every host of the group) gathers the logits, for comparisons.
+  PickPlan plan_of(const BatchSampling* sampling) const {
+    PickPlan plan = PickPlan::of(sampling);
+    if constexpr (B::kGatheredArgmax) {
+      static const bool enabled = [] {
+        const char* env = std::getenv("FERRUM_TP_GATHERED_ARGMAX");
+        return env == nullptr || std::strcmp(env, "0") != 0;
+      }();
+      const size_t ranks = B::world_size(ctx_);
+      if (sampling == nullptr && enabled && ranks > 1 && info_.vocab_size % ranks == 0) plan.gathered_ranks = ranks;
+    }
+    return plan;
+  }
+
+  // Uploads the batch's metadata and runs the model's forward_batch into batch_logits_ on `ctx`
+  // (local_logits: this rank's vocabulary slice of each row, PagedStep::local_logits).
   Status run_batch(typename B::Context& ctx, PagedKvStore& store, const ForwardBatch& batch,
-                   std::optional<typename PagedBatchBuffers<B>::LaunchBounds> bounds) {
+                   std::optional<typename PagedBatchBuffers<B>::LaunchBounds> bounds, bool local_logits = false) {
     PagedKvCache<B>& cache = static_cast<PagedStore&>(store).cache;
     FERRUM_TRY(ensure_metadata(cache));
     FERRUM_TRY(ensure_batch_logits(batch.logits_rows.size()));
     FERRUM_TRY(metadata_->upload(ctx, batch, cache.block_size, bounds));
-    return model_.forward_batch(ctx, PagedStep<B>{batch, *metadata_, cache}, *batch_logits_);
+    return model_.forward_batch(ctx, PagedStep<B>{batch, *metadata_, cache, local_logits}, *batch_logits_);
   }
 
   Status ensure_metadata(const PagedKvCache<B>& cache) {
@@ -424,7 +442,7 @@ class CausalLmAdapter final : public CausalLm {
     const bool decode_only = batch.num_tokens() == seqs && batch.logits_rows.size() == seqs;
     const size_t bucket = graph_bucket(seqs);
     if (!decode_only || bucket == 0 || bucket > info_.max_batch_tokens) return false;
-    const PickPlan plan = PickPlan::of(sampling);
+    const PickPlan plan = plan_of(sampling);
     std::unique_ptr<BatchGraph>& slot = graphs_[{bucket, plan}];
     if (!slot) slot = std::make_unique<BatchGraph>(ctx_);
     BatchGraph& graph = *slot;
@@ -451,7 +469,8 @@ class CausalLmAdapter final : public CausalLm {
         graph.failed = true;
         return false;
       }
-      Status body = model_.forward_batch(graph.ctx, PagedStep<B>{padded_, *metadata_, cache}, *batch_logits_);
+      Status body = model_.forward_batch(graph.ctx, PagedStep<B>{padded_, *metadata_, cache, plan.gathered_ranks > 0},
+                                         *batch_logits_);
       if (body) body = picker_.pick(graph.ctx, *batch_logits_, plan, bucket, info_.vocab_size);
       const Status end = B::end_graph_capture(graph.ctx);
       if (!body || !end) {

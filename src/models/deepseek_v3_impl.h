@@ -108,7 +108,7 @@ Status DeepseekV3Model<B>::forward_batch(Context& ctx, const PagedStep<B>& step,
                                                static_cast<int>(i));
   }));
   return output_head_->write_logits_rows(ctx, scratch_.x, step.metadata.logits_rows(), batch.logits_rows.size(),
-                                         scratch_.attn_out, logits, tracer_);
+                                         scratch_.attn_out, logits, tracer_, step.local_logits);
 }
 
 template <Backend B>

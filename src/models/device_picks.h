@@ -39,6 +39,10 @@ struct PickPlan {
   bool adjust = false;  // adjust_logits before the pick
   bool logprobs = false;
   size_t top_logprobs = 0;
+  // The argmax of logits split over this many tensor-parallel ranks (PagedStep::local_logits):
+  // each rank's top pick of its vocabulary slice, all-gathered, then argmax_gathered. 0: the rows
+  // are whole.
+  size_t gathered_ranks = 0;
 
   auto operator<=>(const PickPlan&) const = default;
 
@@ -64,6 +68,12 @@ class DevicePicker {
   // Room for `rows` rows of `plan` over `vocab` columns, and for `entries` adjustments.
   Status reserve(const PickPlan& plan, size_t rows, size_t entries, size_t vocab) {
     FERRUM_TRY(grow(ids_, rows, DType::kI32));
+    if (plan.gathered_ranks > 0) {
+      FERRUM_TRY(grow(slice_values_, rows, DType::kF32));
+      FERRUM_TRY(grow(slice_ids_, rows, DType::kI32));
+      FERRUM_TRY(grow(gathered_values_, plan.gathered_ranks * rows, DType::kF32));
+      FERRUM_TRY(grow(gathered_ids_, plan.gathered_ranks * rows, DType::kI32));
+    }
     if (plan.draw) FERRUM_TRY(grow(params_, rows * kRowSamplingFields, DType::kF32));
     if (plan.adjust) {
       FERRUM_TRY(grow(adjustments_, (1 + std::max<size_t>(entries, 1024)) * kLogitAdjustmentWords, DType::kI32,
@@ -98,8 +108,10 @@ class DevicePicker {
   }
 
   // The plan's ops over logits [rows, vocab] on ctx; the log-probabilities read the raw logits (a
-  // copy taken before the adjustments, when there are some).
+  // copy taken before the adjustments, when there are some). A gathered plan reads [rows, vocab /
+  // gathered_ranks], this rank's slice, and runs collectives: every rank of the group picks.
   Status pick(Context& ctx, Buffer& logits, const PickPlan& plan, size_t rows, size_t vocab) {
+    if (plan.gathered_ranks > 0) return pick_gathered(ctx, logits, plan.gathered_ranks, rows, vocab);
     Buffer* raw = &logits;
     if (plan.adjust && plan.wants_logprobs()) {
       FERRUM_TRY(B::copy_slice(ctx, logits, 0, *raw_logits_, 0, rows * vocab));
@@ -139,6 +151,21 @@ class DevicePicker {
   }
 
  private:
+  // A gathered plan's pick: this rank's top pick of each row's slice [rows, vocab / ranks], every
+  // rank's all-gathered, argmax_gathered over them.
+  Status pick_gathered(Context& ctx, Buffer& slices, size_t ranks, size_t rows, size_t vocab) {
+    if constexpr (B::kGatheredArgmax) {
+      const size_t cols = vocab / ranks;
+      FERRUM_TRY(B::topk_rows(ctx, slices, *slice_values_, *slice_ids_, rows, cols, 1));
+      FERRUM_TRY(B::all_gather(ctx, *slice_values_, *gathered_values_, rows));
+      FERRUM_TRY(B::all_gather(ctx, *slice_ids_, *gathered_ids_, rows));
+      return B::argmax_gathered(ctx, *gathered_values_, *gathered_ids_, *ids_, ranks, rows, cols);
+    } else {
+      return make_error(ErrorCode::kUnsupported, "a tensor-parallel argmax needs argmax_gathered (", ranks, " ranks, ",
+                        rows, " rows, ", vocab, " columns)");
+    }
+  }
+
   // Grows `buffer` to at least numel elements, a whole number of `unit`s; half again more, so
   // slowly growing steps settle.
   Status grow(std::unique_ptr<Buffer>& buffer, size_t numel, DType dtype, size_t unit = 1) {
@@ -158,6 +185,7 @@ class DevicePicker {
 
   std::unique_ptr<Buffer> ids_, params_, adjustments_, raw_logits_, chosen_logprobs_, top_ids_, top_values_,
       top_logprobs_;
+  std::unique_ptr<Buffer> slice_values_, slice_ids_, gathered_values_, gathered_ids_;  // gathered plans
   size_t generation_ = 0;
   std::vector<RowSampling> host_params_;
   std::vector<LogitAdjustment> host_adjustments_;

@@ -209,6 +209,9 @@ struct PagedStep {
   const ForwardBatch& batch;
   const PagedBatchBuffers<B>& metadata;
   PagedKvCache<B>& cache;
+  // Tensor parallel: the logits rows hold this rank's vocabulary slice alone ([rows, vocab / ranks],
+  // no all_gather), for an argmax finished by argmax_gathered. Without tensor parallelism: ignored.
+  bool local_logits = false;
 };
 
 // What every family's forward_batch checks first: the batch fits the scratch the model was loaded

@@ -171,7 +171,7 @@ Status LlamaModel<B>::forward_batch(Context& ctx, const PagedStep<B>& step, Buff
             local ? batch_local_sin_ : batch_sin_, window, scratch_.attention, tracer_, static_cast<int>(i), x_rounded);
       }));
   return output_head_->write_logits_rows(ctx, scratch_.x, step.metadata.logits_rows(), batch.logits_rows.size(),
-                                         scratch_.o, logits, tracer_);
+                                         scratch_.o, logits, tracer_, step.local_logits);
 }
 
 template <Backend B>

@@ -53,6 +53,8 @@ class OutputHead {
   }
 
   size_t weight_bytes() const { return lm_head_->weight_bytes(); }
+  // This rank's share of the vocabulary (all of it without tensor parallelism).
+  size_t local_vocab() const { return local_vocab_; }
 
   // normed [tokens, hidden]: the last row's logits, or every row's when all_logits, go to `logits`
   // from element logits_offset on, one vocabulary per row.
@@ -93,11 +95,18 @@ class OutputHead {
   // `gathered` ([rows, hidden] of scratch) so lm_head runs as one GEMM over all of them (a batch of
   // decodes reads the vocabulary matrix once, not once per row).
   // Tensor parallel: each rank's [rows, vocab / N] slice is gathered rank-major and then placed in
-  // its columns of the [rows, vocab] result.
+  // its columns of the [rows, vocab] result; with `local_slice` the slice alone goes to logits
+  // ([rows, local_vocab()], no collective).
   Status write_logits_rows(typename B::Context& ctx, const Buffer& normed, const Buffer& row_ids, size_t rows,
-                           Buffer& gathered, Buffer& logits, const Tracer& tracer) {
+                           Buffer& gathered, Buffer& logits, const Tracer& tracer, bool local_slice = false) {
     if (rows == 0) return ok();
     FERRUM_TRY(B::gather_rows(ctx, normed, row_ids, rows, gathered, hidden_size_));
+    if (row_logits_slice_ && local_slice) {
+      FERRUM_TRY(lm_head_->forward(ctx, gathered, logits, rows));
+      if (softcap_ > 0) FERRUM_TRY(B::softcap(ctx, logits, rows * local_vocab_, softcap_));
+      tracer.template trace<B>(ctx, "result_output_slice", -1, logits, rows * local_vocab_);
+      return ok();
+    }
     if (row_logits_slice_) {
       FERRUM_TRY(write_sharded_logits(ctx, gathered, logits, rows));
     } else {

@@ -108,7 +108,7 @@ Status Qwen3MoeModel<B>::forward_batch(Context& ctx, const PagedStep<B>& step, B
                                                tracer_, static_cast<int>(i));
   }));
   return output_head_->write_logits_rows(ctx, scratch_.x, step.metadata.logits_rows(), batch.logits_rows.size(),
-                                         scratch_.attn_out, logits, tracer_);
+                                         scratch_.attn_out, logits, tracer_, step.local_logits);
 }
 
 template <Backend B>

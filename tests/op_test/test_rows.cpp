@@ -137,11 +137,8 @@ void add_cases(CaseList& cases) {
   }
 
   if constexpr (B::kGatheredArgmax) {
-    for (auto [ranks, rows, cols] : {std::tuple<size_t, size_t, size_t>{1, 3, 17},
-                                     {2, 64, 64128},
-                                     {4, 5, 33},
-                                     {8, 3, 7},
-                                     {3, 1, 1}}) {
+    for (auto [ranks, rows, cols] :
+         {std::tuple<size_t, size_t, size_t>{1, 3, 17}, {2, 64, 64128}, {4, 5, 33}, {8, 3, 7}, {3, 1, 1}}) {
       add_case<B>(cases, "argmax_gathered", shape_name({{"ranks", ranks}, {"rows", rows}, {"cols", cols}}), "f32",
                   false, [=] { return run_argmax_gathered<B>(ranks, rows, cols, false); });
     }
