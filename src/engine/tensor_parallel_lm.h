@@ -53,8 +53,10 @@ class TensorParallelCausalLm final : public CausalLm {
   std::optional<DeviceMemory> device_memory() const override { return local_->device_memory(); }
   Expected<std::unique_ptr<PagedKvStore>> new_paged_cache(size_t num_blocks, size_t block_size, DType dtype) override;
   Expected<std::span<const float>> forward_batch(PagedKvStore& cache, const ForwardBatch& batch) override;
+  // Every rank runs the argmax step (on backends with argmax_gathered it has collectives of its own).
   Expected<std::span<const int32_t>> forward_batch_argmax(PagedKvStore& cache, const ForwardBatch& batch) override;
   bool supports_device_sampling() const override;
+  // The workers run kForwardBatchSample: the same forward over whole logits rows, a greedy pick of their own.
   Expected<BatchPicks> forward_batch_sample(PagedKvStore& cache, const ForwardBatch& batch,
                                             const BatchSampling& sampling) override;
   void enable_batch_graphs(bool enabled) override;
