@@ -264,6 +264,10 @@ struct CudaBackend : BackendDefaults {
   static Status argmax_rows(Context& ctx, const Buffer& x, Buffer& out, size_t rows, size_t cols);
   static Status topk_rows(Context& ctx, const Buffer& x, Buffer& values, Buffer& ids, size_t rows, size_t cols,
                           size_t k);
+  static constexpr bool kGatheredArgmax = true;
+  // A pick outside its slice's columns gives that row -1 (device data: the host cannot refuse it).
+  static Status argmax_gathered(Context& ctx, const Buffer& values, const Buffer& ids, Buffer& out, size_t ranks,
+                                size_t rows, size_t cols);
   static Status sample_rows(Context& ctx, const Buffer& x, const Buffer& params, Buffer& ids, size_t rows, size_t cols);
   static Status adjust_logits(Context& ctx, Buffer& x, const Buffer& adjustments, size_t rows, size_t cols);
   static Status log_softmax_at(Context& ctx, const Buffer& x, const Buffer& ids, Buffer& out, size_t rows, size_t cols,

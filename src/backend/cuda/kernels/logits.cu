@@ -101,7 +101,47 @@ __global__ void log_softmax_at_kernel(const float* x, const RunningSum* partials
   }
 }
 
+// True when (value a, index a) ranks before (value b, index b) as topk_rows ranks values: the
+// larger first, NaN after every number, the lower index among equals.
+__device__ __forceinline__ bool ranks_before(float a, int32_t a_index, float b, int32_t b_index) {
+  const bool a_nan = isnan(a), b_nan = isnan(b);
+  if (a_nan != b_nan) return b_nan;
+  if (a_nan || a == b) return a_index < b_index;
+  return a > b;
+}
+
+__global__ void argmax_gathered_kernel(const float* values, const int32_t* ids, int32_t* out, size_t ranks, size_t rows,
+                                       size_t cols) {
+  const size_t row = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
+  if (row >= rows) return;
+  float best = 0.0f;
+  int32_t best_index = -1;
+  for (size_t rank = 0; rank < ranks; ++rank) {
+    const int32_t local = ids[rank * rows + row];
+    if (local < 0 || static_cast<size_t>(local) >= cols) {
+      out[row] = -1;
+      return;
+    }
+    const float value = values[rank * rows + row];
+    const auto index = static_cast<int32_t>(rank * cols) + local;
+    if (best_index < 0 || ranks_before(value, index, best, best_index)) {
+      best = value;
+      best_index = index;
+    }
+  }
+  out[row] = best_index;
+}
+
 }  // namespace
+
+Status launch_argmax_gathered(const float* values, const int32_t* ids, int32_t* out, size_t ranks, size_t rows,
+                              size_t cols, cudaStream_t stream) {
+  if (rows == 0) return ok();
+  constexpr unsigned kThreads = 128;
+  const unsigned blocks = ceil_div(rows, size_t{kThreads});
+  argmax_gathered_kernel<<<blocks, kThreads, 0, stream>>>(values, ids, out, ranks, rows, cols);
+  return check_launch("argmax_gathered", dim3(blocks), kThreads);
+}
 
 Status launch_adjust_logits(float* x, const int32_t* words, size_t capacity, size_t rows, size_t cols,
                             cudaStream_t stream) {

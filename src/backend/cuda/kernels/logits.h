@@ -21,4 +21,9 @@ size_t log_softmax_scratch_bytes(size_t rows, size_t cols);
 Status launch_log_softmax_at(const float* x, const int32_t* ids, float* out, size_t rows, size_t cols, size_t k,
                              void* scratch, cudaStream_t stream);
 
+// argmax_gathered (backend.h): a thread per row over the ranks' picks; a pick outside its slice's
+// columns makes the row's answer -1 (the host cannot see device data to refuse it).
+Status launch_argmax_gathered(const float* values, const int32_t* ids, int32_t* out, size_t ranks, size_t rows,
+                              size_t cols, cudaStream_t stream);
+
 }  // namespace ferrum::cuda
