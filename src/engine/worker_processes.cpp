@@ -13,6 +13,36 @@ namespace ferrum {
 
 WorkerProcesses::~WorkerProcesses() {
   wait_or_stop(std::chrono::seconds(5));
+  {
+    std::lock_guard lock(fork_mutex_);
+    forker_stopping_ = true;
+  }
+  fork_changed_.notify_all();
+  if (forker_.joinable()) forker_.join();
+}
+
+void WorkerProcesses::forker_loop() {
+  std::unique_lock lock(fork_mutex_);
+  for (;;) {
+    fork_changed_.wait(lock, [&] { return fork_job_ != nullptr || forker_stopping_; });
+    if (fork_job_ == nullptr) return;
+    fork_result_ = (*fork_job_)();
+    fork_errno_ = errno;
+    fork_job_ = nullptr;
+    fork_done_ = true;
+    fork_changed_.notify_all();
+  }
+}
+
+pid_t WorkerProcesses::fork_on_own_thread(const std::function<pid_t()>& fork_child, int& fork_errno) {
+  std::unique_lock lock(fork_mutex_);
+  if (!forker_.joinable()) forker_ = std::thread([this] { forker_loop(); });
+  fork_job_ = &fork_child;
+  fork_done_ = false;
+  fork_changed_.notify_all();
+  fork_changed_.wait(lock, [&] { return fork_done_; });
+  fork_errno = fork_errno_;
+  return fork_result_;
 }
 
 Status WorkerProcesses::spawn(size_t rank, const std::vector<std::string>& argv) {
@@ -24,16 +54,20 @@ Status WorkerProcesses::spawn(size_t rank, const std::vector<std::string>& argv)
   const std::string exec_failed =
       "ferrum: cannot start tensor-parallel rank " + std::to_string(rank) + ": exec " + argv[0] + " failed\n";
   const pid_t parent = getpid();
-  const pid_t pid = fork();
-  FERRUM_CHECK(pid >= 0, ErrorCode::kIo, "starting tensor-parallel rank ", rank, ": fork: ", std::strerror(errno));
-  if (pid == 0) {
-    // Die with the parent; if it is already gone, do not run at all.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(1);
-    execv(args[0], args.data());
-    (void)!write(STDERR_FILENO, exec_failed.data(), exec_failed.size());
-    _exit(127);
-  }
+  int fork_errno = 0;
+  const pid_t pid = fork_on_own_thread(
+      [&]() -> pid_t {
+        const pid_t child = fork();
+        if (child != 0) return child;
+        // Die with the parent; if it is already gone, do not run at all.
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(1);
+        execv(args[0], args.data());
+        (void)!write(STDERR_FILENO, exec_failed.data(), exec_failed.size());
+        _exit(127);
+      },
+      fork_errno);
+  FERRUM_CHECK(pid >= 0, ErrorCode::kIo, "starting tensor-parallel rank ", rank, ": fork: ", std::strerror(fork_errno));
   std::lock_guard lock(mutex_);
   workers_.push_back({rank, pid, false, 0});
   return ok();

@@ -2,15 +2,21 @@
 // per other local rank, each the same binary run with the hidden `tp-worker` command.
 //
 // A worker dies with the process that started it (PR_SET_PDEATHSIG), so a crashed or killed
-// rank 0 leaves no orphans holding GPUs. Destroying the set stops whatever is still running
-// (SIGTERM, then SIGKILL after a grace period) and reaps it.
+// rank 0 leaves no orphans holding GPUs. That signal fires when the *thread* that forked the child
+// ends, and `ferrum serve` loads its model (starting the workers) on a thread that ends once it
+// is loaded; so the set forks from a thread of its own, which lives as long as the set.
+// Destroying the set stops whatever is still running (SIGTERM, then SIGKILL after a grace period)
+// and reaps it.
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
@@ -48,6 +54,18 @@ class WorkerProcesses {
   };
   static std::string status_text(int status);
   bool reap(Worker& worker, bool block);
+  // Runs `fork_child` (which forks and returns the child's pid, or -1 with errno) on forker_.
+  pid_t fork_on_own_thread(const std::function<pid_t()>& fork_child, int& fork_errno);
+  void forker_loop();
+
+  // The forking thread and its one job at a time.
+  std::mutex fork_mutex_;
+  std::condition_variable fork_changed_;
+  const std::function<pid_t()>* fork_job_ = nullptr;
+  pid_t fork_result_ = -1;
+  int fork_errno_ = 0;
+  bool fork_done_ = false, forker_stopping_ = false;
+  std::thread forker_;
 
   mutable std::mutex mutex_;  // the liveness watcher thread may describe / kill while main waits
   std::vector<Worker> workers_;

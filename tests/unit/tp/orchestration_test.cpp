@@ -4,6 +4,7 @@
 // seconds with a message naming it, and a dead rank 0 takes its workers with it.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +14,8 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "dist/socket.h"
 #include "engine/tensor_parallel_launch.h"
@@ -234,10 +237,15 @@ bool wait_for_text(const std::string& path, const std::string& text, std::chrono
   return false;
 }
 
+// Every thread's children: workers are forked by a thread of rank 0's own (worker_processes.h).
 std::vector<pid_t> children_of(pid_t pid) {
   std::vector<pid_t> children;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
-  for (pid_t child; in >> child;) children.push_back(child);
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code error;
+  for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
+    std::ifstream in(task.path() / "children");
+    for (pid_t child; in >> child;) children.push_back(child);
+  }
   return children;
 }
 
@@ -287,6 +295,72 @@ TEST(ProcessGroup, AKilledRankZeroTakesItsWorkersWithIt) {
   EXPECT_TRUE(process_gone(workers[0], std::chrono::seconds(5)));
   std::filesystem::remove(rank0.out_path);
   std::filesystem::remove(rank0.err_path);
+}
+
+// POSTs `body` to 127.0.0.1:port/v1/completions; the reply's first choice's text.
+std::string complete(uint16_t port, const std::string& body) {
+  auto socket = dist::Socket::connect("127.0.0.1", port, Clock::now() + std::chrono::seconds(10));
+  EXPECT_TRUE(socket);
+  if (!socket) return {};
+  const std::string request =
+      "POST /v1/completions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+      "Connection: close\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  EXPECT_TRUE(socket->send_all(std::span(reinterpret_cast<const uint8_t*>(request.data()), request.size()), "server"));
+  std::string reply;
+  char chunk[4096];
+  for (ssize_t got; (got = ::recv(socket->fd(), chunk, sizeof(chunk), 0)) > 0;) reply.append(chunk, size_t(got));
+  const size_t start = reply.find("\r\n\r\n");
+  EXPECT_NE(start, std::string::npos) << reply;
+  const auto json = nlohmann::json::parse(reply.substr(start + 4), nullptr, false);
+  EXPECT_FALSE(json.is_discarded()) << reply;
+  if (json.is_discarded() || !json.contains("choices")) return "no text: " + reply;
+  return json["choices"][0]["text"].get<std::string>();
+}
+
+// `ferrum serve` at `tp` ranks: the greedy texts of `prompts`, asked all at once (so the engine
+// batches them: greedy rows take the argmax across the ranks).
+std::vector<std::string> served_texts(const char* tp, const std::vector<std::string>& prompts) {
+  Child server =
+      start({"serve", kStories, "-t", "1", "-tp", tp, "--port", "0", "-c", "256"}, std::string("serve-tp") + tp);
+  close(server.stdin_fd);
+  std::vector<std::string> texts(prompts.size());
+  if (wait_for_text(server.err_path, "ready in", std::chrono::seconds(60))) {
+    const std::string err = read_file(server.err_path);
+    const size_t colon = err.find(':', err.find("listening on http://") + 20);
+    const auto port = static_cast<uint16_t>(std::stoi(err.substr(colon + 1)));
+    std::vector<std::thread> clients;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      clients.emplace_back([&, i] {
+        const nlohmann::json body = {
+            {"prompt", prompts[i]}, {"max_tokens", 24}, {"temperature", 0}, {"ignore_eos", true}};
+        texts[i] = complete(port, body.dump());
+      });
+    }
+    for (std::thread& client : clients) client.join();
+    // Still serving after the requests (its workers alive).
+    EXPECT_FALSE(server.wait_for(std::chrono::milliseconds(200)).has_value()) << read_file(server.err_path);
+  } else {
+    ADD_FAILURE() << "serve -tp " << tp << " never became ready: " << read_file(server.err_path);
+  }
+  kill(server.pid, SIGTERM);
+  if (!server.wait_for(std::chrono::seconds(20))) server.kill_now();
+  std::filesystem::remove(server.out_path);
+  std::filesystem::remove(server.err_path);
+  return texts;
+}
+
+// The server loads its model on a thread that ends once loading is done: the workers it started
+// must outlive that thread (they once died with it, SIGKILL, on their first step).
+TEST(ProcessGroup, AServedModelAnswersThroughTwoProcessesAsThroughOne) {
+  const std::vector<std::string> prompts = {"Once upon a time", "The little dog", "Lily and Tom went",
+                                            "One day, a big"};
+  const std::vector<std::string> one = served_texts("1", prompts), two = served_texts("2", prompts);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_GT(one[i].size(), 20u) << one[i];
+    EXPECT_EQ(two[i], one[i]) << prompts[i];
+  }
+  std::printf("served through TP=2: %s|%s\n", prompts[0].c_str(), two[0].c_str());
 }
 
 ModelOptions tp2_options(std::vector<std::string> worker_command) {
