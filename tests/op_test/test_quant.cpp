@@ -541,21 +541,44 @@ void add_cases(CaseList& cases) {
       }
     }
   }
+  // Whole 32-column tiles (n = 96): CUDA's stores keep these words tiled (kernels/packed_int.cuh),
+  // the shapes above row-major; m = 1 takes the GEMV, 3 and 64 the tensor-core kernel, 200 the
+  // dequantize path.
+  for (uint32_t bits : {2u, 4u, 8u}) {
+    for (bool desc_act : {false, true}) {
+      auto make = [=]() -> Expected<PackedLayer> {
+        return make_synthetic_layer(false, bits, 32, desc_act, DType::kF16, 40 + bits + desc_act, true, 1056, 96);
+      };
+      add_layer_cases<B>(cases, "gemm_gptq", cat("synthetic g32", desc_act ? " act-order" : "", " k=1056 n=96"),
+                         cat("gptq", bits), true, make, false, {1, 3, 64, 200});
+    }
+  }
+  if constexpr (has_load_awq<B>()) {
+    auto make = [=]() -> Expected<PackedLayer> {
+      return make_synthetic_layer(true, 4, 64, false, DType::kBF16, 77, false, 1056, 96);
+    };
+    add_layer_cases<B>(cases, "load_awq", "synthetic g64 k=1056 n=96 bf16 scales, zeros 1..15", "awq4", true, make,
+                       false, {1, 3, 64, 200});
+  }
   if constexpr (takes_half_activations<B>()) {
     // 4-bit GPTQ through the store with bf16 x and out and k a multiple of 256: CUDA's fragment
     // kernels (mma.sync for 16-token tiles, wgmma for 64 on sm_90a). n = 296 leaves a part-filled
     // 128-row tile and repeats columns past n in the last 4-column piece; m = 17 and 70 part-fill a
     // token tile; a group of 1024 is one per channel.
+    // n = 288 is whole 32-column tiles (tiled words) and a part-filled 128-row tile too.
     const std::pair<size_t, DType> schemes[] = {{32, DType::kBF16}, {128, DType::kF16}, {1024, DType::kF32}};
     for (const auto& [group, scale_dtype] : schemes) {
-      const std::string name = cat("synthetic g", group, " k=1024 n=296 ", dtype_name(scale_dtype), " scales, bf16 x");
-      for (size_t m : {size_t{2}, size_t{17}, size_t{64}, size_t{70}, size_t{128}}) {
-        add_case<B>(cases, "gemm_gptq", cat(name, " m=", m), "gptq4", false, [=]() -> CaseResult {
-          const PackedLayer layer =
-              make_synthetic_layer(false, 4, group, false, scale_dtype, 300 + group, true, 1024, 296);
-          Rng rng(m + 7);
-          return run_layer<B>(layer, random_values(rng, m * layer.k, DType::kBF16), m, true, kF32Math, DType::kBF16);
-        });
+      for (size_t n : {size_t{296}, size_t{288}}) {
+        const std::string name =
+            cat("synthetic g", group, " k=1024 n=", n, " ", dtype_name(scale_dtype), " scales, bf16 x");
+        for (size_t m : {size_t{1}, size_t{2}, size_t{17}, size_t{64}, size_t{70}, size_t{128}}) {
+          add_case<B>(cases, "gemm_gptq", cat(name, " m=", m), "gptq4", false, [=]() -> CaseResult {
+            const PackedLayer layer =
+                make_synthetic_layer(false, 4, group, false, scale_dtype, 300 + group, true, 1024, n);
+            Rng rng(m + 7);
+            return run_layer<B>(layer, random_values(rng, m * layer.k, DType::kBF16), m, true, kF32Math, DType::kBF16);
+          });
+        }
       }
     }
     if constexpr (has_load_awq<B>()) {  // AWQ repacked into the GPTQ store takes the same kernels

@@ -39,7 +39,7 @@ namespace ferrum {
 // device (0.5 byte per 4-bit weight). gemm_gptq multiplies them in place (a GEMV at one row, the
 // tensor-core kernel for small batches) or expands them into the activation's dtype for cuBLASLt.
 struct CudaGptqStore {
-  CudaBuffer qweight;  // i32 [k * bits / 32, n]
+  CudaBuffer qweight;  // i32 [k * bits / 32, n], tiled (kernels/packed_int.cuh) when `tiled`
   CudaBuffer scales;   // f32 [groups, n]
   CudaBuffer qzeros;   // i32 [groups, n * bits / 32]
   CudaBuffer g_idx;    // i32 [k], act-order that could not be sorted (groups of uneven sizes), else empty
@@ -48,6 +48,7 @@ struct CudaGptqStore {
   size_t group_size = 0;
   size_t k = 0;
   size_t n = 0;
+  bool tiled = false;
 };
 
 // Activation rows rounded to int8 per 32 values, as the fused GGUF GEMV reads them

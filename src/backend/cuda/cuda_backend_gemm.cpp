@@ -493,6 +493,23 @@ Expected<CudaBuffer> upload_ints(std::span<const int32_t> values, size_t count) 
 
 }  // namespace
 
+namespace {
+
+// Tiles the store's words (GptqWordLayout) where n is whole tiles: the decode GEMV then streams them.
+Status tile_words(CudaGptqStore& store) {
+  if (!cuda::gptq_tiled_enabled() || store.n % cuda::kGptqTileColumns != 0) return ok();
+  const size_t rows = store.k * store.bits / 32;
+  FERRUM_ASSIGN_OR_RETURN(CudaBuffer tiled, CudaBuffer::allocate(DType::kI32, rows * store.n, false));
+  FERRUM_TRY(
+      cuda::launch_gptq_tile_words(store.qweight.data_as<int32_t>(), tiled.data_as<int32_t>(), rows, store.n, nullptr));
+  FERRUM_CUDA_TRY(cudaStreamSynchronize(nullptr), "(tiling GPTQ words)");
+  store.qweight = std::move(tiled);
+  store.tiled = true;
+  return ok();
+}
+
+}  // namespace
+
 Expected<CudaGptqStore> CudaBackend::load_gptq(std::span<const int32_t> qweight, std::span<const float> scales,
                                                std::span<const int32_t> qzeros,
                                                std::optional<std::span<const int32_t>> g_idx, uint32_t bits,
@@ -553,6 +570,7 @@ Expected<CudaGptqStore> CudaBackend::load_gptq(std::span<const int32_t> qweight,
   store.group_size = group;
   store.k = k;
   store.n = n;
+  if (store.g_idx.numel() == 0) FERRUM_TRY(tile_words(store));
   return store;
 }
 
@@ -590,6 +608,7 @@ Expected<CudaGptqStore> CudaBackend::load_awq(std::span<const int32_t> qweight, 
   store.group_size = group;
   store.k = k;
   store.n = n;
+  FERRUM_TRY(tile_words(store));
   return store;
 }
 
@@ -619,6 +638,7 @@ Status run_gptq(CudaContext& ctx, const CudaBuffer& a, const CudaRoundedRows* ro
   packed.group_size = weight.group_size;
   packed.k = weight.k;
   packed.n = weight.n;
+  packed.tiled = weight.tiled;
   return run_packed_int_gemm(ctx, x, out, m, packed, /*awq=*/false, rounded);
 }
 

@@ -175,6 +175,11 @@ bool awq_mma_enabled() {
   return enabled;
 }
 
+bool gptq_tiled_enabled() {
+  static const bool enabled = env_or("FERRUM_CUDA_GPTQ_TILED", 1) != 0;
+  return enabled;
+}
+
 bool gemm_reduced_precision_reduction() {
   static const bool allowed = env_or("FERRUM_CUDA_GEMM_REDUCED_PRECISION_REDUCTION", 0) != 0;
   return allowed;

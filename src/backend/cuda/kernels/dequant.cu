@@ -98,7 +98,8 @@ __global__ void __launch_bounds__(kThreads)
     if (column < w.n && depth < w.k) {
       float v[32];
       decode_packed_group<kAwq, kBits>(w.qweight, scales, w.zeros, static_cast<int>(w.group_size),
-                                       static_cast<int>(w.n), static_cast<int>(column), static_cast<int>(depth), v);
+                                       static_cast<int>(w.n), static_cast<int>(column), static_cast<int>(depth), v,
+                                       GptqWordLayout::of(w));
       Out* row = reinterpret_cast<Out*>(tile + c * kRowBytes) + 32 * d;
 #pragma unroll
       for (int q = 0; q < 4; ++q) store8(row + 8 * q, *reinterpret_cast<const float(*)[8]>(v + 8 * q));
@@ -123,7 +124,7 @@ __global__ void gptq_dequantize_kernel(PackedIntWeight w, const S* __restrict__ 
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < w.n * w.k; i += stride) {
     const size_t j = i / w.k, kk = i % w.k;
     const size_t group = w.g_idx ? static_cast<size_t>(w.g_idx[kk]) : kk / w.group_size;
-    const uint32_t word = static_cast<uint32_t>(w.qweight[(kk / per_word) * w.n + j]);
+    const uint32_t word = static_cast<uint32_t>(w.qweight[GptqWordLayout::of(w).at(kk / per_word, j)]);
     const uint32_t q = (word >> (w.bits * (kk % per_word))) & mask;
     const uint32_t zero_word = static_cast<uint32_t>(w.zeros[group * (w.n / per_word) + j / per_word]);
     const uint32_t zero = ((zero_word >> (w.bits * (j % per_word))) & mask) + 1;  // v1: stored minus one

@@ -48,6 +48,17 @@ __global__ void __launch_bounds__(kThreads)
   dst[index] = word;
 }
 
+// One thread per word, read in row-major order (GptqWordLayout).
+__global__ void __launch_bounds__(kThreads)
+    gptq_tile_words_kernel(const int32_t* __restrict__ src, int32_t* __restrict__ dst, size_t rows, size_t n) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const size_t index = static_cast<size_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (index >= rows * n) return;
+  const GptqWordLayout tiled{n, rows, true};
+  dst[tiled.at(index / n, index % n)] = src[index];
+}
+
 template <class T>
 __global__ void __launch_bounds__(kThreads)
     gather_columns_kernel(const T* __restrict__ x, const int32_t* __restrict__ order, T* __restrict__ out, size_t m,
@@ -62,6 +73,14 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 }  // namespace
+
+Status launch_gptq_tile_words(const int32_t* src, int32_t* dst, size_t rows, size_t n, cudaStream_t stream) {
+  FERRUM_CHECK(n % kGptqTileColumns == 0, ErrorCode::kInvalidArgument, "gptq_tile_words: ", n,
+               " columns are not whole tiles of ", kGptqTileColumns);
+  if (rows * n == 0) return ok();
+  const dim3 grid(static_cast<unsigned>(ceil_div(rows * n, kThreads)));
+  return launch_kernel("gptq_tile_words", gptq_tile_words_kernel, grid, dim3(kThreads), 0, stream, src, dst, rows, n);
+}
 
 Status launch_gptq_sort_rows(const int32_t* src, const int32_t* order, int32_t* dst, uint32_t bits, size_t k, size_t n,
                              cudaStream_t stream) {

@@ -106,6 +106,10 @@ bool gptq_gemv_int8_x();
 // Whether AWQ weights take the tensor-core kernel too (default; FERRUM_CUDA_AWQ_MMA=0 keeps them on
 // the dequantize path, for comparisons).
 bool awq_mma_enabled();
+// Whether load_gptq / load_awq tile the words of weights whose n is a multiple of 32
+// (GptqWordLayout; default) or keep GPTQ's row-major layout (FERRUM_CUDA_GPTQ_TILED=0), for
+// comparisons.
+bool gptq_tiled_enabled();
 // Whether Q4_K / Q6_K / Q8_0 weights with bf16 x take the tensor-core kernel that decodes into mma fragments
 // (quant_mma_fragments.cu; default) or the shared-tile one (FERRUM_CUDA_QUANT_MMA_FRAGMENTS=0), for
 // comparisons.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "backend/cuda/kernels/gguf_group_decode.cuh"
+#include "backend/cuda/kernels/packed_int.cuh"
 #include "backend/cuda/kernels/quant_mma_kernel.cuh"
 
 namespace ferrum::cuda::quant_mma {
@@ -459,6 +460,7 @@ struct GptqWords {
   const Scale* __restrict__ scales;
   const int32_t* __restrict__ zeros;
   int group_size;
+  GptqWordLayout layout;
 
   // 32 word rows x 4 pieces of 4 columns (n a multiple of 4: pieces past n copy the last one, whose
   // sums are never stored).
@@ -466,7 +468,7 @@ struct GptqWords {
     for (int v = threadIdx.x % 32; v < 32 * 4; v += 32) {
       const int word_row = v / 4, piece = v % 4;
       const int column = min(row0 + 4 * piece, n - 4);
-      const int32_t* src = qweight + (static_cast<size_t>(s) * 32 + word_row) * n + column;
+      const int32_t* src = qweight + layout.at(static_cast<size_t>(s) * 32 + word_row, column);
       cp_async_16(dst + word_row * 64 + (piece ^ (((word_row >> 1) & 1) * 2)) * 16, src, true);
     }
   }

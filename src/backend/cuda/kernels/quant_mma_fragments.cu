@@ -244,7 +244,7 @@ Status launch_gptq_fragments(const QuantMmaArgs& args, const PackedIntWeight& pa
   return with_fragment_plan(args, stream, [&](const FragmentPlan& plan) -> Status {
     FERRUM_DISPATCH_FLOAT(packed.scales_dtype, Scale, "quant_mma (GPTQ scales)", {
       const GptqWords<Scale> words{packed.qweight, static_cast<const Scale*>(packed.scales), packed.zeros,
-                                   static_cast<int>(packed.group_size)};
+                                   static_cast<int>(packed.group_size), GptqWordLayout::of(packed)};
       FERRUM_TRY((launch_source<4, 2, 3>(args, plan, words, stream)));
     });
     return ok();

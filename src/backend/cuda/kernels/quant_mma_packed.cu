@@ -25,6 +25,7 @@ struct PackedTiles {
   const Scale* __restrict__ scales;
   const int32_t* __restrict__ zeros;
   int group_size, n, k, row0;
+  GptqWordLayout layout;
 
   __device__ __forceinline__ Raw fetch(int) const { return {}; }
   __device__ __forceinline__ void prefetch(int) const {}
@@ -47,7 +48,7 @@ struct PackedTiles {
   }
 
   __device__ __forceinline__ void decode(int column, int depth, float (&v)[32]) const {
-    decode_packed_group<kAwq, kBits>(qweight, scales, zeros, group_size, n, column, depth, v);
+    decode_packed_group<kAwq, kBits>(qweight, scales, zeros, group_size, n, column, depth, v, layout);
   }
 };
 
@@ -61,7 +62,8 @@ Status launch_packed(const QuantMmaArgs& args, const PackedIntWeight& packed, co
                                                    static_cast<int>(packed.group_size),
                                                    static_cast<int>(args.n),
                                                    static_cast<int>(args.k),
-                                                   0};
+                                                   0,
+                                                   GptqWordLayout::of(packed)};
   };
   if (plan.tokens == kSmallTokens && plan.warps == 4) {
     return launch_mma_tiles<PackedTiles<kAwq, kBits, Scale, 4>, kSmallTokens, 4>(
@@ -169,6 +171,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int n = static_cast<int>(w.n), column0 = blockIdx.x * kGemvColumns + 4 * lane;
   const int chunks = static_cast<int>(w.k / 32);
+  const GptqWordLayout layout = GptqWordLayout::of(w);
   const int chunk_end = min((static_cast<int>(blockIdx.y) + 1) * chunks_per_split, chunks);
   float total[4] = {};
   if (column0 < n) {
@@ -177,7 +180,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
       uint4 words[kRows];
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
-        words[r] = *reinterpret_cast<const uint4*>(w.qweight + static_cast<size_t>(k0 / kPerWord + r) * n + column0);
+        words[r] = *reinterpret_cast<const uint4*>(w.qweight + layout.at(k0 / kPerWord + r, column0));
       }
       float xs[32];
 #pragma unroll
@@ -209,11 +212,12 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 struct Gptq4Chunk {
   uint4 words[4];  // word-rows k0 / 8 .. k0 / 8 + 3, each 8 k of the lane's 4 columns
 
-  __device__ __forceinline__ void load(const int32_t* __restrict__ qweight, int n, int column0, int chunk) {
+  __device__ __forceinline__ void load(const int32_t* __restrict__ qweight, const GptqWordLayout& layout, int column0,
+                                       int chunk) {
+    const int32_t* first = qweight + layout.at(static_cast<size_t>(chunk) * 4, column0);
+    const size_t stride = layout.row_stride();
 #pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      words[r] = *reinterpret_cast<const uint4*>(qweight + static_cast<size_t>(chunk * 4 + r) * n + column0);
-    }
+    for (int r = 0; r < 4; ++r) words[r] = *reinterpret_cast<const uint4*>(first + r * stride);
   }
 
   template <class Scale>
@@ -283,11 +287,12 @@ __global__ void __launch_bounds__(kWarps * 32)
   float total[4] = {};
   int chunk = warp * kChunkLanes + lane / kColumnLanes;
   Gptq4Chunk current, next;
-  if (active && chunk < chunks) current.load(w.qweight, n, column0, chunk);
+  const GptqWordLayout layout = GptqWordLayout::of(w);
+  if (active && chunk < chunks) current.load(w.qweight, layout, column0, chunk);
   pdl_wait();
   if (active) {
     for (; chunk < chunks; chunk += kStride) {
-      if (chunk + kStride < chunks) next.load(w.qweight, n, column0, chunk + kStride);
+      if (chunk + kStride < chunks) next.load(w.qweight, layout, column0, chunk + kStride);
       current.multiply(w, scales, xq, n, column0, chunk, total);
       current = next;
     }

@@ -22,7 +22,7 @@ __global__ void packed_dequantize_groups_kernel(PackedIntWeight w, const S* __re
     float v[32];
     ferrum::cuda::decode_packed_group<kAwq, kBits>(w.qweight, scales, w.zeros, static_cast<int>(w.group_size),
                                                    static_cast<int>(w.n), static_cast<int>(column),
-                                                   static_cast<int>(depth), v);
+                                                   static_cast<int>(depth), v, ferrum::cuda::GptqWordLayout::of(w));
     Out* out = dst + column * w.k + depth;
 #pragma unroll
     for (int q = 0; q < 4; ++q) ferrum::cuda::store8(out + 8 * q, *reinterpret_cast<const float(*)[8]>(v + 8 * q));
