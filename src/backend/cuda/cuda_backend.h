@@ -40,7 +40,7 @@ namespace ferrum {
 // tensor-core kernel for small batches) or expands them into the activation's dtype for cuBLASLt.
 struct CudaGptqStore {
   CudaBuffer qweight;  // i32 [k * bits / 32, n], tiled (kernels/packed_int.cuh) when `tiled`
-  CudaBuffer scales;   // f32 [groups, n]
+  CudaBuffer scales;   // [groups, n]: f16, bf16 or f32, the narrowest that holds them exactly
   CudaBuffer qzeros;   // i32 [groups, n * bits / 32]
   CudaBuffer g_idx;    // i32 [k], act-order that could not be sorted (groups of uneven sizes), else empty
   CudaBuffer order;    // i32 [k], act-order sorted at load: row i holds channel order[i] (else empty)
