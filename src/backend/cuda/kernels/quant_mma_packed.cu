@@ -1,10 +1,13 @@
 // The tensor-core GEMM (quant_mma_kernel.cuh) over GPTQ and AWQ weights as their checkpoints pack
-// them, no repacking at load, and GPTQ's GEMV for one activation row (below). In the GEMM a thread
-// decodes 32 consecutive k of one output column per task; consecutive threads take consecutive
-// columns, so GPTQ's words ([k / per_word, n]), the scales and the zeros ([groups, n]) are read
-// coalesced. AWQ ([k, n / 8]) reads one word per k, shared by eight neighbouring columns. 4-bit GPTQ
-// with bf16 x (and AWQ repacked into it) takes the fragment kernels instead where their shapes allow
+// them (GPTQ's words tiled by 32 columns at load where n allows: GptqWordLayout, packed_int.cuh),
+// and GPTQ's GEMV for one activation row (below). In the GEMM a thread decodes 32 consecutive k of
+// one output column per task; consecutive threads take consecutive columns, so GPTQ's words
+// ([k / per_word, n], a 32-column tile's 128 bytes a row either way), the scales and the zeros
+// ([groups, n]) are read coalesced. AWQ ([k, n / 8]) reads one word per k, shared by eight neighbouring columns. 4-bit
+// GPTQ with bf16 x (and AWQ repacked into it) takes the fragment kernels instead where their shapes allow
 // (gptq_fragments_take, quant_mma_formats.cuh).
+#include <type_traits>
+
 #include "backend/cuda/kernels/launch_settings.h"
 #include "backend/cuda/kernels/packed_int.cuh"
 #include "backend/cuda/kernels/quant_mma_formats.cuh"
@@ -208,7 +211,8 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 }
 
 // One 32-deep chunk of the 4-bit GPTQ GEMV on int8 x for a lane's four columns (see the kernel
-// below): the chunk's four word-rows, loaded by load_chunk, then multiplied.
+// below), for its 16-column shape: the chunk's four word rows, loaded a step ahead by load; x, the
+// scales and the zero are read in multiply (the 32-column shapes take Gptq4ChunkAhead, below).
 struct Gptq4Chunk {
   uint4 words[4];  // word-rows k0 / 8 .. k0 / 8 + 3, each 8 k of the lane's 4 columns
 
@@ -253,6 +257,78 @@ struct Gptq4Chunk {
   }
 };
 
+// Four consecutive scales of a group (column0 a multiple of 4): one 8- or 16-byte load.
+template <class Scale>
+struct ScaleQuad {
+  using Raw = std::conditional_t<sizeof(Scale) == 4, float4, uint2>;
+  Raw raw;
+  __device__ __forceinline__ void load(const Scale* p) { raw = *reinterpret_cast<const Raw*>(p); }
+  __device__ __forceinline__ float get(int c) const {
+    if constexpr (sizeof(Scale) == 4) {
+      return c == 0 ? raw.x : c == 1 ? raw.y : c == 2 ? raw.z : raw.w;
+    } else {
+      const uint32_t word = c < 2 ? raw.x : raw.y;
+      Scale value;
+      const uint16_t bits = static_cast<uint16_t>(c % 2 == 0 ? word : word >> 16);
+      memcpy(&value, &bits, 2);
+      return to_f32(value);
+    }
+  }
+};
+
+// A chunk of the 32-column shapes: every input (words, the four scales, the zero word, x's 32 bytes
+// with their scale and sum) is loaded by load_* a step ahead of multiply, so nothing waits on a load
+// issued in the step that uses it (Nsight Compute had a third of the stalls on x's load). 100
+// registers; gate / up 23.94 -> 22.94 us, q / k / v 6.50 -> 6.21, the 8B GPTQ decode +1.3%, AWQ +1.9%
+// (bench/results/2026-11-28-h100-gptq-tiles.md, call 7). The 16-column shape keeps Gptq4Chunk: at
+// 100 registers it fits 2 blocks an SM instead of 3, and o / down lost more than the rest gained.
+template <class Scale>
+struct Gptq4ChunkAhead {
+  uint4 words[4];
+  int4 x_lo, x_hi;
+  float x_scale, x_sum;
+  ScaleQuad<Scale> scale;
+  uint32_t zero_word;
+
+  __device__ __forceinline__ void load_weights(const PackedIntWeight& w, const Scale* __restrict__ scales,
+                                               const GptqWordLayout& layout, int n, int column0, int chunk) {
+    const int32_t* first = w.qweight + layout.at(static_cast<size_t>(chunk) * 4, column0);
+    const size_t stride = layout.row_stride();
+#pragma unroll
+    for (int r = 0; r < 4; ++r) words[r] = *reinterpret_cast<const uint4*>(first + r * stride);
+    const size_t g = static_cast<size_t>(chunk) * 32 / w.group_size;
+    scale.load(scales + g * n + column0);
+    zero_word = static_cast<uint32_t>(w.zeros[g * (n / 8) + column0 / 8]);
+  }
+  __device__ __forceinline__ void load_x(const QuantizedX& xq, int chunk) {
+    x_lo = *reinterpret_cast<const int4*>(xq.q + chunk * 32);
+    x_hi = *reinterpret_cast<const int4*>(xq.q + chunk * 32 + 16);
+    x_scale = xq.scale[chunk];
+    x_sum = xq.sum[chunk];
+  }
+  __device__ __forceinline__ void multiply(int column0, float (&total)[4]) const {
+    const int x_words[8] = {x_lo.x, x_lo.y, x_lo.z, x_lo.w, x_hi.x, x_hi.y, x_hi.z, x_hi.w};
+    int x_even[4], x_odd[4];
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      x_even[r] = static_cast<int>(__byte_perm(x_words[2 * r], x_words[2 * r + 1], 0x6420));
+      x_odd[r] = static_cast<int>(__byte_perm(x_words[2 * r], x_words[2 * r + 1], 0x7531));
+    }
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      const float zero = static_cast<float>(((zero_word >> (4 * ((column0 + c) % 8))) & 0xF) + 1);
+      int dot = 0;
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const uint32_t word = c == 0 ? words[r].x : c == 1 ? words[r].y : c == 2 ? words[r].z : words[r].w;
+        dot = __dp4a(static_cast<int>(word & 0x0F0F0F0Fu), x_even[r], dot);
+        dot = __dp4a(static_cast<int>((word >> 4) & 0x0F0F0F0Fu), x_odd[r], dot);
+      }
+      total[c] = fmaf(scale.get(c), x_scale * static_cast<float>(dot) - zero * x_sum, total[c]);
+    }
+  }
+};
+
 // GPTQ 4-bit with x rounded to int8 per 32 values (rounded_rows.cuh), as the GGUF GEMV does: the
 // float kernel above spends a shift, a mask, a conversion and an FMA per weight and is bound by
 // them (the 8B decode at 33% of the bandwidth). Here a word's eight nibbles become two dp4a: its
@@ -268,8 +344,8 @@ struct Gptq4Chunk {
 // of 16 kColumnLanes bytes. The split-k shape this replaced (128 columns a block, k over 17 blocks,
 // partials added by the last block through a fence and a counter) spent ~2-3 us a launch on that
 // hand-off (bench/results/2026-11-28-h100-gptq-inblock.md).
-// A warp multiplies one chunk while its next chunk's loads are in flight; the first chunk's loads
-// go before the wait (no earlier kernel writes weights). Two chunks per step (4 KB in flight, 122
+// A warp multiplies one chunk while its next chunk's loads are in flight; the first chunk's weight
+// loads go before the wait (no earlier kernel writes weights), x's after it. Two chunks per step (4 KB in flight, 122
 // registers) measured 2-17% slower (bench/results/2026-11-27-h100-gptq-decode.md); staging them in
 // shared memory by cp.async three chunks deep (64 registers, 8 blocks an SM) 2% slower than this.
 template <class Scale, int kWarps, int kColumnLanes>
@@ -278,6 +354,7 @@ __global__ void __launch_bounds__(kWarps * 32)
                            DType out_dtype) {
   constexpr int kChunkLanes = 32 / kColumnLanes, kColumns = 4 * kColumnLanes;
   constexpr int kStride = kChunkLanes * kWarps;  // chunks a block takes per step
+  constexpr bool kAhead = kColumnLanes == 8;     // Gptq4ChunkAhead: x and scales loaded ahead too
   __shared__ float warp_sums[kWarps][kColumns];
   pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -286,15 +363,32 @@ __global__ void __launch_bounds__(kWarps * 32)
   const bool active = column0 < n;
   float total[4] = {};
   int chunk = warp * kChunkLanes + lane / kColumnLanes;
-  Gptq4Chunk current, next;
   const GptqWordLayout layout = GptqWordLayout::of(w);
-  if (active && chunk < chunks) current.load(w.qweight, layout, column0, chunk);
-  pdl_wait();
-  if (active) {
-    for (; chunk < chunks; chunk += kStride) {
-      if (chunk + kStride < chunks) next.load(w.qweight, layout, column0, chunk + kStride);
-      current.multiply(w, scales, xq, n, column0, chunk, total);
-      current = next;
+  if constexpr (kAhead) {
+    Gptq4ChunkAhead<Scale> current, next;
+    if (active && chunk < chunks) current.load_weights(w, scales, layout, n, column0, chunk);
+    pdl_wait();
+    if (active && chunk < chunks) current.load_x(xq, chunk);
+    if (active) {
+      for (; chunk < chunks; chunk += kStride) {
+        if (chunk + kStride < chunks) {
+          next.load_weights(w, scales, layout, n, column0, chunk + kStride);
+          next.load_x(xq, chunk + kStride);
+        }
+        current.multiply(column0, total);
+        current = next;
+      }
+    }
+  } else {
+    Gptq4Chunk current, next;
+    if (active && chunk < chunks) current.load(w.qweight, layout, column0, chunk);
+    pdl_wait();
+    if (active) {
+      for (; chunk < chunks; chunk += kStride) {
+        if (chunk + kStride < chunks) next.load(w.qweight, layout, column0, chunk + kStride);
+        current.multiply(w, scales, xq, n, column0, chunk, total);
+        current = next;
+      }
     }
   }
 #pragma unroll
@@ -386,7 +480,7 @@ size_t partials_bytes(const GemvPlan& plan, size_t n) {
 
 // The int8-x GPTQ GEMV's block: 8 warps over 16 columns (4 lanes across them) where 32-column tiles
 // would not give every SM a block, 8 warps over 32 columns up to two such blocks an SM, else 4 warps
-// over 32 (one wave at 72 registers). H100, 8B decode, us a launch (the split-k kernel's in
+// over 32. H100, 8B decode, us a launch (the split-k kernel's in
 // brackets): q / k / v 6144 columns 7.4 (9.4), gate / up 28672 25.0 (25.1), o / down 4096 at 32
 // columns x 16 warps 8.8 (10.5); 16 x 8 made the decode 0.9% faster still: the one 512-thread block
 // an SM of 32 x 16 slowed the small kernels launched beside it.
