@@ -52,6 +52,23 @@ Status check_i32(std::string_view op, std::string_view arg, const Buffer* buffer
   return check_numel(op, arg, *buffer, needed);
 }
 
+// argmax_gathered's operands: values f32 and ids i32 [ranks, rows], out i32 [rows], and a slice
+// that exists.
+template <class Buffer>
+Status check_argmax_gathered(const Buffer& values, const Buffer& ids, const Buffer& out, size_t ranks, size_t rows,
+                             size_t cols) {
+  constexpr std::string_view op = "argmax_gathered";
+  FERRUM_TRY(check_dtype(op, "values", values, {DType::kF32}));
+  FERRUM_TRY(check_dtype(op, "ids", ids, {DType::kI32}));
+  FERRUM_TRY(check_dtype(op, "out", out, {DType::kI32}));
+  FERRUM_TRY(check_numel(op, "values", values, {ranks, rows}));
+  FERRUM_TRY(check_numel(op, "ids", ids, {ranks, rows}));
+  FERRUM_TRY(check_numel(op, "out", out, rows));
+  FERRUM_CHECK(rows == 0 || (ranks > 0 && cols > 0), ErrorCode::kInvalidArgument, op, ": ", ranks, " slices of ", cols,
+               " columns have no argmax");
+  return ok();
+}
+
 // Blocks in a KV pool of [num_blocks, heads, block_size, width] (plus its row scales when it has
 // them: backend_types.h's paged_pool_numel).
 template <class Buffer>

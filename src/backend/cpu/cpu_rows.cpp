@@ -168,14 +168,7 @@ Status CpuBackend::topk_rows(CpuContext& ctx, const CpuBuffer& x, CpuBuffer& val
 Status CpuBackend::argmax_gathered(CpuContext& /*ctx*/, const CpuBuffer& values, const CpuBuffer& ids, CpuBuffer& out,
                                    size_t ranks, size_t rows, size_t cols) {
   constexpr std::string_view op = "argmax_gathered";
-  FERRUM_TRY(check_dtype(op, "values", values, {DType::kF32}));
-  FERRUM_TRY(check_dtype(op, "ids", ids, {DType::kI32}));
-  FERRUM_TRY(check_dtype(op, "out", out, {DType::kI32}));
-  FERRUM_TRY(check_numel(op, "values", values, {ranks, rows}));
-  FERRUM_TRY(check_numel(op, "ids", ids, {ranks, rows}));
-  FERRUM_TRY(check_numel(op, "out", out, rows));
-  FERRUM_CHECK(rows == 0 || (ranks > 0 && cols > 0), ErrorCode::kInvalidArgument, op, ": ", ranks, " slices of ", cols,
-               " columns have no argmax");
+  FERRUM_TRY(check_argmax_gathered(values, ids, out, ranks, rows, cols));
   FERRUM_TRY(check_index_range(op, ranks * cols));
   const float* value = values.data_as<float>();
   const int32_t* id = ids.data_as<int32_t>();

@@ -460,14 +460,7 @@ Status CudaBackend::argmax_gathered(CudaContext& ctx, const CudaBuffer& values, 
                                     size_t ranks, size_t rows, size_t cols) {
   constexpr std::string_view op = "argmax_gathered";
   FERRUM_TRY(ctx.usable());
-  FERRUM_TRY(check_dtype(op, "values", values, {DType::kF32}));
-  FERRUM_TRY(check_dtype(op, "ids", ids, {DType::kI32}));
-  FERRUM_TRY(check_dtype(op, "out", out, {DType::kI32}));
-  FERRUM_TRY(check_numel(op, "values", values, {ranks, rows}));
-  FERRUM_TRY(check_numel(op, "ids", ids, {ranks, rows}));
-  FERRUM_TRY(check_numel(op, "out", out, rows));
-  FERRUM_CHECK(rows == 0 || (ranks > 0 && cols > 0), ErrorCode::kInvalidArgument, op, ": ", ranks, " slices of ", cols,
-               " columns have no argmax");
+  FERRUM_TRY(check_argmax_gathered(values, ids, out, ranks, rows, cols));
   FERRUM_CHECK(ranks * cols < (size_t{1} << 31), ErrorCode::kUnsupported, op, ": ", ranks * cols,
                " columns exceed 32-bit ids");
   return cuda::launch_argmax_gathered(values.data_as<float>(), ids.data_as<int32_t>(), out.data_as<int32_t>(), ranks,

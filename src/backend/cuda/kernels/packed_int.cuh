@@ -13,7 +13,7 @@ namespace ferrum::cuda {
 // Where word (row, column) of a GPTQ weight's [k / per_word, n] words is stored: row-major, or
 // tiled (PackedIntWeight::tiled): 32-column tiles, each tile's rows one contiguous run of 128-byte
 // rows. The decode GEMV's blocks own 16 or 32 columns and all of k, so tiled they stream one run
-// instead of 128 bytes every n words (8B decode 3% faster, bench/results/2026-11-28-h100-gptq-tiles.md).
+// instead of 128 bytes every n words (8B decode 2-3% faster, bench/results/2026-11-28-h100-gptq-tiles.md).
 // Four consecutive columns from a multiple of 4 stay one 16-byte vector either way.
 struct GptqWordLayout {
   size_t n = 0, rows = 0;

@@ -210,6 +210,40 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
   write_column_sums<4>(warp_sums, total, n, partials, counters, out, out_dtype);
 }
 
+// A chunk's x (32 int8) regrouped as a word's nibbles are laid out (low nibbles the even k, high
+// ones the odd), then each of a lane's four columns' integer dot product over the chunk, and its
+// contribution x_scale * dot - zero * x_sum, times the column's scale, added to total.
+struct Gptq4Dots {
+  int x_even[4], x_odd[4];
+
+  __device__ __forceinline__ Gptq4Dots(const int4& x_lo, const int4& x_hi) {
+    const int x_words[8] = {x_lo.x, x_lo.y, x_lo.z, x_lo.w, x_hi.x, x_hi.y, x_hi.z, x_hi.w};
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      x_even[r] = static_cast<int>(__byte_perm(x_words[2 * r], x_words[2 * r + 1], 0x6420));
+      x_odd[r] = static_cast<int>(__byte_perm(x_words[2 * r], x_words[2 * r + 1], 0x7531));
+    }
+  }
+
+  // scale_of(c): column0 + c's scale. GPTQ v1 checkpoints store each zero minus one.
+  template <class ScaleOf>
+  __device__ __forceinline__ void add(const uint4 (&words)[4], uint32_t zero_word, int column0, float x_scale,
+                                      float x_sum, const ScaleOf& scale_of, float (&total)[4]) const {
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      const float zero = static_cast<float>(((zero_word >> (4 * ((column0 + c) % 8))) & 0xF) + 1);
+      int dot = 0;
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const uint32_t word = c == 0 ? words[r].x : c == 1 ? words[r].y : c == 2 ? words[r].z : words[r].w;
+        dot = __dp4a(static_cast<int>(word & 0x0F0F0F0Fu), x_even[r], dot);
+        dot = __dp4a(static_cast<int>((word >> 4) & 0x0F0F0F0Fu), x_odd[r], dot);
+      }
+      total[c] = fmaf(scale_of(c), x_scale * static_cast<float>(dot) - zero * x_sum, total[c]);
+    }
+  }
+};
+
 // One 32-deep chunk of the 4-bit GPTQ GEMV on int8 x for a lane's four columns (see the kernel
 // below), for its 16-column shape: the chunk's four word rows, loaded a step ahead by load; x, the
 // scales and the zero are read in multiply (the 32-column shapes take Gptq4ChunkAhead, below).
@@ -229,31 +263,12 @@ struct Gptq4Chunk {
                                            const QuantizedX& xq, int n, int column0, int chunk,
                                            float (&total)[4]) const {
     const int k0 = chunk * 32;
-    const int4 x_lo = *reinterpret_cast<const int4*>(xq.q + k0);
-    const int4 x_hi = *reinterpret_cast<const int4*>(xq.q + k0 + 16);
-    const int x_words[8] = {x_lo.x, x_lo.y, x_lo.z, x_lo.w, x_hi.x, x_hi.y, x_hi.z, x_hi.w};
-    int x_even[4], x_odd[4];
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      x_even[r] = static_cast<int>(__byte_perm(x_words[2 * r], x_words[2 * r + 1], 0x6420));
-      x_odd[r] = static_cast<int>(__byte_perm(x_words[2 * r], x_words[2 * r + 1], 0x7531));
-    }
-    const float x_scale = xq.scale[chunk], x_sum = xq.sum[chunk];
+    const Gptq4Dots dots(*reinterpret_cast<const int4*>(xq.q + k0), *reinterpret_cast<const int4*>(xq.q + k0 + 16));
     const size_t g = static_cast<size_t>(k0) / w.group_size;
     const uint32_t zero_word = static_cast<uint32_t>(w.zeros[g * (n / 8) + column0 / 8]);
-#pragma unroll
-    for (int c = 0; c < 4; ++c) {
-      // GPTQ v1 checkpoints store each zero minus one.
-      const float zero = static_cast<float>(((zero_word >> (4 * ((column0 + c) % 8))) & 0xF) + 1);
-      int dot = 0;
-#pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const uint32_t word = c == 0 ? words[r].x : c == 1 ? words[r].y : c == 2 ? words[r].z : words[r].w;
-        dot = __dp4a(static_cast<int>(word & 0x0F0F0F0Fu), x_even[r], dot);
-        dot = __dp4a(static_cast<int>((word >> 4) & 0x0F0F0F0Fu), x_odd[r], dot);
-      }
-      total[c] = fmaf(to_f32(scales[g * n + column0 + c]), x_scale * static_cast<float>(dot) - zero * x_sum, total[c]);
-    }
+    dots.add(
+        words, zero_word, column0, xq.scale[chunk], xq.sum[chunk],
+        [&](int c) { return to_f32(scales[g * n + column0 + c]); }, total);
   }
 };
 
@@ -307,25 +322,9 @@ struct Gptq4ChunkAhead {
     x_sum = xq.sum[chunk];
   }
   __device__ __forceinline__ void multiply(int column0, float (&total)[4]) const {
-    const int x_words[8] = {x_lo.x, x_lo.y, x_lo.z, x_lo.w, x_hi.x, x_hi.y, x_hi.z, x_hi.w};
-    int x_even[4], x_odd[4];
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      x_even[r] = static_cast<int>(__byte_perm(x_words[2 * r], x_words[2 * r + 1], 0x6420));
-      x_odd[r] = static_cast<int>(__byte_perm(x_words[2 * r], x_words[2 * r + 1], 0x7531));
-    }
-#pragma unroll
-    for (int c = 0; c < 4; ++c) {
-      const float zero = static_cast<float>(((zero_word >> (4 * ((column0 + c) % 8))) & 0xF) + 1);
-      int dot = 0;
-#pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const uint32_t word = c == 0 ? words[r].x : c == 1 ? words[r].y : c == 2 ? words[r].z : words[r].w;
-        dot = __dp4a(static_cast<int>(word & 0x0F0F0F0Fu), x_even[r], dot);
-        dot = __dp4a(static_cast<int>((word >> 4) & 0x0F0F0F0Fu), x_odd[r], dot);
-      }
-      total[c] = fmaf(scale.get(c), x_scale * static_cast<float>(dot) - zero * x_sum, total[c]);
-    }
+    Gptq4Dots(x_lo, x_hi)
+        .add(
+            words, zero_word, column0, x_scale, x_sum, [&](int c) { return scale.get(c); }, total);
   }
 };
 
