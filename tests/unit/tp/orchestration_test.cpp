@@ -351,7 +351,7 @@ std::vector<std::string> served_texts(const char* tp, const std::vector<std::str
 }
 
 // The server loads its model on a thread that ends once loading is done: the workers it started
-// must outlive that thread (they once died with it, SIGKILL, on their first step).
+// must outlive that thread (they once died with it, SIGKILL, right after "ready").
 TEST(ProcessGroup, AServedModelAnswersThroughTwoProcessesAsThroughOne) {
   const std::vector<std::string> prompts = {"Once upon a time", "The little dog", "Lily and Tom went",
                                             "One day, a big"};
