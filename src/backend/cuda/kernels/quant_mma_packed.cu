@@ -344,9 +344,10 @@ struct Gptq4ChunkAhead {
 // partials added by the last block through a fence and a counter) spent ~2-3 us a launch on that
 // hand-off (bench/results/2026-11-28-h100-gptq-inblock.md).
 // A warp multiplies one chunk while its next chunk's loads are in flight; the first chunk's weight
-// loads go before the wait (no earlier kernel writes weights), x's after it. Two chunks per step (4 KB in flight, 122
-// registers) measured 2-17% slower (bench/results/2026-11-27-h100-gptq-decode.md); staging them in
-// shared memory by cp.async three chunks deep (64 registers, 8 blocks an SM) 2% slower than this.
+// loads go before the wait (no earlier kernel writes weights), x's after it. Two chunks per step (4
+// KB in flight, 122 registers) measured 2-17% slower (bench/results/2026-11-27-h100-gptq-decode.md);
+// staging them in shared memory by cp.async three chunks deep (64 registers, 8 blocks an SM) 2%
+// slower than this.
 template <class Scale, int kWarps, int kColumnLanes>
 __global__ void __launch_bounds__(kWarps * 32)
     gptq4_gemv_int8_kernel(PackedIntWeight w, const Scale* __restrict__ scales, QuantizedX xq, void* __restrict__ out,
