@@ -134,9 +134,11 @@ class DevicePicker {
     host_ids_.resize(rows);
     FERRUM_TRY(to_host(*ids_, host_ids_));
     // argmax_gathered on a device answers -1 for a rank's pick outside its slice (a bug, not input).
-    for (int32_t id : host_ids_) {
-      FERRUM_CHECK(id >= 0, ErrorCode::kInternal, "a device pick came back as ", id,
-                   ": the ranks' picks do not match their vocabulary slices");
+    if (plan.gathered_ranks > 0) {
+      for (int32_t id : host_ids_) {
+        FERRUM_CHECK(id >= 0, ErrorCode::kInternal, "a device pick came back as ", id,
+                     ": the ranks' picks do not match their vocabulary slices");
+      }
     }
     BatchPicks picks{.ids = host_ids_};
     if (plan.logprobs) {

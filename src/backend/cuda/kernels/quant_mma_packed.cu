@@ -299,7 +299,7 @@ struct ScaleQuad {
 // 100 registers it fits 2 blocks an SM instead of 3, and o / down lost more than the rest gained.
 template <class Scale>
 struct Gptq4ChunkAhead {
-  uint4 words[4];
+  Gptq4Chunk weights;  // its words
   int4 x_lo, x_hi;
   float x_scale, x_sum;
   ScaleQuad<Scale> scale;
@@ -307,10 +307,7 @@ struct Gptq4ChunkAhead {
 
   __device__ __forceinline__ void load_weights(const PackedIntWeight& w, const Scale* __restrict__ scales,
                                                const GptqWordLayout& layout, int n, int column0, int chunk) {
-    const int32_t* first = w.qweight + layout.at(static_cast<size_t>(chunk) * 4, column0);
-    const size_t stride = layout.row_stride();
-#pragma unroll
-    for (int r = 0; r < 4; ++r) words[r] = *reinterpret_cast<const uint4*>(first + r * stride);
+    weights.load(w.qweight, layout, column0, chunk);
     const size_t g = static_cast<size_t>(chunk) * 32 / w.group_size;
     scale.load(scales + g * n + column0);
     zero_word = static_cast<uint32_t>(w.zeros[g * (n / 8) + column0 / 8]);
@@ -324,7 +321,7 @@ struct Gptq4ChunkAhead {
   __device__ __forceinline__ void multiply(int column0, float (&total)[4]) const {
     Gptq4Dots(x_lo, x_hi)
         .add(
-            words, zero_word, column0, x_scale, x_sum, [&](int c) { return scale.get(c); }, total);
+            weights.words, zero_word, column0, x_scale, x_sum, [&](int c) { return scale.get(c); }, total);
   }
 };
 
