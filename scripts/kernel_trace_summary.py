@@ -8,6 +8,9 @@ step the kernels are taken in the order they finish (stream order; PDL lets a ke
 never finish before its predecessor), and each is charged what it adds to the step: its end minus
 the later of its own start and the previous kernel's end. Time with no kernel running is charged
 as "idle". Steps with fewer than K kernels (prefill graphs, captures) are left out.
+
+It also prints the median period between consecutive steps' starts: the period minus the step's
+span is the time the GPU waits on the host between steps (scheduling, uploads, sampling).
 """
 import argparse
 import collections
@@ -86,10 +89,15 @@ def main():
             previous_end = end
 
     n = len(steps)
+    starts = sorted(min(r[0] for r in s) for s in steps)
+    periods = sorted((b - a) / 1e3 for a, b in zip(starts, starts[1:]))
     step_times.sort()
     median = step_times[len(step_times) // 2]
     total = sum(charged.values()) / n + idle / n
     print(f"{n} steps of {size} kernels; step median {median:.1f} us, mean charged {total:.1f} us")
+    if periods:
+        period = periods[len(periods) // 2]
+        print(f"median period between step starts {period:.1f} us: {period - median:.1f} us a step outside the graph")
     print(f"{'kernel <<<grid>>>':<84} {'calls':>6} {'us/step':>9} {'%':>6} {'us each':>8} {'span':>8}")
     rows = sorted(charged, key=lambda k: -charged[k])
     for label in rows[: args.top]:

@@ -25,8 +25,7 @@ static_assert(sizeof(FrameHeader) == 16);
 
 Status send_frame(const Socket& socket, MessageTag tag, std::span<const uint8_t> payload, const std::string& peer) {
   const FrameHeader header{static_cast<uint32_t>(tag), 0, payload.size()};
-  FERRUM_TRY(socket.send_all(std::span(reinterpret_cast<const uint8_t*>(&header), sizeof(header)), peer));
-  return socket.send_all(payload, peer);
+  return socket.send_all(std::span(reinterpret_cast<const uint8_t*>(&header), sizeof(header)), payload, peer);
 }
 
 Expected<FrameHeader> recv_header(const Socket& socket, MessageTag expected, const std::string& peer,

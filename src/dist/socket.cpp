@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -97,6 +98,22 @@ Status Socket::send_all(std::span<const uint8_t> bytes, const std::string& peer)
     sent += static_cast<size_t>(n);
   }
   return ok();
+}
+
+Status Socket::send_all(std::span<const uint8_t> head, std::span<const uint8_t> body, const std::string& peer) const {
+  iovec parts[2] = {{const_cast<uint8_t*>(head.data()), head.size()}, {const_cast<uint8_t*>(body.data()), body.size()}};
+  msghdr message{};
+  message.msg_iov = parts;
+  message.msg_iovlen = 2;
+  const ssize_t n = ::sendmsg(fd_, &message, MSG_NOSIGNAL);
+  if (n < 0 && errno != EINTR) {
+    return make_error(ErrorCode::kIo, "sending to ", peer, " failed: ", errno_text(), " (has that process exited?)");
+  }
+  // What the kernel did not take goes out by the plain path.
+  const size_t sent = n < 0 ? 0 : static_cast<size_t>(n);
+  if (sent < head.size()) FERRUM_TRY(send_all(head.subspan(sent), peer));
+  const size_t body_sent = sent > head.size() ? sent - head.size() : 0;
+  return send_all(body.subspan(body_sent), peer);
 }
 
 Status Socket::recv_exact(std::span<uint8_t> bytes, const std::string& peer,

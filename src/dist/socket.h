@@ -41,6 +41,9 @@ class Socket {
 
   // Writes every byte. `peer` names the other side in errors ("rank 1").
   Status send_all(std::span<const uint8_t> bytes, const std::string& peer) const;
+  // Writes `head` then `body` with one system call where the kernel takes both (one segment on the
+  // wire for a small frame, so the reader wakes once).
+  Status send_all(std::span<const uint8_t> head, std::span<const uint8_t> body, const std::string& peer) const;
   // Reads exactly bytes.size() bytes; end-of-file, an error or the deadline give an error naming `peer`.
   Status recv_exact(std::span<uint8_t> bytes, const std::string& peer, std::optional<Clock::time_point> deadline) const;
   // True when the peer has closed its end (or the connection broke) without sending anything; for

@@ -133,8 +133,8 @@ Expected<std::vector<float>> TensorParallelCausalLm::forward_all(SequenceState& 
 Expected<uint32_t> TensorParallelCausalLm::forward_greedy(SequenceState& state, std::span<const uint32_t> tokens) {
   auto& sequence = static_cast<TensorParallelSequence&>(state);
   FERRUM_TRY(check_call(state, tokens));
-  FERRUM_TRY(
-      link_->send({.kind = ModelStep::Kind::kForward, .id = sequence.id(), .tokens = {tokens.begin(), tokens.end()}}));
+  FERRUM_TRY(link_->send(
+      {.kind = ModelStep::Kind::kForwardGreedy, .id = sequence.id(), .tokens = {tokens.begin(), tokens.end()}}));
   return local_->forward_greedy(sequence.local(), tokens);
 }
 
@@ -247,6 +247,14 @@ Status follow_rank_zero(dist::RankGroup& group, CausalLm& local) {
       case ModelStep::Kind::kForward: {
         FERRUM_ASSIGN_OR_RETURN(SequenceState * state, find(step.id));
         FERRUM_TRY(local.forward(*state, step.tokens));
+        break;
+      }
+      case ModelStep::Kind::kForwardGreedy: {
+        // Rank 0's argmax needs nothing from this rank's (no collective in it): this rank's own
+        // pick only spares it copying the logits to the host, so that it is ready for the next step
+        // as soon as rank 0 is.
+        FERRUM_ASSIGN_OR_RETURN(SequenceState * state, find(step.id));
+        FERRUM_TRY(local.forward_greedy(*state, step.tokens));
         break;
       }
       case ModelStep::Kind::kForwardAll: {

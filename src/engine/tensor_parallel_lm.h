@@ -39,7 +39,7 @@ class TensorParallelCausalLm final : public CausalLm {
   Expected<std::unique_ptr<SequenceState>> new_sequence(size_t capacity) override;
   Expected<std::span<const float>> forward(SequenceState& state, std::span<const uint32_t> tokens) override;
   Expected<std::vector<float>> forward_all(SequenceState& state, std::span<const uint32_t> tokens) override;
-  // The other ranks run a plain forward; the argmax is rank 0's own op (no collective in it).
+  // The other ranks run the same step and an argmax of their own (rank 0's has no collective in it).
   Expected<uint32_t> forward_greedy(SequenceState& state, std::span<const uint32_t> tokens) override;
   // Not over a group yet: refused on rank 0 before anything is broadcast.
   Expected<std::vector<float>> hidden_states(SequenceState& state, std::span<const uint32_t> tokens) override;

@@ -39,7 +39,7 @@ Expected<ModelStep> decode_model_step(std::span<const uint8_t> bytes) {
   ModelStep step;
   FERRUM_ASSIGN_OR_RETURN(uint8_t kind, reader.get<uint8_t>());
   FERRUM_CHECK(kind >= static_cast<uint8_t>(ModelStep::Kind::kNewSequence) &&
-                   kind <= static_cast<uint8_t>(ModelStep::Kind::kForwardBatchSample),
+                   kind <= static_cast<uint8_t>(ModelStep::Kind::kForwardGreedy),
                ErrorCode::kParse, "tensor-parallel step of unknown kind ", int(kind));
   step.kind = static_cast<ModelStep::Kind>(kind);
   FERRUM_ASSIGN_OR_RETURN(step.id, reader.get<uint64_t>());

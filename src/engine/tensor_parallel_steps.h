@@ -32,6 +32,7 @@ struct ModelStep {
     kCopyBlock,           // copy-on-write in paged cache `id`: block `value` into block `value2`
     kEnableBatchGraphs,   // enable_batch_graphs(value != 0)
     kForwardBatchSample,  // run `batch`, rank 0 picking from whole logits rows (its draw is its own)
+    kForwardGreedy,       // kForward whose logits nobody reads: the argmax stays on the device
   };
   Kind kind = Kind::kShutdown;
   uint64_t id = 0;  // the sequence or paged cache the step is about

@@ -33,6 +33,9 @@ struct GqaParams {
   float rms_norm_eps = 1e-6f;
   float scale = 1.0f;  // multiplies q.k before the softmax
   TensorParallel tp;   // this rank's share of the heads
+  // Whether forward sums the ranks' partial outputs (all_reduce) or leaves that to the caller,
+  // which fuses it with what follows (all_reduce_add_rms_norm_rounding).
+  bool sum_ranks_in_forward = true;
 
   // The whole model's projections.
   size_t q_dim() const { return num_heads * head_dim; }
@@ -238,7 +241,7 @@ class GroupedQueryAttention {
     tracer.template trace<B>(ctx, "kqv_out", layer, attn, tokens * p.local_q_dim());
     FERRUM_TRY(o_->forward(ctx, attn, out, tokens));
     // Each rank's output projection covered only its heads: the sum over ranks is the whole output.
-    FERRUM_TRY(B::all_reduce(ctx, out, tokens * p.hidden_size, ReduceOp::kSum));
+    if (p.sum_ranks_in_forward) FERRUM_TRY(B::all_reduce(ctx, out, tokens * p.hidden_size, ReduceOp::kSum));
     tracer.template trace<B>(ctx, "attn_out", layer, out, tokens * p.hidden_size);
     return ok();
   }

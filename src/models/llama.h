@@ -138,6 +138,11 @@ class LlamaModel {
   // or nullptr) runs the layer's attention from scratch_.x into scratch_.o.
   template <class Attend>
   Status run_decoder(Context& ctx, size_t t, const Attend& attend);
+  // residual += block_out (first summed over the ranks when `partial`: the block left its
+  // row-parallel projection's part), then scratch_.x = rms_norm(residual) * norm, with x's rounding
+  // when x_rounded is not null.
+  Status add_block_output(Context& ctx, Buffer& block_out, bool partial, const Buffer& norm, size_t t,
+                          RoundedRows<B>* x_rounded);
   // Embeddings, every layer over the state's contiguous cache and the final norm for one chunk:
   // leaves the normed hidden states in scratch_.x and advances the state.
   Status forward_layers(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state);

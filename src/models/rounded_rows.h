@@ -82,4 +82,19 @@ Status fused_add_rms_norm_rounding(typename B::Context& ctx, typename B::Buffer&
   return B::fused_add_rms_norm(ctx, residual, x, w, eps, out, tokens, dim);
 }
 
+// all_reduce(x) (the ranks' partial outputs of a row-parallel layer), then
+// fused_add_rms_norm_rounding: one op on backends that fuse them (B::all_reduce_add_rms_norm), the
+// two elsewhere. x then holds this rank's part or the sum: callers must not read it.
+template <Backend B>
+Status all_reduce_add_rms_norm_rounding(typename B::Context& ctx, typename B::Buffer& x, typename B::Buffer& residual,
+                                        const typename B::Buffer& w, float eps, typename B::Buffer& out, size_t tokens,
+                                        size_t dim, RoundedRows<B>* rounded) {
+  if constexpr (requires { B::all_reduce_add_rms_norm(ctx, x, residual, w, eps, out, tokens, dim, rounded); }) {
+    return B::all_reduce_add_rms_norm(ctx, x, residual, w, eps, out, tokens, dim, rounded);
+  } else {
+    FERRUM_TRY(B::all_reduce(ctx, x, tokens * dim, ReduceOp::kSum));
+    return fused_add_rms_norm_rounding<B>(ctx, residual, x, w, eps, out, tokens, dim, rounded);
+  }
+}
+
 }  // namespace ferrum

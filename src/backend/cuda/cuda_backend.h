@@ -283,6 +283,11 @@ struct CudaBackend : BackendDefaults {
   static size_t world_size(const Context& ctx);
   static size_t rank(const Context& ctx);
   static Status all_reduce(Context& ctx, Buffer& data, size_t len, ReduceOp op);
+  // all_reduce(x), then fused_add_rms_norm(residual, x, w, eps, out) (with `rounded`: its
+  // *_rounded form): one kernel where the ranks share IPC buffers and the rows fit it (kernels/
+  // ipc_all_reduce.h; the same bits), else those ops. x then holds this rank's part or the sum.
+  static Status all_reduce_add_rms_norm(Context& ctx, Buffer& x, Buffer& residual, const Buffer& w, float eps,
+                                        Buffer& out, size_t tokens, size_t dim, RoundedRows* rounded);
   static Status all_gather(Context& ctx, const Buffer& local, Buffer& global, size_t local_len);
   static Status broadcast(Context& ctx, Buffer& data, size_t len, size_t src_rank);
 

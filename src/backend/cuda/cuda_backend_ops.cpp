@@ -16,6 +16,7 @@
 #include "backend/cuda/kernels/reduce.h"
 #include "backend/cuda/kernels/rope.h"
 #include "backend/cuda/kernels/sample.h"
+#include "backend/cuda/nccl_communicator.h"
 
 namespace ferrum {
 
@@ -140,6 +141,33 @@ Status CudaBackend::fused_add_rms_norm_rounded(CudaContext& ctx, CudaBuffer& res
   FERRUM_ASSIGN_OR_RETURN(cuda::NormArgs args, rms_norm_args(op, &residual, x, w, eps, out, tokens, dim));
   FERRUM_ASSIGN_OR_RETURN(args.rounded, claim_rounded_rows(op, rounded, out, tokens, dim));
   return cuda::launch_fused_add_rms_norm(args, ctx.stream());
+}
+
+Status CudaBackend::all_reduce_add_rms_norm(CudaContext& ctx, CudaBuffer& x, CudaBuffer& residual, const CudaBuffer& w,
+                                            float eps, CudaBuffer& out, size_t tokens, size_t dim,
+                                            CudaRoundedRows* rounded) {
+  constexpr std::string_view op = "all_reduce_add_rms_norm";
+  FERRUM_TRY(ctx.usable());
+  FERRUM_ASSIGN_OR_RETURN(cuda::NormArgs args, rms_norm_args(op, &residual, x, w, eps, out, tokens, dim));
+  cuda::IpcAllReduce* ipc = ctx.state().nccl ? ctx.state().nccl->ipc() : nullptr;
+  if (ipc == nullptr || !ipc->takes_add_rms_norm(tokens, dim, x.dtype())) {
+    FERRUM_TRY(all_reduce(ctx, x, tokens * dim, ReduceOp::kSum));
+    if (rounded != nullptr) return fused_add_rms_norm_rounded(ctx, residual, x, w, eps, out, tokens, dim, *rounded);
+    return fused_add_rms_norm(ctx, residual, x, w, eps, out, tokens, dim);
+  }
+  if (rounded != nullptr) {
+    FERRUM_ASSIGN_OR_RETURN(args.rounded, claim_rounded_rows(op, *rounded, out, tokens, dim));
+  }
+  cuda::IpcNormArgs norm;
+  norm.residual = args.residual;
+  norm.weight = args.weight;
+  norm.weight_dtype = args.weight_dtype;
+  norm.out = args.out;
+  norm.rounded = args.rounded;
+  norm.rows = tokens;
+  norm.dim = dim;
+  norm.eps = eps;
+  return ipc->run_add_rms_norm(x.data(), x.dtype(), norm, ctx.stream());
 }
 
 Status CudaBackend::fused_act_mul_split_rounded(CudaContext& ctx, const CudaBuffer& gate_up, CudaBuffer& out,

@@ -58,8 +58,8 @@ Status share(dist::RankGroup& group, T& value) {
   return group.recv(0, MessageTag::kIpcHandles, bytes_of(value), Clock::now() + group.options().join_timeout);
 }
 
-bool enabled_by_environment() {
-  const char* text = std::getenv("FERRUM_TP_IPC_ALL_REDUCE");
+bool enabled_by_environment(const char* name) {
+  const char* text = std::getenv(name);
   return text == nullptr || std::strcmp(text, "0") != 0;
 }
 
@@ -69,6 +69,7 @@ Expected<std::unique_ptr<IpcAllReduce>> IpcAllReduce::create(dist::RankGroup& gr
   std::unique_ptr<IpcAllReduce> ipc(new IpcAllReduce());
   ipc->rank_ = static_cast<int>(group.rank());
   ipc->ranks_ = static_cast<int>(group.size());
+  ipc->fuse_norm_ = enabled_by_environment("FERRUM_TP_FUSED_NORM");
   // Allocation failures only make this rank's offer unusable: the group then falls back together.
   Offer offer;
   (void)gethostname(offer.host, sizeof offer.host - 1);
@@ -86,7 +87,8 @@ Expected<std::unique_ptr<IpcAllReduce>> IpcAllReduce::create(dist::RankGroup& gr
   FERRUM_ASSIGN_OR_RETURN(std::vector<Offer> offers, gather(group, offer));
   Table table;
   if (group.rank() == 0) {
-    table.enabled = enabled_by_environment() && std::all_of(offers.begin(), offers.end(), [&](const Offer& o) {
+    table.enabled = enabled_by_environment("FERRUM_TP_IPC_ALL_REDUCE") &&
+                    std::all_of(offers.begin(), offers.end(), [&](const Offer& o) {
                       return o.usable && std::strncmp(o.host, offers[0].host, sizeof o.host) == 0;
                     });
     std::copy(offers.begin(), offers.end(), table.offers);
@@ -132,10 +134,10 @@ bool IpcAllReduce::takes(size_t count, DType dtype, ReduceOp op) const {
   return op == ReduceOp::kSum && ipc_all_reduce_takes(count, dtype);
 }
 
-Status IpcAllReduce::run(void* data, size_t count, DType dtype, cudaStream_t stream) {
+IpcAllReduceArgs IpcAllReduce::args(const void* in, void* out, size_t count, DType dtype) const {
   IpcAllReduceArgs args;
-  args.in = data;
-  args.out = data;
+  args.in = in;
+  args.out = out;
   args.dtype = dtype;
   args.count = count;
   args.rank = rank_;
@@ -143,7 +145,15 @@ Status IpcAllReduce::run(void* data, size_t count, DType dtype, cudaStream_t str
   std::copy(buffers_.begin(), buffers_.end(), args.buffers);
   args.counters = counters_;
   args.abort = abort_;
-  return launch_ipc_all_reduce(args, stream);
+  return args;
+}
+
+Status IpcAllReduce::run(void* data, size_t count, DType dtype, cudaStream_t stream) {
+  return launch_ipc_all_reduce(args(data, data, count, dtype), stream);
+}
+
+Status IpcAllReduce::run_add_rms_norm(const void* x, DType dtype, const IpcNormArgs& norm, cudaStream_t stream) {
+  return launch_ipc_all_reduce_add_rms_norm(args(x, nullptr, norm.rows * norm.dim, dtype), norm, stream);
 }
 
 }  // namespace ferrum::cuda

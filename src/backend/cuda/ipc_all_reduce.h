@@ -32,19 +32,29 @@ class IpcAllReduce {
   bool takes(size_t count, DType dtype, ReduceOp op) const;
   // data = the sum over ranks of data, enqueued on `stream` (every rank makes the same calls).
   Status run(void* data, size_t count, DType dtype, cudaStream_t stream);
+  // Whether the sum of `rows` rows of `dim` fused with the residual add and RMS norm takes one
+  // kernel (ipc_add_rms_norm_takes), unless FERRUM_TP_FUSED_NORM=0 (for comparisons). Ranks may
+  // answer differently: the fused kernel and the plain one send and read the same lines.
+  bool takes_add_rms_norm(size_t rows, size_t dim, DType dtype) const {
+    return fuse_norm_ && ipc_add_rms_norm_takes(rows, dim, dtype);
+  }
+  // residual += the sum over ranks of x; out = rms_norm(residual) (launch_ipc_all_reduce_add_rms_norm).
+  Status run_add_rms_norm(const void* x, DType dtype, const IpcNormArgs& norm, cudaStream_t stream);
   // A peer is gone: kernels waiting for it give up (their sums are garbage; the caller reports).
   void abort() { *abort_ = 1; }
 
  private:
   IpcAllReduce() = default;
+  IpcAllReduceArgs args(const void* in, void* out, size_t count, DType dtype) const;
   // Maps the peers' buffers from their handles; false when one cannot be mapped.
   bool map_peers(std::span<const cudaIpcMemHandle_t> handles);
 
   int rank_ = 0, ranks_ = 0;
   void* own_ = nullptr;
   std::array<void*, kIpcMaxRanks> buffers_{};  // each rank's buffer; the peers' ones mapped here
-  uint32_t* counters_ = nullptr;               // device, calls made per block
+  uint32_t* counters_ = nullptr;               // device: the epoch, the blocks of a call done
   volatile int* abort_ = nullptr;              // pinned and mapped: the host's "give up"
+  bool fuse_norm_ = true;
 };
 
 }  // namespace ferrum::cuda

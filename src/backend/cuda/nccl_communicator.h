@@ -50,6 +50,9 @@ class NcclCommunicator {
   // Waits until `stream` has finished, watching for the failures above.
   Status wait(cudaStream_t stream);
 
+  // The one-shot path of small sums, for the ops that fuse it with more (null: NCCL sums everything).
+  IpcAllReduce* ipc() const { return ipc_.get(); }
+
  private:
   explicit NcclCommunicator(std::shared_ptr<dist::RankGroup> group) : group_(std::move(group)) {}
   // Waits for a non-blocking NCCL call that returned ncclInProgress to complete.

@@ -22,7 +22,7 @@ ForwardBatch sample_batch() {
 
 TEST(ModelStepCodec, EveryKindRoundTrips) {
   for (uint8_t k = static_cast<uint8_t>(ModelStep::Kind::kNewSequence);
-       k <= static_cast<uint8_t>(ModelStep::Kind::kForwardBatchSample); ++k) {
+       k <= static_cast<uint8_t>(ModelStep::Kind::kForwardGreedy); ++k) {
     const auto kind = static_cast<ModelStep::Kind>(k);
     const bool batched = kind == ModelStep::Kind::kForwardBatch || kind == ModelStep::Kind::kForwardBatchArgmax ||
                          kind == ModelStep::Kind::kForwardBatchSample;
@@ -54,7 +54,7 @@ TEST(ModelStepCodec, RefusesUnknownKindsTruncationAndTrailingBytes) {
   std::vector<uint8_t> bytes = encode_model_step(step);
 
   std::vector<uint8_t> unknown = bytes;
-  unknown[0] = static_cast<uint8_t>(ModelStep::Kind::kForwardBatchSample) + 1;
+  unknown[0] = static_cast<uint8_t>(ModelStep::Kind::kForwardGreedy) + 1;
   EXPECT_FALSE(decode_model_step(unknown));
   unknown[0] = 0;
   EXPECT_FALSE(decode_model_step(unknown));

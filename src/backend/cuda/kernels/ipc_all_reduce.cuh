@@ -23,66 +23,90 @@ __device__ __forceinline__ bool ipc_load_lines(const uint64_t* p, uint32_t epoch
   return static_cast<uint32_t>(a >> 32) == epoch && static_cast<uint32_t>(b >> 32) == epoch;
 }
 
-// kBlocks blocks of kThreads threads; every call on one set of buffers and counters must use the
-// same kBlocks (the epochs are counted per block).
+// This call's epoch (read by every block before any block of the call can advance it): call after
+// pdl_wait, so that the previous call's advance is visible. Every thread gets it.
+__device__ __forceinline__ uint32_t ipc_begin_call(const uint32_t* counters) {
+  __shared__ uint32_t shared_epoch;
+  if (threadIdx.x == 0) shared_epoch = *reinterpret_cast<const volatile uint32_t*>(counters) + 1;
+  __syncthreads();
+  return shared_epoch;
+}
+
+// The block is done with the call; the last block to finish advances the epoch for the next call.
+__device__ __forceinline__ void ipc_end_call(uint32_t* counters, uint32_t epoch) {
+  __syncthreads();
+  if (threadIdx.x == 0 && atomicAdd(&counters[1], 1u) == gridDim.x - 1) {
+    counters[1] = 0;
+    counters[0] = epoch;
+  }
+}
+
+// Rank `src`'s lines in rank `owner`'s buffer, in the half of `epoch`: four per 16-byte unit.
+__device__ __forceinline__ uint64_t* ipc_slot(const IpcAllReduceArgs& a, int owner, int src, uint32_t epoch) {
+  const size_t half = epoch & 1u;
+  return reinterpret_cast<uint64_t*>(static_cast<char*>(a.buffers[owner]) + (half * a.ranks + src) * kIpcSlotBytes);
+}
+
+// Sends 16-byte unit `u` of this rank's message to every other rank.
+__device__ __forceinline__ void ipc_push_unit(const IpcAllReduceArgs& a, uint32_t epoch, size_t u, uint4 v) {
+  for (int r = 0; r < a.ranks; ++r) {
+    if (r == a.rank) continue;
+    uint64_t* lines = ipc_slot(a, r, a.rank, epoch) + 4 * u;
+    ipc_store_lines(lines, v.x, v.y, epoch);
+    ipc_store_lines(lines + 2, v.z, v.w, epoch);
+  }
+}
+
+// Rank `src`'s unit `u`, waiting until it has arrived. When the host gives up on the group
+// (`abort`), `gave_up` is set and the unit is garbage; later calls then return at once.
+__device__ __forceinline__ uint4 ipc_fetch_unit(const IpcAllReduceArgs& a, uint32_t epoch, int src, size_t u,
+                                                bool& gave_up) {
+  uint4 v{};
+  const uint64_t* lines = ipc_slot(a, a.rank, src, epoch) + 4 * u;
+  bool low = false, high = false;
+  for (uint32_t spins = 1; !(low && high) && !gave_up; ++spins) {
+    if (!low) low = ipc_load_lines(lines, epoch, v.x, v.y);
+    if (!high) high = ipc_load_lines(lines + 2, epoch, v.z, v.w);
+    if (spins % 1024 == 0 && *a.abort != 0) gave_up = true;
+  }
+  return v;
+}
+
+// Adds the 16 / sizeof(T) values of unit `v` to `sum`.
+template <class T>
+__device__ __forceinline__ void ipc_accumulate(float* sum, uint4 v) {
+  const T* parts = reinterpret_cast<const T*>(&v);
+#pragma unroll
+  for (int i = 0; i < static_cast<int>(16 / sizeof(T)); ++i) sum[i] += to_f32(parts[i]);
+}
+
+// kBlocks blocks of kThreads threads; any shape may follow any other on the same buffers.
 template <class T, int kBlocks, int kThreads>
 __global__ void __launch_bounds__(kThreads) ipc_all_reduce_kernel(IpcAllReduceArgs a) {
   pdl_wait();
-  __shared__ uint32_t shared_epoch;
-  if (threadIdx.x == 0) {
-    shared_epoch = a.counters[blockIdx.x] + 1;
-    a.counters[blockIdx.x] = shared_epoch;
-  }
-  __syncthreads();
-  const uint32_t epoch = shared_epoch;
-  const size_t half = epoch & 1u;
-  // Rank `src`'s lines in rank `owner`'s buffer: four per 16-byte unit of the message.
-  const auto slot = [&](int owner, int src) {
-    return reinterpret_cast<uint64_t*>(static_cast<char*>(a.buffers[owner]) + (half * a.ranks + src) * kIpcSlotBytes);
-  };
+  const uint32_t epoch = ipc_begin_call(a.counters);
   const size_t units = a.count * sizeof(T) / 16;
   const size_t per_block = (units + kBlocks - 1) / kBlocks;
   const size_t begin = min(units, blockIdx.x * per_block), end = min(units, begin + per_block);
   const auto* in = static_cast<const uint4*>(a.in);
 
-  for (size_t u = begin + threadIdx.x; u < end; u += blockDim.x) {
-    const uint4 v = in[u];
-    for (int r = 0; r < a.ranks; ++r) {
-      if (r == a.rank) continue;
-      uint64_t* lines = slot(r, a.rank) + 4 * u;
-      ipc_store_lines(lines, v.x, v.y, epoch);
-      ipc_store_lines(lines + 2, v.z, v.w, epoch);
-    }
-  }
+  for (size_t u = begin + threadIdx.x; u < end; u += blockDim.x) ipc_push_unit(a, epoch, u, in[u]);
   // Sum in rank order, this rank's part read from `in` (each unit is written to `out` by the thread
   // that read it, so in == out is fine).
   constexpr int kPerUnit = 16 / sizeof(T);
   auto* out = static_cast<uint4*>(a.out);
+  bool gave_up = false;
   for (size_t u = begin + threadIdx.x; u < end; u += blockDim.x) {
     float sum[kPerUnit] = {};
-    for (int r = 0; r < a.ranks; ++r) {
-      uint4 v;
-      if (r == a.rank) {
-        v = in[u];
-      } else {
-        const uint64_t* lines = slot(a.rank, r) + 4 * u;
-        bool low = false, high = false;
-        for (uint32_t spins = 1; !(low && high); ++spins) {
-          if (!low) low = ipc_load_lines(lines, epoch, v.x, v.y);
-          if (!high) high = ipc_load_lines(lines + 2, epoch, v.z, v.w);
-          if (spins % 1024 == 0 && *a.abort != 0) return;  // the host has given up on the group
-        }
-      }
-      const T* parts = reinterpret_cast<const T*>(&v);
-#pragma unroll
-      for (int i = 0; i < kPerUnit; ++i) sum[i] += to_f32(parts[i]);
-    }
+    for (int r = 0; r < a.ranks; ++r)
+      ipc_accumulate<T>(sum, r == a.rank ? in[u] : ipc_fetch_unit(a, epoch, r, u, gave_up));
     uint4 packed;
     T* values = reinterpret_cast<T*>(&packed);
 #pragma unroll
     for (int i = 0; i < kPerUnit; ++i) values[i] = from_f32<T>(sum[i]);
     out[u] = packed;
   }
+  ipc_end_call(a.counters, epoch);
 }
 
 }  // namespace ferrum::cuda

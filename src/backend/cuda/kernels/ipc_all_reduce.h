@@ -6,11 +6,15 @@
 //
 // Slots hold "lines" of 8 bytes: 4 bytes of data and the call's epoch, stored together (an aligned
 // 8-byte store is single-copy atomic), so a reader that sees the epoch sees the data with it (the
-// low-latency protocol NCCL's LL uses, at twice the bytes). The epoch (calls so far, counted per
-// block in `counters`; equal on every rank since all ranks make the same calls, and every call
-// runs all kIpcBlocks blocks) also picks one of two halves: a rank writes the half of call e again
-// in call e + 2, which it reaches only after its call e + 1 read every peer's data, sent after the
-// peer's call e (and its reads of that half) completed.
+// low-latency protocol NCCL's LL uses, at twice the bytes). The epoch (calls so far, kept in
+// `counters` and advanced by the last block to finish a call; equal on every rank since all ranks
+// make the same calls) also picks one of two halves: a rank writes the half of call e again in
+// call e + 2, which it reaches only after its call e + 1 read every peer's data, sent after the
+// peer's call e (and its reads of that half) completed. One epoch for the whole call, not one per
+// block, so calls of different launch shapes (the plain sum, the sum fused with the norm: a block
+// per row) may follow each other on the same buffers: a line's epoch names the call that wrote it,
+// whichever block did. (After 2^32 calls the epochs wrap; a line left unwritten for exactly that
+// many calls could then be read as new.)
 //
 // Buffer of each rank: [2 halves][ranks][kIpcMaxBytes / 4 lines of 8 bytes]. The lab
 // (lab/all_reduce_lab.cu) times it against NCCL and against v1, a flag-per-block protocol.
@@ -27,9 +31,9 @@
 namespace ferrum::cuda {
 
 inline constexpr int kIpcMaxRanks = 8;
-inline constexpr int kIpcBlocks = 32;      // the shipped launch shape (lab/NOTES.md)
+inline constexpr int kIpcBlocks = 32;  // the shipped launch shape (lab/NOTES.md)
 inline constexpr int kIpcThreads = 512;
-inline constexpr int kIpcMaxBlocks = 128;  // counters to allocate: enough for any shape the lab tries
+inline constexpr int kIpcMaxBlocks = 128;  // counters to allocate (v2 uses two; the lab's v1 one per block)
 inline constexpr size_t kIpcMaxBytes = size_t{1} << 20;    // larger messages go to NCCL
 inline constexpr size_t kIpcSlotBytes = 2 * kIpcMaxBytes;  // lines: data and epoch
 
@@ -44,12 +48,31 @@ struct IpcAllReduceArgs {
   size_t count = 0;            // count * element size: a multiple of 16, at most kIpcMaxBytes
   int rank = 0, ranks = 0;
   void* buffers[kIpcMaxRanks] = {};     // each rank's buffer (zeroed once), mapped here
-  uint32_t* counters = nullptr;         // [kIpcMaxBlocks] calls made per block, this rank's (zeroed once)
+  uint32_t* counters = nullptr;         // [kIpcMaxBlocks], this rank's (zeroed once): the epoch, blocks done
   const volatile int* abort = nullptr;  // host-mapped; non-zero makes waiting blocks give up (garbage out)
 };
 
 // Whether a message of `count` elements of `dtype` can take this path.
 bool ipc_all_reduce_takes(size_t count, DType dtype);
 Status launch_ipc_all_reduce(const IpcAllReduceArgs& args, cudaStream_t stream);
+
+// The sum fused with what a decoder does next (all_reduce, then fused_add_rms_norm; one launch and
+// one pass over the rows instead of two): with `in` = x [rows, dim], this rank's part (left as it
+// was; `out` unused), residual += the sum over ranks of x, rounded to the activation dtype first as
+// all_reduce leaves it, and out = rms_norm(residual) * weight, bit for bit what the two ops give.
+// With `rounded`, out's rows rounded to int8 for the quantized GEMV as well (rms_norm_rounded's).
+struct IpcNormArgs {
+  void* residual = nullptr;  // [rows, dim], the activation dtype
+  const void* weight = nullptr;
+  DType weight_dtype = DType::kF32;
+  void* out = nullptr;      // [rows, dim]
+  void* rounded = nullptr;  // optional (dim % 32 == 0)
+  size_t rows = 0, dim = 0;
+  float eps = 0.0f;
+};
+// Whether rows x dim of `dtype` (the activations) fit the fused kernel: a 16-byte-vector row (the
+// norm kernel's vector path) and a message this path takes.
+bool ipc_add_rms_norm_takes(size_t rows, size_t dim, DType dtype);
+Status launch_ipc_all_reduce_add_rms_norm(const IpcAllReduceArgs& sum, const IpcNormArgs& norm, cudaStream_t stream);
 
 }  // namespace ferrum::cuda

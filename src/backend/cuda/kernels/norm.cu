@@ -43,13 +43,6 @@ __global__ void layer_norm_kernel(const A* x, const W* __restrict__ gamma, const
   }
 }
 
-unsigned norm_threads(size_t work_items) {
-  size_t threads = (work_items + 31) / 32 * 32;
-  if (threads < 64) threads = 64;
-  if (threads > 1024) threads = 1024;
-  return static_cast<unsigned>(threads);
-}
-
 template <bool kFusedAdd>
 Status launch_rms(const NormArgs& a, cudaStream_t stream, const char* name) {
   if (a.rows == 0 || a.dim == 0) return ok();
@@ -70,10 +63,7 @@ Status launch_rms(const NormArgs& a, cudaStream_t stream, const char* name) {
         const W* w = static_cast<const W*>(a.weight);
         A* out = static_cast<A*>(a.out);
         if (vec_ok) {
-          // Few rows (decode): one 16-byte chunk per thread, the most loads in
-          // flight at once; many rows: up to kNormMaxChunks each, fewer threads.
-          const unsigned threads = a.rows < 132 && a.dim / 8 <= 512 ? norm_threads(a.dim / 8)
-                                                                    : norm_threads(ceil_div(a.dim / 8, kNormMaxChunks));
+          const unsigned threads = rms_norm_vec_threads(a.rows, a.dim);
           FERRUM_TRY(launch_kernel(name,
                                    round_in_kernel ? rms_norm_vec_kernel<A, W, kFusedAdd, true>
                                                    : rms_norm_vec_kernel<A, W, kFusedAdd, false>,

@@ -2,6 +2,8 @@
 // row keeps the whole row in registers as 16-byte vectors, so the row is read once and written once.
 #pragma once
 
+#include <algorithm>
+
 #include "backend/cuda/kernels/device_common.cuh"
 #include "backend/cuda/kernels/launch.cuh"
 #include "backend/cuda/kernels/rounded_rows.cuh"
@@ -11,6 +13,20 @@ namespace ferrum::cuda {
 // Each thread caches up to kMaxChunks groups of 8 elements; blocks have up to 1024 threads, so the
 // register path covers rows of up to 1024 * 8 * 4 = 32768 elements.
 inline constexpr int kNormMaxChunks = 4;
+
+// A block for `work_items` (a multiple of 32, 64 to 1024 threads).
+inline unsigned norm_threads(size_t work_items) {
+  return static_cast<unsigned>(std::clamp<size_t>((work_items + 31) / 32 * 32, 64, 1024));
+}
+
+// The vector kernels' block for `rows` rows of `dim` (dim % 8 == 0): few rows (decode) take one
+// 16-byte chunk per thread, the most loads in flight at once; many rows up to kNormMaxChunks each,
+// fewer threads. The block's size fixes the order of the row's sum of squares, so every kernel
+// that normalises rows as rms_norm does (the IPC all-reduce's fused norm) takes this one.
+inline unsigned rms_norm_vec_threads(size_t rows, size_t dim) {
+  const size_t chunks = dim / 8;
+  return rows < 132 && chunks <= 512 ? norm_threads(chunks) : norm_threads(ceil_div(chunks, kNormMaxChunks));
+}
 
 // out = x / sqrt(mean(x^2) + eps) * w; with kFusedAdd, residual += x first and the sum is normalised
 // (and written back to residual); with kRound, out's rows rounded to int8 go to `rounded` as well

@@ -1,0 +1,128 @@
+// The IPC all-reduce fused with the decoder's residual add and RMS norm (ipc_all_reduce.h): a
+// tensor-parallel layer's output projection leaves each rank a partial sum, which the plain path
+// sums (one kernel) and then adds into the residual stream and normalises (a second kernel, a
+// second pass over the rows). Here a block owns whole rows: it pushes its rows' units to the
+// peers, then sums each row in rank order and normalises it as rms_norm_vec_kernel would, with the
+// same block size, so the bits equal the two ops'.
+#include "backend/cuda/kernels/ipc_all_reduce.cuh"
+#include "backend/cuda/kernels/rms_norm.cuh"
+
+namespace ferrum::cuda {
+namespace {
+
+// Rows beyond this many share blocks (a row loop); below, every block is resident at once.
+constexpr size_t kMaxNormBlocks = 256;
+// The block size rms_norm_vec_threads gives must not pass this (it does for rows of over 16384).
+constexpr unsigned kMaxNormThreads = 512;
+
+// A (16-bit or f32) activations, W the norm weight's dtype. Needs dim % 8 == 0, dim / 8 at most
+// blockDim.x * kNormMaxChunks, and 16-byte-aligned rows; `rounded` is out's rounding (kRound).
+template <class A, class W, bool kRound>
+__global__ void __launch_bounds__(kMaxNormThreads)
+    ipc_add_rms_norm_kernel(IpcAllReduceArgs a, IpcNormArgs n, QuantizedX rounded) {
+  __shared__ float reduce_scratch[32];
+  constexpr int kUnits = sizeof(A) / 2;  // 16-byte units in a chunk of 8 values
+  const int dim = static_cast<int>(n.dim), chunks = dim / 8;
+  // As rms_norm_vec_kernel: the next kernel may start its prologue, and the weights (which no
+  // kernel writes) are fetched before waiting for the one before.
+  pdl_launch_dependents();
+  float weights[kNormMaxChunks][8];
+#pragma unroll
+  for (int c = 0; c < kNormMaxChunks; ++c) {
+    const int chunk = threadIdx.x + c * blockDim.x;
+    if (chunk < chunks) load8(static_cast<const W*>(n.weight) + chunk * 8, weights[c]);
+  }
+  pdl_wait();
+  const uint32_t epoch = ipc_begin_call(a.counters);
+  const auto* x = static_cast<const A*>(a.in);
+  // Chunk `chunk` of row `row` as 16-byte units: its first unit's index in the message, its data.
+  const auto first_unit = [&](size_t row, int chunk) { return (row * dim + chunk * 8) / (8 / kUnits); };
+  const auto own_units = [&](size_t row, int chunk) {
+    return reinterpret_cast<const uint4*>(x + row * dim + chunk * 8);
+  };
+
+  for (size_t row = blockIdx.x; row < n.rows; row += gridDim.x) {
+    for (int chunk = threadIdx.x; chunk < chunks; chunk += blockDim.x) {
+#pragma unroll
+      for (int u = 0; u < kUnits; ++u) ipc_push_unit(a, epoch, first_unit(row, chunk) + u, own_units(row, chunk)[u]);
+    }
+  }
+
+  bool gave_up = false;
+  for (size_t row = blockIdx.x; row < n.rows; row += gridDim.x) {
+    A* residual = static_cast<A*>(n.residual) + row * dim;
+    float values[kNormMaxChunks][8];
+    float sum_sq = 0.0f;
+#pragma unroll
+    for (int c = 0; c < kNormMaxChunks; ++c) {
+      const int chunk = threadIdx.x + c * blockDim.x;
+      if (chunk >= chunks) continue;
+      float sum[8] = {};
+      for (int r = 0; r < a.ranks; ++r) {
+#pragma unroll
+        for (int u = 0; u < kUnits; ++u) {
+          const size_t unit = first_unit(row, chunk) + u;
+          const uint4 part = r == a.rank ? own_units(row, chunk)[u] : ipc_fetch_unit(a, epoch, r, unit, gave_up);
+          ipc_accumulate<A>(sum + u * (8 / kUnits), part);
+        }
+      }
+      float res[8];
+      load8(residual + chunk * 8, res);
+      // The sum as all_reduce stores it, then residual += it as fused_add_rms_norm rounds it.
+#pragma unroll
+      for (int i = 0; i < 8; ++i) values[c][i] = to_f32(from_f32<A>(to_f32(from_f32<A>(sum[i])) + res[i]));
+      store8(residual + chunk * 8, values[c]);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) sum_sq += values[c][i] * values[c][i];
+    }
+    const float inv_rms = rsqrtf(block_sum(sum_sq, reduce_scratch) / dim + n.eps);
+    A* out = static_cast<A*>(n.out) + row * dim;
+#pragma unroll
+    for (int c = 0; c < kNormMaxChunks; ++c) {
+      const int chunk = threadIdx.x + c * blockDim.x;
+      if (chunk < chunks) {
+#pragma unroll
+        for (int i = 0; i < 8; ++i) values[c][i] = values[c][i] * inv_rms * weights[c][i];
+        store8(out + chunk * 8, values[c]);
+      }
+      if constexpr (kRound) {
+        // The same pass count for every thread of the block, so each warp shuffles whole.
+        if (c * static_cast<int>(blockDim.x) < chunks) {
+#pragma unroll
+          for (int i = 0; i < 8; ++i) values[c][i] = to_f32(from_f32<A>(values[c][i]));
+          round_eight(values[c], chunk < chunks, rounded, row * dim + chunk * 8);
+        }
+      }
+    }
+  }
+  ipc_end_call(a.counters, epoch);
+}
+
+}  // namespace
+
+bool ipc_add_rms_norm_takes(size_t rows, size_t dim, DType dtype) {
+  return rows > 0 && dim % 8 == 0 && rms_norm_vec_threads(rows, dim) <= kMaxNormThreads &&
+         ipc_all_reduce_takes(rows * dim, dtype);
+}
+
+Status launch_ipc_all_reduce_add_rms_norm(const IpcAllReduceArgs& a, const IpcNormArgs& n, cudaStream_t stream) {
+  FERRUM_CHECK(ipc_add_rms_norm_takes(n.rows, n.dim, a.dtype) && a.count == n.rows * n.dim && a.ranks >= 1 &&
+                   a.ranks <= kIpcMaxRanks && (n.rounded == nullptr || n.dim % kRoundGroup == 0),
+               ErrorCode::kInternal, "ipc all_reduce_add_rms_norm: ", n.rows, " rows of ", n.dim, " ", a.dtype,
+               " over ", a.ranks, " ranks do not fit it");
+  FERRUM_CHECK(is_aligned(a.in, 16) && is_aligned(n.residual, 16) && is_aligned(n.out, 16) &&
+                   is_aligned(n.weight, 16) && (n.rounded == nullptr || is_aligned(n.rounded, 16)),
+               ErrorCode::kInvalidArgument, "ipc all_reduce_add_rms_norm: the data must be 16-byte aligned");
+  const dim3 grid(static_cast<unsigned>(std::min(n.rows, kMaxNormBlocks)));
+  const dim3 block(rms_norm_vec_threads(n.rows, n.dim));
+  const QuantizedX rounded = n.rounded != nullptr ? rounded_rows_layout(n.rounded, n.rows, n.dim) : QuantizedX{};
+  const char* name = "ipc_all_reduce_add_rms_norm";
+  FERRUM_DISPATCH_FLOAT(a.dtype, A, name, FERRUM_DISPATCH_FLOAT(n.weight_dtype, W, name, {
+                          const auto kernel = n.rounded != nullptr ? ipc_add_rms_norm_kernel<A, W, true>
+                                                                   : ipc_add_rms_norm_kernel<A, W, false>;
+                          FERRUM_TRY(launch_kernel(name, kernel, grid, block, 0, stream, a, n, rounded));
+                        }));
+  return ok();
+}
+
+}  // namespace ferrum::cuda
