@@ -75,7 +75,7 @@ Expected<std::unique_ptr<IpcAllReduce>> IpcAllReduce::create(dist::RankGroup& gr
   (void)gethostname(offer.host, sizeof offer.host - 1);
   const bool allocated =
       ipc->ranks_ <= kIpcMaxRanks && cudaMalloc(&ipc->own_, ipc_buffer_bytes(ipc->ranks_)) == cudaSuccess &&
-      cudaMemset(ipc->own_, 0, ipc_buffer_bytes(ipc->ranks_)) == cudaSuccess &&
+      static_cast<bool>(launch_ipc_empty(ipc->own_, ipc_buffer_bytes(ipc->ranks_), nullptr)) &&
       cudaMalloc(reinterpret_cast<void**>(&ipc->counters_), kIpcMaxBlocks * sizeof(uint32_t)) == cudaSuccess &&
       cudaMemset(ipc->counters_, 0, kIpcMaxBlocks * sizeof(uint32_t)) == cudaSuccess &&
       cudaHostAlloc(const_cast<int**>(&ipc->abort_), sizeof(int), cudaHostAllocMapped) == cudaSuccess &&

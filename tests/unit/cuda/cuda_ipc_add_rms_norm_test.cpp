@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -71,6 +72,7 @@ struct TwoRanks {
   TwoRanks() {
     for (int r = 0; r < kRanks; ++r) {
       buffers[r] = device_zeroed<uint8_t>(cuda::ipc_buffer_bytes(kRanks));
+      EXPECT_TRUE(cuda::launch_ipc_empty(buffers[r], cuda::ipc_buffer_bytes(kRanks), nullptr));
       counters[r] = device_zeroed<uint32_t>(cuda::kIpcMaxBlocks);
       EXPECT_EQ(cudaStreamCreateWithFlags(&streams[r], cudaStreamNonBlocking), cudaSuccess);
     }
@@ -151,6 +153,9 @@ TEST(CudaIpcAllReduce, FusedNormAndPlainSumMatchTheOpsTheyReplaceAcrossCalls) {
     ASSERT_TRUE(cuda::ipc_add_rms_norm_takes(shape.rows, shape.dim, DType::kBF16)) << what;
     std::array<std::vector<float>, kRanks> parts;
     for (auto& part : parts) part = bf16_values(rng, n, 1.0f);
+    // Zeros of both signs: -0.0 is what an empty slot holds, so it must travel as a value.
+    for (size_t i = 0; i < n; i += 5) parts[i % kRanks][i] = i % 3 == 0 ? 0.0f : -0.0f;
+    for (size_t i = 0; i < n; i += 11) parts[0][i] = parts[1][i] = -0.0f;
     const std::vector<float> residual = bf16_values(rng, n, 4.0f);
     const std::vector<float> weight = bf16_values(rng, shape.dim, 1.0f);
     B::Buffer w = upload(weight, DType::kF32);
@@ -213,6 +218,7 @@ TEST(CudaIpcAllReduce, FusedNormAndPlainSumMatchTheOpsTheyReplaceAcrossCalls) {
 
     // The plain sum next, on the same buffers (the other launch shape), in place.
     for (auto& part : parts) part = bf16_values(rng, n, 1.0f);
+    for (size_t i = 0; i < n; i += 7) parts[1][i] = -0.0f;
     xs.clear();
     for (int r = 0; r < kRanks; ++r) xs.push_back(upload(parts[r], DType::kBF16));
     for (int r = 0; r < kRanks; ++r) {
@@ -222,6 +228,13 @@ TEST(CudaIpcAllReduce, FusedNormAndPlainSumMatchTheOpsTheyReplaceAcrossCalls) {
     ASSERT_TRUE(ranks.finish()) << what << " plain sum: a rank waited for data that never came";
     B::Buffer plain_sum = upload(rank_sum(parts), DType::kBF16);
     for (int r = 0; r < kRanks; ++r) EXPECT_EQ(bits_of(xs[r]), bits_of(plain_sum)) << what << " plain sum rank " << r;
+  }
+  // Every value taken was emptied again: the buffers are as they started.
+  for (int r = 0; r < kRanks; ++r) {
+    std::vector<uint16_t> values(cuda::ipc_buffer_bytes(kRanks) / 2);
+    ASSERT_EQ(cudaMemcpy(values.data(), ranks.buffers[r], values.size() * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+    EXPECT_EQ(std::count(values.begin(), values.end(), uint16_t{0x8000}), static_cast<std::ptrdiff_t>(values.size()))
+        << "rank " << r << ": values left in its buffer";
   }
   // Every call advanced each rank's epoch once and left no block counted.
   for (int r = 0; r < kRanks; ++r) {

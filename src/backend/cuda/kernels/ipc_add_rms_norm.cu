@@ -15,13 +15,13 @@ constexpr size_t kMaxNormBlocks = 256;
 // The block size rms_norm_vec_threads gives must not pass this (it does for rows of over 16384).
 constexpr unsigned kMaxNormThreads = 512;
 
-// A (16-bit or f32) activations, W the norm weight's dtype. Needs dim % 8 == 0, dim / 8 at most
+// A (bf16 or f16) activations, W the norm weight's dtype. Needs dim % 8 == 0, dim / 8 at most
 // blockDim.x * kNormMaxChunks, and 16-byte-aligned rows; `rounded` is out's rounding (kRound).
 template <class A, class W, bool kRound>
-__global__ void __launch_bounds__(kMaxNormThreads)
+__global__ void __launch_bounds__(kMaxNormThreads, 1)
     ipc_add_rms_norm_kernel(IpcAllReduceArgs a, IpcNormArgs n, QuantizedX rounded) {
   __shared__ float reduce_scratch[32];
-  constexpr int kUnits = sizeof(A) / 2;  // 16-byte units in a chunk of 8 values
+  static_assert(sizeof(A) == 2, "a chunk of 8 values is one 16-byte unit");
   const int dim = static_cast<int>(n.dim), chunks = dim / 8;
   // As rms_norm_vec_kernel: the next kernel may start its prologue, and the weights (which no
   // kernel writes) are fetched before waiting for the one before.
@@ -35,16 +35,15 @@ __global__ void __launch_bounds__(kMaxNormThreads)
   pdl_wait();
   const uint32_t epoch = ipc_begin_call(a.counters);
   const auto* x = static_cast<const A*>(a.in);
-  // Chunk `chunk` of row `row` as 16-byte units: its first unit's index in the message, its data.
-  const auto first_unit = [&](size_t row, int chunk) { return (row * dim + chunk * 8) / (8 / kUnits); };
-  const auto own_units = [&](size_t row, int chunk) {
-    return reinterpret_cast<const uint4*>(x + row * dim + chunk * 8);
+  // Chunk `chunk` of row `row` (8 values): its unit's index in the message, and this rank's data.
+  const auto unit_of = [&](size_t row, int chunk) { return (row * dim) / 8 + chunk; };
+  const auto own_unit = [&](size_t row, int chunk) {
+    return *reinterpret_cast<const uint4*>(x + row * dim + chunk * 8);
   };
 
   for (size_t row = blockIdx.x; row < n.rows; row += gridDim.x) {
     for (int chunk = threadIdx.x; chunk < chunks; chunk += blockDim.x) {
-#pragma unroll
-      for (int u = 0; u < kUnits; ++u) ipc_push_unit(a, epoch, first_unit(row, chunk) + u, own_units(row, chunk)[u]);
+      ipc_push_unit(a, epoch, unit_of(row, chunk), own_unit(row, chunk));
     }
   }
 
@@ -59,12 +58,8 @@ __global__ void __launch_bounds__(kMaxNormThreads)
       if (chunk >= chunks) continue;
       float sum[8] = {};
       for (int r = 0; r < a.ranks; ++r) {
-#pragma unroll
-        for (int u = 0; u < kUnits; ++u) {
-          const size_t unit = first_unit(row, chunk) + u;
-          const uint4 part = r == a.rank ? own_units(row, chunk)[u] : ipc_fetch_unit(a, epoch, r, unit, gave_up);
-          ipc_accumulate<A>(sum + u * (8 / kUnits), part);
-        }
+        ipc_accumulate<A>(
+            sum, r == a.rank ? own_unit(row, chunk) : ipc_fetch_unit(a, epoch, r, unit_of(row, chunk), gave_up));
       }
       float res[8];
       load8(residual + chunk * 8, res);
@@ -117,12 +112,15 @@ Status launch_ipc_all_reduce_add_rms_norm(const IpcAllReduceArgs& a, const IpcNo
   const dim3 block(rms_norm_vec_threads(n.rows, n.dim));
   const QuantizedX rounded = n.rounded != nullptr ? rounded_rows_layout(n.rounded, n.rows, n.dim) : QuantizedX{};
   const char* name = "ipc_all_reduce_add_rms_norm";
-  FERRUM_DISPATCH_FLOAT(a.dtype, A, name, FERRUM_DISPATCH_FLOAT(n.weight_dtype, W, name, {
-                          const auto kernel = n.rounded != nullptr ? ipc_add_rms_norm_kernel<A, W, true>
-                                                                   : ipc_add_rms_norm_kernel<A, W, false>;
-                          FERRUM_TRY(launch_kernel(name, kernel, grid, block, 0, stream, a, n, rounded));
-                        }));
-  return ok();
+  const auto launch = [&]<class A>(A*) -> Status {
+    FERRUM_DISPATCH_FLOAT(n.weight_dtype, W, name, {
+      const auto kernel =
+          n.rounded != nullptr ? ipc_add_rms_norm_kernel<A, W, true> : ipc_add_rms_norm_kernel<A, W, false>;
+      FERRUM_TRY(launch_kernel(name, kernel, grid, block, 0, stream, a, n, rounded));
+    });
+    return ok();
+  };
+  return a.dtype == DType::kF16 ? launch(static_cast<__half*>(nullptr)) : launch(static_cast<__nv_bfloat16*>(nullptr));
 }
 
 }  // namespace ferrum::cuda

@@ -1,5 +1,6 @@
-// The one-shot IPC all-reduce kernel (ipc_all_reduce.h), a template over its launch shape so that
-// the lab (lab/all_reduce_lab.cu) can time other shapes than the shipped one.
+// The one-shot IPC all-reduce kernel (ipc_all_reduce.h; v3 of lab/all_reduce_lab.cu), a template
+// over its launch shape so that the lab can time other shapes than the shipped one, and the
+// helpers the fused kernel (ipc_add_rms_norm.cu) shares.
 #pragma once
 
 #include "backend/cuda/kernels/device_common.cuh"
@@ -8,19 +9,24 @@
 
 namespace ferrum::cuda {
 
-// Two lines: data words w0 and w1, each beside the epoch.
-__device__ __forceinline__ void ipc_store_lines(uint64_t* p, uint32_t w0, uint32_t w1, uint32_t epoch) {
-  const uint64_t a = (uint64_t{epoch} << 32) | w0, b = (uint64_t{epoch} << 32) | w1;
-  asm volatile("st.volatile.global.v2.u64 [%0], {%1, %2};" ::"l"(p), "l"(a), "l"(b) : "memory");
+// A 16-byte unit holding a -0.0 (an empty value) among its eight 16-bit values.
+__device__ __forceinline__ bool ipc_has_empty(uint4 v) {
+  const uint32_t words[4] = {v.x, v.y, v.z, v.w};
+  bool empty = false;
+#pragma unroll
+  for (uint32_t word : words) empty |= (word & 0xFFFFu) == kIpcEmpty || (word >> 16) == kIpcEmpty;
+  return empty;
 }
 
-// Reads two lines (past L1); true when both carry `epoch`.
-__device__ __forceinline__ bool ipc_load_lines(const uint64_t* p, uint32_t epoch, uint32_t& w0, uint32_t& w1) {
-  uint64_t a, b;
-  asm volatile("ld.volatile.global.v2.u64 {%0, %1}, [%2];" : "=l"(a), "=l"(b) : "l"(p) : "memory");
-  w0 = static_cast<uint32_t>(a);
-  w1 = static_cast<uint32_t>(b);
-  return static_cast<uint32_t>(a >> 32) == epoch && static_cast<uint32_t>(b >> 32) == epoch;
+// The unit as sent: each -0.0 as +0.0 (the same in every sum, which starts from +0.0), so no
+// value of the data reads as empty.
+__device__ __forceinline__ uint4 ipc_sendable(uint4 v) {
+  const auto fix = [](uint32_t word) {
+    if ((word & 0xFFFFu) == kIpcEmpty) word &= 0xFFFF0000u;
+    if ((word >> 16) == kIpcEmpty) word &= 0x0000FFFFu;
+    return word;
+  };
+  return make_uint4(fix(v.x), fix(v.y), fix(v.z), fix(v.w));
 }
 
 // This call's epoch (read by every block before any block of the call can advance it): call after
@@ -41,34 +47,41 @@ __device__ __forceinline__ void ipc_end_call(uint32_t* counters, uint32_t epoch)
   }
 }
 
-// Rank `src`'s lines in rank `owner`'s buffer, in the half of `epoch`: four per 16-byte unit.
-__device__ __forceinline__ uint64_t* ipc_slot(const IpcAllReduceArgs& a, int owner, int src, uint32_t epoch) {
+// Rank `src`'s slot in rank `owner`'s buffer, in the half of `epoch`, as 16-byte units.
+__device__ __forceinline__ uint4* ipc_slot(const IpcAllReduceArgs& a, int owner, int src, uint32_t epoch) {
   const size_t half = epoch & 1u;
-  return reinterpret_cast<uint64_t*>(static_cast<char*>(a.buffers[owner]) + (half * a.ranks + src) * kIpcSlotBytes);
+  return reinterpret_cast<uint4*>(static_cast<char*>(a.buffers[owner]) + (half * a.ranks + src) * kIpcMaxBytes);
 }
 
 // Sends 16-byte unit `u` of this rank's message to every other rank.
 __device__ __forceinline__ void ipc_push_unit(const IpcAllReduceArgs& a, uint32_t epoch, size_t u, uint4 v) {
+  const uint4 sent = ipc_sendable(v);
   for (int r = 0; r < a.ranks; ++r) {
     if (r == a.rank) continue;
-    uint64_t* lines = ipc_slot(a, r, a.rank, epoch) + 4 * u;
-    ipc_store_lines(lines, v.x, v.y, epoch);
-    ipc_store_lines(lines + 2, v.z, v.w, epoch);
+    uint4* p = ipc_slot(a, r, a.rank, epoch) + u;
+    asm volatile("st.volatile.global.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(sent.x), "r"(sent.y), "r"(sent.z),
+                 "r"(sent.w)
+                 : "memory");
   }
 }
 
-// Rank `src`'s unit `u`, waiting until it has arrived. When the host gives up on the group
-// (`abort`), `gave_up` is set and the unit is garbage; later calls then return at once.
+// Rank `src`'s unit `u`, waiting until every value of it has arrived, then emptied for the call
+// after next. When the host gives up on the group (`abort`), `gave_up` is set and the unit is
+// garbage; later calls then return at once.
 __device__ __forceinline__ uint4 ipc_fetch_unit(const IpcAllReduceArgs& a, uint32_t epoch, int src, size_t u,
                                                 bool& gave_up) {
-  uint4 v{};
-  const uint64_t* lines = ipc_slot(a, a.rank, src, epoch) + 4 * u;
-  bool low = false, high = false;
-  for (uint32_t spins = 1; !(low && high) && !gave_up; ++spins) {
-    if (!low) low = ipc_load_lines(lines, epoch, v.x, v.y);
-    if (!high) high = ipc_load_lines(lines + 2, epoch, v.z, v.w);
+  uint4* p = ipc_slot(a, a.rank, src, epoch) + u;
+  uint4 v;
+  for (uint32_t spins = 1;; ++spins) {
+    asm volatile("ld.volatile.global.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p)
+                 : "memory");
+    if (!ipc_has_empty(v) || gave_up) break;
     if (spins % 1024 == 0 && *a.abort != 0) gave_up = true;
   }
+  constexpr uint32_t kEmptyPair = kIpcEmpty * 0x10001u;
+  *p = make_uint4(kEmptyPair, kEmptyPair, kEmptyPair, kEmptyPair);
   return v;
 }
 

@@ -1,23 +1,25 @@
 // A one-shot all-reduce (sum) for the small messages of tensor-parallel decode, over buffers every
 // rank of one host maps into its address space (CUDA IPC; ../ipc_all_reduce.h sets them up).
-// NCCL takes ~7 us (in a graph) for the 8 KB a batch-1 layer sums twice, this 3.4: each rank
+// NCCL takes ~7 us (in a graph) for the 8 KB a batch-1 layer sums twice, this ~3.4: each rank
 // pushes its input into a slot of every other rank's buffer over NVLink and sums the slots of its
 // own buffer in rank order, so every rank gets the same bits. One launch, no fence, no flag.
 //
-// Slots hold "lines" of 8 bytes: 4 bytes of data and the call's epoch, stored together (an aligned
-// 8-byte store is single-copy atomic), so a reader that sees the epoch sees the data with it (the
-// low-latency protocol NCCL's LL uses, at twice the bytes). The epoch (calls so far, kept in
-// `counters` and advanced by the last block to finish a call; equal on every rank since all ranks
-// make the same calls) also picks one of two halves: a rank writes the half of call e again in
-// call e + 2, which it reaches only after its call e + 1 read every peer's data, sent after the
-// peer's call e (and its reads of that half) completed. One epoch for the whole call, not one per
-// block, so calls of different launch shapes (the plain sum, the sum fused with the norm: a block
-// per row) may follow each other on the same buffers: a line's epoch names the call that wrote it,
-// whichever block did. (After 2^32 calls the epochs wrap; a line left unwritten for exactly that
-// many calls could then be read as new.)
+// 16-bit values (bf16, f16) only. A slot holds the data as sent, and a value nobody has written
+// holds -0.0 (kIpcEmpty, the same bits in both types): a reader polls a 16-byte unit until none of
+// its values is -0.0, takes it and writes -0.0 back, so the slot is empty again for a later call.
+// Senders send -0.0 as +0.0, which changes no sum (sums start from +0.0). 2-byte stores are
+// single-copy atomic, so a value is seen either empty or whole, and the data cross NVLink once
+// (v2, NCCL's LL idea of a flag beside every 4 bytes, sent twice the bytes: lab/NOTES.md; the
+// empty-value idea is the "Lamport" one-shot all-reduce of TensorRT-LLM). The call's epoch
+// (calls so far, kept in `counters` and advanced by the last block to finish a call; equal on
+// every rank since all ranks make the same calls) picks one of two halves: a rank writes the half
+// of call e again in call e + 2, which it reaches only after its call e + 1 read every peer's
+// data, sent after the peer's call e (which emptied that half) completed. One epoch for the whole
+// call, not one per block, so calls of different launch shapes (the plain sum, the sum fused with
+// the norm: a block per row) may follow each other on the same buffers.
 //
-// Buffer of each rank: [2 halves][ranks][kIpcMaxBytes / 4 lines of 8 bytes]. The lab
-// (lab/all_reduce_lab.cu) times it against NCCL and against v1, a flag-per-block protocol.
+// Buffer of each rank: [2 halves][ranks][kIpcMaxBytes], emptied once (launch_ipc_empty). The lab
+// (lab/all_reduce_lab.cu) times it against NCCL, v1 (a flag per block) and v2.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -34,17 +36,20 @@ inline constexpr int kIpcMaxRanks = 8;
 inline constexpr int kIpcBlocks = 32;  // the shipped launch shape (lab/NOTES.md)
 inline constexpr int kIpcThreads = 512;
 inline constexpr int kIpcMaxBlocks = 128;  // counters to allocate (v2 uses two; the lab's v1 one per block)
-inline constexpr size_t kIpcMaxBytes = size_t{1} << 20;    // larger messages go to NCCL
-inline constexpr size_t kIpcSlotBytes = 2 * kIpcMaxBytes;  // lines: data and epoch
+inline constexpr size_t kIpcMaxBytes = size_t{1} << 20;  // larger messages go to NCCL
+inline constexpr uint32_t kIpcEmpty = 0x8000;            // -0.0 in bf16 and in f16
 
 inline size_t ipc_buffer_bytes(int ranks) {
-  return 2 * static_cast<size_t>(ranks) * kIpcSlotBytes;
+  return 2 * static_cast<size_t>(ranks) * kIpcMaxBytes;
 }
+
+// Fills `bytes` (a multiple of 4) of a buffer with empty values.
+Status launch_ipc_empty(void* buffer, size_t bytes, cudaStream_t stream);
 
 struct IpcAllReduceArgs {
   const void* in = nullptr;  // count elements; may be `out`
   void* out = nullptr;
-  DType dtype = DType::kBF16;  // f32, f16 or bf16
+  DType dtype = DType::kBF16;  // bf16 or f16
   size_t count = 0;            // count * element size: a multiple of 16, at most kIpcMaxBytes
   int rank = 0, ranks = 0;
   void* buffers[kIpcMaxRanks] = {};     // each rank's buffer (zeroed once), mapped here

@@ -10,6 +10,7 @@
 
 #include "backend/cuda/kernels/ipc_all_reduce.cuh"
 #include "backend/cuda/lab/all_reduce_v1.cuh"
+#include "backend/cuda/lab/all_reduce_v2.cuh"
 #include "backend/cuda/lab/lab_common.cuh"
 
 using ferrum::DType;
@@ -41,10 +42,12 @@ struct Rank {
   ncclComm_t comm = nullptr;
 };
 
-Shared alloc_shared(size_t buffer_bytes) {
+// v1 and v2 start from zeros, v3 from empty values.
+Shared alloc_shared(size_t buffer_bytes, bool empty) {
   Shared shared;
   LAB_CHECK(cudaMalloc(&shared.buffer, buffer_bytes));
   LAB_CHECK(cudaMemset(shared.buffer, 0, buffer_bytes));
+  if (empty && !cuda::launch_ipc_empty(shared.buffer, buffer_bytes, nullptr)) std::exit(1);
   shared.counters = lab::device_alloc<uint32_t>(cuda::kIpcMaxBlocks);
   LAB_CHECK(cudaMemset(shared.counters, 0, cuda::kIpcMaxBlocks * sizeof(uint32_t)));
   return shared;
@@ -59,7 +62,13 @@ ferrum::Status launch_v1(const cuda::IpcAllReduceArgs& args, cudaStream_t stream
 
 template <int kBlocks, int kThreads>
 ferrum::Status launch_v2(const cuda::IpcAllReduceArgs& args, cudaStream_t stream) {
-  return cuda::launch_kernel("all_reduce_v2", cuda::ipc_all_reduce_kernel<__nv_bfloat16, kBlocks, kThreads>,
+  return cuda::launch_kernel("all_reduce_v2", lab_v2::all_reduce_v2_kernel<__nv_bfloat16, kBlocks, kThreads>,
+                             dim3(kBlocks), dim3(kThreads), 0, stream, args);
+}
+
+template <int kBlocks, int kThreads>
+ferrum::Status launch_v3(const cuda::IpcAllReduceArgs& args, cudaStream_t stream) {
+  return cuda::launch_kernel("all_reduce_v3", cuda::ipc_all_reduce_kernel<__nv_bfloat16, kBlocks, kThreads>,
                              dim3(kBlocks), dim3(kThreads), 0, stream, args);
 }
 
@@ -67,14 +76,16 @@ struct Version {
   const char* name;
   Launch launch;
   size_t (*buffer_bytes)(int ranks);
+  bool empty;  // the buffer starts as empty values (v3), else zeros
 };
 
 const Version kVersions[] = {
-    {"v1 32x512", launch_v1, lab_v1::v1_buffer_bytes},
-    {"v2 32x512", launch_v2<32, 512>, cuda::ipc_buffer_bytes},
-    {"v2 64x512", launch_v2<64, 512>, cuda::ipc_buffer_bytes},
-    {"v2 128x256", launch_v2<128, 256>, cuda::ipc_buffer_bytes},
-    {"v2 128x512", launch_v2<128, 512>, cuda::ipc_buffer_bytes},
+    {"v1 32x512", launch_v1, lab_v1::v1_buffer_bytes, false},
+    {"v2 32x512", launch_v2<32, 512>, lab_v2::v2_buffer_bytes, false},
+    {"v2 128x256", launch_v2<128, 256>, lab_v2::v2_buffer_bytes, false},
+    {"v3 32x512", launch_v3<32, 512>, cuda::ipc_buffer_bytes, true},
+    {"v3 64x512", launch_v3<64, 512>, cuda::ipc_buffer_bytes, true},
+    {"v3 128x256", launch_v3<128, 256>, cuda::ipc_buffer_bytes, true},
 };
 
 void run_ipc(std::vector<Rank>& ranks, size_t count, const volatile int* abort, size_t version) {
@@ -183,7 +194,9 @@ int main() {
     }
     LAB_CHECK(cudaStreamCreateWithFlags(&ranks[r].stream, cudaStreamNonBlocking));
     ranks[r].data = lab::device_alloc<__nv_bfloat16>(max_count);
-    for (const Version& version : kVersions) ranks[r].versions.push_back(alloc_shared(version.buffer_bytes(devices)));
+    for (const Version& version : kVersions) {
+      ranks[r].versions.push_back(alloc_shared(version.buffer_bytes(devices), version.empty));
+    }
   }
   std::vector<ncclComm_t> comms(ranks.size());
   LAB_NCCL(ncclCommInitAll(comms.data(), devices, ordinals.data()));

@@ -1,6 +1,6 @@
 // All-reduce v1 (kept for the lab): one flag per block and rank. Each rank pushes its part into
 // its slot of every rank's buffer, fences (__threadfence_system), raises its flag in every buffer,
-// waits for every rank's flag in its own and sums. Same epochs and halves as the shipped kernel;
+// waits for every rank's flag in its own and sums. Epochs per block (its own counters), halves;
 // buffer: flags [blocks][ranks] u32 in the first kV1FlagBytes, then data [2][ranks][kIpcMaxBytes].
 // The fence and the flag round trip cost it: 8.7 us for 8 KB on 2 H100s, vs 17.7 for NCCL.
 #pragma once
