@@ -242,6 +242,7 @@ Status LlamaModel<B>::run_decoder(Context& ctx, size_t t, const Attend& attend) 
       FERRUM_TRY(B::rms_norm(ctx, s.mlp, *weights.post_ffn_norm, hp.rms_norm_eps, s.o, t, hp.hidden_size));
       FERRUM_TRY(B::copy_slice(ctx, s.o, 0, s.mlp, 0, t * hp.hidden_size));
     }
+    // (With several ranks, "attn_out" and "ffn_out" are this rank's part: add_block_output sums them.)
     tracer_.template trace<B>(ctx, "ffn_out", layer, s.mlp, t * hp.hidden_size);
     // residual += mlp output; x = next layer's attention norm (or the final norm)
     const bool last = i + 1 == layers_.size();

@@ -34,7 +34,7 @@ class IpcAllReduce {
   Status run(void* data, size_t count, DType dtype, cudaStream_t stream);
   // Whether the sum of `rows` rows of `dim` fused with the residual add and RMS norm takes one
   // kernel (ipc_add_rms_norm_takes), unless FERRUM_TP_FUSED_NORM=0 (for comparisons). Ranks may
-  // answer differently: the fused kernel and the plain one send and read the same lines.
+  // answer differently: the fused kernel and the plain one send and read the same units.
   bool takes_add_rms_norm(size_t rows, size_t dim, DType dtype) const {
     return fuse_norm_ && ipc_add_rms_norm_takes(rows, dim, dtype);
   }

@@ -67,7 +67,7 @@ __device__ __forceinline__ void ipc_push_unit(const IpcAllReduceArgs& a, uint32_
 
 // Rank `src`'s unit `u`, waiting until every value of it has arrived, then emptied for the call
 // after next. When the host gives up on the group (`abort`), `gave_up` is set and the unit is
-// garbage; later calls then return at once.
+// garbage; the thread's later fetches then return at once.
 __device__ __forceinline__ uint4 ipc_fetch_unit(const IpcAllReduceArgs& a, uint32_t epoch, int src, size_t u,
                                                 bool& gave_up) {
   uint4* p = ipc_slot(a, a.rank, src, epoch) + u;
