@@ -71,24 +71,7 @@ __global__ void __launch_bounds__(kMaxNormThreads, 1)
       for (int i = 0; i < 8; ++i) sum_sq += values[c][i] * values[c][i];
     }
     const float inv_rms = rsqrtf(block_sum(sum_sq, reduce_scratch) / dim + n.eps);
-    A* out = static_cast<A*>(n.out) + row * dim;
-#pragma unroll
-    for (int c = 0; c < kNormMaxChunks; ++c) {
-      const int chunk = threadIdx.x + c * blockDim.x;
-      if (chunk < chunks) {
-#pragma unroll
-        for (int i = 0; i < 8; ++i) values[c][i] = values[c][i] * inv_rms * weights[c][i];
-        store8(out + chunk * 8, values[c]);
-      }
-      if constexpr (kRound) {
-        // The same pass count for every thread of the block, so each warp shuffles whole.
-        if (c * static_cast<int>(blockDim.x) < chunks) {
-#pragma unroll
-          for (int i = 0; i < 8; ++i) values[c][i] = to_f32(from_f32<A>(values[c][i]));
-          round_eight(values[c], chunk < chunks, rounded, row * dim + chunk * 8);
-        }
-      }
-    }
+    rms_norm_store_row<A, kRound>(values, weights, inv_rms, static_cast<A*>(n.out), row, dim, rounded);
   }
   ipc_end_call(a.counters, epoch);
 }

@@ -28,6 +28,33 @@ inline unsigned rms_norm_vec_threads(size_t rows, size_t dim) {
   return rows < 132 && chunks <= 512 ? norm_threads(chunks) : norm_threads(ceil_div(chunks, kNormMaxChunks));
 }
 
+// The end of a vector RMS norm: this thread's chunks of row `row` (values, the row as normalised,
+// chunk threadIdx.x + c * blockDim.x in values[c]) scaled by inv_rms and the weights into out
+// [rows, dim], and with kRound their rounding into `rounded` as well.
+template <class A, bool kRound>
+__device__ __forceinline__ void rms_norm_store_row(float (&values)[kNormMaxChunks][8],
+                                                   const float (&weights)[kNormMaxChunks][8], float inv_rms, A* out,
+                                                   size_t row, int dim, QuantizedX rounded) {
+  const int chunks = dim / 8;
+#pragma unroll
+  for (int c = 0; c < kNormMaxChunks; ++c) {
+    const int chunk = threadIdx.x + c * blockDim.x;
+    if (chunk < chunks) {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) values[c][i] = values[c][i] * inv_rms * weights[c][i];
+      store8(out + row * dim + chunk * 8, values[c]);
+    }
+    if constexpr (kRound) {
+      // The same pass count for every thread of the block, so each warp shuffles whole.
+      if (c * static_cast<int>(blockDim.x) < chunks) {
+#pragma unroll
+        for (int i = 0; i < 8; ++i) values[c][i] = to_f32(from_f32<A>(values[c][i]));
+        round_eight(values[c], chunk < chunks, rounded, row * dim + chunk * 8);
+      }
+    }
+  }
+}
+
 // out = x / sqrt(mean(x^2) + eps) * w; with kFusedAdd, residual += x first and the sum is normalised
 // (and written back to residual); with kRound, out's rows rounded to int8 go to `rounded` as well
 // (rounded_rows.cuh; needs dim % 32 == 0). Needs dim % 8 == 0 and 16-byte aligned rows.
@@ -71,23 +98,7 @@ __global__ void rms_norm_vec_kernel(const A* x, A* residual, const W* w, A* out,
     }
   }
   const float inv_rms = rsqrtf(block_sum(sum_sq, reduce_scratch) / dim + eps);
-#pragma unroll
-  for (int c = 0; c < kNormMaxChunks; ++c) {
-    const int chunk = threadIdx.x + c * blockDim.x;
-    if (chunk < chunks) {
-#pragma unroll
-      for (int i = 0; i < 8; ++i) values[c][i] = values[c][i] * inv_rms * weights[c][i];
-      store8(out + row * dim + chunk * 8, values[c]);
-    }
-    if constexpr (kRound) {
-      // The same pass count for every thread of the block, so each warp shuffles whole.
-      if (c * static_cast<int>(blockDim.x) < chunks) {
-#pragma unroll
-        for (int i = 0; i < 8; ++i) values[c][i] = to_f32(from_f32<A>(values[c][i]));
-        round_eight(values[c], chunk < chunks, rounded, row * dim + chunk * 8);
-      }
-    }
-  }
+  rms_norm_store_row<A, kRound>(values, weights, inv_rms, out, row, dim, rounded);
 }
 
 // Any dim or alignment: strided scalar passes; the second pass re-reads the row (from L1/L2).
