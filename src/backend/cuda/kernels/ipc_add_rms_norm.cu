@@ -10,7 +10,9 @@
 namespace ferrum::cuda {
 namespace {
 
-// Rows beyond this many share blocks (a row loop); below, every block is resident at once.
+// Rows beyond this many share blocks (a row loop). A block waits only for its own rows from the
+// other ranks, whose blocks the GPUs start in the same order, so a block not yet resident never
+// holds up one that is (the shapes decode takes fit at once anyway: 64 rows of 4096 are 64 blocks).
 constexpr size_t kMaxNormBlocks = 256;
 // The block size rms_norm_vec_threads gives must not pass this (it does for rows of over 16384).
 constexpr unsigned kMaxNormThreads = 512;
