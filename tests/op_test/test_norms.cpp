@@ -1,5 +1,9 @@
 // rms_norm, fused_add_rms_norm and layer_norm with f32 / f16 / bf16 weights, odd widths, one
-// token, and (layer_norm) inputs with a large mean to catch one-pass variance cancellation.
+// token, and (layer_norm) inputs with a large mean to catch one-pass variance cancellation; and
+// all_reduce_add_rms_norm_rounding (the decoder's rank sum fused with the add and norm, CUDA's
+// all_reduce_add_rms_norm) on one rank, where the sum is x itself. Its kernel across ranks is
+// tested in tests/unit/cuda/cuda_ipc_add_rms_norm_test.cpp (two ranks on one GPU).
+#include "models/rounded_rows.h"
 #include "op_test.h"
 #include "reference_ops.h"
 
@@ -46,6 +50,28 @@ CaseResult run_fused_add_rms_norm(size_t tokens, size_t dim, DType w_dtype) {
                       compare(actual_out, ref::rms_norm(sum, w, 1e-5f, tokens, dim), kF32Math)});
 }
 
+// fused_add_rms_norm's case through all_reduce_add_rms_norm_rounding: one rank, so the same reference.
+template <Backend B>
+CaseResult run_all_reduce_add_rms_norm(size_t tokens, size_t dim, DType w_dtype) {
+  Rng rng(tokens * 43 + dim);
+  const std::vector<float> residual = random_values(rng, tokens * dim, DType::kF32, -3.0f, 3.0f);
+  const std::vector<float> x = random_values(rng, tokens * dim, DType::kF32, -3.0f, 3.0f);
+  const std::vector<float> w = random_values(rng, dim, w_dtype, 0.5f, 1.5f);
+  OP_ASSIGN(auto residual_buffer, upload<B>(residual, DType::kF32));
+  OP_ASSIGN(auto x_buffer, upload<B>(x, DType::kF32));
+  OP_ASSIGN(auto w_buffer, upload<B>(w, w_dtype));
+  OP_ASSIGN(auto out, B::alloc(tokens * dim, DType::kF32));
+  auto ctx = B::new_context();
+  OP_TRY(
+      all_reduce_add_rms_norm_rounding<B>(ctx, x_buffer, residual_buffer, w_buffer, 1e-5f, out, tokens, dim, nullptr));
+  std::vector<float> sum(tokens * dim);
+  for (size_t i = 0; i < sum.size(); ++i) sum[i] = residual[i] + x[i];
+  OP_ASSIGN(auto actual_out, download<B>(ctx, out, tokens * dim));
+  OP_ASSIGN(auto actual_residual, download<B>(ctx, residual_buffer, tokens * dim));
+  return compare_all({compare(actual_residual, as_doubles(sum), kExact),
+                      compare(actual_out, ref::rms_norm(sum, w, 1e-5f, tokens, dim), kF32Math)});
+}
+
 template <Backend B>
 CaseResult run_layer_norm(size_t tokens, size_t dim, DType w_dtype) {
   Rng rng(tokens * 41 + dim);
@@ -74,6 +100,8 @@ void add_cases(CaseList& cases) {
                   [s, dtype] { return run_fused_add_rms_norm<B>(s.tokens, s.dim, dtype); });
       add_case<B>(cases, "layer_norm", name, dt, false,
                   [s, dtype] { return run_layer_norm<B>(s.tokens, s.dim, dtype); });
+      add_case<B>(cases, "all_reduce_add_rms_norm", name, dt, false,
+                  [s, dtype] { return run_all_reduce_add_rms_norm<B>(s.tokens, s.dim, dtype); });
     }
   }
 
@@ -98,6 +126,14 @@ void add_cases(CaseList& cases) {
     FERRUM_ASSIGN_OR_RETURN(Buffer out, B::alloc(16, DType::kF32));
     auto ctx = B::new_context();
     return B::fused_add_rms_norm(ctx, residual, x, w, 1e-6f, out, 2, 8);
+  });
+  add_error_case<B>(cases, "all_reduce_add_rms_norm", "residual too small", ErrorCode::kShapeMismatch, []() -> Status {
+    FERRUM_ASSIGN_OR_RETURN(Buffer residual, B::alloc(15, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer x, B::alloc(16, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer w, B::alloc(8, DType::kF32));
+    FERRUM_ASSIGN_OR_RETURN(Buffer out, B::alloc(16, DType::kF32));
+    auto ctx = B::new_context();
+    return all_reduce_add_rms_norm_rounding<B>(ctx, x, residual, w, 1e-6f, out, 2, 8, nullptr);
   });
   add_error_case<B>(cases, "layer_norm", "beta dtype differs from gamma", ErrorCode::kUnsupported, []() -> Status {
     FERRUM_ASSIGN_OR_RETURN(Buffer x, B::alloc(16, DType::kF32));
