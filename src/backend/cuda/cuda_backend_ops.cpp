@@ -158,16 +158,7 @@ Status CudaBackend::all_reduce_add_rms_norm(CudaContext& ctx, CudaBuffer& x, Cud
   if (rounded != nullptr) {
     FERRUM_ASSIGN_OR_RETURN(args.rounded, claim_rounded_rows(op, *rounded, out, tokens, dim));
   }
-  cuda::IpcNormArgs norm;
-  norm.residual = args.residual;
-  norm.weight = args.weight;
-  norm.weight_dtype = args.weight_dtype;
-  norm.out = args.out;
-  norm.rounded = args.rounded;
-  norm.rows = tokens;
-  norm.dim = dim;
-  norm.eps = eps;
-  return ipc->run_add_rms_norm(x.data(), x.dtype(), norm, ctx.stream());
+  return ipc->run_add_rms_norm(args, ctx.stream());
 }
 
 Status CudaBackend::fused_act_mul_split_rounded(CudaContext& ctx, const CudaBuffer& gate_up, CudaBuffer& out,

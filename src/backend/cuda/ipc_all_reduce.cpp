@@ -152,8 +152,8 @@ Status IpcAllReduce::run(void* data, size_t count, DType dtype, cudaStream_t str
   return launch_ipc_all_reduce(args(data, data, count, dtype), stream);
 }
 
-Status IpcAllReduce::run_add_rms_norm(const void* x, DType dtype, const IpcNormArgs& norm, cudaStream_t stream) {
-  return launch_ipc_all_reduce_add_rms_norm(args(x, nullptr, norm.rows * norm.dim, dtype), norm, stream);
+Status IpcAllReduce::run_add_rms_norm(const NormArgs& norm, cudaStream_t stream) {
+  return launch_ipc_all_reduce_add_rms_norm(args(norm.x, nullptr, norm.rows * norm.dim, norm.act_dtype), norm, stream);
 }
 
 }  // namespace ferrum::cuda

@@ -38,8 +38,8 @@ class IpcAllReduce {
   bool takes_add_rms_norm(size_t rows, size_t dim, DType dtype) const {
     return fuse_norm_ && ipc_add_rms_norm_takes(rows, dim, dtype);
   }
-  // residual += the sum over ranks of x; out = rms_norm(residual) (launch_ipc_all_reduce_add_rms_norm).
-  Status run_add_rms_norm(const void* x, DType dtype, const IpcNormArgs& norm, cudaStream_t stream);
+  // fused_add_rms_norm's `norm` with norm.x summed over the ranks first (launch_ipc_all_reduce_add_rms_norm).
+  Status run_add_rms_norm(const NormArgs& norm, cudaStream_t stream);
   // A peer is gone: kernels waiting for it give up (their sums are garbage; the caller reports).
   void abort() { *abort_ = 1; }
 

@@ -191,9 +191,11 @@ TEST(CudaIpcAllReduce, FusedNormAndPlainSumMatchTheOpsTheyReplaceAcrossCalls) {
       }
     }
     for (int r = 0; r < kRanks; ++r) {
-      cuda::IpcNormArgs norm;
+      cuda::NormArgs norm;
+      norm.x = xs[r].data();
       norm.residual = residuals[r].data();
       norm.weight = w.data();
+      norm.act_dtype = DType::kBF16;
       norm.weight_dtype = DType::kF32;
       norm.out = outs[r].data();
       norm.rounded = shape.rounded ? roundeds[r]->bytes.data() : nullptr;

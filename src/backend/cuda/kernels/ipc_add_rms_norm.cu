@@ -21,7 +21,7 @@ constexpr unsigned kMaxNormThreads = 512;
 // blockDim.x * kNormMaxChunks, and 16-byte-aligned rows; `rounded` is out's rounding (kRound).
 template <class A, class W, bool kRound>
 __global__ void __launch_bounds__(kMaxNormThreads, 1)
-    ipc_add_rms_norm_kernel(IpcAllReduceArgs a, IpcNormArgs n, QuantizedX rounded) {
+    ipc_add_rms_norm_kernel(IpcAllReduceArgs a, NormArgs n, QuantizedX rounded) {
   __shared__ float reduce_scratch[32];
   static_assert(sizeof(A) == 2, "a chunk of 8 values is one 16-byte unit");
   const int dim = static_cast<int>(n.dim), chunks = dim / 8;
@@ -85,7 +85,7 @@ bool ipc_add_rms_norm_takes(size_t rows, size_t dim, DType dtype) {
          ipc_all_reduce_takes(rows * dim, dtype);
 }
 
-Status launch_ipc_all_reduce_add_rms_norm(const IpcAllReduceArgs& a, const IpcNormArgs& n, cudaStream_t stream) {
+Status launch_ipc_all_reduce_add_rms_norm(const IpcAllReduceArgs& a, const NormArgs& n, cudaStream_t stream) {
   FERRUM_CHECK(ipc_add_rms_norm_takes(n.rows, n.dim, a.dtype) && a.count == n.rows * n.dim && a.ranks >= 1 &&
                    a.ranks <= kIpcMaxRanks && (n.rounded == nullptr || n.dim % kRoundGroup == 0),
                ErrorCode::kInternal, "ipc all_reduce_add_rms_norm: ", n.rows, " rows of ", n.dim, " ", a.dtype,

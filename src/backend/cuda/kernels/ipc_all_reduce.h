@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "backend/cuda/kernels/norm.h"
 #include "core/dtype.h"
 #include "core/error.h"
 
@@ -62,22 +63,13 @@ bool ipc_all_reduce_takes(size_t count, DType dtype);
 Status launch_ipc_all_reduce(const IpcAllReduceArgs& args, cudaStream_t stream);
 
 // The sum fused with what a decoder does next (all_reduce, then fused_add_rms_norm; one launch and
-// one pass over the rows instead of two): with `in` = x [rows, dim], this rank's part (left as it
-// was; `out` unused), residual += the sum over ranks of x, rounded to the activation dtype first as
+// one pass over the rows instead of two). `norm` is fused_add_rms_norm's (with `rounded`: its
+// *_rounded form's): norm.x [rows, dim] is this rank's part (`sum`'s in, left as it was; `sum`'s
+// out unused); residual += the sum over ranks of x, rounded to the activation dtype first as
 // all_reduce leaves it, and out = rms_norm(residual) * weight, bit for bit what the two ops give.
-// With `rounded`, out's rows rounded to int8 for the quantized GEMV as well (rms_norm_rounded's).
-struct IpcNormArgs {
-  void* residual = nullptr;  // [rows, dim], the activation dtype
-  const void* weight = nullptr;
-  DType weight_dtype = DType::kF32;
-  void* out = nullptr;      // [rows, dim]
-  void* rounded = nullptr;  // optional (dim % 32 == 0)
-  size_t rows = 0, dim = 0;
-  float eps = 0.0f;
-};
 // Whether rows x dim of `dtype` (the activations) fit the fused kernel: a 16-byte-vector row (the
 // norm kernel's vector path) and a message this path takes.
 bool ipc_add_rms_norm_takes(size_t rows, size_t dim, DType dtype);
-Status launch_ipc_all_reduce_add_rms_norm(const IpcAllReduceArgs& sum, const IpcNormArgs& norm, cudaStream_t stream);
+Status launch_ipc_all_reduce_add_rms_norm(const IpcAllReduceArgs& sum, const NormArgs& norm, cudaStream_t stream);
 
 }  // namespace ferrum::cuda
