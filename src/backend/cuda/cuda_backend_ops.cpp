@@ -147,14 +147,15 @@ Status CudaBackend::all_reduce_add_rms_norm(CudaContext& ctx, CudaBuffer& x, Cud
                                             float eps, CudaBuffer& out, size_t tokens, size_t dim,
                                             CudaRoundedRows* rounded) {
   constexpr std::string_view op = "all_reduce_add_rms_norm";
-  FERRUM_TRY(ctx.usable());
-  FERRUM_ASSIGN_OR_RETURN(cuda::NormArgs args, rms_norm_args(op, &residual, x, w, eps, out, tokens, dim));
   cuda::IpcAllReduce* ipc = ctx.state().nccl ? ctx.state().nccl->ipc() : nullptr;
   if (ipc == nullptr || !ipc->takes_add_rms_norm(tokens, dim, x.dtype())) {
+    // The two ops, each checking its operands (one rank: all_reduce returns at once).
     FERRUM_TRY(all_reduce(ctx, x, tokens * dim, ReduceOp::kSum));
     if (rounded != nullptr) return fused_add_rms_norm_rounded(ctx, residual, x, w, eps, out, tokens, dim, *rounded);
     return fused_add_rms_norm(ctx, residual, x, w, eps, out, tokens, dim);
   }
+  FERRUM_TRY(ctx.usable());
+  FERRUM_ASSIGN_OR_RETURN(cuda::NormArgs args, rms_norm_args(op, &residual, x, w, eps, out, tokens, dim));
   if (rounded != nullptr) {
     FERRUM_ASSIGN_OR_RETURN(args.rounded, claim_rounded_rows(op, *rounded, out, tokens, dim));
   }
