@@ -24,31 +24,47 @@
 
 namespace ferrum::cuda {
 
-// Copies the tile's K and V rows [first, first + rows) of one KV head into the padded shared tiles
-// (row j of the tile = key tile + j), through the sequence's block table; `key_ok[j]` says whether
-// key j's block is in the pool (a masked key's rows are zeroed, so P.V reads finite values).
-template <class T, int kHeadDim>
+// Copies the tile's K and V rows [0, rows) of one KV head into the padded shared tiles (row j of
+// the tile = key tile + j), through the sequence's block table; `key_ok[j]` says whether key j's
+// block is in the pool (a masked key's rows are zeroed, so P.V reads finite values).
+// A thread keeps one 16-byte column of the rows (tid % kChunks) and walks every kRowStep-th row,
+// K and V of a row together: one table lookup and address per row and thread. The first version
+// derived row, column, K or V, block and offset from a flat index for every 16 bytes (two runtime
+// divisions each): Nsight Compute had the 64-sequence decode issue-bound (0.62 instructions a
+// scheduler and cycle, ~3,500 a warp at 128 keys), half of them this copy.
+// kZeroTail: rows [rows, kDecodeKeys) are zeroed in the same passes (the mma kernel reads whole
+// 16-key slices, and stale or never-written rows could hold NaN bit patterns, which a zero
+// probability does not cancel).
+template <class T, int kHeadDim, bool kZeroTail = false>
 __device__ __forceinline__ void copy_paged_rows(const PagedKernelParams& p, const int32_t* table, int kv_head, int tile,
                                                 int rows, T* k_tile, T* v_tile, bool* key_ok) {
   constexpr int kChunks = kHeadDim / 8;  // 16-byte pieces per row
+  constexpr int kRowStep = kDecodeThreads / kChunks;
   constexpr int kStride = kHeadDim + 8;
-  const T* k = static_cast<const T*>(p.k1);
-  const T* v = static_cast<const T*>(p.v);
-  const size_t rows_per_block = static_cast<size_t>(p.kv_heads) * p.block_size;
-  for (int i = threadIdx.x; i < 2 * rows * kChunks; i += kDecodeThreads) {
-    const bool is_v = i >= rows * kChunks;
-    const int j = is_v ? i - rows * kChunks : i;
-    const int row = j / kChunks, chunk = j % kChunks;
+  static_assert(kDecodeThreads % kChunks == 0 && kDecodeKeys % kRowStep == 0, "whole rows per pass");
+  const int chunk = static_cast<int>(threadIdx.x) % kChunks;
+  const size_t head_offset = (static_cast<size_t>(kv_head) * p.block_size) * kHeadDim + chunk * 8;
+  const T* k = static_cast<const T*>(p.k1) + head_offset;
+  const T* v = static_cast<const T*>(p.v) + head_offset;
+  const size_t block_elems = static_cast<size_t>(p.kv_heads) * p.block_size * kHeadDim;  // a pool block
+#pragma unroll
+  for (int pass = 0; pass < kDecodeKeys / kRowStep; ++pass) {
+    const int row = static_cast<int>(threadIdx.x) / kChunks + pass * kRowStep;
+    if (!kZeroTail && row >= rows) break;
+    T* k_dst = k_tile + row * kStride + chunk * 8;
+    T* v_dst = v_tile + row * kStride + chunk * 8;
     const int key = tile + row;
-    const int block = table[key / p.block_size];
+    const int slot = key / p.block_size;
+    const int block = row < rows ? table[slot] : -1;
     const bool ok = block >= 0 && block < p.num_blocks;
-    if (chunk == 0 && !is_v) key_ok[row] = ok;
-    T* dst = (is_v ? v_tile : k_tile) + row * kStride + chunk * 8;
+    if (chunk == 0 && row < rows) key_ok[row] = ok;
     if (ok) {
-      const size_t pool_row = block * rows_per_block + static_cast<size_t>(kv_head) * p.block_size + key % p.block_size;
-      __pipeline_memcpy_async(dst, (is_v ? v : k) + pool_row * kHeadDim + chunk * 8, 16);
+      const size_t offset = block * block_elems + static_cast<size_t>(key - slot * p.block_size) * kHeadDim;
+      __pipeline_memcpy_async(k_dst, k + offset, 16);
+      __pipeline_memcpy_async(v_dst, v + offset, 16);
     } else {
-      *reinterpret_cast<uint4*>(dst) = uint4{0, 0, 0, 0};
+      *reinterpret_cast<uint4*>(k_dst) = uint4{0, 0, 0, 0};
+      *reinterpret_cast<uint4*>(v_dst) = uint4{0, 0, 0, 0};
     }
   }
 }

@@ -34,10 +34,18 @@ inline constexpr int kMmaDecodeWarps = kDecodeThreads / 32;
 inline constexpr int kMmaDecodeWarpKeys = kDecodeKeys / kMmaDecodeWarps;  // 16: one mma's m
 static_assert(kMmaDecodeWarpKeys == 16 && kDecodeMaxGroup == 8, "the mma shapes below assume 16 keys x 8 rows a warp");
 
+// The merge's rows of O^T columns are padded by 4 floats: a thread's two rows 2t, 2t + 1 then fall
+// in different banks for the four t of a column (unpadded, the 4 x 32 stores of each thread were
+// four-way bank conflicts).
+constexpr int paged_decode_merge_stride(int head_dim) {
+  return head_dim + 4;
+}
+
 // Dynamic shared memory of a block: the K and V tiles, which the warps' merge reuses.
 constexpr size_t paged_decode_mma_shared_bytes(int head_dim, size_t element_bytes) {
   const size_t tiles = 2 * static_cast<size_t>(kDecodeKeys) * (head_dim + 8) * element_bytes;
-  const size_t merge = sizeof(float) * kMmaDecodeWarps * kDecodeMaxGroup * (2 + static_cast<size_t>(head_dim));
+  const size_t merge = sizeof(float) * kMmaDecodeWarps * kDecodeMaxGroup *
+                       (2 + static_cast<size_t>(paged_decode_merge_stride(head_dim)));
   return tiles > merge ? tiles : merge;
 }
 
@@ -46,20 +54,6 @@ __device__ __forceinline__ uint32_t movmatrix_trans(uint32_t x) {
   uint32_t y;
   asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(y) : "r"(x));
   return y;
-}
-
-// Zeroes the tile's K and V rows [rows, kDecodeKeys): the mma reads whole 16-key slices, and stale
-// or never-written rows could hold NaN bit patterns, which a zero weight does not cancel.
-template <class T, int kHeadDim>
-__device__ __forceinline__ void clear_tile_tail(T* k_tile, T* v_tile, int rows) {
-  constexpr int kChunks = kHeadDim / 8;
-  constexpr int kStride = kHeadDim + 8;
-  for (int i = threadIdx.x; i < 2 * (kDecodeKeys - rows) * kChunks; i += kDecodeThreads) {
-    const bool is_v = i >= (kDecodeKeys - rows) * kChunks;
-    const int j = is_v ? i - (kDecodeKeys - rows) * kChunks : i;
-    T* dst = (is_v ? v_tile : k_tile) + (rows + j / kChunks) * kStride + (j % kChunks) * 8;
-    *reinterpret_cast<uint4*>(dst) = uint4{0, 0, 0, 0};
-  }
 }
 
 template <class T, int kHeadDim>
@@ -80,9 +74,7 @@ __global__ void __launch_bounds__(kDecodeThreads) paged_decode_mma_kernel(PagedK
 
   // The first tile's copies go out before the query rows are read.
   if (end > begin) {
-    const int rows = min(end - begin, kDecodeKeys);
-    copy_paged_rows<T, kHeadDim>(p, table, kv_head, begin, rows, k_tile, v_tile, key_ok);
-    if (rows < kDecodeKeys) clear_tile_tail<T, kHeadDim>(k_tile, v_tile, rows);
+    copy_paged_rows<T, kHeadDim, true>(p, table, kv_head, begin, min(end - begin, kDecodeKeys), k_tile, v_tile, key_ok);
   }
   __pipeline_commit();
 
@@ -107,8 +99,7 @@ __global__ void __launch_bounds__(kDecodeThreads) paged_decode_mma_kernel(PagedK
     const int keys = min(end - tile, kDecodeKeys);
     if (tile != begin) {
       __syncthreads();  // the previous tile is no longer read
-      copy_paged_rows<T, kHeadDim>(p, table, kv_head, tile, keys, k_tile, v_tile, key_ok);
-      if (keys < kDecodeKeys) clear_tile_tail<T, kHeadDim>(k_tile, v_tile, keys);
+      copy_paged_rows<T, kHeadDim, true>(p, table, kv_head, tile, keys, k_tile, v_tile, key_ok);
       __pipeline_commit();
     }
     __pipeline_wait_prior(0);
@@ -169,7 +160,8 @@ __global__ void __launch_bounds__(kDecodeThreads) paged_decode_mma_kernel(PagedK
   float* warp_max = reinterpret_cast<float*>(decode_shared);
   float* warp_sum = warp_max + kMmaDecodeWarps * kDecodeMaxGroup;
   float* warp_out = warp_sum + kMmaDecodeWarps * kDecodeMaxGroup;
-  float* mine = warp_out + warp * kDecodeMaxGroup * kHeadDim;
+  constexpr int kMergeStride = paged_decode_merge_stride(kHeadDim);
+  float* mine = warp_out + warp * kDecodeMaxGroup * kMergeStride;
 #pragma unroll
   for (int j = 0; j < 2; ++j) {
     if (g == 0) {
@@ -178,8 +170,8 @@ __global__ void __launch_bounds__(kDecodeThreads) paged_decode_mma_kernel(PagedK
     }
 #pragma unroll
     for (int m = 0; m < kSteps; ++m) {
-      mine[(2 * t + j) * kHeadDim + 16 * m + g] = acc[m][j];
-      mine[(2 * t + j) * kHeadDim + 16 * m + g + 8] = acc[m][2 + j];
+      mine[(2 * t + j) * kMergeStride + 16 * m + g] = acc[m][j];
+      mine[(2 * t + j) * kMergeStride + 16 * m + g + 8] = acc[m][2 + j];
     }
   }
   __syncthreads();
@@ -194,7 +186,7 @@ __global__ void __launch_bounds__(kDecodeThreads) paged_decode_mma_kernel(PagedK
     for (int w = 0; w < kMmaDecodeWarps; ++w) {
       const float weight = exp2f(warp_max[w * kDecodeMaxGroup + r] - base);
       sum += weight * warp_sum[w * kDecodeMaxGroup + r];
-      out += weight * warp_out[(w * kDecodeMaxGroup + r) * kHeadDim + d];
+      out += weight * warp_out[(w * kDecodeMaxGroup + r) * kMergeStride + d];
     }
     // Partials are indexed head-major whatever the output's layout (the combine kernel maps them).
     const size_t out_row = (static_cast<size_t>(kv_head) * group + r) * p.num_tokens + q_first;
