@@ -400,6 +400,37 @@ TEST(CudaKernelsInModels, Head128DecodeMatchesF32) {
   std::filesystem::remove_all(dir);
 }
 
+// The same random Llama through the batched path (paged_logits.h: 50 prompt tokens prefilled, 50
+// decoded a token per step over a paged cache of 16-token blocks): in bf16 the decode steps take the
+// tiled paged decode kernel (paged_decode_mma.cuh: contexts 51..100 cross its 64-key tiles and end
+// mid-tile), in f32 the split-KV paged kernel; every position's logits within the bf16 bound.
+TEST(CudaKernelsInModels, Head128PagedDecodeMatchesF32) {
+  SKIP_WITHOUT_GPU();
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "ferrum-cuda-test-llama-d128-paged";
+  auto written = bench::write_random_llama(dir, small_llama_shape());
+  ASSERT_TRUE(written) << written.error().to_string();
+  const std::vector<uint32_t> prompt = small_llama_prompt();
+  auto run = [&](DType compute) {
+    Loaded loaded = load(dir, compute, 128, 256);
+    EXPECT_TRUE(loaded.model);
+    if (!loaded.model) return std::vector<float>{};
+    auto logits = testing::paged_logits(*loaded.model, prompt, compute);
+    EXPECT_TRUE(logits) << logits.error().to_string();
+    return logits ? *logits : std::vector<float>{};
+  };
+  const std::vector<float> exact = run(DType::kF32);
+  const std::vector<float> half = run(DType::kBF16);
+  ASSERT_EQ(exact.size(), prompt.size() * 512);
+  ASSERT_EQ(half.size(), exact.size());
+  const double scale = max_abs(exact);
+  const double error = max_abs_difference(half, exact).max_abs;
+  const double bound = kBf16Relative * std::max(1.0, scale);
+  std::printf("[cuda bf16] d128 llama, paged decode: max |logit - f32| %.3g (max |f32| %.3g, bound %.3g)\n", error,
+              scale, bound);
+  EXPECT_LT(error, bound);
+  std::filesystem::remove_all(dir);
+}
+
 // ── Quantized GGUF weights ──
 
 // A random Llama with rows of whole 256-value super-blocks, quantized by `ferrum quantize` to
