@@ -138,11 +138,14 @@ class LlamaModel {
   // or nullptr) runs the layer's attention from scratch_.x into scratch_.o.
   template <class Attend>
   Status run_decoder(Context& ctx, size_t t, const Attend& attend);
-  // residual += block_out (first summed over the ranks when `partial`: the block left its
-  // row-parallel projection's part), then scratch_.x = rms_norm(residual) * norm, with x's rounding
-  // when x_rounded is not null.
-  Status add_block_output(Context& ctx, Buffer& block_out, bool partial, const Buffer& norm, size_t t,
-                          RoundedRows<B>* x_rounded);
+  // Whether the decoder sums the ranks' partial outputs of o_proj and down_proj (fused with the
+  // residual add and the next norm) rather than the blocks themselves: not with Gemma's norms on
+  // the block outputs, which need the whole output.
+  bool decoder_sums_ranks() const { return !hparams_.gemma_norms; }
+  // residual += block_out (first summed over the ranks when decoder_sums_ranks(): the block left
+  // its row-parallel projection's part), then scratch_.x = rms_norm(residual) * norm, with x's
+  // rounding when x_rounded is not null.
+  Status add_block_output(Context& ctx, Buffer& block_out, const Buffer& norm, size_t t, RoundedRows<B>* x_rounded);
   // Embeddings, every layer over the state's contiguous cache and the final norm for one chunk:
   // leaves the normed hidden states in scratch_.x and advances the state.
   Status forward_layers(Context& ctx, std::span<const uint32_t> tokens, DecoderState<B>& state);

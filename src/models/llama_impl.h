@@ -38,9 +38,7 @@ Expected<LlamaModel<B>> LlamaModel<B>::load(const LlamaHParams& hparams, const W
   model.max_context_ = max_context;
   const LlamaHParams& hp = model.hparams_;
   const std::string& prefix = hp.weight_prefix;
-  // Without Gemma's norms on the block outputs, the ranks' partial outputs of o_proj and down_proj
-  // are summed by the decoder, fused with the residual add and the next norm (run_decoder).
-  const bool sum_in_decoder = !hp.gemma_norms;
+  const bool sum_in_decoder = model.decoder_sums_ranks();
   GqaParams attention = model.attention_params();
   attention.sum_ranks_in_forward = !sum_in_decoder;
   // Gemma stores RMSNorm weights as (w - 1).
@@ -190,11 +188,11 @@ Status LlamaModel<B>::check_tokens(std::span<const uint32_t> tokens) const {
 }
 
 template <Backend B>
-Status LlamaModel<B>::add_block_output(Context& ctx, Buffer& block_out, bool partial, const Buffer& norm, size_t t,
+Status LlamaModel<B>::add_block_output(Context& ctx, Buffer& block_out, const Buffer& norm, size_t t,
                                        RoundedRows<B>* x_rounded) {
   Scratch& s = scratch_;
   const LlamaHParams& hp = hparams_;
-  if (partial) {
+  if (decoder_sums_ranks()) {
     return all_reduce_add_rms_norm_rounding<B>(ctx, block_out, s.residual, norm, hp.rms_norm_eps, s.x, t,
                                                hp.hidden_size, x_rounded);
   }
@@ -234,7 +232,7 @@ Status LlamaModel<B>::run_decoder(Context& ctx, size_t t, const Attend& attend) 
     // residual += attention output (summed over ranks here unless a post-norm needed it summed);
     // x = ffn_norm(residual)
     x_rounded = x_rounding(weights.mlp->takes_rounded_rows(t));
-    FERRUM_TRY(add_block_output(ctx, s.o, !weights.post_attn_norm, weights.ffn_norm, t, x_rounded));
+    FERRUM_TRY(add_block_output(ctx, s.o, weights.ffn_norm, t, x_rounded));
     tracer_.template trace<B>(ctx, "ffn_inp", layer, s.residual, t * hp.hidden_size);
     tracer_.template trace<B>(ctx, "ffn_norm", layer, s.x, t * hp.hidden_size);
     FERRUM_TRY(weights.mlp->forward(ctx, s.x, s.mlp, t, s.gated_mlp, x_rounded));
@@ -248,7 +246,7 @@ Status LlamaModel<B>::run_decoder(Context& ctx, size_t t, const Attend& attend) 
     const bool last = i + 1 == layers_.size();
     const Buffer& next_norm = last ? final_norm_ : layers_[i + 1].attn_norm;
     x_rounded = last ? nullptr : x_rounding(layers_[i + 1].attention->takes_rounded_rows(t));
-    FERRUM_TRY(add_block_output(ctx, s.mlp, !weights.post_ffn_norm, next_norm, t, x_rounded));
+    FERRUM_TRY(add_block_output(ctx, s.mlp, next_norm, t, x_rounded));
     tracer_.template trace<B>(ctx, "l_out", layer, s.residual, t * hp.hidden_size);
   }
   tracer_.template trace<B>(ctx, "result_norm", -1, s.x, t * hp.hidden_size);
