@@ -104,22 +104,20 @@ void add_cases(CaseList& cases) {
                     [=] { return rms(16, 7, DType::kF32, 16); });
   add_error_case<B>(cases, "rms_norm", "w is i32", ErrorCode::kUnsupported,
                     [=] { return rms(16, 8, DType::kI32, 16); });
-  add_error_case<B>(cases, "fused_add_rms_norm", "residual too small", ErrorCode::kShapeMismatch, []() -> Status {
+  // A residual one value short, through fused_add_rms_norm or (rank_sum) the rank sum fused with it.
+  const auto short_residual = [](bool rank_sum) -> Status {
     FERRUM_ASSIGN_OR_RETURN(Buffer residual, B::alloc(15, DType::kF32));
     FERRUM_ASSIGN_OR_RETURN(Buffer x, B::alloc(16, DType::kF32));
     FERRUM_ASSIGN_OR_RETURN(Buffer w, B::alloc(8, DType::kF32));
     FERRUM_ASSIGN_OR_RETURN(Buffer out, B::alloc(16, DType::kF32));
     auto ctx = B::new_context();
+    if (rank_sum) return all_reduce_add_rms_norm_rounding<B>(ctx, x, residual, w, 1e-6f, out, 2, 8, nullptr);
     return B::fused_add_rms_norm(ctx, residual, x, w, 1e-6f, out, 2, 8);
-  });
-  add_error_case<B>(cases, "all_reduce_add_rms_norm", "residual too small", ErrorCode::kShapeMismatch, []() -> Status {
-    FERRUM_ASSIGN_OR_RETURN(Buffer residual, B::alloc(15, DType::kF32));
-    FERRUM_ASSIGN_OR_RETURN(Buffer x, B::alloc(16, DType::kF32));
-    FERRUM_ASSIGN_OR_RETURN(Buffer w, B::alloc(8, DType::kF32));
-    FERRUM_ASSIGN_OR_RETURN(Buffer out, B::alloc(16, DType::kF32));
-    auto ctx = B::new_context();
-    return all_reduce_add_rms_norm_rounding<B>(ctx, x, residual, w, 1e-6f, out, 2, 8, nullptr);
-  });
+  };
+  add_error_case<B>(cases, "fused_add_rms_norm", "residual too small", ErrorCode::kShapeMismatch,
+                    [=] { return short_residual(false); });
+  add_error_case<B>(cases, "all_reduce_add_rms_norm", "residual too small", ErrorCode::kShapeMismatch,
+                    [=] { return short_residual(true); });
   add_error_case<B>(cases, "layer_norm", "beta dtype differs from gamma", ErrorCode::kUnsupported, []() -> Status {
     FERRUM_ASSIGN_OR_RETURN(Buffer x, B::alloc(16, DType::kF32));
     FERRUM_ASSIGN_OR_RETURN(Buffer gamma, B::alloc(8, DType::kF32));
