@@ -36,7 +36,9 @@ namespace ferrum::cuda {
 inline constexpr int kIpcMaxRanks = 8;
 inline constexpr int kIpcBlocks = 32;  // the shipped launch shape (lab/NOTES.md)
 inline constexpr int kIpcThreads = 512;
-inline constexpr int kIpcMaxBlocks = 128;  // counters to allocate (v2 uses two; the lab's v1 one per block)
+// Counters to allocate: the shipped kernels use two (the epoch, the blocks of a call done), the
+// lab's v1 one per block.
+inline constexpr int kIpcMaxBlocks = 128;
 inline constexpr size_t kIpcMaxBytes = size_t{1} << 20;  // larger messages go to NCCL
 inline constexpr uint32_t kIpcEmpty = 0x8000;            // -0.0 in bf16 and in f16
 
@@ -53,7 +55,7 @@ struct IpcAllReduceArgs {
   DType dtype = DType::kBF16;  // bf16 or f16
   size_t count = 0;            // count * element size: a multiple of 16, at most kIpcMaxBytes
   int rank = 0, ranks = 0;
-  void* buffers[kIpcMaxRanks] = {};     // each rank's buffer (zeroed once), mapped here
+  void* buffers[kIpcMaxRanks] = {};     // each rank's buffer (emptied once), mapped here
   uint32_t* counters = nullptr;         // [kIpcMaxBlocks], this rank's (zeroed once): the epoch, blocks done
   const volatile int* abort = nullptr;  // host-mapped; non-zero makes waiting blocks give up (garbage out)
 };
