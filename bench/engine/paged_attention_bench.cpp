@@ -1,10 +1,12 @@
 // ferrum-paged-attention-bench: decode attention over the engine's paged cache against the same
 // attention over contiguous per-sequence caches (flash_attention with batch = sequences), for
-// Llama 3.1 8B's heads (32 query, 8 KV, head_dim 128) and a bf16 cache. Reports each one's median
-// time over 50 runs (synchronised, launch included), the K / V bytes read per call over that time
-// (GB/s), and the largest difference between the two outputs (both read the same values).
+// Llama 3.1 8B's heads (32 query, 8 KV, head_dim 128; `--kv-heads 4` is one tensor-parallel rank's
+// 16 / 4) and a bf16 cache. Reports each one's time per call (the median over 30 samples of 20
+// calls queued back to back and synchronised once, so short calls are not hidden behind the
+// launch and the sync), the K / V bytes read per call over that time (GB/s), and the largest
+// difference between the two outputs (both read the same values).
 //
-//   ferrum-paged-attention-bench [--device cpu|cuda] [--seqs 16,64] [--contexts 256,1024,4096]
+//   ferrum-paged-attention-bench [--device cpu|cuda] [--seqs 16,64] [--contexts 256,1024,4096] [--kv-heads 8]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -26,7 +28,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kHeads = 32, kKvHeads = 8, kHeadDim = 128, kBlockSize = 16;
+constexpr size_t kGroup = 4, kHeadDim = 128, kBlockSize = 16;
 
 std::vector<size_t> parse_list(const char* text) {
   std::vector<size_t> values;
@@ -35,13 +37,17 @@ std::vector<size_t> parse_list(const char* text) {
   return values;
 }
 
-template <class F>
-double median_ms(F&& run, size_t repeats = 50) {
+// `launch` queues one call, `sync` waits for the queue; ms per call.
+template <class Launch, class Sync>
+double median_ms(Launch&& launch, Sync&& sync, size_t samples = 30, size_t calls = 20) {
   std::vector<double> times;
-  for (size_t i = 0; i < repeats + 5; ++i) {
+  for (size_t i = 0; i < samples + 3; ++i) {
     const auto start = Clock::now();
-    if (!run()) return NAN;
-    if (i >= 5) times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    for (size_t c = 0; c < calls; ++c) {
+      if (!launch()) return NAN;
+    }
+    if (!sync()) return NAN;
+    if (i >= 3) times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count() / calls);
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
@@ -58,7 +64,8 @@ double median_ms(F&& run, size_t repeats = 50) {
 
 // One (sequences, context) point: decode, every sequence at the same context length.
 template <Backend B>
-bool run_point(size_t seqs, size_t context) {
+bool run_point(size_t seqs, size_t context, size_t kv_heads) {
+  const size_t heads = kGroup * kv_heads;
   using Buffer = typename B::Buffer;
   const size_t blocks_per_seq = (context + kBlockSize - 1) / kBlockSize;
   const size_t num_blocks = seqs * blocks_per_seq;
@@ -70,12 +77,12 @@ bool run_point(size_t seqs, size_t context) {
     return values;
   };
   // Contiguous caches [seqs, kv_heads, context, hd] and the same rows scattered over shuffled blocks.
-  const std::vector<float> k = random(seqs * kKvHeads * context * kHeadDim);
+  const std::vector<float> k = random(seqs * kv_heads * context * kHeadDim);
   const std::vector<float> v = random(k.size());
   std::vector<int32_t> ids(num_blocks);
   std::iota(ids.begin(), ids.end(), 0);
   std::shuffle(ids.begin(), ids.end(), rng);
-  const size_t pool_numel = num_blocks * kKvHeads * kBlockSize * kHeadDim;
+  const size_t pool_numel = num_blocks * kv_heads * kBlockSize * kHeadDim;
   std::vector<float> k_pool(pool_numel);
   std::vector<float> v_pool(pool_numel);
   std::vector<float> tables(seqs * blocks_per_seq), query_start(seqs + 1), context_lens(seqs);
@@ -84,11 +91,11 @@ bool run_point(size_t seqs, size_t context) {
     context_lens[s] = static_cast<float>(context);
     for (size_t b = 0; b < blocks_per_seq; ++b)
       tables[s * blocks_per_seq + b] = static_cast<float>(ids[s * blocks_per_seq + b]);
-    for (size_t h = 0; h < kKvHeads; ++h) {
+    for (size_t h = 0; h < kv_heads; ++h) {
       for (size_t j = 0; j < context; ++j) {
         const size_t block = static_cast<size_t>(ids[s * blocks_per_seq + j / kBlockSize]);
-        const size_t src = ((s * kKvHeads + h) * context + j) * kHeadDim;
-        const size_t dst = ((block * kKvHeads + h) * kBlockSize + j % kBlockSize) * kHeadDim;
+        const size_t src = ((s * kv_heads + h) * context + j) * kHeadDim;
+        const size_t dst = ((block * kv_heads + h) * kBlockSize + j % kBlockSize) * kHeadDim;
         std::copy_n(k.begin() + static_cast<ptrdiff_t>(src), kHeadDim, k_pool.begin() + static_cast<ptrdiff_t>(dst));
         std::copy_n(v.begin() + static_cast<ptrdiff_t>(src), kHeadDim, v_pool.begin() + static_cast<ptrdiff_t>(dst));
       }
@@ -97,11 +104,11 @@ bool run_point(size_t seqs, size_t context) {
   const DType act = B::kActivationDType;
   // The same query of (sequence s, head h) in both layouts: [seqs, heads, 1, hd] for the batched
   // contiguous call, [heads, tokens, hd] for the paged one.
-  const std::vector<float> q = random(seqs * kHeads * kHeadDim);
+  const std::vector<float> q = random(seqs * heads * kHeadDim);
   std::vector<float> q_heads_first(q.size());
   for (size_t s = 0; s < seqs; ++s) {
-    for (size_t h = 0; h < kHeads; ++h) {
-      std::copy_n(q.begin() + static_cast<ptrdiff_t>((s * kHeads + h) * kHeadDim), kHeadDim,
+    for (size_t h = 0; h < heads; ++h) {
+      std::copy_n(q.begin() + static_cast<ptrdiff_t>((s * heads + h) * kHeadDim), kHeadDim,
                   q_heads_first.begin() + static_cast<ptrdiff_t>((h * seqs + s) * kHeadDim));
     }
   }
@@ -117,9 +124,12 @@ bool run_point(size_t seqs, size_t context) {
                        &table_buffer, &start_buffer, &context_buffer}) {
     BENCH_TRY(*buffer);
   }
-  AttnConfig cfg{kHeads, kKvHeads, kHeadDim, true, 1.0f / std::sqrt(static_cast<float>(kHeadDim)), 0, 0};
+  AttnConfig cfg{heads, kv_heads, kHeadDim, true, 1.0f / std::sqrt(static_cast<float>(kHeadDim)), 0, 0};
   const auto dense = [&]() -> bool {
     BENCH_TRY(B::flash_attention(ctx, *q_dense, *k_dense, *v_dense, *out_dense, seqs, 1, context, context - 1, cfg));
+    return true;
+  };
+  const auto sync = [&]() -> bool {
     BENCH_TRY(B::sync(ctx));
     return true;
   };
@@ -127,11 +137,10 @@ bool run_point(size_t seqs, size_t context) {
       &*start_buffer, &*context_buffer, &*table_buffer, seqs, seqs, blocks_per_seq, kBlockSize, 1, context};
   const auto paged = [&]() -> bool {
     BENCH_TRY(B::paged_attention(ctx, *q_paged, *k_paged, *v_paged, *out_paged, batch, cfg));
-    BENCH_TRY(B::sync(ctx));
     return true;
   };
-  const double dense_ms = median_ms(dense);
-  const double paged_ms = median_ms(paged);
+  const double dense_ms = median_ms(dense, sync);
+  const double paged_ms = median_ms(paged, sync);
   if (std::isnan(dense_ms) || std::isnan(paged_ms)) return false;
   auto dense_out = B::to_vec(*out_dense, q.size());
   auto paged_out = B::to_vec(*out_paged, q.size());
@@ -139,14 +148,14 @@ bool run_point(size_t seqs, size_t context) {
   BENCH_TRY(paged_out);
   double worst = 0;
   for (size_t s = 0; s < seqs; ++s) {
-    for (size_t h = 0; h < kHeads; ++h) {
+    for (size_t h = 0; h < heads; ++h) {
       for (size_t d = 0; d < kHeadDim; ++d) {
-        worst = std::max(worst, std::fabs(static_cast<double>((*dense_out)[(s * kHeads + h) * kHeadDim + d]) -
+        worst = std::max(worst, std::fabs(static_cast<double>((*dense_out)[(s * heads + h) * kHeadDim + d]) -
                                           (*paged_out)[(h * seqs + s) * kHeadDim + d]));
       }
     }
   }
-  const double kv_gb = 2.0 * static_cast<double>(seqs * kKvHeads * context * kHeadDim) * 2.0 / 1e9;
+  const double kv_gb = 2.0 * static_cast<double>(seqs * kv_heads * context * kHeadDim) * 2.0 / 1e9;
   std::printf(
       "seqs %3zu  context %5zu | contiguous %8.3f ms %7.1f GB/s | paged %8.3f ms %7.1f GB/s | paged/contiguous "
       "%.2f | max |diff| %.2e\n",
@@ -156,10 +165,10 @@ bool run_point(size_t seqs, size_t context) {
 }
 
 template <Backend B>
-int run_all(const std::vector<size_t>& seqs, const std::vector<size_t>& contexts) {
+int run_all(const std::vector<size_t>& seqs, const std::vector<size_t>& contexts, size_t kv_heads) {
   int status = 0;
   for (size_t s : seqs) {
-    for (size_t c : contexts) status |= run_point<B>(s, c) ? 0 : 1;
+    for (size_t c : contexts) status |= run_point<B>(s, c, kv_heads) ? 0 : 1;
   }
   return status;
 }
@@ -171,6 +180,7 @@ int main(int argc, char** argv) {
   std::string device = "cpu";
   std::vector<size_t> seqs = {16, 64};
   std::vector<size_t> contexts = {256, 1024, 4096};
+  size_t kv_heads = 8;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string arg = argv[i];
     if (arg == "--device") {
@@ -179,14 +189,16 @@ int main(int argc, char** argv) {
       seqs = ferrum::bench::parse_list(argv[i + 1]);
     } else if (arg == "--contexts") {
       contexts = ferrum::bench::parse_list(argv[i + 1]);
+    } else if (arg == "--kv-heads") {
+      kv_heads = std::strtoull(argv[i + 1], nullptr, 10);
     } else {
       std::fprintf(stderr, "unknown argument %s\n", arg.c_str());
       return 2;
     }
   }
-  if (device == "cpu") return ferrum::bench::run_all<ferrum::CpuBackend>(seqs, contexts);
+  if (device == "cpu") return ferrum::bench::run_all<ferrum::CpuBackend>(seqs, contexts, kv_heads);
 #ifdef FERRUM_HAS_CUDA
-  if (device == "cuda") return ferrum::bench::run_all<ferrum::CudaBackend>(seqs, contexts);
+  if (device == "cuda") return ferrum::bench::run_all<ferrum::CudaBackend>(seqs, contexts, kv_heads);
 #endif
   std::fprintf(stderr, "device %s is not in this build\n", device.c_str());
   return 2;
