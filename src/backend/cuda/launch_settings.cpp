@@ -160,6 +160,14 @@ int paged_decode_version() {
   return version;
 }
 
+int paged_decode_stages() {
+  static const int stages = [] {
+    const long asked = env_or("FERRUM_CUDA_PAGED_DECODE_STAGES", 0);
+    return asked == 1 || asked == 2 ? static_cast<int>(asked) : 0;
+  }();
+  return stages;
+}
+
 bool paged_token_major_enabled() {
   static const bool enabled = env_or("FERRUM_CUDA_PAGED_TOKEN_MAJOR", 1) != 0;
   return enabled;

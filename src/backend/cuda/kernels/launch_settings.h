@@ -126,6 +126,9 @@ size_t paged_flash_min_rows();
 // (FERRUM_CUDA_PAGED_DECODE): 4 (default) the tensor-core tiles of paged_decode_mma.cuh, 3 the
 // CUDA-core tiles of paged_decode.cuh, 0 the general CUDA-core paged kernel.
 int paged_decode_version();
+// Tile stages of the tensor-core paged decode kernel (FERRUM_CUDA_PAGED_DECODE_STAGES): 0 (default)
+// two where the launch fits one wave with them, else one; 1 or 2 forces that many, for comparisons.
+int paged_decode_stages();
 // Whether paged_attention_token_major lets the decode kernels store token-major rows (default) or
 // transposes their head-major output like every other batch (FERRUM_CUDA_PAGED_TOKEN_MAJOR=0), for
 // comparisons.

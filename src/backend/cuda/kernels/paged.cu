@@ -67,7 +67,10 @@ PagedShape paged_shape(const PagedAttentionProblem& a, int sm_count) {
   // Splitting the keys pays only for decode-like launches with few blocks; a graph captured with
   // max_context_len keeps its split count for every later step.
   const size_t base_blocks = std::max<size_t>(1, a.num_seqs * a.kv_heads * shape.row_blocks);
-  const size_t wanted = (2 * static_cast<size_t>(sm_count) + base_blocks - 1) / base_blocks;
+  // Decode-only launches (the tiled decode kernels) aim at one wave: unsplit, a tensor-parallel
+  // rank's 64 sequences x 4 KV heads fit one with two tile stages, and the combine pass is saved.
+  const size_t waves = paged_decode_takes(a) ? 1 : 2;
+  const size_t wanted = (waves * static_cast<size_t>(sm_count) + base_blocks - 1) / base_blocks;
   const size_t max_by_keys = std::max<size_t>(1, a.max_context_len / 128);
   shape.num_splits = static_cast<int>(std::clamp<size_t>(std::min(wanted, max_by_keys), 1, 64));
   return shape;
@@ -126,18 +129,47 @@ bool paged_decode_takes(const PagedAttentionProblem& a) {
   const bool half = (a.dtype == DType::kBF16 || a.dtype == DType::kF16) && a.kv_dtype == a.dtype;
   const bool dims = a.d2 == 0 && a.dv == a.d1 && (a.d1 == 64 || a.d1 == 128);
   const bool aligned = is_aligned(a.k1, 16) && is_aligned(a.v, 16);
-  return paged_decode_version() != 0 && a.max_query_len == 1 && half && dims && aligned &&
+  // Their tile copies index pool rows in 32 bits.
+  const bool rows_fit = a.num_blocks * a.kv_heads * a.block_size <= UINT32_MAX;
+  return paged_decode_version() != 0 && a.max_query_len == 1 && half && dims && aligned && rows_fit &&
          a.heads / a.kv_heads <= kDecodeMaxGroup;
 }
 
 namespace {
 
+// Blocks of the two-stage tensor-core decode kernel an SM holds (0 where the query fails).
 template <class T, int kHeadDim>
-Status launch_paged_decode_kernel(const PagedKernelParams& p, size_t num_seqs, size_t kv_heads, cudaStream_t stream) {
+int two_stage_blocks_per_sm() {
+  static const int blocks = [] {
+    const auto kernel = paged_decode_mma_kernel<T, kHeadDim, 2>;
+    const size_t shared = paged_decode_mma_shared_bytes(kHeadDim, sizeof(T), 2);
+    int n = 0;
+    if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)) !=
+            cudaSuccess ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kDecodeThreads, shared) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return 0;
+    }
+    return n;
+  }();
+  return blocks;
+}
+
+template <class T, int kHeadDim>
+Status launch_paged_decode_kernel(const PagedKernelParams& p, size_t num_seqs, size_t kv_heads, int sm_count,
+                                  cudaStream_t stream) {
   const bool mma = paged_decode_version() == 4;
-  const size_t shared =
-      mma ? paged_decode_mma_shared_bytes(kHeadDim, sizeof(T)) : decode_attention_shared_bytes(kHeadDim, sizeof(T));
-  auto kernel = mma ? paged_decode_mma_kernel<T, kHeadDim> : paged_decode_kernel<T, kHeadDim>;
+  const size_t blocks = static_cast<size_t>(p.num_splits) * kv_heads * num_seqs;
+  // Two stages where the launch still fits one wave with them (they double a block's tiles).
+  const int asked = paged_decode_stages();
+  const bool two =
+      mma &&
+      (asked == 2 || (asked == 0 && blocks <= static_cast<size_t>(sm_count) * two_stage_blocks_per_sm<T, kHeadDim>()));
+  const size_t shared = mma ? paged_decode_mma_shared_bytes(kHeadDim, sizeof(T), two ? 2 : 1)
+                            : decode_attention_shared_bytes(kHeadDim, sizeof(T));
+  auto kernel = !mma  ? paged_decode_kernel<T, kHeadDim>
+                : two ? paged_decode_mma_kernel<T, kHeadDim, 2>
+                      : paged_decode_mma_kernel<T, kHeadDim, 1>;
   if (shared > 48 * 1024) {
     FERRUM_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
                     "(paged_decode, ", shared, " bytes of shared memory)");
@@ -153,9 +185,10 @@ Status launch_paged_decode_kernel(const PagedKernelParams& p, size_t num_seqs, s
 }
 
 template <class T>
-Status launch_paged_decode(const PagedKernelParams& p, const PagedAttentionProblem& a, cudaStream_t stream) {
-  if (a.d1 == 64) return launch_paged_decode_kernel<T, 64>(p, a.num_seqs, a.kv_heads, stream);
-  return launch_paged_decode_kernel<T, 128>(p, a.num_seqs, a.kv_heads, stream);
+Status launch_paged_decode(const PagedKernelParams& p, const PagedAttentionProblem& a, int sm_count,
+                           cudaStream_t stream) {
+  if (a.d1 == 64) return launch_paged_decode_kernel<T, 64>(p, a.num_seqs, a.kv_heads, sm_count, stream);
+  return launch_paged_decode_kernel<T, 128>(p, a.num_seqs, a.kv_heads, sm_count, stream);
 }
 
 // The sequences the flash kernel's grid covers.
@@ -237,6 +270,7 @@ PagedKernelParams make_paged_params(const PagedAttentionProblem& a, const PagedS
   p.out = a.out;
   p.partials = static_cast<float*>(partials);
   set_paged_tables(p, a);
+  p.block_divisor = FastDivisor::of(static_cast<int32_t>(a.block_size));
   p.d1 = static_cast<int>(a.d1);
   p.d2 = static_cast<int>(a.d2);
   p.dv = static_cast<int>(a.dv);
@@ -310,8 +344,8 @@ Status launch_paged_attention(const PagedAttentionProblem& a, int sm_count, void
                "paged_attention: a token-major output needs the decode kernels (paged_decode_takes)");
   const PagedKernelParams p = make_paged_params(a, shape, scratch);
   if (paged_decode_takes(a)) {
-    return a.dtype == DType::kBF16 ? launch_paged_decode<bf16_t>(p, a, stream)
-                                   : launch_paged_decode<f16_t>(p, a, stream);
+    return a.dtype == DType::kBF16 ? launch_paged_decode<bf16_t>(p, a, sm_count, stream)
+                                   : launch_paged_decode<f16_t>(p, a, sm_count, stream);
   }
   if (a.kv_dtype == DType::kF8E4M3) {
     FERRUM_DISPATCH_FLOAT(a.dtype, T, "paged_attention",

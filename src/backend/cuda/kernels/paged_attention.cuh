@@ -18,6 +18,7 @@
 
 #include "backend/cuda/kernels/attention_split_kv.cuh"
 #include "backend/cuda/kernels/device_common.cuh"
+#include "core/fast_divisor.h"
 
 namespace ferrum::cuda {
 
@@ -35,6 +36,7 @@ struct PagedKernelParams {
   const int32_t* context_lens;
   const int32_t* block_tables;
   int max_blocks_per_seq, block_size, num_blocks, num_tokens;
+  FastDivisor block_divisor;  // key / block_size (the decode kernels' tile copies)
   int d1, d2, dv, dk_pad;
   int heads, kv_heads, group;
   int causal, window;

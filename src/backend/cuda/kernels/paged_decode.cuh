@@ -16,10 +16,9 @@
 // Keys whose block id falls outside the pool are masked, as in the other paged kernels.
 #pragma once
 
-#include <cuda_pipeline_primitives.h>
-
 #include "backend/cuda/kernels/attention_decode.cuh"
 #include "backend/cuda/kernels/device_common.cuh"
+#include "backend/cuda/kernels/mma_sm80.cuh"
 #include "backend/cuda/kernels/paged_attention.cuh"
 
 namespace ferrum::cuda {
@@ -31,7 +30,10 @@ namespace ferrum::cuda {
 // K and V of a row together: one table lookup and address per row and thread. The first version
 // derived row, column, K or V, block and offset from a flat index for every 16 bytes (two runtime
 // divisions each): Nsight Compute had the 64-sequence decode issue-bound (0.62 instructions a
-// scheduler and cycle, ~3,500 a warp at 128 keys), half of them this copy.
+// scheduler and cycle, ~3,500 a warp at 128 keys), half of them this copy. The second still spent
+// ~64 instructions a row pass; here the key's block-table slot is a multiply-shift (FastDivisor),
+// the pool row a 32-bit index (paged_decode_takes checks the pool's rows fit), and a masked row is
+// zero-filled by the copy itself (cp.async with 0 source bytes): no branch, no shared-memory store.
 // kZeroTail: rows [rows, kDecodeKeys) are zeroed in the same passes (the mma kernel reads whole
 // 16-key slices, and stale or never-written rows could hold NaN bit patterns, which a zero
 // probability does not cancel).
@@ -43,29 +45,26 @@ __device__ __forceinline__ void copy_paged_rows(const PagedKernelParams& p, cons
   constexpr int kStride = kHeadDim + 8;
   static_assert(kDecodeThreads % kChunks == 0 && kDecodeKeys % kRowStep == 0, "whole rows per pass");
   const int chunk = static_cast<int>(threadIdx.x) % kChunks;
-  const size_t head_offset = (static_cast<size_t>(kv_head) * p.block_size) * kHeadDim + chunk * 8;
-  const T* k = static_cast<const T*>(p.k1) + head_offset;
-  const T* v = static_cast<const T*>(p.v) + head_offset;
-  const size_t block_elems = static_cast<size_t>(p.kv_heads) * p.block_size * kHeadDim;  // a pool block
+  const T* k = static_cast<const T*>(p.k1) + chunk * 8;
+  const T* v = static_cast<const T*>(p.v) + chunk * 8;
+  const auto block_size = static_cast<uint32_t>(p.block_size);
+  const uint32_t head_row = static_cast<uint32_t>(kv_head) * block_size;  // the head's first row in a pool block
+  const uint32_t block_rows = static_cast<uint32_t>(p.kv_heads) * block_size;
 #pragma unroll
   for (int pass = 0; pass < kDecodeKeys / kRowStep; ++pass) {
     const int row = static_cast<int>(threadIdx.x) / kChunks + pass * kRowStep;
     if (!kZeroTail && row >= rows) break;
-    T* k_dst = k_tile + row * kStride + chunk * 8;
-    T* v_dst = v_tile + row * kStride + chunk * 8;
     const int key = tile + row;
-    const int slot = key / p.block_size;
+    const int slot = p.block_divisor.quotient(key);
     const int block = row < rows ? table[slot] : -1;
-    const bool ok = block >= 0 && block < p.num_blocks;
+    const bool ok = static_cast<unsigned>(block) < static_cast<unsigned>(p.num_blocks);
     if (chunk == 0 && row < rows) key_ok[row] = ok;
-    if (ok) {
-      const size_t offset = block * block_elems + static_cast<size_t>(key - slot * p.block_size) * kHeadDim;
-      __pipeline_memcpy_async(k_dst, k + offset, 16);
-      __pipeline_memcpy_async(v_dst, v + offset, 16);
-    } else {
-      *reinterpret_cast<uint4*>(k_dst) = uint4{0, 0, 0, 0};
-      *reinterpret_cast<uint4*>(v_dst) = uint4{0, 0, 0, 0};
-    }
+    const uint32_t pool_row = ok ? static_cast<uint32_t>(block) * block_rows + head_row +
+                                       static_cast<uint32_t>(p.block_divisor.remainder(key, slot))
+                                 : 0u;
+    const size_t offset = static_cast<size_t>(pool_row) * kHeadDim;
+    cp_async_16(k_tile + row * kStride + chunk * 8, k + offset, ok);
+    cp_async_16(v_tile + row * kStride + chunk * 8, v + offset, ok);
   }
 }
 
@@ -111,7 +110,7 @@ __global__ void __launch_bounds__(kDecodeThreads) paged_decode_kernel(PagedKerne
   // The first tile's copies go out before the query rows are read.
   if (end > begin)
     copy_paged_rows<T, kHeadDim>(p, table, kv_head, begin, min(end - begin, kDecodeKeys), k_tile, v_tile, key_ok);
-  __pipeline_commit();
+  cp_async_commit();
   const int group = p.group;
   const T* q = static_cast<const T*>(p.q);
   for (int i = tid; i < group * kHeadDim; i += kDecodeThreads) {
@@ -131,9 +130,9 @@ __global__ void __launch_bounds__(kDecodeThreads) paged_decode_kernel(PagedKerne
     if (tile != begin) {
       __syncthreads();  // the previous tile is no longer read
       copy_paged_rows<T, kHeadDim>(p, table, kv_head, tile, keys, k_tile, v_tile, key_ok);
-      __pipeline_commit();
+      cp_async_commit();
     }
-    __pipeline_wait_prior(0);
+    cp_async_wait<0>();
     __syncthreads();
 
     decode_tile_scores<T, kHeadDim>(k_tile, q_rows, probs, group, keys, [&](int j) { return key_ok[j]; });

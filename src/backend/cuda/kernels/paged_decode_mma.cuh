@@ -17,10 +17,13 @@
 //     softmax state, so no shuffles are needed for the rescale;
 //   - at the end the 4 warps' states merge through shared memory into the output (one split) or
 //     into split_kv_combine_kernel's partials.
+// kStages = 2 double-buffers the tiles: tile t + 1's copies are in flight while tile t is scored.
+// A block holds only a few tiles at the 8B's decode contexts (~190 keys) and a tensor-parallel
+// rank's launch only ~2 blocks an SM, so there a block's time is its chain of copy latencies; two
+// stages double the shared memory, so the launcher takes them only where every block still fits
+// one wave (paged.cu).
 // Scores are in the log2 domain (scale * log2 e applied to the f32 scores, q itself unscaled).
 #pragma once
-
-#include <cuda_pipeline_primitives.h>
 
 #include "backend/cuda/kernels/attention_decode.cuh"
 #include "backend/cuda/kernels/device_common.cuh"
@@ -41,9 +44,9 @@ constexpr int paged_decode_merge_stride(int head_dim) {
   return head_dim + 4;
 }
 
-// Dynamic shared memory of a block: the K and V tiles, which the warps' merge reuses.
-constexpr size_t paged_decode_mma_shared_bytes(int head_dim, size_t element_bytes) {
-  const size_t tiles = 2 * static_cast<size_t>(kDecodeKeys) * (head_dim + 8) * element_bytes;
+// Dynamic shared memory of a block: the K and V tiles of each stage, which the warps' merge reuses.
+constexpr size_t paged_decode_mma_shared_bytes(int head_dim, size_t element_bytes, int stages) {
+  const size_t tiles = 2 * static_cast<size_t>(stages) * kDecodeKeys * (head_dim + 8) * element_bytes;
   const size_t merge = sizeof(float) * kMmaDecodeWarps * kDecodeMaxGroup *
                        (2 + static_cast<size_t>(paged_decode_merge_stride(head_dim)));
   return tiles > merge ? tiles : merge;
@@ -56,14 +59,16 @@ __device__ __forceinline__ uint32_t movmatrix_trans(uint32_t x) {
   return y;
 }
 
-template <class T, int kHeadDim>
+template <class T, int kHeadDim, int kStages>
 __global__ void __launch_bounds__(kDecodeThreads) paged_decode_mma_kernel(PagedKernelParams p) {
+  static_assert(kStages == 1 || kStages == 2, "one tile or two in flight");
   constexpr int kStride = kHeadDim + 8;
-  constexpr int kSteps = kHeadDim / 16;  // k steps of the scores, m tiles of P.V
+  constexpr int kTile = kDecodeKeys * kStride;  // elements of one K or V tile
+  constexpr int kSteps = kHeadDim / 16;         // k steps of the scores, m tiles of P.V
   extern __shared__ __align__(16) unsigned char decode_shared[];
-  T* k_tile = reinterpret_cast<T*>(decode_shared);
-  T* v_tile = k_tile + kDecodeKeys * kStride;
-  __shared__ bool key_ok[kDecodeKeys];
+  // Stage s: K at tiles + 2 s kTile, V after it.
+  T* tiles = reinterpret_cast<T*>(decode_shared);
+  __shared__ bool stage_key_ok[kStages][kDecodeKeys];
 
   const int split = blockIdx.x, kv_head = blockIdx.y, seq = blockIdx.z;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -74,9 +79,10 @@ __global__ void __launch_bounds__(kDecodeThreads) paged_decode_mma_kernel(PagedK
 
   // The first tile's copies go out before the query rows are read.
   if (end > begin) {
-    copy_paged_rows<T, kHeadDim, true>(p, table, kv_head, begin, min(end - begin, kDecodeKeys), k_tile, v_tile, key_ok);
+    copy_paged_rows<T, kHeadDim, true>(p, table, kv_head, begin, min(end - begin, kDecodeKeys), tiles, tiles + kTile,
+                                       stage_key_ok[0]);
   }
-  __pipeline_commit();
+  cp_async_commit();
 
   // Q^T as B fragments: b0 = q[row g][16 s + 2t ..], b1 = q[row g][16 s + 2t + 8 ..]; rows past
   // the group are zero.
@@ -95,14 +101,29 @@ __global__ void __launch_bounds__(kDecodeThreads) paged_decode_mma_kernel(PagedK
   float acc[kSteps][4] = {};
   const int my_key = kMmaDecodeWarpKeys * warp;  // the warp's first key in a tile
 
-  for (int tile = begin; tile < end; tile += kDecodeKeys) {
+  for (int tile = begin, index = 0; tile < end; tile += kDecodeKeys, ++index) {
     const int keys = min(end - tile, kDecodeKeys);
-    if (tile != begin) {
-      __syncthreads();  // the previous tile is no longer read
-      copy_paged_rows<T, kHeadDim, true>(p, table, kv_head, tile, keys, k_tile, v_tile, key_ok);
-      __pipeline_commit();
+    const int stage = kStages == 1 ? 0 : index % 2;
+    const T* k_tile = tiles + 2 * stage * kTile;
+    const T* v_tile = k_tile + kTile;
+    const bool* key_ok = stage_key_ok[stage];
+    if (tile != begin) __syncthreads();  // the stage refilled below was read by the previous tile
+    if constexpr (kStages == 1) {
+      if (tile != begin) {
+        copy_paged_rows<T, kHeadDim, true>(p, table, kv_head, tile, keys, tiles, tiles + kTile, stage_key_ok[0]);
+        cp_async_commit();
+      }
+      cp_async_wait<0>();
+    } else {
+      const int next = tile + kDecodeKeys;
+      if (next < end) {
+        T* next_k = tiles + 2 * (1 - stage) * kTile;
+        copy_paged_rows<T, kHeadDim, true>(p, table, kv_head, next, min(end - next, kDecodeKeys), next_k,
+                                           next_k + kTile, stage_key_ok[1 - stage]);
+      }
+      cp_async_commit();  // possibly empty: the wait below always leaves just the newest group
+      cp_async_wait<1>();
     }
-    __pipeline_wait_prior(0);
     __syncthreads();
     if (my_key >= keys) continue;  // nothing of this warp's in the tile (only its last one)
 
