@@ -207,7 +207,8 @@ std::vector<PagedCase> attention_cases() {
 // Prefill chunks for the tensor-core paged kernel (q / out in the pools' half type on backends that
 // take half activations): windows, non-causal, block size 1, every head_dim it has, sequences just
 // at and below its 16-row threshold beside decodes; then decode-only batches for the tiled decode
-// kernel: mixed lengths, windows, key splits, block sizes 1, 8, 24 and 48, shared blocks.
+// kernel: mixed lengths, windows, key splits, block sizes 1, 8, 24 and 48, shared blocks, one and
+// two tile stages.
 std::vector<PagedCase> half_activation_cases() {
   const DType bf16 = DType::kBF16;
   const DType f16 = DType::kF16;
@@ -240,6 +241,14 @@ std::vector<PagedCase> half_activation_cases() {
       {"decode: split keys", 16, 4, 2, 128, true, 0, bf16, {{1, 3000}, {1, 1}, {1, 129}}, false, false},
       {"decode: block size 48, gqa 1", 48, 2, 2, 64, true, 0, f16, {{1, 97}, {1, 200}}, false, false},
       {"decode: shared prefix", 16, 8, 2, 128, true, 0, bf16, {{1, 130}, {1, 140}, {1, 33}}, true, false},
+      // 64 x 8 KV heads: 512 blocks, more than one wave holds with two tile stages, so one stage.
+      {"decode: 64 sequences, one tile stage", 16, 32, 8, 128, true, 0, bf16,
+       [] {
+         std::vector<SeqShape> seqs;
+         for (size_t s = 0; s < 64; ++s) seqs.push_back({1, 1 + (s * 89) % 300});
+         return seqs;
+       }(),
+       false, false},
       // Block sizes below, at and off the copy's row step (16 rows a pass at head_dim 64, 8 at 128).
       {"decode: block size 1, gqa 4", 1, 8, 2, 128, true, 0, bf16, {{1, 70}, {1, 1}, {1, 129}}, false, false},
       {"decode: block size 8, window 30", 8, 4, 1, 64, true, 30, f16, {{1, 200}, {1, 9}, {1, 64}}, false, false},
