@@ -56,6 +56,15 @@ struct PagedShape {
   size_t total_rows = 0;
 };
 
+// Decode-only launches whose (sequence, KV head) blocks alone cover half the SMs aim at one wave of
+// key splits and take two tile stages where the wave holds them: a tensor-parallel rank's 64
+// sequences x 4 KV heads then run as 256 unsplit double-buffered blocks, with no combine pass. Fewer
+// blocks keep two waves of one stage: long contexts over few sequences want the bytes in flight of
+// more blocks (4 sequences x 32,768 keys: 0.153 ms against 0.162).
+bool decode_one_wave(const PagedAttentionProblem& a, int sm_count) {
+  return paged_decode_takes(a) && 2 * a.num_seqs * a.kv_heads >= static_cast<size_t>(sm_count);
+}
+
 PagedShape paged_shape(const PagedAttentionProblem& a, int sm_count) {
   PagedShape shape;
   shape.dv_per_lane = a.dv <= 128 ? 4 : a.dv <= 256 ? 8 : 16;
@@ -67,9 +76,7 @@ PagedShape paged_shape(const PagedAttentionProblem& a, int sm_count) {
   // Splitting the keys pays only for decode-like launches with few blocks; a graph captured with
   // max_context_len keeps its split count for every later step.
   const size_t base_blocks = std::max<size_t>(1, a.num_seqs * a.kv_heads * shape.row_blocks);
-  // Decode-only launches (the tiled decode kernels) aim at one wave: unsplit, a tensor-parallel
-  // rank's 64 sequences x 4 KV heads fit one with two tile stages, and the combine pass is saved.
-  const size_t waves = paged_decode_takes(a) ? 1 : 2;
+  const size_t waves = decode_one_wave(a, sm_count) ? 1 : 2;
   const size_t wanted = (waves * static_cast<size_t>(sm_count) + base_blocks - 1) / base_blocks;
   const size_t max_by_keys = std::max<size_t>(1, a.max_context_len / 128);
   shape.num_splits = static_cast<int>(std::clamp<size_t>(std::min(wanted, max_by_keys), 1, 64));
@@ -155,16 +162,16 @@ int two_stage_blocks_per_sm() {
   return blocks;
 }
 
+// `one_wave`: decode_one_wave's answer for the launch.
 template <class T, int kHeadDim>
 Status launch_paged_decode_kernel(const PagedKernelParams& p, size_t num_seqs, size_t kv_heads, int sm_count,
-                                  cudaStream_t stream) {
+                                  bool one_wave, cudaStream_t stream) {
   const bool mma = paged_decode_version() == 4;
   const size_t blocks = static_cast<size_t>(p.num_splits) * kv_heads * num_seqs;
-  // Two stages where the launch still fits one wave with them (they double a block's tiles).
+  // Two stages where the one-wave launch still fits one wave with them (they double a block's tiles).
   const int asked = paged_decode_stages();
-  const bool two =
-      mma &&
-      (asked == 2 || (asked == 0 && blocks <= static_cast<size_t>(sm_count) * two_stage_blocks_per_sm<T, kHeadDim>()));
+  const bool fits = blocks <= static_cast<size_t>(sm_count) * two_stage_blocks_per_sm<T, kHeadDim>();
+  const bool two = mma && (asked == 2 || (asked == 0 && one_wave && fits));
   const size_t shared = mma ? paged_decode_mma_shared_bytes(kHeadDim, sizeof(T), two ? 2 : 1)
                             : decode_attention_shared_bytes(kHeadDim, sizeof(T));
   auto kernel = !mma  ? paged_decode_kernel<T, kHeadDim>
@@ -187,8 +194,9 @@ Status launch_paged_decode_kernel(const PagedKernelParams& p, size_t num_seqs, s
 template <class T>
 Status launch_paged_decode(const PagedKernelParams& p, const PagedAttentionProblem& a, int sm_count,
                            cudaStream_t stream) {
-  if (a.d1 == 64) return launch_paged_decode_kernel<T, 64>(p, a.num_seqs, a.kv_heads, sm_count, stream);
-  return launch_paged_decode_kernel<T, 128>(p, a.num_seqs, a.kv_heads, sm_count, stream);
+  const bool one_wave = decode_one_wave(a, sm_count);
+  if (a.d1 == 64) return launch_paged_decode_kernel<T, 64>(p, a.num_seqs, a.kv_heads, sm_count, one_wave, stream);
+  return launch_paged_decode_kernel<T, 128>(p, a.num_seqs, a.kv_heads, sm_count, one_wave, stream);
 }
 
 // The sequences the flash kernel's grid covers.
