@@ -47,13 +47,15 @@ __global__ void paged_cache_write_f8_kernel(f8e4m3_t* pool, float* scales, const
 }
 
 // How a paged launch is shaped: rows per block and value dims per lane as the split-KV kernel
-// picks them, row blocks for the longest sequence, splits for two waves of blocks.
+// picks them, row blocks for the longest sequence, splits for two waves of blocks (one for the
+// decode-only launches decode_one_wave picks).
 struct PagedShape {
   int rows_per_block = 8;
   int dv_per_lane = 4;
   int row_blocks = 1;
   int num_splits = 1;
   size_t total_rows = 0;
+  bool one_wave = false;  // decode_one_wave: the splits fill one wave (the decode kernels' stages follow)
 };
 
 // Decode-only launches whose (sequence, KV head) blocks alone cover half the SMs aim at one wave of
@@ -76,7 +78,8 @@ PagedShape paged_shape(const PagedAttentionProblem& a, int sm_count) {
   // Splitting the keys pays only for decode-like launches with few blocks; a graph captured with
   // max_context_len keeps its split count for every later step.
   const size_t base_blocks = std::max<size_t>(1, a.num_seqs * a.kv_heads * shape.row_blocks);
-  const size_t waves = decode_one_wave(a, sm_count) ? 1 : 2;
+  shape.one_wave = decode_one_wave(a, sm_count);
+  const size_t waves = shape.one_wave ? 1 : 2;
   const size_t wanted = (waves * static_cast<size_t>(sm_count) + base_blocks - 1) / base_blocks;
   const size_t max_by_keys = std::max<size_t>(1, a.max_context_len / 128);
   shape.num_splits = static_cast<int>(std::clamp<size_t>(std::min(wanted, max_by_keys), 1, 64));
@@ -162,7 +165,7 @@ int two_stage_blocks_per_sm() {
   return blocks;
 }
 
-// `one_wave`: decode_one_wave's answer for the launch.
+// `one_wave`: the launch's PagedShape::one_wave.
 template <class T, int kHeadDim>
 Status launch_paged_decode_kernel(const PagedKernelParams& p, size_t num_seqs, size_t kv_heads, int sm_count,
                                   bool one_wave, cudaStream_t stream) {
@@ -192,11 +195,12 @@ Status launch_paged_decode_kernel(const PagedKernelParams& p, size_t num_seqs, s
 }
 
 template <class T>
-Status launch_paged_decode(const PagedKernelParams& p, const PagedAttentionProblem& a, int sm_count,
-                           cudaStream_t stream) {
-  const bool one_wave = decode_one_wave(a, sm_count);
-  if (a.d1 == 64) return launch_paged_decode_kernel<T, 64>(p, a.num_seqs, a.kv_heads, sm_count, one_wave, stream);
-  return launch_paged_decode_kernel<T, 128>(p, a.num_seqs, a.kv_heads, sm_count, one_wave, stream);
+Status launch_paged_decode(const PagedKernelParams& p, const PagedAttentionProblem& a, const PagedShape& shape,
+                           int sm_count, cudaStream_t stream) {
+  if (a.d1 == 64) {
+    return launch_paged_decode_kernel<T, 64>(p, a.num_seqs, a.kv_heads, sm_count, shape.one_wave, stream);
+  }
+  return launch_paged_decode_kernel<T, 128>(p, a.num_seqs, a.kv_heads, sm_count, shape.one_wave, stream);
 }
 
 // The sequences the flash kernel's grid covers.
@@ -352,8 +356,8 @@ Status launch_paged_attention(const PagedAttentionProblem& a, int sm_count, void
                "paged_attention: a token-major output needs the decode kernels (paged_decode_takes)");
   const PagedKernelParams p = make_paged_params(a, shape, scratch);
   if (paged_decode_takes(a)) {
-    return a.dtype == DType::kBF16 ? launch_paged_decode<bf16_t>(p, a, sm_count, stream)
-                                   : launch_paged_decode<f16_t>(p, a, sm_count, stream);
+    return a.dtype == DType::kBF16 ? launch_paged_decode<bf16_t>(p, a, shape, sm_count, stream)
+                                   : launch_paged_decode<f16_t>(p, a, shape, sm_count, stream);
   }
   if (a.kv_dtype == DType::kF8E4M3) {
     FERRUM_DISPATCH_FLOAT(a.dtype, T, "paged_attention",
