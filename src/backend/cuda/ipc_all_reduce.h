@@ -52,7 +52,7 @@ class IpcAllReduce {
   int rank_ = 0, ranks_ = 0;
   void* own_ = nullptr;
   std::array<void*, kIpcMaxRanks> buffers_{};  // each rank's buffer; the peers' ones mapped here
-  uint32_t* counters_ = nullptr;               // device: the epoch, the blocks of a call done
+  uint32_t* counters_ = nullptr;               // device: kIpcMaxBlocks slots of the epoch
   volatile int* abort_ = nullptr;              // pinned and mapped: the host's "give up"
   bool fuse_norm_ = true;
 };

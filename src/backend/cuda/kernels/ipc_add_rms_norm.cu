@@ -10,10 +10,11 @@
 namespace ferrum::cuda {
 namespace {
 
-// Rows beyond this many share blocks (a row loop). A block waits only for its own rows from the
-// other ranks, whose blocks the GPUs start in the same order, so a block not yet resident never
-// holds up one that is (the shapes decode takes fit at once anyway: 64 rows of 4096 are 64 blocks).
-constexpr size_t kMaxNormBlocks = 256;
+// Rows beyond this many share blocks (a row loop); no more blocks than epoch slots (ipc_end_call).
+// A block waits only for its own rows from the other ranks, whose blocks the GPUs start in the same
+// order, so a block not yet resident never holds up one that is (the shapes decode takes fit at
+// once anyway: 64 rows of 4096 are 64 blocks).
+constexpr size_t kMaxNormBlocks = kIpcMaxBlocks;
 // The block size rms_norm_vec_threads gives must not pass this (it does for rows of over 16384).
 constexpr unsigned kMaxNormThreads = 512;
 
@@ -35,23 +36,40 @@ __global__ void __launch_bounds__(kMaxNormThreads, 1)
     if (chunk < chunks) load8(static_cast<const W*>(n.weight) + chunk * 8, weights[c]);
   }
   pdl_wait();
-  const uint32_t epoch = ipc_begin_call(a.counters);
   const auto* x = static_cast<const A*>(a.in);
+  auto* residuals = static_cast<A*>(n.residual);
   // Chunk `chunk` of row `row` (8 values): its unit's index in the message, and this rank's data.
   const auto unit_of = [&](size_t row, int chunk) { return (row * dim) / 8 + chunk; };
   const auto own_unit = [&](size_t row, int chunk) {
     return *reinterpret_cast<const uint4*>(x + row * dim + chunk * 8);
   };
+  const auto residual_unit = [&](size_t row, int chunk) {
+    return *reinterpret_cast<const uint4*>(residuals + row * dim + chunk * 8);
+  };
+  // The thread's first chunk of its block's first row (the only one at decode shapes: rows of up
+  // to 8 x the block size, one row a block), this rank's part and the residual, read at once with
+  // the epoch and before the wait on the peers, whose data arrive last: after that wait only the
+  // sum and the norm remain (the other rank's wait ends that much sooner too).
+  const size_t first_row = blockIdx.x;
+  const int first_chunk = static_cast<int>(threadIdx.x);
+  const bool has_first = first_row < n.rows && first_chunk < chunks;
+  const uint4 own_first = has_first ? own_unit(first_row, first_chunk) : uint4{};
+  const uint4 residual_first = has_first ? residual_unit(first_row, first_chunk) : uint4{};
+  const uint32_t epoch = ipc_begin_call(a.counters);
 
   for (size_t row = blockIdx.x; row < n.rows; row += gridDim.x) {
     for (int chunk = threadIdx.x; chunk < chunks; chunk += blockDim.x) {
-      ipc_push_unit(a, epoch, unit_of(row, chunk), own_unit(row, chunk));
+      const bool first = row == first_row && chunk == first_chunk;
+      ipc_push_unit(a, epoch, unit_of(row, chunk), first ? own_first : own_unit(row, chunk));
     }
   }
 
   bool gave_up = false;
   for (size_t row = blockIdx.x; row < n.rows; row += gridDim.x) {
-    A* residual = static_cast<A*>(n.residual) + row * dim;
+    A* residual = residuals + row * dim;
+    const bool first = row == first_row;
+    const uint4 own_chunk0 = first ? own_first : has_first ? own_unit(row, first_chunk) : uint4{};
+    const uint4 residual_chunk0 = first ? residual_first : has_first ? residual_unit(row, first_chunk) : uint4{};
     float values[kNormMaxChunks][8];
     float sum_sq = 0.0f;
 #pragma unroll
@@ -60,11 +78,14 @@ __global__ void __launch_bounds__(kMaxNormThreads, 1)
       if (chunk >= chunks) continue;
       float sum[8] = {};
       for (int r = 0; r < a.ranks; ++r) {
-        ipc_accumulate<A>(
-            sum, r == a.rank ? own_unit(row, chunk) : ipc_fetch_unit(a, epoch, r, unit_of(row, chunk), gave_up));
+        if (r != a.rank) {
+          ipc_accumulate<A>(sum, ipc_fetch_unit(a, epoch, r, unit_of(row, chunk), gave_up));
+        } else {
+          ipc_accumulate<A>(sum, c == 0 ? own_chunk0 : own_unit(row, chunk));
+        }
       }
       float res[8];
-      load8(residual + chunk * 8, res);
+      ipc_unpack<A>(c == 0 ? residual_chunk0 : residual_unit(row, chunk), res);
       // The sum as all_reduce stores it, then residual += it as fused_add_rms_norm rounds it.
 #pragma unroll
       for (int i = 0; i < 8; ++i) values[c][i] = to_f32(from_f32<A>(to_f32(from_f32<A>(sum[i])) + res[i]));

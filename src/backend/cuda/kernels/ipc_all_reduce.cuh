@@ -29,21 +29,25 @@ __device__ __forceinline__ uint4 ipc_sendable(uint4 v) {
   return make_uint4(fix(v.x), fix(v.y), fix(v.z), fix(v.w));
 }
 
-// This call's epoch (read by every block before any block of the call can advance it): call after
-// pdl_wait, so that the previous call's advance is visible. Every thread gets it.
+// This call's epoch, from the block's slot of `counters` (kIpcMaxBlocks of them, every one holding
+// the number of calls so far): call after pdl_wait, so that the previous call's slots are written.
+// Every thread gets it.
 __device__ __forceinline__ uint32_t ipc_begin_call(const uint32_t* counters) {
   __shared__ uint32_t shared_epoch;
-  if (threadIdx.x == 0) shared_epoch = *reinterpret_cast<const volatile uint32_t*>(counters) + 1;
+  if (threadIdx.x == 0) {
+    shared_epoch = *reinterpret_cast<const volatile uint32_t*>(counters + blockIdx.x % kIpcMaxBlocks) + 1;
+  }
   __syncthreads();
   return shared_epoch;
 }
 
-// The block is done with the call; the last block to finish advances the epoch for the next call.
+// The block is done with the call: it records it in its share of the slots (the grid's blocks write
+// all of them between them), so whatever shape the next call has, each of its blocks reads this
+// call's epoch from its own slot. Plain stores: no block waits on another's count (the next call
+// reads them after its pdl_wait, when this call has completed).
 __device__ __forceinline__ void ipc_end_call(uint32_t* counters, uint32_t epoch) {
-  __syncthreads();
-  if (threadIdx.x == 0 && atomicAdd(&counters[1], 1u) == gridDim.x - 1) {
-    counters[1] = 0;
-    counters[0] = epoch;
+  for (uint32_t slot = blockIdx.x + threadIdx.x * gridDim.x; slot < kIpcMaxBlocks; slot += blockDim.x * gridDim.x) {
+    counters[slot] = epoch;
   }
 }
 
@@ -85,6 +89,15 @@ __device__ __forceinline__ uint4 ipc_fetch_unit(const IpcAllReduceArgs& a, uint3
   return v;
 }
 
+// The eight 16-bit values of unit `v` as floats.
+template <class T>
+__device__ __forceinline__ void ipc_unpack(uint4 v, float (&values)[8]) {
+  static_assert(sizeof(T) == 2, "eight 16-bit values a unit");
+  const T* parts = reinterpret_cast<const T*>(&v);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) values[i] = to_f32(parts[i]);
+}
+
 // Adds the 16 / sizeof(T) values of unit `v` to `sum`.
 template <class T>
 __device__ __forceinline__ void ipc_accumulate(float* sum, uint4 v) {
@@ -96,6 +109,7 @@ __device__ __forceinline__ void ipc_accumulate(float* sum, uint4 v) {
 // kBlocks blocks of kThreads threads; any shape may follow any other on the same buffers.
 template <class T, int kBlocks, int kThreads>
 __global__ void __launch_bounds__(kThreads) ipc_all_reduce_kernel(IpcAllReduceArgs a) {
+  static_assert(kBlocks <= kIpcMaxBlocks, "one block per epoch slot at most");
   pdl_wait();
   const uint32_t epoch = ipc_begin_call(a.counters);
   const size_t units = a.count * sizeof(T) / 16;

@@ -11,12 +11,13 @@
 // single-copy atomic, so a value is seen either empty or whole, and the data cross NVLink once
 // (v2, NCCL's LL idea of a flag beside every 4 bytes, sent twice the bytes: lab/NOTES.md; the
 // empty-value idea is the "Lamport" one-shot all-reduce of TensorRT-LLM). The call's epoch
-// (calls so far, kept in `counters` and advanced by the last block to finish a call; equal on
-// every rank since all ranks make the same calls) picks one of two halves: a rank writes the half
-// of call e again in call e + 2, which it reaches only after its call e + 1 read every peer's
-// data, sent after the peer's call e (which emptied that half) completed. One epoch for the whole
-// call, not one per block, so calls of different launch shapes (the plain sum, the sum fused with
-// the norm: a block per row) may follow each other on the same buffers.
+// (calls so far, equal on every rank since all ranks make the same calls) picks one of two halves:
+// a rank writes the half of call e again in call e + 2, which it reaches only after its call e + 1
+// read every peer's data, sent after the peer's call e (which emptied that half) completed. Each
+// of the kIpcMaxBlocks slots of `counters` holds it: a block reads its own slot and, when done,
+// writes its share of all of them, so calls of different launch shapes (the plain sum, the sum
+// fused with the norm: a block per row) may follow each other on the same buffers and no block
+// waits on another's count (grids of at most kIpcMaxBlocks blocks).
 //
 // Buffer of each rank: [2 halves][ranks][kIpcMaxBytes], emptied once (launch_ipc_empty). The lab
 // (lab/all_reduce_lab.cu) times it against NCCL, v1 (a flag per block) and v2.
@@ -36,8 +37,7 @@ namespace ferrum::cuda {
 inline constexpr int kIpcMaxRanks = 8;
 inline constexpr int kIpcBlocks = 32;  // the shipped launch shape (lab/NOTES.md)
 inline constexpr int kIpcThreads = 512;
-// Counters to allocate: the shipped kernels use two (the epoch, the blocks of a call done), the
-// lab's v1 one per block.
+// Epoch slots to allocate (one per block of a call at most; the lab's v1 uses them as flags).
 inline constexpr int kIpcMaxBlocks = 128;
 inline constexpr size_t kIpcMaxBytes = size_t{1} << 20;  // larger messages go to NCCL
 inline constexpr uint32_t kIpcEmpty = 0x8000;            // -0.0 in bf16 and in f16
@@ -56,7 +56,7 @@ struct IpcAllReduceArgs {
   size_t count = 0;            // count * element size: a multiple of 16, at most kIpcMaxBytes
   int rank = 0, ranks = 0;
   void* buffers[kIpcMaxRanks] = {};     // each rank's buffer (emptied once), mapped here
-  uint32_t* counters = nullptr;         // [kIpcMaxBlocks], this rank's (zeroed once): the epoch, blocks done
+  uint32_t* counters = nullptr;         // [kIpcMaxBlocks], this rank's (zeroed once): the epoch per slot
   const volatile int* abort = nullptr;  // host-mapped; non-zero makes waiting blocks give up (garbage out)
 };
 
