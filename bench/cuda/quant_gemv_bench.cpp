@@ -5,9 +5,10 @@
 // lab leaves out. Bytes are the quantized weight bytes read once; the bound is 3.0 TB/s (an H100's
 // copy bandwidth, ~3.0 TB/s measured in lab/NOTES.md), and the measured copy is printed beside it.
 //
-//   ferrum-cuda-quant-gemv-bench [--m ROWS] [--reps N] [--only TYPE:SHAPE]
+//   ferrum-cuda-quant-gemv-bench [--m ROWS] [--reps N] [--only TYPE:SHAPE] [--bf16]
 //
-// --only runs one type and shape (e.g. q4_K:gate_up; the shape by its first word), for profilers.
+// --bf16 times CudaBackend::gemm over bf16 weights instead (cuBLASLt above 8 rows): the whole
+// model's shapes and one rank's at tensor parallelism 2.
 //
 // FERRUM_CUDA_QUANT_GEMV=0 times the dequantize + dense path instead, for comparison. Weights are
 // random bytes with small positive f16 scales (the values do not matter to the timing); correctness
@@ -72,24 +73,13 @@ std::vector<uint8_t> random_blocks(DType type, size_t n, size_t k) {
   return bytes;
 }
 
-// Microseconds per gemm_quant call: `copies` calls (one per weight copy) captured in one graph,
-// the graph replayed `reps` times per sample, median of 7 samples.
-Expected<double> time_gemm_quant(GgufQuantType quant_type, const Shape& shape, size_t m, int reps) {
+// Microseconds per call of `call_one(weight)`: one call per weight copy (together past L2) captured
+// in one graph, the graph replayed `reps` times per sample, median of 7 samples.
+template <class CallOne>
+Expected<double> time_calls(const std::vector<CudaBuffer>& weights, CudaContext& ctx, int reps, CallOne call_one) {
   using B = CudaBackend;
-  const DType type = gguf_quant_dtype(quant_type);
-  const std::vector<uint8_t> blocks = random_blocks(type, shape.n, shape.k);
-  const size_t copies = std::max<size_t>(2, (size_t{256} << 20) / blocks.size() + 1);
-  std::vector<CudaBuffer> weights;
-  for (size_t c = 0; c < copies; ++c) {
-    FERRUM_ASSIGN_OR_RETURN(CudaBuffer w, B::from_bytes(blocks, type, shape.n * shape.k));
-    weights.push_back(std::move(w));
-  }
-  FERRUM_ASSIGN_OR_RETURN(CudaBuffer x, B::alloc(m * shape.k, DType::kBF16));
-  FERRUM_ASSIGN_OR_RETURN(CudaBuffer out, B::alloc(m * shape.n, DType::kBF16));
-  CudaContext ctx = B::new_context();
-  const GgufQuant kind{quant_type};
   auto call_all = [&]() -> Status {
-    for (const CudaBuffer& w : weights) FERRUM_TRY(B::gemm_quant(ctx, x, {&w}, out, m, shape.n, shape.k, kind));
+    for (const CudaBuffer& w : weights) FERRUM_TRY(call_one(w));
     return ok();
   };
   FERRUM_TRY(call_all());  // sizes the scratch outside the capture
@@ -112,7 +102,7 @@ Expected<double> time_gemm_quant(GgufQuantType quant_type, const Shape& shape, s
     cudaEventSynchronize(stop);
     float ms = 0;
     cudaEventElapsedTime(&ms, start, stop);
-    samples.push_back(ms * 1e3 / (static_cast<double>(reps) * copies));
+    samples.push_back(ms * 1e3 / (static_cast<double>(reps) * weights.size()));
   }
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
@@ -122,10 +112,52 @@ Expected<double> time_gemm_quant(GgufQuantType quant_type, const Shape& shape, s
   return samples[samples.size() / 2];
 }
 
+// Enough copies of `bytes` (a weight) to pass 256 MB, at least two.
+Expected<std::vector<CudaBuffer>> weight_copies(const std::vector<uint8_t>& bytes, DType type, size_t numel) {
+  std::vector<CudaBuffer> weights;
+  const size_t copies = std::max<size_t>(2, (size_t{256} << 20) / bytes.size() + 1);
+  for (size_t c = 0; c < copies; ++c) {
+    FERRUM_ASSIGN_OR_RETURN(CudaBuffer w, CudaBackend::from_bytes(bytes, type, numel));
+    weights.push_back(std::move(w));
+  }
+  return weights;
+}
+
+Expected<double> time_gemm_quant(GgufQuantType quant_type, const Shape& shape, size_t m, int reps) {
+  using B = CudaBackend;
+  const DType type = gguf_quant_dtype(quant_type);
+  FERRUM_ASSIGN_OR_RETURN(const std::vector<CudaBuffer> weights,
+                          weight_copies(random_blocks(type, shape.n, shape.k), type, shape.n * shape.k));
+  FERRUM_ASSIGN_OR_RETURN(CudaBuffer x, B::alloc(m * shape.k, DType::kBF16));
+  FERRUM_ASSIGN_OR_RETURN(CudaBuffer out, B::alloc(m * shape.n, DType::kBF16));
+  CudaContext ctx = B::new_context();
+  const GgufQuant kind{quant_type};
+  return time_calls(weights, ctx, reps,
+                    [&](const CudaBuffer& w) { return B::gemm_quant(ctx, x, {&w}, out, m, shape.n, shape.k, kind); });
+}
+
+// bf16 weights (small random values) through CudaBackend::gemm with bf16 x and output.
+Expected<double> time_gemm_bf16(const Shape& shape, size_t m, int reps) {
+  using B = CudaBackend;
+  std::vector<uint8_t> bytes(shape.n * shape.k * 2);
+  uint64_t state = 7;
+  for (size_t i = 0; i + 2 <= bytes.size(); i += 2) {
+    const uint16_t bits = static_cast<uint16_t>(0x3C00 + (splitmix64(state) & 0xFF));  // ~2^-7
+    std::memcpy(bytes.data() + i, &bits, 2);
+  }
+  FERRUM_ASSIGN_OR_RETURN(const std::vector<CudaBuffer> weights, weight_copies(bytes, DType::kBF16, shape.n * shape.k));
+  FERRUM_ASSIGN_OR_RETURN(CudaBuffer x, B::alloc(m * shape.k, DType::kBF16));
+  FERRUM_ASSIGN_OR_RETURN(CudaBuffer out, B::alloc(m * shape.n, DType::kBF16));
+  CudaContext ctx = B::new_context();
+  return time_calls(weights, ctx, reps,
+                    [&](const CudaBuffer& w) { return B::gemm(ctx, x, w, out, m, shape.n, shape.k); });
+}
+
 int run(int argc, char** argv) {
   size_t m = 1;
   int reps = 20;
   std::string only;
+  bool bf16 = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--m" && i + 1 < argc) {
@@ -134,8 +166,10 @@ int run(int argc, char** argv) {
       reps = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--only" && i + 1 < argc) {
       only = argv[++i];
+    } else if (arg == "--bf16") {
+      bf16 = true;
     } else {
-      std::fprintf(stderr, "usage: ferrum-cuda-quant-gemv-bench [--m ROWS] [--reps N] [--only TYPE:SHAPE]\n");
+      std::fprintf(stderr, "usage: ferrum-cuda-quant-gemv-bench [--m ROWS] [--reps N] [--only TYPE:SHAPE] [--bf16]\n");
       return 2;
     }
   }
@@ -153,6 +187,27 @@ int run(int argc, char** argv) {
                           {"o 4096x4096", 4096, 4096},      {"gate_up 28672x4096", 28672, 4096},
                           {"down 4096x14336", 4096, 14336}, {"lm_head 128256x4096", 128256, 4096}};
   int failures = 0;
+  const auto report = [&](const char* type, const char* shape, double bytes, const Expected<double>& us) {
+    if (!us) {
+      std::printf("%-6s %-20s FAILED: %s\n", type, shape, us.error().to_string().c_str());
+      ++failures;
+      return;
+    }
+    const double gbps = bytes / (*us * 1e-6) / 1e9;
+    std::printf("%-6s %-20s %10.1f %10.2f %10.0f %11.1f%%\n", type, shape, bytes / 1e6, *us, gbps,
+                100.0 * gbps / kBoundGbps);
+  };
+  if (bf16) {
+    // One rank's shapes at tensor parallelism 2 after the whole model's.
+    const Shape dense_shapes[] = {{"qkv 6144x4096", 6144, 4096},         {"o 4096x4096", 4096, 4096},
+                                  {"gate_up 28672x4096", 28672, 4096},   {"down 4096x14336", 4096, 14336},
+                                  {"qkv/2 3072x4096", 3072, 4096},       {"o/2 4096x2048", 4096, 2048},
+                                  {"gate_up/2 14336x4096", 14336, 4096}, {"down/2 4096x7168", 4096, 7168}};
+    for (const Shape& shape : dense_shapes) {
+      report("bf16", shape.name, static_cast<double>(shape.n * shape.k * 2), time_gemm_bf16(shape, m, reps));
+    }
+    return failures == 0 ? 0 : 1;
+  }
   for (GgufQuantType quant_type : kTypes) {
     const DType type = gguf_quant_dtype(quant_type);
     for (const Shape& shape : shapes) {
@@ -160,16 +215,7 @@ int run(int argc, char** argv) {
       if (!only.empty() && only != std::string(dtype_name(type)) + ":" + shape_word) continue;
       const DTypeInfo& info = dtype_info(type);
       const double bytes = static_cast<double>(shape.n * shape.k / info.block_elems * info.block_bytes);
-      const Expected<double> us = time_gemm_quant(quant_type, shape, m, reps);
-      if (!us) {
-        std::printf("%-6s %-20s FAILED: %s\n", std::string(dtype_name(type)).c_str(), shape.name,
-                    us.error().to_string().c_str());
-        ++failures;
-        continue;
-      }
-      const double gbps = bytes / (*us * 1e-6) / 1e9;
-      std::printf("%-6s %-20s %10.1f %10.2f %10.0f %11.1f%%\n", std::string(dtype_name(type)).c_str(), shape.name,
-                  bytes / 1e6, *us, gbps, 100.0 * gbps / kBoundGbps);
+      report(std::string(dtype_name(type)).c_str(), shape.name, bytes, time_gemm_quant(quant_type, shape, m, reps));
     }
   }
   return failures == 0 ? 0 : 1;
