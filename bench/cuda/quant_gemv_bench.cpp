@@ -7,6 +7,7 @@
 //
 //   ferrum-cuda-quant-gemv-bench [--m ROWS] [--reps N] [--only TYPE:SHAPE] [--bf16]
 //
+// --only runs one type and shape (e.g. q4_K:gate_up; the shape by its first word), for profilers.
 // --bf16 times CudaBackend::gemm over bf16 weights instead (cuBLASLt above 8 rows): the whole
 // model's shapes and one rank's at tensor parallelism 2.
 //
