@@ -39,25 +39,29 @@ inline void unpack_k4_scales(const uint8_t* packed, uint64_t& scales, uint64_t& 
 
 // Q4_K x Q8_K. Pair p of sub-blocks shares 32 bytes of nibbles: the bytes broadcast to both
 // halves of a register, the upper half shifted down by 4, give the 64 codes of sub-blocks 2p and
-// 2p+1 in the order of activations 64p..64p+63. maddubs (15 * 127 * 2 fits int16), then madd by
-// a vector holding scale 2p in its low 16 words and scale 2p+1 in its high 16.
+// 2p+1 in the order of activations 64p..64p+63. maddubs (15 * 127 * 2 fits int16), then the words
+// times a vector holding scale 2p in its low 16 words and scale 2p+1 in its high 16, added into the
+// int32 sums (VNNI's dpwssd: one instruction; else madd and add).
 float dot_q4_k(const BlockQ4_K* w, const BlockQ8_K* a, size_t blocks) {
   __m512 acc = _mm512_setzero_ps();
   __m128 acc_min = _mm_setzero_ps();
   const __m512i low_mask = _mm512_set1_epi8(0x0F);
   const __m512i half_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
-  // Word index of scale j in a vector of 16 scale words, for pairs 0..3: low 16 words 2p, high 2p+1.
-  const __m512i pair_index[4] = {
-      _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(1), 1),
-      _mm512_inserti64x4(_mm512_set1_epi16(2), _mm256_set1_epi16(3), 1),
-      _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(5), 1),
-      _mm512_inserti64x4(_mm512_set1_epi16(6), _mm256_set1_epi16(7), 1),
+  // The 8 scale words sit in every 128-bit lane; pair p's in-lane byte shuffle puts word 2p in each
+  // word of the low 256 bits and word 2p+1 in each of the high (a shuffle within lanes, cheaper than
+  // a word permute across them).
+  const auto word_bytes = [](int word) { return static_cast<int16_t>((2 * word) | ((2 * word + 1) << 8)); };
+  const __m512i pair_select[4] = {
+      _mm512_inserti64x4(_mm512_set1_epi16(word_bytes(0)), _mm256_set1_epi16(word_bytes(1)), 1),
+      _mm512_inserti64x4(_mm512_set1_epi16(word_bytes(2)), _mm256_set1_epi16(word_bytes(3)), 1),
+      _mm512_inserti64x4(_mm512_set1_epi16(word_bytes(4)), _mm256_set1_epi16(word_bytes(5)), 1),
+      _mm512_inserti64x4(_mm512_set1_epi16(word_bytes(6)), _mm256_set1_epi16(word_bytes(7)), 1),
   };
   for (size_t b = 0; b < blocks; ++b) {
     uint64_t scale_bytes, min_bytes;
     unpack_k4_scales(w[b].scales, scale_bytes, min_bytes);
     const __m512i scales =
-        _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(scale_bytes))));
+        _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(scale_bytes))));
     __m512i sums = _mm512_setzero_si512();
     for (size_t pair = 0; pair < 4; ++pair) {
       const __m512i packed =
@@ -65,7 +69,12 @@ float dot_q4_k(const BlockQ4_K* w, const BlockQ8_K* a, size_t blocks) {
       const __m512i codes = _mm512_and_si512(_mm512_srlv_epi16(packed, half_shift), low_mask);
       const __m512i x = _mm512_loadu_si512(a[b].qs + 64 * pair);
       const __m512i products = _mm512_maddubs_epi16(codes, x);
-      sums = _mm512_add_epi32(sums, _mm512_madd_epi16(products, _mm512_permutexvar_epi16(pair_index[pair], scales)));
+      const __m512i pair_scales = _mm512_shuffle_epi8(scales, pair_select[pair]);
+#if defined(__AVX512VNNI__)
+      sums = _mm512_dpwssd_epi32(sums, products, pair_scales);
+#else
+      sums = _mm512_add_epi32(sums, _mm512_madd_epi16(products, pair_scales));
+#endif
     }
     // Min terms: sum_j min_j * (bsums[2j] + bsums[2j + 1]), four int32 lanes.
     const __m128i bsums_low = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[b].bsums));
@@ -87,22 +96,25 @@ float dot_q4_k(const BlockQ4_K* w, const BlockQ8_K* a, size_t blocks) {
 // Q6_K x Q8_K with VNNI. A half (128 values) is 64 bytes of low nibbles and 32 of high pairs: the
 // low nibbles give values 0-63 of the half, the high nibbles 64-127; the high-pair byte, broadcast to
 // both 256-bit halves and shifted by a per-half count (0 | 2 for the first 64, 4 | 6 for the rest),
-// gives their two top bits. Codes are unsigned (q + 32, 0..63); dpbusd sums four code x activation
-// products per int32 lane, four lanes per 16-value sub-block, and each lane is multiplied by its
-// sub-block's signed scale. The +32 offset comes back out through the activation block sums:
-// sum_g scale[g] * 32 * bsums[g].
+// gives their two top bits. Codes are unsigned (q + 32, 0..63): maddubs sums code x activation pairs
+// into words (63 * 128 * 2 fits int16), each 128-bit lane one 16-value sub-block, and dpwssd adds
+// them times the lane's signed scale into the int32 sums. The +32 offset comes back out through the
+// activation block sums: sum_g scale[g] * 32 * bsums[g].
 float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* a, size_t blocks) {
   const __m512i low_mask = _mm512_set1_epi8(0x0F);
   const __m512i two_bits = _mm512_set1_epi8(0x03);
   const __m512i shift_first = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
   const __m512i shift_second =
       _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(4)), _mm256_set1_epi16(6), 1);
-  // Lane i of register r (of four: half 0 / 1 x values 0-63 / 64-127) takes scale 4r + i / 4.
-  const __m512i lane_group =
-      _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2);
+  // Word i of register r (of four: half 0 / 1 x values 0-63 / 64-127) takes scale 4r + i / 8.
+  const __m512i lane_scale =
+      _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12,
+                                         11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                        3);
   __m512 acc = _mm512_setzero_ps();
   for (size_t b = 0; b < blocks; ++b) {
-    const __m512i scales = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales)));
+    const __m256i scale_words = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales)));
+    const __m512i scales = _mm512_castsi256_si512(scale_words);
     __m512i sums = _mm512_setzero_si512();
     for (int half = 0; half < 2; ++half) {
       const __m512i ql = _mm512_loadu_si512(w[b].ql + 64 * half);
@@ -115,19 +127,18 @@ float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* a, size_t blocks) {
           _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low_mask), _mm512_slli_epi16(high_second, 4));
       const __m512i x_first = _mm512_loadu_si512(a[b].qs + 128 * half);
       const __m512i x_second = _mm512_loadu_si512(a[b].qs + 128 * half + 64);
-      const __m512i scale_first =
-          _mm512_permutexvar_epi32(_mm512_add_epi32(lane_group, _mm512_set1_epi32(8 * half)), scales);
-      const __m512i scale_second =
-          _mm512_permutexvar_epi32(_mm512_add_epi32(lane_group, _mm512_set1_epi32(8 * half + 4)), scales);
-      sums = _mm512_add_epi32(
-          sums, _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), codes_first, x_first), scale_first));
-      sums = _mm512_add_epi32(
-          sums, _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), codes_second, x_second), scale_second));
+      const __m512i scale_first = _mm512_permutexvar_epi16(
+          _mm512_add_epi16(lane_scale, _mm512_set1_epi16(static_cast<int16_t>(8 * half))), scales);
+      const __m512i scale_second = _mm512_permutexvar_epi16(
+          _mm512_add_epi16(lane_scale, _mm512_set1_epi16(static_cast<int16_t>(8 * half + 4))), scales);
+      sums = _mm512_dpwssd_epi32(sums, _mm512_maddubs_epi16(codes_first, x_first), scale_first);
+      sums = _mm512_dpwssd_epi32(sums, _mm512_maddubs_epi16(codes_second, x_second), scale_second);
     }
-    const __m512i bsums = _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].bsums)));
-    const __m512i offset = _mm512_slli_epi32(_mm512_mullo_epi32(bsums, scales), 5);
+    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].bsums));
+    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(bsums, scale_words), 5);
     const float d = a[b].d * half_to_float(w[b].d);
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(_mm512_sub_epi32(sums, offset)), acc);
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(_mm512_sub_epi32(sums, _mm512_zextsi256_si512(offset))),
+                          acc);
   }
   return _mm512_reduce_add_ps(acc);
 }
