@@ -191,6 +191,10 @@ int main(int argc, char** argv) {
       contexts = ferrum::bench::parse_list(argv[i + 1]);
     } else if (arg == "--kv-heads") {
       kv_heads = std::strtoull(argv[i + 1], nullptr, 10);
+      if (kv_heads == 0) {
+        std::fprintf(stderr, "--kv-heads must be at least 1\n");
+        return 2;
+      }
     } else {
       std::fprintf(stderr, "unknown argument %s\n", arg.c_str());
       return 2;

@@ -173,8 +173,9 @@ Status launch_paged_decode_kernel(const PagedKernelParams& p, size_t num_seqs, s
   const size_t blocks = static_cast<size_t>(p.num_splits) * kv_heads * num_seqs;
   // Two stages where the one-wave launch still fits one wave with them (they double a block's tiles).
   const int asked = paged_decode_stages();
-  const bool fits = blocks <= static_cast<size_t>(sm_count) * two_stage_blocks_per_sm<T, kHeadDim>();
-  const bool two = mma && (asked == 2 || (asked == 0 && one_wave && fits));
+  const bool two =
+      mma && (asked == 2 || (asked == 0 && one_wave &&
+                             blocks <= static_cast<size_t>(sm_count) * two_stage_blocks_per_sm<T, kHeadDim>()));
   const size_t shared = mma ? paged_decode_mma_shared_bytes(kHeadDim, sizeof(T), two ? 2 : 1)
                             : decode_attention_shared_bytes(kHeadDim, sizeof(T));
   auto kernel = !mma  ? paged_decode_kernel<T, kHeadDim>
