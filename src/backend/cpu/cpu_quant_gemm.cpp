@@ -26,11 +26,11 @@ constexpr size_t kPanelMinRows = 4;
 constexpr size_t kGroupedPanelGroup = 32;
 // Decode streams the weights from memory once, and what limits it is the misses in flight. Each
 // thread walks its rows as two sequential streams in step (1B Q4_K_M decode on the 2-core machine,
-// side by side: 19.8 -> 23.9 tok/s; three or more streams no better), and asks for the next row of
-// a stream while it multiplies this one (one row ahead: 21.8 tok/s before the streams, 19.0 at four
-// rows, 17.5 with none).
+// side by side: 19.8 -> 23.9 tok/s; three or more streams no better) and leaves the fetching to the
+// hardware prefetchers: asking for the next row ahead in software stalled the AMD EPYC this project
+// benchmarks on with its prefetches waiting for fill buffers (2026-11-28: 29 -> 41 tok/s without it,
+// Q8_0 18 -> 26; even four lines ahead cost 20%).
 constexpr size_t kRowStreams = 2;
-constexpr size_t kPrefetchRows = 1;
 
 Status check_activations(std::string_view op, const CpuBuffer& a, const CpuBuffer& out, size_t m, size_t n, size_t k) {
   FERRUM_TRY(check_dtype(op, "a", a, {DType::kF32}));
@@ -92,10 +92,6 @@ void gguf_row_dots(ThreadPool& pool, DType type, const uint8_t* weights, size_t 
         const size_t first = begin + stream * part, limit = std::min(end, first + part);
         const size_t j = first + t;
         if (j >= limit) continue;
-        if (j + kPrefetchRows < limit) {
-          const uint8_t* ahead = weights + (j + kPrefetchRows) * row_bytes;
-          for (size_t offset = 0; offset < row_bytes; offset += 64) __builtin_prefetch(ahead + offset);
-        }
         const uint8_t* row = weights + j * row_bytes;
         for (size_t i = 0; i < m; ++i) out[i * n + j] = vec_dot(type, row, activations + i * activation_bytes, k);
       }
