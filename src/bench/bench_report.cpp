@@ -65,6 +65,11 @@ std::string bench_report_markdown(const BenchReport& report) {
               ? format("%.2f TFLOP/s", report.bounds.compute->value) + " (" + report.bounds.compute->source + ")"
               : std::string("unknown (pass --peak-tflops)"))
       << "\n";
+  if (report.bounds.int8_compute) {
+    out << "- compute bound of quantized weights (multiplied in int8): "
+        << format("%.2f TOPS", report.bounds.int8_compute->value) << " (" << report.bounds.int8_compute->source
+        << ")\n";
+  }
   out << "- method: " << report.config.warmup << " warm-up + " << report.config.repetitions
       << " timed repetitions per test; t/s is the mean ± sample sd over repetitions\n\n";
 
@@ -118,7 +123,8 @@ ordered_json bench_report_json(const BenchReport& report) {
                     {"threads_used", report.threads},
                     {"host_memory_bytes", s.host_memory_bytes}};
   root["bounds"] = {{"memory_bandwidth_gbps", bound_json(report.bounds.bandwidth)},
-                    {"compute_tflops", bound_json(report.bounds.compute)}};
+                    {"compute_tflops", bound_json(report.bounds.compute)},
+                    {"int8_compute_tops", bound_json(report.bounds.int8_compute)}};
   root["method"] = {{"warmup", report.config.warmup},
                     {"repetitions", report.config.repetitions},
                     {"batched_prompt_tokens", report.config.batched_prompt_length},

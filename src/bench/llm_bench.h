@@ -46,6 +46,9 @@ struct BenchConfig {
 struct Bounds {
   std::optional<Bound> bandwidth;  // GB/s
   std::optional<Bound> compute;    // TFLOP/s
+  // CPU: the int8 dot-product peak (tera-ops/s), the compute bound of quantized weights there;
+  // bench_one_model puts it in `compute` for such a model.
+  std::optional<Bound> int8_compute;
 };
 
 enum class TestKind { kPrefill, kDecode, kBatchedDecode };

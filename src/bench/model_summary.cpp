@@ -48,6 +48,7 @@ Expected<ModelSummary> summarise_model(const ModelFiles& files) {
     FERRUM_ASSIGN_OR_RETURN(GgufFile gguf, GgufFile::open(files.dir.weights));
     FERRUM_ASSIGN_OR_RETURN(const uint64_t file_type, gguf.get_uint_or("general.file_type", 0));
     summary.weights = gguf_file_type_label(file_type);
+    summary.integer_weights = file_type != 0 && file_type != 1 && file_type != 32;  // not F32, F16, BF16
     FERRUM_ASSIGN_OR_RETURN(std::string_view name, gguf.get_string_or("general.name", ""));
     if (const size_t at = name.find("ferrum gen-model preset "); at != std::string_view::npos) {
       const std::string_view rest = name.substr(at + std::string_view("ferrum gen-model preset ").size());
@@ -61,6 +62,7 @@ Expected<ModelSummary> summarise_model(const ModelFiles& files) {
   if (files.config.quantization) {
     const QuantizationConfig& q = *files.config.quantization;
     summary.weights = q.method + "-int" + std::to_string(q.bits);
+    summary.integer_weights = true;
   } else if (auto embedding = files.weights->find("model.embed_tokens.weight")) {
     summary.weights = std::string(dtype_name(embedding->view.dtype()));
   } else {

@@ -15,6 +15,7 @@ namespace ferrum::bench {
 struct ModelSummary {
   std::string name;                             // the file or directory name
   std::string weights;                          // "bf16", "Q4_K_M", "gptq-int4", ...
+  bool integer_weights = false;                 // GGUF quantized types, GPTQ, AWQ: the CPU multiplies them in int8
   uint64_t file_bytes = 0;                      // weight files on disk
   std::optional<std::string> synthetic_preset;  // gen-model's preset, when the weights are random
 };

@@ -2,11 +2,13 @@
 // (commit, build, CPU, device and driver) and the physical limits its percentages refer to.
 //
 // Bounds, measured once per run unless given on the command line:
-//   memory bandwidth: CPU: a large memcpy split over the benchmark's threads; CUDA: a device-to-
-//     device cudaMemcpy. Both count bytes read plus bytes written per second, as bandwidth tests
-//     do, so a decode that only reads can exceed 100% slightly.
+//   memory bandwidth: CPU: the benchmark's threads each summing their part of a 512 MiB buffer
+//     (decode only reads its weights); CUDA: a device-to-device cudaMemcpy, counting bytes read
+//     plus written, as bandwidth tests do, so a decode that only reads can exceed 100% slightly.
 //   compute: CPU: fused multiply-adds on registers over the benchmark's threads, in the widest
-//     vector width this build compiles for (f32); CUDA: the card's datasheet dense bf16 figure.
+//     vector width this build compiles for (f32), and for quantized weights, which the CPU
+//     multiplies in 8-bit integers, the int8 dot-product instruction's rate; CUDA: the card's
+//     datasheet dense bf16 figure.
 #pragma once
 
 #include <cstdint>
@@ -38,11 +40,15 @@ struct Bound {
   std::string source;  // how it was obtained: "measured: ...", "datasheet: ...", "--bandwidth"
 };
 
-// Copy bandwidth of `device` in GB/s (bytes read + written), over `threads` CPU threads.
+// Memory bandwidth of `device` in GB/s (CPU: read; CUDA: copy, bytes read + written), over
+// `threads` CPU threads.
 Expected<Bound> measure_memory_bandwidth(const std::string& device, size_t threads);
 // Peak TFLOP/s: CPU f32 FMA throughput measured over `threads` threads; CUDA dense bf16 from the
 // card's datasheet (nullopt for a card we have no figure for).
 Expected<std::optional<Bound>> peak_compute(const std::string& device, const std::string& device_name, size_t threads);
+// Peak tera-operations per second of 8-bit integer products (2 per product, as FLOPs count a
+// multiply-add) on `threads` CPU threads; nullopt where the build has no integer dot instruction.
+std::optional<Bound> cpu_int8_peak(size_t threads);
 
 // Peak memory of this process on `device`: resident set (VmHWM) on the CPU, device memory in use
 // on CUDA. reset_peak_memory starts a new measurement window (CPU: clears VmHWM).

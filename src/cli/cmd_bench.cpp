@@ -63,6 +63,8 @@ Expected<bench::ModelReport> bench_one_model(const std::string& path, const Benc
   bench::ModelReport report;
   report.path = bundle->resolved_path;
   FERRUM_ASSIGN_OR_RETURN(report.summary, bench::summarise_model(bundle->files));
+  bench::Bounds model_bounds = bounds;
+  if (report.summary.integer_weights && bounds.int8_compute) model_bounds.compute = bounds.int8_compute;
   const CausalLmInfo& info = bundle->model->info();
   FERRUM_ASSIGN_OR_RETURN(bench::ModelCosts costs, bench::model_costs(bundle->files.config, info));
   report.architecture = info.architecture;
@@ -83,7 +85,7 @@ Expected<bench::ModelReport> bench_one_model(const std::string& path, const Benc
       std::find(config.batch_sizes.begin(), config.batch_sizes.end(), 1) != config.batch_sizes.end();
   if (!any_single) single.generation_lengths.clear();
   FERRUM_ASSIGN_OR_RETURN(report.results,
-                          bench::run_benchmarks(*bundle->model, costs, nullptr, "", single, bounds, progress));
+                          bench::run_benchmarks(*bundle->model, costs, nullptr, "", single, model_bounds, progress));
   if (largest_batch > 1) {
     bench::BenchConfig batched = config;
     batched.prompt_lengths.clear();
@@ -98,7 +100,7 @@ Expected<bench::ModelReport> bench_one_model(const std::string& path, const Benc
     }
     FERRUM_ASSIGN_OR_RETURN(
         std::vector<bench::TestResult> results,
-        bench::run_benchmarks(*bundle->model, costs, engine.get(), engine_missing, batched, bounds, progress));
+        bench::run_benchmarks(*bundle->model, costs, engine.get(), engine_missing, batched, model_bounds, progress));
     report.results.insert(report.results.end(), results.begin(), results.end());
   }
   report.peak_memory_bytes = bench::peak_memory_bytes(device);
@@ -146,6 +148,7 @@ Status run(BenchFlags& flags) {
   } else {
     FERRUM_ASSIGN_OR_RETURN(report.bounds.compute,
                             bench::peak_compute(device, report.system.device_name, bound_threads));
+    if (device == "cpu") report.bounds.int8_compute = bench::cpu_int8_peak(bound_threads);
   }
   for (const std::string& model : flags.models) {
     auto result = bench_one_model(model, flags, config, report.bounds);

@@ -68,6 +68,7 @@ TEST_F(TinyModelBench, JsonReportHasTheSchemaScriptsReadAndSaneNumbers) {
   model.results = *results;
   report.models.push_back(model);
   EXPECT_EQ(model.summary.weights, "bf16");
+  EXPECT_FALSE(model.summary.integer_weights);
   EXPECT_EQ(model.summary.synthetic_preset, "tiny-llama");
 
   const nlohmann::ordered_json json = bench_report_json(report);
@@ -99,6 +100,42 @@ TEST_F(TinyModelBench, JsonReportHasTheSchemaScriptsReadAndSaneNumbers) {
   EXPECT_NE(markdown.find("| tg8 |"), std::string::npos);
   EXPECT_NE(markdown.find("tg8 b4: not available: no engine in this test"), std::string::npos);
   EXPECT_NE(markdown.find("random, preset tiny-llama"), std::string::npos);
+}
+
+// Quantized weights run in int8 on the CPU: the summary says so, and the report carries that bound.
+TEST_F(TinyModelBench, QuantizedWeightsAreMarkedAndTheInt8BoundIsReported) {
+  synth::GenModelOptions options;
+  options.preset = "tiny-llama";
+  options.dtype = "Q8_0";
+  options.out = dir_.path() / "tiny-q8.gguf";
+  ASSERT_TRUE(synth::generate_model(options));
+  ModelOptions model_options;
+  model_options.model = options.out.string();
+  model_options.context = 64;
+  auto bundle = load_model_bundle(model_options);
+  ASSERT_TRUE(bundle) << bundle.error().message();
+  auto summary = summarise_model(bundle->files);
+  ASSERT_TRUE(summary) << summary.error().message();
+  EXPECT_EQ(summary->weights, "Q8_0");
+  EXPECT_TRUE(summary->integer_weights);
+
+  BenchReport report;
+  report.system = *describe_system("cpu");
+  report.bounds.compute = Bound{1.0, "given"};
+  report.bounds.int8_compute = Bound{4.0, "given int8"};
+  EXPECT_DOUBLE_EQ(bench_report_json(report)["bounds"]["int8_compute_tops"]["value"].get<double>(), 4.0);
+  EXPECT_NE(bench_report_markdown(report).find("4.00 TOPS (given int8)"), std::string::npos);
+}
+
+TEST(CpuInt8Peak, IsPositiveWhereTheBuildHasAnIntegerDot) {
+  const std::optional<Bound> peak = cpu_int8_peak(1);
+#if defined(__AVX2__)
+  ASSERT_TRUE(peak.has_value());
+  EXPECT_GT(peak->value, 0.0);
+  EXPECT_NE(peak->source.find("int8"), std::string::npos);
+#else
+  EXPECT_FALSE(peak.has_value());
+#endif
 }
 
 TEST_F(TinyModelBench, RefusesTestsLongerThanTheLoadedContext) {
