@@ -1,8 +1,9 @@
 // CPU quantized GEMM (gemm_quant) at Llama-3.2-1B projection shapes, for the GGUF types of the
-// Q4_K_M and Q8_0 recipes and the legacy Q4_0. m = 1 is decode (row dots: judge by GB/s of the
+// Q4_K_M, Q5_K_M, Q3_K_M, Q2_K and Q8_0 recipes and the legacy Q4_0. m = 1 is decode (row dots: judge by GB/s of the
 // quantized weights read; the 128256-row lm_head shape is the only one past the caches, as a
 // model's weights are), m = 64 is prefill (int8 panels: judge by GOP/s, 2 ops per multiply-add).
 // Run with FERRUM_BENCH_THREADS=1 on a shared machine: the CPU-time rates are then per core.
+#include <algorithm>
 #include <vector>
 
 #include "bench_util.h"
@@ -11,13 +12,23 @@
 namespace ferrum::bench {
 namespace {
 
+// The first (up to) 256 rows quantized from random values, repeated down the matrix: the speed
+// does not depend on the values, and quantizing the lm_head shape's 263 M values with the K-quants'
+// scale search would take minutes on one core.
 CpuBuffer quantized_weights(size_t n, size_t k, DType type) {
+  constexpr size_t kDistinctRows = 256;
+  const size_t distinct = std::min(n, kDistinctRows);
   std::mt19937_64 engine(7);
   std::normal_distribution<float> normal(0.0f, 0.02f);
-  std::vector<float> values(n * k);
+  std::vector<float> values(distinct * k);
   for (float& value : values) value = normal(engine);
-  std::vector<uint8_t> blocks(dtype_bytes(type, n * k).value());
-  if (!quantize_tensor(type, values.data(), n, k, blocks.data(), default_thread_pool())) return CpuBuffer();
+  const size_t row_bytes = dtype_bytes(type, k).value();
+  std::vector<uint8_t> blocks(row_bytes * n);
+  if (!quantize_tensor(type, values.data(), distinct, k, blocks.data(), default_thread_pool())) return CpuBuffer();
+  for (size_t row = distinct; row < n; ++row) {
+    std::copy_n(blocks.begin() + static_cast<std::ptrdiff_t>((row % distinct) * row_bytes), row_bytes,
+                blocks.begin() + static_cast<std::ptrdiff_t>(row * row_bytes));
+  }
   return std::move(CpuBackend::from_bytes(blocks, type, n * k).value());
 }
 
@@ -26,6 +37,9 @@ GgufQuantType quant_type_of(DType type) {
     case DType::kQ4_0: return GgufQuantType::kQ4_0;
     case DType::kQ4_K: return GgufQuantType::kQ4_K;
     case DType::kQ6_K: return GgufQuantType::kQ6_K;
+    case DType::kQ5_K: return GgufQuantType::kQ5_K;
+    case DType::kQ3_K: return GgufQuantType::kQ3_K;
+    case DType::kQ2_K: return GgufQuantType::kQ2_K;
     default: return GgufQuantType::kQ8_0;
   }
 }
@@ -64,6 +78,9 @@ BENCHMARK_CAPTURE(BM_QuantGemm, q4_K, DType::kQ4_K)->Apply(quant_shapes);
 BENCHMARK_CAPTURE(BM_QuantGemm, q6_K, DType::kQ6_K)->Apply(quant_shapes);
 BENCHMARK_CAPTURE(BM_QuantGemm, q8_0, DType::kQ8_0)->Apply(quant_shapes);
 BENCHMARK_CAPTURE(BM_QuantGemm, q4_0, DType::kQ4_0)->Apply(quant_shapes);
+BENCHMARK_CAPTURE(BM_QuantGemm, q5_K, DType::kQ5_K)->Apply(quant_shapes);
+BENCHMARK_CAPTURE(BM_QuantGemm, q3_K, DType::kQ3_K)->Apply(quant_shapes);
+BENCHMARK_CAPTURE(BM_QuantGemm, q2_K, DType::kQ2_K)->Apply(quant_shapes);
 
 }  // namespace
 }  // namespace ferrum::bench

@@ -15,13 +15,11 @@ void store_codes(const uint8_t* linear, size_t count, size_t first, size_t lane,
   for (size_t t = 0; t < count; t += 4) std::memcpy(codes + panel_code_index(first + t, lane), linear + t, 4);
 }
 
-// The bias that makes a type's signed levels unsigned codes (level = code - bias).
+// The bias that makes a legacy type's signed levels unsigned codes (level = code - bias).
 template <class Block>
 constexpr int level_bias() {
   if constexpr (std::is_same_v<Block, BlockQ4_0>) return 8;
   if constexpr (std::is_same_v<Block, BlockQ5_0>) return 16;
-  if constexpr (std::is_same_v<Block, BlockQ3_K>) return 4;
-  if constexpr (std::is_same_v<Block, BlockQ6_K>) return 32;
   return 0;
 }
 
@@ -42,52 +40,94 @@ void decode_legacy_row(const void* row, size_t k, size_t lane, const PanelView& 
   }
 }
 
-// K-quant super-blocks: group g of 16 or 32 values has w = (d * scale) * level - dmin * min.
-template <class Block>
-void decode_k_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
-  const auto* blocks = static_cast<const Block*>(row);
-  constexpr int bias = level_bias<Block>();
-  SuperBlockIntegers unpacked;
-  uint8_t codes[kSuperBlock];
-  for (size_t b = 0; b < k / kSuperBlock; ++b) {
-    unpack_integers(blocks[b], unpacked);
-    for (size_t i = 0; i < kSuperBlock; ++i) codes[i] = static_cast<uint8_t>(unpacked.level[i] + bias);
-    store_codes(codes, kSuperBlock, b * kSuperBlock, lane, panel.codes);
-    const size_t groups = kSuperBlock / unpacked.group_size;
-    for (size_t g = 0; g < groups; ++g) {
-      const float scale = unpacked.d * static_cast<float>(unpacked.scale[g]);
-      const float min_term = unpacked.dmin * static_cast<float>(unpacked.min[g]);
-      const float bias_term = static_cast<float>(bias) * scale;  // exact: bias is a power of two
-      const size_t index = (b * groups + g) * kPanelRows + lane;
-      panel.scales[index] = scale;
-      panel.offsets[index] = -min_term - bias_term;
-    }
+// The K-quants and Q8_0 decode directly, without the generic integer view.
+
+// Q4_K and Q5_K's eight groups of 32: scale d * sc, offset -dmin * m.
+void store_k4_groups(const uint8_t* packed_scales, float d, float dmin, size_t block, size_t lane,
+                     const PanelView& panel) {
+  for (size_t j = 0; j < 8; ++j) {
+    uint8_t scale, min;
+    unpack_k4_scale_min(packed_scales, j, scale, min);
+    const size_t index = (block * 8 + j) * kPanelRows + lane;
+    panel.scales[index] = d * static_cast<float>(scale);
+    panel.offsets[index] = -(dmin * static_cast<float>(min));
   }
 }
 
-// The hot types of real checkpoints decode directly, without the generic integer view.
-
-// Q4_K: sub-block pair p shares qs[32p..32p+31], low nibbles first; scale d * sc, offset -dmin * m.
-void decode_q4_k_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
-  const auto* blocks = static_cast<const BlockQ4_K*>(row);
+// Q4_K: sub-block pair p shares qs[32p..32p+31], low nibbles first. Q5_K adds the fifth bit:
+// qh[l] bit 2p for the low nibbles of pair p, bit 2p + 1 for the high ones.
+template <bool kFifthBit, class Block>
+void decode_k4_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
+  const auto* blocks = static_cast<const Block*>(row);
   alignas(64) uint8_t codes[kSuperBlock];
   for (size_t b = 0; b < k / kSuperBlock; ++b) {
-    const BlockQ4_K& block = blocks[b];
+    const Block& block = blocks[b];
     for (size_t pair = 0; pair < 4; ++pair) {
       for (size_t l = 0; l < 32; ++l) {
         codes[64 * pair + l] = block.qs[32 * pair + l] & 0xF;
         codes[64 * pair + 32 + l] = block.qs[32 * pair + l] >> 4;
       }
+      if constexpr (kFifthBit) {
+        for (size_t l = 0; l < 32; ++l) {
+          codes[64 * pair + l] |= static_cast<uint8_t>(((block.qh[l] >> (2 * pair)) & 1) << 4);
+          codes[64 * pair + 32 + l] |= static_cast<uint8_t>(((block.qh[l] >> (2 * pair + 1)) & 1) << 4);
+        }
+      }
     }
     store_codes(codes, kSuperBlock, b * kSuperBlock, lane, panel.codes);
+    store_k4_groups(block.scales, half_to_float(block.d), half_to_float(block.dmin), b, lane, panel);
+  }
+}
+
+// Q2_K and Q3_K's 2-bit fields: value 128h + 32s + l is bits 2s..2s+1 of qs[32h + l]; Q3_K adds
+// bit 4h + s of hmask[l] as the third bit (code 0..7, value code - 4).
+template <bool kThirdBit, class Block>
+void two_bit_codes(const Block& block, uint8_t* codes) {
+  for (size_t half = 0; half < 2; ++half) {
+    for (size_t shift = 0; shift < 4; ++shift) {
+      for (size_t l = 0; l < 32; ++l) {
+        uint8_t code = (block.qs[32 * half + l] >> (2 * shift)) & 3;
+        if constexpr (kThirdBit)
+          code = static_cast<uint8_t>(code | (((block.hmask[l] >> (4 * half + shift)) & 1) << 2));
+        codes[128 * half + 32 * shift + l] = code;
+      }
+    }
+  }
+}
+
+// Q2_K: 16 groups of 16, scale d * (scales[g] & 15), offset -dmin * (scales[g] >> 4).
+void decode_q2_k_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
+  const auto* blocks = static_cast<const BlockQ2_K*>(row);
+  alignas(64) uint8_t codes[kSuperBlock];
+  for (size_t b = 0; b < k / kSuperBlock; ++b) {
+    const BlockQ2_K& block = blocks[b];
+    two_bit_codes<false>(block, codes);
+    store_codes(codes, kSuperBlock, b * kSuperBlock, lane, panel.codes);
+    const float d = half_to_float(block.d), dmin = half_to_float(block.dmin);
+    for (size_t g = 0; g < 16; ++g) {
+      const size_t index = (b * 16 + g) * kPanelRows + lane;
+      panel.scales[index] = d * static_cast<float>(block.scales[g] & 0xF);
+      panel.offsets[index] = -(dmin * static_cast<float>(block.scales[g] >> 4));
+    }
+  }
+}
+
+// Q3_K: 16 groups of 16 with signed 6-bit scales; value (d * sc) * (code - 4).
+void decode_q3_k_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
+  const auto* blocks = static_cast<const BlockQ3_K*>(row);
+  alignas(64) uint8_t codes[kSuperBlock];
+  for (size_t b = 0; b < k / kSuperBlock; ++b) {
+    const BlockQ3_K& block = blocks[b];
+    two_bit_codes<true>(block, codes);
+    store_codes(codes, kSuperBlock, b * kSuperBlock, lane, panel.codes);
+    int8_t scales[16];
+    unpack_q3_k_scales(block.scales, scales);
     const float d = half_to_float(block.d);
-    const float dmin = half_to_float(block.dmin);
-    for (size_t j = 0; j < 8; ++j) {
-      uint8_t scale, min;
-      unpack_k4_scale_min(block.scales, j, scale, min);
-      const size_t index = (b * 8 + j) * kPanelRows + lane;
-      panel.scales[index] = d * static_cast<float>(scale);
-      panel.offsets[index] = -(dmin * static_cast<float>(min));
+    for (size_t g = 0; g < 16; ++g) {
+      const float scale = d * static_cast<float>(scales[g]);
+      const size_t index = (b * 16 + g) * kPanelRows + lane;
+      panel.scales[index] = scale;
+      panel.offsets[index] = -(4.0f * scale);
     }
   }
 }
@@ -158,10 +198,10 @@ void decode_row_to_panel(DType type, const void* row, size_t k, size_t lane, con
     case DType::kQ5_0: decode_legacy_row<BlockQ5_0>(row, k, lane, panel); return;
     case DType::kQ5_1: decode_legacy_row<BlockQ5_1>(row, k, lane, panel); return;
     case DType::kQ8_0: decode_q8_0_row(row, k, lane, panel); return;
-    case DType::kQ2_K: decode_k_row<BlockQ2_K>(row, k, lane, panel); return;
-    case DType::kQ3_K: decode_k_row<BlockQ3_K>(row, k, lane, panel); return;
-    case DType::kQ4_K: decode_q4_k_row(row, k, lane, panel); return;
-    case DType::kQ5_K: decode_k_row<BlockQ5_K>(row, k, lane, panel); return;
+    case DType::kQ2_K: decode_q2_k_row(row, k, lane, panel); return;
+    case DType::kQ3_K: decode_q3_k_row(row, k, lane, panel); return;
+    case DType::kQ4_K: decode_k4_row<false, BlockQ4_K>(row, k, lane, panel); return;
+    case DType::kQ5_K: decode_k4_row<true, BlockQ5_K>(row, k, lane, panel); return;
     case DType::kQ6_K: decode_q6_k_row(row, k, lane, panel); return;
     default: return;
   }

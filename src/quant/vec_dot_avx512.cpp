@@ -41,8 +41,10 @@ inline void unpack_k4_scales(const uint8_t* packed, uint64_t& scales, uint64_t& 
 // halves of a register, the upper half shifted down by 4, give the 64 codes of sub-blocks 2p and
 // 2p+1 in the order of activations 64p..64p+63. maddubs (15 * 127 * 2 fits int16), then the words
 // times a vector holding scale 2p in its low 16 words and scale 2p+1 in its high 16, added into the
-// int32 sums (VNNI's dpwssd: one instruction; else madd and add).
-float dot_q4_k(const BlockQ4_K* w, const BlockQ8_K* a, size_t blocks) {
+// int32 sums (VNNI's dpwssd: one instruction; else madd and add). Q5_K (kFifthBit) adds bit 2p
+// (low half) / 2p + 1 (high half) of qh[l] as each code's fifth bit (31 * 127 * 2 fits int16).
+template <bool kFifthBit, class Block>
+float dot_k4(const Block* w, const BlockQ8_K* a, size_t blocks) {
   __m512 acc = _mm512_setzero_ps();
   __m128 acc_min = _mm_setzero_ps();
   const __m512i low_mask = _mm512_set1_epi8(0x0F);
@@ -57,16 +59,31 @@ float dot_q4_k(const BlockQ4_K* w, const BlockQ8_K* a, size_t blocks) {
       _mm512_inserti64x4(_mm512_set1_epi16(word_bytes(4)), _mm256_set1_epi16(word_bytes(5)), 1),
       _mm512_inserti64x4(_mm512_set1_epi16(word_bytes(6)), _mm256_set1_epi16(word_bytes(7)), 1),
   };
+  [[maybe_unused]] const __m512i one = _mm512_set1_epi8(1);
+  [[maybe_unused]] const __m512i pair_bit[4] = {
+      _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(1), 1),
+      _mm512_inserti64x4(_mm512_set1_epi16(2), _mm256_set1_epi16(3), 1),
+      _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(5), 1),
+      _mm512_inserti64x4(_mm512_set1_epi16(6), _mm256_set1_epi16(7), 1),
+  };
   for (size_t b = 0; b < blocks; ++b) {
     uint64_t scale_bytes, min_bytes;
     unpack_k4_scales(w[b].scales, scale_bytes, min_bytes);
     const __m512i scales =
         _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(scale_bytes))));
     __m512i sums = _mm512_setzero_si512();
+    [[maybe_unused]] __m512i fifth_bits;
+    if constexpr (kFifthBit) {
+      fifth_bits = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh)));
+    }
     for (size_t pair = 0; pair < 4; ++pair) {
       const __m512i packed =
           _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * pair)));
-      const __m512i codes = _mm512_and_si512(_mm512_srlv_epi16(packed, half_shift), low_mask);
+      __m512i codes = _mm512_and_si512(_mm512_srlv_epi16(packed, half_shift), low_mask);
+      if constexpr (kFifthBit) {
+        const __m512i fifth = _mm512_and_si512(_mm512_srlv_epi16(fifth_bits, pair_bit[pair]), one);
+        codes = _mm512_or_si512(codes, _mm512_slli_epi16(fifth, 4));
+      }
       const __m512i x = _mm512_loadu_si512(a[b].qs + 64 * pair);
       const __m512i products = _mm512_maddubs_epi16(codes, x);
       const __m512i pair_scales = _mm512_shuffle_epi8(scales, pair_select[pair]);
@@ -93,6 +110,18 @@ float dot_q4_k(const BlockQ4_K* w, const BlockQ8_K* a, size_t blocks) {
 }
 
 #if defined(__AVX512VNNI__)
+// Scale words for dpwssd against maddubs' pair sums of 64 consecutive values of a 16-value
+// sub-block type (Q2_K, Q3_K, Q6_K): 128-bit lane L of the result holds scale word first + L in all its
+// eight words, `scales` holding the block's 16 scale words.
+inline __m512i lane_scales(__m512i scales, int first) {
+  const __m512i lane_of_word =
+      _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12,
+                                         11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                        3);
+  return _mm512_permutexvar_epi16(_mm512_add_epi16(lane_of_word, _mm512_set1_epi16(static_cast<int16_t>(first))),
+                                  scales);
+}
+
 // Q6_K x Q8_K with VNNI. A half (128 values) is 64 bytes of low nibbles and 32 of high pairs: the
 // low nibbles give values 0-63 of the half, the high nibbles 64-127; the high-pair byte, broadcast to
 // both 256-bit halves and shifted by a per-half count (0 | 2 for the first 64, 4 | 6 for the rest),
@@ -106,11 +135,6 @@ float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* a, size_t blocks) {
   const __m512i shift_first = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
   const __m512i shift_second =
       _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(4)), _mm256_set1_epi16(6), 1);
-  // Word i of register r (of four: half 0 / 1 x values 0-63 / 64-127) takes scale 4r + i / 8.
-  const __m512i lane_scale =
-      _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12,
-                                         11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                        3);
   __m512 acc = _mm512_setzero_ps();
   for (size_t b = 0; b < blocks; ++b) {
     const __m256i scale_words = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales)));
@@ -127,10 +151,8 @@ float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* a, size_t blocks) {
           _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low_mask), _mm512_slli_epi16(high_second, 4));
       const __m512i x_first = _mm512_loadu_si512(a[b].qs + 128 * half);
       const __m512i x_second = _mm512_loadu_si512(a[b].qs + 128 * half + 64);
-      const __m512i scale_first = _mm512_permutexvar_epi16(
-          _mm512_add_epi16(lane_scale, _mm512_set1_epi16(static_cast<int16_t>(8 * half))), scales);
-      const __m512i scale_second = _mm512_permutexvar_epi16(
-          _mm512_add_epi16(lane_scale, _mm512_set1_epi16(static_cast<int16_t>(8 * half + 4))), scales);
+      const __m512i scale_first = lane_scales(scales, 8 * half);
+      const __m512i scale_second = lane_scales(scales, 8 * half + 4);
       sums = _mm512_dpwssd_epi32(sums, _mm512_maddubs_epi16(codes_first, x_first), scale_first);
       sums = _mm512_dpwssd_epi32(sums, _mm512_maddubs_epi16(codes_second, x_second), scale_second);
     }
@@ -142,6 +164,119 @@ float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* a, size_t blocks) {
   }
   return _mm512_reduce_add_ps(acc);
 }
+
+// Q2_K and Q3_K's 2-bit fields: for half h the 32 bytes qs[32h..32h+31] shifted by 2s hold values
+// 128h + 32s + l. Broadcast to both 256-bit halves and shifted by (0 | 2) or (4 | 6), they give the
+// 64 consecutive values 128h + 64p .. 128h + 64p + 63 (p = 0, 1), the order of the activations.
+inline __m512i two_bit_codes(const uint8_t* qs, int half, int p) {
+  const __m512i packed = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * half)));
+  const __m512i shift = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(4 * p)),
+                                           _mm256_set1_epi16(static_cast<int16_t>(4 * p + 2)), 1);
+  return _mm512_and_si512(_mm512_srlv_epi16(packed, shift), _mm512_set1_epi8(3));
+}
+
+// Q2_K x Q8_K with VNNI: unsigned 2-bit codes, maddubs into pair sums (each 128-bit lane one
+// 16-value sub-block), dpwssd with the lane's 4-bit scale; the mins through the activation block
+// sums, sum_g min_g * bsums[g], as eight int32 lanes scaled by dmin once per block.
+float dot_q2_k(const BlockQ2_K* w, const BlockQ8_K* a, size_t blocks) {
+  __m512 acc = _mm512_setzero_ps();
+  __m256 acc_min = _mm256_setzero_ps();
+  const __m128i low_mask = _mm_set1_epi8(0x0F);
+  for (size_t b = 0; b < blocks; ++b) {
+    const __m128i packed_scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales));
+    const __m512i scales = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_and_si128(packed_scales, low_mask)));
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed_scales, 4), low_mask));
+    __m512i sums = _mm512_setzero_si512();
+    for (int half = 0; half < 2; ++half) {
+      for (int p = 0; p < 2; ++p) {
+        const __m512i x = _mm512_loadu_si512(a[b].qs + 128 * half + 64 * p);
+        const __m512i products = _mm512_maddubs_epi16(two_bit_codes(w[b].qs, half, p), x);
+        sums = _mm512_dpwssd_epi32(sums, products, lane_scales(scales, 8 * half + 4 * p));
+      }
+    }
+    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].bsums));
+    const __m256i min_terms = _mm256_madd_epi16(bsums, mins);
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(a[b].d * half_to_float(w[b].d)), _mm512_cvtepi32_ps(sums), acc);
+    acc_min =
+        _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * half_to_float(w[b].dmin)), _mm256_cvtepi32_ps(min_terms), acc_min);
+  }
+  __m128 min_total = _mm_add_ps(_mm256_castps256_ps128(acc_min), _mm256_extractf128_ps(acc_min, 1));
+  min_total = _mm_add_ps(min_total, _mm_movehl_ps(min_total, min_total));
+  min_total = _mm_add_ss(min_total, _mm_movehdup_ps(min_total));
+  return _mm512_reduce_add_ps(acc) - _mm_cvtss_f32(min_total);
+}
+
+// Q3_K's 16 six-bit scales (stored + 32) as signed words: the low four bits are the nibbles of
+// bytes 0-7 (scales 0-7 low, 8-15 high), the top two are bits 2(i / 4)..+1 of byte 8 + i % 4.
+inline __m256i q3_k_scale_words(const uint8_t* packed) {
+  uint64_t low_bytes;
+  uint32_t high_bytes;
+  std::memcpy(&low_bytes, packed, sizeof low_bytes);
+  std::memcpy(&high_bytes, packed + 8, sizeof high_bytes);
+  const __m128i low = _mm_cvtsi64_si128(static_cast<int64_t>(low_bytes));
+  const __m128i low4 = _mm_and_si128(_mm_unpacklo_epi64(low, _mm_srli_epi16(low, 4)), _mm_set1_epi8(0x0F));
+  const uint32_t two = 0x03030303u;
+  const __m128i high2 =
+      _mm_setr_epi32(static_cast<int>(high_bytes & two), static_cast<int>((high_bytes >> 2) & two),
+                     static_cast<int>((high_bytes >> 4) & two), static_cast<int>((high_bytes >> 6) & two));
+  const __m128i biased = _mm_or_si128(low4, _mm_slli_epi16(high2, 4));
+  return _mm256_sub_epi16(_mm256_cvtepu8_epi16(biased), _mm256_set1_epi16(32));
+}
+
+// Q3_K x Q8_K with VNNI: unsigned codes q2 + 4 h (0..7; the value is that minus 4), maddubs, dpwssd
+// with the lane's signed scale; the -4 comes back out as 4 sum_g scale_g * bsums[g]. hmask[l] bit
+// 4h + 2p (low 256 bits) and 4h + 2p + 1 (high) is the third bit of the 64 values of (h, p).
+float dot_q3_k(const BlockQ3_K* w, const BlockQ8_K* a, size_t blocks) {
+  __m512 acc = _mm512_setzero_ps();
+  const __m512i one = _mm512_set1_epi8(1);
+  for (size_t b = 0; b < blocks; ++b) {
+    const __m256i scale_words = q3_k_scale_words(w[b].scales);
+    const __m512i scales = _mm512_castsi256_si512(scale_words);
+    const __m512i hmask = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].hmask)));
+    __m512i sums = _mm512_setzero_si512();
+    for (int half = 0; half < 2; ++half) {
+      for (int p = 0; p < 2; ++p) {
+        const int bit = 4 * half + 2 * p;
+        const __m512i bit_shift = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(bit)),
+                                                     _mm256_set1_epi16(static_cast<int16_t>(bit + 1)), 1);
+        const __m512i high = _mm512_and_si512(_mm512_srlv_epi16(hmask, bit_shift), one);
+        const __m512i codes = _mm512_or_si512(two_bit_codes(w[b].qs, half, p), _mm512_slli_epi16(high, 2));
+        const __m512i x = _mm512_loadu_si512(a[b].qs + 128 * half + 64 * p);
+        sums = _mm512_dpwssd_epi32(sums, _mm512_maddubs_epi16(codes, x), lane_scales(scales, 8 * half + 4 * p));
+      }
+    }
+    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].bsums));
+    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(bsums, scale_words), 2);
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(a[b].d * half_to_float(w[b].d)),
+                          _mm512_cvtepi32_ps(_mm512_sub_epi32(sums, _mm512_zextsi256_si512(offset))), acc);
+  }
+  return _mm512_reduce_add_ps(acc);
+}
+
+#if defined(__AVX512VL__)
+// Q4_0 x Q8_0 with VNNI on 256-bit registers, a block each (two blocks per 512-bit register
+// needed a lane shuffle that made it 9% slower than AVX2 on one AMD EPYC core): the 16 nibble bytes
+// and the same shifted down by 4, masked, are the block's 32 unsigned codes in order; dpbusd sums
+// q * a and, against a vector of eights, 8 * sum a, which comes off again.
+float dot_q4_0(const BlockQ4_0* w, const BlockQ8_0* a, size_t blocks) {
+  const __m256i low_mask = _mm256_set1_epi8(0x0F);
+  const __m256i eights = _mm256_set1_epi8(8);
+  __m256 acc = _mm256_setzero_ps();
+  for (size_t b = 0; b < blocks; ++b) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
+    const __m256i codes = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), low_mask);
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
+    const __m256i products = _mm256_dpbusd_epi32(_mm256_setzero_si256(), codes, x);
+    const __m256i offsets = _mm256_dpbusd_epi32(_mm256_setzero_si256(), eights, x);
+    const float scale = half_to_float(w[b].d) * half_to_float(a[b].d);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(_mm256_sub_epi32(products, offsets)), acc);
+  }
+  __m128 total = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  total = _mm_add_ps(total, _mm_movehl_ps(total, total));
+  total = _mm_add_ss(total, _mm_movehdup_ps(total));
+  return _mm_cvtss_f32(total);
+}
+#endif
 
 // Q8_0 x Q8_0 with VNNI, two blocks per register. dpbusd takes unsigned x signed: the weights
 // shifted to w + 128 (an xor of the sign bit) give sum (w + 128) a, and 128 sum a comes off again
@@ -180,14 +315,32 @@ float dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, size_t blocks) {
 bool vec_dot_avx512(DType weight_type, const void* weight_row, const void* activation_row, size_t n, float& result) {
   switch (weight_type) {
     case DType::kQ4_K:
-      result = dot_q4_k(static_cast<const BlockQ4_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
-                        n / kSuperBlock);
+      result = dot_k4<false>(static_cast<const BlockQ4_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
+                             n / kSuperBlock);
+      return true;
+    case DType::kQ5_K:
+      result = dot_k4<true>(static_cast<const BlockQ5_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
+                            n / kSuperBlock);
       return true;
 #if defined(__AVX512VNNI__)
     case DType::kQ6_K:
       result = dot_q6_k(static_cast<const BlockQ6_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
                         n / kSuperBlock);
       return true;
+    case DType::kQ2_K:
+      result = dot_q2_k(static_cast<const BlockQ2_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
+                        n / kSuperBlock);
+      return true;
+    case DType::kQ3_K:
+      result = dot_q3_k(static_cast<const BlockQ3_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
+                        n / kSuperBlock);
+      return true;
+#if defined(__AVX512VL__)
+    case DType::kQ4_0:
+      result = dot_q4_0(static_cast<const BlockQ4_0*>(weight_row), static_cast<const BlockQ8_0*>(activation_row),
+                        n / kLegacyBlock);
+      return true;
+#endif
     case DType::kQ8_0:
       result = dot_q8_0(static_cast<const BlockQ8_0*>(weight_row), static_cast<const BlockQ8_0*>(activation_row),
                         n / kLegacyBlock);

@@ -116,6 +116,22 @@ TEST(VecDot, SimdMatchesReferenceOnRandomBlocks) {
   }
 }
 
+TEST(VecDot, OddBlockCountsMatchTheReference) {
+  // Kernels that take blocks two at a time finish an odd count with a single-block tail.
+  for (DType type : kWeightTypes) {
+    SCOPED_TRACE(dtype_name(type));
+    const size_t n = 3 * dtype_info(type).block_elems;
+    const DType activation_type = *vec_dot_activation_type(type);
+    std::vector<uint8_t> quantized_activations(row_bytes_unchecked(activation_type, n));
+    quantize_activation_row(activation_type, gaussian(n, 17).data(), quantized_activations.data(), n);
+    const std::vector<uint8_t> weights = quant_test::random_blocks(type, 3, 40 + static_cast<uint32_t>(type));
+    double magnitude = 0;
+    dot(dequantize(type, weights.data(), n), dequantize(activation_type, quantized_activations.data(), n), &magnitude);
+    const float reference = quant::vec_dot_reference(type, weights.data(), quantized_activations.data(), n);
+    EXPECT_LT(std::fabs(vec_dot(type, weights.data(), quantized_activations.data(), n) - reference) / magnitude, 1e-5);
+  }
+}
+
 TEST(VecDot, Q8_0HandlesTheFullSignedRange) {
   // Weights from other producers may use -128; the SIMD kernel must still agree with the reference.
   std::vector<quant::BlockQ8_0> weights(4);
