@@ -145,7 +145,7 @@ double fma_flops_one_thread(size_t iterations, std::string& isa) {
 // four at a time into int32) or AVX2's maddubs + madd + add (32 products). Counted as 2 operations
 // per product, like FLOPs, so quantized prefill's FLOP rate compares with it directly.
 std::optional<double> int8_ops_one_thread(size_t iterations, std::string& isa) {
-  constexpr int kAccumulators = 12;
+  [[maybe_unused]] constexpr int kAccumulators = 12;  // unused where there is no integer dot
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
   isa = "AVX-512 VNNI dpbusd";
   __m512i acc[kAccumulators];
