@@ -191,6 +191,21 @@ size_t panel_group_size(DType type) {
   }
 }
 
+uint32_t panel_code_bits(DType type) {
+  switch (type) {
+    case DType::kQ2_K: return 2;
+    case DType::kQ3_K: return 3;
+    case DType::kQ4_0:
+    case DType::kQ4_1:
+    case DType::kQ4_K: return 4;
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+    case DType::kQ5_K: return 5;
+    case DType::kQ6_K: return 6;
+    default: return 8;
+  }
+}
+
 void decode_row_to_panel(DType type, const void* row, size_t k, size_t lane, const PanelView& panel) {
   switch (type) {
     case DType::kQ4_0: decode_legacy_row<BlockQ4_0>(row, k, lane, panel); return;

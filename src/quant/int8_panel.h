@@ -24,6 +24,9 @@ struct PanelView {
   float* scales = nullptr;   // [groups][kPanelRows]
   float* offsets = nullptr;  // [groups][kPanelRows]
   size_t group_size = 32;
+  // Every code is below 2^code_bits. Kernels without an unsigned x signed byte dot into int32 (AVX2's
+  // maddubs adds pairs in int16) take a faster path when codes stay below 128; 8 is always safe.
+  uint32_t code_bits = 8;
 };
 
 inline size_t panel_code_index(size_t position, size_t lane) {
@@ -33,6 +36,9 @@ inline size_t panel_code_index(size_t position, size_t lane) {
 // Positions per scale group when `type` is decoded to a panel: 16 for Q2_K, Q3_K and Q6_K (their
 // sub-blocks), 32 for the other block types; 0 when `type` has no panel decoder.
 size_t panel_group_size(DType type);
+
+// Bits of the codes `type` decodes to (2 for Q2_K ... 8 for Q8_0, whose codes are q + 128).
+uint32_t panel_code_bits(DType type);
 
 // Decodes one row of `k` values (whole blocks of `type`) into lane `lane` of `panel`, starting at
 // position 0. `panel.group_size` must be panel_group_size(type).

@@ -13,6 +13,8 @@
 
 #if defined(__AVX512F__) && defined(__AVX512VNNI__)
 #define FERRUM_PANEL_VNNI 1
+#elif defined(__AVX2__) && defined(__FMA__)
+#define FERRUM_PANEL_AVX2 1
 #endif
 
 namespace ferrum::cpu {
@@ -104,6 +106,91 @@ void panel_rows_dispatch(size_t rows, const quant::PanelView& panel, const Quant
   panel_rows<R>(panel, a, r0, first_group, group_count, out, out_stride, mask, accumulate);
 }
 
+#elif defined(FERRUM_PANEL_AVX2)
+
+// The AVX2 form of panel_rows: a 256-bit load is 4 positions of 8 panel rows (two per step), and
+// maddubs + madd sums code x value over the 4 positions into each row's int32 lane. maddubs adds
+// pairs in int16, which holds 2 * 127 * 127: codes below 128 (kWide false) go in whole. Wider codes
+// (Q8_0's q + 128, 8-bit GPTQ / AWQ) go in as c - 128, signed, through |c - 128| x (value with the
+// sign of c - 128) (pairs of at most 2 * 128 * 127), and the 128 x sum of the group's values comes
+// back in with the offset: offset + 128 * scale multiplies d_a * that sum.
+template <int R, bool kWide>
+void panel_rows(const quant::PanelView& panel, const QuantizedActivations& a, size_t r0, size_t first_group,
+                size_t group_count, float* out, size_t out_stride, size_t valid_lanes, bool accumulate) {
+  const size_t group_size = panel.group_size;
+  const size_t groups = a.groups();
+  const size_t steps = group_size / 4;
+  const __m256i ones = _mm256_set1_epi16(1);
+  [[maybe_unused]] const __m256i sign_bit = _mm256_set1_epi8(static_cast<char>(0x80));
+  const __m256i lane_index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i store_mask[2] = {_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid_lanes)), lane_index),
+                                 _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid_lanes) - 8), lane_index)};
+  __m256 acc[R][2];
+  for (int r = 0; r < R; ++r) {
+    for (int h = 0; h < 2; ++h) {
+      acc[r][h] =
+          accumulate ? _mm256_maskload_ps(out + (r0 + r) * out_stride + 8 * h, store_mask[h]) : _mm256_setzero_ps();
+    }
+  }
+  for (size_t local = 0; local < group_count; ++local) {
+    const size_t g = first_group + local;
+    __m256i sums[R][2];
+    for (int r = 0; r < R; ++r) sums[r][0] = sums[r][1] = _mm256_setzero_si256();
+    const uint8_t* codes = panel.codes + local * group_size * kPanelRows;
+    const int8_t* values = a.values + g * group_size;
+    for (size_t t = 0; t < steps; ++t) {
+      __m256i w[2], centred[2];
+      for (int h = 0; h < 2; ++h) {
+        w[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(codes + t * 64 + 32 * h));
+        if constexpr (kWide) {
+          centred[h] = _mm256_xor_si256(w[h], sign_bit);  // c - 128 as a signed byte
+          w[h] = _mm256_abs_epi8(centred[h]);             // |c - 128|, read unsigned (128 stays 128)
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        int32_t four;
+        std::memcpy(&four, values + (r0 + r) * a.positions + 4 * t, 4);
+        const __m256i x = _mm256_set1_epi32(four);
+        for (int h = 0; h < 2; ++h) {
+          const __m256i signed_x = kWide ? _mm256_sign_epi8(x, centred[h]) : x;
+          sums[r][h] = _mm256_add_epi32(sums[r][h], _mm256_madd_epi16(_mm256_maddubs_epi16(w[h], signed_x), ones));
+        }
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      const __m256 scale = _mm256_load_ps(panel.scales + local * kPanelRows + 8 * h);
+      __m256 offset = _mm256_load_ps(panel.offsets + local * kPanelRows + 8 * h);
+      if constexpr (kWide) offset = _mm256_fmadd_ps(scale, _mm256_set1_ps(128.0f), offset);
+      for (int r = 0; r < R; ++r) {
+        const size_t index = (r0 + r) * groups + g;
+        const __m256 scaled = _mm256_mul_ps(_mm256_cvtepi32_ps(sums[r][h]), scale);
+        acc[r][h] = _mm256_fmadd_ps(scaled, _mm256_set1_ps(a.scale[index]), acc[r][h]);
+        acc[r][h] = _mm256_fmadd_ps(offset, _mm256_set1_ps(a.scaled_sum[index]), acc[r][h]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int h = 0; h < 2; ++h) _mm256_maskstore_ps(out + (r0 + r) * out_stride + 8 * h, store_mask[h], acc[r][h]);
+  }
+}
+
+// Four activation rows a pass: their 8 int32 sum vectors, the codes and the broadcast fit the 16
+// registers AVX2 has.
+constexpr size_t kRowsPerPass = 4;
+
+template <bool kWide, int R = 4>
+void panel_rows_dispatch(size_t rows, const quant::PanelView& panel, const QuantizedActivations& a, size_t r0,
+                         size_t first_group, size_t group_count, float* out, size_t out_stride, size_t valid_lanes,
+                         bool accumulate) {
+  if constexpr (R > 1) {
+    if (rows < static_cast<size_t>(R)) {
+      return panel_rows_dispatch<kWide, R - 1>(rows, panel, a, r0, first_group, group_count, out, out_stride,
+                                               valid_lanes, accumulate);
+    }
+  }
+  panel_rows<R, kWide>(panel, a, r0, first_group, group_count, out, out_stride, valid_lanes, accumulate);
+}
+
 #endif
 
 }  // namespace
@@ -112,17 +199,19 @@ size_t panel_tile_bytes(size_t positions, size_t group_size) {
   return positions * kPanelRows + 2 * (positions / group_size) * kPanelRows * sizeof(float);
 }
 
-quant::PanelView panel_at(uint8_t* memory, size_t positions, size_t group_size) {
+quant::PanelView panel_at(uint8_t* memory, size_t positions, size_t group_size, uint32_t code_bits) {
   quant::PanelView view;
   view.group_size = group_size;
+  view.code_bits = code_bits;
   view.codes = memory;
   view.scales = reinterpret_cast<float*>(memory + positions * kPanelRows);
   view.offsets = view.scales + (positions / group_size) * kPanelRows;
   return view;
 }
 
-PanelMatrix PanelMatrix::allocate(size_t n, size_t positions, size_t group_size) {
+PanelMatrix PanelMatrix::allocate(size_t n, size_t positions, size_t group_size, uint32_t code_bits) {
   PanelMatrix matrix;
+  matrix.code_bits_ = code_bits;
   matrix.n_ = n;
   matrix.tiles_ = (n + kPanelRows - 1) / kPanelRows;
   matrix.positions_ = positions;
@@ -135,7 +224,7 @@ PanelMatrix PanelMatrix::allocate(size_t n, size_t positions, size_t group_size)
 }
 
 quant::PanelView PanelMatrix::tile(size_t index) const {
-  return panel_at(memory_.get() + index * tile_bytes_, positions_, group_size_);
+  return panel_at(memory_.get() + index * tile_bytes_, positions_, group_size_, code_bits_);
 }
 
 QuantizedActivations ActivationBuffer::quantize(ThreadPool& pool, DType activation_type, const float* a, size_t m,
@@ -181,6 +270,16 @@ void panel_gemm(const quant::PanelView& panel, const QuantizedActivations& a, si
   for (size_t r0 = 0; r0 < a.rows; r0 += kRowsPerPass) {
     panel_rows_dispatch(std::min(kRowsPerPass, a.rows - r0), panel, a, r0, first_group, group_count, out, out_stride,
                         mask, accumulate);
+  }
+#elif defined(FERRUM_PANEL_AVX2)
+  for (size_t r0 = 0; r0 < a.rows; r0 += kRowsPerPass) {
+    const size_t rows = std::min(kRowsPerPass, a.rows - r0);
+    if (panel.code_bits <= 7) {
+      panel_rows_dispatch<false>(rows, panel, a, r0, first_group, group_count, out, out_stride, valid_lanes,
+                                 accumulate);
+    } else {
+      panel_rows_dispatch<true>(rows, panel, a, r0, first_group, group_count, out, out_stride, valid_lanes, accumulate);
+    }
   }
 #else
   // Portable version: the same integer sums and float steps, lane by lane.

@@ -3,7 +3,8 @@
 // quantized once per call to signed 8-bit values with a scale per block (the same Q8_0 / Q8_K
 // rounding the vec_dot kernels use). Per group and activation row the kernel sums code x value
 // exactly in int32 (AVX-512 VNNI vpdpbusd: 64 multiply-adds per instruction, 16 weight rows in the
-// lanes, 4 activation bytes broadcast) and then adds scale * d_a * sum + offset * d_a * sum(values).
+// lanes, 4 activation bytes broadcast; AVX2: maddubs + madd, 32 per pair) and then adds
+// scale * d_a * sum + offset * d_a * sum(values).
 #pragma once
 
 #include <cstddef>
@@ -50,7 +51,7 @@ class ActivationBuffer {
 class PanelMatrix {
  public:
   // Zero-filled, 64-byte aligned; nullopt-like empty matrix (tiles() == 0) when allocation fails.
-  static PanelMatrix allocate(size_t n, size_t positions, size_t group_size);
+  static PanelMatrix allocate(size_t n, size_t positions, size_t group_size, uint32_t code_bits);
 
   size_t n() const { return n_; }
   size_t tiles() const { return tiles_; }
@@ -67,13 +68,14 @@ class PanelMatrix {
   size_t tiles_ = 0;
   size_t positions_ = 0;
   size_t group_size_ = 32;
+  uint32_t code_bits_ = 8;
   size_t tile_bytes_ = 0;
 };
 
 // Bytes of one panel tile over `positions` positions: codes, then scales, then offsets.
 size_t panel_tile_bytes(size_t positions, size_t group_size);
-// The panel view of a tile stored at `memory` (64-byte aligned).
-quant::PanelView panel_at(uint8_t* memory, size_t positions, size_t group_size);
+// The panel view of a tile stored at `memory` (64-byte aligned) whose codes fit `code_bits` bits.
+quant::PanelView panel_at(uint8_t* memory, size_t positions, size_t group_size, uint32_t code_bits);
 
 // out[r, lane] (+)= sum over positions [first, first + count) of panel x a, for r in [0, a.rows)
 // and lane < valid_lanes; the panel holds those positions from its position 0. `accumulate` adds

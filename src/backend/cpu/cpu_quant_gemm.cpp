@@ -52,8 +52,8 @@ constexpr size_t kPanelChunk = 1024;
 // For every 16-row tile of the n outputs and every chunk of positions: decode_tile(j0, rows, first,
 // count, panel), then the panel kernel, accumulating over the chunks.
 template <class DecodeTile>
-void panel_gemm_over_tiles(ThreadPool& pool, const cpu::QuantizedActivations& qa, float* out, size_t n,
-                           const DecodeTile& decode_tile) {
+void panel_gemm_over_tiles(ThreadPool& pool, const cpu::QuantizedActivations& qa, uint32_t code_bits, float* out,
+                           size_t n, const DecodeTile& decode_tile) {
   const size_t tiles = cpu::ceil_div(n, quant::kPanelRows);
   const size_t chunk = std::min(kPanelChunk, qa.positions);
   const size_t tile_bytes = cpu::panel_tile_bytes(chunk, qa.group_size);
@@ -61,7 +61,7 @@ void panel_gemm_over_tiles(ThreadPool& pool, const cpu::QuantizedActivations& qa
   pool.parallel_for(tiles, cpu::grain_for(work_per_tile), [&](size_t begin, size_t end) {
     auto* memory = reinterpret_cast<uint8_t*>(
         cpu::thread_scratch(cpu::Scratch::kDecodedWeights, cpu::ceil_div(tile_bytes, sizeof(float))));
-    const quant::PanelView panel = cpu::panel_at(memory, chunk, qa.group_size);
+    const quant::PanelView panel = cpu::panel_at(memory, chunk, qa.group_size, code_bits);
     for (size_t tile = begin; tile < end; ++tile) {
       const size_t j0 = tile * quant::kPanelRows;
       const size_t rows = std::min(quant::kPanelRows, n - j0);
@@ -125,17 +125,18 @@ Status gemm_gguf(CpuContext& ctx, const CpuBuffer& a, const QuantWeights<CpuBuff
   }
   const cpu::QuantizedActivations qa = activation_buffer().quantize(
       *ctx.pool, *vec_dot_activation_type(type), a.data_as<float>(), m, k, quant::panel_group_size(type));
-  panel_gemm_over_tiles(
-      *ctx.pool, qa, c, n, [&](size_t j0, size_t rows, size_t first, size_t count, const quant::PanelView& panel) {
-        const size_t skip = row_bytes_unchecked(type, first);
-        for (size_t lane = 0; lane < quant::kPanelRows; ++lane) {
-          if (lane < rows) {
-            quant::decode_row_to_panel(type, base + (j0 + lane) * row_bytes + skip, count, lane, panel);
-          } else {
-            quant::clear_panel_lane(lane, count / panel.group_size, panel);
-          }
-        }
-      });
+  panel_gemm_over_tiles(*ctx.pool, qa, quant::panel_code_bits(type), c, n,
+                        [&](size_t j0, size_t rows, size_t first, size_t count, const quant::PanelView& panel) {
+                          const size_t skip = row_bytes_unchecked(type, first);
+                          for (size_t lane = 0; lane < quant::kPanelRows; ++lane) {
+                            if (lane < rows) {
+                              quant::decode_row_to_panel(type, base + (j0 + lane) * row_bytes + skip, count, lane,
+                                                         panel);
+                            } else {
+                              quant::clear_panel_lane(lane, count / panel.group_size, panel);
+                            }
+                          }
+                        });
   return ok();
 }
 
@@ -209,7 +210,7 @@ Status CpuBackend::gemm_quant(CpuContext& ctx, const CpuBuffer& a, const QuantWe
   const quant::GroupedQuantWeight& w = *weight;
   const quant::PanelOrder order = quant::grouped_panel_order(w);
   const cpu::QuantizedActivations qa = quantize_grouped_activations(*ctx.pool, a.data_as<float>(), m, k, order);
-  panel_gemm_over_tiles(*ctx.pool, qa, c, n,
+  panel_gemm_over_tiles(*ctx.pool, qa, w.bits, c, n,
                         [&](size_t j0, size_t rows, size_t first, size_t count, const quant::PanelView& panel) {
                           quant::decode_grouped_to_panel(w, order, j0, rows, first, count, panel);
                         });
@@ -252,8 +253,8 @@ Expected<CpuGptqStore> CpuBackend::load_gptq(std::span<const int32_t> qweight, s
   store.n = n;
   store.k = k;
   store.order = quant::grouped_panel_order(w);
-  store.panels =
-      std::make_shared<cpu::PanelMatrix>(cpu::PanelMatrix::allocate(n, store.order.positions, kGroupedPanelGroup));
+  store.panels = std::make_shared<cpu::PanelMatrix>(
+      cpu::PanelMatrix::allocate(n, store.order.positions, kGroupedPanelGroup, w.bits));
   FERRUM_CHECK(store.panels->allocated(), ErrorCode::kOutOfRange, op, ": cannot allocate the panels of a ", n, " x ", k,
                " weight");
   // Once per weight at load: spread over the default pool by tiles of output rows.
