@@ -16,26 +16,12 @@
 
 #include "quant/block_types.h"
 #include "quant/half_fast.h"
+#include "quant/k_scales_x86.h"
 
 namespace ferrum::quant {
 
 #if defined(FERRUM_DOT_AVX512)
 namespace {
-
-// Q4_K's 12 scale bytes as 8 six-bit scales and 8 six-bit mins, one byte each, with 32-bit word
-// operations (the layout of unpack_k4_scale_min: sub-blocks 0-3 in the low six bits of bytes 0-3
-// and 4-7, sub-blocks 4-7 as low nibbles in bytes 8-11 plus the top two bits of bytes 0-7).
-inline void unpack_k4_scales(const uint8_t* packed, uint64_t& scales, uint64_t& mins) {
-  uint32_t w[3];
-  std::memcpy(w, packed, sizeof w);
-  const uint32_t low6 = 0x3F3F3F3Fu, low4 = 0x0F0F0F0Fu, low2 = 0x03030303u;
-  const uint32_t scales_low = w[0] & low6;
-  const uint32_t mins_low = w[1] & low6;
-  const uint32_t scales_high = (w[2] & low4) | (((w[0] >> 6) & low2) << 4);
-  const uint32_t mins_high = ((w[2] >> 4) & low4) | (((w[1] >> 6) & low2) << 4);
-  scales = static_cast<uint64_t>(scales_low) | (static_cast<uint64_t>(scales_high) << 32);
-  mins = static_cast<uint64_t>(mins_low) | (static_cast<uint64_t>(mins_high) << 32);
-}
 
 // Q4_K x Q8_K. Pair p of sub-blocks shares 32 bytes of nibbles: the bytes broadcast to both
 // halves of a register, the upper half shifted down by 4, give the 64 codes of sub-blocks 2p and
@@ -204,23 +190,6 @@ float dot_q2_k(const BlockQ2_K* w, const BlockQ8_K* a, size_t blocks) {
   min_total = _mm_add_ps(min_total, _mm_movehl_ps(min_total, min_total));
   min_total = _mm_add_ss(min_total, _mm_movehdup_ps(min_total));
   return _mm512_reduce_add_ps(acc) - _mm_cvtss_f32(min_total);
-}
-
-// Q3_K's 16 six-bit scales (stored + 32) as signed words: the low four bits are the nibbles of
-// bytes 0-7 (scales 0-7 low, 8-15 high), the top two are bits 2(i / 4)..+1 of byte 8 + i % 4.
-inline __m256i q3_k_scale_words(const uint8_t* packed) {
-  uint64_t low_bytes;
-  uint32_t high_bytes;
-  std::memcpy(&low_bytes, packed, sizeof low_bytes);
-  std::memcpy(&high_bytes, packed + 8, sizeof high_bytes);
-  const __m128i low = _mm_cvtsi64_si128(static_cast<int64_t>(low_bytes));
-  const __m128i low4 = _mm_and_si128(_mm_unpacklo_epi64(low, _mm_srli_epi16(low, 4)), _mm_set1_epi8(0x0F));
-  const uint32_t two = 0x03030303u;
-  const __m128i high2 =
-      _mm_setr_epi32(static_cast<int>(high_bytes & two), static_cast<int>((high_bytes >> 2) & two),
-                     static_cast<int>((high_bytes >> 4) & two), static_cast<int>((high_bytes >> 6) & two));
-  const __m128i biased = _mm_or_si128(low4, _mm_slli_epi16(high2, 4));
-  return _mm256_sub_epi16(_mm256_cvtepu8_epi16(biased), _mm256_set1_epi16(32));
 }
 
 // Q3_K x Q8_K with VNNI: unsigned codes q2 + 4 h (0..7; the value is that minus 4), maddubs, dpwssd

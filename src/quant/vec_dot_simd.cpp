@@ -6,6 +6,7 @@
 
 #include "quant/block_types.h"
 #include "quant/half_fast.h"
+#include "quant/k_scales_x86.h"
 #include "quant/vec_dot.h"
 
 #if defined(__AVX2__)
@@ -73,29 +74,58 @@ float dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, size_t blocks) {
 
 // Q4_K x Q8_K: per pair of 32-value sub-blocks, unsigned nibbles times activations, each sub-block's
 // int16 pair sums multiplied by its 6-bit scale in the madd (2 * 15 * 127 * 63 per lane fits int32).
-float dot_q4_k(const BlockQ4_K* w, const BlockQ8_K* a, size_t blocks) {
-  float sum = 0;
+// Q5_K (kFifthBit) adds bit 2p (low nibbles) / 2p + 1 (high) of qh[l] as the fifth bit (2 * 31 * 127
+// fits int16). The scales come from word operations on the packed bytes and an in-lane shuffle; the
+// integer sums stay in lanes until the block's float scale, the mins go through the block sums.
+template <bool kFifthBit, class Block>
+float dot_k4(const Block* w, const BlockQ8_K* a, size_t blocks) {
   const __m256i low_mask = _mm256_set1_epi8(0xF);
+  [[maybe_unused]] const __m256i one = _mm256_set1_epi8(1);
+  const auto word_select = [](int word) {
+    return _mm256_set1_epi16(static_cast<int16_t>((2 * word) | ((2 * word + 1) << 8)));
+  };
+  const __m256i select[8] = {word_select(0), word_select(1), word_select(2), word_select(3),
+                             word_select(4), word_select(5), word_select(6), word_select(7)};
+  __m256 acc = _mm256_setzero_ps();
+  __m128 acc_min = _mm_setzero_ps();
   for (size_t b = 0; b < blocks; ++b) {
-    uint8_t scales[8], mins[8];
-    for (size_t j = 0; j < 8; ++j) unpack_k4_scale_min(w[b].scales, j, scales[j], mins[j]);
+    uint64_t scale_bytes, min_bytes;
+    unpack_k4_scales(w[b].scales, scale_bytes, min_bytes);
+    const __m256i scales =
+        _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(scale_bytes))));
+    [[maybe_unused]] __m256i qh;
+    if constexpr (kFifthBit) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh));
     __m256i scaled = _mm256_setzero_si256();
     for (size_t pair = 0; pair < 4; ++pair) {
       const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * pair));
-      const __m256i low = _mm256_and_si256(packed, low_mask);
-      const __m256i high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask);
+      __m256i low = _mm256_and_si256(packed, low_mask);
+      __m256i high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask);
+      if constexpr (kFifthBit) {
+        const __m256i low_bit =
+            _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(static_cast<int>(2 * pair))), one);
+        const __m256i high_bit =
+            _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(static_cast<int>(2 * pair + 1))), one);
+        low = _mm256_or_si256(low, _mm256_slli_epi16(low_bit, 4));
+        high = _mm256_or_si256(high, _mm256_slli_epi16(high_bit, 4));
+      }
       const auto* x = reinterpret_cast<const __m256i*>(a[b].qs + 64 * pair);
       const __m256i low_products = _mm256_maddubs_epi16(low, _mm256_loadu_si256(x));
       const __m256i high_products = _mm256_maddubs_epi16(high, _mm256_loadu_si256(x + 1));
-      scaled = _mm256_add_epi32(scaled, _mm256_madd_epi16(low_products, _mm256_set1_epi16(scales[2 * pair])));
-      scaled = _mm256_add_epi32(scaled, _mm256_madd_epi16(high_products, _mm256_set1_epi16(scales[2 * pair + 1])));
+      scaled = _mm256_add_epi32(scaled, _mm256_madd_epi16(low_products, _mm256_shuffle_epi8(scales, select[2 * pair])));
+      scaled =
+          _mm256_add_epi32(scaled, _mm256_madd_epi16(high_products, _mm256_shuffle_epi8(scales, select[2 * pair + 1])));
     }
-    int min_terms = 0;
-    for (size_t j = 0; j < 8; ++j) min_terms += mins[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-    sum += a[b].d * (half_to_float(w[b].d) * static_cast<float>(horizontal_sum(scaled)) -
-                     half_to_float(w[b].dmin) * static_cast<float>(min_terms));
+    // Min terms: sum_j min_j * (bsums[2j] + bsums[2j + 1]), four int32 lanes.
+    const __m128i bsums_low = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[b].bsums));
+    const __m128i bsums_high = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[b].bsums + 8));
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(min_bytes)));
+    const __m128i min_terms = _mm_madd_epi16(_mm_hadd_epi16(bsums_low, bsums_high), mins);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * half_to_float(w[b].d)), _mm256_cvtepi32_ps(scaled), acc);
+    acc_min = _mm_fmadd_ps(_mm_set1_ps(a[b].d * half_to_float(w[b].dmin)), _mm_cvtepi32_ps(min_terms), acc_min);
   }
-  return sum;
+  __m128 min_total = _mm_add_ps(acc_min, _mm_movehl_ps(acc_min, acc_min));
+  min_total = _mm_add_ss(min_total, _mm_movehdup_ps(min_total));
+  return horizontal_sum(acc) - _mm_cvtss_f32(min_total);
 }
 
 // Q6_K x Q8_K: unsigned 6-bit q times activations, minus 32 * sum(a) folded in from bsums; each
@@ -170,104 +200,79 @@ float dot_legacy_unsigned(const Block* w, const BlockQ8_0* a, size_t blocks) {
   return horizontal_sum(acc);
 }
 
-// Q5_K x Q8_K: Q4_K plus the fifth bit: qh[l] bit 2p (low nibbles) and 2p+1 (high) of pair p.
-float dot_q5_k(const BlockQ5_K* w, const BlockQ8_K* a, size_t blocks) {
-  float sum = 0;
-  const __m256i low_mask = _mm256_set1_epi8(0xF);
-  const __m256i one = _mm256_set1_epi8(1);
-  for (size_t b = 0; b < blocks; ++b) {
-    uint8_t scales[8], mins[8];
-    for (size_t j = 0; j < 8; ++j) unpack_k4_scale_min(w[b].scales, j, scales[j], mins[j]);
-    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh));
-    __m256i scaled = _mm256_setzero_si256();
-    for (size_t pair = 0; pair < 4; ++pair) {
-      const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * pair));
-      const __m256i low_bit =
-          _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(static_cast<int>(2 * pair))), one);
-      const __m256i high_bit =
-          _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(static_cast<int>(2 * pair + 1))), one);
-      const __m256i low = _mm256_or_si256(_mm256_and_si256(packed, low_mask), _mm256_slli_epi16(low_bit, 4));
-      const __m256i high =
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask), _mm256_slli_epi16(high_bit, 4));
-      const auto* x = reinterpret_cast<const __m256i*>(a[b].qs + 64 * pair);
-      scaled = _mm256_add_epi32(scaled, _mm256_madd_epi16(_mm256_maddubs_epi16(low, _mm256_loadu_si256(x)),
-                                                          _mm256_set1_epi16(scales[2 * pair])));
-      scaled = _mm256_add_epi32(scaled, _mm256_madd_epi16(_mm256_maddubs_epi16(high, _mm256_loadu_si256(x + 1)),
-                                                          _mm256_set1_epi16(scales[2 * pair + 1])));
-    }
-    int min_terms = 0;
-    for (size_t j = 0; j < 8; ++j) min_terms += mins[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-    sum += a[b].d * (half_to_float(w[b].d) * static_cast<float>(horizontal_sum(scaled)) -
-                     half_to_float(w[b].dmin) * static_cast<float>(min_terms));
-  }
-  return sum;
-}
-
 // Q2_K and Q3_K share the 2-bit field order: for half h and shift s, the 32 bytes of qs[32h..] shifted
 // by 2s hold values 128h + 32s + l, i.e. sub-blocks 8h + 2s (bytes 0-15) and 8h + 2s + 1 (16-31).
-// `unsigned_level` returns the unsigned q of those 32 values; scale_of(g) the integer scale of group g.
-template <class UnsignedLevel>
-int scaled_2bit_products(const int8_t* activations, const int* scale_of, UnsignedLevel&& unsigned_level) {
-  __m256i scaled = _mm256_setzero_si256();
-  for (size_t half = 0; half < 2; ++half) {
-    for (size_t shift = 0; shift < 4; ++shift) {
-      const __m256i q = unsigned_level(half, shift);
-      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(activations + 128 * half + 32 * shift));
-      const size_t group = 8 * half + 2 * shift;
-      const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(scale_of[group + 1])),
-                                             _mm_set1_epi16(static_cast<int16_t>(scale_of[group])));
-      scaled = _mm256_add_epi32(scaled, _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), scale));
-    }
-  }
-  return horizontal_sum(scaled);
-}
-
 inline __m256i two_bit_field(const uint8_t* qs, size_t half, size_t shift) {
   const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * half));
   return _mm256_and_si256(_mm256_srl_epi16(packed, _mm_cvtsi32_si128(static_cast<int>(2 * shift))),
                           _mm256_set1_epi8(3));
 }
 
-// Q2_K x Q8_K. Lanes: 2 * 3 * 127 * 15 per pair, far inside int32.
-float dot_q2_k(const BlockQ2_K* w, const BlockQ8_K* a, size_t blocks) {
-  float sum = 0;
-  for (size_t b = 0; b < blocks; ++b) {
-    int scales[16];
-    int min_terms = 0;
-    for (size_t g = 0; g < 16; ++g) {
-      scales[g] = w[b].scales[g] & 0xF;
-      min_terms += (w[b].scales[g] >> 4) * a[b].bsums[g];
+// Scale words for the madd of (half, shift): word 2s of `half_scales` (the half's 8 scale words in
+// both 128-bit lanes) in every word of the low lane, word 2s + 1 in the high one, by an in-lane
+// byte shuffle.
+inline __m256i pair_scales(__m256i half_scales, size_t shift) {
+  const auto word_bytes = [](int word) { return static_cast<int16_t>((2 * word) | ((2 * word + 1) << 8)); };
+  const int s = static_cast<int>(shift);
+  return _mm256_shuffle_epi8(
+      half_scales, _mm256_set_m128i(_mm_set1_epi16(word_bytes(2 * s + 1)), _mm_set1_epi16(word_bytes(2 * s))));
+}
+
+// Sum over the super-block of scale(group) x (unsigned q x a), as eight int32 lanes: maddubs, then madd
+// with each lane's group scale. `scale_words` holds the 16 group scales; `unsigned_level(half, shift)`
+// the codes of those 32 values.
+template <class UnsignedLevel>
+__m256i scaled_2bit_products(const int8_t* activations, __m256i scale_words, UnsignedLevel&& unsigned_level) {
+  __m256i scaled = _mm256_setzero_si256();
+  for (size_t half = 0; half < 2; ++half) {
+    const __m256i half_scales = half == 0 ? _mm256_permute2x128_si256(scale_words, scale_words, 0x00)
+                                          : _mm256_permute2x128_si256(scale_words, scale_words, 0x11);
+    for (size_t shift = 0; shift < 4; ++shift) {
+      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(activations + 128 * half + 32 * shift));
+      const __m256i products = _mm256_maddubs_epi16(unsigned_level(half, shift), x);
+      scaled = _mm256_add_epi32(scaled, _mm256_madd_epi16(products, pair_scales(half_scales, shift)));
     }
-    const int products = scaled_2bit_products(
-        a[b].qs, scales, [&](size_t half, size_t shift) { return two_bit_field(w[b].qs, half, shift); });
-    sum += a[b].d * (half_to_float(w[b].d) * static_cast<float>(products) -
-                     half_to_float(w[b].dmin) * static_cast<float>(min_terms));
   }
-  return sum;
+  return scaled;
+}
+
+// Q2_K x Q8_K. Lanes: 2 * 3 * 127 * 15 per pair, far inside int32. The integer sums stay in lanes
+// until the block's float scale; the mins come through the activation block sums.
+float dot_q2_k(const BlockQ2_K* w, const BlockQ8_K* a, size_t blocks) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m128i low_mask = _mm_set1_epi8(0xF);
+  for (size_t b = 0; b < blocks; ++b) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales));
+    const __m256i scales = _mm256_cvtepu8_epi16(_mm_and_si128(packed, low_mask));
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), low_mask));
+    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].bsums));
+    const __m256i products = scaled_2bit_products(
+        a[b].qs, scales, [&](size_t half, size_t shift) { return two_bit_field(w[b].qs, half, shift); });
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * half_to_float(w[b].d)), _mm256_cvtepi32_ps(products), acc);
+    acc = _mm256_fnmadd_ps(_mm256_set1_ps(a[b].d * half_to_float(w[b].dmin)),
+                           _mm256_cvtepi32_ps(_mm256_madd_epi16(bsums, mins)), acc);
+  }
+  return horizontal_sum(acc);
 }
 
 // Q3_K x Q8_K: unsigned q = q2 + 4 * hbit in 0..7 decodes as q - 4, so subtract 4 * scale * sum(a).
 float dot_q3_k(const BlockQ3_K* w, const BlockQ8_K* a, size_t blocks) {
-  float sum = 0;
+  __m256 acc = _mm256_setzero_ps();
   const __m256i one = _mm256_set1_epi8(1);
   for (size_t b = 0; b < blocks; ++b) {
-    int8_t signed_scales[16];
-    unpack_q3_k_scales(w[b].scales, signed_scales);
-    int scales[16];
-    int bias_terms = 0;
-    for (size_t g = 0; g < 16; ++g) {
-      scales[g] = signed_scales[g];
-      bias_terms += scales[g] * a[b].bsums[g];
-    }
+    const __m256i scales = q3_k_scale_words(w[b].scales);
+    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].bsums));
     const __m256i hmask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].hmask));
-    const int products = scaled_2bit_products(a[b].qs, scales, [&](size_t half, size_t shift) {
+    const __m256i products = scaled_2bit_products(a[b].qs, scales, [&](size_t half, size_t shift) {
       const int bit = static_cast<int>(4 * half + shift);  // hmask[l] bit for values 128h + 32s + l
       const __m256i high = _mm256_and_si256(_mm256_srl_epi16(hmask, _mm_cvtsi32_si128(bit)), one);
       return _mm256_or_si256(two_bit_field(w[b].qs, half, shift), _mm256_slli_epi16(high, 2));
     });
-    sum += a[b].d * half_to_float(w[b].d) * static_cast<float>(products - 4 * bias_terms);
+    const __m256i bias = _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales), 2);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * half_to_float(w[b].d)),
+                          _mm256_cvtepi32_ps(_mm256_sub_epi32(products, bias)), acc);
   }
-  return sum;
+  return horizontal_sum(acc);
 }
 
 }  // namespace
@@ -283,8 +288,8 @@ bool vec_dot_simd(DType weight_type, const void* weight_row, const void* activat
                         n / kLegacyBlock);
       return true;
     case DType::kQ4_K:
-      result = dot_q4_k(static_cast<const BlockQ4_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
-                        n / kSuperBlock);
+      result = dot_k4<false>(static_cast<const BlockQ4_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
+                             n / kSuperBlock);
       return true;
     case DType::kQ4_1:
       result = dot_legacy_unsigned<BlockQ4_1, 0, true, false>(
@@ -307,8 +312,8 @@ bool vec_dot_simd(DType weight_type, const void* weight_row, const void* activat
                         n / kSuperBlock);
       return true;
     case DType::kQ5_K:
-      result = dot_q5_k(static_cast<const BlockQ5_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
-                        n / kSuperBlock);
+      result = dot_k4<true>(static_cast<const BlockQ5_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
+                            n / kSuperBlock);
       return true;
     case DType::kQ6_K:
       result = dot_q6_k(static_cast<const BlockQ6_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
