@@ -25,6 +25,16 @@ cmake --preset sanitize >/dev/null
 cmake --build --preset sanitize --target ferrum-op-test test-formats test-tokenizer test-chat test-server
 ctest --preset sanitize --timeout 1800 -L sanitize
 
+# CPUs without AVX-512 run other kernels (AVX2 panel GEMM, AVX2 row dots): build those for
+# -march=haswell and run the quantized GEMM op tests and the quant unit tests with them.
+if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && grep -qw f16c /proc/cpuinfo; then
+  echo "== AVX2 build: quantized GEMM op tests, quant unit tests"
+  cmake --preset avx2 >/dev/null
+  cmake --build --preset avx2 --target ferrum-op-test test-quant
+  build/avx2/tests/op_test/ferrum-op-test --filter gemm_quant,gemm_gptq
+  build/avx2/tests/test-quant
+fi
+
 if [[ -x scripts/fuzz.sh ]]; then
   echo "== fuzzing"
   scripts/fuzz.sh 60
