@@ -18,19 +18,32 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Generates the tiny-llama preset with `dtype` at `out` and loads it with a 64-token context.
+std::unique_ptr<ModelBundle> generate_tiny_llama(const std::filesystem::path& out, const std::string& dtype) {
+  synth::GenModelOptions options;
+  options.preset = "tiny-llama";
+  options.dtype = dtype;
+  options.out = out;
+  if (auto generated = synth::generate_model(options); !generated) {
+    ADD_FAILURE() << generated.error().message();
+    return nullptr;
+  }
+  ModelOptions model_options;
+  model_options.model = options.out.string();
+  model_options.context = 64;
+  auto bundle = load_model_bundle(model_options);
+  if (!bundle) {
+    ADD_FAILURE() << bundle.error().message();
+    return nullptr;
+  }
+  return std::make_unique<ModelBundle>(std::move(*bundle));
+}
+
 class TinyModelBench : public ::testing::Test {
  protected:
   void SetUp() override {
-    synth::GenModelOptions options;
-    options.preset = "tiny-llama";
-    options.out = dir_.path() / "tiny";
-    ASSERT_TRUE(synth::generate_model(options));
-    ModelOptions model_options;
-    model_options.model = options.out.string();
-    model_options.context = 64;
-    auto bundle = load_model_bundle(model_options);
-    ASSERT_TRUE(bundle) << bundle.error().message();
-    bundle_ = std::make_unique<ModelBundle>(std::move(*bundle));
+    bundle_ = generate_tiny_llama(dir_.path() / "tiny", "bf16");
+    ASSERT_NE(bundle_, nullptr);
   }
 
   bench_test::TempDir dir_;
@@ -104,16 +117,8 @@ TEST_F(TinyModelBench, JsonReportHasTheSchemaScriptsReadAndSaneNumbers) {
 
 // Quantized weights run in int8 on the CPU: the summary says so, and the report carries that bound.
 TEST_F(TinyModelBench, QuantizedWeightsAreMarkedAndTheInt8BoundIsReported) {
-  synth::GenModelOptions options;
-  options.preset = "tiny-llama";
-  options.dtype = "Q8_0";
-  options.out = dir_.path() / "tiny-q8.gguf";
-  ASSERT_TRUE(synth::generate_model(options));
-  ModelOptions model_options;
-  model_options.model = options.out.string();
-  model_options.context = 64;
-  auto bundle = load_model_bundle(model_options);
-  ASSERT_TRUE(bundle) << bundle.error().message();
+  const std::unique_ptr<ModelBundle> bundle = generate_tiny_llama(dir_.path() / "tiny-q8.gguf", "Q8_0");
+  ASSERT_NE(bundle, nullptr);
   auto summary = summarise_model(bundle->files);
   ASSERT_TRUE(summary) << summary.error().message();
   EXPECT_EQ(summary->weights, "Q8_0");
