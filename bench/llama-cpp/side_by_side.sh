@@ -2,9 +2,9 @@
 # ferrum and llama.cpp on the same CPU, in turn, for each model given: the ratio the CPU anchor
 # (../shared/anchors/cpu-llama1b.md) asks for. Installs node-llama-cpp here on first use.
 #   bench/llama-cpp/side_by_side.sh [-r ROUNDS] [--avx2] MODEL.gguf...
-# --avx2 compares as on a CPU without AVX-512: ferrum from build/avx2 (configure it with
-# -DFERRUM_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=haswell) and llama.cpp with its AVX-512 builds
-# removed from a copy of its libraries, so that it loads its AVX2 (haswell) one.
+# --avx2 compares as on a CPU without AVX-512: ferrum from build/avx2 (`cmake --preset avx2 &&
+# cmake --build --preset avx2 --target ferrum`) and llama.cpp with its AVX-512 builds removed from
+# a copy of its libraries, so that it loads its AVX2 (haswell) one.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 rounds=2
