@@ -26,11 +26,21 @@ constexpr size_t kPanelMinRows = 4;
 constexpr size_t kGroupedPanelGroup = 32;
 // Decode streams the weights from memory once, and what limits it is the misses in flight. Each
 // thread walks its rows as two sequential streams in step (1B Q4_K_M decode on the 2-core machine,
-// side by side: 19.8 -> 23.9 tok/s; three or more streams no better) and leaves the fetching to the
-// hardware prefetchers: asking for the next row ahead in software stalled the AMD EPYC this project
-// benchmarks on with its prefetches waiting for fill buffers (2026-11-28: 29 -> 41 tok/s without it,
-// Q8_0 18 -> 26; even four lines ahead cost 20%).
+// side by side: 19.8 -> 23.9 tok/s; three or more streams no better). Whether it also asks for the
+// next row of each stream ahead in software depends on the CPU, by measurement: on an Intel Xeon
+// guest that helped (2026-11-26, one stream: 17.5 -> 21.8 tok/s); on the AMD EPYC the anchors were
+// measured on it stalled the loop, the prefetches waiting for fill buffers (2026-11-28: 29 -> 41
+// tok/s without it, Q8_0 18 -> 26; even four lines ahead cost 20%). Other CPUs: none, unmeasured.
 constexpr size_t kRowStreams = 2;
+
+bool prefetch_next_rows() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool intel = __builtin_cpu_is("intel");
+  return intel;
+#else
+  return false;
+#endif
+}
 
 Status check_activations(std::string_view op, const CpuBuffer& a, const CpuBuffer& out, size_t m, size_t n, size_t k) {
   FERRUM_TRY(check_dtype(op, "a", a, {DType::kF32}));
@@ -84,6 +94,7 @@ void gguf_row_dots(ThreadPool& pool, DType type, const uint8_t* weights, size_t 
   uint8_t* activations = storage.data();
   for (size_t i = 0; i < m; ++i)
     quantize_activation_row(activation_type, a + i * k, activations + i * activation_bytes, k);
+  const bool prefetch = prefetch_next_rows();
   pool.parallel_for(n, std::max<size_t>(8, cpu::grain_for(k * m)), [&](size_t begin, size_t end) {
     // The thread's rows as kRowStreams contiguous parts walked in step, row t of each in turn.
     const size_t part = (end - begin + kRowStreams - 1) / kRowStreams;
@@ -92,6 +103,10 @@ void gguf_row_dots(ThreadPool& pool, DType type, const uint8_t* weights, size_t 
         const size_t first = begin + stream * part, limit = std::min(end, first + part);
         const size_t j = first + t;
         if (j >= limit) continue;
+        if (prefetch && j + 1 < limit) {
+          const uint8_t* next = weights + (j + 1) * row_bytes;
+          for (size_t offset = 0; offset < row_bytes; offset += 64) __builtin_prefetch(next + offset);
+        }
         const uint8_t* row = weights + j * row_bytes;
         for (size_t i = 0; i < m; ++i) out[i * n + j] = vec_dot(type, row, activations + i * activation_bytes, k);
       }
