@@ -27,8 +27,9 @@ constexpr size_t kGroupedPanelGroup = 32;
 // Decode streams the weights from memory once, and what limits it is the misses in flight. Each
 // thread walks its rows as two sequential streams in step (1B Q4_K_M decode on the 2-core machine,
 // side by side: 19.8 -> 23.9 tok/s; three or more streams no better). Whether it also asks for the
-// next row of each stream ahead in software depends on the CPU, by measurement: on an Intel Xeon
-// guest that helped (2026-11-26, one stream: 17.5 -> 21.8 tok/s); on the AMD EPYC the anchors were
+// next row of each stream ahead in software depends on the CPU, by measurement: on Intel Xeons
+// that helped (2026-11-26, one stream: 17.5 -> 21.8 tok/s; 2026-11-28, an AMX host, Q4_K_M on 2
+// threads 15-16 -> 21 tok/s); on the AMD EPYC the anchors were
 // measured on it stalled the loop, the prefetches waiting for fill buffers (2026-11-28: 29 -> 41
 // tok/s without it, Q8_0 18 -> 26; even four lines ahead cost 20%). Other CPUs: none, unmeasured.
 constexpr size_t kRowStreams = 2;
