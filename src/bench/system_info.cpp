@@ -140,12 +140,13 @@ double fma_flops_one_thread(size_t iterations, std::string& isa) {
   return 2.0 * kLanes * kAccumulators * static_cast<double>(iterations);
 }
 
+#if defined(__AVX2__)
 // 8-bit integer multiply-adds on independent register accumulators, in the instruction the CPU's
 // quantized kernels use: AVX-512 VNNI's dpbusd (64 products of an unsigned and a signed byte, summed
 // four at a time into int32) or AVX2's maddubs + madd + add (32 products). Counted as 2 operations
 // per product, like FLOPs, so quantized prefill's FLOP rate compares with it directly.
-std::optional<double> int8_ops_one_thread(size_t iterations, std::string& isa) {
-  [[maybe_unused]] constexpr int kAccumulators = 12;  // unused where there is no integer dot
+double int8_ops_one_thread(size_t iterations, std::string& isa) {
+  constexpr int kAccumulators = 12;
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
   isa = "AVX-512 VNNI dpbusd";
   __m512i acc[kAccumulators];
@@ -162,7 +163,7 @@ std::optional<double> int8_ops_one_thread(size_t iterations, std::string& isa) {
     for (int32_t lane : lanes) sink += lane;
   }
   constexpr double kProducts = 64;
-#elif defined(__AVX2__)
+#else
   isa = "AVX2 maddubs";
   __m256i acc[kAccumulators];
   for (int i = 0; i < kAccumulators; ++i) acc[i] = _mm256_set1_epi32(i);
@@ -181,22 +182,17 @@ std::optional<double> int8_ops_one_thread(size_t iterations, std::string& isa) {
     for (int32_t lane : lanes) sink += lane;
   }
   constexpr double kProducts = 32;
-#else
-  (void)iterations;
-  isa = "none";
-  return std::nullopt;
 #endif
-#if defined(__AVX2__)
   volatile int64_t keep = sink;  // the result must look used, or the loop is optimised away
   (void)keep;
   return 2.0 * kProducts * kAccumulators * static_cast<double>(iterations);
-#endif
 }
+#endif
 
-// Runs `work(iterations, isa)` (operations done, or nullopt) on every thread at once; best of
-// three, in tera-operations per second.
+// Runs `work(iterations, isa)` (the operations it did) on every thread at once; best of three, in
+// tera-operations per second.
 template <typename Work>
-std::optional<Bound> peak_over_threads(size_t threads, const std::string& what, Work work) {
+Bound peak_over_threads(size_t threads, const std::string& what, Work work) {
   ThreadPool pool(threads);
   const size_t workers = pool.size();
   constexpr size_t kIterations = 20'000'000;
@@ -204,18 +200,12 @@ std::optional<Bound> peak_over_threads(size_t threads, const std::string& what, 
   double best = 0;
   for (int repeat = 0; repeat < 3; ++repeat) {
     std::vector<double> ops(workers, 0);
-    bool supported = true;
     const auto start = Clock::now();
     pool.parallel_for(workers, 1, [&](size_t begin, size_t end) {
       std::string local_isa;
-      for (size_t i = begin; i < end; ++i) {
-        const std::optional<double> done = work(kIterations, local_isa);
-        if (!done) supported = false;
-        ops[i] = done.value_or(0);
-      }
+      for (size_t i = begin; i < end; ++i) ops[i] = work(kIterations, local_isa);
       if (begin == 0) isa = local_isa;
     });
-    if (!supported) return std::nullopt;
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     double total = 0;
     for (double value : ops) total += value;
@@ -329,17 +319,18 @@ Expected<Bound> measure_memory_bandwidth(const std::string& device, size_t threa
 }
 
 Expected<std::optional<Bound>> peak_compute(const std::string& device, const std::string& device_name, size_t threads) {
-  if (device == "cpu") {
-    return peak_over_threads(threads, "f32", [](size_t iterations, std::string& isa) -> std::optional<double> {
-      return fma_flops_one_thread(iterations, isa);
-    });
-  }
+  if (device == "cpu") return std::optional<Bound>(peak_over_threads(threads, "f32", fma_flops_one_thread));
   if (device == "cuda") return cuda_datasheet_peak(device_name);
   return make_error(ErrorCode::kUnsupported, "no compute peak for device '", device, "'");
 }
 
 std::optional<Bound> cpu_int8_peak(size_t threads) {
+#if defined(__AVX2__)
   return peak_over_threads(threads, "int8", int8_ops_one_thread);
+#else
+  (void)threads;
+  return std::nullopt;
+#endif
 }
 
 uint64_t peak_memory_bytes(const std::string& device) {
