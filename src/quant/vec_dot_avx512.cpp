@@ -16,7 +16,7 @@
 
 #include "quant/block_types.h"
 #include "quant/half_fast.h"
-#include "quant/k_scales_x86.h"
+#include "quant/vec_dot_x86.h"
 
 namespace ferrum::quant {
 
@@ -283,37 +283,16 @@ float dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, size_t blocks) {
 
 bool vec_dot_avx512(DType weight_type, const void* weight_row, const void* activation_row, size_t n, float& result) {
   switch (weight_type) {
-    case DType::kQ4_K:
-      result = dot_k4<false>(static_cast<const BlockQ4_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
-                             n / kSuperBlock);
-      return true;
-    case DType::kQ5_K:
-      result = dot_k4<true>(static_cast<const BlockQ5_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
-                            n / kSuperBlock);
-      return true;
+    case DType::kQ4_K: result = dot_rows(dot_k4<false, BlockQ4_K>, weight_row, activation_row, n); return true;
+    case DType::kQ5_K: result = dot_rows(dot_k4<true, BlockQ5_K>, weight_row, activation_row, n); return true;
 #if defined(__AVX512VNNI__)
-    case DType::kQ6_K:
-      result = dot_q6_k(static_cast<const BlockQ6_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
-                        n / kSuperBlock);
-      return true;
-    case DType::kQ2_K:
-      result = dot_q2_k(static_cast<const BlockQ2_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
-                        n / kSuperBlock);
-      return true;
-    case DType::kQ3_K:
-      result = dot_q3_k(static_cast<const BlockQ3_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
-                        n / kSuperBlock);
-      return true;
+    case DType::kQ6_K: result = dot_rows(dot_q6_k, weight_row, activation_row, n); return true;
+    case DType::kQ2_K: result = dot_rows(dot_q2_k, weight_row, activation_row, n); return true;
+    case DType::kQ3_K: result = dot_rows(dot_q3_k, weight_row, activation_row, n); return true;
 #if defined(__AVX512VL__)
-    case DType::kQ4_0:
-      result = dot_q4_0(static_cast<const BlockQ4_0*>(weight_row), static_cast<const BlockQ8_0*>(activation_row),
-                        n / kLegacyBlock);
-      return true;
+    case DType::kQ4_0: result = dot_rows(dot_q4_0, weight_row, activation_row, n); return true;
 #endif
-    case DType::kQ8_0:
-      result = dot_q8_0(static_cast<const BlockQ8_0*>(weight_row), static_cast<const BlockQ8_0*>(activation_row),
-                        n / kLegacyBlock);
-      return true;
+    case DType::kQ8_0: result = dot_rows(dot_q8_0, weight_row, activation_row, n); return true;
 #endif
     default: return false;
   }

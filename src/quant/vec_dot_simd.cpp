@@ -6,8 +6,8 @@
 
 #include "quant/block_types.h"
 #include "quant/half_fast.h"
-#include "quant/k_scales_x86.h"
 #include "quant/vec_dot.h"
+#include "quant/vec_dot_x86.h"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -279,46 +279,22 @@ float dot_q3_k(const BlockQ3_K* w, const BlockQ8_K* a, size_t blocks) {
 
 bool vec_dot_simd(DType weight_type, const void* weight_row, const void* activation_row, size_t n, float& result) {
   switch (weight_type) {
-    case DType::kQ4_0:
-      result = dot_q4_0(static_cast<const BlockQ4_0*>(weight_row), static_cast<const BlockQ8_0*>(activation_row),
-                        n / kLegacyBlock);
-      return true;
-    case DType::kQ8_0:
-      result = dot_q8_0(static_cast<const BlockQ8_0*>(weight_row), static_cast<const BlockQ8_0*>(activation_row),
-                        n / kLegacyBlock);
-      return true;
-    case DType::kQ4_K:
-      result = dot_k4<false>(static_cast<const BlockQ4_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
-                             n / kSuperBlock);
-      return true;
+    case DType::kQ4_0: result = dot_rows(dot_q4_0, weight_row, activation_row, n); return true;
+    case DType::kQ8_0: result = dot_rows(dot_q8_0, weight_row, activation_row, n); return true;
+    case DType::kQ4_K: result = dot_rows(dot_k4<false, BlockQ4_K>, weight_row, activation_row, n); return true;
     case DType::kQ4_1:
-      result = dot_legacy_unsigned<BlockQ4_1, 0, true, false>(
-          static_cast<const BlockQ4_1*>(weight_row), static_cast<const BlockQ8_0*>(activation_row), n / kLegacyBlock);
+      result = dot_rows(dot_legacy_unsigned<BlockQ4_1, 0, true, false>, weight_row, activation_row, n);
       return true;
     case DType::kQ5_0:
-      result = dot_legacy_unsigned<BlockQ5_0, 16, false, true>(
-          static_cast<const BlockQ5_0*>(weight_row), static_cast<const BlockQ8_0*>(activation_row), n / kLegacyBlock);
+      result = dot_rows(dot_legacy_unsigned<BlockQ5_0, 16, false, true>, weight_row, activation_row, n);
       return true;
     case DType::kQ5_1:
-      result = dot_legacy_unsigned<BlockQ5_1, 0, true, true>(
-          static_cast<const BlockQ5_1*>(weight_row), static_cast<const BlockQ8_0*>(activation_row), n / kLegacyBlock);
+      result = dot_rows(dot_legacy_unsigned<BlockQ5_1, 0, true, true>, weight_row, activation_row, n);
       return true;
-    case DType::kQ2_K:
-      result = dot_q2_k(static_cast<const BlockQ2_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
-                        n / kSuperBlock);
-      return true;
-    case DType::kQ3_K:
-      result = dot_q3_k(static_cast<const BlockQ3_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
-                        n / kSuperBlock);
-      return true;
-    case DType::kQ5_K:
-      result = dot_k4<true>(static_cast<const BlockQ5_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
-                            n / kSuperBlock);
-      return true;
-    case DType::kQ6_K:
-      result = dot_q6_k(static_cast<const BlockQ6_K*>(weight_row), static_cast<const BlockQ8_K*>(activation_row),
-                        n / kSuperBlock);
-      return true;
+    case DType::kQ2_K: result = dot_rows(dot_q2_k, weight_row, activation_row, n); return true;
+    case DType::kQ3_K: result = dot_rows(dot_q3_k, weight_row, activation_row, n); return true;
+    case DType::kQ5_K: result = dot_rows(dot_k4<true, BlockQ5_K>, weight_row, activation_row, n); return true;
+    case DType::kQ6_K: result = dot_rows(dot_q6_k, weight_row, activation_row, n); return true;
     default: return false;
   }
 }

@@ -1,11 +1,24 @@
-// K-quant scale unpacking shared by the AVX2 and AVX-512 dot kernels (vec_dot_simd.cpp,
-// vec_dot_avx512.cpp).
+// What the AVX2 and AVX-512 dot kernels (vec_dot_simd.cpp, vec_dot_avx512.cpp) share: their
+// dispatch from untyped rows, and the K-quants' scale unpacking.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
+
+#include "quant/block_types.h"
 
 namespace ferrum::quant {
+
+// kernel(weight blocks, activation blocks, block count) on rows of n values: the activation block
+// type (Q8_0 or Q8_K) fixes the block length.
+template <class Weight, class Activation>
+float dot_rows(float (*kernel)(const Weight*, const Activation*, size_t), const void* weight_row,
+               const void* activation_row, size_t n) {
+  constexpr size_t kBlock = std::is_same_v<Activation, BlockQ8_K> ? kSuperBlock : kLegacyBlock;
+  return kernel(static_cast<const Weight*>(weight_row), static_cast<const Activation*>(activation_row), n / kBlock);
+}
 
 // Q4_K's 12 scale bytes as 8 six-bit scales and 8 six-bit mins, one byte each, with 32-bit word
 // operations (the layout of unpack_k4_scale_min: sub-blocks 0-3 in the low six bits of bytes 0-3
