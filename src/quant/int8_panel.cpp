@@ -79,55 +79,52 @@ void decode_k4_row(const void* row, size_t k, size_t lane, const PanelView& pane
   }
 }
 
-// Q2_K and Q3_K's 2-bit fields: value 128h + 32s + l is bits 2s..2s+1 of qs[32h + l]; Q3_K adds
-// bit 4h + s of hmask[l] as the third bit (code 0..7, value code - 4).
-template <bool kThirdBit, class Block>
-void two_bit_codes(const Block& block, uint8_t* codes) {
-  for (size_t half = 0; half < 2; ++half) {
-    for (size_t shift = 0; shift < 4; ++shift) {
-      for (size_t l = 0; l < 32; ++l) {
-        uint8_t code = (block.qs[32 * half + l] >> (2 * shift)) & 3;
-        if constexpr (kThirdBit)
-          code = static_cast<uint8_t>(code | (((block.hmask[l] >> (4 * half + shift)) & 1) << 2));
-        codes[128 * half + 32 * shift + l] = code;
+// Q2_K's 16 groups of 16: scale d * (scales[g] & 15), offset -dmin * (scales[g] >> 4).
+void two_bit_groups(const BlockQ2_K& block, float* scales, float* offsets) {
+  const float d = half_to_float(block.d), dmin = half_to_float(block.dmin);
+  for (size_t g = 0; g < 16; ++g) {
+    scales[g] = d * static_cast<float>(block.scales[g] & 0xF);
+    offsets[g] = -(dmin * static_cast<float>(block.scales[g] >> 4));
+  }
+}
+
+// Q3_K's 16 groups of 16 with signed 6-bit scales: value (d * sc) * (code - 4).
+void two_bit_groups(const BlockQ3_K& block, float* scales, float* offsets) {
+  int8_t signed_scales[16];
+  unpack_q3_k_scales(block.scales, signed_scales);
+  const float d = half_to_float(block.d);
+  for (size_t g = 0; g < 16; ++g) {
+    scales[g] = d * static_cast<float>(signed_scales[g]);
+    offsets[g] = -(4.0f * scales[g]);
+  }
+}
+
+// Q2_K and Q3_K: value 128h + 32s + l is bits 2s..2s+1 of qs[32h + l]; Q3_K adds bit 4h + s of
+// hmask[l] as the third bit (code 0..7).
+template <class Block>
+void decode_two_bit_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
+  const auto* blocks = static_cast<const Block*>(row);
+  alignas(64) uint8_t codes[kSuperBlock];
+  for (size_t b = 0; b < k / kSuperBlock; ++b) {
+    const Block& block = blocks[b];
+    for (size_t half = 0; half < 2; ++half) {
+      for (size_t shift = 0; shift < 4; ++shift) {
+        for (size_t l = 0; l < 32; ++l) {
+          uint8_t code = (block.qs[32 * half + l] >> (2 * shift)) & 3;
+          if constexpr (std::is_same_v<Block, BlockQ3_K>) {
+            code = static_cast<uint8_t>(code | (((block.hmask[l] >> (4 * half + shift)) & 1) << 2));
+          }
+          codes[128 * half + 32 * shift + l] = code;
+        }
       }
     }
-  }
-}
-
-// Q2_K: 16 groups of 16, scale d * (scales[g] & 15), offset -dmin * (scales[g] >> 4).
-void decode_q2_k_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
-  const auto* blocks = static_cast<const BlockQ2_K*>(row);
-  alignas(64) uint8_t codes[kSuperBlock];
-  for (size_t b = 0; b < k / kSuperBlock; ++b) {
-    const BlockQ2_K& block = blocks[b];
-    two_bit_codes<false>(block, codes);
     store_codes(codes, kSuperBlock, b * kSuperBlock, lane, panel.codes);
-    const float d = half_to_float(block.d), dmin = half_to_float(block.dmin);
+    float scales[16], offsets[16];
+    two_bit_groups(block, scales, offsets);
     for (size_t g = 0; g < 16; ++g) {
       const size_t index = (b * 16 + g) * kPanelRows + lane;
-      panel.scales[index] = d * static_cast<float>(block.scales[g] & 0xF);
-      panel.offsets[index] = -(dmin * static_cast<float>(block.scales[g] >> 4));
-    }
-  }
-}
-
-// Q3_K: 16 groups of 16 with signed 6-bit scales; value (d * sc) * (code - 4).
-void decode_q3_k_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
-  const auto* blocks = static_cast<const BlockQ3_K*>(row);
-  alignas(64) uint8_t codes[kSuperBlock];
-  for (size_t b = 0; b < k / kSuperBlock; ++b) {
-    const BlockQ3_K& block = blocks[b];
-    two_bit_codes<true>(block, codes);
-    store_codes(codes, kSuperBlock, b * kSuperBlock, lane, panel.codes);
-    int8_t scales[16];
-    unpack_q3_k_scales(block.scales, scales);
-    const float d = half_to_float(block.d);
-    for (size_t g = 0; g < 16; ++g) {
-      const float scale = d * static_cast<float>(scales[g]);
-      const size_t index = (b * 16 + g) * kPanelRows + lane;
-      panel.scales[index] = scale;
-      panel.offsets[index] = -(4.0f * scale);
+      panel.scales[index] = scales[g];
+      panel.offsets[index] = offsets[g];
     }
   }
 }
@@ -213,8 +210,8 @@ void decode_row_to_panel(DType type, const void* row, size_t k, size_t lane, con
     case DType::kQ5_0: decode_legacy_row<BlockQ5_0>(row, k, lane, panel); return;
     case DType::kQ5_1: decode_legacy_row<BlockQ5_1>(row, k, lane, panel); return;
     case DType::kQ8_0: decode_q8_0_row(row, k, lane, panel); return;
-    case DType::kQ2_K: decode_q2_k_row(row, k, lane, panel); return;
-    case DType::kQ3_K: decode_q3_k_row(row, k, lane, panel); return;
+    case DType::kQ2_K: decode_two_bit_row<BlockQ2_K>(row, k, lane, panel); return;
+    case DType::kQ3_K: decode_two_bit_row<BlockQ3_K>(row, k, lane, panel); return;
     case DType::kQ4_K: decode_k4_row<false, BlockQ4_K>(row, k, lane, panel); return;
     case DType::kQ5_K: decode_k4_row<true, BlockQ5_K>(row, k, lane, panel); return;
     case DType::kQ6_K: decode_q6_k_row(row, k, lane, panel); return;
