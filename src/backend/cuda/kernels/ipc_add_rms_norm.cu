@@ -67,25 +67,23 @@ __global__ void __launch_bounds__(kMaxNormThreads, 1)
   bool gave_up = false;
   for (size_t row = blockIdx.x; row < n.rows; row += gridDim.x) {
     A* residual = residuals + row * dim;
-    const bool first = row == first_row;
-    const uint4 own_chunk0 = first ? own_first : has_first ? own_unit(row, first_chunk) : uint4{};
-    const uint4 residual_chunk0 = first ? residual_first : has_first ? residual_unit(row, first_chunk) : uint4{};
     float values[kNormMaxChunks][8];
     float sum_sq = 0.0f;
 #pragma unroll
     for (int c = 0; c < kNormMaxChunks; ++c) {
       const int chunk = threadIdx.x + c * blockDim.x;
       if (chunk >= chunks) continue;
+      const bool preloaded = row == first_row && c == 0;  // own_first and residual_first hold it
       float sum[8] = {};
       for (int r = 0; r < a.ranks; ++r) {
         if (r != a.rank) {
           ipc_accumulate<A>(sum, ipc_fetch_unit(a, epoch, r, unit_of(row, chunk), gave_up));
         } else {
-          ipc_accumulate<A>(sum, c == 0 ? own_chunk0 : own_unit(row, chunk));
+          ipc_accumulate<A>(sum, preloaded ? own_first : own_unit(row, chunk));
         }
       }
       float res[8];
-      ipc_unpack<A>(c == 0 ? residual_chunk0 : residual_unit(row, chunk), res);
+      ipc_unpack<A>(preloaded ? residual_first : residual_unit(row, chunk), res);
       // The sum as all_reduce stores it, then residual += it as fused_add_rms_norm rounds it.
 #pragma unroll
       for (int i = 0; i < 8; ++i) values[c][i] = to_f32(from_f32<A>(to_f32(from_f32<A>(sum[i])) + res[i]));
