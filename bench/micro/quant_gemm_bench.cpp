@@ -32,18 +32,6 @@ CpuBuffer quantized_weights(size_t n, size_t k, DType type) {
   return std::move(CpuBackend::from_bytes(blocks, type, n * k).value());
 }
 
-GgufQuantType quant_type_of(DType type) {
-  switch (type) {
-    case DType::kQ4_0: return GgufQuantType::kQ4_0;
-    case DType::kQ4_K: return GgufQuantType::kQ4_K;
-    case DType::kQ6_K: return GgufQuantType::kQ6_K;
-    case DType::kQ5_K: return GgufQuantType::kQ5_K;
-    case DType::kQ3_K: return GgufQuantType::kQ3_K;
-    case DType::kQ2_K: return GgufQuantType::kQ2_K;
-    default: return GgufQuantType::kQ8_0;
-  }
-}
-
 void BM_QuantGemm(benchmark::State& state, DType type) {
   const size_t m = static_cast<size_t>(state.range(0));
   const size_t n = static_cast<size_t>(state.range(1));
@@ -54,7 +42,7 @@ void BM_QuantGemm(benchmark::State& state, DType type) {
   CpuContext ctx = CpuBackend::new_context();
   const QuantWeights<CpuBuffer> weights{&w};
   for (auto _ : state) {
-    if (!CpuBackend::gemm_quant(ctx, a, weights, out, m, n, k, GgufQuant{quant_type_of(type)})) {
+    if (!CpuBackend::gemm_quant(ctx, a, weights, out, m, n, k, GgufQuant{gguf_quant_type(type)})) {
       state.SkipWithError("gemm_quant failed");
     }
     benchmark::DoNotOptimize(out.data());

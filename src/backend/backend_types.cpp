@@ -20,6 +20,21 @@ DType gguf_quant_dtype(GgufQuantType type) {
   return DType::kQ8_0;
 }
 
+GgufQuantType gguf_quant_type(DType dtype) {
+  switch (dtype) {
+    case DType::kQ4_0: return GgufQuantType::kQ4_0;
+    case DType::kQ4_1: return GgufQuantType::kQ4_1;
+    case DType::kQ5_0: return GgufQuantType::kQ5_0;
+    case DType::kQ5_1: return GgufQuantType::kQ5_1;
+    case DType::kQ2_K: return GgufQuantType::kQ2_K;
+    case DType::kQ3_K: return GgufQuantType::kQ3_K;
+    case DType::kQ4_K: return GgufQuantType::kQ4_K;
+    case DType::kQ5_K: return GgufQuantType::kQ5_K;
+    case DType::kQ6_K: return GgufQuantType::kQ6_K;
+    default: return GgufQuantType::kQ8_0;
+  }
+}
+
 std::string quant_kind_name(const QuantKind& kind) {
   struct Namer {
     std::string operator()(const GptqQuant& q) const {

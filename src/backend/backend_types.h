@@ -75,6 +75,8 @@ struct AttnConfig {
 enum class GgufQuantType { kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ8_0, kQ2_K, kQ3_K, kQ4_K, kQ5_K, kQ6_K };
 
 DType gguf_quant_dtype(GgufQuantType type);
+// The inverse, for the GGUF block dtypes (callers pass one of them; anything else gives kQ8_0).
+GgufQuantType gguf_quant_type(DType dtype);
 
 struct GptqQuant {
   uint32_t bits = 4;

@@ -248,7 +248,7 @@ class WeightLoader {
   static typename Linear<B>::Storage storage_for(std::shared_ptr<const Buffer> weight) {
     if (is_quantized(weight->dtype())) {
       // The type first: the braced initializers run in order, and the first one moves `weight`.
-      const GgufQuantType type = gguf_type_of(weight->dtype());
+      const GgufQuantType type = gguf_quant_type(weight->dtype());
       return GgufWeight<B>{std::move(weight), type};
     }
     return DenseWeight<B>{std::move(weight)};
@@ -271,21 +271,6 @@ class WeightLoader {
     FERRUM_CHECK(tensor.view.shape() == expected, ErrorCode::kShapeMismatch, source_.describe(), ": tensor ", name,
                  " has shape ", tensor.view.shape().to_string(), ", expected ", expected.to_string());
     return tensor;
-  }
-
-  static GgufQuantType gguf_type_of(DType dtype) {
-    switch (dtype) {
-      case DType::kQ4_0: return GgufQuantType::kQ4_0;
-      case DType::kQ4_1: return GgufQuantType::kQ4_1;
-      case DType::kQ5_0: return GgufQuantType::kQ5_0;
-      case DType::kQ5_1: return GgufQuantType::kQ5_1;
-      case DType::kQ2_K: return GgufQuantType::kQ2_K;
-      case DType::kQ3_K: return GgufQuantType::kQ3_K;
-      case DType::kQ4_K: return GgufQuantType::kQ4_K;
-      case DType::kQ5_K: return GgufQuantType::kQ5_K;
-      case DType::kQ6_K: return GgufQuantType::kQ6_K;
-      default: return GgufQuantType::kQ8_0;
-    }
   }
 
   // Uploads a matrix, converting dense floats to options_.dense_dtype when one is set.
