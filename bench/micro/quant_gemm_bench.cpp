@@ -1,5 +1,5 @@
 // CPU quantized GEMM (gemm_quant) at Llama-3.2-1B projection shapes, for the GGUF types of the
-// Q4_K_M, Q5_K_M, Q3_K_M, Q2_K and Q8_0 recipes and the legacy Q4_0. m = 1 is decode (row dots: judge by GB/s of the
+// Q4_K_M, Q5_K_M, Q3_K_M, Q2_K and Q8_0 recipes and the legacy Q4_0, Q4_1, Q5_0, Q5_1. m = 1 is decode (row dots: judge by GB/s of the
 // quantized weights read; the 128256-row lm_head shape is the only one past the caches, as a
 // model's weights are), m = 64 is prefill (int8 panels: judge by GOP/s, 2 ops per multiply-add).
 // Run with FERRUM_BENCH_THREADS=1 on a shared machine: the CPU-time rates are then per core.
@@ -66,6 +66,9 @@ BENCHMARK_CAPTURE(BM_QuantGemm, q4_K, DType::kQ4_K)->Apply(quant_shapes);
 BENCHMARK_CAPTURE(BM_QuantGemm, q6_K, DType::kQ6_K)->Apply(quant_shapes);
 BENCHMARK_CAPTURE(BM_QuantGemm, q8_0, DType::kQ8_0)->Apply(quant_shapes);
 BENCHMARK_CAPTURE(BM_QuantGemm, q4_0, DType::kQ4_0)->Apply(quant_shapes);
+BENCHMARK_CAPTURE(BM_QuantGemm, q4_1, DType::kQ4_1)->Apply(quant_shapes);
+BENCHMARK_CAPTURE(BM_QuantGemm, q5_0, DType::kQ5_0)->Apply(quant_shapes);
+BENCHMARK_CAPTURE(BM_QuantGemm, q5_1, DType::kQ5_1)->Apply(quant_shapes);
 BENCHMARK_CAPTURE(BM_QuantGemm, q5_K, DType::kQ5_K)->Apply(quant_shapes);
 BENCHMARK_CAPTURE(BM_QuantGemm, q3_K, DType::kQ3_K)->Apply(quant_shapes);
 BENCHMARK_CAPTURE(BM_QuantGemm, q2_K, DType::kQ2_K)->Apply(quant_shapes);

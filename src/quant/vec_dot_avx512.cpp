@@ -225,22 +225,45 @@ float dot_q3_k(const BlockQ3_K* w, const BlockQ8_K* a, size_t blocks) {
 #if defined(__AVX512VL__)
 // Q4_0 x Q8_0 with VNNI on 256-bit registers, a block each (two blocks per 512-bit register
 // needed a lane shuffle that made it 9% slower than AVX2 on one AMD EPYC core): the 16 nibble bytes
-// and the same shifted down by 4, masked, are the block's 32 unsigned codes in order; dpbusd sums
-// q * a and, against a vector of eights, 8 * sum a, which comes off again.
-float dot_q4_0(const BlockQ4_0* w, const BlockQ8_0* a, size_t blocks) {
+// and the same shifted down by 4, masked, are the block's 32 unsigned codes in order. The other
+// legacy types likewise: value = d (q - kBias) + m with q the nibble, or for Q5_0 / Q5_1 the nibble
+// plus 16 where bit j of qh is set (a masked byte add: AVX-512 masks hold the 32 bits as they are).
+// The dot is d d_a (sum q a - sum kBias a) + m d_a sum a, each sum one dpbusd. Blocks alternate
+// between two accumulators: with an offset each block adds two FMAs into its accumulator, and one
+// chain of them set the pace (Q4_1 28 -> 37 GFLOP/s on one core).
+template <class Block, int kBias, bool kHasOffset, bool kFiveBits>
+float dot_legacy(const Block* w, const BlockQ8_0* a, size_t blocks) {
   const __m256i low_mask = _mm256_set1_epi8(0x0F);
-  const __m256i eights = _mm256_set1_epi8(8);
-  __m256 acc = _mm256_setzero_ps();
-  for (size_t b = 0; b < blocks; ++b) {
+  const __m256i ones = _mm256_set1_epi8(1);
+  const __m256i bias = _mm256_set1_epi8(kBias);
+  const __m256i sixteens = _mm256_set1_epi8(16);
+  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  const auto add_block = [&](size_t b, __m256& sum) {
     const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
-    const __m256i codes = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), low_mask);
+    __m256i codes = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), low_mask);
+    if constexpr (kFiveBits) {
+      uint32_t fifth;
+      std::memcpy(&fifth, w[b].qh, sizeof fifth);
+      codes = _mm256_mask_add_epi8(codes, _cvtu32_mask32(fifth), codes, sixteens);
+    }
     const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
-    const __m256i products = _mm256_dpbusd_epi32(_mm256_setzero_si256(), codes, x);
-    const __m256i offsets = _mm256_dpbusd_epi32(_mm256_setzero_si256(), eights, x);
-    const float scale = half_to_float(w[b].d) * half_to_float(a[b].d);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(_mm256_sub_epi32(products, offsets)), acc);
+    __m256i integer = _mm256_dpbusd_epi32(_mm256_setzero_si256(), codes, x);
+    if constexpr (kBias != 0) integer = _mm256_sub_epi32(integer, _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, x));
+    const float activation_scale = half_to_float(a[b].d);
+    sum = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(w[b].d) * activation_scale), _mm256_cvtepi32_ps(integer), sum);
+    if constexpr (kHasOffset) {
+      const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, x);
+      sum = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(w[b].m) * activation_scale), _mm256_cvtepi32_ps(sums), sum);
+    }
+  };
+  size_t b = 0;
+  for (; b + 2 <= blocks; b += 2) {
+    add_block(b, acc[0]);
+    add_block(b + 1, acc[1]);
   }
-  __m128 total = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  if (b < blocks) add_block(b, acc[0]);
+  const __m256 both = _mm256_add_ps(acc[0], acc[1]);
+  __m128 total = _mm_add_ps(_mm256_castps256_ps128(both), _mm256_extractf128_ps(both, 1));
   total = _mm_add_ps(total, _mm_movehl_ps(total, total));
   total = _mm_add_ss(total, _mm_movehdup_ps(total));
   return _mm_cvtss_f32(total);
@@ -290,7 +313,18 @@ bool vec_dot_avx512(DType weight_type, const void* weight_row, const void* activ
     case DType::kQ2_K: result = dot_rows(dot_q2_k, weight_row, activation_row, n); return true;
     case DType::kQ3_K: result = dot_rows(dot_q3_k, weight_row, activation_row, n); return true;
 #if defined(__AVX512VL__)
-    case DType::kQ4_0: result = dot_rows(dot_q4_0, weight_row, activation_row, n); return true;
+    case DType::kQ4_0:
+      result = dot_rows(dot_legacy<BlockQ4_0, 8, false, false>, weight_row, activation_row, n);
+      return true;
+    case DType::kQ4_1:
+      result = dot_rows(dot_legacy<BlockQ4_1, 0, true, false>, weight_row, activation_row, n);
+      return true;
+    case DType::kQ5_0:
+      result = dot_rows(dot_legacy<BlockQ5_0, 16, false, true>, weight_row, activation_row, n);
+      return true;
+    case DType::kQ5_1:
+      result = dot_rows(dot_legacy<BlockQ5_1, 0, true, true>, weight_row, activation_row, n);
+      return true;
 #endif
     case DType::kQ8_0: result = dot_rows(dot_q8_0, weight_row, activation_row, n); return true;
 #endif
