@@ -35,8 +35,8 @@ int run_gen_model(int argc, char** argv) {
     parser.positional("OUT", &out, "output: a directory (Hugging Face layout) or a file ending in .gguf", false);
     parser.option("--preset", &options.preset, "architecture shapes: " + synth::preset_names());
     parser.option("--dtype", &options.dtype,
-                  "bf16 (default), f16, f32; Q8_0, Q4_K_M, Q5_K_M, Q6_K, Q4_0, Q3_K_M, Q2_K (.gguf only); gptq-int4, "
-                  "awq-int4 (directory only)");
+                  "bf16 (default), f16, f32; Q8_0, Q4_K_M, Q5_K_M, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q3_K_M, Q2_K "
+                  "(.gguf only); gptq-int4, awq-int4 (directory only)");
     parser.option("--tokenizer", &tokenizer,
                   "a real tokenizer.json (or its directory) to ship instead of a made-up byte-level BPE vocabulary");
     parser.option("--seed", &options.seed, "random seed (default 0): the same seed gives the same bytes");

@@ -57,7 +57,7 @@ int run_quantize(int argc, char** argv) {
     ArgParser parser("ferrum quantize", "IN OUT --type TYPE [--threads N]");
     parser.positional("IN", &input, "a .gguf file or a Hugging Face model directory (safetensors + config.json)", true);
     parser.positional("OUT", &output, "the .gguf file to write", true);
-    parser.option("--type", &type, "Q4_K_M, Q5_K_M, Q6_K, Q8_0, Q4_0, Q3_K_M, Q2_K, F16 or BF16");
+    parser.option("--type", &type, "Q4_K_M, Q5_K_M, Q6_K, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q3_K_M, Q2_K, F16 or BF16");
     parser.option("-t,--threads", &threads, "threads quantizing (default: every core)");
     FERRUM_TRY(parser.parse(argc, argv));
     if (parser.help_requested()) {

@@ -14,12 +14,15 @@ struct RecipeName {
   uint32_t file_type;  // llama.cpp's LLAMA_FTYPE_* numbering
 };
 
-constexpr std::array<RecipeName, 9> kRecipes = {{
+constexpr std::array<RecipeName, 12> kRecipes = {{
     {QuantRecipe::kQ4_K_M, "Q4_K_M", 15},
     {QuantRecipe::kQ5_K_M, "Q5_K_M", 17},
     {QuantRecipe::kQ6_K, "Q6_K", 18},
     {QuantRecipe::kQ8_0, "Q8_0", 7},
     {QuantRecipe::kQ4_0, "Q4_0", 2},
+    {QuantRecipe::kQ4_1, "Q4_1", 3},
+    {QuantRecipe::kQ5_0, "Q5_0", 8},
+    {QuantRecipe::kQ5_1, "Q5_1", 9},
     {QuantRecipe::kQ3_K_M, "Q3_K_M", 12},
     {QuantRecipe::kQ2_K, "Q2_K", 10},
     {QuantRecipe::kF16, "F16", 1},
@@ -129,7 +132,11 @@ DType recipe_tensor_type(QuantRecipe recipe, const TensorSlot& slot, size_t row_
     case QuantRecipe::kBF16: return DType::kBF16;
     case QuantRecipe::kQ8_0: wanted = DType::kQ8_0; break;
     case QuantRecipe::kQ6_K: wanted = DType::kQ6_K; break;
+    // The legacy types everywhere but the output matrix, which takes Q6_K (as llama.cpp's do).
     case QuantRecipe::kQ4_0: wanted = slot.role == TensorRole::kOutput ? DType::kQ6_K : DType::kQ4_0; break;
+    case QuantRecipe::kQ4_1: wanted = slot.role == TensorRole::kOutput ? DType::kQ6_K : DType::kQ4_1; break;
+    case QuantRecipe::kQ5_0: wanted = slot.role == TensorRole::kOutput ? DType::kQ6_K : DType::kQ5_0; break;
+    case QuantRecipe::kQ5_1: wanted = slot.role == TensorRole::kOutput ? DType::kQ6_K : DType::kQ5_1; break;
     case QuantRecipe::kQ3_K_M:
     case QuantRecipe::kQ2_K: {
       const bool q3 = recipe == QuantRecipe::kQ3_K_M;

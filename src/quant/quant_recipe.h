@@ -25,7 +25,7 @@
 
 namespace ferrum::quant {
 
-enum class QuantRecipe { kQ4_K_M, kQ5_K_M, kQ6_K, kQ8_0, kQ4_0, kQ3_K_M, kQ2_K, kF16, kBF16 };
+enum class QuantRecipe { kQ4_K_M, kQ5_K_M, kQ6_K, kQ8_0, kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ3_K_M, kQ2_K, kF16, kBF16 };
 
 Expected<QuantRecipe> parse_quant_recipe(std::string_view name);  // "Q4_K_M" (case-insensitive), ...
 std::string_view quant_recipe_name(QuantRecipe recipe);

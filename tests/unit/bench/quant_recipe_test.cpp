@@ -62,6 +62,31 @@ TEST(QuantRecipeAtRealShapes, ThreeAndTwoBitMixesAsLlamaQuantizeDescribesThem) {
   EXPECT_NEAR(recipe_bytes("llama3.1-8b", QuantRecipe::kQ3_K_M) / kGiB, 3.72, 0.01);
 }
 
+// The legacy recipes put their type on every weight matrix but the output one (Q6_K), and carry
+// llama.cpp's LLAMA_FTYPE_MOSTLY_* numbers.
+TEST(QuantRecipeAtRealShapes, LegacyRecipesKeepOneTypeButTheOutput) {
+  using quant::QuantRecipe;
+  const struct {
+    QuantRecipe recipe;
+    DType type;
+    uint32_t file_type;
+  } recipes[] = {{QuantRecipe::kQ4_0, DType::kQ4_0, 2},
+                 {QuantRecipe::kQ4_1, DType::kQ4_1, 3},
+                 {QuantRecipe::kQ5_0, DType::kQ5_0, 8},
+                 {QuantRecipe::kQ5_1, DType::kQ5_1, 9}};
+  for (const auto& [recipe, type, file_type] : recipes) {
+    SCOPED_TRACE(quant::quant_recipe_name(recipe));
+    EXPECT_EQ(*quant::parse_quant_recipe(std::string(quant::quant_recipe_name(recipe))), recipe);
+    EXPECT_EQ(quant::gguf_file_type(recipe), file_type);
+    for (const char* name : {"blk.0.attn_q.weight", "blk.5.attn_v.weight", "blk.0.ffn_down.weight",
+                             "blk.9.ffn_up.weight", "token_embd.weight"}) {
+      EXPECT_EQ(quant::recipe_tensor_type(recipe, quant::classify_tensor(name, 2, false), 4096, 32), type) << name;
+    }
+    EXPECT_EQ(quant::recipe_tensor_type(recipe, quant::classify_tensor("output.weight", 2, false), 4096, 32),
+              DType::kQ6_K);
+  }
+}
+
 TEST(QuantRecipeAtRealShapes, StackedExpertsAndRoutersOfQwen3Moe) {
   const synth::ModelPreset* preset = *synth::find_preset("qwen3-30b-a3b");
   const auto type_of = [&](const char* name, Shape shape) {
