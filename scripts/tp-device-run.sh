@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One device-machine batch for tensor parallelism on 2 GPUs: TP=2 vs TP=1 logits and greedy
+# One device-machine batch for tensor parallelism on 2 (or $TP) GPUs: TP=2 vs TP=1 logits and greedy
 # continuations on the hf-tiny fixtures (CUDA, bf16), a rank killed mid-generation, and (stage
 # bench) batch-1 decode on a Llama-3.1-8B-shaped checkpoint with random weights. Work files go to
 # /tmp/tp-run; $OUT receives the summary, the comparisons and a tarball of every log.
@@ -8,15 +8,17 @@
 # BUNDLE holds bin/ferrum (the CUDA build, FERRUM_NATIVE=OFF), lib/ (shared libraries the image may
 # lack), fixtures/ (hf-tiny, stories260K) and scripts/ (tp_compare.py, make_llama8b.py).
 # Stages: tests kill bench engine ferrumbench (default: tests kill bench). FIXTURES overrides the
-# tests' list. bench: `ferrum logits --greedy` at TP=1, TP=2 and TP=2 without decode graphs.
+# tests' list, TP the degree set against TP=1 (default 2; 4 or 8 on machines with that many GPUs).
+# bench: `ferrum logits --greedy` at TP=1, TP=2 and TP=2 without decode graphs.
 # engine: ferrum-engine-bench (bin/ferrum-engine-bench) on the bench stage's Llama-3.1-8B-shaped
 # checkpoint (run bench first), 1 and 64 requests, TP=2 and TP=1, each with and without graphs, after
 # one untimed round (so no graph is captured inside the timed one).
-# ferrumbench: `ferrum bench` (prefill 512, decode 128 at batch 1 and 64) at TP=1 and TP=2.
+# ferrumbench: `ferrum bench` (prefill 512, decode 128 at batch 1 and 64) at TP=1 and TP=$TP.
 set -uo pipefail
 bundle=$(cd "${1:?bundle dir}" && pwd)
 shift
 stages=${*:-"tests kill bench"}
+tp_size=${TP:-2}
 results=${OUT:-tp-run-out}
 out=/tmp/tp-run
 mkdir -p "$out" "$results"
@@ -45,18 +47,18 @@ for stage in $stages; do
       for name in ${FIXTURES:-llama3 qwen3 qwen2 mistral_swa gemma3 qwen3_moe deepseek_v3}; do
         model="$bundle/fixtures/hf-tiny/$name"
         ids=$(python3 -c "import json; print(','.join(map(str, json.load(open('$model/reference.json'))['input_ids'])))")
-        for tp in 1 2; do
+        for tp in 1 $tp_size; do
           timeout 60 "$ferrum" logits "$model" --device cuda --ids "$ids" --greedy 16 -tp "$tp" --out "$out/$name-tp$tp.safetensors" \
             > "$out/$name-tp$tp.log" 2>&1 || record "$name TP=$tp FAILED: $(tail -2 "$out/$name-tp$tp.log")"
         done
-        python3 "$bundle/scripts/tp_compare.py" 0.05 "$name" "$out/$name-tp1.safetensors" "$out/$name-tp2.safetensors" \
+        python3 "$bundle/scripts/tp_compare.py" 0.05 "$name" "$out/$name-tp1.safetensors" "$out/$name-tp$tp_size.safetensors" \
           "$model/reference.safetensors" | tee -a "$results/compare.txt"
-        record "$name compare exit ${PIPESTATUS[0]}"
+        record "$name TP=$tp_size compare exit ${PIPESTATUS[0]}"
       done
       ;;
     kill)
-      # Rank 1 killed while rank 0 is in the middle of decoding: rank 0 must exit with the reason.
-      "$ferrum" run "$bundle/fixtures/stories260K/stories260K.gguf" --device cuda -tp 2 -p "Once upon a time" \
+      # A worker (rank 1) killed while rank 0 is in the middle of decoding: rank 0 must exit with the reason.
+      "$ferrum" run "$bundle/fixtures/stories260K/stories260K.gguf" --device cuda -tp "$tp_size" -p "Once upon a time" \
         -n 2000 --ignore-eos --temp 0 --raw > "$out/kill.out" 2> "$out/kill.err" &
       rank0=$!
       # Wait until tokens are streaming (the prompt is echoed first), so rank 0 is mid-decode.
@@ -98,7 +100,7 @@ for stage in $stages; do
       done
       ;;
     ferrumbench)
-      for tp in 1 2; do
+      for tp in 1 $tp_size; do
         timeout 300 "$ferrum" bench /tmp/llama8b --device cuda -p 512 -n 128 -b 1,64 -tp "$tp" \
           > "$out/ferrumbench-tp$tp.md" 2>&1
         record "ferrum bench TP=$tp:"
