@@ -21,6 +21,10 @@
 //   v4, v5    v1, v2 launched with PDL: the first stages' weights requested before the wait for the
 //             kernel before. Each version is also timed in chains of calls back to back (a call
 //             follows another kernel, as in a decode step), where PDL can overlap them.
+//   v6, v7    v4, v5 with a tile's splits (at most 8) as one thread-block cluster, summed through
+//             distributed shared memory instead of global atomics.
+#include <cooperative_groups.h>
+
 #include <string>
 
 #include "backend/cuda/backend_checks.h"
@@ -58,7 +62,7 @@ __device__ __forceinline__ int swizzled(int row, int chunk) {
   return row * kDepth + ((chunk ^ (row & 7)) * 8);
 }
 
-template <int kStages>
+template <int kStages, bool kCluster>
 __global__ void __launch_bounds__(kThreads)
     skinny_gemm_kernel(const bf16_t* __restrict__ x, const bf16_t* __restrict__ w, bf16_t* __restrict__ out,
                        float* __restrict__ partials, int* __restrict__ counters, int m, int n, int k, int splits) {
@@ -177,29 +181,50 @@ __global__ void __launch_bounds__(kThreads)
     }
     return;
   }
-  // Split: add into the f32 accumulator (zero between calls), then the tile's last CTA converts it
-  // to bf16 and zeroes it again.
-  for (int i = 4 * threadIdx.x; i < m * kTileRows; i += 4 * kThreads) {
-    const int col = i / kTileRows, row = i % kTileRows;
-    const float4 v = *reinterpret_cast<const float4*>(sums + col * kPitch + row);
-    float* target = partials + size_t{1} * col * n + tile_row + row;
-    asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(target), "f"(v.x), "f"(v.y), "f"(v.z), "f"(v.w)
-                 : "memory");
+  if constexpr (kCluster) {
+    // The splits of a tile are one cluster: each CTA sums its share of the tile over every CTA's
+    // shared memory (distributed shared memory), and no CTA leaves before all have read.
+    namespace cg = cooperative_groups;
+    cg::cluster_group cluster = cg::this_cluster();
+    cluster.sync();
+    const int share = (m * kTileRows / 4 + splits - 1) / splits * 4;
+    const int begin = static_cast<int>(cluster.block_rank()) * share;
+    const int end = min(m * kTileRows, begin + share);
+    for (int i = begin + 4 * threadIdx.x; i < end; i += 4 * kThreads) {
+      const int col = i / kTileRows, row = i % kTileRows;
+      float4 total = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      for (int r = 0; r < splits; ++r) {
+        const float4 v = *reinterpret_cast<const float4*>(cluster.map_shared_rank(sums, r) + col * kPitch + row);
+        total.x += v.x, total.y += v.y, total.z += v.z, total.w += v.w;
+      }
+      store_bf16(col, row, total);
+    }
+    cluster.sync();
+  } else {
+    // Split: add into the f32 accumulator (zero between calls), then the tile's last CTA converts it
+    // to bf16 and zeroes it again.
+    for (int i = 4 * threadIdx.x; i < m * kTileRows; i += 4 * kThreads) {
+      const int col = i / kTileRows, row = i % kTileRows;
+      const float4 v = *reinterpret_cast<const float4*>(sums + col * kPitch + row);
+      float* target = partials + size_t{1} * col * n + tile_row + row;
+      asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(target), "f"(v.x), "f"(v.y), "f"(v.z), "f"(v.w)
+                   : "memory");
+    }
+    __threadfence();
+    __shared__ int last;
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(counters + tile, 1) == splits - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    for (int i = 4 * threadIdx.x; i < m * kTileRows; i += 4 * kThreads) {
+      const int col = i / kTileRows, row = i % kTileRows;
+      float4* source = reinterpret_cast<float4*>(partials + size_t{1} * col * n + tile_row + row);
+      store_bf16(col, row, __ldcg(source));
+      __stcg(source, make_float4(0.0f, 0.0f, 0.0f, 0.0f));
+    }
+    if (threadIdx.x == 0) counters[tile] = 0;
   }
-  __threadfence();
-  __shared__ int last;
-  __syncthreads();
-  if (threadIdx.x == 0) last = atomicAdd(counters + tile, 1) == splits - 1;
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
-  for (int i = 4 * threadIdx.x; i < m * kTileRows; i += 4 * kThreads) {
-    const int col = i / kTileRows, row = i % kTileRows;
-    float4* source = reinterpret_cast<float4*>(partials + size_t{1} * col * n + tile_row + row);
-    store_bf16(col, row, __ldcg(source));
-    __stcg(source, make_float4(0.0f, 0.0f, 0.0f, 0.0f));
-  }
-  if (threadIdx.x == 0) counters[tile] = 0;
 }
 
 struct Plan {
@@ -209,16 +234,17 @@ struct Plan {
 };
 
 template <int kStages>
-Plan plan_for(int n, int k, int sms, int ctas_per_sm) {
+Plan plan_for(int n, int k, int sms, int ctas_per_sm, int max_splits = 1 << 20) {
   const int tiles = n / kTileRows, blocks_total = k / kDepth;
   int splits = (ctas_per_sm * sms + tiles / 2) / tiles;
-  splits = std::max(1, std::min(splits, blocks_total / 2));
+  splits = std::max(1, std::min({splits, blocks_total / 2, max_splits}));
   return {splits, dim3(tiles, splits), size_t{kStages} * kStageElems * sizeof(bf16_t)};
 }
 
 // With `pdl`, the launch lets the kernel start while the one before it finishes (its weight loads
 // then overlap that kernel's tail).
-template <int kStages>
+// kCluster: the splits of a tile form one thread-block cluster (at most 8: the portable size).
+template <int kStages, bool kCluster = false>
 void launch(const bf16_t* x, const bf16_t* w, bf16_t* out, float* partials, int* counters, int m, int n, int k,
             const Plan& p, cudaStream_t stream, bool pdl = false) {
   cudaLaunchConfig_t config{};
@@ -226,12 +252,20 @@ void launch(const bf16_t* x, const bf16_t* w, bf16_t* out, float* partials, int*
   config.blockDim = dim3(kThreads);
   config.dynamicSmemBytes = p.shared;
   config.stream = stream;
-  cudaLaunchAttribute attribute[1];
-  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[0].val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = attribute;
-  config.numAttrs = pdl ? 1 : 0;
-  LAB_CHECK(cudaLaunchKernelEx(&config, skinny_gemm_kernel<kStages>, x, w, out, partials, counters, m, n, k, p.splits));
+  cudaLaunchAttribute attributes[2];
+  int count = 0;
+  if (pdl) {
+    attributes[count].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attributes[count++].val.programmaticStreamSerializationAllowed = 1;
+  }
+  if (kCluster) {
+    attributes[count].id = cudaLaunchAttributeClusterDimension;
+    attributes[count++].val.clusterDim = {1, static_cast<unsigned>(p.splits), 1};
+  }
+  config.attrs = attributes;
+  config.numAttrs = count;
+  LAB_CHECK(cudaLaunchKernelEx(&config, skinny_gemm_kernel<kStages, kCluster>, x, w, out, partials, counters, m, n, k,
+                               p.splits));
 }
 
 // Microseconds a call when `calls` run back to back between two events (median of 5 such runs):
@@ -278,12 +312,16 @@ int main() {
   auto ctx = ferrum::CudaBackend::new_context();
   const cudaStream_t stream = ctx.stream();
   const int sms = ctx.state().sm_count;
-  LAB_CHECK(cudaFuncSetAttribute(skinny_gemm_kernel<4>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 4 * kStageElems * static_cast<int>(sizeof(bf16_t))));
-  LAB_CHECK(cudaFuncSetAttribute(skinny_gemm_kernel<6>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 6 * kStageElems * static_cast<int>(sizeof(bf16_t))));
-  LAB_CHECK(cudaFuncSetAttribute(skinny_gemm_kernel<3>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 3 * kStageElems * static_cast<int>(sizeof(bf16_t))));
+  using Kernel = void (*)(const bf16_t*, const bf16_t*, bf16_t*, float*, int*, int, int, int, int);
+  const auto allow_shared = [](Kernel kernel, int stages) {
+    LAB_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   stages * kStageElems * static_cast<int>(sizeof(bf16_t))));
+  };
+  allow_shared(skinny_gemm_kernel<3, false>, 3);
+  allow_shared(skinny_gemm_kernel<4, false>, 4);
+  allow_shared(skinny_gemm_kernel<6, false>, 6);
+  allow_shared(skinny_gemm_kernel<4, true>, 4);
+  allow_shared(skinny_gemm_kernel<6, true>, 6);
   const Shape shapes[] = {{"qkv 6144x4096", 6144, 4096},         {"o 4096x4096", 4096, 4096},
                           {"gate_up 28672x4096", 28672, 4096},   {"down 4096x14336", 4096, 14336},
                           {"qkv/2 3072x4096", 3072, 4096},       {"o/2 4096x2048", 4096, 2048},
@@ -345,6 +383,14 @@ int main() {
              [&](int i) { launch<4>(x, weights[i % copies], out, partials, counters, m, s.n, s.k, p4, stream, true); });
       report("v5 = v2 with PDL",
              [&](int i) { launch<6>(x, weights[i % copies], out, partials, counters, m, s.n, s.k, p6, stream, true); });
+      const Plan p4c = plan_for<4>(s.n, s.k, sms, 2, 8);
+      report("v6 v4, cluster sums, " + std::to_string(p4c.splits) + " splits", [&](int i) {
+        launch<4, true>(x, weights[i % copies], out, partials, counters, m, s.n, s.k, p4c, stream, true);
+      });
+      const Plan p6c = plan_for<6>(s.n, s.k, sms, 1, 8);
+      report("v7 v5, cluster sums, " + std::to_string(p6c.splits) + " splits", [&](int i) {
+        launch<6, true>(x, weights[i % copies], out, partials, counters, m, s.n, s.k, p6c, stream, true);
+      });
     }
     for (bf16_t* w : weights) LAB_CHECK(cudaFree(w));
     LAB_CHECK(cudaFree(x));
