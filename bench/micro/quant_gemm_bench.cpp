@@ -1,7 +1,8 @@
 // CPU quantized GEMM (gemm_quant) at Llama-3.2-1B projection shapes, for the GGUF types of the
-// Q4_K_M, Q5_K_M, Q3_K_M, Q2_K and Q8_0 recipes and the legacy Q4_0, Q4_1, Q5_0, Q5_1. m = 1 is decode (row dots: judge by GB/s of the
-// quantized weights read; the 128256-row lm_head shape is the only one past the caches, as a
-// model's weights are), m = 64 is prefill (int8 panels: judge by GOP/s, 2 ops per multiply-add).
+// Q4_K_M, Q5_K_M, Q3_K_M, Q2_K and Q8_0 recipes and the legacy Q4_0, Q4_1, Q5_0 and Q5_1. m = 1 is
+// decode (row dots: judge by GB/s of the quantized weights read; the 128256-row lm_head shape is
+// the only one past the caches, as a model's weights are), m = 64 is prefill (int8 panels: judge
+// by GOP/s, 2 ops per multiply-add).
 // Run with FERRUM_BENCH_THREADS=1 on a shared machine: the CPU-time rates are then per core.
 #include <algorithm>
 #include <vector>
