@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
+
 namespace lab {
 
 #define LAB_CHECK(call)                                                                                  \
@@ -35,6 +37,14 @@ namespace lab {
       std::exit(1);                                                                                               \
     }                                                                                                             \
   } while (0)
+
+// Exits naming `what` and the error when a backend call failed (a harness stops at the first).
+inline void die_on(const ferrum::Status& status, const char* what) {
+  if (!status) {
+    std::fprintf(stderr, "%s: %s\n", what, status.error().to_string().c_str());
+    std::exit(1);
+  }
+}
 
 template <class T>
 T* device_alloc(size_t n) {

@@ -91,13 +91,6 @@ struct Shape {
   int n, k;
 };
 
-void die_on(const ferrum::Status& status, const char* what) {
-  if (!status) {
-    std::fprintf(stderr, "%s: %s\n", what, status.error().to_string().c_str());
-    std::exit(1);
-  }
-}
-
 // One (type, shape, m): checks a version's first kCheckedRows outputs against the f64 reference,
 // times it and prints its row.
 struct Measure {
@@ -208,7 +201,7 @@ int main(int argc, char** argv) {
         lab::fill_gguf_blocks(weights[c], blocks, t.block_bytes, t.d_offset, t.dmin_offset, 100 + c);
       }
       // The checked rows, dequantized to f32 by the backend's decoder.
-      die_on(
+      lab::die_on(
           ferrum::cuda::launch_gguf_dequantize(weights[0], t.type, kCheckedRows, s.k, dense_f32, DType::kF32, nullptr),
           "dequantize");
       reference_kernel<<<dim3(1, kMaxM), kCheckedRows>>>(dense_f32, x, ref_d, kMaxM, kCheckedRows, s.k);
@@ -244,22 +237,22 @@ int main(int argc, char** argv) {
         };
         if (m >= 8) {
           report("v0", [&](int c) {
-            die_on(ferrum::cuda::launch_gguf_dequantize(weights[c % copies], t.type, s.n, s.k, dense_buffer->data(),
-                                                        DType::kBF16, stream),
-                   "v0 dequantize");
-            die_on(ferrum::cuda::run_dense_gemm(
-                       ctx, {x, DType::kBF16, dense_buffer->data(), DType::kBF16, out_buffer->data(), DType::kBF16,
-                             size_t(m), size_t(s.n), size_t(s.k)}),
-                   "v0 gemm");
+            lab::die_on(ferrum::cuda::launch_gguf_dequantize(weights[c % copies], t.type, s.n, s.k,
+                                                             dense_buffer->data(), DType::kBF16, stream),
+                        "v0 dequantize");
+            lab::die_on(ferrum::cuda::run_dense_gemm(
+                            ctx, {x, DType::kBF16, dense_buffer->data(), DType::kBF16, out_buffer->data(), DType::kBF16,
+                                  size_t(m), size_t(s.n), size_t(s.k)}),
+                        "v0 gemm");
           });
         }
-        report("v1", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c, true), stream), "v1"); });
-        report("v2", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c, false), stream), "v2"); });
-        report("v3", [&](int c) { die_on(ferrum::cuda::launch_quant_mma(args(c, false, 4), stream), "v3"); });
+        report("v1", [&](int c) { lab::die_on(ferrum::cuda::launch_quant_mma(args(c, true), stream), "v1"); });
+        report("v2", [&](int c) { lab::die_on(ferrum::cuda::launch_quant_mma(args(c, false), stream), "v2"); });
+        report("v3", [&](int c) { lab::die_on(ferrum::cuda::launch_quant_mma(args(c, false, 4), stream), "v3"); });
         {
           const auto v7 = [&](const char* name, int fill, int x_buffers) {
             report(name, [&](int c) {
-              die_on(ferrum::cuda::launch_quant_mma(fragment_args(c, fill, x_buffers), stream), name);
+              lab::die_on(ferrum::cuda::launch_quant_mma(fragment_args(c, fill, x_buffers), stream), name);
             });
           };
           v7("v7", 0, 1);
@@ -271,7 +264,7 @@ int main(int argc, char** argv) {
               report(name, [&](int c) {
                 ferrum::cuda::QuantMmaArgs a = fragment_args(c, 0, x_buffers);
                 a.kernel = ferrum::cuda::QuantMmaKernel::kWgmma;
-                die_on(ferrum::cuda::launch_quant_mma(a, stream), name);
+                lab::die_on(ferrum::cuda::launch_quant_mma(a, stream), name);
               });
             };
             v8("v8", 0);
@@ -285,7 +278,7 @@ int main(int argc, char** argv) {
             const ferrum::cuda::QuantGemvArgs gemv{
                 x,         DType::kBF16, weights[c % copies], t.type,      out_buffer->data(), DType::kBF16,
                 size_t(m), size_t(s.n),  size_t(s.k),         gemv_scratch};
-            die_on(ferrum::cuda::launch_quant_gemv(gemv, stream), "gemv");
+            lab::die_on(ferrum::cuda::launch_quant_gemv(gemv, stream), "gemv");
           });
           LAB_CHECK(cudaFree(gemv_scratch));
         }
@@ -327,7 +320,7 @@ int main(int argc, char** argv) {
       return w;
     };
     float* dense_all = lab::device_alloc<float>(size_t{1} * s.n * s.k);
-    die_on(ferrum::cuda::launch_gptq_dequantize(packed(0), dense_all, DType::kF32, nullptr), "gptq dequantize");
+    lab::die_on(ferrum::cuda::launch_gptq_dequantize(packed(0), dense_all, DType::kF32, nullptr), "gptq dequantize");
     reference_kernel<<<dim3(1, kMaxM), kCheckedRows>>>(dense_all, x, ref_d, kMaxM, kCheckedRows, s.k);
     LAB_LAUNCH_CHECK("reference");
     LAB_CHECK(cudaFree(dense_all));
@@ -339,9 +332,9 @@ int main(int argc, char** argv) {
       const Measure measure{
           "gptq4", s.name, m, s.n, s.k, bytes, copy_gbps, stream, static_cast<bf16_t*>(out_buffer->data()), &ref_all};
       all_ok = measure.report("v0", [&](int c) {
-        die_on(ferrum::cuda::launch_gptq_dequantize(packed(c), dense_buffer->data(), DType::kBF16, stream),
-               "v0 dequantize");
-        die_on(
+        lab::die_on(ferrum::cuda::launch_gptq_dequantize(packed(c), dense_buffer->data(), DType::kBF16, stream),
+                    "v0 dequantize");
+        lab::die_on(
             ferrum::cuda::run_dense_gemm(ctx, {x, DType::kBF16, dense_buffer->data(), DType::kBF16, out_buffer->data(),
                                                DType::kBF16, size_t(m), size_t(s.n), size_t(s.k)}),
             "v0 gemm");
@@ -350,7 +343,7 @@ int main(int argc, char** argv) {
         all_ok = measure.report(name, [&](int c) {
           ferrum::cuda::QuantMmaArgs a = base_args(m, s.n, s.k);
           a.kernel = kernel;
-          die_on(ferrum::cuda::launch_quant_mma_packed(a, packed(c), false, stream), name);
+          lab::die_on(ferrum::cuda::launch_quant_mma_packed(a, packed(c), false, stream), name);
         }) && all_ok;
       };
       packed_gemm("v2", ferrum::cuda::QuantMmaKernel::kSharedTiles);
@@ -361,12 +354,12 @@ int main(int argc, char** argv) {
         // is the only launch. (A gemv2, two chunks per warp step, lost 2-17%: lab/NOTES.md.)
         ensure_scratch(ferrum::cuda::packed_gemv_scratch_bytes(packed(0), false, sms));
         LAB_CHECK(cudaMemset(x_rounded, 0, ferrum::cuda::rounded_rows_bytes(1, s.k)));
-        die_on(ferrum::cuda::launch_round_rows(x, DType::kBF16, 1, s.k, x_rounded, stream), "round x");
+        lab::die_on(ferrum::cuda::launch_round_rows(x, DType::kBF16, 1, s.k, x_rounded, stream), "round x");
         for (const bool ahead : {false, true}) {
           all_ok = measure.report(ahead ? "gemv-r" : "gemv", [&](int c) {
             ferrum::cuda::QuantMmaArgs a = base_args(1, s.n, s.k);
             a.x_rounded = ahead ? x_rounded : nullptr;
-            die_on(ferrum::cuda::launch_packed_gemv(a, packed(c), false, stream, gemv_counters), "gptq gemv");
+            lab::die_on(ferrum::cuda::launch_packed_gemv(a, packed(c), false, stream, gemv_counters), "gptq gemv");
           }) && all_ok;
         }
       }

@@ -296,13 +296,6 @@ struct Shape {
   int n, k;
 };
 
-void die_on(const ferrum::Status& status, const char* what) {
-  if (!status) {
-    std::fprintf(stderr, "%s: %s\n", what, status.error().to_string().c_str());
-    std::exit(1);
-  }
-}
-
 }  // namespace
 
 int main() {
@@ -366,9 +359,9 @@ int main() {
         all_ok = all_ok && !err.has_nan && err.rel_l2 <= 8e-3;
       };
       report("cublaslt", [&](int i) {
-        die_on(ferrum::cuda::run_dense_gemm(ctx, {x, DType::kBF16, weights[i % copies], DType::kBF16, out, DType::kBF16,
-                                                  size_t(m), size_t(s.n), size_t(s.k)}),
-               "cublaslt");
+        lab::die_on(ferrum::cuda::run_dense_gemm(ctx, {x, DType::kBF16, weights[i % copies], DType::kBF16, out,
+                                                       DType::kBF16, size_t(m), size_t(s.n), size_t(s.k)}),
+                    "cublaslt");
       });
       const Plan p4 = plan_for<4>(s.n, s.k, sms, 2);
       report("v1 4 stages, " + std::to_string(p4.splits) + " splits",
