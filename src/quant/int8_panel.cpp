@@ -1,7 +1,10 @@
 #include "quant/int8_panel.h"
 
+#include <emmintrin.h>
+
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "quant/block_integers.h"
 #include "quant/block_types.h"
@@ -10,9 +13,36 @@
 namespace ferrum::quant {
 namespace {
 
-// Writes `count` codes (a multiple of 4) for positions [first, first + count) of lane `lane`.
-void store_codes(const uint8_t* linear, size_t count, size_t first, size_t lane, uint8_t* codes) {
-  for (size_t t = 0; t < count; t += 4) std::memcpy(codes + panel_code_index(first + t, lane), linear + t, 4);
+// Writes `count` codes (a multiple of 4) for positions [first, first + count) of lane `lane`: into
+// the panel's staging rows when it has them (decode_tile_to_panel), else in place.
+void store_codes(const uint8_t* linear, size_t count, size_t first, size_t lane, const PanelView& panel) {
+  if (panel.staging != nullptr) {
+    std::memcpy(panel.staging + lane * panel.staging_stride + first, linear, count);
+    return;
+  }
+  for (size_t t = 0; t < count; t += 4) std::memcpy(panel.codes + panel_code_index(first + t, lane), linear + t, 4);
+}
+
+// The panel's codes from 16 staging rows of `count` codes (a multiple of 16): 4 x 4 transposes of
+// 4-byte pieces, so that each store writes 4 lanes' pieces of one position group side by side (16
+// bytes) where store_codes in place writes one 4-byte piece 64 bytes from the last.
+void transpose_staging(const uint8_t* staging, size_t count, uint8_t* codes) {
+  for (size_t lane = 0; lane < kPanelRows; lane += 4) {
+    const uint8_t* rows = staging + lane * count;
+    for (size_t p = 0; p < count; p += 16) {
+      const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows + p));
+      const __m128i r1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows + count + p));
+      const __m128i r2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows + 2 * count + p));
+      const __m128i r3 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows + 3 * count + p));
+      const __m128i low01 = _mm_unpacklo_epi32(r0, r1), low23 = _mm_unpacklo_epi32(r2, r3);
+      const __m128i high01 = _mm_unpackhi_epi32(r0, r1), high23 = _mm_unpackhi_epi32(r2, r3);
+      const __m128i groups[4] = {_mm_unpacklo_epi64(low01, low23), _mm_unpackhi_epi64(low01, low23),
+                                 _mm_unpacklo_epi64(high01, high23), _mm_unpackhi_epi64(high01, high23)};
+      for (size_t g = 0; g < 4; ++g) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + panel_code_index(p + 4 * g, lane)), groups[g]);
+      }
+    }
+  }
 }
 
 // The bias that makes a legacy type's signed levels unsigned codes (level = code - bias).
@@ -33,7 +63,7 @@ void decode_legacy_row(const void* row, size_t k, size_t lane, const PanelView& 
   for (size_t b = 0; b < k / kLegacyBlock; ++b) {
     unpack_integers(blocks[b], unpacked);
     for (size_t j = 0; j < kLegacyBlock; ++j) codes[j] = static_cast<uint8_t>(unpacked.level[j] + bias);
-    store_codes(codes, kLegacyBlock, b * kLegacyBlock, lane, panel.codes);
+    store_codes(codes, kLegacyBlock, b * kLegacyBlock, lane, panel);
     panel.scales[b * kPanelRows + lane] = unpacked.d;
     const float bias_term = static_cast<float>(bias) * unpacked.d;  // exact: bias is a power of two
     panel.offsets[b * kPanelRows + lane] = unpacked.m - bias_term;
@@ -74,7 +104,7 @@ void decode_k4_row(const void* row, size_t k, size_t lane, const PanelView& pane
         }
       }
     }
-    store_codes(codes, kSuperBlock, b * kSuperBlock, lane, panel.codes);
+    store_codes(codes, kSuperBlock, b * kSuperBlock, lane, panel);
     store_k4_groups(block.scales, half_to_float(block.d), half_to_float(block.dmin), b, lane, panel);
   }
 }
@@ -118,7 +148,7 @@ void decode_two_bit_row(const void* row, size_t k, size_t lane, const PanelView&
         }
       }
     }
-    store_codes(codes, kSuperBlock, b * kSuperBlock, lane, panel.codes);
+    store_codes(codes, kSuperBlock, b * kSuperBlock, lane, panel);
     float scales[16], offsets[16];
     two_bit_groups(block, scales, offsets);
     for (size_t g = 0; g < 16; ++g) {
@@ -146,7 +176,7 @@ void decode_q6_k_row(const void* row, size_t k, size_t lane, const PanelView& pa
         out[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
       }
     }
-    store_codes(codes, kSuperBlock, b * kSuperBlock, lane, panel.codes);
+    store_codes(codes, kSuperBlock, b * kSuperBlock, lane, panel);
     const float d = half_to_float(block.d);
     for (size_t g = 0; g < 16; ++g) {
       const float scale = d * static_cast<float>(block.scales[g]);
@@ -163,7 +193,7 @@ void decode_q8_0_row(const void* row, size_t k, size_t lane, const PanelView& pa
   alignas(64) uint8_t codes[kLegacyBlock];
   for (size_t b = 0; b < k / kLegacyBlock; ++b) {
     for (size_t j = 0; j < kLegacyBlock; ++j) codes[j] = static_cast<uint8_t>(blocks[b].qs[j] ^ 0x80);
-    store_codes(codes, kLegacyBlock, b * kLegacyBlock, lane, panel.codes);
+    store_codes(codes, kLegacyBlock, b * kLegacyBlock, lane, panel);
     const float d = half_to_float(blocks[b].d);
     panel.scales[b * kPanelRows + lane] = d;
     panel.offsets[b * kPanelRows + lane] = -(128.0f * d);
@@ -217,6 +247,28 @@ void decode_row_to_panel(DType type, const void* row, size_t k, size_t lane, con
     case DType::kQ6_K: decode_q6_k_row(row, k, lane, panel); return;
     default: return;
   }
+}
+
+void decode_tile_to_panel(DType type, const uint8_t* first_row, size_t row_bytes, size_t rows, size_t k,
+                          const PanelView& panel) {
+  thread_local std::vector<uint8_t> staging;
+  staging.resize(kPanelRows * k);
+  PanelView staged = panel;
+  staged.staging = staging.data();
+  staged.staging_stride = k;
+  const size_t groups = k / panel.group_size;
+  for (size_t lane = 0; lane < kPanelRows; ++lane) {
+    if (lane < rows) {
+      decode_row_to_panel(type, first_row + lane * row_bytes, k, lane, staged);
+      continue;
+    }
+    std::memset(staging.data() + lane * k, 0, k);
+    for (size_t g = 0; g < groups; ++g) {
+      panel.scales[g * kPanelRows + lane] = 0.0f;
+      panel.offsets[g * kPanelRows + lane] = 0.0f;
+    }
+  }
+  transpose_staging(staging.data(), k, panel.codes);
 }
 
 void clear_panel_lane(size_t lane, size_t groups, const PanelView& panel) {

@@ -144,14 +144,8 @@ Status gemm_gguf(CpuContext& ctx, const CpuBuffer& a, const QuantWeights<CpuBuff
   panel_gemm_over_tiles(*ctx.pool, qa, quant::panel_code_bits(type), c, n,
                         [&](size_t j0, size_t rows, size_t first, size_t count, const quant::PanelView& panel) {
                           const size_t skip = row_bytes_unchecked(type, first);
-                          for (size_t lane = 0; lane < quant::kPanelRows; ++lane) {
-                            if (lane < rows) {
-                              quant::decode_row_to_panel(type, base + (j0 + lane) * row_bytes + skip, count, lane,
-                                                         panel);
-                            } else {
-                              quant::clear_panel_lane(lane, count / panel.group_size, panel);
-                            }
-                          }
+                          quant::decode_tile_to_panel(type, base + j0 * row_bytes + skip, row_bytes, rows, count,
+                                                      panel);
                         });
   return ok();
 }
