@@ -1,6 +1,8 @@
 #include "quant/int8_panel.h"
 
+#if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
 
 #include <cstring>
 #include <type_traits>
@@ -30,6 +32,7 @@ void transpose_staging(const uint8_t* staging, size_t count, uint8_t* codes) {
   for (size_t lane = 0; lane < kPanelRows; lane += 4) {
     const uint8_t* rows = staging + lane * count;
     for (size_t p = 0; p < count; p += 16) {
+#if defined(__SSE2__)
       const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows + p));
       const __m128i r1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows + count + p));
       const __m128i r2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows + 2 * count + p));
@@ -41,6 +44,13 @@ void transpose_staging(const uint8_t* staging, size_t count, uint8_t* codes) {
       for (size_t g = 0; g < 4; ++g) {
         _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + panel_code_index(p + 4 * g, lane)), groups[g]);
       }
+#else
+      for (size_t g = 0; g < 4; ++g) {
+        for (size_t r = 0; r < 4; ++r) {
+          std::memcpy(codes + panel_code_index(p + 4 * g, lane + r), rows + r * count + p + 4 * g, 4);
+        }
+      }
+#endif
     }
   }
 }
