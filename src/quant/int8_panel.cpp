@@ -1,6 +1,8 @@
 #include "quant/int8_panel.h"
 
-#if defined(__SSE2__)
+#if defined(__SSSE3__)
+#include <tmmintrin.h>
+#elif defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
@@ -8,7 +10,6 @@
 #include <type_traits>
 #include <vector>
 
-#include "quant/block_integers.h"
 #include "quant/block_types.h"
 #include "quant/half_fast.h"
 
@@ -63,20 +64,63 @@ constexpr int level_bias() {
   return 0;
 }
 
+// The 32 codes of a legacy block into `out`: the nibbles (value j in byte j's low half, value j + 16
+// in its high half) plus, for Q5_0 / Q5_1, bit j of qh as value j's fifth bit. With SSE the codes
+// are written by two 16-byte stores straight to their destination (a 32-byte read of two 16-byte
+// stores just made would stall on store forwarding).
+template <class Block>
+void legacy_codes(const Block& block, uint8_t* out) {
+  constexpr bool kFiveBits = std::is_same_v<Block, BlockQ5_0> || std::is_same_v<Block, BlockQ5_1>;
+#if defined(__SSSE3__)
+  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
+  const __m128i nibble = _mm_set1_epi8(0x0F);
+  __m128i low = _mm_and_si128(packed, nibble), high = _mm_and_si128(_mm_srli_epi16(packed, 4), nibble);
+  if constexpr (kFiveBits) {
+    uint32_t fifth;
+    std::memcpy(&fifth, block.qh, sizeof fifth);
+    // Byte j of a half gets bit j of its 16 qh bits: the byte holding it, broadcast, then masked.
+    const __m128i bits = _mm_set1_epi32(static_cast<int>(fifth));
+    const __m128i select = _mm_set1_epi64x(static_cast<int64_t>(0x8040201008040201));
+    const __m128i sixteen = _mm_set1_epi8(16);
+    const auto spread = [&](__m128i byte_of_bit) {
+      const __m128i bytes = _mm_and_si128(_mm_shuffle_epi8(bits, byte_of_bit), select);
+      return _mm_and_si128(_mm_cmpeq_epi8(bytes, select), sixteen);
+    };
+    low = _mm_or_si128(low, spread(_mm_set_epi64x(0x0101010101010101, 0)));
+    high = _mm_or_si128(high, spread(_mm_set_epi64x(0x0303030303030303, 0x0202020202020202)));
+  }
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), low);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), high);
+#else
+  uint32_t fifth = 0;
+  if constexpr (kFiveBits) std::memcpy(&fifth, block.qh, sizeof fifth);
+  for (size_t l = 0; l < kLegacyBlock / 2; ++l) {
+    out[l] = static_cast<uint8_t>((block.qs[l] & 0xF) | (((fifth >> l) & 1) << 4));
+    out[l + 16] = static_cast<uint8_t>((block.qs[l] >> 4) | (((fifth >> (l + 16)) & 1) << 4));
+  }
+#endif
+}
+
 // Legacy blocks (32 values, one group): w = d * level + m = d * code + (m - bias * d).
 template <class Block>
 void decode_legacy_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
   const auto* blocks = static_cast<const Block*>(row);
   constexpr int bias = level_bias<Block>();
-  LegacyIntegers unpacked;
-  uint8_t codes[kLegacyBlock];
+  constexpr bool kHasOffset = std::is_same_v<Block, BlockQ4_1> || std::is_same_v<Block, BlockQ5_1>;
+  alignas(32) uint8_t codes[kLegacyBlock];
   for (size_t b = 0; b < k / kLegacyBlock; ++b) {
-    unpack_integers(blocks[b], unpacked);
-    for (size_t j = 0; j < kLegacyBlock; ++j) codes[j] = static_cast<uint8_t>(unpacked.level[j] + bias);
-    store_codes(codes, kLegacyBlock, b * kLegacyBlock, lane, panel);
-    panel.scales[b * kPanelRows + lane] = unpacked.d;
-    const float bias_term = static_cast<float>(bias) * unpacked.d;  // exact: bias is a power of two
-    panel.offsets[b * kPanelRows + lane] = unpacked.m - bias_term;
+    const Block& block = blocks[b];
+    if (panel.staging != nullptr) {
+      legacy_codes(block, panel.staging + lane * panel.staging_stride + b * kLegacyBlock);
+    } else {
+      legacy_codes(block, codes);
+      store_codes(codes, kLegacyBlock, b * kLegacyBlock, lane, panel);
+    }
+    const float d = half_to_float(block.d);
+    panel.scales[b * kPanelRows + lane] = d;
+    float m = 0.0f;
+    if constexpr (kHasOffset) m = half_to_float(block.m);
+    panel.offsets[b * kPanelRows + lane] = m - static_cast<float>(bias) * d;  // exact: bias is a power of two
   }
 }
 
