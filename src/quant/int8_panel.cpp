@@ -16,19 +16,9 @@
 namespace ferrum::quant {
 namespace {
 
-// Writes `count` codes (a multiple of 4) for positions [first, first + count) of lane `lane`: into
-// the panel's staging rows when it has them (decode_tile_to_panel), else in place.
-void store_codes(const uint8_t* linear, size_t count, size_t first, size_t lane, const PanelView& panel) {
-  if (panel.staging != nullptr) {
-    std::memcpy(panel.staging + lane * panel.staging_stride + first, linear, count);
-    return;
-  }
-  for (size_t t = 0; t < count; t += 4) std::memcpy(panel.codes + panel_code_index(first + t, lane), linear + t, 4);
-}
-
 // The panel's codes from 16 staging rows of `count` codes (a multiple of 16): 4 x 4 transposes of
 // 4-byte pieces, so that each store writes 4 lanes' pieces of one position group side by side (16
-// bytes) where store_codes in place writes one 4-byte piece 64 bytes from the last.
+// bytes), where writing each row into the panel stores one 4-byte piece 64 bytes from the last.
 void transpose_staging(const uint8_t* staging, size_t count, uint8_t* codes) {
   for (size_t lane = 0; lane < kPanelRows; lane += 4) {
     const uint8_t* rows = staging + lane * count;
@@ -65,9 +55,8 @@ constexpr int level_bias() {
 }
 
 // The 32 codes of a legacy block into `out`: the nibbles (value j in byte j's low half, value j + 16
-// in its high half) plus, for Q5_0 / Q5_1, bit j of qh as value j's fifth bit. With SSE the codes
-// are written by two 16-byte stores straight to their destination (a 32-byte read of two 16-byte
-// stores just made would stall on store forwarding).
+// in its high half) plus, for Q5_0 / Q5_1, bit j of qh as value j's fifth bit; with SSSE3 two
+// 16-byte stores.
 template <class Block>
 void legacy_codes(const Block& block, uint8_t* out) {
   constexpr bool kFiveBits = std::is_same_v<Block, BlockQ5_0> || std::is_same_v<Block, BlockQ5_1>;
@@ -103,19 +92,13 @@ void legacy_codes(const Block& block, uint8_t* out) {
 
 // Legacy blocks (32 values, one group): w = d * level + m = d * code + (m - bias * d).
 template <class Block>
-void decode_legacy_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
+void decode_legacy_row(const void* row, size_t k, size_t lane, uint8_t* codes, const PanelView& panel) {
   const auto* blocks = static_cast<const Block*>(row);
   constexpr int bias = level_bias<Block>();
   constexpr bool kHasOffset = std::is_same_v<Block, BlockQ4_1> || std::is_same_v<Block, BlockQ5_1>;
-  alignas(32) uint8_t codes[kLegacyBlock];
   for (size_t b = 0; b < k / kLegacyBlock; ++b) {
     const Block& block = blocks[b];
-    if (panel.staging != nullptr) {
-      legacy_codes(block, panel.staging + lane * panel.staging_stride + b * kLegacyBlock);
-    } else {
-      legacy_codes(block, codes);
-      store_codes(codes, kLegacyBlock, b * kLegacyBlock, lane, panel);
-    }
+    legacy_codes(block, codes + b * kLegacyBlock);
     const float d = half_to_float(block.d);
     panel.scales[b * kPanelRows + lane] = d;
     float m = 0.0f;
@@ -124,7 +107,7 @@ void decode_legacy_row(const void* row, size_t k, size_t lane, const PanelView& 
   }
 }
 
-// The K-quants and Q8_0 decode directly, without the generic integer view.
+// The K-quants and Q8_0 likewise, each block's codes written in place into the lane's row.
 
 // Q4_K and Q5_K's eight groups of 32: scale d * sc, offset -dmin * m.
 void store_k4_groups(const uint8_t* packed_scales, float d, float dmin, size_t block, size_t lane,
@@ -141,11 +124,11 @@ void store_k4_groups(const uint8_t* packed_scales, float d, float dmin, size_t b
 // Q4_K: sub-block pair p shares qs[32p..32p+31], low nibbles first. Q5_K adds the fifth bit:
 // qh[l] bit 2p for the low nibbles of pair p, bit 2p + 1 for the high ones.
 template <bool kFifthBit, class Block>
-void decode_k4_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
+void decode_k4_row(const void* row, size_t k, size_t lane, uint8_t* row_codes, const PanelView& panel) {
   const auto* blocks = static_cast<const Block*>(row);
-  alignas(64) uint8_t codes[kSuperBlock];
   for (size_t b = 0; b < k / kSuperBlock; ++b) {
     const Block& block = blocks[b];
+    uint8_t* codes = row_codes + b * kSuperBlock;
     for (size_t pair = 0; pair < 4; ++pair) {
       for (size_t l = 0; l < 32; ++l) {
         codes[64 * pair + l] = block.qs[32 * pair + l] & 0xF;
@@ -158,7 +141,6 @@ void decode_k4_row(const void* row, size_t k, size_t lane, const PanelView& pane
         }
       }
     }
-    store_codes(codes, kSuperBlock, b * kSuperBlock, lane, panel);
     store_k4_groups(block.scales, half_to_float(block.d), half_to_float(block.dmin), b, lane, panel);
   }
 }
@@ -186,11 +168,11 @@ void two_bit_groups(const BlockQ3_K& block, float* scales, float* offsets) {
 // Q2_K and Q3_K: value 128h + 32s + l is bits 2s..2s+1 of qs[32h + l]; Q3_K adds bit 4h + s of
 // hmask[l] as the third bit (code 0..7).
 template <class Block>
-void decode_two_bit_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
+void decode_two_bit_row(const void* row, size_t k, size_t lane, uint8_t* row_codes, const PanelView& panel) {
   const auto* blocks = static_cast<const Block*>(row);
-  alignas(64) uint8_t codes[kSuperBlock];
   for (size_t b = 0; b < k / kSuperBlock; ++b) {
     const Block& block = blocks[b];
+    uint8_t* codes = row_codes + b * kSuperBlock;
     for (size_t half = 0; half < 2; ++half) {
       for (size_t shift = 0; shift < 4; ++shift) {
         for (size_t l = 0; l < 32; ++l) {
@@ -202,7 +184,6 @@ void decode_two_bit_row(const void* row, size_t k, size_t lane, const PanelView&
         }
       }
     }
-    store_codes(codes, kSuperBlock, b * kSuperBlock, lane, panel);
     float scales[16], offsets[16];
     two_bit_groups(block, scales, offsets);
     for (size_t g = 0; g < 16; ++g) {
@@ -214,11 +195,11 @@ void decode_two_bit_row(const void* row, size_t k, size_t lane, const PanelView&
 }
 
 // Q6_K: code = low nibble | two high bits (0..63); value (d * sc) * (code - 32).
-void decode_q6_k_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
+void decode_q6_k_row(const void* row, size_t k, size_t lane, uint8_t* row_codes, const PanelView& panel) {
   const auto* blocks = static_cast<const BlockQ6_K*>(row);
-  alignas(64) uint8_t codes[kSuperBlock];
   for (size_t b = 0; b < k / kSuperBlock; ++b) {
     const BlockQ6_K& block = blocks[b];
+    uint8_t* codes = row_codes + b * kSuperBlock;
     for (size_t half = 0; half < 2; ++half) {
       const uint8_t* ql = block.ql + 64 * half;
       const uint8_t* qh = block.qh + 32 * half;
@@ -230,7 +211,6 @@ void decode_q6_k_row(const void* row, size_t k, size_t lane, const PanelView& pa
         out[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
       }
     }
-    store_codes(codes, kSuperBlock, b * kSuperBlock, lane, panel);
     const float d = half_to_float(block.d);
     for (size_t g = 0; g < 16; ++g) {
       const float scale = d * static_cast<float>(block.scales[g]);
@@ -242,15 +222,32 @@ void decode_q6_k_row(const void* row, size_t k, size_t lane, const PanelView& pa
 }
 
 // Q8_0: code = q + 128, offset -128 * d.
-void decode_q8_0_row(const void* row, size_t k, size_t lane, const PanelView& panel) {
+void decode_q8_0_row(const void* row, size_t k, size_t lane, uint8_t* codes, const PanelView& panel) {
   const auto* blocks = static_cast<const BlockQ8_0*>(row);
-  alignas(64) uint8_t codes[kLegacyBlock];
   for (size_t b = 0; b < k / kLegacyBlock; ++b) {
-    for (size_t j = 0; j < kLegacyBlock; ++j) codes[j] = static_cast<uint8_t>(blocks[b].qs[j] ^ 0x80);
-    store_codes(codes, kLegacyBlock, b * kLegacyBlock, lane, panel);
+    for (size_t j = 0; j < kLegacyBlock; ++j)
+      codes[b * kLegacyBlock + j] = static_cast<uint8_t>(blocks[b].qs[j] ^ 0x80);
     const float d = half_to_float(blocks[b].d);
     panel.scales[b * kPanelRows + lane] = d;
     panel.offsets[b * kPanelRows + lane] = -(128.0f * d);
+  }
+}
+
+// One row of `k` values (whole blocks of `type`): its codes in order into `codes`, its groups'
+// scales and offsets into lane `lane` of `panel`.
+void decode_row(DType type, const void* row, size_t k, size_t lane, uint8_t* codes, const PanelView& panel) {
+  switch (type) {
+    case DType::kQ4_0: decode_legacy_row<BlockQ4_0>(row, k, lane, codes, panel); return;
+    case DType::kQ4_1: decode_legacy_row<BlockQ4_1>(row, k, lane, codes, panel); return;
+    case DType::kQ5_0: decode_legacy_row<BlockQ5_0>(row, k, lane, codes, panel); return;
+    case DType::kQ5_1: decode_legacy_row<BlockQ5_1>(row, k, lane, codes, panel); return;
+    case DType::kQ8_0: decode_q8_0_row(row, k, lane, codes, panel); return;
+    case DType::kQ2_K: decode_two_bit_row<BlockQ2_K>(row, k, lane, codes, panel); return;
+    case DType::kQ3_K: decode_two_bit_row<BlockQ3_K>(row, k, lane, codes, panel); return;
+    case DType::kQ4_K: decode_k4_row<false, BlockQ4_K>(row, k, lane, codes, panel); return;
+    case DType::kQ5_K: decode_k4_row<true, BlockQ5_K>(row, k, lane, codes, panel); return;
+    case DType::kQ6_K: decode_q6_k_row(row, k, lane, codes, panel); return;
+    default: return;
   }
 }
 
@@ -287,36 +284,18 @@ uint32_t panel_code_bits(DType type) {
   }
 }
 
-void decode_row_to_panel(DType type, const void* row, size_t k, size_t lane, const PanelView& panel) {
-  switch (type) {
-    case DType::kQ4_0: decode_legacy_row<BlockQ4_0>(row, k, lane, panel); return;
-    case DType::kQ4_1: decode_legacy_row<BlockQ4_1>(row, k, lane, panel); return;
-    case DType::kQ5_0: decode_legacy_row<BlockQ5_0>(row, k, lane, panel); return;
-    case DType::kQ5_1: decode_legacy_row<BlockQ5_1>(row, k, lane, panel); return;
-    case DType::kQ8_0: decode_q8_0_row(row, k, lane, panel); return;
-    case DType::kQ2_K: decode_two_bit_row<BlockQ2_K>(row, k, lane, panel); return;
-    case DType::kQ3_K: decode_two_bit_row<BlockQ3_K>(row, k, lane, panel); return;
-    case DType::kQ4_K: decode_k4_row<false, BlockQ4_K>(row, k, lane, panel); return;
-    case DType::kQ5_K: decode_k4_row<true, BlockQ5_K>(row, k, lane, panel); return;
-    case DType::kQ6_K: decode_q6_k_row(row, k, lane, panel); return;
-    default: return;
-  }
-}
-
 void decode_tile_to_panel(DType type, const uint8_t* first_row, size_t row_bytes, size_t rows, size_t k,
                           const PanelView& panel) {
   thread_local std::vector<uint8_t> staging;
   staging.resize(kPanelRows * k);
-  PanelView staged = panel;
-  staged.staging = staging.data();
-  staged.staging_stride = k;
   const size_t groups = k / panel.group_size;
   for (size_t lane = 0; lane < kPanelRows; ++lane) {
+    uint8_t* codes = staging.data() + lane * k;
     if (lane < rows) {
-      decode_row_to_panel(type, first_row + lane * row_bytes, k, lane, staged);
+      decode_row(type, first_row + lane * row_bytes, k, lane, codes, panel);
       continue;
     }
-    std::memset(staging.data() + lane * k, 0, k);
+    std::memset(codes, 0, k);
     for (size_t g = 0; g < groups; ++g) {
       panel.scales[g * kPanelRows + lane] = 0.0f;
       panel.offsets[g * kPanelRows + lane] = 0.0f;

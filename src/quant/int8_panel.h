@@ -27,10 +27,6 @@ struct PanelView {
   // Every code is below 2^code_bits. Kernels without an unsigned x signed byte dot into int32 (AVX2's
   // maddubs adds pairs in int16) take a faster path when codes stay below 128; 8 is always safe.
   uint32_t code_bits = 8;
-  // When set (decode_tile_to_panel), decoders write each lane's codes here in order, lane l at
-  // staging + l * staging_stride, instead of into `codes`.
-  uint8_t* staging = nullptr;
-  size_t staging_stride = 0;
 };
 
 inline size_t panel_code_index(size_t position, size_t lane) {
@@ -44,15 +40,12 @@ size_t panel_group_size(DType type);
 // Bits of the codes `type` decodes to (2 for Q2_K ... 8 for Q8_0, whose codes are q + 128).
 uint32_t panel_code_bits(DType type);
 
-// Decodes one row of `k` values (whole blocks of `type`) into lane `lane` of `panel`, starting at
-// position 0. `panel.group_size` must be panel_group_size(type).
-void decode_row_to_panel(DType type, const void* row, size_t k, size_t lane, const PanelView& panel);
-
 // Decodes the rows of a 16-row tile, row r (r < rows, at most kPanelRows) at first_row + r *
-// row_bytes, `k` values each (whole blocks, a multiple of 16), into `panel`; lanes past `rows` get
-// code 0, scale 0 and offset 0. As decode_row_to_panel for each lane, but the codes pass through a
-// staging row per lane and reach the panel 16 bytes a store (a 4 x 4 transpose) instead of 4:
-// those 4-byte stores, 64 bytes apart, had set the decode's pace.
+// row_bytes, `k` values each (whole blocks of `type`), into `panel`, starting at position 0; lanes
+// past `rows` get code 0, scale 0 and offset 0. `panel.group_size` must be panel_group_size(type).
+// Each row's codes go in order into a staging row, and reach the panel's interleaved layout 16
+// bytes a store (4 x 4 transposes): written one row at a time, a lane's 4-byte pieces land 64
+// bytes apart, and those stores had set the decode's pace.
 void decode_tile_to_panel(DType type, const uint8_t* first_row, size_t row_bytes, size_t rows, size_t k,
                           const PanelView& panel);
 
