@@ -15,17 +15,6 @@ using ferrum::cuda::bf16_t;
 
 namespace {
 
-// Reference: one thread per output, f64 accumulation.
-__global__ void gemv_reference(const bf16_t* x, const bf16_t* w, double* out, int m, int n, int k) {
-  const size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x;
-  if (i >= size_t{1} * m * n) return;
-  const int t = i / n, j = i % n;
-  double acc = 0;
-  for (int c = 0; c < k; ++c)
-    acc += double(__bfloat162float(w[size_t{1} * j * k + c])) * __bfloat162float(x[t * k + c]);
-  out[i] = acc;
-}
-
 // v1: a warp per row, each lane loading one bf16 pair (4 bytes) per step. Coalesced, but a warp
 // instruction moves only 128 bytes and each lane has one load in flight: latency-bound.
 __global__ void gemv_v1(const bf16_t* x, const bf16_t* w, bf16_t* out, int m, int n, int k) {
@@ -142,23 +131,15 @@ int main() {
   bool all_ok = true;
   for (const Shape& s : shapes) {
     const size_t w_elems = size_t{1} * s.n * s.k;
-    // Enough weight copies that one pass over all of them exceeds 4x the 50 MB L2.
-    const int copies = static_cast<int>(std::max<size_t>(1, (size_t{200} << 20) / (w_elems * 2) + 1));
-    std::vector<bf16_t*> weights(copies);
-    for (int c = 0; c < copies; ++c) {
-      weights[c] = lab::device_alloc<bf16_t>(w_elems);
-      lab::fill_uniform(weights[c], w_elems, 100 + c, -0.05f, 0.05f);
-    }
+    const std::vector<bf16_t*> weights = lab::weight_copies(w_elems, -0.05f, 0.05f);
+    const int copies = static_cast<int>(weights.size());
     bf16_t* x = lab::device_alloc<bf16_t>(8 * size_t{1} * s.k);
     lab::fill_uniform(x, 8 * size_t{1} * s.k, 7);
     bf16_t* out = lab::device_alloc<bf16_t>(8 * size_t{1} * s.n);
     double* ref_d = lab::device_alloc<double>(8 * size_t{1} * s.n);
     for (int m : ms) {
       if (m > 1 && (s.n == 128256 || s.n == 1000)) continue;
-      gemv_reference<<<(m * s.n + 255) / 256, 256>>>(x, weights[0], ref_d, m, s.n, s.k);
-      LAB_LAUNCH_CHECK("gemv_reference");
-      std::vector<double> ref(size_t{1} * m * s.n);
-      LAB_CHECK(cudaMemcpy(ref.data(), ref_d, ref.size() * 8, cudaMemcpyDeviceToHost));
+      const std::vector<double> ref = lab::dense_reference(x, weights[0], m, s.n, s.k, ref_d);
       const double bytes = 2.0 * w_elems + 2.0 * m * s.k + 2.0 * m * s.n;
       for (const Version& v : versions) {
         if (s.k % 8 != 0 && v.launch != versions[0].launch) continue;  // vector versions need k % 8 == 0
@@ -174,7 +155,7 @@ int main() {
         all_ok = all_ok && !err.has_nan && err.rel_l2 <= 8e-3;
       }
     }
-    for (bf16_t* w : weights) LAB_CHECK(cudaFree(w));
+    lab::free_all(weights);
     LAB_CHECK(cudaFree(x));
     LAB_CHECK(cudaFree(out));
     LAB_CHECK(cudaFree(ref_d));

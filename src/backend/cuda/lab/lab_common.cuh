@@ -84,6 +84,45 @@ void fill_uniform(T* p, size_t n, uint64_t seed, float lo = -1.0f, float hi = 1.
   LAB_LAUNCH_CHECK("fill_uniform");
 }
 
+// Copies of a random [elems] bf16 weight (uniform in [lo, hi), copy c seeded 100 + c), enough that
+// one pass over them all exceeds 4x a 50 MB L2: harnesses rotate through them so that no timed call
+// finds its weights in L2. Free them with free_all.
+inline std::vector<__nv_bfloat16*> weight_copies(size_t elems, float lo, float hi) {
+  const int copies = static_cast<int>(std::max<size_t>(1, (size_t{200} << 20) / (elems * 2) + 1));
+  std::vector<__nv_bfloat16*> weights(copies);
+  for (int c = 0; c < copies; ++c) {
+    weights[c] = device_alloc<__nv_bfloat16>(elems);
+    fill_uniform(weights[c], elems, 100 + c, lo, hi);
+  }
+  return weights;
+}
+
+template <class T>
+void free_all(const std::vector<T*>& blocks) {
+  for (T* p : blocks) LAB_CHECK(cudaFree(p));
+}
+
+template <class T>
+__global__ void dense_reference_kernel(const T* x, const T* w, double* out, int m, int n, int k) {
+  const size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x;
+  if (i >= size_t{1} * m * n) return;
+  const int t = static_cast<int>(i / n), j = static_cast<int>(i % n);
+  double acc = 0;
+  for (int c = 0; c < k; ++c) acc += double(float(w[size_t{1} * j * k + c])) * float(x[size_t{1} * t * k + c]);
+  out[i] = acc;
+}
+
+// out[m, n] = x[m, k] @ w[n, k]^T in f64 (one thread an output), on the host; `scratch` holds m * n
+// doubles on the device.
+template <class T>
+std::vector<double> dense_reference(const T* x, const T* w, int m, int n, int k, double* scratch) {
+  dense_reference_kernel<<<(m * n + 255) / 256, 256>>>(x, w, scratch, m, n, k);
+  LAB_LAUNCH_CHECK("dense_reference");
+  std::vector<double> ref(size_t{1} * m * n);
+  LAB_CHECK(cudaMemcpy(ref.data(), scratch, ref.size() * sizeof(double), cudaMemcpyDeviceToHost));
+  return ref;
+}
+
 template <class Byte>
 __global__ void fill_bytes_kernel(Byte* p, size_t bytes, uint64_t seed) {
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < bytes; i += size_t{gridDim.x} * blockDim.x) {

@@ -45,17 +45,6 @@ constexpr int kDepth = 64;      // k a stage
 constexpr int kThreads = 128;
 constexpr int kStageElems = (kTileRows + kMaxM) * kDepth;
 
-// f64 reference, one thread per output.
-__global__ void reference_kernel(const bf16_t* x, const bf16_t* w, double* out, int m, int n, int k) {
-  const size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x;
-  if (i >= size_t{1} * m * n) return;
-  const int t = static_cast<int>(i / n), j = static_cast<int>(i % n);
-  double acc = 0;
-  for (int c = 0; c < k; ++c)
-    acc += double(__bfloat162float(w[size_t{1} * j * k + c])) * __bfloat162float(x[t * k + c]);
-  out[i] = acc;
-}
-
 // Element offset of 16-byte chunk `chunk` (0..7) of row `row` in a [rows][64] stage: chunks swizzled
 // by the row's low 3 bits, so ldmatrix's 8 rows of one chunk column hit 8 different bank groups.
 __device__ __forceinline__ int swizzled(int row, int chunk) {
@@ -327,21 +316,14 @@ int main() {
   bool all_ok = true;
   for (const Shape& s : shapes) {
     const size_t w_elems = size_t{1} * s.n * s.k;
-    const int copies = static_cast<int>(std::max<size_t>(1, (size_t{200} << 20) / (w_elems * 2) + 1));
-    std::vector<bf16_t*> weights(copies);
-    for (int c = 0; c < copies; ++c) {
-      weights[c] = lab::device_alloc<bf16_t>(w_elems);
-      lab::fill_uniform(weights[c], w_elems, 100 + c, -0.05f, 0.05f);
-    }
+    const std::vector<bf16_t*> weights = lab::weight_copies(w_elems, -0.05f, 0.05f);
+    const int copies = static_cast<int>(weights.size());
     bf16_t* x = lab::device_alloc<bf16_t>(size_t{kMaxM} * s.k);
     lab::fill_uniform(x, size_t{kMaxM} * s.k, 7);
     bf16_t* out = lab::device_alloc<bf16_t>(size_t{kMaxM} * s.n);
     double* ref_d = lab::device_alloc<double>(size_t{kMaxM} * s.n);
     for (int m : ms) {
-      reference_kernel<<<(m * s.n + 255) / 256, 256>>>(x, weights[0], ref_d, m, s.n, s.k);
-      LAB_LAUNCH_CHECK("reference");
-      std::vector<double> ref(size_t{1} * m * s.n);
-      LAB_CHECK(cudaMemcpy(ref.data(), ref_d, ref.size() * 8, cudaMemcpyDeviceToHost));
+      const std::vector<double> ref = lab::dense_reference(x, weights[0], m, s.n, s.k, ref_d);
       const double bytes = 2.0 * w_elems;
       const auto report = [&](const std::string& name, const std::function<void(int)>& call) {
         lab::poison(out, size_t{1} * m * s.n);
@@ -385,7 +367,7 @@ int main() {
         launch<6, true>(x, weights[i % copies], out, partials, counters, m, s.n, s.k, p6c, stream, true);
       });
     }
-    for (bf16_t* w : weights) LAB_CHECK(cudaFree(w));
+    lab::free_all(weights);
     LAB_CHECK(cudaFree(x));
     LAB_CHECK(cudaFree(out));
     LAB_CHECK(cudaFree(ref_d));
