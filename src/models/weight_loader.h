@@ -358,7 +358,8 @@ class WeightLoader {
     return std::optional<Linear<B>>(Linear<B>(fused_name, total_out, local_in, std::move(storage), std::move(bias)));
   }
 
-  // GPTQ goes through the backend's load_gptq; AWQ stays packed for gemm_quant.
+  // GPTQ goes through the backend's load_gptq; AWQ through load_awq where the backend has it (else,
+  // or where it refuses the layer, AWQ stays packed for gemm_quant).
   Expected<typename Linear<B>::Storage> load_group_quantized(const std::string& prefix, size_t stored_out_features,
                                                              size_t stored_in_features,
                                                              const WeightSplit& split) const {
@@ -399,7 +400,8 @@ class WeightLoader {
     return part;
   }
 
-  // A validated layer's tensors as the backend keeps them: AWQ's as stored, GPTQ's through load_gptq.
+  // A validated layer's tensors as the backend keeps them: GPTQ's through load_gptq, AWQ's through
+  // load_awq or as stored.
   Expected<typename Linear<B>::Storage> store_group_quantized(const GroupQuantTensors& tensors, size_t out_features,
                                                               size_t in_features) const {
     const CheckpointQuantization& q = options_.quantization;
@@ -407,7 +409,8 @@ class WeightLoader {
       if constexpr (requires(std::span<const int32_t> ints, std::span<const float> floats) {
                       B::load_awq(ints, floats, ints, size_t{}, size_t{}, size_t{});
                     }) {
-        // Backends that run AWQ on their GPTQ kernels take it repacked (zero points of 0 excepted).
+        // Backends that run AWQ through their GPTQ store take it here (CUDA repacks it and refuses
+        // zero points of 0, which then stay AWQ; CPU decodes it as it is).
         FERRUM_ASSIGN_OR_RETURN(GptqHostTensors host, awq_host_tensors(tensors));
         auto store = B::load_awq(host.qweight, host.scales, host.qzeros, q.group_size, in_features, out_features);
         if (store) return GptqWeight<B>{std::move(*store), 4, q.group_size, false};

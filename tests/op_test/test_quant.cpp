@@ -293,7 +293,7 @@ Expected<LayerBuffers<B>> upload_layer(const PackedLayer& layer) {
   return buffers;
 }
 
-// Backends that repack AWQ into their GPTQ store (CUDA).
+// Backends that run AWQ through their GPTQ store (CPU: decoded to panels; CUDA: repacked).
 template <class B>
 constexpr bool has_load_awq() {
   return requires(std::span<const int32_t> ints, std::span<const float> floats) {
@@ -606,11 +606,23 @@ void add_cases(CaseList& cases) {
       };
       add_layer_cases<B>(cases, "load_awq", cat("synthetic g", group, " k=1056 n=88 bf16 scales, zeros 1..15"), "awq4",
                          true, make_nonzero, false, {1, 3, 64, 200});
-      add_error_case<B>(cases, "load_awq", cat("g", group, " zero point 0"), ErrorCode::kUnsupported, [=]() -> Status {
-        const PackedLayer layer = make_synthetic_layer(true, 4, group, false, DType::kBF16, 100 + group);
-        FERRUM_TRY(B::load_awq(layer.qweight, layer.scales, layer.qzeros, group, layer.k, layer.n));
-        return ok();
-      });
+      // Zero points of 0: a backend that decodes AWQ as it is (CPU) must match the reference; one
+      // that repacks into GPTQ's layout (stored zero - 1, CUDA) cannot hold them and must refuse
+      // with kUnsupported (the loader then keeps the layer for gemm_quant). Never wrong numbers.
+      add_case<B>(cases, "load_awq", cat("synthetic g", group, " k=1056 n=88, zero points 0..15 m=3"), "awq4", false,
+                  [=]() -> CaseResult {
+                    const PackedLayer layer = make_synthetic_layer(true, 4, group, false, DType::kBF16, 100 + group);
+                    auto store = B::load_awq(layer.qweight, layer.scales, layer.qzeros, group, layer.k, layer.n);
+                    if (!store) {
+                      CaseResult refused;
+                      refused.numeric = false;
+                      refused.passed = store.error().code() == ErrorCode::kUnsupported;
+                      refused.detail = store.error().to_string();
+                      return refused;
+                    }
+                    Rng rng(3 + layer.k);
+                    return run_layer<B>(layer, random_values(rng, 3 * layer.k, DType::kF32), 3, true, kF32Math);
+                  });
     }
   }
   for (GgufQuantType type : kGgufTypes) {

@@ -37,7 +37,7 @@ struct CpuContext {
   std::shared_ptr<dist::RankGroup> rank_group;
 };
 
-// GPTQ weights decoded once at load into int8 panels (cpu_int8_gemm.h): 8-bit codes with an exact
+// GPTQ (and AWQ) weights decoded once at load into int8 panels (cpu_int8_gemm.h): 8-bit codes with an exact
 // f32 scale and offset per 32 input channels, multiplied by the integer kernel (act-order weights
 // keep their channels sorted by group, and activations are gathered into that order).
 struct CpuGptqStore {
@@ -82,6 +82,10 @@ struct CpuBackend : BackendDefaults {
                                           std::span<const int32_t> qzeros,
                                           std::optional<std::span<const int32_t>> g_idx, uint32_t bits,
                                           size_t group_size, size_t k, size_t n);
+  // A 4-bit AWQ layer (qweight [k, n / 8] interleaved, scales [groups, n], qzeros [groups, n / 8]
+  // interleaved, zero points as they are, 0 included) decoded to the same panels, for gemm_gptq.
+  static Expected<CpuGptqStore> load_awq(std::span<const int32_t> qweight, std::span<const float> scales,
+                                         std::span<const int32_t> qzeros, size_t group_size, size_t k, size_t n);
   static Status gemm_gptq(CpuContext& ctx, const CpuBuffer& a, const CpuGptqStore& weight, CpuBuffer& out, size_t m);
 
   // ── GEMM ──

@@ -192,6 +192,28 @@ cpu::QuantizedActivations quantize_grouped_activations(ThreadPool& pool, const f
                                       order.identity() ? nullptr : order.channels.data(), order.positions);
 }
 
+// A checked GPTQ / AWQ weight decoded to panels once (at load), spread over the default pool by
+// tiles of output rows.
+Expected<CpuGptqStore> store_as_panels(std::string_view op, const quant::GroupedQuantWeight& w) {
+  const size_t n = w.n;
+  CpuGptqStore store;
+  store.n = n;
+  store.k = w.k;
+  store.order = quant::grouped_panel_order(w);
+  store.panels = std::make_shared<cpu::PanelMatrix>(
+      cpu::PanelMatrix::allocate(n, store.order.positions, kGroupedPanelGroup, w.bits));
+  FERRUM_CHECK(store.panels->allocated(), ErrorCode::kOutOfRange, op, ": cannot allocate the panels of a ", n, " x ",
+               w.k, " weight");
+  default_thread_pool().parallel_for(store.panels->tiles(), 1, [&](size_t begin, size_t end) {
+    for (size_t tile = begin; tile < end; ++tile) {
+      const size_t j0 = tile * quant::kPanelRows;
+      quant::decode_grouped_to_panel(w, store.order, j0, std::min(quant::kPanelRows, n - j0), 0, store.order.positions,
+                                     store.panels->tile(tile));
+    }
+  });
+  return store;
+}
+
 }  // namespace
 
 Status CpuBackend::gemm_quant(CpuContext& ctx, const CpuBuffer& a, const QuantWeights<CpuBuffer>& weights,
@@ -258,24 +280,32 @@ Expected<CpuGptqStore> CpuBackend::load_gptq(std::span<const int32_t> qweight, s
   w.qweight = qweight.data();
   w.qzeros = qzeros.data();
   w.scales = scales.data();
+  return store_as_panels(op, w);
+}
 
-  CpuGptqStore store;
-  store.n = n;
-  store.k = k;
-  store.order = quant::grouped_panel_order(w);
-  store.panels = std::make_shared<cpu::PanelMatrix>(
-      cpu::PanelMatrix::allocate(n, store.order.positions, kGroupedPanelGroup, w.bits));
-  FERRUM_CHECK(store.panels->allocated(), ErrorCode::kOutOfRange, op, ": cannot allocate the panels of a ", n, " x ", k,
-               " weight");
-  // Once per weight at load: spread over the default pool by tiles of output rows.
-  default_thread_pool().parallel_for(store.panels->tiles(), 1, [&](size_t begin, size_t end) {
-    for (size_t tile = begin; tile < end; ++tile) {
-      const size_t j0 = tile * quant::kPanelRows;
-      quant::decode_grouped_to_panel(w, store.order, j0, std::min(quant::kPanelRows, n - j0), 0, store.order.positions,
-                                     store.panels->tile(tile));
-    }
-  });
-  return store;
+Expected<CpuGptqStore> CpuBackend::load_awq(std::span<const int32_t> qweight, std::span<const float> scales,
+                                            std::span<const int32_t> qzeros, size_t group_size, size_t k, size_t n) {
+  constexpr std::string_view op = "load_awq";
+  quant::GroupedQuantWeight w;
+  w.layout = quant::PackedLayout::kAwq;
+  w.bits = 4;
+  w.k = k;
+  w.n = n;
+  w.group_size = group_size;
+  w.zero_offset = 0;
+  w.scale_dtype = DType::kF32;
+  FERRUM_TRY(quant::validate_grouped_quant(op, w));
+  FERRUM_TRY(checked_product(op, {n, k}));
+  FERRUM_CHECK(qweight.size() == w.qweight_words(), ErrorCode::kShapeMismatch, op, ": qweight has ", qweight.size(),
+               " words, needs ", w.qweight_words(), " (k=", k, " x n=", n, " / 8)");
+  FERRUM_CHECK(qzeros.size() == w.qzeros_words(), ErrorCode::kShapeMismatch, op, ": qzeros has ", qzeros.size(),
+               " words, needs ", w.qzeros_words(), " (", w.groups(), " groups x n=", n, " / 8)");
+  FERRUM_CHECK(scales.size() == w.scale_count(), ErrorCode::kShapeMismatch, op, ": scales has ", scales.size(),
+               " values, needs ", w.scale_count(), " (", w.groups(), " groups x n=", n, ")");
+  w.qweight = qweight.data();
+  w.qzeros = qzeros.data();
+  w.scales = scales.data();
+  return store_as_panels(op, w);
 }
 
 Status CpuBackend::gemm_gptq(CpuContext& ctx, const CpuBuffer& a, const CpuGptqStore& weight, CpuBuffer& out,
