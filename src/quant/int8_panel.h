@@ -27,10 +27,23 @@ struct PanelView {
   // Every code is below 2^code_bits. Kernels without an unsigned x signed byte dot into int32 (AVX2's
   // maddubs adds pairs in int16) take a faster path when codes stay below 128; 8 is always safe.
   uint32_t code_bits = 8;
+  // Codes below 16 stored two to a byte (half the bytes a decode step streams): the byte that holds
+  // position p in the layout above (p < 4 of its 8-position run) holds p + 4 in its high nibble, so
+  // one 64-byte load is two loads' worth of codes (panel_nibble_index).
+  bool nibbles = false;
 };
 
 inline size_t panel_code_index(size_t position, size_t lane) {
   return ((position / 4) * kPanelRows + lane) * 4 + position % 4;
+}
+
+// Where position `position`, lane `lane` of a panel with `nibbles` sits: the byte, and the shift of
+// its nibble (0 or 4).
+inline size_t panel_nibble_index(size_t position, size_t lane) {
+  return ((position / 8) * kPanelRows + lane) * 4 + position % 4;
+}
+inline uint32_t panel_nibble_shift(size_t position) {
+  return position % 8 >= 4 ? 4 : 0;
 }
 
 // Positions per scale group when `type` is decoded to a panel: 16 for Q2_K, Q3_K and Q6_K (their

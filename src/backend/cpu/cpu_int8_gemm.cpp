@@ -55,12 +55,15 @@ void lay_out_row(DType activation_type, const void* blocks, size_t positions, si
 // R activation rows against the 16 panel rows: per group, int32 sums of code x value by vpdpbusd
 // (codes are the unsigned operand, activation bytes the signed broadcast one), then
 // acc += (sum * scale) * d_a + offset * (d_a * sum of values).
-template <int R>
+// kNibbles: the codes two to a byte (PanelView::nibbles); one load then serves two steps.
+template <int R, bool kNibbles>
 void panel_rows(const quant::PanelView& panel, const QuantizedActivations& a, size_t r0, size_t first_group,
                 size_t group_count, float* out, size_t out_stride, __mmask16 store_mask, bool accumulate) {
+  constexpr size_t kStepsPerLoad = kNibbles ? 2 : 1;
   const size_t group_size = panel.group_size;
   const size_t groups = a.groups();
   const size_t steps = group_size / 4;
+  [[maybe_unused]] const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
   __m512 acc[R];
   for (int r = 0; r < R; ++r) {
     acc[r] = accumulate ? _mm512_maskz_loadu_ps(store_mask, out + (r0 + r) * out_stride) : _mm512_setzero_ps();
@@ -69,14 +72,23 @@ void panel_rows(const quant::PanelView& panel, const QuantizedActivations& a, si
     const size_t g = first_group + local;
     __m512i sums[R];
     for (int r = 0; r < R; ++r) sums[r] = _mm512_setzero_si512();
-    const uint8_t* codes = panel.codes + local * group_size * kPanelRows;
+    const uint8_t* codes = panel.codes + local * group_size * kPanelRows / kStepsPerLoad;
     const int8_t* values = a.values + g * group_size;
-    for (size_t t = 0; t < steps; ++t) {
-      const __m512i w = _mm512_load_si512(codes + t * 64);
-      for (int r = 0; r < R; ++r) {
-        int32_t four;
-        std::memcpy(&four, values + (r0 + r) * a.positions + 4 * t, 4);
-        sums[r] = _mm512_dpbusd_epi32(sums[r], w, _mm512_set1_epi32(four));
+    for (size_t t = 0; t < steps; t += kStepsPerLoad) {
+      __m512i w[kStepsPerLoad];
+      if constexpr (kNibbles) {
+        const __m512i both = _mm512_load_si512(codes + t * 32);
+        w[0] = _mm512_and_si512(both, low_nibbles);
+        w[1] = _mm512_and_si512(_mm512_srli_epi16(both, 4), low_nibbles);
+      } else {
+        w[0] = _mm512_load_si512(codes + t * 64);
+      }
+      for (size_t s = 0; s < kStepsPerLoad; ++s) {
+        for (int r = 0; r < R; ++r) {
+          int32_t four;
+          std::memcpy(&four, values + (r0 + r) * a.positions + 4 * (t + s), 4);
+          sums[r] = _mm512_dpbusd_epi32(sums[r], w[s], _mm512_set1_epi32(four));
+        }
       }
     }
     const __m512 scale = _mm512_load_ps(panel.scales + local * kPanelRows);
@@ -93,17 +105,17 @@ void panel_rows(const quant::PanelView& panel, const QuantizedActivations& a, si
 
 constexpr size_t kRowsPerPass = 8;
 
-template <int R = 8>
+template <bool kNibbles, int R = 8>
 void panel_rows_dispatch(size_t rows, const quant::PanelView& panel, const QuantizedActivations& a, size_t r0,
                          size_t first_group, size_t group_count, float* out, size_t out_stride, __mmask16 mask,
                          bool accumulate) {
   if constexpr (R > 1) {
     if (rows < static_cast<size_t>(R)) {
-      return panel_rows_dispatch<R - 1>(rows, panel, a, r0, first_group, group_count, out, out_stride, mask,
-                                        accumulate);
+      return panel_rows_dispatch<kNibbles, R - 1>(rows, panel, a, r0, first_group, group_count, out, out_stride, mask,
+                                                  accumulate);
     }
   }
-  panel_rows<R>(panel, a, r0, first_group, group_count, out, out_stride, mask, accumulate);
+  panel_rows<R, kNibbles>(panel, a, r0, first_group, group_count, out, out_stride, mask, accumulate);
 }
 
 #elif defined(FERRUM_PANEL_AVX2)
@@ -114,12 +126,16 @@ void panel_rows_dispatch(size_t rows, const quant::PanelView& panel, const Quant
 // (Q8_0's q + 128, 8-bit GPTQ / AWQ) go in as c - 128, signed, through |c - 128| x (value with the
 // sign of c - 128) (pairs of at most 2 * 128 * 127), and the 128 x sum of the group's values comes
 // back in with the offset: offset + 128 * scale multiplies d_a * that sum.
-template <int R, bool kWide>
+// kNibbles (never with kWide): the codes two to a byte, one load serving two steps.
+template <int R, bool kWide, bool kNibbles>
 void panel_rows(const quant::PanelView& panel, const QuantizedActivations& a, size_t r0, size_t first_group,
                 size_t group_count, float* out, size_t out_stride, size_t valid_lanes, bool accumulate) {
+  static_assert(!(kWide && kNibbles), "nibbles are below 16");
+  constexpr size_t kStepsPerLoad = kNibbles ? 2 : 1;
   const size_t group_size = panel.group_size;
   const size_t groups = a.groups();
   const size_t steps = group_size / 4;
+  [[maybe_unused]] const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
   const __m256i ones = _mm256_set1_epi16(1);
   [[maybe_unused]] const __m256i sign_bit = _mm256_set1_epi8(static_cast<char>(0x80));
   const __m256i lane_index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -136,24 +152,32 @@ void panel_rows(const quant::PanelView& panel, const QuantizedActivations& a, si
     const size_t g = first_group + local;
     __m256i sums[R][2];
     for (int r = 0; r < R; ++r) sums[r][0] = sums[r][1] = _mm256_setzero_si256();
-    const uint8_t* codes = panel.codes + local * group_size * kPanelRows;
+    const uint8_t* codes = panel.codes + local * group_size * kPanelRows / kStepsPerLoad;
     const int8_t* values = a.values + g * group_size;
-    for (size_t t = 0; t < steps; ++t) {
-      __m256i w[2], centred[2];
+    for (size_t t = 0; t < steps; t += kStepsPerLoad) {
+      __m256i w[kStepsPerLoad][2], centred[2];
       for (int h = 0; h < 2; ++h) {
-        w[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(codes + t * 64 + 32 * h));
-        if constexpr (kWide) {
-          centred[h] = _mm256_xor_si256(w[h], sign_bit);  // c - 128 as a signed byte
-          w[h] = _mm256_abs_epi8(centred[h]);             // |c - 128|, read unsigned (128 stays 128)
+        const __m256i loaded =
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(codes + t * 64 / kStepsPerLoad + 32 * h));
+        if constexpr (kNibbles) {
+          w[0][h] = _mm256_and_si256(loaded, low_nibbles);
+          w[kStepsPerLoad - 1][h] = _mm256_and_si256(_mm256_srli_epi16(loaded, 4), low_nibbles);
+        } else if constexpr (kWide) {
+          centred[h] = _mm256_xor_si256(loaded, sign_bit);  // c - 128 as a signed byte
+          w[0][h] = _mm256_abs_epi8(centred[h]);            // |c - 128|, read unsigned (128 stays 128)
+        } else {
+          w[0][h] = loaded;
         }
       }
-      for (int r = 0; r < R; ++r) {
-        int32_t four;
-        std::memcpy(&four, values + (r0 + r) * a.positions + 4 * t, 4);
-        const __m256i x = _mm256_set1_epi32(four);
-        for (int h = 0; h < 2; ++h) {
-          const __m256i signed_x = kWide ? _mm256_sign_epi8(x, centred[h]) : x;
-          sums[r][h] = _mm256_add_epi32(sums[r][h], _mm256_madd_epi16(_mm256_maddubs_epi16(w[h], signed_x), ones));
+      for (size_t s = 0; s < kStepsPerLoad; ++s) {
+        for (int r = 0; r < R; ++r) {
+          int32_t four;
+          std::memcpy(&four, values + (r0 + r) * a.positions + 4 * (t + s), 4);
+          const __m256i x = _mm256_set1_epi32(four);
+          for (int h = 0; h < 2; ++h) {
+            const __m256i signed_x = kWide ? _mm256_sign_epi8(x, centred[h]) : x;
+            sums[r][h] = _mm256_add_epi32(sums[r][h], _mm256_madd_epi16(_mm256_maddubs_epi16(w[s][h], signed_x), ones));
+          }
         }
       }
     }
@@ -178,45 +202,57 @@ void panel_rows(const quant::PanelView& panel, const QuantizedActivations& a, si
 // registers AVX2 has.
 constexpr size_t kRowsPerPass = 4;
 
-template <bool kWide, int R = 4>
+template <bool kWide, bool kNibbles, int R = 4>
 void panel_rows_dispatch(size_t rows, const quant::PanelView& panel, const QuantizedActivations& a, size_t r0,
                          size_t first_group, size_t group_count, float* out, size_t out_stride, size_t valid_lanes,
                          bool accumulate) {
   if constexpr (R > 1) {
     if (rows < static_cast<size_t>(R)) {
-      return panel_rows_dispatch<kWide, R - 1>(rows, panel, a, r0, first_group, group_count, out, out_stride,
-                                               valid_lanes, accumulate);
+      return panel_rows_dispatch<kWide, kNibbles, R - 1>(rows, panel, a, r0, first_group, group_count, out, out_stride,
+                                                         valid_lanes, accumulate);
     }
   }
-  panel_rows<R, kWide>(panel, a, r0, first_group, group_count, out, out_stride, valid_lanes, accumulate);
+  panel_rows<R, kWide, kNibbles>(panel, a, r0, first_group, group_count, out, out_stride, valid_lanes, accumulate);
 }
 
 #endif
 
 }  // namespace
 
-size_t panel_tile_bytes(size_t positions, size_t group_size) {
-  return positions * kPanelRows + 2 * (positions / group_size) * kPanelRows * sizeof(float);
+size_t panel_tile_bytes(size_t positions, size_t group_size, bool nibbles) {
+  return positions * kPanelRows / (nibbles ? 2 : 1) + 2 * (positions / group_size) * kPanelRows * sizeof(float);
 }
 
-quant::PanelView panel_at(uint8_t* memory, size_t positions, size_t group_size, uint32_t code_bits) {
+quant::PanelView panel_at(uint8_t* memory, size_t positions, size_t group_size, uint32_t code_bits, bool nibbles) {
   quant::PanelView view;
   view.group_size = group_size;
   view.code_bits = code_bits;
+  view.nibbles = nibbles;
   view.codes = memory;
-  view.scales = reinterpret_cast<float*>(memory + positions * kPanelRows);
+  view.scales = reinterpret_cast<float*>(memory + positions * kPanelRows / (nibbles ? 2 : 1));
   view.offsets = view.scales + (positions / group_size) * kPanelRows;
   return view;
+}
+
+void pack_panel_nibbles(const uint8_t* codes, size_t positions, uint8_t* packed) {
+  for (size_t run = 0; run < positions / 8; ++run) {
+    const uint8_t* low = codes + 2 * run * 4 * kPanelRows;
+    const uint8_t* high = low + 4 * kPanelRows;
+    for (size_t i = 0; i < 4 * kPanelRows; ++i) {
+      packed[run * 4 * kPanelRows + i] = static_cast<uint8_t>(low[i] | (high[i] << 4));
+    }
+  }
 }
 
 PanelMatrix PanelMatrix::allocate(size_t n, size_t positions, size_t group_size, uint32_t code_bits) {
   PanelMatrix matrix;
   matrix.code_bits_ = code_bits;
+  matrix.nibbles_ = code_bits <= 4 && positions % 8 == 0;
   matrix.n_ = n;
   matrix.tiles_ = (n + kPanelRows - 1) / kPanelRows;
   matrix.positions_ = positions;
   matrix.group_size_ = group_size;
-  matrix.tile_bytes_ = panel_tile_bytes(positions, group_size);
+  matrix.tile_bytes_ = panel_tile_bytes(positions, group_size, matrix.nibbles_);
   const size_t bytes = std::max<size_t>(64, matrix.tiles_ * matrix.tile_bytes_);
   matrix.memory_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)));
   if (matrix.memory_) std::memset(matrix.memory_.get(), 0, bytes);
@@ -224,7 +260,7 @@ PanelMatrix PanelMatrix::allocate(size_t n, size_t positions, size_t group_size,
 }
 
 quant::PanelView PanelMatrix::tile(size_t index) const {
-  return panel_at(memory_.get() + index * tile_bytes_, positions_, group_size_, code_bits_);
+  return panel_at(memory_.get() + index * tile_bytes_, positions_, group_size_, code_bits_, nibbles_);
 }
 
 QuantizedActivations ActivationBuffer::quantize(ThreadPool& pool, DType activation_type, const float* a, size_t m,
@@ -268,17 +304,25 @@ void panel_gemm(const quant::PanelView& panel, const QuantizedActivations& a, si
 #if defined(FERRUM_PANEL_VNNI)
   const auto mask = static_cast<__mmask16>((1u << valid_lanes) - 1u);
   for (size_t r0 = 0; r0 < a.rows; r0 += kRowsPerPass) {
-    panel_rows_dispatch(std::min(kRowsPerPass, a.rows - r0), panel, a, r0, first_group, group_count, out, out_stride,
-                        mask, accumulate);
+    const size_t rows = std::min(kRowsPerPass, a.rows - r0);
+    if (panel.nibbles) {
+      panel_rows_dispatch<true>(rows, panel, a, r0, first_group, group_count, out, out_stride, mask, accumulate);
+    } else {
+      panel_rows_dispatch<false>(rows, panel, a, r0, first_group, group_count, out, out_stride, mask, accumulate);
+    }
   }
 #elif defined(FERRUM_PANEL_AVX2)
   for (size_t r0 = 0; r0 < a.rows; r0 += kRowsPerPass) {
     const size_t rows = std::min(kRowsPerPass, a.rows - r0);
-    if (panel.code_bits <= 7) {
-      panel_rows_dispatch<false>(rows, panel, a, r0, first_group, group_count, out, out_stride, valid_lanes,
-                                 accumulate);
+    if (panel.nibbles) {
+      panel_rows_dispatch<false, true>(rows, panel, a, r0, first_group, group_count, out, out_stride, valid_lanes,
+                                       accumulate);
+    } else if (panel.code_bits <= 7) {
+      panel_rows_dispatch<false, false>(rows, panel, a, r0, first_group, group_count, out, out_stride, valid_lanes,
+                                        accumulate);
     } else {
-      panel_rows_dispatch<true>(rows, panel, a, r0, first_group, group_count, out, out_stride, valid_lanes, accumulate);
+      panel_rows_dispatch<true, false>(rows, panel, a, r0, first_group, group_count, out, out_stride, valid_lanes,
+                                       accumulate);
     }
   }
 #else
@@ -291,9 +335,14 @@ void panel_gemm(const quant::PanelView& panel, const QuantizedActivations& a, si
       int32_t sums[kPanelRows] = {};
       for (size_t i = 0; i < a.group_size; ++i) {
         const int32_t value = a.values[r * a.positions + g * a.group_size + i];
+        const size_t position = local * a.group_size + i;
         for (size_t lane = 0; lane < kPanelRows; ++lane) {
-          sums[lane] +=
-              static_cast<int32_t>(panel.codes[quant::panel_code_index(local * a.group_size + i, lane)]) * value;
+          const uint32_t code =
+              panel.nibbles
+                  ? (panel.codes[quant::panel_nibble_index(position, lane)] >> quant::panel_nibble_shift(position)) &
+                        0xFu
+                  : panel.codes[quant::panel_code_index(position, lane)];
+          sums[lane] += static_cast<int32_t>(code) * value;
         }
       }
       const float d = a.scale[r * groups + g];

@@ -47,7 +47,9 @@ class ActivationBuffer {
   std::vector<float> reordered_;
 };
 
-// A whole weight matrix decoded to panels once (GPTQ at load): ceil(n / 16) tiles over `positions`.
+// A whole weight matrix decoded to panels once (GPTQ / AWQ at load): ceil(n / 16) tiles over
+// `positions`. Codes of at most 4 bits are kept two to a byte (PanelView::nibbles): a decode step
+// streams the whole matrix, so its bytes set the pace.
 class PanelMatrix {
  public:
   // Zero-filled, 64-byte aligned; nullopt-like empty matrix (tiles() == 0) when allocation fails.
@@ -69,13 +71,19 @@ class PanelMatrix {
   size_t positions_ = 0;
   size_t group_size_ = 32;
   uint32_t code_bits_ = 8;
+  bool nibbles_ = false;
   size_t tile_bytes_ = 0;
 };
 
-// Bytes of one panel tile over `positions` positions: codes, then scales, then offsets.
-size_t panel_tile_bytes(size_t positions, size_t group_size);
+// Bytes of one panel tile over `positions` positions: codes (two to a byte with `nibbles`), then
+// scales, then offsets.
+size_t panel_tile_bytes(size_t positions, size_t group_size, bool nibbles = false);
 // The panel view of a tile stored at `memory` (64-byte aligned) whose codes fit `code_bits` bits.
-quant::PanelView panel_at(uint8_t* memory, size_t positions, size_t group_size, uint32_t code_bits);
+quant::PanelView panel_at(uint8_t* memory, size_t positions, size_t group_size, uint32_t code_bits,
+                          bool nibbles = false);
+// A byte panel's codes (each below 16) over `positions` (a multiple of 8) two to a byte, as a
+// PanelView with `nibbles` reads them.
+void pack_panel_nibbles(const uint8_t* codes, size_t positions, uint8_t* packed);
 
 // out[r, lane] (+)= sum over positions [first, first + count) of panel x a, for r in [0, a.rows)
 // and lane < valid_lanes; the panel holds those positions from its position 0. `accumulate` adds

@@ -9,6 +9,7 @@
 //    at load instead.
 #include <algorithm>
 #include <variant>
+#include <vector>
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_common.h"
@@ -204,11 +205,20 @@ Expected<CpuGptqStore> store_as_panels(std::string_view op, const quant::Grouped
       cpu::PanelMatrix::allocate(n, store.order.positions, kGroupedPanelGroup, w.bits));
   FERRUM_CHECK(store.panels->allocated(), ErrorCode::kOutOfRange, op, ": cannot allocate the panels of a ", n, " x ",
                w.k, " weight");
+  const size_t positions = store.order.positions;
   default_thread_pool().parallel_for(store.panels->tiles(), 1, [&](size_t begin, size_t end) {
+    std::vector<uint8_t> staging;  // a tile's byte codes, for a matrix that keeps them as nibbles
     for (size_t tile = begin; tile < end; ++tile) {
       const size_t j0 = tile * quant::kPanelRows;
-      quant::decode_grouped_to_panel(w, store.order, j0, std::min(quant::kPanelRows, n - j0), 0, store.order.positions,
-                                     store.panels->tile(tile));
+      const quant::PanelView panel = store.panels->tile(tile);
+      quant::PanelView bytes = panel;
+      if (panel.nibbles) {
+        staging.resize(positions * quant::kPanelRows);
+        bytes.codes = staging.data();
+        bytes.nibbles = false;
+      }
+      quant::decode_grouped_to_panel(w, store.order, j0, std::min(quant::kPanelRows, n - j0), 0, positions, bytes);
+      if (panel.nibbles) cpu::pack_panel_nibbles(staging.data(), positions, panel.codes);
     }
   });
   return store;

@@ -229,6 +229,60 @@ inline double time_us(const std::function<void(int)>& call, int warmup = 10, int
   return times[iters / 2];
 }
 
+// Microseconds a call when `calls` run back to back between two events (median of 5 such runs):
+// what a kernel costs inside a decode step, where it follows other kernels.
+inline double chained_us(const std::function<void(int)>& call, cudaStream_t stream, int calls = 40) {
+  for (int i = 0; i < 5; ++i) call(i);
+  cudaEvent_t begin, end;
+  LAB_CHECK(cudaEventCreate(&begin));
+  LAB_CHECK(cudaEventCreate(&end));
+  std::vector<double> runs;
+  for (int r = 0; r < 5; ++r) {
+    LAB_CHECK(cudaEventRecord(begin, stream));
+    for (int i = 0; i < calls; ++i) call(r * calls + i);
+    LAB_CHECK(cudaEventRecord(end, stream));
+    LAB_CHECK(cudaEventSynchronize(end));
+    float ms = 0;
+    LAB_CHECK(cudaEventElapsedTime(&ms, begin, end));
+    runs.push_back(ms * 1000.0 / calls);
+  }
+  LAB_CHECK(cudaEventDestroy(begin));
+  LAB_CHECK(cudaEventDestroy(end));
+  std::sort(runs.begin(), runs.end());
+  return runs[2];
+}
+
+// Microseconds a call when `calls` calls are captured into one CUDA graph and replayed (median of
+// 5 replays after one warm-up): kernels back to back without host launch gaps, as in a decode step.
+inline double graph_us(const std::function<void(int)>& call, cudaStream_t stream, int calls = 40) {
+  cudaGraph_t graph = nullptr;
+  LAB_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  for (int i = 0; i < calls; ++i) call(i);
+  LAB_CHECK(cudaStreamEndCapture(stream, &graph));
+  cudaGraphExec_t exec = nullptr;
+  LAB_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  LAB_CHECK(cudaGraphLaunch(exec, stream));
+  cudaEvent_t begin, end;
+  LAB_CHECK(cudaEventCreate(&begin));
+  LAB_CHECK(cudaEventCreate(&end));
+  std::vector<double> runs;
+  for (int r = 0; r < 5; ++r) {
+    LAB_CHECK(cudaEventRecord(begin, stream));
+    LAB_CHECK(cudaGraphLaunch(exec, stream));
+    LAB_CHECK(cudaEventRecord(end, stream));
+    LAB_CHECK(cudaEventSynchronize(end));
+    float ms = 0;
+    LAB_CHECK(cudaEventElapsedTime(&ms, begin, end));
+    runs.push_back(ms * 1000.0 / calls);
+  }
+  LAB_CHECK(cudaEventDestroy(begin));
+  LAB_CHECK(cudaEventDestroy(end));
+  LAB_CHECK(cudaGraphExecDestroy(exec));
+  LAB_CHECK(cudaGraphDestroy(graph));
+  std::sort(runs.begin(), runs.end());
+  return runs[2];
+}
+
 // Device-to-device copy bandwidth (bytes read + written per second), the practical memory bound.
 inline double measure_copy_gbps() {
   const size_t bytes = size_t{1} << 30;

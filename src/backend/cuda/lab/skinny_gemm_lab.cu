@@ -257,29 +257,6 @@ void launch(const bf16_t* x, const bf16_t* w, bf16_t* out, float* partials, int*
                                p.splits));
 }
 
-// Microseconds a call when `calls` run back to back between two events (median of 5 such runs):
-// what a kernel costs inside a decode step, where it follows other kernels.
-double chained_us(const std::function<void(int)>& call, cudaStream_t stream, int calls = 40) {
-  for (int i = 0; i < 5; ++i) call(i);
-  cudaEvent_t begin, end;
-  LAB_CHECK(cudaEventCreate(&begin));
-  LAB_CHECK(cudaEventCreate(&end));
-  std::vector<double> runs;
-  for (int r = 0; r < 5; ++r) {
-    LAB_CHECK(cudaEventRecord(begin, stream));
-    for (int i = 0; i < calls; ++i) call(r * calls + i);
-    LAB_CHECK(cudaEventRecord(end, stream));
-    LAB_CHECK(cudaEventSynchronize(end));
-    float ms = 0;
-    LAB_CHECK(cudaEventElapsedTime(&ms, begin, end));
-    runs.push_back(ms * 1000.0 / calls);
-  }
-  LAB_CHECK(cudaEventDestroy(begin));
-  LAB_CHECK(cudaEventDestroy(end));
-  std::sort(runs.begin(), runs.end());
-  return runs[2];
-}
-
 struct Shape {
   const char* name;
   int n, k;
@@ -335,7 +312,7 @@ int main() {
         const double gbps = bytes / us / 1e3;
         lab::print_row(name, std::string(s.name) + " m=" + std::to_string(m), us, gbps, "GB/s",
                        100.0 * gbps / copy_gbps, err, 8e-3);
-        const double chained = chained_us(call, stream);
+        const double chained = lab::chained_us(call, stream);
         std::printf("%-34s %-30s %9.2f us a call back to back (%.1f GB/s)\n", name.c_str(),
                     (std::string(s.name) + " m=" + std::to_string(m)).c_str(), chained, bytes / chained / 1e3);
         all_ok = all_ok && !err.has_nan && err.rel_l2 <= 8e-3;
