@@ -1,6 +1,7 @@
 #include "quant/grouped_weight.h"
 
 #include <algorithm>
+#include <vector>
 
 namespace ferrum::quant {
 namespace {
@@ -65,6 +66,34 @@ PanelOrder grouped_panel_order(const GroupedQuantWeight& w) {
   }
   order.positions = order.channels.size();
   return order;
+}
+
+size_t shared_scale_positions(const GroupedQuantWeight& w, const PanelOrder& order) {
+  const size_t blocks = order.positions / kPanelGroup;
+  // The quantization group of each 32-position block; -1 for a block of padding only.
+  std::vector<int64_t> block_group(blocks, -1);
+  for (size_t b = 0; b < blocks; ++b) {
+    for (size_t i = 0; i < kPanelGroup && block_group[b] < 0; ++i) {
+      const size_t p = b * kPanelGroup + i;
+      const int32_t channel = order.identity() ? static_cast<int32_t>(p) : order.channels[p];
+      if (channel >= 0) block_group[b] = static_cast<int64_t>(w.group_of(static_cast<size_t>(channel)));
+    }
+  }
+  const auto runs_share_groups = [&](size_t run) {
+    for (size_t start = 0; start < blocks; start += run) {
+      int64_t group = -1;
+      for (size_t b = start; b < start + run; ++b) {
+        if (block_group[b] < 0) continue;
+        if (group >= 0 && block_group[b] != group) return false;
+        group = block_group[b];
+      }
+    }
+    return true;
+  };
+  size_t run = 1;
+  while (blocks > 0 && blocks % (2 * run) == 0) run *= 2;
+  while (run > 1 && !runs_share_groups(run)) run /= 2;
+  return run * kPanelGroup;
 }
 
 void decode_grouped_to_panel(const GroupedQuantWeight& w, const PanelOrder& order, size_t j0, size_t rows, size_t first,

@@ -31,6 +31,12 @@ struct PanelView {
   // position p in the layout above (p < 4 of its 8-position run) holds p + 4 in its high nibble, so
   // one 64-byte load is two loads' worth of codes (panel_nibble_index).
   bool nibbles = false;
+  // Positions sharing one scale / offset entry (a multiple of group_size; 0: group_size): a stored
+  // GPTQ group of 128 keeps one entry where the kernels' 32-position steps would repeat it four
+  // times. scales / offsets then hold [positions / scale_group][kPanelRows].
+  size_t scale_group = 0;
+  // How many of the kernels' groups share an entry.
+  size_t groups_per_scale() const { return scale_group == 0 ? 1 : scale_group / group_size; }
 };
 
 inline size_t panel_code_index(size_t position, size_t lane) {

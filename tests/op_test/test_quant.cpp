@@ -553,6 +553,17 @@ void add_cases(CaseList& cases) {
                          cat("gptq", bits), true, make, false, {1, 3, 64, 200});
     }
   }
+  if constexpr (std::is_same_v<B, CpuBackend>) {
+    // Groups of 48 channels pad to 64 panel positions (16 of them empty), which share one stored
+    // scale entry on the CPU (shared_scale_positions), in natural order and in act-order.
+    for (bool desc_act : {false, true}) {
+      auto make = [=]() -> Expected<PackedLayer> {
+        return make_synthetic_layer(false, 4, 48, desc_act, DType::kF16, 90 + desc_act, true, 1056, 40);
+      };
+      add_layer_cases<B>(cases, "gemm_gptq", cat("synthetic g48", desc_act ? " act-order" : "", " k=1056 n=40"),
+                         "gptq4", true, make, false, {1, 3, 64});
+    }
+  }
   if constexpr (has_load_awq<B>()) {
     auto make = [=]() -> Expected<PackedLayer> {
       return make_synthetic_layer(true, 4, 64, false, DType::kBF16, 77, false, 1056, 96);

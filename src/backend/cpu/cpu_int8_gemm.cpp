@@ -91,8 +91,9 @@ void panel_rows(const quant::PanelView& panel, const QuantizedActivations& a, si
         }
       }
     }
-    const __m512 scale = _mm512_load_ps(panel.scales + local * kPanelRows);
-    const __m512 offset = _mm512_load_ps(panel.offsets + local * kPanelRows);
+    const size_t entry = local / panel.groups_per_scale();
+    const __m512 scale = _mm512_load_ps(panel.scales + entry * kPanelRows);
+    const __m512 offset = _mm512_load_ps(panel.offsets + entry * kPanelRows);
     for (int r = 0; r < R; ++r) {
       const size_t index = (r0 + r) * groups + g;
       const __m512 scaled = _mm512_mul_ps(_mm512_cvtepi32_ps(sums[r]), scale);
@@ -181,9 +182,10 @@ void panel_rows(const quant::PanelView& panel, const QuantizedActivations& a, si
         }
       }
     }
+    const size_t entry = local / panel.groups_per_scale();
     for (int h = 0; h < 2; ++h) {
-      const __m256 scale = _mm256_load_ps(panel.scales + local * kPanelRows + 8 * h);
-      __m256 offset = _mm256_load_ps(panel.offsets + local * kPanelRows + 8 * h);
+      const __m256 scale = _mm256_load_ps(panel.scales + entry * kPanelRows + 8 * h);
+      __m256 offset = _mm256_load_ps(panel.offsets + entry * kPanelRows + 8 * h);
       if constexpr (kWide) offset = _mm256_fmadd_ps(scale, _mm256_set1_ps(128.0f), offset);
       for (int r = 0; r < R; ++r) {
         const size_t index = (r0 + r) * groups + g;
@@ -219,18 +221,21 @@ void panel_rows_dispatch(size_t rows, const quant::PanelView& panel, const Quant
 
 }  // namespace
 
-size_t panel_tile_bytes(size_t positions, size_t group_size, bool nibbles) {
-  return positions * kPanelRows / (nibbles ? 2 : 1) + 2 * (positions / group_size) * kPanelRows * sizeof(float);
+size_t panel_tile_bytes(size_t positions, size_t group_size, bool nibbles, size_t scale_group) {
+  const size_t entries = positions / (scale_group == 0 ? group_size : scale_group);
+  return positions * kPanelRows / (nibbles ? 2 : 1) + 2 * entries * kPanelRows * sizeof(float);
 }
 
-quant::PanelView panel_at(uint8_t* memory, size_t positions, size_t group_size, uint32_t code_bits, bool nibbles) {
+quant::PanelView panel_at(uint8_t* memory, size_t positions, size_t group_size, uint32_t code_bits, bool nibbles,
+                          size_t scale_group) {
   quant::PanelView view;
   view.group_size = group_size;
   view.code_bits = code_bits;
   view.nibbles = nibbles;
+  view.scale_group = scale_group;
   view.codes = memory;
   view.scales = reinterpret_cast<float*>(memory + positions * kPanelRows / (nibbles ? 2 : 1));
-  view.offsets = view.scales + (positions / group_size) * kPanelRows;
+  view.offsets = view.scales + positions / (scale_group == 0 ? group_size : scale_group) * kPanelRows;
   return view;
 }
 
@@ -244,15 +249,17 @@ void pack_panel_nibbles(const uint8_t* codes, size_t positions, uint8_t* packed)
   }
 }
 
-PanelMatrix PanelMatrix::allocate(size_t n, size_t positions, size_t group_size, uint32_t code_bits) {
+PanelMatrix PanelMatrix::allocate(size_t n, size_t positions, size_t group_size, uint32_t code_bits,
+                                  size_t scale_group) {
   PanelMatrix matrix;
   matrix.code_bits_ = code_bits;
   matrix.nibbles_ = code_bits <= 4 && positions % 8 == 0;
+  matrix.scale_group_ = scale_group;
   matrix.n_ = n;
   matrix.tiles_ = (n + kPanelRows - 1) / kPanelRows;
   matrix.positions_ = positions;
   matrix.group_size_ = group_size;
-  matrix.tile_bytes_ = panel_tile_bytes(positions, group_size, matrix.nibbles_);
+  matrix.tile_bytes_ = panel_tile_bytes(positions, group_size, matrix.nibbles_, scale_group);
   const size_t bytes = std::max<size_t>(64, matrix.tiles_ * matrix.tile_bytes_);
   matrix.memory_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)));
   if (matrix.memory_) std::memset(matrix.memory_.get(), 0, bytes);
@@ -260,7 +267,7 @@ PanelMatrix PanelMatrix::allocate(size_t n, size_t positions, size_t group_size,
 }
 
 quant::PanelView PanelMatrix::tile(size_t index) const {
-  return panel_at(memory_.get() + index * tile_bytes_, positions_, group_size_, code_bits_, nibbles_);
+  return panel_at(memory_.get() + index * tile_bytes_, positions_, group_size_, code_bits_, nibbles_, scale_group_);
 }
 
 QuantizedActivations ActivationBuffer::quantize(ThreadPool& pool, DType activation_type, const float* a, size_t m,
@@ -347,9 +354,10 @@ void panel_gemm(const quant::PanelView& panel, const QuantizedActivations& a, si
       }
       const float d = a.scale[r * groups + g];
       const float scaled_sum = a.scaled_sum[r * groups + g];
+      const size_t entry = local / panel.groups_per_scale();
       for (size_t lane = 0; lane < kPanelRows; ++lane) {
-        const float scaled = static_cast<float>(sums[lane]) * panel.scales[local * kPanelRows + lane];
-        acc[lane] += scaled * d + panel.offsets[local * kPanelRows + lane] * scaled_sum;
+        const float scaled = static_cast<float>(sums[lane]) * panel.scales[entry * kPanelRows + lane];
+        acc[lane] += scaled * d + panel.offsets[entry * kPanelRows + lane] * scaled_sum;
       }
     }
     for (size_t lane = 0; lane < valid_lanes; ++lane) {

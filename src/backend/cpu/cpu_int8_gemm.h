@@ -53,7 +53,9 @@ class ActivationBuffer {
 class PanelMatrix {
  public:
   // Zero-filled, 64-byte aligned; nullopt-like empty matrix (tiles() == 0) when allocation fails.
-  static PanelMatrix allocate(size_t n, size_t positions, size_t group_size, uint32_t code_bits);
+  // scale_group: positions per scale / offset entry (PanelView::scale_group; 0: group_size).
+  static PanelMatrix allocate(size_t n, size_t positions, size_t group_size, uint32_t code_bits,
+                              size_t scale_group = 0);
 
   size_t n() const { return n_; }
   size_t tiles() const { return tiles_; }
@@ -72,21 +74,23 @@ class PanelMatrix {
   size_t group_size_ = 32;
   uint32_t code_bits_ = 8;
   bool nibbles_ = false;
+  size_t scale_group_ = 0;
   size_t tile_bytes_ = 0;
 };
 
 // Bytes of one panel tile over `positions` positions: codes (two to a byte with `nibbles`), then
 // scales, then offsets.
-size_t panel_tile_bytes(size_t positions, size_t group_size, bool nibbles = false);
+size_t panel_tile_bytes(size_t positions, size_t group_size, bool nibbles = false, size_t scale_group = 0);
 // The panel view of a tile stored at `memory` (64-byte aligned) whose codes fit `code_bits` bits.
 quant::PanelView panel_at(uint8_t* memory, size_t positions, size_t group_size, uint32_t code_bits,
-                          bool nibbles = false);
+                          bool nibbles = false, size_t scale_group = 0);
 // A byte panel's codes (each below 16) over `positions` (a multiple of 8) two to a byte, as a
 // PanelView with `nibbles` reads them.
 void pack_panel_nibbles(const uint8_t* codes, size_t positions, uint8_t* packed);
 
 // out[r, lane] (+)= sum over positions [first, first + count) of panel x a, for r in [0, a.rows)
-// and lane < valid_lanes; the panel holds those positions from its position 0. `accumulate` adds
+// and lane < valid_lanes; the panel holds those positions from its position 0 (a panel with a
+// scale_group holds whole entries: first is a multiple of it). `accumulate` adds
 // to what `out` (row stride out_stride) holds, so a long row can be decoded and multiplied in
 // pieces that stay in L1. Single-threaded.
 void panel_gemm(const quant::PanelView& panel, const QuantizedActivations& a, size_t first, size_t count, float* out,

@@ -201,24 +201,34 @@ Expected<CpuGptqStore> store_as_panels(std::string_view op, const quant::Grouped
   store.n = n;
   store.k = w.k;
   store.order = quant::grouped_panel_order(w);
+  const size_t scale_group = quant::shared_scale_positions(w, store.order);
   store.panels = std::make_shared<cpu::PanelMatrix>(
-      cpu::PanelMatrix::allocate(n, store.order.positions, kGroupedPanelGroup, w.bits));
+      cpu::PanelMatrix::allocate(n, store.order.positions, kGroupedPanelGroup, w.bits, scale_group));
   FERRUM_CHECK(store.panels->allocated(), ErrorCode::kOutOfRange, op, ": cannot allocate the panels of a ", n, " x ",
                w.k, " weight");
   const size_t positions = store.order.positions;
+  const size_t groups_per_entry = scale_group / kGroupedPanelGroup;
   default_thread_pool().parallel_for(store.panels->tiles(), 1, [&](size_t begin, size_t end) {
-    std::vector<uint8_t> staging;  // a tile's byte codes, for a matrix that keeps them as nibbles
+    // A tile decoded the decoder's way (byte codes, an entry per 32 positions), then stored the
+    // matrix's way: codes two to a byte where they fit, an entry per scale group.
+    std::vector<uint8_t> staging(cpu::panel_tile_bytes(positions, kGroupedPanelGroup));
+    const quant::PanelView decoded = cpu::panel_at(staging.data(), positions, kGroupedPanelGroup, w.bits);
     for (size_t tile = begin; tile < end; ++tile) {
       const size_t j0 = tile * quant::kPanelRows;
       const quant::PanelView panel = store.panels->tile(tile);
-      quant::PanelView bytes = panel;
+      quant::decode_grouped_to_panel(w, store.order, j0, std::min(quant::kPanelRows, n - j0), 0, positions, decoded);
       if (panel.nibbles) {
-        staging.resize(positions * quant::kPanelRows);
-        bytes.codes = staging.data();
-        bytes.nibbles = false;
+        cpu::pack_panel_nibbles(decoded.codes, positions, panel.codes);
+      } else {
+        std::copy_n(decoded.codes, positions * quant::kPanelRows, panel.codes);
       }
-      quant::decode_grouped_to_panel(w, store.order, j0, std::min(quant::kPanelRows, n - j0), 0, positions, bytes);
-      if (panel.nibbles) cpu::pack_panel_nibbles(staging.data(), positions, panel.codes);
+      for (size_t entry = 0; entry < positions / scale_group; ++entry) {
+        // Every block of an entry decodes the same scale and offset (grouped_panel_order pads a group
+        // to whole blocks, so no block is padding only): the first one's serve.
+        const size_t from = entry * groups_per_entry * quant::kPanelRows;
+        std::copy_n(decoded.scales + from, quant::kPanelRows, panel.scales + entry * quant::kPanelRows);
+        std::copy_n(decoded.offsets + from, quant::kPanelRows, panel.offsets + entry * quant::kPanelRows);
+      }
     }
   });
   return store;
