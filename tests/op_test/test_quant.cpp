@@ -553,6 +553,15 @@ void add_cases(CaseList& cases) {
                          cat("gptq", bits), true, make, false, {1, 3, 64, 200});
     }
   }
+  {
+    // n = 136: 9 tiles of 16 rows, the last half full; split over threads, a range of four tiles
+    // ends on it (the CPU's decode kernel walks four tiles together), and m = 1 / 2 / 5 cover the
+    // decode kernel and the row kernels beside it.
+    auto make = [=]() -> Expected<PackedLayer> {
+      return make_synthetic_layer(false, 4, 128, false, DType::kF16, 61, true, 1024, 136);
+    };
+    add_layer_cases<B>(cases, "gemm_gptq", "synthetic g128 k=1024 n=136", "gptq4", true, make, false, {1, 2, 5});
+  }
   if constexpr (std::is_same_v<B, CpuBackend>) {
     // Groups of 48 channels pad to 64 panel positions (16 of them empty), which share one stored
     // scale entry on the CPU (shared_scale_positions), in natural order and in act-order.

@@ -104,6 +104,43 @@ void panel_rows(const quant::PanelView& panel, const QuantizedActivations& a, si
   for (int r = 0; r < R; ++r) _mm512_mask_storeu_ps(out + (r0 + r) * out_stride, store_mask, acc[r]);
 }
 
+// One activation row against kTiles panels of nibbles at once (decode): the tiles' codes are
+// independent streams in flight together, and each activation broadcast serves them all.
+template <int kTiles>
+void panel_row_tiles(const quant::PanelView* panels, const QuantizedActivations& a, float* const* out,
+                     const __mmask16* masks) {
+  const size_t group_size = panels[0].group_size;
+  const size_t steps = group_size / 4;
+  const size_t per_entry = panels[0].groups_per_scale();
+  const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+  __m512 acc[kTiles];
+  for (int i = 0; i < kTiles; ++i) acc[i] = _mm512_setzero_ps();
+  for (size_t g = 0; g < a.groups(); ++g) {
+    __m512i sums[kTiles];
+    for (int i = 0; i < kTiles; ++i) sums[i] = _mm512_setzero_si512();
+    const int8_t* values = a.values + g * group_size;
+    for (size_t t = 0; t < steps; t += 2) {
+      int32_t four[2];
+      std::memcpy(four, values + 4 * t, 8);
+      const __m512i x0 = _mm512_set1_epi32(four[0]), x1 = _mm512_set1_epi32(four[1]);
+      for (int i = 0; i < kTiles; ++i) {
+        const __m512i both = _mm512_load_si512(panels[i].codes + (g * group_size * kPanelRows + t * 64) / 2);
+        sums[i] = _mm512_dpbusd_epi32(sums[i], _mm512_and_si512(both, low_nibbles), x0);
+        sums[i] = _mm512_dpbusd_epi32(sums[i], _mm512_and_si512(_mm512_srli_epi16(both, 4), low_nibbles), x1);
+      }
+    }
+    const size_t entry = g / per_entry;
+    const __m512 d = _mm512_set1_ps(a.scale[g]), scaled_sum = _mm512_set1_ps(a.scaled_sum[g]);
+    for (int i = 0; i < kTiles; ++i) {
+      const __m512 scaled =
+          _mm512_mul_ps(_mm512_cvtepi32_ps(sums[i]), _mm512_load_ps(panels[i].scales + entry * kPanelRows));
+      acc[i] = _mm512_fmadd_ps(scaled, d, acc[i]);
+      acc[i] = _mm512_fmadd_ps(_mm512_load_ps(panels[i].offsets + entry * kPanelRows), scaled_sum, acc[i]);
+    }
+  }
+  for (int i = 0; i < kTiles; ++i) _mm512_mask_storeu_ps(out[i], masks[i], acc[i]);
+}
+
 constexpr size_t kRowsPerPass = 8;
 
 template <bool kNibbles, int R = 8>
@@ -364,6 +401,27 @@ void panel_gemm(const quant::PanelView& panel, const QuantizedActivations& a, si
       out[r * out_stride + lane] = accumulate ? out[r * out_stride + lane] + acc[lane] : acc[lane];
     }
   }
+#endif
+}
+
+bool panel_gemv_tiles(const quant::PanelView* panels, size_t count, const QuantizedActivations& a, float* const* out,
+                      const size_t* lanes) {
+#if defined(FERRUM_PANEL_VNNI)
+  if (a.rows != 1 || (count != 2 && count != 4)) return false;
+  __mmask16 masks[4];
+  for (size_t i = 0; i < count; ++i) {
+    if (!panels[i].nibbles) return false;
+    masks[i] = static_cast<__mmask16>((1u << lanes[i]) - 1u);
+  }
+  if (count == 4) {
+    panel_row_tiles<4>(panels, a, out, masks);
+  } else {
+    panel_row_tiles<2>(panels, a, out, masks);
+  }
+  return true;
+#else
+  (void)panels, (void)count, (void)a, (void)out, (void)lanes;
+  return false;
 #endif
 }
 
