@@ -237,6 +237,56 @@ void panel_rows(const quant::PanelView& panel, const QuantizedActivations& a, si
   }
 }
 
+// The AVX2 form of the AVX-512 decode kernel over several nibble tiles (codes below 16 go into
+// maddubs whole): kTiles tiles' codes in flight together, two halves of 8 lanes each.
+template <int kTiles>
+void panel_row_tiles(const quant::PanelView* panels, const QuantizedActivations& a, float* const* out,
+                     const size_t* lanes) {
+  const size_t group_size = panels[0].group_size;
+  const size_t steps = group_size / 4;
+  const size_t per_entry = panels[0].groups_per_scale();
+  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[kTiles][2];
+  for (int i = 0; i < kTiles; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (size_t g = 0; g < a.groups(); ++g) {
+    __m256i sums[kTiles][2];
+    for (int i = 0; i < kTiles; ++i) sums[i][0] = sums[i][1] = _mm256_setzero_si256();
+    const int8_t* values = a.values + g * group_size;
+    for (size_t t = 0; t < steps; t += 2) {
+      int32_t four[2];
+      std::memcpy(four, values + 4 * t, 8);
+      const __m256i x0 = _mm256_set1_epi32(four[0]), x1 = _mm256_set1_epi32(four[1]);
+      for (int i = 0; i < kTiles; ++i) {
+        for (int h = 0; h < 2; ++h) {
+          const __m256i both = _mm256_load_si256(
+              reinterpret_cast<const __m256i*>(panels[i].codes + (g * group_size * kPanelRows + t * 64) / 2 + 32 * h));
+          const __m256i low = _mm256_maddubs_epi16(_mm256_and_si256(both, low_nibbles), x0);
+          const __m256i high = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(both, 4), low_nibbles), x1);
+          sums[i][h] = _mm256_add_epi32(sums[i][h], _mm256_madd_epi16(_mm256_add_epi16(low, high), ones));
+        }
+      }
+    }
+    const size_t entry = g / per_entry;
+    const __m256 d = _mm256_set1_ps(a.scale[g]), scaled_sum = _mm256_set1_ps(a.scaled_sum[g]);
+    for (int i = 0; i < kTiles; ++i) {
+      for (int h = 0; h < 2; ++h) {
+        const __m256 scale = _mm256_load_ps(panels[i].scales + entry * kPanelRows + 8 * h);
+        const __m256 offset = _mm256_load_ps(panels[i].offsets + entry * kPanelRows + 8 * h);
+        acc[i][h] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sums[i][h]), scale), d, acc[i][h]);
+        acc[i][h] = _mm256_fmadd_ps(offset, scaled_sum, acc[i][h]);
+      }
+    }
+  }
+  const __m256i lane_index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int i = 0; i < kTiles; ++i) {
+    for (int h = 0; h < 2; ++h) {
+      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes[i]) - 8 * h), lane_index);
+      _mm256_maskstore_ps(out[i] + 8 * h, mask, acc[i][h]);
+    }
+  }
+}
+
 // Four activation rows a pass: their 8 int32 sum vectors, the codes and the broadcast fit the 16
 // registers AVX2 has.
 constexpr size_t kRowsPerPass = 4;
@@ -418,6 +468,14 @@ bool panel_gemv_tiles(const quant::PanelView* panels, size_t count, const Quanti
   } else {
     panel_row_tiles<2>(panels, a, out, masks);
   }
+  return true;
+#elif defined(FERRUM_PANEL_AVX2)
+  // Two tiles at a time: four would not fit AVX2's 16 registers.
+  if (a.rows != 1 || count % 2 != 0) return false;
+  for (size_t i = 0; i < count; ++i) {
+    if (!panels[i].nibbles) return false;
+  }
+  for (size_t i = 0; i < count; i += 2) panel_row_tiles<2>(panels + i, a, out + i, lanes + i);
   return true;
 #else
   (void)panels, (void)count, (void)a, (void)out, (void)lanes;
