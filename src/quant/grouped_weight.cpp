@@ -79,13 +79,12 @@ size_t shared_scale_positions(const GroupedQuantWeight& w, const PanelOrder& ord
       if (channel >= 0) block_group[b] = static_cast<int64_t>(w.group_of(static_cast<size_t>(channel)));
     }
   }
+  // A block of padding only (none exists while every group has channels) shares with none other,
+  // so an entry's first block always holds its scale.
   const auto runs_share_groups = [&](size_t run) {
     for (size_t start = 0; start < blocks; start += run) {
-      int64_t group = -1;
-      for (size_t b = start; b < start + run; ++b) {
-        if (block_group[b] < 0) continue;
-        if (group >= 0 && block_group[b] != group) return false;
-        group = block_group[b];
+      for (size_t b = start + 1; b < start + run; ++b) {
+        if (block_group[b] != block_group[start]) return false;
       }
     }
     return true;

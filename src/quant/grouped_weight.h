@@ -98,8 +98,8 @@ PanelOrder grouped_panel_order(const GroupedQuantWeight& weight);
 
 // Positions per scale / offset entry a whole-matrix panel of `weight` can keep (PanelView::
 // scale_group): the longest run (32 times a power of two dividing order.positions / 32) whose
-// channels all belong to one quantization group (a block's padding, whose codes and activations
-// are 0, aside). 32 when no longer run fits.
+// channels all belong to one quantization group (the padding that ends a group's last block, whose
+// codes and activations are 0, aside). 32 when no longer run fits.
 size_t shared_scale_positions(const GroupedQuantWeight& weight, const PanelOrder& order);
 
 // Decodes output rows [j0, j0 + rows) (rows <= kPanelRows; lanes past `rows` are cleared) at

@@ -37,9 +37,11 @@ struct CpuContext {
   std::shared_ptr<dist::RankGroup> rank_group;
 };
 
-// GPTQ (and AWQ) weights decoded once at load into int8 panels (cpu_int8_gemm.h): 8-bit codes with an exact
-// f32 scale and offset per 32 input channels, multiplied by the integer kernel (act-order weights
-// keep their channels sorted by group, and activations are gathered into that order).
+// GPTQ and AWQ weights decoded once at load into integer panels (cpu_int8_gemm.h): codes of up to
+// 4 bits two to a byte (8-bit ones a byte each) with an exact f32 scale and offset per quantization
+// group (per 32 input channels where a group does not fill whole runs of 32), multiplied by the
+// integer kernels (act-order weights keep their channels sorted by group, and activations are
+// gathered into that order).
 struct CpuGptqStore {
   std::shared_ptr<const cpu::PanelMatrix> panels;
   quant::PanelOrder order;

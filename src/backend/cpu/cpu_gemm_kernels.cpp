@@ -27,8 +27,8 @@ constexpr size_t kMc = 128;
 // B rows per dot-product tile in the small-m kernel.
 constexpr size_t kDotRows = 4;
 // At m = 1 (decode) more B rows are streamed together, so more of their loads are in flight: the
-// f16 lm_head of a 1B model (128256 x 2048, from memory) 29-30 -> 32-33 GB/s on 2 cores with 8
-// (6: the same; ferrum-micro-bench BM_Gemm/f16/1/128256).
+// f16 lm_head of a 1B model (128256 x 2048, from memory) 29-30 -> 32-36 GB/s on 2 cores with 8
+// (6: about the same; ferrum-micro-bench BM_Gemm/f16/1/128256).
 constexpr size_t kDecodeDotRows = 8;
 
 size_t round_up(size_t value, size_t multiple) {
