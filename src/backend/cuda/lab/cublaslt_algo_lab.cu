@@ -30,11 +30,6 @@ constexpr size_t kWorkspaceBytes = size_t{32} << 20;  // the backend's (cuda_con
     }                                                                                                        \
   } while (0)
 
-struct Shape {
-  const char* name;
-  int n, k;
-};
-
 // The descriptors the backend builds (cuda_backend_gemm.cpp): column-major out^T[n, m] = w[n, k]
 // (stored k x n, transposed) times x^T[k, m], f32 accumulation.
 struct Problem {
@@ -104,14 +99,10 @@ int main() {
   const uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
   LT_CHECK(cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes,
                                                 sizeof schemes));
-  const Shape shapes[] = {{"qkv 6144x4096", 6144, 4096},         {"o 4096x4096", 4096, 4096},
-                          {"gate_up 28672x4096", 28672, 4096},   {"down 4096x14336", 4096, 14336},
-                          {"qkv/2 3072x4096", 3072, 4096},       {"o/2 4096x2048", 4096, 2048},
-                          {"gate_up/2 14336x4096", 14336, 4096}, {"down/2 4096x7168", 4096, 7168}};
   const int ms[] = {64, 32};
   bool all_ok = true;
   std::vector<std::string> summary;
-  for (const Shape& s : shapes) {
+  for (const lab::DecodeGemmShape& s : lab::kDecodeGemmShapes) {
     const size_t w_elems = size_t{1} * s.n * s.k;
     const std::vector<bf16_t*> weights = lab::weight_copies(w_elems, -0.05f, 0.05f);
     const int copies = static_cast<int>(weights.size());

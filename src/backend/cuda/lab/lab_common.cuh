@@ -229,17 +229,16 @@ inline double time_us(const std::function<void(int)>& call, int warmup = 10, int
   return times[iters / 2];
 }
 
-// Microseconds a call when `calls` run back to back between two events (median of 5 such runs):
-// what a kernel costs inside a decode step, where it follows other kernels.
-inline double chained_us(const std::function<void(int)>& call, cudaStream_t stream, int calls = 40) {
-  for (int i = 0; i < 5; ++i) call(i);
+// Microseconds a call when `enqueue()` puts `calls` calls on `stream` between two events: the
+// median of 5 such runs.
+inline double median_us_per_call(const std::function<void()>& enqueue, cudaStream_t stream, int calls) {
   cudaEvent_t begin, end;
   LAB_CHECK(cudaEventCreate(&begin));
   LAB_CHECK(cudaEventCreate(&end));
   std::vector<double> runs;
   for (int r = 0; r < 5; ++r) {
     LAB_CHECK(cudaEventRecord(begin, stream));
-    for (int i = 0; i < calls; ++i) call(r * calls + i);
+    enqueue();
     LAB_CHECK(cudaEventRecord(end, stream));
     LAB_CHECK(cudaEventSynchronize(end));
     float ms = 0;
@@ -252,6 +251,18 @@ inline double chained_us(const std::function<void(int)>& call, cudaStream_t stre
   return runs[2];
 }
 
+// Microseconds a call when `calls` run back to back between two events (median of 5 such runs):
+// what a kernel costs inside a decode step, where it follows other kernels.
+inline double chained_us(const std::function<void(int)>& call, cudaStream_t stream, int calls = 40) {
+  for (int i = 0; i < 5; ++i) call(i);
+  int next = 0;
+  return median_us_per_call(
+      [&] {
+        for (int i = 0; i < calls; ++i) call(next++);
+      },
+      stream, calls);
+}
+
 // Microseconds a call when `calls` calls are captured into one CUDA graph and replayed (median of
 // 5 replays after one warm-up): kernels back to back without host launch gaps, as in a decode step.
 inline double graph_us(const std::function<void(int)>& call, cudaStream_t stream, int calls = 40) {
@@ -262,26 +273,22 @@ inline double graph_us(const std::function<void(int)>& call, cudaStream_t stream
   cudaGraphExec_t exec = nullptr;
   LAB_CHECK(cudaGraphInstantiate(&exec, graph, 0));
   LAB_CHECK(cudaGraphLaunch(exec, stream));
-  cudaEvent_t begin, end;
-  LAB_CHECK(cudaEventCreate(&begin));
-  LAB_CHECK(cudaEventCreate(&end));
-  std::vector<double> runs;
-  for (int r = 0; r < 5; ++r) {
-    LAB_CHECK(cudaEventRecord(begin, stream));
-    LAB_CHECK(cudaGraphLaunch(exec, stream));
-    LAB_CHECK(cudaEventRecord(end, stream));
-    LAB_CHECK(cudaEventSynchronize(end));
-    float ms = 0;
-    LAB_CHECK(cudaEventElapsedTime(&ms, begin, end));
-    runs.push_back(ms * 1000.0 / calls);
-  }
-  LAB_CHECK(cudaEventDestroy(begin));
-  LAB_CHECK(cudaEventDestroy(end));
+  const double us = median_us_per_call([&] { LAB_CHECK(cudaGraphLaunch(exec, stream)); }, stream, calls);
   LAB_CHECK(cudaGraphExecDestroy(exec));
   LAB_CHECK(cudaGraphDestroy(graph));
-  std::sort(runs.begin(), runs.end());
-  return runs[2];
+  return us;
 }
+
+// The bf16 decode GEMMs the GEMM labs time: Llama-3.1-8B's projections (n x k) and one TP=2
+// rank's (`/2`).
+struct DecodeGemmShape {
+  const char* name;
+  int n, k;
+};
+inline constexpr DecodeGemmShape kDecodeGemmShapes[] = {
+    {"qkv 6144x4096", 6144, 4096},         {"o 4096x4096", 4096, 4096},     {"gate_up 28672x4096", 28672, 4096},
+    {"down 4096x14336", 4096, 14336},      {"qkv/2 3072x4096", 3072, 4096}, {"o/2 4096x2048", 4096, 2048},
+    {"gate_up/2 14336x4096", 14336, 4096}, {"down/2 4096x7168", 4096, 7168}};
 
 // Device-to-device copy bandwidth (bytes read + written per second), the practical memory bound.
 inline double measure_copy_gbps() {

@@ -257,11 +257,6 @@ void launch(const bf16_t* x, const bf16_t* w, bf16_t* out, float* partials, int*
                                p.splits));
 }
 
-struct Shape {
-  const char* name;
-  int n, k;
-};
-
 }  // namespace
 
 int main() {
@@ -281,17 +276,13 @@ int main() {
   allow_shared(skinny_gemm_kernel<6, false>, 6);
   allow_shared(skinny_gemm_kernel<4, true>, 4);
   allow_shared(skinny_gemm_kernel<6, true>, 6);
-  const Shape shapes[] = {{"qkv 6144x4096", 6144, 4096},         {"o 4096x4096", 4096, 4096},
-                          {"gate_up 28672x4096", 28672, 4096},   {"down 4096x14336", 4096, 14336},
-                          {"qkv/2 3072x4096", 3072, 4096},       {"o/2 4096x2048", 4096, 2048},
-                          {"gate_up/2 14336x4096", 14336, 4096}, {"down/2 4096x7168", 4096, 7168}};
   const int ms[] = {64, 32};
   float* partials = lab::device_alloc<float>(size_t{kMaxM} * 28672);  // the split accumulator
   LAB_CHECK(cudaMemset(partials, 0, size_t{kMaxM} * 28672 * sizeof(float)));
   int* counters = lab::device_alloc<int>(4096);
   LAB_CHECK(cudaMemset(counters, 0, 4096 * sizeof(int)));
   bool all_ok = true;
-  for (const Shape& s : shapes) {
+  for (const lab::DecodeGemmShape& s : lab::kDecodeGemmShapes) {
     const size_t w_elems = size_t{1} * s.n * s.k;
     const std::vector<bf16_t*> weights = lab::weight_copies(w_elems, -0.05f, 0.05f);
     const int copies = static_cast<int>(weights.size());
