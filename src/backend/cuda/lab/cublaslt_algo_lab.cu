@@ -104,22 +104,19 @@ int main() {
   std::vector<std::string> summary;
   for (const lab::DecodeGemmShape& s : lab::kDecodeGemmShapes) {
     const size_t w_elems = size_t{1} * s.n * s.k;
-    const std::vector<bf16_t*> weights = lab::weight_copies(w_elems, -0.05f, 0.05f);
-    const int copies = static_cast<int>(weights.size());
-    bf16_t* x = lab::device_alloc<bf16_t>(size_t{kMaxM} * s.k);
-    lab::fill_uniform(x, size_t{kMaxM} * s.k, 7);
-    bf16_t* out = lab::device_alloc<bf16_t>(size_t{kMaxM} * s.n);
-    double* ref_d = lab::device_alloc<double>(size_t{kMaxM} * s.n);
+    const lab::DecodeGemmOperands ops(s, kMaxM);
+    bf16_t* x = ops.x;
+    bf16_t* out = ops.out;
     for (int m : ms) {
       const std::string shape = std::string(s.name) + " m=" + std::to_string(m);
-      const std::vector<double> ref = lab::dense_reference(x, weights[0], m, s.n, s.k, ref_d);
+      const std::vector<double> ref = lab::dense_reference(x, ops.weight(0), m, s.n, s.k, ops.ref_scratch);
       const Problem p(m, s.n, s.k);
       cublasLtMatmulHeuristicResult_t found[64] = {};
       int count = 0;
       LT_CHECK(cublasLtMatmulAlgoGetHeuristic(lt, p.desc, p.a, p.b, p.c, p.c, preference, 64, found, &count));
       const auto run = [&](const cublasLtMatmulAlgo_t& algo, size_t ws, int i) {
         const float alpha = 1.0f, beta = 0.0f;
-        LT_CHECK(cublasLtMatmul(lt, p.desc, &alpha, weights[i % copies], p.a, x, p.b, &beta, out, p.c, out, p.c, &algo,
+        LT_CHECK(cublasLtMatmul(lt, p.desc, &alpha, ops.weight(i), p.a, x, p.b, &beta, out, p.c, out, p.c, &algo,
                                 workspace, ws, stream));
       };
       const auto measure = [&](const cublasLtMatmulAlgo_t& algo, size_t ws, int rank) {
@@ -179,10 +176,6 @@ int main() {
                     first.us, best.us, first.us / best.us, best.rank, best.what);
       summary.emplace_back(line);
     }
-    lab::free_all(weights);
-    LAB_CHECK(cudaFree(x));
-    LAB_CHECK(cudaFree(out));
-    LAB_CHECK(cudaFree(ref_d));
   }
   std::printf("\n== summary (graph replays, us a call)\n");
   for (const std::string& line : summary) std::printf("%s\n", line.c_str());

@@ -290,6 +290,35 @@ inline constexpr DecodeGemmShape kDecodeGemmShapes[] = {
     {"down 4096x14336", 4096, 14336},      {"qkv/2 3072x4096", 3072, 4096}, {"o/2 4096x2048", 4096, 2048},
     {"gate_up/2 14336x4096", 14336, 4096}, {"down/2 4096x7168", 4096, 7168}};
 
+// A decode GEMM's device operands for up to `max_m` rows: bf16 weight copies past L2
+// (weight_copies), random x, the output and f64 scratch for dense_reference; freed with it.
+struct DecodeGemmOperands {
+  std::vector<__nv_bfloat16*> weights;
+  int copies = 0;
+  __nv_bfloat16* x = nullptr;
+  __nv_bfloat16* out = nullptr;
+  double* ref_scratch = nullptr;
+
+  DecodeGemmOperands(const DecodeGemmShape& s, int max_m)
+      : weights(weight_copies(size_t{1} * s.n * s.k, -0.05f, 0.05f)),
+        copies(static_cast<int>(weights.size())),
+        x(device_alloc<__nv_bfloat16>(size_t{1} * max_m * s.k)),
+        out(device_alloc<__nv_bfloat16>(size_t{1} * max_m * s.n)),
+        ref_scratch(device_alloc<double>(size_t{1} * max_m * s.n)) {
+    fill_uniform(x, size_t{1} * max_m * s.k, 7);
+  }
+  ~DecodeGemmOperands() {
+    free_all(weights);
+    LAB_CHECK(cudaFree(x));
+    LAB_CHECK(cudaFree(out));
+    LAB_CHECK(cudaFree(ref_scratch));
+  }
+  DecodeGemmOperands(const DecodeGemmOperands&) = delete;
+  DecodeGemmOperands& operator=(const DecodeGemmOperands&) = delete;
+  // The copy call `i` reads: they rotate.
+  const __nv_bfloat16* weight(int i) const { return weights[i % copies]; }
+};
+
 // Device-to-device copy bandwidth (bytes read + written per second), the practical memory bound.
 inline double measure_copy_gbps() {
   const size_t bytes = size_t{1} << 30;

@@ -284,14 +284,11 @@ int main() {
   bool all_ok = true;
   for (const lab::DecodeGemmShape& s : lab::kDecodeGemmShapes) {
     const size_t w_elems = size_t{1} * s.n * s.k;
-    const std::vector<bf16_t*> weights = lab::weight_copies(w_elems, -0.05f, 0.05f);
-    const int copies = static_cast<int>(weights.size());
-    bf16_t* x = lab::device_alloc<bf16_t>(size_t{kMaxM} * s.k);
-    lab::fill_uniform(x, size_t{kMaxM} * s.k, 7);
-    bf16_t* out = lab::device_alloc<bf16_t>(size_t{kMaxM} * s.n);
-    double* ref_d = lab::device_alloc<double>(size_t{kMaxM} * s.n);
+    const lab::DecodeGemmOperands ops(s, kMaxM);
+    bf16_t* x = ops.x;
+    bf16_t* out = ops.out;
     for (int m : ms) {
-      const std::vector<double> ref = lab::dense_reference(x, weights[0], m, s.n, s.k, ref_d);
+      const std::vector<double> ref = lab::dense_reference(x, ops.weight(0), m, s.n, s.k, ops.ref_scratch);
       const double bytes = 2.0 * w_elems;
       const auto report = [&](const std::string& name, const std::function<void(int)>& call) {
         lab::poison(out, size_t{1} * m * s.n);
@@ -309,36 +306,32 @@ int main() {
         all_ok = all_ok && !err.has_nan && err.rel_l2 <= 8e-3;
       };
       report("cublaslt", [&](int i) {
-        lab::die_on(ferrum::cuda::run_dense_gemm(ctx, {x, DType::kBF16, weights[i % copies], DType::kBF16, out,
-                                                       DType::kBF16, size_t(m), size_t(s.n), size_t(s.k)}),
+        lab::die_on(ferrum::cuda::run_dense_gemm(ctx, {x, DType::kBF16, ops.weight(i), DType::kBF16, out, DType::kBF16,
+                                                       size_t(m), size_t(s.n), size_t(s.k)}),
                     "cublaslt");
       });
       const Plan p4 = plan_for<4>(s.n, s.k, sms, 2);
       report("v1 4 stages, " + std::to_string(p4.splits) + " splits",
-             [&](int i) { launch<4>(x, weights[i % copies], out, partials, counters, m, s.n, s.k, p4, stream); });
+             [&](int i) { launch<4>(x, ops.weight(i), out, partials, counters, m, s.n, s.k, p4, stream); });
       const Plan p6 = plan_for<6>(s.n, s.k, sms, 1);
       report("v2 6 stages, " + std::to_string(p6.splits) + " splits",
-             [&](int i) { launch<6>(x, weights[i % copies], out, partials, counters, m, s.n, s.k, p6, stream); });
+             [&](int i) { launch<6>(x, ops.weight(i), out, partials, counters, m, s.n, s.k, p6, stream); });
       const Plan p3 = plan_for<3>(s.n, s.k, sms, 3);
       report("v3 3 stages, " + std::to_string(p3.splits) + " splits",
-             [&](int i) { launch<3>(x, weights[i % copies], out, partials, counters, m, s.n, s.k, p3, stream); });
+             [&](int i) { launch<3>(x, ops.weight(i), out, partials, counters, m, s.n, s.k, p3, stream); });
       report("v4 = v1 with PDL",
-             [&](int i) { launch<4>(x, weights[i % copies], out, partials, counters, m, s.n, s.k, p4, stream, true); });
+             [&](int i) { launch<4>(x, ops.weight(i), out, partials, counters, m, s.n, s.k, p4, stream, true); });
       report("v5 = v2 with PDL",
-             [&](int i) { launch<6>(x, weights[i % copies], out, partials, counters, m, s.n, s.k, p6, stream, true); });
+             [&](int i) { launch<6>(x, ops.weight(i), out, partials, counters, m, s.n, s.k, p6, stream, true); });
       const Plan p4c = plan_for<4>(s.n, s.k, sms, 2, 8);
       report("v6 v4, cluster sums, " + std::to_string(p4c.splits) + " splits", [&](int i) {
-        launch<4, true>(x, weights[i % copies], out, partials, counters, m, s.n, s.k, p4c, stream, true);
+        launch<4, true>(x, ops.weight(i), out, partials, counters, m, s.n, s.k, p4c, stream, true);
       });
       const Plan p6c = plan_for<6>(s.n, s.k, sms, 1, 8);
       report("v7 v5, cluster sums, " + std::to_string(p6c.splits) + " splits", [&](int i) {
-        launch<6, true>(x, weights[i % copies], out, partials, counters, m, s.n, s.k, p6c, stream, true);
+        launch<6, true>(x, ops.weight(i), out, partials, counters, m, s.n, s.k, p6c, stream, true);
       });
     }
-    lab::free_all(weights);
-    LAB_CHECK(cudaFree(x));
-    LAB_CHECK(cudaFree(out));
-    LAB_CHECK(cudaFree(ref_d));
   }
   std::printf("skinny gemm lab: %s\n", all_ok ? "all versions correct" : "SOME VERSIONS FAILED");
   return all_ok ? 0 : 1;
