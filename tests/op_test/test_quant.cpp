@@ -553,14 +553,16 @@ void add_cases(CaseList& cases) {
                          cat("gptq", bits), true, make, false, {1, 3, 64, 200});
     }
   }
-  {
-    // n = 136: 9 tiles of 16 rows, the last half full; split over threads, a range of four tiles
-    // ends on it (the CPU's decode kernel walks four tiles together), and m = 1 / 2 / 5 cover the
-    // decode kernel and the row kernels beside it.
+  for (uint32_t bits : {4u, 8u}) {
+    // n = 536: 34 tiles of 16 rows, the last half full. The CPU's decode kernel walks four tiles of a
+    // thread's range together (codes two to a byte or a byte each); split over 2 threads the pool's
+    // ranges are 5 tiles (8 chunks), so every range takes it and the last one's four end on the half
+    // tile. m = 2 / 5 take the row kernels beside it.
     auto make = [=]() -> Expected<PackedLayer> {
-      return make_synthetic_layer(false, 4, 128, false, DType::kF16, 61, true, 1024, 136);
+      return make_synthetic_layer(false, bits, 128, false, DType::kF16, 61 + bits, true, 1024, 536);
     };
-    add_layer_cases<B>(cases, "gemm_gptq", "synthetic g128 k=1024 n=136", "gptq4", true, make, false, {1, 2, 5});
+    add_layer_cases<B>(cases, "gemm_gptq", "synthetic g128 k=1024 n=536", cat("gptq", bits), true, make, false,
+                       {1, 2, 5});
   }
   if constexpr (std::is_same_v<B, CpuBackend>) {
     // Groups of 48 channels pad to 64 panel positions (16 of them empty), which share one stored

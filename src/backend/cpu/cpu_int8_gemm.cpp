@@ -104,9 +104,10 @@ void panel_rows(const quant::PanelView& panel, const QuantizedActivations& a, si
   for (int r = 0; r < R; ++r) _mm512_mask_storeu_ps(out + (r0 + r) * out_stride, store_mask, acc[r]);
 }
 
-// One activation row against kTiles panels of nibbles at once (decode): the tiles' codes are
-// independent streams in flight together, and each activation broadcast serves them all.
-template <int kTiles>
+// One activation row against kTiles panels at once (decode): the tiles' codes are independent
+// streams in flight together, and each activation broadcast serves them all. kNibbles: the codes
+// two to a byte (one load, two steps); else a byte each (vpdpbusd takes any unsigned byte).
+template <int kTiles, bool kNibbles>
 void panel_row_tiles(const quant::PanelView* panels, const QuantizedActivations& a, float* const* out,
                      const __mmask16* masks) {
   const size_t group_size = panels[0].group_size;
@@ -124,9 +125,18 @@ void panel_row_tiles(const quant::PanelView* panels, const QuantizedActivations&
       std::memcpy(four, values + 4 * t, 8);
       const __m512i x0 = _mm512_set1_epi32(four[0]), x1 = _mm512_set1_epi32(four[1]);
       for (int i = 0; i < kTiles; ++i) {
-        const __m512i both = _mm512_load_si512(panels[i].codes + (g * group_size * kPanelRows + t * 64) / 2);
-        sums[i] = _mm512_dpbusd_epi32(sums[i], _mm512_and_si512(both, low_nibbles), x0);
-        sums[i] = _mm512_dpbusd_epi32(sums[i], _mm512_and_si512(_mm512_srli_epi16(both, 4), low_nibbles), x1);
+        const size_t offset = g * group_size * kPanelRows + t * 64;  // of step t's codes, in bytes
+        __m512i w0, w1;
+        if constexpr (kNibbles) {
+          const __m512i both = _mm512_load_si512(panels[i].codes + offset / 2);
+          w0 = _mm512_and_si512(both, low_nibbles);
+          w1 = _mm512_and_si512(_mm512_srli_epi16(both, 4), low_nibbles);
+        } else {
+          w0 = _mm512_load_si512(panels[i].codes + offset);
+          w1 = _mm512_load_si512(panels[i].codes + offset + 64);
+        }
+        sums[i] = _mm512_dpbusd_epi32(sums[i], w0, x0);
+        sums[i] = _mm512_dpbusd_epi32(sums[i], w1, x1);
       }
     }
     const size_t entry = g / per_entry;
@@ -460,13 +470,20 @@ bool panel_gemv_tiles(const quant::PanelView* panels, size_t count, const Quanti
   if (a.rows != 1 || (count != 2 && count != 4)) return false;
   __mmask16 masks[4];
   for (size_t i = 0; i < count; ++i) {
-    if (!panels[i].nibbles) return false;
+    if (panels[i].nibbles != panels[0].nibbles) return false;
     masks[i] = static_cast<__mmask16>((1u << lanes[i]) - 1u);
   }
-  if (count == 4) {
-    panel_row_tiles<4>(panels, a, out, masks);
+  const auto run = [&]<bool kNibbles>() {
+    if (count == 4) {
+      panel_row_tiles<4, kNibbles>(panels, a, out, masks);
+    } else {
+      panel_row_tiles<2, kNibbles>(panels, a, out, masks);
+    }
+  };
+  if (panels[0].nibbles) {
+    run.template operator()<true>();
   } else {
-    panel_row_tiles<2>(panels, a, out, masks);
+    run.template operator()<false>();
   }
   return true;
 #elif defined(FERRUM_PANEL_AVX2)
