@@ -464,38 +464,32 @@ void panel_gemm(const quant::PanelView& panel, const QuantizedActivations& a, si
 #endif
 }
 
-bool panel_gemv_tiles(const quant::PanelView* panels, size_t count, const QuantizedActivations& a, float* const* out,
+bool panel_gemv_tiles(const quant::PanelView* panels, const QuantizedActivations& a, float* const* out,
                       const size_t* lanes) {
 #if defined(FERRUM_PANEL_VNNI)
-  if (a.rows != 1 || (count != 2 && count != 4)) return false;
-  __mmask16 masks[4];
-  for (size_t i = 0; i < count; ++i) {
+  if (a.rows != 1) return false;
+  __mmask16 masks[kDecodeTiles];
+  for (size_t i = 0; i < kDecodeTiles; ++i) {
     if (panels[i].nibbles != panels[0].nibbles) return false;
     masks[i] = static_cast<__mmask16>((1u << lanes[i]) - 1u);
   }
-  const auto run = [&]<bool kNibbles>() {
-    if (count == 4) {
-      panel_row_tiles<4, kNibbles>(panels, a, out, masks);
-    } else {
-      panel_row_tiles<2, kNibbles>(panels, a, out, masks);
-    }
-  };
   if (panels[0].nibbles) {
-    run.template operator()<true>();
+    panel_row_tiles<kDecodeTiles, true>(panels, a, out, masks);
   } else {
-    run.template operator()<false>();
+    panel_row_tiles<kDecodeTiles, false>(panels, a, out, masks);
   }
   return true;
 #elif defined(FERRUM_PANEL_AVX2)
   // Two tiles at a time: four would not fit AVX2's 16 registers.
-  if (a.rows != 1 || count % 2 != 0) return false;
-  for (size_t i = 0; i < count; ++i) {
+  static_assert(kDecodeTiles % 2 == 0);
+  if (a.rows != 1) return false;
+  for (size_t i = 0; i < kDecodeTiles; ++i) {
     if (!panels[i].nibbles) return false;
   }
-  for (size_t i = 0; i < count; i += 2) panel_row_tiles<2>(panels + i, a, out + i, lanes + i);
+  for (size_t i = 0; i < kDecodeTiles; i += 2) panel_row_tiles<2>(panels + i, a, out + i, lanes + i);
   return true;
 #else
-  (void)panels, (void)count, (void)a, (void)out, (void)lanes;
+  (void)panels, (void)a, (void)out, (void)lanes;
   return false;
 #endif
 }

@@ -96,11 +96,16 @@ void pack_panel_nibbles(const uint8_t* codes, size_t positions, uint8_t* packed)
 void panel_gemm(const quant::PanelView& panel, const QuantizedActivations& a, size_t first, size_t count, float* out,
                 size_t out_stride, size_t valid_lanes, bool accumulate);
 
-// Decode (a.rows == 1) over `count` (2 or 4) whole panels of one matrix at once: out[i] = panel i's
+// Tiles the decode kernel walks together: one 16-row tile at a time left a core at ~10 GB/s of the
+// ~25 it can stream (too few loads in flight); four reach 29-32 GB/s on 2 cores, two 24-33, eight
+// no better than four (bench/micro/gptq_gemm_bench.cpp).
+inline constexpr size_t kDecodeTiles = 4;
+
+// Decode (a.rows == 1) over kDecodeTiles whole panels of one matrix at once: out[i] = panel i's
 // lanes' sums over all positions (lanes[i] of them stored). AVX-512 walks them all together, AVX2
 // (nibble panels only) two at a time. False (nothing done) where this build or these panels have
 // no such kernel.
-bool panel_gemv_tiles(const quant::PanelView* panels, size_t count, const QuantizedActivations& a, float* const* out,
+bool panel_gemv_tiles(const quant::PanelView* panels, const QuantizedActivations& a, float* const* out,
                       const size_t* lanes);
 
 }  // namespace ferrum::cpu

@@ -34,11 +34,6 @@ constexpr size_t kGroupedPanelGroup = 32;
 // measured on it stalled the loop, the prefetches waiting for fill buffers (2026-11-28: 29 -> 41
 // tok/s without it, Q8_0 18 -> 26; even four lines ahead cost 20%). Other CPUs: none, unmeasured.
 constexpr size_t kRowStreams = 2;
-// The stored GPTQ / AWQ panels at decode: one panel at a time left each core at ~10 GB/s of the ~25
-// it can stream (the loads of one 16-row tile are too few in flight); four tiles walked together
-// (cpu::panel_gemv_tiles) reach 29-32 GB/s on 2 cores (bench/micro/gptq_gemm_bench.cpp), two
-// 24-33, eight no better than four.
-constexpr size_t kDecodeTiles = 4;
 
 bool prefetch_next_rows() {
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -348,18 +343,18 @@ Status CpuBackend::gemm_gptq(CpuContext& ctx, const CpuBuffer& a, const CpuGptqS
   float* c = out.data_as<float>();
   ctx.pool->parallel_for(tiles, cpu::grain_for(work_per_tile), [&](size_t begin, size_t end) {
     size_t tile = begin;
-    // Decode: kDecodeTiles tiles at a time where the build has that kernel, the rest one by one.
-    while (m == 1 && tile + kDecodeTiles <= end) {
-      quant::PanelView panels[kDecodeTiles];
-      float* outs[kDecodeTiles];
-      size_t lanes[kDecodeTiles];
-      for (size_t i = 0; i < kDecodeTiles; ++i) {
+    // Decode: cpu::kDecodeTiles tiles at a time where the build has that kernel, the rest one by one.
+    while (m == 1 && tile + cpu::kDecodeTiles <= end) {
+      quant::PanelView panels[cpu::kDecodeTiles];
+      float* outs[cpu::kDecodeTiles];
+      size_t lanes[cpu::kDecodeTiles];
+      for (size_t i = 0; i < cpu::kDecodeTiles; ++i) {
         panels[i] = weight.panels->tile(tile + i);
         outs[i] = c + (tile + i) * quant::kPanelRows;
         lanes[i] = std::min(quant::kPanelRows, weight.n - (tile + i) * quant::kPanelRows);
       }
-      if (!cpu::panel_gemv_tiles(panels, kDecodeTiles, qa, outs, lanes)) break;
-      tile += kDecodeTiles;
+      if (!cpu::panel_gemv_tiles(panels, qa, outs, lanes)) break;
+      tile += cpu::kDecodeTiles;
     }
     for (; tile < end; ++tile) {
       const size_t j0 = tile * quant::kPanelRows;
