@@ -46,6 +46,12 @@ inline void die_on(const ferrum::Status& status, const char* what) {
   }
 }
 
+// The middle value (the upper one of an even count).
+inline double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
 template <class T>
 T* device_alloc(size_t n) {
   T* p = nullptr;
@@ -225,8 +231,7 @@ inline double time_us(const std::function<void(int)>& call, int warmup = 10, int
     times[i] = ms * 1000.0;
   }
   for (auto& e : events) LAB_CHECK(cudaEventDestroy(e));
-  std::sort(times.begin(), times.end());
-  return times[iters / 2];
+  return median(times);
 }
 
 // Microseconds a call when `enqueue()` puts `calls` calls on `stream` between two events: the
@@ -247,8 +252,7 @@ inline double median_us_per_call(const std::function<void()>& enqueue, cudaStrea
   }
   LAB_CHECK(cudaEventDestroy(begin));
   LAB_CHECK(cudaEventDestroy(end));
-  std::sort(runs.begin(), runs.end());
-  return runs[2];
+  return median(runs);
 }
 
 // Microseconds a call when `calls` run back to back between two events (median of 5 such runs):

@@ -11,7 +11,6 @@
 //      single-GPU machine lacks)? A kernel completes only when its stores have landed.
 //
 // Stamps are %globaltimer (ns) read by the kernels themselves; medians over repetitions.
-#include <algorithm>
 #include <vector>
 
 #include "backend/cuda/lab/lab_common.cuh"
@@ -58,11 +57,6 @@ void launch(Kernel kernel, bool pdl, cudaStream_t stream, int blocks, int thread
   LAB_CHECK(cudaLaunchKernelEx(&config, kernel, args...));
 }
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
-
 double us_between(unsigned long long from, unsigned long long to) {
   return (static_cast<double>(to) - static_cast<double>(from)) / 1e3;
 }
@@ -103,8 +97,8 @@ int main() {
         }
       }
       std::printf("   %-6s B %-14s C starts %7.2f us after A ends, %7.2f us after B ends\n",
-                  graph ? "graph," : "stream,", b_waits ? "waits for A:" : "never waits:", median(after_a),
-                  median(after_b));
+                  graph ? "graph," : "stream,", b_waits ? "waits for A:" : "never waits:", lab::median(after_a),
+                  lab::median(after_b));
     }
   }
 
@@ -130,7 +124,7 @@ int main() {
       if (rep >= 5) gaps.push_back(us_between(stamps[1], stamps[4]));
     }
     std::printf("   to %-18s the next kernel starts %.2f us after the writer's last store\n",
-                target == device_memory ? "device memory:" : "host memory (PCIe):", median(gaps));
+                target == device_memory ? "device memory:" : "host memory (PCIe):", lab::median(gaps));
     LAB_CHECK(cudaGraphExecDestroy(exec));
     LAB_CHECK(cudaGraphDestroy(captured));
   }
